@@ -1,0 +1,1 @@
+"""The one HTTP client of the REST API, and how it finds (or starts) the control plane."""

@@ -1,0 +1,125 @@
+"""Find the control plane of a TRAINFORGE_HOME, starting it detached when none runs.
+
+Like ``ray.init()``: the first SDK call on a machine starts what it needs, and what it
+starts keeps running after the notebook exits, so submitted runs finish.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+from trainforge.schemas.server_state import ServerState, read_state
+
+START_TIMEOUT_S = 60.0
+
+
+class ServerStartError(RuntimeError):
+    """The control plane did not come up; the message carries its log's tail."""
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
+
+
+def _healthy(state: ServerState) -> bool:
+    if not psutil.pid_exists(state.pid):
+        return False
+    try:
+        return httpx.get(f"{state.address}/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(home / "server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def running_server(home: Path | None = None) -> ServerState | None:
+    state = read_state(home or default_home())
+    return state if state is not None and _healthy(state) else None
+
+
+def ensure_server(
+    home: Path | None = None, port: int = 0, database_url: str | None = None
+) -> ServerState:
+    """The running server of ``home``, started detached on loopback if there is none."""
+    home = (home or default_home()).resolve()
+    with _locked(home):
+        state = running_server(home)
+        if state is not None:
+            return state
+        command = [
+            sys.executable,
+            "-m",
+            "trainforge.server",
+            "--home",
+            str(home),
+            "--port",
+            str(port),
+        ]
+        if database_url:
+            command += ["--database-url", database_url]
+        with open(home / "server.log", "ab") as log:
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise ServerStartError(f"The trainforge server exited at start:\n{_tail(home)}")
+            state = read_state(home)
+            if state is not None and state.pid == child.pid and _healthy(state):
+                return state
+            time.sleep(0.1)
+        child.kill()
+        raise ServerStartError(
+            f"The trainforge server did not answer in {START_TIMEOUT_S:.0f} s:\n{_tail(home)}"
+        )
+
+
+def stop_server(home: Path | None = None, timeout: float = 30.0) -> ServerState | None:
+    """Stop the server of ``home`` (its runs go on); return what was stopped, if anything."""
+    home = (home or default_home()).resolve()
+    state = read_state(home)
+    if state is None or not psutil.pid_exists(state.pid):
+        (home / "server.json").unlink(missing_ok=True)
+        return None
+    process = psutil.Process(state.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except psutil.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+    (home / "server.json").unlink(missing_ok=True)
+    return state
+
+
+def _tail(home: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join((home / "server.log").read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server.log)"

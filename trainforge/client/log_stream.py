@@ -1,0 +1,71 @@
+"""Following a run's log as it grows: ``wait_for_completion(show_output=True)`` and ``run logs -f``."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import time
+from collections.abc import Callable
+
+from trainforge.client.http import TrainforgeClient
+from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
+
+DRIVER_LOG = "azureml-logs/70_driver_log.txt"
+LOG_NAME = re.compile(r"^(azureml-logs/\d\d_[^/]*\.txt|user_logs/std_log[^/]*\.txt)$")
+DISTRIBUTED_SUFFIX = re.compile(r"_(\d+|ps_\d+|worker_\d+)\.txt$")
+LONG_POLL_S = 10.0
+
+
+def pick_log(names: list[str]) -> str | None:
+    """The log the SDK streams: the highest-sorted system log, rank 0 for distributed runs."""
+    logs = [name for name in names if LOG_NAME.match(name)]
+    if not logs:
+        return None
+    firsts = [
+        n
+        for n in logs
+        if not DISTRIBUTED_SUFFIX.search(n) or n.endswith(("_0.txt", "worker_0.txt"))
+    ]
+    return max(firsts or logs)
+
+
+def follow(
+    client: TrainforgeClient,
+    run_path: str,
+    write: Callable[[str], None],
+    on_log: Callable[[str], None] = lambda name: None,
+    log_name: str | None = None,
+) -> RunStatus:
+    """Write the run's log to ``write`` until the run ends; return its final status."""
+    offset = 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while log_name is None:
+        status = RunStatus(client.get(run_path)["status"])
+        log_name = pick_log([item["name"] for item in client.get(f"{run_path}/files", prefix="")])
+        if log_name is None:
+            if status in TERMINAL_STATUSES:
+                return status
+            client.get(f"{run_path}/wait", timeout=1.0)
+    on_log(log_name)
+    while True:
+        response = client.request(
+            "GET", f"{run_path}/files/{log_name}", params={"offset": offset, "wait": LONG_POLL_S}
+        )
+        if response.content:
+            write(decoder.decode(response.content))
+        offset = int(response.headers["X-Next-Offset"])
+        status = RunStatus(response.headers["X-Run-Status"])
+        if status in TERMINAL_STATUSES and not response.content:
+            write(decoder.decode(b"", final=True))
+            return status
+
+
+def wait_for_terminal(
+    client: TrainforgeClient, run_path: str, timeout: float | None = None
+) -> RunStatus:
+    """Block until the run ends (or ``timeout`` seconds pass); return its last status."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = RunStatus(client.get(f"{run_path}/wait", timeout=LONG_POLL_S)["status"])
+        if status in TERMINAL_STATUSES or (deadline is not None and time.monotonic() >= deadline):
+            return status

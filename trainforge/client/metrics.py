@@ -1,0 +1,128 @@
+"""Metric points sent in batches from a background thread, so ``run.log`` never blocks training."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from typing import Any
+
+from trainforge.client.http import ApiError, TrainforgeClient
+
+log = logging.getLogger("trainforge.metrics")
+MAX_BATCH = 10_000
+EXIT_FLUSH_TIMEOUT_S = 60.0
+
+
+class _Marker:
+    """Put in the queue by ``flush``: set once everything before it is stored."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class MetricsSender:
+    """Queues points per run and posts them as idempotent batches.
+
+    ``log`` only appends to a deque. A sender thread wakes every ``interval`` seconds
+    (or when ``flush`` asks), posts what has queued up, and retries a failed batch with
+    the same batch id, so the server stores each point once.
+    """
+
+    def __init__(self, client: TrainforgeClient, interval: float = 0.5) -> None:
+        self.client = client
+        self.interval = interval
+        self._queue: deque[tuple[Any, ...] | _Marker] = deque()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        atexit.register(_flush_at_exit, weakref.ref(self))
+
+    def log(
+        self, run_path: str, name: str, kind: str, value: Any, step: int | None, description: str
+    ) -> None:
+        self._queue.append((run_path, name, kind, value, step, description, time.time()))
+        if self._thread is None:
+            self._start()
+
+    def flush(self, timeout: float = 300.0) -> bool:
+        """Wait until every point logged so far is stored; False if that took too long."""
+        if self._thread is None and not self._queue:
+            return True
+        marker = _Marker()
+        self._queue.append(marker)
+        if self._thread is None:
+            self._start()
+        self._wake.set()
+        return marker.done.wait(timeout)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="trainforge-metrics", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        pending: dict[str, list[dict[str, Any]]] = {}
+        markers: list[_Marker] = []
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, _Marker):
+                markers.append(item)
+                break
+            run_path, name, kind, value, step, description, at = item
+            pending.setdefault(run_path, []).append(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "value": value,
+                    "step": step,
+                    "description": description,
+                    "time": at,
+                }
+            )
+        for run_path, points in pending.items():
+            for start in range(0, len(points), MAX_BATCH):
+                self._send(run_path, points[start : start + MAX_BATCH])
+        for marker in markers:
+            marker.done.set()
+        if self._queue:
+            self._wake.set()
+
+    def _send(self, run_path: str, points: list[dict[str, Any]]) -> None:
+        batch = {"batch_id": uuid.uuid4().hex, "points": points}
+        delay = 0.5
+        while True:
+            try:
+                self.client.request("POST", f"{run_path}/metrics:batch", json=batch, retry=False)
+                return
+            except ApiError as exc:
+                if exc.status_code < 500:
+                    # The server will never take this batch; keep training, say why once.
+                    log.warning("trainforge dropped %d metric points: %s", len(points), exc.message)
+                    return
+            except Exception as exc:  # the server is unreachable: wait for it, never raise
+                log.debug("metrics batch not sent yet: %s", exc)
+                self.client.endpoint.refresh()
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _flush_at_exit(ref: weakref.ref[MetricsSender]) -> None:
+    sender = ref()
+    if sender is not None and not sender.flush(EXIT_FLUSH_TIMEOUT_S):
+        log.warning("trainforge could not store every metric before exit (server unreachable)")

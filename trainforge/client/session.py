@@ -1,0 +1,83 @@
+"""The one explicit client session of a process: its HTTP client and metrics sender.
+
+Outside a run it talks to the local control plane of TRAINFORGE_HOME (started on first
+use) or to the server named by TRAINFORGE_ENDPOINT and TRAINFORGE_TOKEN. Inside a run it
+uses the address and run token the launcher put in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from trainforge.client.http import Endpoint, TrainforgeClient
+from trainforge.client.local_server import default_home, ensure_server
+from trainforge.client.metrics import MetricsSender
+from trainforge.schemas.server_state import read_state
+
+
+class Session:
+    def __init__(self, client: TrainforgeClient) -> None:
+        self.client = client
+        self.metrics = MetricsSender(client)
+        # The run this process was launched for, once Run.get_context() has built it.
+        self.context_run: object | None = None
+
+    @property
+    def address(self) -> str:
+        return self.client.address
+
+
+_default: Session | None = None
+_run_sessions: dict[tuple[str, str], Session] = {}
+_lock = threading.Lock()
+
+
+def _local_endpoint(home: Path) -> Endpoint:
+    state = ensure_server(home)
+
+    def refresh() -> tuple[str, str] | None:
+        found = read_state(home)
+        return (found.address, found.token) if found else None
+
+    return Endpoint(state.address, state.token, refresh)
+
+
+def default_session() -> Session:
+    """The process's session, connecting (and starting a local server) on first use."""
+    global _default
+    with _lock:
+        if _default is None:
+            address = os.environ.get("TRAINFORGE_ENDPOINT")
+            token = os.environ.get("TRAINFORGE_TOKEN")
+            endpoint = (
+                Endpoint(address, token) if address and token else _local_endpoint(default_home())
+            )
+            _default = Session(TrainforgeClient(endpoint))
+        return _default
+
+
+def run_session(address: str, token: str) -> Session:
+    """The session of a run's own process, built from the variables the launcher set."""
+    with _lock:
+        key = (address, token)
+        if key not in _run_sessions:
+            home = os.environ.get("TRAINFORGE_HOME")
+
+            def refresh() -> tuple[str, str] | None:
+                found = read_state(Path(home)) if home else None
+                return (found.address, token) if found else None
+
+            _run_sessions[key] = Session(TrainforgeClient(Endpoint(address, token, refresh)))
+        return _run_sessions[key]
+
+
+def reset() -> None:
+    """Forget the default session (tests that switch TRAINFORGE_HOME use this)."""
+    global _default
+    with _lock:
+        if _default is not None:
+            _default.metrics.flush(30)
+            _default.client.close()
+        _default = None

@@ -1,0 +1,1 @@
+"""Compute: the backend protocol and its implementations (local processes; Ray later)."""

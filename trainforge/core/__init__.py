@@ -1,0 +1,23 @@
+"""The core SDK, as ``azureml.core``: Workspace, Experiment, Run and how to configure runs."""
+
+from trainforge.core.datastore import Datastore
+from trainforge.core.environment import Environment
+from trainforge.core.experiment import Experiment
+from trainforge.core.keyvault import Keyvault
+from trainforge.core.run import Run
+from trainforge.core.runconfig import RunConfiguration
+from trainforge.core.script_run import ScriptRun
+from trainforge.core.script_run_config import ScriptRunConfig
+from trainforge.core.workspace import Workspace
+
+__all__ = [
+    "Datastore",
+    "Environment",
+    "Experiment",
+    "Keyvault",
+    "Run",
+    "RunConfiguration",
+    "ScriptRun",
+    "ScriptRunConfig",
+    "Workspace",
+]

@@ -1,0 +1,102 @@
+"""Experiment: a named group of runs in a workspace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from trainforge.client.errors import sdk_errors
+from trainforge.exceptions import UserErrorException
+from trainforge.schemas.names import EXPERIMENT_NAME, EXPERIMENT_RULE
+
+if TYPE_CHECKING:
+    from trainforge.core.run import Run
+    from trainforge.core.workspace import Workspace
+
+
+class Experiment:
+    """``Experiment(workspace, name)``: gets the experiment, creating it if needed."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        name: str,
+        _skip_name_validation: bool = False,
+        _id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not _skip_name_validation and (
+            not isinstance(name, str) or not EXPERIMENT_NAME.fullmatch(name)
+        ):
+            raise UserErrorException(f"Experiment name {name!r} is invalid: {EXPERIMENT_RULE}")
+        self._workspace = workspace
+        self._name = name
+        if _id is None:
+            with sdk_errors():
+                _id = workspace._client.put(f"/workspaces/{workspace.name}/experiments/{name}")[
+                    "id"
+                ]
+        self._id = _id
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def submit(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> Run:
+        """Submit a ScriptRunConfig or Estimator (later: HyperDrive, pipelines); returns at once."""
+        submit = getattr(config, "_submit", None)
+        if submit is None:
+            raise UserErrorException(
+                f"config: cannot submit a {type(config).__name__}; give a ScriptRunConfig or an Estimator"
+            )
+        return submit(self, tags, **kwargs)
+
+    def start_logging(self, *args: Any, **kwargs: Any) -> Run:
+        """Start an interactive run (Running) for logging from this process; a context manager."""
+        from trainforge.core.run import start_logging
+
+        return start_logging(self, *args, **kwargs)
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: str | dict[str, str] | None = None,
+        properties: str | dict[str, str] | None = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
+        """The experiment's runs, newest first, filtered by type, tags and properties."""
+        from trainforge.core.run import list_runs
+
+        yield from list_runs(
+            self._workspace,
+            experiment=self._name,
+            include_children=include_children,
+            tags=json.dumps(tags) if tags is not None else None,
+            properties=json.dumps(properties) if properties is not None else None,
+            type=type,
+        )
+
+    @staticmethod
+    def list(
+        workspace: Workspace,
+        experiment_name: str | None = None,
+        view_type: str = "ActiveOnly",
+        tags: Any = None,
+    ) -> list[Experiment]:
+        experiments = list(workspace.experiments.values())
+        return [exp for exp in experiments if experiment_name in (None, exp.name)]
+
+    def get_portal_url(self) -> str:
+        return f"{self._workspace.get_portal_url()}/experiments/{self._name}"
+
+    def __repr__(self) -> str:
+        return f"Experiment(Name: {self._name},\nWorkspace: {self._workspace.name})"

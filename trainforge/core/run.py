@@ -1,0 +1,755 @@
+"""Run: one execution of an experiment, with its status, metrics, tags, files and children."""
+
+from __future__ import annotations
+
+import io
+import logging
+import numbers
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from trainforge.client import log_stream
+from trainforge.client.errors import sdk_errors
+from trainforge.client.session import Session, run_session
+from trainforge.exceptions import (
+    ActivityFailedException,
+    ExperimentExecutionException,
+    RunEnvironmentException,
+    UserErrorException,
+)
+from trainforge.schemas.runs import RunInfo, RunStatus
+from trainforge.storage.paths import UnsafePathError, safe_relative_path
+
+if TYPE_CHECKING:
+    from trainforge.core.experiment import Experiment
+    from trainforge.core.workspace import Workspace
+
+log = logging.getLogger("trainforge")
+DOCS_PAGE = (
+    "https://docs.microsoft.com/en-us/python/api/azureml-core/azureml.core.run.run?view=azure-ml-py"
+)
+SCALAR_TYPES = (bool, int, float, str)
+CONTEXT_VARIABLES = (
+    "AZUREML_RUN_ID",
+    "AZUREML_ARM_WORKSPACE_NAME",
+    "AZUREML_ARM_PROJECT_NAME",
+    "AZUREML_SERVICE_ENDPOINT",
+    "AZUREML_RUN_TOKEN",
+)
+
+
+def _scalar(name: str, value: Any) -> bool | int | float | str:
+    if isinstance(value, SCALAR_TYPES):
+        return value
+    if isinstance(value, numbers.Number):  # numpy and other numeric scalars
+        item = getattr(value, "item", None)
+        return item() if callable(item) else float(value)  # type: ignore[arg-type]
+    raise UserErrorException(
+        f"Metric {name!r}: run.log takes a scalar (int, float, bool or str), not "
+        f"{type(value).__name__}; use log_list for lists and log_row or log_table for tables"
+    )
+
+
+class Run:
+    """A run of an experiment, as ``azureml.core.Run``.
+
+    ``Run(experiment, run_id)`` loads an existing run; inside a submitted script use
+    ``Run.get_context()``.
+    """
+
+    def __init__(
+        self, experiment: Experiment, run_id: str, outputs: str | None = None, **kwargs: Any
+    ) -> None:
+        self._experiment = experiment
+        self._workspace = experiment.workspace
+        self._session: Session = self._workspace._session
+        self._path = f"/workspaces/{self._workspace.name}/runs/{run_id}"
+        info: RunInfo | None = kwargs.pop("_info", None)
+        if info is None:
+            with sdk_errors():
+                info = RunInfo.model_validate(self._session.client.get(self._path))
+        self._info = info
+        self._outputs = outputs
+        self._in_submitted_context: bool = kwargs.pop("_in_submitted_context", False)
+
+    # -- identity -----------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._info.run_id
+
+    @property
+    def number(self) -> int:
+        return self._info.number
+
+    @property
+    def type(self) -> str | None:
+        return self._info.run_type
+
+    @property
+    def status(self) -> str:
+        """The status when last fetched; ``get_status()`` asks the service."""
+        return self._info.status.value
+
+    @property
+    def experiment(self) -> Experiment:
+        return self._experiment
+
+    @property
+    def name(self) -> str | None:
+        return self._info.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self._info.display_name or self.id
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self._update({"display_name": value})
+
+    @property
+    def description(self) -> str | None:
+        return self._info.description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._update({"description": value})
+
+    @property
+    def tags(self) -> dict[str, str | None]:
+        return dict(self._info.tags)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self._info.properties)
+
+    @property
+    def parent(self) -> Run | None:
+        """The parent run, or None for a top-level run."""
+        if self._info.parent_run_id is None:
+            return None
+        return get_run(self._workspace, self._info.parent_run_id, self._experiment)
+
+    @property
+    def input_datasets(self) -> dict[str, Any]:
+        return {}
+
+    # -- status -------------------------------------------------------------------------
+    def _refresh(self) -> RunInfo:
+        with sdk_errors():
+            self._info = RunInfo.model_validate(self._session.client.get(self._path))
+        return self._info
+
+    def _update(self, body: dict[str, Any]) -> None:
+        with sdk_errors():
+            self._info = RunInfo.model_validate(self._session.client.patch(self._path, body))
+
+    def get_status(self) -> str:
+        if not self._info.status.is_terminal:
+            self._refresh()
+        return self.status
+
+    def get_detailed_status(self) -> dict[str, Any]:
+        status = self.get_status()
+        details = None
+        if status == RunStatus.QUEUED:
+            details = "Waiting for the scheduler to place the run"
+        return {"status": status, "details": details}
+
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+    ) -> dict[str, Any]:
+        """Block until the run ends; with ``show_output`` stream its log as it is written.
+
+        Returns ``get_details()``. A failed run raises ActivityFailedException unless
+        ``raise_on_error`` is False.
+        """
+        try:
+            if show_output:
+                print(f"RunId: {self.id}")
+                print(f"Web View: {self.get_portal_url()}")
+                log_stream.follow(self._session.client, self._path, _write_stdout, _announce_log)
+                self._refresh()
+                print("\nExecution Summary\n=================")
+                print(f"RunId: {self.id}")
+                print(f"Web View: {self.get_portal_url()}\n")
+                for warning in self._info.warnings:
+                    print(f"Warnings:\n{warning}\n")
+            else:
+                log_stream.wait_for_terminal(self._session.client, self._path)
+                self._refresh()
+        except KeyboardInterrupt:
+            raise ExperimentExecutionException(
+                "The output streaming for the run interrupted.\n"
+                "But the run is still executing on the compute target.\n"
+                f"Details for canceling the run can be found here: {DOCS_PAGE}"
+            ) from None
+        details = self.get_details()
+        if self.status == RunStatus.FAILED:
+            if raise_on_error:
+                raise ActivityFailedException(error_details=details.get("error"))
+            if show_output:
+                print(f"Error occurred: {details.get('error')}")
+        return details
+
+    def cancel(self) -> None:
+        """Cancel the run: queued runs end at once, running ones after their processes stop."""
+        if self._in_submitted_context:
+            log.warning("Cancelling a run from inside its own script is not supported")
+            return
+        with sdk_errors():
+            self._info = RunInfo.model_validate(self._session.client.post(f"{self._path}/cancel"))
+
+    def start(self) -> None:
+        self._update({"status": RunStatus.RUNNING.value})
+
+    def complete(self, _set_status: bool = True) -> None:
+        """Store pending metrics and outputs, then mark the run Completed."""
+        self.flush()
+        if self._in_submitted_context or not _set_status:
+            return
+        self._upload_outputs()
+        self._update({"status": RunStatus.COMPLETED.value})
+
+    def fail(
+        self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True
+    ) -> None:
+        """Mark the run Failed with ``error_details`` (text or an exception) as its error."""
+        self.flush()
+        if self._in_submitted_context or not _set_status:
+            return
+        self._upload_outputs()
+        message = (
+            str(error_details) if error_details is not None else "The run was marked as failed"
+        )
+        if isinstance(error_details, BaseException):
+            message = f"{type(error_details).__name__}: {error_details}"
+        error = {"code": error_code or "UserError", "message": message}
+        self._update({"status": RunStatus.FAILED.value, "error": error})
+
+    def flush(self, timeout_seconds: int = 300) -> None:
+        """Wait until every metric logged so far is stored."""
+        self._session.metrics.flush(timeout_seconds)
+
+    def _upload_outputs(self) -> None:
+        if self._outputs and Path(self._outputs).is_dir():
+            self.upload_folder("outputs", self._outputs)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.fail(error_details=exc)
+        else:
+            self.complete()
+
+    # -- metrics ------------------------------------------------------------------------
+    def _log(
+        self, name: str, kind: str, value: Any, step: int | None = None, description: str = ""
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise UserErrorException("name: a metric needs a non-empty string name")
+        self._session.metrics.log(self._path, name, kind, value, step, description)
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        """Log a scalar; logging the same name again builds a series. Never blocks on the network."""
+        self._log(name, "scalar", _scalar(name, value), step, description)
+
+    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
+        self._log(name, "list", [_scalar(name, v) for v in value], None, description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        """Log one row of a table: ``run.log_row('loss', epoch=1, value=0.3)``."""
+        self._log(
+            name, "row", {k: _scalar(name, v) for k, v in kwargs.items()}, None, description or ""
+        )
+
+    def log_table(self, name: str, value: dict[str, list[Any]], description: str = "") -> None:
+        """Log a table as {column: [values]}."""
+        if not isinstance(value, dict):
+            raise UserErrorException(
+                f"Metric {name!r}: log_table takes a dict of column -> list of values"
+            )
+        table = {
+            k: [_scalar(name, v) for v in (col if isinstance(col, list | tuple) else [col])]
+            for k, col in value.items()
+        }
+        self._log(name, "table", table, None, description)
+
+    def log_image(
+        self, name: str, path: str | None = None, plot: Any = None, description: str = ""
+    ) -> None:
+        """Log an image from a file or a matplotlib plot; it is kept as a run file."""
+        if (path is None) == (plot is None):
+            raise UserErrorException("log_image: give exactly one of path and plot")
+        file_name = f"{name}_{int(time.time())}.png"
+        if plot is not None:
+            buffer = io.BytesIO()
+            plot.savefig(buffer, format="png")
+            self.upload_file(file_name, buffer.getvalue())
+        else:
+            self.upload_file(file_name, path)  # type: ignore[arg-type]
+        self._log(
+            name,
+            "image",
+            f"aml://artifactId/ExperimentRun/dcid.{self.id}/{file_name}",
+            None,
+            description,
+        )
+
+    def get_metrics(
+        self,
+        name: str | None = None,
+        recursive: bool = False,
+        run_type: str | None = None,
+        populate: bool = False,
+    ) -> dict[str, Any]:
+        """{name: value} as the SDK shapes it; ``recursive`` gives {run id: metrics} for the subtree."""
+        self.flush()
+        with sdk_errors():
+            return self._session.client.get(f"{self._path}/metrics", name=name, recursive=recursive)
+
+    # -- tags and properties ------------------------------------------------------------
+    def tag(self, key: str, value: str | None = None) -> None:
+        self._update({"tags": {key: value}})
+
+    def set_tags(self, tags: dict[str, str | None]) -> None:
+        self._update({"tags": dict(tags)})
+
+    def remove_tags(self, tags: list[str]) -> None:
+        self._update({"remove_tags": list(tags)})
+
+    def get_tags(self) -> dict[str, str | None]:
+        return dict(self._refresh().tags)
+
+    def add_properties(self, properties: dict[str, str]) -> None:
+        """Add properties; changing one already set raises UserErrorException."""
+        with sdk_errors():
+            self._info = RunInfo.model_validate(
+                self._session.client.post(
+                    f"{self._path}/properties", {k: str(v) for k, v in properties.items()}
+                )
+            )
+
+    def get_properties(self) -> dict[str, str]:
+        return dict(self._refresh().properties)
+
+    # -- files --------------------------------------------------------------------------
+    def _file_path(self, name: str) -> str:
+        try:
+            return f"{self._path}/files/{safe_relative_path(name, 'name')}"
+        except UnsafePathError as exc:
+            raise UserErrorException(str(exc)) from None
+
+    def upload_file(
+        self,
+        name: str,
+        path_or_stream: str | os.PathLike[str] | bytes | BinaryIO,
+        datastore_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a file (a path, bytes or a binary stream) as the run file ``name``."""
+        target = self._file_path(name)
+        with sdk_errors():
+            if isinstance(path_or_stream, str | os.PathLike):
+                if not Path(path_or_stream).is_file():
+                    raise UserErrorException(f"path_or_stream: {path_or_stream} is not a file")
+                with open(path_or_stream, "rb") as stream:
+                    return self._session.client.upload(target, stream)
+            return self._session.client.upload(target, path_or_stream)
+
+    def upload_files(
+        self,
+        names: list[str],
+        paths: list[str],
+        return_artifacts: bool = False,
+        timeout_seconds: int | None = None,
+        datastore_name: str | None = None,
+    ) -> list[dict[str, Any]] | None:
+        if len(names) != len(paths):
+            raise UserErrorException("names and paths must have the same length")
+        uploaded = [self.upload_file(name, path) for name, path in zip(names, paths, strict=True)]
+        return uploaded if return_artifacts else None
+
+    def upload_folder(
+        self, name: str, path: str, datastore_name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Store every file under ``path`` as ``<name>/<relative path>``."""
+        root = Path(path)
+        if not root.is_dir():
+            raise UserErrorException(f"path: {path} is not a folder")
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        return [
+            self.upload_file(f"{name.rstrip('/')}/{p.relative_to(root).as_posix()}", p)
+            for p in files
+        ]
+
+    def get_file_names(self) -> list[str]:
+        with sdk_errors():
+            return [item["name"] for item in self._session.client.get(f"{self._path}/files")]
+
+    def download_file(
+        self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False
+    ) -> None:
+        """Download the run file ``name`` (default: its base name in the current folder)."""
+        destination = Path(output_file_path or Path(name).name)
+        if destination.is_dir():
+            destination = destination / Path(name).name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".partial")
+        try:
+            with sdk_errors(), open(partial, "wb") as out:
+                for chunk in self._session.client.download(self._file_path(name)):
+                    out.write(chunk)
+            partial.replace(destination)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def download_files(
+        self,
+        prefix: str | None = None,
+        output_directory: str | None = None,
+        output_paths: list[str] | None = None,
+        batch_size: int = 100,
+        append_prefix: bool = True,
+        timeout_seconds: int | None = None,
+    ) -> None:
+        """Download every run file whose name starts with ``prefix``."""
+        prefix = prefix or ""
+        names = [n for n in self.get_file_names() if n.startswith(prefix)]
+        if output_paths is not None and len(output_paths) != len(names):
+            raise UserErrorException("output_paths must name one path per downloaded file")
+        base = Path(output_directory or ".")
+        for i, name in enumerate(names):
+            if output_paths is not None:
+                self.download_file(name, output_paths[i])
+                continue
+            relative = name if append_prefix else name[len(prefix) :].lstrip("/")
+            self.download_file(name, str(base / relative))
+
+    def get_all_logs(self, destination: str | None = None) -> list[str]:
+        destination = destination or "."
+        names = [
+            n
+            for n in self.get_file_names()
+            if n.startswith(("azureml-logs/", "logs/", "user_logs/"))
+        ]
+        for name in names:
+            self.download_file(name, str(Path(destination) / name))
+        return [str(Path(destination) / name) for name in names]
+
+    # -- details ------------------------------------------------------------------------
+    def get_details(self) -> dict[str, Any]:
+        """The run as the service describes it: status, times, definition, log files, error."""
+        info = self._refresh()
+        logs = [
+            n
+            for n in self.get_file_names()
+            if log_stream.LOG_NAME.match(n) or n.startswith("logs/")
+        ]
+        details: dict[str, Any] = {
+            "runId": info.run_id,
+            "target": info.target,
+            "status": info.status.value,
+            "startTimeUtc": _iso(info.start_time_utc),
+            "properties": dict(info.properties),
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "runDefinition": info.definition.model_dump() if info.definition else None,
+            "logFiles": {
+                name: f"{self._session.address}/api/v1{self._path}/files/{name}" for name in logs
+            },
+            "submittedBy": info.submitted_by,
+        }
+        if info.status.is_terminal:
+            details["endTimeUtc"] = _iso(info.end_time_utc)
+        if info.warnings:
+            details["warnings"] = [{"message": w} for w in info.warnings]
+        if info.error is not None:
+            details["error"] = {"error": info.error.model_dump()}
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        details = self.get_details()
+        details["logFiles"] = {
+            name: b"".join(self._session.client.download(self._file_path(name))).decode(
+                errors="replace"
+            )
+            for name in details["logFiles"]
+        }
+        return details
+
+    def get_portal_url(self) -> str:
+        return f"{self._workspace.get_portal_url()}/runs/{self.id}"
+
+    # -- children -----------------------------------------------------------------------
+    def child_run(
+        self, name: str | None = None, run_id: str | None = None, outputs: str | None = None
+    ) -> Run:
+        """Start a child run (Running); use it as a context manager to complete it."""
+        body = {"kind": "child", "parent_run_id": self.id, "run_id": run_id, "display_name": name}
+        with sdk_errors():
+            created = self._session.client.post(
+                f"/workspaces/{self._workspace.name}/experiments/{self._experiment.name}/runs", body
+            )
+        return Run(
+            self._experiment, created["run_id"], outputs, _info=RunInfo.model_validate(created)
+        )
+
+    def create_children(
+        self,
+        count: int | None = None,
+        tag_key: str | None = None,
+        tag_values: list[str] | None = None,
+    ) -> list[Run]:
+        """Start up to 100 children at once, tagged by number or by ``tag_values``."""
+        body = {"count": count, "tag_key": tag_key, "tag_values": tag_values}
+        with sdk_errors():
+            created = self._session.client.post(f"{self._path}/children", body)
+        return [
+            Run(self._experiment, item["run_id"], _info=RunInfo.model_validate(item))
+            for item in created
+        ]
+
+    def get_children(
+        self,
+        recursive: bool = False,
+        tags: Any = None,
+        properties: Any = None,
+        type: str | None = None,
+        status: str | None = None,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        import json
+
+        yield from list_runs(
+            self._workspace,
+            parent=self.id,
+            recursive=recursive,
+            tags=json.dumps(tags) if tags is not None else None,
+            properties=json.dumps(properties) if properties is not None else None,
+            type=type,
+            status=status,
+        )
+
+    # -- secrets ------------------------------------------------------------------------
+    def get_secret(self, name: str) -> str:
+        return self._workspace.get_default_keyvault().get_secret(name)
+
+    def get_secrets(self, secrets: list[str]) -> dict[str, str | None]:
+        return self._workspace.get_default_keyvault().get_secrets(secrets)
+
+    # -- context ------------------------------------------------------------------------
+    @classmethod
+    def get_context(
+        cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any
+    ) -> Run:
+        """The run this script was submitted as; outside a run, an offline run that prints."""
+        missing = [name for name in CONTEXT_VARIABLES if not os.environ.get(name)]
+        if missing:
+            if not allow_offline:
+                raise RunEnvironmentException(
+                    f"Could not find the run context: {', '.join(missing)} not set"
+                )
+            from trainforge.core.offline_run import OfflineRun
+
+            return OfflineRun()
+        session = run_session(
+            os.environ["AZUREML_SERVICE_ENDPOINT"], os.environ["AZUREML_RUN_TOKEN"]
+        )
+        if session.context_run is None:
+            from trainforge.core.experiment import Experiment
+            from trainforge.core.workspace import Workspace
+
+            ws = Workspace(
+                os.environ.get("AZUREML_ARM_SUBSCRIPTION"),
+                os.environ.get("AZUREML_ARM_RESOURCEGROUP"),
+                os.environ["AZUREML_ARM_WORKSPACE_NAME"],
+                _session=session,
+            )
+            exp = Experiment(
+                ws,
+                os.environ["AZUREML_ARM_PROJECT_NAME"],
+                _skip_name_validation=True,
+                _id=os.environ.get("AZUREML_EXPERIMENT_ID"),
+            )
+            session.context_run = get_run(
+                ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True
+            )
+        return session.context_run  # type: ignore[return-value]
+
+    @classmethod
+    def get_submitted_run(cls, **kwargs: Any) -> Run:
+        return cls.get_context(allow_offline=False)
+
+    @staticmethod
+    def get(workspace: Workspace, run_id: str) -> Run:
+        return get_run(workspace, run_id)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
+        for run in experiment.get_runs(
+            type=type, tags=tags, properties=properties, include_children=include_children
+        ):
+            if status is None or run.status == status:
+                yield run
+
+    # -- display ------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"Run(Experiment: {self._experiment.name},\nId: {self.id},\nType: {self.type},\nStatus: {self.status})"
+
+    def __str__(self) -> str:
+        header = ("Experiment", "Id", "Type", "Status", "Details Page", "Docs Page")
+        row = (
+            self._experiment.name,
+            self.id,
+            str(self.type),
+            self.status,
+            self.get_portal_url(),
+            DOCS_PAGE,
+        )
+        widths = [max(len(a), len(b)) for a, b in zip(header, row, strict=True)]
+        line = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+        values = " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
+        return f"{line}\n{'-+-'.join('-' * w for w in widths)}\n{values}"
+
+    def _repr_html_(self) -> str:
+        cells = (
+            self._experiment.name,
+            self.id,
+            str(self.type),
+            self.status,
+            f'<a href="{self.get_portal_url()}" target="_blank">Link to trainforge studio</a>',
+            f'<a href="{DOCS_PAGE}" target="_blank">Link to Documentation</a>',
+        )
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("Experiment", "Id", "Type", "Status", "Details Page", "Docs Page")
+        )
+        return f"<table style='width:100%'><tr>{head}</tr><tr>{''.join(f'<td>{c}</td>' for c in cells)}</tr></table>"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _announce_log(name: str) -> None:
+    print(f"\nStreaming {name}\n{'=' * (len(name) + 10)}\n")
+
+
+def _run_class(run_type: str | None) -> type[Run]:
+    if run_type == "azureml.scriptrun":
+        from trainforge.core.script_run import ScriptRun
+
+        return ScriptRun
+    return Run
+
+
+def get_run(
+    workspace: Workspace, run_id: str, experiment: Experiment | None = None, **kwargs: Any
+) -> Run:
+    """Load a run by id as the Run subclass its type calls for."""
+    from trainforge.core.experiment import Experiment
+
+    with sdk_errors():
+        info = RunInfo.model_validate(
+            workspace._client.get(f"/workspaces/{workspace.name}/runs/{run_id}")
+        )
+    if experiment is None:
+        experiment = Experiment(workspace, info.experiment_name, _skip_name_validation=True)
+    return _run_class(info.run_type)(experiment, run_id, _info=info, **kwargs)
+
+
+def list_runs(workspace: Workspace, **params: Any) -> Iterator[Run]:
+    from trainforge.core.experiment import Experiment
+
+    with sdk_errors():
+        found = workspace._client.get(f"/workspaces/{workspace.name}/runs", **params)["runs"]
+    experiments: dict[str, Experiment] = {}
+    for item in found:
+        info = RunInfo.model_validate(item)
+        if info.experiment_name not in experiments:
+            experiments[info.experiment_name] = Experiment(
+                workspace, info.experiment_name, _skip_name_validation=True, _id=""
+            )
+        yield _run_class(info.run_type)(experiments[info.experiment_name], info.run_id, _info=info)
+
+
+def start_logging(
+    experiment: Experiment,
+    *args: Any,
+    outputs: str | None = None,
+    snapshot_directory: str | None = ".",
+    run_id: str | None = None,
+    display_name: str | None = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Run:
+    """``Experiment.start_logging``: an interactive run, Running until ``complete()``."""
+    from trainforge.storage import snapshot as snapshots
+
+    snapshot_id = None
+    if snapshot_directory is not None:
+        try:
+            snapshot_id = upload_snapshot(experiment.workspace, snapshot_directory)
+        except snapshots.SnapshotLimitError as exc:
+            warnings.warn(f"The run goes on without a snapshot: {exc}", stacklevel=2)
+    body = {
+        "kind": "interactive",
+        "run_id": run_id,
+        "display_name": display_name or name,
+        "snapshot_id": snapshot_id,
+        "properties": {"ContentSnapshotId": snapshot_id} if snapshot_id else {},
+        "submitted_by": _user(),
+    }
+    with sdk_errors():
+        created = experiment.workspace._client.post(
+            f"/workspaces/{experiment.workspace.name}/experiments/{experiment.name}/runs", body
+        )
+    return Run(
+        experiment, created["run_id"], outputs or "./outputs", _info=RunInfo.model_validate(created)
+    )
+
+
+def upload_snapshot(workspace: Workspace, source_directory: str | os.PathLike[str]) -> str:
+    """Snapshot ``source_directory`` and upload it unless the service already holds it."""
+    from trainforge.storage import snapshot as snapshots
+
+    snap = snapshots.take(source_directory)
+    try:
+        path = f"/workspaces/{workspace.name}/snapshots/{snap.id}"
+        with sdk_errors():
+            if not workspace._client.exists(path):
+                with open(snap.zip_path, "rb") as body:
+                    workspace._client.upload(path, body)
+    finally:
+        snap.zip_path.unlink(missing_ok=True)
+    return snap.id
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

@@ -1,0 +1,118 @@
+"""ScriptRun, and submitting a script with its snapshot as one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainforge.client.errors import sdk_errors
+from trainforge.core.run import Run, _user, upload_snapshot
+from trainforge.exceptions import SnapshotException, UserErrorException
+from trainforge.schemas.runs import (
+    EnvironmentSpec,
+    PythonSection,
+    RunCreate,
+    RunDefinition,
+    RunInfo,
+)
+from trainforge.storage.snapshot import SnapshotLimitError
+
+if TYPE_CHECKING:
+    from trainforge.core.experiment import Experiment
+    from trainforge.core.runconfig import RunConfiguration
+
+
+class ScriptRun(Run):
+    """A run of a ScriptRunConfig or Estimator (``run.type == 'azureml.scriptrun'``)."""
+
+    RUN_TYPE = "azureml.scriptrun"
+
+
+def check_script(source_directory: str, script: str) -> str:
+    """The script's path relative to the source directory; it must exist inside it."""
+    source = Path(source_directory).resolve()
+    if not source.is_dir():
+        raise UserErrorException(f"source_directory: {source_directory} is not a folder")
+    path = (source / script).resolve()
+    if not path.is_relative_to(source):
+        raise UserErrorException(
+            f"script: {script} is outside source_directory {source_directory}; the script must be "
+            "inside the folder that is snapshotted"
+        )
+    if not path.is_file():
+        raise UserErrorException(
+            f"script: {script} was not found in source_directory {source_directory}"
+        )
+    return path.relative_to(source).as_posix()
+
+
+def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefinition:
+    """The RunDefinition the control plane stores for ``run_config``."""
+    env = run_config.environment
+    pip, conda = env._packages()
+    command = run_config.command
+    return RunDefinition(
+        script=script,
+        command=command.split() if isinstance(command, str) else [str(part) for part in command],
+        arguments=[str(arg) for arg in run_config.arguments],
+        target=run_config.target,
+        framework=run_config.framework,
+        communicator=run_config.communicator,
+        node_count=run_config.node_count,
+        max_run_duration_seconds=run_config.max_run_duration_seconds,
+        environment=EnvironmentSpec(
+            name=env.name,
+            version=env.version,
+            python=PythonSection(
+                user_managed_dependencies=env.python.user_managed_dependencies,
+                interpreter_path=env.python.interpreter_path,
+                submitting_interpreter=sys.executable,
+                pip_packages=pip,
+                conda_packages=conda,
+            ),
+            environment_variables={**env.environment_variables, **run_config.environment_variables},
+            docker_enabled=bool(env.docker.enabled or run_config.docker.use_docker),
+            docker_base_image=env.docker.base_image,
+        ),
+        output_collection=run_config.history.output_collection,
+        directories_to_watch=list(run_config.history.directories_to_watch),
+    )
+
+
+def submit_script(
+    experiment: Experiment,
+    source_directory: str,
+    run_config: RunConfiguration,
+    tags: dict[str, str] | None,
+    **create: Any,
+) -> ScriptRun:
+    """Snapshot ``source_directory``, then create the run; the scheduler takes it from there."""
+    script = run_config.script
+    if script is None and not run_config.command:
+        raise UserErrorException("script: give a script (or a command) to run")
+    if script is not None:
+        script = check_script(source_directory, script)
+    definition = definition_of(run_config, script)
+    try:
+        snapshot_id = upload_snapshot(experiment.workspace, source_directory)
+    except SnapshotLimitError as exc:
+        raise SnapshotException(str(exc)) from None
+    request = RunCreate(
+        kind="script",
+        run_type=ScriptRun.RUN_TYPE,
+        definition=definition,
+        snapshot_id=snapshot_id,
+        tags=dict(tags or {}),
+        properties={"ContentSnapshotId": snapshot_id, "azureml.runsource": "experiment"},
+        submitted_by=_user(),
+        **create,
+    )
+    ws = experiment.workspace
+    with sdk_errors():
+        created = ws._client.post(
+            f"/workspaces/{ws.name}/experiments/{experiment.name}/runs",
+            request.model_dump(mode="json"),
+        )
+    info = RunInfo.model_validate(created)
+    return ScriptRun(experiment, info.run_id, _info=info)

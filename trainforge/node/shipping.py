@@ -1,0 +1,87 @@
+"""Shipping a run's files from the node while it runs: growing logs and changed outputs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from trainforge.client.http import ApiError, TrainforgeClient
+
+log = logging.getLogger("trainforge.launcher")
+MAX_APPEND = 4 * 2**20
+
+
+class LogShipper:
+    """Appends what each local log file gained since the last call to its run file."""
+
+    def __init__(self, client: TrainforgeClient, run_path: str) -> None:
+        self.client = client
+        self.run_path = run_path
+        self._files: dict[Path, str] = {}
+        self._offsets: dict[Path, int] = {}
+
+    def add(self, local: Path, name: str) -> None:
+        self._files[local] = name
+        self._offsets.setdefault(local, 0)
+
+    def ship(self) -> None:
+        for local, name in self._files.items():
+            self._ship_one(local, name)
+
+    def _ship_one(self, local: Path, name: str) -> None:
+        try:
+            size = local.stat().st_size
+        except FileNotFoundError:
+            return
+        offset = self._offsets[local]
+        while offset < size:
+            with open(local, "rb") as f:
+                f.seek(offset)
+                data = f.read(min(size - offset, MAX_APPEND))
+            try:
+                self.client.request(
+                    "POST", f"{self.run_path}/files/{name}", params={"offset": offset}, content=data
+                )
+            except ApiError as exc:
+                log.warning("could not ship %s: %s", name, exc.message)
+                return
+            offset += len(data)
+            self._offsets[local] = offset
+
+
+class FolderSync:
+    """Uploads files of a local folder that are new or changed since the last sync."""
+
+    def __init__(self, client: TrainforgeClient, run_path: str, folder: Path, prefix: str) -> None:
+        self.client = client
+        self.run_path = run_path
+        self.folder = folder
+        self.prefix = prefix.rstrip("/")
+        self._seen: dict[str, tuple[int, int]] = {}
+
+    def sync(self) -> int:
+        """Upload what changed; return how many files went up."""
+        if not self.folder.is_dir():
+            return 0
+        uploaded = 0
+        for root, _dirs, files in os.walk(self.folder):
+            for file_name in files:
+                path = Path(root) / file_name
+                relative = path.relative_to(self.folder).as_posix()
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                stamp = (stat.st_size, stat.st_mtime_ns)
+                if self._seen.get(relative) == stamp:
+                    continue
+                try:
+                    with open(path, "rb") as body:
+                        self.client.upload(f"{self.run_path}/files/{self.prefix}/{relative}", body)
+                except (OSError, ApiError) as exc:
+                    log.warning("could not upload %s/%s: %s", self.prefix, relative, exc)
+                    continue
+                self._seen[relative] = stamp
+                uploaded += 1
+        return uploaded

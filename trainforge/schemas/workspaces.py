@@ -1,0 +1,55 @@
+"""Workspaces, key-vault secrets and datastores as the REST API sees them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from trainforge.schemas.names import SecretName, WorkspaceName
+
+LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+
+
+class WorkspaceCreate(BaseModel):
+    name: WorkspaceName
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    location: str | None = None
+    create_resource_group: bool = True
+    exist_ok: bool = False
+    friendly_name: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    sku: str = "basic"
+
+
+class WorkspaceInfo(BaseModel):
+    id: str
+    workspace_id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    location: str
+    friendly_name: str
+    description: str
+    tags: dict[str, str]
+    sku: str
+    created: datetime
+
+
+class SecretValue(BaseModel):
+    value: str
+    content_type: str = "text/plain"
+
+
+class SecretName_(BaseModel):
+    name: SecretName
+
+
+class DatastoreInfo(BaseModel):
+    name: str
+    datastore_type: str
+    account_name: str | None = None
+    container_name: str | None = None
+    is_default: bool = False

@@ -1,0 +1,1 @@
+"""The control plane: REST API, services, store and the scheduler loop."""

@@ -1,0 +1,79 @@
+"""The FastAPI application of the control plane."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from trainforge import __version__
+from trainforge.server.errors import ServiceError
+from trainforge.server.plane import ControlPlane
+from trainforge.server.routers import files, runs, workspaces
+from trainforge.server.routers.deps import authorize
+from trainforge.server.settings import ServerSettings
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("trainforge.server")
+
+
+def _error(status_code: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status_code, content={"error": {"code": code, "message": message}}
+    )
+
+
+def _field(loc: tuple | list) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path")]
+    return ".".join(parts) or "request"
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    plane = ControlPlane(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        plane.start()
+        try:
+            yield
+        finally:
+            plane.close()
+
+    app = FastAPI(
+        title="trainforge control plane",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.plane = plane
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{_field(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        ]
+        return _error(422, "ValidationError", "; ".join(problems))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "ServiceError", f"{type(exc).__name__}: {exc}")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    secured = [Depends(authorize)]
+    for module in (workspaces, runs, files):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
+    return app

@@ -1,0 +1,32 @@
+"""Errors that services raise; the app turns each into one JSON error response."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status_code = 400
+    code = "UserError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+    code = "BadRequest"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "NotFound"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "Conflict"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "Forbidden"

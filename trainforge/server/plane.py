@@ -1,0 +1,34 @@
+"""The control plane object: settings, store, services and scheduler, built once per server."""
+
+from __future__ import annotations
+
+from trainforge.compute.backend import ComputeBackend
+from trainforge.compute.local_machine import LocalMachineBackend
+from trainforge.server.scheduler import Scheduler
+from trainforge.server.services.runs import RunService
+from trainforge.server.services.workspaces import WorkspaceService
+from trainforge.server.settings import ServerSettings
+from trainforge.server.store.database import Store
+from trainforge.storage.artifacts import ArtifactStore
+
+
+class ControlPlane:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_url)
+        self.workspaces = WorkspaceService(settings)
+        self.runs = RunService()
+        backends: dict[str, ComputeBackend] = {"local": LocalMachineBackend()}
+        self.scheduler = Scheduler(self.store, settings, backends)
+
+    def artifacts(self, workspace_name: str, run_id: str) -> ArtifactStore:
+        """The files of one run: ``ExperimentRun/dcid.<run id>/`` as in Azure ML."""
+        root = self.settings.workspace_dir(workspace_name) / "artifacts" / "ExperimentRun"
+        return ArtifactStore(str(root / f"dcid.{run_id}"))
+
+    def start(self) -> None:
+        self.scheduler.start(self.settings.endpoint)
+
+    def close(self) -> None:
+        self.scheduler.stop()
+        self.store.close()

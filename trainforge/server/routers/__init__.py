@@ -1,0 +1,1 @@
+"""REST routers, one resource family each, all under /api/v1."""

@@ -1,0 +1,163 @@
+"""Run files (artifacts and logs) and code snapshots: byte streams, not JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from trainforge.schemas.runs import FileInfo, RunStatus
+from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.plane import ControlPlane
+from trainforge.server.routers.deps import plane
+from trainforge.server.services import snapshots
+from trainforge.storage.artifacts import ArtifactStore
+from trainforge.storage.paths import UnsafePathError
+
+router = APIRouter(prefix="/workspaces/{ws}")
+SPOOL_BYTES = 8 * 2**20
+MAX_TAIL_BYTES = 4 * 2**20
+MAX_WAIT_S = 30.0
+
+
+async def _spool(request: Request) -> tempfile.SpooledTemporaryFile[bytes]:
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    async for chunk in request.stream():
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
+    while chunk := spool.read(2**20):
+        yield chunk
+
+
+def _run_store(cp: ControlPlane, ws: str, run_id: str) -> tuple[ArtifactStore, RunStatus]:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        status = RunStatus(cp.runs.row(db, row, run_id).status)
+    return cp.artifacts(ws, run_id), status
+
+
+def _checked(name: str, action):  # type: ignore[no-untyped-def]
+    try:
+        return action()
+    except UnsafePathError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+@router.get("/runs/{run_id}/files", response_model=list[FileInfo])
+def list_files(
+    ws: str, run_id: str, prefix: str = "", cp: ControlPlane = Depends(plane)
+) -> list[FileInfo]:
+    store, _ = _run_store(cp, ws, run_id)
+    return [FileInfo(name=name, size=size) for name, size in store.list(prefix)]
+
+
+@router.put("/runs/{run_id}/files/{name:path}", response_model=FileInfo)
+async def put_file(
+    ws: str, run_id: str, name: str, request: Request, cp: ControlPlane = Depends(plane)
+) -> FileInfo:
+    store, _ = await run_in_threadpool(_run_store, cp, ws, run_id)
+    _checked(name, lambda: store.path(name))
+    spool = await _spool(request)
+    with spool:
+        size = await run_in_threadpool(store.put_stream, name, _chunks(spool))
+    return FileInfo(name=name, size=size)
+
+
+@router.post("/runs/{run_id}/files/{name:path}", response_model=FileInfo)
+async def append_file(
+    ws: str,
+    run_id: str,
+    name: str,
+    offset: int,
+    request: Request,
+    cp: ControlPlane = Depends(plane),
+) -> FileInfo:
+    """Write the body at ``offset``: how launchers ship logs as they grow."""
+    store, _ = await run_in_threadpool(_run_store, cp, ws, run_id)
+    data = await request.body()
+    try:
+        size = await run_in_threadpool(_checked, name, lambda: store.append(name, offset, data))
+    except ValueError as exc:
+        raise Conflict(
+            f"offset {offset} is beyond the end of {name} ({exc.args[0]} bytes)"
+        ) from exc
+    return FileInfo(name=name, size=size)
+
+
+@router.get("/runs/{run_id}/files/{name:path}")
+async def get_file(
+    ws: str,
+    run_id: str,
+    name: str,
+    offset: int | None = None,
+    wait: float = 0.0,
+    cp: ControlPlane = Depends(plane),
+) -> Response:
+    """The whole file, or (with ``offset``) what follows it, waiting up to ``wait`` s for more.
+
+    Tail reads answer with X-Next-Offset and X-Run-Status so a follower knows where to
+    continue and when to stop.
+    """
+    store, status = await run_in_threadpool(_run_store, cp, ws, run_id)
+    path = _checked(name, lambda: store.path(name))
+    if offset is None:
+        if not store.exists(name):
+            raise NotFound(f"Run {run_id} has no file {name!r}")
+        return FileResponse(path)
+    deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
+    while True:
+        size = store.size(name)
+        if size > offset or status.is_terminal or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+        _, status = await run_in_threadpool(_run_store, cp, ws, run_id)
+    data = b""
+    if size > offset:
+        data = await run_in_threadpool(store.read, name, offset, min(size - offset, MAX_TAIL_BYTES))
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={"X-Next-Offset": str(offset + len(data)), "X-Run-Status": status.value},
+    )
+
+
+@router.put("/snapshots/{snapshot_id}", status_code=201)
+async def put_snapshot(
+    ws: str, snapshot_id: str, request: Request, cp: ControlPlane = Depends(plane)
+) -> dict[str, int | str]:
+    spool = await _spool(request)
+
+    def keep() -> dict[str, int | str]:
+        with cp.store.session() as db, spool:
+            row = cp.workspaces.get_row(db, ws)
+            snap = snapshots.store(
+                db, row, cp.settings.workspace_dir(ws), snapshot_id, _chunks(spool)
+            )
+            return {"id": snap.id, "size": snap.size, "file_count": snap.file_count}
+
+    return await run_in_threadpool(keep)
+
+
+@router.get("/snapshots/{snapshot_id}")
+def get_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
+    with cp.store.session() as db:
+        cp.workspaces.get_row(db, ws)
+        if not snapshots.exists(db, snapshot_id):
+            raise NotFound(f"Snapshot {snapshot_id} not found")
+    return FileResponse(snapshots.snapshot_path(cp.settings.workspace_dir(ws), snapshot_id))
+
+
+@router.head("/snapshots/{snapshot_id}")
+def has_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
+    with cp.store.session() as db:
+        found = snapshots.exists(db, snapshot_id)
+    return Response(status_code=200 if found else 404)

@@ -1,0 +1,170 @@
+"""Runs: submit, read, list, update, cancel, children, properties and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from trainforge.schemas.names import ExperimentName
+from trainforge.schemas.runs import (
+    ChildrenCreate,
+    MetricBatch,
+    RunCreate,
+    RunInfo,
+    RunList,
+    RunUpdate,
+)
+from trainforge.server.errors import BadRequest
+from trainforge.server.plane import ControlPlane
+from trainforge.server.routers.deps import plane
+from trainforge.server.services import metrics
+
+router = APIRouter(prefix="/workspaces/{ws}")
+
+
+class BatchResult(BaseModel):
+    stored: bool
+    count: int
+
+
+def _filter(raw: str | None, field: str) -> str | dict | list | None:
+    """Tag and property filters arrive as JSON: a key, a list of keys or a key -> value map."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    if not isinstance(value, str | dict | list):
+        raise BadRequest(f"{field}: give a key, a list of keys or a key -> value object")
+    return value
+
+
+@router.post("/experiments/{experiment}/runs", response_model=RunInfo, status_code=201)
+def submit_run(
+    ws: str, experiment: ExperimentName, body: RunCreate, cp: ControlPlane = Depends(plane)
+) -> RunInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        run = cp.runs.create(db, row, experiment, body)
+        info = cp.runs.info(db, row, run)
+    cp.scheduler.wake()
+    return info
+
+
+@router.get("/runs", response_model=RunList)
+def list_runs(
+    ws: str,
+    experiment: str | None = None,
+    parent: str | None = None,
+    recursive: bool = False,
+    include_children: bool = False,
+    tags: str | None = Query(default=None, description="JSON: a key, a list of keys or an object"),
+    properties: str | None = Query(default=None, description="JSON: as tags"),
+    status: str | None = None,
+    type: str | None = None,
+    cp: ControlPlane = Depends(plane),
+) -> RunList:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        runs = cp.runs.list(
+            db,
+            row,
+            experiment_name=experiment,
+            parent_run_id=parent,
+            recursive=recursive,
+            include_children=include_children,
+            tags=_filter(tags, "tags"),
+            properties=_filter(properties, "properties"),
+            status=status,
+            run_type=type,
+        )
+        return RunList(runs=[cp.runs.info(db, row, run) for run in runs])
+
+
+@router.get("/runs/{run_id}", response_model=RunInfo)
+def get_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return cp.runs.info(db, row, cp.runs.row(db, row, run_id))
+
+
+@router.get("/runs/{run_id}/wait", response_model=RunInfo)
+async def wait_for_run(
+    ws: str, run_id: str, timeout: float = 10.0, cp: ControlPlane = Depends(plane)
+) -> RunInfo:
+    """The run once it has ended, or as it is after ``timeout`` seconds (at most 30)."""
+    deadline = time.monotonic() + min(max(timeout, 0.0), 30.0)
+    while True:
+        info = await run_in_threadpool(get_run, ws, run_id, cp)
+        if info.status.is_terminal or time.monotonic() >= deadline:
+            return info
+        await asyncio.sleep(0.2)
+
+
+@router.patch("/runs/{run_id}", response_model=RunInfo)
+def update_run(ws: str, run_id: str, body: RunUpdate, cp: ControlPlane = Depends(plane)) -> RunInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return cp.runs.info(db, row, cp.runs.update(db, row, run_id, body))
+
+
+@router.post("/runs/{run_id}/properties", response_model=RunInfo)
+def add_properties(
+    ws: str, run_id: str, body: dict[str, str], cp: ControlPlane = Depends(plane)
+) -> RunInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return cp.runs.info(db, row, cp.runs.add_properties(db, row, run_id, body))
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunInfo)
+def cancel_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        info = cp.runs.info(db, row, cp.runs.cancel(db, row, run_id))
+    cp.scheduler.wake()
+    return info
+
+
+@router.post("/runs/{run_id}/children", response_model=list[RunInfo], status_code=201)
+def create_children(
+    ws: str, run_id: str, body: ChildrenCreate, cp: ControlPlane = Depends(plane)
+) -> list[RunInfo]:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        children = cp.runs.create_children(db, row, run_id, body)
+        return [cp.runs.info(db, row, child) for child in children]
+
+
+@router.post("/runs/{run_id}/metrics:batch", response_model=BatchResult)
+def post_metrics(
+    ws: str, run_id: str, body: MetricBatch, cp: ControlPlane = Depends(plane)
+) -> BatchResult:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        cp.runs.row(db, row, run_id)
+        stored = metrics.add_batch(db, run_id, body)
+    return BatchResult(stored=stored, count=len(body.points))
+
+
+@router.get("/runs/{run_id}/metrics", response_model=dict[str, Any])
+def get_metrics(
+    ws: str,
+    run_id: str,
+    name: str | None = None,
+    recursive: bool = False,
+    cp: ControlPlane = Depends(plane),
+) -> dict[str, Any]:
+    """A run's metrics, or {run id: metrics} for its whole subtree when recursive."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        runs = cp.runs.subtree(db, row, run_id) if recursive else [cp.runs.row(db, row, run_id)]
+        found = metrics.metrics_of(db, [run.id for run in runs], name)
+    return found if recursive else found[run_id]

@@ -1,0 +1,309 @@
+"""Experiments and runs: creation, lookup, listing, updates, properties and cancel."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from trainforge.schemas.runs import (
+    ChildrenCreate,
+    ErrorDetail,
+    RunCreate,
+    RunDefinition,
+    RunInfo,
+    RunStatus,
+    RunUpdate,
+)
+from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.services import run_states
+from trainforge.server.store import models
+
+LOCAL_TARGETS = frozenset({"local"})
+SCRIPT_RUN_TYPE = "azureml.scriptrun"
+
+
+def to_info(run: models.Run, experiment_name: str, workspace_name: str) -> RunInfo:
+    return RunInfo(
+        run_id=run.id,
+        experiment_name=experiment_name,
+        workspace_name=workspace_name,
+        number=run.number,
+        kind=run.kind,  # type: ignore[arg-type]
+        run_type=run.run_type,
+        status=RunStatus(run.status),
+        parent_run_id=run.parent_run_id,
+        display_name=run.display_name,
+        description=run.description,
+        target=run.target,
+        definition=RunDefinition.model_validate(run.definition) if run.definition else None,
+        snapshot_id=run.snapshot_id,
+        tags=run.tags,
+        properties=run.properties,
+        error=ErrorDetail.model_validate(run.error) if run.error else None,
+        warnings=run.warnings,
+        attempt=run.attempt,
+        submitted_by=run.submitted_by,
+        created_utc=run.created,
+        start_time_utc=run.started,
+        end_time_utc=run.ended,
+    )
+
+
+def new_script_run_id(experiment_name: str) -> str:
+    return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+
+
+def _matches(values: dict, wanted: str | dict | list | None) -> bool:
+    """The SDK's tag/property filter: a key, a list of keys, or a key -> value dict."""
+    if wanted is None:
+        return True
+    if isinstance(wanted, str):
+        return wanted in values
+    if isinstance(wanted, list):
+        return all(key in values for key in wanted)
+    return all(key in values and values[key] == value for key, value in wanted.items())
+
+
+class RunService:
+    # -- experiments -------------------------------------------------------------------
+    def experiment(self, db: Session, ws: models.Workspace, name: str) -> models.Experiment:
+        """Get or create the experiment: the SDK's ``Experiment(ws, name)``."""
+        exp = db.scalar(
+            select(models.Experiment).where(
+                models.Experiment.workspace_id == ws.id, models.Experiment.name == name
+            )
+        )
+        if exp is None:
+            exp = models.Experiment(id=str(uuid.uuid4()), workspace_id=ws.id, name=name)
+            db.add(exp)
+            db.flush()
+        return exp
+
+    def experiments(self, db: Session, ws: models.Workspace) -> list[models.Experiment]:
+        query = select(models.Experiment).where(models.Experiment.workspace_id == ws.id)
+        return list(db.scalars(query.order_by(models.Experiment.name)))
+
+    # -- runs --------------------------------------------------------------------------
+    def row(self, db: Session, ws: models.Workspace, run_id: str) -> models.Run:
+        run = db.get(models.Run, run_id)
+        if run is None or run.workspace_id != ws.id:
+            raise NotFound(f"Run {run_id!r} not found in workspace {ws.name!r}")
+        return run
+
+    def info(self, db: Session, ws: models.Workspace, run: models.Run) -> RunInfo:
+        exp = db.get(models.Experiment, run.experiment_id)
+        assert exp is not None
+        return to_info(run, exp.name, ws.name)
+
+    def create(
+        self, db: Session, ws: models.Workspace, experiment_name: str, request: RunCreate
+    ) -> models.Run:
+        exp = self.experiment(db, ws, experiment_name)
+        parent = None
+        if request.parent_run_id:
+            parent = self.row(db, ws, request.parent_run_id)
+        if request.kind == "script":
+            if request.definition is None:
+                raise BadRequest("definition: a submitted run needs a run definition")
+            if not (request.definition.script or request.definition.command):
+                raise BadRequest("definition.script: a submitted run needs a script or a command")
+            if request.definition.target not in LOCAL_TARGETS:
+                raise NotFound(
+                    f"definition.target: compute target {request.definition.target!r} not found "
+                    f"in workspace {ws.name!r}"
+                )
+        run_id = request.run_id or (
+            new_script_run_id(experiment_name) if request.kind == "script" else str(uuid.uuid4())
+        )
+        if db.get(models.Run, run_id) is not None:
+            raise Conflict(f"Run id {run_id!r} is already taken")
+        # One UPDATE ... RETURNING: concurrent submits never get the same run number.
+        number = db.execute(
+            update(models.Experiment)
+            .where(models.Experiment.id == exp.id)
+            .values(run_counter=models.Experiment.run_counter + 1)
+            .returning(models.Experiment.run_counter)
+        ).scalar_one()
+        run = models.Run(
+            id=run_id,
+            workspace_id=ws.id,
+            experiment_id=exp.id,
+            number=number,
+            kind=request.kind,
+            run_type=request.run_type or (SCRIPT_RUN_TYPE if request.kind == "script" else None),
+            status=RunStatus.NOT_STARTED.value,
+            parent_run_id=parent.id if parent else None,
+            display_name=request.display_name,
+            description=request.description,
+            target=request.definition.target
+            if request.definition
+            else (parent.target if parent else None),
+            definition=request.definition.model_dump(mode="json") if request.definition else None,
+            snapshot_id=request.snapshot_id,
+            tags=dict(request.tags),
+            properties=dict(request.properties),
+            warnings=[],
+            attempt=1,
+            submitted_by=request.submitted_by,
+        )
+        db.add(run)
+        run_states.transition(
+            run, RunStatus.QUEUED if request.kind == "script" else RunStatus.RUNNING
+        )
+        db.flush()
+        return run
+
+    def create_children(
+        self, db: Session, ws: models.Workspace, parent_id: str, request: ChildrenCreate
+    ) -> list[models.Run]:
+        parent = self.row(db, ws, parent_id)
+        exp = db.get(models.Experiment, parent.experiment_id)
+        assert exp is not None
+        if request.tag_values is not None:
+            if not request.tag_key:
+                raise BadRequest("tag_key: required when tag_values are given")
+            tag_sets = [{request.tag_key: value} for value in request.tag_values]
+        elif request.count is not None:
+            key = request.tag_key or "azureml.batch_child_number"
+            tag_sets = [{key: str(i)} for i in range(request.count)]
+        else:
+            raise BadRequest("count: give count or tag_values")
+        return [
+            self.create(
+                db,
+                ws,
+                exp.name,
+                RunCreate(kind="child", parent_run_id=parent.id, tags=tags),
+            )
+            for tags in tag_sets
+        ]
+
+    def list(
+        self,
+        db: Session,
+        ws: models.Workspace,
+        *,
+        experiment_name: str | None = None,
+        parent_run_id: str | None = None,
+        recursive: bool = False,
+        include_children: bool = False,
+        tags: str | dict | list | None = None,
+        properties: str | dict | list | None = None,
+        status: str | None = None,
+        run_type: str | None = None,
+    ) -> list[models.Run]:
+        """Runs newest first, filtered as ``Experiment.get_runs`` and ``Run.get_children`` do."""
+        if parent_run_id is not None:
+            rows = (
+                self._descendants(db, parent_run_id)
+                if recursive
+                else self._children(db, [parent_run_id])
+            )
+        else:
+            query = select(models.Run).where(models.Run.workspace_id == ws.id)
+            if experiment_name is not None:
+                exp = db.scalar(
+                    select(models.Experiment).where(
+                        models.Experiment.workspace_id == ws.id,
+                        models.Experiment.name == experiment_name,
+                    )
+                )
+                if exp is None:
+                    return []
+                query = query.where(models.Run.experiment_id == exp.id)
+            if not include_children:
+                query = query.where(models.Run.parent_run_id.is_(None))
+            rows = list(db.scalars(query))
+        rows = [
+            run
+            for run in rows
+            if _matches(run.tags, tags)
+            and _matches(run.properties, properties)
+            and (status is None or run.status == status)
+            and (run_type is None or run.run_type == run_type)
+        ]
+        rows.sort(key=lambda run: (run.created, run.number), reverse=True)
+        return rows
+
+    def _children(self, db: Session, parent_ids: Iterable[str]) -> list[models.Run]:
+        ids = list(parent_ids)
+        if not ids:
+            return []
+        return list(db.scalars(select(models.Run).where(models.Run.parent_run_id.in_(ids))))
+
+    def _descendants(self, db: Session, run_id: str) -> list[models.Run]:
+        found: list[models.Run] = []
+        frontier = [run_id]
+        while frontier:
+            level = self._children(db, frontier)
+            found.extend(level)
+            frontier = [run.id for run in level]
+        return found
+
+    def subtree(self, db: Session, ws: models.Workspace, run_id: str) -> list[models.Run]:
+        return [self.row(db, ws, run_id), *self._descendants(db, run_id)]
+
+    def update(
+        self, db: Session, ws: models.Workspace, run_id: str, request: RunUpdate
+    ) -> models.Run:
+        run = self.row(db, ws, run_id)
+        if request.attempt is not None and request.attempt != run.attempt:
+            raise Conflict(
+                f"Run {run_id} is on attempt {run.attempt}; attempt {request.attempt} is stale"
+            )
+        if request.status is not None:
+            run_states.transition(run, request.status)
+        if request.error is not None and run.error is None:
+            run.error = request.error.model_dump(mode="json")
+        if request.display_name is not None:
+            run.display_name = request.display_name
+        if request.description is not None:
+            run.description = request.description
+        if request.tags is not None or request.remove_tags is not None:
+            tags = dict(run.tags)
+            tags.update(request.tags or {})
+            for key in request.remove_tags or []:
+                tags.pop(key, None)
+            run.tags = tags
+        db.flush()
+        return run
+
+    def add_properties(
+        self, db: Session, ws: models.Workspace, run_id: str, properties: dict[str, str]
+    ) -> models.Run:
+        run = self.row(db, ws, run_id)
+        merged = dict(run.properties)
+        for key, value in properties.items():
+            if key in merged and merged[key] != value:
+                raise Conflict(
+                    f"Property {key!r} of run {run_id} is already set to {merged[key]!r}; "
+                    "properties are add-only and cannot be changed"
+                )
+            merged[key] = value
+        run.properties = merged
+        db.flush()
+        return run
+
+    def cancel(self, db: Session, ws: models.Workspace, run_id: str) -> models.Run:
+        """Cancel at once what never started; ask the backend to stop what did."""
+        run = self.row(db, ws, run_id)
+        status = RunStatus(run.status)
+        if status.is_terminal:
+            return run
+        has_processes = db.scalar(
+            select(models.Assignment.id).where(
+                models.Assignment.run_id == run.id, models.Assignment.state != "ended"
+            )
+        )
+        if status in (RunStatus.NOT_STARTED, RunStatus.QUEUED) or (
+            run.kind != "script" and has_processes is None
+        ):
+            run_states.transition(run, RunStatus.CANCELED)
+        else:
+            run_states.transition(run, RunStatus.CANCEL_REQUESTED)
+        db.flush()
+        return run

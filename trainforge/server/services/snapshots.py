@@ -1,0 +1,63 @@
+"""Code snapshots: zip files, content-addressed, checked before they are kept."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from trainforge.server.errors import BadRequest
+from trainforge.server.store import models
+from trainforge.storage.paths import UnsafePathError, safe_relative_path
+from trainforge.storage.snapshot import MAX_BYTES, MAX_FILES, SNAPSHOT_ID
+
+
+def snapshot_path(workspace_dir: Path, snapshot_id: str) -> Path:
+    if not SNAPSHOT_ID.fullmatch(snapshot_id):
+        raise BadRequest(f"snapshot_id: {snapshot_id!r} is not a snapshot id")
+    return workspace_dir / "snapshots" / f"{snapshot_id}.zip"
+
+
+def exists(db: Session, snapshot_id: str) -> bool:
+    return db.get(models.Snapshot, snapshot_id) is not None
+
+
+def store(
+    db: Session, ws: models.Workspace, workspace_dir: Path, snapshot_id: str, body: Iterable[bytes]
+) -> models.Snapshot:
+    """Keep an uploaded snapshot after checking its entries and the service's limits."""
+    dest = snapshot_path(workspace_dir, snapshot_id)
+    existing = db.get(models.Snapshot, snapshot_id)
+    if existing is not None:
+        return existing
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, suffix=".partial", delete=False) as tmp:
+        for chunk in body:
+            tmp.write(chunk)
+    partial = Path(tmp.name)
+    try:
+        with zipfile.ZipFile(partial) as archive:
+            entries = [info for info in archive.infolist() if not info.is_dir()]
+            for info in entries:
+                safe_relative_path(info.filename, "snapshot entry")
+        total = sum(info.file_size for info in entries)
+        if len(entries) > MAX_FILES or total > MAX_BYTES:
+            raise BadRequest(
+                f"snapshot: {len(entries)} files and {total} bytes exceed the limit of "
+                f"{MAX_FILES} files and {MAX_BYTES // 2**20} MB"
+            )
+    except (zipfile.BadZipFile, UnsafePathError) as exc:
+        partial.unlink(missing_ok=True)
+        raise BadRequest(f"snapshot: {exc}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    shutil.move(partial, dest)
+    row = models.Snapshot(id=snapshot_id, workspace_id=ws.id, size=total, file_count=len(entries))
+    db.add(row)
+    db.flush()
+    return row

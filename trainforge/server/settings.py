@@ -1,0 +1,32 @@
+"""Where the control plane keeps its state, and how it is reached."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
+
+
+class ServerSettings(BaseModel):
+    home: Path
+    database_url: str | None = None
+    token: str
+    # The address launchers and in-run clients use to reach this server.
+    endpoint: str = ""
+    # Signs run tokens; kept in the home folder so tokens outlive a server restart.
+    signing_key: bytes
+    scheduler_interval_s: float = 0.2
+    # A launcher asked to stop gets this long to upload outputs before it is killed.
+    stop_grace_s: float = 10.0
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'trainforge.db'}"
+
+    def workspace_dir(self, workspace_name: str) -> Path:
+        return self.home / "workspaces" / workspace_name

@@ -1,0 +1,1 @@
+"""Storage: artifact and snapshot stores and datastores, all on fsspec filesystems."""

@@ -1,0 +1,94 @@
+"""A run's files (outputs, logs, uploads) on an fsspec filesystem, written atomically."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+import fsspec
+
+from trainforge.storage.paths import safe_relative_path
+
+CHUNK = 1 << 20
+
+
+class ArtifactStore:
+    """Files under one root; every name is checked with ``safe_relative_path``."""
+
+    def __init__(self, root: str, protocol: str = "file") -> None:
+        self.fs = fsspec.filesystem(protocol)
+        self.root = root.rstrip("/")
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    def path(self, name: str) -> str:
+        return f"{self.root}/{safe_relative_path(name, 'name')}"
+
+    def put_stream(self, name: str, chunks: Iterable[bytes]) -> int:
+        """Write a whole file; readers see the old file or the new one, never a part."""
+        dest = self.path(name)
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        partial = f"{dest}.partial-{uuid.uuid4().hex}"
+        size = 0
+        try:
+            with self.fs.open(partial, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+            self.fs.mv(partial, dest)
+        except BaseException:
+            if self.fs.exists(partial):
+                self.fs.rm(partial)
+            raise
+        return size
+
+    def append(self, name: str, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset`` (retries of the same offset are harmless).
+
+        Returns the file's size afterwards. An offset beyond the end is refused with
+        ValueError carrying the size, so the writer can resend from there.
+        """
+        dest = self.path(name)
+        size = self.size(name)
+        if offset > size:
+            raise ValueError(size)
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        mode = "r+b" if self.fs.exists(dest) else "wb"
+        with open(dest, mode) as out:  # appends at an offset need a seekable local file
+            out.seek(offset)
+            out.write(data)
+            out.truncate()
+        return offset + len(data)
+
+    def size(self, name: str) -> int:
+        dest = self.path(name)
+        return self.fs.size(dest) if self.fs.exists(dest) else 0
+
+    def exists(self, name: str) -> bool:
+        return self.fs.isfile(self.path(name))
+
+    def open(self, name: str) -> BinaryIO:
+        return self.fs.open(self.path(name), "rb")
+
+    def read(self, name: str, offset: int = 0, length: int = -1) -> bytes:
+        with self.open(name) as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def iter_chunks(self, name: str) -> Iterator[bytes]:
+        with self.open(name) as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def list(self, prefix: str = "") -> list[tuple[str, int]]:
+        """(name, size) of every file under the root, sorted by name."""
+        if not self.fs.exists(self.root):
+            return []
+        found = self.fs.find(self.root, detail=True)
+        start = len(self.root) + 1
+        files = [
+            (path[start:], int(info["size"]))
+            for path, info in found.items()
+            if ".partial-" not in path
+        ]
+        return sorted(item for item in files if item[0].startswith(prefix))

@@ -1,0 +1,96 @@
+"""Snapshots of a source directory, as the SDK takes them on submit.
+
+Files matched by ``.amlignore`` (or, without one, ``.gitignore``) are left out; the
+snapshot is refused above 300 MB or 2,000 files (``AML_SNAPSHOT_NO_FILE_LIMIT`` lifts the
+file limit). The id is a hash of the contents, so an unchanged folder is uploaded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+MAX_BYTES = 300 * 2**20
+MAX_FILES = 2000
+SNAPSHOT_ID = re.compile(r"^[0-9a-f]{64}$")
+ALWAYS_IGNORED = (".git/",)
+
+
+class SnapshotLimitError(ValueError):
+    """The source directory is larger than a snapshot may be."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    zip_path: Path
+    files: list[str]
+    size: int
+
+
+def _ignore_spec(source: Path) -> pathspec.PathSpec:
+    lines = list(ALWAYS_IGNORED)
+    for name in (".amlignore", ".gitignore"):
+        ignore_file = source / name
+        if ignore_file.is_file():
+            lines += ignore_file.read_text(errors="replace").splitlines()
+            break
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+def list_files(source: Path) -> list[tuple[str, Path, int]]:
+    """(relative name, path, size) of each file a snapshot of ``source`` holds."""
+    spec = _ignore_spec(source)
+    file_limit = None if os.environ.get("AML_SNAPSHOT_NO_FILE_LIMIT") else MAX_FILES
+    found: list[tuple[str, Path, int]] = []
+    total = 0
+    for folder, dirs, files in os.walk(source):
+        rel_folder = Path(folder).relative_to(source).as_posix()
+        prefix = "" if rel_folder == "." else f"{rel_folder}/"
+        dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{prefix}{d}/"))
+        for name in sorted(files):
+            rel = f"{prefix}{name}"
+            if spec.match_file(rel):
+                continue
+            path = Path(folder) / name
+            size = path.stat().st_size
+            total += size
+            found.append((rel, path, size))
+            if file_limit is not None and len(found) > file_limit:
+                raise SnapshotLimitError(
+                    f"Your snapshot of {source} has more than {file_limit} files; list what to "
+                    "leave out in .amlignore, or set AML_SNAPSHOT_NO_FILE_LIMIT"
+                )
+            if total > MAX_BYTES:
+                raise SnapshotLimitError(
+                    f"Your total snapshot size exceeds the limit of {MAX_BYTES / 2**20:.1f} MB; "
+                    f"list what to leave out of {source} in .amlignore"
+                )
+    return found
+
+
+def take(source: str | os.PathLike[str]) -> Snapshot:
+    """Zip ``source`` into a temporary file; the caller deletes ``zip_path``."""
+    root = Path(source).resolve()
+    files = list_files(root)
+    digest = hashlib.sha256()
+    fd, zip_name = tempfile.mkstemp(suffix=".zip", prefix="trainforge-snapshot-")
+    os.close(fd)
+    with zipfile.ZipFile(zip_name, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for rel, path, _size in files:
+            data = path.read_bytes()
+            digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+            archive.writestr(rel, data)
+    return Snapshot(
+        id=digest.hexdigest(),
+        zip_path=Path(zip_name),
+        files=[rel for rel, _, _ in files],
+        size=sum(size for _, _, size in files),
+    )
