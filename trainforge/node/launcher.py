@@ -32,7 +32,8 @@ from trainforge.schemas.server_state import read_state
 log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
 LOG_SHIP_INTERVAL_S = 0.5
-OUTPUT_SYNC_INTERVAL_S = 10.0
+# Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
+OUTPUT_SYNC_INTERVAL_S = float(os.environ.get("TRAINFORGE_OUTPUT_SYNC_S", "10"))
 STOP_GRACE_S = 5.0
 TRACEBACK_MARK = "Traceback (most recent call last):"
 

@@ -42,7 +42,7 @@ def _ignore_spec(source: Path) -> pathspec.PathSpec:
         if ignore_file.is_file():
             lines += ignore_file.read_text(errors="replace").splitlines()
             break
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.PathSpec.from_lines("gitignore", lines)
 
 
 def list_files(source: Path) -> list[tuple[str, Path, int]]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from trainforge.server.errors import BadRequest
 from trainforge.server.store import models
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
-from trainforge.storage.snapshot import MAX_BYTES, MAX_FILES, SNAPSHOT_ID
+from trainforge.storage.snapshot import MAX_BYTES, SNAPSHOT_ID
 
 
 def snapshot_path(workspace_dir: Path, snapshot_id: str) -> Path:
@@ -45,10 +45,11 @@ def store(
             for info in entries:
                 safe_relative_path(info.filename, "snapshot entry")
         total = sum(info.file_size for info in entries)
-        if len(entries) > MAX_FILES or total > MAX_BYTES:
+        # The file-count limit is the client's to lift (AML_SNAPSHOT_NO_FILE_LIMIT), as in
+        # the SDK; the size limit protects the service and always holds.
+        if total > MAX_BYTES:
             raise BadRequest(
-                f"snapshot: {len(entries)} files and {total} bytes exceed the limit of "
-                f"{MAX_FILES} files and {MAX_BYTES // 2**20} MB"
+                f"snapshot: {total} bytes exceed the limit of {MAX_BYTES // 2**20} MB"
             )
     except (zipfile.BadZipFile, UnsafePathError) as exc:
         partial.unlink(missing_ok=True)

@@ -1,0 +1,97 @@
+"""Shared fixtures: a real control-plane server on loopback, stopped by pid afterwards."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from trainforge.client import local_server, session
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _launcher_pids(home: Path) -> list[tuple[int, float]]:
+    db = home / "trainforge.db"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT pid, pid_create_time FROM assignments WHERE pid IS NOT NULL"
+        ).fetchall()
+    return [(int(pid), float(created)) for pid, created in rows]
+
+
+def stop_everything(home: Path) -> None:
+    """Stop the server of ``home`` and any launcher it started, by pid."""
+    local_server.stop_server(home)
+    for pid, created in _launcher_pids(home):
+        try:
+            process = psutil.Process(pid)
+            if abs(process.create_time() - created) < 0.01:
+                for member in [*process.children(recursive=True), process]:
+                    member.kill()
+        except psutil.Error:
+            pass
+
+
+@pytest.fixture(scope="session")
+def tf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A TRAINFORGE_HOME with its server running for the whole test session."""
+    home = tmp_path_factory.mktemp("trainforge-home")
+    previous = os.environ.get("TRAINFORGE_HOME")
+    os.environ["TRAINFORGE_HOME"] = str(home)
+    # Launchers inherit the server's environment: upload outputs every second in tests.
+    os.environ["TRAINFORGE_OUTPUT_SYNC_S"] = "1"
+    session.reset()
+    local_server.ensure_server(home)
+    yield home
+    session.reset()
+    stop_everything(home)
+    if previous is None:
+        os.environ.pop("TRAINFORGE_HOME", None)
+    else:
+        os.environ["TRAINFORGE_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def ws(tf_home: Path):  # type: ignore[no-untyped-def]
+    from trainforge.core import Workspace
+
+    return Workspace.create("test-ws", exist_ok=True, show_output=False)
+
+
+@pytest.fixture
+def experiment(ws):  # type: ignore[no-untyped-def]
+    from trainforge.core import Experiment
+
+    return Experiment(ws, f"exp-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A source folder to put training scripts in."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+
+
+def run_python(
+    code: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (another process, as a second user would)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,1 @@
+"""The ``trainforge`` command line: server, workspaces and runs."""

@@ -1,0 +1,220 @@
+"""``trainforge``: manage the local control plane, workspaces and runs from a shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trainforge.client import local_server
+from trainforge.exceptions import AzureMLException
+
+app = typer.Typer(
+    help="trainforge: Azure ML SDK v1 workflows on your own machines.", no_args_is_help=True
+)
+workspace_app = typer.Typer(help="Create and show workspaces.", no_args_is_help=True)
+run_app = typer.Typer(help="Submit, list, follow and cancel runs.", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(run_app, name="run")
+console = Console()
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="State folder (default: TRAINFORGE_HOME or ~/.trainforge)"),
+]
+WorkspaceOption = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace name (default: from config.json)")
+]
+
+
+def _home(home: Path | None) -> Path:
+    return (home or local_server.default_home()).expanduser().resolve()
+
+
+def _workspace(name: str | None):  # type: ignore[no-untyped-def]
+    from trainforge.core import Workspace
+
+    if name:
+        return Workspace.get(name)
+    return Workspace.from_config()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.callback()
+def _main() -> None:
+    """trainforge: Azure ML SDK v1 workflows on your own machines."""
+
+
+# -- server ----------------------------------------------------------------------------
+@app.command()
+def up(
+    home: HomeOption = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 0,
+) -> None:
+    """Start the control plane for this home, if it is not running."""
+    state = local_server.ensure_server(_home(home), port=port)
+    console.print(f"trainforge server running at {state.address} (pid {state.pid})")
+
+
+@app.command()
+def down(home: HomeOption = None) -> None:
+    """Stop the control plane (runs already started go on and report when it is back)."""
+    stopped = local_server.stop_server(_home(home))
+    console.print(f"stopped server pid {stopped.pid}" if stopped else "no server was running")
+
+
+@app.command()
+def status(home: HomeOption = None) -> None:
+    """Show whether the control plane runs, where, and with which pid."""
+    state = local_server.running_server(_home(home))
+    if state is None:
+        console.print(f"no trainforge server running for {_home(home)}")
+        raise typer.Exit(3)
+    console.print(
+        f"trainforge server running at {state.address} (pid {state.pid}); home {_home(home)}"
+    )
+
+
+# -- workspaces ------------------------------------------------------------------------
+@workspace_app.command("create")
+def workspace_create(
+    name: str,
+    subscription_id: Annotated[str | None, typer.Option()] = None,
+    resource_group: Annotated[str | None, typer.Option()] = None,
+    location: Annotated[str | None, typer.Option()] = None,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok")] = False,
+    write_config: Annotated[
+        Path | None, typer.Option(help="Write .azureml/config.json under this folder")
+    ] = None,
+) -> None:
+    """Create a workspace (Workspace.create)."""
+    from trainforge.core import Workspace
+
+    ws = Workspace.create(
+        name,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        location=location,
+        exist_ok=exist_ok,
+        show_output=False,
+    )
+    if write_config is not None:
+        ws.write_config(str(write_config))
+    console.print_json(json.dumps(ws.get_details()))
+
+
+@workspace_app.command("show")
+def workspace_show(
+    name: Annotated[str | None, typer.Argument(help="Default: from config.json")] = None,
+) -> None:
+    """Show a workspace's details (get_details)."""
+    console.print_json(json.dumps(_workspace(name).get_details()))
+
+
+# -- runs ------------------------------------------------------------------------------
+@run_app.command("submit")
+def run_submit(
+    script: Annotated[str, typer.Option(help="Entry script, relative to the source folder")],
+    source_dir: Annotated[Path, typer.Option("--source-dir", help="Folder to snapshot")] = Path(
+        "."
+    ),
+    experiment: Annotated[str, typer.Option("--experiment", "-e")] = "default",
+    workspace: WorkspaceOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Stream the log until the run ends")] = False,
+    args: Annotated[
+        list[str] | None, typer.Argument(help="Arguments for the script, after --")
+    ] = None,
+) -> None:
+    """Submit a script run to the 'local' target: trainforge run submit --script train.py -- --lr 0.1"""
+    from trainforge.core import Experiment, ScriptRunConfig
+
+    exp = Experiment(_workspace(workspace), experiment)
+    run = exp.submit(
+        ScriptRunConfig(source_directory=str(source_dir), script=script, arguments=list(args or []))
+    )
+    console.print(f"submitted run {run.id} (experiment {experiment})")
+    if wait:
+        details = run.wait_for_completion(show_output=True, raise_on_error=False)
+        raise typer.Exit(0 if details["status"] == "Completed" else 1)
+
+
+@run_app.command("list")
+def run_list(
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    workspace: WorkspaceOption = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many runs")] = 50,
+) -> None:
+    """List runs, newest first."""
+    from trainforge.core.run import list_runs
+
+    table = Table("run id", "experiment", "#", "status", "created (UTC)")
+    for i, run in enumerate(list_runs(_workspace(workspace), experiment=experiment)):
+        if i >= limit:
+            break
+        table.add_row(
+            run.id,
+            run.experiment.name,
+            str(run.number),
+            run.status,
+            run._info.created_utc.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+
+
+@run_app.command("show")
+def run_show(run_id: str, workspace: WorkspaceOption = None) -> None:
+    """Show a run's details and metrics."""
+    run = _workspace(workspace).get_run(run_id)
+    console.print_json(json.dumps({**run.get_details(), "metrics": run.get_metrics()}, default=str))
+
+
+@run_app.command("logs")
+def run_logs(
+    run_id: str,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep streaming until the run ends")
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print a run's driver log; with --follow, stream it until the run ends."""
+    from trainforge.client import log_stream
+
+    run = _workspace(workspace).get_run(run_id)
+    client, path = run._session.client, run._path
+    if follow:
+        log_stream.follow(client, path, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        return
+    name = log_stream.pick_log(run.get_file_names())
+    if name is None:
+        _fail(f"run {run_id} has no log yet")
+    for chunk in client.download(f"{path}/files/{name}"):
+        sys.stdout.buffer.write(chunk)
+
+
+@run_app.command("cancel")
+def run_cancel(run_id: str, workspace: WorkspaceOption = None) -> None:
+    """Cancel a run; its processes are stopped."""
+    run = _workspace(workspace).get_run(run_id)
+    run.cancel()
+    console.print(f"run {run_id}: {run.get_status()}")
+
+
+def main() -> None:
+    try:
+        app()
+    except AzureMLException as exc:
+        console.print(f"[red]{type(exc).__name__}:[/red] {exc.message}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

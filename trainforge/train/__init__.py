@@ -1,0 +1,1 @@
+"""Training configurations, as ``azureml.train``: Estimators (and later HyperDrive)."""

@@ -1,0 +1,147 @@
+"""Estimator: the SDK's wrapper that turns training settings into a run configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from trainforge.core.environment import Environment
+from trainforge.core.runconfig import RunConfiguration, target_name
+from trainforge.exceptions import TrainingException
+
+
+def script_params_to_arguments(script_params: dict[str, Any] | None) -> list[Any]:
+    """The SDK's rule: ``[k1, v1, k2, v2, ...]`` in order; lists expand; None and '' drop out."""
+    arguments: list[Any] = []
+    for key, value in (script_params or {}).items():
+        arguments.append(key)
+        values: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
+        arguments.extend(v for v in values if v is not None and v != "")
+    return arguments
+
+
+class _PackageList:
+    """What an Estimator asks to install, read by the run definition."""
+
+    def __init__(self, pip_packages: list[str], conda_packages: list[str]) -> None:
+        self.pip_packages = pip_packages
+        self.conda_packages = conda_packages
+
+
+class Estimator:
+    """``Estimator(source_directory, *, compute_target, entry_script, script_params, ...)``.
+
+    Deprecated in the SDK but common in code of the Batch AI era; submit it with
+    ``Experiment.submit`` like a ScriptRunConfig.
+    """
+
+    def __init__(
+        self,
+        source_directory: str,
+        *,
+        compute_target: Any = None,
+        vm_size: str | None = None,
+        vm_priority: str | None = None,
+        entry_script: str | None = None,
+        script_params: dict[str, Any] | None = None,
+        node_count: int = 1,
+        process_count_per_node: int = 1,
+        distributed_backend: str | None = None,
+        distributed_training: Any = None,
+        use_gpu: bool = False,
+        use_docker: bool = True,
+        custom_docker_base_image: str | None = None,
+        custom_docker_image: str | None = None,
+        image_registry_details: Any = None,
+        user_managed: bool = False,
+        conda_packages: list[str] | None = None,
+        pip_packages: list[str] | None = None,
+        conda_dependencies_file_path: str | None = None,
+        pip_requirements_file_path: str | None = None,
+        conda_dependencies_file: str | None = None,
+        pip_requirements_file: str | None = None,
+        environment_variables: dict[str, str] | None = None,
+        environment_definition: Environment | None = None,
+        inputs: list[Any] | None = None,
+        source_directory_data_store: Any = None,
+        shm_size: str | None = None,
+        resume_from: Any = None,
+        max_run_duration_seconds: int | None = None,
+    ) -> None:
+        if not isinstance(node_count, int) or node_count < 1:
+            raise TrainingException(
+                f"node_count: must be an integer of at least 1, got {node_count!r}"
+            )
+        if not isinstance(process_count_per_node, int) or process_count_per_node < 1:
+            raise TrainingException(
+                f"process_count_per_node: must be an integer of at least 1, got {process_count_per_node!r}"
+            )
+        if (node_count > 1 or process_count_per_node > 1) and not (
+            distributed_backend or distributed_training
+        ):
+            raise TrainingException(
+                "distributed_backend: required when node_count or process_count_per_node is above 1"
+            )
+        if environment_definition is not None:
+            clashing = [
+                name
+                for name, value in (
+                    ("pip_packages", pip_packages),
+                    ("conda_packages", conda_packages),
+                    ("custom_docker_image", custom_docker_image),
+                    ("use_gpu", use_gpu or None),
+                    ("user_managed", user_managed or None),
+                    ("shm_size", shm_size),
+                    ("environment_variables", environment_variables),
+                )
+                if value
+            ]
+            if clashing:
+                raise TrainingException(
+                    f"environment_definition cannot be combined with {', '.join(clashing)}"
+                )
+        if not use_docker and (custom_docker_image or custom_docker_base_image):
+            raise TrainingException("custom_docker_image: not allowed with use_docker=False")
+        if user_managed and (pip_packages or conda_packages):
+            raise TrainingException(
+                "pip_packages/conda_packages: not allowed with user_managed=True"
+            )
+        if compute_target is None and vm_size is None:
+            compute_target = "local"
+
+        self.source_directory = source_directory
+        self._script_params = dict(script_params or {})
+        self.run_config = RunConfiguration(
+            script=entry_script, arguments=script_params_to_arguments(script_params)
+        )
+        self.run_config.target = (
+            target_name(compute_target) if compute_target is not None else "amlcompute"
+        )
+        self.run_config.node_count = node_count
+        self.run_config.max_run_duration_seconds = max_run_duration_seconds
+        env = environment_definition or Environment("estimator-environment")
+        if environment_definition is None:
+            env.python.user_managed_dependencies = user_managed
+            env.docker.enabled = use_docker
+            if custom_docker_image or custom_docker_base_image:
+                env.docker.base_image = custom_docker_image or custom_docker_base_image
+            env.environment_variables = dict(environment_variables or {})
+            if pip_packages or conda_packages:
+                env.python.conda_dependencies = _PackageList(
+                    list(pip_packages or []), list(conda_packages or [])
+                )
+        self.run_config.environment = env
+        self.process_count_per_node = process_count_per_node
+        self.distributed_backend = distributed_backend
+        self.distributed_training = distributed_training
+        self.use_gpu = use_gpu
+        self.inputs = inputs
+
+    @property
+    def conda_dependencies(self) -> Any:
+        return self.run_config.environment.python.conda_dependencies
+
+    def _submit(self, experiment: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        from trainforge.core.script_run import submit_script
+
+        return submit_script(experiment, self.source_directory, self.run_config, tags)
