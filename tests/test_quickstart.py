@@ -1,0 +1,39 @@
+"""The README's first command stays true: the quickstart runs end to end on a fresh home."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, stop_everything
+
+
+@pytest.mark.slow
+def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
+    example = tmp_path / "quickstart"
+    shutil.copytree(REPO / "examples" / "quickstart", example)
+    home = tmp_path / "home"
+    try:
+        done = subprocess.run(
+            [sys.executable, str(example / "quickstart.py")],
+            env={**os.environ, "TRAINFORGE_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        stop_everything(home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Workspace name: quickstart" in out
+    assert "Streaming azureml-logs/70_driver_log.txt" in out
+    assert "epoch  19" in out
+    assert "Execution Summary" in out
+    assert "final loss:" in out
+    assert (example / "model.json").exists()
+    assert (example / ".azureml" / "config.json").exists()
