@@ -78,6 +78,7 @@ class TrainforgeClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         content: bytes | Iterator[bytes] | BinaryIO | None = None,
+        headers: dict[str, str] | None = None,
         timeout: float | None = None,
         retry: bool = True,
     ) -> httpx.Response:
@@ -91,7 +92,7 @@ class TrainforgeClient:
                     json=json,
                     params={k: v for k, v in (params or {}).items() if v is not None},
                     content=content,
-                    headers={"Authorization": f"Bearer {self.endpoint.token}"},
+                    headers={**(headers or {}), "Authorization": f"Bearer {self.endpoint.token}"},
                     timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except RETRYABLE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
@@ -11,10 +12,13 @@ import weakref
 from collections import deque
 from typing import Any
 
+import httpx
+
 from trainforge.client.http import ApiError, TrainforgeClient
 
 log = logging.getLogger("trainforge.metrics")
 MAX_BATCH = 10_000
+JSON_HEADERS = {"Content-Type": "application/json"}
 EXIT_FLUSH_TIMEOUT_S = 60.0
 
 
@@ -104,18 +108,26 @@ class MetricsSender:
             self._wake.set()
 
     def _send(self, run_path: str, points: list[dict[str, Any]]) -> None:
-        batch = {"batch_id": uuid.uuid4().hex, "points": points}
+        # json.dumps keeps NaN and infinities (a diverging loss is worth recording);
+        # httpx's own encoder would refuse them.
+        body = json.dumps({"batch_id": uuid.uuid4().hex, "points": points}).encode()
         delay = 0.5
         while True:
             try:
-                self.client.request("POST", f"{run_path}/metrics:batch", json=batch, retry=False)
+                self.client.request(
+                    "POST",
+                    f"{run_path}/metrics:batch",
+                    content=body,
+                    headers=JSON_HEADERS,
+                    retry=False,
+                )
                 return
             except ApiError as exc:
                 if exc.status_code < 500:
                     # The server will never take this batch; keep training, say why once.
                     log.warning("trainforge dropped %d metric points: %s", len(points), exc.message)
                     return
-            except Exception as exc:  # the server is unreachable: wait for it, never raise
+            except httpx.TransportError as exc:  # unreachable: wait for the server, never raise
                 log.debug("metrics batch not sent yet: %s", exc)
                 self.client.endpoint.refresh()
             time.sleep(delay)

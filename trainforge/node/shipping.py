@@ -20,6 +20,7 @@ class LogShipper:
         self.run_path = run_path
         self._files: dict[Path, str] = {}
         self._offsets: dict[Path, int] = {}
+        self._created: set[Path] = set()
 
     def add(self, local: Path, name: str) -> None:
         self._files[local] = name
@@ -35,6 +36,12 @@ class LogShipper:
         except FileNotFoundError:
             return
         offset = self._offsets[local]
+        if size == 0 and local not in self._created:
+            # The log exists from the start, as in Azure ML, even before the script prints.
+            self._created.add(local)
+            self.client.request(
+                "POST", f"{self.run_path}/files/{name}", params={"offset": 0}, content=b""
+            )
         while offset < size:
             with open(local, "rb") as f:
                 f.seek(offset)

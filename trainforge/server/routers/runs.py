@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -161,10 +161,16 @@ def get_metrics(
     name: str | None = None,
     recursive: bool = False,
     cp: ControlPlane = Depends(plane),
-) -> dict[str, Any]:
-    """A run's metrics, or {run id: metrics} for its whole subtree when recursive."""
+) -> Response:
+    """A run's metrics, or {run id: metrics} for its whole subtree when recursive.
+
+    NaN and infinities are returned as JSON's common NaN/Infinity tokens, which
+    Python's json module reads back.
+    """
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         runs = cp.runs.subtree(db, row, run_id) if recursive else [cp.runs.row(db, row, run_id)]
         found = metrics.metrics_of(db, [run.id for run in runs], name)
-    return found if recursive else found[run_id]
+    return Response(
+        json.dumps(found if recursive else found[run_id]), media_type="application/json"
+    )

@@ -48,9 +48,7 @@ def store(
         # The file-count limit is the client's to lift (AML_SNAPSHOT_NO_FILE_LIMIT), as in
         # the SDK; the size limit protects the service and always holds.
         if total > MAX_BYTES:
-            raise BadRequest(
-                f"snapshot: {total} bytes exceed the limit of {MAX_BYTES // 2**20} MB"
-            )
+            raise BadRequest(f"snapshot: {total} bytes exceed the limit of {MAX_BYTES // 2**20} MB")
     except (zipfile.BadZipFile, UnsafePathError) as exc:
         partial.unlink(missing_ok=True)
         raise BadRequest(f"snapshot: {exc}") from exc
