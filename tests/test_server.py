@@ -116,3 +116,14 @@ def test_migrations_match_the_models(tf_home: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_the_studio_page_behind_printed_run_links_is_served(server, experiment) -> None:  # type: ignore[no-untyped-def]
+    run = experiment.start_logging(snapshot_directory=None)
+    url = run.get_portal_url()
+    assert url.startswith(f"{server.address}/studio/workspaces/test-ws/runs/{run.id}")
+    assert url in str(run)
+    page = httpx.get(url)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "trainforge studio" in page.text and server.token not in page.text
+    run.complete()

@@ -84,6 +84,13 @@ def status(home: HomeOption = None) -> None:
     )
 
 
+@app.command()
+def studio(home: HomeOption = None) -> None:
+    """Print the studio's sign-in link (the token travels in the URL fragment only)."""
+    state = local_server.ensure_server(_home(home))
+    console.print(f"{state.address}/studio/#token={state.token}", soft_wrap=True)
+
+
 # -- workspaces ------------------------------------------------------------------------
 @workspace_app.command("create")
 def workspace_create(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
@@ -19,6 +20,7 @@ from trainforge.server.settings import ServerSettings
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("trainforge.server")
+STUDIO_PAGE = Path(__file__).parent / "static" / "studio.html"
 
 
 def _error(status_code: int, code: str, message: str) -> JSONResponse:
@@ -72,6 +74,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/studio/{path:path}", include_in_schema=False)
+    def studio(path: str) -> FileResponse:
+        """The studio page; it reads data through the API with the token the user gives it."""
+        return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize)]
     for module in (workspaces, runs, files):
