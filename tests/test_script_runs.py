@@ -26,6 +26,11 @@ def write(folder: Path, name: str, code: str) -> Path:
     return path
 
 
+def driver_log(run: Run) -> str:
+    """The driver log, read the way a user reads it."""
+    return run.get_details_with_logs()["logFiles"]["azureml-logs/70_driver_log.txt"]
+
+
 TRAIN = """
     import json, os, sys
     from trainforge.core import Run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -80,8 +79,8 @@ class Experiment:
             self._workspace,
             experiment=self._name,
             include_children=include_children,
-            tags=json.dumps(tags) if tags is not None else None,
-            properties=json.dumps(properties) if properties is not None else None,
+            tags=tags,
+            properties=properties,
             type=type,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import numbers
 import os
@@ -527,14 +528,12 @@ class Run:
         status: str | None = None,
         _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
-        import json
-
         yield from list_runs(
             self._workspace,
             parent=self.id,
             recursive=recursive,
-            tags=json.dumps(tags) if tags is not None else None,
-            properties=json.dumps(properties) if properties is not None else None,
+            tags=tags,
+            properties=properties,
             type=type,
             status=status,
         )
@@ -578,7 +577,7 @@ class Run:
                 ws,
                 os.environ["AZUREML_ARM_PROJECT_NAME"],
                 _skip_name_validation=True,
-                _id=os.environ.get("AZUREML_EXPERIMENT_ID"),
+                _id=os.environ.get("AZUREML_EXPERIMENT_ID") or None,
             )
             session.context_run = get_run(
                 ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True
@@ -675,13 +674,21 @@ def get_run(
             workspace._client.get(f"/workspaces/{workspace.name}/runs/{run_id}")
         )
     if experiment is None:
-        experiment = Experiment(workspace, info.experiment_name, _skip_name_validation=True)
+        experiment = Experiment(
+            workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id
+        )
     return _run_class(info.run_type)(experiment, run_id, _info=info, **kwargs)
 
 
-def list_runs(workspace: Workspace, **params: Any) -> Iterator[Run]:
+def list_runs(
+    workspace: Workspace, tags: Any = None, properties: Any = None, **params: Any
+) -> Iterator[Run]:
+    """Runs of the workspace, newest first; ``tags``/``properties`` filter as the SDK's do."""
     from trainforge.core.experiment import Experiment
 
+    for name, value in (("tags", tags), ("properties", properties)):
+        if value is not None:
+            params[name] = json.dumps(value)
     with sdk_errors():
         found = workspace._client.get(f"/workspaces/{workspace.name}/runs", **params)["runs"]
     experiments: dict[str, Experiment] = {}
@@ -689,7 +696,7 @@ def list_runs(workspace: Workspace, **params: Any) -> Iterator[Run]:
         info = RunInfo.model_validate(item)
         if info.experiment_name not in experiments:
             experiments[info.experiment_name] = Experiment(
-                workspace, info.experiment_name, _skip_name_validation=True, _id=""
+                workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id
             )
         yield _run_class(info.run_type)(experiments[info.experiment_name], info.run_id, _info=info)
 

@@ -129,7 +129,7 @@ class Launcher:
             AZUREML_ARM_RESOURCEGROUP=ws["resource_group"],
             AZUREML_ARM_WORKSPACE_NAME=self.workspace,
             AZUREML_ARM_PROJECT_NAME=info.experiment_name,
-            AZUREML_EXPERIMENT_ID="",
+            AZUREML_EXPERIMENT_ID=info.experiment_id,
             AZUREML_WORKSPACE_ID=ws["workspace_id"],
             AZUREML_SERVICE_ENDPOINT=self.client.address,
             AZUREML_DISCOVERY_SERVICE_ENDPOINT=self.client.address,

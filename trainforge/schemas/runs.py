@@ -112,6 +112,7 @@ class RunUpdate(BaseModel):
 class RunInfo(BaseModel):
     run_id: str
     experiment_name: str
+    experiment_id: str
     workspace_name: str
     number: int
     kind: RunKind

@@ -30,6 +30,7 @@ def to_info(run: models.Run, experiment_name: str, workspace_name: str) -> RunIn
     return RunInfo(
         run_id=run.id,
         experiment_name=experiment_name,
+        experiment_id=run.experiment_id,
         workspace_name=workspace_name,
         number=run.number,
         kind=run.kind,  # type: ignore[arg-type]
