@@ -59,9 +59,12 @@ def _main() -> None:
 def up(
     home: HomeOption = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 0,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store (default: SQLite in the home)")
+    ] = None,
 ) -> None:
     """Start the control plane for this home, if it is not running."""
-    state = local_server.ensure_server(_home(home), port=port)
+    state = local_server.ensure_server(_home(home), port=port, database_url=database_url)
     console.print(f"trainforge server running at {state.address} (pid {state.pid})")
 
 

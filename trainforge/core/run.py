@@ -400,6 +400,7 @@ class Run:
         self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False
     ) -> None:
         """Download the run file ``name`` (default: its base name in the current folder)."""
+        source = self._file_path(name)  # refuse a bad name before touching the disk
         destination = Path(output_file_path or Path(name).name)
         if destination.is_dir():
             destination = destination / Path(name).name
@@ -407,7 +408,7 @@ class Run:
         partial = destination.with_name(destination.name + ".partial")
         try:
             with sdk_errors(), open(partial, "wb") as out:
-                for chunk in self._session.client.download(self._file_path(name)):
+                for chunk in self._session.client.download(source):
                     out.write(chunk)
             partial.replace(destination)
         finally:

@@ -142,7 +142,7 @@ class RunService:
             description=request.description,
             target=request.definition.target
             if request.definition
-            else (parent.target if parent else None),
+            else (parent.target if parent else "local"),
             definition=request.definition.model_dump(mode="json") if request.definition else None,
             snapshot_id=request.snapshot_id,
             tags=dict(request.tags),
@@ -300,11 +300,12 @@ class RunService:
                 models.Assignment.run_id == run.id, models.Assignment.state != "ended"
             )
         )
-        if status in (RunStatus.NOT_STARTED, RunStatus.QUEUED) or (
-            run.kind != "script" and has_processes is None
-        ):
+        if status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
             run_states.transition(run, RunStatus.CANCELED)
         else:
             run_states.transition(run, RunStatus.CANCEL_REQUESTED)
+            if run.kind != "script" and has_processes is None:
+                # Nothing to stop: an interactive run's process is the caller itself.
+                run_states.transition(run, RunStatus.CANCELED)
         db.flush()
         return run
