@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -41,7 +42,9 @@ def _workspace(name: str | None):  # type: ignore[no-untyped-def]
 
     if name:
         return Workspace.get(name)
-    return Workspace.from_config()
+    # from_config prints where it found the file; keep stdout for the command's own output.
+    with contextlib.redirect_stdout(sys.stderr):
+        return Workspace.from_config()
 
 
 def _fail(message: str) -> None:
