@@ -1,0 +1,113 @@
+"""Shared pieces of the benchmarks: result rows, a throw-away TRAINFORGE_HOME, formatting."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Row:
+    """One line of the table: trainforge next to its peer, ratio = trainforge / peer."""
+
+    benchmark: str
+    trainforge: float | None
+    peer: float | None
+    unit: str
+    note: str = ""
+    higher_is_better: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.trainforge is None or not self.peer:
+            return None
+        return self.trainforge / self.peer
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = self.ratio
+        return data
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr, so stdout holds only the table."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "values/s":
+        return f"{value:,.0f} {unit}"
+    if unit == "s":
+        if value < 0.001:
+            return f"{value * 1e6:.1f} µs"
+        if value < 1:
+            return f"{value * 1e3:.1f} ms"
+        return f"{value:,.2f} s"
+    return f"{value:,.3g} {unit}"
+
+
+def fmt_ratio(row: Row) -> str:
+    ratio = row.ratio
+    if ratio is None:
+        return "-"
+    if ratio >= 100:
+        text = f"{ratio:,.0f}x"
+    elif ratio >= 0.01:
+        text = f"{ratio:.2f}x"
+    else:
+        text = f"{ratio:.2g}x"
+    return f"{text} ({'higher' if row.higher_is_better else 'lower'} is better)"
+
+
+@contextlib.contextmanager
+def trainforge_home(prefix: str) -> Iterator[Path]:
+    """A fresh TRAINFORGE_HOME for one benchmark; its server is stopped (by pid) at the end.
+
+    The SDK keeps one default session per process, so it is reset on the way in and out:
+    each benchmark talks to its own server.
+    """
+    from trainforge.client import session
+    from trainforge.client.local_server import stop_server
+
+    home = Path(tempfile.mkdtemp(prefix=f"trainforge-bench-{prefix}-"))
+    previous = os.environ.get("TRAINFORGE_HOME")
+    os.environ["TRAINFORGE_HOME"] = str(home)
+    session.reset()
+    try:
+        yield home
+    finally:
+        try:
+            session.reset()
+        finally:
+            stopped = stop_server(home)
+            if stopped is not None:
+                progress(f"stopped the trainforge server of {home} (pid {stopped.pid})")
+            if previous is None:
+                os.environ.pop("TRAINFORGE_HOME", None)
+            else:
+                os.environ["TRAINFORGE_HOME"] = previous
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def quiet_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with its stdout swallowed (the SDK prints 'Deployed workspace ...')."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args, **kwargs)
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
