@@ -46,6 +46,7 @@ class MetricsSender:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = threading.Event()
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def log(
@@ -74,8 +75,16 @@ class MetricsSender:
                 )
                 self._thread.start()
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Store what is queued, then stop the sender thread."""
+        self.flush(timeout)
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _loop(self) -> None:
-        while True:
+        while not self._closed.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             self._drain()

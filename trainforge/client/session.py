@@ -78,6 +78,6 @@ def reset() -> None:
     global _default
     with _lock:
         if _default is not None:
-            _default.metrics.flush(30)
+            _default.metrics.close()
             _default.client.close()
         _default = None

@@ -237,7 +237,13 @@ class Run:
 
     def flush(self, timeout_seconds: int = 300) -> None:
         """Wait until every metric logged so far is stored."""
-        self._session.metrics.flush(timeout_seconds)
+        if not self._session.metrics.flush(timeout_seconds):
+            log.warning(
+                "Run %s: metrics logged so far were not all stored within %s s; "
+                "they are still queued and will be sent when the server answers",
+                self.id,
+                timeout_seconds,
+            )
 
     def _upload_outputs(self) -> None:
         if self._outputs and Path(self._outputs).is_dir():

@@ -211,8 +211,14 @@ class Launcher:
         last_sync = started
         syncer: threading.Thread | None = None
         reason: str | None = None
-        while self.process.poll() is None:
-            if self.stop_requested.wait(LOG_SHIP_INTERVAL_S):
+        while True:
+            try:
+                # Returns the moment the script exits; SIGTERM only sets stop_requested.
+                self.process.wait(LOG_SHIP_INTERVAL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if self.stop_requested.is_set():
                 reason = "canceled"
                 self.stop_process()
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trainforge.compute.backend import ComputeBackend
 from trainforge.compute.local_machine import LocalMachineBackend
+from trainforge.server.events import RunEvents
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.workspaces import WorkspaceService
@@ -15,7 +16,8 @@ from trainforge.storage.artifacts import ArtifactStore
 class ControlPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.store = Store(settings.db_url)
+        self.events = RunEvents()
+        self.store = Store(settings.db_url, on_commit=self.events.notify)
         self.workspaces = WorkspaceService(settings)
         self.runs = RunService()
         backends: dict[str, ComputeBackend] = {"local": LocalMachineBackend()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
 from collections.abc import Iterator
@@ -90,6 +89,7 @@ async def append_file(
         raise Conflict(
             f"offset {offset} is beyond the end of {name} ({exc.args[0]} bytes)"
         ) from exc
+    cp.events.notify([run_id])  # wake followers of this run's log
     return FileInfo(name=name, size=size)
 
 
@@ -118,7 +118,7 @@ async def get_file(
         size = store.size(name)
         if size > offset or status.is_terminal or time.monotonic() >= deadline:
             break
-        await asyncio.sleep(0.2)
+        await cp.events.wait(run_id, deadline - time.monotonic())
         _, status = await run_in_threadpool(_run_store, cp, ws, run_id)
     data = b""
     if size > offset:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -105,7 +104,7 @@ async def wait_for_run(
         info = await run_in_threadpool(get_run, ws, run_id, cp)
         if info.status.is_terminal or time.monotonic() >= deadline:
             return info
-        await asyncio.sleep(0.2)
+        await cp.events.wait(run_id, deadline - time.monotonic())
 
 
 @router.patch("/runs/{run_id}", response_model=RunInfo)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import object_session
+
 from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
 from trainforge.server.errors import Conflict
 from trainforge.server.store import models
+from trainforge.server.store.database import mark_changed
 from trainforge.server.store.models import utcnow
 
 S = RunStatus
@@ -56,4 +59,5 @@ def transition(run: models.Run, requested: RunStatus) -> bool:
     if target in TERMINAL_STATUSES:
         run.ended = now
     run.status = target.value
+    mark_changed(object_session(run), run.id)
     return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,18 +43,33 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
+CHANGED_RUNS = "changed_runs"
+
+
+def mark_changed(session: Session | None, run_id: str) -> None:
+    """Note that ``run_id`` changed; the store announces it once the change is committed."""
+    if session is not None:
+        session.info.setdefault(CHANGED_RUNS, set()).add(run_id)
+
+
 class Store:
     """The one handle on the metadata database that services use."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, on_commit: Callable[[set[str]], None] | None = None) -> None:
         migrate(url)
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.on_commit = on_commit
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        """One transaction; runs marked changed in it are announced after it commits."""
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+            changed = session.info.pop(CHANGED_RUNS, None)
+        if changed and self.on_commit is not None:
+            self.on_commit(changed)
 
     def close(self) -> None:
         self.engine.dispose()
