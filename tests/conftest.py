@@ -18,21 +18,26 @@ from trainforge.client import local_server, session
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _launcher_pids(home: Path) -> list[tuple[int, float]]:
+def _process_pids(home: Path) -> list[tuple[int, float]]:
+    """(pid, start time) of every launcher and node agent the server of ``home`` started."""
     db = home / "trainforge.db"
     if not db.exists():
         return []
     with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT pid, pid_create_time FROM assignments WHERE pid IS NOT NULL"
-        ).fetchall()
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rows = [
+            row
+            for table in ("assignments", "nodes")
+            if table in tables
+            for row in conn.execute(f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL")
+        ]
     return [(int(pid), float(created)) for pid, created in rows]
 
 
 def stop_everything(home: Path) -> None:
-    """Stop the server of ``home`` and any launcher it started, by pid."""
+    """Stop the server of ``home`` and any node agent or launcher it started, by pid."""
     local_server.stop_server(home)
-    for pid, created in _launcher_pids(home):
+    for pid, created in _process_pids(home):
         try:
             process = psutil.Process(pid)
             if abs(process.create_time() - created) < 0.01:

@@ -47,6 +47,8 @@ class MetricsSender:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = threading.Event()
+        # The attempt of each run this process logs for (set inside submitted runs).
+        self.attempts: dict[str, int] = {}
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def log(
@@ -119,7 +121,10 @@ class MetricsSender:
     def _send(self, run_path: str, points: list[dict[str, Any]]) -> None:
         # json.dumps keeps NaN and infinities (a diverging loss is worth recording);
         # httpx's own encoder would refuse them.
-        body = json.dumps({"batch_id": uuid.uuid4().hex, "points": points}).encode()
+        batch: dict[str, Any] = {"batch_id": uuid.uuid4().hex, "points": points}
+        if run_path in self.attempts:
+            batch["attempt"] = self.attempts[run_path]
+        body = json.dumps(batch).encode()
         delay = 0.5
         while True:
             try:

@@ -1,7 +1,8 @@
 """The protocol every compute backend implements.
 
-The scheduler decides what runs where; a backend only starts a launcher for an
-assignment, tells whether it is still alive, and stops it.
+The scheduler decides what runs where; a backend only provisions and releases nodes,
+starts a launcher for an assignment, tells whether a node or launcher is alive, and
+stops things.
 """
 
 from __future__ import annotations
@@ -11,18 +12,26 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from trainforge.node.launch import LaunchRequest
+from trainforge.schemas.compute import Resources
 
-class LaunchRequest(BaseModel):
-    run_id: str
+
+class NodeRequest(BaseModel):
+    """A node to bring up for a cluster."""
+
     workspace_name: str
-    attempt: int
+    compute_name: str
+    node_id: str
     endpoint: str
-    run_token: str
+    agent_token: str
     home: Path
     node_dir: Path
+    resources: Resources
 
 
-class LaunchHandle(BaseModel):
+class ProcessHandle(BaseModel):
+    """A process the backend started (a node agent or a launcher), by pid and start time."""
+
     backend: str
     node_id: str | None = None
     pid: int
@@ -32,18 +41,26 @@ class LaunchHandle(BaseModel):
 class ComputeBackend(Protocol):
     name: str
 
-    def start_launcher(self, request: LaunchRequest) -> LaunchHandle:
-        """Start the launcher of one run attempt; return at once."""
+    def provision_node(self, request: NodeRequest) -> ProcessHandle:
+        """Bring up a node; it registers itself with its first heartbeat."""
         ...
 
-    def is_alive(self, handle: LaunchHandle) -> bool:
-        """Whether the launcher (or anything it started) still runs."""
+    def release_node(self, handle: ProcessHandle, force: bool = False) -> None:
+        """Let a node go: ask it to leave, or (``force``) take it away with all it runs."""
         ...
 
-    def terminate(self, handle: LaunchHandle) -> None:
-        """Ask the launcher to stop its processes and finish the run as canceled."""
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
+        """Start the launcher of one assignment; None when the node's agent starts it."""
         ...
 
-    def kill(self, handle: LaunchHandle) -> None:
-        """Kill the launcher and every process it started, at once."""
+    def is_alive(self, handle: ProcessHandle) -> bool:
+        """Health of a node or launcher: whether its process still runs."""
+        ...
+
+    def terminate(self, handle: ProcessHandle) -> None:
+        """Ask a launcher to stop its processes and report the run part as canceled."""
+        ...
+
+    def kill(self, handle: ProcessHandle) -> None:
+        """Kill a process and everything it started, at once."""
         ...

@@ -586,9 +586,11 @@ class Run:
                 _skip_name_validation=True,
                 _id=os.environ.get("AZUREML_EXPERIMENT_ID") or None,
             )
-            session.context_run = get_run(
-                ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True
-            )
+            run = get_run(ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True)
+            if os.environ.get("TRAINFORGE_RUN_ATTEMPT"):
+                # Points from an attempt that was requeued meanwhile are dropped by the server.
+                session.metrics.attempts[run._path] = int(os.environ["TRAINFORGE_RUN_ATTEMPT"])
+            session.context_run = run
         return session.context_run  # type: ignore[return-value]
 
     @classmethod

@@ -24,10 +24,11 @@ from typing import Any
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
-from trainforge.compute import processes
+from trainforge.node import processes
 from trainforge.node.shipping import FolderSync, LogShipper
-from trainforge.schemas.runs import RunDefinition, RunInfo, RunStatus
+from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import read_state
+from trainforge.storage.paths import safe_relative_path
 
 log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
@@ -47,6 +48,10 @@ class Launcher:
         self.run_id = environ["TRAINFORGE_RUN_ID"]
         self.workspace = environ["TRAINFORGE_WORKSPACE"]
         self.attempt = int(environ["TRAINFORGE_ATTEMPT"])
+        self.assignment_id = int(environ["TRAINFORGE_ASSIGNMENT_ID"])
+        self.node_rank = int(environ.get("TRAINFORGE_NODE_RANK", "0"))
+        self.node_count = int(environ.get("TRAINFORGE_NODE_COUNT", "1"))
+        self.node_id = environ.get("TRAINFORGE_NODE_ID", "local")
         self.node_dir = Path(environ["TRAINFORGE_NODE_DIR"])
         self.home = Path(environ["TRAINFORGE_HOME"])
         self.endpoint = environ["TRAINFORGE_ENDPOINT"]
@@ -54,25 +59,27 @@ class Launcher:
         self.client = TrainforgeClient(Endpoint(self.endpoint, self.token, self._find_server))
         self.run_path = f"/workspaces/{self.workspace}/runs/{self.run_id}"
         self.work_dir = self.node_dir / "wd"
-        self.driver_log = self.node_dir / DRIVER_LOG
+        self.logs_dir = self.node_dir / "azureml-logs"
         self.logs = LogShipper(self.client, self.run_path)
         self.stop_requested = threading.Event()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.log_files: list[Path] = []
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
         return (state.address, self.token) if state else None
 
     # -- reporting ----------------------------------------------------------------------
-    def report(self, status: RunStatus, error: dict[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"status": status.value, "attempt": self.attempt}
-        if error is not None:
-            body["error"] = error
-        self.client.patch(self.run_path, body)
+    def report(
+        self, state: str, exit_code: int | None = None, error: dict[str, Any] | None = None
+    ) -> None:
+        """Report this node's part of the run; the control plane settles the run's state."""
+        body: dict[str, Any] = {"state": state, "exit_code": exit_code, "error": error}
+        self.client.request("PATCH", f"{self.run_path}/assignments/{self.assignment_id}", json=body)
 
     def note(self, line: str) -> None:
-        """A line of the launcher's own in the driver log (e.g. that Docker is not used)."""
-        with open(self.driver_log, "a") as out:
+        """A line of the launcher's own in the first driver log (e.g. that Docker is not used)."""
+        with open(self.log_files[0], "a") as out:
             out.write(line.rstrip("\n") + "\n")
 
     # -- preparation --------------------------------------------------------------------
@@ -91,6 +98,18 @@ class Launcher:
         with zipfile.ZipFile(archive_path) as archive:
             archive.extractall(self.work_dir)
         archive_path.unlink()
+
+    def restore_outputs(self) -> None:
+        """A requeued attempt starts with what earlier attempts uploaded to ./outputs,
+        so a script can resume from its checkpoints."""
+        outputs = self.work_dir / "outputs"
+        for item in self.client.get(f"{self.run_path}/files", prefix="outputs/"):
+            target = self.work_dir / safe_relative_path(item["name"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                for chunk in self.client.download(f"{self.run_path}/files/{item['name']}"):
+                    out.write(chunk)
+        outputs.mkdir(exist_ok=True)
 
     def interpreter(self, definition: RunDefinition) -> str:
         """The submitting interpreter unless the environment names another; packages need
@@ -116,12 +135,11 @@ class Launcher:
         return python.submitting_interpreter or sys.executable
 
     def environment(self, info: RunInfo) -> dict[str, str]:
+        """The variables every process of the run sees (ranks are added per process)."""
         definition = info.definition
         assert definition is not None
         ws = self.client.get(f"/workspaces/{self.workspace}")
-        env = dict(os.environ)
-        for key in [k for k in env if k.startswith("TRAINFORGE_") and k != "TRAINFORGE_HOME"]:
-            del env[key]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINFORGE_")}
         env.update(definition.environment.environment_variables)
         env.update(
             AZUREML_RUN_ID=info.run_id,
@@ -135,22 +153,37 @@ class Launcher:
             AZUREML_DISCOVERY_SERVICE_ENDPOINT=self.client.address,
             AZUREML_RUN_TOKEN=self.token,
             AZUREML_RUN_TOKEN_EXPIRY=str(int(time.time()) + 30 * 86400),
-            AZUREML_TARGET_TYPE=definition.target,
+            AZUREML_TARGET_TYPE="local" if definition.target == "local" else "batchai",
             AZUREML_OUTPUT_DIRECTORY="./outputs",
-            AZUREML_NODE_COUNT=str(definition.node_count),
+            AZUREML_NODE_COUNT=str(self.node_count),
+            AZUREML_CR_NODE_RANK=str(self.node_rank),
             AZUREML_RUN_CONFIGURATION=str(self.node_dir / "run_definition.json"),
             TRAINFORGE_HOME=str(self.home),
+            TRAINFORGE_RUN_ATTEMPT=str(self.attempt),
             PYTHONUNBUFFERED="1",
         )
         return env
 
+    def process_environment(
+        self, env: dict[str, str], local_rank: int, per_node: int
+    ) -> dict[str, str]:
+        world = self.node_count * per_node
+        return {
+            **env,
+            "RANK": str(self.node_rank * per_node + local_rank),
+            "LOCAL_RANK": str(local_rank),
+            "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(per_node),
+            "NODE_RANK": str(self.node_rank),
+        }
+
     def command(
         self, definition: RunDefinition, interpreter: str, env: dict[str, str]
     ) -> list[str]:
-        arguments = [string.Template(arg).safe_substitute(env) for arg in definition.arguments]
         if definition.command:
             return [string.Template(part).safe_substitute(env) for part in definition.command]
         assert definition.script is not None
+        arguments = [string.Template(arg).safe_substitute(env) for arg in definition.arguments]
         return [interpreter, definition.script, *arguments]
 
     # -- execution ----------------------------------------------------------------------
@@ -160,19 +193,28 @@ class Launcher:
             return 0
         definition = info.definition
         assert definition is not None
-        self.driver_log.parent.mkdir(parents=True, exist_ok=True)
-        self.driver_log.touch()
-        self.logs.add(self.driver_log, DRIVER_LOG)
+        per_node = definition.process_count_per_node
+        total = self.node_count * per_node
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for local_rank in range(per_node):
+            rank = self.node_rank * per_node + local_rank
+            name = DRIVER_LOG if total == 1 else DRIVER_LOG.replace(".txt", f"_{rank}.txt")
+            path = self.logs_dir / Path(name).name
+            path.touch()
+            self.log_files.append(path)
+            self.logs.add(path, name)
         (self.node_dir / "run_definition.json").write_text(definition.model_dump_json(indent=2))
         try:
             self.fetch_snapshot(info.snapshot_id)
+            if self.attempt > 1:
+                self.restore_outputs()
             interpreter = self.interpreter(definition)
         except LaunchError as exc:
             self.note(str(exc))
             self.logs.ship()
-            self.report(RunStatus.FAILED, {"code": "UserError", "message": str(exc)})
+            self.report("failed", error={"code": "UserError", "message": str(exc)})
             return 1
-        if definition.environment.docker_enabled:
+        if definition.environment.docker_enabled and self.node_rank == 0:
             self.note(
                 "Docker is enabled in this run's configuration; the local backend runs it as a process without a container."
             )
@@ -190,41 +232,56 @@ class Launcher:
             if d != "outputs"
         ]
         command = self.command(definition, interpreter, env)
-        with open(self.driver_log, "ab") as driver:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.work_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=driver,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.report(RunStatus.RUNNING)
-        return_code, reason = self.supervise(syncs, definition.max_run_duration_seconds)
-        return self.finish(return_code, reason, syncs, command)
+        for local_rank, log_path in enumerate(self.log_files):
+            with open(log_path, "ab") as driver:
+                self.processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=self.work_dir,
+                        env=self.process_environment(env, local_rank, per_node),
+                        stdin=subprocess.DEVNULL,
+                        stdout=driver,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        self.report("running")
+        failed, reason = self.supervise(syncs, definition.max_run_duration_seconds)
+        return self.finish(failed, reason, syncs, command)
 
-    def supervise(self, syncs: list[FolderSync], max_seconds: int | None) -> tuple[int, str | None]:
-        """Wait for the script, shipping logs often and outputs now and then."""
-        assert self.process is not None
+    def supervise(
+        self, syncs: list[FolderSync], max_seconds: int | None
+    ) -> tuple[int | None, str | None]:
+        """Wait for the processes, shipping logs often and outputs now and then.
+
+        Returns the local rank that failed first (None if none did) and why the
+        processes were stopped, if they were.
+        """
         started = time.monotonic()
         last_sync = started
         syncer: threading.Thread | None = None
         reason: str | None = None
+        failed: int | None = None
         while True:
             try:
-                # Returns the moment the script exits; SIGTERM only sets stop_requested.
-                self.process.wait(LOG_SHIP_INTERVAL_S)
-                break
+                # Returns the moment the first process exits; SIGTERM only sets stop_requested.
+                self.processes[0].wait(LOG_SHIP_INTERVAL_S if len(self.processes) == 1 else 0.1)
             except subprocess.TimeoutExpired:
                 pass
+            codes = [p.poll() for p in self.processes]
+            failed = next((rank for rank, code in enumerate(codes) if code not in (None, 0)), None)
+            if failed is not None:
+                self.stop_processes()  # one rank failing fails the node's part: stop the others
+                break
+            if all(code == 0 for code in codes):
+                break
             if self.stop_requested.is_set():
                 reason = "canceled"
-                self.stop_process()
+                self.stop_processes()
                 break
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 reason = f"The run exceeded max_run_duration_seconds={max_seconds} and was stopped"
-                self.stop_process()
+                self.stop_processes()
                 break
             self.logs.ship()
             if time.monotonic() - last_sync > OUTPUT_SYNC_INTERVAL_S and (
@@ -235,61 +292,72 @@ class Launcher:
                 last_sync = time.monotonic()
         if syncer is not None:
             syncer.join()
-        return self.process.wait(), reason
+        return failed, reason
 
-    def stop_process(self) -> None:
-        """SIGTERM the script's process group, then kill whatever is left of its tree."""
-        assert self.process is not None
-        try:
-            tree = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.Error:
-            tree = []
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
-        survivors = tree
-        if self.process.poll() is None:
-            survivors = [psutil.Process(self.process.pid), *tree]
-        for member in survivors:
+    def stop_processes(self) -> None:
+        """SIGTERM each process group, then kill whatever is left of their trees."""
+        trees: list[psutil.Process] = []
+        for process in self.processes:
+            if process.poll() is not None:
+                continue
+            try:
+                trees += psutil.Process(process.pid).children(recursive=True)
+            except psutil.Error:
+                pass
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in self.processes:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.05))
+            except subprocess.TimeoutExpired:
+                trees.append(psutil.Process(process.pid))
+        for member in trees:
             processes.kill_tree(member)
-        self.process.wait()
+        for process in self.processes:
+            process.wait()
 
     def finish(
-        self, return_code: int, reason: str | None, syncs: list[FolderSync], command: list[str]
+        self, failed: int | None, reason: str | None, syncs: list[FolderSync], command: list[str]
     ) -> int:
-        if reason != "canceled":
-            self.report(RunStatus.FINALIZING)
         for sync in syncs:
             sync.sync()
         self.logs.ship()
         if reason == "canceled":
-            self.report(RunStatus.CANCELED)
+            self.report("canceled")
         elif reason is not None:
-            self.report(RunStatus.FAILED, {"code": "UserError", "message": reason})
-        elif return_code == 0:
-            self.report(RunStatus.COMPLETED)
+            self.report("failed", error={"code": "UserError", "message": reason})
+        elif failed is not None:
+            code = self.processes[failed].returncode
+            self.report("failed", exit_code=code, error=self.error(failed, code, command))
         else:
-            self.report(RunStatus.FAILED, self.error(return_code, command))
+            self.report("succeeded", exit_code=0)
         return 0
 
-    def error(self, return_code: int, command: list[str]) -> dict[str, Any]:
+    def error(self, local_rank: int, return_code: int, command: list[str]) -> dict[str, Any]:
         script = command[1] if len(command) > 1 else command[0]
-        text = self.driver_log.read_text(errors="replace")[-65536:]
+        log_path = self.log_files[local_rank]
+        log_name = self.logs.name_of(log_path)
+        text = log_path.read_text(errors="replace")[-65536:]
         mark = text.rfind(TRACEBACK_MARK)
         detail = text[mark:] if mark >= 0 else "\n".join(text.splitlines()[-20:])
+        rank = self.node_rank * len(self.log_files) + local_rank
+        where = (
+            f" (rank {rank} on node {self.node_id})"
+            if self.node_count * len(self.log_files) > 1
+            else ""
+        )
         return {
             "code": "UserError",
             "message": (
-                f"Execution failed. User process '{script}' exited with status code {return_code}. "
-                f"Please check log file '{DRIVER_LOG}' for more details.\n{detail.rstrip()}"
+                f"Execution failed. User process '{script}'{where} exited with status code {return_code}. "
+                f"Please check log file '{log_name}' for more details.\n{detail.rstrip()}"
             ),
             "details": [
                 {"code": "UserProcessExitCode", "message": str(return_code)},
+                {"code": "Rank", "message": str(rank)},
                 {"code": "Traceback", "message": detail.rstrip()},
             ],
         }
@@ -302,15 +370,19 @@ def main() -> int:
     try:
         return launcher.run()
     except ApiError as exc:
+        # 409: this attempt was superseded (requeued or ended); stop what it started.
         log.error("the control plane refused the launcher: %s", exc)
+        if launcher.processes:
+            launcher.stop_processes()
         return 1
     except Exception as exc:
         log.exception("launcher failed")
         try:
+            if launcher.processes:
+                launcher.stop_processes()
             launcher.logs.ship()
-            launcher.report(
-                RunStatus.FAILED, {"code": "ServiceError", "message": f"The launcher failed: {exc}"}
-            )
+            error = {"code": "ServiceError", "message": f"The launcher failed: {exc}"}
+            launcher.report("failed", error=error)
         except Exception:
             log.exception("could not report the failure")
         return 1

@@ -26,6 +26,9 @@ class LogShipper:
         self._files[local] = name
         self._offsets.setdefault(local, 0)
 
+    def name_of(self, local: Path) -> str:
+        return self._files[local]
+
     def ship(self) -> None:
         for local, name in self._files.items():
             self._ship_one(local, name)

@@ -61,6 +61,7 @@ class RunDefinition(BaseModel):
     communicator: str = "None"
     node_count: int = Field(default=1, ge=1)
     process_count_per_node: int = Field(default=1, ge=1)
+    priority: int = 0
     max_run_duration_seconds: int | None = Field(default=None, ge=1)
     environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
     data_references: dict[str, Any] = Field(default_factory=dict)
@@ -154,6 +155,8 @@ class MetricPoint(BaseModel):
 
 class MetricBatch(BaseModel):
     batch_id: str = Field(min_length=1, max_length=64)
+    # The attempt of the process that logged: points from a superseded attempt are dropped.
+    attempt: int | None = None
     points: list[MetricPoint] = Field(max_length=20_000)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from trainforge.compute.backend import ComputeBackend
-from trainforge.compute.local_machine import LocalMachineBackend
+from trainforge.compute.local import LocalBackend
 from trainforge.server.events import RunEvents
 from trainforge.server.scheduler import Scheduler
+from trainforge.server.services.computes import ComputeService
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.workspaces import WorkspaceService
 from trainforge.server.settings import ServerSettings
@@ -20,7 +21,8 @@ class ControlPlane:
         self.store = Store(settings.db_url, on_commit=self.events.notify)
         self.workspaces = WorkspaceService(settings)
         self.runs = RunService()
-        backends: dict[str, ComputeBackend] = {"local": LocalMachineBackend()}
+        self.computes = ComputeService()
+        backends: dict[str, ComputeBackend] = {"local": LocalBackend()}
         self.scheduler = Scheduler(self.store, settings, backends)
 
     def artifacts(self, workspace_name: str, run_id: str) -> ArtifactStore:

@@ -1,34 +1,48 @@
-"""The scheduler loop: start queued runs on their backend, stop canceled ones, reap lost ones."""
+"""The scheduler and autoscaler loop.
+
+Each pass, in one thread:
+- places queued runs: the 'local' target starts a launcher at once; a cluster run gets
+  ``node_count`` idle nodes all at once (FIFO within priority) or waits;
+- scales clusters: grows toward ``max_nodes`` while work waits, lets nodes idle longer
+  than ``idle_seconds_before_scaledown`` go (never below ``min_nodes``), marks nodes that
+  stop heartbeating unusable and retries their run once elsewhere;
+- stops what was canceled and reaps launchers that ended.
+Database changes happen in short transactions; process work (spawning, signalling)
+happens after them, so a slow spawn never holds the store.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 
-from trainforge.compute.backend import ComputeBackend, LaunchHandle, LaunchRequest
+from trainforge.compute import vm_sizes
+from trainforge.compute.backend import ComputeBackend, NodeRequest, ProcessHandle
+from trainforge.node.launch import LaunchRequest
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import run_token
-from trainforge.server.services import run_states
+from trainforge.server.services import allocation, run_states
+from trainforge.server.services.computes import LIVE_NODE_STATES, nodes_of
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
+from trainforge.server.store.models import utcnow
 
 log = logging.getLogger("trainforge.scheduler")
-LIVE_ASSIGNMENT = ("active", "stopping")
+NODE_START_TIMEOUT_S = 60.0
+Action = Callable[[], None]
 
 
-def _handle(assignment: models.Assignment) -> LaunchHandle | None:
-    if assignment.pid is None or assignment.pid_create_time is None:
+def _handle(
+    backend: str, pid: int | None, created: float | None, node_id: str | None = None
+) -> ProcessHandle | None:
+    if pid is None or created is None:
         return None
-    return LaunchHandle(
-        backend=assignment.backend,
-        node_id=assignment.node_id,
-        pid=assignment.pid,
-        pid_create_time=assignment.pid_create_time,
-    )
+    return ProcessHandle(backend=backend, node_id=node_id, pid=pid, pid_create_time=created)
 
 
 class Scheduler:
@@ -55,7 +69,7 @@ class Scheduler:
             self._thread.join(timeout=10)
 
     def wake(self) -> None:
-        """Run a pass now (after a submit or cancel) instead of at the next interval."""
+        """Run a pass now (after a submit, cancel or node change) instead of at the next interval."""
         self._wake.set()
 
     def _loop(self) -> None:
@@ -68,134 +82,295 @@ class Scheduler:
                 log.exception("scheduler pass failed")
 
     def tick(self) -> None:
-        self._start_queued()
-        self._stop_canceled()
-        self._reap()
+        for step in (self._place_local, self._clusters, self._stop_local, self._reap_local):
+            with self.store.session() as db:
+                actions = step(db)
+            for action in actions:
+                try:
+                    action()
+                except Exception:
+                    log.exception("scheduler action failed")
 
-    # -- passes -----------------------------------------------------------------------
-    def _start_queued(self) -> None:
-        with self.store.session() as db:
-            queued = db.scalars(
-                select(models.Run)
-                .where(models.Run.status == RunStatus.QUEUED.value, models.Run.kind == "script")
-                .order_by(models.Run.created)
-            ).all()
-            launches = []
-            for run in queued:
-                backend = self.backends.get(run.target or "local")
-                if backend is None:
-                    continue
-                ws = db.get(models.Workspace, run.workspace_id)
-                assert ws is not None
-                run_states.transition(run, RunStatus.PREPARING)
-                assignment = models.Assignment(
-                    run_id=run.id, attempt=run.attempt, backend=backend.name
-                )
-                db.add(assignment)
-                db.flush()
-                launches.append(
-                    (
-                        assignment.id,
-                        backend,
-                        LaunchRequest(
-                            run_id=run.id,
-                            workspace_name=ws.name,
-                            attempt=run.attempt,
-                            endpoint=self.endpoint,
-                            run_token=run_token(self.settings.signing_key, ws.name, run.id),
-                            home=self.settings.home,
-                            node_dir=self.settings.workspace_dir(ws.name)
-                            / "nodes"
-                            / "local"
-                            / run.id,
-                        ),
-                    )
-                )
-        for assignment_id, backend, request in launches:
-            self._launch(assignment_id, backend, request)
+    # -- the 'local' target -------------------------------------------------------------
+    def _place_local(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+        queued = db.scalars(
+            select(models.Run)
+            .where(
+                models.Run.status == RunStatus.QUEUED.value,
+                models.Run.kind == "script",
+                models.Run.target == "local",
+            )
+            .order_by(models.Run.priority.desc(), models.Run.created)
+        ).all()
+        actions: list[Action] = []
+        for run in queued:
+            ws = db.get(models.Workspace, run.workspace_id)
+            assert ws is not None
+            run_states.transition(run, RunStatus.PREPARING)
+            assignment = models.Assignment(
+                run_id=run.id, attempt=run.attempt, backend="local", state="active"
+            )
+            db.add(assignment)
+            db.flush()
+            request = LaunchRequest(
+                run_id=run.id,
+                workspace_name=ws.name,
+                attempt=run.attempt,
+                assignment_id=assignment.id,
+                endpoint=self.endpoint,
+                run_token=run_token(self.settings.signing_key, ws.name, run.id),
+                home=self.settings.home,
+                node_dir=self.settings.workspace_dir(ws.name)
+                / "nodes"
+                / "local"
+                / f"{run.id}.{run.attempt}",
+            )
+            actions.append(lambda a=assignment.id, r=request: self._launch_local(a, r))
+        return actions
 
-    def _launch(self, assignment_id: int, backend: ComputeBackend, request: LaunchRequest) -> None:
+    def _launch_local(self, assignment_id: int, request: LaunchRequest) -> None:
         try:
-            handle = backend.start_launcher(request)
+            handle = self.backends["local"].start_launcher(request)
+            assert handle is not None
         except Exception as exc:
             log.exception("could not start the launcher of %s", request.run_id)
             with self.store.session() as db:
-                run = db.get(models.Run, request.run_id)
                 assignment = db.get(models.Assignment, assignment_id)
-                if assignment is not None:
-                    assignment.state = "ended"
-                if run is not None and not RunStatus(run.status).is_terminal:
-                    run.error = ErrorDetail(
-                        code="ServiceError", message=f"Could not start the run's launcher: {exc}"
-                    ).model_dump()
-                    run_states.transition(run, RunStatus.FAILED)
+                run = db.get(models.Run, request.run_id)
+                if assignment is not None and run is not None:
+                    allocation.end_assignment(db, assignment)
+                    allocation.fail_run(
+                        db,
+                        run,
+                        ErrorDetail(
+                            code="ServiceError",
+                            message=f"Could not start the run's launcher: {exc}",
+                        ),
+                    )
             return
         with self.store.session() as db:
             assignment = db.get(models.Assignment, assignment_id)
             if assignment is not None:
                 assignment.pid = handle.pid
                 assignment.pid_create_time = handle.pid_create_time
-                assignment.node_id = handle.node_id
 
-    def _stop_canceled(self) -> None:
-        with self.store.session() as db:
-            rows = db.execute(
-                select(models.Assignment)
-                .join(models.Run, models.Run.id == models.Assignment.run_id)
-                .where(
-                    models.Run.status == RunStatus.CANCEL_REQUESTED.value,
-                    models.Assignment.state == "active",
+    def _stop_local(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+        """SIGTERM launchers asked to stop; kill their trees once the grace period is over."""
+        stopping = db.scalars(
+            select(models.Assignment).where(
+                models.Assignment.state == "stopping", models.Assignment.node_id.is_(None)
+            )
+        )
+        actions: list[Action] = []
+        backend = self.backends["local"]
+        for assignment in stopping:
+            handle = _handle(assignment.backend, assignment.pid, assignment.pid_create_time)
+            if handle is None:
+                continue
+            overdue = time.time() - (assignment.stop_requested or 0) > self.settings.stop_grace_s
+            actions.append(
+                lambda h=handle, k=overdue: backend.kill(h) if k else backend.terminate(h)
+            )
+        return actions
+
+    def _reap_local(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+        """End assignments whose launcher process is gone."""
+        live = db.scalars(
+            select(models.Assignment).where(
+                models.Assignment.state.in_(("active", "stopping")),
+                models.Assignment.node_id.is_(None),
+            )
+        ).all()
+        backend = self.backends["local"]
+        for assignment in live:
+            handle = _handle(assignment.backend, assignment.pid, assignment.pid_create_time)
+            if handle is None:
+                # Placed but never got a pid: the server died between the two steps.
+                if time.time() - assignment.created.timestamp() < 30:
+                    continue
+            elif backend.is_alive(handle):
+                continue
+            allocation.process_ended(db, assignment, None)
+        return []
+
+    # -- clusters -----------------------------------------------------------------------
+    def _clusters(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+        actions: list[Action] = []
+        for compute in db.scalars(select(models.Compute)).all():
+            backend = self.backends.get(compute.backend)
+            if backend is not None:
+                actions += self._cluster_pass(db, compute, backend)
+        return actions
+
+    def _cluster_pass(self, db, compute: models.Compute, backend: ComputeBackend) -> list[Action]:  # type: ignore[no-untyped-def]
+        ws = db.get(models.Workspace, compute.workspace_id)
+        assert ws is not None
+        actions = self._check_nodes(db, compute, backend)
+        nodes = nodes_of(db, compute)
+        live = [node for node in nodes if node.state in LIVE_NODE_STATES]
+        if compute.provisioning_state == "Deleting":
+            for node in live:
+                if node.state != "running":
+                    allocation.set_node_state(db, node, "leaving")
+            if not nodes:
+                db.delete(compute)
+            return actions
+        queued = self._place_gangs(db, compute, [node for node in live if node.state == "idle"])
+        busy = sum(1 for node in live if node.state == "running")
+        wanted = busy + sum(run.definition["node_count"] for run in queued if run.definition)
+        target = min(compute.max_nodes, max(compute.min_nodes, wanted))
+        if target != compute.target_node_count:
+            compute.target_node_count = target
+            compute.allocation_changed = utcnow()
+        for _ in range(target - len(live)):
+            actions.append(self._provision(db, ws, compute, backend))
+        self._scale_down(db, compute, live, target)
+        return actions
+
+    def _check_nodes(self, db, compute: models.Compute, backend: ComputeBackend) -> list[Action]:  # type: ignore[no-untyped-def]
+        """Nodes that died or went silent become unusable; nodes that are gone leave the table."""
+        actions: list[Action] = []
+        now = time.time()
+        for node in nodes_of(db, compute):
+            handle = _handle(compute.backend, node.pid, node.pid_create_time, node.id)
+            alive = handle is not None and backend.is_alive(handle)
+            if node.state in LIVE_NODE_STATES:
+                heard = (node.last_heartbeat or node.created).timestamp()
+                limit = (
+                    self.settings.heartbeat_timeout_s
+                    if node.last_heartbeat
+                    else NODE_START_TIMEOUT_S
                 )
-            ).scalars()
-            for assignment in rows:
-                handle = _handle(assignment)
-                backend = self.backends.get(assignment.backend)
-                if handle is not None and backend is not None:
-                    backend.terminate(handle)
-                assignment.state = "stopping"
-                assignment.stop_requested = time.time()
-
-    def _reap(self) -> None:
-        """End assignments whose launcher is gone; a run left unfinished by one failed."""
-        with self.store.session() as db:
-            live = db.scalars(
-                select(models.Assignment).where(models.Assignment.state.in_(LIVE_ASSIGNMENT))
-            ).all()
-            for assignment in live:
-                backend = self.backends.get(assignment.backend)
-                handle = _handle(assignment)
-                if backend is None:
-                    continue
-                if handle is None:
-                    # Started but never got a pid: the server died between the two steps.
-                    age = time.time() - assignment.created.timestamp()
-                    if age < 30:
-                        continue
-                    alive = False
+                if handle is not None and not alive:
+                    reason = (
+                        f"Node {node.id} of cluster {compute.name} went away (its agent exited)"
+                    )
+                elif now - heard > limit:
+                    reason = f"Node {node.id} of cluster {compute.name} missed its heartbeats for {now - heard:.0f} s"
                 else:
-                    alive = backend.is_alive(handle)
+                    continue
+                log.warning("%s: marking it unusable", reason)
+                allocation.lose_node(db, node, "unusable", reason)
+            if node.state in ("unusable", "preempted"):
                 if alive:
-                    if (
-                        assignment.state == "stopping"
-                        and assignment.stop_requested is not None
-                        and time.time() - assignment.stop_requested > self.settings.stop_grace_s
-                    ):
-                        backend.kill(handle)  # type: ignore[arg-type]
-                    continue
-                assignment.state = "ended"
-                run = db.get(models.Run, assignment.run_id)
-                if run is None or run.attempt != assignment.attempt:
-                    continue
-                status = RunStatus(run.status)
-                if status.is_terminal:
-                    continue
-                if status is not RunStatus.CANCEL_REQUESTED and run.error is None:
-                    pid = assignment.pid if assignment.pid is not None else "unknown"
-                    run.error = ErrorDetail(
-                        code="ServiceError",
-                        message=(
-                            f"The run's launcher (pid {pid}) ended without reporting a final "
-                            "status; see azureml-logs/70_driver_log.txt and the launcher log"
-                        ),
-                    ).model_dump()
-                run_states.transition(run, RunStatus.FAILED)
+                    actions.append(lambda h=handle: backend.release_node(h, force=True))  # type: ignore[misc]
+                else:
+                    db.delete(node)
+            elif node.state == "leaving":
+                if alive:
+                    actions.append(lambda h=handle: backend.release_node(h))  # type: ignore[misc]
+                else:
+                    db.delete(node)
+        db.flush()
+        return actions
+
+    def _place_gangs(
+        self, db, compute: models.Compute, idle: list[models.Node]
+    ) -> list[models.Run]:  # type: ignore[no-untyped-def]
+        """Give queued runs their nodes all at once, FIFO within priority; return those still waiting."""
+        queued = db.scalars(
+            select(models.Run)
+            .where(
+                models.Run.status == RunStatus.QUEUED.value,
+                models.Run.target == compute.name,
+                models.Run.workspace_id == compute.workspace_id,
+            )
+            .order_by(models.Run.priority.desc(), models.Run.created)
+        ).all()
+        waiting: list[models.Run] = []
+        for run in queued:
+            need = run.definition["node_count"] if run.definition else 1
+            if need > compute.max_nodes:
+                allocation.fail_run(
+                    db,
+                    run,
+                    ErrorDetail(
+                        code="ComputeTargetTooSmall",
+                        message=f"The run needs {need} nodes but cluster {compute.name} now has max_nodes={compute.max_nodes}",
+                    ),
+                )
+                continue
+            if waiting or len(idle) < need:
+                waiting.append(run)  # strict FIFO: nobody overtakes a waiting gang
+                continue
+            gang, idle = idle[:need], idle[need:]
+            run_states.transition(run, RunStatus.PREPARING)
+            for rank, node in enumerate(gang):
+                db.add(
+                    models.Assignment(
+                        run_id=run.id,
+                        attempt=run.attempt,
+                        backend=compute.backend,
+                        node_id=node.id,
+                        node_rank=rank,
+                        node_count=need,
+                        state="pending",
+                    )
+                )
+                node.run_id = run.id
+                allocation.set_node_state(db, node, "running")
+        db.flush()
+        return waiting
+
+    def _provision(
+        self, db, ws: models.Workspace, compute: models.Compute, backend: ComputeBackend
+    ) -> Action:  # type: ignore[no-untyped-def]
+        compute.node_counter += 1
+        node_id = f"{compute.name}-n{compute.node_counter:03d}"
+        resources = vm_sizes.node_resources(compute.vm_size)
+        db.add(
+            models.Node(
+                id=node_id,
+                compute_id=compute.id,
+                state="preparing",
+                resources=resources.model_dump(),
+            )
+        )
+        db.flush()
+        request = NodeRequest(
+            workspace_name=ws.name,
+            compute_name=compute.name,
+            node_id=node_id,
+            endpoint=self.endpoint,
+            agent_token=run_token(self.settings.signing_key, ws.name, f"node-{node_id}"),
+            home=self.settings.home,
+            node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / node_id,
+            resources=resources,
+        )
+
+        def spawn() -> None:
+            try:
+                handle = backend.provision_node(request)
+            except Exception as exc:
+                log.exception("could not provision node %s", node_id)
+                with self.store.session() as db2:
+                    node = db2.get(models.Node, node_id)
+                    if node is not None:
+                        allocation.lose_node(
+                            db2, node, "unusable", f"Node {node_id} could not start: {exc}"
+                        )
+                return
+            with self.store.session() as db2:
+                node = db2.get(models.Node, node_id)
+                if node is not None:
+                    node.pid, node.pid_create_time = handle.pid, handle.pid_create_time
+
+        return spawn
+
+    def _scale_down(
+        self, db, compute: models.Compute, live: list[models.Node], target: int
+    ) -> None:  # type: ignore[no-untyped-def]
+        """Let idle nodes go: those idle too long while above min_nodes, and any beyond max_nodes."""
+        now = time.time()
+        count = len(live)
+        for node in sorted(live, key=lambda n: n.state_changed):
+            if node.state != "idle":
+                continue
+            idle_for = now - node.state_changed.timestamp()
+            over_max = count > compute.max_nodes
+            timed_out = idle_for >= compute.idle_seconds_before_scaledown and count > max(
+                compute.min_nodes, target
+            )
+            if over_max or timed_out:
+                allocation.set_node_state(db, node, "leaving")
+                count -= 1

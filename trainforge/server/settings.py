@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 def default_home() -> Path:
@@ -23,6 +23,10 @@ class ServerSettings(BaseModel):
     scheduler_interval_s: float = 0.2
     # A launcher asked to stop gets this long to upload outputs before it is killed.
     stop_grace_s: float = 10.0
+    # A node agent silent this long is unusable and its run is retried elsewhere.
+    heartbeat_timeout_s: float = Field(
+        default_factory=lambda: float(os.environ.get("TRAINFORGE_HEARTBEAT_TIMEOUT_S", "10"))
+    )
 
     @property
     def db_url(self) -> str:

@@ -68,6 +68,7 @@ def list_runs(
     properties: str | None = Query(default=None, description="JSON: as tags"),
     status: str | None = None,
     type: str | None = None,
+    target: str | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> RunList:
     with cp.store.session() as db:
@@ -83,6 +84,7 @@ def list_runs(
             properties=_filter(properties, "properties"),
             status=status,
             run_type=type,
+            target=target,
         )
         return RunList(runs=[cp.runs.info(db, row, run) for run in runs])
 
@@ -148,8 +150,7 @@ def post_metrics(
 ) -> BatchResult:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        cp.runs.row(db, row, run_id)
-        stored = metrics.add_batch(db, run_id, body)
+        stored = metrics.add_batch(db, cp.runs.row(db, row, run_id), body)
     return BatchResult(stored=stored, count=len(body.points))
 
 

@@ -19,7 +19,7 @@ from trainforge.schemas.runs import (
     RunUpdate,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import run_states
+from trainforge.server.services import allocation, run_states
 from trainforge.server.store import models
 
 LOCAL_TARGETS = frozenset({"local"})
@@ -112,11 +112,7 @@ class RunService:
                 raise BadRequest("definition: a submitted run needs a run definition")
             if not (request.definition.script or request.definition.command):
                 raise BadRequest("definition.script: a submitted run needs a script or a command")
-            if request.definition.target not in LOCAL_TARGETS:
-                raise NotFound(
-                    f"definition.target: compute target {request.definition.target!r} not found "
-                    f"in workspace {ws.name!r}"
-                )
+            self._check_target(db, ws, request.definition)
         run_id = request.run_id or (
             new_script_run_id(experiment_name) if request.kind == "script" else str(uuid.uuid4())
         )
@@ -149,6 +145,7 @@ class RunService:
             properties=dict(request.properties),
             warnings=[],
             attempt=1,
+            priority=request.definition.priority if request.definition else 0,
             submitted_by=request.submitted_by,
         )
         db.add(run)
@@ -157,6 +154,34 @@ class RunService:
         )
         db.flush()
         return run
+
+    def _check_target(self, db: Session, ws: models.Workspace, definition: RunDefinition) -> None:
+        """The target must exist and be able to hold the run's nodes."""
+        if definition.target in LOCAL_TARGETS:
+            if definition.node_count > 1:
+                raise BadRequest(
+                    f"definition.node_count: the 'local' target is one machine; {definition.node_count} "
+                    "nodes need a compute cluster (AmlCompute)"
+                )
+            return
+        compute = db.scalar(
+            select(models.Compute).where(
+                models.Compute.workspace_id == ws.id, models.Compute.name == definition.target
+            )
+        )
+        if compute is None:
+            raise NotFound(
+                f"definition.target: compute target {definition.target!r} not found in workspace {ws.name!r}"
+            )
+        if compute.provisioning_state == "Deleting":
+            raise Conflict(
+                f"definition.target: compute target {definition.target!r} is being deleted"
+            )
+        if definition.node_count > compute.max_nodes:
+            raise BadRequest(
+                f"definition.node_count: the run needs {definition.node_count} nodes but cluster "
+                f"{compute.name} has max_nodes={compute.max_nodes}"
+            )
 
     def create_children(
         self, db: Session, ws: models.Workspace, parent_id: str, request: ChildrenCreate
@@ -196,6 +221,7 @@ class RunService:
         properties: str | dict | list | None = None,
         status: str | None = None,
         run_type: str | None = None,
+        target: str | None = None,
     ) -> list[models.Run]:
         """Runs newest first, filtered as ``Experiment.get_runs`` and ``Run.get_children`` do."""
         if parent_run_id is not None:
@@ -226,6 +252,7 @@ class RunService:
             and _matches(run.properties, properties)
             and (status is None or run.status == status)
             and (run_type is None or run.run_type == run_type)
+            and (target is None or run.target == target)
         ]
         rows.sort(key=lambda run: (run.created, run.number), reverse=True)
         return rows
@@ -290,22 +317,17 @@ class RunService:
         return run
 
     def cancel(self, db: Session, ws: models.Workspace, run_id: str) -> models.Run:
-        """Cancel at once what never started; ask the backend to stop what did."""
+        """Cancel at once what never started; ask the processes of what did to stop."""
         run = self.row(db, ws, run_id)
         status = RunStatus(run.status)
         if status.is_terminal:
             return run
-        has_processes = db.scalar(
-            select(models.Assignment.id).where(
-                models.Assignment.run_id == run.id, models.Assignment.state != "ended"
-            )
-        )
         if status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
             run_states.transition(run, RunStatus.CANCELED)
-        else:
-            run_states.transition(run, RunStatus.CANCEL_REQUESTED)
-            if run.kind != "script" and has_processes is None:
-                # Nothing to stop: an interactive run's process is the caller itself.
-                run_states.transition(run, RunStatus.CANCELED)
-        db.flush()
+            return run
+        run_states.transition(run, RunStatus.CANCEL_REQUESTED)
+        allocation.stop_assignments(db, run)
+        if not any(a.state != "ended" for a in allocation.assignments_of(db, run)):
+            # Nothing runs for it (an interactive run's process is the caller itself).
+            run_states.transition(run, RunStatus.CANCELED)
         return run

@@ -111,6 +111,7 @@ class Run(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
     submitted_by: Mapped[str | None] = mapped_column(String(256))
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -129,6 +130,8 @@ class Metric(Base):
     value: Mapped[Any] = mapped_column(JSONText)
     description: Mapped[str] = mapped_column(Text, default="")
     time: Mapped[float] = mapped_column(Float)
+    # A requeued run logs again from its start; reads keep each name's newest attempt.
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class MetricBatch(Base):
@@ -152,7 +155,14 @@ class Assignment(Base):
     node_id: Mapped[str | None] = mapped_column(String(128))
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_create_time: Mapped[float | None] = mapped_column(Float)
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    # pending (placed, launcher not started) -> active -> stopping -> ended
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    # What the launcher reported: running, succeeded, failed or canceled.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    node_rank: Mapped[int] = mapped_column(Integer, default=0)
+    node_count: Mapped[int] = mapped_column(Integer, default=1)
     stop_requested: Mapped[float | None] = mapped_column(Float)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -188,4 +198,51 @@ class Snapshot(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     size: Mapped[int] = mapped_column(Integer)
     file_count: Mapped[int] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Compute(Base):
+    """A compute target; an AmlCompute cluster whose nodes the autoscaler manages."""
+
+    __tablename__ = "computes"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    compute_type: Mapped[str] = mapped_column(String(32))
+    backend: Mapped[str] = mapped_column(String(32))
+    vm_size: Mapped[str] = mapped_column(String(64))
+    vm_priority: Mapped[str] = mapped_column(String(16))
+    min_nodes: Mapped[int] = mapped_column(Integer)
+    max_nodes: Mapped[int] = mapped_column(Integer)
+    idle_seconds_before_scaledown: Mapped[int] = mapped_column(Integer)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    description: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    provisioning_state: Mapped[str] = mapped_column(String(16))
+    provisioning_errors: Mapped[list[Any] | None] = mapped_column(JSON)
+    node_counter: Mapped[int] = mapped_column(Integer, default=0)
+    target_node_count: Mapped[int] = mapped_column(Integer, default=0)
+    allocation_changed: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Node(Base):
+    """One node of a cluster: a node-agent process on the local backend."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    compute_id: Mapped[str] = mapped_column(
+        ForeignKey("computes.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[str | None] = mapped_column(String(256))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    pid_create_time: Mapped[float | None] = mapped_column(Float)
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state_changed: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,87 @@
+"""The local backend: nodes are node-agent processes and launchers are processes on this machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+
+from trainforge.compute.backend import NodeRequest, ProcessHandle
+from trainforge.node import processes
+from trainforge.node.launch import LaunchRequest, spawn_launcher
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self) -> None:
+        # Popen objects of processes this server started, kept so that they get reaped.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def _handle(self, child: subprocess.Popen[bytes], node_id: str | None) -> ProcessHandle:
+        self._children[child.pid] = child
+        return ProcessHandle(
+            backend=self.name,
+            node_id=node_id,
+            pid=child.pid,
+            pid_create_time=psutil.Process(child.pid).create_time(),
+        )
+
+    def provision_node(self, request: NodeRequest) -> ProcessHandle:
+        request.node_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            TRAINFORGE_ENDPOINT=request.endpoint,
+            TRAINFORGE_AGENT_TOKEN=request.agent_token,
+            TRAINFORGE_WORKSPACE=request.workspace_name,
+            TRAINFORGE_CLUSTER=request.compute_name,
+            TRAINFORGE_NODE_ID=request.node_id,
+            TRAINFORGE_NODE_DIR=str(request.node_dir),
+            TRAINFORGE_HOME=str(request.home),
+            TRAINFORGE_NODE_RESOURCES=request.resources.model_dump_json(),
+        )
+        with open(request.node_dir / "agent.log", "ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "trainforge.node.agent"],
+                env=env,
+                cwd=request.node_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self._handle(child, request.node_id)
+
+    def release_node(self, handle: ProcessHandle, force: bool = False) -> None:
+        if force:
+            self.kill(handle)
+            return
+        process = processes.find(handle.pid, handle.pid_create_time)
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
+        if request.node_id is not None:
+            return None  # the node's agent picks the assignment up with its next heartbeat
+        return self._handle(spawn_launcher(request), None)
+
+    def is_alive(self, handle: ProcessHandle) -> bool:
+        child = self._children.get(handle.pid)
+        if child is not None and child.poll() is not None:
+            del self._children[handle.pid]
+            return False
+        return processes.find(handle.pid, handle.pid_create_time) is not None
+
+    def terminate(self, handle: ProcessHandle) -> None:
+        process = processes.find(handle.pid, handle.pid_create_time)
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+
+    def kill(self, handle: ProcessHandle) -> None:
+        process = processes.find(handle.pid, handle.pid_create_time)
+        if process is not None:
+            processes.kill_tree(process)
+        self.is_alive(handle)

@@ -1,0 +1,159 @@
+"""``python -m trainforge.node.agent``: one node of a cluster on the local backend.
+
+The agent heartbeats to the control plane; each reply says which assignments to start,
+which to stop, and whether the node must leave. It starts one launcher per assignment,
+reports when a launcher's process ends, and stops launchers it is told to stop (SIGTERM,
+then the whole process tree after a grace period). On SIGTERM it leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
+from trainforge.node import processes
+from trainforge.node.launch import LaunchRequest, spawn_launcher
+from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
+from trainforge.schemas.server_state import read_state
+
+log = logging.getLogger("trainforge.agent")
+STOP_GRACE_S = 10.0
+IDLE_PAUSE_S = 0.2
+
+
+@dataclass
+class Launcher:
+    process: subprocess.Popen[bytes]
+    stop_sent: float | None = None
+    reported: bool = False
+    exit_code: int | None = field(default=None)
+
+
+class Agent:
+    def __init__(self, environ: dict[str, str]) -> None:
+        self.workspace = environ["TRAINFORGE_WORKSPACE"]
+        self.node_id = environ["TRAINFORGE_NODE_ID"]
+        self.node_dir = Path(environ["TRAINFORGE_NODE_DIR"])
+        self.home = Path(environ["TRAINFORGE_HOME"])
+        token = environ["TRAINFORGE_AGENT_TOKEN"]
+
+        def refresh() -> tuple[str, str] | None:
+            state = read_state(self.home)
+            return (state.address, token) if state else None
+
+        self.client = TrainforgeClient(
+            Endpoint(environ["TRAINFORGE_ENDPOINT"], token, refresh), timeout=30
+        )
+        self.launchers: dict[int, Launcher] = {}
+        self.leaving = False
+
+    def start(self, spec: AssignmentSpec) -> None:
+        if spec.assignment_id in self.launchers:
+            return
+        request = LaunchRequest(
+            run_id=spec.run_id,
+            workspace_name=self.workspace,
+            attempt=spec.attempt,
+            assignment_id=spec.assignment_id,
+            node_rank=spec.node_rank,
+            node_count=spec.node_count,
+            node_id=self.node_id,
+            endpoint=self.client.address,
+            run_token=spec.run_token,
+            home=self.home,
+            node_dir=self.node_dir / "runs" / f"{spec.run_id}.{spec.attempt}",
+        )
+        log.info("starting assignment %s of run %s", spec.assignment_id, spec.run_id)
+        self.launchers[spec.assignment_id] = Launcher(spawn_launcher(request))
+
+    def stop(self, assignment_id: int) -> None:
+        launcher = self.launchers.get(assignment_id)
+        if launcher is None or launcher.process.poll() is not None:
+            return
+        now = time.monotonic()
+        if launcher.stop_sent is None:
+            log.info("stopping assignment %s", assignment_id)
+            launcher.process.send_signal(signal.SIGTERM)
+            launcher.stop_sent = now
+        elif now - launcher.stop_sent > STOP_GRACE_S:
+            try:
+                processes.kill_tree(psutil.Process(launcher.process.pid))
+            except psutil.Error:
+                pass
+
+    def report(self) -> Heartbeat:
+        reports = []
+        for assignment_id, launcher in self.launchers.items():
+            code = launcher.process.poll()
+            reports.append(
+                LauncherReport(assignment_id=assignment_id, alive=code is None, exit_code=code)
+            )
+        return Heartbeat(launchers=reports)
+
+    def forget_ended(self, sent: Heartbeat) -> None:
+        for item in sent.launchers:
+            if not item.alive:
+                self.launchers.pop(item.assignment_id, None)
+
+    def beat(self) -> HeartbeatReply:
+        sent = self.report()
+        reply = HeartbeatReply.model_validate(
+            self.client.post(
+                f"/workspaces/{self.workspace}/agents/{self.node_id}/heartbeat", sent.model_dump()
+            )
+        )
+        self.forget_ended(sent)
+        return reply
+
+    def run(self) -> int:
+        while True:
+            try:
+                reply = self.beat()
+            except ApiError as exc:
+                if exc.status_code == 404:
+                    log.info("the control plane no longer knows this node: %s", exc.message)
+                    self.leave()
+                    return 0
+                log.warning("heartbeat refused: %s", exc.message)
+                time.sleep(1)
+                continue
+            for spec in reply.start:
+                self.start(spec)
+            for assignment_id in reply.stop:
+                self.stop(assignment_id)
+            if reply.leave or self.leaving:
+                self.leave()
+                return 0
+            if not (reply.start or reply.stop):
+                time.sleep(IDLE_PAUSE_S)
+
+    def leave(self) -> None:
+        """Stop what still runs here, then go."""
+        for assignment_id in list(self.launchers):
+            self.stop(assignment_id)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for launcher in self.launchers.values():
+            try:
+                launcher.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                processes.kill_tree(psutil.Process(launcher.process.pid))
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    agent = Agent(dict(os.environ))
+    signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "leaving", True))
+    return agent.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

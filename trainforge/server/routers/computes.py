@@ -1,0 +1,184 @@
+"""Compute targets, their nodes, the VM size catalog, and the node agents' heartbeat."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from trainforge.compute import vm_sizes
+from trainforge.schemas.compute import (
+    AssignmentReport,
+    AssignmentSpec,
+    ComputeCreate,
+    ComputeInfo,
+    ComputeUpdate,
+    Heartbeat,
+    HeartbeatReply,
+    NodeInfo,
+    VmSize,
+)
+from trainforge.schemas.runs import RunStatus
+from trainforge.server.auth import run_token
+from trainforge.server.errors import Conflict, NotFound
+from trainforge.server.plane import ControlPlane
+from trainforge.server.routers.deps import plane
+from trainforge.server.services import allocation
+from trainforge.server.store import models
+from trainforge.server.store.models import utcnow
+
+router = APIRouter()
+HEARTBEAT_WAIT_S = 1.0
+
+
+@router.get("/vm-sizes", response_model=list[VmSize])
+def list_vm_sizes() -> list[VmSize]:
+    return vm_sizes.catalog()
+
+
+@router.post("/workspaces/{ws}/computes", response_model=ComputeInfo, status_code=201)
+def create_compute(ws: str, body: ComputeCreate, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        info = cp.computes.info(db, cp.computes.create(db, row, body))
+    cp.scheduler.wake()
+    return info
+
+
+@router.get("/workspaces/{ws}/computes", response_model=list[ComputeInfo])
+def list_computes(ws: str, cp: ControlPlane = Depends(plane)) -> list[ComputeInfo]:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return [cp.computes.info(db, compute) for compute in cp.computes.list(db, row)]
+
+
+@router.get("/workspaces/{ws}/computes/{name}", response_model=ComputeInfo)
+def get_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return cp.computes.info(db, cp.computes.row(db, row, name))
+
+
+@router.patch("/workspaces/{ws}/computes/{name}", response_model=ComputeInfo)
+def update_compute(
+    ws: str, name: str, body: ComputeUpdate, cp: ControlPlane = Depends(plane)
+) -> ComputeInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        info = cp.computes.info(db, cp.computes.update(db, row, name, body))
+    cp.scheduler.wake()
+    return info
+
+
+@router.delete("/workspaces/{ws}/computes/{name}", response_model=ComputeInfo, status_code=202)
+def delete_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        info = cp.computes.info(db, cp.computes.delete(db, row, name))
+    cp.scheduler.wake()
+    return info
+
+
+@router.get("/workspaces/{ws}/computes/{name}/nodes", response_model=list[NodeInfo])
+def list_nodes(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> list[NodeInfo]:
+    with cp.store.session() as db:
+        return cp.computes.nodes(db, cp.workspaces.get_row(db, ws), name)
+
+
+@router.post("/workspaces/{ws}/computes/{name}/nodes/{node_id}/preempt", response_model=NodeInfo)
+def preempt_node(ws: str, name: str, node_id: str, cp: ControlPlane = Depends(plane)) -> NodeInfo:
+    with cp.store.session() as db:
+        info = cp.computes.preempt(db, cp.workspaces.get_row(db, ws), name, node_id)
+    cp.scheduler.wake()
+    return info
+
+
+@router.patch("/workspaces/{ws}/runs/{run_id}/assignments/{assignment_id}", status_code=204)
+def report_assignment(
+    ws: str,
+    run_id: str,
+    assignment_id: int,
+    body: AssignmentReport,
+    cp: ControlPlane = Depends(plane),
+) -> Response:
+    """A launcher reports its part of a run: running, or how it ended."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        run = cp.runs.row(db, row, run_id)
+        assignment = db.get(models.Assignment, assignment_id)
+        if assignment is None or assignment.run_id != run.id:
+            raise NotFound(f"Assignment {assignment_id} of run {run_id} not found")
+        if assignment.attempt != run.attempt:
+            raise Conflict(
+                f"Assignment {assignment_id} belongs to attempt {assignment.attempt}; the run is on attempt {run.attempt}"
+            )
+        allocation.report(db, run, assignment, body)
+    cp.scheduler.wake()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _heartbeat(
+    cp: ControlPlane, ws: str, node_id: str, body: Heartbeat | None
+) -> HeartbeatReply | None:
+    """Record a heartbeat (when ``body`` is given) and say what the agent must do; None: nothing."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        node = db.get(models.Node, node_id)
+        if node is None:
+            raise NotFound(f"Node {node_id} is not part of any cluster (released or deleted)")
+        compute = db.get(models.Compute, node.compute_id)
+        assert compute is not None and compute.workspace_id == row.id
+        if body is not None:
+            node.last_heartbeat = utcnow()
+            if node.state == "preparing":
+                allocation.set_node_state(db, node, "idle")
+                cp.scheduler.wake()
+            for launcher in body.launchers:
+                assignment = db.get(models.Assignment, launcher.assignment_id)
+                if assignment is not None and not launcher.alive and assignment.state != "ended":
+                    allocation.process_ended(db, assignment, launcher.exit_code)
+                    cp.scheduler.wake()
+        reply = HeartbeatReply(
+            leave=node.state == "leaving",
+            # Acknowledge ended launchers at once so the agent can forget them.
+            acknowledged=body is not None and any(not item.alive for item in body.launchers),
+        )
+        on_node = db.scalars(
+            select(models.Assignment).where(
+                models.Assignment.node_id == node.id,
+                models.Assignment.state.in_(("pending", "stopping")),
+            )
+        )
+        for assignment in on_node:
+            if assignment.state == "stopping":
+                reply.stop.append(assignment.id)
+                continue
+            run = db.get(models.Run, assignment.run_id)
+            assert run is not None
+            if RunStatus(run.status).is_terminal or run.attempt != assignment.attempt:
+                allocation.end_assignment(db, assignment)
+                continue
+            assignment.state = "active"
+            reply.start.append(
+                AssignmentSpec(
+                    assignment_id=assignment.id,
+                    run_id=run.id,
+                    attempt=assignment.attempt,
+                    node_rank=assignment.node_rank,
+                    node_count=assignment.node_count,
+                    run_token=run_token(cp.settings.signing_key, ws, run.id),
+                )
+            )
+        return reply if reply.start or reply.stop or reply.leave or reply.acknowledged else None
+
+
+@router.post("/workspaces/{ws}/agents/{node_id}/heartbeat", response_model=HeartbeatReply)
+async def heartbeat(
+    ws: str, node_id: str, body: Heartbeat, cp: ControlPlane = Depends(plane)
+) -> HeartbeatReply:
+    """A node agent's heartbeat; it waits up to a second for work, so dispatch is immediate."""
+    reply = await run_in_threadpool(_heartbeat, cp, ws, node_id, body)
+    if reply is None:
+        await cp.events.wait(allocation.node_key(node_id), HEARTBEAT_WAIT_S)
+        reply = await run_in_threadpool(_heartbeat, cp, ws, node_id, None)
+    return reply or HeartbeatReply()

@@ -1,0 +1,212 @@
+"""Compute targets: AmlCompute clusters, their nodes and their status as the SDK reports it."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trainforge.compute import vm_sizes
+from trainforge.schemas.compute import (
+    ComputeCreate,
+    ComputeInfo,
+    ComputeStatus,
+    ComputeUpdate,
+    NodeInfo,
+    NodeStateCounts,
+    Resources,
+    ScaleSettings,
+)
+from trainforge.schemas.runs import ErrorDetail, RunStatus
+from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.services import allocation
+from trainforge.server.store import models
+from trainforge.server.store.models import utcnow
+
+# Nodes in these states are counted in the cluster's size; leaving ones are on their way out.
+LIVE_NODE_STATES = ("preparing", "idle", "running")
+
+
+def not_found(name: str) -> NotFound:
+    return NotFound(
+        f"ComputeTargetNotFound: Compute Target with name {name} not found in provided workspace"
+    )
+
+
+def nodes_of(db: Session, compute: models.Compute) -> list[models.Node]:
+    query = (
+        select(models.Node)
+        .where(models.Node.compute_id == compute.id)
+        .order_by(models.Node.created)
+    )
+    return list(db.scalars(query))
+
+
+def status_of(compute: models.Compute, nodes: list[models.Node]) -> ComputeStatus:
+    counts = NodeStateCounts(**Counter(node.state for node in nodes))
+    current = len(nodes)
+    steady = current == compute.target_node_count and counts.preparing == 0 and counts.leaving == 0
+    return ComputeStatus(
+        current_node_count=current,
+        target_node_count=compute.target_node_count,
+        node_state_counts=counts,
+        allocation_state="Steady" if steady else "Resizing",
+        allocation_state_transition_time=compute.allocation_changed,
+        errors=compute.provisioning_errors or None,
+    )
+
+
+def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
+    return ComputeInfo(
+        name=compute.name,
+        compute_type=compute.compute_type,
+        backend=compute.backend,
+        vm_size=compute.vm_size,
+        vm_priority=compute.vm_priority,
+        scale_settings=ScaleSettings(
+            min_nodes=compute.min_nodes,
+            max_nodes=compute.max_nodes,
+            idle_seconds_before_scaledown=compute.idle_seconds_before_scaledown,
+        ),
+        tags=compute.tags,
+        description=compute.description,
+        settings=compute.settings,
+        provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
+        provisioning_errors=compute.provisioning_errors or None,
+        node_resources=vm_sizes.node_resources(compute.vm_size),
+        created=compute.created,
+        modified=compute.modified,
+        status=status_of(compute, nodes),
+    )
+
+
+def node_info(node: models.Node) -> NodeInfo:
+    return NodeInfo(
+        node_id=node.id,
+        state=node.state,  # type: ignore[arg-type]
+        run_id=node.run_id,
+        private_ip_address="127.0.0.1",
+        pid=node.pid,
+        last_heartbeat=node.last_heartbeat,
+        resources=Resources.model_validate(node.resources),
+    )
+
+
+class ComputeService:
+    def row(self, db: Session, ws: models.Workspace, name: str) -> models.Compute:
+        compute = db.scalar(
+            select(models.Compute).where(
+                models.Compute.workspace_id == ws.id, models.Compute.name == name
+            )
+        )
+        if compute is None:
+            raise not_found(name)
+        return compute
+
+    def info(self, db: Session, compute: models.Compute) -> ComputeInfo:
+        return to_info(compute, nodes_of(db, compute))
+
+    def list(self, db: Session, ws: models.Workspace) -> list[models.Compute]:
+        query = select(models.Compute).where(models.Compute.workspace_id == ws.id)
+        return list(db.scalars(query.order_by(models.Compute.name)))
+
+    def create(self, db: Session, ws: models.Workspace, request: ComputeCreate) -> models.Compute:
+        if not vm_sizes.is_known(request.vm_size):
+            raise BadRequest(
+                f"vm_size: {request.vm_size} is not a VM size trainforge knows; "
+                "AmlCompute.supported_vmsizes(ws) lists them"
+            )
+        existing = db.scalar(
+            select(models.Compute).where(
+                models.Compute.workspace_id == ws.id, models.Compute.name == request.name
+            )
+        )
+        if existing is not None:
+            raise Conflict(
+                f"Compute target {request.name!r} already exists in workspace {ws.name!r}"
+            )
+        scale = request.scale_settings
+        compute = models.Compute(
+            id=str(uuid.uuid4()),
+            workspace_id=ws.id,
+            name=request.name,
+            compute_type=request.compute_type,
+            backend=request.backend,
+            vm_size=request.vm_size,
+            vm_priority=request.vm_priority,
+            min_nodes=scale.min_nodes,
+            max_nodes=scale.max_nodes,
+            idle_seconds_before_scaledown=scale.idle_seconds_before_scaledown,
+            tags=request.tags,
+            description=request.description,
+            settings=request.settings,
+            # Creating a local cluster is immediate; its nodes come from the autoscaler.
+            provisioning_state="Succeeded",
+            target_node_count=scale.min_nodes,
+        )
+        db.add(compute)
+        db.flush()
+        return compute
+
+    def update(
+        self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
+    ) -> models.Compute:
+        compute = self.row(db, ws, name)
+        merged = ScaleSettings.model_validate(
+            {
+                "min_nodes": compute.min_nodes if request.min_nodes is None else request.min_nodes,
+                "max_nodes": compute.max_nodes if request.max_nodes is None else request.max_nodes,
+                "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
+                if request.idle_seconds_before_scaledown is None
+                else request.idle_seconds_before_scaledown,
+            }
+        )
+        compute.min_nodes = merged.min_nodes
+        compute.max_nodes = merged.max_nodes
+        compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
+        compute.modified = utcnow()
+        return compute
+
+    def delete(self, db: Session, ws: models.Workspace, name: str) -> models.Compute:
+        """Start deleting: its runs end, its nodes go; the row goes with the last node."""
+        compute = self.row(db, ws, name)
+        compute.provisioning_state = "Deleting"
+        compute.modified = utcnow()
+        runs = db.scalars(
+            select(models.Run).where(
+                models.Run.workspace_id == ws.id,
+                models.Run.target == name,
+                models.Run.status.notin_(
+                    [s.value for s in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)]
+                ),
+            )
+        )
+        error = ErrorDetail(
+            code="ComputeTargetDeleted",
+            message=f"Compute target {name} was deleted while the run was not finished",
+        )
+        for run in runs:
+            allocation.fail_run(db, run, error)
+        return compute
+
+    def nodes(self, db: Session, ws: models.Workspace, name: str) -> list[NodeInfo]:
+        return [node_info(node) for node in nodes_of(db, self.row(db, ws, name))]
+
+    def preempt(self, db: Session, ws: models.Workspace, name: str, node_id: str) -> NodeInfo:
+        """Evict a node of a low-priority cluster, as Azure does: its run goes back to the queue."""
+        compute = self.row(db, ws, name)
+        if compute.vm_priority != "lowpriority":
+            raise Conflict(
+                f"Only nodes of a lowpriority cluster can be preempted; {name} is {compute.vm_priority}"
+            )
+        node = db.get(models.Node, node_id)
+        if node is None or node.compute_id != compute.id:
+            raise NotFound(f"Node {node_id!r} not found in cluster {name}")
+        if node.state not in LIVE_NODE_STATES:
+            raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")
+        allocation.lose_node(
+            db, node, "preempted", f"Node {node_id} of low-priority cluster {name} was preempted"
+        )
+        return node_info(node)
