@@ -24,12 +24,16 @@ def _process_pids(home: Path) -> list[tuple[int, float]]:
     if not db.exists():
         return []
     with sqlite3.connect(db) as conn:
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         rows = [
             row
             for table in ("assignments", "nodes")
             if table in tables
-            for row in conn.execute(f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL")
+            for row in conn.execute(
+                f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL"
+            )
         ]
     return [(int(pid), float(created)) for pid, created in rows]
 
@@ -55,6 +59,8 @@ def tf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["TRAINFORGE_HOME"] = str(home)
     # Launchers inherit the server's environment: upload outputs every second in tests.
     os.environ["TRAINFORGE_OUTPUT_SYNC_S"] = "1"
+    # The server reads this: a silent node agent is unusable after 3 s instead of 10.
+    os.environ["TRAINFORGE_HEARTBEAT_TIMEOUT_S"] = "3"
     session.reset()
     local_server.ensure_server(home)
     yield home

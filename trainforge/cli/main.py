@@ -20,8 +20,12 @@ app = typer.Typer(
 )
 workspace_app = typer.Typer(help="Create and show workspaces.", no_args_is_help=True)
 run_app = typer.Typer(help="Submit, list, follow and cancel runs.", no_args_is_help=True)
+compute_app = typer.Typer(
+    help="Create, scale, inspect and delete compute clusters (AmlCompute).", no_args_is_help=True
+)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(run_app, name="run")
+app.add_typer(compute_app, name="compute")
 console = Console()
 
 HomeOption = Annotated[
@@ -219,6 +223,136 @@ def run_cancel(run_id: str, workspace: WorkspaceOption = None) -> None:
     run = _workspace(workspace).get_run(run_id)
     run.cancel()
     console.print(f"run {run_id}: {run.get_status()}")
+
+
+# -- compute ---------------------------------------------------------------------------
+def _cluster(name: str, workspace: str | None):  # type: ignore[no-untyped-def]
+    from trainforge.core.compute import AmlCompute
+
+    return AmlCompute(_workspace(workspace), name)
+
+
+def _scale(cluster) -> str:  # type: ignore[no-untyped-def]
+    scale = cluster.scale_settings
+    return (
+        f"{scale.minimum_node_count}-{scale.maximum_node_count} nodes, "
+        f"idle scale-down after {scale.idle_seconds_before_scaledown} s"
+    )
+
+
+@compute_app.command("create")
+def compute_create(
+    name: str,
+    vm_size: Annotated[str, typer.Option(help="VM size (default: STANDARD_NC6)")] = "",
+    vm_priority: Annotated[str, typer.Option(help="dedicated or lowpriority")] = "dedicated",
+    min_nodes: Annotated[int, typer.Option(help="Nodes always kept")] = 0,
+    max_nodes: Annotated[int, typer.Option(help="Most nodes the cluster grows to")] = 4,
+    idle_seconds: Annotated[
+        int, typer.Option(help="Idle seconds before a node is released")
+    ] = 1800,
+    workspace: WorkspaceOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until min-nodes nodes are provisioned")
+    ] = False,
+) -> None:
+    """Create an AmlCompute cluster (ComputeTarget.create)."""
+    from trainforge.core.compute import AmlCompute, ComputeTarget
+
+    config = AmlCompute.provisioning_configuration(
+        vm_size=vm_size,
+        vm_priority=vm_priority,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        idle_seconds_before_scaledown=idle_seconds,
+    )
+    cluster = ComputeTarget.create(_workspace(workspace), name, config)
+    console.print(
+        f"compute {cluster.name}: {cluster.vm_size}, {cluster.vm_priority}, {_scale(cluster)}; "
+        f"{cluster.provisioning_state}"
+    )
+    if wait:
+        cluster.wait_for_completion(show_output=True)
+
+
+@compute_app.command("show")
+def compute_show(name: str, workspace: WorkspaceOption = None) -> None:
+    """Show a cluster's status (get_status().serialize())."""
+    status = _cluster(name, workspace).get_status()
+    console.print_json(json.dumps(status.serialize() if status else None))
+
+
+@compute_app.command("list")
+def compute_list(workspace: WorkspaceOption = None) -> None:
+    """List the workspace's compute clusters."""
+    from trainforge.core.compute import ComputeTarget
+
+    table = Table("name", "vm size", "priority", "state", "nodes (current/target)", "min/max")
+    for target in ComputeTarget.list(_workspace(workspace)):
+        status = getattr(target, "_status", None)
+        scale = getattr(target, "scale_settings", None)
+        table.add_row(
+            target.name,
+            getattr(target, "vm_size", ""),
+            getattr(target, "vm_priority", ""),
+            target.provisioning_state,
+            f"{status.current_node_count}/{status.target_node_count}" if status else "",
+            f"{scale.minimum_node_count}/{scale.maximum_node_count}" if scale else "",
+        )
+    console.print(table)
+
+
+@compute_app.command("update")
+def compute_update(
+    name: str,
+    min_nodes: Annotated[int | None, typer.Option(help="Nodes always kept")] = None,
+    max_nodes: Annotated[int | None, typer.Option(help="Most nodes the cluster grows to")] = None,
+    idle_seconds: Annotated[
+        int | None, typer.Option(help="Idle seconds before a node is released")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Change a cluster's scale settings; unspecified ones are kept."""
+    cluster = _cluster(name, workspace)
+    cluster.update(
+        min_nodes=min_nodes, max_nodes=max_nodes, idle_seconds_before_scaledown=idle_seconds
+    )
+    console.print(f"compute {cluster.name}: {_scale(cluster)}")
+
+
+@compute_app.command("delete")
+def compute_delete(
+    name: str,
+    workspace: WorkspaceOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the cluster is gone")] = False,
+) -> None:
+    """Delete a cluster: its nodes are released and unfinished runs on it fail."""
+    cluster = _cluster(name, workspace)
+    cluster.delete()
+    console.print(f"compute {cluster.name}: {cluster.provisioning_state}")
+    if wait:
+        cluster.wait_for_completion(show_output=True, is_delete_operation=True)
+
+
+@compute_app.command("nodes")
+def compute_nodes(name: str, workspace: WorkspaceOption = None) -> None:
+    """List a cluster's nodes (list_nodes)."""
+    table = Table("node id", "state", "run id", "private ip", "port")
+    for node in _cluster(name, workspace).list_nodes():
+        table.add_row(
+            node["nodeId"],
+            node["nodeState"],
+            node["runId"] or "",
+            node["privateIpAddress"] or "",
+            "" if node["port"] is None else str(node["port"]),
+        )
+    console.print(table)
+
+
+@compute_app.command("preempt")
+def compute_preempt(name: str, node_id: str, workspace: WorkspaceOption = None) -> None:
+    """Preempt a node of a low-priority cluster, as Azure does; its run is queued again."""
+    node = _cluster(name, workspace).preempt_node(node_id)
+    console.print(f"node {node['nodeId']}: {node['nodeState']}")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The core SDK, as ``azureml.core``: Workspace, Experiment, Run and how to configure runs."""
 
+from trainforge.core.compute import ComputeTarget
 from trainforge.core.datastore import Datastore
 from trainforge.core.environment import Environment
 from trainforge.core.experiment import Experiment
@@ -11,6 +12,7 @@ from trainforge.core.script_run_config import ScriptRunConfig
 from trainforge.core.workspace import Workspace
 
 __all__ = [
+    "ComputeTarget",
     "Datastore",
     "Environment",
     "Experiment",

@@ -46,6 +46,14 @@ def target_name(target: Any) -> str:
     return name
 
 
+class MpiConfiguration:
+    """``MpiConfiguration(process_count_per_node, node_count)``: processes per node of an MPI job."""
+
+    def __init__(self, process_count_per_node: int = 1, node_count: int = 1) -> None:
+        self.process_count_per_node = process_count_per_node
+        self.node_count = node_count
+
+
 class RunConfiguration:
     """How to run a script: target, framework, environment, nodes and data."""
 

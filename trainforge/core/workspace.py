@@ -14,6 +14,7 @@ from trainforge.exceptions import ProjectSystemException, UserErrorException
 from trainforge.schemas.workspaces import WorkspaceInfo
 
 if TYPE_CHECKING:
+    from trainforge.core.compute import ComputeTarget
     from trainforge.core.datastore import Datastore
     from trainforge.core.experiment import Experiment
     from trainforge.core.keyvault import Keyvault
@@ -228,9 +229,12 @@ class Workspace:
         return {item["name"]: Experiment(self, item["name"], _id=item["id"]) for item in found}
 
     @property
-    def compute_targets(self) -> dict[str, Any]:
-        """{name: ComputeTarget}. The 'local' target is implicit, as in Azure ML, and not listed."""
-        return {}
+    def compute_targets(self) -> dict[str, ComputeTarget]:
+        """{name: ComputeTarget} (AmlCompute for clusters). The 'local' target is implicit,
+        as in Azure ML, and not listed."""
+        from trainforge.core.compute import ComputeTarget
+
+        return {target.name: target for target in ComputeTarget.list(self)}
 
     @property
     def datastores(self) -> dict[str, Datastore]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from trainforge.core.environment import Environment
-from trainforge.core.runconfig import RunConfiguration, target_name
+from trainforge.core.runconfig import MpiConfiguration, RunConfiguration, target_name
 from trainforge.exceptions import TrainingException
 
 
@@ -118,6 +118,8 @@ class Estimator:
             target_name(compute_target) if compute_target is not None else "amlcompute"
         )
         self.run_config.node_count = node_count
+        if process_count_per_node > 1:
+            self.run_config.mpi = MpiConfiguration(process_count_per_node, node_count)
         self.run_config.max_run_duration_seconds = max_run_duration_seconds
         env = environment_definition or Environment("estimator-environment")
         if environment_definition is None:

@@ -54,28 +54,50 @@ def _shape(kind: str, values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def _newest(points: list[tuple[int, int | None, Any]]) -> list[Any]:
+    """One name's values once attempts are merged, given (attempt, step, value) in logging order.
+
+    A requeued run logs again: with steps, each step keeps its newest attempt's value (a
+    run resumed from a checkpoint keeps its earlier steps); without steps, the newest
+    attempt's series replaces the older ones (a run restarted from scratch).
+    """
+    if all(step is not None for _, step, _ in points):
+        by_step: dict[int, tuple[int, list[Any]]] = {}
+        for attempt, step, value in points:
+            kept = by_step.get(step)  # type: ignore[arg-type]
+            if kept is None or attempt > kept[0]:
+                by_step[step] = (attempt, [value])  # type: ignore[index]
+            elif attempt == kept[0]:
+                kept[1].append(value)
+        return [value for step in sorted(by_step) for value in by_step[step][1]]
+    newest = max(attempt for attempt, _, _ in points)
+    return [value for attempt, _, value in points if attempt == newest]
+
+
 def metrics_of(
     db: Session, run_ids: list[str], name: str | None = None
 ) -> dict[str, dict[str, Any]]:
-    """{run_id: {metric name: value}} for the given runs, in logging order.
-
-    A requeued run logs again from its start, so each name keeps only the values of
-    the newest attempt that logged it: a preempted run's metrics are not duplicated.
-    """
-    columns = (models.Metric.run_id, models.Metric.name, models.Metric.kind, models.Metric.value)
-    query = select(*columns, models.Metric.attempt).where(models.Metric.run_id.in_(run_ids))
+    """{run_id: {metric name: value}} for the given runs, in logging order."""
+    query = select(
+        models.Metric.run_id,
+        models.Metric.name,
+        models.Metric.kind,
+        models.Metric.attempt,
+        models.Metric.step,
+        models.Metric.value,
+    ).where(models.Metric.run_id.in_(run_ids))
     if name is not None:
         query = query.where(models.Metric.name == name)
-    grouped: dict[str, dict[str, tuple[str, list[Any]]]] = {run_id: {} for run_id in run_ids}
-    newest: dict[tuple[str, str], int] = {}
-    for run_id, metric_name, kind, value, attempt in db.execute(query.order_by(models.Metric.id)):
-        key = (run_id, metric_name)
-        if attempt > newest.get(key, 0):
-            newest[key] = attempt
-            grouped[run_id][metric_name] = (kind, [])
-        if attempt == newest[key]:
-            grouped[run_id][metric_name][1].append(value)
+    grouped: dict[str, dict[str, tuple[str, list[tuple[int, int | None, Any]]]]] = {
+        run_id: {} for run_id in run_ids
+    }
+    for run_id, metric_name, kind, attempt, step, value in db.execute(
+        query.order_by(models.Metric.id)
+    ):
+        grouped[run_id].setdefault(metric_name, (kind, []))[1].append((attempt, step, value))
     return {
-        run_id: {metric: _shape(kind, values) for metric, (kind, values) in by_name.items()}
+        run_id: {
+            metric: _shape(kind, _newest(points)) for metric, (kind, points) in by_name.items()
+        }
         for run_id, by_name in grouped.items()
     }

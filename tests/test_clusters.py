@@ -1,0 +1,392 @@
+"""AmlCompute clusters on the local backend, with real node-agent processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from trainforge.core import Experiment, ScriptRunConfig
+from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.core.compute_target import ComputeTargetException
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def make_cluster(
+    ws, min_nodes: int = 0, max_nodes: int = 2, idle: int = 60, priority: str = "dedicated"
+) -> AmlCompute:  # type: ignore[no-untyped-def]
+    config = AmlCompute.provisioning_configuration(
+        vm_size="STANDARD_D2_V2",
+        vm_priority=priority,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        idle_seconds_before_scaledown=str(idle),
+    )
+    cluster = ComputeTarget.create(ws, f"c{uuid.uuid4().hex[:8]}", config)
+    yield_cluster = cluster
+    return yield_cluster
+
+
+@pytest.fixture
+def clusters(ws):  # type: ignore[no-untyped-def]
+    """Clusters made by a test, deleted (with their node agents) when it ends."""
+    made: list[AmlCompute] = []
+
+    def make(**kwargs: Any) -> AmlCompute:
+        cluster = make_cluster(ws, **kwargs)
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        try:
+            cluster.delete()
+        except ComputeTargetException:
+            pass
+    for cluster in made:
+        wait_until(lambda c=cluster: _gone(ws, c.name), 30, f"cluster {cluster.name} deleted")
+
+
+def _gone(ws, name: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        ComputeTarget(workspace=ws, name=name)
+    except ComputeTargetException:
+        return True
+    return False
+
+
+def counts(cluster: AmlCompute) -> dict[str, Any]:
+    status = cluster.get_status().serialize()
+    states = {key.removesuffix("NodeCount"): n for key, n in status["nodeStateCounts"].items()}
+    return {"current": status["currentNodeCount"], "target": status["targetNodeCount"], **states}
+
+
+def script(project: Path, code: str, name: str = "train.py") -> Path:
+    (project / name).write_text(textwrap.dedent(code))
+    return project
+
+
+def submit(
+    experiment: Experiment,
+    project: Path,
+    cluster: AmlCompute,
+    node_count: int = 1,
+    arguments: list[Any] | None = None,
+    priority: int | None = None,
+):  # type: ignore[no-untyped-def]
+    config = ScriptRunConfig(
+        source_directory=str(project),
+        script="train.py",
+        compute_target=cluster,
+        arguments=arguments or [],
+    )
+    config.run_config.node_count = node_count
+    if priority is not None:
+        config.run_config.priority = priority
+    return experiment.submit(config)
+
+
+def raw_nodes(cluster: AmlCompute) -> list[dict[str, Any]]:
+    """The nodes as the REST API lists them (with their agents' pids)."""
+    ws = cluster.workspace
+    return ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
+
+
+def agent_pids(cluster: AmlCompute) -> list[int]:
+    return [node["pid"] for node in raw_nodes(cluster)]
+
+
+def test_the_seed_creates_a_cluster_and_reports_its_status(ws) -> None:  # type: ignore[no-untyped-def]
+    name = f"nc6-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(ComputeTargetException, match=f"Compute Target with name {name} not found"):
+        ComputeTarget(workspace=ws, name=name)
+    config = AmlCompute.provisioning_configuration(
+        vm_size="STANDARD_NC6",
+        vm_priority="lowpriority",
+        min_nodes=1,
+        max_nodes=2,
+        idle_seconds_before_scaledown="300",
+        vnet_resourcegroup_name="<my-resource-group>",
+        vnet_name="<my-vnet-name>",
+        subnet_name="<my-subnet-name>",
+    )
+    cluster = ComputeTarget.create(ws, name, config)
+    try:
+        cluster.wait_for_completion(show_output=True)
+        assert counts(cluster)["current"] == 1
+        status = cluster.get_status().serialize()
+        assert status["scaleSettings"] == {
+            "minNodeCount": 1,
+            "maxNodeCount": 2,
+            "nodeIdleTimeBeforeScaleDown": "PT300S",
+        }
+        assert status["vmPriority"] == "LowPriority" and status["vmSize"] == "STANDARD_NC6"
+        assert status["provisioningState"] == "Succeeded" and status["allocationState"] == "Steady"
+        assert isinstance(ComputeTarget(workspace=ws, name=name), AmlCompute)
+        assert name in ws.compute_targets
+        (node,) = cluster.list_nodes()
+        assert node["nodeState"] == "idle" and node["privateIpAddress"] == "127.0.0.1"
+    finally:
+        cluster.delete()
+        wait_until(lambda: _gone(ws, name), 30, "deletion")
+
+
+def test_scale_up_to_max_under_load_then_down_to_min(clusters, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=1, max_nodes=2, idle=2)
+    script(project, "import time\ntime.sleep(3)\n")
+    runs = [submit(experiment, project, cluster) for _ in range(4)]
+    peak = 0
+    while not all(run.get_status() in ("Completed", "Failed", "Canceled") for run in runs):
+        now = counts(cluster)
+        assert now["current"] <= 2, now
+        peak = max(peak, now["running"])
+        time.sleep(0.2)
+    assert peak == 2
+    assert [run.get_status() for run in runs] == ["Completed"] * 4
+    wait_until(lambda: counts(cluster)["current"] == 1, 30, "scale-down to min_nodes")
+    time.sleep(3)  # past the idle time: min_nodes still holds
+    assert counts(cluster)["current"] == 1
+    pids = agent_pids(cluster)
+    assert len(pids) == 1 and all(psutil.pid_exists(pid) for pid in pids)
+
+
+def test_a_two_node_run_waits_for_two_free_nodes_and_never_half_starts(
+    clusters, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=2, max_nodes=2)
+    cluster.wait_for_completion(min_node_count=2, timeout_in_minutes=1)
+    script(project, "import os, time\ntime.sleep(float(os.environ.get('SLEEP', '0')) or 0.1)\n")
+    blocker_project = project.parent / "blocker"
+    blocker_project.mkdir()
+    script(blocker_project, "import time\ntime.sleep(4)\n")
+    blocker = submit(experiment, blocker_project, cluster)
+    wait_until(lambda: blocker.get_status() == "Running", 30, "the blocker to run")
+    gang = submit(experiment, project, cluster, node_count=2)
+    for _ in range(10):
+        assert gang.get_status() == "Queued"
+        nodes = cluster.list_nodes()
+        assert sorted(node["nodeState"] for node in nodes) == ["idle", "running"]
+        assert all(node["runId"] in (None, blocker.id) for node in nodes)
+        time.sleep(0.2)
+    blocker.wait_for_completion()
+    details = gang.wait_for_completion()
+    assert details["status"] == "Completed"
+    assert details["startTimeUtc"] >= blocker.get_details()["endTimeUtc"]
+    assert {"azureml-logs/70_driver_log_0.txt", "azureml-logs/70_driver_log_1.txt"} <= set(
+        gang.get_file_names()
+    )
+
+
+def test_higher_priority_runs_go_first(clusters, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=1, max_nodes=1)
+    cluster.wait_for_completion(min_node_count=1, timeout_in_minutes=1)
+    script(project, "import time\ntime.sleep(1)\n")
+    first = submit(experiment, project, cluster)
+    wait_until(lambda: first.get_status() == "Running", 30, "the first run")
+    low = submit(experiment, project, cluster, priority=0)
+    high = submit(experiment, project, cluster, priority=10)
+    for run in (first, low, high):
+        run.wait_for_completion()
+    assert high.get_details()["startTimeUtc"] < low.get_details()["startTimeUtc"]
+
+
+def test_processes_per_node_each_get_a_rank_and_a_log(clusters, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    from trainforge.train.estimator import Estimator
+
+    cluster = clusters(max_nodes=2)
+    script(
+        project,
+        "import os\nprint('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], 'local', os.environ['LOCAL_RANK'], 'node', os.environ['NODE_RANK'])\n",
+    )
+    estimator = Estimator(
+        str(project),
+        compute_target=cluster,
+        entry_script="train.py",
+        node_count=2,
+        process_count_per_node=2,
+        distributed_backend="mpi",
+    )
+    run = experiment.submit(estimator)
+    logs = run.wait_for_completion() and run.get_details_with_logs()["logFiles"]
+    for rank in range(4):
+        text = logs[f"azureml-logs/70_driver_log_{rank}.txt"]
+        assert f"rank {rank} of 4 local {rank % 2} node {rank // 2}" in text
+
+
+def test_preempted_run_goes_back_to_the_queue_and_resumes(clusters, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=2, priority="lowpriority")
+    script(
+        project,
+        """
+        import os, time
+        from trainforge.core import Run
+        run = Run.get_context()
+        os.makedirs("outputs", exist_ok=True)
+        start = int(open("outputs/epoch.txt").read()) if os.path.exists("outputs/epoch.txt") else 0
+        print("starting at epoch", start, "attempt", os.environ["TRAINFORGE_RUN_ATTEMPT"], flush=True)
+        for epoch in range(start, 6):
+            run.log("loss", 1.0 / (epoch + 1), step=epoch)
+            run.log("attempt_seen", int(os.environ["TRAINFORGE_RUN_ATTEMPT"]))
+            with open("outputs/epoch.txt", "w") as f:
+                f.write(str(epoch + 1))
+            run.flush()
+            time.sleep(1)
+    """,
+    )
+    run = submit(experiment, project, cluster)
+    wait_until(
+        lambda: "outputs/epoch.txt" in run.get_file_names() and run.get_metrics().get("loss"),
+        30,
+        "a checkpoint",
+    )
+    time.sleep(1.5)
+    (node,) = [n for n in cluster.list_nodes() if n["runId"] == run.id]
+    cluster.preempt_node(node["nodeId"])
+    wait_until(lambda: run.get_status() == "Queued" or run._refresh().attempt == 2, 10, "requeue")
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert run._info.attempt == 2
+    metrics = run.get_metrics()
+    assert metrics["loss"] == [1.0 / (epoch + 1) for epoch in range(6)]  # each epoch once
+    assert set(metrics["attempt_seen"]) == {2}  # an unstepped series keeps its newest attempt
+    assert any("preempted" in warning for warning in run._info.warnings)
+    log = run.get_details_with_logs()["logFiles"]["azureml-logs/70_driver_log.txt"]
+    assert "attempt 2" in log and "starting at epoch 0" not in log.split("attempt 2")[0][-40:]
+    assert node["nodeId"] not in [n["nodeId"] for n in cluster.list_nodes()]
+    with pytest.raises(Exception, match="lowpriority"):
+        dedicated = clusters(max_nodes=1)
+        dedicated.preempt_node("none")
+
+
+def test_a_silent_node_is_unusable_and_its_run_is_retried_once(
+    clusters, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=2)
+    script(project, "import time\nprint('working', flush=True)\ntime.sleep(60)\n")
+    run = submit(experiment, project, cluster)
+    stopped: list[int] = []
+    try:
+        for attempt in (1, 2):
+            wait_until(
+                lambda a=attempt: run.get_status() == "Running" and run._refresh().attempt == a,
+                30,
+                f"attempt {attempt} running",
+            )
+            (node,) = [n for n in raw_nodes(cluster) if n["run_id"] == run.id]
+            os.kill(node["pid"], signal.SIGSTOP)  # the agent freezes: no more heartbeats
+            stopped.append(node["pid"])
+            if attempt == 1:
+                wait_until(lambda: run._refresh().attempt == 2, 20, "the retry")
+        details = run.wait_for_completion(raise_on_error=False)
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    assert details["status"] == "Failed"
+    message = details["error"]["error"]["message"]
+    assert "missed its heartbeats" in message and "retried once" in message
+    wait_until(
+        lambda: (
+            not any(
+                psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                for p in stopped
+            )
+        ),
+        20,
+        "frozen agents removed",
+    )
+
+
+def test_update_takes_effect_on_a_live_cluster(clusters, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=0, max_nodes=1, idle=1)
+    script(project, "import time\ntime.sleep(4)\n")
+    runs = [submit(experiment, project, cluster) for _ in range(2)]
+    wait_until(lambda: runs[0].get_status() == "Running", 30, "first run")
+    time.sleep(1)
+    assert runs[1].get_status() == "Queued" and counts(cluster)["current"] == 1
+    cluster.update(max_nodes=2, min_nodes=1)
+    wait_until(lambda: all(run.get_status() == "Running" for run in runs), 30, "both runs at once")
+    assert counts(cluster)["current"] == 2
+    for run in runs:
+        run.wait_for_completion()
+    wait_until(lambda: counts(cluster)["current"] == 1, 30, "scale-down to the new min_nodes")
+    assert cluster.get_status().serialize()["scaleSettings"]["maxNodeCount"] == 2
+
+
+def test_delete_with_active_runs_fails_them_and_stops_their_processes(
+    ws, experiment, project, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(ws, max_nodes=1)
+    pid_file = tmp_path / "pid"
+    script(
+        project,
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n",
+    )
+    active = submit(experiment, project, cluster)
+    queued = submit(experiment, project, cluster)
+    wait_until(lambda: pid_file.exists() and pid_file.read_text(), 30, "the script to start")
+    cluster.delete()
+    for run in (active, queued):
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Failed"
+        assert f"Compute target {cluster.name} was deleted" in details["error"]["error"]["message"]
+    wait_until(lambda: _gone(ws, cluster.name), 30, "the cluster to go")
+    pid = int(pid_file.read_text())
+    wait_until(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+        20,
+        "the script to stop",
+    )
+
+
+def test_cancel_on_a_cluster_stops_the_run_and_frees_the_node(
+    clusters, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=1)
+    script(project, "import time\ntime.sleep(60)\n")
+    run = submit(experiment, project, cluster)
+    wait_until(lambda: run.get_status() == "Running", 30, "the run")
+    run.cancel()
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
+    wait_until(lambda: counts(cluster)["idle"] == 1, 20, "the node to be idle again")
+
+
+def test_status_counts_match_the_agents_alive(clusters) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=2, max_nodes=3)
+    cluster.wait_for_completion(min_node_count=2, timeout_in_minutes=1)
+    now = counts(cluster)
+    pids = agent_pids(cluster)
+    assert now["current"] == now["idle"] == len(pids) == 2
+    assert all(psutil.pid_exists(pid) for pid in pids)
+    cluster.update(min_nodes=0, idle_seconds_before_scaledown=0)
+    wait_until(lambda: counts(cluster)["current"] == 0, 30, "scale to zero")
+    wait_until(
+        lambda: (
+            not any(
+                psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                for pid in pids
+            )
+        ),
+        20,
+        "agents gone",
+    )

@@ -1,0 +1,25 @@
+"""Compute targets, as ``azureml.core.compute``: ComputeTarget and AmlCompute clusters."""
+
+from trainforge.core.compute.amlcompute import (
+    AmlCompute,
+    AmlComputeNodeStateCounts,
+    AmlComputeProvisioningConfiguration,
+    AmlComputeStatus,
+    BatchAiCompute,
+    ScaleSettings,
+)
+from trainforge.core.compute.compute import (
+    ComputeTarget,
+    ComputeTargetProvisioningConfiguration,
+)
+
+__all__ = [
+    "AmlCompute",
+    "AmlComputeNodeStateCounts",
+    "AmlComputeProvisioningConfiguration",
+    "AmlComputeStatus",
+    "BatchAiCompute",
+    "ComputeTarget",
+    "ComputeTargetProvisioningConfiguration",
+    "ScaleSettings",
+]
