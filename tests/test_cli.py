@@ -371,3 +371,51 @@ def test_run_cancel_stops_a_sleeping_run(tf_home: Path, ws: Workspace, tmp_path:
                 process.kill()
             except psutil.Error:
                 pass
+
+
+@pytest.mark.slow
+def test_compute_commands_manage_a_cluster(tf_home: Path, ws) -> None:  # type: ignore[no-untyped-def]
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    base = ("-w", ws.name)
+    created = cli(
+        tf_home,
+        "compute",
+        "create",
+        name,
+        "--vm-size",
+        "STANDARD_D2_V2",
+        "--vm-priority",
+        "lowpriority",
+        "--min-nodes",
+        "1",
+        "--max-nodes",
+        "2",
+        "--idle-seconds",
+        "300",
+        "--wait",
+        *base,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert "Minimum number of nodes requested have been provisioned" in created.stdout
+    shown = cli(tf_home, "compute", "show", name, *base)
+    status = json.loads(shown.stdout)
+    assert status["currentNodeCount"] == 1 and status["vmPriority"] == "LowPriority"
+    listed = cli(tf_home, "compute", "list", *base)
+    assert name in listed.stdout and "STANDARD_D2_V2" in listed.stdout
+    nodes = cli(tf_home, "compute", "nodes", name, *base)
+    node_id = re.search(rf"({name}-n\d+)", nodes.stdout)
+    assert node_id and "idle" in nodes.stdout, nodes.stdout
+    updated = cli(tf_home, "compute", "update", name, "--max-nodes", "3", *base)
+    assert (
+        updated.returncode == 0
+        and json.loads(cli(tf_home, "compute", "show", name, *base).stdout)["scaleSettings"][
+            "maxNodeCount"
+        ]
+        == 3
+    )
+    preempted = cli(tf_home, "compute", "preempt", name, node_id.group(1), *base)
+    assert preempted.returncode == 0, preempted.stdout + preempted.stderr
+    deleted = cli(tf_home, "compute", "delete", name, "--wait", *base)
+    assert deleted.returncode == 0 and 'operation "Succeeded"' in deleted.stdout
+    missing = cli(tf_home, "compute", "show", name, *base)
+    assert missing.returncode == 1 and "ComputeTargetException" in missing.stdout + missing.stderr

@@ -31,9 +31,12 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "Workspace name: quickstart" in out
+    assert "Minimum number of nodes requested have been provisioned" in out
+    assert "'vmPriority': 'LowPriority'" in out and "'nodeIdleTimeBeforeScaleDown': 'PT300S'" in out
     assert "Streaming azureml-logs/70_driver_log.txt" in out
     assert "epoch  19" in out
     assert "Execution Summary" in out
     assert "final loss:" in out
+    assert out.rstrip().endswith('Provisioning operation finished, operation "Succeeded"')
     assert (example / "model.json").exists()
     assert (example / ".azureml" / "config.json").exists()

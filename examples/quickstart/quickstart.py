@@ -1,13 +1,16 @@
-"""trainforge quickstart: the Azure ML SDK v1 run loop on this machine.
+"""trainforge quickstart: the seed's Azure ML SDK v1 flow on this machine.
 
-Workspace -> experiment -> script run on the local target -> live log -> metrics and
-files. The first call starts the trainforge control plane in the background (like
-``ray.init()``); ``trainforge down`` stops it.
+Workspace -> compute cluster (the seed's arguments) -> experiment -> script run on the
+cluster -> live log -> metrics and files -> cluster update and delete. The first call
+starts the trainforge control plane in the background (like ``ray.init()``); the
+cluster's nodes are node-agent processes; ``trainforge down`` stops the control plane.
 """
 
 from pathlib import Path
 
 from trainforge.core import Environment, Experiment, ScriptRunConfig, Workspace
+from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.core.compute_target import ComputeTargetException
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,6 +26,25 @@ ws.write_config(path=str(HERE))
 ws = Workspace.from_config(path=str(HERE))
 print("Workspace name: " + ws.name, "Azure region: " + ws.location, "Subscription id: " + ws.subscription_id, "Resource group: " + ws.resource_group, sep="\n")
 
+gpu_cluster_name = "nc6"
+try:
+    gpu_cluster = ComputeTarget(workspace=ws, name=gpu_cluster_name)
+    print("Found existing cluster, use it.")
+except ComputeTargetException:
+    compute_config = AmlCompute.provisioning_configuration(
+        vm_size="STANDARD_NC6",
+        vm_priority="lowpriority",
+        min_nodes=1,
+        max_nodes=2,
+        idle_seconds_before_scaledown="300",
+        vnet_resourcegroup_name="<my-resource-group>",
+        vnet_name="<my-vnet-name>",
+        subnet_name="<my-subnet-name>",
+    )
+    gpu_cluster = ComputeTarget.create(ws, gpu_cluster_name, compute_config)
+gpu_cluster.wait_for_completion(show_output=True)
+print(gpu_cluster.get_status().serialize())
+
 experiment = Experiment(ws, name="quickstart-linear-regression")
 env = Environment("user-managed-env")
 env.python.user_managed_dependencies = True
@@ -30,7 +52,7 @@ config = ScriptRunConfig(
     source_directory=str(HERE),
     script="train.py",
     arguments=["--epochs", 20, "--learning-rate", 0.05],
-    compute_target="local",
+    compute_target=gpu_cluster,
     environment=env,
 )
 run = experiment.submit(config, tags={"example": "quickstart"})
@@ -42,3 +64,8 @@ print("final loss:", metrics["loss"][-1], " w:", metrics["w"], " b:", metrics["b
 print("files:", run.get_file_names())
 run.download_file("outputs/model.json", output_file_path=str(HERE / "model.json"))
 print("model downloaded to", HERE / "model.json")
+
+# Clusters can change size while they live, and be deleted when done.
+gpu_cluster.update(min_nodes=0, max_nodes=4, idle_seconds_before_scaledown=600)
+gpu_cluster.delete()
+gpu_cluster.wait_for_completion(show_output=True, is_delete_operation=True)
