@@ -127,6 +127,9 @@ def report(
         assignment.exit_code = body.exit_code
         if body.error is not None:
             assignment.error = body.error
+        # The launcher reports its end last: free the node now rather than when its
+        # agent next sees the process gone, so the next run can start at once.
+        end_assignment(db, assignment)
     settle(db, run)
 
 
