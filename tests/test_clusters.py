@@ -145,28 +145,44 @@ def test_the_seed_creates_a_cluster_and_reports_its_status(ws) -> None:  # type:
         assert name in ws.compute_targets
         (node,) = cluster.list_nodes()
         assert node["nodeState"] == "idle" and node["privateIpAddress"] == "127.0.0.1"
+        sizes = {size["name"]: size for size in AmlCompute.supported_vmsizes(ws)}
+        assert sizes["STANDARD_NC6"]["vCPUs"] == 6 and sizes["STANDARD_NC6"]["gpus"] == 1
+        (raw,) = raw_nodes(cluster)  # a node gets the VM size's resources, capped to the host
+        assert raw["resources"]["vcpus"] == min(6, psutil.cpu_count())
+        assert raw["resources"]["gpus"] <= 1
     finally:
         cluster.delete()
         wait_until(lambda: _gone(ws, name), 30, "deletion")
 
 
-def test_scale_up_to_max_under_load_then_down_to_min(clusters, experiment, project) -> None:  # type: ignore[no-untyped-def]
-    cluster = clusters(min_nodes=1, max_nodes=2, idle=2)
+def test_scale_up_from_zero_to_max_under_load_then_down_to_min(
+    clusters, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=0, max_nodes=2, idle=2)
+    assert counts(cluster)["current"] == 0
     script(project, "import time\ntime.sleep(3)\n")
     runs = [submit(experiment, project, cluster) for _ in range(4)]
-    peak = 0
+    peak, pids = 0, set()
     while not all(run.get_status() in ("Completed", "Failed", "Canceled") for run in runs):
         now = counts(cluster)
-        assert now["current"] <= 2, now
+        assert now["current"] <= 2 and now["target"] <= 2, now
         peak = max(peak, now["running"])
+        pids.update(agent_pids(cluster))
         time.sleep(0.2)
     assert peak == 2
     assert [run.get_status() for run in runs] == ["Completed"] * 4
-    wait_until(lambda: counts(cluster)["current"] == 1, 30, "scale-down to min_nodes")
-    time.sleep(3)  # past the idle time: min_nodes still holds
-    assert counts(cluster)["current"] == 1
-    pids = agent_pids(cluster)
-    assert len(pids) == 1 and all(psutil.pid_exists(pid) for pid in pids)
+    wait_until(lambda: counts(cluster)["current"] == 0, 30, "scale-down to min_nodes=0")
+    wait_until(
+        lambda: (
+            not any(
+                psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                for p in pids
+                if p
+            )
+        ),
+        20,
+        "the node agents to exit",
+    )
 
 
 def test_a_two_node_run_waits_for_two_free_nodes_and_never_half_starts(
@@ -359,16 +375,36 @@ def test_delete_with_active_runs_fails_them_and_stops_their_processes(
     )
 
 
-def test_cancel_on_a_cluster_stops_the_run_and_frees_the_node(
-    clusters, experiment, project
+def test_cancel_on_a_cluster_stops_every_process_and_frees_the_node(
+    clusters, experiment, project, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     cluster = clusters(max_nodes=1)
-    script(project, "import time\ntime.sleep(60)\n")
+    pid_file = tmp_path / "pids"
+    script(
+        project,
+        f"""
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+        open({str(pid_file)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(300)
+    """,
+    )
     run = submit(experiment, project, cluster)
-    wait_until(lambda: run.get_status() == "Running", 30, "the run")
+    wait_until(lambda: pid_file.exists() and pid_file.read_text(), 30, "the script to start")
+    pids = [int(pid) for pid in pid_file.read_text().split()]
     run.cancel()
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
     wait_until(lambda: counts(cluster)["idle"] == 1, 20, "the node to be idle again")
+    wait_until(
+        lambda: (
+            not any(
+                psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                for p in pids
+            )
+        ),
+        20,
+        "no orphans",
+    )
 
 
 def test_status_counts_match_the_agents_alive(clusters) -> None:  # type: ignore[no-untyped-def]
