@@ -55,3 +55,19 @@ def test_whatever_ends_a_cancel_requested_run_is_a_cancel() -> None:
 def test_queued_run_cannot_skip_to_completed() -> None:
     with pytest.raises(Conflict, match="from Queued to Completed"):
         run_states.transition(make_run(S.QUEUED), S.COMPLETED)
+
+
+def test_nodes_follow_their_lifecycle() -> None:
+    from sqlalchemy.orm import Session
+
+    from trainforge.server.services.allocation import set_node_state
+
+    node = models.Node(id="n1", state="preparing")
+    for state in ("idle", "running", "idle", "leaving"):
+        set_node_state(Session(), node, state)
+    assert node.state == "leaving"
+    with pytest.raises(Conflict, match="from leaving to idle"):
+        set_node_state(Session(), node, "idle")
+    gone = models.Node(id="n2", state="preempted")
+    with pytest.raises(Conflict, match="from preempted to running"):
+        set_node_state(Session(), gone, "running")

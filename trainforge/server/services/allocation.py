@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from trainforge.schemas.compute import AssignmentReport
 from trainforge.schemas.runs import ErrorDetail, RunStatus
+from trainforge.server.errors import Conflict
 from trainforge.server.services import run_states
 from trainforge.server.store import models
 from trainforge.server.store.database import mark_changed
@@ -28,8 +29,23 @@ def node_key(node_id: str) -> str:
     return f"node:{node_id}"
 
 
+# Node lifecycle: preparing -> idle <-> running -> leaving -> (gone); unusable on missed
+# heartbeats and preempted on eviction, both also ending in (gone).
+NODE_MOVES: dict[str, frozenset[str]] = {
+    "preparing": frozenset({"idle", "leaving", "unusable", "preempted"}),
+    "idle": frozenset({"running", "leaving", "unusable", "preempted"}),
+    "running": frozenset({"idle", "unusable", "preempted"}),
+    "leaving": frozenset({"unusable"}),
+    "unusable": frozenset(),
+    "preempted": frozenset(),
+}
+
+
 def set_node_state(db: Session, node: models.Node, state: str) -> None:
+    """The one place a node changes state; a move the lifecycle does not allow is refused."""
     if node.state != state:
+        if state not in NODE_MOVES[node.state]:
+            raise Conflict(f"Node {node.id} cannot move from {node.state} to {state}")
         node.state = state
         node.state_changed = utcnow()
     mark_changed(db, node_key(node.id))
