@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every trainforge benchmark next to its peer and print one table.
 
-    .venv/bin/python bench/run_all.py            # full size (a minute or two)
+    .venv/bin/python bench/run_all.py            # full size (about 5 minutes on 2 cores)
     .venv/bin/python bench/run_all.py --quick    # reduced sizes
     .venv/bin/python bench/run_all.py --json bench/results/latest.json
 
@@ -23,11 +23,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_cluster  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
 
-BENCHMARKS = [("metrics", bench_metrics.run), ("submit", bench_submit.run)]
+BENCHMARKS = [
+    ("metrics", bench_metrics.run),
+    ("submit", bench_submit.run),
+    ("cluster", bench_cluster.run),
+]
 
 
 def _versions() -> dict[str, Any]:
@@ -48,6 +53,10 @@ def _versions() -> dict[str, Any]:
             versions["mlflow"] = version("mlflow")
         except Exception:
             versions["mlflow"] = None
+    try:
+        versions["ray"] = version("ray")
+    except Exception:
+        versions["ray"] = None
     return versions
 
 
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         f"trainforge {versions['trainforge']} vs peers"
         f" ({'quick' if args.quick else 'full'} size; Python {versions['python']},"
         f" {versions['cpus']} CPUs; MLflow {versions['mlflow'] or 'not installed'};"
+        f" Ray {versions['ray'] or 'not installed'};"
         f" {elapsed:.0f} s in all)"
     )
     print_table(rows, title)

@@ -177,7 +177,7 @@ class Run:
                 print(f"RunId: {self.id}")
                 print(f"Web View: {self.get_portal_url()}")
                 log_stream.follow(self._session.client, self._path, _write_stdout, _announce_log)
-                self._refresh()
+                details = self.get_details()
                 print("\nExecution Summary\n=================")
                 print(f"RunId: {self.id}")
                 print(f"Web View: {self.get_portal_url()}\n")
@@ -185,14 +185,13 @@ class Run:
                     print(f"Warnings:\n{warning}\n")
             else:
                 log_stream.wait_for_terminal(self._session.client, self._path)
-                self._refresh()
+                details = self.get_details()
         except KeyboardInterrupt:
             raise ExperimentExecutionException(
                 "The output streaming for the run interrupted.\n"
                 "But the run is still executing on the compute target.\n"
                 f"Details for canceling the run can be found here: {DOCS_PAGE}"
             ) from None
-        details = self.get_details()
         if self.status == RunStatus.FAILED:
             if raise_on_error:
                 raise ActivityFailedException(error_details=details.get("error"))
