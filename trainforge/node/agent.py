@@ -20,8 +20,9 @@ from pathlib import Path
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
+from trainforge.node import launcher as _launcher  # noqa: F401  imported once, before any fork
 from trainforge.node import processes
-from trainforge.node.launch import LaunchRequest, spawn_launcher
+from trainforge.node.launch import ForkedProcess, LaunchRequest, fork_launcher
 from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
 from trainforge.schemas.server_state import read_state
 
@@ -32,7 +33,7 @@ IDLE_PAUSE_S = 0.2
 
 @dataclass
 class Launcher:
-    process: subprocess.Popen[bytes]
+    process: ForkedProcess
     stop_sent: float | None = None
     reported: bool = False
     exit_code: int | None = field(default=None)
@@ -73,7 +74,7 @@ class Agent:
             node_dir=self.node_dir / "runs" / f"{spec.run_id}.{spec.attempt}",
         )
         log.info("starting assignment %s of run %s", spec.assignment_id, spec.run_id)
-        self.launchers[spec.assignment_id] = Launcher(spawn_launcher(request))
+        self.launchers[spec.assignment_id] = Launcher(fork_launcher(request))
 
     def stop(self, assignment_id: int) -> None:
         launcher = self.launchers.get(assignment_id)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+import traceback
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -58,3 +61,68 @@ def spawn_launcher(request: LaunchRequest) -> subprocess.Popen[bytes]:
             # Its own session: the run outlives a restart of whoever started it.
             start_new_session=True,
         )
+
+
+class ForkedProcess:
+    """A launcher forked from a node agent, watched like a ``subprocess.Popen``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired("trainforge launcher", timeout or 0)
+            time.sleep(0.02)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+
+def fork_launcher(request: LaunchRequest) -> ForkedProcess:
+    """Start a launcher by forking this (single-threaded) process.
+
+    A node agent has the launcher's modules imported already, so a fork skips the
+    ~0.2 s of imports a fresh interpreter pays on every run.
+    """
+    from trainforge.node import launcher
+
+    request.node_dir.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return ForkedProcess(pid)
+    code = 1
+    try:
+        os.setsid()
+        log = os.open(request.node_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.chdir(request.node_dir)
+        environment = launcher_environment(request)
+        os.environ.clear()
+        os.environ.update(environment)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        code = launcher.main()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
