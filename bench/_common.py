@@ -6,7 +6,6 @@ import contextlib
 import io
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -72,56 +71,12 @@ def fmt_ratio(row: Row) -> str:
     return f"{text} ({'higher' if row.higher_is_better else 'lower'} is better)"
 
 
-def _recorded_pids(home: Path) -> list[tuple[int, float]]:
-    """(pid, start time) of every launcher and node agent the server of ``home`` recorded."""
-    db = home / "trainforge.db"
-    if not db.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        tables = {
-            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        rows = [
-            row
-            for table in ("assignments", "nodes")
-            if table in tables
-            for row in conn.execute(
-                f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL"
-            )
-        ]
-    return [(int(pid), float(created)) for pid, created in rows if created is not None]
-
-
 def stop_everything(home: Path) -> list[int]:
-    """Stop the server of ``home``, then kill (by pid) the node agents and launchers it started.
+    """Stop the server of ``home``, then kill (by pid, never by name) the node agents and
+    launchers it started: ``trainforge down --all``. Returns the pids killed after the server."""
+    from trainforge.client.local_server import stop_all
 
-    The same idea as ``tests.conftest.stop_everything``: the server first, so it starts
-    nothing new; then every pid recorded in the home's ``assignments`` and ``nodes`` tables
-    whose start time still matches (so a reused pid is never hit), with its children.
-    Nothing is ever killed by name. Returns the pids killed after the server.
-    """
-    import psutil
-
-    from trainforge.client.local_server import stop_server
-
-    stopped = stop_server(home)
-    if stopped is not None:
-        progress(f"stopped the trainforge server of {home} (pid {stopped.pid})")
-    killed: list[int] = []
-    for pid, created in _recorded_pids(home):
-        try:
-            process = psutil.Process(pid)
-            if abs(process.create_time() - created) >= 0.01:
-                continue  # that pid is some other process now
-            members = [*process.children(recursive=True), process]
-        except psutil.Error:
-            continue  # already gone
-        for member in members:
-            try:
-                member.kill()
-                killed.append(member.pid)
-            except psutil.Error:
-                pass
+    killed = stop_all(home)
     if killed:
         progress(f"killed what the server of {home} left running: pids {killed}")
     return killed

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from trainforge.client import local_server, session
@@ -18,37 +16,9 @@ from trainforge.client import local_server, session
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _process_pids(home: Path) -> list[tuple[int, float]]:
-    """(pid, start time) of every launcher and node agent the server of ``home`` started."""
-    db = home / "trainforge.db"
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        tables = {
-            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        rows = [
-            row
-            for table in ("assignments", "nodes")
-            if table in tables
-            for row in conn.execute(
-                f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL"
-            )
-        ]
-    return [(int(pid), float(created)) for pid, created in rows]
-
-
 def stop_everything(home: Path) -> None:
-    """Stop the server of ``home`` and any node agent or launcher it started, by pid."""
-    local_server.stop_server(home)
-    for pid, created in _process_pids(home):
-        try:
-            process = psutil.Process(pid)
-            if abs(process.create_time() - created) < 0.01:
-                for member in [*process.children(recursive=True), process]:
-                    member.kill()
-        except psutil.Error:
-            pass
+    """Stop the server of ``home`` and every node agent or launcher it started, by pid."""
+    local_server.stop_all(home)
 
 
 @pytest.fixture(scope="session")

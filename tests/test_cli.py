@@ -419,3 +419,36 @@ def test_compute_commands_manage_a_cluster(tf_home: Path, ws) -> None:  # type: 
     assert deleted.returncode == 0 and 'operation "Succeeded"' in deleted.stdout
     missing = cli(tf_home, "compute", "show", name, *base)
     assert missing.returncode == 1 and "ComputeTargetException" in missing.stdout + missing.stderr
+
+
+@pytest.mark.slow
+def test_down_all_stops_the_server_and_every_node_agent(tmp_path: Path) -> None:
+    import psutil
+
+    home = tmp_path / "home"
+    try:
+        assert cli(home, "workspace", "create", "down-ws", "--exist-ok").returncode == 0
+        created = cli(
+            home,
+            "compute",
+            "create",
+            "pool",
+            "--vm-size",
+            "STANDARD_D2_V2",
+            "--min-nodes",
+            "1",
+            "--wait",
+            "-w",
+            "down-ws",
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
+        nodes = cli(home, "compute", "nodes", "pool", "-w", "down-ws")
+        assert "idle" in nodes.stdout
+        agents = local_server._recorded_processes(home.resolve())
+        assert len(agents) == 1
+        down = cli(home, "down", "--all")
+        assert down.returncode == 0 and "stopped the server" in down.stdout
+        assert not agents[0].is_running() or agents[0].status() == psutil.STATUS_ZOMBIE
+        assert cli(home, "status").returncode == 3
+    finally:
+        local_server.stop_all(home)

@@ -76,8 +76,17 @@ def up(
 
 
 @app.command()
-def down(home: HomeOption = None) -> None:
-    """Stop the control plane (runs already started go on and report when it is back)."""
+def down(
+    home: HomeOption = None,
+    all_processes: Annotated[
+        bool, typer.Option("--all", help="Also stop every node agent and run process it started")
+    ] = False,
+) -> None:
+    """Stop the control plane. Runs go on and report when it is back, unless --all."""
+    if all_processes:
+        killed = local_server.stop_all(_home(home))
+        console.print(f"stopped the server and {len(killed)} node agent and run processes")
+        return
     stopped = local_server.stop_server(_home(home))
     console.print(f"stopped server pid {stopped.pid}" if stopped else "no server was running")
 

@@ -6,9 +6,11 @@ starts keeps running after the notebook exits, so submitted runs finish.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -123,3 +125,56 @@ def _tail(home: Path, lines: int = 30) -> str:
         return "\n".join((home / "server.log").read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no server.log)"
+
+
+def _recorded_processes(home: Path) -> list[psutil.Process]:
+    """The node agents and launchers the server of ``home`` recorded that still run.
+
+    Their pids and start times are in the home's store (tables ``nodes`` and
+    ``assignments``); a pid whose start time no longer matches is some other process.
+    """
+    db = home / "trainforge.db"
+    if not db.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        tables = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        rows = [
+            row
+            for table in ("nodes", "assignments")
+            if table in tables
+            for row in conn.execute(
+                f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL"
+            )
+        ]
+    found = []
+    for pid, created in rows:
+        try:
+            process = psutil.Process(pid)
+            if created is not None and abs(process.create_time() - created) < 0.01:
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
+def stop_all(home: Path | None = None) -> list[int]:
+    """Stop the server of ``home``, then kill the node agents and launchers it started,
+    with their children, by pid (never by name). Returns the pids killed after the server."""
+    home = (home or default_home()).resolve()
+    stop_server(home)
+    killed: list[int] = []
+    for process in _recorded_processes(home):
+        try:
+            tree = [*process.children(recursive=True), process]
+        except psutil.Error:
+            continue
+        for member in tree:
+            try:
+                member.kill()
+                killed.append(member.pid)
+            except psutil.Error:
+                pass
+    psutil.wait_procs([psutil.Process(pid) for pid in killed if psutil.pid_exists(pid)], timeout=5)
+    return killed

@@ -111,7 +111,9 @@ def fork_launcher(request: LaunchRequest) -> ForkedProcess:
     code = 1
     try:
         os.setsid()
-        log = os.open(request.node_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log = os.open(
+            request.node_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log, 1)
