@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,10 @@ from rich.table import Table
 
 from trainforge.client import local_server
 from trainforge.exceptions import AzureMLException
+
+if TYPE_CHECKING:
+    from trainforge.core import Workspace
+    from trainforge.core.compute import AmlCompute
 
 app = typer.Typer(
     help="trainforge: Azure ML SDK v1 workflows on your own machines.", no_args_is_help=True
@@ -41,7 +45,7 @@ def _home(home: Path | None) -> Path:
     return (home or local_server.default_home()).expanduser().resolve()
 
 
-def _workspace(name: str | None):  # type: ignore[no-untyped-def]
+def _workspace(name: str | None) -> Workspace:
     from trainforge.core import Workspace
 
     if name:
@@ -235,13 +239,13 @@ def run_cancel(run_id: str, workspace: WorkspaceOption = None) -> None:
 
 
 # -- compute ---------------------------------------------------------------------------
-def _cluster(name: str, workspace: str | None):  # type: ignore[no-untyped-def]
+def _cluster(name: str, workspace: str | None) -> AmlCompute:
     from trainforge.core.compute import AmlCompute
 
     return AmlCompute(_workspace(workspace), name)
 
 
-def _scale(cluster) -> str:  # type: ignore[no-untyped-def]
+def _scale(cluster: AmlCompute) -> str:
     scale = cluster.scale_settings
     return (
         f"{scale.minimum_node_count}-{scale.maximum_node_count} nodes, "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainforge.client.errors import sdk_errors
+from trainforge.client.http import TrainforgeClient
 from trainforge.client.session import Session, default_session
 from trainforge.exceptions import ProjectSystemException, UserErrorException
 from trainforge.schemas.workspaces import WorkspaceInfo
@@ -192,7 +193,7 @@ class Workspace:
 
     # -- properties ---------------------------------------------------------------------
     @property
-    def _client(self):  # type: ignore[no-untyped-def]
+    def _client(self) -> TrainforgeClient:
         return self._session.client
 
     @property

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trainforge.compute import vm_sizes
 from trainforge.compute.backend import ComputeBackend, NodeRequest, ProcessHandle
@@ -92,7 +93,7 @@ class Scheduler:
                     log.exception("scheduler action failed")
 
     # -- the 'local' target -------------------------------------------------------------
-    def _place_local(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+    def _place_local(self, db: Session) -> list[Action]:
         queued = db.scalars(
             select(models.Run)
             .where(
@@ -154,7 +155,7 @@ class Scheduler:
                 assignment.pid = handle.pid
                 assignment.pid_create_time = handle.pid_create_time
 
-    def _stop_local(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+    def _stop_local(self, db: Session) -> list[Action]:
         """SIGTERM launchers asked to stop; kill their trees once the grace period is over."""
         stopping = db.scalars(
             select(models.Assignment).where(
@@ -173,7 +174,7 @@ class Scheduler:
             )
         return actions
 
-    def _reap_local(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+    def _reap_local(self, db: Session) -> list[Action]:
         """End assignments whose launcher process is gone."""
         live = db.scalars(
             select(models.Assignment).where(
@@ -194,7 +195,7 @@ class Scheduler:
         return []
 
     # -- clusters -----------------------------------------------------------------------
-    def _clusters(self, db) -> list[Action]:  # type: ignore[no-untyped-def]
+    def _clusters(self, db: Session) -> list[Action]:
         actions: list[Action] = []
         for compute in db.scalars(select(models.Compute)).all():
             backend = self.backends.get(compute.backend)
@@ -202,7 +203,9 @@ class Scheduler:
                 actions += self._cluster_pass(db, compute, backend)
         return actions
 
-    def _cluster_pass(self, db, compute: models.Compute, backend: ComputeBackend) -> list[Action]:  # type: ignore[no-untyped-def]
+    def _cluster_pass(
+        self, db: Session, compute: models.Compute, backend: ComputeBackend
+    ) -> list[Action]:
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
         actions = self._check_nodes(db, compute, backend)
@@ -227,7 +230,9 @@ class Scheduler:
         self._scale_down(db, compute, live, target)
         return actions
 
-    def _check_nodes(self, db, compute: models.Compute, backend: ComputeBackend) -> list[Action]:  # type: ignore[no-untyped-def]
+    def _check_nodes(
+        self, db: Session, compute: models.Compute, backend: ComputeBackend
+    ) -> list[Action]:
         """Nodes that died or went silent become unusable; nodes that are gone leave the table."""
         actions: list[Action] = []
         now = time.time()
@@ -265,8 +270,8 @@ class Scheduler:
         return actions
 
     def _place_gangs(
-        self, db, compute: models.Compute, idle: list[models.Node]
-    ) -> list[models.Run]:  # type: ignore[no-untyped-def]
+        self, db: Session, compute: models.Compute, idle: list[models.Node]
+    ) -> list[models.Run]:
         """Give queued runs their nodes all at once, FIFO within priority; return those still waiting."""
         queued = db.scalars(
             select(models.Run)
@@ -313,8 +318,8 @@ class Scheduler:
         return waiting
 
     def _provision(
-        self, db, ws: models.Workspace, compute: models.Compute, backend: ComputeBackend
-    ) -> Action:  # type: ignore[no-untyped-def]
+        self, db: Session, ws: models.Workspace, compute: models.Compute, backend: ComputeBackend
+    ) -> Action:
         compute.node_counter += 1
         node_id = f"{compute.name}-n{compute.node_counter:03d}"
         resources = vm_sizes.node_resources(compute.vm_size)
@@ -358,8 +363,8 @@ class Scheduler:
         return spawn
 
     def _scale_down(
-        self, db, compute: models.Compute, live: list[models.Node], target: int
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, db: Session, compute: models.Compute, live: list[models.Node], target: int
+    ) -> None:
         """Let idle nodes go: those idle too long while above min_nodes, and any beyond max_nodes."""
         now = time.time()
         count = len(live)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from trainforge.storage.artifacts import ArtifactStore
 from trainforge.storage.paths import UnsafePathError
 
 router = APIRouter(prefix="/workspaces/{ws}")
+T = TypeVar("T")
 SPOOL_BYTES = 8 * 2**20
 MAX_TAIL_BYTES = 4 * 2**20
 MAX_WAIT_S = 30.0
@@ -44,7 +46,7 @@ def _run_store(cp: ControlPlane, ws: str, run_id: str) -> tuple[ArtifactStore, R
     return cp.artifacts(ws, run_id), status
 
 
-def _checked(name: str, action):  # type: ignore[no-untyped-def]
+def _checked(name: str, action: Callable[[], T]) -> T:
     try:
         return action()
     except UnsafePathError as exc:
