@@ -49,6 +49,10 @@ class ComputeBackend(Protocol):
         """Let a node go: ask it to leave, or (``force``) take it away with all it runs."""
         ...
 
+    def rendezvous_port(self) -> int:
+        """A port where a gang's rank 0 can listen (MASTER_PORT)."""
+        ...
+
     def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
         """Start the launcher of one assignment; None when the node's agent starts it."""
         ...

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+from collections import deque
 
 import psutil
 
@@ -20,6 +22,7 @@ class LocalBackend:
     def __init__(self) -> None:
         # Popen objects of processes this server started, kept so that they get reaped.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._recent_ports: deque[int] = deque(maxlen=256)
 
     def _handle(self, child: subprocess.Popen[bytes], node_id: str | None) -> ProcessHandle:
         self._children[child.pid] = child
@@ -29,6 +32,17 @@ class LocalBackend:
             pid=child.pid,
             pid_create_time=psutil.Process(child.pid).create_time(),
         )
+
+    def rendezvous_port(self) -> int:
+        """A free port on this host for a gang's rank 0; every node here shares the host,
+        so ports handed out recently are not handed out again."""
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            if port not in self._recent_ports:
+                self._recent_ports.append(port)
+                return port
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         request.node_dir.mkdir(parents=True, exist_ok=True)

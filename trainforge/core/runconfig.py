@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainforge.core.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, Environment
+from trainforge.exceptions import RunConfigurationException
 
 
 class HistoryConfiguration:
@@ -52,6 +53,71 @@ class MpiConfiguration:
     def __init__(self, process_count_per_node: int = 1, node_count: int = 1) -> None:
         self.process_count_per_node = process_count_per_node
         self.node_count = node_count
+
+
+class PyTorchConfiguration:
+    """``PyTorchConfiguration(communication_backend='Nccl', process_count=None, node_count=1)``:
+    a PyTorch job; ``process_count`` (default one per node) is spread evenly over the nodes."""
+
+    def __init__(
+        self,
+        communication_backend: str = "Nccl",
+        process_count: int | None = None,
+        node_count: int = 1,
+    ) -> None:
+        backend = str(communication_backend).capitalize()
+        if backend not in ("Nccl", "Gloo"):
+            raise RunConfigurationException(
+                f"communication_backend: {communication_backend!r} is not supported; use 'Nccl' or 'Gloo'"
+            )
+        if not isinstance(node_count, int) or node_count < 1:
+            raise RunConfigurationException(
+                f"node_count: must be an integer of at least 1, got {node_count!r}"
+            )
+        count = node_count if process_count is None else process_count
+        if not isinstance(count, int) or count < node_count or count % node_count:
+            raise RunConfigurationException(
+                f"process_count: {process_count!r} must be a multiple of node_count ({node_count})"
+            )
+        self.communication_backend = backend
+        self.process_count = process_count
+        self.node_count = node_count
+
+    @property
+    def process_count_per_node(self) -> int:
+        return (self.process_count or self.node_count) // self.node_count
+
+
+class TensorflowConfiguration:
+    """``TensorflowConfiguration(worker_count=1, parameter_server_count=1)``: a TensorFlow
+    parameter-server job."""
+
+    def __init__(self, worker_count: int = 1, parameter_server_count: int = 1) -> None:
+        self.worker_count = worker_count
+        self.parameter_server_count = parameter_server_count
+
+
+def apply_distribution(run_config: RunConfiguration, distributed: Any) -> None:
+    """How ``ScriptRunConfig(distributed_job_config=...)`` shapes the run configuration."""
+    if distributed is None:
+        return
+    if isinstance(distributed, TensorflowConfiguration):
+        run_config.node_count = distributed.worker_count
+        run_config.framework, run_config.communicator = "TensorFlow", "ParameterServer"
+        run_config.tensorflow = distributed
+    elif isinstance(distributed, MpiConfiguration):
+        run_config.node_count = distributed.node_count
+        run_config.framework, run_config.communicator = "Python", "IntelMpi"
+        run_config.mpi = distributed
+    elif isinstance(distributed, PyTorchConfiguration):
+        run_config.node_count = distributed.node_count
+        run_config.framework, run_config.communicator = "PyTorch", distributed.communication_backend
+        run_config.pytorch = distributed
+    else:
+        raise RunConfigurationException(
+            f"distributed_job_config: {type(distributed).__name__} is not supported; give a "
+            "PyTorchConfiguration, MpiConfiguration or TensorflowConfiguration"
+        )
 
 
 class RunConfiguration:

@@ -60,7 +60,9 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
         framework=run_config.framework,
         communicator=run_config.communicator,
         node_count=run_config.node_count,
-        process_count_per_node=getattr(run_config.mpi, "process_count_per_node", 1),
+        process_count_per_node=getattr(
+            run_config.pytorch or run_config.mpi, "process_count_per_node", 1
+        ),
         priority=run_config.priority or 0,
         max_run_duration_seconds=run_config.max_run_duration_seconds,
         environment=EnvironmentSpec(

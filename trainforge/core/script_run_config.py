@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from trainforge.core.environment import Environment
-from trainforge.core.runconfig import RunConfiguration, target_name
+from trainforge.core.runconfig import RunConfiguration, apply_distribution, target_name
 
 log = logging.getLogger("trainforge")
 THIRTY_DAYS_S = 2_592_000
@@ -66,6 +66,7 @@ class ScriptRunConfig:
             if docker_runtime_config is not None:
                 self.run_config.docker = docker_runtime_config
             self.distributed_job_config = distributed_job_config
+            apply_distribution(self.run_config, distributed_job_config)
         if script is not None:
             self.run_config.script = script
         if self.arguments is not None:

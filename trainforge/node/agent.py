@@ -68,6 +68,8 @@ class Agent:
             node_rank=spec.node_rank,
             node_count=spec.node_count,
             node_id=self.node_id,
+            master_addr=spec.master_addr,
+            master_port=spec.master_port,
             endpoint=self.client.address,
             run_token=spec.run_token,
             home=self.home,

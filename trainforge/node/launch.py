@@ -23,6 +23,8 @@ class LaunchRequest(BaseModel):
     node_rank: int = 0
     node_count: int = 1
     node_id: str | None = None
+    master_addr: str = "127.0.0.1"
+    master_port: int | None = None
     endpoint: str
     run_token: str
     home: Path
@@ -41,6 +43,8 @@ def launcher_environment(request: LaunchRequest) -> dict[str, str]:
         TRAINFORGE_NODE_RANK=str(request.node_rank),
         TRAINFORGE_NODE_COUNT=str(request.node_count),
         TRAINFORGE_NODE_ID=request.node_id or "local",
+        TRAINFORGE_MASTER_ADDR=request.master_addr,
+        TRAINFORGE_MASTER_PORT=str(request.master_port or ""),
         TRAINFORGE_NODE_DIR=str(request.node_dir),
         TRAINFORGE_HOME=str(request.home),
     )

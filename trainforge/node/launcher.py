@@ -52,6 +52,12 @@ class Launcher:
         self.node_rank = int(environ.get("TRAINFORGE_NODE_RANK", "0"))
         self.node_count = int(environ.get("TRAINFORGE_NODE_COUNT", "1"))
         self.node_id = environ.get("TRAINFORGE_NODE_ID", "local")
+        self.master_addr = environ.get("TRAINFORGE_MASTER_ADDR") or "127.0.0.1"
+        self.master_port = (
+            int(environ["TRAINFORGE_MASTER_PORT"])
+            if environ.get("TRAINFORGE_MASTER_PORT")
+            else None
+        )
         self.node_dir = Path(environ["TRAINFORGE_NODE_DIR"])
         self.home = Path(environ["TRAINFORGE_HOME"])
         self.endpoint = environ["TRAINFORGE_ENDPOINT"]
@@ -165,17 +171,43 @@ class Launcher:
         return env
 
     def process_environment(
-        self, env: dict[str, str], local_rank: int, per_node: int
+        self, env: dict[str, str], local_rank: int, per_node: int, definition: RunDefinition
     ) -> dict[str, str]:
-        world = self.node_count * per_node
-        return {
+        """One process's variables: torchrun-style ranks, the gang's rendezvous, Batch AI names."""
+        rank = self.node_rank * per_node + local_rank
+        out = {
             **env,
-            "RANK": str(self.node_rank * per_node + local_rank),
+            "RANK": str(rank),
             "LOCAL_RANK": str(local_rank),
-            "WORLD_SIZE": str(world),
+            "WORLD_SIZE": str(self.node_count * per_node),
             "LOCAL_WORLD_SIZE": str(per_node),
             "NODE_RANK": str(self.node_rank),
+            "AZ_BATCHAI_JOB_MASTER_NODE_IP": self.master_addr,
         }
+        if self.master_port is not None:
+            endpoint = f"{self.master_addr}:{self.master_port}"
+            out.update(
+                MASTER_ADDR=self.master_addr,
+                MASTER_PORT=str(self.master_port),
+                AZ_BATCHAI_PYTORCH_INIT_METHOD=f"tcp://{endpoint}",
+                AZ_BATCH_MASTER_NODE=endpoint,
+            )
+        if definition.communicator in ("Gloo", "Nccl"):
+            out["AZ_BATCHAI_PYTORCH_BACKEND"] = definition.communicator.lower()
+            out["AZ_BATCHAI_TASK_INDEX"] = str(rank)
+        elif definition.communicator in ("IntelMpi", "OpenMpi"):
+            # The ranks as Open MPI names them; the processes are the launcher's, not mpirun's.
+            out.update(
+                OMPI_COMM_WORLD_RANK=str(rank),
+                OMPI_COMM_WORLD_SIZE=out["WORLD_SIZE"],
+                OMPI_COMM_WORLD_LOCAL_RANK=str(local_rank),
+                OMPI_COMM_WORLD_LOCAL_SIZE=str(per_node),
+                AZ_BATCHAI_TASK_INDEX=str(self.node_rank),
+            )
+        if per_node > 1:
+            # As torchrun does: several processes on one node must not each take every core.
+            out.setdefault("OMP_NUM_THREADS", "1")
+        return out
 
     def command(
         self, definition: RunDefinition, interpreter: str, env: dict[str, str]
@@ -205,6 +237,11 @@ class Launcher:
             self.logs.add(path, name)
         (self.node_dir / "run_definition.json").write_text(definition.model_dump_json(indent=2))
         try:
+            if definition.communicator == "ParameterServer":
+                raise LaunchError(
+                    "TensorFlow parameter-server jobs (TF_CONFIG, one process per ps/worker task) "
+                    "cannot be launched yet; PyTorch (Gloo/Nccl) and per-node process ranks can."
+                )
             self.fetch_snapshot(info.snapshot_id)
             if self.attempt > 1:
                 self.restore_outputs()
@@ -231,14 +268,16 @@ class Launcher:
             for d in definition.directories_to_watch
             if d != "outputs"
         ]
-        command = self.command(definition, interpreter, env)
         for local_rank, log_path in enumerate(self.log_files):
+            process_env = self.process_environment(env, local_rank, per_node, definition)
+            # Arguments such as $LOCAL_RANK or $AZ_BATCHAI_TASK_INDEX are per process.
+            command = self.command(definition, interpreter, process_env)
             with open(log_path, "ab") as driver:
                 self.processes.append(
                     subprocess.Popen(
                         command,
                         cwd=self.work_dir,
-                        env=self.process_environment(env, local_rank, per_node),
+                        env=process_env,
                         stdin=subprocess.DEVNULL,
                         stdout=driver,
                         stderr=subprocess.STDOUT,

@@ -143,6 +143,8 @@ class AssignmentSpec(BaseModel):
     node_rank: int
     node_count: int
     run_token: str
+    master_addr: str = "127.0.0.1"
+    master_port: int | None = None
 
 
 class HeartbeatReply(BaseModel):

@@ -109,7 +109,11 @@ class Scheduler:
             assert ws is not None
             run_states.transition(run, RunStatus.PREPARING)
             assignment = models.Assignment(
-                run_id=run.id, attempt=run.attempt, backend="local", state="active"
+                run_id=run.id,
+                attempt=run.attempt,
+                backend="local",
+                state="active",
+                master_port=self.backends["local"].rendezvous_port(),
             )
             db.add(assignment)
             db.flush()
@@ -120,6 +124,7 @@ class Scheduler:
                 assignment_id=assignment.id,
                 endpoint=self.endpoint,
                 run_token=run_token(self.settings.signing_key, ws.name, run.id),
+                master_port=assignment.master_port,
                 home=self.settings.home,
                 node_dir=self.settings.workspace_dir(ws.name)
                 / "nodes"
@@ -218,7 +223,8 @@ class Scheduler:
             if not nodes:
                 db.delete(compute)
             return actions
-        queued = self._place_gangs(db, compute, [node for node in live if node.state == "idle"])
+        idle = [node for node in live if node.state == "idle"]
+        queued = self._place_gangs(db, compute, backend, idle)
         busy = sum(1 for node in live if node.state == "running")
         wanted = busy + sum(run.definition["node_count"] for run in queued if run.definition)
         target = min(compute.max_nodes, max(compute.min_nodes, wanted))
@@ -270,7 +276,7 @@ class Scheduler:
         return actions
 
     def _place_gangs(
-        self, db: Session, compute: models.Compute, idle: list[models.Node]
+        self, db: Session, compute: models.Compute, backend: ComputeBackend, idle: list[models.Node]
     ) -> list[models.Run]:
         """Give queued runs their nodes all at once, FIFO within priority; return those still waiting."""
         queued = db.scalars(
@@ -300,6 +306,7 @@ class Scheduler:
                 continue
             gang, idle = idle[:need], idle[need:]
             run_states.transition(run, RunStatus.PREPARING)
+            port = backend.rendezvous_port()
             for rank, node in enumerate(gang):
                 db.add(
                     models.Assignment(
@@ -309,6 +316,7 @@ class Scheduler:
                         node_id=node.id,
                         node_rank=rank,
                         node_count=need,
+                        master_port=port,
                         state="pending",
                     )
                 )

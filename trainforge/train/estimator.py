@@ -6,7 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from trainforge.core.environment import Environment
-from trainforge.core.runconfig import MpiConfiguration, RunConfiguration, target_name
+from trainforge.core.runconfig import (
+    MpiConfiguration,
+    RunConfiguration,
+    apply_distribution,
+    target_name,
+)
 from trainforge.exceptions import TrainingException
 
 
@@ -18,6 +23,37 @@ def script_params_to_arguments(script_params: dict[str, Any] | None) -> list[Any
         values: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
         arguments.extend(v for v in values if v is not None and v != "")
     return arguments
+
+
+class Mpi:
+    """``distributed_training=Mpi(process_count_per_node=1)``: an MPI job."""
+
+    def __init__(self, process_count_per_node: int = 1) -> None:
+        self.process_count_per_node = process_count_per_node
+
+
+def distribution_of(
+    backend: Any, node_count: int, process_count_per_node: int, supported: tuple[str, ...]
+) -> Any:
+    """The run-configuration object for an Estimator's ``distributed_backend`` string or
+    ``distributed_training`` object, checked against what the estimator supports."""
+    from trainforge.core.runconfig import PyTorchConfiguration, TensorflowConfiguration
+
+    if backend is None:
+        return None
+    name = backend.lower() if isinstance(backend, str) else getattr(backend, "_backend_name", "mpi")
+    if name not in supported:
+        raise TrainingException(
+            f"distributed_backend: {backend!r} is not supported here; use one of {', '.join(supported)}"
+        )
+    if name == "mpi":
+        per_node = getattr(backend, "process_count_per_node", process_count_per_node)
+        return MpiConfiguration(per_node, node_count)
+    if name == "ps":
+        return TensorflowConfiguration(
+            getattr(backend, "worker_count", 1), getattr(backend, "parameter_server_count", 1)
+        )
+    return PyTorchConfiguration(name, node_count * process_count_per_node, node_count)
 
 
 class _PackageList:
@@ -34,6 +70,8 @@ class Estimator:
     Deprecated in the SDK but common in code of the Batch AI era; submit it with
     ``Experiment.submit`` like a ScriptRunConfig.
     """
+
+    _SUPPORTED_BACKENDS: tuple[str, ...] = ("mpi",)
 
     def __init__(
         self,
@@ -117,9 +155,16 @@ class Estimator:
         self.run_config.target = (
             target_name(compute_target) if compute_target is not None else "amlcompute"
         )
+        apply_distribution(
+            self.run_config,
+            distribution_of(
+                distributed_training or distributed_backend,
+                node_count,
+                process_count_per_node,
+                self._SUPPORTED_BACKENDS,
+            ),
+        )
         self.run_config.node_count = node_count
-        if process_count_per_node > 1:
-            self.run_config.mpi = MpiConfiguration(process_count_per_node, node_count)
         self.run_config.max_run_duration_seconds = max_run_duration_seconds
         env = environment_definition or Environment("estimator-environment")
         if environment_definition is None:

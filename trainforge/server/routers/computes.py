@@ -167,6 +167,7 @@ def _heartbeat(
                     node_rank=assignment.node_rank,
                     node_count=assignment.node_count,
                     run_token=run_token(cp.settings.signing_key, ws, run.id),
+                    master_port=assignment.master_port,
                 )
             )
         return reply if reply.start or reply.stop or reply.leave or reply.acknowledged else None

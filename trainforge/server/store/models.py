@@ -163,6 +163,8 @@ class Assignment(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     node_rank: Mapped[int] = mapped_column(Integer, default=0)
     node_count: Mapped[int] = mapped_column(Integer, default=1)
+    # Where rank 0 listens for the gang's rendezvous (MASTER_PORT), free when placed.
+    master_port: Mapped[int | None] = mapped_column(Integer)
     stop_requested: Mapped[float | None] = mapped_column(Float)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
