@@ -468,3 +468,18 @@ def test_runs_survive_a_restart_of_the_control_plane(
     again = Run(experiment, run.id)
     assert again.wait_for_completion()["status"] == "Completed"
     assert again.get_metrics() == {"before": 1, "after": 2}
+
+
+def test_use_gpu_without_a_gpu_runs_on_cpu_with_a_warning(
+    experiment: Experiment, project: Path
+) -> None:
+    write(project, "train.py", "import os\nprint('gpus', os.environ['AZ_BATCHAI_NUM_GPUS'])\n")
+    estimator = Estimator(
+        source_directory=str(project), entry_script="train.py", use_gpu=True, compute_target="local"
+    )
+    run = experiment.submit(estimator)
+    assert run.wait_for_completion()["status"] == "Completed"
+    log = driver_log(run)
+    if "gpus 0" in log:  # this machine has no GPU
+        assert "asks for GPUs (use_gpu) but node local has none; it runs on the CPU" in log
+    assert run.get_details()["runDefinition"]["use_gpu"] is True

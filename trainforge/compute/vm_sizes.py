@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import shutil
-import subprocess
-
 import psutil
 
+from trainforge.node.gpus import host_gpus
 from trainforge.schemas.compute import Resources, VmSize
 
 # name: (vCPUs, memory GB, GPUs, temp disk MB) as Azure lists them.
@@ -56,17 +53,6 @@ def catalog() -> list[VmSize]:
 
 def is_known(vm_size: str) -> bool:
     return vm_size.upper() in _CATALOG
-
-
-@functools.cache
-def host_gpus() -> int:
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU "))
 
 
 def node_resources(vm_size: str) -> Resources:

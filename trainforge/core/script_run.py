@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainforge.client.errors import sdk_errors
+from trainforge.core.environment import DEFAULT_GPU_IMAGE
 from trainforge.core.run import Run, _user, upload_snapshot
 from trainforge.exceptions import SnapshotException, UserErrorException
 from trainforge.schemas.runs import (
@@ -64,6 +65,7 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
             run_config.pytorch or run_config.mpi, "process_count_per_node", 1
         ),
         priority=run_config.priority or 0,
+        use_gpu=bool(env.docker.gpu_support or env.docker.base_image == DEFAULT_GPU_IMAGE),
         max_run_duration_seconds=run_config.max_run_duration_seconds,
         environment=EnvironmentSpec(
             name=env.name,

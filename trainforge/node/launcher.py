@@ -8,6 +8,7 @@ Canceled (on SIGTERM, after stopping every process the script started).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import processes
+from trainforge.node.gpus import host_gpus
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import read_state
@@ -207,7 +209,15 @@ class Launcher:
         if per_node > 1:
             # As torchrun does: several processes on one node must not each take every core.
             out.setdefault("OMP_NUM_THREADS", "1")
+        gpus = self.node_gpus()
+        out["AZ_BATCHAI_NUM_GPUS"] = str(gpus)
+        if gpus and per_node > 1:
+            out["CUDA_VISIBLE_DEVICES"] = str(local_rank % gpus)  # each local rank its own GPU
         return out
+
+    def node_gpus(self) -> int:
+        resources = os.environ.get("TRAINFORGE_NODE_RESOURCES")
+        return int(json.loads(resources)["gpus"]) if resources else host_gpus()
 
     def command(
         self, definition: RunDefinition, interpreter: str, env: dict[str, str]
@@ -251,6 +261,10 @@ class Launcher:
             self.logs.ship()
             self.report("failed", error={"code": "UserError", "message": str(exc)})
             return 1
+        if definition.use_gpu and self.node_gpus() == 0:
+            self.note(
+                f"Warning: the run asks for GPUs (use_gpu) but node {self.node_id} has none; it runs on the CPU."
+            )
         if definition.environment.docker_enabled and self.node_rank == 0:
             self.note(
                 "Docker is enabled in this run's configuration; the local backend runs it as a process without a container."

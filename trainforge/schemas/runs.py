@@ -62,6 +62,8 @@ class RunDefinition(BaseModel):
     node_count: int = Field(default=1, ge=1)
     process_count_per_node: int = Field(default=1, ge=1)
     priority: int = 0
+    # Asked for GPUs (Estimator use_gpu, a GPU base image); without one the run goes on on CPU.
+    use_gpu: bool = False
     max_run_duration_seconds: int | None = Field(default=None, ge=1)
     environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
     data_references: dict[str, Any] = Field(default_factory=dict)

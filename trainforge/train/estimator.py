@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from trainforge.core.environment import Environment
+from trainforge.core.environment import DEFAULT_GPU_IMAGE, Environment
 from trainforge.core.runconfig import (
     MpiConfiguration,
     RunConfiguration,
@@ -172,6 +172,9 @@ class Estimator:
             env.docker.enabled = use_docker
             if custom_docker_image or custom_docker_base_image:
                 env.docker.base_image = custom_docker_image or custom_docker_base_image
+            elif use_gpu:
+                env.docker.base_image = DEFAULT_GPU_IMAGE
+            env.docker.gpu_support = use_gpu
             env.environment_variables = dict(environment_variables or {})
             if pip_packages or conda_packages:
                 env.python.conda_dependencies = _PackageList(
