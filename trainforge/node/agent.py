@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -35,8 +35,6 @@ IDLE_PAUSE_S = 0.2
 class Launcher:
     process: ForkedProcess
     stop_sent: float | None = None
-    reported: bool = False
-    exit_code: int | None = field(default=None)
 
 
 class Agent:
