@@ -26,6 +26,8 @@ class Row:
     note: str = ""
     higher_is_better: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set when the row's measurement produced wrong results: run_all.py then exits 1.
+    error: str | None = None
 
     @property
     def ratio(self) -> float | None:

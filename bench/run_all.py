@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every trainforge benchmark next to its peer and print one table.
 
-    .venv/bin/python bench/run_all.py            # full size (about 5 minutes on 2 cores)
+    .venv/bin/python bench/run_all.py            # full size (about 7 minutes on 2 cores)
     .venv/bin/python bench/run_all.py --quick    # reduced sizes
     .venv/bin/python bench/run_all.py --json bench/results/latest.json
 
@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cluster  # noqa: E402
+import bench_ddp  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
@@ -32,6 +33,7 @@ BENCHMARKS = [
     ("metrics", bench_metrics.run),
     ("submit", bench_submit.run),
     ("cluster", bench_cluster.run),
+    ("ddp", bench_ddp.run),
 ]
 
 
@@ -57,6 +59,10 @@ def _versions() -> dict[str, Any]:
         versions["ray"] = version("ray")
     except Exception:
         versions["ray"] = None
+    try:
+        versions["torch"] = version("torch")
+    except Exception:
+        versions["torch"] = None
     return versions
 
 
@@ -111,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         progress(f"== {name}")
         try:
-            rows.extend(bench(quick=args.quick))
+            produced = bench(quick=args.quick)
+            rows.extend(produced)
+            failed = [row.error for row in produced if row.error]
+            if failed:  # it ran, but a check failed: the row says FAILED, and so does the exit code
+                errors[name] = "; ".join(failed)
         except Exception as exc:  # one broken benchmark must not hide the others
             traceback.print_exc()
             errors[name] = f"{type(exc).__name__}: {exc}"
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         f" ({'quick' if args.quick else 'full'} size; Python {versions['python']},"
         f" {versions['cpus']} CPUs; MLflow {versions['mlflow'] or 'not installed'};"
         f" Ray {versions['ray'] or 'not installed'};"
+        f" torch {versions['torch'] or 'not installed'};"
         f" {elapsed:.0f} s in all)"
     )
     print_table(rows, title)
