@@ -122,3 +122,27 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
+
+
+def make_warm_cluster(ws: Any, name: str, nodes: int) -> tuple[Any, float]:
+    """A cluster of exactly ``nodes`` nodes, returned once every node is idle (warm)."""
+    from trainforge.core.compute import AmlCompute, ComputeTarget
+
+    config = AmlCompute.provisioning_configuration(
+        vm_size="STANDARD_D2_V2",
+        min_nodes=nodes,
+        max_nodes=nodes,
+        idle_seconds_before_scaledown=600,
+    )
+    start = time.perf_counter()
+    cluster = ComputeTarget.create(ws, name, config)
+    cluster.wait_for_completion(min_node_count=nodes, timeout_in_minutes=2)
+    deadline = time.monotonic() + 120
+    while True:
+        states = [node["nodeState"] for node in cluster.list_nodes()]
+        if len(states) == nodes and all(state == "idle" for state in states):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cluster {name}: nodes not idle after 2 minutes: {states}")
+        time.sleep(0.1)
+    return cluster, time.perf_counter() - start

@@ -31,7 +31,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from _common import Row, progress, quiet_call, timed, trainforge_home
+from _common import Row, make_warm_cluster, progress, quiet_call, timed, trainforge_home
 
 SCRIPT = 'print("hello")\n'
 TERMINAL = ("Completed", "Failed", "Canceled")
@@ -82,28 +82,6 @@ def _free_port() -> int:
 
 
 # -- trainforge -------------------------------------------------------------------------
-def _make_cluster(ws: Any, name: str, nodes: int) -> tuple[Any, float]:
-    """A cluster of exactly ``nodes`` nodes, returned once every node is idle (warm)."""
-    from trainforge.core.compute import AmlCompute, ComputeTarget
-
-    config = AmlCompute.provisioning_configuration(
-        vm_size="STANDARD_D2_V2",
-        min_nodes=nodes,
-        max_nodes=nodes,
-        idle_seconds_before_scaledown=600,
-    )
-    start = time.perf_counter()
-    cluster = ComputeTarget.create(ws, name, config)
-    cluster.wait_for_completion(min_node_count=nodes, timeout_in_minutes=2)
-    deadline = time.monotonic() + 120
-    while True:
-        states = [node["nodeState"] for node in cluster.list_nodes()]
-        if len(states) == nodes and all(state == "idle" for state in states):
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"cluster {name}: nodes not idle after 2 minutes: {states}")
-        time.sleep(0.1)
-    return cluster, time.perf_counter() - start
 
 
 def _delete_cluster(cluster: Any) -> None:
@@ -235,7 +213,7 @@ def _trainforge(source: Path, repeats: int, count: int) -> dict[str, Any]:
         exp = Experiment(ws, "bench-cluster")
 
         progress("cluster: creating a 1-node cluster, waiting until its node is idle")
-        one, results["warm_1_s"] = _make_cluster(ws, "bench1", 1)
+        one, results["warm_1_s"] = make_warm_cluster(ws, "bench1", 1)
         try:
             config = ScriptRunConfig(
                 source_directory=str(source), script="train.py", compute_target=one
@@ -245,7 +223,7 @@ def _trainforge(source: Path, repeats: int, count: int) -> dict[str, Any]:
             _delete_cluster(one)
 
         progress("cluster: creating a 4-node cluster, waiting until its 4 nodes are idle")
-        four, results["warm_4_s"] = _make_cluster(ws, "bench4", 4)
+        four, results["warm_4_s"] = make_warm_cluster(ws, "bench4", 4)
         try:
             config = ScriptRunConfig(
                 source_directory=str(source), script="train.py", compute_target=four

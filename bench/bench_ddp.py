@@ -35,7 +35,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from _common import Row, progress, quiet_call, timed, trainforge_home
+from _common import Row, make_warm_cluster, progress, quiet_call, timed, trainforge_home
 
 WORLD = 2
 LOG_EVERY = 25  # rank 0 logs the loss every LOG_EVERY steps (Run.get_context().log)
@@ -320,30 +320,6 @@ def tf_once(exp: Any, config: Any, steps: int, reference: str | None) -> dict[st
     }
 
 
-def _make_cluster(ws: Any, name: str, nodes: int) -> tuple[Any, float]:
-    """A cluster of exactly ``nodes`` nodes, returned once every node is idle (warm)."""
-    from trainforge.core.compute import AmlCompute, ComputeTarget
-
-    config = AmlCompute.provisioning_configuration(
-        vm_size="STANDARD_D2_V2",
-        min_nodes=nodes,
-        max_nodes=nodes,
-        idle_seconds_before_scaledown=600,
-    )
-    start = time.perf_counter()
-    cluster = ComputeTarget.create(ws, name, config)
-    cluster.wait_for_completion(min_node_count=nodes, timeout_in_minutes=2)
-    deadline = time.monotonic() + 120
-    while True:
-        states = [node["nodeState"] for node in cluster.list_nodes()]
-        if len(states) == nodes and all(state == "idle" for state in states):
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"cluster {name}: nodes not idle after 2 minutes: {states}")
-        time.sleep(0.1)
-    return cluster, time.perf_counter() - start
-
-
 def _repeat(label: str, once: Any, repeats: int) -> dict[str, Any]:
     """One warm-up, then ``repeats`` timed launches; {'runs': [...]} or {'error': ...}."""
     runs: list[dict[str, Any]] = []
@@ -391,7 +367,7 @@ def _trainforge(source: Path, steps: int, repeats: int, reference: str | None) -
         )
 
         progress(f"ddp: creating a {WORLD}-node cluster, waiting until its nodes are idle")
-        cluster, out["cluster_warm_s"] = _make_cluster(ws, "benchddp", WORLD)
+        cluster, out["cluster_warm_s"] = make_warm_cluster(ws, "benchddp", WORLD)
         try:
             estimator = PyTorch(
                 str(source),
