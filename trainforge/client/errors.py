@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from trainforge.client.http import ApiError
 from trainforge.exceptions import AzureMLException, ServiceException, UserErrorException
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @contextmanager
@@ -23,3 +28,19 @@ def sdk_errors(
         if exc.status_code < 500:
             raise user_error(exc.message) from None
         raise ServiceException(exc.message, status_code=exc.status_code, code=exc.code) from None
+
+
+def validated(model: type[M], **fields: Any) -> M:
+    """``model(**fields)``, with pydantic's refusal turned into a UserErrorException that
+    names each field and what it allows."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(
+                message if not where or message.startswith(where) else f"{where}: {message}"
+            )
+        raise UserErrorException("; ".join(problems)) from None

@@ -1,6 +1,7 @@
 """The core SDK, as ``azureml.core``: Workspace, Experiment, Run and how to configure runs."""
 
 from trainforge.core.compute import ComputeTarget
+from trainforge.core.dataset import Dataset
 from trainforge.core.datastore import Datastore
 from trainforge.core.environment import Environment
 from trainforge.core.experiment import Experiment
@@ -13,6 +14,7 @@ from trainforge.core.workspace import Workspace
 
 __all__ = [
     "ComputeTarget",
+    "Dataset",
     "Datastore",
     "Environment",
     "Experiment",

@@ -137,7 +137,26 @@ class Run:
 
     @property
     def input_datasets(self) -> dict[str, Any]:
-        return {}
+        """The run's dataset inputs: {name: local path} for mounted and downloaded ones, {name:
+        dataset} in direct mode. Paths exist only on the nodes, so inside the run's script."""
+        definition = self._info.definition
+        if definition is None or not definition.datasets:
+            return {}
+        here = os.environ.get("AZUREML_RUN_ID") == self.id
+        found: dict[str, Any] = {}
+        for name, spec in definition.datasets.items():
+            if spec.mode == "direct":
+                from trainforge.core.dataset import Dataset
+                from trainforge.data.abstract_dataset import dataset_of
+
+                found[name] = (
+                    Dataset.get_by_id(self._workspace, spec.dataset_id)
+                    if spec.dataset_id
+                    else dataset_of(spec.definition, self._workspace)
+                )
+            elif here and name in os.environ:
+                found[name] = os.environ[name]
+        return found
 
     # -- status -------------------------------------------------------------------------
     def _refresh(self) -> RunInfo:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from trainforge.client.errors import sdk_errors
 from trainforge.core.environment import DEFAULT_GPU_IMAGE
 from trainforge.core.run import Run, _user, upload_snapshot
+from trainforge.data.bindings import bind_data, data_reference_specs, dataset_specs
 from trainforge.exceptions import SnapshotException, UserErrorException
 from trainforge.schemas.runs import (
     EnvironmentSpec,
@@ -53,10 +54,11 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
     env = run_config.environment
     pip, conda = env._packages()
     command = run_config.command
+    arguments = bind_data(list(run_config.arguments), run_config)
     return RunDefinition(
         script=script,
         command=command.split() if isinstance(command, str) else [str(part) for part in command],
-        arguments=[str(arg) for arg in run_config.arguments],
+        arguments=[str(arg) for arg in arguments],
         target=run_config.target,
         framework=run_config.framework,
         communicator=run_config.communicator,
@@ -81,6 +83,8 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
             docker_enabled=bool(env.docker.enabled or run_config.docker.use_docker),
             docker_base_image=env.docker.base_image,
         ),
+        data_references=data_reference_specs(run_config),
+        datasets=dataset_specs(run_config),
         output_collection=run_config.history.output_collection,
         directories_to_watch=list(run_config.history.directories_to_watch),
     )

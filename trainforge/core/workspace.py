@@ -101,6 +101,7 @@ class Workspace:
             "friendly_name": friendly_name,
             "tags": tags or {},
             "sku": sku,
+            "storage_account": storage_account,
         }
         with sdk_errors():
             response = session.client.request("POST", "/workspaces", json=body)
@@ -241,15 +242,33 @@ class Workspace:
     def datastores(self) -> dict[str, Datastore]:
         """{name: Datastore}; credentials are never returned."""
         from trainforge.core.datastore import Datastore
+        from trainforge.schemas.datastores import DatastoreInfo
 
         with sdk_errors():
             found = self._client.get(f"/workspaces/{self.name}/datastores")
-        return {item["name"]: Datastore(self, _info=item) for item in found}
+        return {
+            item["name"]: Datastore(self, _info=DatastoreInfo.model_validate(item))
+            for item in found
+        }
 
     def get_default_datastore(self) -> Datastore:
+        """The default datastore (``workspaceblobstore`` unless set otherwise)."""
         from trainforge.core.datastore import Datastore
 
         return Datastore(self)
+
+    def set_default_datastore(self, name: str) -> None:
+        """Make the datastore ``name`` the workspace's default."""
+        from trainforge.core.datastore import Datastore
+
+        Datastore(self, name).set_as_default()
+
+    @property
+    def datasets(self) -> dict[str, Any]:
+        """{name: latest version} of the registered datasets."""
+        from trainforge.core.dataset import Dataset
+
+        return Dataset.get_all(self)
 
     def get_default_keyvault(self) -> Keyvault:
         from trainforge.core.keyvault import Keyvault

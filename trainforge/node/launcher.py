@@ -26,6 +26,7 @@ import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import processes
+from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
 from trainforge.node.gpus import host_gpus
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.schemas.runs import RunDefinition, RunInfo
@@ -34,6 +35,7 @@ from trainforge.storage.paths import safe_relative_path
 
 log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
+JOB_PREP_LOG = "azureml-logs/65_job_prep.txt"
 LOG_SHIP_INTERVAL_S = 0.5
 # Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
 OUTPUT_SYNC_INTERVAL_S = float(os.environ.get("TRAINFORGE_OUTPUT_SYNC_S", "10"))
@@ -72,6 +74,13 @@ class Launcher:
         self.stop_requested = threading.Event()
         self.processes: list[subprocess.Popen[bytes]] = []
         self.log_files: list[Path] = []
+        self.data = RunData(
+            self.client,
+            self.workspace,
+            self.work_dir,
+            NodeCache(self.home / "cache" / "datastores" / self.workspace),
+            self.prep_note,
+        )
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
@@ -88,6 +97,16 @@ class Launcher:
     def note(self, line: str) -> None:
         """A line of the launcher's own in the first driver log (e.g. that Docker is not used)."""
         with open(self.log_files[0], "a") as out:
+            out.write(line.rstrip("\n") + "\n")
+
+    def prep_note(self, line: str) -> None:
+        """A line of the node's job-preparation log (what data went where)."""
+        name = JOB_PREP_LOG if self.node_count == 1 else JOB_PREP_LOG.replace(".txt", f"_{self.node_rank}.txt")
+        path = self.logs_dir / Path(name).name
+        if not path.exists():
+            path.touch()
+            self.logs.add(path, name)
+        with open(path, "a") as out:
             out.write(line.rstrip("\n") + "\n")
 
     # -- preparation --------------------------------------------------------------------
@@ -256,7 +275,9 @@ class Launcher:
             if self.attempt > 1:
                 self.restore_outputs()
             interpreter = self.interpreter(definition)
-        except LaunchError as exc:
+            data_env = self.data.prepare(definition)
+            definition.arguments = self.data.expand(definition.arguments, data_env)
+        except (LaunchError, DataPreparationError) as exc:
             self.note(str(exc))
             self.logs.ship()
             self.report("failed", error={"code": "UserError", "message": str(exc)})
@@ -270,6 +291,7 @@ class Launcher:
                 "Docker is enabled in this run's configuration; the local backend runs it as a process without a container."
             )
         env = self.environment(info)
+        env.update(data_env)
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
         syncs = (
@@ -377,6 +399,11 @@ class Launcher:
     ) -> int:
         for sync in syncs:
             sync.sync()
+        if reason != "canceled":
+            try:
+                self.data.upload_outputs()
+            except Exception as exc:  # the run's own result still counts; say what was lost
+                self.prep_note(f"Uploading as_upload data failed: {exc}")
         self.logs.ship()
         if reason == "canceled":
             self.report("canceled")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
 from trainforge.schemas.names import RunId
 
 
@@ -66,7 +67,8 @@ class RunDefinition(BaseModel):
     use_gpu: bool = False
     max_run_duration_seconds: int | None = Field(default=None, ge=1)
     environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
-    data_references: dict[str, Any] = Field(default_factory=dict)
+    data_references: dict[str, DataReferenceSpec] = Field(default_factory=dict)
+    datasets: dict[str, DatasetInputSpec] = Field(default_factory=dict)
     output_collection: bool = True
     directories_to_watch: list[str] = Field(default_factory=lambda: ["logs"])
 

@@ -22,6 +22,8 @@ class WorkspaceCreate(BaseModel):
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     sku: str = "basic"
+    # An Azure Storage connection string: the default datastore becomes a blob container there.
+    storage_account: str | None = None
 
 
 class WorkspaceInfo(BaseModel):
@@ -45,11 +47,3 @@ class SecretValue(BaseModel):
 
 class SecretName_(BaseModel):
     name: SecretName
-
-
-class DatastoreInfo(BaseModel):
-    name: str
-    datastore_type: str
-    account_name: str | None = None
-    container_name: str | None = None
-    is_default: bool = False

@@ -12,6 +12,7 @@ from trainforge.core.runconfig import (
     apply_distribution,
     target_name,
 )
+from trainforge.data.bindings import bind_data
 from trainforge.exceptions import TrainingException
 
 
@@ -186,6 +187,8 @@ class Estimator:
         self.distributed_training = distributed_training
         self.use_gpu = use_gpu
         self.inputs = inputs
+        # Data objects in inputs reach the run as in script_params: registered, then expanded.
+        bind_data([], self.run_config, inputs)
 
     @property
     def conda_dependencies(self) -> Any:

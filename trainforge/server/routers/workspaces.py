@@ -1,4 +1,4 @@
-"""Workspaces, their experiments, datastores and key-vault secrets."""
+"""Workspaces, their experiments and key-vault secrets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel
 
 from trainforge.schemas.names import ExperimentName, SecretName
-from trainforge.schemas.workspaces import DatastoreInfo, SecretValue, WorkspaceCreate, WorkspaceInfo
+from trainforge.schemas.workspaces import SecretValue, WorkspaceCreate, WorkspaceInfo
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import secrets
@@ -72,12 +72,6 @@ def list_experiments(ws: str, cp: ControlPlane = Depends(plane)) -> list[Experim
             ExperimentInfo(id=exp.id, name=exp.name, workspace_name=ws)
             for exp in cp.runs.experiments(db, row)
         ]
-
-
-@router.get("/workspaces/{ws}/datastores", response_model=list[DatastoreInfo])
-def list_datastores(ws: str, cp: ControlPlane = Depends(plane)) -> list[DatastoreInfo]:
-    with cp.store.session() as db:
-        return cp.workspaces.datastores(db, ws)
 
 
 @router.get("/workspaces/{ws}/secrets", response_model=list[str])

@@ -8,18 +8,16 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trainforge.schemas.workspaces import (
-    LOCAL_SUBSCRIPTION,
-    DatastoreInfo,
-    WorkspaceCreate,
-    WorkspaceInfo,
-)
-from trainforge.server.errors import Conflict, NotFound
+from trainforge.schemas.datastores import DatastoreCredentials, DatastoreRegister
+from trainforge.schemas.workspaces import LOCAL_SUBSCRIPTION, WorkspaceCreate, WorkspaceInfo
+from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.services import datastores
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 
 DEFAULT_DATASTORE = "workspaceblobstore"
-WORKSPACE_FOLDERS = ("artifacts", "snapshots", "nodes", "envs", f"datastores/{DEFAULT_DATASTORE}")
+FILE_DATASTORE = "workspacefilestore"
+WORKSPACE_FOLDERS = ("artifacts", "snapshots", "nodes", "envs", "datastores")
 
 
 def to_info(ws: models.Workspace) -> WorkspaceInfo:
@@ -72,20 +70,7 @@ class WorkspaceService:
         root = self.settings.workspace_dir(request.name)
         for folder in WORKSPACE_FOLDERS:
             (root / folder).mkdir(parents=True, exist_ok=True)
-        db.add(
-            models.Datastore(
-                workspace_id=ws.id,
-                name=DEFAULT_DATASTORE,
-                datastore_type="AzureBlob",
-                config={
-                    "kind": "local",
-                    "path": str(root / "datastores" / DEFAULT_DATASTORE),
-                    "account_name": "local",
-                    "container_name": f"azureml-blobstore-{ws.id}",
-                },
-                is_default=True,
-            )
-        )
+        self._create_datastores(db, ws, request.storage_account)
         db.flush()
         return to_info(ws), True
 
@@ -117,16 +102,49 @@ class WorkspaceService:
         db.flush()
         shutil.rmtree(self.settings.workspace_dir(name), ignore_errors=True)
 
-    def datastores(self, db: Session, name: str) -> list[DatastoreInfo]:
-        ws = self.get_row(db, name)
-        rows = db.scalars(select(models.Datastore).where(models.Datastore.workspace_id == ws.id))
-        return [
-            DatastoreInfo(
-                name=row.name,
-                datastore_type=row.datastore_type,
-                account_name=row.config.get("account_name"),
-                container_name=row.config.get("container_name"),
-                is_default=row.is_default,
-            )
-            for row in rows
-        ]
+    def _create_datastores(
+        self, db: Session, ws: models.Workspace, storage_account: str | None
+    ) -> None:
+        """``workspaceblobstore`` (the default) and ``workspacefilestore``: folders under the
+        workspace, or a blob container in the storage account the workspace was created with."""
+        root = self.settings.workspace_dir(ws.name) / "datastores"
+        blob = DatastoreRegister(
+            name=DEFAULT_DATASTORE,
+            datastore_type="LocalFolder",
+            path=str(root / DEFAULT_DATASTORE),
+            create_if_not_exists=True,
+        )
+        if storage_account:
+            blob = blob_store_of(storage_account, f"azureml-blobstore-{ws.id}")
+        files = DatastoreRegister(
+            name=FILE_DATASTORE,
+            datastore_type="LocalFolder",
+            path=str(root / FILE_DATASTORE),
+            create_if_not_exists=True,
+        )
+        # Code written for Azure ML checks these types; a local folder serves as either.
+        datastores.register(db, ws, blob, make_default=True, shown_as="AzureBlob")
+        datastores.register(db, ws, files, shown_as="AzureFile")
+
+def blob_store_of(connection_string: str, container: str) -> DatastoreRegister:
+    """The default datastore of a workspace created with ``storage_account``: an Azure
+    Storage connection string (``AccountName=...;AccountKey=...;BlobEndpoint=...``)."""
+    parts = dict(
+        item.split("=", 1) for item in connection_string.strip().strip(";").split(";") if "=" in item
+    )
+    if not parts.get("AccountName") or not parts.get("AccountKey"):
+        raise BadRequest(
+            "storage_account: give an Azure Storage connection string with AccountName and AccountKey "
+            "(and BlobEndpoint for an emulator such as Azurite)"
+        )
+    endpoint = parts.get("BlobEndpoint") or parts.get("EndpointSuffix")
+    return DatastoreRegister(
+        name=DEFAULT_DATASTORE,
+        datastore_type="AzureBlob",
+        account_name=parts["AccountName"],
+        container_name=container,
+        protocol=parts.get("DefaultEndpointsProtocol", "https"),  # type: ignore[arg-type]
+        endpoint=endpoint,
+        credentials=DatastoreCredentials(account_key=parts["AccountKey"]),
+        create_if_not_exists=True,
+    )

@@ -248,3 +248,21 @@ class Node(Base):
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state_changed: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dataset(Base):
+    """One version of a registered dataset; versions never change once written."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Registering the same definition under another name points at the existing one.
+    definition_hash: Mapped[str] = mapped_column(String(64), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,53 @@
+"""Datastores of a workspace, and short-lived access to their bytes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response, status
+
+from trainforge.schemas.datastores import DatastoreInfo, DatastoreRegister, StorageAccess
+from trainforge.server.plane import ControlPlane
+from trainforge.server.routers.deps import plane
+from trainforge.server.services import datastores
+
+router = APIRouter()
+
+
+@router.get("/workspaces/{ws}/datastores", response_model=list[DatastoreInfo])
+def list_datastores(ws: str, cp: ControlPlane = Depends(plane)) -> list[DatastoreInfo]:
+    with cp.store.session() as db:
+        return datastores.list_all(db, cp.workspaces.get_row(db, ws))
+
+
+@router.post("/workspaces/{ws}/datastores", response_model=DatastoreInfo)
+def register_datastore(
+    ws: str, body: DatastoreRegister, response: Response, cp: ControlPlane = Depends(plane)
+) -> DatastoreInfo:
+    with cp.store.session() as db:
+        info = datastores.register(db, cp.workspaces.get_row(db, ws), body)
+    response.status_code = status.HTTP_201_CREATED
+    return info
+
+
+@router.get("/workspaces/{ws}/datastores/{name}", response_model=DatastoreInfo)
+def get_datastore(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> DatastoreInfo:
+    with cp.store.session() as db:
+        return datastores.to_info(datastores.get(db, cp.workspaces.get_row(db, ws), name))
+
+
+@router.delete("/workspaces/{ws}/datastores/{name}", status_code=204)
+def unregister_datastore(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> None:
+    with cp.store.session() as db:
+        datastores.unregister(db, cp.workspaces.get_row(db, ws), name)
+
+
+@router.put("/workspaces/{ws}/datastores/{name}/default", response_model=DatastoreInfo)
+def set_default_datastore(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> DatastoreInfo:
+    with cp.store.session() as db:
+        return datastores.set_default(db, cp.workspaces.get_row(db, ws), name)
+
+
+@router.post("/workspaces/{ws}/datastores/{name}/access", response_model=StorageAccess)
+def datastore_access(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> StorageAccess:
+    """What a client or a run needs to move data: never the account key itself."""
+    with cp.store.session() as db:
+        return datastores.access(db, cp.workspaces.get_row(db, ws), name)
