@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import posixpath
 
+from trainforge.exceptions import UserErrorException
 
-class UnsafePathError(ValueError):
-    """A user path that is absolute, climbs with '..', or is empty."""
+
+class UnsafePathError(UserErrorException, ValueError):
+    """A user path that is absolute, climbs with '..', or is empty (a user error in the SDK)."""
 
 
 def safe_relative_path(path: str, field: str = "path") -> str:

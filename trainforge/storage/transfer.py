@@ -216,6 +216,10 @@ def list_files(fs: fsspec.AbstractFileSystem, prefix: str) -> dict[str, RemoteFi
     """Every file under ``prefix`` (a folder or a file), partial files left out."""
     prefix = prefix.rstrip("/")
     try:
+        if "/" not in prefix.strip("/") and not fs.ls(prefix, detail=False):
+            # An empty container: adlfs would ask for its properties, which a container SAS
+            # is not allowed to read.
+            return {}
         if fs.isfile(prefix):
             found = {prefix: fs.info(prefix)}
         else:
