@@ -79,7 +79,12 @@ def test_upload_directory_returns_a_dataset(ws: Workspace, tmp_path: Path) -> No
 def test_registered_versions_are_immutable(ws: Workspace, blob: Datastore, iris: str) -> None:
     first = Dataset.File.from_files((blob, f"{iris}/part1.csv"))
     v1 = first.register(ws, "iris-files", description="one part", tags={"kind": "csv"})
-    assert (v1.name, v1.version, v1.description, v1.tags) == ("iris-files", 1, "one part", {"kind": "csv"})
+    assert (v1.name, v1.version, v1.description, v1.tags) == (
+        "iris-files",
+        1,
+        "one part",
+        {"kind": "csv"},
+    )
     with pytest.raises(UserErrorException, match="already a dataset registered"):
         Dataset.File.from_files((blob, iris)).register(ws, "iris-files")
     v2 = Dataset.File.from_files((blob, iris)).register(ws, "iris-files", create_new_version=True)
@@ -160,7 +165,12 @@ def test_a_raw_dataset_in_arguments_is_refused(blob: Datastore, iris: str, proje
 
 
 def test_mount_cache_is_filled_once_and_refreshed_on_change(
-    ws: Workspace, blob: Datastore, experiment: Experiment, project: Path, tmp_path: Path, tf_home: Path
+    ws: Workspace,
+    blob: Datastore,
+    experiment: Experiment,
+    project: Path,
+    tmp_path: Path,
+    tf_home: Path,
 ) -> None:
     data = tmp_path / "cached"
     data.mkdir()
@@ -169,7 +179,9 @@ def test_mount_cache_is_filled_once_and_refreshed_on_change(
     (project / "read.py").write_text(
         "import sys, pathlib; print('READ', (pathlib.Path(sys.argv[1]) / 'weights.txt').read_text())"
     )
-    cached = tf_home / "cache" / "datastores" / ws.name / "dataset_blob" / "cache-test" / "weights.txt"
+    cached = (
+        tf_home / "cache" / "datastores" / ws.name / "dataset_blob" / "cache-test" / "weights.txt"
+    )
 
     def read() -> str:
         run = experiment.submit(

@@ -46,9 +46,7 @@ def sas_for(container: str) -> str:
     )
 
 
-def register(
-    kind: str, ws: Workspace, request: pytest.FixtureRequest, tmp_path: Path
-) -> Datastore:
+def register(kind: str, ws: Workspace, request: pytest.FixtureRequest, tmp_path: Path) -> Datastore:
     name = f"{kind}_{uuid.uuid4().hex[:6]}"
     if kind == "local":
         return Datastore.register_local_folder(
@@ -94,7 +92,9 @@ def source(tmp_path: Path) -> Path:
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 # -- registration -------------------------------------------------------------------------
@@ -116,9 +116,13 @@ def test_registered_store_is_listed_without_credentials(store: Datastore, ws: Wo
 
 
 def test_registering_a_taken_name_needs_overwrite(ws: Workspace, tmp_path: Path) -> None:
-    Datastore.register_local_folder(ws, "taken_name", str(tmp_path / "a"), create_if_not_exists=True)
+    Datastore.register_local_folder(
+        ws, "taken_name", str(tmp_path / "a"), create_if_not_exists=True
+    )
     with pytest.raises(UserErrorException, match="overwrite=True"):
-        Datastore.register_local_folder(ws, "taken_name", str(tmp_path / "b"), create_if_not_exists=True)
+        Datastore.register_local_folder(
+            ws, "taken_name", str(tmp_path / "b"), create_if_not_exists=True
+        )
     replaced = Datastore.register_local_folder(
         ws, "taken_name", str(tmp_path / "b"), overwrite=True, create_if_not_exists=True
     )
@@ -150,7 +154,9 @@ def test_bad_registrations_name_the_field(ws: Workspace, azurite_service: Azurit
 def test_default_datastore_can_change(ws: Workspace, tmp_path: Path) -> None:
     assert ws.get_default_datastore().name == "workspaceblobstore"
     assert ws.datastores["workspacefilestore"].datastore_type == "AzureFile"
-    other = Datastore.register_local_folder(ws, "other_default", str(tmp_path), create_if_not_exists=True)
+    other = Datastore.register_local_folder(
+        ws, "other_default", str(tmp_path), create_if_not_exists=True
+    )
     ws.set_default_datastore(other.name)
     try:
         assert ws.get_default_datastore().name == "other_default"
@@ -161,9 +167,14 @@ def test_default_datastore_can_change(ws: Workspace, tmp_path: Path) -> None:
     other.unregister()
 
 
-def test_workspace_with_a_storage_account_uses_blob(tf_home: Path, azurite_service: Azurite) -> None:
+def test_workspace_with_a_storage_account_uses_blob(
+    tf_home: Path, azurite_service: Azurite
+) -> None:
     ws = Workspace.create(
-        "blob-ws", storage_account=azurite_service.connection_string, exist_ok=True, show_output=False
+        "blob-ws",
+        storage_account=azurite_service.connection_string,
+        exist_ok=True,
+        show_output=False,
     )
     ds = ws.get_default_datastore()
     assert (ds.datastore_type, ds.account_name) == ("AzureBlob", AZURITE_ACCOUNT)
@@ -209,7 +220,9 @@ def test_existing_files_are_skipped_unless_overwrite(
     assert (down / "skip" / "a.txt").read_text() == "changed"
 
 
-def test_upload_files_relative_to_their_root(store: Datastore, source: Path, tmp_path: Path) -> None:
+def test_upload_files_relative_to_their_root(
+    store: Datastore, source: Path, tmp_path: Path
+) -> None:
     files = [str(source / "sub" / "b.txt"), str(source / "sub" / "deeper" / "c.bin")]
     store.upload_files(files, target_path="picked", show_progress=False)
     store.upload_files(files, relative_root=str(source), target_path="rooted", show_progress=False)
@@ -222,7 +235,9 @@ def test_upload_files_relative_to_their_root(store: Datastore, source: Path, tmp
         store.upload_files(files, relative_root=str(tmp_path / "elsewhere"), show_progress=False)
 
 
-def test_paths_never_leave_the_datastore(store: Datastore, source: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_paths_never_leave_the_datastore(
+    store: Datastore, source: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     for bad in ("../outside", "data/../../x", "/etc/passwd"):
         with pytest.raises(UserErrorException):
             store.path(bad)
@@ -332,3 +347,63 @@ def test_a_missing_input_fails_the_run_with_its_name(
     run.wait_for_completion(show_output=False, raise_on_error=False)
     assert run.get_status() == "Failed"
     assert "nothing at does/not/exist" in run.get_details()["error"]["error"]["message"]
+
+
+CLUSTER_READER = """
+import os, pathlib, sys
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+rank = os.environ["RANK"]
+text = (pathlib.Path(args["--data"]) / "a.txt").read_text()
+extra = pathlib.Path(os.environ["AZUREML_DATAREFERENCE_extra"]).read_text()
+out = pathlib.Path(args["--out"])
+out.mkdir(parents=True, exist_ok=True)
+(out / f"rank{rank}.txt").write_text(f"{text}+{extra} on node {os.environ['NODE_RANK']}")
+"""
+
+
+@pytest.mark.slow
+def test_data_references_on_a_two_node_cluster(
+    ws: Workspace,
+    request: pytest.FixtureRequest,
+    source: Path,
+    experiment: Experiment,
+    project: Path,
+    tmp_path: Path,
+) -> None:
+    from trainforge.core.compute import AmlCompute, ComputeTarget
+    from trainforge.data.data_reference import DataReference
+    from trainforge.train.dnn import PyTorch
+
+    store = register("blob_key", ws, request, tmp_path)
+    store.upload(str(source), "shared", show_progress=False)
+    (project / "reader.py").write_text(CLUSTER_READER)
+    cluster = ComputeTarget.create(
+        ws,
+        "data-cluster",
+        AmlCompute.provisioning_configuration(
+            vm_size="STANDARD_D2_V2", max_nodes=2, idle_seconds_before_scaledown=5
+        ),
+    )
+    try:
+        estimator = PyTorch(
+            str(project),
+            compute_target=cluster,
+            entry_script="reader.py",
+            node_count=2,
+            distributed_backend="gloo",
+            script_params={
+                "--data": store.path("shared").as_mount(),
+                "--out": store.path("by-rank").as_upload(),
+            },
+            inputs=[DataReference(store, "extra", "shared/sub/b.txt", mode="download")],
+        )
+        run = experiment.submit(estimator)
+        run.wait_for_completion(show_output=False)
+        assert run.get_status() == "Completed", run.get_details().get("error")
+    finally:
+        cluster.delete()
+        cluster.wait_for_completion(is_delete_operation=True)
+    down = tmp_path / "by-rank"
+    assert store.download(str(down), prefix="by-rank", show_progress=False) == 2
+    assert (down / "by-rank" / "rank0.txt").read_text() == "alpha+bravo on node 0"
+    assert (down / "by-rank" / "rank1.txt").read_text() == "alpha+bravo on node 1"
