@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage_services import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, azurite
+from tests.storage_services import AZURITE_ACCOUNT, AZURITE_KEY, azurite
 from trainforge.core import Dataset, Datastore, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import UserErrorException
 
