@@ -407,3 +407,57 @@ def test_data_references_on_a_two_node_cluster(
     assert store.download(str(down), prefix="by-rank", show_progress=False) == 2
     assert (down / "by-rank" / "rank0.txt").read_text() == "alpha+bravo on node 0"
     assert (down / "by-rank" / "rank1.txt").read_text() == "alpha+bravo on node 1"
+
+
+def test_cli_registers_lists_and_moves_data(
+    ws: Workspace, tf_home: Path, s3_service: MotoS3, source: Path, tmp_path: Path
+) -> None:
+    from tests.test_cli import _flat, cli
+
+    secrets = {"AWS_ACCESS_KEY_ID": s3_service.key, "AWS_SECRET_ACCESS_KEY": s3_service.secret}
+    env_backup = {k: os.environ.get(k) for k in secrets}
+    os.environ.update(secrets)  # secrets from the environment, not the command line
+    try:
+        done = cli(
+            tf_home, "datastore", "register", "cli_s3", "--kind", "s3", "--bucket", "cli-bucket",
+            "--endpoint-url", s3_service.endpoint_url, "--region", s3_service.region,
+            "--create-if-not-exists", "-w", ws.name,
+        )  # fmt: skip
+    finally:
+        for key, value in env_backup.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "registered datastore cli_s3 (S3: s3://cli-bucket" in _flat(done.stdout)
+    listed = cli(tf_home, "datastore", "list", "-w", ws.name)
+    assert "cli_s3" in listed.stdout and "workspaceblobstore" in listed.stdout
+    assert s3_service.secret not in listed.stdout
+    shown = cli(tf_home, "datastore", "show", "cli_s3", "-w", ws.name)
+    assert '"bucket_name": "cli-bucket"' in shown.stdout and s3_service.secret not in shown.stdout
+    up = cli(
+        tf_home, "datastore", "upload", str(source), "--target-path", "from-cli",
+        "-d", "cli_s3", "-w", ws.name,
+    )  # fmt: skip
+    assert up.returncode == 0 and "Uploaded 3 files" in up.stdout, up.stdout + up.stderr
+    down = cli(
+        tf_home, "datastore", "download", str(tmp_path / "d"), "--prefix", "from-cli",
+        "-d", "cli_s3", "-w", ws.name,
+    )  # fmt: skip
+    assert down.returncode == 0 and "Downloaded 3 files" in down.stdout
+    assert tree(tmp_path / "d" / "from-cli") == tree(source)
+    bad = cli(
+        tf_home,
+        "datastore",
+        "upload",
+        str(source),
+        "--target-path",
+        "../up",
+        "-d",
+        "cli_s3",
+        "-w",
+        ws.name,
+    )
+    assert bad.returncode == 1 and "climbs out of its root" in _flat(bad.stdout)
+    assert cli(tf_home, "datastore", "unregister", "cli_s3", "-w", ws.name).returncode == 0

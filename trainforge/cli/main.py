@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from trainforge.cli.common import HomeOption, WorkspaceOption, _fail, _home, _workspace, console
+from trainforge.cli.datastore import datastore_app
 from trainforge.client import local_server
 from trainforge.exceptions import AzureMLException
 
 if TYPE_CHECKING:
-    from trainforge.core import Workspace
     from trainforge.core.compute import AmlCompute
 
 app = typer.Typer(
@@ -30,36 +29,7 @@ compute_app = typer.Typer(
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(run_app, name="run")
 app.add_typer(compute_app, name="compute")
-console = Console()
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", help="State folder (default: TRAINFORGE_HOME or ~/.trainforge)"),
-]
-WorkspaceOption = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace name (default: from config.json)")
-]
-
-
-def _home(home: Path | None) -> Path:
-    return (home or local_server.default_home()).expanduser().resolve()
-
-
-def _workspace(name: str | None) -> Workspace:
-    from trainforge.core import Workspace
-
-    if name:
-        return Workspace.get(name)
-    # from_config prints where it found the file; keep stdout for the command's own output.
-    with contextlib.redirect_stdout(sys.stderr):
-        return Workspace.from_config()
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
-
-
+app.add_typer(datastore_app, name="datastore")
 @app.callback()
 def _main() -> None:
     """trainforge: Azure ML SDK v1 workflows on your own machines."""
