@@ -33,8 +33,12 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert "Workspace name: quickstart" in out
     assert "Minimum number of nodes requested have been provisioned" in out
     assert "'vmPriority': 'LowPriority'" in out and "'nodeIdleTimeBeforeScaleDown': 'PT300S'" in out
-    assert "Streaming azureml-logs/70_driver_log.txt" in out
-    assert "epoch  19" in out
+    assert "AzureBlob local azureml-blobstore-" in out
+    assert "Uploading an estimated of 1 files" in out and "Uploaded 1 files" in out
+    assert "$AZUREML_DATAREFERENCE_" in out
+    assert "Streaming azureml-logs/70_driver_log_0.txt" in out
+    assert "rank 0/2 on node 0: 1000 points from" in out and "linear_dataset/points.npz" in out
+    assert "epoch  99" in out
     assert "Execution Summary" in out
     assert "final loss:" in out
     assert out.rstrip().endswith('Provisioning operation finished, operation "Succeeded"')

@@ -1,38 +1,57 @@
-"""A small training script, written for Azure ML: it runs unchanged on trainforge.
+"""A distributed training script written for Azure ML: it runs unchanged on trainforge.
 
-It fits y = w*x + b by gradient descent on generated data (no download, no extra
-packages), logs the loss each epoch and saves the model under ./outputs.
+Every rank reads the data set from the path it is given (a mounted datastore path),
+takes its shard, and fits y = w*x + b with PyTorch DistributedDataParallel (gloo, CPU);
+rank 0 logs the loss each epoch and saves the model under ./outputs.
 """
 
 import argparse
 import json
 import os
-import random
+
+import numpy as np
+import torch
+import torch.distributed as dist
 
 from trainforge.core import Run
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default=20)
-parser.add_argument("--learning-rate", type=float, default=0.05)
+parser.add_argument("--input_data", required=True)
+parser.add_argument("--epochs", type=int, default=0.5)
+parser.add_argument("--learning-rate", type=float, default=0.5)
 args = parser.parse_args()
 
 run = Run.get_context()
-random.seed(0)
-data = [(x / 100, 3.0 * x / 100 + 0.5 + random.gauss(0, 0.05)) for x in range(100)]
+dist.init_process_group("gloo")  # MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE come from the launcher
+rank, world = dist.get_rank(), dist.get_world_size()
 
-w, b = 0.0, 0.0
+data = np.load(args.input_data)
+x = torch.tensor(data["x"][rank::world], dtype=torch.float32).unsqueeze(1)
+y = torch.tensor(data["y"][rank::world], dtype=torch.float32).unsqueeze(1)
+print(f"rank {rank}/{world} on node {os.environ['NODE_RANK']}: {len(x)} points from {args.input_data}")
+
+torch.manual_seed(0)
+model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(1, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=args.learning_rate)
 for epoch in range(args.epochs):
-    grad_w = sum(2 * (w * x + b - y) * x for x, y in data) / len(data)
-    grad_b = sum(2 * (w * x + b - y) for x, y in data) / len(data)
-    w -= args.learning_rate * 10 * grad_w
-    b -= args.learning_rate * 10 * grad_b
-    loss = sum((w * x + b - y) ** 2 for x, y in data) / len(data)
-    run.log("loss", loss)
-    print(f"epoch {epoch:3d}  loss {loss:.5f}")
+    optimizer.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()  # gradients are averaged over the ranks here
+    optimizer.step()
+    total = loss.detach().clone()
+    dist.all_reduce(total)
+    if rank == 0:
+        run.log("loss", total.item() / world)
+    if epoch % 10 == 0 or epoch == args.epochs - 1:
+        print(f"epoch {epoch:3d}  loss {loss.item():.5f}")
 
-run.log("w", w)
-run.log("b", b)
-os.makedirs("outputs", exist_ok=True)
-with open("outputs/model.json", "w") as f:
-    json.dump({"w": w, "b": b}, f)
-print(f"model: y = {w:.3f} * x + {b:.3f}")
+w = model.module.weight.item()
+b = model.module.bias.item()
+if rank == 0:
+    run.log("w", w)
+    run.log("b", b)
+    os.makedirs("outputs", exist_ok=True)
+    with open("outputs/model.json", "w") as f:
+        json.dump({"w": w, "b": b}, f)
+    print(f"model: y = {w:.3f} * x + {b:.3f}")
+dist.destroy_process_group()
