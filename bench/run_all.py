@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cluster  # noqa: E402
+import bench_datastores  # noqa: E402
 import bench_ddp  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_submit  # noqa: E402
@@ -34,6 +35,7 @@ BENCHMARKS = [
     ("submit", bench_submit.run),
     ("cluster", bench_cluster.run),
     ("ddp", bench_ddp.run),
+    ("datastores", bench_datastores.run),
 ]
 
 
