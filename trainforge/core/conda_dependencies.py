@@ -180,7 +180,11 @@ class CondaDependencies:
         assert pip is not None
         flag = pip_option.split()[0] if pip_option.split() else pip_option
         for i, existing in enumerate(pip):
-            if existing.startswith("-") and existing.split()[0] == flag and flag != "--extra-index-url":
+            if (
+                existing.startswith("-")
+                and existing.split()[0] == flag
+                and flag != "--extra-index-url"
+            ):
                 pip[i] = pip_option
                 return
         pip.insert(0, pip_option)
@@ -216,9 +220,7 @@ class CondaDependencies:
 
     def remove_conda_package(self, conda_package: str) -> None:
         deps = self._conda_dependencies["dependencies"]
-        deps[:] = [
-            d for d in deps if isinstance(d, dict) or not _same_package(d, conda_package)
-        ]
+        deps[:] = [d for d in deps if isinstance(d, dict) or not _same_package(d, conda_package)]
 
     @property
     def conda_channels(self) -> list[str]:

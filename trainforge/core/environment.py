@@ -108,7 +108,9 @@ class Environment:
         return env
 
     @staticmethod
-    def from_pip_requirements(name: str, file_path: str, pip_version: str | None = None) -> Environment:
+    def from_pip_requirements(
+        name: str, file_path: str, pip_version: str | None = None
+    ) -> Environment:
         """An environment whose pip section is the requirements file's lines (options included)."""
         path = Path(file_path)
         if not path.is_file():
@@ -134,7 +136,9 @@ class Environment:
             raise UserErrorException(f"path: {path} holds no {DEFINITION_FILE}")
         data = json.loads(definition_file.read_text())
         env = Environment._from_definition(
-            data.get("name", folder.name), None, EnvironmentDefinition.model_validate(data["definition"])
+            data.get("name", folder.name),
+            None,
+            EnvironmentDefinition.model_validate(data["definition"]),
         )
         if (folder / CONDA_FILE).is_file():
             env.python.conda_dependencies = CondaDependencies(str(folder / CONDA_FILE))
@@ -144,11 +148,15 @@ class Environment:
         """Write ``azureml_environment.json`` and ``conda_dependencies.yml`` into ``path``."""
         folder = Path(path)
         if folder.exists() and any(folder.iterdir()) and not overwrite:
-            raise UserErrorException(f"path: {path} is not empty; pass overwrite=True to replace it")
+            raise UserErrorException(
+                f"path: {path} is not empty; pass overwrite=True to replace it"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         definition = self._definition()
         (folder / DEFINITION_FILE).write_text(
-            json.dumps({"name": self.name, "definition": definition.model_dump(mode="json")}, indent=2)
+            json.dumps(
+                {"name": self.name, "definition": definition.model_dump(mode="json")}, indent=2
+            )
         )
         if isinstance(self.python.conda_dependencies, CondaDependencies):
             self.python.conda_dependencies.save(str(folder / CONDA_FILE))
@@ -165,7 +173,9 @@ class Environment:
         """Register this environment in ``workspace``. The same content again returns the
         version already registered; changed content becomes the next version."""
         if not ENVIRONMENT_NAME.fullmatch(self.name or ""):
-            raise UserErrorException(f"name: environment name {self.name!r} is invalid: {ENVIRONMENT_RULE}")
+            raise UserErrorException(
+                f"name: environment name {self.name!r} is invalid: {ENVIRONMENT_RULE}"
+            )
         if self.name.lower().startswith(RESERVED_PREFIXES):
             raise UserErrorException(
                 f"name: environment names starting with 'AzureML' or 'Microsoft' are reserved for "
@@ -222,7 +232,9 @@ class Environment:
         )
 
     @staticmethod
-    def _from_definition(name: str, version: str | None, definition: EnvironmentDefinition) -> Environment:
+    def _from_definition(
+        name: str, version: str | None, definition: EnvironmentDefinition
+    ) -> Environment:
         env = Environment(name)
         env.version = version
         env.python.user_managed_dependencies = definition.python.user_managed_dependencies

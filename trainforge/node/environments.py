@@ -104,7 +104,9 @@ def plan(spec: EnvironmentSpec) -> BuildPlan | None:
     requirements = list(dict.fromkeys([*python.pip_packages, *conda.requirements]))
     if not requirements:
         return None
-    notes = [f"conda package {spec} is the installer itself: not installed" for spec in conda.ignored]
+    notes = [
+        f"conda package {spec} is the installer itself: not installed" for spec in conda.ignored
+    ]
     wanted = python.python_version or conda.python_version
     running = ".".join(map(str, sys.version_info[:3]))
     if wanted and not running.startswith(wanted.rstrip(".*")):
@@ -256,7 +258,9 @@ class EnvironmentCache:
                         progress()
             try:
                 if self.is_ready(key):
-                    log.write(f"Environment {key}: cache hit (built while waiting), reusing {target}\n")
+                    log.write(
+                        f"Environment {key}: cache hit (built while waiting), reusing {target}\n"
+                    )
                     return self.python(key)
                 if target.exists():
                     log.write(f"Environment {key}: removing an unfinished build\n")
@@ -295,12 +299,21 @@ class EnvironmentCache:
                 lock.release()
 
     def _build(
-        self, build: BuildPlan, target: Path, uv: str | None, log: IO[str], progress: Progress | None
+        self,
+        build: BuildPlan,
+        target: Path,
+        uv: str | None,
+        log: IO[str],
+        progress: Progress | None,
     ) -> None:
         python = target / "bin" / "python"
         requirements = target / REQUIREMENTS_FILE
         if uv:
-            _command([uv, "venv", "--no-progress", "--python", sys.executable, str(target)], log, progress)
+            _command(
+                [uv, "venv", "--no-progress", "--python", sys.executable, str(target)],
+                log,
+                progress,
+            )
             requirements.write_text("\n".join([*build.requirements, *build.runtime]) + "\n")
             settings = pip_settings()
             options = uv_index_options(settings, build.pip_options)
@@ -309,7 +322,17 @@ class EnvironmentCache:
             if cert:
                 env.setdefault("SSL_CERT_FILE", cert[0])
             _command(
-                [uv, "pip", "install", "--no-progress", "--python", str(python), *options, "-r", str(requirements)],
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--no-progress",
+                    "--python",
+                    str(python),
+                    *options,
+                    "-r",
+                    str(requirements),
+                ],
                 log,
                 progress,
                 env,
@@ -320,7 +343,15 @@ class EnvironmentCache:
                 "\n".join([*build.pip_options, *build.requirements, *build.runtime]) + "\n"
             )
             _command(
-                [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(requirements)],
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "-r",
+                    str(requirements),
+                ],
                 log,
                 progress,
             )
