@@ -317,7 +317,9 @@ class EnvironmentCache:
             requirements.write_text("\n".join([*build.requirements, *build.runtime]) + "\n")
             settings = pip_settings()
             options = uv_index_options(settings, build.pip_options)
-            env = dict(os.environ)
+            # uv wraps its messages to the terminal width (80 without one); the run's error
+            # message reads better with each of the installer's lines whole.
+            env = {**os.environ, "COLUMNS": "400"}
             cert = settings.get("cert")
             if cert:
                 env.setdefault("SSL_CERT_FILE", cert[0])
