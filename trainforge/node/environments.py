@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -309,13 +310,16 @@ class EnvironmentCache:
         python = target / "bin" / "python"
         requirements = target / REQUIREMENTS_FILE
         if uv:
-            _command(
-                [uv, "venv", "--no-progress", "--python", sys.executable, str(target)],
-                log,
-                progress,
-            )
+            # Reading pip's settings starts an interpreter: let it overlap the venv creation.
+            with ThreadPoolExecutor(1) as pool:
+                reading = pool.submit(pip_settings)
+                _command(
+                    [uv, "venv", "--no-progress", "--python", sys.executable, str(target)],
+                    log,
+                    progress,
+                )
+                settings = reading.result()
             requirements.write_text("\n".join([*build.requirements, *build.runtime]) + "\n")
-            settings = pip_settings()
             options = uv_index_options(settings, build.pip_options)
             # uv wraps its messages to the terminal width (80 without one); the run's error
             # message reads better with each of the installer's lines whole.
@@ -358,7 +362,8 @@ class EnvironmentCache:
                 progress,
             )
         self._link_trainforge(target)
-        _command([str(python), "-c", "import trainforge.core"], log, progress)
+        # Checks the link; the dependencies are pinned to the node's, so they import too.
+        _command([str(python), "-c", "import trainforge"], log, progress)
 
     @staticmethod
     def _link_trainforge(target: Path) -> None:
