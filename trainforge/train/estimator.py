@@ -203,7 +203,7 @@ class Estimator:
         if user_managed and (
             pip_packages or conda_packages or pip_requirements_file or conda_dependencies_file
         ):
-            raise UserErrorException(
+            raise TrainingException(
                 f"user_managed: with user_managed=True, conda_packages, {conda_field}, "
                 f"pip_packages or {pip_field} cannot be specified"
             )
