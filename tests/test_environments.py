@@ -296,6 +296,14 @@ def test_registry_errors_name_what_is_wrong(ws: Workspace) -> None:
         Environment("bad name!").register(ws)
 
 
+def test_curated_environment_names_use_the_node_interpreter(ws: Workspace) -> None:
+    env = Environment.get(ws, name="AzureML-TensorFlow-1.13-GPU")
+    assert env.name == "AzureML-TensorFlow-1.13-GPU"
+    assert env.python.user_managed_dependencies is True
+    with pytest.raises(UserErrorException, match="has no version|is not registered"):
+        Environment.get(ws, name="AzureML-Minimal", version="3")
+
+
 def test_cli_lists_and_shows_environments(ws: Workspace, tf_home: Path) -> None:
     name = f"cli-{uuid.uuid4().hex[:8]}"
     env = Environment(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from trainforge.schemas.runs import PythonSection as PythonSpec
 if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
 
+log = logging.getLogger("trainforge")
 DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
 DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.3-cudnn8-ubuntu20.04"
 # pip packages of the Azure ML SDK itself: trainforge stands in for them in every environment.
@@ -197,9 +199,29 @@ class Environment:
         path = f"/workspaces/{workspace.name}/environments/{name}"
         if version is not None:
             path += f"/versions/{version}"
-        with sdk_errors():
-            found = workspace._client.get(path)
+        try:
+            with sdk_errors():
+                found = workspace._client.get(path)
+        except UserErrorException:
+            if version is None and name.lower().startswith(RESERVED_PREFIXES):
+                return Environment._curated(name)
+            raise
         return Environment._from_info(EnvironmentInfo.model_validate(found))
+
+    @staticmethod
+    def _curated(name: str) -> Environment:
+        """A curated environment (``AzureML-Minimal``, ``AzureML-PyTorch-1.6-GPU``, ...):
+        Azure ML's are prebuilt images with the framework installed; here the node's own
+        interpreter stands in for the image (user-managed), so install the framework there."""
+        log.warning(
+            "%s is a curated Azure ML environment: runs use the node's interpreter as it is "
+            "(user_managed_dependencies=True); the framework it names must be installed there",
+            name,
+        )
+        env = Environment(name)
+        env.python.user_managed_dependencies = True
+        env.python.conda_dependencies = None
+        return env
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:

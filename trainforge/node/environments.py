@@ -80,7 +80,9 @@ class BuildPlan:
     def key(self) -> str:
         content = {
             "layout": LAYOUT_VERSION,
-            "python": [sys.implementation.name, *map(str, sys.version_info[:3])],
+            # The venv links to this interpreter and to this trainforge package.
+            "python": [sys.implementation.name, *map(str, sys.version_info[:3]), sys.base_prefix],
+            "trainforge": str(Path(trainforge.__file__).resolve().parent),
             "requirements": sorted(self.requirements),
             "pip_options": self.pip_options,
             "runtime": sorted(self.runtime),
