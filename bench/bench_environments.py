@@ -129,6 +129,8 @@ def _pip_builds(packages: list[str], work: Path) -> list[Row]:
     from trainforge.node.environments import INSTALLER_SETTING
 
     build = _plan(packages)
+    progress("environments: warm-up of pip's cache (python -m venv && pip install by hand)")
+    _by_hand_pip(build, work / "pip-warmup")
     progress("environments: pip fallback build and python -m venv && pip install by hand")
     os.environ[INSTALLER_SETTING] = "pip"
     try:
@@ -142,7 +144,8 @@ def _pip_builds(packages: list[str], work: Path) -> list[Row]:
             cold,
             peer,
             "s",
-            f"{', '.join(packages)} + {len(build.runtime)} runtime pins; pip's own cache warm after the first",
+            f"{', '.join(packages)} + {len(build.runtime)} runtime pins; one sample each; "
+            "pip's cache warmed first",
             higher_is_better=False,
         )
     ]
