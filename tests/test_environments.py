@@ -142,6 +142,19 @@ def test_from_pip_requirements_keeps_lines_and_options(tmp_path: Path) -> None:
     assert spec_of(env).python.pip_packages == ["tabulate==0.10.0", "toolz"]
 
 
+def test_save_to_directory_and_load_from_directory(tmp_path: Path) -> None:
+    env = Environment("saved")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["toolz"])
+    env.environment_variables = {"A": "1"}
+    env.save_to_directory(str(tmp_path / "saved"))
+    assert (tmp_path / "saved" / "conda_dependencies.yml").is_file()
+    loaded = Environment.load_from_directory(str(tmp_path / "saved"))
+    assert loaded.name == "saved" and loaded._definition() == env._definition()
+    with pytest.raises(UserErrorException, match="not empty; pass overwrite=True"):
+        env.save_to_directory(str(tmp_path / "saved"))
+    env.save_to_directory(str(tmp_path / "saved"), overwrite=True)
+
+
 def test_an_environment_without_packages_needs_no_build() -> None:
     spec = spec_of(Environment("plain"))
     assert spec.python.pip_packages == [] and plan(spec) is None

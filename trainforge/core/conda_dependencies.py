@@ -190,11 +190,13 @@ class CondaDependencies:
         pip.insert(0, pip_option)
 
     def remove_pip_option(self, pip_option: str) -> None:
+        """Remove the pip option ``pip_option`` (given whole or by its flag)."""
         pip = self._pip_list()
         if pip is not None:
             pip[:] = [p for p in pip if p != pip_option and p.split()[0] != pip_option]
 
     def set_pip_index_url(self, index_url: str) -> None:
+        """Install pip packages from ``index_url`` instead of PyPI (``--index-url``)."""
         self.set_pip_option(f"--index-url {index_url}")
 
     # -- conda packages and channels ----------------------------------------------------------
@@ -219,23 +221,28 @@ class CondaDependencies:
         deps.insert(pip_at, conda_package)
 
     def remove_conda_package(self, conda_package: str) -> None:
+        """Remove every conda entry of the package named by ``conda_package``."""
         deps = self._conda_dependencies["dependencies"]
         deps[:] = [d for d in deps if isinstance(d, dict) or not _same_package(d, conda_package)]
 
     @property
     def conda_channels(self) -> list[str]:
+        """The conda channels (kept in the file; packages install from PyPI)."""
         return list(self._conda_dependencies.get("channels") or [])
 
     def add_channel(self, channel: str) -> None:
+        """Add a conda channel."""
         channels = self._conda_dependencies.setdefault("channels", [])
         if channel not in channels:
             channels.append(channel)
 
     def remove_channel(self, channel: str) -> None:
+        """Remove a conda channel."""
         channels = self._conda_dependencies.get("channels") or []
         self._conda_dependencies["channels"] = [c for c in channels if c != channel]
 
     def get_python_version(self) -> str | None:
+        """The version of the ``python`` pin, or None without one."""
         return translate(
             [d for d in self._conda_dependencies["dependencies"] if isinstance(d, str)]
         ).python_version
@@ -270,6 +277,7 @@ class CondaDependencies:
         return str(path)
 
     def as_dict(self) -> dict[str, Any]:
+        """The specification as the mapping its YAML holds."""
         return copy.deepcopy(self._conda_dependencies)
 
     def __eq__(self, other: object) -> bool:

@@ -108,7 +108,7 @@ def plan(spec: EnvironmentSpec) -> BuildPlan | None:
     if not requirements:
         return None
     notes = [
-        f"conda package {spec} is the installer itself: not installed" for spec in conda.ignored
+        f"conda package {item} is the installer itself: not installed" for item in conda.ignored
     ]
     wanted = python.python_version or conda.python_version
     running = ".".join(map(str, sys.version_info[:3]))
