@@ -75,6 +75,7 @@ def _by_hand_pip(build, folder: Path) -> float:  # type: ignore[no-untyped-def]
     subprocess.run(
         [str(folder / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)],
         check=True,
+        capture_output=True,  # pip warns about every missing folder of the extra index
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
     return time.perf_counter() - start
