@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cluster  # noqa: E402
 import bench_datastores  # noqa: E402
 import bench_ddp  # noqa: E402
+import bench_environments  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
@@ -36,6 +37,7 @@ BENCHMARKS = [
     ("cluster", bench_cluster.run),
     ("ddp", bench_ddp.run),
     ("datastores", bench_datastores.run),
+    ("environments", bench_environments.run),
 ]
 
 

@@ -171,25 +171,6 @@ def test_user_managed_environment_uses_the_submitting_interpreter(
     assert f"interpreter {sys.executable}" in log and "MYVAR hello" in log
 
 
-def test_environment_with_packages_fails_clearly_until_environments_are_built(
-    experiment: Experiment, project: Path
-) -> None:
-    write(project, "train.py", "print('never')\n")
-
-    class Deps:
-        pip_packages = ["azureml-defaults", "left-pad-not-here"]
-        conda_packages: list[str] = []
-
-    env = Environment("needs-packages")
-    env.python.conda_dependencies = Deps()
-    run = experiment.submit(
-        ScriptRunConfig(source_directory=str(project), script="train.py", environment=env)
-    )
-    details = run.wait_for_completion(raise_on_error=False)
-    assert details["status"] == "Failed"
-    assert "left-pad-not-here" in details["error"]["error"]["message"]
-
-
 def test_snapshot_honours_amlignore_then_gitignore(experiment: Experiment, project: Path) -> None:
     write(
         project,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +10,7 @@ from trainforge.core.environment import DEFAULT_GPU_IMAGE
 from trainforge.core.run import Run, _user, upload_snapshot
 from trainforge.data.bindings import bind_data, data_reference_specs, dataset_specs
 from trainforge.exceptions import SnapshotException, UserErrorException
-from trainforge.schemas.runs import (
-    EnvironmentSpec,
-    PythonSection,
-    RunCreate,
-    RunDefinition,
-    RunInfo,
-)
+from trainforge.schemas.runs import RunCreate, RunDefinition, RunInfo
 from trainforge.storage.snapshot import SnapshotLimitError
 
 if TYPE_CHECKING:
@@ -52,7 +45,6 @@ def check_script(source_directory: str, script: str) -> str:
 def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefinition:
     """The RunDefinition the control plane stores for ``run_config``."""
     env = run_config.environment
-    pip, conda = env._packages()
     command = run_config.command
     arguments = bind_data(list(run_config.arguments), run_config)
     return RunDefinition(
@@ -69,19 +61,9 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
         priority=run_config.priority or 0,
         use_gpu=bool(env.docker.gpu_support or env.docker.base_image == DEFAULT_GPU_IMAGE),
         max_run_duration_seconds=run_config.max_run_duration_seconds,
-        environment=EnvironmentSpec(
-            name=env.name,
-            version=env.version,
-            python=PythonSection(
-                user_managed_dependencies=env.python.user_managed_dependencies,
-                interpreter_path=env.python.interpreter_path,
-                submitting_interpreter=sys.executable,
-                pip_packages=pip,
-                conda_packages=conda,
-            ),
-            environment_variables={**env.environment_variables, **run_config.environment_variables},
+        environment=env._spec(
+            run_config.environment_variables,
             docker_enabled=bool(env.docker.enabled or run_config.docker.use_docker),
-            docker_base_image=env.docker.base_image,
         ),
         data_references=data_reference_specs(run_config),
         datasets=dataset_specs(run_config),

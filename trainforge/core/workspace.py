@@ -231,6 +231,13 @@ class Workspace:
         return {item["name"]: Experiment(self, item["name"], _id=item["id"]) for item in found}
 
     @property
+    def environments(self) -> dict[str, Any]:
+        """{name: Environment} of the registered environments, each at its latest version."""
+        from trainforge.core.environment import Environment
+
+        return Environment.list(self)
+
+    @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """{name: ComputeTarget} (AmlCompute for clusters). The 'local' target is implicit,
         as in Azure ML, and not listed."""

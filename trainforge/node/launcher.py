@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
-from trainforge.node import processes
+from trainforge.node import environments, processes
 from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
 from trainforge.node.gpus import host_gpus
 from trainforge.node.shipping import FolderSync, LogShipper
@@ -139,27 +139,16 @@ class Launcher:
         outputs.mkdir(exist_ok=True)
 
     def interpreter(self, definition: RunDefinition) -> str:
-        """The submitting interpreter unless the environment names another; packages need
-        a built environment, which this backend does not make yet."""
-        python = definition.environment.python
-        if python.user_managed_dependencies:
-            if python.interpreter_path not in ("python", "python3"):
-                found = shutil.which(python.interpreter_path)
-                if found is None:
-                    raise LaunchError(
-                        f"environment.python.interpreter_path: {python.interpreter_path} was not found on the node"
-                    )
-                return found
-            return python.submitting_interpreter or sys.executable
-        wanted = python.pip_packages + python.conda_packages
-        if wanted:
-            raise LaunchError(
-                "This run's environment asks for packages to be installed "
-                f"({', '.join(wanted)}); building environments arrives with cached environments. "
-                "Until then set environment.python.user_managed_dependencies = True and install them "
-                "into the submitting interpreter."
+        """The submitting interpreter, the one the environment names, or the cached
+        virtualenv of its packages (built first if no run built it before)."""
+        build_log = self.logs_dir / Path(environments.build_log_name(self.node_rank)).name
+        self.logs.add(build_log, environments.build_log_name(self.node_rank))
+        try:
+            return environments.interpreter_for(
+                definition.environment, self.home, build_log, self.logs.ship
             )
-        return python.submitting_interpreter or sys.executable
+        except environments.EnvironmentBuildError as exc:
+            raise LaunchError(str(exc)) from None
 
     def environment(self, info: RunInfo) -> dict[str, str]:
         """The variables every process of the run sees (ranks are added per process)."""

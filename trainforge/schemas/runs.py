@@ -40,6 +40,10 @@ class PythonSection(BaseModel):
     submitting_interpreter: str | None = None
     pip_packages: list[str] = Field(default_factory=list)
     conda_packages: list[str] = Field(default_factory=list)
+    # pip options of the environment (--index-url, --extra-index-url, --find-links, --pre).
+    pip_options: list[str] = Field(default_factory=list)
+    # The conda specification's python pin; the node builds with its own interpreter.
+    python_version: str | None = None
 
 
 class EnvironmentSpec(BaseModel):

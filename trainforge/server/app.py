@@ -15,7 +15,15 @@ from fastapi.responses import FileResponse, JSONResponse
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers import computes, datasets, datastores, files, runs, workspaces
+from trainforge.server.routers import (
+    computes,
+    datasets,
+    datastores,
+    environments,
+    files,
+    runs,
+    workspaces,
+)
 from trainforge.server.routers.deps import authorize
 from trainforge.server.settings import ServerSettings
 
@@ -83,6 +91,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize)]
-    for module in (workspaces, runs, files, computes, datastores, datasets):
+    for module in (workspaces, runs, files, computes, datastores, datasets, environments):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app

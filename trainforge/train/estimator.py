@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from trainforge.core.conda_dependencies import CondaDependencies
 from trainforge.core.environment import DEFAULT_GPU_IMAGE, Environment
 from trainforge.core.runconfig import (
     MpiConfiguration,
@@ -13,7 +15,7 @@ from trainforge.core.runconfig import (
     target_name,
 )
 from trainforge.data.bindings import bind_data
-from trainforge.exceptions import TrainingException
+from trainforge.exceptions import TrainingException, UserErrorException
 
 
 def script_params_to_arguments(script_params: dict[str, Any] | None) -> list[Any]:
@@ -57,12 +59,50 @@ def distribution_of(
     return PyTorchConfiguration(name, node_count * process_count_per_node, node_count)
 
 
-class _PackageList:
-    """What an Estimator asks to install, read by the run definition."""
+def _project_file(source_directory: str, relative: str, field: str) -> Path:
+    """A file named relative to the source directory; it must be inside it and exist."""
+    root = Path(source_directory).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise TrainingException(
+            f"{field}: {relative} must be inside source_directory {source_directory}"
+        )
+    if not path.is_file():
+        raise UserErrorException(
+            f"{field}: {path} doesn't exist. The file should be inside the project folder"
+        )
+    return path
 
-    def __init__(self, pip_packages: list[str], conda_packages: list[str]) -> None:
-        self.pip_packages = pip_packages
-        self.conda_packages = conda_packages
+
+def estimator_dependencies(
+    source_directory: str,
+    pip_packages: list[str] | None,
+    conda_packages: list[str] | None,
+    pip_requirements_file: str | None,
+    conda_dependencies_file: str | None,
+    pip_field: str,
+    conda_field: str,
+) -> CondaDependencies:
+    """The SDK's rule: a conda file is used as it is; otherwise azureml-defaults, the
+    requirements file's lines and ``pip_packages``, then ``conda_packages``."""
+    if conda_dependencies_file:
+        path = _project_file(source_directory, conda_dependencies_file, conda_field)
+        return CondaDependencies(conda_dependencies_file_path=str(path))
+    deps = CondaDependencies()
+    pip = list(pip_packages or [])
+    if pip_requirements_file:
+        path = _project_file(source_directory, pip_requirements_file, pip_field)
+        lines = [
+            line.split(" #", 1)[0].strip()
+            for line in path.read_text().splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        pip = CondaDependencies.merge_requirements([*lines, *pip])
+    if pip:
+        deps.set_pip_requirements(["azureml-defaults", *pip])
+    for package in conda_packages or []:
+        deps.add_conda_package(package)
+    return deps
 
 
 class Estimator:
@@ -121,13 +161,27 @@ class Estimator:
             raise TrainingException(
                 "distributed_backend: required when node_count or process_count_per_node is above 1"
             )
+        # The deprecated *_path arguments stand in for the newer ones when those are absent.
+        pip_field = "pip_requirements_file"
+        if pip_requirements_file_path and not pip_requirements_file:
+            pip_requirements_file, pip_field = (
+                pip_requirements_file_path,
+                "pip_requirements_file_path",
+            )
+        conda_field = "conda_dependencies_file"
+        if conda_dependencies_file_path and not conda_dependencies_file:
+            conda_dependencies_file = conda_dependencies_file_path
+            conda_field = "conda_dependencies_file_path"
         if environment_definition is not None:
             clashing = [
                 name
                 for name, value in (
                     ("pip_packages", pip_packages),
+                    (pip_field, pip_requirements_file),
                     ("conda_packages", conda_packages),
+                    (conda_field, conda_dependencies_file),
                     ("custom_docker_image", custom_docker_image),
+                    ("image_registry_details", image_registry_details),
                     ("use_gpu", use_gpu or None),
                     ("user_managed", user_managed or None),
                     ("shm_size", shm_size),
@@ -137,13 +191,22 @@ class Estimator:
             ]
             if clashing:
                 raise TrainingException(
-                    f"environment_definition cannot be combined with {', '.join(clashing)}"
+                    f"environment_definition cannot be combined with {', '.join(clashing)}: "
+                    "put them in the Environment instead"
                 )
+        if conda_dependencies_file and (pip_packages or pip_requirements_file or conda_packages):
+            raise TrainingException(
+                f"{conda_field}: cannot be combined with pip_packages, {pip_field} or "
+                "conda_packages; list those packages in the conda file"
+            )
         if not use_docker and (custom_docker_image or custom_docker_base_image):
             raise TrainingException("custom_docker_image: not allowed with use_docker=False")
-        if user_managed and (pip_packages or conda_packages):
+        if user_managed and (
+            pip_packages or conda_packages or pip_requirements_file or conda_dependencies_file
+        ):
             raise TrainingException(
-                "pip_packages/conda_packages: not allowed with user_managed=True"
+                f"user_managed: with user_managed=True, conda_packages, {conda_field}, "
+                f"pip_packages or {pip_field} cannot be specified"
             )
         if compute_target is None and vm_size is None:
             compute_target = "local"
@@ -177,10 +240,17 @@ class Estimator:
                 env.docker.base_image = DEFAULT_GPU_IMAGE
             env.docker.gpu_support = use_gpu
             env.environment_variables = dict(environment_variables or {})
-            if pip_packages or conda_packages:
-                env.python.conda_dependencies = _PackageList(
-                    list(pip_packages or []), list(conda_packages or [])
-                )
+            if shm_size:
+                env.docker.shm_size = shm_size
+            env.python.conda_dependencies = estimator_dependencies(
+                source_directory,
+                pip_packages,
+                conda_packages,
+                pip_requirements_file,
+                conda_dependencies_file,
+                pip_field,
+                conda_field,
+            )
         self.run_config.environment = env
         self.process_count_per_node = process_count_per_node
         self.distributed_backend = distributed_backend

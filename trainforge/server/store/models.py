@@ -266,3 +266,21 @@ class Dataset(Base):
     # Registering the same definition under another name points at the existing one.
     definition_hash: Mapped[str] = mapped_column(String(64), index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegisteredEnvironment(Base):
+    """One version of an environment registered in a workspace (``env.register(ws)``)."""
+
+    __tablename__ = "environments"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", "version"),
+        Index("ix_environments_content", "workspace_id", "name", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
