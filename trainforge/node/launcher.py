@@ -464,10 +464,10 @@ class Launcher:
         details: list[dict[str, str]] = [
             {"code": "UserProcessExitCode", "message": str(return_code)},
         ]
-        if slot.task_type is not None:
-            details.append({"code": "Task", "message": label})
-        else:
+        if label.startswith("rank "):
             details.append({"code": "Rank", "message": label.removeprefix("rank ")})
+        else:  # a TensorFlow task ("worker 0") or mpirun itself
+            details.append({"code": "Task", "message": label})
         details.append({"code": "Traceback", "message": detail.rstrip()})
         return {
             "code": "UserError",

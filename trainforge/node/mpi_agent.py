@@ -9,7 +9,6 @@ with its status, as ssh would.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 
 from trainforge.client.http import Endpoint, TrainforgeClient
@@ -28,7 +27,8 @@ def main(argv: list[str]) -> int:
         print(f"trainforge mpi agent: {exc}", file=sys.stderr)
         return 255
     # The daemon must stay a child of its node's launcher, so it may not detach.
-    command = shlex.join(word for word in shlex.split(" ".join(words)) if word != "--daemonize")
+    # The words form one shell line, as ssh would hand it to the remote shell.
+    command = " ".join(word for word in words if word != "--daemonize")
     env = os.environ
     client = TrainforgeClient(Endpoint(env["AZUREML_SERVICE_ENDPOINT"], env["AZUREML_RUN_TOKEN"]))
     gang = GangClient(
