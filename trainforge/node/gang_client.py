@@ -17,7 +17,9 @@ from trainforge.schemas.gang import (
     TaskEndpoint,
 )
 
-POLL_S = 20.0
+# Long polls return at once when what they wait for happens; this bounds how late a
+# launcher notices that it was asked to stop while waiting.
+POLL_S = 5.0
 
 
 class GangTimeout(Exception):
@@ -59,16 +61,16 @@ class GangClient:
     def wait_for_all(
         self, timeout_s: float, stop: threading.Event, clock: Callable[[], float]
     ) -> GangEndpoints:
-        """Every node's endpoints, once all have published (long polls of up to 20 s)."""
+        """Every node's endpoints, once all have published (long polls)."""
         deadline = clock() + timeout_s
         while True:
+            if stop.is_set():
+                raise GangTimeout("the run was stopped while waiting for the other nodes")
             gang = GangEndpoints.model_validate(
                 self.client.get(f"{self.base}/endpoints", wait=POLL_S)
             )
             if gang.complete:
                 return gang
-            if stop.is_set():
-                raise GangTimeout("the run was stopped while waiting for the other nodes")
             if clock() >= deadline:
                 missing = sorted(
                     set(range(gang.node_count)) - {node.node_rank for node in gang.nodes}
