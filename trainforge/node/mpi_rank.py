@@ -48,6 +48,9 @@ def main(argv: list[str]) -> int:
         return 2
     env = dict(os.environ)
     env.update(rank_variables(env))
+    gpus = int(env.get("AZ_BATCHAI_NUM_GPUS", "0") or 0)
+    if gpus and env["LOCAL_WORLD_SIZE"] != "1":
+        env["CUDA_VISIBLE_DEVICES"] = str(int(env["LOCAL_RANK"]) % gpus)  # one GPU per local rank
     command = [string.Template(part).safe_substitute(env) for part in argv]
     logs = Path(env.get("TRAINFORGE_LOGS_DIR", "."))
     path = logs / log_name(env["RANK"], env["WORLD_SIZE"])
