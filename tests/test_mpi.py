@@ -7,6 +7,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests import test_clusters
@@ -22,7 +23,7 @@ pytest.importorskip("mpi4py")
 clusters = test_clusters.clusters  # the fixture: a test's clusters are deleted after it
 
 ALLREDUCE = """
-    import json, os, sys
+    import json, os, sys, time
     from mpi4py import MPI
     from trainforge.core import Run
 
@@ -31,13 +32,16 @@ ALLREDUCE = """
     total = comm.allreduce(rank + 1)
     names = ["RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "OMPI_COMM_WORLD_RANK",
              "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "AZ_BATCHAI_TASK_INDEX"]
-    print("ENV", json.dumps({name: os.environ.get(name) for name in names}), "ARGS", sys.argv[1:])
+    values = {name: os.environ.get(name) for name in names}
+    print("ENV", json.dumps({**values, "pid": os.getpid()}), "ARGS", sys.argv[1:], flush=True)
     if rank == 0:
         run = Run.get_context()
         run.log("sum", total)
         run.log("size", comm.Get_size())
     if "--fail-rank" in sys.argv and str(rank) == sys.argv[-1]:
         raise RuntimeError(f"rank {rank} gives up")
+    if "--sleep" in sys.argv:
+        time.sleep(600)
 """
 
 
@@ -51,7 +55,9 @@ def rank_envs(run) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     return sorted(found, key=lambda env: int(env["RANK"]))
 
 
-def test_mpi_two_processes_on_one_node(experiment: Experiment, project: Path) -> None:
+def test_mpi_two_processes_on_one_node(
+    experiment: Experiment, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project / "train.py").write_text(textwrap.dedent(ALLREDUCE))
     config = ScriptRunConfig(
         source_directory=str(project),
@@ -60,7 +66,8 @@ def test_mpi_two_processes_on_one_node(experiment: Experiment, project: Path) ->
         distributed_job_config=MpiConfiguration(process_count_per_node=2),
     )
     run = experiment.submit(config)
-    assert run.wait_for_completion()["status"] == "Completed", run.get_details()
+    assert run.wait_for_completion(show_output=True)["status"] == "Completed", run.get_details()
+    assert "ENV" in capsys.readouterr().out  # show_output streams rank 0's log
     assert run.get_metrics() == {"sum": 3, "size": 2}
     envs = rank_envs(run)
     assert [
@@ -116,3 +123,37 @@ def test_mpi_over_two_nodes_of_a_cluster(
         ("0", "0", "0"),
         ("1", "1", "1"),
     ]
+
+    # A rank failing on the second node: its traceback travels through mpirun's output.
+    failing = Estimator(
+        str(project),
+        compute_target=cluster,
+        entry_script="train.py",
+        script_params={"--fail-rank": 1},
+        node_count=2,
+        distributed_training=Mpi(),
+    )
+    details = experiment.submit(failing).wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    message = details["error"]["error"]["message"]
+    assert "(rank 1)" in message and "RuntimeError: rank 1 gives up" in message
+
+    # Canceling stops the ranks on both nodes, the second node's daemon included.
+    sleeping = Estimator(
+        str(project),
+        compute_target=cluster,
+        entry_script="train.py",
+        script_params={"--sleep": ""},
+        node_count=2,
+        distributed_training=Mpi(),
+    )
+    run = experiment.submit(sleeping)
+    pids = test_clusters.wait_until(
+        lambda: [e["pid"] for e in rank_envs(run)] if len(rank_envs(run)) == 2 else None,
+        60,
+        "both ranks running",
+    )
+    run.cancel()
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
+    for pid in pids:
+        test_clusters.wait_until(lambda p=pid: not psutil.pid_exists(p), 15, f"rank pid {pid} gone")

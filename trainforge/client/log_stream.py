@@ -26,7 +26,9 @@ def pick_log(names: list[str]) -> str | None:
         for n in logs
         if not DISTRIBUTED_SUFFIX.search(n) or n.endswith(("_0.txt", "worker_0.txt"))
     ]
-    return max(firsts or logs)
+    # MPI runs: rank 0's output, not mpirun's own log (70_mpi_log.txt).
+    drivers = [n for n in firsts if "_mpi_" not in n]
+    return max(drivers or firsts or logs)
 
 
 def follow(
