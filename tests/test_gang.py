@@ -93,3 +93,34 @@ def test_waiting_for_missing_nodes_gives_up(experiment) -> None:  # type: ignore
     with pytest.raises(GangTimeout, match="stopped while waiting"):
         gang.wait_for_all(60, stop, time.monotonic)
     run.complete()
+
+
+def test_layouts_per_mode() -> None:
+    from trainforge.node.process_plan import layout
+    from trainforge.schemas.runs import RunDefinition
+
+    ps = RunDefinition(
+        script="t.py", communicator="ParameterServer", worker_count=1, parameter_server_count=2
+    )
+    node_0, node_1 = layout(ps, 0, 2), layout(ps, 1, 2)
+    assert [(s.log_name, s.role) for s in node_0.slots] == [
+        ("azureml-logs/70_driver_log_ps_0.txt", "helper"),
+        ("azureml-logs/70_driver_log_worker_0.txt", "main"),
+    ]
+    assert node_0.has_main and not node_1.has_main  # node 1 only serves ps 1
+
+    mpi_run = RunDefinition(script="t.py", communicator="IntelMpi", process_count_per_node=2)
+    first, second = layout(mpi_run, 0, 2), layout(mpi_run, 1, 2)
+    assert [s.label for s in first.slots] == ["mpirun"]
+    assert first.rank_logs == [
+        "azureml-logs/70_driver_log_0.txt",
+        "azureml-logs/70_driver_log_1.txt",
+    ]
+    assert second.slots == [] and second.serves_daemons
+    assert second.rank_logs[1:] == [
+        "azureml-logs/70_driver_log_2.txt",
+        "azureml-logs/70_driver_log_3.txt",
+    ]
+
+    single = layout(RunDefinition(script="t.py"), 0, 1)
+    assert [s.log_name for s in single.slots] == ["azureml-logs/70_driver_log.txt"]
