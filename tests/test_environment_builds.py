@@ -1,7 +1,7 @@
 """Runs whose environment asks for packages: real virtualenvs built by uv (and pip), cached
 by content, built once under concurrency, and failing with the installer's error.
 
-The packages used here (tabulate, termcolor, humanize, toolz) are not installed in the
+The packages used here (tabulate, munch, humanize, toolz) are not installed in the
 test interpreter, so a script that imports them proves the environment was built.
 """
 
@@ -52,7 +52,7 @@ def prefix_of(run: ScriptRun) -> str:
 
 @pytest.fixture(autouse=True)
 def packages_are_not_in_the_test_interpreter() -> None:
-    for module in ("tabulate", "termcolor", "humanize", "toolz"):
+    for module in ("tabulate", "munch", "humanize", "toolz"):
         assert importlib.util.find_spec(module) is None, f"{module} is installed in the test venv"
 
 
@@ -85,9 +85,9 @@ def test_a_run_imports_a_package_of_its_environment_and_the_next_run_reuses_it(
 def test_concurrent_runs_of_a_new_environment_build_it_once(
     experiment: Experiment, project: Path, tf_home: Path
 ) -> None:
-    (project / "train.py").write_text(IMPORTING_SCRIPT.format(module="termcolor"))
+    (project / "train.py").write_text(IMPORTING_SCRIPT.format(module="munch"))
     estimator = Estimator(
-        str(project), compute_target="local", entry_script="train.py", conda_packages=["termcolor"]
+        str(project), compute_target="local", entry_script="train.py", conda_packages=["munch"]
     )
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda _: experiment.submit(estimator), range(2)))

@@ -54,4 +54,5 @@ if rank == 0:
     with open("outputs/model.json", "w") as f:
         json.dump({"w": w, "b": b}, f)
     print(f"model: y = {w:.3f} * x + {b:.3f}")
+dist.barrier()  # leave together: a rank tearing gloo down while another still works can abort
 dist.destroy_process_group()

@@ -13,12 +13,15 @@ from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
 LOG_NAME = re.compile(r"^(azureml-logs/\d\d_[^/]*\.txt|user_logs/std_log[^/]*\.txt)$")
 DISTRIBUTED_SUFFIX = re.compile(r"_(\d+|ps_\d+|worker_\d+)\.txt$")
+# Written before the script starts (environment build, job preparation): the run's error
+# carries what matters of them, and following one would miss the driver log.
+PREPARATION_LOG = re.compile(r"^azureml-logs/(20|55|65)_")
 LONG_POLL_S = 10.0
 
 
 def pick_log(names: list[str]) -> str | None:
     """The log the SDK streams: the highest-sorted system log, rank 0 for distributed runs."""
-    logs = [name for name in names if LOG_NAME.match(name)]
+    logs = [name for name in names if LOG_NAME.match(name) and not PREPARATION_LOG.match(name)]
     if not logs:
         return None
     firsts = [
@@ -26,7 +29,9 @@ def pick_log(names: list[str]) -> str | None:
         for n in logs
         if not DISTRIBUTED_SUFFIX.search(n) or n.endswith(("_0.txt", "worker_0.txt"))
     ]
-    return max(firsts or logs)
+    # MPI runs: rank 0's output, not mpirun's own log (70_mpi_log.txt).
+    drivers = [n for n in firsts if "_mpi_" not in n]
+    return max(drivers or firsts or logs)
 
 
 def follow(

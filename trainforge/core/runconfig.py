@@ -47,12 +47,26 @@ def target_name(target: Any) -> str:
     return name
 
 
+def check_count(
+    value: Any,
+    field: str,
+    minimum: int,
+    error: type[Exception] = RunConfigurationException,
+) -> int:
+    """``value`` if it is a whole number of at least ``minimum``; else ``error`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise error(f"{field}: must be an integer of at least {minimum}, got {value!r}")
+    return value
+
+
 class MpiConfiguration:
     """``MpiConfiguration(process_count_per_node, node_count)``: processes per node of an MPI job."""
 
     def __init__(self, process_count_per_node: int = 1, node_count: int = 1) -> None:
-        self.process_count_per_node = process_count_per_node
-        self.node_count = node_count
+        self.process_count_per_node = check_count(
+            process_count_per_node, "process_count_per_node", 1
+        )
+        self.node_count = check_count(node_count, "node_count", 1)
 
 
 class PyTorchConfiguration:
@@ -70,10 +84,7 @@ class PyTorchConfiguration:
             raise RunConfigurationException(
                 f"communication_backend: {communication_backend!r} is not supported; use 'Nccl' or 'Gloo'"
             )
-        if not isinstance(node_count, int) or node_count < 1:
-            raise RunConfigurationException(
-                f"node_count: must be an integer of at least 1, got {node_count!r}"
-            )
+        check_count(node_count, "node_count", 1)
         count = node_count if process_count is None else process_count
         if not isinstance(count, int) or count < node_count or count % node_count:
             raise RunConfigurationException(
@@ -90,11 +101,15 @@ class PyTorchConfiguration:
 
 class TensorflowConfiguration:
     """``TensorflowConfiguration(worker_count=1, parameter_server_count=1)``: a TensorFlow
-    parameter-server job."""
+    parameter-server job, one process per task. Given to ``ScriptRunConfig`` it asks for
+    ``worker_count`` nodes; ``parameter_server_count=0`` gives a cluster of workers only
+    (MultiWorkerMirroredStrategy)."""
 
     def __init__(self, worker_count: int = 1, parameter_server_count: int = 1) -> None:
-        self.worker_count = worker_count
-        self.parameter_server_count = parameter_server_count
+        self.worker_count = check_count(worker_count, "worker_count", 1)
+        self.parameter_server_count = check_count(
+            parameter_server_count, "parameter_server_count", 0
+        )
 
 
 def apply_distribution(run_config: RunConfiguration, distributed: Any) -> None:

@@ -58,6 +58,8 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
         process_count_per_node=getattr(
             run_config.pytorch or run_config.mpi, "process_count_per_node", 1
         ),
+        worker_count=getattr(run_config.tensorflow, "worker_count", 1),
+        parameter_server_count=getattr(run_config.tensorflow, "parameter_server_count", 0),
         priority=run_config.priority or 0,
         use_gpu=bool(env.docker.gpu_support or env.docker.base_image == DEFAULT_GPU_IMAGE),
         max_run_duration_seconds=run_config.max_run_duration_seconds,

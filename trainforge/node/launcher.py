@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import signal
-import string
 import subprocess
 import sys
 import threading
@@ -25,16 +24,22 @@ from typing import Any
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
-from trainforge.node import environments, processes
+from trainforge.node import environments, mpi, process_plan, processes, tf_cluster
+from trainforge.node.daemon_inbox import DaemonInbox
 from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
+from trainforge.node.gang_client import GangClient, GangTimeout, PortReservation
 from trainforge.node.gpus import host_gpus
+from trainforge.node.mpi import MpiUnavailable
 from trainforge.node.shipping import FolderSync, LogShipper
+from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import read_state
 from trainforge.storage.paths import safe_relative_path
 
 log = logging.getLogger("trainforge.launcher")
-DRIVER_LOG = "azureml-logs/70_driver_log.txt"
+DRIVER_LOG = process_plan.DRIVER_LOG
+# How long a node waits for the other nodes of its gang to say where their tasks listen.
+GANG_TIMEOUT_S = float(os.environ.get("TRAINFORGE_GANG_TIMEOUT_S", "300"))
 JOB_PREP_LOG = "azureml-logs/65_job_prep.txt"
 LOG_SHIP_INTERVAL_S = 0.5
 # Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
@@ -72,7 +77,10 @@ class Launcher:
         self.logs_dir = self.node_dir / "azureml-logs"
         self.logs = LogShipper(self.client, self.run_path)
         self.stop_requested = threading.Event()
+        self.node_addr = environ.get("TRAINFORGE_NODE_ADDR") or "127.0.0.1"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.specs: list[process_plan.ProcessSpec] = []
+        self.stopped: set[int] = set()  # processes stopped on purpose, not failed
         self.log_files: list[Path] = []
         self.data = RunData(
             self.client,
@@ -81,6 +89,10 @@ class Launcher:
             NodeCache(self.home / "cache" / "datastores" / self.workspace),
             self.prep_note,
         )
+        self.gang = GangClient(self.client, self.workspace, self.run_id, self.attempt)
+        self.ports: PortReservation | None = None
+        self.inbox: DaemonInbox | None = None
+        self.daemon_ids: dict[int, int] = {}  # process index -> its node command
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
@@ -96,6 +108,9 @@ class Launcher:
 
     def note(self, line: str) -> None:
         """A line of the launcher's own in the first driver log (e.g. that Docker is not used)."""
+        if not self.log_files:  # a node with no task of the run: its launcher log only
+            log.info("%s", line)
+            return
         with open(self.log_files[0], "a") as out:
             out.write(line.rstrip("\n") + "\n")
 
@@ -180,61 +195,31 @@ class Launcher:
         )
         return env
 
-    def process_environment(
-        self, env: dict[str, str], local_rank: int, per_node: int, definition: RunDefinition
-    ) -> dict[str, str]:
-        """One process's variables: torchrun-style ranks, the gang's rendezvous, Batch AI names."""
-        rank = self.node_rank * per_node + local_rank
-        out = {
-            **env,
-            "RANK": str(rank),
-            "LOCAL_RANK": str(local_rank),
-            "WORLD_SIZE": str(self.node_count * per_node),
-            "LOCAL_WORLD_SIZE": str(per_node),
-            "NODE_RANK": str(self.node_rank),
-            "AZ_BATCHAI_JOB_MASTER_NODE_IP": self.master_addr,
-        }
-        if self.master_port is not None:
-            endpoint = f"{self.master_addr}:{self.master_port}"
-            out.update(
-                MASTER_ADDR=self.master_addr,
-                MASTER_PORT=str(self.master_port),
-                AZ_BATCHAI_PYTORCH_INIT_METHOD=f"tcp://{endpoint}",
-                AZ_BATCH_MASTER_NODE=endpoint,
-            )
-        if definition.communicator in ("Gloo", "Nccl"):
-            out["AZ_BATCHAI_PYTORCH_BACKEND"] = definition.communicator.lower()
-            out["AZ_BATCHAI_TASK_INDEX"] = str(rank)
-        elif definition.communicator in ("IntelMpi", "OpenMpi"):
-            # The ranks as Open MPI names them; the processes are the launcher's, not mpirun's.
-            out.update(
-                OMPI_COMM_WORLD_RANK=str(rank),
-                OMPI_COMM_WORLD_SIZE=out["WORLD_SIZE"],
-                OMPI_COMM_WORLD_LOCAL_RANK=str(local_rank),
-                OMPI_COMM_WORLD_LOCAL_SIZE=str(per_node),
-                AZ_BATCHAI_TASK_INDEX=str(self.node_rank),
-            )
-        if per_node > 1:
-            # As torchrun does: several processes on one node must not each take every core.
-            out.setdefault("OMP_NUM_THREADS", "1")
-        gpus = self.node_gpus()
-        out["AZ_BATCHAI_NUM_GPUS"] = str(gpus)
-        if gpus and per_node > 1:
-            out["CUDA_VISIBLE_DEVICES"] = str(local_rank % gpus)  # each local rank its own GPU
-        return out
-
     def node_gpus(self) -> int:
         resources = os.environ.get("TRAINFORGE_NODE_RESOURCES")
         return int(json.loads(resources)["gpus"]) if resources else host_gpus()
 
-    def command(
-        self, definition: RunDefinition, interpreter: str, env: dict[str, str]
-    ) -> list[str]:
-        if definition.command:
-            return [string.Template(part).safe_substitute(env) for part in definition.command]
-        assert definition.script is not None
-        arguments = [string.Template(arg).safe_substitute(env) for arg in definition.arguments]
-        return [interpreter, definition.script, *arguments]
+    def exchange_endpoints(self, plan: process_plan.Layout) -> dict[str, list[str]]:
+        """Pick free ports on this node for its tasks, publish them, and wait until every
+        node of the attempt has: then each task's TF_CONFIG can name the whole cluster."""
+        self.ports = PortReservation(self.node_addr, len(plan.slots))
+        self.gang.publish(
+            self.node_rank,
+            [
+                TaskEndpoint(
+                    task_type=slot.task_type or "task",
+                    task_index=slot.rank,
+                    host=self.node_addr,
+                    port=port,
+                )
+                for slot, port in zip(plan.slots, self.ports.ports, strict=True)
+            ],
+        )
+        try:
+            gang = self.gang.wait_for_all(GANG_TIMEOUT_S, self.stop_requested, time.monotonic)
+        except GangTimeout as exc:
+            raise LaunchError(f"The run's nodes could not meet: {exc}") from None
+        return tf_cluster.cluster_spec(gang)
 
     # -- execution ----------------------------------------------------------------------
     def run(self) -> int:
@@ -243,23 +228,16 @@ class Launcher:
             return 0
         definition = info.definition
         assert definition is not None
-        per_node = definition.process_count_per_node
-        total = self.node_count * per_node
+        self.definition = definition
+        plan = process_plan.layout(definition, self.node_rank, self.node_count)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        for local_rank in range(per_node):
-            rank = self.node_rank * per_node + local_rank
-            name = DRIVER_LOG if total == 1 else DRIVER_LOG.replace(".txt", f"_{rank}.txt")
+        for name in plan.log_names:
             path = self.logs_dir / Path(name).name
             path.touch()
             self.log_files.append(path)
             self.logs.add(path, name)
         (self.node_dir / "run_definition.json").write_text(definition.model_dump_json(indent=2))
         try:
-            if definition.communicator == "ParameterServer":
-                raise LaunchError(
-                    "TensorFlow parameter-server jobs (TF_CONFIG, one process per ps/worker task) "
-                    "cannot be launched yet; PyTorch (Gloo/Nccl) and per-node process ranks can."
-                )
             self.fetch_snapshot(info.snapshot_id)
             if self.attempt > 1:
                 self.restore_outputs()
@@ -267,10 +245,7 @@ class Launcher:
             data_env = self.data.prepare(definition)
             definition.arguments = self.data.expand(definition.arguments, data_env)
         except (LaunchError, DataPreparationError) as exc:
-            self.note(str(exc))
-            self.logs.ship()
-            self.report("failed", error={"code": "UserError", "message": str(exc)})
-            return 1
+            return self.refuse(str(exc))
         if definition.use_gpu and self.node_gpus() == 0:
             self.note(
                 f"Warning: the run asks for GPUs (use_gpu) but node {self.node_id} has none; it runs on the CPU."
@@ -293,33 +268,90 @@ class Launcher:
             for d in definition.directories_to_watch
             if d != "outputs"
         ]
-        for local_rank, log_path in enumerate(self.log_files):
-            process_env = self.process_environment(env, local_rank, per_node, definition)
-            # Arguments such as $LOCAL_RANK or $AZ_BATCHAI_TASK_INDEX are per process.
-            command = self.command(definition, interpreter, process_env)
-            with open(log_path, "ab") as driver:
-                self.processes.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=self.work_dir,
-                        env=process_env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=driver,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        self.report("running")
+        self.context = process_plan.NodeContext(
+            definition=definition,
+            interpreter=interpreter,
+            env=env,
+            node_rank=self.node_rank,
+            node_count=self.node_count,
+            master_addr=self.master_addr,
+            master_port=self.master_port,
+            gpus=self.node_gpus(),
+            logs_dir=self.logs_dir,
+        )
+        try:
+            cluster = (
+                self.exchange_endpoints(plan)
+                if definition.communicator == "ParameterServer"
+                else None
+            )
+            specs = process_plan.specs(plan, self.context, cluster)
+        except (LaunchError, MpiUnavailable) as exc:
+            if self.stop_requested.is_set():
+                self.report("canceled")
+                return 0
+            return self.refuse(str(exc))
+        finally:
+            if self.ports is not None:
+                self.ports.release()  # the tasks bind them now
+        for spec in specs:
+            self.start(spec)
+        if plan.serves_daemons:
+            self.inbox = DaemonInbox(self.gang, self.node_rank, self.stop_requested)
+            self.inbox.start()
+        # A node with only helpers (parameter servers, MPI daemons) does not decide the
+        # run's end: it serves until the others are done.
+        self.report("running" if plan.has_main else "serving")
         failed, reason = self.supervise(syncs, definition.max_run_duration_seconds)
-        return self.finish(failed, reason, syncs, command)
+        return self.finish(failed, reason, syncs)
+
+    def refuse(self, message: str) -> int:
+        """The run cannot start here: say why in the log and in the run's error."""
+        self.note(message)
+        self.logs.ship()
+        self.report("failed", error={"code": "UserError", "message": message})
+        return 1
+
+    def start(self, spec: process_plan.ProcessSpec) -> None:
+        log_path = self.logs_dir / Path(spec.slot.log_name).name
+        with open(log_path, "ab") as driver:
+            self.processes.append(
+                subprocess.Popen(
+                    spec.command,
+                    cwd=self.work_dir,
+                    env=spec.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=driver,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        self.specs.append(spec)
+
+    def start_daemons(self) -> None:
+        """Start the MPI daemons mpirun posted for this node since the last look."""
+        if self.inbox is None:
+            return
+        for command in self.inbox.take():
+            self.start(process_plan.daemon_spec(self.context, command.command))
+            self.daemon_ids[len(self.processes) - 1] = command.id
+
+    def report_daemon_ends(self, codes: list[int | None]) -> None:
+        if self.inbox is None:
+            return
+        for index, command_id in list(self.daemon_ids.items()):
+            if codes[index] is not None:
+                self.inbox.ended(command_id, codes[index])  # type: ignore[arg-type]
+                del self.daemon_ids[index]
 
     def supervise(
         self, syncs: list[FolderSync], max_seconds: int | None
     ) -> tuple[int | None, str | None]:
         """Wait for the processes, shipping logs often and outputs now and then.
 
-        Returns the local rank that failed first (None if none did) and why the
-        processes were stopped, if they were.
+        Returns the index of the process that failed first (None if none did) and why
+        the processes were stopped, if they were. The run's part here is done when its
+        main processes have all succeeded; helpers (parameter servers) are then stopped.
         """
         started = time.monotonic()
         last_sync = started
@@ -327,17 +359,36 @@ class Launcher:
         reason: str | None = None
         failed: int | None = None
         while True:
+            self.start_daemons()
+            mains = [i for i, spec in enumerate(self.specs) if spec.slot.role == "main"]
+            waiting = [i for i in mains if self.processes[i].poll() is None]
             try:
-                # Returns the moment the first process exits; SIGTERM only sets stop_requested.
-                self.processes[0].wait(LOG_SHIP_INTERVAL_S if len(self.processes) == 1 else 0.1)
+                # Returns the moment a main process exits; SIGTERM only sets stop_requested.
+                if waiting:
+                    self.processes[waiting[0]].wait(
+                        LOG_SHIP_INTERVAL_S if len(self.processes) == 1 else 0.1
+                    )
+                else:
+                    self.stop_requested.wait(0.1)
             except subprocess.TimeoutExpired:
                 pass
             codes = [p.poll() for p in self.processes]
-            failed = next((rank for rank, code in enumerate(codes) if code not in (None, 0)), None)
+            self.report_daemon_ends(codes)
+            failed = next(
+                (
+                    i
+                    for i, code in enumerate(codes)
+                    if code not in (None, 0)
+                    and i not in self.stopped
+                    and self.specs[i].slot.role != "daemon"
+                ),
+                None,
+            )
             if failed is not None:
-                self.stop_processes()  # one rank failing fails the node's part: stop the others
+                self.stop_processes()  # one process failing fails the node's part: stop the others
                 break
-            if all(code == 0 for code in codes):
+            if mains and all(codes[i] == 0 for i in mains):
+                self.stop_processes()  # what is left are helpers, which never end by themselves
                 break
             if self.stop_requested.is_set():
                 reason = "canceled"
@@ -356,14 +407,15 @@ class Launcher:
                 last_sync = time.monotonic()
         if syncer is not None:
             syncer.join()
+        self.report_daemon_ends([p.poll() for p in self.processes])
         return failed, reason
 
     def stop_processes(self) -> None:
-        """SIGTERM each process group, then kill whatever is left of their trees."""
+        """SIGTERM each process group that still runs, then kill whatever is left of their trees."""
         trees: list[psutil.Process] = []
-        for process in self.processes:
-            if process.poll() is not None:
-                continue
+        running = [(i, p) for i, p in enumerate(self.processes) if p.poll() is None]
+        for index, process in running:
+            self.stopped.add(index)
             try:
                 trees += psutil.Process(process.pid).children(recursive=True)
             except psutil.Error:
@@ -373,7 +425,7 @@ class Launcher:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + STOP_GRACE_S
-        for process in self.processes:
+        for _, process in running:
             try:
                 process.wait(max(deadline - time.monotonic(), 0.05))
             except subprocess.TimeoutExpired:
@@ -383,9 +435,7 @@ class Launcher:
         for process in self.processes:
             process.wait()
 
-    def finish(
-        self, failed: int | None, reason: str | None, syncs: list[FolderSync], command: list[str]
-    ) -> int:
+    def finish(self, failed: int | None, reason: str | None, syncs: list[FolderSync]) -> int:
         for sync in syncs:
             sync.sync()
         if reason != "canceled":
@@ -400,35 +450,48 @@ class Launcher:
             self.report("failed", error={"code": "UserError", "message": reason})
         elif failed is not None:
             code = self.processes[failed].returncode
-            self.report("failed", exit_code=code, error=self.error(failed, code, command))
+            self.report("failed", exit_code=code, error=self.error(failed, code))
         else:
             self.report("succeeded", exit_code=0)
         return 0
 
-    def error(self, local_rank: int, return_code: int, command: list[str]) -> dict[str, Any]:
-        script = command[1] if len(command) > 1 else command[0]
-        log_path = self.log_files[local_rank]
-        log_name = self.logs.name_of(log_path)
-        text = log_path.read_text(errors="replace")[-65536:]
-        mark = text.rfind(TRACEBACK_MARK)
-        detail = text[mark:] if mark >= 0 else "\n".join(text.splitlines()[-20:])
-        rank = self.node_rank * len(self.log_files) + local_rank
-        where = (
-            f" (rank {rank} on node {self.node_id})"
-            if self.node_count * len(self.log_files) > 1
-            else ""
-        )
+    def error(self, index: int, return_code: int) -> dict[str, Any]:
+        """The run's error for a failed process: which rank or task, and its traceback."""
+        slot = self.specs[index].slot
+        definition = self.definition
+        script = definition.script or (definition.command[0] if definition.command else "")
+        log_name = slot.log_name
+        text = (self.logs_dir / Path(log_name).name).read_text(errors="replace")[-65536:]
+        label = slot.label
+        found = mpi.rank_failure(text) if slot.label == "mpirun" else None
+        if found is not None:
+            rank, return_code, detail = found
+            label = f"rank {rank}"
+            log_name = process_plan.rank_log(
+                rank, self.node_count * definition.process_count_per_node
+            )
+        else:
+            mark = text.rfind(TRACEBACK_MARK)
+            detail = text[mark:] if mark >= 0 else "\n".join(text.splitlines()[-20:])
+        several = len(self.specs) > 1 or self.node_count > 1 or slot.label == "mpirun"
+        where = f" ({label} on node {self.node_id})" if several else ""
+        if found is not None:
+            where = f" ({label})"
+        details: list[dict[str, str]] = [
+            {"code": "UserProcessExitCode", "message": str(return_code)},
+        ]
+        if label.startswith("rank "):
+            details.append({"code": "Rank", "message": label.removeprefix("rank ")})
+        else:  # a TensorFlow task ("worker 0") or mpirun itself
+            details.append({"code": "Task", "message": label})
+        details.append({"code": "Traceback", "message": detail.rstrip()})
         return {
             "code": "UserError",
             "message": (
                 f"Execution failed. User process '{script}'{where} exited with status code {return_code}. "
                 f"Please check log file '{log_name}' for more details.\n{detail.rstrip()}"
             ),
-            "details": [
-                {"code": "UserProcessExitCode", "message": str(return_code)},
-                {"code": "Rank", "message": str(rank)},
-                {"code": "Traceback", "message": detail.rstrip()},
-            ],
+            "details": details,
         }
 
 

@@ -154,7 +154,9 @@ class HeartbeatReply(BaseModel):
     acknowledged: bool = False
 
 
-AssignmentState = Literal["running", "succeeded", "failed", "canceled"]
+# serving: the node runs only helper processes (parameter servers, MPI daemons) that the
+# run does not wait for; they are stopped once the other nodes have succeeded.
+AssignmentState = Literal["running", "serving", "succeeded", "failed", "canceled"]
 
 
 class AssignmentReport(BaseModel):

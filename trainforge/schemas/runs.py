@@ -66,6 +66,9 @@ class RunDefinition(BaseModel):
     communicator: str = "None"
     node_count: int = Field(default=1, ge=1)
     process_count_per_node: int = Field(default=1, ge=1)
+    # TensorFlow parameter server (communicator 'ParameterServer'): tasks of each type.
+    worker_count: int = Field(default=1, ge=1)
+    parameter_server_count: int = Field(default=0, ge=0)
     priority: int = 0
     # Asked for GPUs (Estimator use_gpu, a GPU base image); without one the run goes on on CPU.
     use_gpu: bool = False

@@ -21,6 +21,7 @@ from trainforge.server.routers import (
     datastores,
     environments,
     files,
+    gang,
     runs,
     workspaces,
 )
@@ -91,6 +92,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize)]
-    for module in (workspaces, runs, files, computes, datastores, datasets, environments):
+    for module in (workspaces, runs, files, computes, gang, datastores, datasets, environments):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app

@@ -12,6 +12,7 @@ from trainforge.core.runconfig import (
     MpiConfiguration,
     RunConfiguration,
     apply_distribution,
+    check_count,
     target_name,
 )
 from trainforge.data.bindings import bind_data
@@ -28,15 +29,49 @@ def script_params_to_arguments(script_params: dict[str, Any] | None) -> list[Any
     return arguments
 
 
+def _count(value: Any, field: str, minimum: int) -> int:
+    return check_count(value, field, minimum, TrainingException)
+
+
 class Mpi:
-    """``distributed_training=Mpi(process_count_per_node=1)``: an MPI job."""
+    """``distributed_training=Mpi(process_count_per_node=1)``: an MPI job, started with
+    ``mpirun`` over the run's nodes."""
+
+    _backend_name = "mpi"
 
     def __init__(self, process_count_per_node: int = 1) -> None:
-        self.process_count_per_node = process_count_per_node
+        self.process_count_per_node = _count(process_count_per_node, "process_count_per_node", 1)
+
+
+def backend_name(backend: Any) -> str:
+    """'mpi', 'ps', 'gloo' or 'nccl' for a ``distributed_backend`` string or a
+    ``distributed_training`` object."""
+    from trainforge.core.runconfig import PyTorchConfiguration, TensorflowConfiguration
+
+    if isinstance(backend, str):
+        return backend.lower()
+    if isinstance(backend, MpiConfiguration):
+        return "mpi"
+    if isinstance(backend, TensorflowConfiguration):
+        return "ps"
+    if isinstance(backend, PyTorchConfiguration):
+        return backend.communication_backend.lower()
+    name = getattr(backend, "_backend_name", None)
+    if name is None:
+        raise TrainingException(
+            f"distributed_training: {type(backend).__name__} is not a distributed training "
+            "configuration; give Mpi(), ParameterServer(), Gloo(), Nccl(), MpiConfiguration "
+            "or TensorflowConfiguration"
+        )
+    return str(name)
 
 
 def distribution_of(
-    backend: Any, node_count: int, process_count_per_node: int, supported: tuple[str, ...]
+    backend: Any,
+    node_count: int,
+    process_count_per_node: int,
+    supported: tuple[str, ...],
+    estimator: str = "Estimator",
 ) -> Any:
     """The run-configuration object for an Estimator's ``distributed_backend`` string or
     ``distributed_training`` object, checked against what the estimator supports."""
@@ -44,10 +79,11 @@ def distribution_of(
 
     if backend is None:
         return None
-    name = backend.lower() if isinstance(backend, str) else getattr(backend, "_backend_name", "mpi")
+    name = backend_name(backend)
     if name not in supported:
+        allowed = ", ".join(repr(b) for b in supported) or "none (single-node training only)"
         raise TrainingException(
-            f"distributed_backend: {backend!r} is not supported here; use one of {', '.join(supported)}"
+            f"distributed_backend: {estimator} does not support {name!r}; supported: {allowed}"
         )
     if name == "mpi":
         per_node = getattr(backend, "process_count_per_node", process_count_per_node)
@@ -147,13 +183,12 @@ class Estimator:
         resume_from: Any = None,
         max_run_duration_seconds: int | None = None,
     ) -> None:
-        if not isinstance(node_count, int) or node_count < 1:
+        _count(node_count, "node_count", 1)
+        _count(process_count_per_node, "process_count_per_node", 1)
+        if distributed_backend is not None and distributed_training is not None:
             raise TrainingException(
-                f"node_count: must be an integer of at least 1, got {node_count!r}"
-            )
-        if not isinstance(process_count_per_node, int) or process_count_per_node < 1:
-            raise TrainingException(
-                f"process_count_per_node: must be an integer of at least 1, got {process_count_per_node!r}"
+                "distributed_backend: give either distributed_backend (a string, deprecated) "
+                "or distributed_training (an object), not both"
             )
         if (node_count > 1 or process_count_per_node > 1) and not (
             distributed_backend or distributed_training
@@ -226,6 +261,7 @@ class Estimator:
                 node_count,
                 process_count_per_node,
                 self._SUPPORTED_BACKENDS,
+                type(self).__name__,
             ),
         )
         self.run_config.node_count = node_count

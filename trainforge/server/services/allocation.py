@@ -135,9 +135,9 @@ def report(
     db: Session, run: models.Run, assignment: models.Assignment, body: AssignmentReport
 ) -> None:
     """A launcher's report on its part of the run."""
-    if body.state == "running":
-        if assignment.outcome is None:
-            assignment.outcome = "running"
+    if body.state in ("running", "serving"):
+        if assignment.outcome in (None, "running"):
+            assignment.outcome = body.state
     else:
         assignment.outcome = body.state
         assignment.exit_code = body.exit_code
@@ -151,7 +151,7 @@ def report(
 
 def process_ended(db: Session, assignment: models.Assignment, exit_code: int | None) -> None:
     """The launcher process is gone; if it never said how it ended, it failed."""
-    if assignment.outcome in (None, "running"):
+    if assignment.outcome in (None, "running", "serving"):
         assignment.outcome = "failed"
         assignment.exit_code = exit_code
         assignment.error = ErrorDetail(
@@ -187,7 +187,22 @@ def settle(db: Session, run: models.Run) -> None:
             ),
         )
         return
-    if all(a.outcome in FINAL_OUTCOMES or a.state == "ended" for a in gang):
+    serving = [a for a in gang if a.outcome == "serving" and a.state != "ended"]
+    finished = [a for a in gang if a.outcome in FINAL_OUTCOMES or a.state == "ended"]
+    if (
+        serving
+        and len(serving) + len(finished) == len(gang)
+        and status is not RunStatus.CANCEL_REQUESTED
+        and all(a.outcome == "succeeded" for a in finished)
+        and finished
+    ):
+        # Only helpers are left (parameter servers block forever): the work is done.
+        if status is not RunStatus.RUNNING:
+            run_states.transition(run, RunStatus.RUNNING)
+        run_states.transition(run, RunStatus.COMPLETED)
+        stop_assignments(db, run)
+        return
+    if len(finished) == len(gang):
         if status is RunStatus.CANCEL_REQUESTED or any(a.outcome == "canceled" for a in gang):
             run_states.transition(run, RunStatus.CANCELED)
         elif all(a.outcome == "succeeded" for a in gang):

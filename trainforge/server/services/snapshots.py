@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trainforge.server.errors import BadRequest
@@ -56,7 +57,21 @@ def store(
         partial.unlink(missing_ok=True)
         raise
     shutil.move(partial, dest)
-    row = models.Snapshot(id=snapshot_id, workspace_id=ws.id, size=total, file_count=len(entries))
-    db.add(row)
-    db.flush()
+    # Two uploads of the same content may race (runs submitted side by side); both wrote
+    # the same bytes, so the second insert is a no-op rather than an error.
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.execute(
+        insert(models.Snapshot)
+        .values(
+            id=snapshot_id,
+            workspace_id=ws.id,
+            size=total,
+            file_count=len(entries),
+            created=models.utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    row = db.get(models.Snapshot, snapshot_id)
+    assert row is not None
     return row

@@ -169,6 +169,38 @@ class Assignment(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class TaskEndpoint(Base):
+    """Where one task of a run attempt listens, as its node's launcher published it."""
+
+    __tablename__ = "task_endpoints"
+    __table_args__ = (UniqueConstraint("run_id", "attempt", "task_type", "task_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    node_rank: Mapped[int] = mapped_column(Integer)
+    task_type: Mapped[str] = mapped_column(String(16))
+    task_index: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int | None] = mapped_column(Integer)
+
+
+class NodeCommand(Base):
+    """A command one node of a gang asks another to run (mpirun's remote daemons)."""
+
+    __tablename__ = "node_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    node_rank: Mapped[int] = mapped_column(Integer)
+    command: Mapped[str] = mapped_column(Text)
+    # posted -> running -> ended
+    state: Mapped[str] = mapped_column(String(16), default="posted")
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Secret(Base):
     __tablename__ = "secrets"
 

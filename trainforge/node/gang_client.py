@@ -1,0 +1,101 @@
+"""A launcher's side of the gang meeting point: publish endpoints, wait for the others,
+and pass daemon commands between nodes (see ``trainforge.server.services.gang``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+from trainforge.client.http import TrainforgeClient
+from trainforge.schemas.gang import (
+    EndpointsPublish,
+    GangEndpoints,
+    NodeCommand,
+    NodeCommandCreate,
+    NodeCommandUpdate,
+    TaskEndpoint,
+)
+
+# Long polls return at once when what they wait for happens; this bounds how late a
+# launcher notices that it was asked to stop while waiting.
+POLL_S = 5.0
+
+
+class GangTimeout(Exception):
+    """The other nodes of the gang did not publish in time."""
+
+
+class PortReservation:
+    """Free ports on this node's address, held open until the processes that use them start.
+
+    Nodes of the local backend share one host: holding the sockets keeps the ports
+    from being handed to another node's launcher in the meantime.
+    """
+
+    def __init__(self, host: str, count: int) -> None:
+        self.host = host
+        self._sockets: list[socket.socket] = []
+        for _ in range(count):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.bind((host, 0))
+            self._sockets.append(probe)
+        self.ports = [probe.getsockname()[1] for probe in self._sockets]
+
+    def release(self) -> None:
+        for probe in self._sockets:
+            probe.close()
+        self._sockets = []
+
+
+class GangClient:
+    def __init__(self, client: TrainforgeClient, workspace: str, run_id: str, attempt: int) -> None:
+        self.client = client
+        self.base = f"/workspaces/{workspace}/runs/{run_id}/attempts/{attempt}"
+
+    # -- endpoints ----------------------------------------------------------------------
+    def publish(self, node_rank: int, endpoints: list[TaskEndpoint]) -> None:
+        body = EndpointsPublish(endpoints=endpoints).model_dump(mode="json")
+        self.client.put(f"{self.base}/nodes/{node_rank}/endpoints", body)
+
+    def wait_for_all(
+        self, timeout_s: float, stop: threading.Event, clock: Callable[[], float]
+    ) -> GangEndpoints:
+        """Every node's endpoints, once all have published (long polls)."""
+        deadline = clock() + timeout_s
+        while True:
+            if stop.is_set():
+                raise GangTimeout("the run was stopped while waiting for the other nodes")
+            gang = GangEndpoints.model_validate(
+                self.client.get(f"{self.base}/endpoints", wait=POLL_S)
+            )
+            if gang.complete:
+                return gang
+            if clock() >= deadline:
+                missing = sorted(
+                    set(range(gang.node_count)) - {node.node_rank for node in gang.nodes}
+                )
+                raise GangTimeout(
+                    f"nodes {missing} of the run did not say where their tasks listen "
+                    f"within {timeout_s:.0f} s"
+                )
+
+    # -- node commands ------------------------------------------------------------------
+    def post_command(self, node_rank: int, command: str) -> NodeCommand:
+        body = NodeCommandCreate(command=command).model_dump(mode="json")
+        return NodeCommand.model_validate(
+            self.client.post(f"{self.base}/nodes/{node_rank}/commands", body)
+        )
+
+    def posted_commands(self, node_rank: int, wait_s: float = POLL_S) -> list[NodeCommand]:
+        found = self.client.get(f"{self.base}/nodes/{node_rank}/commands", wait=wait_s)
+        return [NodeCommand.model_validate(item) for item in found]
+
+    def wait_command(self, command_id: int, wait_s: float = POLL_S) -> NodeCommand:
+        return NodeCommand.model_validate(
+            self.client.get(f"{self.base}/commands/{command_id}", wait=wait_s)
+        )
+
+    def update_command(self, command_id: int, state: str, exit_code: int | None = None) -> None:
+        body = NodeCommandUpdate(state=state, exit_code=exit_code)  # type: ignore[arg-type]
+        self.client.patch(f"{self.base}/commands/{command_id}", body.model_dump(mode="json"))
