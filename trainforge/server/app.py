@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers import computes, files, runs, workspaces
+from trainforge.server.routers import computes, files, runs, sweeps, workspaces
 from trainforge.server.routers.deps import authorize
 from trainforge.server.settings import ServerSettings
 
@@ -83,6 +83,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize)]
-    for module in (workspaces, runs, files, computes):
+    for module in (workspaces, runs, files, computes, sweeps):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app
