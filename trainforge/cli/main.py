@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
 from trainforge.exceptions import AzureMLException
 
@@ -30,6 +31,7 @@ compute_app = typer.Typer(
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(run_app, name="run")
 app.add_typer(compute_app, name="compute")
+app.add_typer(sweep_app, name="sweep")
 console = Console()
 
 HomeOption = Annotated[
