@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cluster  # noqa: E402
 import bench_ddp  # noqa: E402
+import bench_hyperdrive  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
@@ -34,6 +35,7 @@ BENCHMARKS = [
     ("submit", bench_submit.run),
     ("cluster", bench_cluster.run),
     ("ddp", bench_ddp.run),
+    ("hyperdrive", bench_hyperdrive.run),
 ]
 
 
