@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_clusters import clusters  # noqa: F401 (fixture)
 from tests.test_hyperdrive_rules import CEILINGS, EXPECTED, POLICIES, STEPS
 from trainforge.core import Experiment, Run, ScriptRunConfig
 from trainforge.exceptions import UserErrorException
@@ -277,7 +278,41 @@ def test_the_service_rejects_an_invalid_space(experiment: Experiment) -> None:
     from trainforge.client.errors import sdk_errors
 
     with pytest.raises(
-        UserErrorException, match=r"generator_config: parameter_space\[.lr.\]: GridParameterSampling supports only"
+        UserErrorException,
+        match=r"generator_config: parameter_space\[.lr.\]: GridParameterSampling supports only",
     ):
         with sdk_errors():
             ws._client.post(f"/workspaces/{ws.name}/experiments/{experiment.name}/sweeps", body)
+
+
+def test_children_run_on_a_cluster_and_a_canceled_child_frees_its_node(
+    clusters,  # noqa: F811 (the fixture imported above)
+    experiment: Experiment,
+    curve_project: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=1, max_nodes=1)
+    cluster.wait_for_completion(min_node_count=1, timeout_in_minutes=1)
+    src = ScriptRunConfig(
+        source_directory=str(curve_project),
+        script="train.py",
+        arguments=["--steps", 6, "--sleep", 0.3],
+        compute_target=cluster,
+    )
+    hd = experiment.submit(
+        HyperDriveConfig(
+            run_config=src,
+            hyperparameter_sampling=GridParameterSampling({"ceiling": choice(0.9, 0.2, 0.8)}),
+            policy=POLICIES["Bandit"],
+            primary_metric_name="accuracy",
+            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+            max_total_runs=3,
+            max_concurrent_runs=2,
+        )
+    )
+    assert hd.wait_for_completion()["status"] == "Completed"
+    children = by_index(hd)
+    assert [children[i].get_status() for i in range(3)] == ["Completed", "Canceled", "Completed"]
+    assert all(child.get_details()["target"] == cluster.name for child in children.values())
+    # One node: the third child could only start once the canceled one had let it go.
+    assert most_at_once(list(children.values())) == 1
+    assert _times(children[2])[0] >= _times(children[1])[1]
