@@ -37,6 +37,7 @@ CURVE = """
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--sleep", type=float, default=0.3)
     p.add_argument("--tag", default="")
+    p.add_argument("--linger", type=float, default=0.3)
     args = p.parse_args()
     print("argv", json.dumps(sys.argv[1:]), flush=True)
     run = Run.get_context()
@@ -44,7 +45,7 @@ CURVE = """
         run.log("accuracy", args.ceiling * n / args.steps)
         run.flush()  # each interval reaches the policy as it happens
         time.sleep(args.sleep)
-    time.sleep(args.sleep)
+    time.sleep(args.linger)  # room for a verdict on the last intervals
 """
 
 
@@ -182,7 +183,7 @@ def test_each_policy_cancels_exactly_the_expected_trials(
             _config(
                 curve_project,
                 GridParameterSampling({"ceiling": choice(*CEILINGS)}),
-                arguments=["--steps", STEPS, "--sleep", 0.3],
+                arguments=["--steps", STEPS, "--sleep", 0.3, "--linger", 1.5],
                 policy=POLICIES[name],
                 max_total_runs=len(CEILINGS),
                 max_concurrent_runs=1,

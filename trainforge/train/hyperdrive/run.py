@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from trainforge.train.hyperdrive.runconfig import HyperDriveConfig
 
 HYPERPARAMETER_TAG_PREFIXES = ("_aml_system_", "")
+BEST_TABLE = "best_child_by_primary_metric"
 
 
 class HyperDriveRun(Run):
@@ -122,7 +123,22 @@ class HyperDriveRun(Run):
         include_canceled: bool = True,
         include_resume_from_runs: bool = True,
     ) -> Run | None:
-        """The child run with the best primary metric value, or None if none logged it."""
+        """The child run with the best primary metric value, or None if none logged it.
+
+        As the SDK does, the answer comes from this run's ``best_child_by_primary_metric``
+        table when its newest row qualifies (final once the sweep has ended), else from
+        comparing the children.
+        """
+        table = Run.get_metrics(self, name=BEST_TABLE).get(BEST_TABLE) or {}
+        if table.get("run_id"):
+            final = table["final"][-1]
+            if final or not RunStatus(self.get_status()).is_terminal:
+                best = get_run(self._workspace, table["run_id"][-1], self._experiment)
+                status = best.get_status()
+                if (include_failed or status != RunStatus.FAILED) and (
+                    include_canceled or status != RunStatus.CANCELED
+                ):
+                    return best
         for child in self.get_children_sorted_by_primary_metric(discard_no_metric=True):
             status = child["status"]
             if status == RunStatus.FAILED and not include_failed:

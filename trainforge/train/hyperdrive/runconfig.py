@@ -233,25 +233,14 @@ class HyperDriveConfig:
     def _submit(
         self, experiment: Experiment, tags: dict[str, str] | None = None, **kwargs: Any
     ) -> HyperDriveRun:
-        from trainforge.core.run import _user, upload_snapshot
-        from trainforge.core.script_run import check_script, definition_of
-        from trainforge.exceptions import SnapshotException, UserErrorException
+        from trainforge.core.run import _user
+        from trainforge.core.script_run import prepare
         from trainforge.schemas.sweeps import SweepCreate
-        from trainforge.storage.snapshot import SnapshotLimitError
         from trainforge.train.hyperdrive.run import HyperDriveRun
 
-        run_config = self._base_run_config()
-        source_directory = self.source_directory or "."
-        script = run_config.script
-        if script is None and not run_config.command:
-            raise UserErrorException("script: give a script (or a command) to run")
-        if script is not None:
-            script = check_script(source_directory, script)
-        definition = definition_of(run_config, script)
-        try:
-            snapshot_id = upload_snapshot(experiment.workspace, source_directory)
-        except SnapshotLimitError as exc:
-            raise SnapshotException(str(exc)) from None
+        definition, snapshot_id = prepare(
+            experiment, self.source_directory or ".", self._base_run_config()
+        )
         request = SweepCreate(
             generator_config=self._generator_config,
             policy_config=self._policy_config,
