@@ -317,3 +317,30 @@ def test_children_run_on_a_cluster_and_a_canceled_child_frees_its_node(
     # One node: the third child could only start once the canceled one had let it go.
     assert most_at_once(list(children.values())) == 1
     assert _times(children[2])[0] >= _times(children[1])[1]
+
+
+def test_bayesian_sweep_samples_inside_its_space(
+    experiment: Experiment, curve_project: Path
+) -> None:
+    from trainforge.train.hyperdrive import BayesianParameterSampling, quniform
+
+    sampling = BayesianParameterSampling({"ceiling": uniform(0.1, 0.9), "steps": quniform(2, 4, 2)})
+    with pytest.warns(UserWarning, match="Recommendend value:40"):
+        config = _config(
+            curve_project,
+            sampling,
+            arguments=["--sleep", 0.05],
+            max_total_runs=3,
+            max_concurrent_runs=1,
+        )
+    hd = experiment.submit(config)
+    assert hd.wait_for_completion()["status"] == "Completed"
+    values = [json.loads(v) for v in hd.get_hyperparameters().values()]
+    assert len(values) == 3
+    for value in values:
+        assert 0.1 <= value["ceiling"] <= 0.9 and value["steps"] in (2, 4)
+    for child in hd.get_children():
+        assert (
+            len(child.get_metrics()["accuracy"])
+            == json.loads(hd.get_hyperparameters()[child.id])["steps"]
+        )
