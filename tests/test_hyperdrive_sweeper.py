@@ -120,3 +120,63 @@ def test_a_sweep_whose_first_children_all_fail_fails(store: Store) -> None:
             parent.status == "Failed" and "first 5 child runs all failed" in parent.error["message"]
         )
     assert len(_children(store, hd)) == 5
+
+
+def test_a_sweep_whose_cluster_is_gone_fails_with_the_reason(store: Store) -> None:
+    with store.session() as db:
+        ws = models.Workspace(
+            id=str(uuid.uuid4()),
+            name="ws-cluster",
+            subscription_id="s",
+            resource_group="rg",
+            location="local",
+        )
+        compute = models.Compute(
+            id=str(uuid.uuid4()),
+            workspace_id=ws.id,
+            name="cpu",
+            compute_type="AmlCompute",
+            backend="local",
+            vm_size="STANDARD_D2_V2",
+            vm_priority="dedicated",
+            min_nodes=0,
+            max_nodes=2,
+            idle_seconds_before_scaledown=60,
+            tags={},
+            settings={},
+            provisioning_state="Succeeded",
+        )
+        db.add(ws)
+        db.flush()
+        db.add(compute)
+        db.flush()
+        request = SweepCreate.model_validate(
+            {
+                "generator_config": {
+                    "name": "GRID",
+                    "parameter_space": {"lr": ["choice", [[1, 2, 3]]]},
+                },
+                "primary_metric_config": {"name": "acc", "goal": "maximize"},
+                "definition": {"script": "train.py", "target": "cpu"},
+                "snapshot_id": "snap",
+                "max_total_runs": 3,
+                "max_concurrent_runs": 1,
+            }
+        )
+        hd = sweeps.create(db, RunService(), ws, "exp", request).id
+    _step(store, hd)
+    first = _children(store, hd)[0][0]
+    with store.session() as db:
+        db.delete(db.get(models.Compute, compute.id))
+    _end(store, first, RunStatus.COMPLETED)
+    lines = _step(store, hd)
+    assert any(
+        "could not create child run 1: definition.target: compute target 'cpu' not found" in line
+        for line in lines
+    )
+    with store.session() as db:
+        parent = db.get(models.Run, hd)
+        assert (
+            parent.status == "Failed"
+            and "compute target 'cpu' not found" in parent.error["message"]
+        )

@@ -20,6 +20,7 @@ from trainforge.hyperdrive.arguments import trial_arguments
 from trainforge.hyperdrive.policies import Policy, best_of, better
 from trainforge.schemas.runs import ErrorDetail, MetricBatch, MetricPoint, RunCreate, RunStatus
 from trainforge.schemas.sweeps import SweepCreate
+from trainforge.server.errors import ServiceError
 from trainforge.server.services import metrics, run_states
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.sweeps import (
@@ -258,7 +259,17 @@ def advance(db: Session, runs: RunService, sweep: Sweep, now: datetime) -> Outco
         if sample is None:
             limit_total = sweep.next_index
             break
-        run = _launch(db, runs, ws, experiment, parent, sweep, spec, sample)
+        try:
+            run = _launch(db, runs, ws, experiment, parent, sweep, spec, sample)
+        except ServiceError as exc:  # e.g. the target cluster was deleted meanwhile
+            message = f"HyperDrive run failed: could not create child run {sweep.next_index}: {exc.message}"
+            cancel_active(db, runs, ws, sweep, "The HyperDrive run failed", "HyperDriveFailed")
+            out.lines.append(message)
+            out.runs_changed = True
+            _finish(
+                db, sweep, parent, RunStatus.FAILED, ErrorDetail(code="UserError", message=message)
+            )
+            return out
         out.lines.append(f"Child run {run.id} queued with {json.dumps(sample.parameters)}")
         out.runs_changed = True
         active += 1

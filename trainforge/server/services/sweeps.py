@@ -37,6 +37,14 @@ def create(
     if not (definition.script or definition.command):
         raise BadRequest("definition.script: a HyperDrive run needs a script or a command")
     runs._check_target(db, ws, definition)
+    if request.generator_config.name == "BayesianOptimization":
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise BadRequest(
+                "generator_config: Bayesian sampling needs optuna where the control plane runs: "
+                "pip install 'trainforge[hyperdrive]'"
+            ) from None
     spec = request.model_dump(mode="json")
     configs = {
         "generator_config": json.dumps(spec["generator_config"]),
