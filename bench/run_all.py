@@ -27,6 +27,7 @@ import bench_cluster  # noqa: E402
 import bench_datastores  # noqa: E402
 import bench_ddp  # noqa: E402
 import bench_environments  # noqa: E402
+import bench_hyperdrive  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
@@ -38,6 +39,7 @@ BENCHMARKS = [
     ("ddp", bench_ddp.run),
     ("datastores", bench_datastores.run),
     ("environments", bench_environments.run),
+    ("hyperdrive", bench_hyperdrive.run),
 ]
 
 

@@ -59,7 +59,7 @@ def environment_cache(
     ] = None,
 ) -> None:
     """List the environments built on this machine (TRAINFORGE_HOME/envs)."""
-    from trainforge.cli.main import _home, console
+    from trainforge.cli.common import _home, console
     from trainforge.node.environments import READY_MARKER
 
     table = Table("hash", "installer", "build seconds", "requirements")

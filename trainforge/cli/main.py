@@ -13,6 +13,7 @@ from rich.table import Table
 from trainforge.cli.common import HomeOption, WorkspaceOption, _fail, _home, _workspace, console
 from trainforge.cli.datastore import datastore_app
 from trainforge.cli.environments import environment_app
+from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
 from trainforge.exceptions import AzureMLException
 
@@ -32,6 +33,7 @@ app.add_typer(run_app, name="run")
 app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
 app.add_typer(environment_app, name="environment")
+app.add_typer(sweep_app, name="sweep")
 @app.callback()
 def _main() -> None:
     """trainforge: Azure ML SDK v1 workflows on your own machines."""

@@ -11,7 +11,10 @@ from trainforge.client.http import TrainforgeClient
 from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
 
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
-LOG_NAME = re.compile(r"^(azureml-logs/\d\d_[^/]*\.txt|user_logs/std_log[^/]*\.txt)$")
+# A HyperDrive run has no driver log: its own log is azureml-logs/hyperdrive.txt.
+LOG_NAME = re.compile(
+    r"^(azureml-logs/\d\d_[^/]*\.txt|azureml-logs/hyperdrive\.txt|user_logs/std_log[^/]*\.txt)$"
+)
 DISTRIBUTED_SUFFIX = re.compile(r"_(\d+|ps_\d+|worker_\d+)\.txt$")
 # Written before the script starts (environment build, job preparation): the run's error
 # carries what matters of them, and following one would miss the driver log.

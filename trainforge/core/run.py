@@ -687,6 +687,10 @@ def _run_class(run_type: str | None) -> type[Run]:
         from trainforge.core.script_run import ScriptRun
 
         return ScriptRun
+    if run_type == "hyperdrive":
+        from trainforge.train.hyperdrive.run import HyperDriveRun
+
+        return HyperDriveRun
     return Run
 
 

@@ -74,14 +74,10 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
     )
 
 
-def submit_script(
-    experiment: Experiment,
-    source_directory: str,
-    run_config: RunConfiguration,
-    tags: dict[str, str] | None,
-    **create: Any,
-) -> ScriptRun:
-    """Snapshot ``source_directory``, then create the run; the scheduler takes it from there."""
+def prepare(
+    experiment: Experiment, source_directory: str, run_config: RunConfiguration
+) -> tuple[RunDefinition, str]:
+    """Check the script, then upload the snapshot: the definition and the snapshot id."""
     script = run_config.script
     if script is None and not run_config.command:
         raise UserErrorException("script: give a script (or a command) to run")
@@ -92,6 +88,18 @@ def submit_script(
         snapshot_id = upload_snapshot(experiment.workspace, source_directory)
     except SnapshotLimitError as exc:
         raise SnapshotException(str(exc)) from None
+    return definition, snapshot_id
+
+
+def submit_script(
+    experiment: Experiment,
+    source_directory: str,
+    run_config: RunConfiguration,
+    tags: dict[str, str] | None,
+    **create: Any,
+) -> ScriptRun:
+    """Snapshot ``source_directory``, then create the run; the scheduler takes it from there."""
+    definition, snapshot_id = prepare(experiment, source_directory, run_config)
     request = RunCreate(
         kind="script",
         run_type=ScriptRun.RUN_TYPE,

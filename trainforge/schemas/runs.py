@@ -80,7 +80,7 @@ class RunDefinition(BaseModel):
     directories_to_watch: list[str] = Field(default_factory=lambda: ["logs"])
 
 
-RunKind = Literal["script", "interactive", "child"]
+RunKind = Literal["script", "interactive", "child", "sweep"]
 
 
 class RunCreate(BaseModel):

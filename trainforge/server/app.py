@@ -23,6 +23,7 @@ from trainforge.server.routers import (
     files,
     gang,
     runs,
+    sweeps,
     workspaces,
 )
 from trainforge.server.routers.deps import authorize
@@ -92,6 +93,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize)]
-    for module in (workspaces, runs, files, computes, gang, datastores, datasets, environments):
+    for module in (workspaces, runs, files, computes, gang, datastores, datasets, environments, sweeps):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app

@@ -11,6 +11,7 @@ from trainforge.server.services.runs import RunService
 from trainforge.server.services.workspaces import WorkspaceService
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store.database import Store
+from trainforge.server.sweeper import Sweeper
 from trainforge.storage.artifacts import ArtifactStore
 
 
@@ -18,12 +19,19 @@ class ControlPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.events = RunEvents()
-        self.store = Store(settings.db_url, on_commit=self.events.notify)
+        self.store = Store(settings.db_url, on_commit=self._changed)
         self.workspaces = WorkspaceService(settings)
         self.runs = RunService()
         self.computes = ComputeService()
         backends: dict[str, ComputeBackend] = {"local": LocalBackend()}
         self.scheduler = Scheduler(self.store, settings, backends)
+        self.sweeper = Sweeper(
+            self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake
+        )
+
+    def _changed(self, run_ids: set[str]) -> None:
+        self.events.notify(run_ids)
+        self.sweeper.wake()  # a child of a sweep may have started or ended
 
     def artifacts(self, workspace_name: str, run_id: str) -> ArtifactStore:
         """The files of one run: ``ExperimentRun/dcid.<run id>/`` as in Azure ML."""
@@ -32,7 +40,9 @@ class ControlPlane:
 
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)
+        self.sweeper.start()
 
     def close(self) -> None:
+        self.sweeper.stop()
         self.scheduler.stop()
         self.store.close()

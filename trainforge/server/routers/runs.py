@@ -151,6 +151,7 @@ def post_metrics(
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         stored = metrics.add_batch(db, cp.runs.row(db, row, run_id), body)
+    cp.sweeper.wake()  # a sweep's policy looks at each new value of its primary metric
     return BatchResult(stored=stored, count=len(body.points))
 
 

@@ -1,0 +1,182 @@
+"""The sweep's steps on a real store (SQLite, migrated), with the clock in the test's hands."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from trainforge.schemas.runs import RunStatus
+from trainforge.schemas.sweeps import SweepCreate
+from trainforge.server.services import run_states, sweeps
+from trainforge.server.services.runs import RunService
+from trainforge.server.services.sweep_progress import advance
+from trainforge.server.store import models
+from trainforge.server.store.database import Store
+from trainforge.server.store.models import utcnow
+from trainforge.server.store.sweeps import Sweep
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'trainforge.db'}")
+
+
+def _sweep(store: Store, **options) -> str:  # type: ignore[no-untyped-def]
+    request = SweepCreate.model_validate(
+        {
+            "generator_config": {
+                "name": "RANDOM",
+                "parameter_space": {"lr": ["uniform", [0, 1]]},
+                "properties": {"rngSeed": 3},
+            },
+            "primary_metric_config": {"name": "acc", "goal": "maximize"},
+            "definition": {"script": "train.py", "arguments": ["--epochs", "2"]},
+            "snapshot_id": "snap",
+            **options,
+        }
+    )
+    with store.session() as db:
+        ws = models.Workspace(
+            id=str(uuid.uuid4()),
+            name="ws-" + uuid.uuid4().hex[:6],
+            subscription_id="s",
+            resource_group="rg",
+            location="local",
+        )
+        db.add(ws)
+        db.flush()
+        return sweeps.create(db, RunService(), ws, "exp", request).id
+
+
+def _step(store: Store, run_id: str, later: timedelta = timedelta(0)) -> list[str]:
+    with store.session() as db:
+        return advance(db, RunService(), db.get(Sweep, run_id), utcnow() + later).lines
+
+
+def _children(store: Store, run_id: str) -> list[tuple[str, str]]:
+    with store.session() as db:
+        rows = db.query(models.Run).filter(models.Run.parent_run_id == run_id).all()
+        return sorted((row.id, row.status) for row in rows)
+
+
+def _end(store: Store, run_id: str, status: RunStatus) -> None:
+    with store.session() as db:
+        run = db.get(models.Run, run_id)
+        run_states.transition(run, RunStatus.RUNNING)
+        run_states.transition(run, status)
+
+
+def test_budgets_hold_at_every_step(store: Store) -> None:
+    hd = _sweep(store, max_total_runs=5, max_concurrent_runs=2)
+    _step(store, hd)
+    for _ in range(10):
+        children = _children(store, hd)
+        active = [rid for rid, status in children if not RunStatus(status).is_terminal]
+        assert len(active) <= 2 and len(children) <= 5
+        if not active:
+            break
+        _end(store, active[0], RunStatus.COMPLETED)
+        _step(store, hd)
+    assert len(_children(store, hd)) == 5
+    with store.session() as db:
+        parent = db.get(models.Run, hd)
+        assert parent.status == "Completed"
+        assert db.get(Sweep, hd).state == "done"
+        definition = db.get(models.Run, f"{hd}_0").definition
+        assert (
+            definition["arguments"][:2] == ["--epochs", "2"]
+            and definition["arguments"][2] == "--lr"
+        )
+
+
+def test_max_duration_cancels_the_sweep_and_its_children(store: Store) -> None:
+    hd = _sweep(store, max_total_runs=4, max_concurrent_runs=2, max_duration_minutes=1)
+    _step(store, hd)
+    assert [status for _, status in _children(store, hd)] == ["Queued", "Queued"]
+    lines = _step(store, hd, later=timedelta(minutes=1, seconds=1))
+    assert any("max_duration_minutes=1 reached" in line for line in lines)
+    with store.session() as db:
+        assert db.get(models.Run, hd).status == "Canceled"
+        for child_id, status in _children(store, hd):
+            assert status == "Canceled"
+            error = db.get(models.Run, child_id).error
+            assert error["code"] == "HyperDriveMaxDuration"
+            assert "max_duration_minutes=1" in error["message"]
+
+
+def test_a_sweep_whose_first_children_all_fail_fails(store: Store) -> None:
+    hd = _sweep(store, max_total_runs=20, max_concurrent_runs=5)
+    _step(store, hd)
+    for child_id, _ in _children(store, hd):
+        _end(store, child_id, RunStatus.FAILED)
+    lines = _step(store, hd)
+    assert any("first 5 child runs all failed" in line for line in lines)
+    with store.session() as db:
+        parent = db.get(models.Run, hd)
+        assert (
+            parent.status == "Failed" and "first 5 child runs all failed" in parent.error["message"]
+        )
+    assert len(_children(store, hd)) == 5
+
+
+def test_a_sweep_whose_cluster_is_gone_fails_with_the_reason(store: Store) -> None:
+    with store.session() as db:
+        ws = models.Workspace(
+            id=str(uuid.uuid4()),
+            name="ws-cluster",
+            subscription_id="s",
+            resource_group="rg",
+            location="local",
+        )
+        compute = models.Compute(
+            id=str(uuid.uuid4()),
+            workspace_id=ws.id,
+            name="cpu",
+            compute_type="AmlCompute",
+            backend="local",
+            vm_size="STANDARD_D2_V2",
+            vm_priority="dedicated",
+            min_nodes=0,
+            max_nodes=2,
+            idle_seconds_before_scaledown=60,
+            tags={},
+            settings={},
+            provisioning_state="Succeeded",
+        )
+        db.add(ws)
+        db.flush()
+        db.add(compute)
+        db.flush()
+        request = SweepCreate.model_validate(
+            {
+                "generator_config": {
+                    "name": "GRID",
+                    "parameter_space": {"lr": ["choice", [[1, 2, 3]]]},
+                },
+                "primary_metric_config": {"name": "acc", "goal": "maximize"},
+                "definition": {"script": "train.py", "target": "cpu"},
+                "snapshot_id": "snap",
+                "max_total_runs": 3,
+                "max_concurrent_runs": 1,
+            }
+        )
+        hd = sweeps.create(db, RunService(), ws, "exp", request).id
+    _step(store, hd)
+    first = _children(store, hd)[0][0]
+    with store.session() as db:
+        db.delete(db.get(models.Compute, compute.id))
+    _end(store, first, RunStatus.COMPLETED)
+    lines = _step(store, hd)
+    assert any(
+        "could not create child run 1: definition.target: compute target 'cpu' not found" in line
+        for line in lines
+    )
+    with store.session() as db:
+        parent = db.get(models.Run, hd)
+        assert (
+            parent.status == "Failed"
+            and "compute target 'cpu' not found" in parent.error["message"]
+        )

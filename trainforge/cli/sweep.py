@@ -1,0 +1,129 @@
+"""``trainforge sweep submit|show|cancel``: HyperDrive sweeps from a shell."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+sweep_app = typer.Typer(
+    help="Submit, show and cancel HyperDrive sweeps (hyperparameter tuning).", no_args_is_help=True
+)
+console = Console()
+WorkspaceOption = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace name (default: from config.json)")
+]
+
+
+def _workspace(name: str | None):  # type: ignore[no-untyped-def]
+    from trainforge.cli.common import _workspace as find
+
+    return find(name)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@sweep_app.command("submit")
+def sweep_submit(
+    spec: Annotated[
+        Path,
+        typer.Argument(help="A sweep file (.yaml/.yml/.json) or a Python file defining hd_config"),
+    ],
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment", "-e", help="Experiment name (default: the file's, else 'default')"
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Stream the sweep's log until it ends")
+    ] = False,
+) -> None:
+    """Submit a sweep: trainforge sweep submit sweep.yaml --wait"""
+    from trainforge.cli.sweep_spec import load
+    from trainforge.core import Experiment
+
+    if not spec.is_file():
+        _fail(f"{spec}: no such file")
+    name = experiment
+    if spec.suffix == ".py":
+        found = runpy.run_path(str(spec), run_name="__trainforge_sweep__").get("hd_config")
+        if found is None:
+            _fail(f"{spec}: define the HyperDriveConfig to submit as a variable named hd_config")
+        config = found
+    else:
+        try:
+            parsed, config = load(spec)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            _fail(f"{spec}: {problems}")
+        name = name or parsed.experiment
+    run = Experiment(_workspace(workspace), name or "default").submit(config)
+    console.print(f"submitted HyperDrive run {run.id} (experiment {run.experiment.name})")
+    if wait:
+        details = run.wait_for_completion(show_output=True, raise_on_error=False)
+        raise typer.Exit(0 if details["status"] == "Completed" else 1)
+
+
+@sweep_app.command("show")
+def sweep_show(
+    run_id: str,
+    workspace: WorkspaceOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the sweep as JSON")] = False,
+) -> None:
+    """Show a sweep: its child runs best first, their values, status and policy verdicts."""
+    run = _workspace(workspace).get_run(run_id)
+    sweep = run._sweep() if hasattr(run, "_sweep") else None
+    if sweep is None:
+        _fail(f"run {run_id} is not a HyperDrive run")
+    if as_json:
+        console.print_json(json.dumps(sweep, default=str))
+        return
+    metric = sweep["primary_metric_config"]
+    console.print(
+        f"HyperDrive run {run_id}: {sweep['status']} - {sweep['generator_config']['name']} sampling, "
+        f"policy {sweep['policy_config']['name']}, {metric['name']} ({metric['goal']}); "
+        f"{len(sweep['trials'])}/{sweep['max_total_runs']} child runs, "
+        f"at most {sweep['max_concurrent_runs']} at a time"
+    )
+    if sweep["best_run_id"]:
+        console.print(
+            f"best: {sweep['best_run_id']} {metric['name']}={sweep['best_primary_metric']:.6g}"
+        )
+    table = Table(
+        "child run", "status", "hyperparameters", f"best {metric['name']}", "intervals", "note"
+    )
+    for child in run.get_children_sorted_by_primary_metric():
+        trial = next(t for t in sweep["trials"] if t["run_id"] == child["run_id"])
+        best = child["best_primary_metric"]
+        table.add_row(
+            child["run_id"],
+            child["status"],
+            child["hyperparameters"] or "",
+            "" if best is None else f"{best:.6g}",
+            str(trial["intervals"]),
+            (trial["canceled_by_policy"] or "").split(":")[0],
+        )
+    console.print(table)
+
+
+@sweep_app.command("cancel")
+def sweep_cancel(run_id: str, workspace: WorkspaceOption = None) -> None:
+    """Cancel a sweep and every child run still queued or running."""
+    run = _workspace(workspace).get_run(run_id)
+    if not hasattr(run, "_sweep"):
+        _fail(f"run {run_id} is not a HyperDrive run")
+    run.cancel()
+    console.print(f"HyperDrive run {run_id}: {run.get_status()}")
