@@ -120,21 +120,16 @@ class Datastore:
         (``http://127.0.0.1:10000/devstoreaccount1`` or ``127.0.0.1:10000``)."""
         return _register(  # type: ignore[return-value]
             workspace,
-            validated(
-                DatastoreRegister,
-                name=datastore_name,
-                datastore_type="AzureBlob",
-                container_name=container_name,
-                account_name=account_name,
-                protocol=protocol,  # type: ignore[arg-type]
-                endpoint=endpoint,
-                credentials=validated(
-                    DatastoreCredentials, account_key=account_key, sas_token=sas_token
-                ),
-                overwrite=overwrite,
-                create_if_not_exists=create_if_not_exists,
-                skip_validation=skip_validation,
-            ),
+            credentials=dict(account_key=account_key, sas_token=sas_token),
+            name=datastore_name,
+            datastore_type="AzureBlob",
+            container_name=container_name,
+            account_name=account_name,
+            protocol=protocol,
+            endpoint=endpoint,
+            overwrite=overwrite,
+            create_if_not_exists=create_if_not_exists,
+            skip_validation=skip_validation,
         )
 
     @staticmethod
@@ -155,21 +150,16 @@ class Datastore:
         Blob, S3 and local datastores (see the README), so the share is not contacted."""
         return _register(  # type: ignore[return-value]
             workspace,
-            validated(
-                DatastoreRegister,
-                name=datastore_name,
-                datastore_type="AzureFile",
-                container_name=file_share_name,
-                account_name=account_name,
-                protocol=protocol,  # type: ignore[arg-type]
-                endpoint=endpoint,
-                credentials=validated(
-                    DatastoreCredentials, account_key=account_key, sas_token=sas_token
-                ),
-                overwrite=overwrite,
-                create_if_not_exists=create_if_not_exists,
-                skip_validation=True,
-            ),
+            credentials=dict(account_key=account_key, sas_token=sas_token),
+            name=datastore_name,
+            datastore_type="AzureFile",
+            container_name=file_share_name,
+            account_name=account_name,
+            protocol=protocol,
+            endpoint=endpoint,
+            overwrite=overwrite,
+            create_if_not_exists=create_if_not_exists,
+            skip_validation=True,
         )
 
     @staticmethod
@@ -188,22 +178,15 @@ class Datastore:
         """Register an S3 bucket (AWS, MinIO, moto...): trainforge's own datastore kind."""
         return _register(  # type: ignore[return-value]
             workspace,
-            validated(
-                DatastoreRegister,
-                name=datastore_name,
-                datastore_type="S3",
-                bucket_name=bucket_name,
-                region=region,
-                endpoint_url=endpoint_url,
-                credentials=validated(
-                    DatastoreCredentials,
-                    access_key_id=access_key_id,
-                    secret_access_key=secret_access_key,
-                ),
-                overwrite=overwrite,
-                create_if_not_exists=create_if_not_exists,
-                skip_validation=skip_validation,
-            ),
+            credentials=dict(access_key_id=access_key_id, secret_access_key=secret_access_key),
+            name=datastore_name,
+            datastore_type="S3",
+            bucket_name=bucket_name,
+            region=region,
+            endpoint_url=endpoint_url,
+            overwrite=overwrite,
+            create_if_not_exists=create_if_not_exists,
+            skip_validation=skip_validation,
         )
 
     @staticmethod
@@ -217,14 +200,11 @@ class Datastore:
         """Register a folder of the machine the control plane runs on (trainforge's own)."""
         return _register(  # type: ignore[return-value]
             workspace,
-            validated(
-                DatastoreRegister,
-                name=datastore_name,
-                datastore_type="LocalFolder",
-                path=str(Path(path).expanduser().resolve()),
-                overwrite=overwrite,
-                create_if_not_exists=create_if_not_exists,
-            ),
+            name=datastore_name,
+            datastore_type="LocalFolder",
+            path=str(Path(path).expanduser().resolve()),
+            overwrite=overwrite,
+            create_if_not_exists=create_if_not_exists,
         )
 
     def set_as_default(self) -> None:
@@ -424,7 +404,15 @@ def _lookup(workspace: Workspace, name: str | None) -> DatastoreInfo:
     return DatastoreInfo.model_validate(default)
 
 
-def _register(workspace: Workspace, request: DatastoreRegister) -> Datastore:
+def _register(
+    workspace: Workspace, credentials: dict[str, Any] | None = None, **fields: Any
+) -> Datastore:
+    """Register a datastore from the SDK's arguments, refusing bad ones by field name."""
+    request = validated(
+        DatastoreRegister,
+        credentials=validated(DatastoreCredentials, **(credentials or {})),
+        **fields,
+    )
     with sdk_errors():
         body = workspace._client.request(
             "POST",

@@ -14,7 +14,6 @@ happens after them, so a slow spawn never holds the store.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -32,6 +31,7 @@ from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
+from trainforge.server.wake_loop import WakeLoop
 
 log = logging.getLogger("trainforge.scheduler")
 NODE_START_TIMEOUT_S = 60.0
@@ -46,41 +46,21 @@ def _handle(
     return ProcessHandle(backend=backend, node_id=node_id, pid=pid, pid_create_time=created)
 
 
-class Scheduler:
+class Scheduler(WakeLoop):
+    thread_name = "trainforge-scheduler"
+
     def __init__(
         self, store: Store, settings: ServerSettings, backends: dict[str, ComputeBackend]
     ) -> None:
+        super().__init__(settings.scheduler_interval_s)
         self.store = store
         self.settings = settings
         self.backends = backends
         self.endpoint = ""
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self._thread = threading.Thread(target=self._loop, name="trainforge-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def wake(self) -> None:
-        """Run a pass now (after a submit, cancel or node change) instead of at the next interval."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.settings.scheduler_interval_s)
-            self._wake.clear()
-            try:
-                self.tick()
-            except Exception:  # the loop must outlive any one bad pass
-                log.exception("scheduler pass failed")
+        self.start_loop()
 
     def tick(self) -> None:
         for step in (self._place_local, self._clusters, self._stop_local, self._reap_local):

@@ -9,7 +9,6 @@ after the step commits, and the scheduler is woken when children were queued or 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from trainforge.server.store import models
 from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
 from trainforge.server.store.sweeps import Sweep
+from trainforge.server.wake_loop import WakeLoop
 from trainforge.storage.artifacts import ArtifactStore
 
 log = logging.getLogger("trainforge.sweeper")
@@ -27,7 +27,11 @@ SWEEP_LOG = "azureml-logs/hyperdrive.txt"
 INTERVAL_S = 0.25
 
 
-class Sweeper:
+class Sweeper(WakeLoop):
+    """Moves every running sweep on: samples, starts, judges and ends its child runs."""
+
+    thread_name = "trainforge-sweeper"
+
     def __init__(
         self,
         store: Store,
@@ -37,37 +41,15 @@ class Sweeper:
         wake_scheduler: Callable[[], None],
         interval_s: float = INTERVAL_S,
     ) -> None:
+        super().__init__(interval_s)
         self.store = store
         self.runs = runs
         self.artifacts = artifacts
         self.notify = notify
         self.wake_scheduler = wake_scheduler
-        self.interval_s = interval_s
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="trainforge-sweeper", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
-            try:
-                self.tick()
-            except Exception:  # the loop must outlive any one bad pass
-                log.exception("sweeper pass failed")
+        self.start_loop()
 
     def tick(self) -> None:
         with self.store.session() as db:

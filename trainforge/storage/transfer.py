@@ -103,6 +103,19 @@ def _partial_name(dest: str) -> str:
     return f"{head}/.{tail}.partial-{uuid.uuid4().hex[:12]}" if head else f".{tail}.partial"
 
 
+def _write_aside(dest: str, write: Callable[[str], object]) -> None:
+    """Write a local file under a hidden partial name, then rename it into place: readers
+    see the old file or the whole new one, never a part."""
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    partial = _partial_name(dest)
+    try:
+        write(partial)
+        os.replace(partial, dest)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
 def _run(
     jobs: Sequence[tuple[str, str, int]],
     copy: Callable[[str, str, _BytesCallback], None],
@@ -153,15 +166,7 @@ def upload(
 
     def copy(source: str, dest: str, callback: _BytesCallback) -> None:
         if local_target:
-            # Readers see the old file or the whole new one: write aside, then rename.
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            partial = _partial_name(dest)
-            try:
-                fs.put_file(source, partial, callback=callback)
-                os.replace(partial, dest)
-            finally:
-                if os.path.exists(partial):
-                    os.unlink(partial)
+            _write_aside(dest, lambda partial: fs.put_file(source, partial, callback=callback))
         else:
             # Blob and S3 uploads commit at the end (block list / multipart), so an
             # interrupted upload is never visible under its name.
@@ -190,14 +195,7 @@ def download(
             jobs.append((remote, str(local), size))
 
     def copy(source: str, dest: str, callback: _BytesCallback) -> None:
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        partial = _partial_name(dest)
-        try:
-            fs.get_file(source, partial, callback=callback)
-            os.replace(partial, dest)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+        _write_aside(dest, lambda partial: fs.get_file(source, partial, callback=callback))
 
     report = _run(jobs, copy, description, show_progress, workers)
     report.skipped = skipped
