@@ -461,3 +461,36 @@ def test_cli_registers_lists_and_moves_data(
     )
     assert bad.returncode == 1 and "climbs out of its root" in _flat(bad.stdout)
     assert cli(tf_home, "datastore", "unregister", "cli_s3", "-w", ws.name).returncode == 0
+
+
+WRITER = """
+import errno, pathlib, sys
+mounted = pathlib.Path(sys.argv[1])
+print("READ", (mounted / "a.txt").read_text())
+for target in (mounted / "a.txt", mounted / "new.txt"):
+    try:
+        target.write_text("overwritten")
+        print("WROTE", target.name)
+    except OSError as exc:
+        print("REFUSED", target.name, errno.errorcode[exc.errno])
+"""
+
+
+def test_a_local_datastore_is_mounted_read_only_without_copying(
+    ws: Workspace, source: Path, experiment: Experiment, project: Path, tmp_path: Path
+) -> None:
+    from trainforge.node import read_only_view
+
+    if not read_only_view.available():
+        pytest.skip("this machine refuses mount namespaces (unshare --mount)")
+    store = Datastore.register_local_folder(ws, f"ro_{uuid.uuid4().hex[:6]}", str(source))
+    (project / "writer.py").write_text(WRITER)
+    run = experiment.submit(
+        ScriptRunConfig(str(project), "writer.py", arguments=[store.path().as_mount()])
+    )
+    run.wait_for_completion(show_output=False)
+    run.download_file("azureml-logs/70_driver_log.txt", str(tmp_path / "log.txt"))
+    log = (tmp_path / "log.txt").read_text()
+    assert "READ alpha" in log
+    assert "REFUSED a.txt EROFS" in log and "REFUSED new.txt EROFS" in log
+    assert (source / "a.txt").read_text() == "alpha" and not (source / "new.txt").exists()

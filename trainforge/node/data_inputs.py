@@ -2,7 +2,8 @@
 processes start (``$AZUREML_DATAREFERENCE_<name>``, dataset input variables), and
 ``as_upload`` folders sent back when they end.
 
-"Mount" of a local datastore is its folder itself, read in place. "Mount" of a remote
+"Mount" of a local datastore is its folder itself, bound read-only into the processes'
+view (``read_only_view``), never copied. "Mount" of a remote
 store (Blob, S3) is a node cache under ``TRAINFORGE_HOME/cache/datastores``: filled on
 first use, brought up to date (by size and ETag) and reused by every later run on the node.
 """
@@ -20,6 +21,7 @@ from filelock import FileLock
 from trainforge.client.http import TrainforgeClient
 from trainforge.data.data_reference import TOKEN_PREFIX as REFERENCE_TOKEN
 from trainforge.data.dataset_consumption_config import TOKEN_PREFIX as DATASET_TOKEN
+from trainforge.node import read_only_view
 from trainforge.schemas.datastores import (
     DataReferenceSpec,
     DatasetInputSpec,
@@ -90,12 +92,16 @@ class RunData:
         work_dir: Path,
         cache: NodeCache,
         log: Callable[[str], None],
+        mounts_dir: Path,
     ) -> None:
         self.client = client
         self.workspace = workspace
         self.work_dir = work_dir
         self.cache = cache
         self.log = log
+        self.mounts_dir = mounts_dir
+        # Local datastore folders the processes see read-only: source -> mount point.
+        self.read_only_binds: dict[Path, Path] = {}
         self.accesses: dict[str, StorageAccess] = {}
         self.uploads: list[tuple[DataReferenceSpec, Path]] = []
         self.dataset_paths: dict[str, str] = {}
@@ -163,7 +169,7 @@ class RunData:
         single_file = len(found) == 1 and next(iter(found)) == target
         if ref.mode == "mount":
             if access.storage_kind == "local":
-                local = Path(access.root) / path if path else Path(access.root)
+                local = self._read_only_root(ref.datastore_name, access) / path
                 self.log(f"Data reference {name}: {local} (local datastore, read in place)")
                 return local
             cached = self.cache.materialize(ref.datastore_name, fs, access.root, found)
@@ -228,8 +234,9 @@ class RunData:
         for f in files:
             if f.datastore_name is None:
                 by_store.setdefault("", {})[f.remote] = transfer.RemoteFile(f.size, "")
-            elif self.access(f.datastore_name).storage_kind == "local":
-                sources[f.remote] = Path(f.remote)
+            elif (access := self.access(f.datastore_name)).storage_kind == "local":
+                root = self._read_only_root(f.datastore_name, access)
+                sources[f.remote] = root / Path(f.remote).relative_to(access.root)
             else:
                 by_store.setdefault(f.datastore_name, {})[f.remote] = transfer.RemoteFile(
                     f.size, f.version
@@ -247,6 +254,30 @@ class RunData:
             access = self.access(store)
             sources.update(self.cache.materialize(store, filesystems[store], access.root, wanted))
         return sources
+
+    def _read_only_root(self, datastore_name: str, access: StorageAccess) -> Path:
+        """Where the processes find a local datastore's folder: a read-only bind of it
+        (no copy) where this node allows mount namespaces, else the folder itself."""
+        source = Path(access.root)
+        if not read_only_view.available():
+            if source not in self.read_only_binds:
+                self.read_only_binds[source] = source
+                self.log(
+                    f"Datastore {datastore_name}: read in place at {source}; this node cannot make "
+                    "mount namespaces, so writes there are not prevented"
+                )
+            return source
+        mount = self.read_only_binds.get(source)
+        if mount is None:
+            mount = self.mounts_dir / datastore_name.lower()
+            mount.mkdir(parents=True, exist_ok=True)
+            self.read_only_binds[source] = mount
+            self.log(f"Datastore {datastore_name}: {source} mounted read-only at {mount}")
+        return mount
+
+    def binds(self) -> dict[Path, Path]:
+        """The read-only binds the processes need (none where they read in place)."""
+        return {s: m for s, m in self.read_only_binds.items() if s != m}
 
     def _on_compute(self, path: str) -> Path:
         return self.work_dir / safe_relative_path(path.strip(), "path_on_compute")

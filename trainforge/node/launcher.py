@@ -24,7 +24,14 @@ from typing import Any
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
-from trainforge.node import environments, mpi, process_plan, processes, tf_cluster
+from trainforge.node import (
+    environments,
+    mpi,
+    process_plan,
+    processes,
+    read_only_view,
+    tf_cluster,
+)
 from trainforge.node.daemon_inbox import DaemonInbox
 from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
 from trainforge.node.gang_client import GangClient, GangTimeout, PortReservation
@@ -88,6 +95,7 @@ class Launcher:
             self.work_dir,
             NodeCache(self.home / "cache" / "datastores" / self.workspace),
             self.prep_note,
+            self.node_dir / "mounts",
         )
         self.gang = GangClient(self.client, self.workspace, self.run_id, self.attempt)
         self.ports: PortReservation | None = None
@@ -317,7 +325,8 @@ class Launcher:
         with open(log_path, "ab") as driver:
             self.processes.append(
                 subprocess.Popen(
-                    spec.command,
+                    # Local datastores are bound read-only into this process's own view.
+                    read_only_view.wrap(spec.command, self.data.binds()),
                     cwd=self.work_dir,
                     env=spec.env,
                     stdin=subprocess.DEVNULL,
