@@ -5,6 +5,7 @@ told to overwrite, and never leaving a partial file visible under its final name
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -103,10 +104,24 @@ def _partial_name(dest: str) -> str:
     return f"{head}/.{tail}.partial-{uuid.uuid4().hex[:12]}" if head else f".{tail}.partial"
 
 
-def _write_aside(dest: str, write: Callable[[str], object]) -> None:
+def _local_copy() -> Callable[[str, str, _BytesCallback], None]:
+    """A copy between local paths, written aside; folders made once per transfer."""
+    made: set[str] = set()
+
+    def copy(source: str, dest: str, callback: _BytesCallback) -> None:
+        _write_aside(dest, lambda partial: shutil.copyfile(source, partial), made)
+
+    return copy
+
+
+def _write_aside(dest: str, write: Callable[[str], object], made: set[str] | None = None) -> None:
     """Write a local file under a hidden partial name, then rename it into place: readers
     see the old file or the whole new one, never a part."""
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    folder = os.path.dirname(dest)
+    if made is None or folder not in made:
+        os.makedirs(folder, exist_ok=True)
+        if made is not None:
+            made.add(folder)
     partial = _partial_name(dest)
     try:
         write(partial)
@@ -135,10 +150,13 @@ def _run(
             bar.file_done()
             return dest
 
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
-            futures = [pool.submit(one, *job) for job in jobs]
-            for future in as_completed(futures):
-                report.transferred.append(future.result())
+        if workers == 1:
+            report.transferred = [one(*job) for job in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+                futures = [pool.submit(one, *job) for job in jobs]
+                for future in as_completed(futures):
+                    report.transferred.append(future.result())
     report.bytes = total
     return report
 
@@ -162,15 +180,16 @@ def upload(
             skipped.append(remote)
         else:
             jobs.append((str(local), remote, local.stat().st_size))
-    local_target = isinstance(fs, LocalFileSystem)
+    if isinstance(fs, LocalFileSystem):
+        # Disk to disk: threads only add overhead on small files, and fsspec's checks too.
+        report = _run(jobs, _local_copy(), description, show_progress, workers=1)
+        report.skipped = skipped
+        return report
 
     def copy(source: str, dest: str, callback: _BytesCallback) -> None:
-        if local_target:
-            _write_aside(dest, lambda partial: fs.put_file(source, partial, callback=callback))
-        else:
-            # Blob and S3 uploads commit at the end (block list / multipart), so an
-            # interrupted upload is never visible under its name.
-            fs.put_file(source, dest, callback=callback)
+        # Blob and S3 uploads commit at the end (block list / multipart), so an
+        # interrupted upload is never visible under its name.
+        fs.put_file(source, dest, callback=callback)
 
     report = _run(jobs, copy, description, show_progress, workers)
     report.skipped = skipped
@@ -193,6 +212,11 @@ def download(
             skipped.append(str(local))
         else:
             jobs.append((remote, str(local), size))
+
+    if isinstance(fs, LocalFileSystem):
+        report = _run(jobs, _local_copy(), description, show_progress, workers=1)
+        report.skipped = skipped
+        return report
 
     def copy(source: str, dest: str, callback: _BytesCallback) -> None:
         _write_aside(dest, lambda partial: fs.get_file(source, partial, callback=callback))
