@@ -113,6 +113,13 @@ def test_registered_store_is_listed_without_credentials(store: Datastore, ws: Wo
         access = storage_access(ws, store.name)
         assert AZURITE_KEY not in str(access.storage_options)
         assert "SharedAccessSignature=" in access.storage_options["connection_string"]
+    if store.datastore_type == "S3":
+        # ... and for S3 temporary STS keys, never the registered ones.
+        from trainforge.core.datastore import storage_access
+
+        access = storage_access(ws, store.name)
+        assert access.storage_options["key"] != "testing-key" and access.storage_options["token"]
+        assert access.expires is not None
 
 
 def test_registering_a_taken_name_needs_overwrite(ws: Workspace, tmp_path: Path) -> None:

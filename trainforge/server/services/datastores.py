@@ -7,6 +7,7 @@ row keeps only what may be shown.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from trainforge.server.services import secrets
 from trainforge.server.store import models
 from trainforge.storage.locations import blob_service_url, open_filesystem
 
+log = logging.getLogger("trainforge.server")
 # A SAS handed to a client or a run lasts this long; runs longer than this re-ask.
 SAS_LIFETIME = timedelta(hours=12)
 BLOB_CONCURRENCY = 8
@@ -136,7 +138,7 @@ def access(db: Session, ws: models.Workspace, name: str) -> StorageAccess:
         if secret is not None
         else DatastoreCredentials()
     )
-    return _access(row.name, row.config, creds)
+    return _access(row.name, row.config, creds, short_lived=True)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -174,7 +176,11 @@ def _config_of(request: DatastoreRegister) -> dict[str, Any]:
     return config
 
 
-def _access(name: str, config: dict[str, Any], creds: DatastoreCredentials) -> StorageAccess:
+def _access(
+    name: str, config: dict[str, Any], creds: DatastoreCredentials, short_lived: bool = False
+) -> StorageAccess:
+    """How to open the store. ``short_lived``: what a client or run gets, derived
+    credentials that expire (a container SAS, STS session keys) where the store offers them."""
     kind: StorageKind = config.get("storage_kind", "local")
     if kind == "local":
         return StorageAccess(
@@ -186,7 +192,11 @@ def _access(name: str, config: dict[str, Any], creds: DatastoreCredentials) -> S
             options["client_kwargs"]["region_name"] = config["region"]
         if config.get("endpoint_url"):
             options["endpoint_url"] = config["endpoint_url"]
-        if creds.access_key_id:
+        expires = None
+        if creds.access_key_id and short_lived and (session := _sts_session(config, creds)):
+            key, secret, token, expires = session
+            options.update(key=key, secret=secret, token=token)
+        elif creds.access_key_id:
             options.update(key=creds.access_key_id, secret=creds.secret_access_key)
         else:
             options["anon"] = True
@@ -196,6 +206,7 @@ def _access(name: str, config: dict[str, Any], creds: DatastoreCredentials) -> S
             protocol="s3",
             root=config["bucket_name"],
             storage_options=options,
+            expires=expires,
         )
     if kind == "azure_file":
         raise BadRequest(
@@ -234,6 +245,36 @@ def _access(name: str, config: dict[str, Any], creds: DatastoreCredentials) -> S
         },
         expires=expires,
     )
+
+
+def _sts_session(
+    config: dict[str, Any], creds: DatastoreCredentials
+) -> tuple[str, str, str, datetime] | None:
+    """Temporary keys from the store's STS (AWS, MinIO, moto), so the registered keys stay
+    in the key vault; None where the endpoint has no STS, and the registered keys are used."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = botocore.session.get_session().create_client(
+        "sts",
+        region_name=config.get("region") or "us-east-1",
+        endpoint_url=config.get("endpoint_url"),
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+    )
+    try:
+        found = client.get_session_token(DurationSeconds=int(SAS_LIFETIME.total_seconds()))
+    except (BotoCoreError, ClientError) as exc:
+        log.warning(
+            "S3 endpoint %s gives no STS session (%s); runs get the registered keys",
+            config.get("endpoint_url") or "AWS",
+            exc,
+        )
+        return None
+    finally:
+        client.close()
+    c = found["Credentials"]
+    return c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
 
 
 def _validate(access: StorageAccess, config: dict[str, Any], request: DatastoreRegister) -> None:
