@@ -5,7 +5,6 @@ told to overwrite, and never leaving a partial file visible under its final name
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -104,12 +103,12 @@ def _partial_name(dest: str) -> str:
     return f"{head}/.{tail}.partial-{uuid.uuid4().hex[:12]}" if head else f".{tail}.partial"
 
 
-def _local_copy() -> Callable[[str, str, _BytesCallback], None]:
+def _local_copy(fs: fsspec.AbstractFileSystem) -> Callable[[str, str, _BytesCallback], None]:
     """A copy between local paths, written aside; folders made once per transfer."""
     made: set[str] = set()
 
     def copy(source: str, dest: str, callback: _BytesCallback) -> None:
-        _write_aside(dest, lambda partial: shutil.copyfile(source, partial), made)
+        _write_aside(dest, lambda partial: fs.put_file(source, partial), made)
 
     return copy
 
@@ -181,8 +180,8 @@ def upload(
         else:
             jobs.append((str(local), remote, local.stat().st_size))
     if isinstance(fs, LocalFileSystem):
-        # Disk to disk: threads only add overhead on small files, and fsspec's checks too.
-        report = _run(jobs, _local_copy(), description, show_progress, workers=1)
+        # Disk to disk: threads only add overhead (the GIL) on small files.
+        report = _run(jobs, _local_copy(fs), description, show_progress, workers=1)
         report.skipped = skipped
         return report
 
@@ -214,7 +213,7 @@ def download(
             jobs.append((remote, str(local), size))
 
     if isinstance(fs, LocalFileSystem):
-        report = _run(jobs, _local_copy(), description, show_progress, workers=1)
+        report = _run(jobs, _local_copy(fs), description, show_progress, workers=1)
         report.skipped = skipped
         return report
 
