@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 
@@ -42,27 +42,20 @@ class Datastore:
     :class:`S3Datastore` or :class:`LocalFolderDatastore` after its type.
     """
 
-    _TYPES: ClassVar[dict[str, type[Datastore]]] = {}
     datastore_type: str = ""
 
     def __new__(
         cls, workspace: Workspace, name: str | None = None, _info: DatastoreInfo | None = None
     ) -> Datastore:
         info = _info or _lookup(workspace, name)
-        subclass = cls._TYPES.get(info.datastore_type, Datastore)
-        if info.storage_kind == "local" and info.datastore_type not in ("AzureBlob", "AzureFile"):
-            subclass = LocalFolderDatastore
-        return super().__new__(subclass)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.datastore_type:
-            Datastore._TYPES[cls.datastore_type] = cls
+        instance = super().__new__(_class_for(info))
+        instance._info = info  # __init__ reads it instead of asking the server again
+        return instance
 
     def __init__(
         self, workspace: Workspace, name: str | None = None, _info: DatastoreInfo | None = None
     ) -> None:
-        info = _info or _lookup(workspace, name)
+        info = _info or self._info
         self.workspace = workspace
         self._info = info
         self._access: StorageAccess | None = None
@@ -381,6 +374,18 @@ class LocalFolderDatastore(Datastore):
     ) -> None:
         super().__init__(workspace, name, _info)
         self.path_on_host = self._info.path
+
+
+def _class_for(info: DatastoreInfo) -> type[Datastore]:
+    """The SDK class of a datastore; a workspace's own folders show as AzureBlob/AzureFile."""
+    if info.storage_kind == "local" and info.datastore_type not in ("AzureBlob", "AzureFile"):
+        return LocalFolderDatastore
+    classes: dict[str, type[Datastore]] = {
+        "AzureBlob": AzureBlobDatastore,
+        "AzureFile": AzureFileDatastore,
+        "S3": S3Datastore,
+    }
+    return classes.get(info.datastore_type, Datastore)
 
 
 def storage_access(workspace: Workspace, datastore_name: str) -> StorageAccess:
