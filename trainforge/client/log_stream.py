@@ -22,16 +22,22 @@ PREPARATION_LOG = re.compile(r"^azureml-logs/(20|55|65)_")
 LONG_POLL_S = 10.0
 
 
-def pick_log(names: list[str]) -> str | None:
-    """The log the SDK streams: the highest-sorted system log, rank 0 for distributed runs."""
+def pick_log(names: list[str], settled: bool = True) -> str | None:
+    """The log the SDK streams: the highest-sorted system log, rank 0 for distributed runs.
+
+    While the run goes on (``settled`` False), another rank's log is not taken for rank 0's:
+    the nodes of a gang start in any order, so wait until rank 0's log is there.
+    """
     logs = [name for name in names if LOG_NAME.match(name) and not PREPARATION_LOG.match(name)]
     if not logs:
         return None
     firsts = [
         n
         for n in logs
-        if not DISTRIBUTED_SUFFIX.search(n) or n.endswith(("_0.txt", "worker_0.txt"))
+        if not DISTRIBUTED_SUFFIX.search(n) or (n.endswith("_0.txt") and "_ps_" not in n)
     ]
+    if not firsts and not settled:
+        return None
     # MPI runs: rank 0's output, not mpirun's own log (70_mpi_log.txt).
     drivers = [n for n in firsts if "_mpi_" not in n]
     return max(drivers or firsts or logs)
@@ -49,7 +55,8 @@ def follow(
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while log_name is None:
         status = RunStatus(client.get(run_path)["status"])
-        log_name = pick_log([item["name"] for item in client.get(f"{run_path}/files", prefix="")])
+        names = [item["name"] for item in client.get(f"{run_path}/files", prefix="")]
+        log_name = pick_log(names, settled=status in TERMINAL_STATUSES)
         if log_name is None:
             if status in TERMINAL_STATUSES:
                 return status
