@@ -133,7 +133,7 @@ def test_a_run_is_placed_on_a_node_and_reports_as_on_local(
     clusters, backend, experiment, project, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     cluster = clusters(max_nodes=1, idle=60)
-    pids_dir = pid_script(project, tmp_path, 0.1)
+    pid_script(project, tmp_path, 0.1)
     run = submit(experiment, project, cluster)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
