@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,8 +53,10 @@ class RayCluster:
 
     def kill_worker(self, resource: str) -> None:
         """Take a worker Ray node away, as a lost machine: its raylet and all under it."""
+        tree: list[psutil.Process] = []
         for process in self.processes(resource):
-            processes.kill_tree(process)
+            tree += [process, *process.children(recursive=True)]
+        lose_machine(tree)
 
     def stop(self) -> None:
         for _ in range(3):
@@ -63,6 +66,18 @@ class RayCluster:
             for process in found:
                 processes.kill_tree(process)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def lose_machine(tree: list[psutil.Process]) -> None:
+    """Make processes vanish as with a lost machine: all frozen first, so none sees another
+    die and reports it, then all killed."""
+    for signal_number in (signal.SIGSTOP, signal.SIGKILL):
+        for process in tree:
+            try:
+                process.send_signal(signal_number)
+            except psutil.Error:
+                pass
+    psutil.wait_procs(tree, timeout=5)
 
 
 def _start(args: list[str], env: dict[str, str]) -> None:

@@ -8,7 +8,8 @@ stopped by pid. A trainforge node on Ray is a Ray actor that reserves a whole wo
 from __future__ import annotations
 
 import os
-import signal
+import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.ray_cluster import RayCluster, add_worker, start_cluster
+from tests.ray_cluster import RayCluster, add_worker, lose_machine, start_cluster
 from tests.test_clusters import _gone, counts, script, submit, wait_until
 from trainforge.core.compute import AmlCompute, ComputeTarget, RayCompute
 from trainforge.core.compute_target import ComputeTargetException
@@ -86,13 +87,16 @@ def clusters(
 
 
 def agent_of(pid: int) -> psutil.Process:
-    """The node agent a process runs under."""
-    process = psutil.Process(pid)
-    while "trainforge.node.agent" not in " ".join(process.cmdline()):
-        parent = process.parent()
-        assert parent is not None, f"process {pid} does not run under a node agent"
-        process = parent
-    return process
+    """The node agent a process runs under (launchers are forks of the agent: same command
+    line, so the agent is the topmost such process)."""
+    found = None
+    process: psutil.Process | None = psutil.Process(pid)
+    while process is not None:
+        if "trainforge.node.agent" in " ".join(process.cmdline()):
+            found = process
+        process = process.parent()
+    assert found is not None, f"process {pid} does not run under a node agent"
+    return found
 
 
 def raylet_of(pid: int) -> psutil.Process | None:
@@ -110,7 +114,8 @@ def gone(pids: list[int]) -> bool:
 
 
 def pid_script(project: Path, tmp_path: Path, seconds: float) -> Path:
-    """A script that records each rank's pid in a file named after its node rank."""
+    """A script that logs its node rank and writes '<pid> <MASTER_ADDR>' to a file of
+    ``<returned folder>/<run id>.<node rank>``."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     script(
@@ -120,13 +125,24 @@ def pid_script(project: Path, tmp_path: Path, seconds: float) -> Path:
         from pathlib import Path
         from trainforge.core import Run
         run = Run.get_context()
-        run.log("rank", int(os.environ["NODE_RANK"]))
-        Path({str(pid_dir)!r}, os.environ["NODE_RANK"]).write_text(str(os.getpid()))
-        print("node address", os.environ.get("MASTER_ADDR"), flush=True)
+        rank = os.environ["NODE_RANK"]
+        run.log("rank", int(rank))
+        Path({str(pid_dir)!r}, f"{{run.id}}.{{rank}}").write_text(
+            f"{{os.getpid()}} {{os.environ.get('MASTER_ADDR')}}"
+        )
         time.sleep({seconds})
         """,
     )
     return pid_dir
+
+
+def recorded(pid_dir: Path) -> list[tuple[int, str]]:
+    """(pid, MASTER_ADDR) of each rank that started, by file name."""
+    found = []
+    for file in sorted(pid_dir.iterdir()):
+        pid, addr = file.read_text().split()
+        found.append((int(pid), addr))
+    return found
 
 
 def test_a_run_is_placed_on_a_node_and_reports_as_on_local(
@@ -138,27 +154,32 @@ def test_a_run_is_placed_on_a_node_and_reports_as_on_local(
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
     assert run.get_metrics()["rank"] == 0
-    assert (
-        "node address" in "".join(Path(tmp_path, name).read_text() if False else "" for name in [])
-        or True
+    assert "azureml-logs/70_driver_log.txt" in run.get_file_names() or any(
+        name.startswith("azureml-logs/70_driver_log") for name in run.get_file_names()
     )
-    logs = [name for name in run.get_file_names() if name.startswith("azureml-logs/70_driver_log")]
-    assert logs
     (node,) = cluster.list_nodes()
     assert node["nodeState"] in ("idle", "running")
+    assert counts(cluster)["current"] == 1
 
 
-def test_a_gang_gets_distinct_nodes(clusters, backend, experiment, project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_gang_gets_distinct_nodes_and_rank_0s_address(
+    clusters, backend, experiment, project, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     cluster = clusters(max_nodes=2, idle=60)
-    pids_dir = pid_script(project, tmp_path, 3)
+    pid_dir = pid_script(project, tmp_path, 3)
     run = submit(experiment, project, cluster, node_count=2)
-    wait_until(lambda: len(list(pids_dir.iterdir())) == 2, 90, "both ranks to start")
-    pids = [int((pids_dir / str(rank)).read_text()) for rank in (0, 1)]
-    agents = {agent_of(pid).pid for pid in pids}
-    assert len(agents) == 2, "the two ranks share a node agent"
+    wait_until(lambda: len(list(pid_dir.iterdir())) == 2, 90, "both ranks to start")
+    found = recorded(pid_dir)
+    pids = [pid for pid, _ in found]
+    assert len({agent_of(pid).pid for pid in pids}) == 2, "the two ranks share a node agent"
     if backend == "ray":
         raylets = {raylet.pid for pid in pids if (raylet := raylet_of(pid)) is not None}
         assert len(raylets) == 2, "the two ranks share a Ray node"
+    # MASTER_ADDR is the address of rank 0's node (its Ray node's IP on Ray).
+    addresses = {
+        node["privateIpAddress"] for node in cluster.list_nodes() if node["runId"] == run.id
+    }
+    assert len({addr for _, addr in found}) == 1 and {addr for _, addr in found} <= addresses
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
     assert {"azureml-logs/70_driver_log_0.txt", "azureml-logs/70_driver_log_1.txt"} <= set(
@@ -170,10 +191,10 @@ def test_cancel_stops_every_process_and_frees_the_node(
     clusters, backend, experiment, project, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     cluster = clusters(max_nodes=2, idle=60)
-    pids_dir = pid_script(project, tmp_path, 300)
+    pid_dir = pid_script(project, tmp_path, 300)
     run = submit(experiment, project, cluster, node_count=2)
-    wait_until(lambda: len(list(pids_dir.iterdir())) == 2, 90, "both ranks to start")
-    pids = [int((pids_dir / str(rank)).read_text()) for rank in (0, 1)]
+    wait_until(lambda: len(list(pid_dir.iterdir())) == 2, 90, "both ranks to start")
+    pids = [pid for pid, _ in recorded(pid_dir)]
     run.cancel()
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
     wait_until(lambda: gone(pids), 30, "the processes on every node to stop")
@@ -182,17 +203,20 @@ def test_cancel_stops_every_process_and_frees_the_node(
 
 def test_idle_nodes_go_down_to_min_nodes(clusters, backend, experiment, project, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cluster = clusters(min_nodes=0, max_nodes=2, idle=1)
-    pids_dir = pid_script(project, tmp_path, 1)
+    pid_dir = pid_script(project, tmp_path, 4)
     runs = [submit(experiment, project, cluster) for _ in range(2)]
-    for run in runs:
-        assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed"
-    agents = [
-        agent_of(int(p.read_text())).pid
-        for p in pids_dir.iterdir()
-        if psutil.pid_exists(int(p.read_text()))
-    ]
+    agents: set[int] = set()
+    while not all(run.get_status() in ("Completed", "Failed", "Canceled") for run in runs):
+        for pid, _ in recorded(pid_dir):
+            try:
+                agents.add(agent_of(pid).pid)
+            except psutil.Error:
+                pass
+        time.sleep(0.2)
+    assert [run.get_status() for run in runs] == ["Completed"] * 2
+    assert len(agents) == 2, "both runs ran at once, on two nodes"
     wait_until(lambda: counts(cluster)["current"] == 0, 60, "scale-down to min_nodes=0")
-    wait_until(lambda: gone(agents), 30, "the node agents to exit")
+    wait_until(lambda: gone(list(agents)), 30, "the node agents to exit")
 
 
 def test_a_lost_node_requeues_its_run(
@@ -225,8 +249,32 @@ def test_a_lost_node_requeues_its_run(
         add_worker(ray_cluster, 2, f"{lost}r")  # a replacement joins, as an autoscaler would
     else:
         agent = agent_of(pid)
-        for process in [agent, *agent.children(recursive=True)]:
-            process.send_signal(signal.SIGKILL)
+        lose_machine([agent, *agent.children(recursive=True)])
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
     assert run._refresh().attempt == 2
+    assert "second attempt" in "".join(run.get_details_with_logs()["logFiles"].values())
+
+
+def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")
+    from tests.test_distributed import DDP, envs
+    from trainforge.train.dnn import PyTorch
+
+    (project / "train.py").write_text(textwrap.dedent(DDP))
+    cluster = clusters(max_nodes=2, idle=60)
+    estimator = PyTorch(
+        str(project),
+        compute_target=cluster,
+        entry_script="train.py",
+        node_count=2,
+        distributed_backend="gloo",
+    )
+    run = experiment.submit(estimator)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    assert run.get_metrics() == {"identical": True, "world": 2}
+    ranks = envs(run)
+    assert [(e["RANK"], e["NODE_RANK"]) for e in ranks] == [("0", "0"), ("1", "1")]
+    addresses = {node["privateIpAddress"] for node in cluster.list_nodes()}
+    assert {e["MASTER_ADDR"] for e in ranks} <= addresses

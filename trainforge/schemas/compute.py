@@ -138,6 +138,8 @@ class LauncherReport(BaseModel):
 
 class Heartbeat(BaseModel):
     launchers: list[LauncherReport] = Field(default_factory=list)
+    # The node's address as other nodes reach it (TRAINFORGE_NODE_ADDR of the agent).
+    address: str | None = Field(default=None, max_length=255)
 
 
 class AssignmentSpec(BaseModel):

@@ -89,7 +89,7 @@ def node_info(node: models.Node) -> NodeInfo:
         node_id=node.id,
         state=node.state,  # type: ignore[arg-type]
         run_id=node.run_id,
-        private_ip_address="127.0.0.1",
+        private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
