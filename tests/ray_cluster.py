@@ -7,6 +7,7 @@ that does); they are killed by pid, never with ``ray stop``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -146,3 +147,46 @@ def add_worker(cluster: RayCluster, cpus: int, resource: str) -> None:
         cluster.env,
     )
     cluster.workers.append(resource)
+
+
+def start_autoscaling_cluster(config: dict[str, object]) -> RayCluster:
+    """A head running Ray's autoscaler with ``config`` (fake multi-node provider): worker
+    Ray nodes come and go as the autoscaler decides, as local processes."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="tfras-", dir="/tmp"))
+    token_path = temp_dir / "auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    port = free_port()
+    # The fake provider's nodes join the GCS at :6379 unless told where it is.
+    provider = {**config["provider"], "gcs_address": f"127.0.0.1:{port}"}  # type: ignore[dict-item]
+    config_path = temp_dir / "autoscaler.json"
+    config_path.write_text(json.dumps({**config, "provider": provider}))
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token_path),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_FAKE_CLUSTER": "1",
+        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+    }
+    env.pop("RAY_AUTH_TOKEN", None)
+    cluster = RayCluster(temp_dir, f"127.0.0.1:{port}", token_path, env)
+    try:
+        _start(
+            [
+                "--head",
+                "--node-ip-address=127.0.0.1",
+                f"--port={port}",
+                "--num-cpus=0",
+                f"--memory={NODE_MEMORY}",
+                f"--object-store-memory={OBJECT_STORE}",
+                f"--autoscaling-config={config_path}",
+                f"--dashboard-port={free_port()}",
+                f"--temp-dir={temp_dir}",
+                "--disable-usage-stats",
+            ],
+            env,
+        )
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
