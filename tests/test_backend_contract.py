@@ -37,6 +37,8 @@ def ray_cluster() -> Iterator[RayCluster]:
         pytest.skip("Ray is not installed (the 'ray' extra)")
     cluster = start_cluster([2, 2])
     yield cluster
+    # The server leaves the Ray cluster on its next pass once no cluster uses it.
+    time.sleep(1)
     cluster.stop()
 
 

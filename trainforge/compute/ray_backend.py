@@ -133,6 +133,19 @@ class RayBackend:
 
         return ray
 
+    def disconnect(self) -> None:
+        """Leave the Ray cluster once no cluster uses it (a Ray driver whose cluster goes
+        away ends its own process after a while)."""
+        with self._lock:
+            if not self._connected:
+                return
+            import ray
+
+            ray.shutdown()
+            self._connected = False
+            self._actors.clear()
+            self._starts.clear()
+
     def _actor(self, node_id: str) -> Any | None:
         ray = self._ray()
         actor = self._actors.get(node_id)
