@@ -42,6 +42,7 @@ class RayCluster:
     token_path: Path
     env: dict[str, str]
     workers: list[str] = field(default_factory=list)
+    dashboard_address: str | None = None
 
     def processes(self, marker: str | None = None) -> list[psutil.Process]:
         """The cluster's processes (or those whose command line names ``marker``)."""
@@ -89,9 +90,10 @@ def _start(args: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def start_cluster(worker_cpus: list[int], head_args: list[str] | None = None) -> RayCluster:
+def start_cluster(worker_cpus: list[int], dashboard: bool = False) -> RayCluster:
     """A head (no CPUs: it hosts no trainforge node) and one worker per entry of ``worker_cpus``,
-    each worker with its own custom resource ``worker<i>`` to find it again."""
+    each worker with its own custom resource ``worker<i>`` to find it again. With
+    ``dashboard`` the head runs Ray's dashboard (the job server of ``ray job submit``)."""
     # Unix socket paths are short: keep the temp dir near the root.
     temp_dir = Path(tempfile.mkdtemp(prefix="tfray-", dir="/tmp"))
     token_path = temp_dir / "auth_token"
@@ -106,6 +108,8 @@ def start_cluster(worker_cpus: list[int], head_args: list[str] | None = None) ->
     env.pop("RAY_AUTH_TOKEN", None)
     port = free_port()
     cluster = RayCluster(temp_dir, f"127.0.0.1:{port}", token_path, env)
+    dashboard_port = free_port()
+    cluster.dashboard_address = f"http://127.0.0.1:{dashboard_port}" if dashboard else None
     try:
         _start(
             [
@@ -115,11 +119,11 @@ def start_cluster(worker_cpus: list[int], head_args: list[str] | None = None) ->
                 "--num-cpus=0",
                 f"--memory={NODE_MEMORY}",
                 f"--object-store-memory={OBJECT_STORE}",
-                "--include-dashboard=false",
-                f"--dashboard-port={free_port()}",
+                f"--include-dashboard={str(dashboard).lower()}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dashboard_port}",
                 f"--temp-dir={temp_dir}",
                 "--disable-usage-stats",
-                *(head_args or []),
             ],
             env,
         )
