@@ -18,6 +18,7 @@ Rows:
 
 from __future__ import annotations
 
+import re
 import statistics
 import subprocess
 import sys
@@ -119,10 +120,12 @@ def _ray_job_once(ray_cluster: Any, source: Path) -> tuple[float, float]:
         timeout=120,
         check=True,
     ).stdout
-    job_id = next(
-        word for line in out.splitlines() for word in line.split() if word.startswith("raysubmit_")
-    ).strip("'")
+    found = re.search(r"raysubmit_[A-Za-z0-9]+", out)
+    if found is None:
+        raise RuntimeError(f"ray job submit printed no job id: {out[-500:]}")
+    job_id = found.group(0)
     running = None
+    deadline = time.monotonic() + 120
     while True:
         status = subprocess.run(
             [ray, "job", "status", f"--address={ray_cluster.dashboard_address}", job_id],
@@ -130,13 +133,14 @@ def _ray_job_once(ray_cluster: Any, source: Path) -> tuple[float, float]:
             capture_output=True,
             text=True,
             timeout=60,
-        ).stdout
-        if running is None and ("RUNNING" in status or "SUCCEEDED" in status):
+            check=True,
+        ).stdout.lower()
+        if running is None and ("running" in status or "succeeded" in status):
             running = time.perf_counter() - start
-        if "SUCCEEDED" in status or "FAILED" in status:
+        if "succeeded" in status or "failed" in status or time.monotonic() > deadline:
             break
         time.sleep(0.02)
-    if "SUCCEEDED" not in status:
+    if "succeeded" not in status:
         raise RuntimeError(f"ray job {job_id}: {status}")
     return running or 0.0, time.perf_counter() - start
 
