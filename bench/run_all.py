@@ -29,6 +29,7 @@ import bench_ddp  # noqa: E402
 import bench_environments  # noqa: E402
 import bench_hyperdrive  # noqa: E402
 import bench_metrics  # noqa: E402
+import bench_ray  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
 
@@ -40,6 +41,7 @@ BENCHMARKS = [
     ("datastores", bench_datastores.run),
     ("environments", bench_environments.run),
     ("hyperdrive", bench_hyperdrive.run),
+    ("ray", bench_ray.run),
 ]
 
 

@@ -68,3 +68,7 @@ class ComputeBackend(Protocol):
     def kill(self, handle: ProcessHandle) -> None:
         """Kill a process and everything it started, at once."""
         ...
+
+    def disconnect(self) -> None:
+        """No cluster uses this backend any more: let go of any connection it holds."""
+        ...

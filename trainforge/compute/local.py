@@ -94,6 +94,9 @@ class LocalBackend:
         if process is not None:
             process.send_signal(signal.SIGTERM)
 
+    def disconnect(self) -> None:
+        """Nothing to let go of: local nodes are this machine's processes."""
+
     def kill(self, handle: ProcessHandle) -> None:
         process = processes.find(handle.pid, handle.pid_create_time)
         if process is not None:

@@ -54,6 +54,7 @@ class Agent:
         )
         self.launchers: dict[int, Launcher] = {}
         self.leaving = False
+        self.address = environ.get("TRAINFORGE_NODE_ADDR")
 
     def start(self, spec: AssignmentSpec) -> None:
         if spec.assignment_id in self.launchers:
@@ -98,7 +99,7 @@ class Agent:
             reports.append(
                 LauncherReport(assignment_id=assignment_id, alive=code is None, exit_code=code)
             )
-        return Heartbeat(launchers=reports)
+        return Heartbeat(launchers=reports, address=self.address)
 
     def forget_ended(self, sent: Heartbeat) -> None:
         for item in sent.launchers:

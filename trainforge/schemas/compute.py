@@ -40,7 +40,7 @@ class ScaleSettings(BaseModel):
 class ComputeCreate(BaseModel):
     name: ComputeName
     compute_type: Literal["AmlCompute"] = "AmlCompute"
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "ray"] = "local"
     vm_size: str = "STANDARD_NC6"
     vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings)
@@ -53,6 +53,12 @@ class ComputeCreate(BaseModel):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @model_validator(mode="after")
+    def _ray_needs_address(self) -> ComputeCreate:
+        if self.backend == "ray" and not self.settings.get("ray_address"):
+            raise ValueError("settings.ray_address: required when backend is 'ray' (host:port)")
+        return self
 
 
 class ComputeUpdate(BaseModel):
@@ -132,6 +138,8 @@ class LauncherReport(BaseModel):
 
 class Heartbeat(BaseModel):
     launchers: list[LauncherReport] = Field(default_factory=list)
+    # The node's address as other nodes reach it (TRAINFORGE_NODE_ADDR of the agent).
+    address: str | None = Field(default=None, max_length=255)
 
 
 class AssignmentSpec(BaseModel):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from trainforge.compute.backend import ComputeBackend
 from trainforge.compute.local import LocalBackend
+from trainforge.compute.ray_backend import RayBackend
 from trainforge.server.events import RunEvents
 from trainforge.server.scheduler import Scheduler
-from trainforge.server.services.computes import ComputeService
+from trainforge.server.services.computes import ComputeService, ray_settings
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.workspaces import WorkspaceService
 from trainforge.server.settings import ServerSettings
@@ -23,7 +24,10 @@ class ControlPlane:
         self.workspaces = WorkspaceService(settings)
         self.runs = RunService()
         self.computes = ComputeService()
-        backends: dict[str, ComputeBackend] = {"local": LocalBackend()}
+        backends: dict[str, ComputeBackend] = {
+            "local": LocalBackend(),
+            "ray": RayBackend(lambda: ray_settings(self.store)),
+        }
         self.scheduler = Scheduler(self.store, settings, backends)
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake

@@ -182,10 +182,14 @@ class Scheduler(WakeLoop):
     # -- clusters -----------------------------------------------------------------------
     def _clusters(self, db: Session) -> list[Action]:
         actions: list[Action] = []
+        used: set[str] = set()
         for compute in db.scalars(select(models.Compute)).all():
             backend = self.backends.get(compute.backend)
+            used.add(compute.backend)
             if backend is not None:
                 actions += self._cluster_pass(db, compute, backend)
+        # A Ray driver left connected dies with its Ray cluster: drop unused connections.
+        actions += [b.disconnect for name, b in self.backends.items() if name not in used]
         return actions
 
     def _cluster_pass(

@@ -12,6 +12,7 @@ from trainforge.core.compute.compute import (
     ComputeTarget,
     ComputeTargetProvisioningConfiguration,
 )
+from trainforge.core.compute.ray import RayCompute, RayComputeAttachConfiguration
 
 __all__ = [
     "AmlCompute",
@@ -21,5 +22,7 @@ __all__ = [
     "BatchAiCompute",
     "ComputeTarget",
     "ComputeTargetProvisioningConfiguration",
+    "RayCompute",
+    "RayComputeAttachConfiguration",
     "ScaleSettings",
 ]

@@ -23,6 +23,7 @@ from trainforge.core.compute.compute import (
     compute_errors,
     computes_path,
 )
+from trainforge.core.compute.ray import ray_settings
 from trainforge.exceptions import ComputeTargetException
 from trainforge.schemas.compute import ComputeInfo, NodeInfo, VmSize
 
@@ -364,8 +365,14 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
         identity_id: list[str] | str | None = None,
         location: str | None = None,
         enable_node_public_ip: bool = True,
+        backend: str = "local",
+        ray_address: str | None = None,
+        ray_auth_token_path: str | None = None,
     ) -> None:
         super().__init__(AmlCompute, location)
+        self.backend = backend
+        self.ray_address = ray_address
+        self.ray_auth_token_path = ray_auth_token_path
         self.vm_size = vm_size
         self.vm_priority = vm_priority
         self.min_nodes = min_nodes
@@ -429,6 +436,7 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
             REMOTE_LOGIN_VALUES,
         )
         self._validate_identity()
+        self._validate_backend()
         if self.tags is not None and not isinstance(self.tags, dict):
             raise ComputeTargetException(
                 f"Invalid tags {self.tags!r}: expected a dict of string keys and values"
@@ -441,6 +449,18 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
             raise ComputeTargetException(
                 f"Invalid enable_node_public_ip {self.enable_node_public_ip!r}: expected True "
                 "or False"
+            )
+
+    def _validate_backend(self) -> None:
+        self.backend = _choice(self.backend, "backend", ("local", "ray"))
+        if self.backend == "ray" and not self.ray_address:
+            raise ComputeTargetException(
+                "ray_address is required when backend is 'ray': give the Ray cluster's "
+                "address, such as '10.0.0.4:6379'"
+            )
+        if self.backend == "local" and (self.ray_address or self.ray_auth_token_path):
+            raise ComputeTargetException(
+                "ray_address and ray_auth_token_path apply only when backend is 'ray'"
             )
 
     def _validate_vnet(self) -> None:
@@ -506,6 +526,7 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
             "identity_id": self.identity_id,
             "location": self.location,
             "enable_node_public_ip": self.enable_node_public_ip,
+            **ray_settings(self.ray_address, self.ray_auth_token_path),
         }
 
     def _to_body(self, name: str) -> dict[str, Any]:
@@ -513,6 +534,7 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
         return {
             "name": name,
             "compute_type": AmlCompute._compute_type,
+            "backend": self.backend,
             "vm_size": self.vm_size,
             "vm_priority": self.vm_priority,
             "scale_settings": {
@@ -596,6 +618,9 @@ class AmlCompute(ComputeTarget):
         identity_id: list[str] | str | None = None,
         location: str | None = None,
         enable_node_public_ip: bool = True,
+        backend: str = "local",
+        ray_address: str | None = None,
+        ray_auth_token_path: str | None = None,
     ) -> AmlComputeProvisioningConfiguration:
         """The settings of a new cluster, checked; pass the result to ``ComputeTarget.create``.
 
@@ -611,6 +636,13 @@ class AmlCompute(ComputeTarget):
         :param vnet_resourcegroup_name: VNet settings, all three of these or none.
         :param remote_login_port_public_access: 'Enabled', 'Disabled' or 'NotSpecified'.
         :param identity_type: None, 'SystemAssigned' or 'UserAssigned' (needs ``identity_id``).
+        :param backend: trainforge's own: 'local' (nodes are processes on this machine) or
+            'ray' (nodes are Ray actors on the Ray cluster at ``ray_address``; the cluster's
+            autoscaler adds Ray nodes for queued work).
+        :param ray_address: trainforge's own: the Ray cluster's GCS address (``host:port``),
+            required with ``backend='ray'``.
+        :param ray_auth_token_path: trainforge's own: the Ray auth token file the server
+            connects with (default: Ray's own, ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``).
         :raises ComputeTargetException: a setting is not allowed; the message names it.
         """
         config = AmlComputeProvisioningConfiguration(
@@ -632,6 +664,9 @@ class AmlCompute(ComputeTarget):
             identity_id=identity_id,
             location=location,
             enable_node_public_ip=enable_node_public_ip,
+            backend=backend,
+            ray_address=ray_address,
+            ray_auth_token_path=ray_auth_token_path,
         )
         config.validate_configuration()
         return config

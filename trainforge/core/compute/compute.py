@@ -206,7 +206,11 @@ class ComputeTarget:
 
     @staticmethod
     def attach(workspace: Workspace, name: str, attach_configuration: Any) -> ComputeTarget:
-        """Attaching existing resources (VMs, HDInsight, Databricks, AKS) is not supported."""
+        """Attach a Ray cluster (``RayCompute.attach_configuration(address=...)``); attaching
+        other existing resources (VMs, HDInsight, Databricks, AKS) is not supported."""
+        attach = getattr(attach_configuration, "_attach", None)
+        if attach is not None:
+            return attach(workspace, name)  # type: ignore[no-any-return]
         raise ComputeTargetException(
             f"Cannot attach {name}: trainforge provisions AmlCompute clusters only; "
             "use ComputeTarget.create(workspace, name, AmlCompute.provisioning_configuration(...))"

@@ -130,6 +130,7 @@ def _heartbeat(
         assert compute is not None and compute.workspace_id == row.id
         if body is not None:
             node.last_heartbeat = utcnow()
+            node.address = body.address or node.address
             if node.state == "preparing":
                 allocation.set_node_state(db, node, "idle")
                 cp.scheduler.wake()
@@ -168,6 +169,7 @@ def _heartbeat(
                     node_count=assignment.node_count,
                     run_token=run_token(cp.settings.signing_key, ws, run.id),
                     master_port=assignment.master_port,
+                    master_addr=allocation.master_addr(db, assignment),
                 )
             )
         return reply if reply.start or reply.stop or reply.leave or reply.acknowledged else None

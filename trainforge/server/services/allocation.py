@@ -212,3 +212,16 @@ def settle(db: Session, run: models.Run) -> None:
         return
     if status in (RunStatus.PREPARING, RunStatus.STARTING) and any(a.outcome for a in gang):
         run_states.transition(run, RunStatus.RUNNING)
+
+
+def master_addr(db: Session, assignment: models.Assignment) -> str:
+    """The address of the node of rank 0 of ``assignment``'s gang (its Ray node's IP on Ray)."""
+    node_id = db.scalar(
+        select(models.Assignment.node_id).where(
+            models.Assignment.run_id == assignment.run_id,
+            models.Assignment.attempt == assignment.attempt,
+            models.Assignment.node_rank == 0,
+        )
+    )
+    node = db.get(models.Node, node_id) if node_id is not None else None
+    return (node.address if node is not None else None) or "127.0.0.1"

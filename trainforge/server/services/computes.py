@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import allocation
 from trainforge.server.store import models
+from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
 
 # Nodes in these states are counted in the cluster's size; leaving ones are on their way out.
@@ -87,11 +89,22 @@ def node_info(node: models.Node) -> NodeInfo:
         node_id=node.id,
         state=node.state,  # type: ignore[arg-type]
         run_id=node.run_id,
-        private_ip_address="127.0.0.1",
+        private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
     )
+
+
+def ray_settings(store: Store) -> dict[str, Any] | None:
+    """The settings of the Ray cluster the server's clusters use (the first Ray-backed one)."""
+    with store.session() as db:
+        compute = db.scalar(
+            select(models.Compute)
+            .where(models.Compute.backend == "ray")
+            .order_by(models.Compute.created)
+        )
+        return dict(compute.settings) if compute is not None else None
 
 
 class ComputeService:

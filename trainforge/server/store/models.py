@@ -277,6 +277,8 @@ class Node(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_create_time: Mapped[float | None] = mapped_column(Float)
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the agent reports as its address (its Ray node's IP on the Ray backend).
+    address: Mapped[str | None] = mapped_column(String(255))
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state_changed: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,196 @@
+"""A real multi-node Ray cluster on loopback for tests: a head and workers, stopped by pid.
+
+``ray start`` daemonizes, so the processes it leaves behind are found by the temp dir the
+cluster was started with (every Ray process of the cluster names it or descends from one
+that does); they are killed by pid, never with ``ray stop``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from trainforge.node import processes
+
+RAY = str(Path(sys.executable).with_name("ray"))
+NODE_MEMORY = str(600 * 2**20)
+OBJECT_STORE = str(100 * 2**20)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RayCluster:
+    temp_dir: Path
+    address: str
+    token_path: Path
+    env: dict[str, str]
+    workers: list[str] = field(default_factory=list)
+    dashboard_address: str | None = None
+
+    def processes(self, marker: str | None = None) -> list[psutil.Process]:
+        """The cluster's processes (or those whose command line names ``marker``)."""
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if str(self.temp_dir) in cmdline and (marker is None or marker in cmdline):
+                found.append(process)
+        return found
+
+    def kill_worker(self, resource: str) -> None:
+        """Take a worker Ray node away, as a lost machine: its raylet and all under it."""
+        tree: list[psutil.Process] = []
+        for process in self.processes(resource):
+            tree += [process, *process.children(recursive=True)]
+        lose_machine(tree)
+
+    def stop(self) -> None:
+        for _ in range(3):
+            found = self.processes()
+            if not found:
+                break
+            for process in found:
+                processes.kill_tree(process)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def lose_machine(tree: list[psutil.Process]) -> None:
+    """Make processes vanish as with a lost machine: all frozen first, so none sees another
+    die and reports it, then all killed."""
+    for signal_number in (signal.SIGSTOP, signal.SIGKILL):
+        for process in tree:
+            try:
+                process.send_signal(signal_number)
+            except psutil.Error:
+                pass
+    psutil.wait_procs(tree, timeout=5)
+
+
+def _start(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [RAY, "start", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def start_cluster(worker_cpus: list[int], dashboard: bool = False) -> RayCluster:
+    """A head (no CPUs: it hosts no trainforge node) and one worker per entry of ``worker_cpus``,
+    each worker with its own custom resource ``worker<i>`` to find it again. With
+    ``dashboard`` the head runs Ray's dashboard (the job server of ``ray job submit``)."""
+    # Unix socket paths are short: keep the temp dir near the root.
+    temp_dir = Path(tempfile.mkdtemp(prefix="tfray-", dir="/tmp"))
+    token_path = temp_dir / "auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    env = {
+        **os.environ,
+        # Ray's token authentication, on as in production, with this cluster's own token.
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token_path),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    env.pop("RAY_AUTH_TOKEN", None)
+    port = free_port()
+    cluster = RayCluster(temp_dir, f"127.0.0.1:{port}", token_path, env)
+    dashboard_port = free_port()
+    cluster.dashboard_address = f"http://127.0.0.1:{dashboard_port}" if dashboard else None
+    try:
+        _start(
+            [
+                "--head",
+                "--node-ip-address=127.0.0.1",
+                f"--port={port}",
+                "--num-cpus=0",
+                f"--memory={NODE_MEMORY}",
+                f"--object-store-memory={OBJECT_STORE}",
+                f"--include-dashboard={str(dashboard).lower()}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dashboard_port}",
+                f"--temp-dir={temp_dir}",
+                "--disable-usage-stats",
+            ],
+            env,
+        )
+        for index, cpus in enumerate(worker_cpus):
+            add_worker(cluster, cpus, f"worker{index}")
+    except BaseException:
+        cluster.stop()
+        raise
+    time.sleep(1)
+    return cluster
+
+
+def add_worker(cluster: RayCluster, cpus: int, resource: str) -> None:
+    """Join one more worker Ray node (with custom resource ``resource``) to ``cluster``."""
+    _start(
+        [
+            f"--address={cluster.address}",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={cpus}",
+            f"--memory={NODE_MEMORY}",
+            f"--object-store-memory={OBJECT_STORE}",
+            f'--resources={{"{resource}": 1}}',
+            "--disable-usage-stats",
+        ],
+        cluster.env,
+    )
+    cluster.workers.append(resource)
+
+
+def start_autoscaling_cluster(config: dict[str, object]) -> RayCluster:
+    """A head running Ray's autoscaler with ``config`` (fake multi-node provider): worker
+    Ray nodes come and go as the autoscaler decides, as local processes."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="tfras-", dir="/tmp"))
+    token_path = temp_dir / "auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    port = free_port()
+    # The fake provider's nodes join the GCS at :6379 unless told where it is.
+    provider = {**config["provider"], "gcs_address": f"127.0.0.1:{port}"}  # type: ignore[dict-item]
+    config_path = temp_dir / "autoscaler.json"
+    config_path.write_text(json.dumps({**config, "provider": provider}))
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token_path),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_FAKE_CLUSTER": "1",
+        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+    }
+    env.pop("RAY_AUTH_TOKEN", None)
+    cluster = RayCluster(temp_dir, f"127.0.0.1:{port}", token_path, env)
+    try:
+        _start(
+            [
+                "--head",
+                "--node-ip-address=127.0.0.1",
+                f"--port={port}",
+                "--num-cpus=0",
+                f"--memory={NODE_MEMORY}",
+                f"--object-store-memory={OBJECT_STORE}",
+                f"--autoscaling-config={config_path}",
+                f"--dashboard-port={free_port()}",
+                f"--temp-dir={temp_dir}",
+                "--disable-usage-stats",
+            ],
+            env,
+        )
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

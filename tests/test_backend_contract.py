@@ -1,0 +1,282 @@
+"""One contract for the compute backends: the same cluster cases on 'local' and on 'ray'.
+
+The 'ray' cases run on a real multi-node Ray cluster on loopback (a head without CPUs and
+two 2-CPU worker nodes, token authentication on), started once for the module and
+stopped by pid. A trainforge node on Ray is a Ray actor that reserves a whole worker.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.ray_cluster import RayCluster, add_worker, lose_machine, start_cluster
+from tests.test_clusters import _gone, counts, script, submit, wait_until
+from trainforge.core.compute import AmlCompute, ComputeTarget, RayCompute
+from trainforge.core.compute_target import ComputeTargetException
+
+pytestmark = pytest.mark.slow
+BACKENDS = ["local", "ray"]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
+            raise
+        pytest.skip("Ray is not installed (the 'ray' extra)")
+    cluster = start_cluster([2, 2])
+    yield cluster
+    # The server leaves the Ray cluster on its next pass once no cluster uses it.
+    time.sleep(1)
+    cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clusters(
+    ws, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., AmlCompute]]:  # type: ignore[no-untyped-def]
+    """Clusters of this backend made by a test, deleted with their nodes when it ends."""
+    made: list[AmlCompute] = []
+
+    def make(min_nodes: int = 0, max_nodes: int = 2, idle: int = 60) -> AmlCompute:
+        name = f"k{uuid.uuid4().hex[:8]}"
+        if backend == "ray":
+            ray_cluster: RayCluster = request.getfixturevalue("ray_cluster")
+            config: Any = RayCompute.attach_configuration(
+                address=ray_cluster.address,
+                vm_size="STANDARD_D2_V2",
+                min_nodes=min_nodes,
+                max_nodes=max_nodes,
+                idle_seconds_before_scaledown=idle,
+                auth_token_path=str(ray_cluster.token_path),
+            )
+            cluster = ComputeTarget.attach(ws, name, config)
+        else:
+            config = AmlCompute.provisioning_configuration(
+                vm_size="STANDARD_D2_V2",
+                min_nodes=min_nodes,
+                max_nodes=max_nodes,
+                idle_seconds_before_scaledown=idle,
+            )
+            cluster = ComputeTarget.create(ws, name, config)
+        made.append(cluster)  # type: ignore[arg-type]
+        return cluster  # type: ignore[return-value]
+
+    yield make
+    for cluster in made:
+        try:
+            cluster.delete()
+        except ComputeTargetException:
+            pass
+    for cluster in made:
+        wait_until(lambda c=cluster: _gone(ws, c.name), 60, f"cluster {cluster.name} deleted")
+
+
+def agent_of(pid: int) -> psutil.Process:
+    """The node agent a process runs under (launchers are forks of the agent: same command
+    line, so the agent is the topmost such process)."""
+    found = None
+    process: psutil.Process | None = psutil.Process(pid)
+    while process is not None:
+        if "trainforge.node.agent" in " ".join(process.cmdline()):
+            found = process
+        process = process.parent()
+    assert found is not None, f"process {pid} does not run under a node agent"
+    return found
+
+
+def raylet_of(pid: int) -> psutil.Process | None:
+    """The raylet (Ray node) a process runs under, if any."""
+    process: psutil.Process | None = psutil.Process(pid)
+    while process is not None and not process.name().startswith("raylet"):
+        process = process.parent()
+    return process
+
+
+def gone(pids: list[int]) -> bool:
+    return not any(
+        psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids
+    )
+
+
+def pid_script(project: Path, tmp_path: Path, seconds: float) -> Path:
+    """A script that logs its node rank and writes '<pid> <MASTER_ADDR>' to a file of
+    ``<returned folder>/<run id>.<node rank>``."""
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    script(
+        project,
+        f"""
+        import os, time
+        from pathlib import Path
+        from trainforge.core import Run
+        run = Run.get_context()
+        rank = os.environ["NODE_RANK"]
+        run.log("rank", int(rank))
+        Path({str(pid_dir)!r}, f"{{run.id}}.{{rank}}").write_text(
+            f"{{os.getpid()}} {{os.environ.get('MASTER_ADDR')}}"
+        )
+        time.sleep({seconds})
+        """,
+    )
+    return pid_dir
+
+
+def recorded(pid_dir: Path) -> list[tuple[int, str]]:
+    """(pid, MASTER_ADDR) of each rank that started, by file name."""
+    found = []
+    for file in sorted(pid_dir.iterdir()):
+        pid, addr = file.read_text().split()
+        found.append((int(pid), addr))
+    return found
+
+
+def test_a_run_is_placed_on_a_node_and_reports_as_on_local(
+    clusters, backend, experiment, project, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=1, idle=60)
+    pid_script(project, tmp_path, 0.1)
+    run = submit(experiment, project, cluster)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    assert run.get_metrics()["rank"] == 0
+    assert "azureml-logs/70_driver_log.txt" in run.get_file_names() or any(
+        name.startswith("azureml-logs/70_driver_log") for name in run.get_file_names()
+    )
+    (node,) = cluster.list_nodes()
+    assert node["nodeState"] in ("idle", "running")
+    assert counts(cluster)["current"] == 1
+
+
+def test_a_gang_gets_distinct_nodes_and_rank_0s_address(
+    clusters, backend, experiment, project, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=2, idle=60)
+    pid_dir = pid_script(project, tmp_path, 3)
+    run = submit(experiment, project, cluster, node_count=2)
+    wait_until(lambda: len(list(pid_dir.iterdir())) == 2, 90, "both ranks to start")
+    found = recorded(pid_dir)
+    pids = [pid for pid, _ in found]
+    assert len({agent_of(pid).pid for pid in pids}) == 2, "the two ranks share a node agent"
+    if backend == "ray":
+        raylets = {raylet.pid for pid in pids if (raylet := raylet_of(pid)) is not None}
+        assert len(raylets) == 2, "the two ranks share a Ray node"
+    # MASTER_ADDR is the address of rank 0's node (its Ray node's IP on Ray).
+    addresses = {
+        node["privateIpAddress"] for node in cluster.list_nodes() if node["runId"] == run.id
+    }
+    assert len({addr for _, addr in found}) == 1 and {addr for _, addr in found} <= addresses
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    assert {"azureml-logs/70_driver_log_0.txt", "azureml-logs/70_driver_log_1.txt"} <= set(
+        run.get_file_names()
+    )
+
+
+def test_cancel_stops_every_process_and_frees_the_node(
+    clusters, backend, experiment, project, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=2, idle=60)
+    pid_dir = pid_script(project, tmp_path, 300)
+    run = submit(experiment, project, cluster, node_count=2)
+    wait_until(lambda: len(list(pid_dir.iterdir())) == 2, 90, "both ranks to start")
+    pids = [pid for pid, _ in recorded(pid_dir)]
+    run.cancel()
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
+    wait_until(lambda: gone(pids), 30, "the processes on every node to stop")
+    wait_until(lambda: counts(cluster)["idle"] == 2, 30, "both nodes idle again")
+
+
+def test_idle_nodes_go_down_to_min_nodes(clusters, backend, experiment, project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(min_nodes=0, max_nodes=2, idle=1)
+    pid_dir = pid_script(project, tmp_path, 4)
+    runs = [submit(experiment, project, cluster) for _ in range(2)]
+    agents: set[int] = set()
+    while not all(run.get_status() in ("Completed", "Failed", "Canceled") for run in runs):
+        for pid, _ in recorded(pid_dir):
+            try:
+                agents.add(agent_of(pid).pid)
+            except psutil.Error:
+                pass
+        time.sleep(0.2)
+    assert [run.get_status() for run in runs] == ["Completed"] * 2
+    assert len(agents) == 2, "both runs ran at once, on two nodes"
+    wait_until(lambda: counts(cluster)["current"] == 0, 60, "scale-down to min_nodes=0")
+    wait_until(lambda: gone(list(agents)), 30, "the node agents to exit")
+
+
+def test_a_lost_node_requeues_its_run(
+    clusters, backend, experiment, project, tmp_path, request
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = clusters(max_nodes=1, idle=60)
+    marker = tmp_path / "first-attempt"
+    script(
+        project,
+        f"""
+        import os, time
+        from pathlib import Path
+        marker = Path({str(marker)!r})
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            time.sleep(300)
+        print("second attempt", flush=True)
+        """,
+    )
+    run = submit(experiment, project, cluster)
+    wait_until(lambda: marker.exists() and marker.read_text(), 90, "the first attempt to start")
+    pid = int(marker.read_text())
+    if backend == "ray":
+        ray_cluster: RayCluster = request.getfixturevalue("ray_cluster")
+        raylet = raylet_of(pid)
+        assert raylet is not None
+        lost = next(w for w in ray_cluster.workers if w in " ".join(raylet.cmdline()))
+        ray_cluster.kill_worker(lost)  # the Ray node goes, as a lost machine
+        ray_cluster.workers.remove(lost)
+        add_worker(ray_cluster, 2, f"{lost}r")  # a replacement joins, as an autoscaler would
+    else:
+        agent = agent_of(pid)
+        lose_machine([agent, *agent.children(recursive=True)])
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    assert run._refresh().attempt == 2
+    assert "second attempt" in "".join(run.get_details_with_logs()["logFiles"].values())
+
+
+def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")
+    from tests.test_distributed import DDP, envs
+    from trainforge.train.dnn import PyTorch
+
+    (project / "train.py").write_text(textwrap.dedent(DDP))
+    cluster = clusters(max_nodes=2, idle=60)
+    estimator = PyTorch(
+        str(project),
+        compute_target=cluster,
+        entry_script="train.py",
+        node_count=2,
+        distributed_backend="gloo",
+    )
+    run = experiment.submit(estimator)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    assert run.get_metrics() == {"identical": True, "world": 2}
+    ranks = envs(run)
+    assert [(e["RANK"], e["NODE_RANK"]) for e in ranks] == [("0", "0"), ("1", "1")]
+    addresses = {node["privateIpAddress"] for node in cluster.list_nodes()}
+    assert {e["MASTER_ADDR"] for e in ranks} <= addresses

@@ -1,0 +1,104 @@
+"""Ray clusters as compute targets: ``RayCompute.attach_configuration(address=...)``.
+
+Not part of the Azure ML SDK: trainforge's own way to run AmlCompute-style clusters on an
+existing Ray cluster (one made with ``ray up`` or KubeRay). The attached target behaves as
+an AmlCompute cluster whose nodes are Ray actors, one per Ray node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trainforge.exceptions import ComputeTargetException
+
+if TYPE_CHECKING:
+    from trainforge.core.compute.compute import ComputeTarget
+    from trainforge.core.workspace import Workspace
+
+DEFAULT_RAY_VM_SIZE = "STANDARD_D2_V2"
+
+
+def ray_settings(address: str | None, token_path: str | None) -> dict[str, object]:
+    """The cluster settings that point the server at a Ray cluster (none for 'local')."""
+    settings: dict[str, object] = {}
+    if address:
+        settings["ray_address"] = address
+    if token_path:
+        settings["ray_auth_token_path"] = token_path
+    return settings
+
+
+class RayComputeAttachConfiguration:
+    """What ``ComputeTarget.attach`` needs to attach a Ray cluster; make it with
+    ``RayCompute.attach_configuration(...)``."""
+
+    def __init__(
+        self,
+        address: str,
+        vm_size: str = DEFAULT_RAY_VM_SIZE,
+        max_nodes: int = 4,
+        min_nodes: int = 0,
+        idle_seconds_before_scaledown: int = 120,
+        auth_token_path: str | None = None,
+    ) -> None:
+        self.address = address
+        self.vm_size = vm_size
+        self.max_nodes = max_nodes
+        self.min_nodes = min_nodes
+        self.idle_seconds_before_scaledown = idle_seconds_before_scaledown
+        self.auth_token_path = auth_token_path
+
+    def validate_configuration(self) -> None:
+        """Raise ComputeTargetException naming the setting that is not allowed."""
+        if not isinstance(self.address, str) or ":" not in self.address:
+            raise ComputeTargetException(
+                f"Invalid address {self.address!r}: expected the Ray cluster's GCS address "
+                "as 'host:port', such as '10.0.0.4:6379'"
+            )
+
+    def _attach(self, workspace: Workspace, name: str) -> ComputeTarget:
+        from trainforge.core.compute.amlcompute import AmlCompute
+
+        self.validate_configuration()
+        config = AmlCompute.provisioning_configuration(
+            vm_size=self.vm_size,
+            min_nodes=self.min_nodes,
+            max_nodes=self.max_nodes,
+            idle_seconds_before_scaledown=self.idle_seconds_before_scaledown,
+            backend="ray",
+            ray_address=self.address,
+            ray_auth_token_path=self.auth_token_path,
+            description=f"Ray cluster at {self.address}",
+        )
+        return AmlCompute._create(workspace, name, config)
+
+
+class RayCompute:
+    """Ray clusters as trainforge compute targets (trainforge's own, not in the SDK)."""
+
+    @staticmethod
+    def attach_configuration(
+        address: str,
+        vm_size: str = DEFAULT_RAY_VM_SIZE,
+        max_nodes: int = 4,
+        min_nodes: int = 0,
+        idle_seconds_before_scaledown: int = 120,
+        auth_token_path: str | None = None,
+    ) -> RayComputeAttachConfiguration:
+        """Settings to attach the Ray cluster at ``address`` with ``ComputeTarget.attach``.
+
+        :param address: the cluster's GCS address, ``host:port``.
+        :param vm_size: the size of one node: its vCPUs and GPUs are what each trainforge
+            node reserves on its Ray node (one trainforge node per Ray node).
+        :param max_nodes: most trainforge nodes (Ray nodes) used at once.
+        :param min_nodes: trainforge nodes kept even when idle.
+        :param idle_seconds_before_scaledown: idle time before a trainforge node leaves its
+            Ray node (the Ray autoscaler then removes the idle Ray node after its own
+            ``idle_timeout_minutes``).
+        :param auth_token_path: the Ray auth token file (default: Ray's own lookup).
+        """
+        config = RayComputeAttachConfiguration(
+            address, vm_size, max_nodes, min_nodes, idle_seconds_before_scaledown, auth_token_path
+        )
+        config.validate_configuration()
+        return config
