@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-from collections import deque
 
 import psutil
 
 from trainforge.compute.backend import NodeRequest, ProcessHandle
+from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest, spawn_launcher
 
@@ -22,7 +21,7 @@ class LocalBackend:
     def __init__(self) -> None:
         # Popen objects of processes this server started, kept so that they get reaped.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
-        self._recent_ports: deque[int] = deque(maxlen=256)
+        self._ports = PortPicker("127.0.0.1")
 
     def _handle(self, child: subprocess.Popen[bytes], node_id: str | None) -> ProcessHandle:
         self._children[child.pid] = child
@@ -36,13 +35,7 @@ class LocalBackend:
     def rendezvous_port(self) -> int:
         """A free port on this host for a gang's rank 0; every node here shares the host,
         so ports handed out recently are not handed out again."""
-        while True:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            if port not in self._recent_ports:
-                self._recent_ports.append(port)
-                return port
+        return self._ports.pick()
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         request.node_dir.mkdir(parents=True, exist_ok=True)

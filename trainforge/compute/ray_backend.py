@@ -20,11 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 import psutil
 
 from trainforge.compute.backend import NodeRequest, ProcessHandle
+from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest
 
@@ -104,7 +103,7 @@ class RayBackend:
         self._connected = False
         self._actors: dict[str, Any] = {}
         self._starts: dict[str, Any] = {}
-        self._recent_ports: deque[int] = deque(maxlen=256)
+        self._ports = PortPicker("")
 
     # -- connection ---------------------------------------------------------------------
     def _ray(self) -> Any:
@@ -160,13 +159,7 @@ class RayBackend:
     # -- the protocol ---------------------------------------------------------------------
     def rendezvous_port(self) -> int:
         """A port for rank 0's MASTER_PORT, free here and not handed out recently."""
-        while True:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind(("", 0))
-                port = probe.getsockname()[1]
-            if port not in self._recent_ports:
-                self._recent_ports.append(port)
-                return port
+        return self._ports.pick()
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         ray = self._ray()
