@@ -40,3 +40,21 @@ def test_attach_checks_the_address(ws) -> None:  # type: ignore[no-untyped-def]
         RayCompute.attach_configuration(address="head-node")
     with pytest.raises(ComputeTargetException, match="Cannot attach x: trainforge provisions"):
         ComputeTarget.attach(ws, "x", object())
+
+
+def test_one_server_drives_one_ray_cluster(ws) -> None:  # type: ignore[no-untyped-def]
+    def config(address: str):  # type: ignore[no-untyped-def]
+        return AmlCompute.provisioning_configuration(
+            vm_size="STANDARD_D2_V2", backend="ray", ray_address=address, min_nodes=0
+        )
+
+    first = ComputeTarget.create(ws, "ray-one", config("10.0.0.4:6379"))
+    try:
+        with pytest.raises(
+            ComputeTargetException, match="already drives the Ray cluster at 10.0.0.4:6379"
+        ):
+            ComputeTarget.create(ws, "ray-two", config("10.0.0.5:6379"))
+        assert "ray-two" not in ws.compute_targets
+    finally:
+        first.delete()
+        first.wait_for_completion(is_delete_operation=True)

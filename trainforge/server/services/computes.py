@@ -118,6 +118,21 @@ class ComputeService:
             raise not_found(name)
         return compute
 
+    @staticmethod
+    def _check_one_ray_cluster(db: Session, address: str | None) -> None:
+        """The server is one Ray driver, so all its Ray-backed clusters share one Ray cluster."""
+        other = db.scalar(
+            select(models.Compute)
+            .where(models.Compute.backend == "ray")
+            .order_by(models.Compute.created)
+        )
+        if other is not None and other.settings.get("ray_address") != address:
+            raise Conflict(
+                f"settings.ray_address: this server already drives the Ray cluster at "
+                f"{other.settings.get('ray_address')} (compute {other.name!r}); one server drives one "
+                "Ray cluster: use that address, or delete its Ray-backed computes first"
+            )
+
     def info(self, db: Session, compute: models.Compute) -> ComputeInfo:
         return to_info(compute, nodes_of(db, compute))
 
@@ -140,6 +155,8 @@ class ComputeService:
             raise Conflict(
                 f"Compute target {request.name!r} already exists in workspace {ws.name!r}"
             )
+        if request.backend == "ray":
+            self._check_one_ray_cluster(db, request.settings.get("ray_address"))
         scale = request.scale_settings
         compute = models.Compute(
             id=str(uuid.uuid4()),
