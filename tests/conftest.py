@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,15 @@ def project(tmp_path: Path) -> Path:
     folder = tmp_path / "project"
     folder.mkdir()
     return folder
+
+
+def restart_server(home: Path) -> None:
+    """Stop the control plane of ``home`` by pid and start a new one, as after a crash."""
+    stopped = local_server.stop_server(home)
+    assert stopped is not None
+    time.sleep(1)
+    restarted = local_server.ensure_server(home)
+    assert restarted.pid != stopped.pid
 
 
 def run_python(

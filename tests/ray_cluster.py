@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,26 +91,27 @@ def _start(args: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def start_cluster(worker_cpus: list[int], dashboard: bool = False) -> RayCluster:
-    """A head (no CPUs: it hosts no trainforge node) and one worker per entry of ``worker_cpus``,
-    each worker with its own custom resource ``worker<i>`` to find it again. With
-    ``dashboard`` the head runs Ray's dashboard (the job server of ``ray job submit``)."""
-    # Unix socket paths are short: keep the temp dir near the root.
-    temp_dir = Path(tempfile.mkdtemp(prefix="tfray-", dir="/tmp"))
+def _start_head(
+    prefix: str,
+    extra_env: dict[str, str],
+    head_args: Callable[[Path, int], list[str]],
+) -> RayCluster:
+    """A head Ray node with token auth (this cluster's own token), no CPUs, bounded memory,
+    in a temp dir near the root (Unix socket paths are short); stopped again if it fails."""
+    temp_dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     token_path = temp_dir / "auth_token"
     token_path.write_text(secrets.token_hex(32))
     env = {
         **os.environ,
-        # Ray's token authentication, on as in production, with this cluster's own token.
+        # Ray's token authentication, on as in production.
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(token_path),
         "RAY_USAGE_STATS_ENABLED": "0",
+        **extra_env,
     }
     env.pop("RAY_AUTH_TOKEN", None)
     port = free_port()
     cluster = RayCluster(temp_dir, f"127.0.0.1:{port}", token_path, env)
-    dashboard_port = free_port()
-    cluster.dashboard_address = f"http://127.0.0.1:{dashboard_port}" if dashboard else None
     try:
         _start(
             [
@@ -119,14 +121,34 @@ def start_cluster(worker_cpus: list[int], dashboard: bool = False) -> RayCluster
                 "--num-cpus=0",
                 f"--memory={NODE_MEMORY}",
                 f"--object-store-memory={OBJECT_STORE}",
-                f"--include-dashboard={str(dashboard).lower()}",
-                "--dashboard-host=127.0.0.1",
-                f"--dashboard-port={dashboard_port}",
+                *head_args(temp_dir, port),
                 f"--temp-dir={temp_dir}",
                 "--disable-usage-stats",
             ],
             env,
         )
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def start_cluster(worker_cpus: list[int], dashboard: bool = False) -> RayCluster:
+    """A head (no CPUs: it hosts no trainforge node) and one worker per entry of ``worker_cpus``,
+    each worker with its own custom resource ``worker<i>`` to find it again. With
+    ``dashboard`` the head runs Ray's dashboard (the job server of ``ray job submit``)."""
+    dashboard_port = free_port()
+    cluster = _start_head(
+        "tfray-",
+        {},
+        lambda _dir, _port: [
+            f"--include-dashboard={str(dashboard).lower()}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard_port}",
+        ],
+    )
+    cluster.dashboard_address = f"http://127.0.0.1:{dashboard_port}" if dashboard else None
+    try:
         for index, cpus in enumerate(worker_cpus):
             add_worker(cluster, cpus, f"worker{index}")
     except BaseException:
@@ -156,41 +178,14 @@ def add_worker(cluster: RayCluster, cpus: int, resource: str) -> None:
 def start_autoscaling_cluster(config: dict[str, object]) -> RayCluster:
     """A head running Ray's autoscaler with ``config`` (fake multi-node provider): worker
     Ray nodes come and go as the autoscaler decides, as local processes."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="tfras-", dir="/tmp"))
-    token_path = temp_dir / "auth_token"
-    token_path.write_text(secrets.token_hex(32))
-    port = free_port()
-    # The fake provider's nodes join the GCS at :6379 unless told where it is.
-    provider = {**config["provider"], "gcs_address": f"127.0.0.1:{port}"}  # type: ignore[dict-item]
-    config_path = temp_dir / "autoscaler.json"
-    config_path.write_text(json.dumps({**config, "provider": provider}))
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN_PATH": str(token_path),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_FAKE_CLUSTER": "1",
-        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
-    }
-    env.pop("RAY_AUTH_TOKEN", None)
-    cluster = RayCluster(temp_dir, f"127.0.0.1:{port}", token_path, env)
-    try:
-        _start(
-            [
-                "--head",
-                "--node-ip-address=127.0.0.1",
-                f"--port={port}",
-                "--num-cpus=0",
-                f"--memory={NODE_MEMORY}",
-                f"--object-store-memory={OBJECT_STORE}",
-                f"--autoscaling-config={config_path}",
-                f"--dashboard-port={free_port()}",
-                f"--temp-dir={temp_dir}",
-                "--disable-usage-stats",
-            ],
-            env,
-        )
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+
+    def head_args(temp_dir: Path, port: int) -> list[str]:
+        # The fake provider's nodes join the GCS at :6379 unless told where it is.
+        provider = {**config["provider"], "gcs_address": f"127.0.0.1:{port}"}  # type: ignore[dict-item]
+        config_path = temp_dir / "autoscaler.json"
+        config_path.write_text(json.dumps({**config, "provider": provider}))
+        return [f"--autoscaling-config={config_path}", f"--dashboard-port={free_port()}"]
+
+    return _start_head(
+        "tfras-", {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}, head_args
+    )

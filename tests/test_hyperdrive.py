@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import restart_server
 from tests.test_clusters import clusters  # noqa: F401 (fixture)
 from tests.test_hyperdrive_rules import CEILINGS, EXPECTED, POLICIES, STEPS
 from trainforge.core import Experiment, Run, ScriptRunConfig
@@ -239,7 +240,6 @@ def test_cancel_stops_every_running_child(experiment: Experiment, curve_project:
 def test_a_sweep_goes_on_after_a_control_plane_restart(
     tf_home: Path, experiment: Experiment, curve_project: Path
 ) -> None:
-    from trainforge.client import local_server
 
     config = _config(
         curve_project,
@@ -253,11 +253,7 @@ def test_a_sweep_goes_on_after_a_control_plane_restart(
     while not any(c.get_status() == "Running" for c in hd.get_children()):
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    stopped = local_server.stop_server(tf_home)
-    assert stopped is not None
-    time.sleep(1)
-    restarted = local_server.ensure_server(tf_home)
-    assert restarted.pid != stopped.pid
+    restart_server(tf_home)
     again = HyperDriveRun(experiment, hd.id)
     assert again.wait_for_completion()["status"] == "Completed"
     children = by_index(again)

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import restart_server, run_python
 from trainforge.core import Environment, Experiment, Run, ScriptRunConfig
 from trainforge.exceptions import ActivityFailedException, SnapshotException, UserErrorException
 from trainforge.train.estimator import Estimator
@@ -420,7 +420,6 @@ def test_two_processes_submitting_at_once_get_distinct_run_numbers(
 def test_runs_survive_a_restart_of_the_control_plane(
     tf_home: Path, ws, experiment: Experiment, project: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from trainforge.client import local_server
 
     write(
         project,
@@ -441,11 +440,7 @@ def test_runs_survive_a_restart_of_the_control_plane(
     while run.get_status() != "Running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    stopped = local_server.stop_server(tf_home)
-    assert stopped is not None
-    time.sleep(1)
-    restarted = local_server.ensure_server(tf_home)
-    assert restarted.pid != stopped.pid
+    restart_server(tf_home)
     again = Run(experiment, run.id)
     assert again.wait_for_completion()["status"] == "Completed"
     assert again.get_metrics() == {"before": 1, "after": 2}
