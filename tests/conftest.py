@@ -32,6 +32,7 @@ def tf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["TRAINFORGE_OUTPUT_SYNC_S"] = "1"
     # The server reads this: a silent node agent is unusable after 3 s instead of 10.
     os.environ["TRAINFORGE_HEARTBEAT_TIMEOUT_S"] = "3"
+    os.environ["TRAINFORGE_BACKEND_GRACE_S"] = "5"
     session.reset()
     local_server.ensure_server(home)
     yield home

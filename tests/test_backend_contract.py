@@ -241,6 +241,7 @@ def test_a_lost_node_requeues_its_run(
     run = submit(experiment, project, cluster)
     wait_until(lambda: marker.exists() and marker.read_text(), 90, "the first attempt to start")
     pid = int(marker.read_text())
+    (first,) = [node for node in cluster.list_nodes() if node["runId"] == run.id]
     if backend == "ray":
         ray_cluster: RayCluster = request.getfixturevalue("ray_cluster")
         raylet = raylet_of(pid)
@@ -255,7 +256,13 @@ def test_a_lost_node_requeues_its_run(
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
     assert run._refresh().attempt == 2
-    assert "second attempt" in "".join(run.get_details_with_logs()["logFiles"].values())
+    details = run.get_details_with_logs()
+    assert "second attempt" in "".join(details["logFiles"].values())
+    # The warning names the lost node (and on Ray, the Ray node it was on).
+    (warning,) = [w["message"] for w in details["warnings"] if first["nodeId"] in w["message"]]
+    assert "retried once on another node" in warning
+    if backend == "ray":
+        assert first["hostId"] and first["hostId"] in warning
 
 
 def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ stops things.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -27,6 +27,36 @@ class NodeRequest(BaseModel):
     home: Path
     node_dir: Path
     resources: Resources
+    # Nodes provisioned together for one gang: one placement group of group_size bundles,
+    # spread over distinct hosts; this node takes bundle bundle_index.
+    group: str
+    group_size: int = 1
+    bundle_index: int = 0
+
+
+class NodePlacement(BaseModel):
+    """Where a node was asked to go: its placement group and bundle."""
+
+    node_id: str
+    group: str | None = None
+    bundle_index: int = 0
+
+
+class HostView(BaseModel):
+    """What the backend's own cluster manager says of the host a node was placed on."""
+
+    state: Literal["pending", "alive", "dead"]
+    host_id: str | None = None
+    address: str | None = None
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend's cluster manager cannot be reached (a Ray address that does not answer)
+    and has not been since ``since`` (a Unix time)."""
+
+    def __init__(self, message: str, since: float) -> None:
+        super().__init__(message)
+        self.since = since
 
 
 class ProcessHandle(BaseModel):
@@ -40,6 +70,21 @@ class ProcessHandle(BaseModel):
 
 class ComputeBackend(Protocol):
     name: str
+    # Whether hosts hold several nodes: then a gang only uses nodes of one placement group.
+    spreads_gangs: bool
+
+    def node_resources(self, vm_size: str) -> Resources:
+        """What one node of this VM size reserves on its host."""
+        ...
+
+    def observe(self, nodes: list[NodePlacement]) -> dict[str, HostView]:
+        """The hosts of these nodes as the backend sees them, by node id (empty when the
+        backend has no view of its own beyond the node processes)."""
+        ...
+
+    def release_group(self, group: str) -> None:
+        """No node of this placement group is left: give its reservation back."""
+        ...
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         """Bring up a node; it registers itself with its first heartbeat."""
@@ -49,8 +94,8 @@ class ComputeBackend(Protocol):
         """Let a node go: ask it to leave, or (``force``) take it away with all it runs."""
         ...
 
-    def rendezvous_port(self) -> int:
-        """A port where a gang's rank 0 can listen (MASTER_PORT)."""
+    def rendezvous_port(self, node_id: str | None = None) -> int:
+        """A port where a gang's rank 0 (on ``node_id``) can listen (MASTER_PORT)."""
         ...
 
     def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:

@@ -9,14 +9,17 @@ import sys
 
 import psutil
 
-from trainforge.compute.backend import NodeRequest, ProcessHandle
+from trainforge.compute import vm_sizes
+from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, ProcessHandle
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest, spawn_launcher
+from trainforge.schemas.compute import Resources
 
 
 class LocalBackend:
     name = "local"
+    spreads_gangs = False  # every node is on this one host
 
     def __init__(self) -> None:
         # Popen objects of processes this server started, kept so that they get reaped.
@@ -32,10 +35,21 @@ class LocalBackend:
             pid_create_time=psutil.Process(child.pid).create_time(),
         )
 
-    def rendezvous_port(self) -> int:
+    def rendezvous_port(self, node_id: str | None = None) -> int:
         """A free port on this host for a gang's rank 0; every node here shares the host,
         so ports handed out recently are not handed out again."""
         return self._ports.pick()
+
+    def node_resources(self, vm_size: str) -> Resources:
+        """The VM size, capped to this host: all local nodes share it."""
+        return vm_sizes.node_resources(vm_size)
+
+    def observe(self, nodes: list[NodePlacement]) -> dict[str, HostView]:
+        """No view beyond the node processes: their health is ``is_alive``."""
+        return {}
+
+    def release_group(self, group: str) -> None:
+        """Nothing is reserved for a group on this host."""
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         request.node_dir.mkdir(parents=True, exist_ok=True)

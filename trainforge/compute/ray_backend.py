@@ -8,8 +8,13 @@ node of the matching node type. Once placed, the actor starts the ordinary node 
 that node's IP, so launchers publish the Ray node's address; from then on the node is
 driven by its heartbeats exactly as on the local backend.
 
-Liveness comes from Ray: an actor whose Ray node died raises ``ActorDiedError``, so the
-scheduler marks the trainforge node lost and requeues or fails its run.
+Nodes provisioned together for one gang are the bundles of one placement group
+(``STRICT_SPREAD`` when there are several), so they are on distinct Ray nodes even when a
+Ray node could hold more than one VM size; a pending placement group is the resource
+demand the Ray autoscaler answers. Liveness and placement come from Ray: ``observe``
+reads the placement groups and Ray's node table, and an actor whose Ray node died raises
+``ActorDiedError``, so the scheduler marks the trainforge node lost and requeues or fails
+its run with a message naming the Ray node.
 Ray's token authentication is used as Ray configures it (``RAY_AUTH_TOKEN``,
 ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``); a cluster's ``ray_auth_token_path``
 setting points the server at the token file.
@@ -20,27 +25,58 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from trainforge.compute.backend import NodeRequest, ProcessHandle
+from trainforge.compute import vm_sizes
+from trainforge.compute.backend import (
+    BackendUnavailable,
+    HostView,
+    NodePlacement,
+    NodeRequest,
+    ProcessHandle,
+)
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest
+from trainforge.schemas.compute import Resources
 
 log = logging.getLogger("trainforge.ray")
 NAMESPACE = "trainforge"
 CALL_TIMEOUT_S = 10.0
+# After a failed connection, calls fail at once for this long instead of each waiting
+# for Ray: the scheduler loop also serves the other clusters.
+RECONNECT_AFTER_S = 30.0
+CONNECT_TIMEOUT_S = 2.0
 
 
 def actor_name(node_id: str) -> str:
     return f"trainforge-node-{node_id}"
+
+
+def group_name(group: str) -> str:
+    return f"trainforge-group-{group}"
+
+
+def bundle(resources: Resources) -> dict[str, float]:
+    """One node's reservation; Ray refuses zero amounts in a bundle."""
+    wanted = {"CPU": float(resources.vcpus), "GPU": float(resources.gpus)}
+    return {name: amount for name, amount in wanted.items() if amount > 0}
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on an address where nothing listens (ray.init would retry for a minute)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
+        pass
 
 
 class NodeHost:
@@ -48,6 +84,11 @@ class NodeHost:
 
     def __init__(self) -> None:
         self.agent: subprocess.Popen[bytes] | None = None
+        self._ports = PortPicker("")
+
+    def free_port(self) -> int:
+        """A port free on this Ray node, for a gang whose rank 0 runs here."""
+        return self._ports.pick()
 
     def start(self, env: dict[str, str], node_dir: str) -> dict[str, Any]:
         """Start the node agent here; return its pid, start time and this Ray node's address."""
@@ -96,54 +137,87 @@ class RayBackend:
     """
 
     name = "ray"
+    spreads_gangs = True  # a Ray node may hold several VM sizes: gangs use one group
 
     def __init__(self, address_of: Callable[[], dict[str, Any] | None]) -> None:
         self._address_of = address_of
         self._lock = threading.Lock()
         self._connected = False
+        self._failed: tuple[float, float, str] | None = None  # (first, last, message)
+        self._address: str | None = None
         self._actors: dict[str, Any] = {}
         self._starts: dict[str, Any] = {}
+        self._groups: dict[str, Any] = {}
         self._ports = PortPicker("")
 
     # -- connection ---------------------------------------------------------------------
-    def _ray(self) -> Any:
+    def _ray(self, check_address: bool = False) -> Any:
+        """Ray, connected; ``check_address`` first re-reads the configured address and
+        reconnects when it changed (all Ray computes were deleted and a new one names
+        another cluster before this server left the old one)."""
         with self._lock:
+            settings = self._address_of() if check_address or not self._connected else None
+            if settings is not None and self._connected:
+                if settings.get("ray_address") != self._address:
+                    self._leave()
             if not self._connected:
-                settings = self._address_of()
-                if not settings or not settings.get("ray_address"):
-                    raise RuntimeError("no Ray cluster is configured (settings.ray_address)")
-                token_path = settings.get("ray_auth_token_path")
-                if token_path and "RAY_AUTH_TOKEN" not in os.environ:
-                    # Ray reads its auth settings from the environment when it is first
-                    # imported, so they are set before the import.
-                    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
-                    os.environ.setdefault("RAY_AUTH_MODE", "token")
-                import ray
-
-                ray.init(
-                    address=str(settings["ray_address"]),
-                    namespace=NAMESPACE,
-                    ignore_reinit_error=True,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
-                self._connected = True
+                self._connect(settings)
         import ray
 
         return ray
+
+    def _connect(self, settings: dict[str, Any] | None) -> None:
+        now = time.time()
+        if self._failed is not None and now - self._failed[1] < RECONNECT_AFTER_S:
+            raise BackendUnavailable(self._failed[2], since=self._failed[0])
+        if not settings or not settings.get("ray_address"):
+            raise RuntimeError("no Ray cluster is configured (settings.ray_address)")
+        address = str(settings["ray_address"])
+        token_path = settings.get("ray_auth_token_path")
+        if token_path and "RAY_AUTH_TOKEN" not in os.environ:
+            # Ray reads its auth settings from the environment when it is first imported,
+            # so they are set before the import.
+            os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
+        try:
+            _check_reachable(address)
+            import ray
+
+            ray.init(
+                address=address,
+                namespace=NAMESPACE,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except Exception as exc:
+            first = self._failed[0] if self._failed is not None else now
+            message = f"Cannot reach the Ray cluster at {address} (settings.ray_address): {exc}"
+            self._failed = (first, now, message)
+            log.warning("%s", message)
+            raise BackendUnavailable(message, since=first) from exc
+        self._failed = None
+        self._connected = True
+        self._address = address
 
     def disconnect(self) -> None:
         """Leave the Ray cluster once no cluster uses it (a Ray driver whose cluster goes
         away ends its own process after a while)."""
         with self._lock:
-            if not self._connected:
-                return
-            import ray
+            self._failed = None  # a later cluster may name another address
+            self._leave()
 
-            ray.shutdown()
-            self._connected = False
-            self._actors.clear()
-            self._starts.clear()
+    def _leave(self) -> None:
+        if not self._connected:
+            return
+        import ray
+
+        ray.shutdown()
+        self._connected = False
+        self._address = None
+        self._actors.clear()
+        self._starts.clear()
+        self._groups.clear()
 
     def _actor(self, node_id: str) -> Any | None:
         ray = self._ray()
@@ -157,13 +231,89 @@ class RayBackend:
         return actor
 
     # -- the protocol ---------------------------------------------------------------------
-    def rendezvous_port(self) -> int:
-        """A port for rank 0's MASTER_PORT, free here and not handed out recently."""
+    def node_resources(self, vm_size: str) -> Resources:
+        """The whole VM size: a node reserves it on a Ray node of its own."""
+        return vm_sizes.vm_resources(vm_size)
+
+    def rendezvous_port(self, node_id: str | None = None) -> int:
+        """A port for rank 0's MASTER_PORT, free on rank 0's Ray node (asked of its actor)."""
+        actor = self._actor(node_id) if node_id is not None else None
+        if actor is not None:
+            from ray.exceptions import GetTimeoutError, RayActorError
+
+            try:
+                return int(self._ray().get(actor.free_port.remote(), timeout=CALL_TIMEOUT_S))
+            except (GetTimeoutError, RayActorError):
+                log.warning("node %s could not pick a port; picking one here", node_id)
         return self._ports.pick()
 
-    def provision_node(self, request: NodeRequest) -> ProcessHandle:
+    def _group(self, request: NodeRequest) -> Any:
+        """The placement group of the request's gang, made by its first member."""
         ray = self._ray()
+        name = group_name(request.group)
+        group = self._groups.get(name)
+        if group is None:
+            try:
+                group = ray.util.get_placement_group(name)
+            except ValueError:
+                group = ray.util.placement_group(
+                    [bundle(request.resources)] * request.group_size,
+                    strategy="STRICT_SPREAD" if request.group_size > 1 else "PACK",
+                    name=name,
+                    lifetime="detached",
+                )
+            self._groups[name] = group
+        return group
+
+    def release_group(self, group: str) -> None:
+        ray = self._ray()
+        name = group_name(group)
+        try:
+            found = self._groups.pop(name, None) or ray.util.get_placement_group(name)
+        except ValueError:
+            return
+        ray.util.remove_placement_group(found)
+
+    def observe(self, nodes: list[NodePlacement]) -> dict[str, HostView]:
+        """Each node's Ray node from its bundle, and whether Ray still counts it alive."""
+        if not nodes:
+            return {}  # nothing placed: no reason to reach Ray yet
+        ray = self._ray()
+        groups = {
+            info["name"]: info
+            for info in ray.util.placement_group_table().values()
+            if info.get("name", "").startswith("trainforge-group-")
+        }
+        hosts = {entry["NodeID"]: entry for entry in ray.nodes()}
+        seen: dict[str, HostView] = {}
+        for node in nodes:
+            info = groups.get(group_name(node.group)) if node.group else None
+            if info is None:
+                continue
+            host_id = info.get("bundles_to_node_id", {}).get(node.bundle_index) or None
+            if host_id is None:
+                # Waiting for room (the autoscaler), or its Ray node died and Ray
+                # reschedules the bundle: the actor placed there did not survive.
+                state = "pending" if info.get("state") == "PENDING" else "dead"
+                seen[node.node_id] = HostView(state=state)
+                continue
+            host = hosts.get(host_id, {})
+            seen[node.node_id] = HostView(
+                state="alive" if host.get("Alive") else "dead",
+                host_id=host_id,
+                address=host.get("NodeManagerAddress"),
+            )
+        return seen
+
+    def provision_node(self, request: NodeRequest) -> ProcessHandle:
+        ray = self._ray(check_address=True)
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
         resources = request.resources
+        placement = PlacementGroupSchedulingStrategy(
+            placement_group=self._group(request),
+            placement_group_bundle_index=request.bundle_index,
+        )
         host = (
             ray.remote(NodeHost)
             .options(
@@ -174,6 +324,7 @@ class RayBackend:
                 num_gpus=resources.gpus,
                 max_restarts=0,
                 max_concurrency=4,
+                scheduling_strategy=placement,
             )
             .remote()
         )

@@ -55,11 +55,17 @@ def is_known(vm_size: str) -> bool:
     return vm_size.upper() in _CATALOG
 
 
+def vm_resources(vm_size: str) -> Resources:
+    """The VM size's resources as Azure lists them (what a node reserves on a Ray cluster)."""
+    cpus, memory, gpus, _disk = _CATALOG[vm_size.upper()]
+    return Resources(vcpus=cpus, memory_gb=memory, gpus=gpus)
+
+
 def node_resources(vm_size: str) -> Resources:
     """The VM size's resources, capped to what this host has."""
-    cpus, memory, gpus, _disk = _CATALOG[vm_size.upper()]
+    full = vm_resources(vm_size)
     return Resources(
-        vcpus=min(cpus, psutil.cpu_count() or 1),
-        memory_gb=round(min(memory, psutil.virtual_memory().total / 2**30), 1),
-        gpus=min(gpus, host_gpus()),
+        vcpus=min(full.vcpus, psutil.cpu_count() or 1),
+        memory_gb=round(min(full.memory_gb, psutil.virtual_memory().total / 2**30), 1),
+        gpus=min(full.gpus, host_gpus()),
     )

@@ -119,6 +119,8 @@ class NodeInfo(BaseModel):
     pid: int | None
     last_heartbeat: datetime | None
     resources: Resources
+    host_id: str | None = None
+    host_state: Literal["pending", "alive", "dead"] | None = None
 
 
 class VmSize(BaseModel):

@@ -2,10 +2,13 @@
 
 Each pass, in one thread:
 - places queued runs: the 'local' target starts a launcher at once; a cluster run gets
-  ``node_count`` idle nodes all at once (FIFO within priority) or waits;
+  ``node_count`` idle nodes all at once (FIFO within priority) or waits; where a host can
+  hold several nodes (Ray), a gang only gets nodes of one placement group, and the
+  nodes of a waiting gang are provisioned together as one group;
 - scales clusters: grows toward ``max_nodes`` while work waits, lets nodes idle longer
   than ``idle_seconds_before_scaledown`` go (never below ``min_nodes``), marks nodes that
-  stop heartbeating unusable and retries their run once elsewhere;
+  stop heartbeating, or whose host the backend reports dead, unusable and retries their
+  run once elsewhere;
 - stops what was canceled and reaps launchers that ended.
 Database changes happen in short transactions; process work (spawning, signalling)
 happens after them, so a slow spawn never holds the store.
@@ -15,13 +18,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trainforge.compute import vm_sizes
-from trainforge.compute.backend import ComputeBackend, NodeRequest, ProcessHandle
+from trainforge.compute.backend import (
+    BackendUnavailable,
+    ComputeBackend,
+    NodePlacement,
+    NodeRequest,
+    ProcessHandle,
+)
 from trainforge.node.launch import LaunchRequest
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import run_token
@@ -197,6 +206,11 @@ class Scheduler(WakeLoop):
     ) -> list[Action]:
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
+        try:
+            self._observe(db, compute, backend)
+        except BackendUnavailable as exc:
+            self._unavailable(db, compute, exc)
+            return []
         actions = self._check_nodes(db, compute, backend)
         nodes = nodes_of(db, compute)
         live = [node for node in nodes if node.state in LIVE_NODE_STATES]
@@ -215,10 +229,68 @@ class Scheduler(WakeLoop):
         if target != compute.target_node_count:
             compute.target_node_count = target
             compute.allocation_changed = utcnow()
-        for _ in range(target - len(live)):
-            actions.append(self._provision(db, ws, compute, backend))
+        if backend.spreads_gangs:
+            sizes = self._groups_to_provision(db, compute, live, queued)
+        else:
+            sizes = [1] * (target - len(live))
+        for size in sizes:
+            actions += self._provision(db, ws, compute, backend, size)
         self._scale_down(db, compute, live, target)
         return actions
+
+    def _observe(self, db: Session, compute: models.Compute, backend: ComputeBackend) -> None:
+        """Record where the backend says each node lives; raises BackendUnavailable."""
+        nodes = nodes_of(db, compute)
+        seen = backend.observe(
+            [
+                NodePlacement(
+                    node_id=n.id, group=n.placement_group, bundle_index=n.bundle_index or 0
+                )
+                for n in nodes
+            ]
+        )
+        for node in nodes:
+            view = seen.get(node.id)
+            if view is None:
+                continue
+            node.host_state = view.state
+            node.host_id = view.host_id or node.host_id
+            node.address = node.address or view.address
+            if view.state != "pending" and node.placed is None:
+                node.placed = utcnow()
+        if compute.provisioning_errors and any(
+            error.get("code") == "BackendUnavailable" for error in compute.provisioning_errors
+        ):
+            compute.provisioning_errors = None
+
+    def _unavailable(self, db: Session, compute: models.Compute, exc: BackendUnavailable) -> None:
+        """Show the outage on the cluster; runs queued on it fail once it outlasts the grace."""
+        if compute.provisioning_state == "Deleting":
+            # Nothing can be asked of an unreachable cluster manager: forget its nodes.
+            log.warning("deleting %s without reaching its backend: %s", compute.name, exc)
+            for node in nodes_of(db, compute):
+                db.delete(node)
+            db.delete(compute)
+            return
+        compute.provisioning_errors = [{"code": "BackendUnavailable", "message": str(exc)}]
+        if time.time() - exc.since < self.settings.backend_grace_s:
+            return
+        queued = db.scalars(
+            select(models.Run).where(
+                models.Run.status == RunStatus.QUEUED.value,
+                models.Run.target == compute.name,
+                models.Run.workspace_id == compute.workspace_id,
+            )
+        )
+        for run in queued:
+            allocation.fail_run(
+                db,
+                run,
+                ErrorDetail(
+                    code="ComputeUnavailable",
+                    message=f"Cluster {compute.name} could not place the run: {exc}",
+                ),
+            )
 
     def _check_nodes(
         self, db: Session, compute: models.Compute, backend: ComputeBackend
@@ -226,37 +298,49 @@ class Scheduler(WakeLoop):
         """Nodes that died or went silent become unusable; nodes that are gone leave the table."""
         actions: list[Action] = []
         now = time.time()
-        for node in nodes_of(db, compute):
+        gone_groups: set[str] = set()
+        nodes = nodes_of(db, compute)
+        for node in nodes:
             handle = _handle(compute.backend, node.pid, node.pid_create_time, node.id)
             alive = handle is not None and backend.is_alive(handle)
             if node.state in LIVE_NODE_STATES:
-                heard = (node.last_heartbeat or node.created).timestamp()
+                heard = (node.last_heartbeat or node.placed or node.created).timestamp()
                 limit = (
                     self.settings.heartbeat_timeout_s
                     if node.last_heartbeat
                     else NODE_START_TIMEOUT_S
                 )
-                if handle is not None and not alive:
-                    reason = (
-                        f"Node {node.id} of cluster {compute.name} went away (its agent exited)"
-                    )
+                where = f"Node {node.id} of cluster {compute.name}"
+                if node.host_id:
+                    where += f" on {backend.name} node {node.host_id} ({node.address})"
+                if node.host_state == "dead":
+                    reason = f"{where} was lost: the {backend.name} backend reports its host dead"
+                elif handle is not None and not alive:
+                    reason = f"{where} went away (its agent exited)"
+                elif node.host_state == "pending":
+                    continue  # waiting for a host: the autoscaler may be adding one
                 elif now - heard > limit:
-                    reason = f"Node {node.id} of cluster {compute.name} missed its heartbeats for {now - heard:.0f} s"
+                    reason = f"{where} missed its heartbeats for {now - heard:.0f} s"
                 else:
                     continue
                 log.warning("%s: marking it unusable", reason)
                 allocation.lose_node(db, node, "unusable", reason)
-            if node.state in ("unusable", "preempted"):
+            if node.state in ("unusable", "preempted", "leaving"):
                 if alive:
-                    actions.append(lambda h=handle: backend.release_node(h, force=True))  # type: ignore[misc]
+                    force = node.state != "leaving"
+                    actions.append(lambda h=handle, f=force: backend.release_node(h, force=f))  # type: ignore[misc]
                 else:
                     db.delete(node)
-            elif node.state == "leaving":
-                if alive:
-                    actions.append(lambda h=handle: backend.release_node(h))  # type: ignore[misc]
-                else:
-                    db.delete(node)
+                    if node.placement_group:
+                        gone_groups.add(node.placement_group)
         db.flush()
+        # A group's reservation goes back once none of its nodes is left, on any cluster.
+        for group in gone_groups:
+            if (
+                db.scalar(select(models.Node.id).where(models.Node.placement_group == group))
+                is None
+            ):
+                actions.append(lambda g=group: backend.release_group(g))  # type: ignore[misc]
         return actions
 
     def _place_gangs(
@@ -285,12 +369,13 @@ class Scheduler(WakeLoop):
                     ),
                 )
                 continue
-            if waiting or len(idle) < need:
+            gang = None if waiting else pick_gang(idle, need, backend.spreads_gangs)
+            if gang is None:
                 waiting.append(run)  # strict FIFO: nobody overtakes a waiting gang
                 continue
-            gang, idle = idle[:need], idle[need:]
+            idle = [node for node in idle if node not in gang]
             run_states.transition(run, RunStatus.PREPARING)
-            port = backend.rendezvous_port()
+            port = backend.rendezvous_port(gang[0].id)
             for rank, node in enumerate(gang):
                 db.add(
                     models.Assignment(
@@ -309,31 +394,77 @@ class Scheduler(WakeLoop):
         db.flush()
         return waiting
 
+    def _groups_to_provision(
+        self,
+        db: Session,
+        compute: models.Compute,
+        live: list[models.Node],
+        waiting: list[models.Run],
+    ) -> list[int]:
+        """The sizes of the node groups to add so that each waiting run, in order, finds a
+        group it fits in; idle nodes that serve no waiting run leave when they block one."""
+        free = [node for node in live if node.state in ("idle", "preparing")]
+        room = compute.max_nodes - len(live)
+        sizes: list[int] = []
+        for run in waiting:
+            need = run.definition["node_count"] if run.definition else 1
+            served = pick_gang(free, need, spread=True)
+            if served is not None:
+                free = [node for node in free if node not in served]
+                continue
+            if need > room:
+                spare = [node for node in free if node.state == "idle"]
+                for node in spare[: need - room]:
+                    allocation.set_node_state(db, node, "leaving")
+                break
+            sizes.append(need)
+            room -= need
+        return sizes + [1] * max(0, compute.min_nodes - len(live) - sum(sizes))
+
     def _provision(
-        self, db: Session, ws: models.Workspace, compute: models.Compute, backend: ComputeBackend
-    ) -> Action:
-        compute.node_counter += 1
-        node_id = f"{compute.name}-n{compute.node_counter:03d}"
-        resources = vm_sizes.node_resources(compute.vm_size)
-        db.add(
-            models.Node(
-                id=node_id,
-                compute_id=compute.id,
-                state="preparing",
-                resources=resources.model_dump(),
+        self,
+        db: Session,
+        ws: models.Workspace,
+        compute: models.Compute,
+        backend: ComputeBackend,
+        size: int = 1,
+    ) -> list[Action]:
+        """Add ``size`` nodes as one placement group (named after its first node)."""
+        resources = backend.node_resources(compute.vm_size)
+        group = f"{compute.name}-n{compute.node_counter + 1:03d}"
+        actions: list[Action] = []
+        for index in range(size):
+            compute.node_counter += 1
+            node_id = f"{compute.name}-n{compute.node_counter:03d}"
+            db.add(
+                models.Node(
+                    id=node_id,
+                    compute_id=compute.id,
+                    state="preparing",
+                    resources=resources.model_dump(),
+                    placement_group=group,
+                    bundle_index=index,
+                )
             )
-        )
+            request = NodeRequest(
+                workspace_name=ws.name,
+                compute_name=compute.name,
+                node_id=node_id,
+                endpoint=self.endpoint,
+                agent_token=run_token(self.settings.signing_key, ws.name, f"node-{node_id}"),
+                home=self.settings.home,
+                node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / node_id,
+                resources=resources,
+                group=group,
+                group_size=size,
+                bundle_index=index,
+            )
+            actions.append(self._spawner(backend, request))
         db.flush()
-        request = NodeRequest(
-            workspace_name=ws.name,
-            compute_name=compute.name,
-            node_id=node_id,
-            endpoint=self.endpoint,
-            agent_token=run_token(self.settings.signing_key, ws.name, f"node-{node_id}"),
-            home=self.settings.home,
-            node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / node_id,
-            resources=resources,
-        )
+        return actions
+
+    def _spawner(self, backend: ComputeBackend, request: NodeRequest) -> Action:
+        node_id = request.node_id
 
         def spawn() -> None:
             try:
@@ -371,3 +502,23 @@ class Scheduler(WakeLoop):
             if over_max or timed_out:
                 allocation.set_node_state(db, node, "leaving")
                 count -= 1
+
+
+def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.Node] | None:
+    """``need`` idle nodes for one run, or None. Where hosts hold several nodes
+    (``spread``), a gang's nodes come from one placement group: those are on distinct
+    hosts; a single node comes from the group with the fewest idle nodes, keeping
+    larger groups whole for gangs."""
+    if len(idle) < need:
+        return None
+    if not spread:
+        return idle[:need]
+    groups: dict[str | None, list[models.Node]] = defaultdict(list)
+    for node in idle:
+        groups[node.placement_group].append(node)
+    fitting = [members for members in groups.values() if len(members) >= need]
+    if need > 1:
+        fitting = [members for members in fitting if members[0].placement_group is not None]
+    if not fitting:
+        return None
+    return min(fitting, key=len)[:need]

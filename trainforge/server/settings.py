@@ -27,6 +27,10 @@ class ServerSettings(BaseModel):
     heartbeat_timeout_s: float = Field(
         default_factory=lambda: float(os.environ.get("TRAINFORGE_HEARTBEAT_TIMEOUT_S", "10"))
     )
+    # Runs queued on a cluster whose backend cannot be reached fail after this long.
+    backend_grace_s: float = Field(
+        default_factory=lambda: float(os.environ.get("TRAINFORGE_BACKEND_GRACE_S", "60"))
+    )
 
     @property
     def db_url(self) -> str:

@@ -832,8 +832,10 @@ class AmlCompute(ComputeTarget):
     # -- nodes and runs ---------------------------------------------------------------------
     def list_nodes(self) -> list[dict[str, Any]]:
         """The cluster's nodes: ``[{'nodeId', 'port', 'publicIpAddress', 'privateIpAddress',
-        'nodeState', 'runId'}]``; nodeState is 'idle', 'running', 'preparing', 'unusable',
-        'leaving' or 'preempted', runId the run a node works on (or None)."""
+        'nodeState', 'runId', 'hostId', 'hostState'}]``; nodeState is 'idle', 'running',
+        'preparing', 'unusable', 'leaving' or 'preempted', runId the run a node works on (or
+        None); on a Ray cluster hostId is the Ray node holding it and hostState Ray's view of
+        it ('pending' while Ray finds room, 'alive', 'dead')."""
         with compute_errors():
             found = self.workspace._client.get(f"{computes_path(self.workspace, self.name)}/nodes")
         return [_node_dict(NodeInfo.model_validate(item)) for item in found]
@@ -917,6 +919,10 @@ def _node_dict(node: NodeInfo) -> dict[str, Any]:
         "privateIpAddress": node.private_ip_address,
         "nodeState": node.state,
         "runId": node.run_id,
+        # trainforge: the host as the backend sees it (on Ray: the Ray node id and whether
+        # Ray counts it alive, or 'pending' while Ray finds room for the node).
+        "hostId": node.host_id,
+        "hostState": node.host_state,
     }
 
 

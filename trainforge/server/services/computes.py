@@ -77,7 +77,12 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
         settings=compute.settings,
         provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
         provisioning_errors=compute.provisioning_errors or None,
-        node_resources=vm_sizes.node_resources(compute.vm_size),
+        # A Ray node holds the whole VM size; local nodes share (and are capped to) this host.
+        node_resources=(
+            vm_sizes.vm_resources(compute.vm_size)
+            if compute.backend == "ray"
+            else vm_sizes.node_resources(compute.vm_size)
+        ),
         created=compute.created,
         modified=compute.modified,
         status=status_of(compute, nodes),
@@ -93,6 +98,8 @@ def node_info(node: models.Node) -> NodeInfo:
         pid=node.pid,
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
+        host_id=node.host_id,
+        host_state=node.host_state,  # type: ignore[arg-type]
     )
 
 

@@ -264,7 +264,7 @@ class Compute(Base):
 
 
 class Node(Base):
-    """One node of a cluster: a node-agent process on the local backend."""
+    """One node of a cluster: a node-agent process (local) or a node actor (Ray)."""
 
     __tablename__ = "nodes"
 
@@ -279,6 +279,13 @@ class Node(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the agent reports as its address (its Ray node's IP on the Ray backend).
     address: Mapped[str | None] = mapped_column(String(255))
+    # The nodes provisioned together for one gang share a placement group (Ray), so they
+    # are known to sit on distinct hosts; host_* is the backend's own view of the host.
+    placement_group: Mapped[str | None] = mapped_column(String(255))
+    bundle_index: Mapped[int | None] = mapped_column(Integer)
+    host_id: Mapped[str | None] = mapped_column(String(255))
+    host_state: Mapped[str | None] = mapped_column(String(16))
+    placed: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state_changed: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

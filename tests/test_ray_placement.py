@@ -1,0 +1,105 @@
+"""Placement on Ray: a gang's nodes are one STRICT_SPREAD placement group, Ray's view of
+each node shows in list_nodes and get_status, and an unreachable Ray cluster is an error
+on the cluster and on its queued runs.
+
+The cluster here starts with a single worker Ray node of 4 CPUs: it could hold two
+STANDARD_D2_V2 nodes, so only the placement group keeps a gang's nodes apart.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.ray_cluster import RayCluster, add_worker, free_port, start_cluster
+from tests.test_backend_contract import agent_of, pid_script, raylet_of, recorded
+from tests.test_clusters import _gone, counts, submit, wait_until
+from trainforge.core.compute import ComputeTarget, RayCompute
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def one_big_worker() -> Iterator[RayCluster]:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
+            raise
+        pytest.skip("Ray is not installed (the 'ray' extra)")
+    cluster = start_cluster([4])
+    yield cluster
+    time.sleep(1)  # the server leaves the Ray cluster once no compute uses it
+    cluster.stop()
+
+
+def attach(ws, address: str, token_path: str | None = None):  # type: ignore[no-untyped-def]
+    config = RayCompute.attach_configuration(
+        address=address,
+        vm_size="STANDARD_D2_V2",
+        min_nodes=0,
+        max_nodes=2,
+        idle_seconds_before_scaledown=60,
+        auth_token_path=token_path,
+    )
+    return ComputeTarget.attach(ws, f"k{uuid.uuid4().hex[:8]}", config)
+
+
+def delete(ws, cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster.delete()
+    wait_until(lambda: _gone(ws, cluster.name), 60, f"cluster {cluster.name} deleted")
+
+
+def test_a_gang_waits_for_distinct_ray_nodes(
+    ws, experiment, project, tmp_path, one_big_worker: RayCluster
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = attach(ws, one_big_worker.address, str(one_big_worker.token_path))
+    try:
+        pid_dir = pid_script(project, tmp_path, 1)
+        run = submit(experiment, project, cluster, node_count=2)
+        # One Ray node has room for both nodes' CPUs, but STRICT_SPREAD wants two Ray
+        # nodes: the group waits, and Ray's view says so.
+        wait_until(
+            lambda: [n["hostState"] for n in cluster.list_nodes()] == ["pending", "pending"],
+            60,
+            "both nodes pending in Ray",
+        )
+        assert counts(cluster)["preparing"] == 2
+        time.sleep(3)
+        assert run.get_status() == "Queued" and not list(pid_dir.iterdir())
+        add_worker(one_big_worker, 2, "second")  # as the autoscaler would
+        wait_until(lambda: len(list(pid_dir.iterdir())) == 2, 90, "both ranks to start")
+        pids = [pid for pid, _ in recorded(pid_dir)]
+        raylets = {raylet.pid for pid in pids if (raylet := raylet_of(pid)) is not None}
+        assert len(raylets) == 2, "the two ranks share a Ray node"
+        assert len({agent_of(pid).pid for pid in pids}) == 2
+        nodes = cluster.list_nodes()
+        assert {n["hostState"] for n in nodes} == {"alive"}
+        assert len({n["hostId"] for n in nodes}) == 2
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Completed", details.get("error")
+    finally:
+        delete(ws, cluster)
+
+
+def test_an_unreachable_ray_cluster_fails_queued_runs_with_its_address(
+    ws, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    cluster = attach(ws, address)
+    try:
+        (project / "train.py").write_text("print('never runs')\n")
+        run = submit(experiment, project, cluster)
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Failed"
+        message = details["error"]["error"]["message"]
+        assert f"Cannot reach the Ray cluster at {address} (settings.ray_address)" in message
+        errors = cluster.get_status().serialize()["errors"]
+        assert errors and errors[0]["code"] == "BackendUnavailable"
+        assert address in errors[0]["message"]
+    finally:
+        delete(ws, cluster)
