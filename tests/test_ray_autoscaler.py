@@ -1,23 +1,24 @@
 """A Ray-backed cluster's scale settings drive Ray's autoscaler (fake multi-node provider).
 
-The autoscaler config is generated from an AmlCompute provisioning configuration; the
-Ray backend's pending nodes are the resource demand the autoscaler answers with new Ray
-nodes, and Ray nodes left idle are removed after ``idle_seconds_before_scaledown``.
+The autoscaler config is generated from an AmlCompute provisioning configuration; a
+queued gang's placement group is the resource demand the autoscaler answers with new Ray
+nodes, and Ray nodes left idle are removed after ``idle_seconds_before_scaledown``. The
+whole path runs through the server: a Ray-backed AmlCompute and a submitted run.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import run_python
 from tests.ray_cluster import RayCluster, start_autoscaling_cluster
+from tests.test_backend_contract import pid_script, recorded
+from tests.test_clusters import _gone, counts, submit, wait_until
 from trainforge.compute.ray_autoscaler import RayScaling, cluster_config, fake_provider
-from trainforge.core.compute import AmlCompute
+from trainforge.core.compute import AmlCompute, ComputeTarget
 
 pytestmark = pytest.mark.slow
 
@@ -67,53 +68,62 @@ def test_settings_map_to_a_node_type(scaling: RayScaling) -> None:
         cluster_config(scaling.model_copy(update={"vm_size": "STANDARD_NOPE"}), fake_provider())
 
 
-SCALE = """
-    import json, time, sys
-    from pathlib import Path
-    import ray
-    from trainforge.compute.backend import NodeRequest
-    from trainforge.compute.ray_backend import RayBackend
-    from trainforge.schemas.compute import Resources
-
-    def workers():
-        return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
-
-    backend = RayBackend(lambda: ADDRESS)
-    handles = []
-    before = None
-    for i in range(2):
-        handles.append(backend.provision_node(NodeRequest(
-            workspace_name="ws", compute_name="c", node_id=f"c-n{i}",
-            endpoint="http://127.0.0.1:9", agent_token="t", home=Path(TMP),
-            node_dir=Path(TMP, f"c-n{i}"), resources=Resources(vcpus=2, memory_gb=1, gpus=0))))
-        before = workers() if before is None else before
-    started = [backend.started(h.node_id, timeout=90) for h in handles]
-    up = workers()
-    for h in handles:
-        backend.kill(h)
-    deadline = time.monotonic() + 90
-    while workers() and time.monotonic() < deadline:
-        time.sleep(1)
-    print("RESULT", json.dumps({"before": before, "up": up, "down": workers(),
-                                 "started": [s is not None for s in started]}))
-"""
+def ray_workers(cluster: RayCluster) -> int:
+    """Worker Ray nodes the autoscaler started (raylets; the head has its own too)."""
+    return len([p for p in cluster.processes() if p.name().startswith("raylet")]) - 1
 
 
-def test_pending_nodes_scale_the_ray_cluster_up_and_idle_nodes_go(
-    autoscaling_cluster: RayCluster, tmp_path
+def test_queued_work_scales_the_ray_cluster_up_and_idle_nodes_go(
+    autoscaling_cluster: RayCluster, scaling: RayScaling, ws, experiment, project, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    settings = {
-        "ray_address": autoscaling_cluster.address,
-        "ray_auth_token_path": str(autoscaling_cluster.token_path),
-    }
-    code = (
-        textwrap.dedent(SCALE)
-        .replace("ADDRESS", repr(settings))
-        .replace("TMP", repr(str(tmp_path)))
+    config = AmlCompute.provisioning_configuration(
+        vm_size=scaling.vm_size,
+        min_nodes=scaling.min_nodes,
+        max_nodes=scaling.max_nodes,
+        idle_seconds_before_scaledown=scaling.idle_seconds_before_scaledown,
+        backend="ray",
+        ray_address=autoscaling_cluster.address,
+        ray_auth_token_path=str(autoscaling_cluster.token_path),
     )
-    env = {k: v for k, v in autoscaling_cluster.env.items() if k.startswith("RAY_AUTH")}
-    done = run_python(code, env=env, timeout=300)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(lines[0][7:])
-    assert result == {"before": 0, "up": 2, "down": 0, "started": [True, True]}, result
+    cluster = ComputeTarget.create(ws, f"k{uuid.uuid4().hex[:8]}", config)
+    try:
+        assert ray_workers(autoscaling_cluster) == 0
+        pid_dir = pid_script(project, tmp_path, 1)
+        run = submit(experiment, project, cluster, node_count=2)
+        # The gang's placement group is the demand: the autoscaler adds two Ray nodes.
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Completed", details.get("error")
+        pids = [pid for pid, _ in recorded(pid_dir)]
+        assert len(pids) == 2
+        assert ray_workers(autoscaling_cluster) == 2
+        # Idle for idle_seconds_before_scaledown: trainforge lets the nodes go (their
+        # placement group is removed), then Ray's idle timeout removes the Ray nodes.
+        wait_until(lambda: counts(cluster)["current"] == 0, 60, "the nodes to leave")
+        wait_until(lambda: ray_workers(autoscaling_cluster) == 0, 120, "the Ray nodes to go")
+    finally:
+        cluster.delete()
+        wait_until(lambda: _gone(ws, cluster.name), 60, f"cluster {cluster.name} deleted")
+
+
+def test_the_cli_prints_ray_up_and_kuberay_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from tests.test_cli import cli
+
+    args = ["compute", "ray-config", "--vm-size", "STANDARD_NC6", "--max-nodes", "3"]
+    ray_up = yaml.safe_load(cli(tmp_path, *args, "--idle-seconds", "300").stdout)
+    assert ray_up["max_workers"] == 3 and ray_up["idle_timeout_minutes"] == 5.0
+    assert ray_up["available_node_types"]["trainforge.standard_nc6"]["resources"] == {
+        "CPU": 6,
+        "GPU": 1,
+    }
+    spec = yaml.safe_load(cli(tmp_path, *args, "--kuberay", "me/trainforge:1").stdout)
+    (group,) = spec["workerGroupSpecs"]
+    assert (group["minReplicas"], group["maxReplicas"]) == (0, 3)
+    assert group["rayStartParams"] == {"num-cpus": "6", "num-gpus": "1"}
+    (container,) = group["template"]["spec"]["containers"]
+    assert container["image"] == "me/trainforge:1"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["autoscalerOptions"] == {"idleTimeoutSeconds": 1800}
+    refused = cli(tmp_path, "compute", "ray-config", "--vm-size", "STANDARD_NOPE")
+    assert refused.returncode != 0 and "vm_size: STANDARD_NOPE" in refused.stderr + refused.stdout

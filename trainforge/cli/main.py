@@ -306,6 +306,38 @@ def compute_update(
     console.print(f"compute {cluster.name}: {_scale(cluster)}")
 
 
+@compute_app.command("ray-config")
+def compute_ray_config(
+    vm_size: Annotated[str, typer.Option(help="VM size of one node")] = "STANDARD_D2_V2",
+    min_nodes: Annotated[int, typer.Option(help="Nodes always kept")] = 0,
+    max_nodes: Annotated[int, typer.Option(help="Most nodes the cluster grows to")] = 4,
+    idle_seconds: Annotated[
+        int, typer.Option(help="Idle seconds before a node is released")
+    ] = 1800,
+    kuberay: Annotated[
+        str | None,
+        typer.Option(help="Print a KubeRay RayCluster.spec fragment whose workers run this image"),
+    ] = None,
+) -> None:
+    """Print the Ray autoscaler settings of a Ray-backed cluster: YAML to merge into a
+    `ray up` cluster file (or, with --kuberay IMAGE, into a KubeRay RayCluster spec)."""
+    import yaml
+
+    from trainforge.compute.ray_autoscaler import RayScaling, kuberay_fragment, ray_up_fragment
+
+    try:
+        scaling = RayScaling(
+            vm_size=vm_size,
+            min_nodes=min_nodes,
+            max_nodes=max_nodes,
+            idle_seconds_before_scaledown=idle_seconds,
+        )
+        fragment = kuberay_fragment(scaling, kuberay) if kuberay else ray_up_fragment(scaling)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(yaml.safe_dump(fragment, sort_keys=False), nl=False)
+
+
 @compute_app.command("delete")
 def compute_delete(
     name: str,

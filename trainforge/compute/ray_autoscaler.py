@@ -49,6 +49,56 @@ def node_type(scaling: RayScaling) -> dict[str, Any]:
     }
 
 
+def idle_timeout_minutes(scaling: RayScaling) -> float:
+    # Ray counts idle time in minutes; round up so a node never leaves early.
+    return math.ceil(scaling.idle_seconds_before_scaledown / 6) / 10
+
+
+def ray_up_fragment(scaling: RayScaling) -> dict[str, Any]:
+    """The keys to merge into a ``ray up`` cluster YAML (next to its own provider and head
+    node type): the worker node type of the cluster's VM size, its bounds, the idle timeout."""
+    return {
+        "max_workers": scaling.max_nodes,
+        "idle_timeout_minutes": idle_timeout_minutes(scaling),
+        "available_node_types": {node_type_name(scaling.vm_size): node_type(scaling)},
+    }
+
+
+def kuberay_fragment(scaling: RayScaling, image: str) -> dict[str, Any]:
+    """The keys to merge into a KubeRay ``RayCluster.spec``: in-tree autoscaling with the
+    idle timeout, and one worker group of the VM size whose pods run ``image`` (an image
+    with Ray 2.60 and trainforge installed)."""
+    resources = node_type(scaling)["resources"]
+    size = next(s for s in vm_sizes.catalog() if s.name == scaling.vm_size.upper())
+    limits: dict[str, str] = {"cpu": str(resources["CPU"]), "memory": f"{int(size.memoryGB)}Gi"}
+    if "GPU" in resources:
+        limits["nvidia.com/gpu"] = str(resources["GPU"])
+    return {
+        "enableInTreeAutoscaling": True,
+        "autoscalerOptions": {"idleTimeoutSeconds": scaling.idle_seconds_before_scaledown},
+        "workerGroupSpecs": [
+            {
+                "groupName": node_type_name(scaling.vm_size).replace(".", "-").replace("_", "-"),
+                "replicas": scaling.min_nodes,
+                "minReplicas": scaling.min_nodes,
+                "maxReplicas": scaling.max_nodes,
+                "rayStartParams": {"num-cpus": str(resources["CPU"]), "num-gpus": str(resources.get("GPU", 0))},
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "ray-worker",
+                                "image": image,
+                                "resources": {"limits": limits, "requests": dict(limits)},
+                            }
+                        ]
+                    }
+                },
+            }
+        ],
+    }
+
+
 def cluster_config(
     scaling: RayScaling,
     provider: dict[str, Any],
@@ -60,8 +110,7 @@ def cluster_config(
     return {
         "cluster_name": cluster_name,
         "max_workers": scaling.max_nodes,
-        # Ray counts idle time in minutes; round up so a node never leaves early.
-        "idle_timeout_minutes": math.ceil(scaling.idle_seconds_before_scaledown / 6) / 10,
+        "idle_timeout_minutes": idle_timeout_minutes(scaling),
         "upscaling_speed": 1.0,
         "provider": provider,
         "head_node_type": HEAD_NODE_TYPE,
