@@ -72,6 +72,23 @@ def bundle(resources: Resources) -> dict[str, float]:
     return {name: amount for name, amount in wanted.items() if amount > 0}
 
 
+def _use_token_file(path: str) -> None:
+    """Point Ray's token authentication at ``path``. Ray reads the token once per process
+    and caches it, so a server that moves on to another Ray cluster (all Ray computes
+    deleted, a new one attached) drops that cache, as Ray's own tests do between clusters."""
+    if os.environ.get("RAY_AUTH_TOKEN_PATH") == path:
+        return
+    first = "RAY_AUTH_TOKEN_PATH" not in os.environ
+    os.environ["RAY_AUTH_TOKEN_PATH"] = path
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if first or "ray" not in sys.modules:
+        return  # Ray has not read a token yet
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
 def _check_reachable(address: str) -> None:
     """Fail fast on an address where nothing listens (ray.init would retry for a minute)."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -175,10 +192,7 @@ class RayBackend:
         address = str(settings["ray_address"])
         token_path = settings.get("ray_auth_token_path")
         if token_path and "RAY_AUTH_TOKEN" not in os.environ:
-            # Ray reads its auth settings from the environment when it is first imported,
-            # so they are set before the import.
-            os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
+            _use_token_file(str(token_path))
         try:
             _check_reachable(address)
             import ray

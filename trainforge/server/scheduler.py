@@ -235,7 +235,7 @@ class Scheduler(WakeLoop):
             sizes = [1] * (target - len(live))
         for size in sizes:
             actions += self._provision(db, ws, compute, backend, size)
-        self._scale_down(db, compute, live, target)
+        self._scale_down(db, compute, backend, live, target)
         return actions
 
     def _observe(self, db: Session, compute: models.Compute, backend: ComputeBackend) -> None:
@@ -413,9 +413,14 @@ class Scheduler(WakeLoop):
                 free = [node for node in free if node not in served]
                 continue
             if need > room:
-                spare = [node for node in free if node.state == "idle"]
-                for node in spare[: need - room]:
-                    allocation.set_node_state(db, node, "leaving")
+                # Idle groups that serve no waiting run make room for this one now.
+                for unit in idle_units(live, spread=True):
+                    if room >= need:
+                        break
+                    if all(node in free for node in unit):
+                        for node in unit:
+                            allocation.set_node_state(db, node, "leaving")
+                        room += len(unit)
                 break
             sizes.append(need)
             room -= need
@@ -486,22 +491,40 @@ class Scheduler(WakeLoop):
         return spawn
 
     def _scale_down(
-        self, db: Session, compute: models.Compute, live: list[models.Node], target: int
+        self,
+        db: Session,
+        compute: models.Compute,
+        backend: ComputeBackend,
+        live: list[models.Node],
+        target: int,
     ) -> None:
-        """Let idle nodes go: those idle too long while above min_nodes, and any beyond max_nodes."""
+        """Let idle nodes go: those idle too long while above min_nodes, and any beyond
+        max_nodes; a placement group goes whole, once all its nodes are idle (its hosts
+        stay reserved until then anyway)."""
         now = time.time()
         count = len(live)
-        for node in sorted(live, key=lambda n: n.state_changed):
-            if node.state != "idle":
-                continue
-            idle_for = now - node.state_changed.timestamp()
+        units = idle_units(live, backend.spreads_gangs)
+        for unit in sorted(units, key=lambda u: max(n.state_changed for n in u)):
+            idle_for = now - max(n.state_changed for n in unit).timestamp()
             over_max = count > compute.max_nodes
-            timed_out = idle_for >= compute.idle_seconds_before_scaledown and count > max(
-                compute.min_nodes, target
-            )
+            timed_out = idle_for >= compute.idle_seconds_before_scaledown and count - len(
+                unit
+            ) >= max(compute.min_nodes, target)
             if over_max or timed_out:
-                allocation.set_node_state(db, node, "leaving")
-                count -= 1
+                for node in unit:
+                    allocation.set_node_state(db, node, "leaving")
+                count -= len(unit)
+
+
+def idle_units(live: list[models.Node], spread: bool) -> list[list[models.Node]]:
+    """What can be let go together: single idle nodes, or (``spread``) the placement groups
+    whose live nodes are all idle, since a group's hosts are held until all of it leaves."""
+    if not spread:
+        return [[node] for node in live if node.state == "idle"]
+    groups: dict[str, list[models.Node]] = defaultdict(list)
+    for node in live:
+        groups[node.placement_group or node.id].append(node)
+    return [unit for unit in groups.values() if all(n.state == "idle" for n in unit)]
 
 
 def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.Node] | None:
