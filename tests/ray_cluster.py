@@ -83,9 +83,25 @@ def lose_machine(tree: list[psutil.Process]) -> None:
     psutil.wait_procs(tree, timeout=5)
 
 
+def _agent_ports() -> list[str]:
+    """Ports of a node's own agents: every node of a loopback cluster shares one IP, and
+    agents left on Ray's fixed defaults fail to bind on all nodes but the first (and the
+    job server then has no agent to submit to)."""
+    return [
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+    ]
+
+
 def _start(args: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(
-        [RAY, "start", *args], env=env, capture_output=True, text=True, timeout=120
+        [RAY, "start", *args, *_agent_ports()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if done.returncode != 0:
         raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
