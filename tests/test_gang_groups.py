@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from trainforge.server.scheduler import idle_units, pick_gang
+from trainforge.server.placement import idle_units, pick_gang
 from trainforge.server.store.models import Node
 
 

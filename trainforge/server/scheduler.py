@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -34,6 +33,7 @@ from trainforge.compute.backend import (
 from trainforge.node.launch import LaunchRequest
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import run_token
+from trainforge.server.placement import idle_units, pick_gang
 from trainforge.server.services import allocation, run_states
 from trainforge.server.services.computes import LIVE_NODE_STATES, nodes_of
 from trainforge.server.settings import ServerSettings
@@ -514,34 +514,3 @@ class Scheduler(WakeLoop):
                 for node in unit:
                     allocation.set_node_state(db, node, "leaving")
                 count -= len(unit)
-
-
-def idle_units(live: list[models.Node], spread: bool) -> list[list[models.Node]]:
-    """What can be let go together: single idle nodes, or (``spread``) the placement groups
-    whose live nodes are all idle, since a group's hosts are held until all of it leaves."""
-    if not spread:
-        return [[node] for node in live if node.state == "idle"]
-    groups: dict[str, list[models.Node]] = defaultdict(list)
-    for node in live:
-        groups[node.placement_group or node.id].append(node)
-    return [unit for unit in groups.values() if all(n.state == "idle" for n in unit)]
-
-
-def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.Node] | None:
-    """``need`` idle nodes for one run, or None. Where hosts hold several nodes
-    (``spread``), a gang's nodes come from one placement group: those are on distinct
-    hosts; a single node comes from the group with the fewest idle nodes, keeping
-    larger groups whole for gangs."""
-    if len(idle) < need:
-        return None
-    if not spread:
-        return idle[:need]
-    groups: dict[str | None, list[models.Node]] = defaultdict(list)
-    for node in idle:
-        groups[node.placement_group].append(node)
-    fitting = [members for members in groups.values() if len(members) >= need]
-    if need > 1:
-        fitting = [members for members in fitting if members[0].placement_group is not None]
-    if not fitting:
-        return None
-    return min(fitting, key=len)[:need]

@@ -1,0 +1,43 @@
+"""Which nodes a gang gets and which nodes leave together.
+
+Where a host can hold several nodes (a Ray node bigger than the VM size), only the nodes
+of one placement group are known to be on distinct hosts, so a gang takes nodes of one
+group, and a group's hosts stay reserved until all of its nodes have left.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from trainforge.server.store import models
+
+
+def idle_units(live: list[models.Node], spread: bool) -> list[list[models.Node]]:
+    """What can be let go together: single idle nodes, or (``spread``) the placement groups
+    whose live nodes are all idle, since a group's hosts are held until all of it leaves."""
+    if not spread:
+        return [[node] for node in live if node.state == "idle"]
+    groups: dict[str, list[models.Node]] = defaultdict(list)
+    for node in live:
+        groups[node.placement_group or node.id].append(node)
+    return [unit for unit in groups.values() if all(n.state == "idle" for n in unit)]
+
+
+def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.Node] | None:
+    """``need`` idle nodes for one run, or None. Where hosts hold several nodes
+    (``spread``), a gang's nodes come from one placement group: those are on distinct
+    hosts; a single node comes from the group with the fewest idle nodes, keeping
+    larger groups whole for gangs."""
+    if len(idle) < need:
+        return None
+    if not spread:
+        return idle[:need]
+    groups: dict[str | None, list[models.Node]] = defaultdict(list)
+    for node in idle:
+        groups[node.placement_group].append(node)
+    fitting = [members for members in groups.values() if len(members) >= need]
+    if need > 1:
+        fitting = [members for members in fitting if members[0].placement_group is not None]
+    if not fitting:
+        return None
+    return min(fitting, key=len)[:need]
