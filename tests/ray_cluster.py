@@ -17,11 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
+import pytest
 
 from trainforge.node import processes
 
@@ -189,3 +191,56 @@ def start_autoscaling_cluster(config: dict[str, object]) -> RayCluster:
     return _start_head(
         "tfras-", {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}, head_args
     )
+
+
+@pytest.fixture(scope="module", name="ray_cluster")
+def ray_cluster_fixture() -> Iterator[RayCluster]:
+    """A module's loopback Ray cluster: a head without CPUs and two 2-CPU workers.
+
+    Skipped without Ray unless ``TRAINFORGE_REQUIRE_SERVICES=1`` (CI), where it fails."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
+            raise
+        pytest.skip("Ray is not installed (the 'ray' extra)")
+    cluster = start_cluster([2, 2])
+    yield cluster
+    # The server leaves the Ray cluster on its next pass once no cluster uses it.
+    time.sleep(1)
+    cluster.stop()
+
+
+def attach(ws: Any, cluster: RayCluster, name: str, **scale: Any) -> Any:
+    """Attach ``cluster`` to ``ws`` as the compute target ``name`` (``scale``: min_nodes,
+    max_nodes, idle_seconds_before_scaledown), with the cluster's token file."""
+    from trainforge.core.compute import ComputeTarget, RayCompute
+
+    config = RayCompute.attach_configuration(
+        address=cluster.address,
+        vm_size="STANDARD_D2_V2",
+        auth_token_path=str(cluster.token_path),
+        **scale,
+    )
+    return ComputeTarget.attach(ws, name, config)
+
+
+def agent_of(pid: int) -> psutil.Process:
+    """The node agent a process runs under (launchers are forks of the agent: same command
+    line, so the agent is the topmost such process)."""
+    found = None
+    process: psutil.Process | None = psutil.Process(pid)
+    while process is not None:
+        if "trainforge.node.agent" in " ".join(process.cmdline()):
+            found = process
+        process = process.parent()
+    assert found is not None, f"process {pid} does not run under a node agent"
+    return found
+
+
+def raylet_of(pid: int) -> psutil.Process | None:
+    """The raylet (Ray node) a process runs under, if any."""
+    process: psutil.Process | None = psutil.Process(pid)
+    while process is not None and not process.name().startswith("raylet"):
+        process = process.parent()
+    return process
