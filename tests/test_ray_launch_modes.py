@@ -1,10 +1,11 @@
 """The launch modes of distributed training, and data inputs, unchanged on the Ray backend.
 
 Each case runs on a 2-node cluster attached to a real loopback Ray cluster (a head without
-CPUs and two 2-CPU worker Ray nodes, token authentication on): a TensorFlow
-parameter-server job, an MPI job, and a run that reads a dataset mount and a data
-reference download from the default datastore. Every training process records which Ray
-node (raylet) it runs under, so a test sees the tasks spread over distinct Ray nodes.
+CPUs and two 2-CPU worker Ray nodes, token authentication on): TensorFlow parameter-server
+jobs, MPI jobs, and a run that reads a dataset mount and a data reference download from
+the default datastore and writes to an upload reference. Every training process records
+which Ray node (raylet) it runs under, so a test sees the tasks spread over distinct Ray
+nodes.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ READ_INPUTS = """
     run.log(f"downloaded_{rank}", pathlib.Path(args["--notes"]).read_text())
     pathlib.Path("outputs").mkdir(exist_ok=True)
     pathlib.Path("outputs", f"rank{rank}.txt").write_text(f"{len(files)} files on node {rank}")
+    pathlib.Path(args["--out"]).mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args["--out"], f"rank{rank}.txt").write_text(f"written on node {rank}")
     print("read the inputs on node", rank, flush=True)
 """
 
@@ -175,6 +178,7 @@ def test_dataset_and_data_reference_inputs_on_two_ray_nodes(
         arguments=[
             "--images", images.as_named_input("images").as_mount(),
             "--notes", store.path(f"{prefix}/notes.txt").as_download(),
+            "--out", store.path(f"{prefix}/by-rank").as_upload(),
         ],
     )  # fmt: skip
     config.run_config.node_count = 2
@@ -189,9 +193,16 @@ def test_dataset_and_data_reference_inputs_on_two_ray_nodes(
     }
     names = set(run.get_file_names())
     assert {"outputs/rank0.txt", "outputs/rank1.txt"} <= names
+    assert {"azureml-logs/65_job_prep_0.txt", "azureml-logs/65_job_prep_1.txt"} <= names
     run.download_file("outputs/rank1.txt", str(tmp_path / "rank1.txt"))
     assert (tmp_path / "rank1.txt").read_text() == "2 files on node 1"
     logs = run.get_details_with_logs()["logFiles"]
     for rank in (0, 1):
         assert f"read the inputs on node {rank}" in logs[f"azureml-logs/70_driver_log_{rank}.txt"]
     assert len(set(ray_nodes(where, ray_cluster).values())) == 2, "both ranks on one Ray node"
+    # Each node uploaded its as_upload folder to the datastore when its script ended.
+    down = tmp_path / "down"
+    assert store.download(str(down), prefix=f"{prefix}/by-rank", show_progress=False) == 2
+    for rank in (0, 1):
+        uploaded = down / prefix / "by-rank" / f"rank{rank}.txt"
+        assert uploaded.read_text() == f"written on node {rank}"
