@@ -177,7 +177,9 @@ def test_idle_nodes_go_down_to_min_nodes(clusters, backend, experiment, project,
     pid_dir = pid_script(project, tmp_path, 4)
     runs = [submit(experiment, project, cluster) for _ in range(2)]
     agents: set[int] = set()
+    deadline = time.monotonic() + 120
     while not all(run.get_status() in ("Completed", "Failed", "Canceled") for run in runs):
+        assert time.monotonic() < deadline, "timed out waiting for both runs to end"
         for pid, _ in recorded(pid_dir):
             try:
                 agents.add(agent_of(pid).pid)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.ray_cluster import RayCluster, attach, ray_cluster_fixture
-from tests.test_clusters import _gone, wait_until
+from tests.ray_cluster import RayCluster, attach, ray_cluster_fixture, start_cluster
+from tests.test_clusters import _gone, submit, wait_until
 from trainforge.core import Dataset, Experiment, ScriptRunConfig, Workspace
 from trainforge.core.compute import AmlCompute
 
@@ -206,3 +207,47 @@ def test_dataset_and_data_reference_inputs_on_two_ray_nodes(
     for rank in (0, 1):
         uploaded = down / prefix / "by-rank" / f"rank{rank}.txt"
         assert uploaded.read_text() == f"written on node {rank}"
+
+
+def one_run_on(ws: Workspace, ray: RayCluster, experiment: Experiment, project: Path) -> None:
+    """A one-node run on a new compute attached to ``ray``; the compute is deleted after."""
+    compute = attach(ws, ray, f"r{uuid.uuid4().hex[:8]}", min_nodes=0, max_nodes=1)
+    try:
+        run = submit(experiment, project, compute)
+        ended = ("Completed", "Failed", "Canceled")
+        # Bounded: a node the server cannot provision leaves the run queued for ever (the
+        # reason is in the server's log).
+        wait_until(
+            lambda: run.get_status() in ended, 90, f"the run on the Ray cluster {ray.address}"
+        )
+        assert run.get_status() == "Completed", run.get_details().get("error")
+        assert run.get_metrics() == {"ok": 1}
+    finally:
+        compute.delete()
+        wait_until(lambda: _gone(ws, compute.name), 60, f"cluster {compute.name} deleted")
+        time.sleep(1)  # the server leaves a Ray cluster on its next pass once nothing uses it
+
+
+def test_the_server_moves_on_to_another_ray_cluster(
+    ws: Workspace, ray_cluster: RayCluster, experiment: Experiment, project: Path, tmp_path: Path
+) -> None:
+    """One server drives one Ray cluster at a time, not the same one for ever: once the
+    computes on one are gone, a compute attached to another Ray cluster (its own address and
+    auth token, as a cluster made anew with ``ray up``) works without a server restart."""
+    where = train_script(
+        project, "from trainforge.core import Run\nRun.get_context().log('ok', 1)\n", tmp_path
+    )
+    one_run_on(ws, ray_cluster, experiment, project)
+    other = start_cluster([2])
+    try:
+        assert other.token_path.read_text() != ray_cluster.token_path.read_text()
+        for record in where.iterdir():
+            record.unlink()
+        one_run_on(ws, other, experiment, project)
+        (record,) = where.iterdir()
+        raylets = {process.pid for process in other.processes("raylet")}
+        assert json.loads(record.read_text())["raylet"] in raylets, (
+            "it ran on the first Ray cluster"
+        )
+    finally:
+        other.stop()

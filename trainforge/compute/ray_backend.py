@@ -29,6 +29,7 @@ from typing import Any
 
 import psutil
 
+from trainforge.compute import ray_auth
 from trainforge.compute.backend import NodeRequest, ProcessHandle
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
@@ -112,12 +113,7 @@ class RayBackend:
                 settings = self._address_of()
                 if not settings or not settings.get("ray_address"):
                     raise RuntimeError("no Ray cluster is configured (settings.ray_address)")
-                token_path = settings.get("ray_auth_token_path")
-                if token_path and "RAY_AUTH_TOKEN" not in os.environ:
-                    # Ray reads its auth settings from the environment when it is first
-                    # imported, so they are set before the import.
-                    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
-                    os.environ.setdefault("RAY_AUTH_MODE", "token")
+                ray_auth.use_cluster_token(settings.get("ray_auth_token_path"))
                 import ray
 
                 ray.init(
