@@ -7,39 +7,31 @@ stopped by pid. A trainforge node on Ray is a Ray actor that reserves a whole wo
 
 from __future__ import annotations
 
-import os
 import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
-from tests.ray_cluster import RayCluster, add_worker, lose_machine, start_cluster
+from tests.ray_cluster import (
+    RayCluster,
+    add_worker,
+    agent_of,
+    attach,
+    lose_machine,
+    ray_cluster_fixture,
+    raylet_of,
+)
 from tests.test_clusters import _gone, counts, script, submit, wait_until
-from trainforge.core.compute import AmlCompute, ComputeTarget, RayCompute
+from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.core.compute_target import ComputeTargetException
 
 pytestmark = pytest.mark.slow
 BACKENDS = ["local", "ray"]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[RayCluster]:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
-            raise
-        pytest.skip("Ray is not installed (the 'ray' extra)")
-    cluster = start_cluster([2, 2])
-    yield cluster
-    # The server leaves the Ray cluster on its next pass once no cluster uses it.
-    time.sleep(1)
-    cluster.stop()
+ray_cluster = ray_cluster_fixture  # the module's loopback Ray cluster
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,16 +49,14 @@ def clusters(
     def make(min_nodes: int = 0, max_nodes: int = 2, idle: int = 60) -> AmlCompute:
         name = f"k{uuid.uuid4().hex[:8]}"
         if backend == "ray":
-            ray_cluster: RayCluster = request.getfixturevalue("ray_cluster")
-            config: Any = RayCompute.attach_configuration(
-                address=ray_cluster.address,
-                vm_size="STANDARD_D2_V2",
+            cluster = attach(
+                ws,
+                request.getfixturevalue("ray_cluster"),
+                name,
                 min_nodes=min_nodes,
                 max_nodes=max_nodes,
                 idle_seconds_before_scaledown=idle,
-                auth_token_path=str(ray_cluster.token_path),
             )
-            cluster = ComputeTarget.attach(ws, name, config)
         else:
             config = AmlCompute.provisioning_configuration(
                 vm_size="STANDARD_D2_V2",
@@ -86,27 +76,6 @@ def clusters(
             pass
     for cluster in made:
         wait_until(lambda c=cluster: _gone(ws, c.name), 60, f"cluster {cluster.name} deleted")
-
-
-def agent_of(pid: int) -> psutil.Process:
-    """The node agent a process runs under (launchers are forks of the agent: same command
-    line, so the agent is the topmost such process)."""
-    found = None
-    process: psutil.Process | None = psutil.Process(pid)
-    while process is not None:
-        if "trainforge.node.agent" in " ".join(process.cmdline()):
-            found = process
-        process = process.parent()
-    assert found is not None, f"process {pid} does not run under a node agent"
-    return found
-
-
-def raylet_of(pid: int) -> psutil.Process | None:
-    """The raylet (Ray node) a process runs under, if any."""
-    process: psutil.Process | None = psutil.Process(pid)
-    while process is not None and not process.name().startswith("raylet"):
-        process = process.parent()
-    return process
 
 
 def gone(pids: list[int]) -> bool:
@@ -208,7 +177,9 @@ def test_idle_nodes_go_down_to_min_nodes(clusters, backend, experiment, project,
     pid_dir = pid_script(project, tmp_path, 4)
     runs = [submit(experiment, project, cluster) for _ in range(2)]
     agents: set[int] = set()
+    deadline = time.monotonic() + 120
     while not all(run.get_status() in ("Completed", "Failed", "Canceled") for run in runs):
+        assert time.monotonic() < deadline, "timed out waiting for both runs to end"
         for pid, _ in recorded(pid_dir):
             try:
                 agents.add(agent_of(pid).pid)

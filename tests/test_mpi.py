@@ -12,6 +12,7 @@ import pytest
 
 from tests import test_clusters
 from trainforge.core import Experiment, ScriptRunConfig
+from trainforge.core.compute import AmlCompute
 from trainforge.core.runconfig import MpiConfiguration
 from trainforge.train.estimator import Estimator, Mpi
 
@@ -107,7 +108,14 @@ def test_mpi_over_two_nodes_of_a_cluster(
     ws, clusters, experiment: Experiment, project: Path
 ) -> None:  # type: ignore[no-untyped-def]
     (project / "train.py").write_text(textwrap.dedent(ALLREDUCE))
-    cluster = clusters(min_nodes=2, max_nodes=2)
+    mpi_jobs_over_two_nodes(experiment, project, clusters(min_nodes=2, max_nodes=2))
+
+
+def mpi_jobs_over_two_nodes(
+    experiment: Experiment, project: Path, cluster: AmlCompute
+) -> list[dict[str, str]]:
+    """ALLREDUCE (the project's train.py) over a 2-node cluster: a job, a failing rank and a
+    cancel, checked; the first job's ranks."""
     estimator = Estimator(
         str(project),
         compute_target=cluster,
@@ -123,6 +131,7 @@ def test_mpi_over_two_nodes_of_a_cluster(
         ("0", "0", "0"),
         ("1", "1", "1"),
     ]
+    ranks = envs
 
     # A rank failing on the second node: its traceback travels through mpirun's output.
     failing = Estimator(
@@ -157,3 +166,4 @@ def test_mpi_over_two_nodes_of_a_cluster(
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
     for pid in pids:
         test_clusters.wait_until(lambda p=pid: not psutil.pid_exists(p), 15, f"rank pid {pid} gone")
+    return ranks

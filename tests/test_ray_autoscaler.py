@@ -8,13 +8,12 @@ whole path runs through the server: a Ray-backed AmlCompute and a submitted run.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.ray_cluster import RayCluster, start_autoscaling_cluster
+from tests.ray_cluster import RayCluster, require_ray, start_autoscaling_cluster
 from tests.test_backend_contract import pid_script, recorded
 from tests.test_clusters import _gone, counts, submit, wait_until
 from trainforge.compute.ray_autoscaler import RayScaling, cluster_config, fake_provider
@@ -43,12 +42,7 @@ def scaling() -> RayScaling:
 
 @pytest.fixture
 def autoscaling_cluster(scaling: RayScaling) -> Iterator[RayCluster]:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
-            raise
-        pytest.skip("Ray is not installed (the 'ray' extra)")
+    require_ray()
     cluster = start_autoscaling_cluster(cluster_config(scaling, fake_provider()))
     yield cluster
     cluster.stop()

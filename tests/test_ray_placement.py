@@ -8,15 +8,22 @@ STANDARD_D2_V2 nodes, so only the placement group keeps a gang's nodes apart.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.ray_cluster import RayCluster, add_worker, free_port, start_cluster
-from tests.test_backend_contract import agent_of, pid_script, raylet_of, recorded
+from tests.ray_cluster import (
+    RayCluster,
+    add_worker,
+    agent_of,
+    attach,
+    free_port,
+    module_cluster,
+    raylet_of,
+)
+from tests.test_backend_contract import pid_script, recorded
 from tests.test_clusters import _gone, counts, submit, wait_until
 from trainforge.core.compute import ComputeTarget, RayCompute
 
@@ -25,28 +32,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def one_big_worker() -> Iterator[RayCluster]:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
-            raise
-        pytest.skip("Ray is not installed (the 'ray' extra)")
-    cluster = start_cluster([4])
-    yield cluster
-    time.sleep(1)  # the server leaves the Ray cluster once no compute uses it
-    cluster.stop()
-
-
-def attach(ws, address: str, token_path: str | None = None):  # type: ignore[no-untyped-def]
-    config = RayCompute.attach_configuration(
-        address=address,
-        vm_size="STANDARD_D2_V2",
-        min_nodes=0,
-        max_nodes=2,
-        idle_seconds_before_scaledown=60,
-        auth_token_path=token_path,
-    )
-    return ComputeTarget.attach(ws, f"k{uuid.uuid4().hex[:8]}", config)
+    yield from module_cluster([4])
 
 
 def delete(ws, cluster) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +43,7 @@ def delete(ws, cluster) -> None:  # type: ignore[no-untyped-def]
 def test_a_gang_waits_for_distinct_ray_nodes(
     ws, experiment, project, tmp_path, one_big_worker: RayCluster
 ) -> None:  # type: ignore[no-untyped-def]
-    cluster = attach(ws, one_big_worker.address, str(one_big_worker.token_path))
+    cluster = attach(ws, one_big_worker, f"k{uuid.uuid4().hex[:8]}", max_nodes=2)
     try:
         pid_dir = pid_script(project, tmp_path, 1)
         run = submit(experiment, project, cluster, node_count=2)
@@ -90,7 +76,8 @@ def test_an_unreachable_ray_cluster_fails_queued_runs_with_its_address(
     ws, experiment, project
 ) -> None:  # type: ignore[no-untyped-def]
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    cluster = attach(ws, address)
+    config = RayCompute.attach_configuration(address=address, vm_size="STANDARD_D2_V2")
+    cluster = ComputeTarget.attach(ws, f"k{uuid.uuid4().hex[:8]}", config)
     try:
         (project / "train.py").write_text("print('never runs')\n")
         run = submit(experiment, project, cluster)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import stat
 from pathlib import Path
 
@@ -107,6 +108,33 @@ def test_file_names_cannot_escape_the_run_folder(server, ws, experiment, tf_home
         reply = httpx.put(f"{base}/{name}", content=b"x", headers=headers)
         assert reply.status_code == 400, reply.text
     assert not list(tf_home.rglob("escape.txt"))
+    run.complete()
+
+
+def test_a_log_that_grows_while_it_is_read_comes_as_it_was(server, ws, experiment) -> None:  # type: ignore[no-untyped-def]
+    """A launcher appends to a log while a client downloads it: the client gets the bytes
+    the log had when asked, and its connection stays usable for the next request."""
+    run = experiment.start_logging(snapshot_directory=None)
+    headers = {"Authorization": f"Bearer {server.token}"}
+    path = f"/api/v1/workspaces/{ws.name}/runs/{run.id}/files/azureml-logs/log.txt"
+    before = bytes(range(256)) * (2**18)  # 64 MiB: more than the sockets hold, so the
+    # server is still reading the file when it grows
+    assert httpx.put(server.address + path, content=before, headers=headers).status_code == 200
+    address = httpx.URL(server.address)
+    connection = http.client.HTTPConnection(address.host, address.port, timeout=60)
+    try:
+        connection.request("GET", path, headers=headers)
+        reply = connection.getresponse()
+        assert int(reply.headers["content-length"]) == len(before)
+        appended = httpx.post(
+            server.address + path, params={"offset": len(before)}, content=b"more", headers=headers
+        )
+        assert appended.json()["size"] == len(before) + 4
+        assert reply.read() == before
+        connection.request("GET", path, headers=headers)  # the same kept-alive connection
+        assert connection.getresponse().read() == before + b"more"
+    finally:
+        connection.close()
     run.complete()
 
 

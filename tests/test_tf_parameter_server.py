@@ -13,6 +13,7 @@ import pytest
 
 from tests import test_clusters
 from trainforge.core import Experiment, ScriptRunConfig
+from trainforge.core.compute import AmlCompute
 from trainforge.core.runconfig import TensorflowConfiguration
 from trainforge.train.dnn import ParameterServer, TensorFlow
 
@@ -148,7 +149,13 @@ def test_parameter_server_jobs_over_two_nodes(
     ws, clusters, experiment: Experiment, project: Path
 ) -> None:  # type: ignore[no-untyped-def]
     (project / "train.py").write_text(textwrap.dedent(TF_PS))
-    cluster = clusters(min_nodes=2, max_nodes=2)
+    parameter_server_jobs_over_two_nodes(experiment, project, clusters(min_nodes=2, max_nodes=2))
+
+
+def parameter_server_jobs_over_two_nodes(
+    experiment: Experiment, project: Path, cluster: AmlCompute
+) -> list[dict[str, dict]]:
+    """Two TF_PS jobs (the project's train.py) on a 2-node cluster, checked; each one's tasks."""
     # The 2022 notebook's form: node_count = worker_count = 2; node 0 runs ps 0 and
     # worker 0, node 1 runs worker 1.
     config = ScriptRunConfig(
@@ -162,7 +169,8 @@ def test_parameter_server_jobs_over_two_nodes(
     assert run.get_metrics() == {"total": 9.0}
     definition = run.get_details()["runDefinition"]
     assert (definition["node_count"], definition["communicator"]) == (2, "ParameterServer")
-    assert len(tasks(run)) == 3
+    first = tasks(run)
+    assert len(first) == 3
 
     # One worker, two parameter servers on two nodes: node 1 runs only ps 1, serves until
     # the worker on node 0 is done, and is stopped then.
@@ -183,3 +191,4 @@ def test_parameter_server_jobs_over_two_nodes(
     )
     assert gone(found["azureml-logs/70_driver_log_ps_1.txt"]["pid"])
     assert gone(found["azureml-logs/70_driver_log_ps_0.txt"]["pid"])
+    return [first, found]

@@ -36,7 +36,7 @@ from typing import Any
 
 import psutil
 
-from trainforge.compute import vm_sizes
+from trainforge.compute import ray_auth, vm_sizes
 from trainforge.compute.backend import (
     BackendUnavailable,
     HostView,
@@ -70,23 +70,6 @@ def bundle(resources: Resources) -> dict[str, float]:
     """One node's reservation; Ray refuses zero amounts in a bundle."""
     wanted = {"CPU": float(resources.vcpus), "GPU": float(resources.gpus)}
     return {name: amount for name, amount in wanted.items() if amount > 0}
-
-
-def _use_token_file(path: str) -> None:
-    """Point Ray's token authentication at ``path``. Ray reads the token once per process
-    and caches it, so a server that moves on to another Ray cluster (all Ray computes
-    deleted, a new one attached) drops that cache, as Ray's own tests do between clusters."""
-    if os.environ.get("RAY_AUTH_TOKEN_PATH") == path:
-        return
-    first = "RAY_AUTH_TOKEN_PATH" not in os.environ
-    os.environ["RAY_AUTH_TOKEN_PATH"] = path
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    if first or "ray" not in sys.modules:
-        return  # Ray has not read a token yet
-    from ray._raylet import AuthenticationTokenLoader, Config
-
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _check_reachable(address: str) -> None:
@@ -190,11 +173,9 @@ class RayBackend:
         if not settings or not settings.get("ray_address"):
             raise RuntimeError("no Ray cluster is configured (settings.ray_address)")
         address = str(settings["ray_address"])
-        token_path = settings.get("ray_auth_token_path")
-        if token_path and "RAY_AUTH_TOKEN" not in os.environ:
-            _use_token_file(str(token_path))
         try:
             _check_reachable(address)
+            ray_auth.use_cluster_token(settings.get("ray_auth_token_path"))
             import ray
 
             ray.init(

@@ -75,9 +75,14 @@ class ArtifactStore:
             f.seek(offset)
             return f.read(length)
 
-    def iter_chunks(self, name: str) -> Iterator[bytes]:
+    def iter_chunks(self, name: str, length: int | None = None) -> Iterator[bytes]:
+        """The file's bytes in chunks; with ``length`` only its first ``length`` bytes
+        (a log that grows meanwhile is cut where it was)."""
+        left = length
         with self.open(name) as f:
-            while chunk := f.read(CHUNK):
+            while chunk := f.read(CHUNK if left is None else min(CHUNK, left)):
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
 
     def list(self, prefix: str = "") -> list[tuple[str, int]]:

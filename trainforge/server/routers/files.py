@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -9,7 +10,7 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from trainforge.schemas.runs import FileInfo, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound
@@ -110,11 +111,19 @@ async def get_file(
     continue and when to stop.
     """
     store, status = await run_in_threadpool(_run_store, cp, ws, run_id)
-    path = _checked(name, lambda: store.path(name))
+    _checked(name, lambda: store.path(name))  # a name that leaves the run folder: 400
     if offset is None:
         if not store.exists(name):
             raise NotFound(f"Run {run_id} has no file {name!r}")
-        return FileResponse(path)
+        # Launchers append to logs while they are read: send the bytes there were when
+        # asked (streaming to the end would exceed the Content-Length and break the
+        # connection).
+        size = store.size(name)
+        return StreamingResponse(
+            store.iter_chunks(name, size),
+            media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
     while True:
         size = store.size(name)
