@@ -85,7 +85,8 @@ def gone(pids: list[int]) -> bool:
 
 
 def pid_script(project: Path, tmp_path: Path, seconds: float) -> Path:
-    """A script that logs its node rank and writes '<pid> <MASTER_ADDR>' to a file of
+    """A script that logs its node rank (and, as 'foreign', the names of Ray's variables
+    it finds in its environment) and writes '<pid> <MASTER_ADDR>' to a file of
     ``<returned folder>/<run id>.<node rank>``."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
@@ -98,6 +99,8 @@ def pid_script(project: Path, tmp_path: Path, seconds: float) -> Path:
         run = Run.get_context()
         rank = os.environ["NODE_RANK"]
         run.log("rank", int(rank))
+        foreign = [n for n in os.environ if n.startswith("RAY_") or n in ("OMP_NUM_THREADS", "PYTHONBREAKPOINT")]
+        run.log("foreign", ",".join(sorted(foreign)) or "none")
         Path({str(pid_dir)!r}, f"{{run.id}}.{{rank}}").write_text(
             f"{{os.getpid()}} {{os.environ.get('MASTER_ADDR')}}"
         )
@@ -124,7 +127,10 @@ def test_a_run_is_placed_on_a_node_and_reports_as_on_local(
     run = submit(experiment, project, cluster)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
-    assert run.get_metrics()["rank"] == 0
+    metrics = run.get_metrics()
+    assert metrics["rank"] == 0
+    # A run sees the same environment on both backends: nothing Ray set for its workers.
+    assert metrics["foreign"] == "none"
     assert "azureml-logs/70_driver_log.txt" in run.get_file_names() or any(
         name.startswith("azureml-logs/70_driver_log") for name in run.get_file_names()
     )

@@ -14,6 +14,7 @@ from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, Pro
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest, spawn_launcher
+from trainforge.node.ray_environ import without_ray
 from trainforge.schemas.compute import Resources
 
 
@@ -53,7 +54,7 @@ class LocalBackend:
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         request.node_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
+        env = without_ray(os.environ)  # the server may be a Ray driver too
         env.update(
             TRAINFORGE_ENDPOINT=request.endpoint,
             TRAINFORGE_AGENT_TOKEN=request.agent_token,

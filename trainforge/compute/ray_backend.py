@@ -47,6 +47,7 @@ from trainforge.compute.backend import (
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest
+from trainforge.node.ray_environ import without_ray
 from trainforge.schemas.compute import Resources
 
 log = logging.getLogger("trainforge.ray")
@@ -99,7 +100,11 @@ class NodeHost:
         with open(Path(node_dir) / "agent.log", "ab") as log_file:
             self.agent = subprocess.Popen(
                 [sys.executable, "-m", "trainforge.node.agent"],
-                env={**os.environ, **env, "TRAINFORGE_NODE_ADDR": address},
+                env={
+                    **without_ray(os.environ, in_ray_worker=True),
+                    **env,
+                    "TRAINFORGE_NODE_ADDR": address,
+                },
                 cwd=node_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

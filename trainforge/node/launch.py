@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from trainforge.node.ray_environ import without_ray
+
 
 class LaunchRequest(BaseModel):
     """One launcher: a run attempt's part on one node."""
@@ -32,7 +34,7 @@ class LaunchRequest(BaseModel):
 
 
 def launcher_environment(request: LaunchRequest) -> dict[str, str]:
-    env = dict(os.environ)
+    env = without_ray(os.environ)  # the server may be a Ray driver too
     env.update(
         TRAINFORGE_ENDPOINT=request.endpoint,
         TRAINFORGE_RUN_TOKEN=request.run_token,
