@@ -25,9 +25,8 @@ from tests.ray_cluster import (
     ray_cluster_fixture,
     raylet_of,
 )
-from tests.test_clusters import _gone, counts, script, submit, wait_until
+from tests.test_clusters import counts, delete_clusters, script, submit, wait_until
 from trainforge.core.compute import AmlCompute, ComputeTarget
-from trainforge.core.compute_target import ComputeTargetException
 
 pytestmark = pytest.mark.slow
 BACKENDS = ["local", "ray"]
@@ -69,13 +68,7 @@ def clusters(
         return cluster  # type: ignore[return-value]
 
     yield make
-    for cluster in made:
-        try:
-            cluster.delete()
-        except ComputeTargetException:
-            pass
-    for cluster in made:
-        wait_until(lambda c=cluster: _gone(ws, c.name), 60, f"cluster {cluster.name} deleted")
+    delete_clusters(ws, made)
 
 
 def gone(pids: list[int]) -> bool:

@@ -57,13 +57,19 @@ def clusters(ws):  # type: ignore[no-untyped-def]
         return cluster
 
     yield make
+    delete_clusters(ws, made)
+
+
+def delete_clusters(ws, made: list[Any], timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Delete clusters (those already gone are skipped) and wait until all have left,
+    their nodes with them."""
     for cluster in made:
         try:
             cluster.delete()
         except ComputeTargetException:
             pass
     for cluster in made:
-        wait_until(lambda c=cluster: _gone(ws, c.name), 30, f"cluster {cluster.name} deleted")
+        wait_until(lambda c=cluster: _gone(ws, c.name), timeout, f"cluster {cluster.name} deleted")
 
 
 def _gone(ws, name: str) -> bool:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ import pytest
 
 from tests.ray_cluster import RayCluster, require_ray, start_autoscaling_cluster
 from tests.test_backend_contract import pid_script, recorded
-from tests.test_clusters import _gone, counts, submit, wait_until
+from tests.test_clusters import counts, delete_clusters, submit, wait_until
 from trainforge.compute.ray_autoscaler import RayScaling, cluster_config, fake_provider
 from trainforge.core.compute import AmlCompute, ComputeTarget
 
@@ -95,8 +95,7 @@ def test_queued_work_scales_the_ray_cluster_up_and_idle_nodes_go(
         wait_until(lambda: counts(cluster)["current"] == 0, 60, "the nodes to leave")
         wait_until(lambda: ray_workers(autoscaling_cluster) == 0, 120, "the Ray nodes to go")
     finally:
-        cluster.delete()
-        wait_until(lambda: _gone(ws, cluster.name), 60, f"cluster {cluster.name} deleted")
+        delete_clusters(ws, [cluster])
 
 
 def test_the_cli_prints_ray_up_and_kuberay_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from tests.ray_cluster import RayCluster, attach, ray_cluster_fixture, start_cluster
-from tests.test_clusters import _gone, submit, wait_until
+from tests.test_clusters import counts, delete_clusters, submit, wait_until
 from trainforge.core import Dataset, Experiment, ScriptRunConfig, Workspace
 from trainforge.core.compute import AmlCompute
 
@@ -54,8 +54,7 @@ def cluster(ws: Workspace, ray_cluster: RayCluster) -> Iterator[AmlCompute]:
         idle_seconds_before_scaledown=60,
     )
     yield made
-    made.delete()
-    wait_until(lambda: _gone(ws, made.name), 60, f"cluster {made.name} deleted")
+    delete_clusters(ws, [made])
 
 
 def train_script(project: Path, code: str, tmp_path: Path) -> Path:
@@ -223,8 +222,7 @@ def one_run_on(ws: Workspace, ray: RayCluster, experiment: Experiment, project: 
         assert run.get_status() == "Completed", run.get_details().get("error")
         assert run.get_metrics() == {"ok": 1}
     finally:
-        compute.delete()
-        wait_until(lambda: _gone(ws, compute.name), 60, f"cluster {compute.name} deleted")
+        delete_clusters(ws, [compute])
         time.sleep(1)  # the server leaves a Ray cluster on its next pass once nothing uses it
 
 
@@ -251,3 +249,17 @@ def test_the_server_moves_on_to_another_ray_cluster(
         )
     finally:
         other.stop()
+
+
+def test_a_gang_runs_on_the_warm_min_nodes(
+    cluster: AmlCompute, experiment: Experiment, project: Path
+) -> None:
+    """min_nodes are provisioned as one spread group, so a gang of that size uses them
+    instead of waiting for nodes to be replaced."""
+    wait_until(lambda: counts(cluster)["idle"] == 2, 60, "both warm nodes idle")
+    warm = {node["nodeId"] for node in cluster.list_nodes()}
+    (project / "train.py").write_text("print('on a warm node')\n")
+    run = submit(experiment, project, cluster, node_count=2)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    assert {node["nodeId"] for node in cluster.list_nodes()} == warm

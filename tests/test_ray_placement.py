@@ -24,7 +24,7 @@ from tests.ray_cluster import (
     raylet_of,
 )
 from tests.test_backend_contract import pid_script, recorded
-from tests.test_clusters import _gone, counts, submit, wait_until
+from tests.test_clusters import counts, delete_clusters, submit, wait_until
 from trainforge.core.compute import ComputeTarget, RayCompute
 
 pytestmark = pytest.mark.slow
@@ -33,11 +33,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def one_big_worker() -> Iterator[RayCluster]:
     yield from module_cluster([4])
-
-
-def delete(ws, cluster) -> None:  # type: ignore[no-untyped-def]
-    cluster.delete()
-    wait_until(lambda: _gone(ws, cluster.name), 60, f"cluster {cluster.name} deleted")
 
 
 def test_a_gang_waits_for_distinct_ray_nodes(
@@ -69,7 +64,7 @@ def test_a_gang_waits_for_distinct_ray_nodes(
         details = run.wait_for_completion(raise_on_error=False)
         assert details["status"] == "Completed", details.get("error")
     finally:
-        delete(ws, cluster)
+        delete_clusters(ws, [cluster])
 
 
 def test_an_unreachable_ray_cluster_fails_queued_runs_with_its_address(
@@ -89,4 +84,4 @@ def test_an_unreachable_ray_cluster_fails_queued_runs_with_its_address(
         assert errors and errors[0]["code"] == "BackendUnavailable"
         assert address in errors[0]["message"]
     finally:
-        delete(ws, cluster)
+        delete_clusters(ws, [cluster])

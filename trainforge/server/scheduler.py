@@ -402,7 +402,10 @@ class Scheduler(WakeLoop):
         waiting: list[models.Run],
     ) -> list[int]:
         """The sizes of the node groups to add so that each waiting run, in order, finds a
-        group it fits in; idle nodes that serve no waiting run leave when they block one."""
+        group it fits in, then one group up to ``min_nodes``. A gang that ``max_nodes``
+        blocks gets room from idle groups no waiting run can use, once letting them go
+        frees enough for it (all at once: going one by one would let ``min_nodes`` refill
+        the room with nodes the gang cannot use either)."""
         free = [node for node in live if node.state in ("idle", "preparing")]
         room = compute.max_nodes - len(live)
         sizes: list[int] = []
@@ -413,18 +416,19 @@ class Scheduler(WakeLoop):
                 free = [node for node in free if node not in served]
                 continue
             if need > room:
-                # Idle groups that serve no waiting run make room for this one now.
-                for unit in idle_units(live, spread=True):
-                    if room >= need:
-                        break
-                    if all(node in free for node in unit):
+                spare = [u for u in idle_units(live, spread=True) if all(n in free for n in u)]
+                if room + sum(len(unit) for unit in spare) >= need:
+                    for unit in spare:
+                        if room >= need:
+                            break
                         for node in unit:
                             allocation.set_node_state(db, node, "leaving")
                         room += len(unit)
-                break
+                return sizes  # the blocked gang comes first: no min_nodes refill meanwhile
             sizes.append(need)
             room -= need
-        return sizes + [1] * max(0, compute.min_nodes - len(live) - sum(sizes))
+        missing = compute.min_nodes - len(live) - sum(sizes)
+        return [*sizes, missing] if missing > 0 else sizes
 
     def _provision(
         self,
