@@ -40,11 +40,12 @@ def test_every_request_needs_the_token(server, ws) -> None:  # type: ignore[no-u
     assert httpx.get(url, headers={"Authorization": f"Bearer {server.token}"}).status_code == 200
 
 
-def test_run_tokens_only_reach_their_workspace(tf_home: Path, server, ws) -> None:  # type: ignore[no-untyped-def]
+def test_run_tokens_only_reach_their_workspace(tf_home: Path, server, ws, experiment) -> None:  # type: ignore[no-untyped-def]
     from trainforge.core import Workspace
 
     other = Workspace.create("other-ws", exist_ok=True, show_output=False)
-    token = run_token((tf_home / "signing.key").read_bytes(), ws.name, "some-run")
+    run = experiment.start_logging()
+    token = run_token((tf_home / "signing.key").read_bytes(), ws.name, run.id)
     headers = {"Authorization": f"Bearer {token}"}
     assert (
         httpx.get(f"{server.address}/api/v1/workspaces/{ws.name}", headers=headers).status_code
@@ -61,6 +62,15 @@ def test_run_tokens_only_reach_their_workspace(tf_home: Path, server, ws) -> Non
         ).status_code
         == 401
     )
+    unknown = run_token((tf_home / "signing.key").read_bytes(), ws.name, "no-such-run")
+    assert (
+        httpx.get(
+            f"{server.address}/api/v1/workspaces/{ws.name}",
+            headers={"Authorization": f"Bearer {unknown}"},
+        ).status_code
+        == 401
+    )
+    run.complete()
 
 
 def test_openapi_document_describes_the_versioned_api(server) -> None:  # type: ignore[no-untyped-def]

@@ -27,9 +27,8 @@ from trainforge.server.routers import (
     workspaces,
 )
 from trainforge.server.routers.deps import authorize
-from trainforge.server.settings import ServerSettings
+from trainforge.server.settings import API_PREFIX, ServerSettings
 
-API_PREFIX = "/api/v1"
 log = logging.getLogger("trainforge.server")
 STUDIO_PAGE = Path(__file__).parent / "static" / "studio.html"
 

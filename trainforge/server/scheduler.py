@@ -32,7 +32,7 @@ from trainforge.compute.backend import (
 )
 from trainforge.node.launch import LaunchRequest
 from trainforge.schemas.runs import ErrorDetail, RunStatus
-from trainforge.server.auth import run_token
+from trainforge.server.auth import node_token, run_token
 from trainforge.server.placement import idle_units, pick_gang
 from trainforge.server.services import allocation, run_states
 from trainforge.server.services.computes import LIVE_NODE_STATES, nodes_of
@@ -460,7 +460,7 @@ class Scheduler(WakeLoop):
                 compute_name=compute.name,
                 node_id=node_id,
                 endpoint=self.endpoint,
-                agent_token=run_token(self.settings.signing_key, ws.name, f"node-{node_id}"),
+                agent_token=node_token(self.settings.signing_key, ws.name, compute.name, node_id),
                 home=self.settings.home,
                 node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / node_id,
                 resources=resources,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+API_PREFIX = "/api/v1"
+
 
 def default_home() -> Path:
     return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
@@ -26,6 +28,10 @@ class ServerSettings(BaseModel):
     # A node agent silent this long is unusable and its run is retried elsewhere.
     heartbeat_timeout_s: float = Field(
         default_factory=lambda: float(os.environ.get("TRAINFORGE_HEARTBEAT_TIMEOUT_S", "10"))
+    )
+    # A run's token still works this long after the run ended (its last uploads), then expires.
+    run_token_grace_s: float = Field(
+        default_factory=lambda: float(os.environ.get("TRAINFORGE_RUN_TOKEN_GRACE_S", "300"))
     )
     # Runs queued on a cluster whose backend cannot be reached fail after this long.
     backend_grace_s: float = Field(

@@ -20,7 +20,7 @@ from trainforge.schemas.compute import (
 )
 from trainforge.schemas.runs import RunStatus
 from trainforge.server.auth import run_token
-from trainforge.server.errors import Conflict, NotFound
+from trainforge.server.errors import Conflict, Forbidden, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import allocation
@@ -127,7 +127,8 @@ def _heartbeat(
         if node is None:
             raise NotFound(f"Node {node_id} is not part of any cluster (released or deleted)")
         compute = db.get(models.Compute, node.compute_id)
-        assert compute is not None and compute.workspace_id == row.id
+        if compute is None or compute.workspace_id != row.id:
+            raise NotFound(f"Node {node_id} is not a node of workspace {ws!r}")
         if body is not None:
             node.last_heartbeat = utcnow()
             node.address = body.address or node.address
@@ -136,6 +137,10 @@ def _heartbeat(
                 cp.scheduler.wake()
             for launcher in body.launchers:
                 assignment = db.get(models.Assignment, launcher.assignment_id)
+                if assignment is not None and assignment.node_id != node.id:
+                    raise Forbidden(
+                        f"Assignment {launcher.assignment_id} is not an assignment of node {node_id}"
+                    )
                 if assignment is not None and not launcher.alive and assignment.state != "ended":
                     allocation.process_ended(db, assignment, launcher.exit_code)
                     cp.scheduler.wake()

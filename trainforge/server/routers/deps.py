@@ -1,34 +1,59 @@
-"""What every route needs: the control plane and a checked token."""
+"""What every route needs: the control plane and the principal its token names, checked."""
 
 from __future__ import annotations
 
 import hmac
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
-from trainforge.server.auth import run_token_workspace
-from trainforge.server.errors import Forbidden, ServiceError
+from trainforge.server import access
+from trainforge.server.access import Unauthorized
+from trainforge.server.auth import ADMIN, Principal, verify
 from trainforge.server.plane import ControlPlane
-
-
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "Unauthorized"
 
 
 def plane(request: Request) -> ControlPlane:
     return request.app.state.plane
 
 
-def authorize(request: Request, cp: ControlPlane = Depends(plane)) -> None:
+def _principal(request: Request, cp: ControlPlane) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("A bearer token is required (see server.json under TRAINFORGE_HOME)")
-    if hmac.compare_digest(token, cp.settings.token):
-        return
-    granted = run_token_workspace(cp.settings.signing_key, token)
-    if granted is None:
+    if hmac.compare_digest(token.encode(), cp.settings.token.encode()):
+        return ADMIN
+    principal = verify(cp.settings.signing_key, token)
+    if principal is None:
         raise Unauthorized("The bearer token is not valid for this server")
-    if request.path_params.get("ws") != granted:
-        raise Forbidden(f"A run token of workspace {granted!r} cannot reach this resource")
+    return principal
+
+
+def _check(
+    cp: ControlPlane, principal: Principal, method: str, path: str, params: dict, body: dict
+) -> None:
+    with cp.store.session() as db:
+        access.check(db, cp.settings, principal, method, path, params, body)
+
+
+async def _json_body(request: Request) -> dict:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def authorize(request: Request, cp: ControlPlane = Depends(plane)) -> Principal:
+    """The request's principal, refused (401/403) where its token does not reach."""
+    principal = _principal(request, cp)
+    if principal.kind != "admin":
+        path = access.route_path(request.scope.get("route"))
+        body = (
+            await _json_body(request) if access.needs_body(principal, request.method, path) else {}
+        )
+        params = dict(request.path_params)
+        await run_in_threadpool(_check, cp, principal, request.method, path, params, body)
+    request.state.principal = principal
+    return principal
