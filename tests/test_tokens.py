@@ -256,3 +256,39 @@ def test_heartbeats_need_the_token_of_their_own_node(
         assert all(n["private_ip_address"] != "10.6.6.6" for n in _nodes(mine))
         held.release()
         assert held.run.get_status() == "Completed"
+
+
+# -- expiry -----------------------------------------------------------------------------
+def test_a_run_token_expires_once_its_run_has_ended_and_the_grace_is_over(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from trainforge.server.app import create_app
+    from trainforge.server.auth import run_token
+    from trainforge.server.settings import ServerSettings
+
+    key = b"k" * 32
+    settings = ServerSettings(
+        home=tmp_path, token="admin-token", signing_key=key, run_token_grace_s=1.0
+    )
+    with TestClient(create_app(settings)) as client:
+        admin = {"Authorization": "Bearer admin-token"}
+        assert client.post("/api/v1/workspaces", json={"name": "tokws"}, headers=admin).is_success
+        created = client.post(
+            "/api/v1/workspaces/tokws/experiments/exp/runs",
+            json={"kind": "interactive"},
+            headers=admin,
+        ).json()
+        path = f"/api/v1/workspaces/tokws/runs/{created['run_id']}"
+        as_run = {"Authorization": f"Bearer {run_token(key, 'tokws', created['run_id'])}"}
+        batch = {"batch_id": uuid.uuid4().hex, "points": [{"name": "m", "value": 1.0}]}
+        assert client.post(f"{path}/metrics:batch", json=batch, headers=as_run).status_code == 200
+        done = client.patch(path, json={"status": "Completed"}, headers=as_run)
+        assert done.json()["status"] == "Completed"
+        # Within the grace the last uploads still go through ...
+        assert client.put(f"{path}/files/outputs/last.txt", content=b"x", headers=as_run).is_success
+        # ... then the token is refused, reads too; the admin's is not.
+        expired = wait_until(
+            lambda: (r := client.get(path, headers=as_run)).status_code == 401 and r, 30, "expiry"
+        )
+        assert "expired" in expired.json()["error"]["message"]
+        assert client.get(path, headers=admin).status_code == 200
