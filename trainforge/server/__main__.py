@@ -19,16 +19,8 @@ import uvicorn
 
 from trainforge.schemas.server_state import ServerState, remove_state, write_state
 from trainforge.server.app import create_app
+from trainforge.server.home import make_private, secrets_key, signing_key
 from trainforge.server.settings import ServerSettings, default_home
-
-
-def signing_key(home: Path) -> bytes:
-    path = home / "signing.key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
-    return path.read_bytes()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     home: Path = args.home.expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(home)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
@@ -55,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         database_url=args.database_url,
         token=secrets.token_urlsafe(32),
         signing_key=signing_key(home),
+        secrets_key=secrets_key(home),
         endpoint=endpoint,
     )
     app = create_app(settings)

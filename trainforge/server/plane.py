@@ -9,6 +9,7 @@ from trainforge.server.events import RunEvents
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, ray_settings
 from trainforge.server.services.runs import RunService
+from trainforge.server.services.secrets import Vault
 from trainforge.server.services.workspaces import WorkspaceService
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store.database import Store
@@ -21,7 +22,10 @@ class ControlPlane:
         self.settings = settings
         self.events = RunEvents()
         self.store = Store(settings.db_url, on_commit=self._changed)
-        self.workspaces = WorkspaceService(settings)
+        self.vault = Vault(settings.secrets_key)
+        with self.store.session() as db:
+            self.vault.seal_plaintext(db)
+        self.workspaces = WorkspaceService(settings, self.vault)
         self.runs = RunService()
         self.computes = ComputeService()
         backends: dict[str, ComputeBackend] = {

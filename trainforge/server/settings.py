@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, Field
 
 API_PREFIX = "/api/v1"
@@ -22,6 +23,8 @@ class ServerSettings(BaseModel):
     endpoint: str = ""
     # Signs run tokens; kept in the home folder so tokens outlive a server restart.
     signing_key: bytes
+    # Seals key-vault secrets and datastore credentials at rest (a Fernet key, secrets.key).
+    secrets_key: bytes = Field(default_factory=Fernet.generate_key)
     scheduler_interval_s: float = 0.2
     # A launcher asked to stop gets this long to upload outputs before it is killed.
     stop_grace_s: float = 10.0

@@ -23,7 +23,7 @@ def register_datastore(
     ws: str, body: DatastoreRegister, response: Response, cp: ControlPlane = Depends(plane)
 ) -> DatastoreInfo:
     with cp.store.session() as db:
-        info = datastores.register(db, cp.workspaces.get_row(db, ws), body)
+        info = datastores.register(db, cp.workspaces.get_row(db, ws), body, vault=cp.vault)
     response.status_code = status.HTTP_201_CREATED
     return info
 
@@ -50,4 +50,4 @@ def set_default_datastore(ws: str, name: str, cp: ControlPlane = Depends(plane))
 def datastore_access(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> StorageAccess:
     """What a client or a run needs to move data: never the account key itself."""
     with cp.store.session() as db:
-        return datastores.access(db, cp.workspaces.get_row(db, ws), name)
+        return datastores.access(db, cp.workspaces.get_row(db, ws), name, cp.vault)

@@ -85,14 +85,15 @@ def set_secret(
     ws: str, name: SecretName, body: SecretValue, cp: ControlPlane = Depends(plane)
 ) -> None:
     with cp.store.session() as db:
-        secrets.set_secret(db, cp.workspaces.get_row(db, ws), name, body.value, body.content_type)
+        row = cp.workspaces.get_row(db, ws)
+        secrets.set_secret(db, cp.vault, row, name, body.value, body.content_type)
 
 
 @router.get("/workspaces/{ws}/secrets/{name}", response_model=SecretValue)
 def get_secret(ws: str, name: SecretName, cp: ControlPlane = Depends(plane)) -> SecretValue:
     with cp.store.session() as db:
-        row = secrets.get_secret(db, cp.workspaces.get_row(db, ws), name)
-        return SecretValue(value=row.value, content_type=row.content_type)
+        value, content_type = secrets.get_secret(db, cp.vault, cp.workspaces.get_row(db, ws), name)
+        return SecretValue(value=value, content_type=content_type)
 
 
 @router.delete("/workspaces/{ws}/secrets/{name}", status_code=204)

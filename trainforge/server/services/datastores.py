@@ -1,8 +1,8 @@
 """Datastores of a workspace: registration (validated against the store itself),
 lookup, the default, and short-lived access for the code that moves data.
 
-Credentials live in the workspace key vault (one secret per datastore); the registry
-row keeps only what may be shown.
+Credentials are sealed (``secrets.Vault``) in their datastore's row, which no route
+returns: not a key-vault secret, so the secrets API can neither read nor replace them.
 """
 
 from __future__ import annotations
@@ -40,10 +40,6 @@ KIND_OF_TYPE: dict[str, StorageKind] = {
 }
 
 
-def secret_name(datastore_name: str) -> str:
-    return f"datastore-credentials-{datastore_name.lower()}"
-
-
 def to_info(row: models.Datastore) -> DatastoreInfo:
     config = row.config
     return DatastoreInfo(
@@ -79,6 +75,8 @@ def register(
     request: DatastoreRegister,
     make_default: bool = False,
     shown_as: DatastoreType | None = None,
+    *,
+    vault: secrets.Vault,
 ) -> DatastoreInfo:
     """Register (or with ``overwrite`` replace) a datastore, after checking the store answers.
 
@@ -102,8 +100,7 @@ def register(
         config["container_name"] = f"azureml-{shown_as[5:].lower()}store-{ws.id}"
     existing.config = config
     existing.is_default = make_default or existing.is_default
-    creds = request.credentials.model_dump_json(exclude_none=True)
-    secrets.set_secret(db, ws, secret_name(request.name), creds, "application/json")
+    existing.credentials = vault.seal(request.credentials.model_dump_json(exclude_none=True))
     db.flush()
     return to_info(existing)
 
@@ -124,18 +121,15 @@ def unregister(db: Session, ws: models.Workspace, name: str) -> None:
             "(ws.set_default_datastore) before unregistering it"
         )
     db.delete(row)
-    if db.get(models.Secret, (ws.id, secret_name(row.name))) is not None:
-        secrets.delete_secret(db, ws, secret_name(row.name))
     db.flush()
 
 
-def access(db: Session, ws: models.Workspace, name: str) -> StorageAccess:
+def access(db: Session, ws: models.Workspace, name: str, vault: secrets.Vault) -> StorageAccess:
     """The filesystem options for ``name``: a fresh short-lived SAS for Blob with a key."""
     row = get(db, ws, name)
-    secret = db.get(models.Secret, (ws.id, secret_name(row.name)))
     creds = (
-        DatastoreCredentials.model_validate_json(secret.value)
-        if secret is not None
+        DatastoreCredentials.model_validate_json(vault.open(row.credentials))
+        if row.credentials is not None
         else DatastoreCredentials()
     )
     return _access(row.name, row.config, creds, short_lived=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from trainforge.schemas.datastores import DatastoreCredentials, DatastoreRegister
 from trainforge.schemas.workspaces import LOCAL_SUBSCRIPTION, WorkspaceCreate, WorkspaceInfo
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import datastores
+from trainforge.server.services import datastores, secrets
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 
@@ -41,8 +41,9 @@ def to_info(ws: models.Workspace) -> WorkspaceInfo:
 
 
 class WorkspaceService:
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, vault: secrets.Vault) -> None:
         self.settings = settings
+        self.vault = vault
 
     def create(self, db: Session, request: WorkspaceCreate) -> tuple[WorkspaceInfo, bool]:
         """Create the workspace; return it and whether it is new."""
@@ -123,8 +124,8 @@ class WorkspaceService:
             create_if_not_exists=True,
         )
         # Code written for Azure ML checks these types; a local folder serves as either.
-        datastores.register(db, ws, blob, make_default=True, shown_as="AzureBlob")
-        datastores.register(db, ws, files, shown_as="AzureFile")
+        datastores.register(db, ws, blob, make_default=True, shown_as="AzureBlob", vault=self.vault)
+        datastores.register(db, ws, files, shown_as="AzureFile", vault=self.vault)
 
 def blob_store_of(connection_string: str, container: str) -> DatastoreRegister:
     """The default datastore of a workspace created with ``storage_account``: an Azure

@@ -208,6 +208,7 @@ class Secret(Base):
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(127), primary_key=True)
+    # Sealed with the server's secrets key (``services.secrets.Vault``).
     value: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(128), default="text/plain")
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -223,6 +224,8 @@ class Datastore(Base):
     datastore_type: Mapped[str] = mapped_column(String(32))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_default: Mapped[bool] = mapped_column(default=False)
+    # Sealed with the server's secrets key; no route returns it (``access`` derives from it).
+    credentials: Mapped[str | None] = mapped_column(Text)
 
 
 class Snapshot(Base):

@@ -1,0 +1,132 @@
+"""The server's secrets stay the server's: a private home, secrets sealed at rest, and
+datastore credentials that the secrets API cannot reach."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import sqlite3
+import stat
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from cryptography.fernet import Fernet
+
+from trainforge.client import local_server
+from trainforge.core import Datastore, Workspace
+from trainforge.exceptions import KeyVaultException
+from trainforge.server.services.secrets import Vault
+from trainforge.server.store.database import MIGRATIONS, Store
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_home_and_its_files_are_private_whatever_was_there(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    (home / "server.log").write_text("from before\n")
+    try:
+        local_server.ensure_server(home)
+        local_server.stop_server(home)
+        # An administrator loosens everything, as a home copied with default modes is.
+        home.chmod(0o755)
+        for entry in home.iterdir():
+            entry.chmod(0o644)
+        state = local_server.ensure_server(home)
+        import httpx
+
+        created = httpx.post(
+            f"{state.address}/api/v1/workspaces",
+            json={"name": "private-ws"},
+            headers={"Authorization": f"Bearer {state.token}"},
+        )
+        assert created.status_code == 201
+        assert _mode(home) == 0o700
+        files = {entry.name: _mode(entry) for entry in home.iterdir() if entry.is_file()}
+        for name in ("server.json", "signing.key", "secrets.key", "trainforge.db", "server.log"):
+            assert name in files
+        assert "trainforge.db-wal" in files
+        assert files == dict.fromkeys(files, 0o600)
+    finally:
+        local_server.stop_all(home)
+
+
+def _database_bytes(home: Path) -> bytes:
+    return b"".join(
+        path.read_bytes() for path in home.iterdir() if path.name.startswith("trainforge.db")
+    )
+
+
+def test_secrets_and_datastore_keys_are_sealed_at_rest(ws: Workspace, tf_home: Path) -> None:
+    value = f"vault-value-{uuid.uuid4().hex}"
+    account_key = base64.b64encode(uuid.uuid4().bytes * 2).decode()
+    ws.get_default_keyvault().set_secret("sealed-check", value)
+    name = f"blob{uuid.uuid4().hex[:8]}"
+    Datastore.register_azure_blob_container(
+        ws, name, "container", "account", account_key=account_key, skip_validation=True
+    )
+    stored = _database_bytes(tf_home)
+    assert value.encode() not in stored and account_key.encode() not in stored
+    assert ws.get_default_keyvault().get_secret("sealed-check") == value
+
+
+def test_datastore_credentials_are_not_secrets(ws: Workspace) -> None:
+    name = f"blob{uuid.uuid4().hex[:8]}"
+    Datastore.register_azure_blob_container(
+        ws, name, "container", "account", account_key="a2V5", skip_validation=True
+    )
+    vault = ws.get_default_keyvault()
+    secret = f"datastore-credentials-{name}"
+    assert {"name": secret} not in vault.list_secrets()
+    with pytest.raises(KeyVaultException):
+        vault.get_secret(secret)
+    vault.set_secret(secret, "not json at all")  # an ordinary secret now: the store is untouched
+    access = ws._client.post(f"/workspaces/{ws.name}/datastores/{name}/access")
+    # The account key still signs a fresh SAS; the key itself is never handed out.
+    assert "SharedAccessSignature=" in access["storage_options"]["connection_string"]
+    assert "a2V5" not in str(access)
+    vault.delete_secret(secret)
+
+
+def test_an_old_database_keeps_its_secrets_and_credentials_sealed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "0009")
+    with contextlib.closing(sqlite3.connect(tmp_path / "old.db")) as db, db:
+        db.execute(
+            "INSERT INTO workspaces (id, name, subscription_id, resource_group, location,"
+            " friendly_name, description, tags, sku, created) VALUES"
+            " ('w1', 'ws', 's', 'rg', 'local', 'ws', '', '{}', 'basic', CURRENT_TIMESTAMP)"
+        )
+        db.execute(
+            "INSERT INTO datastores (workspace_id, name, datastore_type, config, is_default)"
+            " VALUES ('w1', 'Blobs', 'AzureBlob', '{}', 0)"
+        )
+        for secret, value in (
+            ("datastore-credentials-blobs", '{"account_key": "old-key"}'),
+            ("mine", "old-value"),
+        ):
+            db.execute(
+                "INSERT INTO secrets (workspace_id, name, value, content_type, updated)"
+                " VALUES ('w1', ?, ?, 'text/plain', CURRENT_TIMESTAMP)",
+                (secret, value),
+            )
+    store = Store(url)
+    vault = Vault(Fernet.generate_key())
+    with store.session() as db:
+        assert vault.seal_plaintext(db) == 2
+    store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "old.db")) as db:
+        secrets = dict(db.execute("SELECT name, value FROM secrets").fetchall())
+        (credentials,) = db.execute("SELECT credentials FROM datastores").fetchone()
+    assert list(secrets) == ["mine"]
+    assert vault.open(secrets["mine"]) == "old-value"
+    assert vault.open(credentials) == '{"account_key": "old-key"}'
+    assert "old" not in secrets["mine"] + credentials
