@@ -12,6 +12,7 @@ import pytest
 from tests.storage_services import AZURITE_ACCOUNT, AZURITE_KEY, azurite
 from trainforge.core import Dataset, Datastore, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import UserErrorException
+from trainforge.node.work_root import datastore_cache
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +181,7 @@ def test_mount_cache_is_filled_once_and_refreshed_on_change(
         "import sys, pathlib; print('READ', (pathlib.Path(sys.argv[1]) / 'weights.txt').read_text())"
     )
     cached = (
-        tf_home / "cache" / "datastores" / ws.name / "dataset_blob" / "cache-test" / "weights.txt"
+        datastore_cache(tf_home, ws.name) / "dataset_blob" / "cache-test" / "weights.txt"
     )
 
     def read() -> str:

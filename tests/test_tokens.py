@@ -22,6 +22,7 @@ import pytest
 from tests.helpers import wait_until
 from trainforge.core import Experiment, Run, ScriptRunConfig
 from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.node.work_root import names_path_in
 from trainforge.schemas.server_state import read_state
 
 HOLD = """
@@ -292,3 +293,13 @@ def test_a_run_token_expires_once_its_run_has_ended_and_the_grace_is_over(tmp_pa
         )
         assert "expired" in expired.json()["error"]["message"]
         assert client.get(path, headers=admin).status_code == 200
+
+
+def test_a_run_sees_nothing_of_the_server_home(held: Held, tf_home: Path) -> None:
+    environ = held.seen["environ"]
+    assert "TRAINFORGE_HOME" not in environ
+    assert [k for k, v in environ.items() if names_path_in(v, tf_home)] == []
+    assert not names_path_in(held.seen["cwd"], tf_home)
+    assert not names_path_in(held.seen["executable"], tf_home)
+    held.release()
+    assert held.run.get_status() == "Completed"

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from trainforge.node.work_root import envs_root
+
 environment_app = typer.Typer(
     help="List and show registered environments and the environments built on this machine.",
     no_args_is_help=True,
@@ -58,12 +60,12 @@ def environment_cache(
         Path | None, typer.Option("--home", help="State folder (default: TRAINFORGE_HOME)")
     ] = None,
 ) -> None:
-    """List the environments built on this machine (TRAINFORGE_HOME/envs)."""
+    """List the environments built on this machine (beside TRAINFORGE_HOME: <home>-work/envs)."""
     from trainforge.cli.common import _home, console
     from trainforge.node.environments import READY_MARKER
 
     table = Table("hash", "installer", "build seconds", "requirements")
-    root = _home(home) / "envs"
+    root = envs_root(_home(home))
     for marker in sorted(root.glob(f"*/{READY_MARKER}")):
         built = json.loads(marker.read_text())
         table.add_row(

@@ -14,7 +14,7 @@ from pathlib import Path
 from trainforge.client.http import Endpoint, TrainforgeClient
 from trainforge.client.local_server import default_home, ensure_server
 from trainforge.client.metrics import MetricsSender
-from trainforge.schemas.server_state import read_state
+from trainforge.schemas.server_state import read_address, read_state
 
 
 class Session:
@@ -63,11 +63,12 @@ def run_session(address: str, token: str) -> Session:
     with _lock:
         key = (address, token)
         if key not in _run_sessions:
-            home = os.environ.get("TRAINFORGE_HOME")
+            # The launcher keeps the server's current address in the run's folder.
+            address_file = os.environ.get("TRAINFORGE_SERVER_ADDRESS_FILE")
 
             def refresh() -> tuple[str, str] | None:
-                found = read_state(Path(home)) if home else None
-                return (found.address, token) if found else None
+                found = read_address(Path(address_file)) if address_file else None
+                return (found, token) if found else None
 
             _run_sessions[key] = Session(TrainforgeClient(Endpoint(address, token, refresh)))
         return _run_sessions[key]

@@ -4,7 +4,7 @@ processes start (``$AZUREML_DATAREFERENCE_<name>``, dataset input variables), an
 
 "Mount" of a local datastore is its folder itself, bound read-only into the processes'
 view (``read_only_view``), never copied. "Mount" of a remote
-store (Blob, S3) is a node cache under ``TRAINFORGE_HOME/cache/datastores``: filled on
+store (Blob, S3) is a node cache under ``<work root>/cache/datastores``: filled on
 first use, brought up to date (by size and ETag) and reused by every later run on the node.
 """
 

@@ -1,6 +1,6 @@
 """The interpreter of a run: the submitting one, a user-managed one, or a cached virtualenv.
 
-An environment that asks for packages is built once into ``$TRAINFORGE_HOME/envs/<hash>``,
+An environment that asks for packages is built once into ``<work root>/envs/<hash>``,
 where the hash covers what is installed (the requirements, pip options, the node's
 Python and trainforge's own runtime dependencies), so every later run and every node of
 this home reuses it. Builds use uv (``uv venv`` + ``uv pip install``) and fall back to
@@ -46,6 +46,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 import trainforge
+from trainforge.node.work_root import envs_root
 from trainforge.schemas.conda import conda_only_error, translate
 from trainforge.schemas.runs import EnvironmentSpec
 
@@ -224,7 +225,7 @@ def installer() -> str | None:
 
 # -- building -----------------------------------------------------------------------------------
 class EnvironmentCache:
-    """The built environments under ``root`` (``$TRAINFORGE_HOME/envs``)."""
+    """The built environments under ``root`` (``<work root>/envs``, see ``work_root``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -429,4 +430,4 @@ def interpreter_for(
     build = plan(spec)
     if build is None:
         return python.submitting_interpreter or sys.executable
-    return str(EnvironmentCache(home / "envs").ensure(build, log_path, progress))
+    return str(EnvironmentCache(envs_root(home)).ensure(build, log_path, progress))

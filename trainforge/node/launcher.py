@@ -38,9 +38,10 @@ from trainforge.node.gang_client import GangClient, GangTimeout, PortReservation
 from trainforge.node.gpus import host_gpus
 from trainforge.node.mpi import MpiUnavailable
 from trainforge.node.shipping import FolderSync, LogShipper
+from trainforge.node.work_root import datastore_cache, names_path_in
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
-from trainforge.schemas.server_state import read_state
+from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
 from trainforge.storage.paths import safe_relative_path
 
 log = logging.getLogger("trainforge.launcher")
@@ -93,7 +94,7 @@ class Launcher:
             self.client,
             self.workspace,
             self.work_dir,
-            NodeCache(self.home / "cache" / "datastores" / self.workspace),
+            NodeCache(datastore_cache(self.home, self.workspace)),
             self.prep_note,
             self.node_dir / "mounts",
         )
@@ -104,7 +105,12 @@ class Launcher:
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
-        return (state.address, self.token) if state else None
+        if state is None:
+            return None
+        # The run's processes never see the home: they follow a restarted server through
+        # this file in the run's own folder (the address only, never the admin token).
+        write_address(self.node_dir / ADDRESS_FILE, state.address)
+        return (state.address, self.token)
 
     # -- reporting ----------------------------------------------------------------------
     def report(
@@ -178,7 +184,12 @@ class Launcher:
         definition = info.definition
         assert definition is not None
         ws = self.client.get(f"/workspaces/{self.workspace}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINFORGE_")}
+        # Nothing of the server's home: no TRAINFORGE_* of the launcher's, no path into it.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TRAINFORGE_") and not names_path_in(v, self.home)
+        }
         env.update(definition.environment.environment_variables)
         env.update(
             AZUREML_RUN_ID=info.run_id,
@@ -197,7 +208,7 @@ class Launcher:
             AZUREML_NODE_COUNT=str(self.node_count),
             AZUREML_CR_NODE_RANK=str(self.node_rank),
             AZUREML_RUN_CONFIGURATION=str(self.node_dir / "run_definition.json"),
-            TRAINFORGE_HOME=str(self.home),
+            TRAINFORGE_SERVER_ADDRESS_FILE=str(self.node_dir / ADDRESS_FILE),
             TRAINFORGE_RUN_ATTEMPT=str(self.attempt),
             PYTHONUNBUFFERED="1",
         )
@@ -245,6 +256,7 @@ class Launcher:
             self.log_files.append(path)
             self.logs.add(path, name)
         (self.node_dir / "run_definition.json").write_text(definition.model_dump_json(indent=2))
+        write_address(self.node_dir / ADDRESS_FILE, self.client.address)
         try:
             self.fetch_snapshot(info.snapshot_id)
             if self.attempt > 1:

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 STATE_FILE = "server.json"
+# In a run's own folder: where the server is now, for processes that never see its home.
+ADDRESS_FILE = "server-address"
 
 
 class ServerState(BaseModel):
@@ -36,6 +38,26 @@ def write_state(home: Path, state: ServerState) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_address(path: Path, address: str) -> None:
+    """Write the server's address (never its token) atomically, readable by the run."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".address-")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(address)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_address(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def remove_state(home: Path, pid: int) -> None:

@@ -31,6 +31,7 @@ from trainforge.compute.backend import (
     ProcessHandle,
 )
 from trainforge.node.launch import LaunchRequest
+from trainforge.node.work_root import nodes_root
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import node_token, run_token
 from trainforge.server.placement import idle_units, pick_gang
@@ -115,10 +116,7 @@ class Scheduler(WakeLoop):
                 run_token=run_token(self.settings.signing_key, ws.name, run.id),
                 master_port=assignment.master_port,
                 home=self.settings.home,
-                node_dir=self.settings.workspace_dir(ws.name)
-                / "nodes"
-                / "local"
-                / f"{run.id}.{run.attempt}",
+                node_dir=nodes_root(self.settings.home, ws.name) / "local" / f"{run.id}.{run.attempt}",
             )
             actions.append(lambda a=assignment.id, r=request: self._launch_local(a, r))
         return actions
@@ -462,7 +460,7 @@ class Scheduler(WakeLoop):
                 endpoint=self.endpoint,
                 agent_token=node_token(self.settings.signing_key, ws.name, compute.name, node_id),
                 home=self.settings.home,
-                node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / node_id,
+                node_dir=nodes_root(self.settings.home, ws.name) / compute.name / node_id,
                 resources=resources,
                 group=group,
                 group_size=size,

@@ -1,0 +1,40 @@
+"""Where nodes and runs work: a folder beside the server's home, never inside it.
+
+A run's processes get their own folder under it and nothing of the home (which holds
+the admin token, the keys and the database), so no path they see leads into the home.
+``TRAINFORGE_WORK_DIR`` overrides the default ``<home>-work``. Inside:
+``envs/<hash>`` (built environments), ``cache/datastores/<ws>`` (downloaded data) and
+``workspaces/<ws>/nodes/<cluster>/<node>/`` (node folders; runs in ``runs/<run>.<attempt>``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WORK_DIR_VARIABLE = "TRAINFORGE_WORK_DIR"
+
+
+def work_root(home: Path) -> Path:
+    configured = os.environ.get(WORK_DIR_VARIABLE)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return home.parent / f"{home.name}-work"
+
+
+def envs_root(home: Path) -> Path:
+    return work_root(home) / "envs"
+
+
+def nodes_root(home: Path, workspace_name: str) -> Path:
+    return work_root(home) / "workspaces" / workspace_name / "nodes"
+
+
+def datastore_cache(home: Path, workspace_name: str) -> Path:
+    return work_root(home) / "cache" / "datastores" / workspace_name
+
+
+def names_path_in(value: str, folder: Path) -> bool:
+    """Whether ``value`` (a path or a PATH-like list) names ``folder`` or a path inside it."""
+    root = str(folder).rstrip(os.sep)
+    return any(part == root or part.startswith(root + os.sep) for part in value.split(os.pathsep))
