@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
+import os
+import pwd
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +24,10 @@ from alembic import command
 from alembic.config import Config
 from cryptography.fernet import Fernet
 
-from trainforge.client import local_server
-from trainforge.core import Datastore, Workspace
+from trainforge.client import local_server, session
+from trainforge.core import Datastore, Environment, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import KeyVaultException
+from trainforge.node.work_root import names_path_in
 from trainforge.server.services.secrets import Vault
 from trainforge.server.store.database import MIGRATIONS, Store
 
@@ -130,3 +140,78 @@ def test_an_old_database_keeps_its_secrets_and_credentials_sealed(tmp_path: Path
     assert vault.open(secrets["mine"]) == "old-value"
     assert vault.open(credentials) == '{"account_key": "old-key"}'
     assert "old" not in secrets["mine"] + credentials
+
+
+PROBE = """
+import json, os, sys
+
+seen = {"uid": os.getuid(), "home": os.environ.get("HOME")}
+for name in ("server.json", "signing.key", "secrets.key", "trainforge.db"):
+    try:
+        with open(os.path.join(sys.argv[1], name), "rb") as f:
+            seen[name] = len(f.read())
+    except OSError as exc:
+        seen[name] = type(exc).__name__
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/seen.json", "w") as f:
+    json.dump(seen, f)
+"""
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder every user may traverse (0755), as a home's parent usually is."""
+    folder = Path(tempfile.mkdtemp(prefix="tf-open-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _python_for_everyone(folder: Path) -> Path:
+    """An interpreter the run user can execute, with this suite's packages (this machine's
+    own interpreter lives under /root, which only root may enter)."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    base = shutil.which(version, path="/usr/local/bin:/usr/bin")
+    if base is None:
+        pytest.skip("no interpreter outside /root to run as another user")
+    subprocess.run([base, "-m", "venv", "--without-pip", str(folder / "py")], check=True)
+    site = next((folder / "py" / "lib").glob("python3*/site-packages"))
+    (site / "suite.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return folder / "py" / "bin" / "python"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs change user only under a root server")
+def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
+    open_folder: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = _python_for_everyone(open_folder)
+    home = open_folder / "home"
+    monkeypatch.setenv("TRAINFORGE_HOME", str(home))
+    monkeypatch.setenv("TRAINFORGE_RUN_USER", "nobody")
+    session.reset()
+    try:
+        ws = Workspace.create("as-root-ws", exist_ok=True, show_output=False)
+        env = Environment("probe-env")
+        env.python.user_managed_dependencies = True
+        env.python.interpreter_path = str(python)
+        (project / "probe.py").write_text(PROBE)
+        config = ScriptRunConfig(
+            source_directory=str(project), script="probe.py", arguments=[str(home)]
+        )
+        config.run_config.environment = env
+        run = Experiment(ws, "as-root").submit(config)
+        run.wait_for_completion(show_output=False, raise_on_error=True)
+        seen = json.loads(
+            b"".join(run._session.client.download(f"{run._path}/files/outputs/seen.json"))
+        )
+        assert seen["uid"] == pwd.getpwnam("nobody").pw_uid
+        assert {
+            name: seen[name]
+            for name in ("server.json", "signing.key", "secrets.key", "trainforge.db")
+        } == dict.fromkeys(
+            ("server.json", "signing.key", "secrets.key", "trainforge.db"), "PermissionError"
+        )
+        assert not names_path_in(seen["home"], home)
+    finally:
+        session.reset()
+        local_server.stop_all(home)

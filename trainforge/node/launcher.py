@@ -37,8 +37,9 @@ from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
 from trainforge.node.gang_client import GangClient, GangTimeout, PortReservation
 from trainforge.node.gpus import host_gpus
 from trainforge.node.mpi import MpiUnavailable
+from trainforge.node.run_user import RUN_USER_VARIABLE, RunUser, RunUserError, hand_over, run_user
 from trainforge.node.shipping import FolderSync, LogShipper
-from trainforge.node.work_root import datastore_cache, names_path_in
+from trainforge.node.work_root import datastore_cache, names_path_in, work_root
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
@@ -102,6 +103,7 @@ class Launcher:
         self.ports: PortReservation | None = None
         self.inbox: DaemonInbox | None = None
         self.daemon_ids: dict[int, int] = {}  # process index -> its node command
+        self.user: RunUser | None = None  # whom the run's processes run as
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
@@ -258,13 +260,14 @@ class Launcher:
         (self.node_dir / "run_definition.json").write_text(definition.model_dump_json(indent=2))
         write_address(self.node_dir / ADDRESS_FILE, self.client.address)
         try:
+            self.user = run_user(os.environ)
             self.fetch_snapshot(info.snapshot_id)
             if self.attempt > 1:
                 self.restore_outputs()
             interpreter = self.interpreter(definition)
             data_env = self.data.prepare(definition)
             definition.arguments = self.data.expand(definition.arguments, data_env)
-        except (LaunchError, DataPreparationError) as exc:
+        except (LaunchError, DataPreparationError, RunUserError) as exc:
             return self.refuse(str(exc))
         if definition.use_gpu and self.node_gpus() == 0:
             self.note(
@@ -278,6 +281,9 @@ class Launcher:
         env.update(data_env)
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
+        if self.user is not None:
+            hand_over(self.user, work_root(self.home), self.node_dir)
+            env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)
         syncs = (
             [FolderSync(self.client, self.run_path, self.work_dir / "outputs", "outputs")]
             if definition.output_collection
@@ -314,8 +320,17 @@ class Launcher:
         finally:
             if self.ports is not None:
                 self.ports.release()  # the tasks bind them now
-        for spec in specs:
-            self.start(spec)
+        try:
+            for spec in specs:
+                self.start(spec)
+        except PermissionError as exc:
+            if self.processes:
+                self.stop_processes()
+            who = f" as user {self.user.name}" if self.user else ""
+            return self.refuse(
+                f"The run's processes cannot start{who}: {exc} (the interpreter and the "
+                f"environment must be readable by that user; see {RUN_USER_VARIABLE})"
+            )
         if plan.serves_daemons:
             self.inbox = DaemonInbox(self.gang, self.node_rank, self.stop_requested)
             self.inbox.start()
@@ -334,17 +349,25 @@ class Launcher:
 
     def start(self, spec: process_plan.ProcessSpec) -> None:
         log_path = self.logs_dir / Path(spec.slot.log_name).name
+        # Local datastores are bound read-only into this process's own view; the wrapper
+        # that binds them drops to the run user itself, after mounting.
+        command = read_only_view.wrap(spec.command, self.data.binds(), self.user)
+        user = self.user if command == spec.command else None
         with open(log_path, "ab") as driver:
             self.processes.append(
                 subprocess.Popen(
-                    # Local datastores are bound read-only into this process's own view.
-                    read_only_view.wrap(spec.command, self.data.binds()),
+                    command,
                     cwd=self.work_dir,
                     env=spec.env,
                     stdin=subprocess.DEVNULL,
                     stdout=driver,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    **(
+                        {"user": user.uid, "group": user.gid, "extra_groups": []}
+                        if user
+                        else {}
+                    ),
                 )
             )
         self.specs.append(spec)
@@ -518,6 +541,9 @@ class Launcher:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
+    # What the launcher builds for the run (environments, data, its folder) is readable by
+    # the run's user; the server's own files stay private through the home's 0700.
+    os.umask(0o022)
     launcher = Launcher(dict(os.environ))
     signal.signal(signal.SIGTERM, lambda *_: launcher.stop_requested.set())
     try:

@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trainforge.node.run_user import RunUser, become
+
 
 @functools.cache
 def _unshare_prefix() -> tuple[str, ...] | None:
@@ -40,13 +42,18 @@ def available() -> bool:
     return _unshare_prefix() is not None
 
 
-def wrap(command: list[str], binds: dict[Path, Path]) -> list[str]:
+def wrap(command: list[str], binds: dict[Path, Path], user: RunUser | None = None) -> list[str]:
     """``command`` started inside a namespace where each source folder is mounted read-only
-    at its mount point (``binds``: source -> mount point)."""
+    at its mount point (``binds``: source -> mount point), run as ``user`` once mounted."""
     prefix = _unshare_prefix()
     if not binds or prefix is None:
         return command
-    spec = json.dumps({str(mount): str(source) for source, mount in binds.items()})
+    spec = json.dumps(
+        {
+            "binds": {str(mount): str(source) for source, mount in binds.items()},
+            "user": [user.name, user.uid, user.gid] if user else None,
+        }
+    )
     return [*prefix, sys.executable, "-m", "trainforge.node.read_only_view", spec, "--", *command]
 
 
@@ -55,7 +62,8 @@ def main(argv: list[str]) -> int:
     if separator != "--" or not command:
         print("usage: read_only_view BINDS_JSON -- COMMAND...", file=sys.stderr)
         return 2
-    for mount, source in json.loads(spec).items():
+    plan = json.loads(spec)
+    for mount, source in plan["binds"].items():
         for args in (["--bind", source, mount], ["-o", "remount,bind,ro", mount]):
             done = subprocess.run(["mount", *args], capture_output=True, text=True)
             if done.returncode != 0:
@@ -63,6 +71,8 @@ def main(argv: list[str]) -> int:
                     f"trainforge: cannot mount {source} read-only: {done.stderr}", file=sys.stderr
                 )
                 return 1
+    if plan["user"]:
+        become(RunUser(*plan["user"]))
     os.execvp(command[0], command)
 
 

@@ -1,0 +1,65 @@
+"""The user a run's processes run as: when the node runs as root, an unprivileged one.
+
+``TRAINFORGE_RUN_USER`` names it (default ``nobody``); an empty value keeps runs as the
+node's own user (for a root install whose interpreter the unprivileged user cannot
+execute, e.g. one under ``/root``). The run's own folder is handed to that user and the
+folders above it are made traversable (0711, not listable); the server's home stays
+0700, so a script cannot read the admin token, the keys or the database.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_USER_VARIABLE = "TRAINFORGE_RUN_USER"
+DEFAULT_RUN_USER = "nobody"
+TRAVERSE_ONLY = 0o711
+
+
+class RunUserError(Exception):
+    """The configured run user does not exist."""
+
+
+@dataclass(frozen=True)
+class RunUser:
+    name: str
+    uid: int
+    gid: int
+
+
+def run_user(environ: dict[str, str] | os._Environ[str]) -> RunUser | None:
+    """Whom to run as, or None to run as this process's user (not root, or turned off)."""
+    if os.geteuid() != 0:
+        return None
+    name = environ.get(RUN_USER_VARIABLE, DEFAULT_RUN_USER)
+    if not name or name == "root":
+        return None
+    try:
+        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except KeyError:
+        raise RunUserError(
+            f"{RUN_USER_VARIABLE}={name}: no such user on this node (create it, e.g. "
+            f"`useradd --system trainforge-run`, or set {RUN_USER_VARIABLE}= to run as root)"
+        ) from None
+    return RunUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def hand_over(user: RunUser, root: Path, folder: Path) -> None:
+    """Give ``folder`` (and all in it) to ``user``; let it traverse from ``root`` down."""
+    current = folder
+    while current != root and root in current.parents:
+        current = current.parent
+        current.chmod(TRAVERSE_ONLY)
+    root.chmod(TRAVERSE_ONLY)
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, user.uid, user.gid, follow_symlinks=False)
+
+
+def become(user: RunUser) -> None:
+    """Drop to ``user`` for good (in a child, just before it executes the run's command)."""
+    os.setgroups([])
+    os.setgid(user.gid)
+    os.setuid(user.uid)
