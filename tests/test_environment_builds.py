@@ -19,6 +19,7 @@ from trainforge.core import Environment, Experiment, ScriptRunConfig
 from trainforge.core.conda_dependencies import CondaDependencies
 from trainforge.core.script_run import ScriptRun
 from trainforge.node.environments import INSTALLER_SETTING, READY_MARKER, EnvironmentCache, plan
+from trainforge.node.work_root import envs_root
 from trainforge.schemas.runs import EnvironmentSpec, PythonSection
 from trainforge.train.estimator import Estimator
 
@@ -72,7 +73,7 @@ def test_a_run_imports_a_package_of_its_environment_and_the_next_run_reuses_it(
     built = run_file(first, BUILD_LOG)
     assert "building into" in built and "with uv" in built and "cache hit" not in built
     prefix = prefix_of(first)
-    assert Path(prefix).parent == tf_home / "envs"
+    assert Path(prefix).parent == envs_root(tf_home)
     assert (Path(prefix) / READY_MARKER).is_file()
 
     second = experiment.submit(config)
@@ -143,7 +144,7 @@ def test_a_package_that_does_not_exist_fails_the_run_with_the_installer_error(
     assert "never runs" not in run_file(run, DRIVER_LOG)
     # nothing half-built is left to be mistaken for a cached environment
     build = plan(env._spec({}, docker_enabled=False))
-    assert build is not None and not (tf_home / "envs" / build.key).exists()
+    assert build is not None and not (envs_root(tf_home) / build.key).exists()
 
 
 def test_pip_builds_the_environment_when_uv_is_not_used(
