@@ -48,6 +48,8 @@ from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
 from trainforge.node.launch import LaunchRequest
 from trainforge.node.ray_environ import without_ray
+from trainforge.node.run_user import RUN_USER_VARIABLE
+from trainforge.node.work_root import WORK_DIR_VARIABLE
 from trainforge.schemas.compute import Resources
 
 log = logging.getLogger("trainforge.ray")
@@ -337,6 +339,8 @@ class RayBackend:
             "TRAINFORGE_NODE_DIR": str(request.node_dir),
             "TRAINFORGE_HOME": str(request.home),
             "TRAINFORGE_NODE_RESOURCES": resources.model_dump_json(),
+            # Where runs work and whom they run as, when the server is told (else the node's own).
+            **{k: os.environ[k] for k in (WORK_DIR_VARIABLE, RUN_USER_VARIABLE) if k in os.environ},
         }
         self._actors[request.node_id] = host
         self._starts[request.node_id] = host.start.remote(env, str(request.node_dir))
