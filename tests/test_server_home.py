@@ -146,6 +146,7 @@ PROBE = """
 import json, os, sys
 
 seen = {"uid": os.getuid(), "home": os.environ.get("HOME")}
+seen["mounted"] = open(os.path.join(sys.argv[2], "weights.txt")).read()
 for name in ("server.json", "signing.key", "secrets.key", "trainforge.db"):
     try:
         with open(os.path.join(sys.argv[1], name), "rb") as f:
@@ -195,8 +196,14 @@ def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
         env.python.user_managed_dependencies = True
         env.python.interpreter_path = str(python)
         (project / "probe.py").write_text(PROBE)
+        data = project.parent / "data"
+        data.mkdir()
+        (data / "weights.txt").write_text("w=1")
+        store = ws.get_default_datastore()
+        store.upload(str(data), target_path="probe-data", show_progress=False)
+        mounted = store.path("probe-data").as_mount()
         config = ScriptRunConfig(
-            source_directory=str(project), script="probe.py", arguments=[str(home)]
+            source_directory=str(project), script="probe.py", arguments=[str(home), mounted]
         )
         config.run_config.environment = env
         run = Experiment(ws, "as-root").submit(config)
@@ -205,6 +212,7 @@ def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
             b"".join(run._session.client.download(f"{run._path}/files/outputs/seen.json"))
         )
         assert seen["uid"] == pwd.getpwnam("nobody").pw_uid
+        assert seen["mounted"] == "w=1"  # a local datastore, bound into the run's view
         assert {
             name: seen[name]
             for name in ("server.json", "signing.key", "secrets.key", "trainforge.db")

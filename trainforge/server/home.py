@@ -2,7 +2,9 @@
 
 The home holds the admin token (``server.json``), the signing and secrets keys, the
 database and its log: the folder is 0700 and every file in it 0600, also when the home
-existed with laxer modes, and whatever the server creates afterwards is private too.
+existed with laxer modes. Below it the usual 022 applies: nothing there is reachable but
+through the home, except the local datastore folders that a run gets bound into its own
+view (``read_only_view``), which its unprivileged user must be able to read.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
-def make_private(home: Path) -> None:
-    """Create ``home`` if needed and make it and the files directly in it private."""
+def make_private(home: Path, database: Path | None) -> None:
+    """Create ``home`` if needed and make it and the files directly in it private;
+    ``database`` (SQLite's file) is made first, 0600, so its WAL and journal, which
+    SQLite creates with the database's own mode, are private too."""
     home.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     home.chmod(PRIVATE_DIR)
+    if database is not None:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
     for entry in home.iterdir():
         if entry.is_file() and not entry.is_symlink():
             entry.chmod(PRIVATE_FILE)
-    # What the server writes from now on (database, WAL, logs, artifacts) is its own.
-    os.umask(0o077)
+    os.umask(0o022)
 
 
 def _key(path: Path, make: Callable[[], bytes]) -> bytes:
