@@ -16,3 +16,18 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str = "c
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+# Script lines that try to read the server's own files from a run (the home is argv[1])
+# and leave what happened in ``seen`` and the run's outputs/seen.json.
+HOME_PROBE = """
+for name in ("server.json", "signing.key", "secrets.key", "trainforge.db"):
+    try:
+        with open(os.path.join(sys.argv[1], name), "rb") as f:
+            seen[name] = len(f.read())
+    except OSError as exc:
+        seen[name] = type(exc).__name__
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/seen.json", "w") as f:
+    json.dump(seen, f)
+"""

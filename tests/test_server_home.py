@@ -24,6 +24,7 @@ from alembic import command
 from alembic.config import Config
 from cryptography.fernet import Fernet
 
+from tests.helpers import HOME_PROBE
 from trainforge.client import local_server, session
 from trainforge.core import Datastore, Environment, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import KeyVaultException
@@ -142,21 +143,15 @@ def test_an_old_database_keeps_its_secrets_and_credentials_sealed(tmp_path: Path
     assert "old" not in secrets["mine"] + credentials
 
 
-PROBE = """
+PROBE = (
+    """
 import json, os, sys
 
 seen = {"uid": os.getuid(), "home": os.environ.get("HOME")}
 seen["mounted"] = open(os.path.join(sys.argv[2], "weights.txt")).read()
-for name in ("server.json", "signing.key", "secrets.key", "trainforge.db"):
-    try:
-        with open(os.path.join(sys.argv[1], name), "rb") as f:
-            seen[name] = len(f.read())
-    except OSError as exc:
-        seen[name] = type(exc).__name__
-os.makedirs("outputs", exist_ok=True)
-with open("outputs/seen.json", "w") as f:
-    json.dump(seen, f)
 """
+    + HOME_PROBE
+)
 
 
 @pytest.fixture

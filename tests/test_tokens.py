@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,39 +18,34 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import HOME_PROBE, wait_until
 from trainforge.core import Experiment, Run, ScriptRunConfig
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.node.work_root import names_path_in
 from trainforge.schemas.server_state import read_state
 
-HOLD = """
-    import json, os, sys, time
-    from trainforge.core import Run
+HOLD = (
+    """
+import json, os, sys, time
+from trainforge.core import Run
 
-    run = Run.get_context()
-    seen = {
-        "token": os.environ["AZUREML_RUN_TOKEN"],
-        "endpoint": os.environ["AZUREML_SERVICE_ENDPOINT"],
-        "run_id": run.id,
-        "environ": dict(os.environ),
-        "cwd": os.getcwd(),
-        "executable": sys.executable,
-        "uid": os.getuid(),
-    }
-    for name in ("server.json", "signing.key", "trainforge.db"):
-        try:
-            with open(os.path.join(sys.argv[1], name), "rb") as f:
-                seen[name] = len(f.read())
-        except OSError as exc:
-            seen[name] = type(exc).__name__
-    os.makedirs("outputs", exist_ok=True)
-    with open("outputs/seen.json", "w") as f:
-        json.dump(seen, f)
-    deadline = time.time() + 240
-    while "release" not in run.get_tags() and time.time() < deadline:
-        time.sleep(0.1)
+run = Run.get_context()
+seen = {
+    "token": os.environ["AZUREML_RUN_TOKEN"],
+    "endpoint": os.environ["AZUREML_SERVICE_ENDPOINT"],
+    "run_id": run.id,
+    "environ": dict(os.environ),
+    "cwd": os.getcwd(),
+    "executable": sys.executable,
+}
 """
+    + HOME_PROBE
+    + """
+deadline = time.time() + 240
+while "release" not in run.get_tags() and time.time() < deadline:
+    time.sleep(0.1)
+"""
+)
 
 
 class Held:
@@ -82,7 +76,7 @@ def _seen(run: Run) -> dict[str, Any] | None:
 
 
 def hold(experiment: Experiment, project: Path, home: Path, target: str = "local") -> Held:
-    (project / "hold.py").write_text(textwrap.dedent(HOLD))
+    (project / "hold.py").write_text(HOLD)
     config = ScriptRunConfig(
         source_directory=str(project),
         script="hold.py",
@@ -269,7 +263,7 @@ def test_a_run_token_expires_once_its_run_has_ended_and_the_grace_is_over(tmp_pa
 
     key = b"k" * 32
     settings = ServerSettings(
-        home=tmp_path, token="admin-token", signing_key=key, run_token_grace_s=1.0
+        home=tmp_path, token="admin-token", signing_key=key, run_token_grace_s=3600
     )
     with TestClient(create_app(settings)) as client:
         admin = {"Authorization": "Bearer admin-token"}
@@ -288,6 +282,7 @@ def test_a_run_token_expires_once_its_run_has_ended_and_the_grace_is_over(tmp_pa
         # Within the grace the last uploads still go through ...
         assert client.put(f"{path}/files/outputs/last.txt", content=b"x", headers=as_run).is_success
         # ... then the token is refused, reads too; the admin's is not.
+        settings.run_token_grace_s = 0.5  # the server's setting, as a small one is given
         expired = wait_until(
             lambda: (r := client.get(path, headers=as_run)).status_code == 401 and r, 30, "expiry"
         )

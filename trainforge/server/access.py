@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -83,15 +85,19 @@ def _in_tree(db: Session, ws: models.Workspace, root_id: str, run_id: str) -> bo
     return False
 
 
-def _check_run(
-    db: Session,
-    settings: ServerSettings,
-    principal: Principal,
-    method: str,
-    path: str,
-    params: dict,
-    body: dict,
-) -> None:
+@dataclass(frozen=True)
+class Call:
+    """What a request asks: its method, route template, path parameters and (where a rule
+    needs it) its JSON body."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_run(db: Session, settings: ServerSettings, principal: Principal, call: Call) -> None:
+    method, path, params, body = call.method, call.path, call.params, call.body
     if params.get("ws") != principal.workspace:
         raise Forbidden(
             f"A run token of workspace {principal.workspace!r} cannot reach this resource"
@@ -117,7 +123,8 @@ def _check_run(
     )
 
 
-def _check_node(db: Session, principal: Principal, method: str, path: str, params: dict) -> None:
+def _check_node(db: Session, principal: Principal, call: Call) -> None:
+    method, path, params = call.method, call.path, call.params
     if method != "POST" or path != HEARTBEAT or params.get("ws") != principal.workspace:
         raise Forbidden(f"A node token cannot {method} {path}: it sends its node's heartbeat only")
     if params.get("node_id") != principal.node_id:
@@ -149,17 +156,9 @@ def needs_body(principal: Principal, method: str, path: str) -> bool:
     return principal.kind == "run" and method == "POST" and path == RUN_SUBMIT
 
 
-def check(
-    db: Session,
-    settings: ServerSettings,
-    principal: Principal,
-    method: str,
-    path: str,
-    params: dict,
-    body: dict,
-) -> None:
+def check(db: Session, settings: ServerSettings, principal: Principal, call: Call) -> None:
     """Refuse (401/403) what ``principal`` may not do with this route; admin may do all."""
     if principal.kind == "run":
-        _check_run(db, settings, principal, method, path, params, body)
+        _check_run(db, settings, principal, call)
     elif principal.kind == "node":
-        _check_node(db, principal, method, path, params)
+        _check_node(db, principal, call)

@@ -30,11 +30,9 @@ def _principal(request: Request, cp: ControlPlane) -> Principal:
     return principal
 
 
-def _check(
-    cp: ControlPlane, principal: Principal, method: str, path: str, params: dict, body: dict
-) -> None:
+def _check(cp: ControlPlane, principal: Principal, call: access.Call) -> None:
     with cp.store.session() as db:
-        access.check(db, cp.settings, principal, method, path, params, body)
+        access.check(db, cp.settings, principal, call)
 
 
 async def _json_body(request: Request) -> dict:
@@ -53,7 +51,7 @@ async def authorize(request: Request, cp: ControlPlane = Depends(plane)) -> Prin
         body = (
             await _json_body(request) if access.needs_body(principal, request.method, path) else {}
         )
-        params = dict(request.path_params)
-        await run_in_threadpool(_check, cp, principal, request.method, path, params, body)
+        call = access.Call(request.method, path, dict(request.path_params), body)
+        await run_in_threadpool(_check, cp, principal, call)
     request.state.principal = principal
     return principal
