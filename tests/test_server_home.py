@@ -184,7 +184,8 @@ def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
     home = open_folder / "home"
     monkeypatch.setenv("TRAINFORGE_HOME", str(home))
     monkeypatch.setenv("TRAINFORGE_RUN_USER", "nobody")
-    session.reset()
+    # A session of its own for this server; the suite's comes back afterwards.
+    monkeypatch.setattr(session, "_default", None)
     try:
         ws = Workspace.create("as-root-ws", exist_ok=True, show_output=False)
         env = Environment("probe-env")
