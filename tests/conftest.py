@@ -15,6 +15,11 @@ import pytest
 from trainforge.client import local_server, session
 
 REPO = Path(__file__).resolve().parent.parent
+# As root, runs run as an unprivileged user; this machine's interpreter may live where only
+# root reaches it (/root/.pyenv), so the suite's runs (every server its tests start) stay
+# root. The run user is tested on its own (test_server_home.py) with an interpreter every
+# user can run.
+os.environ.setdefault("TRAINFORGE_RUN_USER", "")
 
 
 def stop_everything(home: Path) -> None:
@@ -33,10 +38,6 @@ def tf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # The server reads this: a silent node agent is unusable after 3 s instead of 10.
     os.environ["TRAINFORGE_HEARTBEAT_TIMEOUT_S"] = "3"
     os.environ["TRAINFORGE_BACKEND_GRACE_S"] = "5"
-    # As root, runs run as an unprivileged user; this machine's interpreter may live where
-    # only root reaches it (/root/.pyenv), so the suite's runs stay root. The run user is
-    # tested on its own (test_server_home.py) with an interpreter every user can run.
-    os.environ["TRAINFORGE_RUN_USER"] = ""
     session.reset()
     local_server.ensure_server(home)
     yield home

@@ -216,6 +216,15 @@ def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
             ("server.json", "signing.key", "secrets.key", "trainforge.db"), "PermissionError"
         )
         assert not names_path_in(seen["home"], home)
+
+        # An interpreter the run user cannot execute: the run says so, naming the setting.
+        if not os.path.realpath(sys.executable).startswith("/root/"):
+            return  # this suite's interpreter is one every user may run
+        env.python.interpreter_path = sys.executable
+        failed = Experiment(ws, "as-root").submit(config)
+        failed.wait_for_completion(show_output=False, raise_on_error=False)
+        message = str(failed.get_details()["error"])
+        assert sys.executable in message and "TRAINFORGE_RUN_USER" in message
     finally:
         session.reset()
         local_server.stop_all(home)

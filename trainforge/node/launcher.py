@@ -37,7 +37,14 @@ from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
 from trainforge.node.gang_client import GangClient, GangTimeout, PortReservation
 from trainforge.node.gpus import host_gpus
 from trainforge.node.mpi import MpiUnavailable
-from trainforge.node.run_user import RUN_USER_VARIABLE, RunUser, RunUserError, hand_over, run_user
+from trainforge.node.run_user import (
+    RUN_USER_VARIABLE,
+    RunUser,
+    RunUserError,
+    can_execute,
+    hand_over,
+    run_user,
+)
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import datastore_cache, names_path_in, work_root
 from trainforge.schemas.gang import TaskEndpoint
@@ -282,6 +289,12 @@ class Launcher:
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
         if self.user is not None:
+            if not can_execute(self.user, interpreter):
+                return self.refuse(
+                    f"The run's interpreter {interpreter} cannot be executed by the run user "
+                    f"{self.user.name}: make it (and the folders above it) readable by that "
+                    f"user, or set {RUN_USER_VARIABLE}= to run as the node's own user"
+                )
             hand_over(self.user, work_root(self.home), self.node_dir)
             env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)
         syncs = (

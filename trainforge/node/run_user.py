@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,20 @@ def hand_over(user: RunUser, root: Path, folder: Path) -> None:
     root.chmod(TRAVERSE_ONLY)
     for path in [folder, *folder.rglob("*")]:
         os.chown(path, user.uid, user.gid, follow_symlinks=False)
+
+
+def can_execute(user: RunUser, program: str) -> bool:
+    """Whether ``user`` may execute ``program`` (every folder on its way included)."""
+    probe = subprocess.run(
+        ["test", "-x", program],
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[],
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    return probe.returncode == 0
 
 
 def become(user: RunUser) -> None:
