@@ -33,6 +33,8 @@ def tf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # The server reads this: a silent node agent is unusable after 3 s instead of 10.
     os.environ["TRAINFORGE_HEARTBEAT_TIMEOUT_S"] = "3"
     os.environ["TRAINFORGE_BACKEND_GRACE_S"] = "5"
+    # Test servers take any free port (then keep it across restarts), never 8765.
+    os.environ["TRAINFORGE_PORT"] = "0"
     session.reset()
     local_server.ensure_server(home)
     yield home

@@ -219,7 +219,9 @@ class Run:
             if raise_on_error:
                 raise ActivityFailedException(error_details=details.get("error"))
             if show_output:
-                print(f"Error occurred: {details.get('error')}")
+                # The log streamed above holds the traceback: say what failed, once.
+                message = (details.get("error") or {}).get("error", {}).get("message", "")
+                print(f"Error occurred: {message.strip().splitlines()[0] if message else ''}")
         return details
 
     def cancel(self) -> None:
