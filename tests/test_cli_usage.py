@@ -176,6 +176,56 @@ def test_a_failed_run_ends_with_its_status_and_one_error_line(
 
 
 @pytest.mark.slow
+def test_wait_on_a_run_canceled_elsewhere_prints_the_status_and_exits_1(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    import threading
+
+    source = write(tmp_path / "src", "sleep.py", SLEEPER)
+    experiment = f"cli-wait-{uuid.uuid4().hex[:6]}"
+
+    def cancel_when_running() -> None:
+        runs = wait_until(lambda: list(Experiment(ws, experiment).get_runs()), 60, "the run")
+        wait_until(lambda: runs[0].get_status() == "Running", 60, "the run to start")
+        runs[0].cancel()  # from elsewhere: another user, the studio, the SDK
+
+    canceler = threading.Thread(target=cancel_when_running)
+    canceler.start()
+    result = invoke(
+        "run", "submit", "-w", ws.name, "-e", experiment, "--source-dir", str(source),
+        "--script", "sleep.py", "--wait",
+    )  # fmt: skip
+    canceler.join()
+    assert result.exit_code == 1
+    assert ": Canceled" in result.stdout and "was canceled" in result.stderr
+
+
+def test_submit_with_a_registered_environment(ws: Workspace, tmp_path: Path) -> None:
+    import sys
+
+    from trainforge.core import Environment
+
+    name = f"cli-env-{uuid.uuid4().hex[:6]}"
+    env = Environment(name)
+    env.python.user_managed_dependencies = True
+    env.python.interpreter_path = sys.executable
+    env.environment_variables = {"GREETING": "from the environment"}
+    env.register(ws)
+    source = write(tmp_path / "src", "hello.py", "import os\nprint(os.environ['GREETING'])\n")
+    result = invoke(
+        "run", "submit", "-w", ws.name, "-e", "cli-env", "--source-dir", str(source),
+        "--script", "hello.py", "--environment", f"{name}:1", "--wait",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "from the environment" in result.stdout
+    unknown = invoke(
+        "run", "submit", "-w", ws.name, "--source-dir", str(source), "--script", "hello.py",
+        "--environment", "no-such-env",
+    )  # fmt: skip
+    assert unknown.exit_code == 1 and "no-such-env" in unknown.stderr
+
+
+@pytest.mark.slow
 def test_following_a_run_canceled_elsewhere_says_so_and_exits_1(
     ws: Workspace, experiment: Experiment, project: Path
 ) -> None:
@@ -240,8 +290,16 @@ def test_the_studio_link_survives_a_restart_of_the_server(tmp_path: Path) -> Non
         port = probe.getsockname()[1]
     try:
         assert invoke("up", "--home", str(home), "--port", str(port)).exit_code == 0
-        first = invoke("studio", "--no-browser", "--home", str(home))
+        opened = tmp_path / "opened.txt"
+        browser = tmp_path / "browser.sh"  # what $BROWSER names is what webbrowser runs
+        browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+        browser.chmod(0o755)
+        first = CliRunner().invoke(
+            app, ["studio", "--home", str(home)], env={"BROWSER": f"{browser} %s"}
+        )
         url = first.stdout.strip()
+        wait_until(lambda: opened.exists() and opened.read_text().strip(), 10, "the browser")
+        assert opened.read_text().strip() == url
         assert url.startswith(f"http://127.0.0.1:{port}/studio/#token="), first.output
         assert invoke("down", "--home", str(home)).exit_code == 0
         again = invoke("studio", "--no-browser", "--home", str(home))  # starts it again
