@@ -259,7 +259,9 @@ def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> N
     assert {e["MASTER_ADDR"] for e in ranks} <= addresses
 
 
-def test_the_nodes_of_a_job_share_its_working_folder(clusters, backend, experiment, project) -> None:  # type: ignore[no-untyped-def]
+def test_the_nodes_of_a_job_share_its_working_folder(
+    clusters, backend, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
     """Local nodes and Ray nodes on one host: one folder, as the TF sample expects."""
     from tests.test_sample_calls import SHARED_FOLDER
     from trainforge.core import ScriptRunConfig
