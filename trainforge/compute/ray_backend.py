@@ -63,6 +63,9 @@ CALL_TIMEOUT_S = 10.0
 RECONNECT_AFTER_S = 30.0
 CONNECT_TIMEOUT_S = 2.0
 AUTOSCALER_STATUS_FRESH_S = 30.0
+# How long a placement group stays infeasible before it is reported: Ray's autoscaler
+# shows a launch for it within two of its updates (5 s apart by default).
+INFEASIBLE_SETTLE_S = 10.0
 
 
 def actor_name(node_id: str) -> str:
@@ -393,25 +396,31 @@ class RayBackend:
         self, ray: Any, groups: dict[str, dict[str, Any]], entries: list[dict[str, Any]]
     ) -> dict[str, Infeasible]:
         """The pending groups Ray cannot place because a bundle is bigger than any live Ray
-        node (not merely because the Ray nodes are busy or too few for STRICT_SPREAD)."""
+        node (not merely because the Ray nodes are busy or too few for STRICT_SPREAD), once
+        they have been so for INFEASIBLE_SETTLE_S (an autoscaler answers within that)."""
+        live = [entry for entry in entries if entry.get("Alive")]
+        candidates = {
+            name
+            for name, info in groups.items()
+            if info.get("state") == "PENDING"
+            and (info.get("stats") or {}).get("scheduling_state") == "INFEASIBLE"
+            and any(
+                not any(_holds(entry, wanted) for entry in live)
+                for wanted in (info.get("bundles") or {}).values()
+            )
+        }
+        if candidates and _autoscaler_adding_nodes(ray):
+            candidates = set()  # a Ray node on its way may hold them
+        for name in set(self._infeasible) - candidates:
+            del self._infeasible[name]
         now = time.time()
         found: dict[str, Infeasible] = {}
-        for name, info in groups.items():
-            scheduling = (info.get("stats") or {}).get("scheduling_state")
-            too_big = [
-                wanted
-                for wanted in (info.get("bundles") or {}).values()
-                if not any(_holds(entry, wanted) for entry in entries if entry.get("Alive"))
-            ]
-            if info.get("state") == "PENDING" and scheduling == "INFEASIBLE" and too_big:
+        for name in candidates:
+            since = self._infeasible.setdefault(name, now)
+            if now - since >= INFEASIBLE_SETTLE_S:
                 found[name] = Infeasible(
-                    since=self._infeasible.setdefault(name, now),
-                    largest_host=describe_host(largest_host(entries)),
+                    since=since, largest_host=describe_host(largest_host(entries))
                 )
-        if found and _autoscaler_adding_nodes(ray):
-            found = {}  # a Ray node on its way may hold them
-        for name in set(self._infeasible) - set(found):
-            del self._infeasible[name]
         return found
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:

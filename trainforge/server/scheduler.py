@@ -309,10 +309,10 @@ class Scheduler(WakeLoop):
             compute.provisioning_errors = reported
         overdue = time.time() - min(i.since for i in infeasible) >= self.settings.backend_grace_s
         for run in _queued_on(db, compute):
+            if message not in run.warnings:
+                run.warnings = [*run.warnings, message]
             if overdue:
                 allocation.fail_run(db, run, ErrorDetail(code=INFEASIBLE, message=message))
-            elif message not in run.warnings:
-                run.warnings = [*run.warnings, message]
 
     def _unavailable(self, db: Session, compute: models.Compute, exc: BackendUnavailable) -> None:
         """Show the outage on the cluster; runs queued on it fail once it outlasts the grace."""
