@@ -8,6 +8,8 @@ its REST API, with a recording backend in place of node processes.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +308,23 @@ def test_two_workspaces_with_the_same_names_keep_their_own(api: Api) -> None:
         assert api.call("GET", f"/workspaces/{ws}/secrets/key")["value"] == ws
         runs = api.call("GET", f"/workspaces/{ws}/runs", params={"experiment": "exp"})
         assert [r["workspace_name"] for r in runs["runs"]] == [ws]
+
+
+def test_first_submits_to_a_new_experiment_side_by_side(api: Api) -> None:
+    """Concurrent first submits each created the experiment; all but one failed with 500."""
+    ws = api.workspace("ws-one")
+    threads = 8
+    barrier = threading.Barrier(threads)
+
+    def first_submit(experiment: str) -> int:
+        barrier.wait()
+        body = {"definition": LOCAL}
+        path = f"/workspaces/{ws}/experiments/{experiment}/runs"
+        return api.request("POST", path, json=body).status_code
+
+    for experiment in ("new-a", "new-b", "new-c"):
+        with ThreadPoolExecutor(threads) as pool:
+            codes = list(pool.map(first_submit, [experiment] * threads))
+        assert codes == [201] * threads
+        runs = api.call("GET", f"/workspaces/{ws}/runs", params={"experiment": experiment})
+        assert sorted(r["number"] for r in runs["runs"]) == list(range(1, threads + 1))

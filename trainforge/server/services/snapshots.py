@@ -10,11 +10,11 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trainforge.server.errors import BadRequest
 from trainforge.server.store import models
+from trainforge.server.store.database import insert_unless_present
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 from trainforge.storage.snapshot import MAX_BYTES, SNAPSHOT_ID, content_id
 
@@ -78,18 +78,11 @@ def store(
     shutil.move(partial, dest)
     # Two uploads of the same content to one workspace may race (runs submitted side by
     # side); both wrote the same bytes, so the second insert is a no-op rather than an error.
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.execute(
-        insert(models.Snapshot)
-        .values(
-            id=snapshot_id,
-            workspace_id=ws.id,
-            size=total,
-            file_count=len(entries),
-            created=models.utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["workspace_id", "id"])
+    insert_unless_present(
+        db,
+        models.Snapshot,
+        {"id": snapshot_id, "workspace_id": ws.id, "size": total, "file_count": len(entries)},
+        ["workspace_id", "id"],
     )
     row = db.get(models.Snapshot, (ws.id, snapshot_id))
     assert row is not None
