@@ -1,13 +1,17 @@
-"""The sweep's steps on a real store (SQLite, migrated), with the clock in the test's hands."""
+"""The sweep's steps on a real store (SQLite and PostgreSQL, migrated), with the clock in the
+test's hands."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.inprocess import DATABASES, database_url
+from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.schemas.runs import MetricBatch, MetricPoint, RunStatus
 from trainforge.schemas.sweeps import SweepCreate
 from trainforge.server.services import metrics, run_states, sweeps
@@ -19,9 +23,11 @@ from trainforge.server.store.models import utcnow
 from trainforge.server.store.sweeps import Sweep
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'trainforge.db'}")
+@pytest.fixture(params=DATABASES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened = Store(database_url(str(request.param), tmp_path, request))
+    yield opened
+    opened.close()
 
 
 def _sweep(store: Store, **options) -> str:  # type: ignore[no-untyped-def]

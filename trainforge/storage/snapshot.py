@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,20 +77,29 @@ def list_files(source: Path) -> list[tuple[str, Path, int]]:
     return found
 
 
+def content_id(entries: Iterable[tuple[str, bytes]]) -> str:
+    """The id of a snapshot holding, in archive order, files of these names whose contents
+    have these SHA-256 digests; the server recomputes it from an upload to check its id."""
+    digest = hashlib.sha256()
+    for rel, file_digest in entries:
+        digest.update(rel.encode() + b"\0" + file_digest)
+    return digest.hexdigest()
+
+
 def take(source: str | os.PathLike[str]) -> Snapshot:
     """Zip ``source`` into a temporary file; the caller deletes ``zip_path``."""
     root = Path(source).resolve()
     files = list_files(root)
-    digest = hashlib.sha256()
+    digests: list[tuple[str, bytes]] = []
     fd, zip_name = tempfile.mkstemp(suffix=".zip", prefix="trainforge-snapshot-")
     os.close(fd)
     with zipfile.ZipFile(zip_name, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for rel, path, _size in files:
             data = path.read_bytes()
-            digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+            digests.append((rel, hashlib.sha256(data).digest()))
             archive.writestr(rel, data)
     return Snapshot(
-        id=digest.hexdigest(),
+        id=content_id(digests),
         zip_path=Path(zip_name),
         files=[rel for rel, _, _ in files],
         size=sum(size for _, _, size in files),

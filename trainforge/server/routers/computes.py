@@ -124,10 +124,11 @@ def _heartbeat(
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         node = db.get(models.Node, node_id)
-        if node is None:
-            raise NotFound(f"Node {node_id} is not part of any cluster (released or deleted)")
-        compute = db.get(models.Compute, node.compute_id)
-        assert compute is not None and compute.workspace_id == row.id
+        compute = db.get(models.Compute, node.compute_id) if node is not None else None
+        if node is None or compute is None or compute.workspace_id != row.id:
+            raise NotFound(
+                f"Node {node_id} is not part of any cluster of workspace {ws!r} (released or deleted)"
+            )
         if body is not None:
             node.last_heartbeat = utcnow()
             node.address = body.address or node.address
@@ -136,7 +137,9 @@ def _heartbeat(
                 cp.scheduler.wake()
             for launcher in body.launchers:
                 assignment = db.get(models.Assignment, launcher.assignment_id)
-                if assignment is not None and not launcher.alive and assignment.state != "ended":
+                if assignment is None or assignment.node_id != node.id:
+                    continue  # not this node's to report on
+                if not launcher.alive and assignment.state != "ended":
                     allocation.process_ended(db, assignment, launcher.exit_code)
                     cp.scheduler.wake()
         reply = HeartbeatReply(

@@ -161,14 +161,13 @@ async def put_snapshot(
 @router.get("/snapshots/{snapshot_id}")
 def get_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
     with cp.store.session() as db:
-        cp.workspaces.get_row(db, ws)
-        if not snapshots.exists(db, snapshot_id):
-            raise NotFound(f"Snapshot {snapshot_id} not found")
+        if not snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id):
+            raise NotFound(f"Snapshot {snapshot_id} not found in workspace {ws!r}")
     return FileResponse(snapshots.snapshot_path(cp.settings.workspace_dir(ws), snapshot_id))
 
 
 @router.head("/snapshots/{snapshot_id}")
 def has_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
     with cp.store.session() as db:
-        found = snapshots.exists(db, snapshot_id)
+        found = snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id)
     return Response(status_code=200 if found else 404)

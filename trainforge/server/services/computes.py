@@ -38,6 +38,12 @@ def not_found(name: str) -> NotFound:
     )
 
 
+def new_node_id(compute: models.Compute, name: str) -> str:
+    """A node's server-wide key: its name (``<cluster>-n001``, what users see) made unique
+    by its cluster's id, as two workspaces may each have a cluster of that name."""
+    return f"{name}.{compute.id}"
+
+
 def nodes_of(db: Session, compute: models.Compute) -> list[models.Node]:
     query = (
         select(models.Node)
@@ -92,7 +98,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
 
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
-        node_id=node.id,
+        node_id=node.name,
         state=node.state,  # type: ignore[arg-type]
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
@@ -270,8 +276,12 @@ class ComputeService:
             raise Conflict(
                 f"Only nodes of a lowpriority cluster can be preempted; {name} is {compute.vm_priority}"
             )
-        node = db.get(models.Node, node_id)
-        if node is None or node.compute_id != compute.id:
+        node = db.scalar(
+            select(models.Node).where(
+                models.Node.compute_id == compute.id, models.Node.name == node_id
+            )
+        )
+        if node is None:
             raise NotFound(f"Node {node_id!r} not found in cluster {name}")
         if node.state not in LIVE_NODE_STATES:
             raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")

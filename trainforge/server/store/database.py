@@ -10,6 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,6 +42,17 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "head")
+
+
+def insert_unless_present(
+    db: Session, model: type[Any], values: dict[str, Any], key: list[str]
+) -> None:
+    """Insert a row unless one with the same ``key`` columns exists (or is being inserted
+    by a concurrent transaction, which this one then waits for): get-or-create without a
+    unique-key error when two requests create the same thing at once."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))
 
 
 CHANGED_RUNS = "changed_runs"
