@@ -19,8 +19,11 @@ INT32_MAX = 2**31 - 1
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 PositiveCount = Annotated[int, Field(ge=1, le=INT32_MAX)]
-# A finite, non-negative number of seconds, as the long polls take them.
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# A byte offset into a file.
+Offset = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# How long a long poll may wait: finite (NaN would never time out), 0 to 30 s.
+MAX_WAIT_S = 30.0
+WaitSeconds = Annotated[float, Field(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)]
 
 # Metric points: one point's value and the text around it.
 MAX_METRIC_NAME = 255

@@ -65,15 +65,15 @@ class RunDefinition(BaseModel):
     target: str = "local"
     framework: str = "Python"
     communicator: str = "None"
-    node_count: int = Field(default=1, ge=1)
-    process_count_per_node: int = Field(default=1, ge=1)
+    node_count: int = Field(default=1, ge=1, le=limits.MAX_CLUSTER_NODES)
+    process_count_per_node: int = Field(default=1, ge=1, le=1_024)
     # TensorFlow parameter server (communicator 'ParameterServer'): tasks of each type.
-    worker_count: int = Field(default=1, ge=1)
-    parameter_server_count: int = Field(default=0, ge=0)
-    priority: int = 0
+    worker_count: int = Field(default=1, ge=1, le=limits.MAX_CLUSTER_NODES)
+    parameter_server_count: int = Field(default=0, ge=0, le=limits.MAX_CLUSTER_NODES)
+    priority: limits.Int32 = 0
     # Asked for GPUs (Estimator use_gpu, a GPU base image); without one the run goes on on CPU.
     use_gpu: bool = False
-    max_run_duration_seconds: int | None = Field(default=None, ge=1)
+    max_run_duration_seconds: limits.PositiveCount | None = None
     environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
     data_references: dict[str, DataReferenceSpec] = Field(default_factory=dict)
     datasets: dict[str, DatasetInputSpec] = Field(default_factory=dict)
@@ -119,7 +119,7 @@ class RunUpdate(BaseModel):
     remove_tags: list[str] | None = None
     # A launcher proves which attempt it drives, so that a stale launcher of a
     # requeued run cannot move the new attempt's state.
-    attempt: int | None = None
+    attempt: limits.PositiveCount | None = None
 
 
 class RunInfo(BaseModel):
