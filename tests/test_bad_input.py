@@ -6,6 +6,7 @@ request is answered, and no real process is needed for that.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -181,3 +182,42 @@ def test_datastore_names_and_local_folders_are_checked(
     inside = tmp_path / "data" / "store"
     assert api.post(url, json=local("inside", inside)).status_code == 201
     assert inside.is_dir()
+
+
+async def _poll_and_leave(app, path: str, query: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Call the app as a server would for a client that sends its request and hangs up."""
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {TOKEN}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    # Each asks to wait 30 s; one that kept polling for its gone client would take them all.
+    await asyncio.wait_for(app(scope, receive, send), timeout=20)
+    return sent
+
+
+def test_a_long_poll_ends_when_its_client_leaves(api: TestClient, run_path: str) -> None:
+    for path, query in (
+        (f"{run_path}/wait", "timeout=30"),
+        (f"{run_path}/files/azureml-logs/70_driver_log.txt", "offset=0&wait=30"),
+    ):
+        asyncio.run(_poll_and_leave(api.app, path, query))
