@@ -132,6 +132,8 @@ def test_run_file_names_and_offsets_are_checked(api: TestClient, run_path: str) 
     _refused(api.get(f"{files}/a.txt", params={"offset": -1}), 422, "offset")
     _refused(api.post(f"{files}/a.txt", params={"offset": -1}, content=b"x"), 422, "offset")
     _refused(api.put(f"{files}/a%00b.txt", content=b"x"), 400, "NUL")
+    _refused(api.get(f"{run_path}/metrics", params={"name": "a\x00b"}), 400, "NUL")
+    _refused(api.get("/api/v1/workspaces/bad%00input"), 400, "NUL")
     _refused(api.put(f"{files}/{'n' * 256}.txt", content=b"x"), 400, "at most 255")
     _refused(api.put(f"{files}/{'d/' * 2100}f.txt", content=b"x"), 400, "at most 4096")
     assert api.put(f"{files}/{'n' * 255}", content=b"x").status_code == 200  # the longest

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
+from trainforge.server.nul_guard import RefuseNul
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers import (
     computes,
@@ -67,6 +68,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.plane = plane
+    app.add_middleware(RefuseNul)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
