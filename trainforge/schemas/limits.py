@@ -1,7 +1,7 @@
 """Bounds of what the API accepts, shared by the SDK (checked before sending) and the server.
 
-Integers are stored in 64-bit columns (SQLite INTEGER, PostgreSQL BIGINT/INTEGER); a bigger
-one must be a 422 naming its field, never an overflow inside the store.
+An integer column holds 64 bits on SQLite but 32 on PostgreSQL (INTEGER); a number that
+does not fit must be a 422 naming its field, never an overflow inside the store.
 """
 
 from __future__ import annotations
