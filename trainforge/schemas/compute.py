@@ -43,7 +43,8 @@ class ComputeCreate(BaseModel):
     name: ComputeName
     compute_type: Literal["AmlCompute"] = "AmlCompute"
     backend: Literal["local", "ray"] = "local"
-    vm_size: str = "STANDARD_NC6"
+    # None: STANDARD_NC6 (the SDK's default); on a Ray cluster, sized from its Ray nodes.
+    vm_size: str | None = None
     vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -53,13 +54,15 @@ class ComputeCreate(BaseModel):
 
     @field_validator("vm_size")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else None
 
     @model_validator(mode="after")
     def _ray_needs_address(self) -> ComputeCreate:
         if self.backend == "ray" and not self.settings.get("ray_address"):
             raise ValueError("settings.ray_address: required when backend is 'ray' (host:port)")
+        if self.vm_size is None and self.backend == "local":
+            self.vm_size = "STANDARD_NC6"
         return self
 
 

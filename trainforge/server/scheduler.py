@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from trainforge.compute.backend import (
     BackendUnavailable,
     ComputeBackend,
+    Infeasible,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
@@ -44,6 +45,7 @@ from trainforge.server.wake_loop import WakeLoop
 
 log = logging.getLogger("trainforge.scheduler")
 NODE_START_TIMEOUT_S = 60.0
+INFEASIBLE = "NodeSizeInfeasible"
 Action = Callable[[], None]
 
 
@@ -53,6 +55,18 @@ def _handle(
     if pid is None or created is None:
         return None
     return ProcessHandle(backend=backend, node_id=node_id, pid=pid, pid_create_time=created)
+
+
+def _queued_on(db: Session, compute: models.Compute) -> list[models.Run]:
+    return list(
+        db.scalars(
+            select(models.Run).where(
+                models.Run.status == RunStatus.QUEUED.value,
+                models.Run.target == compute.name,
+                models.Run.workspace_id == compute.workspace_id,
+            )
+        )
+    )
 
 
 class Scheduler(WakeLoop):
@@ -207,10 +221,11 @@ class Scheduler(WakeLoop):
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
         try:
-            self._observe(db, compute, backend)
+            infeasible = self._observe(db, compute, backend)
         except BackendUnavailable as exc:
             self._unavailable(db, compute, exc)
             return []
+        self._report_infeasible(db, compute, backend, infeasible)
         actions = self._check_nodes(db, compute, backend)
         nodes = nodes_of(db, compute)
         live = [node for node in nodes if node.state in LIVE_NODE_STATES]
@@ -238,8 +253,11 @@ class Scheduler(WakeLoop):
         self._scale_down(db, compute, backend, live, target)
         return actions
 
-    def _observe(self, db: Session, compute: models.Compute, backend: ComputeBackend) -> None:
-        """Record where the backend says each node lives; raises BackendUnavailable."""
+    def _observe(
+        self, db: Session, compute: models.Compute, backend: ComputeBackend
+    ) -> list[Infeasible]:
+        """Record where the backend says each node lives; return what it says no host can
+        hold; raises BackendUnavailable."""
         nodes = nodes_of(db, compute)
         seen = backend.observe(
             [
@@ -262,6 +280,39 @@ class Scheduler(WakeLoop):
             error.get("code") == "BackendUnavailable" for error in compute.provisioning_errors
         ):
             compute.provisioning_errors = None
+        return [view.infeasible for view in seen.values() if view.infeasible is not None]
+
+    def _report_infeasible(
+        self,
+        db: Session,
+        compute: models.Compute,
+        backend: ComputeBackend,
+        infeasible: list[Infeasible],
+    ) -> None:
+        """Nodes no host of the backend can hold: say so on the cluster and on its queued
+        runs at once; fail those runs once it outlasts the grace."""
+        errors = [e for e in compute.provisioning_errors or [] if e.get("code") != INFEASIBLE]
+        if not infeasible:
+            if len(errors) != len(compute.provisioning_errors or []):
+                compute.provisioning_errors = errors or None
+            return
+        size = backend.node_resources(compute.vm_size)
+        message = (
+            f"Cluster {compute.name} cannot get nodes: a {compute.vm_size} node needs "
+            f"{size.vcpus} CPUs and {size.gpus} GPUs on one {backend.name} node, and "
+            f"{backend.name} reports that demand infeasible: its largest node is "
+            f"{infeasible[0].largest_host}. Attach the cluster with a vm_size that fits, or "
+            f"without vm_size to size its nodes from the {backend.name} nodes"
+        )
+        reported = [*errors, {"code": INFEASIBLE, "message": message}]
+        if compute.provisioning_errors != reported:
+            compute.provisioning_errors = reported
+        overdue = time.time() - min(i.since for i in infeasible) >= self.settings.backend_grace_s
+        for run in _queued_on(db, compute):
+            if message not in run.warnings:
+                run.warnings = [*run.warnings, message]
+            if overdue:
+                allocation.fail_run(db, run, ErrorDetail(code=INFEASIBLE, message=message))
 
     def _unavailable(self, db: Session, compute: models.Compute, exc: BackendUnavailable) -> None:
         """Show the outage on the cluster; runs queued on it fail once it outlasts the grace."""
@@ -275,14 +326,7 @@ class Scheduler(WakeLoop):
         compute.provisioning_errors = [{"code": "BackendUnavailable", "message": str(exc)}]
         if time.time() - exc.since < self.settings.backend_grace_s:
             return
-        queued = db.scalars(
-            select(models.Run).where(
-                models.Run.status == RunStatus.QUEUED.value,
-                models.Run.target == compute.name,
-                models.Run.workspace_id == compute.workspace_id,
-            )
-        )
-        for run in queued:
+        for run in _queued_on(db, compute):
             allocation.fail_run(
                 db,
                 run,
