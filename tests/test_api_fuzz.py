@@ -16,7 +16,7 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyFailure, Unsatisfiable
 from schemathesis.generation import GenerationMode
 
 from trainforge.server.app import create_app
@@ -61,7 +61,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     print(f"\nschemathesis: {total} cases, {errors} answered 5xx; statuses {dict(fuzz.statuses)}")
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # about 2 minutes on an idle 2-core machine
 def test_no_generated_request_answers_500(fuzzed: Fuzzed) -> None:
     """Every operation, with valid and with invalid data; the 500s are listed at the end.
 
@@ -108,4 +108,9 @@ def test_no_generated_request_answers_500(fuzzed: Fuzzed) -> None:
                 bounded(given(case=operation.as_strategy(generation_mode=mode))(call))()
             except Unsatisfiable:  # nothing of this operation can be made invalid
                 continue
+            except FlakyFailure as exc:
+                # Negative generation may reject an example on replay; that says nothing
+                # about the server, whose answers ``call`` records without raising.
+                if "Unreliable assumption" not in str(exc):
+                    raise
     assert not failures, "\n".join(failures[:30])
