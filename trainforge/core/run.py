@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from trainforge.client import log_stream
-from trainforge.client.errors import sdk_errors
+from trainforge.client.errors import sdk_errors, validated
 from trainforge.client.session import Session, run_session
 from trainforge.core._tags import sanitize
 from trainforge.exceptions import (
@@ -25,7 +25,7 @@ from trainforge.exceptions import (
     RunEnvironmentException,
     UserErrorException,
 )
-from trainforge.schemas.runs import RunInfo, RunStatus
+from trainforge.schemas.runs import MetricPoint, RunInfo, RunStatus
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
@@ -288,7 +288,15 @@ class Run:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise UserErrorException("name: a metric needs a non-empty string name")
-        self._session.metrics.log(self._path, name, kind, value, step, description)
+        try:
+            # The server's own rules, checked now: a bad point is the caller's error here,
+            # never a refused batch that takes the good points logged with it.
+            point = validated(
+                MetricPoint, name=name, kind=kind, value=value, step=step, description=description
+            )
+        except UserErrorException as exc:
+            raise UserErrorException(f"Metric {name[:80]!r}: {exc}") from None
+        self._session.metrics.log(self._path, name, kind, value, point.step, description)
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Log a scalar; logging the same name again builds a series. Never blocks on the network."""

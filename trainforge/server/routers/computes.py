@@ -18,6 +18,7 @@ from trainforge.schemas.compute import (
     NodeInfo,
     VmSize,
 )
+from trainforge.schemas.limits import Count
 from trainforge.schemas.runs import RunStatus
 from trainforge.server.auth import run_token
 from trainforge.server.errors import Conflict, NotFound
@@ -97,7 +98,7 @@ def preempt_node(ws: str, name: str, node_id: str, cp: ControlPlane = Depends(pl
 def report_assignment(
     ws: str,
     run_id: str,
-    assignment_id: int,
+    assignment_id: Count,
     body: AssignmentReport,
     cp: ControlPlane = Depends(plane),
 ) -> Response:

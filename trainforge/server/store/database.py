@@ -32,6 +32,18 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _savepoint_inside_a_transaction(connection, _name) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite opens its transaction lazily, before the first INSERT/UPDATE/DELETE,
+            # not before a SAVEPOINT. A SAVEPOINT outside a transaction starts one of its
+            # own, and its RELEASE then COMMITS: what came before the rollback point (a
+            # metric batch's id) would be durable without what follows (its points).
+            # IMMEDIATE: a savepoint is taken only to write, so take the write lock now
+            # (waiting busy_timeout) rather than fail on upgrading a read snapshot.
+            dbapi_connection = connection.connection.dbapi_connection
+            if not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
 
