@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    """``condition()`` once it is truthy; fails the test after ``timeout`` seconds."""
+def wait_until(
+    probe: Callable[[], T],
+    timeout: float = 30.0,
+    what: str = "condition",
+    *,
+    interval: float = 0.05,
+) -> T:
+    """The first truthy value of ``probe()``; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        value = probe()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what} ({timeout} s)")
+        time.sleep(interval)
 
 
 # Script lines that try to read the server's own files from a run (the home is argv[1])

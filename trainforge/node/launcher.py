@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import filelock
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
@@ -64,6 +65,11 @@ STOP_GRACE_S = 5.0
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
 
+def job_dir(home: Path, workspace: str, run_id: str, attempt: int) -> Path:
+    """The folder the nodes of one attempt of a run share (its ``wd`` is their cwd)."""
+    return work_root(home) / "workspaces" / workspace / "jobs" / f"{run_id}.{attempt}"
+
+
 class LaunchError(Exception):
     """The run cannot start on this node; the message is the run's error."""
 
@@ -89,7 +95,11 @@ class Launcher:
         self.token = environ["TRAINFORGE_RUN_TOKEN"]
         self.client = TrainforgeClient(Endpoint(self.endpoint, self.token, self._find_server))
         self.run_path = f"/workspaces/{self.workspace}/runs/{self.run_id}"
-        self.work_dir = self.node_dir / "wd"
+        # One working folder for every node of the attempt, as Azure ML gave a job's nodes
+        # one folder on the workspace's blob store: scripts that coordinate through files
+        # in it (worker 0 writes outputs/MNIST/complete.txt, the others wait) work. Nodes
+        # share it where they share this filesystem; on separate hosts each host has its own.
+        self.work_dir = job_dir(self.home, self.workspace, self.run_id, self.attempt) / "wd"
         self.logs_dir = self.node_dir / "azureml-logs"
         self.logs = LogShipper(self.client, self.run_path)
         self.stop_requested = threading.Event()
@@ -148,13 +158,29 @@ class Launcher:
             out.write(line.rstrip("\n") + "\n")
 
     # -- preparation --------------------------------------------------------------------
+    def prepare_work_dir(self, snapshot_id: str | None) -> None:
+        """The snapshot (and a requeued attempt's outputs) in the shared working folder,
+        put there by whichever node of the attempt comes first; the others find it ready."""
+        folder = self.work_dir.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        ready = folder / "wd.ready"
+        with filelock.FileLock(folder / "wd.lock"):
+            if ready.exists():
+                return
+            self.fetch_snapshot(snapshot_id)
+            if self.attempt > 1:
+                self.restore_outputs()
+            for name in ("outputs", "logs"):
+                (self.work_dir / name).mkdir(exist_ok=True)
+            ready.touch()
+
     def fetch_snapshot(self, snapshot_id: str | None) -> None:
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir)
         self.work_dir.mkdir(parents=True)
         if snapshot_id is None:
             return
-        archive_path = self.node_dir / "snapshot.zip"
+        archive_path = self.work_dir.parent / "snapshot.zip"
         with open(archive_path, "wb") as out:
             for chunk in self.client.download(
                 f"/workspaces/{self.workspace}/snapshots/{snapshot_id}"
@@ -268,12 +294,11 @@ class Launcher:
         write_address(self.node_dir / ADDRESS_FILE, self.client.address)
         try:
             self.user = run_user(os.environ)
-            self.fetch_snapshot(info.snapshot_id)
-            if self.attempt > 1:
-                self.restore_outputs()
+            self.prepare_work_dir(info.snapshot_id)
             interpreter = self.interpreter(definition)
             data_env = self.data.prepare(definition)
             definition.arguments = self.data.expand(definition.arguments, data_env)
+            definition.command = self.data.expand(definition.command, data_env)
         except (LaunchError, DataPreparationError, RunUserError) as exc:
             return self.refuse(str(exc))
         if definition.use_gpu and self.node_gpus() == 0:
@@ -295,7 +320,8 @@ class Launcher:
                     f"{self.user.name}: make it (and the folders above it) readable by that "
                     f"user, or set {RUN_USER_VARIABLE}= to run as the node's own user"
                 )
-            hand_over(self.user, work_root(self.home), self.node_dir)
+            for folder in (self.node_dir, self.work_dir.parent):
+                hand_over(self.user, work_root(self.home), folder)
             env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)
         syncs = (
             [FolderSync(self.client, self.run_path, self.work_dir / "outputs", "outputs")]

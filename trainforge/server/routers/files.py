@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
+from trainforge.schemas.limits import Offset, WaitSeconds
 from trainforge.schemas.runs import FileInfo, RunStatus
-from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import snapshots
-from trainforge.storage.artifacts import ArtifactStore
+from trainforge.storage.artifacts import ArtifactStore, PathConflict
 from trainforge.storage.paths import UnsafePathError
 
 router = APIRouter(prefix="/workspaces/{ws}")
@@ -27,9 +28,18 @@ MAX_TAIL_BYTES = 4 * 2**20
 MAX_WAIT_S = 30.0
 
 
-async def _spool(request: Request) -> tempfile.SpooledTemporaryFile[bytes]:
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"body: a file takes at most {limit} bytes on this server")
+
+
+async def _spool(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    size = 0
     async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise _too_large(limit)
         spool.write(chunk)
     spool.seek(0)
     return spool
@@ -52,6 +62,8 @@ def _checked(name: str, action: Callable[[], T]) -> T:
         return action()
     except UnsafePathError as exc:
         raise BadRequest(str(exc)) from exc
+    except PathConflict as exc:
+        raise Conflict(str(exc)) from exc
 
 
 @router.get("/runs/{run_id}/files", response_model=list[FileInfo])
@@ -68,9 +80,11 @@ async def put_file(
 ) -> FileInfo:
     store, _ = await run_in_threadpool(_run_store, cp, ws, run_id)
     _checked(name, lambda: store.path(name))
-    spool = await _spool(request)
+    spool = await _spool(request, cp.settings.max_file_bytes)
     with spool:
-        size = await run_in_threadpool(store.put_stream, name, _chunks(spool))
+        size = await run_in_threadpool(
+            _checked, name, lambda: store.put_stream(name, _chunks(spool))
+        )
     return FileInfo(name=name, size=size)
 
 
@@ -79,13 +93,15 @@ async def append_file(
     ws: str,
     run_id: str,
     name: str,
-    offset: int,
+    offset: Offset,
     request: Request,
     cp: ControlPlane = Depends(plane),
 ) -> FileInfo:
     """Write the body at ``offset``: how launchers ship logs as they grow."""
     store, _ = await run_in_threadpool(_run_store, cp, ws, run_id)
     data = await request.body()
+    if offset + len(data) > cp.settings.max_file_bytes:
+        raise _too_large(cp.settings.max_file_bytes)
     try:
         size = await run_in_threadpool(_checked, name, lambda: store.append(name, offset, data))
     except ValueError as exc:
@@ -101,8 +117,9 @@ async def get_file(
     ws: str,
     run_id: str,
     name: str,
-    offset: int | None = None,
-    wait: float = 0.0,
+    request: Request,
+    offset: Offset | None = None,
+    wait: WaitSeconds = 0.0,
     cp: ControlPlane = Depends(plane),
 ) -> Response:
     """The whole file, or (with ``offset``) what follows it, waiting up to ``wait`` s for more.
@@ -129,6 +146,8 @@ async def get_file(
         size = store.size(name)
         if size > offset or status.is_terminal or time.monotonic() >= deadline:
             break
+        if await request.is_disconnected():
+            break
         await cp.events.wait(run_id, deadline - time.monotonic())
         _, status = await run_in_threadpool(_run_store, cp, ws, run_id)
     data = b""
@@ -145,7 +164,7 @@ async def get_file(
 async def put_snapshot(
     ws: str, snapshot_id: str, request: Request, cp: ControlPlane = Depends(plane)
 ) -> dict[str, int | str]:
-    spool = await _spool(request)
+    spool = await _spool(request, cp.settings.max_file_bytes)
 
     def keep() -> dict[str, int | str]:
         with cp.store.session() as db, spool:
@@ -161,14 +180,13 @@ async def put_snapshot(
 @router.get("/snapshots/{snapshot_id}")
 def get_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
     with cp.store.session() as db:
-        cp.workspaces.get_row(db, ws)
-        if not snapshots.exists(db, snapshot_id):
-            raise NotFound(f"Snapshot {snapshot_id} not found")
+        if not snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id):
+            raise NotFound(f"Snapshot {snapshot_id} not found in workspace {ws!r}")
     return FileResponse(snapshots.snapshot_path(cp.settings.workspace_dir(ws), snapshot_id))
 
 
 @router.head("/snapshots/{snapshot_id}")
 def has_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
     with cp.store.session() as db:
-        found = snapshots.exists(db, snapshot_id)
+        found = snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id)
     return Response(status_code=200 if found else 404)
