@@ -115,7 +115,8 @@ class TrainforgeClient:
         if idempotent is None:
             idempotent = method != "POST" or IDEMPOTENCY_HEADER in headers
         # A file body can be sent again from where it started; a generator cannot.
-        start = content.tell() if hasattr(content, "seek") and hasattr(content, "tell") else None
+        seekable = getattr(content, "seekable", None)
+        start = content.tell() if seekable is not None and seekable() else None  # type: ignore[union-attr]
         resendable = content is None or isinstance(content, bytes) or start is not None
 
         def send() -> httpx.Response:
