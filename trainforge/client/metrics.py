@@ -28,6 +28,8 @@ log = logging.getLogger("trainforge.metrics")
 MAX_BATCH = 10_000
 JSON_HEADERS = {"Content-Type": "application/json"}
 EXIT_FLUSH_TIMEOUT_S = 60.0
+# The longest pause between tries of a batch: the points go in soon after the server is back.
+RETRY_MAX_WAIT_S = 2.0
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -156,7 +158,7 @@ class MetricsSender:
         retrying = Retrying(
             retry=retry_if_exception(_worth_retrying),
             stop=stop_never,
-            wait=wait_exponential(multiplier=0.5, max=10.0) + wait_random(0, 0.5),
+            wait=wait_exponential(multiplier=0.5, max=RETRY_MAX_WAIT_S) + wait_random(0, 0.5),
             before_sleep=find_server,
             reraise=True,
         )

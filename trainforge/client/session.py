@@ -73,7 +73,9 @@ def run_session(address: str, token: str) -> Session:
 
             # A run's process waits out an outage of the control plane, however long: its
             # calls and its last metrics are delayed, never lost.
-            client = TrainforgeClient(Endpoint(address, token, refresh), retry_s=None)
+            client = TrainforgeClient(
+                Endpoint(address, token, refresh), retry_s=None, max_backoff_s=2.0
+            )
             _run_sessions[key] = Session(client, exit_flush_timeout=None)
         return _run_sessions[key]
 

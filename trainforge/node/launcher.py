@@ -87,7 +87,7 @@ class Launcher:
         # retry_s=None: a launcher waits out an outage of the control plane, however long,
         # and its processes go on meanwhile.
         self.client = TrainforgeClient(
-            Endpoint(self.endpoint, self.token, self._find_server), retry_s=None
+            Endpoint(self.endpoint, self.token, self._find_server), retry_s=None, max_backoff_s=2.0
         )
         self.run_path = f"/workspaces/{self.workspace}/runs/{self.run_id}"
         self.work_dir = self.node_dir / "wd"
