@@ -28,6 +28,7 @@ import bench_datastores  # noqa: E402
 import bench_ddp  # noqa: E402
 import bench_environments  # noqa: E402
 import bench_hyperdrive  # noqa: E402
+import bench_load  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_ray  # noqa: E402
 import bench_submit  # noqa: E402
@@ -35,6 +36,7 @@ from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
 
 BENCHMARKS = [
     ("metrics", bench_metrics.run),
+    ("load", bench_load.run),
     ("submit", bench_submit.run),
     ("cluster", bench_cluster.run),
     ("ddp", bench_ddp.run),

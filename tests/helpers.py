@@ -1,25 +1,32 @@
-"""Wait helpers shared by the test modules: poll observable state, never sleep a fixed time."""
+"""Wait helpers shared by the tests: poll observable state, never sleep a fixed time."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import psutil
 
+T = TypeVar("T")
+
 
 def wait_until(
-    condition: Callable[[], Any], timeout: float = 30, what: str = "condition", every: float = 0.1
-) -> Any:
-    """The first truthy value of ``condition()``; fails the test after ``timeout`` s."""
+    probe: Callable[[], T],
+    timeout: float = 30.0,
+    what: str = "condition",
+    *,
+    interval: float = 0.05,
+) -> T:
+    """The first truthy value of ``probe()``; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        value = probe()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what} ({timeout} s)")
+        time.sleep(interval)
 
 
 def running(pid: int) -> bool:

@@ -239,14 +239,17 @@ def ray_cluster_fixture() -> Iterator[RayCluster]:
     yield from module_cluster([2, 2])
 
 
-def attach(ws: Any, cluster: RayCluster, name: str, **scale: Any) -> Any:
+def attach(
+    ws: Any, cluster: RayCluster, name: str, vm_size: str | None = "STANDARD_D2_V2", **scale: Any
+) -> Any:
     """Attach ``cluster`` to ``ws`` as the compute target ``name`` (``scale``: min_nodes,
-    max_nodes, idle_seconds_before_scaledown), with the cluster's token file."""
+    max_nodes, idle_seconds_before_scaledown), with the cluster's token file; ``vm_size``
+    None sizes the nodes from the Ray nodes."""
     from trainforge.core.compute import ComputeTarget, RayCompute
 
     config = RayCompute.attach_configuration(
         address=cluster.address,
-        vm_size="STANDARD_D2_V2",
+        vm_size=vm_size,
         auth_token_path=str(cluster.token_path),
         **scale,
     )

@@ -61,7 +61,7 @@ def free_port() -> int:
 
 
 def _missing(what: str) -> None:
-    message = f"{what} is not installed (.ci/run installs it)"
+    message = f"{what} is not installed (make test installs it)"
     if os.environ.get("TRAINFORGE_REQUIRE_SERVICES") == "1":
         pytest.fail(message)
     pytest.skip(message)

@@ -257,3 +257,26 @@ def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> N
     assert [(e["RANK"], e["NODE_RANK"]) for e in ranks] == [("0", "0"), ("1", "1")]
     addresses = {node["privateIpAddress"] for node in cluster.list_nodes()}
     assert {e["MASTER_ADDR"] for e in ranks} <= addresses
+
+
+def test_the_nodes_of_a_job_share_its_working_folder(
+    clusters, backend, experiment, project
+) -> None:  # type: ignore[no-untyped-def]
+    """Local nodes and Ray nodes on one host: one folder, as the TF sample expects."""
+    from tests.test_sample_calls import SHARED_FOLDER
+    from trainforge.core import ScriptRunConfig
+    from trainforge.core.runconfig import TensorflowConfiguration
+
+    (project / "tf_mnist_replica.py").write_text(textwrap.dedent(SHARED_FOLDER))
+    cluster = clusters(max_nodes=2, idle=60)
+    src = ScriptRunConfig(
+        source_directory=str(project),
+        script="tf_mnist_replica.py",
+        compute_target=cluster,
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0),
+    )
+    run = experiment.submit(src)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    logs = run.get_details_with_logs()["logFiles"]
+    assert "worker 1 saw" in logs["azureml-logs/70_driver_log_worker_1.txt"]

@@ -114,7 +114,7 @@ def test_up_status_down_on_a_fresh_home(tmp_path: Path) -> None:
     try:
         result = cli(home, "status")
         assert result.returncode == 3, result.stdout + result.stderr
-        assert "no trainforge server running" in _flat(result.stdout)
+        assert "no trainforge server running" in _flat(result.stderr)
 
         result = cli(home, "up")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -259,7 +259,7 @@ def test_run_list_shows_the_run(tf_home: Path, submitted) -> None:  # type: igno
 def test_run_show_prints_details_and_metrics(tf_home: Path, submitted) -> None:  # type: ignore[no-untyped-def]
     _, submit = submitted
     run_id = _submitted_id(submit.stdout)
-    result = cli(tf_home, "run", "show", run_id, "-w", "test-ws")
+    result = cli(tf_home, "run", "show", run_id, "-w", "test-ws", "-o", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     shown = json.loads(result.stdout)
     assert shown["runId"] == run_id
@@ -285,7 +285,7 @@ def test_run_logs_of_a_run_without_log_fails(tf_home: Path, experiment, tmp_path
     try:
         result = cli(tf_home, "run", "logs", run.id, "-w", "test-ws")
         assert result.returncode == 1
-        assert "has no log" in _flat(result.stdout)
+        assert "has no log" in _flat(result.stderr)
     finally:
         run.complete()
 
@@ -294,7 +294,7 @@ def test_run_show_unknown_run_fails(tf_home: Path, ws: Workspace) -> None:
     missing = f"nope_{uuid.uuid4().hex[:8]}"
     result = cli(tf_home, "run", "show", missing, "-w", "test-ws")
     assert result.returncode == 1
-    assert missing in _flat(result.stdout)
+    assert missing in _flat(result.stderr)
     assert "Traceback" not in result.stderr
 
 

@@ -466,7 +466,7 @@ def test_cli_registers_lists_and_moves_data(
         "-w",
         ws.name,
     )
-    assert bad.returncode == 1 and "climbs out of its root" in _flat(bad.stdout)
+    assert bad.returncode == 1 and "climbs out of its root" in _flat(bad.stderr)
     assert cli(tf_home, "datastore", "unregister", "cli_s3", "-w", ws.name).returncode == 0
 
 

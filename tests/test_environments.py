@@ -331,4 +331,4 @@ def test_cli_lists_and_shows_environments(ws: Workspace, tf_home: Path) -> None:
     assert data["version"] == "1"
     assert {"pip": ["tabulate"]} in data["python"]["conda_dependencies"]["dependencies"]
     missing = cli(tf_home, "environment", "show", "no-such-env", "-w", ws.name)
-    assert missing.returncode == 1 and "no-such-env" in missing.stdout
+    assert missing.returncode == 1 and "no-such-env" in missing.stderr

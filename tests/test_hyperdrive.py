@@ -211,6 +211,72 @@ def test_each_policy_cancels_exactly_the_expected_trials(
         assert best is not None and best.id == children[CEILINGS.index(max(CEILINGS))].id
 
 
+# The worst trial (``--lead``) logs each interval first: it waits for the others' previous
+# interval, and they wait for its current one (a while, then go on once it is canceled).
+STAGGERED = """
+    import argparse, time
+    from pathlib import Path
+    from trainforge.core import Run
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--ceiling", type=float, required=True)
+    p.add_argument("--lead", type=float, required=True)
+    p.add_argument("--sync", required=True)
+    p.add_argument("--peers", type=int, required=True)
+    p.add_argument("--steps", type=int, default=6)
+    args = p.parse_args()
+    sync, lead = Path(args.sync), args.ceiling == args.lead
+
+    def wait_for(pattern, count, timeout):
+        deadline = time.monotonic() + timeout
+        while len(list(sync.glob(pattern))) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    run = Run.get_context()
+    for n in range(1, args.steps + 1):
+        if lead:
+            wait_for(f"peer-*.{n - 1}", args.peers, 60)
+        else:
+            wait_for(f"lead.{n}", 1, 3)
+            time.sleep(0.5)  # the policy sees the lead's value at n on its own first
+        run.log("accuracy", args.ceiling * n / args.steps)
+        run.flush()
+        (sync / (f"lead.{n}" if lead else f"peer-{args.ceiling}.{n}")).touch()
+    time.sleep(1.0)  # room for a verdict on the last interval
+"""
+
+
+def test_a_trial_that_reports_each_interval_first_is_canceled(
+    experiment: Experiment, project: Path, tmp_path: Path
+) -> None:
+    """The issue's sweep, small: four learning curves at once under Bandit; the clearly
+    worst one starts first and logs every interval a little before the others."""
+    (project / "train.py").write_text(textwrap.dedent(STAGGERED))
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    for peer in (0.9, 0.5, 0.95):
+        (sync / f"peer-{peer}.0").touch()
+    ceilings = [0.3, 0.9, 0.5, 0.95]
+    hd = experiment.submit(
+        _config(
+            project,
+            GridParameterSampling({"ceiling": choice(*ceilings)}),
+            arguments=["--lead", 0.3, "--sync", str(sync), "--peers", 3],
+            policy=POLICIES["Bandit"],
+            max_total_runs=4,
+            max_concurrent_runs=4,
+        )
+    )
+    assert hd.wait_for_completion()["status"] == "Completed"
+    children = by_index(hd)
+    worst, best = children[0], children[3]
+    assert worst.get_status() == "Canceled", "the worst trial escaped the policy"
+    message = worst.get_details()["error"]["error"]["message"]
+    assert message.startswith("BanditPolicy canceled the run at interval 2")
+    assert best.get_status() == "Completed"
+    assert hd.get_best_run_by_primary_metric().id == best.id  # type: ignore[union-attr]
+
+
 def test_cancel_stops_every_running_child(experiment: Experiment, curve_project: Path) -> None:
     config = _config(
         curve_project,

@@ -120,13 +120,13 @@ def test_a_bad_sweep_file_names_the_field(tf_home: Path, ws: Workspace, tmp_path
     done = cli(tf_home, "sweep", "submit", str(spec), "-w", ws.name)
     assert done.returncode == 1
     assert "parameter_space['lr']: GridParameterSampling supports only" in " ".join(
-        done.stdout.split()
+        done.stderr.split()
     )
     spec.write_text(json.dumps({**base, "max_runs": 3}))
     done = cli(tf_home, "sweep", "submit", str(spec), "-w", ws.name)
-    assert done.returncode == 1 and "max_runs: Extra inputs are not permitted" in done.stdout
+    assert done.returncode == 1 and "max_runs: Extra inputs are not permitted" in done.stderr
     spec.write_text(
         json.dumps({**base, "sampling": {"type": "random", "parameter_space": {"lr": "exp(1)"}}})
     )
     done = cli(tf_home, "sweep", "submit", str(spec), "-w", ws.name)
-    assert done.returncode == 1 and "is not an expression such as choice(16, 32)" in done.stdout
+    assert done.returncode == 1 and "is not an expression such as choice(16, 32)" in done.stderr

@@ -121,6 +121,117 @@ def test_truncation_compares_young_runs_only_with_the_same_interval() -> None:
     assert policy.evaluate("young", curves, True, 0) is None
 
 
+# Eight learning curves, four at a time (the issue's grid); 0.3 is clearly the worst.
+GRID = [0.5, 0.9, 0.3, 0.95, 0.6, 0.85, 0.4, 0.7]
+STAGGERED = ["Bandit", "BanditAmount", "MedianStopping", "TruncationSelection"]
+
+
+def concurrent(
+    policy: Policy, ceilings: list[float], at_once: int, lead: int | None, maximize: bool = True
+) -> dict[int, int]:
+    """The trials in index order, ``at_once`` at a time: each logs interval n one time unit
+    after n - 1, trial ``lead`` a little before the others; the sweeper reviews every trial
+    after each value, as it does each step. Returns the canceled trials and their interval."""
+    curves: dict[str, list[float]] = {}
+    seen: dict[str, int] = {}
+    state: dict = {}
+    canceled: dict[int, int] = {}
+    ended: set[int] = set()
+    started: dict[int, float] = {}
+    clock = 0.0
+    while len(ended) < len(ceilings):
+        for k in range(len(ceilings)):
+            if k not in started and len(started) - len(ended) < at_once:
+                started[k] = clock
+                curves[f"t{k}"] = []
+        running = [k for k in started if k not in ended]
+
+        # The next value to arrive: the trial whose next interval is due first.
+        def due(k: int) -> float:
+            offset = -0.01 if k == lead else 0.0
+            return started[k] + len(curves[f"t{k}"]) + 1 + offset
+
+        k = min(running, key=lambda r: (due(r), r))
+        clock = due(k)
+        n = len(curves[f"t{k}"]) + 1
+        value = ceilings[k] * n / STEPS
+        curves[f"t{k}"].append(value if maximize else 1 - value)
+        finished = frozenset(f"t{r}" for r in ended)
+        decisions = policy.review(
+            curves, seen, [f"t{r}" for r in running], maximize, finished, state
+        )
+        seen = {run: len(values) for run, values in curves.items()}
+        for run, decision in decisions.items():
+            canceled[int(run[1:])] = decision.interval
+            curves[run] = curves[run][: decision.interval]
+            seen[run] = decision.interval
+            ended.add(int(run[1:]))
+        if n == STEPS:
+            ended.add(k)
+    return canceled
+
+
+@pytest.mark.parametrize("name", STAGGERED)
+@pytest.mark.parametrize("maximize", [True, False])
+def test_a_trial_that_reports_first_is_judged_when_the_others_catch_up(
+    name: str, maximize: bool
+) -> None:
+    config = POLICIES[name].to_json()
+    policy = Policy(config["name"], config.get("properties") or {})
+    worst = GRID.index(min(GRID))
+    canceled = concurrent(policy, GRID, 4, lead=worst, maximize=maximize)
+    assert worst in canceled, f"{name}: the worst trial escaped ({canceled})"
+    assert GRID.index(max(GRID)) not in canceled
+
+
+@pytest.mark.parametrize("name", STAGGERED)
+def test_verdicts_do_not_depend_on_start_order(name: str) -> None:
+    """Every rotation of the grid, with no trial or any of the first four leading: the
+    worst is always canceled, the best never. (Which middling trials go does depend on
+    which others ran at the same time: a trial is only compared with those that reached
+    the same interval.)"""
+    config = POLICIES[name].to_json()
+    policy = Policy(config["name"], config.get("properties") or {})
+    for shift in range(len(GRID)):
+        ceilings = GRID[shift:] + GRID[:shift]
+        for lead in [None, *range(4)]:
+            canceled = concurrent(policy, ceilings, 4, lead)
+            assert ceilings.index(min(GRID)) in canceled, (ceilings, lead, canceled)
+            assert ceilings.index(max(GRID)) not in canceled, (ceilings, lead, canceled)
+
+
+def test_a_late_best_value_cancels_a_trial_that_passed_the_interval() -> None:
+    policy = Policy("Bandit", {"slack_factor": 0.1, "evaluation_interval": 1})
+    # "low" passed interval 2 on its own; "high" only now logs its value there.
+    before = {"low": [0.5, 0.55, 0.6], "high": [0.5]}
+    assert policy.review(before, {"low": 2, "high": 0}, ["low", "high"], True) == {}
+    after = {"low": [0.5, 0.55, 0.6], "high": [0.5, 0.9]}
+    decisions = policy.review(after, {"low": 3, "high": 1}, ["low", "high"], True)
+    assert list(decisions) == ["low"] and decisions["low"].interval == 2
+    assert "interval 2" in decisions["low"].reason and "0.9 / (1 + 0.1)" in decisions["low"].reason
+
+
+def test_reviews_respect_evaluation_interval_and_delay() -> None:
+    policy = Policy(
+        "Bandit", {"slack_amount": 0.0, "evaluation_interval": 2, "delay_evaluation": 3}
+    )
+    # "low" is behind at every interval; only 4 and 6 are applicable.
+    curves = {"low": [0.1] * 6, "high": [0.5, 0.5, 0.5]}
+    assert policy.review(curves, {"low": 6, "high": 0}, ["low"], True) == {}
+    curves["high"] += [0.5, 0.5, 0.5]
+    decisions = policy.review(curves, {"low": 6, "high": 3}, ["low"], True)
+    assert decisions["low"].interval == 4
+
+
+def test_a_canceled_trial_leaves_the_later_comparisons() -> None:
+    policy = Policy("TruncationSelection", {"truncation_percentage": 50})
+    # At interval 2, "c" is canceled by the late "a"; its third value leaves interval 3,
+    # where "b" is then the worse of the two runs left.
+    curves = {"a": [0.9, 0.9, 0.9], "b": [0.5, 0.6, 0.6], "c": [0.1, 0.2, 0.7]}
+    decisions = policy.review(curves, {"a": 1, "b": 3, "c": 3}, ["a", "b", "c"], True)
+    assert {run: d.interval for run, d in decisions.items()} == {"b": 3, "c": 2}
+
+
 @pytest.mark.parametrize(
     ("expression", "message"),
     [

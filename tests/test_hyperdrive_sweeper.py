@@ -1,16 +1,20 @@
-"""The sweep's steps on a real store (SQLite, migrated), with the clock in the test's hands."""
+"""The sweep's steps on a real store (SQLite and PostgreSQL, migrated), with the clock in the
+test's hands."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from trainforge.schemas.runs import RunStatus
+from tests.inprocess import DATABASES, database_url
+from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
+from trainforge.schemas.runs import MetricBatch, MetricPoint, RunStatus
 from trainforge.schemas.sweeps import SweepCreate
-from trainforge.server.services import run_states, sweeps
+from trainforge.server.services import metrics, run_states, sweeps
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.sweep_progress import advance
 from trainforge.server.store import models
@@ -19,9 +23,11 @@ from trainforge.server.store.models import utcnow
 from trainforge.server.store.sweeps import Sweep
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'trainforge.db'}")
+@pytest.fixture(params=DATABASES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened = Store(database_url(str(request.param), tmp_path, request))
+    yield opened
+    opened.close()
 
 
 def _sweep(store: Store, **options) -> str:  # type: ignore[no-untyped-def]
@@ -180,3 +186,51 @@ def test_a_sweep_whose_cluster_is_gone_fails_with_the_reason(store: Store) -> No
             parent.status == "Failed"
             and "compute target 'cpu' not found" in parent.error["message"]
         )
+
+
+def _log(store: Store, run_id: str, name: str, value: float) -> None:
+    with store.session() as db:
+        batch = MetricBatch(batch_id=uuid.uuid4().hex, points=[MetricPoint(name=name, value=value)])
+        metrics.add_batch(db, db.get(models.Run, run_id), batch)
+
+
+def test_a_trial_that_reports_each_interval_first_does_not_escape(store: Store) -> None:
+    """The issue's grid: 8 learning curves, 4 at a time, Bandit; the worst of the four
+    running logs every interval a little before the others, each value seen by a step."""
+    ceilings = [0.5, 0.9, 0.3, 0.95, 0.6, 0.85, 0.4, 0.7]
+    hd = _sweep(
+        store,
+        generator_config={
+            "name": "GRID",
+            "parameter_space": {"--ceiling": ["choice", [ceilings]]},
+        },
+        policy_config={
+            "name": "Bandit",
+            "properties": {"slack_factor": 0.2, "evaluation_interval": 1, "delay_evaluation": 2},
+        },
+        max_total_runs=8,
+        max_concurrent_runs=4,
+    )
+    _step(store, hd)
+    first = [run_id for run_id, _ in _children(store, hd)]
+    assert len(first) == 4
+    with store.session() as db:
+        for run_id in first:
+            run_states.transition(db.get(models.Run, run_id), RunStatus.RUNNING)
+    curve = {f"{hd}_{i}": ceilings[i] for i in range(4)}
+    worst = f"{hd}_2"
+    order = [worst] + [run_id for run_id in sorted(curve) if run_id != worst]
+    for n in range(1, 7):
+        for run_id in order:
+            with store.session() as db:
+                if db.get(models.Run, run_id).status != "Running":
+                    continue
+            _log(store, run_id, "acc", curve[run_id] * n / 6)
+            _step(store, hd)
+    statuses = dict(_children(store, hd))
+    assert statuses[worst] != "Running", "the worst trial escaped the policy"
+    with store.session() as db:
+        error = db.get(models.Run, worst).error
+        assert error["code"] == "EarlyTermination"
+        assert error["message"].startswith("BanditPolicy canceled the run at interval 2")
+    assert statuses[f"{hd}_3"] == "Running"  # the best one goes on

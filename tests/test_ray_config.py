@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tests.ray_cluster import free_port
+from trainforge.compute import vm_sizes
 from trainforge.core.compute import AmlCompute, ComputeTarget, RayCompute
 from trainforge.core.compute_target import ComputeTargetException
-from trainforge.schemas.compute import ComputeCreate
+from trainforge.schemas.compute import ComputeCreate, Resources
 
 
 def test_the_ray_backend_needs_an_address() -> None:
@@ -58,3 +60,30 @@ def test_one_server_drives_one_ray_cluster(ws) -> None:  # type: ignore[no-untyp
     finally:
         first.delete()
         first.wait_for_completion(is_delete_operation=True)
+
+
+def test_a_ray_node_gets_the_largest_size_that_fits() -> None:
+    def size(cpus: int, memory: float, gpus: int = 0) -> str | None:
+        return vm_sizes.largest_fitting(Resources(vcpus=cpus, memory_gb=memory, gpus=gpus))
+
+    assert size(1, 8) == "STANDARD_D1_V2"
+    assert size(2, 7.5) == "STANDARD_D2_V2"  # 2 vCPUs, the most memory under 7.5 GB
+    assert size(3, 64) == "STANDARD_D11_V2"  # 2 vCPUs: no size has 3
+    assert size(4, 0.6) == "STANDARD_F4S_V2"  # nothing fits in 0.6 GB: the least memory
+    assert size(8, 64, gpus=1) == "STANDARD_NC6"
+    assert size(0, 64) is None
+    # A local cluster without vm_size keeps the SDK's default; a Ray one waits for Ray's.
+    assert ComputeCreate(name="c1").vm_size == "STANDARD_NC6"
+    body = {"name": "c1", "backend": "ray", "settings": {"ray_address": "10.0.0.4:6379"}}
+    assert ComputeCreate.model_validate(body).vm_size is None
+
+
+def test_attach_without_vm_size_needs_the_ray_cluster(ws) -> None:  # type: ignore[no-untyped-def]
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(
+        ComputeTargetException,
+        match=rf"vm_size: not given, so the nodes are sized from the Ray nodes of {address}, "
+        rf"but Cannot reach the Ray cluster at {address}",
+    ):
+        ComputeTarget.attach(ws, "ray-unsized", RayCompute.attach_configuration(address=address))
+    assert "ray-unsized" not in ws.compute_targets

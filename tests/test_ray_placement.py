@@ -1,6 +1,7 @@
 """Placement on Ray: a gang's nodes are one STRICT_SPREAD placement group, Ray's view of
-each node shows in list_nodes and get_status, and an unreachable Ray cluster is an error
-on the cluster and on its queued runs.
+each node shows in list_nodes and get_status, and an unreachable Ray cluster, or a VM size
+no Ray node can hold, is an error on the cluster and on its queued runs. A cluster attached
+without vm_size is sized from the Ray nodes.
 
 The cluster here starts with a single worker Ray node of 4 CPUs: it could hold two
 STANDARD_D2_V2 nodes, so only the placement group keeps a gang's nodes apart.
@@ -83,5 +84,50 @@ def test_an_unreachable_ray_cluster_fails_queued_runs_with_its_address(
         errors = cluster.get_status().serialize()["errors"]
         assert errors and errors[0]["code"] == "BackendUnavailable"
         assert address in errors[0]["message"]
+    finally:
+        delete_clusters(ws, [cluster])
+
+
+def test_a_vm_size_no_ray_node_holds_is_reported_and_fails_its_runs(
+    ws, experiment, project, one_big_worker: RayCluster
+) -> None:  # type: ignore[no-untyped-def]
+    # STANDARD_D4_V2 wants 8 CPUs on one Ray node; the largest Ray node here has 4.
+    cluster = attach(ws, one_big_worker, f"k{uuid.uuid4().hex[:8]}", vm_size="STANDARD_D4_V2")
+    try:
+        (project / "train.py").write_text("print('never runs')\n")
+        run = submit(experiment, project, cluster)
+
+        def reported() -> list[dict]:
+            errors = cluster.get_status().serialize()["errors"] or []
+            return [e for e in errors if e["code"] == "NodeSizeInfeasible"]
+
+        errors = wait_until(reported, 60, "the cluster to report the infeasible size")
+        message = errors[0]["message"]
+        assert "a STANDARD_D4_V2 node needs 8 CPUs and 0 GPUs on one ray node" in message
+        assert "ray reports that demand infeasible" in message
+        assert "its largest node is Ray node" in message and "with 4 CPUs" in message
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Failed"
+        assert details["error"]["error"]["message"] == message
+        assert {"message": message} in details["warnings"]  # said while it waited
+    finally:
+        delete_clusters(ws, [cluster])
+
+
+def test_an_attach_without_vm_size_sizes_its_nodes_from_the_ray_nodes(
+    ws, experiment, project, one_big_worker: RayCluster
+) -> None:  # type: ignore[no-untyped-def]
+    cluster = attach(ws, one_big_worker, f"k{uuid.uuid4().hex[:8]}", vm_size=None)
+    try:
+        # The largest Ray node has 4 CPUs, no GPU and 0.6 GB: the 4-vCPU size with the
+        # least memory (none fits in 0.6 GB; memory is not reserved on Ray).
+        assert cluster.vm_size == "STANDARD_F4S_V2"
+        assert cluster.get_status().vm_size == "STANDARD_F4S_V2"
+        (project / "train.py").write_text("print('sized from Ray')\n")
+        run = submit(experiment, project, cluster)
+        details = run.wait_for_completion(raise_on_error=False)
+        assert details["status"] == "Completed", details.get("error")
+        assert [n["nodeState"] for n in cluster.list_nodes()] in (["idle"], ["running"])
+        assert not cluster.get_status().serialize()["errors"]
     finally:
         delete_clusters(ws, [cluster])

@@ -17,7 +17,7 @@ from trainforge.core import Run
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--input_data", required=True)
-parser.add_argument("--epochs", type=int, default=0.5)
+parser.add_argument("--epochs", type=int, default=100)
 parser.add_argument("--learning-rate", type=float, default=0.5)
 args = parser.parse_args()
 

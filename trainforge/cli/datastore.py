@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from trainforge.cli.common import WorkspaceOption, _fail, _workspace, console
+from trainforge.cli.output import OutputFormat, OutputOption, emit
 from trainforge.exceptions import AzureMLException
 
 datastore_app = typer.Typer(
-    help="Register datastores and upload or download their files.", no_args_is_help=True
+    help="Register datastores, list their files, upload and download.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 DatastoreOption = Annotated[
     str | None, typer.Option("--datastore", "-d", help="Datastore name (default: the default)")
@@ -43,22 +45,42 @@ def _location(store) -> str:  # type: ignore[no-untyped-def]
 
 
 @datastore_app.command("list")
-def datastore_list(workspace: WorkspaceOption = None) -> None:
+def datastore_list(
+    workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
+) -> None:
     """The workspace's datastores (credentials are never shown)."""
     try:
         stores = _workspace(workspace).datastores
     except AzureMLException as exc:
         _fail(str(exc))
-    table = Table("name", "type", "where", "credential", "default")
-    for name, store in sorted(stores.items()):
-        table.add_row(
-            name,
-            store.datastore_type,
-            _location(store),
-            store.credential_type,
-            "yes" if store._info.is_default else "",
-        )
-    console.print(table)
+    rows = [
+        {
+            "name": name,
+            "type": store.datastore_type,
+            "where": _location(store),
+            "credential": store.credential_type,
+            "default": "yes" if store._info.is_default else "",
+        }
+        for name, store in sorted(stores.items())
+    ]
+    emit(rows, output)
+
+
+@datastore_app.command("files")
+def datastore_files(
+    name: Annotated[str | None, typer.Argument(help="Datastore (default: the default one)")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Only paths that start so")] = None,
+    workspace: WorkspaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List the files on a datastore, with their sizes."""
+    try:
+        _fs, found = _store(workspace, name)._files(prefix)
+    except AzureMLException as exc:
+        _fail(str(exc))
+    emit(
+        [{"path": path, "bytes": size} for _remote, path, size in found], output, ["path", "bytes"]
+    )
 
 
 @datastore_app.command("show")
@@ -81,7 +103,9 @@ def datastore_upload(
 ) -> None:
     """Upload a folder, in parallel, with a progress bar."""
     try:
-        _store(workspace, datastore).upload(str(src_dir), target_path, overwrite, show_progress=True)
+        _store(workspace, datastore).upload(
+            str(src_dir), target_path, overwrite, show_progress=True
+        )
     except AzureMLException as exc:
         _fail(str(exc))
 
@@ -96,7 +120,9 @@ def datastore_download(
 ) -> None:
     """Download files (their datastore paths kept under TARGET_PATH)."""
     try:
-        _store(workspace, datastore).download(str(target_path), prefix, overwrite, show_progress=True)
+        _store(workspace, datastore).download(
+            str(target_path), prefix, overwrite, show_progress=True
+        )
     except AzureMLException as exc:
         _fail(str(exc))
 
@@ -110,18 +136,26 @@ def datastore_register(
     account_key: Annotated[
         str | None, typer.Option(envvar="TRAINFORGE_ACCOUNT_KEY", help="Account key")
     ] = None,
-    sas_token: Annotated[str | None, typer.Option(envvar="TRAINFORGE_SAS_TOKEN")] = None,
+    sas_token: Annotated[
+        str | None, typer.Option(envvar="TRAINFORGE_SAS_TOKEN", help="SAS token instead of a key")
+    ] = None,
     endpoint: Annotated[
         str | None, typer.Option(help="Endpoint suffix, or an emulator URL such as Azurite's")
     ] = None,
     bucket: Annotated[str | None, typer.Option(help="S3 bucket")] = None,
-    access_key_id: Annotated[str | None, typer.Option(envvar="AWS_ACCESS_KEY_ID")] = None,
-    secret_access_key: Annotated[str | None, typer.Option(envvar="AWS_SECRET_ACCESS_KEY")] = None,
+    access_key_id: Annotated[
+        str | None, typer.Option(envvar="AWS_ACCESS_KEY_ID", help="S3 access key id")
+    ] = None,
+    secret_access_key: Annotated[
+        str | None, typer.Option(envvar="AWS_SECRET_ACCESS_KEY", help="S3 secret key")
+    ] = None,
     endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint (MinIO, moto...)")] = None,
     region: Annotated[str | None, typer.Option(help="S3 region")] = None,
     path: Annotated[Path | None, typer.Option(help="Local folder")] = None,
-    create_if_not_exists: Annotated[bool, typer.Option()] = False,
-    overwrite: Annotated[bool, typer.Option()] = False,
+    create_if_not_exists: Annotated[
+        bool, typer.Option(help="Create the container, bucket or folder if it is missing")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a datastore of that name")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Register a blob container, an S3 bucket or a local folder. Secrets may come from

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+
+from trainforge.cli.output import OutputFormat, OutputOption, emit
 
 environment_app = typer.Typer(
     help="List and show registered environments and the environments built on this machine.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 WorkspaceOption = Annotated[
     str | None, typer.Option("--workspace", "-w", help="Workspace name (default: from config.json)")
@@ -19,22 +21,26 @@ WorkspaceOption = Annotated[
 
 
 @environment_app.command("list")
-def environment_list(workspace: WorkspaceOption = None) -> None:
+def environment_list(
+    workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
+) -> None:
     """List the registered environments, each at its latest version."""
-    from trainforge.cli.common import _workspace, console
+    from trainforge.cli.common import _workspace
     from trainforge.core import Environment
 
-    table = Table("name", "version", "pip packages", "conda packages", "user managed")
+    rows = []
     for name, env in Environment.list(_workspace(workspace)).items():
         deps = env.python.conda_dependencies
-        table.add_row(
-            name,
-            env.version or "",
-            ", ".join(deps.pip_packages) if deps else "",
-            ", ".join(deps.conda_packages) if deps else "",
-            "yes" if env.python.user_managed_dependencies else "no",
+        rows.append(
+            {
+                "name": name,
+                "version": env.version or "",
+                "pip packages": ", ".join(deps.pip_packages) if deps else "",
+                "conda packages": ", ".join(deps.conda_packages) if deps else "",
+                "user managed": "yes" if env.python.user_managed_dependencies else "no",
+            }
         )
-    console.print(table)
+    emit(rows, output)
 
 
 @environment_app.command("show")
@@ -44,12 +50,12 @@ def environment_show(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show a registered environment: its definition and conda specification."""
-    from trainforge.cli.common import _workspace, console
+    from trainforge.cli.common import _workspace
     from trainforge.core import Environment
 
     env = Environment.get(_workspace(workspace), name, version=version)
     definition = env._definition().model_dump(mode="json")
-    console.print_json(json.dumps({"name": env.name, "version": env.version, **definition}))
+    typer.echo(json.dumps({"name": env.name, "version": env.version, **definition}, indent=2))
 
 
 @environment_app.command("cache")
@@ -57,19 +63,21 @@ def environment_cache(
     home: Annotated[
         Path | None, typer.Option("--home", help="State folder (default: TRAINFORGE_HOME)")
     ] = None,
+    output: OutputOption = OutputFormat.table,
 ) -> None:
     """List the environments built on this machine (TRAINFORGE_HOME/envs)."""
-    from trainforge.cli.common import _home, console
+    from trainforge.cli.common import _home
     from trainforge.node.environments import READY_MARKER
 
-    table = Table("hash", "installer", "build seconds", "requirements")
-    root = _home(home) / "envs"
-    for marker in sorted(root.glob(f"*/{READY_MARKER}")):
+    rows = []
+    for marker in sorted((_home(home) / "envs").glob(f"*/{READY_MARKER}")):
         built = json.loads(marker.read_text())
-        table.add_row(
-            marker.parent.name,
-            built.get("installer", ""),
-            str(built.get("seconds", "")),
-            ", ".join(built.get("requirements", [])),
+        rows.append(
+            {
+                "hash": marker.parent.name,
+                "installer": built.get("installer", ""),
+                "build seconds": built.get("seconds", ""),
+                "requirements": ", ".join(built.get("requirements", [])),
+            }
         )
-    console.print(table)
+    emit(rows, output, ["hash", "installer", "build seconds", "requirements"])

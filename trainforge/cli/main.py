@@ -4,46 +4,88 @@ from __future__ import annotations
 
 import json
 import sys
+import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from trainforge.cli.common import HomeOption, WorkspaceOption, _fail, _home, _workspace, console
+from trainforge.cli.common import (
+    EXIT_CODES,
+    EXIT_NO_SERVER,
+    EXIT_USAGE,
+    HomeOption,
+    TrainforgeGroup,
+    WorkspaceOption,
+    _error_line,
+    _fail,
+    _final,
+    _home,
+    _workspace,
+    console,
+    errors,
+)
 from trainforge.cli.datastore import datastore_app
 from trainforge.cli.environments import environment_app
+from trainforge.cli.output import OutputFormat, OutputOption, emit, print_table
 from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
-from trainforge.exceptions import AzureMLException
 
 if TYPE_CHECKING:
     from trainforge.core.compute import AmlCompute
 
+# Plain help (no rich panels): flags show no "<bool>" placeholder.
 app = typer.Typer(
-    help="trainforge: Azure ML SDK v1 workflows on your own machines.", no_args_is_help=True
+    help="trainforge: Azure ML SDK v1 workflows on your own machines.",
+    epilog=EXIT_CODES,
+    rich_markup_mode=None,
+    cls=TrainforgeGroup,
+    add_completion=False,
 )
-workspace_app = typer.Typer(help="Create and show workspaces.", no_args_is_help=True)
-run_app = typer.Typer(help="Submit, list, follow and cancel runs.", no_args_is_help=True)
+workspace_app = typer.Typer(
+    help="Create, list and show workspaces.", no_args_is_help=True, rich_markup_mode=None
+)
+experiment_app = typer.Typer(
+    help="List a workspace's experiments.", no_args_is_help=True, rich_markup_mode=None
+)
+run_app = typer.Typer(
+    help="Submit, list, follow, download and cancel runs.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 compute_app = typer.Typer(
-    help="Create, scale, inspect and delete compute clusters (AmlCompute).", no_args_is_help=True
+    help="Create, scale, inspect and delete compute clusters (AmlCompute).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(experiment_app, name="experiment")
 app.add_typer(run_app, name="run")
 app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
 app.add_typer(environment_app, name="environment")
 app.add_typer(sweep_app, name="sweep")
-@app.callback()
-def _main() -> None:
+
+
+@app.callback(invoke_without_command=True)
+def _main(ctx: typer.Context) -> None:
     """trainforge: Azure ML SDK v1 workflows on your own machines."""
+    if ctx.invoked_subcommand is None:  # bare `trainforge`: the help, on stdout, exit 0
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 
 # -- server ----------------------------------------------------------------------------
 @app.command()
 def up(
     home: HomeOption = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 0,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port on 127.0.0.1 [default: the one this home used last, else "
+            "TRAINFORGE_PORT or 8765; 0: any free port]"
+        ),
+    ] = None,
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL of the store (default: SQLite in the home)")
     ] = None,
@@ -74,28 +116,43 @@ def status(home: HomeOption = None) -> None:
     """Show whether the control plane runs, where, and with which pid."""
     state = local_server.running_server(_home(home))
     if state is None:
-        console.print(f"no trainforge server running for {_home(home)}")
-        raise typer.Exit(3)
+        _fail(
+            f"no trainforge server running for {_home(home)} (start it: trainforge up)",
+            EXIT_NO_SERVER,
+        )
     console.print(
         f"trainforge server running at {state.address} (pid {state.pid}); home {_home(home)}"
     )
 
 
 @app.command()
-def studio(home: HomeOption = None) -> None:
-    """Print the studio's sign-in link (the token travels in the URL fragment only)."""
+def studio(
+    home: HomeOption = None,
+    browser: Annotated[
+        bool, typer.Option("--browser/--no-browser", help="Open it in the web browser")
+    ] = True,
+) -> None:
+    """Open the studio signed in (the token travels in the URL fragment only). The port and
+    token stay the same across restarts, so links printed earlier keep working."""
     state = local_server.ensure_server(_home(home))
-    console.print(f"{state.address}/studio/#token={state.token}", soft_wrap=True)
+    url = f"{state.address}/studio/#token={state.token}"
+    console.print(url, soft_wrap=True, highlight=False)
+    if browser:
+        webbrowser.open(url)
 
 
 # -- workspaces ------------------------------------------------------------------------
 @workspace_app.command("create")
 def workspace_create(
     name: str,
-    subscription_id: Annotated[str | None, typer.Option()] = None,
-    resource_group: Annotated[str | None, typer.Option()] = None,
-    location: Annotated[str | None, typer.Option()] = None,
-    exist_ok: Annotated[bool, typer.Option("--exist-ok")] = False,
+    subscription_id: Annotated[
+        str | None, typer.Option(help="Recorded as the SDK's (default: a local one)")
+    ] = None,
+    resource_group: Annotated[str | None, typer.Option(help="Recorded as the SDK's")] = None,
+    location: Annotated[str | None, typer.Option(help="Recorded as the SDK's")] = None,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Use the workspace if it exists already")
+    ] = False,
     write_config: Annotated[
         Path | None, typer.Option(help="Write .azureml/config.json under this folder")
     ] = None,
@@ -113,7 +170,7 @@ def workspace_create(
     )
     if write_config is not None:
         ws.write_config(str(write_config))
-    console.print_json(json.dumps(ws.get_details()))
+    typer.echo(json.dumps(ws.get_details(), indent=2))
 
 
 @workspace_app.command("show")
@@ -121,71 +178,238 @@ def workspace_show(
     name: Annotated[str | None, typer.Argument(help="Default: from config.json")] = None,
 ) -> None:
     """Show a workspace's details (get_details)."""
-    console.print_json(json.dumps(_workspace(name).get_details()))
+    typer.echo(json.dumps(_workspace(name).get_details(), indent=2))
+
+
+@workspace_app.command("list")
+def workspace_list(output: OutputOption = OutputFormat.table) -> None:
+    """List the workspaces of this server (Workspace.list)."""
+    from trainforge.core import Workspace
+
+    rows = [
+        {
+            "name": ws.name,
+            "resource group": ws.resource_group,
+            "location": ws.location,
+            "subscription": ws.subscription_id,
+        }
+        for found in Workspace.list().values()
+        for ws in found
+    ]
+    emit(rows, output, ["name", "resource group", "location", "subscription"])
+
+
+# -- experiments -----------------------------------------------------------------------
+@experiment_app.command("list")
+def experiment_list(
+    workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
+) -> None:
+    """List the workspace's experiments (Experiment.list)."""
+    from trainforge.core import Experiment
+
+    rows = [{"name": e.name, "id": e.id} for e in Experiment.list(_workspace(workspace))]
+    emit(rows, output, ["name", "id"])
 
 
 # -- runs ------------------------------------------------------------------------------
+def _tags(values: list[str] | None) -> dict[str, str | None]:
+    tags: dict[str, str | None] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not key:
+            _fail(f"--tag {item!r}: give KEY=VALUE (or KEY alone)", EXIT_USAGE)
+        tags[key] = value if sep else None
+    return tags
+
+
+def _environment(ws: Any, spec: str | None) -> Any:
+    if spec is None:
+        return None
+    from trainforge.core import Environment
+
+    name, _, version = spec.partition(":")
+    return Environment.get(ws, name, version=version or None)
+
+
 @run_app.command("submit")
 def run_submit(
-    script: Annotated[str, typer.Option(help="Entry script, relative to the source folder")],
+    script: Annotated[
+        str | None, typer.Option(help="Entry script, relative to --source-dir")
+    ] = None,
     source_dir: Annotated[Path, typer.Option("--source-dir", help="Folder to snapshot")] = Path(
         "."
     ),
-    experiment: Annotated[str, typer.Option("--experiment", "-e")] = "default",
+    experiment: Annotated[
+        str, typer.Option("--experiment", "-e", help="Experiment name")
+    ] = "default",
+    compute: Annotated[
+        str,
+        typer.Option(
+            "--compute",
+            "--target",
+            "-c",
+            help="Where to run: 'local' or a cluster made with trainforge compute create",
+        ),
+    ] = "local",
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered environment, NAME or NAME:VERSION (default: the submitting Python)"
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Tag the run: KEY=VALUE or KEY (repeatable)")
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            help="A shell command line to run instead of --script (ScriptRunConfig command)"
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Stream the log until the run ends")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="Stream the log until the run ends; exit 1 unless it completes"
+        ),
+    ] = False,
     args: Annotated[
         list[str] | None, typer.Argument(help="Arguments for the script, after --")
     ] = None,
 ) -> None:
-    """Submit a script run to the 'local' target: trainforge run submit --script train.py -- --lr 0.1"""
+    """Submit a script run: trainforge run submit --script train.py -c cpu-cluster -- --lr 0.1"""
     from trainforge.core import Experiment, ScriptRunConfig
 
-    exp = Experiment(_workspace(workspace), experiment)
-    run = exp.submit(
-        ScriptRunConfig(source_directory=str(source_dir), script=script, arguments=list(args or []))
+    if (script is None) == (command is None):
+        _fail("give --script (with arguments after --) or --command", EXIT_USAGE)
+    ws = _workspace(workspace)
+    config = ScriptRunConfig(
+        source_directory=str(source_dir),
+        script=script,
+        arguments=list(args or []) if script else None,
+        command=command,
+        compute_target=compute,
+        environment=_environment(ws, environment),
     )
-    console.print(f"submitted run {run.id} (experiment {experiment})")
+    run = Experiment(ws, experiment).submit(config, tags=_tags(tag))
+    console.print(
+        f"submitted run {run.id} (experiment {experiment}, target {compute})\n"
+        f"studio: {run.get_portal_url()}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if wait:
-        details = run.wait_for_completion(show_output=True, raise_on_error=False)
-        raise typer.Exit(0 if details["status"] == "Completed" else 1)
+        _final(run, run.wait_for_completion(show_output=True, raise_on_error=False))
 
 
 @run_app.command("list")
 def run_list(
-    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", "-e", help="Only this experiment's runs")
+    ] = None,
     workspace: WorkspaceOption = None,
     limit: Annotated[int, typer.Option(help="Show at most this many runs")] = 50,
+    output: OutputOption = OutputFormat.table,
 ) -> None:
     """List runs, newest first."""
     from trainforge.core.run import list_runs
 
-    table = Table("run id", "experiment", "#", "status", "created (UTC)")
-    for i, run in enumerate(list_runs(_workspace(workspace), experiment=experiment)):
-        if i >= limit:
+    rows = []
+    for run in list_runs(_workspace(workspace), experiment=experiment):
+        if len(rows) >= limit:
             break
-        table.add_row(
-            run.id,
-            run.experiment.name,
-            str(run.number),
-            run.status,
-            run._info.created_utc.strftime("%Y-%m-%d %H:%M:%S"),
+        info = run._info
+        rows.append(
+            {
+                "run id": run.id,
+                "experiment": run.experiment.name,
+                "#": run.number,
+                "status": run.status,
+                "target": info.target or "",
+                "created (UTC)": info.created_utc.strftime("%Y-%m-%d %H:%M:%S"),
+            }
         )
-    console.print(table)
+    emit(rows, output)
 
 
 @run_app.command("show")
-def run_show(run_id: str, workspace: WorkspaceOption = None) -> None:
-    """Show a run's details and metrics."""
+def run_show(
+    run_id: str, workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
+) -> None:
+    """A run's summary; -o json gives every detail and the metrics."""
     run = _workspace(workspace).get_run(run_id)
-    console.print_json(json.dumps({**run.get_details(), "metrics": run.get_metrics()}, default=str))
+    details = {**run.get_details(), "metrics": run.get_metrics()}
+    if output is OutputFormat.json:
+        typer.echo(json.dumps(details, indent=2, default=str))
+        return
+    if output is OutputFormat.ids:
+        typer.echo(run.id)
+        return
+    definition = details.get("runDefinition") or {}
+    what = definition.get("script") or " ".join(definition.get("command") or [])
+    rows = [
+        ("run id", run.id),
+        ("experiment", run.experiment.name),
+        ("status", details["status"]),
+        ("target", details.get("target") or ""),
+        ("started (UTC)", details.get("startTimeUtc") or ""),
+        ("ended (UTC)", details.get("endTimeUtc") or ""),
+        ("runs", " ".join([what, *definition.get("arguments", [])]).strip()),
+        ("nodes", str(definition.get("node_count", 1))),
+        ("tags", ", ".join(f"{k}={v}" if v is not None else k for k, v in run.tags.items())),
+        ("logs", ", ".join(details.get("logFiles", {}))),
+        ("studio", run.get_portal_url()),
+    ]
+    if "error" in details:
+        rows.insert(3, ("error", _error_line(details["error"])))
+    for name, value in details["metrics"].items():
+        rows.append((f"metric {name}", json.dumps(value, default=str)))
+    if output is OutputFormat.tsv:
+        for key, value in rows:
+            typer.echo(f"{key}\t{value}")
+        return
+    print_table(["field", "value"], [[k, v] for k, v in rows])
+
+
+@run_app.command("files")
+def run_files(
+    run_id: str,
+    prefix: Annotated[str | None, typer.Option(help="Only files whose name starts so")] = None,
+    workspace: WorkspaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List a run's files (logs, outputs, uploads) with their sizes."""
+    run = _workspace(workspace).get_run(run_id)
+    found = run._session.client.get(f"{run._path}/files", prefix=prefix or "")
+    emit([{"name": f["name"], "bytes": f["size"]} for f in found], output, ["name", "bytes"])
+
+
+@run_app.command("download")
+def run_download(
+    run_id: str,
+    prefix: Annotated[
+        str | None, typer.Option(help="Only files whose name starts so, e.g. outputs/")
+    ] = None,
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-d", help="Folder to download into")
+    ] = Path("."),
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Download a run's files (download_files), their names kept under --output-dir."""
+    run = _workspace(workspace).get_run(run_id)
+    names = [n for n in run.get_file_names() if n.startswith(prefix or "")]
+    run.download_files(prefix=prefix, output_directory=str(output_dir))
+    console.print(f"downloaded {len(names)} files of run {run.id} to {output_dir}", highlight=False)
 
 
 @run_app.command("logs")
 def run_logs(
     run_id: str,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep streaming until the run ends")
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Stream until the run ends; exit 1 unless it completes"
+        ),
     ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -195,7 +419,19 @@ def run_logs(
     run = _workspace(workspace).get_run(run_id)
     client, path = run._session.client, run._path
     if follow:
-        log_stream.follow(client, path, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        try:
+            log_stream.follow(
+                client, path, lambda text: (sys.stdout.write(text), sys.stdout.flush())
+            )
+        except KeyboardInterrupt:
+            _fail(
+                f"stopped following; run {run.id} goes on. To cancel it: "
+                f"trainforge run cancel {run.id} -w {run.experiment.workspace.name}",
+                130,
+            )
+        sys.stdout.flush()
+        with _to_stderr():
+            _final(run, run.get_details())
         return
     name = log_stream.pick_log(run.get_file_names())
     if name is None:
@@ -204,12 +440,19 @@ def run_logs(
         sys.stdout.buffer.write(chunk)
 
 
+def _to_stderr() -> Any:
+    """The final status after a followed log goes to stderr: stdout is the log itself."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 @run_app.command("cancel")
 def run_cancel(run_id: str, workspace: WorkspaceOption = None) -> None:
     """Cancel a run; its processes are stopped."""
     run = _workspace(workspace).get_run(run_id)
     run.cancel()
-    console.print(f"run {run_id}: {run.get_status()}")
+    console.print(f"run {run_id}: {run.get_status()}", highlight=False, soft_wrap=True)
 
 
 # -- compute ---------------------------------------------------------------------------
@@ -265,27 +508,35 @@ def compute_create(
 def compute_show(name: str, workspace: WorkspaceOption = None) -> None:
     """Show a cluster's status (get_status().serialize())."""
     status = _cluster(name, workspace).get_status()
-    console.print_json(json.dumps(status.serialize() if status else None))
+    typer.echo(json.dumps(status.serialize() if status else None, indent=2))
 
 
 @compute_app.command("list")
-def compute_list(workspace: WorkspaceOption = None) -> None:
+def compute_list(
+    workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
+) -> None:
     """List the workspace's compute clusters."""
     from trainforge.core.compute import ComputeTarget
 
-    table = Table("name", "vm size", "priority", "state", "nodes (current/target)", "min/max")
+    rows = []
     for target in ComputeTarget.list(_workspace(workspace)):
         status = getattr(target, "_status", None)
         scale = getattr(target, "scale_settings", None)
-        table.add_row(
-            target.name,
-            getattr(target, "vm_size", ""),
-            getattr(target, "vm_priority", ""),
-            target.provisioning_state,
-            f"{status.current_node_count}/{status.target_node_count}" if status else "",
-            f"{scale.minimum_node_count}/{scale.maximum_node_count}" if scale else "",
+        rows.append(
+            {
+                "name": target.name,
+                "vm size": getattr(target, "vm_size", ""),
+                "priority": getattr(target, "vm_priority", ""),
+                "state": target.provisioning_state,
+                "nodes (current/target)": (
+                    f"{status.current_node_count}/{status.target_node_count}" if status else ""
+                ),
+                "min/max": f"{scale.minimum_node_count}/{scale.maximum_node_count}"
+                if scale
+                else "",
+            }
         )
-    console.print(table)
+    emit(rows, output)
 
 
 @compute_app.command("update")
@@ -343,9 +594,21 @@ def compute_delete(
     name: str,
     workspace: WorkspaceOption = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the cluster is gone")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask, even when runs are running on it")
+    ] = False,
 ) -> None:
     """Delete a cluster: its nodes are released and unfinished runs on it fail."""
     cluster = _cluster(name, workspace)
+    busy = sorted({node["runId"] for node in cluster.list_nodes() if node.get("runId")})
+    if busy and not yes:
+        errors.print(
+            f"{len(busy)} run(s) running on {name} will fail: {', '.join(busy)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if not typer.confirm(f"Delete compute {name}?", err=True):
+            _fail(f"compute {name} was not deleted")
     cluster.delete()
     console.print(f"compute {cluster.name}: {cluster.provisioning_state}")
     if wait:
@@ -353,18 +616,21 @@ def compute_delete(
 
 
 @compute_app.command("nodes")
-def compute_nodes(name: str, workspace: WorkspaceOption = None) -> None:
+def compute_nodes(
+    name: str, workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
+) -> None:
     """List a cluster's nodes (list_nodes)."""
-    table = Table("node id", "state", "run id", "private ip", "port")
-    for node in _cluster(name, workspace).list_nodes():
-        table.add_row(
-            node["nodeId"],
-            node["nodeState"],
-            node["runId"] or "",
-            node["privateIpAddress"] or "",
-            "" if node["port"] is None else str(node["port"]),
-        )
-    console.print(table)
+    rows = [
+        {
+            "node id": node["nodeId"],
+            "state": node["nodeState"],
+            "run id": node["runId"] or "",
+            "private ip": node["privateIpAddress"] or "",
+            "port": "" if node["port"] is None else str(node["port"]),
+        }
+        for node in _cluster(name, workspace).list_nodes()
+    ]
+    emit(rows, output, ["node id", "state", "run id", "private ip", "port"])
 
 
 @compute_app.command("preempt")
@@ -375,11 +641,7 @@ def compute_preempt(name: str, node_id: str, workspace: WorkspaceOption = None) 
 
 
 def main() -> None:
-    try:
-        app()
-    except AzureMLException as exc:
-        console.print(f"[red]{type(exc).__name__}:[/red] {exc.message}")
-        sys.exit(1)
+    app()
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+
+from trainforge.cli.output import print_table
 
 sweep_app = typer.Typer(
-    help="Submit, show and cancel HyperDrive sweeps (hyperparameter tuning).", no_args_is_help=True
+    help="Submit, show and cancel HyperDrive sweeps (hyperparameter tuning).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 console = Console()
 WorkspaceOption = Annotated[
@@ -28,8 +31,9 @@ def _workspace(name: str | None):  # type: ignore[no-untyped-def]
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
+    from trainforge.cli.common import _fail as fail
+
+    fail(message)
 
 
 @sweep_app.command("submit")
@@ -73,8 +77,9 @@ def sweep_submit(
     run = Experiment(_workspace(workspace), name or "default").submit(config)
     console.print(f"submitted HyperDrive run {run.id} (experiment {run.experiment.name})")
     if wait:
-        details = run.wait_for_completion(show_output=True, raise_on_error=False)
-        raise typer.Exit(0 if details["status"] == "Completed" else 1)
+        from trainforge.cli.common import _final
+
+        _final(run, run.wait_for_completion(show_output=True, raise_on_error=False))
 
 
 @sweep_app.command("show")
@@ -102,21 +107,25 @@ def sweep_show(
         console.print(
             f"best: {sweep['best_run_id']} {metric['name']}={sweep['best_primary_metric']:.6g}"
         )
-    table = Table(
-        "child run", "status", "hyperparameters", f"best {metric['name']}", "intervals", "note"
-    )
+    rows = []
     for child in run.get_children_sorted_by_primary_metric():
         trial = next(t for t in sweep["trials"] if t["run_id"] == child["run_id"])
         best = child["best_primary_metric"]
-        table.add_row(
-            child["run_id"],
-            child["status"],
-            child["hyperparameters"] or "",
-            "" if best is None else f"{best:.6g}",
-            str(trial["intervals"]),
-            (trial["canceled_by_policy"] or "").split(":")[0],
+        rows.append(
+            [
+                child["run_id"],
+                child["status"],
+                child["hyperparameters"] or "",
+                "" if best is None else f"{best:.6g}",
+                str(trial["intervals"]),
+                (trial["canceled_by_policy"] or "").split(":")[0],
+            ]
         )
-    console.print(table)
+    # Child ids differ only at their end: the table never cuts them.
+    print_table(
+        ["child run", "status", "hyperparameters", f"best {metric['name']}", "intervals", "note"],
+        rows,
+    )
 
 
 @sweep_app.command("cancel")

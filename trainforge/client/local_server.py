@@ -61,9 +61,10 @@ def running_server(home: Path | None = None) -> ServerState | None:
 
 
 def ensure_server(
-    home: Path | None = None, port: int = 0, database_url: str | None = None
+    home: Path | None = None, port: int | None = None, database_url: str | None = None
 ) -> ServerState:
-    """The running server of ``home``, started detached on loopback if there is none."""
+    """The running server of ``home``, started detached on loopback if there is none: on
+    ``port``, else the port this home's server used last (see ``trainforge up``)."""
     home = (home or default_home()).resolve()
     with _locked(home):
         state = running_server(home)
@@ -75,9 +76,9 @@ def ensure_server(
             "trainforge.server",
             "--home",
             str(home),
-            "--port",
-            str(port),
         ]
+        if port is not None:
+            command += ["--port", str(port)]
         if database_url:
             command += ["--database-url", database_url]
         pid = _spawn_detached(command, home / "server.log")

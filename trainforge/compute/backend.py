@@ -42,12 +42,21 @@ class NodePlacement(BaseModel):
     bundle_index: int = 0
 
 
+class Infeasible(BaseModel):
+    """The cluster manager reports a node's reservation as one no host of it can hold."""
+
+    since: float  # a Unix time: when the backend first saw it so
+    largest_host: str  # the largest host there is, in words (id, address, resources)
+
+
 class HostView(BaseModel):
     """What the backend's own cluster manager says of the host a node was placed on."""
 
     state: Literal["pending", "alive", "dead"]
     host_id: str | None = None
     address: str | None = None
+    # Set while the node waits for a host that no host of the cluster could be.
+    infeasible: Infeasible | None = None
 
 
 class BackendUnavailable(RuntimeError):

@@ -15,6 +15,9 @@ demand the Ray autoscaler answers. Liveness and placement come from Ray: ``obser
 reads the placement groups and Ray's node table, and an actor whose Ray node died raises
 ``ActorDiedError``, so the scheduler marks the trainforge node lost and requeues or fails
 its run with a message naming the Ray node.
+A node whose bundle no Ray node can hold (Ray's placement group scheduling state
+INFEASIBLE, and bigger than every live Ray node) is reported as infeasible unless an
+autoscaler is adding Ray nodes; the scheduler shows it on the cluster and its runs.
 Ray's token authentication is used as Ray configures it (``RAY_AUTH_TOKEN``,
 ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``); a cluster's ``ray_auth_token_path``
 setting points the server at the token file.
@@ -22,6 +25,7 @@ setting points the server at the token file.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -40,6 +44,7 @@ from trainforge.compute import ray_auth, vm_sizes
 from trainforge.compute.backend import (
     BackendUnavailable,
     HostView,
+    Infeasible,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
@@ -57,6 +62,10 @@ CALL_TIMEOUT_S = 10.0
 # for Ray: the scheduler loop also serves the other clusters.
 RECONNECT_AFTER_S = 30.0
 CONNECT_TIMEOUT_S = 2.0
+AUTOSCALER_STATUS_FRESH_S = 30.0
+# How long a placement group stays infeasible before it is reported: Ray's autoscaler
+# shows a launch for it within two of its updates (5 s apart by default).
+INFEASIBLE_SETTLE_S = 10.0
 
 
 def actor_name(node_id: str) -> str:
@@ -71,6 +80,65 @@ def bundle(resources: Resources) -> dict[str, float]:
     """One node's reservation; Ray refuses zero amounts in a bundle."""
     wanted = {"CPU": float(resources.vcpus), "GPU": float(resources.gpus)}
     return {name: amount for name, amount in wanted.items() if amount > 0}
+
+
+def host_resources(entry: dict[str, Any]) -> Resources:
+    """What one Ray node has in all (an entry of ``ray.nodes()``)."""
+    total = entry.get("Resources") or {}
+    return Resources(
+        vcpus=int(total.get("CPU", 0)),
+        memory_gb=round(float(total.get("memory", 0)) / 2**30, 1),
+        gpus=int(total.get("GPU", 0)),
+    )
+
+
+def largest_host(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The live Ray node with the most GPUs, then CPUs, then memory."""
+    alive = [entry for entry in entries if entry.get("Alive")]
+    if not alive:
+        return None
+
+    def size(entry: dict[str, Any]) -> tuple[int, int, float]:
+        resources = host_resources(entry)
+        return resources.gpus, resources.vcpus, resources.memory_gb
+
+    return max(alive, key=size)
+
+
+def describe_host(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "none (no Ray node is alive)"
+    resources = host_resources(entry)
+    return (
+        f"Ray node {entry.get('NodeID', '?')[:12]} at {entry.get('NodeManagerAddress', '?')} "
+        f"with {resources.vcpus} CPUs, {resources.gpus} GPUs and {resources.memory_gb:g} GB"
+    )
+
+
+def _holds(entry: dict[str, Any], wanted: dict[str, float]) -> bool:
+    total = entry.get("Resources") or {}
+    return all(float(total.get(name, 0)) >= amount for name, amount in wanted.items())
+
+
+def _autoscaler_adding_nodes(ray: Any) -> bool:
+    """Whether Ray's autoscaler is launching Ray nodes now (it may add one that fits).
+
+    Ray has no public API for this: the autoscaler's monitor writes its status to the
+    GCS's internal KV (what ``ray status`` prints), fresh each update."""
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    raw = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+    if not raw:
+        return False
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        return False
+    if time.time() - float(status.get("time", 0)) > AUTOSCALER_STATUS_FRESH_S:
+        return False  # no autoscaler runs any more
+    report = status.get("autoscaler_report") or {}
+    return bool(report.get("pending_launches") or report.get("pending_nodes"))
 
 
 def _check_reachable(address: str) -> None:
@@ -148,20 +216,25 @@ class RayBackend:
         self._address_of = address_of
         self._lock = threading.Lock()
         self._connected = False
-        self._failed: tuple[float, float, str] | None = None  # (first, last, message)
+        # (first, last, message, address) of the connection failures to one address
+        self._failed: tuple[float, float, str, str] | None = None
         self._address: str | None = None
         self._actors: dict[str, Any] = {}
         self._starts: dict[str, Any] = {}
         self._groups: dict[str, Any] = {}
+        # Placement groups Ray reports infeasible, and since when (Unix time).
+        self._infeasible: dict[str, float] = {}
         self._ports = PortPicker("")
 
     # -- connection ---------------------------------------------------------------------
-    def _ray(self, check_address: bool = False) -> Any:
+    def _ray(self, check_address: bool = False, settings: dict[str, Any] | None = None) -> Any:
         """Ray, connected; ``check_address`` first re-reads the configured address and
         reconnects when it changed (all Ray computes were deleted and a new one names
-        another cluster before this server left the old one)."""
+        another cluster before this server left the old one); ``settings`` names the
+        cluster to connect to instead of the configured one (a cluster being attached)."""
         with self._lock:
-            settings = self._address_of() if check_address or not self._connected else None
+            if settings is None and (check_address or not self._connected):
+                settings = self._address_of()
             if settings is not None and self._connected:
                 if settings.get("ray_address") != self._address:
                     self._leave()
@@ -173,11 +246,13 @@ class RayBackend:
 
     def _connect(self, settings: dict[str, Any] | None) -> None:
         now = time.time()
-        if self._failed is not None and now - self._failed[1] < RECONNECT_AFTER_S:
-            raise BackendUnavailable(self._failed[2], since=self._failed[0])
         if not settings or not settings.get("ray_address"):
             raise RuntimeError("no Ray cluster is configured (settings.ray_address)")
         address = str(settings["ray_address"])
+        if self._failed is not None and self._failed[3] != address:
+            self._failed = None  # another cluster now: the last one's outage is not its own
+        if self._failed is not None and now - self._failed[1] < RECONNECT_AFTER_S:
+            raise BackendUnavailable(self._failed[2], since=self._failed[0])
         try:
             _check_reachable(address)
             ray_auth.use_cluster_token(settings.get("ray_auth_token_path"))
@@ -193,7 +268,7 @@ class RayBackend:
         except Exception as exc:
             first = self._failed[0] if self._failed is not None else now
             message = f"Cannot reach the Ray cluster at {address} (settings.ray_address): {exc}"
-            self._failed = (first, now, message)
+            self._failed = (first, now, message, address)
             log.warning("%s", message)
             raise BackendUnavailable(message, since=first) from exc
         self._failed = None
@@ -218,6 +293,7 @@ class RayBackend:
         self._actors.clear()
         self._starts.clear()
         self._groups.clear()
+        self._infeasible.clear()
 
     def _actor(self, node_id: str) -> Any | None:
         ray = self._ray()
@@ -265,9 +341,18 @@ class RayBackend:
             self._groups[name] = group
         return group
 
+    def largest_host(self, settings: dict[str, Any]) -> Resources:
+        """What the largest live Ray node of the cluster ``settings`` names has (to size
+        the nodes of a cluster attached without vm_size); raises BackendUnavailable."""
+        entry = largest_host(self._ray(settings=settings).nodes())
+        if entry is None:
+            raise RuntimeError("the Ray cluster has no live Ray node")
+        return host_resources(entry)
+
     def release_group(self, group: str) -> None:
         ray = self._ray()
         name = group_name(group)
+        self._infeasible.pop(name, None)
         try:
             found = self._groups.pop(name, None) or ray.util.get_placement_group(name)
         except ValueError:
@@ -284,7 +369,9 @@ class RayBackend:
             for info in ray.util.placement_group_table().values()
             if info.get("name", "").startswith("trainforge-group-")
         }
-        hosts = {entry["NodeID"]: entry for entry in ray.nodes()}
+        entries = ray.nodes()
+        hosts = {entry["NodeID"]: entry for entry in entries}
+        infeasible = self._infeasible_groups(ray, groups, entries)
         seen: dict[str, HostView] = {}
         for node in nodes:
             info = groups.get(group_name(node.group)) if node.group else None
@@ -295,7 +382,7 @@ class RayBackend:
                 # Waiting for room (the autoscaler), or its Ray node died and Ray
                 # reschedules the bundle: the actor placed there did not survive.
                 state = "pending" if info.get("state") == "PENDING" else "dead"
-                seen[node.node_id] = HostView(state=state)
+                seen[node.node_id] = HostView(state=state, infeasible=infeasible.get(info["name"]))
                 continue
             host = hosts.get(host_id, {})
             seen[node.node_id] = HostView(
@@ -304,6 +391,37 @@ class RayBackend:
                 address=host.get("NodeManagerAddress"),
             )
         return seen
+
+    def _infeasible_groups(
+        self, ray: Any, groups: dict[str, dict[str, Any]], entries: list[dict[str, Any]]
+    ) -> dict[str, Infeasible]:
+        """The pending groups Ray cannot place because a bundle is bigger than any live Ray
+        node (not merely because the Ray nodes are busy or too few for STRICT_SPREAD), once
+        they have been so for INFEASIBLE_SETTLE_S (an autoscaler answers within that)."""
+        live = [entry for entry in entries if entry.get("Alive")]
+        candidates = {
+            name
+            for name, info in groups.items()
+            if info.get("state") == "PENDING"
+            and (info.get("stats") or {}).get("scheduling_state") == "INFEASIBLE"
+            and any(
+                not any(_holds(entry, wanted) for entry in live)
+                for wanted in (info.get("bundles") or {}).values()
+            )
+        }
+        if candidates and _autoscaler_adding_nodes(ray):
+            candidates = set()  # a Ray node on its way may hold them
+        for name in set(self._infeasible) - candidates:
+            del self._infeasible[name]
+        now = time.time()
+        found: dict[str, Infeasible] = {}
+        for name in candidates:
+            since = self._infeasible.setdefault(name, now)
+            if now - since >= INFEASIBLE_SETTLE_S:
+                found[name] = Infeasible(
+                    since=since, largest_host=describe_host(largest_host(entries))
+                )
+        return found
 
     def provision_node(self, request: NodeRequest) -> ProcessHandle:
         ray = self._ray(check_address=True)
@@ -358,7 +476,11 @@ class RayBackend:
         if actor is None:
             return
         ray = self._ray()
-        if force:
+        ref = self._starts.get(str(handle.node_id))
+        if ref is not None and not ray.wait([ref], timeout=0)[0]:
+            # Never placed (still waiting for a Ray node): no agent to ask or stop.
+            self._finish(handle, actor, kill_agent=False)
+        elif force:
             self._finish(handle, actor, kill_agent=True)
         else:
             ray.get(actor.leave.remote(), timeout=CALL_TIMEOUT_S)

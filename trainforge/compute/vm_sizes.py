@@ -69,3 +69,24 @@ def node_resources(vm_size: str) -> Resources:
         memory_gb=round(min(full.memory_gb, psutil.virtual_memory().total / 2**30), 1),
         gpus=min(full.gpus, host_gpus()),
     )
+
+
+def largest_fitting(host: Resources) -> str | None:
+    """The catalog size a node on ``host`` gets when nobody named one (a Ray cluster
+    attached without vm_size): the most GPUs, then vCPUs, that ``host`` holds (what a node
+    reserves there); among those, the most memory that fits in ``host``'s, else the least
+    (memory is not reserved, only named). None when no size fits (``host`` has no CPU)."""
+    fitting = [
+        (name, spec)
+        for name, spec in _CATALOG.items()
+        if spec[0] <= host.vcpus and spec[2] <= host.gpus
+    ]
+    if not fitting:
+        return None
+
+    def rank(item: tuple[str, tuple[int, float, int, int]]) -> tuple[int, int, bool, float]:
+        name, (cpus, memory, gpus, _disk) = item
+        fits = memory <= host.memory_gb
+        return gpus, cpus, fits, memory if fits else -memory
+
+    return max(sorted(fitting), key=rank)[0]

@@ -1,5 +1,6 @@
 """The core SDK, as ``azureml.core``: Workspace, Experiment, Run and how to configure runs."""
 
+from trainforge import __version__
 from trainforge.core.compute import ComputeTarget
 from trainforge.core.dataset import Dataset
 from trainforge.core.datastore import Datastore
@@ -12,6 +13,9 @@ from trainforge.core.script_run import ScriptRun
 from trainforge.core.script_run_config import ScriptRunConfig
 from trainforge.core.workspace import Workspace
 
+VERSION = __version__
+"""The SDK's version, as ``azureml.core.VERSION`` (the samples print it in their first cell)."""
+
 __all__ = [
     "ComputeTarget",
     "Dataset",
@@ -23,5 +27,6 @@ __all__ = [
     "RunConfiguration",
     "ScriptRun",
     "ScriptRunConfig",
+    "VERSION",
     "Workspace",
 ]

@@ -1,7 +1,9 @@
-"""Azure authentication classes, accepted so that existing code runs unchanged.
+"""Azure authentication classes, as ``azureml.core.authentication``.
 
-trainforge authenticates with the token of its own server (see ``trainforge status``);
-these objects carry no credentials of their own.
+trainforge authenticates with the bearer token of its own control plane (the admin token
+of ``server.json`` for the local server, ``TRAINFORGE_TOKEN`` for a team server). These
+objects take the SDK's arguments and hand out that token: ``get_authentication_header()``
+gives a header the control plane accepts, as code that calls a REST endpoint expects.
 """
 
 from __future__ import annotations
@@ -10,24 +12,41 @@ from typing import Any
 
 
 class AbstractAuthentication:
-    """Base of the SDK's authentication objects; accepted and not used."""
+    """Base of the SDK's authentication objects; credentials given here are not used."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args = args
         self._kwargs = kwargs
 
+    def get_authentication_header(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}`` with the token this process's SDK session
+        uses; a new dict each time, as the SDK returns (callers add their own headers)."""
+        return {"Authorization": f"Bearer {self._token()}"}
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> str:
+        """The bearer token itself (the SDK returns an access token object here)."""
+        return self._token()
+
+    @staticmethod
+    def _token() -> str:
+        from trainforge.client.session import default_session
+
+        return default_session().client.endpoint.token
+
 
 class InteractiveLoginAuthentication(AbstractAuthentication):
-    """Accepted for compatibility: trainforge needs no interactive login."""
+    """``InteractiveLoginAuthentication(force=False, tenant_id=None, cloud=None)``: no login
+    is needed here; the session's token is used."""
 
 
 class AzureCliAuthentication(AbstractAuthentication):
-    """Accepted for compatibility: trainforge does not use the Azure CLI."""
+    """``AzureCliAuthentication(cloud=None)``: the Azure CLI is not used; the session's token is."""
 
 
 class ServicePrincipalAuthentication(AbstractAuthentication):
-    """Accepted for compatibility: trainforge does not use service principals."""
+    """``ServicePrincipalAuthentication(tenant_id, service_principal_id,
+    service_principal_password, cloud='AzureCloud')``: the session's token is used."""
 
 
 class MsiAuthentication(AbstractAuthentication):
-    """Accepted for compatibility: trainforge does not use managed identities."""
+    """``MsiAuthentication(cloud=None, identity_config=None)``: the session's token is used."""

@@ -280,16 +280,11 @@ class Datastore:
     ) -> int:
         """Download the files whose path starts with ``prefix`` to
         ``<target_path>/<path on the datastore>``; returns how many were downloaded."""
-        fs, root = self._filesystem()
-        wanted = datastore_path(prefix, "prefix")
-        folder = wanted if not wanted or fs.isdir(join(root, wanted)) else wanted.rpartition("/")[0]
-        found = transfer.list_files(fs, join(root, folder))
-        base = fs._strip_protocol(root).rstrip("/")
-        pairs = []
-        for remote, info in sorted(found.items()):
-            relative = remote[len(base) :].lstrip("/")
-            if relative.startswith(wanted):
-                pairs.append((remote, Path(target_path) / safe_relative_path(relative), info.size))
+        fs, found = self._files(prefix)
+        pairs = [
+            (remote, Path(target_path) / safe_relative_path(relative), size)
+            for remote, relative, size in found
+        ]
         if show_progress:
             print(f"Downloading an estimated of {len(pairs)} files")
         report = transfer.download(fs, pairs, overwrite, show_progress, description="Downloading")
@@ -300,6 +295,22 @@ class Datastore:
         return len(report.transferred)
 
     # -- internals ----------------------------------------------------------------------
+    def _files(
+        self, prefix: str | None = None
+    ) -> tuple[fsspec.AbstractFileSystem, list[tuple[str, str, int]]]:
+        """The files whose datastore path starts with ``prefix``: (remote path, datastore
+        path, size) sorted by path, with the filesystem they are on."""
+        fs, root = self._filesystem()
+        wanted = datastore_path(prefix, "prefix")
+        folder = wanted if not wanted or fs.isdir(join(root, wanted)) else wanted.rpartition("/")[0]
+        base = fs._strip_protocol(root).rstrip("/")
+        found = []
+        for remote, info in sorted(transfer.list_files(fs, join(root, folder)).items()):
+            relative = remote[len(base) :].lstrip("/")
+            if relative.startswith(wanted):
+                found.append((remote, relative, info.size))
+        return fs, found
+
     def _upload(
         self,
         files: list[Path],

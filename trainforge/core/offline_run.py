@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from trainforge.core._tags import sanitize
+
 
 class OfflineRun:
     """A run with no service behind it: logging prints, completing does nothing."""
@@ -64,11 +66,11 @@ class OfflineRun:
 
     def tag(self, key: str, value: Any = None) -> None:
         print(f"Attempted to tag {key} with {value}")
-        self.tags[key] = value
+        self.tags.update(sanitize({key: value}))
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         print(f"Attempted to set tags {tags}")
-        self.tags.update(tags)
+        self.tags.update(sanitize(tags))
 
     def get_tags(self) -> dict[str, Any]:
         return dict(self.tags)

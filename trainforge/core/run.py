@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -15,15 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from trainforge.client import log_stream
-from trainforge.client.errors import sdk_errors
+from trainforge.client.errors import sdk_errors, validated
 from trainforge.client.session import Session, run_session
+from trainforge.core._tags import sanitize
 from trainforge.exceptions import (
     ActivityFailedException,
     ExperimentExecutionException,
     RunEnvironmentException,
     UserErrorException,
 )
-from trainforge.schemas.runs import RunInfo, RunStatus
+from trainforge.schemas.runs import MetricPoint, RunInfo, RunStatus
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ log = logging.getLogger("trainforge")
 DOCS_PAGE = (
     "https://docs.microsoft.com/en-us/python/api/azureml-core/azureml.core.run.run?view=azure-ml-py"
 )
+SUMMARY_WIDTH = 100  # print(run) stays within a terminal or notebook this wide
 SCALAR_TYPES = (bool, int, float, str)
 CONTEXT_VARIABLES = (
     "AZUREML_RUN_ID",
@@ -209,13 +212,16 @@ class Run:
             raise ExperimentExecutionException(
                 "The output streaming for the run interrupted.\n"
                 "But the run is still executing on the compute target.\n"
-                f"Details for canceling the run can be found here: {DOCS_PAGE}"
+                f"To cancel it: run.cancel(), or from a shell: "
+                f"trainforge run cancel {self.id} -w {self._workspace.name}"
             ) from None
         if self.status == RunStatus.FAILED:
             if raise_on_error:
                 raise ActivityFailedException(error_details=details.get("error"))
             if show_output:
-                print(f"Error occurred: {details.get('error')}")
+                # The log streamed above holds the traceback: say what failed, once.
+                message = (details.get("error") or {}).get("error", {}).get("message", "")
+                print(f"Error occurred: {message.strip().splitlines()[0] if message else ''}")
         return details
 
     def cancel(self) -> None:
@@ -282,7 +288,15 @@ class Run:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise UserErrorException("name: a metric needs a non-empty string name")
-        self._session.metrics.log(self._path, name, kind, value, step, description)
+        try:
+            # The server's own rules, checked now: a bad point is the caller's error here,
+            # never a refused batch that takes the good points logged with it.
+            point = validated(
+                MetricPoint, name=name, kind=kind, value=value, step=step, description=description
+            )
+        except UserErrorException as exc:
+            raise UserErrorException(f"Metric {name[:80]!r}: {exc}") from None
+        self._session.metrics.log(self._path, name, kind, value, point.step, description)
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Log a scalar; logging the same name again builds a series. Never blocks on the network."""
@@ -343,11 +357,13 @@ class Run:
             return self._session.client.get(f"{self._path}/metrics", name=name, recursive=recursive)
 
     # -- tags and properties ------------------------------------------------------------
-    def tag(self, key: str, value: str | None = None) -> None:
-        self._update({"tags": {key: value}})
+    def tag(self, key: str, value: Any = None) -> None:
+        """Tag the run; a value that is not a string is stored as ``str(value)``, as in the SDK."""
+        self._update({"tags": sanitize({key: value})})
 
-    def set_tags(self, tags: dict[str, str | None]) -> None:
-        self._update({"tags": dict(tags)})
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Merge ``tags`` into the run's tags (values coerced to strings, None kept)."""
+        self._update({"tags": sanitize(tags)})
 
     def remove_tags(self, tags: list[str]) -> None:
         self._update({"remove_tags": list(tags)})
@@ -360,7 +376,8 @@ class Run:
         with sdk_errors():
             self._info = RunInfo.model_validate(
                 self._session.client.post(
-                    f"{self._path}/properties", {k: str(v) for k, v in properties.items()}
+                    f"{self._path}/properties",
+                    {k: "None" if v is None else v for k, v in sanitize(properties).items()},
                 )
             )
 
@@ -641,35 +658,39 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(Experiment: {self._experiment.name},\nId: {self.id},\nType: {self.type},\nStatus: {self.status})"
 
+    def _summary(self) -> list[tuple[str, str]]:
+        return [
+            ("Experiment", self._experiment.name),
+            ("Id", self.id),
+            ("Type", str(self.type)),
+            ("Status", self.status),
+            ("Details Page", self.get_portal_url()),
+            ("Docs Page", DOCS_PAGE),
+        ]
+
     def __str__(self) -> str:
-        header = ("Experiment", "Id", "Type", "Status", "Details Page", "Docs Page")
-        row = (
-            self._experiment.name,
-            self.id,
-            str(self.type),
-            self.status,
-            self.get_portal_url(),
-            DOCS_PAGE,
-        )
-        widths = [max(len(a), len(b)) for a, b in zip(header, row, strict=True)]
-        line = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-        values = " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
-        return f"{line}\n{'-+-'.join('-' * w for w in widths)}\n{values}"
+        """A two-column table that stays within 100 columns: a value too long for its row
+        (a link) goes whole on the next line, so it can still be copied."""
+        lines = []
+        for label, value in self._summary():
+            row = f"{label:<14}{value}"
+            lines.append(row if len(row) <= SUMMARY_WIDTH else f"{label}\n  {value}")
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        cells = (
-            self._experiment.name,
-            self.id,
-            str(self.type),
-            self.status,
-            f'<a href="{self.get_portal_url()}" target="_blank">Link to trainforge studio</a>',
-            f'<a href="{DOCS_PAGE}" target="_blank">Link to Documentation</a>',
+        """The notebook's view: the same rows, links as short text, ids never cut."""
+        links = {"Details Page": "Link to trainforge studio", "Docs Page": "Link to Documentation"}
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{label}</th><td style='text-align:left'>"
+            + (
+                f'<a href="{html.escape(value)}" target="_blank">{links[label]}</a>'
+                if label in links
+                else html.escape(value)
+            )
+            + "</td></tr>"
+            for label, value in self._summary()
         )
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in ("Experiment", "Id", "Type", "Status", "Details Page", "Docs Page")
-        )
-        return f"<table style='width:100%'><tr>{head}</tr><tr>{''.join(f'<td>{c}</td>' for c in cells)}</tr></table>"
+        return f"<table>{rows}</table>"
 
 
 def _iso(value: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from trainforge.core.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, Environment
@@ -45,6 +46,25 @@ def target_name(target: Any) -> str:
             f"compute_target: expected a compute target or its name, not {type(target).__name__}"
         )
     return name
+
+
+def argument_list(arguments: Any) -> list[Any]:
+    """``arguments`` as a list: the SDK also takes one string (``arguments="--lr 0.3"``),
+    which the service's shell splits into words; it is split the same way here."""
+    if arguments is None:
+        return []
+    if isinstance(arguments, str):
+        try:
+            return shlex.split(arguments)
+        except ValueError as exc:
+            raise RunConfigurationException(
+                f"arguments: {arguments!r} cannot be split: {exc}"
+            ) from None
+    if isinstance(arguments, (bytes, dict)) or not hasattr(arguments, "__iter__"):
+        raise RunConfigurationException(
+            f"arguments: expected a list (or a string), not {type(arguments).__name__}"
+        )
+    return list(arguments)
 
 
 def check_count(
@@ -154,7 +174,7 @@ class RunConfiguration:
         command: str | list[str] | None = None,
     ) -> None:
         self.script = script
-        self.arguments: list[Any] = list(arguments or [])
+        self.arguments: list[Any] = argument_list(arguments)
         self.command: str | list[str] = command or ""
         self._target = "local"
         self.framework = framework or "Python"

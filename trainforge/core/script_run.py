@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainforge.client.errors import sdk_errors
+from trainforge.core._tags import sanitize
 from trainforge.core.environment import DEFAULT_GPU_IMAGE
 from trainforge.core.run import Run, _user, upload_snapshot
+from trainforge.core.runconfig import argument_list
 from trainforge.data.bindings import bind_data, data_reference_specs, dataset_specs
 from trainforge.exceptions import SnapshotException, UserErrorException
 from trainforge.schemas.runs import RunCreate, RunDefinition, RunInfo
@@ -46,10 +48,13 @@ def definition_of(run_config: RunConfiguration, script: str | None) -> RunDefini
     """The RunDefinition the control plane stores for ``run_config``."""
     env = run_config.environment
     command = run_config.command
-    arguments = bind_data(list(run_config.arguments), run_config)
+    arguments = bind_data(argument_list(run_config.arguments), run_config)
+    # A string command is one shell line; a list's words are joined by the node (as the SDK
+    # joins them), after its data references are bound like those in arguments.
+    words = [command] if isinstance(command, str) else bind_data(list(command), run_config)
     return RunDefinition(
         script=script,
-        command=command.split() if isinstance(command, str) else [str(part) for part in command],
+        command=[str(part) for part in words if part != ""],
         arguments=[str(arg) for arg in arguments],
         target=run_config.target,
         framework=run_config.framework,
@@ -105,7 +110,7 @@ def submit_script(
         run_type=ScriptRun.RUN_TYPE,
         definition=definition,
         snapshot_id=snapshot_id,
-        tags=dict(tags or {}),
+        tags=sanitize(tags or {}),
         properties={"ContentSnapshotId": snapshot_id, "azureml.runsource": "experiment"},
         submitted_by=_user(),
         **create,

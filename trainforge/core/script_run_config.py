@@ -7,7 +7,12 @@ import logging
 from typing import Any
 
 from trainforge.core.environment import Environment
-from trainforge.core.runconfig import RunConfiguration, apply_distribution, target_name
+from trainforge.core.runconfig import (
+    RunConfiguration,
+    apply_distribution,
+    argument_list,
+    target_name,
+)
 
 log = logging.getLogger("trainforge")
 THIRTY_DAYS_S = 2_592_000
@@ -17,6 +22,9 @@ class ScriptRunConfig:
     """``ScriptRunConfig(source_directory, script, arguments, compute_target='local', environment)``.
 
     Submit it with ``Experiment.submit``; the source directory is snapshotted then.
+    ``arguments`` is a list, or one string split into words as a shell would.
+    ``command`` (a list or a string) replaces script and arguments: as in Azure ML it is
+    joined into one line and run by a shell, with the environment's ``bin`` first on PATH.
     """
 
     MAX_DURATION_SECONDS_DEFAULT = THIRTY_DAYS_S
@@ -25,7 +33,7 @@ class ScriptRunConfig:
         self,
         source_directory: str,
         script: str | None = None,
-        arguments: list[Any] | None = None,
+        arguments: list[Any] | str | None = None,
         run_config: RunConfiguration | None = None,
         _telemetry_values: Any = None,
         compute_target: Any = None,
@@ -38,7 +46,7 @@ class ScriptRunConfig:
     ) -> None:
         self.source_directory = source_directory
         self.script = script
-        self.arguments = list(arguments) if arguments is not None else None
+        self.arguments = argument_list(arguments) if arguments is not None else None
         self.command = command
         if run_config is not None:
             ignored = [

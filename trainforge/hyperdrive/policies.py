@@ -7,6 +7,12 @@ best value over intervals 1..N; it is compared only with the other trials' value
 the same interval N (runs that have not reached N yet take no part), so young runs are
 never judged against older runs' later progress.
 
+A running trial is judged at N again whenever another trial's value at N arrives later
+(``Policy.review``): a trial that reports each interval a little before its competitors
+is compared with them once they catch up, so the verdicts do not depend on which trial
+started or reports first. A trial canceled at N keeps its first N values only (what it
+logs while it stops is not part of its curve).
+
 - Bandit: cancel when the standing is worse than the best standing at N by more than the
   slack: maximize ``standing < best / (1 + slack_factor)`` or ``standing < best - slack_amount``;
   minimize ``standing > best * (1 + slack_factor)`` or ``standing > best + slack_amount``.
@@ -19,7 +25,8 @@ never judged against older runs' later progress.
   ``evaluation_interval * reduction_factor**k`` intervals (those >= ``delay_evaluation``
   and <= ``max_intervals`` when given). The first time a trial reaches a rung, it is
   cancelled if its standing is worse than the ``1 - 1/reduction_factor`` quantile of the
-  standings recorded at that rung so far; then its standing is recorded there.
+  standings recorded at that rung so far; then its standing is recorded there. This is
+  asynchronous by design: a trial is judged once per rung, on arrival, never again.
 - Default (NoTerminationPolicy): never cancels.
 """
 
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +179,57 @@ class Policy:
             if reason is not None:
                 return Decision(interval, reason)
         return None
+
+    def review(
+        self,
+        curves: Mapping[str, Sequence[float]],
+        seen: Mapping[str, int],
+        running: Iterable[str],
+        maximize: bool,
+        finished: frozenset[str] = frozenset(),
+        state: dict[str, Any] | None = None,
+        metric: str = "metric",
+        ended: Iterable[str] = (),
+    ) -> dict[str, Decision]:
+        """Judge every ``running`` trial again wherever the values it is compared with changed.
+
+        ``seen[run]`` is how many of a trial's values the previous review knew; the
+        intervals after it are new, and every running trial that has reached a new
+        interval is judged there, whoever logged the value. ``ended`` trials finished
+        since the previous review (which changes ``exclude_finished_jobs`` pools). A
+        canceled trial counts with its first ``interval`` values only, so its verdict is
+        applied to the others before the review ends. Returns the verdicts by trial.
+        """
+        mine = {run: list(values) for run, values in curves.items()}
+        changed: set[int] = set()
+        for run, values in mine.items():
+            start = 0 if run in ended else seen.get(run, 0)
+            changed.update(range(start + 1, len(values) + 1))
+        pending = sorted(running)
+        decisions: dict[str, Decision] = {}
+        while changed:
+            intervals = sorted(n for n in changed if self.applies_at(n))
+            changed = set()
+            for trial in pending:
+                if trial in decisions:
+                    continue
+                length = len(mine[trial])
+                if self.name == "ASHA":
+                    # A rung judges a trial once, when it gets there.
+                    candidates = [
+                        n for n in range(seen.get(trial, 0) + 1, length + 1) if self.applies_at(n)
+                    ]
+                else:
+                    candidates = [n for n in intervals if n <= length]
+                for n in candidates:
+                    reason = self._at(n, trial, mine, maximize, finished, state, metric)
+                    if reason is not None:
+                        decisions[trial] = Decision(n, reason)
+                        # Its later values leave the comparisons they took part in.
+                        changed.update(range(n + 1, length + 1))
+                        mine[trial] = mine[trial][:n]
+                        break
+        return decisions
 
     def _at(
         self,

@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import filelock
 import psutil
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
@@ -57,6 +58,11 @@ FENCE_CHECK_S = float(os.environ.get("TRAINFORGE_FENCE_CHECK_S", "2"))
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
 
+def job_dir(home: Path, workspace: str, run_id: str, attempt: int) -> Path:
+    """The folder the nodes of one attempt of a run share (its ``wd`` is their cwd)."""
+    return home / "workspaces" / workspace / "jobs" / f"{run_id}.{attempt}"
+
+
 class LaunchError(Exception):
     """The run cannot start on this node; the message is the run's error."""
 
@@ -90,7 +96,11 @@ class Launcher:
             Endpoint(self.endpoint, self.token, self._find_server), retry_s=None, max_backoff_s=2.0
         )
         self.run_path = f"/workspaces/{self.workspace}/runs/{self.run_id}"
-        self.work_dir = self.node_dir / "wd"
+        # One working folder for every node of the attempt, as Azure ML gave a job's nodes
+        # one folder on the workspace's blob store: scripts that coordinate through files
+        # in it (worker 0 writes outputs/MNIST/complete.txt, the others wait) work. Nodes
+        # share it where they share this filesystem; on separate hosts each host has its own.
+        self.work_dir = job_dir(self.home, self.workspace, self.run_id, self.attempt) / "wd"
         self.logs_dir = self.node_dir / "azureml-logs"
         self.logs = LogShipper(self.client, self.run_path, self.attempt)
         # The node agent that forked this launcher: if it dies, the node is lost.
@@ -147,13 +157,29 @@ class Launcher:
             out.write(line.rstrip("\n") + "\n")
 
     # -- preparation --------------------------------------------------------------------
+    def prepare_work_dir(self, snapshot_id: str | None) -> None:
+        """The snapshot (and a requeued attempt's outputs) in the shared working folder,
+        put there by whichever node of the attempt comes first; the others find it ready."""
+        folder = self.work_dir.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        ready = folder / "wd.ready"
+        with filelock.FileLock(folder / "wd.lock"):
+            if ready.exists():
+                return
+            self.fetch_snapshot(snapshot_id)
+            if self.attempt > 1:
+                self.restore_outputs()
+            for name in ("outputs", "logs"):
+                (self.work_dir / name).mkdir(exist_ok=True)
+            ready.touch()
+
     def fetch_snapshot(self, snapshot_id: str | None) -> None:
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir)
         self.work_dir.mkdir(parents=True)
         if snapshot_id is None:
             return
-        archive_path = self.node_dir / "snapshot.zip"
+        archive_path = self.work_dir.parent / "snapshot.zip"
         with open(archive_path, "wb") as out:
             for chunk in self.client.download(
                 f"/workspaces/{self.workspace}/snapshots/{snapshot_id}"
@@ -260,12 +286,11 @@ class Launcher:
             self.logs.add(path, name)
         (self.node_dir / "run_definition.json").write_text(definition.model_dump_json(indent=2))
         try:
-            self.fetch_snapshot(info.snapshot_id)
-            if self.attempt > 1:
-                self.restore_outputs()
+            self.prepare_work_dir(info.snapshot_id)
             interpreter = self.interpreter(definition)
             data_env = self.data.prepare(definition)
             definition.arguments = self.data.expand(definition.arguments, data_env)
+            definition.command = self.data.expand(definition.command, data_env)
         except (LaunchError, DataPreparationError) as exc:
             return self.refuse(str(exc))
         if definition.use_gpu and self.node_gpus() == 0:

@@ -14,6 +14,8 @@ known. Modes:
 
 from __future__ import annotations
 
+import os
+import shutil
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from trainforge.schemas.runs import RunDefinition
 
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
 MPI_COMMUNICATORS = ("IntelMpi", "OpenMpi")
+SHELL = shutil.which("bash") or "/bin/sh"
 # main: the run waits for it; helper: stopped when the main processes are done (a
 # parameter server), yet its failure fails the run; daemon: an MPI daemon, whose end
 # mpirun on the first node judges.
@@ -123,10 +126,19 @@ def layout(definition: RunDefinition, node_rank: int, node_count: int) -> Layout
     )
 
 
+def _path_with(interpreter: str, path: str) -> str:
+    """PATH with the run environment's ``bin`` first, so that ``python`` in a command is
+    the environment's interpreter (as in an Azure ML image), not the machine's."""
+    if not os.path.isabs(interpreter):
+        return path
+    return os.pathsep.join([os.path.dirname(interpreter), *([path] if path else [])])
+
+
 def node_environment(ctx: NodeContext) -> dict[str, str]:
     """Variables every process of this node shares, whatever the mode."""
     out = {
         **ctx.env,
+        "PATH": _path_with(ctx.interpreter, ctx.env.get("PATH", os.defpath)),
         "NODE_RANK": str(ctx.node_rank),
         "AZ_BATCHAI_JOB_MASTER_NODE_IP": ctx.master_addr,
         "AZ_BATCHAI_NUM_GPUS": str(ctx.gpus),
@@ -146,12 +158,15 @@ def node_environment(ctx: NodeContext) -> dict[str, str]:
 def _script_command(
     definition: RunDefinition, interpreter: str, env: dict[str, str] | None
 ) -> list[str]:
-    """The user's command; ``$VARIABLES`` expanded from ``env`` (None: left for later)."""
+    """The user's command; ``$VARIABLES`` expanded from ``env`` (None: left for later).
+
+    A ``command`` is joined into one line and run by a shell, as Azure ML runs it: the
+    shell expands its variables and runs its ``&&``, pipes and quotes.
+    """
     if definition.command:
-        parts = list(definition.command)
-    else:
-        assert definition.script is not None
-        parts = [interpreter, definition.script, *definition.arguments]
+        return [SHELL, "-c", " ".join(definition.command)]
+    assert definition.script is not None
+    parts = [interpreter, definition.script, *definition.arguments]
     if env is None:
         return parts
     return [string.Template(part).safe_substitute(env) for part in parts]

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from trainforge.schemas import limits
+
 COMPUTE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,31}$")
 COMPUTE_RULE = "2 to 32 characters, starting with a letter, then letters, digits or '-'"
 NODE_STATES = ("idle", "running", "preparing", "unusable", "leaving", "preempted")
@@ -24,9 +26,9 @@ ComputeName = Annotated[str, AfterValidator(_compute_name)]
 
 
 class ScaleSettings(BaseModel):
-    min_nodes: int = Field(default=0, ge=0)
-    max_nodes: int = Field(default=4, ge=0)
-    idle_seconds_before_scaledown: int = Field(default=1800, ge=0)
+    min_nodes: int = Field(default=0, ge=0, le=limits.MAX_CLUSTER_NODES)
+    max_nodes: int = Field(default=4, ge=0, le=limits.MAX_CLUSTER_NODES)
+    idle_seconds_before_scaledown: limits.Count = 1800
 
     @model_validator(mode="after")
     def _max_at_least_min(self) -> ScaleSettings:
@@ -41,7 +43,8 @@ class ComputeCreate(BaseModel):
     name: ComputeName
     compute_type: Literal["AmlCompute"] = "AmlCompute"
     backend: Literal["local", "ray"] = "local"
-    vm_size: str = "STANDARD_NC6"
+    # None: STANDARD_NC6 (the SDK's default); on a Ray cluster, sized from its Ray nodes.
+    vm_size: str | None = None
     vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -51,20 +54,22 @@ class ComputeCreate(BaseModel):
 
     @field_validator("vm_size")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else None
 
     @model_validator(mode="after")
     def _ray_needs_address(self) -> ComputeCreate:
         if self.backend == "ray" and not self.settings.get("ray_address"):
             raise ValueError("settings.ray_address: required when backend is 'ray' (host:port)")
+        if self.vm_size is None and self.backend == "local":
+            self.vm_size = "STANDARD_NC6"
         return self
 
 
 class ComputeUpdate(BaseModel):
-    min_nodes: int | None = Field(default=None, ge=0)
-    max_nodes: int | None = Field(default=None, ge=0)
-    idle_seconds_before_scaledown: int | None = Field(default=None, ge=0)
+    min_nodes: int | None = Field(default=None, ge=0, le=limits.MAX_CLUSTER_NODES)
+    max_nodes: int | None = Field(default=None, ge=0, le=limits.MAX_CLUSTER_NODES)
+    idle_seconds_before_scaledown: limits.Count | None = None
 
 
 class NodeStateCounts(BaseModel):
@@ -133,9 +138,9 @@ class VmSize(BaseModel):
 
 # -- node agents and launchers ---------------------------------------------------------
 class LauncherReport(BaseModel):
-    assignment_id: int
+    assignment_id: limits.Count
     alive: bool
-    exit_code: int | None = None
+    exit_code: limits.Int32 | None = None
 
 
 class Heartbeat(BaseModel):
@@ -173,5 +178,5 @@ class AssignmentReport(BaseModel):
     """A launcher's word on its part of a run attempt."""
 
     state: AssignmentState
-    exit_code: int | None = None
+    exit_code: limits.Int32 | None = None
     error: dict[str, object] | None = None

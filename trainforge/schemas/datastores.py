@@ -29,7 +29,7 @@ StorageKind = Literal["local", "azure_blob", "azure_file", "s3"]
 
 def _checked(pattern: re.Pattern[str], rule: str, field: str) -> Any:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"{field}: {value!r} is not allowed; use {rule}")
         return value
 

@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from trainforge.schemas import limits
 from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
 from trainforge.schemas.names import RunId
 
@@ -64,15 +65,15 @@ class RunDefinition(BaseModel):
     target: str = "local"
     framework: str = "Python"
     communicator: str = "None"
-    node_count: int = Field(default=1, ge=1)
-    process_count_per_node: int = Field(default=1, ge=1)
+    node_count: int = Field(default=1, ge=1, le=limits.MAX_CLUSTER_NODES)
+    process_count_per_node: int = Field(default=1, ge=1, le=1_024)
     # TensorFlow parameter server (communicator 'ParameterServer'): tasks of each type.
-    worker_count: int = Field(default=1, ge=1)
-    parameter_server_count: int = Field(default=0, ge=0)
-    priority: int = 0
+    worker_count: int = Field(default=1, ge=1, le=limits.MAX_CLUSTER_NODES)
+    parameter_server_count: int = Field(default=0, ge=0, le=limits.MAX_CLUSTER_NODES)
+    priority: limits.Int32 = 0
     # Asked for GPUs (Estimator use_gpu, a GPU base image); without one the run goes on on CPU.
     use_gpu: bool = False
-    max_run_duration_seconds: int | None = Field(default=None, ge=1)
+    max_run_duration_seconds: limits.PositiveCount | None = None
     environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
     data_references: dict[str, DataReferenceSpec] = Field(default_factory=dict)
     datasets: dict[str, DatasetInputSpec] = Field(default_factory=dict)
@@ -118,7 +119,7 @@ class RunUpdate(BaseModel):
     remove_tags: list[str] | None = None
     # A launcher proves which attempt it drives, so that a stale launcher of a
     # requeued run cannot move the new attempt's state.
-    attempt: int | None = None
+    attempt: limits.PositiveCount | None = None
 
 
 class RunInfo(BaseModel):
@@ -153,21 +154,93 @@ class RunList(BaseModel):
 
 
 MetricKind = Literal["scalar", "list", "row", "table", "image"]
+SCALAR_RULE = "a bool, an int of 64 bits, a float or a string"
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    # bool before int: it is an int to Python, but a metric type of its own.
+    if isinstance(value, bool | float):
+        return
+    if isinstance(value, int):
+        if not limits.INT64_MIN <= value <= limits.INT64_MAX:
+            raise ValueError(f"{where}: {value} does not fit in 64 bits")
+        return
+    if isinstance(value, str):
+        if len(value) > limits.MAX_METRIC_TEXT:
+            raise ValueError(
+                f"{where}: a string of {len(value)} characters is longer than "
+                f"{limits.MAX_METRIC_TEXT}"
+            )
+        return
+    raise ValueError(f"{where}: takes {SCALAR_RULE}, not {type(value).__name__}")
+
+
+def _check_cells(values: list[Any], where: str) -> None:
+    if len(values) > limits.MAX_METRIC_CELLS:
+        raise ValueError(f"{where}: {len(values)} values; at most {limits.MAX_METRIC_CELLS}")
+    for value in values:
+        _check_scalar(value, where)
+
+
+def _check_columns(value: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"a {kind} takes an object of column -> value, not {type(value).__name__}")
+    if len(value) > limits.MAX_METRIC_COLUMNS:
+        raise ValueError(f"{len(value)} columns; at most {limits.MAX_METRIC_COLUMNS}")
+    for column in value:
+        if not 1 <= len(column) <= limits.MAX_METRIC_NAME:
+            raise ValueError(f"column names take 1 to {limits.MAX_METRIC_NAME} characters")
+    return value
+
+
+def check_metric_value(kind: str, value: Any) -> None:
+    """Raise ValueError saying what is wrong when ``value`` cannot be a metric of ``kind``."""
+    if kind in ("scalar", "image"):
+        _check_scalar(value, kind)
+        if kind == "image" and not isinstance(value, str):
+            raise ValueError("image: takes the image's artifact URL")
+    elif kind == "list":
+        if not isinstance(value, list):
+            raise ValueError(f"list: takes a list of scalars, not {type(value).__name__}")
+        _check_cells(value, "list")
+    elif kind == "row":
+        for column, cell in _check_columns(value, kind).items():
+            _check_scalar(cell, f"row column {column!r}")
+    else:  # table: each column a list of scalars (or one scalar), all of one length
+        columns = {
+            name: column if isinstance(column, list) else [column]
+            for name, column in _check_columns(value, kind).items()
+        }
+        lengths = {name: len(column) for name, column in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"table: columns must have one length; they have {lengths}")
+        _check_cells([cell for column in columns.values() for cell in column], "table")
 
 
 class MetricPoint(BaseModel):
-    name: str = Field(min_length=1, max_length=255)
+    """One logged value. The SDK checks each point with this model when ``run.log`` is
+    called, so a bad value is the caller's exception and never spoils a batch."""
+
+    name: str = Field(min_length=1, max_length=limits.MAX_METRIC_NAME)
     kind: MetricKind = "scalar"
     value: Any
-    step: int | None = None
-    description: str = ""
-    time: float | None = None
+    step: limits.Int32 | None = None
+    description: str = Field(default="", max_length=limits.MAX_METRIC_TEXT)
+    time: float | None = Field(default=None, allow_inf_nan=False)
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits_its_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind is not None:  # a bad kind is reported on its own field
+            check_metric_value(kind, value)
+        return value
 
 
 class MetricBatch(BaseModel):
     batch_id: str = Field(min_length=1, max_length=64)
     # The attempt of the process that logged: a superseded attempt's points are refused (409).
-    attempt: int | None = None
+    attempt: limits.PositiveCount | None = None
     points: list[MetricPoint] = Field(max_length=20_000)
 
 

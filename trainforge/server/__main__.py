@@ -21,6 +21,8 @@ from trainforge.schemas.server_state import ServerState, remove_state, write_sta
 from trainforge.server.app import create_app
 from trainforge.server.settings import ServerSettings, default_home
 
+DEFAULT_PORT = 8765
+
 
 def signing_key(home: Path) -> bytes:
     path = home / "signing.key"
@@ -31,11 +33,54 @@ def signing_key(home: Path) -> bytes:
     return path.read_bytes()
 
 
+def admin_token(home: Path) -> str:
+    """The home's admin token, made once and kept (0600): studio logins and links a user
+    saved stay valid when the server restarts."""
+    path = home / "server.token"
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another server of this home made it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def bind(host: str, port: int | None, home: Path) -> socket.socket:
+    """A listening socket on ``port``; without one, on the port this home used last (else
+    DEFAULT_PORT), so studio links and the browser's login survive restarts. When that
+    port is taken, any free port (and that one is remembered)."""
+    remembered = home / "server.port"
+    wanted = port
+    if wanted is None:
+        try:
+            wanted = int(remembered.read_text())
+        except (OSError, ValueError):
+            wanted = int(os.environ.get("TRAINFORGE_PORT", DEFAULT_PORT))
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it every kept-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, wanted))
+    except OSError:
+        if port is not None:
+            raise
+        logging.getLogger("trainforge.server").warning(
+            "port %s is taken; serving on a free port instead", wanted
+        )
+        sock.bind((host, 0))
+    if port != 0:
+        remembered.write_text(str(sock.getsockname()[1]))
+    return sock
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m trainforge.server")
     parser.add_argument("--home", type=Path, default=default_home())
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)
 
@@ -43,17 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
-    # and without it every kept-alive response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
+    sock = bind(args.host, args.port, home)
     port = sock.getsockname()[1]
     endpoint = f"http://{args.host}:{port}"
     settings = ServerSettings(
         home=home,
         database_url=args.database_url,
-        token=secrets.token_urlsafe(32),
+        token=admin_token(home),
         signing_key=signing_key(home),
         endpoint=endpoint,
     )

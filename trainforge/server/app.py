@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
+from trainforge.server.nul_guard import RefuseNul
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers import (
     computes,
@@ -66,6 +68,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.plane = plane
+    app.add_middleware(RefuseNul)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -79,9 +82,28 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return _error(422, "ValidationError", "; ".join(problems))
 
     @app.exception_handler(Exception)
-    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return _error(500, "ServiceError", f"{type(exc).__name__}: {exc}")
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # The text of an unexpected error carries server paths and SQL: it goes to the
+        # server's log under an id, and the caller gets only the id to quote.
+        error_id = uuid.uuid4().hex
+        log.error(
+            "unhandled error %s on %s %s",
+            error_id,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        return JSONResponse(
+            status_code=500,
+            content={
+                "error": {
+                    "code": "InternalError",
+                    "message": f"The server failed on this request; its log has the details "
+                    f"under error id {error_id}",
+                    "id": error_id,
+                }
+            },
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -30,3 +30,8 @@ class Conflict(ServiceError):
 class Forbidden(ServiceError):
     status_code = 403
     code = "Forbidden"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "PayloadTooLarge"

@@ -25,10 +25,8 @@ class ControlPlane:
         self.workspaces = WorkspaceService(settings)
         self.runs = RunService()
         self.computes = ComputeService()
-        backends: dict[str, ComputeBackend] = {
-            "local": LocalBackend(),
-            "ray": RayBackend(lambda: ray_settings(self.store)),
-        }
+        self.ray = RayBackend(lambda: ray_settings(self.store))
+        backends: dict[str, ComputeBackend] = {"local": LocalBackend(), "ray": self.ray}
         self.scheduler = Scheduler(self.store, settings, backends)
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake

@@ -20,13 +20,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from trainforge.compute.backend import (
     BackendUnavailable,
     ComputeBackend,
+    Infeasible,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
@@ -36,7 +39,7 @@ from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import run_token
 from trainforge.server.placement import idle_units, pick_gang
 from trainforge.server.services import allocation, run_states
-from trainforge.server.services.computes import LIVE_NODE_STATES, nodes_of
+from trainforge.server.services.computes import LIVE_NODE_STATES, new_node_id, nodes_of
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
@@ -45,7 +48,13 @@ from trainforge.server.wake_loop import WakeLoop
 
 log = logging.getLogger("trainforge.scheduler")
 NODE_START_TIMEOUT_S = 60.0
+INFEASIBLE = "NodeSizeInfeasible"
+PASS_FAILED = "ClusterPassFailed"
 Action = Callable[[], None]
+
+
+def without_pass_errors(compute: models.Compute) -> list[Any]:
+    return [e for e in compute.provisioning_errors or [] if e.get("code") != PASS_FAILED]
 
 
 def _handle(
@@ -54,6 +63,18 @@ def _handle(
     if pid is None or created is None:
         return None
     return ProcessHandle(backend=backend, node_id=node_id, pid=pid, pid_create_time=created)
+
+
+def _queued_on(db: Session, compute: models.Compute) -> list[models.Run]:
+    return list(
+        db.scalars(
+            select(models.Run).where(
+                models.Run.status == RunStatus.QUEUED.value,
+                models.Run.target == compute.name,
+                models.Run.workspace_id == compute.workspace_id,
+            )
+        )
+    )
 
 
 class Scheduler(WakeLoop):
@@ -76,14 +97,23 @@ class Scheduler(WakeLoop):
         self.start_loop()
 
     def tick(self) -> None:
-        for step in (self._place_local, self._clusters, self._stop_local, self._reap_local):
-            with self.store.session() as db:
-                actions = step(db)
-            for action in actions:
-                try:
-                    action()
-                except Exception:
-                    log.exception("scheduler action failed")
+        self._step(self._place_local)
+        self._clusters()
+        self._step(self._stop_local)
+        self._step(self._reap_local)
+
+    def _step(self, step: Callable[[Session], list[Action]]) -> None:
+        with self.store.session() as db:
+            actions = step(db)
+        self._act(actions)
+
+    @staticmethod
+    def _act(actions: list[Action]) -> None:
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                log.exception("scheduler action failed")
 
     # -- the 'local' target -------------------------------------------------------------
     def _place_local(self, db: Session) -> list[Action]:
@@ -193,17 +223,55 @@ class Scheduler(WakeLoop):
         return []
 
     # -- clusters -----------------------------------------------------------------------
-    def _clusters(self, db: Session) -> list[Action]:
-        actions: list[Action] = []
-        used: set[str] = set()
-        for compute in db.scalars(select(models.Compute)).all():
-            backend = self.backends.get(compute.backend)
-            used.add(compute.backend)
-            if backend is not None:
-                actions += self._cluster_pass(db, compute, backend)
+    def _clusters(self) -> None:
+        """Each cluster's pass in a transaction of its own: a pass that fails is rolled back
+        and shown on its cluster's status, and never holds up the other clusters."""
+        with self.store.session() as db:
+            clusters = [(c.id, c.backend) for c in db.scalars(select(models.Compute))]
+        for compute_id, backend_name in clusters:
+            backend = self.backends.get(backend_name)
+            if backend is None:
+                continue
+            try:
+                with self.store.session() as db:
+                    compute = db.get(models.Compute, compute_id)
+                    if compute is None:
+                        continue
+                    actions = self._cluster_pass(db, compute, backend)
+                    if compute.provisioning_errors and any(
+                        error.get("code") == PASS_FAILED for error in compute.provisioning_errors
+                    ):
+                        compute.provisioning_errors = without_pass_errors(compute)
+            except Exception as exc:
+                self._pass_failed(compute_id, exc)
+                continue
+            self._act(actions)
         # A Ray driver left connected dies with its Ray cluster: drop unused connections.
-        actions += [b.disconnect for name, b in self.backends.items() if name not in used]
-        return actions
+        used = {backend_name for _, backend_name in clusters}
+        self._act([b.disconnect for name, b in self.backends.items() if name not in used])
+
+    def _pass_failed(self, compute_id: str, exc: Exception) -> None:
+        """Show why the cluster's pass failed on its status (``get_status().errors``)."""
+        # Store errors carry SQL and parameters: those stay in the server log.
+        reason = "the store refused its changes" if isinstance(exc, SQLAlchemyError) else str(exc)
+        try:
+            with self.store.session() as db:
+                compute = db.get(models.Compute, compute_id)
+                if compute is None:
+                    return
+                message = f"The scheduler could not manage cluster {compute.name}: {reason}"
+                known = any(
+                    error.get("message") == message for error in compute.provisioning_errors or []
+                )
+                compute.provisioning_errors = [
+                    *without_pass_errors(compute),
+                    {"code": PASS_FAILED, "message": message},
+                ]
+        except Exception:
+            log.exception("could not record the failed pass of cluster %s", compute_id)
+            known = False
+        if not known:  # once per new error, not once per pass
+            log.error("the scheduler pass of cluster %s failed", compute_id, exc_info=exc)
 
     def _cluster_pass(
         self, db: Session, compute: models.Compute, backend: ComputeBackend
@@ -211,10 +279,11 @@ class Scheduler(WakeLoop):
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
         try:
-            self._observe(db, compute, backend)
+            infeasible = self._observe(db, compute, backend)
         except BackendUnavailable as exc:
             self._unavailable(db, compute, exc)
             return []
+        self._report_infeasible(db, compute, backend, infeasible)
         actions = self._check_nodes(db, compute, backend)
         nodes = nodes_of(db, compute)
         live = [node for node in nodes if node.state in LIVE_NODE_STATES]
@@ -242,8 +311,11 @@ class Scheduler(WakeLoop):
         self._scale_down(db, compute, backend, live, target)
         return actions
 
-    def _observe(self, db: Session, compute: models.Compute, backend: ComputeBackend) -> None:
-        """Record where the backend says each node lives; raises BackendUnavailable."""
+    def _observe(
+        self, db: Session, compute: models.Compute, backend: ComputeBackend
+    ) -> list[Infeasible]:
+        """Record where the backend says each node lives; return what it says no host can
+        hold; raises BackendUnavailable."""
         nodes = nodes_of(db, compute)
         seen = backend.observe(
             [
@@ -266,6 +338,39 @@ class Scheduler(WakeLoop):
             error.get("code") == "BackendUnavailable" for error in compute.provisioning_errors
         ):
             compute.provisioning_errors = None
+        return [view.infeasible for view in seen.values() if view.infeasible is not None]
+
+    def _report_infeasible(
+        self,
+        db: Session,
+        compute: models.Compute,
+        backend: ComputeBackend,
+        infeasible: list[Infeasible],
+    ) -> None:
+        """Nodes no host of the backend can hold: say so on the cluster and on its queued
+        runs at once; fail those runs once it outlasts the grace."""
+        errors = [e for e in compute.provisioning_errors or [] if e.get("code") != INFEASIBLE]
+        if not infeasible:
+            if len(errors) != len(compute.provisioning_errors or []):
+                compute.provisioning_errors = errors or None
+            return
+        size = backend.node_resources(compute.vm_size)
+        message = (
+            f"Cluster {compute.name} cannot get nodes: a {compute.vm_size} node needs "
+            f"{size.vcpus} CPUs and {size.gpus} GPUs on one {backend.name} node, and "
+            f"{backend.name} reports that demand infeasible: its largest node is "
+            f"{infeasible[0].largest_host}. Attach the cluster with a vm_size that fits, or "
+            f"without vm_size to size its nodes from the {backend.name} nodes"
+        )
+        reported = [*errors, {"code": INFEASIBLE, "message": message}]
+        if compute.provisioning_errors != reported:
+            compute.provisioning_errors = reported
+        overdue = time.time() - min(i.since for i in infeasible) >= self.settings.backend_grace_s
+        for run in _queued_on(db, compute):
+            if message not in run.warnings:
+                run.warnings = [*run.warnings, message]
+            if overdue:
+                allocation.fail_run(db, run, ErrorDetail(code=INFEASIBLE, message=message))
 
     def _unavailable(self, db: Session, compute: models.Compute, exc: BackendUnavailable) -> None:
         """Show the outage on the cluster; runs queued on it fail once it outlasts the grace."""
@@ -279,14 +384,7 @@ class Scheduler(WakeLoop):
         compute.provisioning_errors = [{"code": "BackendUnavailable", "message": str(exc)}]
         if time.time() - exc.since < self.settings.backend_grace_s:
             return
-        queued = db.scalars(
-            select(models.Run).where(
-                models.Run.status == RunStatus.QUEUED.value,
-                models.Run.target == compute.name,
-                models.Run.workspace_id == compute.workspace_id,
-            )
-        )
-        for run in queued:
+        for run in _queued_on(db, compute):
             allocation.fail_run(
                 db,
                 run,
@@ -317,7 +415,7 @@ class Scheduler(WakeLoop):
                     if node.last_heartbeat
                     else NODE_START_TIMEOUT_S
                 )
-                where = f"Node {node.id} of cluster {compute.name}"
+                where = f"Node {node.name} of cluster {compute.name}"
                 if node.host_id:
                     where += f" on {backend.name} node {node.host_id} ({node.address})"
                 if node.host_state == "dead":
@@ -447,14 +545,17 @@ class Scheduler(WakeLoop):
     ) -> list[Action]:
         """Add ``size`` nodes as one placement group (named after its first node)."""
         resources = backend.node_resources(compute.vm_size)
-        group = f"{compute.name}-n{compute.node_counter + 1:03d}"
+        # Ray names groups and actors once for its whole cluster: both take server-wide ids.
+        group = new_node_id(compute, f"{compute.name}-n{compute.node_counter + 1:03d}")
         actions: list[Action] = []
         for index in range(size):
             compute.node_counter += 1
-            node_id = f"{compute.name}-n{compute.node_counter:03d}"
+            name = f"{compute.name}-n{compute.node_counter:03d}"
+            node_id = new_node_id(compute, name)
             db.add(
                 models.Node(
                     id=node_id,
+                    name=name,
                     compute_id=compute.id,
                     state="preparing",
                     resources=resources.model_dump(),
@@ -469,17 +570,17 @@ class Scheduler(WakeLoop):
                 endpoint=self.endpoint,
                 agent_token=run_token(self.settings.signing_key, ws.name, f"node-{node_id}"),
                 home=self.settings.home,
-                node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / node_id,
+                node_dir=self.settings.workspace_dir(ws.name) / "nodes" / compute.name / name,
                 resources=resources,
                 group=group,
                 group_size=size,
                 bundle_index=index,
             )
-            actions.append(self._spawner(backend, request))
+            actions.append(self._spawner(backend, request, name))
         db.flush()
         return actions
 
-    def _spawner(self, backend: ComputeBackend, request: NodeRequest) -> Action:
+    def _spawner(self, backend: ComputeBackend, request: NodeRequest, name: str) -> Action:
         node_id = request.node_id
 
         def spawn() -> None:
@@ -491,7 +592,7 @@ class Scheduler(WakeLoop):
                     node = db2.get(models.Node, node_id)
                     if node is not None:
                         allocation.lose_node(
-                            db2, node, "unusable", f"Node {node_id} could not start: {exc}"
+                            db2, node, "unusable", f"Node {name} could not start: {exc}"
                         )
                 return
             with self.store.session() as db2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,16 @@ from pydantic import BaseModel, Field
 
 def default_home() -> Path:
     return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
+
+
+def default_local_roots() -> list[Path]:
+    """Where LocalFolder datastores may point: TRAINFORGE_LOCAL_DATASTORE_ROOTS (paths joined
+    by os.pathsep), else the user's home and the system temp folder, where a notebook
+    user keeps data and scratch; never the whole machine."""
+    listed = os.environ.get("TRAINFORGE_LOCAL_DATASTORE_ROOTS")
+    if listed:
+        return [Path(part).expanduser() for part in listed.split(os.pathsep) if part]
+    return [Path.home(), Path(tempfile.gettempdir())]
 
 
 class ServerSettings(BaseModel):
@@ -31,6 +42,13 @@ class ServerSettings(BaseModel):
     backend_grace_s: float = Field(
         default_factory=lambda: float(os.environ.get("TRAINFORGE_BACKEND_GRACE_S", "60"))
     )
+
+    # The largest run file or snapshot a request may write (TRAINFORGE_MAX_FILE_BYTES).
+    max_file_bytes: int = Field(
+        default_factory=lambda: int(os.environ.get("TRAINFORGE_MAX_FILE_BYTES", str(16 * 2**30)))
+    )
+    # Folders under which LocalFolder datastores may be registered (and created).
+    local_datastore_roots: list[Path] = Field(default_factory=default_local_roots)
 
     @property
     def db_url(self) -> str:

@@ -8,9 +8,14 @@ from typing import BinaryIO
 
 import fsspec
 
+from trainforge.exceptions import UserErrorException
 from trainforge.storage.paths import safe_relative_path
 
 CHUNK = 1 << 20
+
+
+class PathConflict(UserErrorException):
+    """A file where a folder of the run is, or under one of its files."""
 
 
 class ArtifactStore:
@@ -24,11 +29,29 @@ class ArtifactStore:
     def path(self, name: str) -> str:
         return f"{self.root}/{safe_relative_path(name, 'name')}"
 
+    def _writable(self, name: str) -> str:
+        """The path of ``name``, its folders made; PathConflict where a file or folder of
+        the run is in the way (a move onto a folder would hide the file inside it)."""
+        dest = self.path(name)
+        if self.fs.isdir(dest):
+            raise PathConflict(f"name: {name!r} is a folder of this run, not a file")
+        folder = dest.rsplit("/", 1)[0]
+        while len(folder) > len(self.root):
+            if self.fs.isfile(folder):
+                raise PathConflict(
+                    f"name: {name!r} would go under {folder[len(self.root) + 1 :]!r}, "
+                    "which is a file"
+                )
+            folder = folder.rsplit("/", 1)[0]
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        return dest
+
     def put_stream(self, name: str, chunks: Iterable[bytes]) -> int:
         """Write a whole file; readers see the old file or the new one, never a part."""
-        dest = self.path(name)
-        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-        partial = f"{dest}.partial-{uuid.uuid4().hex}"
+        dest = self._writable(name)
+        # Next to the root, not the file: a name of the longest length allowed plus a
+        # suffix would be longer than the file system takes.
+        partial = f"{self.root}/.partial-{uuid.uuid4().hex}"
         size = 0
         try:
             with self.fs.open(partial, "wb") as out:
@@ -48,11 +71,10 @@ class ArtifactStore:
         Returns the file's size afterwards. An offset beyond the end is refused with
         ValueError carrying the size, so the writer can resend from there.
         """
-        dest = self.path(name)
         size = self.size(name)
         if offset > size:
             raise ValueError(size)
-        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        dest = self._writable(name)
         mode = "r+b" if self.fs.exists(dest) else "wb"
         with open(dest, mode) as out:  # appends at an offset need a seekable local file
             out.seek(offset)
@@ -62,7 +84,7 @@ class ArtifactStore:
 
     def size(self, name: str) -> int:
         dest = self.path(name)
-        return self.fs.size(dest) if self.fs.exists(dest) else 0
+        return self.fs.size(dest) if self.fs.isfile(dest) else 0
 
     def exists(self, name: str) -> bool:
         return self.fs.isfile(self.path(name))

@@ -394,9 +394,13 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
     def validate_configuration(self) -> None:
         """Check every setting, filling the defaults; raise ComputeTargetException naming
         the argument that is not allowed, and what is."""
+        self._validate_backend()
         if self.vm_size is None or self.vm_size == "":
-            self.vm_size = DEFAULT_VM_SIZE
-        if not isinstance(self.vm_size, str) or not self.vm_size.strip():
+            # trainforge's own: the server sizes a Ray-backed cluster's nodes from its Ray nodes.
+            self.vm_size = None if self.backend == "ray" else DEFAULT_VM_SIZE
+        if self.vm_size is not None and (
+            not isinstance(self.vm_size, str) or not self.vm_size.strip()
+        ):
             raise ComputeTargetException(
                 f"Invalid vm_size {self.vm_size!r}: expected a VM size name such as "
                 "'STANDARD_D2_V2' (AmlCompute.supported_vmsizes(ws) lists them)"
@@ -436,7 +440,6 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
             REMOTE_LOGIN_VALUES,
         )
         self._validate_identity()
-        self._validate_backend()
         if self.tags is not None and not isinstance(self.tags, dict):
             raise ComputeTargetException(
                 f"Invalid tags {self.tags!r}: expected a dict of string keys and values"
@@ -624,7 +627,8 @@ class AmlCompute(ComputeTarget):
     ) -> AmlComputeProvisioningConfiguration:
         """The settings of a new cluster, checked; pass the result to ``ComputeTarget.create``.
 
-        :param vm_size: VM size of every node; '' means 'STANDARD_NC6'.
+        :param vm_size: VM size of every node; '' means 'STANDARD_NC6' (with
+            ``backend='ray'``: the size that fits the largest Ray node, chosen by the server).
         :param vm_priority: 'dedicated' or 'lowpriority' (low-priority nodes can be preempted;
             their runs are queued again).
         :param min_nodes: nodes always kept, default 0.

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from trainforge.core.compute.compute import ComputeTarget
     from trainforge.core.workspace import Workspace
 
-DEFAULT_RAY_VM_SIZE = "STANDARD_D2_V2"
-
 
 def ray_settings(address: str | None, token_path: str | None) -> dict[str, object]:
     """The cluster settings that point the server at a Ray cluster (none for 'local')."""
@@ -35,7 +33,7 @@ class RayComputeAttachConfiguration:
     def __init__(
         self,
         address: str,
-        vm_size: str = DEFAULT_RAY_VM_SIZE,
+        vm_size: str | None = None,
         max_nodes: int = 4,
         min_nodes: int = 0,
         idle_seconds_before_scaledown: int = 120,
@@ -79,7 +77,7 @@ class RayCompute:
     @staticmethod
     def attach_configuration(
         address: str,
-        vm_size: str = DEFAULT_RAY_VM_SIZE,
+        vm_size: str | None = None,
         max_nodes: int = 4,
         min_nodes: int = 0,
         idle_seconds_before_scaledown: int = 120,
@@ -89,7 +87,9 @@ class RayCompute:
 
         :param address: the cluster's GCS address, ``host:port``.
         :param vm_size: the size of one node: its vCPUs and GPUs are what each trainforge
-            node reserves on its Ray node (one trainforge node per Ray node).
+            node reserves on its Ray node (one trainforge node per Ray node). Default: the
+            server sizes the nodes from the largest live Ray node (the catalog size with its
+            GPUs and CPUs, and the most memory that fits); ``vm_size`` then names that size.
         :param max_nodes: most trainforge nodes (Ray nodes) used at once.
         :param min_nodes: trainforge nodes kept even when idle.
         :param idle_seconds_before_scaledown: idle time before a trainforge node leaves its

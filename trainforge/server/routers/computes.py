@@ -18,6 +18,7 @@ from trainforge.schemas.compute import (
     NodeInfo,
     VmSize,
 )
+from trainforge.schemas.limits import Count
 from trainforge.schemas.runs import RunStatus
 from trainforge.server.auth import run_token
 from trainforge.server.errors import Conflict, NotFound
@@ -40,7 +41,7 @@ def list_vm_sizes() -> list[VmSize]:
 def create_compute(ws: str, body: ComputeCreate, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        info = cp.computes.info(db, cp.computes.create(db, row, body))
+        info = cp.computes.info(db, cp.computes.create(db, row, body, cp.ray.largest_host))
     cp.scheduler.wake()
     return info
 
@@ -97,7 +98,7 @@ def preempt_node(ws: str, name: str, node_id: str, cp: ControlPlane = Depends(pl
 def report_assignment(
     ws: str,
     run_id: str,
-    assignment_id: int,
+    assignment_id: Count,
     body: AssignmentReport,
     cp: ControlPlane = Depends(plane),
 ) -> Response:
@@ -124,10 +125,11 @@ def _heartbeat(
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         node = db.get(models.Node, node_id)
-        if node is None:
-            raise NotFound(f"Node {node_id} is not part of any cluster (released or deleted)")
-        compute = db.get(models.Compute, node.compute_id)
-        assert compute is not None and compute.workspace_id == row.id
+        compute = db.get(models.Compute, node.compute_id) if node is not None else None
+        if node is None or compute is None or compute.workspace_id != row.id:
+            raise NotFound(
+                f"Node {node_id} is not part of any cluster of workspace {ws!r} (released or deleted)"
+            )
         fenced: list[int] = []
         if body is not None:
             node.last_heartbeat = utcnow()
@@ -137,10 +139,12 @@ def _heartbeat(
                 cp.scheduler.wake()
             for launcher in body.launchers:
                 assignment = db.get(models.Assignment, launcher.assignment_id)
-                if assignment is not None and not launcher.alive and assignment.state != "ended":
+                if assignment is None or assignment.node_id != node.id:
+                    continue  # not this node's to report on
+                if not launcher.alive and assignment.state != "ended":
                     allocation.process_ended(db, assignment, launcher.exit_code)
                     cp.scheduler.wake()
-                elif launcher.alive and (assignment is None or assignment.state == "ended"):
+                elif launcher.alive and assignment.state == "ended":
                     # A launcher of an attempt given up on (its node was lost meanwhile): stop it.
                     fenced.append(launcher.assignment_id)
         reply = HeartbeatReply(

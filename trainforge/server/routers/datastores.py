@@ -23,7 +23,8 @@ def register_datastore(
     ws: str, body: DatastoreRegister, response: Response, cp: ControlPlane = Depends(plane)
 ) -> DatastoreInfo:
     with cp.store.session() as db:
-        info = datastores.register(db, cp.workspaces.get_row(db, ws), body)
+        roots = datastores.LocalRoots(cp.settings.local_datastore_roots, cp.settings.home)
+        info = datastores.register(db, cp.workspaces.get_row(db, ws), body, local_roots=roots)
     response.status_code = status.HTTP_201_CREATED
     return info
 

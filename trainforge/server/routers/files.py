@@ -12,11 +12,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
+from trainforge.schemas.limits import Offset, PositiveCount, WaitSeconds
 from trainforge.schemas.runs import FileInfo, RunStatus
-from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import fencing, snapshots
+from trainforge.storage.artifacts import PathConflict
 from trainforge.storage.paths import UnsafePathError
 from trainforge.storage.run_files import RunFiles
 
@@ -27,9 +29,18 @@ MAX_TAIL_BYTES = 4 * 2**20
 MAX_WAIT_S = 30.0
 
 
-async def _spool(request: Request) -> tempfile.SpooledTemporaryFile[bytes]:
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"body: a file takes at most {limit} bytes on this server")
+
+
+async def _spool(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    size = 0
     async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise _too_large(limit)
         spool.write(chunk)
     spool.seek(0)
     return spool
@@ -63,6 +74,8 @@ def _checked(name: str, action: Callable[[], T]) -> T:
         return action()
     except UnsafePathError as exc:
         raise BadRequest(str(exc)) from exc
+    except PathConflict as exc:
+        raise Conflict(str(exc)) from exc
 
 
 @router.get("/runs/{run_id}/files", response_model=list[FileInfo])
@@ -79,16 +92,18 @@ async def put_file(
     run_id: str,
     name: str,
     request: Request,
-    attempt: int | None = None,
+    attempt: PositiveCount | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> FileInfo:
     """Store a whole file; a run's processes name their ``attempt`` (a superseded one: 409)."""
     files = await run_in_threadpool(_writable, cp, ws, run_id, attempt, f"files ({name})")
     store = files.files
     _checked(name, lambda: store.path(name))
-    spool = await _spool(request)
+    spool = await _spool(request, cp.settings.max_file_bytes)
     with spool:
-        size = await run_in_threadpool(store.put_stream, name, _chunks(spool))
+        size = await run_in_threadpool(
+            _checked, name, lambda: store.put_stream(name, _chunks(spool))
+        )
     return FileInfo(name=name, size=size)
 
 
@@ -97,9 +112,9 @@ async def append_file(
     ws: str,
     run_id: str,
     name: str,
-    offset: int,
+    offset: Offset,
     request: Request,
-    attempt: int | None = None,
+    attempt: PositiveCount | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> FileInfo:
     """Write the body at ``offset``: how launchers ship logs as they grow. Each attempt's
@@ -107,6 +122,8 @@ async def append_file(
     files = await run_in_threadpool(_writable, cp, ws, run_id, attempt, f"logs ({name})")
     store = files.of_attempt(attempt or files.attempt)
     data = await request.body()
+    if offset + len(data) > cp.settings.max_file_bytes:
+        raise _too_large(cp.settings.max_file_bytes)
     try:
         size = await run_in_threadpool(_checked, name, lambda: store.append(name, offset, data))
     except ValueError as exc:
@@ -122,9 +139,10 @@ async def get_file(
     ws: str,
     run_id: str,
     name: str,
-    offset: int | None = None,
-    wait: float = 0.0,
-    attempt: int | None = None,
+    request: Request,
+    offset: Offset | None = None,
+    wait: WaitSeconds = 0.0,
+    attempt: PositiveCount | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> Response:
     """The whole file, or (with ``offset``) what follows it, waiting up to ``wait`` s for more.
@@ -156,6 +174,8 @@ async def get_file(
         size = store.size(name)
         if size > offset or status.is_terminal or time.monotonic() >= deadline:
             break
+        if await request.is_disconnected():
+            break
         await cp.events.wait(run_id, deadline - time.monotonic())
         files, status = await run_in_threadpool(_run_files, cp, ws, run_id)
         if attempt is None:  # a new attempt may have started its own copy meanwhile
@@ -178,7 +198,7 @@ async def get_file(
 async def put_snapshot(
     ws: str, snapshot_id: str, request: Request, cp: ControlPlane = Depends(plane)
 ) -> dict[str, int | str]:
-    spool = await _spool(request)
+    spool = await _spool(request, cp.settings.max_file_bytes)
 
     def keep() -> dict[str, int | str]:
         with cp.store.session() as db, spool:
@@ -194,14 +214,13 @@ async def put_snapshot(
 @router.get("/snapshots/{snapshot_id}")
 def get_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
     with cp.store.session() as db:
-        cp.workspaces.get_row(db, ws)
-        if not snapshots.exists(db, snapshot_id):
-            raise NotFound(f"Snapshot {snapshot_id} not found")
+        if not snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id):
+            raise NotFound(f"Snapshot {snapshot_id} not found in workspace {ws!r}")
     return FileResponse(snapshots.snapshot_path(cp.settings.workspace_dir(ws), snapshot_id))
 
 
 @router.head("/snapshots/{snapshot_id}")
 def has_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
     with cp.store.session() as db:
-        found = snapshots.exists(db, snapshot_id)
+        found = snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id)
     return Response(status_code=200 if found else 404)

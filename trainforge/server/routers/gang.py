@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from trainforge.schemas.gang import (
@@ -16,6 +16,7 @@ from trainforge.schemas.gang import (
     NodeCommandCreate,
     NodeCommandUpdate,
 )
+from trainforge.schemas.limits import Count, WaitSeconds
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import gang
@@ -31,13 +32,19 @@ def _run(cp: ControlPlane, db, ws: str, run_id: str) -> models.Run:  # type: ign
 
 
 async def _long_poll(
-    cp: ControlPlane, key: str, wait: float, read: Callable[[], T], done: Callable[[T], bool]
+    cp: ControlPlane,
+    request: Request,
+    key: str,
+    wait: float,
+    read: Callable[[], T],
+    done: Callable[[T], bool],
 ) -> T:
-    """``read()`` once ``done`` says so, or as it is after ``wait`` seconds (at most 30)."""
+    """``read()`` once ``done`` says so, or as it is after ``wait`` seconds (at most 30);
+    at once when the caller has gone."""
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
     while True:
         value = await run_in_threadpool(read)
-        if done(value) or time.monotonic() >= deadline:
+        if done(value) or time.monotonic() >= deadline or await request.is_disconnected():
             return value
         await cp.events.wait(key, deadline - time.monotonic())
 
@@ -46,8 +53,8 @@ async def _long_poll(
 def publish_endpoints(
     ws: str,
     run_id: str,
-    attempt: int,
-    node_rank: int,
+    attempt: Count,
+    node_rank: Count,
     body: EndpointsPublish,
     cp: ControlPlane = Depends(plane),
 ) -> Response:
@@ -59,7 +66,12 @@ def publish_endpoints(
 
 @router.get("/endpoints", response_model=GangEndpoints)
 async def gang_endpoints(
-    ws: str, run_id: str, attempt: int, wait: float = 0.0, cp: ControlPlane = Depends(plane)
+    ws: str,
+    run_id: str,
+    attempt: Count,
+    request: Request,
+    wait: WaitSeconds = 0.0,
+    cp: ControlPlane = Depends(plane),
 ) -> GangEndpoints:
     """Every node's endpoints; with ``wait``, returns as soon as all nodes have published."""
 
@@ -67,15 +79,15 @@ async def gang_endpoints(
         with cp.store.session() as db:
             return gang.endpoints(db, _run(cp, db, ws, run_id), attempt)
 
-    return await _long_poll(cp, gang.endpoints_key(run_id), wait, read, lambda g: g.complete)
+    return await _long_poll(cp, request, gang.endpoints_key(run_id), wait, read, lambda g: g.complete)
 
 
 @router.post("/nodes/{node_rank}/commands", response_model=NodeCommand, status_code=201)
 def post_command(
     ws: str,
     run_id: str,
-    attempt: int,
-    node_rank: int,
+    attempt: Count,
+    node_rank: Count,
     body: NodeCommandCreate,
     cp: ControlPlane = Depends(plane),
 ) -> NodeCommand:
@@ -87,9 +99,10 @@ def post_command(
 async def posted_commands(
     ws: str,
     run_id: str,
-    attempt: int,
-    node_rank: int,
-    wait: float = 0.0,
+    attempt: Count,
+    node_rank: Count,
+    request: Request,
+    wait: WaitSeconds = 0.0,
     cp: ControlPlane = Depends(plane),
 ) -> list[NodeCommand]:
     """Commands waiting for this node's launcher; with ``wait``, returns when one arrives."""
@@ -98,16 +111,17 @@ async def posted_commands(
         with cp.store.session() as db:
             return gang.posted_commands(db, _run(cp, db, ws, run_id), attempt, node_rank)
 
-    return await _long_poll(cp, gang.commands_key(run_id), wait, read, bool)
+    return await _long_poll(cp, request, gang.commands_key(run_id), wait, read, bool)
 
 
 @router.get("/commands/{command_id}", response_model=NodeCommand)
 async def get_command(
     ws: str,
     run_id: str,
-    attempt: int,
-    command_id: int,
-    wait: float = 0.0,
+    attempt: Count,
+    command_id: Count,
+    request: Request,
+    wait: WaitSeconds = 0.0,
     cp: ControlPlane = Depends(plane),
 ) -> NodeCommand:
     """A command; with ``wait``, returns as soon as it has ended."""
@@ -116,15 +130,17 @@ async def get_command(
         with cp.store.session() as db:
             return gang.get_command(db, _run(cp, db, ws, run_id), command_id)
 
-    return await _long_poll(cp, gang.commands_key(run_id), wait, read, lambda c: c.state == "ended")
+    return await _long_poll(
+        cp, request, gang.commands_key(run_id), wait, read, lambda c: c.state == "ended"
+    )
 
 
 @router.patch("/commands/{command_id}", response_model=NodeCommand)
 def update_command(
     ws: str,
     run_id: str,
-    attempt: int,
-    command_id: int,
+    attempt: Count,
+    command_id: Count,
     body: NodeCommandUpdate,
     cp: ControlPlane = Depends(plane),
 ) -> NodeCommand:

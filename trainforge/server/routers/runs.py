@@ -6,10 +6,11 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from trainforge.schemas.limits import WaitSeconds
 from trainforge.schemas.names import ExperimentName
 from trainforge.schemas.runs import (
     ChildrenCreate,
@@ -114,13 +115,22 @@ def get_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunInfo:
 
 @router.get("/runs/{run_id}/wait", response_model=RunInfo)
 async def wait_for_run(
-    ws: str, run_id: str, timeout: float = 10.0, cp: ControlPlane = Depends(plane)
+    ws: str,
+    run_id: str,
+    request: Request,
+    timeout: WaitSeconds = 10.0,
+    cp: ControlPlane = Depends(plane),
 ) -> RunInfo:
-    """The run once it has ended, or as it is after ``timeout`` seconds (at most 30)."""
-    deadline = time.monotonic() + min(max(timeout, 0.0), 30.0)
+    """The run once it has ended, or as it is after ``timeout`` seconds (at most 30);
+    at once when the caller has gone."""
+    deadline = time.monotonic() + timeout
     while True:
         info = await run_in_threadpool(get_run, ws, run_id, cp)
-        if info.status.is_terminal or time.monotonic() >= deadline:
+        if (
+            info.status.is_terminal
+            or time.monotonic() >= deadline
+            or await request.is_disconnected()
+        ):
             return info
         await cp.events.wait(run_id, deadline - time.monotonic())
 

@@ -45,7 +45,7 @@ def set_node_state(db: Session, node: models.Node, state: str) -> None:
     """The one place a node changes state; a move the lifecycle does not allow is refused."""
     if node.state != state:
         if state not in NODE_MOVES[node.state]:
-            raise Conflict(f"Node {node.id} cannot move from {node.state} to {state}")
+            raise Conflict(f"Node {node.name} cannot move from {node.state} to {state}")
         node.state = state
         node.state_changed = utcnow()
     mark_changed(db, node_key(node.id))
@@ -152,12 +152,14 @@ def report(
 def process_ended(db: Session, assignment: models.Assignment, exit_code: int | None) -> None:
     """The launcher process is gone; if it never said how it ended, it failed."""
     if assignment.outcome in (None, "running", "serving"):
+        node = db.get(models.Node, assignment.node_id) if assignment.node_id else None
+        where = (node.name if node else assignment.node_id) or "the local machine"
         assignment.outcome = "failed"
         assignment.exit_code = exit_code
         assignment.error = ErrorDetail(
             code="ServiceError",
             message=(
-                f"The run's launcher on {assignment.node_id or 'the local machine'} ended "
+                f"The run's launcher on {where} ended "
                 f"(exit code {exit_code}) without reporting how the run ended; see "
                 "azureml-logs/70_driver_log.txt"
             ),

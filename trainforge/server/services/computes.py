@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +36,12 @@ def not_found(name: str) -> NotFound:
     return NotFound(
         f"ComputeTargetNotFound: Compute Target with name {name} not found in provided workspace"
     )
+
+
+def new_node_id(compute: models.Compute, name: str) -> str:
+    """A node's server-wide key: its name (``<cluster>-n001``, what users see) made unique
+    by its cluster's id, as two workspaces may each have a cluster of that name."""
+    return f"{name}.{compute.id}"
 
 
 def nodes_of(db: Session, compute: models.Compute) -> list[models.Node]:
@@ -91,7 +98,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
 
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
-        node_id=node.id,
+        node_id=node.name,
         state=node.state,  # type: ignore[arg-type]
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
@@ -147,8 +154,16 @@ class ComputeService:
         query = select(models.Compute).where(models.Compute.workspace_id == ws.id)
         return list(db.scalars(query.order_by(models.Compute.name)))
 
-    def create(self, db: Session, ws: models.Workspace, request: ComputeCreate) -> models.Compute:
-        if not vm_sizes.is_known(request.vm_size):
+    def create(
+        self,
+        db: Session,
+        ws: models.Workspace,
+        request: ComputeCreate,
+        ray_host: Callable[[dict[str, Any]], Resources] | None = None,
+    ) -> models.Compute:
+        """Create a cluster; ``ray_host`` tells the largest Ray node of a Ray cluster (asked
+        when a Ray-backed cluster comes without vm_size)."""
+        if request.vm_size is not None and not vm_sizes.is_known(request.vm_size):
             raise BadRequest(
                 f"vm_size: {request.vm_size} is not a VM size trainforge knows; "
                 "AmlCompute.supported_vmsizes(ws) lists them"
@@ -164,6 +179,7 @@ class ComputeService:
             )
         if request.backend == "ray":
             self._check_one_ray_cluster(db, request.settings.get("ray_address"))
+        vm_size = request.vm_size or self._size_from_ray(request, ray_host)
         scale = request.scale_settings
         compute = models.Compute(
             id=str(uuid.uuid4()),
@@ -171,7 +187,7 @@ class ComputeService:
             name=request.name,
             compute_type=request.compute_type,
             backend=request.backend,
-            vm_size=request.vm_size,
+            vm_size=vm_size,
             vm_priority=request.vm_priority,
             min_nodes=scale.min_nodes,
             max_nodes=scale.max_nodes,
@@ -186,6 +202,28 @@ class ComputeService:
         db.add(compute)
         db.flush()
         return compute
+
+    @staticmethod
+    def _size_from_ray(
+        request: ComputeCreate, ray_host: Callable[[dict[str, Any]], Resources] | None
+    ) -> str:
+        address = request.settings.get("ray_address")
+        if ray_host is None:
+            raise BadRequest("vm_size: required (this server cannot size nodes from Ray nodes)")
+        try:
+            host = ray_host(dict(request.settings))
+        except Exception as exc:
+            raise BadRequest(
+                f"vm_size: not given, so the nodes are sized from the Ray nodes of {address}, "
+                f"but {exc}; give vm_size"
+            ) from exc
+        size = vm_sizes.largest_fitting(host)
+        if size is None:
+            raise BadRequest(
+                f"vm_size: not given, and no VM size fits in the largest Ray node of {address} "
+                f"({host.vcpus} CPUs, {host.gpus} GPUs); give vm_size or add a Ray node with CPUs"
+            )
+        return size
 
     def update(
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
@@ -238,8 +276,12 @@ class ComputeService:
             raise Conflict(
                 f"Only nodes of a lowpriority cluster can be preempted; {name} is {compute.vm_priority}"
             )
-        node = db.get(models.Node, node_id)
-        if node is None or node.compute_id != compute.id:
+        node = db.scalar(
+            select(models.Node).where(
+                models.Node.compute_id == compute.id, models.Node.name == node_id
+            )
+        )
+        if node is None:
             raise NotFound(f"Node {node_id!r} not found in cluster {name}")
         if node.state not in LIVE_NODE_STATES:
             raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")

@@ -8,9 +8,10 @@ row keeps only what may be shown.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,16 +74,45 @@ def list_all(db: Session, ws: models.Workspace) -> list[DatastoreInfo]:
     return [to_info(row) for row in db.scalars(query.order_by(models.Datastore.name))]
 
 
+class LocalRoots(NamedTuple):
+    """Where users may register LocalFolder datastores, and the server's home, which they
+    may neither enter nor contain (it holds the server's token and database)."""
+
+    allowed: Sequence[Path]
+    server_home: Path
+
+
+def check_local_path(path: Path, roots: LocalRoots) -> None:
+    """Refuse a LocalFolder path outside the allowed roots, or one that reaches the home."""
+    resolved = path.resolve()
+    home = roots.server_home.resolve()
+    if resolved == Path(resolved.anchor) or resolved == home or home.is_relative_to(resolved):
+        raise BadRequest(
+            f"path: {str(path)!r} would expose the server's own files; give a data folder"
+        )
+    if resolved.is_relative_to(home):
+        raise BadRequest(f"path: {str(path)!r} is inside the server's home")
+    allowed = [root.resolve() for root in roots.allowed]
+    if not any(resolved.is_relative_to(root) for root in allowed):
+        raise BadRequest(
+            f"path: {str(path)!r} is outside the folders local datastores may use "
+            f"({', '.join(str(root) for root in allowed)}; the server's "
+            "TRAINFORGE_LOCAL_DATASTORE_ROOTS sets them)"
+        )
+
+
 def register(
     db: Session,
     ws: models.Workspace,
     request: DatastoreRegister,
     make_default: bool = False,
     shown_as: DatastoreType | None = None,
+    local_roots: LocalRoots | None = None,
 ) -> DatastoreInfo:
     """Register (or with ``overwrite`` replace) a datastore, after checking the store answers.
 
     ``shown_as``: the type a workspace's own local-folder stores present (AzureBlob/AzureFile).
+    ``local_roots``: where a user's LocalFolder may be; None only for the server's own stores.
     """
     existing = find(db, ws, request.name)
     if existing is not None and not request.overwrite:
@@ -91,6 +121,8 @@ def register(
             "pass overwrite=True to replace it"
         )
     config = _config_of(request)
+    if config["storage_kind"] == "local" and local_roots is not None:
+        check_local_path(Path(config["path"]), local_roots)
     access = _access(request.name, config, request.credentials)
     if not request.skip_validation:
         _validate(access, config, request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from trainforge.schemas.runs import MetricBatch
 from trainforge.server.store import models
+
+T = TypeVar("T")
 
 
 def add_batch(db: Session, run: models.Run, batch: MetricBatch) -> bool:
@@ -42,19 +44,39 @@ def add_batch(db: Session, run: models.Run, batch: MetricBatch) -> bool:
     return True
 
 
-def _shape(kind: str, values: list[Any]) -> Any:
-    """What ``Run.get_metrics`` returns for one name, by how it was logged."""
-    if kind in ("row", "table"):
-        columns: dict[str, list[Any]] = {}
-        for value in values:
-            for column, cell in value.items():
-                cells = cell if kind == "table" and isinstance(cell, list) else [cell]
-                columns.setdefault(column, []).extend(cells)
-        return columns
+# The SDK's metric types: a row is a one-row table, so rows and tables of a name build one
+# table; any other mix is a conflict, and the type logged first wins (azureml's
+# ``dto_to_metrics_dict`` skips the points of a conflicting type).
+SDK_TYPE = {"scalar": "scalar", "list": "list", "row": "table", "table": "table", "image": "image"}
+
+
+def _table(points: list[tuple[str, dict[str, Any]]]) -> dict[str, list[Any]]:
+    """Rows and tables of one name as {column: cells}, None where a row lacks a column."""
+    columns: dict[str, list[Any]] = {}
+    length = 0
+    for kind, value in points:
+        rows = {
+            column: cell if kind == "table" and isinstance(cell, list) else [cell]
+            for column, cell in value.items()
+        }
+        added = max((len(cells) for cells in rows.values()), default=0)
+        for column, cells in rows.items():
+            columns.setdefault(column, [None] * length).extend(cells)
+        for cells in columns.values():
+            cells.extend([None] * (length + added - len(cells)))
+        length += added
+    return columns
+
+
+def _shape(sdk_type: str, points: list[tuple[str, Any]]) -> Any:
+    """What ``Run.get_metrics`` returns for one name, given (kind, value) in logging order."""
+    if sdk_type == "table":
+        return _table(points)
+    values = [value for _, value in points]
     return values[0] if len(values) == 1 else values
 
 
-def _newest(points: list[tuple[int, int | None, Any]]) -> list[Any]:
+def _newest(points: list[tuple[int, int | None, T]]) -> list[T]:
     """One name's values once attempts are merged, given (attempt, step, value) in logging order.
 
     A requeued run logs again: with steps, each step keeps its newest attempt's value (a
@@ -62,7 +84,7 @@ def _newest(points: list[tuple[int, int | None, Any]]) -> list[Any]:
     attempt's series replaces the older ones (a run restarted from scratch).
     """
     if all(step is not None for _, step, _ in points):
-        by_step: dict[int, tuple[int, list[Any]]] = {}
+        by_step: dict[int, tuple[int, list[T]]] = {}
         for attempt, step, value in points:
             kept = by_step.get(step)  # type: ignore[arg-type]
             if kept is None or attempt > kept[0]:
@@ -72,6 +94,9 @@ def _newest(points: list[tuple[int, int | None, Any]]) -> list[Any]:
         return [value for step in sorted(by_step) for value in by_step[step][1]]
     newest = max(attempt for attempt, _, _ in points)
     return [value for attempt, _, value in points if attempt == newest]
+
+
+Points = list[tuple[int, int | None, tuple[str, Any]]]
 
 
 def metrics_of(
@@ -88,16 +113,17 @@ def metrics_of(
     ).where(models.Metric.run_id.in_(run_ids))
     if name is not None:
         query = query.where(models.Metric.name == name)
-    grouped: dict[str, dict[str, tuple[str, list[tuple[int, int | None, Any]]]]] = {
-        run_id: {} for run_id in run_ids
-    }
+    grouped: dict[str, dict[str, tuple[str, Points]]] = {run_id: {} for run_id in run_ids}
     for run_id, metric_name, kind, attempt, step, value in db.execute(
         query.order_by(models.Metric.id)
     ):
-        grouped[run_id].setdefault(metric_name, (kind, []))[1].append((attempt, step, value))
+        sdk_type, points = grouped[run_id].setdefault(metric_name, (SDK_TYPE[kind], []))
+        if SDK_TYPE[kind] == sdk_type:
+            points.append((attempt, step, (kind, value)))
     return {
         run_id: {
-            metric: _shape(kind, _newest(points)) for metric, (kind, points) in by_name.items()
+            metric: _shape(sdk_type, _newest(points))
+            for metric, (sdk_type, points) in by_name.items()
         }
         for run_id, by_name in grouped.items()
     }

@@ -21,6 +21,7 @@ from trainforge.schemas.runs import (
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import allocation, run_states
 from trainforge.server.store import models
+from trainforge.server.store.database import insert_unless_present
 
 LOCAL_TARGETS = frozenset({"local"})
 SCRIPT_RUN_TYPE = "azureml.scriptrun"
@@ -73,15 +74,19 @@ class RunService:
     # -- experiments -------------------------------------------------------------------
     def experiment(self, db: Session, ws: models.Workspace, name: str) -> models.Experiment:
         """Get or create the experiment: the SDK's ``Experiment(ws, name)``."""
-        exp = db.scalar(
-            select(models.Experiment).where(
-                models.Experiment.workspace_id == ws.id, models.Experiment.name == name
-            )
+        query = select(models.Experiment).where(
+            models.Experiment.workspace_id == ws.id, models.Experiment.name == name
         )
+        exp = db.scalar(query)
         if exp is None:
-            exp = models.Experiment(id=str(uuid.uuid4()), workspace_id=ws.id, name=name)
-            db.add(exp)
-            db.flush()
+            # First submits of a new experiment may come side by side: one row for all.
+            insert_unless_present(
+                db,
+                models.Experiment,
+                {"id": str(uuid.uuid4()), "workspace_id": ws.id, "name": name},
+                ["workspace_id", "name"],
+            )
+            exp = db.scalars(query).one()
         return exp
 
     def experiments(self, db: Session, ws: models.Workspace) -> list[models.Experiment]:

@@ -172,10 +172,12 @@ def advance(db: Session, runs: RunService, sweep: Sweep, now: datetime) -> Outco
         out.lines.append(_describe(parent.id, spec))
 
     # Children that ended since the last step.
+    ended: set[str] = set()
     for trial in trials:
         now_status = status.get(trial.run_id)
         if now_status is not None and now_status.is_terminal and trial.reported != now_status.value:
             trial.reported = now_status.value
+            ended.add(trial.run_id)
             curve = curves[trial.run_id]
             best = (
                 f"; best {metric} {best_of(curve, maximize):.6g}"
@@ -184,31 +186,40 @@ def advance(db: Session, runs: RunService, sweep: Sweep, now: datetime) -> Outco
             )
             out.lines.append(f"Child run {trial.run_id} {now_status.value}{best}")
 
-    # The policy, on every new interval of every child.
+    # The policy: every running child, at every interval whose values changed since the
+    # last step (its own new values, or others' catching up with it).
     policy = Policy(spec.policy_config.name, dict(spec.policy_config.properties))
     finished = frozenset(rid for rid, s in status.items() if s.is_terminal)
     state = json.loads(json.dumps(sweep.policy_state or {}))
+    judged = {
+        trial.run_id: trial
+        for trial in trials
+        if not trial.canceled_by_policy
+        and trial.run_id in status
+        and _judgeable(status[trial.run_id])
+    }
+    decisions = policy.review(
+        curves,
+        {trial.run_id: trial.evaluated for trial in trials},
+        judged,
+        maximize,
+        finished,
+        state,
+        metric,
+        ended,
+    )
     for trial in trials:
-        curve = curves[trial.run_id]
-        while len(curve) > trial.evaluated:
-            decision = policy.evaluate(
-                trial.run_id, curves, maximize, trial.evaluated, finished, state, metric
-            )
-            if decision is None:
-                trial.evaluated = len(curve)
-                break
-            trial.evaluated = decision.interval
-            run = child[trial.run_id]
-            if run is not None and status[trial.run_id] not in (
-                RunStatus.CANCEL_REQUESTED,
-                *finished_statuses(),
-            ):
-                cancel_trial(db, runs, ws, run, decision.reason, "EarlyTermination")
-                trial.canceled_by_policy = decision.reason
-                status[trial.run_id] = RunStatus(run.status)
-                out.lines.append(f"Child run {trial.run_id}: {decision.reason}")
-                out.runs_changed = True
-                break
+        trial.evaluated = len(curves[trial.run_id])
+    for run_id, decision in sorted(decisions.items()):
+        trial, run = judged[run_id], child[run_id]
+        assert run is not None
+        cancel_trial(db, runs, ws, run, decision.reason, "EarlyTermination")
+        trial.canceled_by_policy = decision.reason
+        trial.evaluated = decision.interval
+        curves[run_id] = curves[run_id][: decision.interval]
+        status[run_id] = RunStatus(run.status)
+        out.lines.append(f"Child run {run_id}: {decision.reason}")
+        out.runs_changed = True
     if state != (sweep.policy_state or {}):
         sweep.policy_state = state
 
@@ -301,6 +312,11 @@ def _describe(run_id: str, spec: SweepCreate) -> str:
         f"{spec.max_total_runs}, max_concurrent_runs={spec.max_concurrent_runs or spec.max_total_runs}, "
         f"max_duration_minutes={spec.max_duration_minutes}"
     )
+
+
+def _judgeable(status: RunStatus) -> bool:
+    """A child the policy may still cancel: not ended, and not already stopping."""
+    return not status.is_terminal and status is not RunStatus.CANCEL_REQUESTED
 
 
 def finished_statuses() -> tuple[RunStatus, ...]:

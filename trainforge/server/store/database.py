@@ -10,6 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,6 +32,18 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _savepoint_inside_a_transaction(connection, _name) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite opens its transaction lazily, before the first INSERT/UPDATE/DELETE,
+            # not before a SAVEPOINT. A SAVEPOINT outside a transaction starts one of its
+            # own, and its RELEASE then COMMITS: what came before the rollback point (a
+            # metric batch's id) would be durable without what follows (its points).
+            # IMMEDIATE: a savepoint is taken only to write, so take the write lock now
+            # (waiting busy_timeout) rather than fail on upgrading a read snapshot.
+            dbapi_connection = connection.connection.dbapi_connection
+            if not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
 
@@ -41,6 +54,17 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "head")
+
+
+def insert_unless_present(
+    db: Session, model: type[Any], values: dict[str, Any], key: list[str]
+) -> None:
+    """Insert a row unless one with the same ``key`` columns exists (or is being inserted
+    by a concurrent transaction, which this one then waits for): get-or-create without a
+    unique-key error when two requests create the same thing at once."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))
 
 
 CHANGED_RUNS = "changed_runs"

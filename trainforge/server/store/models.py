@@ -226,10 +226,14 @@ class Datastore(Base):
 
 
 class Snapshot(Base):
+    """A code snapshot, by content hash within its workspace (whose folder keeps its files)."""
+
     __tablename__ = "snapshots"
 
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     size: Mapped[int] = mapped_column(Integer)
     file_count: Mapped[int] = mapped_column(Integer)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -264,14 +268,20 @@ class Compute(Base):
 
 
 class Node(Base):
-    """One node of a cluster: a node-agent process (local) or a node actor (Ray)."""
+    """One node of a cluster: a node-agent process (local) or a node actor (Ray).
+
+    ``name`` is what users see (``<cluster>-n001``), unique within its cluster; ``id`` is
+    unique on the server (and on the Ray cluster, which names actors after it), so clusters
+    of one name in two workspaces never share a node key."""
 
     __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("compute_id", "name", name="uq_nodes_compute_name"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     compute_id: Mapped[str] = mapped_column(
         ForeignKey("computes.id", ondelete="CASCADE"), index=True
     )
+    name: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))
     run_id: Mapped[str | None] = mapped_column(String(256))
     pid: Mapped[int | None] = mapped_column(Integer)

@@ -7,6 +7,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from trainforge.client.errors import sdk_errors
+from trainforge.core._tags import sanitize
 from trainforge.hyperdrive.arguments import remove_duplicates
 from trainforge.schemas.runs import RunInfo
 from trainforge.schemas.sweeps import MAX_DURATION_MINUTES, MAX_TOTAL_RUNS
@@ -250,7 +251,7 @@ class HyperDriveConfig:
             max_duration_minutes=self._max_duration_minutes,
             definition=definition,
             snapshot_id=snapshot_id,
-            tags=dict(tags or {}),
+            tags=sanitize(tags or {}),
             submitted_by=_user(),
         )
         ws = experiment.workspace

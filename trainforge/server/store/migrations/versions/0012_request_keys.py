@@ -1,7 +1,7 @@
 """idempotency keys of run-creating requests
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 22:40:00
 
 A client that sends a POST again after its answer was lost (the server went down while
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
