@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import psutil
+
 T = TypeVar("T")
 
 
@@ -40,3 +42,11 @@ os.makedirs("outputs", exist_ok=True)
 with open("outputs/seen.json", "w") as f:
     json.dump(seen, f)
 """
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has exited: only its parent has not reaped it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
-import time
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    stop_never,
+    wait_exponential,
+    wait_random,
+)
 
 from trainforge import __version__
 
 API = "/api/v1"
-RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectTimeout)
+# The request never reached the server: always safe to send again.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+# The server may have acted on the request before the connection broke: only requests
+# that are idempotent (or carry an Idempotency-Key) are sent again.
+MAYBE_SENT = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# How long an SDK or CLI call waits for an unreachable server before it raises.
+# Node agents, launchers and run processes pass retry_s=None: they wait as long as it takes.
+DEFAULT_RETRY_S = float(os.environ.get("TRAINFORGE_CLIENT_RETRY_S", "120"))
 
 
 class ApiError(Exception):
@@ -50,15 +68,25 @@ class Endpoint:
 class TrainforgeClient:
     """A thin typed door onto ``/api/v1``: paths in, JSON or bytes out, errors as ApiError.
 
-    Connection failures are retried for ``retry_s`` seconds, re-reading the server's
-    address each time, so runs ride out a restart of the control plane.
+    Connection failures are retried with backoff for ``retry_s`` seconds (for ever when
+    None), re-reading the server's address each time, so runs ride out a restart of the
+    control plane. A POST is sent again only when the server cannot have acted on it or it
+    is idempotent (``post`` gives each call an Idempotency-Key that its retries reuse).
     """
 
     def __init__(
-        self, endpoint: Endpoint, *, timeout: float = 60.0, retry_s: float = 120.0
+        self,
+        endpoint: Endpoint,
+        *,
+        timeout: float = 60.0,
+        retry_s: float | None = DEFAULT_RETRY_S,
+        max_backoff_s: float = 5.0,
     ) -> None:
         self.endpoint = endpoint
         self.retry_s = retry_s
+        # The longest pause between tries: a node agent keeps it well inside the heartbeat
+        # timeout, so it is heard soon after the server is back.
+        self.max_backoff_s = max_backoff_s
         self._http = httpx.Client(
             timeout=timeout, headers={"User-Agent": f"trainforge/{__version__}"}
         )
@@ -81,40 +109,67 @@ class TrainforgeClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         retry: bool = True,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        deadline = time.monotonic() + (self.retry_s if retry else 0)
-        delay = 0.2
+        headers = dict(headers or {})
+        if idempotent is None:
+            idempotent = method != "POST" or IDEMPOTENCY_HEADER in headers
+        # A file body can be sent again from where it started; a generator cannot.
+        seekable = getattr(content, "seekable", None)
+        start = content.tell() if seekable is not None and seekable() else None  # type: ignore[union-attr]
+        resendable = content is None or isinstance(content, bytes) or start is not None
+
+        def send() -> httpx.Response:
+            if start is not None:
+                content.seek(start)  # type: ignore[union-attr]
+            return self._http.request(
+                method,
+                f"{self.endpoint.address}{API}{path}",
+                json=json,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                content=content,
+                headers={**headers, "Authorization": f"Bearer {self.endpoint.token}"},
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+
+        def retryable(exc: BaseException) -> bool:
+            if not resendable:
+                return False
+            return isinstance(exc, NOT_SENT) or (idempotent and isinstance(exc, MAYBE_SENT))
+
         while True:
-            try:
-                response = self._http.request(
-                    method,
-                    f"{self.endpoint.address}{API}{path}",
-                    json=json,
-                    params={k: v for k, v in (params or {}).items() if v is not None},
-                    content=content,
-                    headers={**(headers or {}), "Authorization": f"Bearer {self.endpoint.token}"},
-                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                )
-            except RETRYABLE:
-                if time.monotonic() >= deadline or (
-                    content is not None and not isinstance(content, bytes)
-                ):
-                    raise
-                self.endpoint.refresh()
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
+            response = self._retrying(retry, retryable)(send)
             if response.status_code == 401 and self.endpoint.refresh():
                 continue
             if response.status_code >= 400:
                 raise _api_error(response)
             return response
 
+    def _retrying(self, retry: bool, retryable: Callable[[BaseException], bool]) -> Retrying:
+        def find_server(_state: RetryCallState) -> None:
+            self.endpoint.refresh()  # a restarted server may listen elsewhere
+
+        if not retry:
+            stop = stop_after_delay(0)
+        elif self.retry_s is None:
+            stop = stop_never
+        else:
+            stop = stop_after_delay(self.retry_s)
+        return Retrying(
+            retry=retry_if_exception(retryable),
+            stop=stop,
+            wait=wait_exponential(multiplier=0.2, max=self.max_backoff_s) + wait_random(0, 0.2),
+            before_sleep=find_server,
+            reraise=True,
+        )
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params).json()
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
-        return self.request("POST", path, json=body, params=params).json()
+        """POST with a fresh Idempotency-Key: a retry after a lost answer creates nothing twice."""
+        key = {IDEMPOTENCY_HEADER: uuid.uuid4().hex}
+        return self.request("POST", path, json=body, params=params, headers=key).json()
 
     def put(self, path: str, body: Any = None) -> Any:
         response = self.request("PUT", path, json=body)
@@ -126,8 +181,10 @@ class TrainforgeClient:
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
 
-    def upload(self, path: str, data: bytes | BinaryIO) -> Any:
-        return self.request("PUT", path, content=data).json()
+    def upload(
+        self, path: str, data: bytes | BinaryIO, params: dict[str, Any] | None = None
+    ) -> Any:
+        return self.request("PUT", path, content=data, params=params).json()
 
     def download(self, path: str, params: dict[str, Any] | None = None) -> Iterator[bytes]:
         with self._http.stream(

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ def default_home() -> Path:
 
 
 def _healthy(state: ServerState) -> bool:
-    if not psutil.pid_exists(state.pid):
+    if _ended(state.pid):
         return False
     try:
         return httpx.get(f"{state.address}/healthz", timeout=2.0).status_code == 200
@@ -80,43 +81,76 @@ def ensure_server(
             command += ["--port", str(port)]
         if database_url:
             command += ["--database-url", database_url]
-        with open(home / "server.log", "ab") as log:
-            child = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+        pid = _spawn_detached(command, home / "server.log")
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if child.poll() is not None:
+            if _ended(pid):
                 raise ServerStartError(f"The trainforge server exited at start:\n{_tail(home)}")
             state = read_state(home)
-            if state is not None and state.pid == child.pid and _healthy(state):
+            if state is not None and state.pid == pid and _healthy(state):
                 return state
             time.sleep(0.1)
-        child.kill()
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
         raise ServerStartError(
             f"The trainforge server did not answer in {START_TIMEOUT_S:.0f} s:\n{_tail(home)}"
         )
+
+
+def _spawn_detached(command: list[str], log: Path) -> int:
+    """Start ``command`` in a session of its own and reap it when it ends; return its pid.
+
+    The server outlives its caller, but a caller that lives on (a notebook kernel) must
+    not keep the stopped server as a zombie that still looks like a running server (and
+    not every init reaps orphans, so starting it as an orphan would not do either).
+    """
+    with open(log, "ab") as out:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    threading.Thread(target=child.wait, name=f"trainforge-reap-{child.pid}", daemon=True).start()
+    return child.pid
+
+
+def _ended(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie has: it only waits to be reaped)."""
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.NoSuchProcess:
+        return True
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # our own child (a server started the old way): reap it
+    return True
+
+
+def _wait_ended(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _ended(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def stop_server(home: Path | None = None, timeout: float = 30.0) -> ServerState | None:
     """Stop the server of ``home`` (its runs go on); return what was stopped, if anything."""
     home = (home or default_home()).resolve()
     state = read_state(home)
-    if state is None or not psutil.pid_exists(state.pid):
+    if state is None or _ended(state.pid):
         (home / "server.json").unlink(missing_ok=True)
         return None
-    process = psutil.Process(state.pid)
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except psutil.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(state.pid).send_signal(signal.SIGTERM)
+    if not _wait_ended(state.pid, timeout):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(state.pid).kill()
+        _wait_ended(state.pid, 5)
     (home / "server.json").unlink(missing_ok=True)
     return state
 
@@ -177,5 +211,6 @@ def stop_all(home: Path | None = None) -> list[int]:
                 killed.append(member.pid)
             except psutil.Error:
                 pass
-    psutil.wait_procs([psutil.Process(pid) for pid in killed if psutil.pid_exists(pid)], timeout=5)
+    for pid in killed:
+        _wait_ended(pid, 5)
     return killed

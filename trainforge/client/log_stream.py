@@ -62,14 +62,22 @@ def follow(
                 return status
             client.get(f"{run_path}/wait", timeout=1.0)
     on_log(log_name)
+    attempt: str | None = None
     while True:
         response = client.request(
             "GET", f"{run_path}/files/{log_name}", params={"offset": offset, "wait": LONG_POLL_S}
         )
+        status = RunStatus(response.headers["X-Run-Status"])
+        read_attempt = response.headers.get("X-Attempt")
+        if attempt is not None and read_attempt != attempt:
+            # The run was requeued: its new attempt writes a log of its own, read from its start.
+            attempt, offset = read_attempt, 0
+            write(decoder.decode(b"", final=True))
+            continue
+        attempt = read_attempt
         if response.content:
             write(decoder.decode(response.content))
         offset = int(response.headers["X-Next-Offset"])
-        status = RunStatus(response.headers["X-Run-Status"])
         if status in TERMINAL_STATUSES and not response.content:
             write(decoder.decode(b"", final=True))
             return status

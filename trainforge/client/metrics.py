@@ -13,6 +13,14 @@ from collections import deque
 from typing import Any
 
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_never,
+    wait_exponential,
+    wait_random,
+)
 
 from trainforge.client.http import ApiError, TrainforgeClient
 
@@ -20,6 +28,15 @@ log = logging.getLogger("trainforge.metrics")
 MAX_BATCH = 10_000
 JSON_HEADERS = {"Content-Type": "application/json"}
 EXIT_FLUSH_TIMEOUT_S = 60.0
+# The longest pause between tries of a batch: the points go in soon after the server is back.
+RETRY_MAX_WAIT_S = 2.0
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """The server is away or failed: send the same batch again. A 4xx never changes."""
+    if isinstance(exc, ApiError):
+        return exc.status_code >= 500
+    return isinstance(exc, httpx.TransportError)
 
 
 class _Marker:
@@ -39,9 +56,17 @@ class MetricsSender:
     the same batch id, so the server stores each point once.
     """
 
-    def __init__(self, client: TrainforgeClient, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        client: TrainforgeClient,
+        interval: float = 0.5,
+        exit_flush_timeout: float | None = EXIT_FLUSH_TIMEOUT_S,
+    ) -> None:
         self.client = client
         self.interval = interval
+        # How long a process that exits waits for its points to be stored (None: for as
+        # long as the server is away, as inside a submitted run, whose end waits anyway).
+        self.exit_flush_timeout = exit_flush_timeout
         self._queue: deque[tuple[Any, ...] | _Marker] = deque()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,7 +83,7 @@ class MetricsSender:
         if self._thread is None:
             self._start()
 
-    def flush(self, timeout: float = 300.0) -> bool:
+    def flush(self, timeout: float | None = 300.0) -> bool:
         """Wait until every point logged so far is stored; False if that took too long."""
         if self._thread is None and not self._queue:
             return True
@@ -125,30 +150,35 @@ class MetricsSender:
         if run_path in self.attempts:
             batch["attempt"] = self.attempts[run_path]
         body = json.dumps(batch).encode()
-        delay = 0.5
-        while True:
-            try:
-                self.client.request(
-                    "POST",
-                    f"{run_path}/metrics:batch",
-                    content=body,
-                    headers=JSON_HEADERS,
-                    retry=False,
-                )
-                return
-            except ApiError as exc:
-                if exc.status_code < 500:
-                    # The server will never take this batch; keep training, say why once.
-                    log.warning("trainforge dropped %d metric points: %s", len(points), exc.message)
-                    return
-            except httpx.TransportError as exc:  # unreachable: wait for the server, never raise
-                log.debug("metrics batch not sent yet: %s", exc)
-                self.client.endpoint.refresh()
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+
+        def find_server(_state: RetryCallState) -> None:
+            self.client.endpoint.refresh()  # a restarted server may listen elsewhere
+
+        # The same batch id on every try, so the server stores the points once.
+        retrying = Retrying(
+            retry=retry_if_exception(_worth_retrying),
+            stop=stop_never,
+            wait=wait_exponential(multiplier=0.5, max=RETRY_MAX_WAIT_S) + wait_random(0, 0.5),
+            before_sleep=find_server,
+            reraise=True,
+        )
+        try:
+            retrying(
+                self.client.request,
+                "POST",
+                f"{run_path}/metrics:batch",
+                content=body,
+                headers=JSON_HEADERS,
+                retry=False,
+                idempotent=True,
+            )
+        except ApiError as exc:
+            # The server will never take this batch (e.g. a superseded attempt or a run
+            # that has ended); keep training, say why once.
+            log.warning("trainforge dropped %d metric points: %s", len(points), exc.message)
 
 
 def _flush_at_exit(ref: weakref.ref[MetricsSender]) -> None:
     sender = ref()
-    if sender is not None and not sender.flush(EXIT_FLUSH_TIMEOUT_S):
+    if sender is not None and not sender.flush(sender.exit_flush_timeout):
         log.warning("trainforge could not store every metric before exit (server unreachable)")

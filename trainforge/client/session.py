@@ -13,14 +13,16 @@ from pathlib import Path
 
 from trainforge.client.http import Endpoint, TrainforgeClient
 from trainforge.client.local_server import default_home, ensure_server
-from trainforge.client.metrics import MetricsSender
+from trainforge.client.metrics import EXIT_FLUSH_TIMEOUT_S, MetricsSender
 from trainforge.schemas.server_state import read_address, read_state
 
 
 class Session:
-    def __init__(self, client: TrainforgeClient) -> None:
+    def __init__(
+        self, client: TrainforgeClient, exit_flush_timeout: float | None = EXIT_FLUSH_TIMEOUT_S
+    ) -> None:
         self.client = client
-        self.metrics = MetricsSender(client)
+        self.metrics = MetricsSender(client, exit_flush_timeout=exit_flush_timeout)
         # The run this process was launched for, once Run.get_context() has built it.
         self.context_run: object | None = None
 
@@ -70,7 +72,12 @@ def run_session(address: str, token: str) -> Session:
                 found = read_address(Path(address_file)) if address_file else None
                 return (found, token) if found else None
 
-            _run_sessions[key] = Session(TrainforgeClient(Endpoint(address, token, refresh)))
+            # A run's process waits out an outage of the control plane, however long: its
+            # calls and its last metrics are delayed, never lost.
+            client = TrainforgeClient(
+                Endpoint(address, token, refresh), retry_s=None, max_backoff_s=2.0
+            )
+            _run_sessions[key] = Session(client, exit_flush_timeout=None)
         return _run_sessions[key]
 
 

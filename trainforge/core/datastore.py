@@ -402,7 +402,9 @@ def _class_for(info: DatastoreInfo) -> type[Datastore]:
 def storage_access(workspace: Workspace, datastore_name: str) -> StorageAccess:
     with sdk_errors():
         body = workspace._client.request(
-            "POST", f"/workspaces/{workspace.name}/datastores/{datastore_name}/access"
+            "POST",
+            f"/workspaces/{workspace.name}/datastores/{datastore_name}/access",
+            idempotent=True,  # it only hands out access: safe to ask again
         ).json()
     return StorageAccess.model_validate(body)
 

@@ -399,13 +399,16 @@ class Run:
     ) -> dict[str, Any]:
         """Store a file (a path, bytes or a binary stream) as the run file ``name``."""
         target = self._file_path(name)
+        # Inside a submitted run the write names its attempt: one superseded is refused.
+        attempt = self._session.metrics.attempts.get(self._path)
+        params = {"attempt": attempt} if attempt is not None else None
         with sdk_errors():
             if isinstance(path_or_stream, str | os.PathLike):
                 if not Path(path_or_stream).is_file():
                     raise UserErrorException(f"path_or_stream: {path_or_stream} is not a file")
                 with open(path_or_stream, "rb") as stream:
-                    return self._session.client.upload(target, stream)
-            return self._session.client.upload(target, path_or_stream)
+                    return self._session.client.upload(target, stream, params)
+            return self._session.client.upload(target, path_or_stream, params)
 
     def upload_files(
         self,
@@ -623,7 +626,7 @@ class Run:
             )
             run = get_run(ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True)
             if os.environ.get("TRAINFORGE_RUN_ATTEMPT"):
-                # Points from an attempt that was requeued meanwhile are dropped by the server.
+                # Writes of an attempt that was requeued meanwhile are refused by the server.
                 session.metrics.attempts[run._path] = int(os.environ["TRAINFORGE_RUN_ATTEMPT"])
             session.context_run = run
         return session.context_run  # type: ignore[return-value]

@@ -49,8 +49,14 @@ class Agent:
             state = read_state(self.home)
             return (state.address, token) if state else None
 
+        # retry_s=None: while the control plane is away the agent keeps its launchers
+        # going and heartbeats again, however long that takes, trying every second so a
+        # restarted server hears it well within its heartbeat timeout.
         self.client = TrainforgeClient(
-            Endpoint(environ["TRAINFORGE_ENDPOINT"], token, refresh), timeout=30
+            Endpoint(environ["TRAINFORGE_ENDPOINT"], token, refresh),
+            timeout=30,
+            retry_s=None,
+            max_backoff_s=1.0,
         )
         self.launchers: dict[int, Launcher] = {}
         self.leaving = False

@@ -109,7 +109,9 @@ class RunData:
     def access(self, datastore_name: str) -> StorageAccess:
         if datastore_name not in self.accesses:
             body = self.client.request(
-                "POST", f"/workspaces/{self.workspace}/datastores/{datastore_name}/access"
+                "POST",
+                f"/workspaces/{self.workspace}/datastores/{datastore_name}/access",
+                idempotent=True,  # it only hands out access: safe to ask again
             ).json()
             self.accesses[datastore_name] = StorageAccess.model_validate(body)
         return self.accesses[datastore_name]

@@ -126,6 +126,8 @@ def fork_launcher(request: LaunchRequest) -> ForkedProcess:
         os.dup2(log, 2)
         os.chdir(request.node_dir)
         environment = launcher_environment(request)
+        # The launcher watches its agent: when the agent dies the node is lost.
+        environment["TRAINFORGE_AGENT_PID"] = str(os.getppid())
         os.environ.clear()
         os.environ.update(environment)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

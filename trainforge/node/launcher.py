@@ -62,6 +62,8 @@ LOG_SHIP_INTERVAL_S = 0.5
 # Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
 OUTPUT_SYNC_INTERVAL_S = float(os.environ.get("TRAINFORGE_OUTPUT_SYNC_S", "10"))
 STOP_GRACE_S = 5.0
+# How often a running launcher asks whether its attempt is still the run's.
+FENCE_CHECK_S = float(os.environ.get("TRAINFORGE_FENCE_CHECK_S", "2"))
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
 
@@ -72,6 +74,10 @@ def job_dir(home: Path, workspace: str, run_id: str, attempt: int) -> Path:
 
 class LaunchError(Exception):
     """The run cannot start on this node; the message is the run's error."""
+
+
+class Superseded(Exception):
+    """This attempt is no longer the run's: its node was given up on and the run moved on."""
 
 
 class Launcher:
@@ -93,7 +99,11 @@ class Launcher:
         self.home = Path(environ["TRAINFORGE_HOME"])
         self.endpoint = environ["TRAINFORGE_ENDPOINT"]
         self.token = environ["TRAINFORGE_RUN_TOKEN"]
-        self.client = TrainforgeClient(Endpoint(self.endpoint, self.token, self._find_server))
+        # retry_s=None: a launcher waits out an outage of the control plane, however long,
+        # and its processes go on meanwhile.
+        self.client = TrainforgeClient(
+            Endpoint(self.endpoint, self.token, self._find_server), retry_s=None, max_backoff_s=2.0
+        )
         self.run_path = f"/workspaces/{self.workspace}/runs/{self.run_id}"
         # One working folder for every node of the attempt, as Azure ML gave a job's nodes
         # one folder on the workspace's blob store: scripts that coordinate through files
@@ -101,7 +111,11 @@ class Launcher:
         # share it where they share this filesystem; on separate hosts each host has its own.
         self.work_dir = job_dir(self.home, self.workspace, self.run_id, self.attempt) / "wd"
         self.logs_dir = self.node_dir / "azureml-logs"
-        self.logs = LogShipper(self.client, self.run_path)
+        self.logs = LogShipper(self.client, self.run_path, self.attempt)
+        # The node agent that forked this launcher: if it dies, the node is lost.
+        self.agent_pid = (
+            int(environ["TRAINFORGE_AGENT_PID"]) if environ.get("TRAINFORGE_AGENT_PID") else None
+        )
         self.stop_requested = threading.Event()
         self.node_addr = environ.get("TRAINFORGE_NODE_ADDR") or "127.0.0.1"
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -324,12 +338,16 @@ class Launcher:
                 hand_over(self.user, work_root(self.home), folder)
             env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)
         syncs = (
-            [FolderSync(self.client, self.run_path, self.work_dir / "outputs", "outputs")]
+            [
+                FolderSync(
+                    self.client, self.run_path, self.work_dir / "outputs", "outputs", self.attempt
+                )
+            ]
             if definition.output_collection
             else []
         )
         syncs += [
-            FolderSync(self.client, self.run_path, self.work_dir / d, d)
+            FolderSync(self.client, self.run_path, self.work_dir / d, d, self.attempt)
             for d in definition.directories_to_watch
             if d != "outputs"
         ]
@@ -438,6 +456,7 @@ class Launcher:
         """
         started = time.monotonic()
         last_sync = started
+        last_fence_check = started
         syncer: threading.Thread | None = None
         reason: str | None = None
         failed: int | None = None
@@ -482,6 +501,9 @@ class Launcher:
                 self.stop_processes()
                 break
             self.logs.ship()
+            if time.monotonic() - last_fence_check > FENCE_CHECK_S:
+                self.check_fence()
+                last_fence_check = time.monotonic()
             if time.monotonic() - last_sync > OUTPUT_SYNC_INTERVAL_S and (
                 syncer is None or not syncer.is_alive()
             ):
@@ -492,6 +514,20 @@ class Launcher:
             syncer.join()
         self.report_daemon_ends([p.poll() for p in self.processes])
         return failed, reason
+
+    def check_fence(self) -> None:
+        """Raise Superseded when this attempt is no longer wanted: its node agent died (the
+        node is lost, the run goes on elsewhere) or the control plane moved the run to
+        another attempt; stop as asked when the run ended without this node hearing."""
+        if self.agent_pid is not None and os.getppid() != self.agent_pid:
+            raise Superseded(f"the node agent (pid {self.agent_pid}) is gone: the node is lost")
+        info = RunInfo.model_validate(self.client.get(self.run_path))
+        if info.attempt != self.attempt:
+            raise Superseded(
+                f"the run is on attempt {info.attempt}; this launcher ran attempt {self.attempt}"
+            )
+        if info.status.is_terminal:
+            self.stop_requested.set()
 
     def stop_processes(self) -> None:
         """SIGTERM each process group that still runs, then kill whatever is left of their trees."""
@@ -587,8 +623,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: launcher.stop_requested.set())
     try:
         return launcher.run()
-    except ApiError as exc:
-        # 409: this attempt was superseded (requeued or ended); stop what it started.
+    except (ApiError, Superseded) as exc:
+        # 409 or Superseded: this attempt was given up on (requeued or ended); stop what it
+        # started, so that nothing of it writes over the attempt that replaced it.
         log.error("the control plane refused the launcher: %s", exc)
         if launcher.processes:
             launcher.stop_processes()

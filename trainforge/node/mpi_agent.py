@@ -30,7 +30,10 @@ def main(argv: list[str]) -> int:
     # The words form one shell line, as ssh would hand it to the remote shell.
     command = " ".join(word for word in words if word != "--daemonize")
     env = os.environ
-    client = TrainforgeClient(Endpoint(env["AZUREML_SERVICE_ENDPOINT"], env["AZUREML_RUN_TOKEN"]))
+    # Part of a run: it waits out an outage of the control plane, however long.
+    client = TrainforgeClient(
+        Endpoint(env["AZUREML_SERVICE_ENDPOINT"], env["AZUREML_RUN_TOKEN"]), retry_s=None
+    )
     gang = GangClient(
         client,
         env["AZUREML_ARM_WORKSPACE_NAME"],

@@ -12,12 +12,22 @@ log = logging.getLogger("trainforge.launcher")
 MAX_APPEND = 4 * 2**20
 
 
-class LogShipper:
-    """Appends what each local log file gained since the last call to its run file."""
+def _fenced(exc: ApiError) -> bool:
+    """The server refuses this attempt's writes (superseded, or the run has ended)."""
+    return exc.status_code == 409
 
-    def __init__(self, client: TrainforgeClient, run_path: str) -> None:
+
+class LogShipper:
+    """Appends what each local log file gained since the last call to its run file.
+
+    Every write names the attempt, so the server keeps each attempt's logs apart and
+    refuses those of an attempt it gave up on: that ApiError (409) is raised.
+    """
+
+    def __init__(self, client: TrainforgeClient, run_path: str, attempt: int) -> None:
         self.client = client
         self.run_path = run_path
+        self.attempt = attempt
         self._files: dict[Path, str] = {}
         self._offsets: dict[Path, int] = {}
         self._created: set[Path] = set()
@@ -42,30 +52,41 @@ class LogShipper:
         if size == 0 and local not in self._created:
             # The log exists from the start, as in Azure ML, even before the script prints.
             self._created.add(local)
-            self.client.request(
-                "POST", f"{self.run_path}/files/{name}", params={"offset": 0}, content=b""
-            )
+            self._append(name, 0, b"")
         while offset < size:
             with open(local, "rb") as f:
                 f.seek(offset)
                 data = f.read(min(size - offset, MAX_APPEND))
             try:
-                self.client.request(
-                    "POST", f"{self.run_path}/files/{name}", params={"offset": offset}, content=data
-                )
+                self._append(name, offset, data)
             except ApiError as exc:
+                if _fenced(exc):
+                    raise
                 log.warning("could not ship %s: %s", name, exc.message)
                 return
             offset += len(data)
             self._offsets[local] = offset
 
+    def _append(self, name: str, offset: int, data: bytes) -> None:
+        # Writing at an offset is idempotent: safe to send again after a lost answer.
+        self.client.request(
+            "POST",
+            f"{self.run_path}/files/{name}",
+            params={"offset": offset, "attempt": self.attempt},
+            content=data,
+            idempotent=True,
+        )
+
 
 class FolderSync:
     """Uploads files of a local folder that are new or changed since the last sync."""
 
-    def __init__(self, client: TrainforgeClient, run_path: str, folder: Path, prefix: str) -> None:
+    def __init__(
+        self, client: TrainforgeClient, run_path: str, folder: Path, prefix: str, attempt: int
+    ) -> None:
         self.client = client
         self.run_path = run_path
+        self.attempt = attempt
         self.folder = folder
         self.prefix = prefix.rstrip("/")
         self._seen: dict[str, tuple[int, int]] = {}
@@ -88,8 +109,17 @@ class FolderSync:
                     continue
                 try:
                     with open(path, "rb") as body:
-                        self.client.upload(f"{self.run_path}/files/{self.prefix}/{relative}", body)
-                except (OSError, ApiError) as exc:
+                        self.client.upload(
+                            f"{self.run_path}/files/{self.prefix}/{relative}",
+                            body,
+                            params={"attempt": self.attempt},
+                        )
+                except ApiError as exc:
+                    if _fenced(exc):
+                        raise
+                    log.warning("could not upload %s/%s: %s", self.prefix, relative, exc)
+                    continue
+                except OSError as exc:
                     log.warning("could not upload %s/%s: %s", self.prefix, relative, exc)
                     continue
                 self._seen[relative] = stamp

@@ -239,7 +239,7 @@ class MetricPoint(BaseModel):
 
 class MetricBatch(BaseModel):
     batch_id: str = Field(min_length=1, max_length=64)
-    # The attempt of the process that logged: points from a superseded attempt are dropped.
+    # The attempt of the process that logged: a superseded attempt's points are refused (409).
     attempt: limits.PositiveCount | None = None
     points: list[MetricPoint] = Field(max_length=20_000)
 

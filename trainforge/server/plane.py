@@ -15,6 +15,7 @@ from trainforge.server.settings import ServerSettings
 from trainforge.server.store.database import Store
 from trainforge.server.sweeper import Sweeper
 from trainforge.storage.artifacts import ArtifactStore
+from trainforge.storage.run_files import RunFiles
 
 
 class ControlPlane:
@@ -43,6 +44,15 @@ class ControlPlane:
         """The files of one run: ``ExperimentRun/dcid.<run id>/`` as in Azure ML."""
         root = self.settings.workspace_dir(workspace_name) / "artifacts" / "ExperimentRun"
         return ArtifactStore(str(root / f"dcid.{run_id}"))
+
+    def run_files(self, workspace_name: str, run_id: str, attempt: int) -> RunFiles:
+        """The run's files with the logs of each attempt (the run is on ``attempt``)."""
+        root = self.settings.workspace_dir(workspace_name) / "artifacts" / "ExperimentRun"
+        return RunFiles(
+            self.artifacts(workspace_name, run_id),
+            str(root / "attempts" / f"dcid.{run_id}"),
+            attempt,
+        )
 
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)

@@ -8,7 +8,8 @@ Each pass, in one thread:
 - scales clusters: grows toward ``max_nodes`` while work waits, lets nodes idle longer
   than ``idle_seconds_before_scaledown`` go (never below ``min_nodes``), marks nodes that
   stop heartbeating, or whose host the backend reports dead, unusable and retries their
-  run once elsewhere;
+  run once elsewhere (after a start of the server every node gets a fresh heartbeat
+  window: an outage of the control plane is not a node's fault);
 - stops what was canceled and reaps launchers that ended.
 Database changes happen in short transactions; process work (spawning, signalling)
 happens after them, so a slow spawn never holds the store.
@@ -88,9 +89,12 @@ class Scheduler(WakeLoop):
         self.settings = settings
         self.backends = backends
         self.endpoint = ""
+        # No node is judged on heartbeats it could not send while this server was down.
+        self.started = time.time()
 
     def start(self, endpoint: str) -> None:
         self.endpoint = endpoint
+        self.started = time.time()
         self.start_loop()
 
     def tick(self) -> None:
@@ -400,7 +404,10 @@ class Scheduler(WakeLoop):
             handle = _handle(compute.backend, node.pid, node.pid_create_time, node.id)
             alive = handle is not None and backend.is_alive(handle)
             if node.state in LIVE_NODE_STATES:
-                heard = (node.last_heartbeat or node.placed or node.created).timestamp()
+                heard = max(
+                    (node.last_heartbeat or node.placed or node.created).timestamp(),
+                    self.started,  # a fresh window for every node after a (re)start
+                )
                 limit = (
                     self.settings.heartbeat_timeout_s
                     if node.last_heartbeat

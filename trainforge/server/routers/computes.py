@@ -130,6 +130,7 @@ def _heartbeat(
             raise NotFound(
                 f"Node {node_id} is not part of any cluster of workspace {ws!r} (released or deleted)"
             )
+        fenced: list[int] = []
         if body is not None:
             node.last_heartbeat = utcnow()
             node.address = body.address or node.address
@@ -145,20 +146,30 @@ def _heartbeat(
                 if assignment is not None and not launcher.alive and assignment.state != "ended":
                     allocation.process_ended(db, assignment, launcher.exit_code)
                     cp.scheduler.wake()
+                elif launcher.alive and assignment.state == "ended":
+                    # A launcher of an attempt given up on (its node was lost meanwhile): stop it.
+                    fenced.append(launcher.assignment_id)
         reply = HeartbeatReply(
-            leave=node.state == "leaving",
+            # A node declared lost that comes back leaves, stopping all it still runs.
+            leave=node.state in ("leaving", "unusable", "preempted"),
             # Acknowledge ended launchers at once so the agent can forget them.
             acknowledged=body is not None and any(not item.alive for item in body.launchers),
+            stop=fenced,
         )
+        # An active assignment the agent does not report was sent in a reply that never
+        # arrived (the server went down before answering): send it again.
+        reported = {item.assignment_id for item in body.launchers} if body is not None else None
         on_node = db.scalars(
             select(models.Assignment).where(
                 models.Assignment.node_id == node.id,
-                models.Assignment.state.in_(("pending", "stopping")),
+                models.Assignment.state.in_(("pending", "active", "stopping")),
             )
         )
         for assignment in on_node:
             if assignment.state == "stopping":
                 reply.stop.append(assignment.id)
+                continue
+            if assignment.state == "active" and (reported is None or assignment.id in reported):
                 continue
             run = db.get(models.Run, assignment.run_id)
             assert run is not None

@@ -12,14 +12,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
-from trainforge.schemas.limits import Offset, WaitSeconds
+from trainforge.schemas.limits import Offset, PositiveCount, WaitSeconds
 from trainforge.schemas.runs import FileInfo, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
-from trainforge.server.services import snapshots
-from trainforge.storage.artifacts import ArtifactStore, PathConflict
+from trainforge.server.services import fencing, snapshots
+from trainforge.storage.artifacts import PathConflict
 from trainforge.storage.paths import UnsafePathError
+from trainforge.storage.run_files import RunFiles
 
 router = APIRouter(prefix="/workspaces/{ws}")
 T = TypeVar("T")
@@ -50,11 +51,22 @@ def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _run_store(cp: ControlPlane, ws: str, run_id: str) -> tuple[ArtifactStore, RunStatus]:
+def _run_files(cp: ControlPlane, ws: str, run_id: str) -> tuple[RunFiles, RunStatus]:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        status = RunStatus(cp.runs.row(db, row, run_id).status)
-    return cp.artifacts(ws, run_id), status
+        run = cp.runs.row(db, row, run_id)
+        status, attempt = RunStatus(run.status), run.attempt
+    return cp.run_files(ws, run_id, attempt), status
+
+
+def _writable(cp: ControlPlane, ws: str, run_id: str, attempt: int | None, what: str) -> RunFiles:
+    """The run's files, if a write of ``attempt`` may go there (else 409)."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        run = cp.runs.row(db, row, run_id)
+        fencing.check_write(db, run, attempt, what)
+        current = run.attempt
+    return cp.run_files(ws, run_id, current)
 
 
 def _checked(name: str, action: Callable[[], T]) -> T:
@@ -70,15 +82,22 @@ def _checked(name: str, action: Callable[[], T]) -> T:
 def list_files(
     ws: str, run_id: str, prefix: str = "", cp: ControlPlane = Depends(plane)
 ) -> list[FileInfo]:
-    store, _ = _run_store(cp, ws, run_id)
-    return [FileInfo(name=name, size=size) for name, size in store.list(prefix)]
+    files, _ = _run_files(cp, ws, run_id)
+    return [FileInfo(name=name, size=size) for name, size in files.list(prefix)]
 
 
 @router.put("/runs/{run_id}/files/{name:path}", response_model=FileInfo)
 async def put_file(
-    ws: str, run_id: str, name: str, request: Request, cp: ControlPlane = Depends(plane)
+    ws: str,
+    run_id: str,
+    name: str,
+    request: Request,
+    attempt: PositiveCount | None = None,
+    cp: ControlPlane = Depends(plane),
 ) -> FileInfo:
-    store, _ = await run_in_threadpool(_run_store, cp, ws, run_id)
+    """Store a whole file; a run's processes name their ``attempt`` (a superseded one: 409)."""
+    files = await run_in_threadpool(_writable, cp, ws, run_id, attempt, f"files ({name})")
+    store = files.files
     _checked(name, lambda: store.path(name))
     spool = await _spool(request, cp.settings.max_file_bytes)
     with spool:
@@ -95,10 +114,13 @@ async def append_file(
     name: str,
     offset: Offset,
     request: Request,
+    attempt: PositiveCount | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> FileInfo:
-    """Write the body at ``offset``: how launchers ship logs as they grow."""
-    store, _ = await run_in_threadpool(_run_store, cp, ws, run_id)
+    """Write the body at ``offset``: how launchers ship logs as they grow. Each attempt's
+    logs are kept apart; a superseded attempt's, or any once the run has ended, get 409."""
+    files = await run_in_threadpool(_writable, cp, ws, run_id, attempt, f"logs ({name})")
+    store = files.of_attempt(attempt or files.attempt)
     data = await request.body()
     if offset + len(data) > cp.settings.max_file_bytes:
         raise _too_large(cp.settings.max_file_bytes)
@@ -120,15 +142,21 @@ async def get_file(
     request: Request,
     offset: Offset | None = None,
     wait: WaitSeconds = 0.0,
+    attempt: PositiveCount | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> Response:
     """The whole file, or (with ``offset``) what follows it, waiting up to ``wait`` s for more.
 
-    Tail reads answer with X-Next-Offset and X-Run-Status so a follower knows where to
-    continue and when to stop.
+    A log is the newest attempt's copy, or that of ``attempt``. Tail reads answer with
+    X-Next-Offset, X-Run-Status and X-Attempt (the attempt whose copy was read) so a
+    follower knows where to continue, when to start again from 0, and when to stop.
     """
-    store, status = await run_in_threadpool(_run_store, cp, ws, run_id)
-    _checked(name, lambda: store.path(name))  # a name that leaves the run folder: 400
+    files, status = await run_in_threadpool(_run_files, cp, ws, run_id)
+    _checked(name, lambda: files.files.path(name))  # a name that leaves the run folder: 400
+    if attempt is not None:
+        store, found_attempt = files.of_attempt(attempt), attempt
+    else:
+        store, found_attempt = await run_in_threadpool(files.newest, name)
     if offset is None:
         if not store.exists(name):
             raise NotFound(f"Run {run_id} has no file {name!r}")
@@ -149,14 +177,20 @@ async def get_file(
         if await request.is_disconnected():
             break
         await cp.events.wait(run_id, deadline - time.monotonic())
-        _, status = await run_in_threadpool(_run_store, cp, ws, run_id)
+        files, status = await run_in_threadpool(_run_files, cp, ws, run_id)
+        if attempt is None:  # a new attempt may have started its own copy meanwhile
+            store, found_attempt = await run_in_threadpool(files.newest, name)
     data = b""
     if size > offset:
         data = await run_in_threadpool(store.read, name, offset, min(size - offset, MAX_TAIL_BYTES))
     return Response(
         content=data,
         media_type="application/octet-stream",
-        headers={"X-Next-Offset": str(offset + len(data)), "X-Run-Status": status.value},
+        headers={
+            "X-Next-Offset": str(offset + len(data)),
+            "X-Run-Status": status.value,
+            "X-Attempt": str(found_attempt),
+        },
     )
 
 

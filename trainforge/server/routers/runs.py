@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -23,7 +23,7 @@ from trainforge.schemas.runs import (
 from trainforge.server.errors import BadRequest
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
-from trainforge.server.services import metrics
+from trainforge.server.services import fencing, metrics
 
 router = APIRouter(prefix="/workspaces/{ws}")
 
@@ -46,13 +46,29 @@ def _filter(raw: str | None, field: str) -> str | dict | list | None:
     return value
 
 
+# A client's retry of a POST whose answer was lost sends the same key: nothing is made twice.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+]
+
+
 @router.post("/experiments/{experiment}/runs", response_model=RunInfo, status_code=201)
 def submit_run(
-    ws: str, experiment: ExperimentName, body: RunCreate, cp: ControlPlane = Depends(plane)
+    ws: str,
+    experiment: ExperimentName,
+    body: RunCreate,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> RunInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
+        request = f"experiments/{experiment}/runs"
+        done = cp.runs.created_for(db, row, idempotency_key, request)
+        if done:
+            return cp.runs.info(db, row, done[0])
         run = cp.runs.create(db, row, experiment, body)
+        cp.runs.remember(db, row, idempotency_key, request, [run])
         info = cp.runs.info(db, row, run)
     cp.scheduler.wake()
     return info
@@ -146,11 +162,19 @@ def cancel_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunIn
 
 @router.post("/runs/{run_id}/children", response_model=list[RunInfo], status_code=201)
 def create_children(
-    ws: str, run_id: str, body: ChildrenCreate, cp: ControlPlane = Depends(plane)
+    ws: str,
+    run_id: str,
+    body: ChildrenCreate,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> list[RunInfo]:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        children = cp.runs.create_children(db, row, run_id, body)
+        request = f"runs/{run_id}/children"
+        children = cp.runs.created_for(db, row, idempotency_key, request)
+        if children is None:
+            children = cp.runs.create_children(db, row, run_id, body)
+            cp.runs.remember(db, row, idempotency_key, request, children)
         return [cp.runs.info(db, row, child) for child in children]
 
 
@@ -160,7 +184,9 @@ def post_metrics(
 ) -> BatchResult:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        stored = metrics.add_batch(db, cp.runs.row(db, row, run_id), body)
+        run = cp.runs.row(db, row, run_id)
+        fencing.check_write(db, run, body.attempt, "metrics")
+        stored = metrics.add_batch(db, run, body)
     cp.sweeper.wake()  # a sweep's policy looks at each new value of its primary metric
     return BatchResult(stored=stored, count=len(body.points))
 

@@ -160,6 +160,40 @@ class RunService:
         db.flush()
         return run
 
+    # -- idempotency keys ----------------------------------------------------------------
+    def created_for(
+        self, db: Session, ws: models.Workspace, key: str | None, request: str
+    ) -> list[models.Run] | None:
+        """The runs an earlier ``request`` with Idempotency-Key ``key`` created, if any."""
+        if key is None:
+            return None
+        found = db.get(models.RequestKey, (ws.id, key))
+        if found is None:
+            return None
+        if found.request != request:
+            raise Conflict(
+                f"Idempotency-Key: {key!r} was already used for another request; "
+                "give each request its own key"
+            )
+        return [self.row(db, ws, run_id) for run_id in found.run_ids]
+
+    def remember(
+        self,
+        db: Session,
+        ws: models.Workspace,
+        key: str | None,
+        request: str,
+        runs: list[models.Run],
+    ) -> None:
+        """Keep what ``request`` with Idempotency-Key ``key`` created, in its transaction."""
+        if key is not None:
+            db.add(
+                models.RequestKey(
+                    workspace_id=ws.id, key=key, request=request, run_ids=[r.id for r in runs]
+                )
+            )
+            db.flush()
+
     def _check_target(self, db: Session, ws: models.Workspace, definition: RunDefinition) -> None:
         """The target must exist and be able to hold the run's nodes."""
         if definition.target in LOCAL_TARGETS:

@@ -338,3 +338,19 @@ class RegisteredEnvironment(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RequestKey(Base):
+    """The Idempotency-Key of a request that created runs, and the runs it created: the
+    client's retry of that request (its answer was lost) gets them again, not new ones."""
+
+    __tablename__ = "request_keys"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # What the request was (its path in the workspace): a key reused elsewhere is refused.
+    request: Mapped[str] = mapped_column(Text)
+    run_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

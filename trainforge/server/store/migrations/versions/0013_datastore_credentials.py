@@ -1,7 +1,7 @@
 """datastore credentials off the key vault
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-01 22:40:00
 
 A datastore's credentials were a key-vault secret (``datastore-credentials-<name>``), so
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
