@@ -27,6 +27,7 @@ from trainforge.client import local_server, session
 from trainforge.client.http import ApiError, TrainforgeClient
 from trainforge.core import Experiment, Run, ScriptRunConfig, Workspace
 from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.node.work_root import work_root
 from trainforge.schemas.server_state import read_state
 
 pytestmark = pytest.mark.slow
@@ -70,7 +71,9 @@ def delete_cluster(ws: Workspace, cluster: AmlCompute) -> None:
 def node_log(home: Path, run_id: str, attempt: int = 1) -> str:
     """The driver log as the node writes it, before it is shipped to the server."""
     found = list(
-        home.glob(f"workspaces/*/nodes/**/{run_id}.{attempt}/azureml-logs/70_driver_log.txt")
+        work_root(home).glob(
+            f"workspaces/*/nodes/**/{run_id}.{attempt}/azureml-logs/70_driver_log.txt"
+        )
     )
     return found[0].read_text() if found else ""
 
@@ -273,6 +276,7 @@ STARTER = """
 import json, sys
 from trainforge.core import Workspace
 from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.node.work_root import work_root
 ws = Workspace.create("down-ws", exist_ok=True, show_output=False)
 config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", min_nodes=1, max_nodes=1)
 cluster = ComputeTarget.create(ws, "cpu", config)

@@ -279,8 +279,10 @@ def test_a_run_token_expires_once_its_run_has_ended_and_the_grace_is_over(tmp_pa
         assert client.post(f"{path}/metrics:batch", json=batch, headers=as_run).status_code == 200
         done = client.patch(path, json={"status": "Completed"}, headers=as_run)
         assert done.json()["status"] == "Completed"
-        # Within the grace the last uploads still go through ...
-        assert client.put(f"{path}/files/outputs/last.txt", content=b"x", headers=as_run).is_success
+        # Within the grace the token still reads; writes to the ended run are fenced ...
+        assert client.get(path, headers=as_run).status_code == 200
+        late = client.put(f"{path}/files/outputs/last.txt", content=b"x", headers=as_run)
+        assert late.status_code == 409 and late.json()["error"]["code"] == "RunEnded"
         # ... then the token is refused, reads too; the admin's is not.
         settings.run_token_grace_s = 0.5  # the server's setting, as a small one is given
         expired = wait_until(
