@@ -128,7 +128,9 @@ class Launcher:
             self.work_dir,
             NodeCache(datastore_cache(self.home, self.workspace)),
             self.prep_note,
-            self.node_dir / "mounts",
+            # Beside the shared working folder, so the links every node of the job writes
+            # into it name one mount point, which each node binds in its own namespace.
+            self.work_dir.parent / "mounts",
         )
         self.gang = GangClient(self.client, self.workspace, self.run_id, self.attempt)
         self.ports: PortReservation | None = None
