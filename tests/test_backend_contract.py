@@ -259,11 +259,33 @@ def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> N
     assert {e["MASTER_ADDR"] for e in ranks} <= addresses
 
 
+SHARED_FOLDER = """
+    import json, os, time
+    config = json.loads(os.environ["TF_CONFIG"])
+    task_type, index = config["task"]["type"], config["task"]["index"]
+    marker = os.path.join("outputs", "MNIST", "complete.txt")
+    if task_type == "worker" and index == 0:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w") as f:
+            f.write("done")
+        print("worker 0 wrote", marker, flush=True)
+    else:
+        deadline = time.time() + 60
+        while not os.path.exists(marker):
+            if time.time() > deadline:
+                raise SystemExit(f"{task_type} {index}: {marker} never appeared")
+            time.sleep(0.2)
+        print(task_type, index, "saw", marker, flush=True)
+        if task_type == "ps":
+            while True:
+                time.sleep(1)
+"""
+
+
 def test_the_nodes_of_a_job_share_its_working_folder(
     clusters, backend, experiment, project
 ) -> None:  # type: ignore[no-untyped-def]
     """Local nodes and Ray nodes on one host: one folder, as the TF sample expects."""
-    from tests.test_sample_calls import SHARED_FOLDER
     from trainforge.core import ScriptRunConfig
     from trainforge.core.runconfig import TensorflowConfiguration
 
@@ -273,10 +295,11 @@ def test_the_nodes_of_a_job_share_its_working_folder(
         source_directory=str(project),
         script="tf_mnist_replica.py",
         compute_target=cluster,
-        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0),
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1),
     )
     run = experiment.submit(src)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
     logs = run.get_details_with_logs()["logFiles"]
     assert "worker 1 saw" in logs["azureml-logs/70_driver_log_worker_1.txt"]
+    assert "outputs/MNIST/complete.txt" in run.get_file_names()

@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import test_clusters
 from trainforge.core import Experiment, ScriptRunConfig
-from trainforge.core.runconfig import TensorflowConfiguration
 
-clusters = test_clusters.clusters  # the fixture: a test's clusters are deleted after it
 
 
 def write(folder: Path, name: str, code: str) -> None:
@@ -188,49 +185,6 @@ def test_data_references_inside_a_command_are_resolved(
 
 # The public TF parameter-server sample's coordination: worker 0 writes
 # outputs/MNIST/complete.txt when it is done, the other tasks wait for that file.
-SHARED_FOLDER = """
-    import json, os, time
-    config = json.loads(os.environ["TF_CONFIG"])
-    task_type, index = config["task"]["type"], config["task"]["index"]
-    marker = os.path.join("outputs", "MNIST", "complete.txt")
-    if task_type == "worker" and index == 0:
-        os.makedirs(os.path.dirname(marker), exist_ok=True)
-        with open(marker, "w") as f:
-            f.write("done")
-        print("worker 0 wrote", marker, flush=True)
-    else:
-        deadline = time.time() + 60
-        while not os.path.exists(marker):
-            if time.time() > deadline:
-                raise SystemExit(f"{task_type} {index}: {marker} never appeared")
-            time.sleep(0.2)
-        print(task_type, index, "saw", marker, flush=True)
-        if task_type == "ps":
-            while True:
-                time.sleep(1)
-"""
-
-
-@pytest.mark.slow
-def test_nodes_of_a_job_share_one_working_folder(
-    clusters,
-    experiment: Experiment,
-    project: Path,  # type: ignore[no-untyped-def]
-) -> None:
-    cluster = clusters(max_nodes=2)
-    write(project, "tf_mnist_replica.py", SHARED_FOLDER)
-    src = ScriptRunConfig(
-        source_directory=str(project),
-        script="tf_mnist_replica.py",
-        compute_target=cluster,
-        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1),
-    )
-    run = experiment.submit(src)
-    details = run.wait_for_completion(raise_on_error=False)
-    assert details["status"] == "Completed", details.get("error")
-    logs = run.get_details_with_logs()["logFiles"]
-    assert "worker 1 saw" in logs["azureml-logs/70_driver_log_worker_1.txt"]
-    assert "outputs/MNIST/complete.txt" in run.get_file_names()
 
 
 def test_print_run_is_readable_at_100_columns(experiment: Experiment, project: Path) -> None:
