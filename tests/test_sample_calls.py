@@ -14,7 +14,6 @@ import requests
 from trainforge.core import Experiment, ScriptRunConfig
 
 
-
 def write(folder: Path, name: str, code: str) -> None:
     (folder / name).write_text(textwrap.dedent(code))
 
