@@ -10,6 +10,7 @@ import typer
 
 from trainforge.cli.common import WorkspaceOption, _fail, _workspace, console
 from trainforge.cli.output import OutputFormat, OutputOption, emit
+from trainforge.core.datastore import info_of
 from trainforge.exceptions import AzureMLException
 
 datastore_app = typer.Typer(
@@ -36,7 +37,7 @@ def _store(workspace: str | None, name: str | None):  # type: ignore[no-untyped-
 
 
 def _location(store) -> str:  # type: ignore[no-untyped-def]
-    info = store._info
+    info = info_of(store)
     if info.storage_kind == "s3":
         return f"s3://{info.bucket_name}" + (f" ({info.endpoint_url})" if info.endpoint_url else "")
     if info.storage_kind == "local":
@@ -59,7 +60,7 @@ def datastore_list(
             "type": store.datastore_type,
             "where": _location(store),
             "credential": store.credential_type,
-            "default": "yes" if store._info.is_default else "",
+            "default": "yes" if info_of(store).is_default else "",
         }
         for name, store in sorted(stores.items())
     ]
@@ -90,7 +91,7 @@ def datastore_show(name: str, workspace: WorkspaceOption = None) -> None:
         store = _store(workspace, name)
     except AzureMLException as exc:
         _fail(str(exc))
-    console.print_json(store._info.model_dump_json())
+    console.print_json(info_of(store).model_dump_json())
 
 
 @datastore_app.command("upload")

@@ -312,13 +312,13 @@ def run_list(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List runs, newest first."""
-    from trainforge.core.run import list_runs
+    from trainforge.core.run import info_of, list_runs
 
     rows = []
     for run in list_runs(_workspace(workspace), experiment=experiment):
         if len(rows) >= limit:
             break
-        info = run._info
+        info = info_of(run)
         rows.append(
             {
                 "run id": run.id,
@@ -379,9 +379,11 @@ def run_files(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List a run's files (logs, outputs, uploads) with their sizes."""
+    from trainforge.core.run import runs_api
+
     run = _workspace(workspace).get_run(run_id)
-    found = run._session.client.get(f"{run._path}/files", prefix=prefix or "")
-    emit([{"name": f["name"], "bytes": f["size"]} for f in found], output, ["name", "bytes"])
+    found = runs_api(run).files(run.id, prefix=prefix or "")
+    emit([{"name": f.name, "bytes": f.size} for f in found], output, ["name", "bytes"])
 
 
 @run_app.command("download")
@@ -415,13 +417,14 @@ def run_logs(
 ) -> None:
     """Print a run's driver log; with --follow, stream it until the run ends."""
     from trainforge.client import log_stream
+    from trainforge.core.run import runs_api
 
     run = _workspace(workspace).get_run(run_id)
-    client, path = run._session.client, run._path
+    runs = runs_api(run)
     if follow:
         try:
             log_stream.follow(
-                client, path, lambda text: (sys.stdout.write(text), sys.stdout.flush())
+                runs, run.id, lambda text: (sys.stdout.write(text), sys.stdout.flush())
             )
         except KeyboardInterrupt:
             _fail(
@@ -436,7 +439,7 @@ def run_logs(
     name = log_stream.pick_log(run.get_file_names())
     if name is None:
         _fail(f"run {run_id} has no log yet")
-    for chunk in client.download(f"{path}/files/{name}"):
+    for chunk in runs.download_file(run.id, name):
         sys.stdout.buffer.write(chunk)
 
 

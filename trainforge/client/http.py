@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO
 
 import httpx
@@ -65,6 +65,36 @@ class Endpoint:
         return True
 
 
+class StaleToken(Exception):
+    """The server refused the token and a fresh one was found, but the body cannot be sent
+    again from inside the auth flow (a file stream): the retry policy sends it again."""
+
+
+class TokenAuth(httpx.Auth):
+    """The endpoint's bearer token on every request. On a 401 the endpoint is read again
+    (a restarted server has a new token and maybe a new address) and the request re-sent."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.endpoint.token}"
+        response = yield request
+        if response.status_code != 401 or not self.endpoint.refresh():
+            return
+        if not isinstance(request.stream, httpx.ByteStream):
+            raise StaleToken()
+        request.url = httpx.URL(self.endpoint.address + request.url.raw_path.decode("ascii"))
+        request.headers["Host"] = request.url.netloc.decode("ascii")
+        request.headers["Authorization"] = f"Bearer {self.endpoint.token}"
+        yield request
+
+
+def new_idempotency_key() -> dict[str, str]:
+    """A fresh Idempotency-Key header: every retry of the one call sends the same key."""
+    return {IDEMPOTENCY_HEADER: uuid.uuid4().hex}
+
+
 class TrainforgeClient:
     """A thin typed door onto ``/api/v1``: paths in, JSON or bytes out, errors as ApiError.
 
@@ -88,7 +118,9 @@ class TrainforgeClient:
         # timeout, so it is heard soon after the server is back.
         self.max_backoff_s = max_backoff_s
         self._http = httpx.Client(
-            timeout=timeout, headers={"User-Agent": f"trainforge/{__version__}"}
+            timeout=timeout,
+            headers={"User-Agent": f"trainforge/{__version__}"},
+            auth=TokenAuth(endpoint),
         )
 
     @property
@@ -110,7 +142,13 @@ class TrainforgeClient:
         timeout: float | None = None,
         retry: bool = True,
         idempotent: bool | None = None,
+        persistent: bool = False,
     ) -> httpx.Response:
+        """Send one request under the client's retry policy; a 4xx or 5xx raises ApiError.
+
+        A ``persistent`` request (an idempotent write that must not be lost, like a batch
+        of metrics) is also sent again after a 5xx or any transport error, for ever.
+        """
         headers = dict(headers or {})
         if idempotent is None:
             idempotent = method != "POST" or IDEMPOTENCY_HEADER in headers
@@ -122,36 +160,45 @@ class TrainforgeClient:
         def send() -> httpx.Response:
             if start is not None:
                 content.seek(start)  # type: ignore[union-attr]
-            return self._http.request(
+            response = self._http.request(
                 method,
                 f"{self.endpoint.address}{API}{path}",
                 json=json,
                 params={k: v for k, v in (params or {}).items() if v is not None},
                 content=content,
-                headers={**headers, "Authorization": f"Bearer {self.endpoint.token}"},
+                headers=headers,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
-
-        def retryable(exc: BaseException) -> bool:
-            if not resendable:
-                return False
-            return isinstance(exc, NOT_SENT) or (idempotent and isinstance(exc, MAYBE_SENT))
-
-        while True:
-            response = self._retrying(retry, retryable)(send)
-            if response.status_code == 401 and self.endpoint.refresh():
-                continue
             if response.status_code >= 400:
                 raise _api_error(response)
             return response
 
-    def _retrying(self, retry: bool, retryable: Callable[[BaseException], bool]) -> Retrying:
+        def retryable(exc: BaseException) -> bool:
+            if not resendable:
+                return False
+            if isinstance(exc, (StaleToken, *NOT_SENT)):
+                return True
+            if isinstance(exc, ApiError):
+                return persistent and exc.status_code >= 500
+            return idempotent and isinstance(
+                exc, httpx.TransportError if persistent else MAYBE_SENT
+            )
+
+        return self._retrying(retry, retryable, for_ever=persistent)(send)
+
+    def _retrying(
+        self, retry: bool, retryable: Callable[[BaseException], bool], for_ever: bool = False
+    ) -> Retrying:
+        """The client's one retry policy: exponential backoff with jitter, capped at
+        ``max_backoff_s``, for ``retry_s`` seconds (for ever when None), looking for a
+        restarted server before each new try."""
+
         def find_server(_state: RetryCallState) -> None:
             self.endpoint.refresh()  # a restarted server may listen elsewhere
 
         if not retry:
             stop = stop_after_delay(0)
-        elif self.retry_s is None:
+        elif self.retry_s is None or for_ever:
             stop = stop_never
         else:
             stop = stop_after_delay(self.retry_s)
@@ -168,8 +215,9 @@ class TrainforgeClient:
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         """POST with a fresh Idempotency-Key: a retry after a lost answer creates nothing twice."""
-        key = {IDEMPOTENCY_HEADER: uuid.uuid4().hex}
-        return self.request("POST", path, json=body, params=params, headers=key).json()
+        return self.request(
+            "POST", path, json=body, params=params, headers=new_idempotency_key()
+        ).json()
 
     def put(self, path: str, body: Any = None) -> Any:
         response = self.request("PUT", path, json=body)
@@ -188,10 +236,7 @@ class TrainforgeClient:
 
     def download(self, path: str, params: dict[str, Any] | None = None) -> Iterator[bytes]:
         with self._http.stream(
-            "GET",
-            f"{self.endpoint.address}{API}{path}",
-            params=params,
-            headers={"Authorization": f"Bearer {self.endpoint.token}"},
+            "GET", f"{self.endpoint.address}{API}{path}", params=params
         ) as response:
             if response.status_code >= 400:
                 response.read()

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable
 
-from trainforge.client.http import TrainforgeClient
+from trainforge.client.api.runs import RunsApi
 from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
 
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
@@ -44,8 +44,8 @@ def pick_log(names: list[str], settled: bool = True) -> str | None:
 
 
 def follow(
-    client: TrainforgeClient,
-    run_path: str,
+    runs: RunsApi,
+    run_id: str,
     write: Callable[[str], None],
     on_log: Callable[[str], None] = lambda name: None,
     log_name: str | None = None,
@@ -54,19 +54,17 @@ def follow(
     offset = 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while log_name is None:
-        status = RunStatus(client.get(run_path)["status"])
-        names = [item["name"] for item in client.get(f"{run_path}/files", prefix="")]
+        status = runs.get(run_id).status
+        names = [item.name for item in runs.files(run_id)]
         log_name = pick_log(names, settled=status in TERMINAL_STATUSES)
         if log_name is None:
             if status in TERMINAL_STATUSES:
                 return status
-            client.get(f"{run_path}/wait", timeout=1.0)
+            runs.wait(run_id, timeout=1.0)
     on_log(log_name)
     attempt: str | None = None
     while True:
-        response = client.request(
-            "GET", f"{run_path}/files/{log_name}", params={"offset": offset, "wait": LONG_POLL_S}
-        )
+        response = runs.tail(run_id, log_name, offset, LONG_POLL_S)
         status = RunStatus(response.headers["X-Run-Status"])
         read_attempt = response.headers.get("X-Attempt")
         if attempt is not None and read_attempt != attempt:
@@ -83,12 +81,10 @@ def follow(
             return status
 
 
-def wait_for_terminal(
-    client: TrainforgeClient, run_path: str, timeout: float | None = None
-) -> RunStatus:
+def wait_for_terminal(runs: RunsApi, run_id: str, timeout: float | None = None) -> RunStatus:
     """Block until the run ends (or ``timeout`` seconds pass); return its last status."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = RunStatus(client.get(f"{run_path}/wait", timeout=LONG_POLL_S)["status"])
+        status = runs.wait(run_id, timeout=LONG_POLL_S).status
         if status in TERMINAL_STATUSES or (deadline is not None and time.monotonic() >= deadline):
             return status

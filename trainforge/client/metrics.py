@@ -12,31 +12,14 @@ import weakref
 from collections import deque
 from typing import Any
 
-import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_never,
-    wait_exponential,
-    wait_random,
-)
-
+from trainforge.client.api.runs import RunsApi
 from trainforge.client.http import ApiError, TrainforgeClient
 
 log = logging.getLogger("trainforge.metrics")
 MAX_BATCH = 10_000
-JSON_HEADERS = {"Content-Type": "application/json"}
+# A run as the sender knows it: (workspace name, run id).
+RunKey = tuple[str, str]
 EXIT_FLUSH_TIMEOUT_S = 60.0
-# The longest pause between tries of a batch: the points go in soon after the server is back.
-RETRY_MAX_WAIT_S = 2.0
-
-
-def _worth_retrying(exc: BaseException) -> bool:
-    """The server is away or failed: send the same batch again. A 4xx never changes."""
-    if isinstance(exc, ApiError):
-        return exc.status_code >= 500
-    return isinstance(exc, httpx.TransportError)
 
 
 class _Marker:
@@ -73,13 +56,14 @@ class MetricsSender:
         self._start_lock = threading.Lock()
         self._closed = threading.Event()
         # The attempt of each run this process logs for (set inside submitted runs).
-        self.attempts: dict[str, int] = {}
+        self.attempts: dict[RunKey, int] = {}
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def log(
-        self, run_path: str, name: str, kind: str, value: Any, step: int | None, description: str
+        self, run: RunKey, name: str, kind: str, value: Any, step: int | None, description: str
     ) -> None:
-        self._queue.append((run_path, name, kind, value, step, description, time.time()))
+        """Queue a point of the run ``(workspace, run id)``."""
+        self._queue.append((run, name, kind, value, step, description, time.time()))
         if self._thread is None:
             self._start()
 
@@ -117,15 +101,15 @@ class MetricsSender:
             self._drain()
 
     def _drain(self) -> None:
-        pending: dict[str, list[dict[str, Any]]] = {}
+        pending: dict[RunKey, list[dict[str, Any]]] = {}
         markers: list[_Marker] = []
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, _Marker):
                 markers.append(item)
                 break
-            run_path, name, kind, value, step, description, at = item
-            pending.setdefault(run_path, []).append(
+            run_key, name, kind, value, step, description, at = item
+            pending.setdefault(run_key, []).append(
                 {
                     "name": name,
                     "kind": kind,
@@ -135,43 +119,27 @@ class MetricsSender:
                     "time": at,
                 }
             )
-        for run_path, points in pending.items():
+        for run_key, points in pending.items():
             for start in range(0, len(points), MAX_BATCH):
-                self._send(run_path, points[start : start + MAX_BATCH])
+                self._send(run_key, points[start : start + MAX_BATCH])
         for marker in markers:
             marker.done.set()
         if self._queue:
             self._wake.set()
 
-    def _send(self, run_path: str, points: list[dict[str, Any]]) -> None:
+    def _send(self, run_key: RunKey, points: list[dict[str, Any]]) -> None:
         # json.dumps keeps NaN and infinities (a diverging loss is worth recording);
         # httpx's own encoder would refuse them.
         batch: dict[str, Any] = {"batch_id": uuid.uuid4().hex, "points": points}
-        if run_path in self.attempts:
-            batch["attempt"] = self.attempts[run_path]
+        if run_key in self.attempts:
+            batch["attempt"] = self.attempts[run_key]
         body = json.dumps(batch).encode()
 
-        def find_server(_state: RetryCallState) -> None:
-            self.client.endpoint.refresh()  # a restarted server may listen elsewhere
-
-        # The same batch id on every try, so the server stores the points once.
-        retrying = Retrying(
-            retry=retry_if_exception(_worth_retrying),
-            stop=stop_never,
-            wait=wait_exponential(multiplier=0.5, max=RETRY_MAX_WAIT_S) + wait_random(0, 0.5),
-            before_sleep=find_server,
-            reraise=True,
-        )
+        # The same batch id on every try (the client's persistent policy: a 5xx or a lost
+        # server is tried again for ever), so the server stores the points once.
+        workspace, run_id = run_key
         try:
-            retrying(
-                self.client.request,
-                "POST",
-                f"{run_path}/metrics:batch",
-                content=body,
-                headers=JSON_HEADERS,
-                retry=False,
-                idempotent=True,
-            )
+            RunsApi(self.client, workspace).post_metrics(run_id, body)
         except ApiError as exc:
             # The server will never take this batch (e.g. a superseded attempt or a run
             # that has ended); keep training, say why once.

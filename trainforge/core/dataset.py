@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trainforge.client.api import api
+from trainforge.client.api.datasets import DatasetsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.data.abstract_dataset import AbstractDataset, registered
 from trainforge.data.dataset_factory import FileDatasetFactory, TabularDatasetFactory
@@ -25,23 +27,18 @@ class Dataset:
     ) -> AbstractDataset:
         """A registered dataset: its latest version, or ``version``."""
         with sdk_errors():
-            body = workspace._client.get(
-                f"/workspaces/{workspace.name}/datasets/{name}", version=str(version)
-            )
-        return registered(workspace, body)
+            info = api(workspace, DatasetsApi).get(name, version)
+        return registered(workspace, info)
 
     @staticmethod
     def get_by_id(workspace: Workspace, id: str) -> AbstractDataset:
         with sdk_errors():
-            body = workspace._client.get(f"/workspaces/{workspace.name}/dataset-ids/{id}")
-        return registered(workspace, body)
+            info = api(workspace, DatasetsApi).get_by_id(id)
+        return registered(workspace, info)
 
     @staticmethod
     def get_all(workspace: Workspace) -> dict[str, AbstractDataset]:
         """{name: latest version} of every registered dataset."""
         with sdk_errors():
-            found = workspace._client.get(f"/workspaces/{workspace.name}/datasets")
-        return {
-            item["name"]: registered(workspace, item)
-            for item in found
-        }
+            found = api(workspace, DatasetsApi).list()
+        return {info.name: registered(workspace, info) for info in found}

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainforge.client.api import api
+from trainforge.client.api.environments import EnvironmentsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.core.conda_dependencies import CondaDependencies
 from trainforge.exceptions import UserErrorException
@@ -185,28 +187,22 @@ class Environment:
             )
         self._check_installable()
         with sdk_errors():
-            created = workspace._client.post(
-                f"/workspaces/{workspace.name}/environments/{self.name}/versions",
-                self._definition().model_dump(mode="json"),
-            )
-        return Environment._from_info(EnvironmentInfo.model_validate(created))
+            created = api(workspace, EnvironmentsApi).register(self.name, self._definition())
+        return Environment._from_info(created)
 
     @staticmethod
     def get(
         workspace: Workspace, name: str, version: str | None = None, label: str | None = None
     ) -> Environment:
         """The registered environment ``name`` at ``version`` (the latest when None)."""
-        path = f"/workspaces/{workspace.name}/environments/{name}"
-        if version is not None:
-            path += f"/versions/{version}"
         try:
             with sdk_errors():
-                found = workspace._client.get(path)
+                found = api(workspace, EnvironmentsApi).get(name, version)
         except UserErrorException:
             if version is None and name.lower().startswith(RESERVED_PREFIXES):
                 return Environment._curated(name)
             raise
-        return Environment._from_info(EnvironmentInfo.model_validate(found))
+        return Environment._from_info(found)
 
     @staticmethod
     def _curated(name: str) -> Environment:
@@ -227,11 +223,8 @@ class Environment:
     def list(workspace: Workspace) -> dict[str, Environment]:
         """{name: latest version} of the environments registered in ``workspace``."""
         with sdk_errors():
-            found = workspace._client.get(f"/workspaces/{workspace.name}/environments")
-        return {
-            info["name"]: Environment._from_info(EnvironmentInfo.model_validate(info))
-            for info in found["environments"]
-        }
+            found = api(workspace, EnvironmentsApi).list()
+        return {info.name: Environment._from_info(info) for info in found}
 
     # -- conversions ------------------------------------------------------------------------------
     def _definition(self) -> EnvironmentDefinition:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from trainforge.client.api import api
+from trainforge.client.api.experiments import ExperimentsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.exceptions import UserErrorException
 from trainforge.schemas.names import EXPERIMENT_NAME, EXPERIMENT_RULE
@@ -33,9 +35,7 @@ class Experiment:
         self._name = name
         if _id is None:
             with sdk_errors():
-                _id = workspace._client.put(f"/workspaces/{workspace.name}/experiments/{name}")[
-                    "id"
-                ]
+                _id = api(workspace, ExperimentsApi).ensure(name).id
         self._id = _id
 
     @property

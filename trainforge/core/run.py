@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import logging
 import numbers
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from trainforge.client import log_stream
+from trainforge.client.api import api
+from trainforge.client.api.runs import RunsApi
+from trainforge.client.api.snapshots import SnapshotsApi
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.client.session import Session, run_session
 from trainforge.core._tags import sanitize
@@ -25,7 +28,7 @@ from trainforge.exceptions import (
     RunEnvironmentException,
     UserErrorException,
 )
-from trainforge.schemas.runs import MetricPoint, RunInfo, RunStatus
+from trainforge.schemas.runs import ChildrenCreate, MetricPoint, RunInfo, RunStatus
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
@@ -59,6 +62,11 @@ def _scalar(name: str, value: Any) -> bool | int | float | str:
     )
 
 
+# Builds the Run object of a run type: (experiment, run id, its info, extra arguments).
+RunFactory = Callable[..., "Run"]
+RUN_TYPE_PROVIDERS = "trainforge.run_type_providers"
+
+
 class Run:
     """A run of an experiment, as ``azureml.core.Run``.
 
@@ -66,17 +74,23 @@ class Run:
     ``Run.get_context()``.
     """
 
+    # Run type -> factory: a run loaded by id comes back as the class its type calls for
+    # (HyperDriveRun for 'hyperdrive'). Packages add theirs with ``add_type_provider``
+    # (trainforge.train does for HyperDrive) or the entry-point group RUN_TYPE_PROVIDERS.
+    _run_type_registry: ClassVar[dict[str, RunFactory]] = {}
+
     def __init__(
         self, experiment: Experiment, run_id: str, outputs: str | None = None, **kwargs: Any
     ) -> None:
         self._experiment = experiment
         self._workspace = experiment.workspace
-        self._session: Session = self._workspace._session
-        self._path = f"/workspaces/{self._workspace.name}/runs/{run_id}"
+        self._session: Session = self._workspace.service_context
+        self._runs = api(self._workspace, RunsApi)
+        self._path = self._runs.path(run_id)
         info: RunInfo | None = kwargs.pop("_info", None)
         if info is None:
             with sdk_errors():
-                info = RunInfo.model_validate(self._session.client.get(self._path))
+                info = self._runs.get(run_id)
         self._info = info
         self._outputs = outputs
         self._in_submitted_context: bool = kwargs.pop("_in_submitted_context", False)
@@ -161,15 +175,20 @@ class Run:
                 found[name] = os.environ[name]
         return found
 
+    @staticmethod
+    def add_type_provider(runtype: str, run_factory: RunFactory) -> None:
+        """Make runs of type ``runtype`` load as ``run_factory(experiment, run_id, _info=...)``."""
+        Run._run_type_registry[runtype] = run_factory
+
     # -- status -------------------------------------------------------------------------
     def _refresh(self) -> RunInfo:
         with sdk_errors():
-            self._info = RunInfo.model_validate(self._session.client.get(self._path))
+            self._info = self._runs.get(self.id)
         return self._info
 
     def _update(self, body: dict[str, Any]) -> None:
         with sdk_errors():
-            self._info = RunInfo.model_validate(self._session.client.patch(self._path, body))
+            self._info = self._runs.update(self.id, body)
 
     def get_status(self) -> str:
         if not self._info.status.is_terminal:
@@ -198,7 +217,7 @@ class Run:
             if show_output:
                 print(f"RunId: {self.id}")
                 print(f"Web View: {self.get_portal_url()}")
-                log_stream.follow(self._session.client, self._path, _write_stdout, _announce_log)
+                log_stream.follow(self._runs, self.id, _write_stdout, _announce_log)
                 details = self.get_details()
                 print("\nExecution Summary\n=================")
                 print(f"RunId: {self.id}")
@@ -206,7 +225,7 @@ class Run:
                 for warning in self._info.warnings:
                     print(f"Warnings:\n{warning}\n")
             else:
-                log_stream.wait_for_terminal(self._session.client, self._path)
+                log_stream.wait_for_terminal(self._runs, self.id)
                 details = self.get_details()
         except KeyboardInterrupt:
             raise ExperimentExecutionException(
@@ -230,7 +249,7 @@ class Run:
             log.warning("Cancelling a run from inside its own script is not supported")
             return
         with sdk_errors():
-            self._info = RunInfo.model_validate(self._session.client.post(f"{self._path}/cancel"))
+            self._info = self._runs.cancel(self.id)
 
     def start(self) -> None:
         self._update({"status": RunStatus.RUNNING.value})
@@ -296,7 +315,11 @@ class Run:
             )
         except UserErrorException as exc:
             raise UserErrorException(f"Metric {name[:80]!r}: {exc}") from None
-        self._session.metrics.log(self._path, name, kind, value, point.step, description)
+        self._session.metrics.log(self._metrics_key, name, kind, value, point.step, description)
+
+    @property
+    def _metrics_key(self) -> tuple[str, str]:
+        return (self._workspace.name, self.id)
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Log a scalar; logging the same name again builds a series. Never blocks on the network."""
@@ -354,7 +377,7 @@ class Run:
         """{name: value} as the SDK shapes it; ``recursive`` gives {run id: metrics} for the subtree."""
         self.flush()
         with sdk_errors():
-            return self._session.client.get(f"{self._path}/metrics", name=name, recursive=recursive)
+            return self._runs.metrics(self.id, name=name, recursive=recursive)
 
     # -- tags and properties ------------------------------------------------------------
     def tag(self, key: str, value: Any = None) -> None:
@@ -374,20 +397,17 @@ class Run:
     def add_properties(self, properties: dict[str, str]) -> None:
         """Add properties; changing one already set raises UserErrorException."""
         with sdk_errors():
-            self._info = RunInfo.model_validate(
-                self._session.client.post(
-                    f"{self._path}/properties",
-                    {k: "None" if v is None else v for k, v in sanitize(properties).items()},
-                )
+            self._info = self._runs.add_properties(
+                self.id, {k: "None" if v is None else v for k, v in sanitize(properties).items()}
             )
 
     def get_properties(self) -> dict[str, str]:
         return dict(self._refresh().properties)
 
     # -- files --------------------------------------------------------------------------
-    def _file_path(self, name: str) -> str:
+    def _file_name(self, name: str) -> str:
         try:
-            return f"{self._path}/files/{safe_relative_path(name, 'name')}"
+            return safe_relative_path(name, "name")
         except UnsafePathError as exc:
             raise UserErrorException(str(exc)) from None
 
@@ -398,17 +418,16 @@ class Run:
         datastore_name: str | None = None,
     ) -> dict[str, Any]:
         """Store a file (a path, bytes or a binary stream) as the run file ``name``."""
-        target = self._file_path(name)
+        target = self._file_name(name)
         # Inside a submitted run the write names its attempt: one superseded is refused.
-        attempt = self._session.metrics.attempts.get(self._path)
-        params = {"attempt": attempt} if attempt is not None else None
+        attempt = self._session.metrics.attempts.get(self._metrics_key)
         with sdk_errors():
             if isinstance(path_or_stream, str | os.PathLike):
                 if not Path(path_or_stream).is_file():
                     raise UserErrorException(f"path_or_stream: {path_or_stream} is not a file")
                 with open(path_or_stream, "rb") as stream:
-                    return self._session.client.upload(target, stream, params)
-            return self._session.client.upload(target, path_or_stream, params)
+                    return self._runs.upload_file(self.id, target, stream, attempt)
+            return self._runs.upload_file(self.id, target, path_or_stream, attempt)
 
     def upload_files(
         self,
@@ -438,13 +457,13 @@ class Run:
 
     def get_file_names(self) -> list[str]:
         with sdk_errors():
-            return [item["name"] for item in self._session.client.get(f"{self._path}/files")]
+            return [item.name for item in self._runs.files(self.id)]
 
     def download_file(
         self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False
     ) -> None:
         """Download the run file ``name`` (default: its base name in the current folder)."""
-        source = self._file_path(name)  # refuse a bad name before touching the disk
+        source = self._file_name(name)  # refuse a bad name before touching the disk
         destination = Path(output_file_path or Path(name).name)
         if destination.is_dir():
             destination = destination / Path(name).name
@@ -452,7 +471,7 @@ class Run:
         partial = destination.with_name(destination.name + ".partial")
         try:
             with sdk_errors(), open(partial, "wb") as out:
-                for chunk in self._session.client.download(source):
+                for chunk in self._runs.download_file(self.id, source):
                     out.write(chunk)
             partial.replace(destination)
         finally:
@@ -509,9 +528,7 @@ class Run:
             "inputDatasets": [],
             "outputDatasets": [],
             "runDefinition": info.definition.model_dump() if info.definition else None,
-            "logFiles": {
-                name: f"{self._session.address}/api/v1{self._path}/files/{name}" for name in logs
-            },
+            "logFiles": {name: self._runs.file_url(self.id, name) for name in logs},
             "submittedBy": info.submitted_by,
         }
         if info.status.is_terminal:
@@ -525,9 +542,7 @@ class Run:
     def get_details_with_logs(self) -> dict[str, Any]:
         details = self.get_details()
         details["logFiles"] = {
-            name: b"".join(self._session.client.download(self._file_path(name))).decode(
-                errors="replace"
-            )
+            name: self._runs.read_file(self.id, self._file_name(name)).decode(errors="replace")
             for name in details["logFiles"]
         }
         return details
@@ -542,12 +557,8 @@ class Run:
         """Start a child run (Running); use it as a context manager to complete it."""
         body = {"kind": "child", "parent_run_id": self.id, "run_id": run_id, "display_name": name}
         with sdk_errors():
-            created = self._session.client.post(
-                f"/workspaces/{self._workspace.name}/experiments/{self._experiment.name}/runs", body
-            )
-        return Run(
-            self._experiment, created["run_id"], outputs, _info=RunInfo.model_validate(created)
-        )
+            created = self._runs.create(self._experiment.name, body)
+        return Run(self._experiment, created.run_id, outputs, _info=created)
 
     def create_children(
         self,
@@ -556,13 +567,10 @@ class Run:
         tag_values: list[str] | None = None,
     ) -> list[Run]:
         """Start up to 100 children at once, tagged by number or by ``tag_values``."""
-        body = {"count": count, "tag_key": tag_key, "tag_values": tag_values}
+        body = ChildrenCreate.model_construct(count=count, tag_key=tag_key, tag_values=tag_values)
         with sdk_errors():
-            created = self._session.client.post(f"{self._path}/children", body)
-        return [
-            Run(self._experiment, item["run_id"], _info=RunInfo.model_validate(item))
-            for item in created
-        ]
+            created = self._runs.create_children(self.id, body)
+        return [Run(self._experiment, info.run_id, _info=info) for info in created]
 
     def get_children(
         self,
@@ -627,7 +635,9 @@ class Run:
             run = get_run(ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True)
             if os.environ.get("TRAINFORGE_RUN_ATTEMPT"):
                 # Writes of an attempt that was requeued meanwhile are refused by the server.
-                session.metrics.attempts[run._path] = int(os.environ["TRAINFORGE_RUN_ATTEMPT"])
+                session.metrics.attempts[run._metrics_key] = int(
+                    os.environ["TRAINFORGE_RUN_ATTEMPT"]
+                )
             session.context_run = run
         return session.context_run  # type: ignore[return-value]
 
@@ -706,16 +716,24 @@ def _announce_log(name: str) -> None:
     print(f"\nStreaming {name}\n{'=' * (len(name) + 10)}\n")
 
 
-def _run_class(run_type: str | None) -> type[Run]:
-    if run_type == "azureml.scriptrun":
-        from trainforge.core.script_run import ScriptRun
+def _run_factory(run_type: str | None) -> RunFactory:
+    """The registered factory of ``run_type``; a type no package registered loads as Run."""
+    if run_type is None:
+        return Run
+    if run_type not in Run._run_type_registry:
+        for entry in entry_points(group=RUN_TYPE_PROVIDERS, name=run_type):
+            Run.add_type_provider(run_type, entry.load())
+    return Run._run_type_registry.get(run_type, Run)
 
-        return ScriptRun
-    if run_type == "hyperdrive":
-        from trainforge.train.hyperdrive.run import HyperDriveRun
 
-        return HyperDriveRun
-    return Run
+def info_of(run: Run) -> RunInfo:
+    """The run as last fetched from the service (what the CLI prints)."""
+    return run._info
+
+
+def runs_api(run: Run) -> RunsApi:
+    """The typed REST client of the run's workspace (files and logs for the CLI)."""
+    return run._runs
 
 
 def get_run(
@@ -725,14 +743,12 @@ def get_run(
     from trainforge.core.experiment import Experiment
 
     with sdk_errors():
-        info = RunInfo.model_validate(
-            workspace._client.get(f"/workspaces/{workspace.name}/runs/{run_id}")
-        )
+        info = api(workspace, RunsApi).get(run_id)
     if experiment is None:
         experiment = Experiment(
             workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id
         )
-    return _run_class(info.run_type)(experiment, run_id, _info=info, **kwargs)
+    return _run_factory(info.run_type)(experiment, run_id, _info=info, **kwargs)
 
 
 def list_runs(
@@ -741,19 +757,17 @@ def list_runs(
     """Runs of the workspace, newest first; ``tags``/``properties`` filter as the SDK's do."""
     from trainforge.core.experiment import Experiment
 
-    for name, value in (("tags", tags), ("properties", properties)):
-        if value is not None:
-            params[name] = json.dumps(value)
     with sdk_errors():
-        found = workspace._client.get(f"/workspaces/{workspace.name}/runs", **params)["runs"]
+        found = api(workspace, RunsApi).list(tags=tags, properties=properties, **params)
     experiments: dict[str, Experiment] = {}
-    for item in found:
-        info = RunInfo.model_validate(item)
+    for info in found:
         if info.experiment_name not in experiments:
             experiments[info.experiment_name] = Experiment(
                 workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id
             )
-        yield _run_class(info.run_type)(experiments[info.experiment_name], info.run_id, _info=info)
+        yield _run_factory(info.run_type)(
+            experiments[info.experiment_name], info.run_id, _info=info
+        )
 
 
 def start_logging(
@@ -784,12 +798,8 @@ def start_logging(
         "submitted_by": _user(),
     }
     with sdk_errors():
-        created = experiment.workspace._client.post(
-            f"/workspaces/{experiment.workspace.name}/experiments/{experiment.name}/runs", body
-        )
-    return Run(
-        experiment, created["run_id"], outputs or "./outputs", _info=RunInfo.model_validate(created)
-    )
+        created = api(experiment.workspace, RunsApi).create(experiment.name, body)
+    return Run(experiment, created.run_id, outputs or "./outputs", _info=created)
 
 
 def upload_snapshot(workspace: Workspace, source_directory: str | os.PathLike[str]) -> str:
@@ -797,12 +807,12 @@ def upload_snapshot(workspace: Workspace, source_directory: str | os.PathLike[st
     from trainforge.storage import snapshot as snapshots
 
     snap = snapshots.take(source_directory)
+    store = api(workspace, SnapshotsApi)
     try:
-        path = f"/workspaces/{workspace.name}/snapshots/{snap.id}"
         with sdk_errors():
-            if not workspace._client.exists(path):
+            if not store.exists(snap.id):
                 with open(snap.zip_path, "rb") as body:
-                    workspace._client.upload(path, body)
+                    store.upload(snap.id, body)
     finally:
         snap.zip_path.unlink(missing_ok=True)
     return snap.id

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainforge.client.api import api
+from trainforge.client.api.runs import RunsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.core._tags import sanitize
 from trainforge.core.environment import DEFAULT_GPU_IMAGE
@@ -12,7 +14,7 @@ from trainforge.core.run import Run, _user, upload_snapshot
 from trainforge.core.runconfig import argument_list
 from trainforge.data.bindings import bind_data, data_reference_specs, dataset_specs
 from trainforge.exceptions import SnapshotException, UserErrorException
-from trainforge.schemas.runs import RunCreate, RunDefinition, RunInfo
+from trainforge.schemas.runs import RunCreate, RunDefinition
 from trainforge.storage.snapshot import SnapshotLimitError
 
 if TYPE_CHECKING:
@@ -24,6 +26,9 @@ class ScriptRun(Run):
     """A run of a ScriptRunConfig or Estimator (``run.type == 'azureml.scriptrun'``)."""
 
     RUN_TYPE = "azureml.scriptrun"
+
+
+Run.add_type_provider(ScriptRun.RUN_TYPE, ScriptRun)
 
 
 def check_script(source_directory: str, script: str) -> str:
@@ -115,11 +120,6 @@ def submit_script(
         submitted_by=_user(),
         **create,
     )
-    ws = experiment.workspace
     with sdk_errors():
-        created = ws._client.post(
-            f"/workspaces/{ws.name}/experiments/{experiment.name}/runs",
-            request.model_dump(mode="json"),
-        )
-    info = RunInfo.model_validate(created)
+        info = api(experiment.workspace, RunsApi).create(experiment.name, request)
     return ScriptRun(experiment, info.run_id, _info=info)

@@ -8,11 +8,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainforge.client.api import api
+from trainforge.client.api.experiments import ExperimentsApi
+from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.errors import sdk_errors
 from trainforge.client.http import TrainforgeClient
 from trainforge.client.session import Session, default_session
 from trainforge.exceptions import ProjectSystemException, UserErrorException
-from trainforge.schemas.workspaces import WorkspaceInfo
+from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo
 
 if TYPE_CHECKING:
     from trainforge.core.compute import ComputeTarget
@@ -91,22 +94,22 @@ class Workspace:
     ) -> Workspace:
         """Create a workspace, or with ``exist_ok=True`` return the existing one."""
         session = default_session()
-        body = {
-            "name": name,
-            "subscription_id": subscription_id,
-            "resource_group": resource_group,
-            "location": location,
-            "create_resource_group": create_resource_group,
-            "exist_ok": exist_ok,
-            "friendly_name": friendly_name,
-            "tags": tags or {},
-            "sku": sku,
-            "storage_account": storage_account,
-        }
         with sdk_errors():
-            response = session.client.request("POST", "/workspaces", json=body)
-        info = WorkspaceInfo.model_validate(response.json())
-        if show_output and response.status_code == 201:
+            info, created = WorkspacesApi(session.client).create(
+                WorkspaceCreate.model_construct(
+                    name=name,
+                    subscription_id=subscription_id,
+                    resource_group=resource_group,
+                    location=location,
+                    create_resource_group=create_resource_group,
+                    exist_ok=exist_ok,
+                    friendly_name=friendly_name,
+                    tags=tags or {},
+                    sku=sku,
+                    storage_account=storage_account,
+                )
+            )
+        if show_output and created:
             print(
                 f"Deployed workspace {info.name} (resource group {info.resource_group}, location {info.location})"
             )
@@ -134,12 +137,9 @@ class Workspace:
         """{name: [Workspace]} for the workspaces of a subscription (and resource group)."""
         session = default_session()
         with sdk_errors():
-            found = session.client.get(
-                "/workspaces", subscription_id=subscription_id, resource_group=resource_group
-            )
+            found = WorkspacesApi(session.client).list(subscription_id, resource_group)
         result: dict[str, list[Workspace]] = {}
-        for item in found:
-            info = WorkspaceInfo.model_validate(item)
+        for info in found:
             ws = Workspace(
                 info.subscription_id,
                 info.resource_group,
@@ -190,9 +190,14 @@ class Workspace:
     def delete(self, delete_dependent_resources: bool = False, no_wait: bool = False) -> None:
         """Delete the workspace with its runs, files and secrets."""
         with sdk_errors(not_found=ProjectSystemException):
-            self._client.delete(f"/workspaces/{self.name}")
+            WorkspacesApi(self._client).delete(self.name)
 
     # -- properties ---------------------------------------------------------------------
+    @property
+    def service_context(self) -> Session:
+        """The connection this workspace's objects share: its client, address and metrics."""
+        return self._session
+
     @property
     def _client(self) -> TrainforgeClient:
         return self._session.client
@@ -227,8 +232,8 @@ class Workspace:
         from trainforge.core.experiment import Experiment
 
         with sdk_errors():
-            found = self._client.get(f"/workspaces/{self.name}/experiments")
-        return {item["name"]: Experiment(self, item["name"], _id=item["id"]) for item in found}
+            found = api(self, ExperimentsApi).list()
+        return {item.name: Experiment(self, item.name, _id=item.id) for item in found}
 
     @property
     def environments(self) -> dict[str, Any]:
@@ -248,15 +253,12 @@ class Workspace:
     @property
     def datastores(self) -> dict[str, Datastore]:
         """{name: Datastore}; credentials are never returned."""
+        from trainforge.client.api.datastores import DatastoresApi
         from trainforge.core.datastore import Datastore
-        from trainforge.schemas.datastores import DatastoreInfo
 
         with sdk_errors():
-            found = self._client.get(f"/workspaces/{self.name}/datastores")
-        return {
-            item["name"]: Datastore(self, _info=DatastoreInfo.model_validate(item))
-            for item in found
-        }
+            found = api(self, DatastoresApi).list()
+        return {info.name: Datastore(self, _info=info) for info in found}
 
     def get_default_datastore(self) -> Datastore:
         """The default datastore (``workspaceblobstore`` unless set otherwise)."""
@@ -340,9 +342,7 @@ def _find(
 ) -> WorkspaceInfo:
     try:
         with sdk_errors(not_found=ProjectSystemException):
-            info: WorkspaceInfo | None = WorkspaceInfo.model_validate(
-                session.client.get(f"/workspaces/{name}")
-            )
+            info: WorkspaceInfo | None = WorkspacesApi(session.client).get(name)
     except ProjectSystemException:
         info = None
     if (

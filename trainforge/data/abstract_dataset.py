@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import fsspec
 
+from trainforge.client.api import api
+from trainforge.client.api.datasets import DatasetsApi
+from trainforge.client.api.datastores import DatastoresApi
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.exceptions import UserErrorException
 from trainforge.schemas.datastores import DatasetDefinition, DatasetInfo, DatasetRegister
@@ -64,21 +67,15 @@ class AbstractDataset:
             definition=self._definition,
         )
         with sdk_errors():
-            body = workspace._client.request(
-                "POST",
-                f"/workspaces/{workspace.name}/datasets",
-                json=request.model_dump(mode="json"),
-            ).json()
-        return registered(workspace, body)
+            info = api(workspace, DatasetsApi).register(request)
+        return registered(workspace, info)
 
     def unregister_all_versions(self) -> None:
         workspace = self._need_workspace()
         if self.name is None:
             raise UserErrorException("This dataset is not registered")
         with sdk_errors():
-            workspace._client.request(
-                "DELETE", f"/workspaces/{workspace.name}/datasets/{self.name}"
-            )
+            api(workspace, DatasetsApi).delete(self.name)
 
     # -- consumption in runs ----------------------------------------------------------
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
@@ -105,10 +102,8 @@ class AbstractDataset:
     def _files(
         self,
     ) -> tuple[list[dataset_files.DatasetFile], dict[str, fsspec.AbstractFileSystem]]:
-        from trainforge.core.datastore import storage_access
-
         def access_for(datastore_name: str) -> Any:
-            return storage_access(self._need_workspace(), datastore_name)
+            return api(self._need_workspace(), DatastoresApi).access(datastore_name)
 
         with sdk_errors():
             return dataset_files.resolve(self._definition, access_for)

@@ -1,5 +1,5 @@
 """``azureml.data.azure_storage_datastore``: the Azure datastore classes."""
 
-from trainforge.core.datastore import AzureBlobDatastore, AzureFileDatastore
+from trainforge.data.datastore import AzureBlobDatastore, AzureFileDatastore
 
 __all__ = ["AzureBlobDatastore", "AzureFileDatastore"]

@@ -19,10 +19,10 @@ def bind_data(arguments: list[Any], run_config: Any, inputs: list[Any] | None = 
 
 
 def _register(value: Any, run_config: Any) -> Any:
-    from trainforge.core.datastore import Datastore
     from trainforge.data.abstract_dataset import AbstractDataset
     from trainforge.data.data_reference import DataReference
     from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
+    from trainforge.data.datastore import Datastore
 
     if isinstance(value, Datastore):
         value = value.as_mount()

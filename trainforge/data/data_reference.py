@@ -8,16 +8,16 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from trainforge.exceptions import UserErrorException
-from trainforge.schemas.datastores import DataReferenceSpec
+from trainforge.schemas.datastores import REFERENCE_TOKEN, DataReferenceSpec
 from trainforge.storage.locations import datastore_path, join
 from trainforge.storage.paths import UnsafePathError
 
 if TYPE_CHECKING:
-    from trainforge.core.datastore import Datastore
     from trainforge.data.datapath import DataPath, DataPathComputeBinding
+    from trainforge.data.datastore import Datastore
 
 MODES = ("mount", "download", "upload")
-TOKEN_PREFIX = "$AZUREML_DATAREFERENCE_"
+TOKEN_PREFIX = REFERENCE_TOKEN
 
 
 class DataReferenceConfiguration:

@@ -9,8 +9,8 @@ from trainforge.storage.locations import datastore_path
 from trainforge.storage.paths import UnsafePathError
 
 if TYPE_CHECKING:
-    from trainforge.core.datastore import Datastore
     from trainforge.data.data_reference import DataReference
+    from trainforge.data.datastore import Datastore
 
 
 class DataPath:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from trainforge.schemas.datastores import DatasetInputSpec
+from trainforge.schemas.datastores import DATASET_TOKEN, DatasetInputSpec
 
 if TYPE_CHECKING:
     from trainforge.data.abstract_dataset import AbstractDataset
 
-TOKEN_PREFIX = "DatasetConsumptionConfig:"
+TOKEN_PREFIX = DATASET_TOKEN
 
 
 class DatasetConsumptionConfig:

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 def _paths(path: Any) -> tuple[list[DatasetPath], Workspace | None]:
     """The SDK's path forms: ``(datastore, 'rel/path')``, a list of them, ``datastore.path(...)``,
     a DataPath, or an http(s) URL."""
-    from trainforge.core.datastore import Datastore
     from trainforge.data.data_reference import DataReference
     from trainforge.data.datapath import DataPath
+    from trainforge.data.datastore import Datastore
 
     items = path if isinstance(path, list) else [path]
     if not items:
@@ -79,8 +79,8 @@ class FileDatasetFactory:
     ) -> FileDataset:
         """Upload ``src_dir`` (files matching ``pattern``) to ``target`` and return a
         FileDataset of what is there."""
-        from trainforge.core.datastore import Datastore
         from trainforge.data.datapath import DataPath
+        from trainforge.data.datastore import Datastore
 
         if isinstance(target, DataPath):
             store, target_path = target.datastore, target.path_on_datastore

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from trainforge.client.api.agents import AgentsApi
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import launcher as _launcher  # noqa: F401  imported once, before any fork
 from trainforge.node import processes
@@ -114,11 +115,7 @@ class Agent:
 
     def beat(self) -> HeartbeatReply:
         sent = self.report()
-        reply = HeartbeatReply.model_validate(
-            self.client.post(
-                f"/workspaces/{self.workspace}/agents/{self.node_id}/heartbeat", sent.model_dump()
-            )
-        )
+        reply = AgentsApi(self.client, self.workspace).heartbeat(self.node_id, sent)
         self.forget_ended(sent)
         return reply
 

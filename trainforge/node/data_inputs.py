@@ -18,11 +18,12 @@ from pathlib import Path
 import fsspec
 from filelock import FileLock
 
+from trainforge.client.api.datastores import DatastoresApi
 from trainforge.client.http import TrainforgeClient
-from trainforge.data.data_reference import TOKEN_PREFIX as REFERENCE_TOKEN
-from trainforge.data.dataset_consumption_config import TOKEN_PREFIX as DATASET_TOKEN
 from trainforge.node import read_only_view
 from trainforge.schemas.datastores import (
+    DATASET_TOKEN,
+    REFERENCE_TOKEN,
     DataReferenceSpec,
     DatasetInputSpec,
     StorageAccess,
@@ -108,12 +109,9 @@ class RunData:
 
     def access(self, datastore_name: str) -> StorageAccess:
         if datastore_name not in self.accesses:
-            body = self.client.request(
-                "POST",
-                f"/workspaces/{self.workspace}/datastores/{datastore_name}/access",
-                idempotent=True,  # it only hands out access: safe to ask again
-            ).json()
-            self.accesses[datastore_name] = StorageAccess.model_validate(body)
+            self.accesses[datastore_name] = DatastoresApi(self.client, self.workspace).access(
+                datastore_name
+            )
         return self.accesses[datastore_name]
 
     # -- before the processes ------------------------------------------------------------

@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Callable
 
+from trainforge.client.api.gang import GangApi
 from trainforge.client.http import TrainforgeClient
 from trainforge.schemas.gang import (
     EndpointsPublish,
@@ -50,13 +51,15 @@ class PortReservation:
 
 class GangClient:
     def __init__(self, client: TrainforgeClient, workspace: str, run_id: str, attempt: int) -> None:
-        self.client = client
-        self.base = f"/workspaces/{workspace}/runs/{run_id}/attempts/{attempt}"
+        self.api = GangApi(client, workspace)
+        self.run_id = run_id
+        self.attempt = attempt
 
     # -- endpoints ----------------------------------------------------------------------
     def publish(self, node_rank: int, endpoints: list[TaskEndpoint]) -> None:
-        body = EndpointsPublish(endpoints=endpoints).model_dump(mode="json")
-        self.client.put(f"{self.base}/nodes/{node_rank}/endpoints", body)
+        self.api.publish(
+            self.run_id, self.attempt, node_rank, EndpointsPublish(endpoints=endpoints)
+        )
 
     def wait_for_all(
         self, timeout_s: float, stop: threading.Event, clock: Callable[[], float]
@@ -66,9 +69,7 @@ class GangClient:
         while True:
             if stop.is_set():
                 raise GangTimeout("the run was stopped while waiting for the other nodes")
-            gang = GangEndpoints.model_validate(
-                self.client.get(f"{self.base}/endpoints", wait=POLL_S)
-            )
+            gang = self.api.endpoints(self.run_id, self.attempt, POLL_S)
             if gang.complete:
                 return gang
             if clock() >= deadline:
@@ -82,20 +83,16 @@ class GangClient:
 
     # -- node commands ------------------------------------------------------------------
     def post_command(self, node_rank: int, command: str) -> NodeCommand:
-        body = NodeCommandCreate(command=command).model_dump(mode="json")
-        return NodeCommand.model_validate(
-            self.client.post(f"{self.base}/nodes/{node_rank}/commands", body)
+        return self.api.post_command(
+            self.run_id, self.attempt, node_rank, NodeCommandCreate(command=command)
         )
 
     def posted_commands(self, node_rank: int, wait_s: float = POLL_S) -> list[NodeCommand]:
-        found = self.client.get(f"{self.base}/nodes/{node_rank}/commands", wait=wait_s)
-        return [NodeCommand.model_validate(item) for item in found]
+        return self.api.commands(self.run_id, self.attempt, node_rank, wait_s)
 
     def wait_command(self, command_id: int, wait_s: float = POLL_S) -> NodeCommand:
-        return NodeCommand.model_validate(
-            self.client.get(f"{self.base}/commands/{command_id}", wait=wait_s)
-        )
+        return self.api.command(self.run_id, self.attempt, command_id, wait_s)
 
     def update_command(self, command_id: int, state: str, exit_code: int | None = None) -> None:
         body = NodeCommandUpdate(state=state, exit_code=exit_code)  # type: ignore[arg-type]
-        self.client.patch(f"{self.base}/commands/{command_id}", body.model_dump(mode="json"))
+        self.api.update_command(self.run_id, self.attempt, command_id, body)

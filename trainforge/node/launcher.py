@@ -24,6 +24,9 @@ from typing import Any
 import filelock
 import psutil
 
+from trainforge.client.api.runs import RunsApi
+from trainforge.client.api.snapshots import SnapshotsApi
+from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import (
     environments,
@@ -104,14 +107,14 @@ class Launcher:
         self.client = TrainforgeClient(
             Endpoint(self.endpoint, self.token, self._find_server), retry_s=None, max_backoff_s=2.0
         )
-        self.run_path = f"/workspaces/{self.workspace}/runs/{self.run_id}"
+        self.runs = RunsApi(self.client, self.workspace)
         # One working folder for every node of the attempt, as Azure ML gave a job's nodes
         # one folder on the workspace's blob store: scripts that coordinate through files
         # in it (worker 0 writes outputs/MNIST/complete.txt, the others wait) work. Nodes
         # share it where they share this filesystem; on separate hosts each host has its own.
         self.work_dir = job_dir(self.home, self.workspace, self.run_id, self.attempt) / "wd"
         self.logs_dir = self.node_dir / "azureml-logs"
-        self.logs = LogShipper(self.client, self.run_path, self.attempt)
+        self.logs = LogShipper(self.runs, self.run_id, self.attempt)
         # The node agent that forked this launcher: if it dies, the node is lost.
         self.agent_pid = (
             int(environ["TRAINFORGE_AGENT_PID"]) if environ.get("TRAINFORGE_AGENT_PID") else None
@@ -153,7 +156,7 @@ class Launcher:
     ) -> None:
         """Report this node's part of the run; the control plane settles the run's state."""
         body: dict[str, Any] = {"state": state, "exit_code": exit_code, "error": error}
-        self.client.request("PATCH", f"{self.run_path}/assignments/{self.assignment_id}", json=body)
+        self.runs.report_assignment(self.run_id, self.assignment_id, body)
 
     def note(self, line: str) -> None:
         """A line of the launcher's own in the first driver log (e.g. that Docker is not used)."""
@@ -198,9 +201,7 @@ class Launcher:
             return
         archive_path = self.work_dir.parent / "snapshot.zip"
         with open(archive_path, "wb") as out:
-            for chunk in self.client.download(
-                f"/workspaces/{self.workspace}/snapshots/{snapshot_id}"
-            ):
+            for chunk in SnapshotsApi(self.client, self.workspace).download(snapshot_id):
                 out.write(chunk)
         with zipfile.ZipFile(archive_path) as archive:
             archive.extractall(self.work_dir)
@@ -210,11 +211,11 @@ class Launcher:
         """A requeued attempt starts with what earlier attempts uploaded to ./outputs,
         so a script can resume from its checkpoints."""
         outputs = self.work_dir / "outputs"
-        for item in self.client.get(f"{self.run_path}/files", prefix="outputs/"):
-            target = self.work_dir / safe_relative_path(item["name"])
+        for item in self.runs.files(self.run_id, prefix="outputs/"):
+            target = self.work_dir / safe_relative_path(item.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as out:
-                for chunk in self.client.download(f"{self.run_path}/files/{item['name']}"):
+                for chunk in self.runs.download_file(self.run_id, item.name):
                     out.write(chunk)
         outputs.mkdir(exist_ok=True)
 
@@ -234,7 +235,7 @@ class Launcher:
         """The variables every process of the run sees (ranks are added per process)."""
         definition = info.definition
         assert definition is not None
-        ws = self.client.get(f"/workspaces/{self.workspace}")
+        ws = WorkspacesApi(self.client).get(self.workspace)
         # Nothing of the server's home: no TRAINFORGE_* of the launcher's, no path into it.
         env = {
             k: v
@@ -244,12 +245,12 @@ class Launcher:
         env.update(definition.environment.environment_variables)
         env.update(
             AZUREML_RUN_ID=info.run_id,
-            AZUREML_ARM_SUBSCRIPTION=ws["subscription_id"],
-            AZUREML_ARM_RESOURCEGROUP=ws["resource_group"],
+            AZUREML_ARM_SUBSCRIPTION=ws.subscription_id,
+            AZUREML_ARM_RESOURCEGROUP=ws.resource_group,
             AZUREML_ARM_WORKSPACE_NAME=self.workspace,
             AZUREML_ARM_PROJECT_NAME=info.experiment_name,
             AZUREML_EXPERIMENT_ID=info.experiment_id,
-            AZUREML_WORKSPACE_ID=ws["workspace_id"],
+            AZUREML_WORKSPACE_ID=ws.workspace_id,
             AZUREML_SERVICE_ENDPOINT=self.client.address,
             AZUREML_DISCOVERY_SERVICE_ENDPOINT=self.client.address,
             AZUREML_RUN_TOKEN=self.token,
@@ -293,7 +294,7 @@ class Launcher:
 
     # -- execution ----------------------------------------------------------------------
     def run(self) -> int:
-        info = RunInfo.model_validate(self.client.get(self.run_path))
+        info = self.runs.get(self.run_id)
         if info.status.is_terminal or info.attempt != self.attempt:
             return 0
         definition = info.definition
@@ -340,16 +341,12 @@ class Launcher:
                 hand_over(self.user, work_root(self.home), folder)
             env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)
         syncs = (
-            [
-                FolderSync(
-                    self.client, self.run_path, self.work_dir / "outputs", "outputs", self.attempt
-                )
-            ]
+            [FolderSync(self.runs, self.run_id, self.work_dir / "outputs", "outputs", self.attempt)]
             if definition.output_collection
             else []
         )
         syncs += [
-            FolderSync(self.client, self.run_path, self.work_dir / d, d, self.attempt)
+            FolderSync(self.runs, self.run_id, self.work_dir / d, d, self.attempt)
             for d in definition.directories_to_watch
             if d != "outputs"
         ]
@@ -523,7 +520,7 @@ class Launcher:
         another attempt; stop as asked when the run ended without this node hearing."""
         if self.agent_pid is not None and os.getppid() != self.agent_pid:
             raise Superseded(f"the node agent (pid {self.agent_pid}) is gone: the node is lost")
-        info = RunInfo.model_validate(self.client.get(self.run_path))
+        info = self.runs.get(self.run_id)
         if info.attempt != self.attempt:
             raise Superseded(
                 f"the run is on attempt {info.attempt}; this launcher ran attempt {self.attempt}"

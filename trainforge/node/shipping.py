@@ -6,7 +6,8 @@ import logging
 import os
 from pathlib import Path
 
-from trainforge.client.http import ApiError, TrainforgeClient
+from trainforge.client.api.runs import RunsApi
+from trainforge.client.http import ApiError
 
 log = logging.getLogger("trainforge.launcher")
 MAX_APPEND = 4 * 2**20
@@ -24,9 +25,9 @@ class LogShipper:
     refuses those of an attempt it gave up on: that ApiError (409) is raised.
     """
 
-    def __init__(self, client: TrainforgeClient, run_path: str, attempt: int) -> None:
-        self.client = client
-        self.run_path = run_path
+    def __init__(self, runs: RunsApi, run_id: str, attempt: int) -> None:
+        self.runs = runs
+        self.run_id = run_id
         self.attempt = attempt
         self._files: dict[Path, str] = {}
         self._offsets: dict[Path, int] = {}
@@ -69,23 +70,15 @@ class LogShipper:
 
     def _append(self, name: str, offset: int, data: bytes) -> None:
         # Writing at an offset is idempotent: safe to send again after a lost answer.
-        self.client.request(
-            "POST",
-            f"{self.run_path}/files/{name}",
-            params={"offset": offset, "attempt": self.attempt},
-            content=data,
-            idempotent=True,
-        )
+        self.runs.append_file(self.run_id, name, offset, data, self.attempt)
 
 
 class FolderSync:
     """Uploads files of a local folder that are new or changed since the last sync."""
 
-    def __init__(
-        self, client: TrainforgeClient, run_path: str, folder: Path, prefix: str, attempt: int
-    ) -> None:
-        self.client = client
-        self.run_path = run_path
+    def __init__(self, runs: RunsApi, run_id: str, folder: Path, prefix: str, attempt: int) -> None:
+        self.runs = runs
+        self.run_id = run_id
         self.attempt = attempt
         self.folder = folder
         self.prefix = prefix.rstrip("/")
@@ -109,10 +102,8 @@ class FolderSync:
                     continue
                 try:
                     with open(path, "rb") as body:
-                        self.client.upload(
-                            f"{self.run_path}/files/{self.prefix}/{relative}",
-                            body,
-                            params={"attempt": self.attempt},
+                        self.runs.upload_file(
+                            self.run_id, f"{self.prefix}/{relative}", body, self.attempt
                         )
                 except ApiError as exc:
                     if _fenced(exc):

@@ -21,6 +21,11 @@ DATASET_NAME_RULE = (
     "1 to 255 characters: letters, digits, '_', '-' and '.', starting with a letter or digit"
 )
 
+# How a run's arguments name its data: ``str(data_reference)`` and ``str(dataset input)``
+# are these prefixes and a name, replaced by the local path on the node.
+REFERENCE_TOKEN = "$AZUREML_DATAREFERENCE_"
+DATASET_TOKEN = "DatasetConsumptionConfig:"
+
 # The SDK's datastore types, plus S3 of our own.
 DatastoreType = Literal["AzureBlob", "AzureFile", "S3", "LocalFolder"]
 # Where the bytes live: the fsspec filesystem that serves them.

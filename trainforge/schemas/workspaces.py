@@ -40,6 +40,12 @@ class WorkspaceInfo(BaseModel):
     created: datetime
 
 
+class ExperimentInfo(BaseModel):
+    id: str
+    name: str
+    workspace_name: str
+
+
 class SecretValue(BaseModel):
     value: str
     content_type: str = "text/plain"

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response, status
-from pydantic import BaseModel
 
 from trainforge.schemas.names import ExperimentName, SecretName
-from trainforge.schemas.workspaces import SecretValue, WorkspaceCreate, WorkspaceInfo
+from trainforge.schemas.workspaces import (
+    ExperimentInfo,
+    SecretValue,
+    WorkspaceCreate,
+    WorkspaceInfo,
+)
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import secrets
 from trainforge.server.services.workspaces import to_info
 
 router = APIRouter()
-
-
-class ExperimentInfo(BaseModel):
-    id: str
-    name: str
-    workspace_name: str
 
 
 @router.post("/workspaces", response_model=WorkspaceInfo)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from trainforge.client.api import api
+from trainforge.client.api.sweeps import SweepsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.core.run import Run, get_run
-from trainforge.schemas.runs import RunInfo, RunStatus
+from trainforge.schemas.runs import RunStatus
 from trainforge.train.hyperdrive.exceptions import (
     HyperDriveConfigException,
     HyperDriveNotImplementedException,
@@ -45,7 +47,7 @@ class HyperDriveRun(Run):
 
     def _sweep(self) -> dict[str, Any]:
         with sdk_errors():
-            return self._session.client.get(f"/workspaces/{self._workspace.name}/sweeps/{self.id}")
+            return api(self.experiment.workspace, SweepsApi).get(self.id).model_dump(mode="json")
 
     @property
     def hyperdrive_config(self) -> HyperDriveConfig:
@@ -59,11 +61,7 @@ class HyperDriveRun(Run):
     def cancel(self) -> bool:
         """Cancel the HyperDrive run and every child run still queued or running."""
         with sdk_errors():
-            self._info = RunInfo.model_validate(
-                self._session.client.post(
-                    f"/workspaces/{self._workspace.name}/sweeps/{self.id}/cancel"
-                )
-            )
+            self._info = api(self.experiment.workspace, SweepsApi).cancel(self.id)
         return True
 
     def get_hyperparameters(self) -> dict[str, str]:
@@ -157,3 +155,6 @@ class HyperDriveRun(Run):
         raise HyperDriveNotImplementedException(
             "Get diagnostics is not supported for a HyperDriveRun"
         )
+
+
+Run.add_type_provider(HyperDriveRun.RUN_TYPE, HyperDriveRun)

@@ -6,10 +6,11 @@ import enum
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from trainforge.client.api import api
+from trainforge.client.api.sweeps import SweepsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.core._tags import sanitize
 from trainforge.hyperdrive.arguments import remove_duplicates
-from trainforge.schemas.runs import RunInfo
 from trainforge.schemas.sweeps import MAX_DURATION_MINUTES, MAX_TOTAL_RUNS
 from trainforge.train.hyperdrive.exceptions import HyperDriveConfigException
 from trainforge.train.hyperdrive.policy import EarlyTerminationPolicy, NoTerminationPolicy
@@ -254,13 +255,8 @@ class HyperDriveConfig:
             tags=sanitize(tags or {}),
             submitted_by=_user(),
         )
-        ws = experiment.workspace
         with sdk_errors():
-            created = ws._client.post(
-                f"/workspaces/{ws.name}/experiments/{experiment.name}/sweeps",
-                request.model_dump(mode="json"),
-            )
-        info = RunInfo.model_validate(created)
+            info = api(experiment.workspace, SweepsApi).create(experiment.name, request)
         return HyperDriveRun(experiment, info.run_id, hyperdrive_config=self, _info=info)
 
     @classmethod
