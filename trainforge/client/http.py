@@ -111,6 +111,7 @@ class TrainforgeClient:
         timeout: float = 60.0,
         retry_s: float | None = DEFAULT_RETRY_S,
         max_backoff_s: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.retry_s = retry_s
@@ -121,6 +122,7 @@ class TrainforgeClient:
             timeout=timeout,
             headers={"User-Agent": f"trainforge/{__version__}"},
             auth=TokenAuth(endpoint),
+            transport=transport,  # an in-process server's, in tests
         )
 
     @property

@@ -6,18 +6,30 @@ from fastapi import APIRouter, Depends, Response, status
 
 from trainforge.schemas.datastores import DatasetInfo, DatasetRegister
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import datasets
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import datasets, request_keys
 
 router = APIRouter()
 
 
 @router.post("/workspaces/{ws}/datasets", response_model=DatasetInfo)
 def register_dataset(
-    ws: str, body: DatasetRegister, response: Response, cp: ControlPlane = Depends(plane)
+    ws: str,
+    body: DatasetRegister,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> DatasetInfo:
     with cp.store.session() as db:
-        info = datasets.register(db, cp.workspaces.get_row(db, ws), body)
+        row = cp.workspaces.get_row(db, ws)
+        info = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            "datasets",
+            DatasetInfo,
+            lambda: datasets.register(db, row, body),
+        )
     response.status_code = status.HTTP_201_CREATED
     return info
 

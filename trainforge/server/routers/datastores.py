@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from trainforge.schemas.datastores import DatastoreInfo, DatastoreRegister, StorageAccess
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import datastores
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import datastores, request_keys
 
 router = APIRouter()
 
@@ -20,11 +20,23 @@ def list_datastores(ws: str, cp: ControlPlane = Depends(plane)) -> list[Datastor
 
 @router.post("/workspaces/{ws}/datastores", response_model=DatastoreInfo)
 def register_datastore(
-    ws: str, body: DatastoreRegister, response: Response, cp: ControlPlane = Depends(plane)
+    ws: str,
+    body: DatastoreRegister,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> DatastoreInfo:
     with cp.store.session() as db:
         roots = datastores.LocalRoots(cp.settings.local_datastore_roots, cp.settings.home)
-        info = datastores.register(db, cp.workspaces.get_row(db, ws), body, local_roots=roots, vault=cp.vault)
+        row = cp.workspaces.get_row(db, ws)
+        info = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            "datastores",
+            DatastoreInfo,
+            lambda: datastores.register(db, row, body, local_roots=roots, vault=cp.vault),
+        )
     response.status_code = status.HTTP_201_CREATED
     return info
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
 from trainforge.server import access
 from trainforge.server.access import Unauthorized
 from trainforge.server.auth import ADMIN, Principal, verify
 from trainforge.server.plane import ControlPlane
+
+# A client's retry of a create whose answer was lost sends the same key: nothing is made twice.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+]
 
 
 def plane(request: Request) -> ControlPlane:

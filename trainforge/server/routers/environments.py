@@ -11,8 +11,8 @@ from trainforge.schemas.environments import (
     EnvironmentName,
 )
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import environments
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import environments, request_keys
 
 router = APIRouter()
 
@@ -23,10 +23,19 @@ def register_environment(
     name: EnvironmentName,
     body: EnvironmentDefinition,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
     cp: ControlPlane = Depends(plane),
 ) -> EnvironmentInfo:
     with cp.store.session() as db:
-        info, created = environments.register(db, cp.workspaces.get_row(db, ws), name, body)
+        row = cp.workspaces.get_row(db, ws)
+        info, created = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            f"environments/{name}/versions",
+            tuple[EnvironmentInfo, bool],
+            lambda: environments.register(db, row, name, body),
+        )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
 

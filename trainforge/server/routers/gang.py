@@ -18,8 +18,8 @@ from trainforge.schemas.gang import (
 )
 from trainforge.schemas.limits import Count, WaitSeconds
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import gang
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import gang, request_keys
 from trainforge.server.store import models
 
 router = APIRouter(prefix="/workspaces/{ws}/runs/{run_id}/attempts/{attempt}")
@@ -89,10 +89,19 @@ def post_command(
     attempt: Count,
     node_rank: Count,
     body: NodeCommandCreate,
+    idempotency_key: IdempotencyKey = None,
     cp: ControlPlane = Depends(plane),
 ) -> NodeCommand:
     with cp.store.session() as db:
-        return gang.post_command(db, _run(cp, db, ws, run_id), attempt, node_rank, body)
+        run = _run(cp, db, ws, run_id)
+        return request_keys.once(
+            db,
+            cp.workspaces.get_row(db, ws),
+            idempotency_key,
+            f"runs/{run_id}/attempts/{attempt}/nodes/{node_rank}/commands",
+            NodeCommand,
+            lambda: gang.post_command(db, run, attempt, node_rank, body),
+        )
 
 
 @router.get("/nodes/{node_rank}/commands", response_model=list[NodeCommand])

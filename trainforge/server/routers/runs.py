@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -22,8 +22,8 @@ from trainforge.schemas.runs import (
 )
 from trainforge.server.errors import BadRequest
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import fencing, metrics
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import fencing, metrics, request_keys
 
 router = APIRouter(prefix="/workspaces/{ws}")
 
@@ -44,13 +44,6 @@ def _filter(raw: str | None, field: str) -> str | dict | list | None:
     if not isinstance(value, str | dict | list):
         raise BadRequest(f"{field}: give a key, a list of keys or a key -> value object")
     return value
-
-
-# A client's retry of a POST whose answer was lost sends the same key: nothing is made twice.
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
-]
 
 
 @router.post("/experiments/{experiment}/runs", response_model=RunInfo, status_code=201)
@@ -144,18 +137,38 @@ def update_run(ws: str, run_id: str, body: RunUpdate, cp: ControlPlane = Depends
 
 @router.post("/runs/{run_id}/properties", response_model=RunInfo)
 def add_properties(
-    ws: str, run_id: str, body: dict[str, str], cp: ControlPlane = Depends(plane)
+    ws: str,
+    run_id: str,
+    body: dict[str, str],
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> RunInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        return cp.runs.info(db, row, cp.runs.add_properties(db, row, run_id, body))
+        return request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            f"runs/{run_id}/properties",
+            RunInfo,
+            lambda: cp.runs.info(db, row, cp.runs.add_properties(db, row, run_id, body)),
+        )
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunInfo)
-def cancel_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunInfo:
+def cancel_run(
+    ws: str, run_id: str, idempotency_key: IdempotencyKey = None, cp: ControlPlane = Depends(plane)
+) -> RunInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        info = cp.runs.info(db, row, cp.runs.cancel(db, row, run_id))
+        info = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            f"runs/{run_id}/cancel",
+            RunInfo,
+            lambda: cp.runs.info(db, row, cp.runs.cancel(db, row, run_id)),
+        )
     cp.scheduler.wake()
     return info
 

@@ -8,19 +8,28 @@ from trainforge.schemas.names import ExperimentName
 from trainforge.schemas.runs import RunInfo
 from trainforge.schemas.sweeps import SweepCreate, SweepInfo
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import sweeps
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import request_keys, sweeps
 
 router = APIRouter(prefix="/workspaces/{ws}")
 
 
 @router.post("/experiments/{experiment}/sweeps", response_model=RunInfo, status_code=201)
 def submit_sweep(
-    ws: str, experiment: ExperimentName, body: SweepCreate, cp: ControlPlane = Depends(plane)
+    ws: str,
+    experiment: ExperimentName,
+    body: SweepCreate,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> RunInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
+        request = f"experiments/{experiment}/sweeps"
+        done = cp.runs.created_for(db, row, idempotency_key, request)
+        if done:
+            return cp.runs.info(db, row, done[0])
         parent = sweeps.create(db, cp.runs, row, experiment, body)
+        cp.runs.remember(db, row, idempotency_key, request, [parent])
         info = cp.runs.info(db, row, parent)
     cp.sweeper.wake()
     return info
@@ -33,10 +42,19 @@ def get_sweep(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> SweepI
 
 
 @router.post("/sweeps/{run_id}/cancel", response_model=RunInfo)
-def cancel_sweep(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunInfo:
+def cancel_sweep(
+    ws: str, run_id: str, idempotency_key: IdempotencyKey = None, cp: ControlPlane = Depends(plane)
+) -> RunInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        info = cp.runs.info(db, row, sweeps.cancel(db, cp.runs, row, run_id))
+        info = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            f"sweeps/{run_id}/cancel",
+            RunInfo,
+            lambda: cp.runs.info(db, row, sweeps.cancel(db, cp.runs, row, run_id)),
+        )
     cp.scheduler.wake()
     cp.sweeper.wake()
     return info

@@ -12,7 +12,7 @@ from trainforge.schemas.workspaces import (
     WorkspaceInfo,
 )
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
+from trainforge.server.routers.deps import IdempotencyKey, plane
 from trainforge.server.services import secrets
 from trainforge.server.services.workspaces import to_info
 
@@ -21,10 +21,13 @@ router = APIRouter()
 
 @router.post("/workspaces", response_model=WorkspaceInfo)
 def create_workspace(
-    body: WorkspaceCreate, response: Response, cp: ControlPlane = Depends(plane)
+    body: WorkspaceCreate,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
 ) -> WorkspaceInfo:
     with cp.store.session() as db:
-        info, created = cp.workspaces.create(db, body)
+        info, created = cp.workspaces.create_once(db, body, idempotency_key)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return info
 

@@ -19,7 +19,7 @@ from trainforge.schemas.runs import (
     RunUpdate,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import allocation, run_states
+from trainforge.server.services import allocation, request_keys, run_states
 from trainforge.server.store import models
 from trainforge.server.store.database import insert_unless_present
 
@@ -165,16 +165,9 @@ class RunService:
         self, db: Session, ws: models.Workspace, key: str | None, request: str
     ) -> list[models.Run] | None:
         """The runs an earlier ``request`` with Idempotency-Key ``key`` created, if any."""
-        if key is None:
-            return None
-        found = db.get(models.RequestKey, (ws.id, key))
+        found = request_keys.find(db, ws, key, request)
         if found is None:
             return None
-        if found.request != request:
-            raise Conflict(
-                f"Idempotency-Key: {key!r} was already used for another request; "
-                "give each request its own key"
-            )
         return [self.row(db, ws, run_id) for run_id in found.run_ids]
 
     def remember(
@@ -186,13 +179,7 @@ class RunService:
         runs: list[models.Run],
     ) -> None:
         """Keep what ``request`` with Idempotency-Key ``key`` created, in its transaction."""
-        if key is not None:
-            db.add(
-                models.RequestKey(
-                    workspace_id=ws.id, key=key, request=request, run_ids=[r.id for r in runs]
-                )
-            )
-            db.flush()
+        request_keys.keep(db, ws, key, request, run_ids=[r.id for r in runs])
 
     def _check_target(self, db: Session, ws: models.Workspace, definition: RunDefinition) -> None:
         """The target must exist and be able to hold the run's nodes."""

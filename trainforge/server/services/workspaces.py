@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import uuid
 
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trainforge.schemas.datastores import DatastoreCredentials, DatastoreRegister
 from trainforge.schemas.workspaces import LOCAL_SUBSCRIPTION, WorkspaceCreate, WorkspaceInfo
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import datastores, secrets
+from trainforge.server.services import datastores, request_keys, secrets
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 
@@ -44,6 +45,21 @@ class WorkspaceService:
     def __init__(self, settings: ServerSettings, vault: secrets.Vault) -> None:
         self.settings = settings
         self.vault = vault
+
+    def create_once(
+        self, db: Session, request: WorkspaceCreate, key: str | None
+    ) -> tuple[WorkspaceInfo, bool]:
+        """``create``, once per Idempotency-Key: a retry gets the first answer again (the key
+        is kept with the workspace it made, which is where a retry finds it)."""
+        existing = db.scalar(select(models.Workspace).where(models.Workspace.name == request.name))
+        found = request_keys.find(db, existing, key, "workspaces") if existing else None
+        answer = TypeAdapter(tuple[WorkspaceInfo, bool])
+        if found is not None and found.response is not None:
+            return answer.validate_python(found.response)
+        made = self.create(db, request)
+        row = self.get_row(db, made[0].name)
+        request_keys.keep(db, row, key, "workspaces", response=answer.dump_python(made, mode="json"))
+        return made
 
     def create(self, db: Session, request: WorkspaceCreate) -> tuple[WorkspaceInfo, bool]:
         """Create the workspace; return it and whether it is new."""

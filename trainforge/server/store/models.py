@@ -341,8 +341,9 @@ class RegisteredEnvironment(Base):
 
 
 class RequestKey(Base):
-    """The Idempotency-Key of a request that created runs, and the runs it created: the
-    client's retry of that request (its answer was lost) gets them again, not new ones."""
+    """The Idempotency-Key of a create request and what it made (the runs it created, or
+    its answer): the client's retry of that request (its answer was lost) gets them again,
+    not new ones."""
 
     __tablename__ = "request_keys"
 
@@ -353,4 +354,6 @@ class RequestKey(Base):
     # What the request was (its path in the workspace): a key reused elsewhere is refused.
     request: Mapped[str] = mapped_column(Text)
     run_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # The answer of a create that made something other than runs, given again to a retry.
+    response: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
