@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +21,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from trainforge.schemas.server_state import ServerState, read_state
+from trainforge.client.api.processes import ProcessesApi
+from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
+from trainforge.schemas.server_state import PID_FOLDER, ServerState, read_pid_files, read_state
 
 START_TIMEOUT_S = 60.0
 
@@ -163,44 +164,42 @@ def _tail(home: Path, lines: int = 30) -> str:
 
 
 def _recorded_processes(home: Path) -> list[psutil.Process]:
-    """The node agents and launchers the server of ``home`` recorded that still run.
+    """The node agents and launchers the server of ``home`` started that still run.
 
-    Their pids and start times are in the home's store (tables ``nodes`` and
-    ``assignments``); a pid whose start time no longer matches is some other process.
+    The running server names them through its REST API (whatever its database); the
+    agents also keep pid files under the home, which find them when the server is gone.
+    A pid whose start time no longer matches is some other process.
     """
-    db = home / "trainforge.db"
-    if not db.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        tables = {
-            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        rows = [
-            row
-            for table in ("nodes", "assignments")
-            if table in tables
-            for row in conn.execute(
-                f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL"
-            )
-        ]
-    found = []
-    for pid, created in rows:
+    records = read_pid_files(home)
+    state = running_server(home)
+    if state is not None:
+        client = TrainforgeClient(Endpoint(state.address, state.token), retry_s=0)
         try:
-            process = psutil.Process(pid)
+            records += ProcessesApi(client).list()
+        except (ApiError, httpx.HTTPError):
+            pass  # a server going down: the pid files are what is left
+        finally:
+            client.close()
+    found: dict[int, psutil.Process] = {}
+    for record in records:
+        try:
+            process = psutil.Process(record.pid)
+            created = record.pid_create_time
             if created is not None and abs(process.create_time() - created) < 0.01:
-                found.append(process)
+                found[record.pid] = process
         except psutil.Error:
             pass
-    return found
+    return list(found.values())
 
 
 def stop_all(home: Path | None = None) -> list[int]:
     """Stop the server of ``home``, then kill the node agents and launchers it started,
     with their children, by pid (never by name). Returns the pids killed after the server."""
     home = (home or default_home()).resolve()
+    recorded = _recorded_processes(home)  # asked before the server goes
     stop_server(home)
     killed: list[int] = []
-    for process in _recorded_processes(home):
+    for process in recorded:
         try:
             tree = [*process.children(recursive=True), process]
         except psutil.Error:
@@ -213,4 +212,6 @@ def stop_all(home: Path | None = None) -> list[int]:
                 pass
     for pid in killed:
         _wait_ended(pid, 5)
+    for pid_file in (home / PID_FOLDER).glob("*.json"):
+        pid_file.unlink(missing_ok=True)  # every process they named is gone
     return killed

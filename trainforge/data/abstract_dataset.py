@@ -18,7 +18,7 @@ from trainforge.schemas.datastores import DatasetDefinition, DatasetInfo, Datase
 from trainforge.storage import dataset_files
 
 if TYPE_CHECKING:
-    from trainforge.core.workspace import Workspace
+    from trainforge.client.api import HasWorkspace as Workspace
     from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 
 INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -12,7 +12,7 @@ from trainforge.storage.locations import datastore_path
 from trainforge.storage.paths import UnsafePathError
 
 if TYPE_CHECKING:
-    from trainforge.core.workspace import Workspace
+    from trainforge.client.api import HasWorkspace as Workspace
     from trainforge.data.file_dataset import FileDataset
     from trainforge.data.tabular_dataset import TabularDataset
 

@@ -29,7 +29,7 @@ from trainforge.storage.locations import datastore_path, join, open_filesystem
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
-    from trainforge.core.workspace import Workspace
+    from trainforge.client.api import HasWorkspace as Workspace
     from trainforge.data.data_reference import DataReference
 
 # Ask again for access this long before a SAS runs out.

@@ -25,7 +25,7 @@ from trainforge.node import launcher as _launcher  # noqa: F401  imported once, 
 from trainforge.node import processes
 from trainforge.node.launch import ForkedProcess, LaunchRequest, fork_launcher
 from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
-from trainforge.schemas.server_state import read_state
+from trainforge.schemas.server_state import ProcessRecord, read_state, write_pid_file
 
 log = logging.getLogger("trainforge.agent")
 STOP_GRACE_S = 10.0
@@ -157,7 +157,15 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
     agent = Agent(dict(os.environ))
     signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "leaving", True))
-    return agent.run()
+    # Found by ``trainforge down --all`` even while the control plane is away.
+    me = psutil.Process()
+    pid_file = write_pid_file(
+        agent.home, ProcessRecord(pid=me.pid, pid_create_time=me.create_time())
+    )
+    try:
+        return agent.run()
+    finally:
+        pid_file.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

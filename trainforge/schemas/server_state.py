@@ -14,10 +14,21 @@ STATE_FILE = "server.json"
 ADDRESS_FILE = "server-address"
 
 
+PID_FOLDER = "pids"
+
+
 class ServerState(BaseModel):
     address: str
     pid: int
     token: str
+
+
+class ProcessRecord(BaseModel):
+    """A process the control plane started (a node agent or a launcher): its pid and start
+    time, so that a pid reused by some other process is never taken for it."""
+
+    pid: int
+    pid_create_time: float | None = None
 
 
 def read_state(home: Path) -> ServerState | None:
@@ -64,3 +75,30 @@ def remove_state(home: Path, pid: int) -> None:
     current = read_state(home)
     if current is not None and current.pid == pid:
         (home / STATE_FILE).unlink(missing_ok=True)
+
+
+def write_pid_file(home: Path, record: ProcessRecord) -> Path:
+    """Say, under the home, that this process runs: ``trainforge down --all`` finds it here
+    even when the control plane is gone."""
+    folder = home / PID_FOLDER
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{record.pid}.json"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pid-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(record.model_dump_json())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_pid_files(home: Path) -> list[ProcessRecord]:
+    found = []
+    for path in sorted((home / PID_FOLDER).glob("*.json")):
+        try:
+            found.append(ProcessRecord.model_validate_json(path.read_text()))
+        except (OSError, ValidationError):
+            continue
+    return found

@@ -24,6 +24,7 @@ from trainforge.server.routers import (
     environments,
     files,
     gang,
+    processes,
     runs,
     sweeps,
     workspaces,
@@ -114,6 +115,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize)]
-    for module in (workspaces, runs, files, computes, gang, datastores, datasets, environments, sweeps):
+    for module in (
+        workspaces,
+        runs,
+        files,
+        computes,
+        gang,
+        datastores,
+        datasets,
+        environments,
+        sweeps,
+        processes,
+    ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app
