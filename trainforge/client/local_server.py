@@ -13,19 +13,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psutil
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from trainforge.client.api.processes import ProcessesApi
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.schemas.server_state import PID_FOLDER, ServerState, read_pid_files, read_state
 
 START_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 class ServerStartError(RuntimeError):
@@ -83,14 +85,15 @@ def ensure_server(
         if database_url:
             command += ["--database-url", database_url]
         pid = _spawn_detached(command, home / "server.log")
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+
+        def started() -> ServerState | None:
             if _ended(pid):
                 raise ServerStartError(f"The trainforge server exited at start:\n{_tail(home)}")
             state = read_state(home)
-            if state is not None and state.pid == pid and _healthy(state):
-                return state
-            time.sleep(0.1)
+            return state if state is not None and state.pid == pid and _healthy(state) else None
+
+        with contextlib.suppress(RetryError):
+            return _poll(started, START_TIMEOUT_S, 0.1)
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()
         raise ServerStartError(
@@ -130,13 +133,22 @@ def _ended(pid: int) -> bool:
     return True
 
 
+def _poll(probe: Callable[[], T], timeout: float, interval: float) -> T:
+    """The first truthy answer of ``probe``, asked every ``interval`` s; RetryError after
+    ``timeout`` s."""
+    retrying = Retrying(
+        retry=retry_if_result(lambda found: not found),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+    )
+    return retrying(probe)
+
+
 def _wait_ended(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not _ended(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    try:
+        return _poll(lambda: _ended(pid), timeout, 0.05)
+    except RetryError:
+        return False
 
 
 def stop_server(home: Path | None = None, timeout: float = 30.0) -> ServerState | None:
