@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.client.http import new_idempotency_key
 from trainforge.schemas.datastores import DatasetInfo, DatasetRegister
 
 
 class DatasetsApi(WorkspaceResource):
     def register(self, body: DatasetRegister) -> DatasetInfo:
-        response = self.client.request(
-            "POST",
-            f"{self.base}/datasets",
-            json=body.model_dump(mode="json"),
-            headers=new_idempotency_key(),
+        return DatasetInfo.model_validate(
+            self.client.post(f"{self.base}/datasets", body.model_dump(mode="json"))
         )
-        return DatasetInfo.model_validate(response.json())
 
     def get(self, name: str, version: str | int = "latest") -> DatasetInfo:
         return DatasetInfo.model_validate(

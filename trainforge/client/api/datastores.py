@@ -4,7 +4,6 @@ storage access a client or a run needs to move data."""
 from __future__ import annotations
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.client.http import new_idempotency_key
 from trainforge.schemas.datastores import DatastoreInfo, DatastoreRegister, StorageAccess
 
 
@@ -13,13 +12,9 @@ class DatastoresApi(WorkspaceResource):
         return f"{self.base}/datastores/{name}"
 
     def register(self, body: DatastoreRegister) -> DatastoreInfo:
-        response = self.client.request(
-            "POST",
-            f"{self.base}/datastores",
-            json=body.model_dump(mode="json"),
-            headers=new_idempotency_key(),
+        return DatastoreInfo.model_validate(
+            self.client.post(f"{self.base}/datastores", body.model_dump(mode="json"))
         )
-        return DatastoreInfo.model_validate(response.json())
 
     def list(self) -> list[DatastoreInfo]:
         return [
