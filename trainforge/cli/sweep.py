@@ -12,6 +12,12 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from trainforge.cli.output import print_table
+from trainforge.client.api import api
+from trainforge.client.api.sweeps import SweepsApi
+from trainforge.client.errors import sdk_errors
+from trainforge.client.http import ApiError
+from trainforge.schemas.sweeps import SweepInfo
+from trainforge.train.hyperdrive.run import HyperDriveRun  # registers the 'hyperdrive' run type
 
 sweep_app = typer.Typer(
     help="Submit, show and cancel HyperDrive sweeps (hyperparameter tuning).",
@@ -89,10 +95,9 @@ def sweep_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep as JSON")] = False,
 ) -> None:
     """Show a sweep: its child runs best first, their values, status and policy verdicts."""
+    sweep = _sweep_of(workspace, run_id).model_dump(mode="json")
     run = _workspace(workspace).get_run(run_id)
-    sweep = run._sweep() if hasattr(run, "_sweep") else None
-    if sweep is None:
-        _fail(f"run {run_id} is not a HyperDrive run")
+    assert isinstance(run, HyperDriveRun)  # its type is registered: this module imports it
     if as_json:
         console.print_json(json.dumps(sweep, default=str))
         return
@@ -131,8 +136,22 @@ def sweep_show(
 @sweep_app.command("cancel")
 def sweep_cancel(run_id: str, workspace: WorkspaceOption = None) -> None:
     """Cancel a sweep and every child run still queued or running."""
-    run = _workspace(workspace).get_run(run_id)
-    if not hasattr(run, "_sweep"):
-        _fail(f"run {run_id} is not a HyperDrive run")
-    run.cancel()
-    console.print(f"HyperDrive run {run_id}: {run.get_status()}")
+    ws = _workspace(workspace)
+    _sweep_of(workspace, run_id)
+    with sdk_errors():
+        cancelled = api(ws, SweepsApi).cancel(run_id)
+    console.print(f"HyperDrive run {run_id}: {cancelled.status.value}")
+
+
+def _sweep_of(workspace: str | None, run_id: str) -> SweepInfo:
+    """The sweep of HyperDrive run ``run_id``; a run that is none is the user's error."""
+    ws = _workspace(workspace)
+    ws.get_run(run_id)  # an unknown run: the SDK's own error
+    with sdk_errors():
+        try:
+            return api(ws, SweepsApi).get(run_id)
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+    _fail(f"run {run_id} is not a HyperDrive run")
+    raise AssertionError("unreachable: _fail exits")
