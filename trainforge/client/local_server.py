@@ -93,7 +93,9 @@ def ensure_server(
             return state if state is not None and state.pid == pid and _healthy(state) else None
 
         with contextlib.suppress(RetryError):
-            return _poll(started, START_TIMEOUT_S, 0.1)
+            up = _poll(started, START_TIMEOUT_S, 0.1)
+            assert up is not None  # _poll gives only a truthy answer
+            return up
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()
         raise ServerStartError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -60,7 +61,7 @@ class RunsApi(WorkspaceResource):
         """The run once it has ended, or as it is after ``timeout`` seconds (a long poll)."""
         return RunInfo.model_validate(self.client.get(f"{self.path(run_id)}/wait", timeout=timeout))
 
-    def create_children(self, run_id: str, body: ChildrenCreate) -> list[RunInfo]:
+    def create_children(self, run_id: str, body: ChildrenCreate) -> builtins.list[RunInfo]:
         created = self.client.post(f"{self.path(run_id)}/children", body.model_dump(mode="json"))
         return [RunInfo.model_validate(item) for item in created]
 
@@ -88,7 +89,7 @@ class RunsApi(WorkspaceResource):
         """Where a browser or ``curl`` reads the file (with the token as a bearer)."""
         return f"{self.client.address}{API}{self.file_path(run_id, name)}"
 
-    def files(self, run_id: str, prefix: str = "") -> list[FileInfo]:
+    def files(self, run_id: str, prefix: str = "") -> builtins.list[FileInfo]:
         found = self.client.get(f"{self.path(run_id)}/files", prefix=prefix)
         return [FileInfo.model_validate(item) for item in found]
 
