@@ -9,6 +9,7 @@ import httpx
 
 from tests.inprocess import TOKEN, Api, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
+from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
 from trainforge.client.api.secrets import SecretsApi
 from trainforge.client.http import Endpoint, TrainforgeClient
@@ -56,6 +57,7 @@ def test_a_refused_token_is_read_again_and_the_request_sent_again(api: Api) -> N
     runs = RunsApi(client, "ws-auth")
     run = runs.create("exp", RunCreate(kind="interactive"))
     client.endpoint.token = "stale-once-more"
-    runs.upload_file(run.run_id, "outputs/a.txt", io.BytesIO(b"hello"))
-    assert runs.read_file(run.run_id, "outputs/a.txt") == b"hello"
+    files = FilesApi(client, "ws-auth")
+    files.upload(run.run_id, "outputs/a.txt", io.BytesIO(b"hello"))
+    assert files.read(run.run_id, "outputs/a.txt") == b"hello"
     assert transport.statuses.count(401) == 3

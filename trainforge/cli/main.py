@@ -379,10 +379,11 @@ def run_files(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List a run's files (logs, outputs, uploads) with their sizes."""
-    from trainforge.core.run import runs_api
+    from trainforge.client.api import api
+    from trainforge.client.api.files import FilesApi
 
     run = _workspace(workspace).get_run(run_id)
-    found = runs_api(run).files(run.id, prefix=prefix or "")
+    found = api(run.experiment.workspace, FilesApi).list(run.id, prefix=prefix or "")
     emit([{"name": f.name, "bytes": f.size} for f in found], output, ["name", "bytes"])
 
 
@@ -417,10 +418,12 @@ def run_logs(
 ) -> None:
     """Print a run's driver log; with --follow, stream it until the run ends."""
     from trainforge.client import log_stream
-    from trainforge.core.run import runs_api
+    from trainforge.client.api import api
+    from trainforge.client.api.files import FilesApi
+    from trainforge.client.api.runs import RunsApi
 
     run = _workspace(workspace).get_run(run_id)
-    runs = runs_api(run)
+    runs = api(run.experiment.workspace, RunsApi)
     if follow:
         try:
             log_stream.follow(
@@ -439,7 +442,7 @@ def run_logs(
     name = log_stream.pick_log(run.get_file_names())
     if name is None:
         _fail(f"run {run_id} has no log yet")
-    for chunk in runs.download_file(run.id, name):
+    for chunk in api(run.experiment.workspace, FilesApi).download(run.id, name):
         sys.stdout.buffer.write(chunk)
 
 

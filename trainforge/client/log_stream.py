@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable
 
+from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
 from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
 
@@ -51,11 +52,12 @@ def follow(
     log_name: str | None = None,
 ) -> RunStatus:
     """Write the run's log to ``write`` until the run ends; return its final status."""
+    files = FilesApi(runs.client, runs.workspace)
     offset = 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while log_name is None:
         status = runs.get(run_id).status
-        names = [item.name for item in runs.files(run_id)]
+        names = [item.name for item in files.list(run_id)]
         log_name = pick_log(names, settled=status in TERMINAL_STATUSES)
         if log_name is None:
             if status in TERMINAL_STATUSES:
@@ -64,7 +66,7 @@ def follow(
     on_log(log_name)
     attempt: str | None = None
     while True:
-        response = runs.tail(run_id, log_name, offset, LONG_POLL_S)
+        response = files.tail(run_id, log_name, offset, LONG_POLL_S)
         status = RunStatus(response.headers["X-Run-Status"])
         read_attempt = response.headers.get("X-Attempt")
         if attempt is not None and read_attempt != attempt:

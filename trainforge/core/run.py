@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from trainforge.client import log_stream
 from trainforge.client.api import api
+from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
 from trainforge.client.api.snapshots import SnapshotsApi
 from trainforge.client.errors import sdk_errors, validated
@@ -86,6 +87,7 @@ class Run:
         self._workspace = experiment.workspace
         self._session: Session = self._workspace.service_context
         self._runs = api(self._workspace, RunsApi)
+        self._files = api(self._workspace, FilesApi)
         self._path = self._runs.path(run_id)
         info: RunInfo | None = kwargs.pop("_info", None)
         if info is None:
@@ -426,8 +428,8 @@ class Run:
                 if not Path(path_or_stream).is_file():
                     raise UserErrorException(f"path_or_stream: {path_or_stream} is not a file")
                 with open(path_or_stream, "rb") as stream:
-                    return self._runs.upload_file(self.id, target, stream, attempt)
-            return self._runs.upload_file(self.id, target, path_or_stream, attempt)
+                    return self._files.upload(self.id, target, stream, attempt)
+            return self._files.upload(self.id, target, path_or_stream, attempt)
 
     def upload_files(
         self,
@@ -457,7 +459,7 @@ class Run:
 
     def get_file_names(self) -> list[str]:
         with sdk_errors():
-            return [item.name for item in self._runs.files(self.id)]
+            return [item.name for item in self._files.list(self.id)]
 
     def download_file(
         self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False
@@ -471,7 +473,7 @@ class Run:
         partial = destination.with_name(destination.name + ".partial")
         try:
             with sdk_errors(), open(partial, "wb") as out:
-                for chunk in self._runs.download_file(self.id, source):
+                for chunk in self._files.download(self.id, source):
                     out.write(chunk)
             partial.replace(destination)
         finally:
@@ -528,7 +530,7 @@ class Run:
             "inputDatasets": [],
             "outputDatasets": [],
             "runDefinition": info.definition.model_dump() if info.definition else None,
-            "logFiles": {name: self._runs.file_url(self.id, name) for name in logs},
+            "logFiles": {name: self._files.url(self.id, name) for name in logs},
             "submittedBy": info.submitted_by,
         }
         if info.status.is_terminal:
@@ -542,7 +544,7 @@ class Run:
     def get_details_with_logs(self) -> dict[str, Any]:
         details = self.get_details()
         details["logFiles"] = {
-            name: self._runs.read_file(self.id, self._file_name(name)).decode(errors="replace")
+            name: self._files.read(self.id, self._file_name(name)).decode(errors="replace")
             for name in details["logFiles"]
         }
         return details
@@ -729,11 +731,6 @@ def _run_factory(run_type: str | None) -> RunFactory:
 def info_of(run: Run) -> RunInfo:
     """The run as last fetched from the service (what the CLI prints)."""
     return run._info
-
-
-def runs_api(run: Run) -> RunsApi:
-    """The typed REST client of the run's workspace (files and logs for the CLI)."""
-    return run._runs
 
 
 def get_run(

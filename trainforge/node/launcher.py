@@ -24,6 +24,7 @@ from typing import Any
 import filelock
 import psutil
 
+from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
 from trainforge.client.api.snapshots import SnapshotsApi
 from trainforge.client.api.workspaces import WorkspacesApi
@@ -108,13 +109,14 @@ class Launcher:
             Endpoint(self.endpoint, self.token, self._find_server), retry_s=None, max_backoff_s=2.0
         )
         self.runs = RunsApi(self.client, self.workspace)
+        self.files = FilesApi(self.client, self.workspace)
         # One working folder for every node of the attempt, as Azure ML gave a job's nodes
         # one folder on the workspace's blob store: scripts that coordinate through files
         # in it (worker 0 writes outputs/MNIST/complete.txt, the others wait) work. Nodes
         # share it where they share this filesystem; on separate hosts each host has its own.
         self.work_dir = job_dir(self.home, self.workspace, self.run_id, self.attempt) / "wd"
         self.logs_dir = self.node_dir / "azureml-logs"
-        self.logs = LogShipper(self.runs, self.run_id, self.attempt)
+        self.logs = LogShipper(self.files, self.run_id, self.attempt)
         # The node agent that forked this launcher: if it dies, the node is lost.
         self.agent_pid = (
             int(environ["TRAINFORGE_AGENT_PID"]) if environ.get("TRAINFORGE_AGENT_PID") else None
@@ -211,11 +213,11 @@ class Launcher:
         """A requeued attempt starts with what earlier attempts uploaded to ./outputs,
         so a script can resume from its checkpoints."""
         outputs = self.work_dir / "outputs"
-        for item in self.runs.files(self.run_id, prefix="outputs/"):
+        for item in self.files.list(self.run_id, prefix="outputs/"):
             target = self.work_dir / safe_relative_path(item.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as out:
-                for chunk in self.runs.download_file(self.run_id, item.name):
+                for chunk in self.files.download(self.run_id, item.name):
                     out.write(chunk)
         outputs.mkdir(exist_ok=True)
 
@@ -341,12 +343,12 @@ class Launcher:
                 hand_over(self.user, work_root(self.home), folder)
             env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)
         syncs = (
-            [FolderSync(self.runs, self.run_id, self.work_dir / "outputs", "outputs", self.attempt)]
+            [FolderSync(self.files, self.run_id, self.work_dir / "outputs", "outputs", self.attempt)]
             if definition.output_collection
             else []
         )
         syncs += [
-            FolderSync(self.runs, self.run_id, self.work_dir / d, d, self.attempt)
+            FolderSync(self.files, self.run_id, self.work_dir / d, d, self.attempt)
             for d in definition.directories_to_watch
             if d != "outputs"
         ]

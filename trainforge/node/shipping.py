@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from trainforge.client.api.runs import RunsApi
+from trainforge.client.api.files import FilesApi
 from trainforge.client.http import ApiError
 
 log = logging.getLogger("trainforge.launcher")
@@ -25,8 +25,8 @@ class LogShipper:
     refuses those of an attempt it gave up on: that ApiError (409) is raised.
     """
 
-    def __init__(self, runs: RunsApi, run_id: str, attempt: int) -> None:
-        self.runs = runs
+    def __init__(self, files: FilesApi, run_id: str, attempt: int) -> None:
+        self.files = files
         self.run_id = run_id
         self.attempt = attempt
         self._files: dict[Path, str] = {}
@@ -70,14 +70,16 @@ class LogShipper:
 
     def _append(self, name: str, offset: int, data: bytes) -> None:
         # Writing at an offset is idempotent: safe to send again after a lost answer.
-        self.runs.append_file(self.run_id, name, offset, data, self.attempt)
+        self.files.append(self.run_id, name, offset, data, self.attempt)
 
 
 class FolderSync:
     """Uploads files of a local folder that are new or changed since the last sync."""
 
-    def __init__(self, runs: RunsApi, run_id: str, folder: Path, prefix: str, attempt: int) -> None:
-        self.runs = runs
+    def __init__(
+        self, files: FilesApi, run_id: str, folder: Path, prefix: str, attempt: int
+    ) -> None:
+        self.files = files
         self.run_id = run_id
         self.attempt = attempt
         self.folder = folder
@@ -102,7 +104,7 @@ class FolderSync:
                     continue
                 try:
                     with open(path, "rb") as body:
-                        self.runs.upload_file(
+                        self.files.upload(
                             self.run_id, f"{self.prefix}/{relative}", body, self.attempt
                         )
                 except ApiError as exc:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator
-from typing import Any, BinaryIO
-
-import httpx
+from typing import Any
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.client.http import API
-from trainforge.schemas.runs import ChildrenCreate, FileInfo, RunCreate, RunInfo, RunUpdate
+from trainforge.schemas.runs import ChildrenCreate, RunCreate, RunInfo, RunUpdate
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -79,49 +75,6 @@ class RunsApi(WorkspaceResource):
             headers=JSON_HEADERS,
             idempotent=True,
             persistent=True,
-        )
-
-    # -- files and logs -----------------------------------------------------------------
-    def file_path(self, run_id: str, name: str) -> str:
-        return f"{self.path(run_id)}/files/{name}"
-
-    def file_url(self, run_id: str, name: str) -> str:
-        """Where a browser or ``curl`` reads the file (with the token as a bearer)."""
-        return f"{self.client.address}{API}{self.file_path(run_id, name)}"
-
-    def files(self, run_id: str, prefix: str = "") -> builtins.list[FileInfo]:
-        found = self.client.get(f"{self.path(run_id)}/files", prefix=prefix)
-        return [FileInfo.model_validate(item) for item in found]
-
-    def upload_file(
-        self, run_id: str, name: str, data: bytes | BinaryIO, attempt: int | None = None
-    ) -> dict[str, Any]:
-        params = {"attempt": attempt} if attempt is not None else None
-        result: dict[str, Any] = self.client.upload(self.file_path(run_id, name), data, params)
-        return result
-
-    def append_file(self, run_id: str, name: str, offset: int, data: bytes, attempt: int) -> None:
-        """Write ``data`` at ``offset`` of the log ``name``: the same bytes again are harmless."""
-        self.client.request(
-            "POST",
-            self.file_path(run_id, name),
-            params={"offset": offset, "attempt": attempt},
-            content=data,
-            idempotent=True,
-        )
-
-    def download_file(self, run_id: str, name: str, attempt: int | None = None) -> Iterator[bytes]:
-        params = {"attempt": attempt} if attempt is not None else None
-        return self.client.download(self.file_path(run_id, name), params)
-
-    def read_file(self, run_id: str, name: str) -> bytes:
-        return b"".join(self.download_file(run_id, name))
-
-    def tail(self, run_id: str, name: str, offset: int, wait: float) -> httpx.Response:
-        """What follows ``offset`` of a log, waiting up to ``wait`` s for more; the answer's
-        X-Next-Offset, X-Run-Status and X-Attempt headers say where to go on."""
-        return self.client.request(
-            "GET", self.file_path(run_id, name), params={"offset": offset, "wait": wait}
         )
 
     # -- what the node layer reports ----------------------------------------------------
