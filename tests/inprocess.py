@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 from fastapi.testclient import TestClient
@@ -146,6 +147,36 @@ class Api:
     def close(self) -> None:
         self.client.close()
         self.plane.close()
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """An httpx transport onto an in-process control plane, for a TrainforgeClient
+    (``transport=``): each request goes to ``api``; ``statuses`` and ``keys`` (the
+    Idempotency-Key of each POST) record what went by. With ``lose_first_posts`` the
+    answer of a POST's first try is lost after the server acted, as when a connection
+    breaks."""
+
+    def __init__(self, api: Api, lose_first_posts: bool = False) -> None:
+        self.api = api
+        self.lose_first_posts = lose_first_posts
+        self.statuses: list[int] = []
+        self.keys: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        answer = self.api.client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.content,
+            headers=dict(request.headers),
+        )
+        self.statuses.append(answer.status_code)
+        if request.method == "POST":
+            key = request.headers.get("Idempotency-Key")
+            self.keys.append(key)
+            if self.lose_first_posts and self.keys.count(key) == 1:
+                raise httpx.ReadError("the connection broke before the answer", request=request)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
 
 def database_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 
-import httpx
-
-from tests.inprocess import TOKEN, Api, api_fixture  # noqa: F401  (the fixture)
+from tests.inprocess import TOKEN, Api, InProcessTransport, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
@@ -17,28 +15,9 @@ from trainforge.schemas.runs import RunCreate
 from trainforge.schemas.workspaces import SecretValue
 
 
-class InProcess(httpx.BaseTransport):
-    """Hands each request to the in-process server and counts what it answered."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.statuses: list[int] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        answer = self.api.client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers=dict(request.headers),
-        )
-        self.statuses.append(answer.status_code)
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-
 def test_a_refused_token_is_read_again_and_the_request_sent_again(api: Api) -> None:
     api.workspace("ws-auth")
-    transport = InProcess(api)
+    transport = InProcessTransport(api)
     refreshed: list[bool] = []
 
     def refresh() -> tuple[str, str]:

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.inprocess import TOKEN, Api, api_fixture  # noqa: F401  (the fixture)
+from tests.inprocess import TOKEN, Api, InProcessTransport, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.client.api.datasets import DatasetsApi
 from trainforge.client.api.datastores import DatastoresApi
@@ -129,30 +128,6 @@ def test_one_key_for_two_requests_is_refused(api: Api) -> None:
     assert refused.status_code == 409 and "Idempotency-Key" in refused.text
 
 
-class LosesFirstAnswers(httpx.BaseTransport):
-    """Hands each request to the in-process server, but loses the answer of the first
-    try of every POST (the server has acted; the client sees the connection break)."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.keys: list[str | None] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        answer = self.api.client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers=dict(request.headers),
-        )
-        if request.method == "POST":
-            key = request.headers.get("Idempotency-Key")
-            self.keys.append(key)
-            if self.keys.count(key) == 1:
-                raise httpx.ReadError("the connection broke before the answer", request=request)
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-
 @pytest.mark.parametrize(
     "create",
     [
@@ -168,7 +143,7 @@ def test_the_client_retries_a_lost_create_with_its_key(
     api: Api, create: Callable[[TrainforgeClient], Any]
 ) -> None:
     api.workspace("ws-main")
-    transport = LosesFirstAnswers(api)
+    transport = InProcessTransport(api, lose_first_posts=True)
     client = TrainforgeClient(Endpoint("http://testserver", TOKEN), transport=transport)
     before = _counts(api)
     create(client)
@@ -179,7 +154,7 @@ def test_the_client_retries_a_lost_create_with_its_key(
 
 def test_a_lost_datastore_registration_is_made_once(api: Api, tmp_path: Path) -> None:
     api.workspace("ws-main")
-    transport = LosesFirstAnswers(api)
+    transport = InProcessTransport(api, lose_first_posts=True)
     client = TrainforgeClient(Endpoint("http://testserver", TOKEN), transport=transport)
     folder = tmp_path / "data"
     folder.mkdir()
