@@ -7,7 +7,6 @@ starts keeps running after the notebook exits, so submitted runs finish.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import sqlite3
@@ -21,18 +20,16 @@ from pathlib import Path
 
 import httpx
 import psutil
+from filelock import FileLock
 
 from trainforge.schemas.server_state import ServerState, read_state
+from trainforge.schemas.settings import default_home
 
 START_TIMEOUT_S = 60.0
 
 
 class ServerStartError(RuntimeError):
     """The control plane did not come up; the message carries its log's tail."""
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
 
 
 def _healthy(state: ServerState) -> bool:
@@ -47,12 +44,10 @@ def _healthy(state: ServerState) -> bool:
 @contextmanager
 def _locked(home: Path) -> Iterator[None]:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(home / "server.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # One starter at a time per home; the file stays, so a process of an older trainforge
+    # that locks it too is kept out as well.
+    with FileLock(home / "server.lock", preserve_lock_file=True):
+        yield
 
 
 def running_server(home: Path | None = None) -> ServerState | None:

@@ -7,13 +7,13 @@ uses the address and run token the launcher put in the environment.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 from trainforge.client.http import Endpoint, TrainforgeClient
-from trainforge.client.local_server import default_home, ensure_server
+from trainforge.client.local_server import ensure_server
 from trainforge.client.metrics import EXIT_FLUSH_TIMEOUT_S, MetricsSender
+from trainforge.client.settings import ClientSettings, RunContext
 from trainforge.schemas.server_state import read_address, read_state
 
 
@@ -51,12 +51,13 @@ def default_session() -> Session:
     global _default
     with _lock:
         if _default is None:
-            address = os.environ.get("TRAINFORGE_ENDPOINT")
-            token = os.environ.get("TRAINFORGE_TOKEN")
+            settings = ClientSettings()
             endpoint = (
-                Endpoint(address, token) if address and token else _local_endpoint(default_home())
+                Endpoint(settings.endpoint, settings.token)
+                if settings.endpoint and settings.token
+                else _local_endpoint(settings.home.expanduser())
             )
-            _default = Session(TrainforgeClient(endpoint))
+            _default = Session(TrainforgeClient(endpoint, retry_s=settings.client_retry_s))
         return _default
 
 
@@ -66,10 +67,10 @@ def run_session(address: str, token: str) -> Session:
         key = (address, token)
         if key not in _run_sessions:
             # The launcher keeps the server's current address in the run's folder.
-            address_file = os.environ.get("TRAINFORGE_SERVER_ADDRESS_FILE")
+            address_file = RunContext().server_address_file
 
             def refresh() -> tuple[str, str] | None:
-                found = read_address(Path(address_file)) if address_file else None
+                found = read_address(address_file) if address_file else None
                 return (found, token) if found else None
 
             # A run's process waits out an outage of the control plane, however long: its
