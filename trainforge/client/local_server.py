@@ -22,6 +22,7 @@ import httpx
 import psutil
 from filelock import FileLock
 
+from trainforge import processes
 from trainforge.schemas.server_state import ServerState, read_state
 from trainforge.schemas.settings import default_home
 
@@ -196,16 +197,5 @@ def stop_all(home: Path | None = None) -> list[int]:
     stop_server(home)
     killed: list[int] = []
     for process in _recorded_processes(home):
-        try:
-            tree = [*process.children(recursive=True), process]
-        except psutil.Error:
-            continue
-        for member in tree:
-            try:
-                member.kill()
-                killed.append(member.pid)
-            except psutil.Error:
-                pass
-    for pid in killed:
-        _wait_ended(pid, 5)
+        killed += processes.kill_tree(process)
     return killed
