@@ -1,7 +1,45 @@
 """trainforge: the Azure Machine Learning SDK v1 workflow on your own machines.
 
 User code written for ``azureml`` runs after one change: ``azureml`` becomes
-``trainforge`` in the imports.
+``trainforge`` in the imports. ``trainforge.init()`` and ``trainforge.shutdown()``
+optionally say, in the spirit of ``ray.init()``, which control plane a process uses.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trainforge.client.connect import Connection
+
 __version__ = "0.1.0"
+__all__ = ["__version__", "init", "shutdown"]
+
+
+def init(
+    address: str | None = None, home: str | Path | None = None, token: str | None = None
+) -> Connection:
+    """Connect this process to a trainforge control plane and make it the default session.
+
+    ``address``: a running server (``http://host:port``, e.g. a team server), with its
+    ``token`` (default: TRAINFORGE_TOKEN, else the token of ``home``'s server when it
+    listens there). Without ``address``: the local control plane of ``home`` (default:
+    TRAINFORGE_HOME, else ``~/.trainforge``), started detached if none runs.
+
+    Optional: without init, the first SDK call connects the same way on its own (to
+    TRAINFORGE_ENDPOINT when set). A second init first does what ``shutdown()`` does.
+    Returns the address, the home, and whether init started the server.
+    """
+    from trainforge.client.connect import init as connect
+
+    return connect(address, home, token)
+
+
+def shutdown() -> None:
+    """Close the default session, storing every metric logged so far, and stop the local
+    control plane if ``init()`` started it (submitted runs go on and report when it is
+    back). A server init found running, or a remote one, keeps running."""
+    from trainforge.client.connect import shutdown as disconnect
+
+    disconnect()

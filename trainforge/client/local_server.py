@@ -61,11 +61,19 @@ def ensure_server(
 ) -> ServerState:
     """The running server of ``home``, started detached on loopback if there is none: on
     ``port``, else the port this home's server used last (see ``trainforge up``)."""
+    return attach_or_start(home, port, database_url)[0]
+
+
+def attach_or_start(
+    home: Path | None = None, port: int | None = None, database_url: str | None = None
+) -> tuple[ServerState, bool]:
+    """As ``ensure_server``, and whether this call started the server (``trainforge.init``
+    stops only a server it started)."""
     home = (home or default_home()).resolve()
     with _locked(home):
         state = running_server(home)
         if state is not None:
-            return state
+            return state, False
         command = [
             sys.executable,
             "-m",
@@ -84,7 +92,7 @@ def ensure_server(
                 raise ServerStartError(f"The trainforge server exited at start:\n{_tail(home)}")
             state = read_state(home)
             if state is not None and state.pid == pid and _healthy(state):
-                return state
+                return state, True
             time.sleep(0.1)
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()

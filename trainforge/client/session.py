@@ -25,6 +25,14 @@ class Session:
         self.metrics = MetricsSender(client, exit_flush_timeout=exit_flush_timeout)
         # The run this process was launched for, once Run.get_context() has built it.
         self.context_run: object | None = None
+        # The home whose control plane trainforge.init() started for this session (then
+        # trainforge.shutdown() stops it); None when the server was found running or is remote.
+        self.started_home: Path | None = None
+
+    def close(self) -> None:
+        """Store the metrics queued so far, then let go of the connection."""
+        self.metrics.close()
+        self.client.close()
 
     @property
     def address(self) -> str:
@@ -36,7 +44,7 @@ _run_sessions: dict[tuple[str, str], Session] = {}
 _lock = threading.Lock()
 
 
-def _local_endpoint(home: Path) -> Endpoint:
+def local_endpoint(home: Path) -> Endpoint:
     state = ensure_server(home)
 
     def refresh() -> tuple[str, str] | None:
@@ -55,7 +63,7 @@ def default_session() -> Session:
             endpoint = (
                 Endpoint(settings.endpoint, settings.token)
                 if settings.endpoint and settings.token
-                else _local_endpoint(settings.home.expanduser())
+                else local_endpoint(settings.home.expanduser())
             )
             _default = Session(TrainforgeClient(endpoint, retry_s=settings.client_retry_s))
         return _default
@@ -82,11 +90,25 @@ def run_session(address: str, token: str) -> Session:
         return _run_sessions[key]
 
 
-def reset() -> None:
-    """Forget the default session (tests that switch TRAINFORGE_HOME use this)."""
+def set_default(new: Session | None) -> Session | None:
+    """Make ``new`` the process's default session (None: connect lazily again on next use);
+    returns the session it replaces, still open."""
     global _default
     with _lock:
-        if _default is not None:
-            _default.metrics.close()
-            _default.client.close()
-        _default = None
+        old, _default = _default, new
+    return old
+
+
+def take_run_sessions() -> list[Session]:
+    """Forget the sessions of this process's runs; returns them, still open."""
+    with _lock:
+        taken = list(_run_sessions.values())
+        _run_sessions.clear()
+    return taken
+
+
+def reset() -> None:
+    """Forget the default session (tests that switch TRAINFORGE_HOME use this)."""
+    old = set_default(None)
+    if old is not None:
+        old.close()

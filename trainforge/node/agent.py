@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import psutil
 
+from trainforge import processes
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import launcher as _launcher  # noqa: F401  imported once, before any fork
-from trainforge.node import processes
 from trainforge.node.launch import ForkedProcess, LaunchRequest, fork_launcher
 from trainforge.node.settings import AgentSettings
 from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
