@@ -16,6 +16,7 @@ from trainforge.client import local_server, session
 from trainforge.client.http import Endpoint, TrainforgeClient
 from trainforge.client.settings import ClientSettings
 from trainforge.schemas.server_state import read_state
+from trainforge.schemas.settings import default_home
 
 
 class Connection(BaseModel):
@@ -73,7 +74,7 @@ def init(
 
 
 def _token_of(address: str, home: Path | None) -> str:
-    state = read_state(home or local_server.default_home().resolve())
+    state = read_state(home or default_home().resolve())
     if state is not None and state.address.rstrip("/") == address.rstrip("/"):
         return state.token
     raise ValueError(

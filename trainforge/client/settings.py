@@ -37,25 +37,48 @@ class RunContext(TrainforgeSettings):
     """The variables a run's process is started with (set by the launcher, not by users);
     an unset one is empty."""
 
-    run_id: str = Field("", validation_alias="AZUREML_RUN_ID")
-    workspace_name: str = Field("", validation_alias="AZUREML_ARM_WORKSPACE_NAME")
-    experiment_name: str = Field("", validation_alias="AZUREML_ARM_PROJECT_NAME")
-    experiment_id: str | None = Field(None, validation_alias="AZUREML_EXPERIMENT_ID")
-    service_endpoint: str = Field("", validation_alias="AZUREML_SERVICE_ENDPOINT")
-    run_token: str = Field("", validation_alias="AZUREML_RUN_TOKEN")
-    subscription_id: str | None = Field(None, validation_alias="AZUREML_ARM_SUBSCRIPTION")
-    resource_group: str | None = Field(None, validation_alias="AZUREML_ARM_RESOURCEGROUP")
-    # TRAINFORGE_RUN_ATTEMPT: the attempt the process belongs to; the server refuses the
-    # writes of an attempt that was superseded meanwhile.
-    run_attempt: int | None = None
-    # TRAINFORGE_SERVER_ADDRESS_FILE: where the launcher keeps the server's current address.
-    server_address_file: Path | None = None
-    # TRAINFORGE_LOGS_DIR: where an MPI rank's wrapper writes that rank's log.
-    logs_dir: Path = Path(".")
+    run_id: str = Field("", validation_alias="AZUREML_RUN_ID", description="The run's id.")
+    workspace_name: str = Field(
+        "", validation_alias="AZUREML_ARM_WORKSPACE_NAME", description="The run's workspace."
+    )
+    experiment_name: str = Field(
+        "", validation_alias="AZUREML_ARM_PROJECT_NAME", description="The run's experiment."
+    )
+    experiment_id: str | None = Field(
+        None, validation_alias="AZUREML_EXPERIMENT_ID", description="The experiment's id."
+    )
+    service_endpoint: str = Field(
+        "",
+        validation_alias="AZUREML_SERVICE_ENDPOINT",
+        description="The control plane's address, as the run reaches it.",
+    )
+    run_token: str = Field(
+        "",
+        validation_alias="AZUREML_RUN_TOKEN",
+        description="The run's token: it reaches this run only.",
+    )
+    subscription_id: str | None = Field(
+        None,
+        validation_alias="AZUREML_ARM_SUBSCRIPTION",
+        description="The workspace's subscription id.",
+    )
+    resource_group: str | None = Field(
+        None,
+        validation_alias="AZUREML_ARM_RESOURCEGROUP",
+        description="The workspace's resource group.",
+    )
+    run_attempt: int | None = Field(
+        None,
+        description="The attempt the process belongs to: the server refuses the writes of an "
+        "attempt that was superseded meanwhile.",
+    )
+    server_address_file: Path | None = Field(
+        None, description="Where the launcher keeps the server's current address."
+    )
+    logs_dir: Path = Field(Path("."), description="Where an MPI rank's wrapper writes its log.")
 
     def missing(self) -> list[str]:
         """The variables without which this process is not part of a run (then
         ``Run.get_context()`` is offline)."""
         needed = ("run_id", "workspace_name", "experiment_name", "service_endpoint", "run_token")
-        fields = type(self).model_fields
-        return [str(fields[name].validation_alias) for name in needed if not getattr(self, name)]
+        return [self.variable(name) for name in needed if not getattr(self, name)]

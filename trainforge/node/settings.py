@@ -55,12 +55,13 @@ class NodeSettings(TrainforgeSettings):
 class AgentSettings(TrainforgeSettings):
     """A node agent's identity and where it reports, set by the backend that started it."""
 
-    endpoint: str
-    agent_token: str
-    workspace: str
-    cluster: str = ""
-    node_id: str
-    node_dir: Path
-    home: Path
-    # The node's address as other nodes reach it (a Ray node's IP); None: loopback.
-    node_addr: str | None = None
+    endpoint: str = Field(description="The control plane's address.")
+    agent_token: str = Field(description="The node's token: it reaches this node's work only.")
+    workspace: str = Field(description="The workspace of the node's cluster.")
+    cluster: str = Field("", description="The node's cluster.")
+    node_id: str = Field(description="The node's id.")
+    node_dir: Path = Field(description="The node's working folder.")
+    home: Path = Field(description="The control plane's home: its server.json after a restart.")
+    node_addr: str | None = Field(
+        None, description="The node's address as other nodes reach it (a Ray node's IP)."
+    )

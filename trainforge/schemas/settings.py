@@ -23,16 +23,21 @@ class TrainforgeSettings(BaseSettings):
 
     @classmethod
     def variable(cls, field: str) -> str:
-        """The environment variable that sets ``field``: ``TRAINFORGE_<FIELD>``."""
+        """The environment variable that sets ``field``: ``TRAINFORGE_<FIELD>``, or the name
+        the field gives itself (``AZUREML_RUN_ID``)."""
         if field not in cls.model_fields:
             raise KeyError(f"{cls.__name__} has no field {field!r}")
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, str):
+            return alias
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
 
 class HomeSettings(TrainforgeSettings):
     home: Path = Field(
         default_factory=lambda: Path.home() / ".trainforge",
-        description="The control plane's state folder: server.json, the store, the keys.",
+        description="The control plane's state folder: server.json, the store, the keys "
+        "(default: ~/.trainforge).",
     )
 
 

@@ -11,9 +11,7 @@ from cryptography.fernet import Fernet
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from trainforge.schemas.settings import HomeSettings, default_home
-
-__all__ = ["API_PREFIX", "ControlPlaneSettings", "ServerSettings", "default_home"]
+from trainforge.schemas.settings import HomeSettings
 
 API_PREFIX = "/api/v1"
 
