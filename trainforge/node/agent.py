@@ -157,7 +157,7 @@ class Agent:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
-    agent = Agent(AgentSettings())
+    agent = Agent(AgentSettings())  # type: ignore[call-arg]  # the fields come from the environment
     signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "leaving", True))
     return agent.run()
 

@@ -30,13 +30,14 @@ def main(argv: list[str]) -> int:
     # The words form one shell line, as ssh would hand it to the remote shell.
     command = " ".join(word for word in words if word != "--daemonize")
     context = RunContext()
-    missing = context.missing() + ([] if context.run_attempt else ["TRAINFORGE_RUN_ATTEMPT"])
-    if missing:
+    attempt = context.run_attempt
+    missing = context.missing() + ([] if attempt else ["TRAINFORGE_RUN_ATTEMPT"])
+    if missing or attempt is None:
         print(f"trainforge mpi agent: not in a run ({', '.join(missing)} not set)", file=sys.stderr)
         return 255
     # Part of a run: it waits out an outage of the control plane, however long.
     client = TrainforgeClient(Endpoint(context.service_endpoint, context.run_token), retry_s=None)
-    gang = GangClient(client, context.workspace_name, context.run_id, context.run_attempt)
+    gang = GangClient(client, context.workspace_name, context.run_id, attempt)
     posted = gang.post_command(node_rank, command)
     while True:
         state = gang.wait_command(posted.id)

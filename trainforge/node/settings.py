@@ -25,29 +25,30 @@ class NodeSettings(TrainforgeSettings):
     model_config = SettingsConfigDict(env_ignore_empty=False)
 
     work_dir: str = Field(
-        "",
+        default="",
         description="Where nodes and runs work: built environments, data caches, node and "
         "run folders (default: <home>-work, beside the home, never inside it).",
     )
     run_user: str = Field(
-        DEFAULT_RUN_USER,
+        default=DEFAULT_RUN_USER,
         description="When a node runs as root, the unprivileged user (name or uid) its runs "
         "run as; empty: as the node's own user.",
     )
     env_installer: str = Field(
-        "uv",
+        default="uv",
         description="pip: build run environments with python -m venv and pip; otherwise with "
         "uv (when installed).",
     )
     # The launcher (node/launcher.py) reads these three by their variable names.
     output_sync_s: float = Field(
-        10.0, description="How often a running job's ./outputs are uploaded to the run."
+        default=10.0, description="How often a running job's ./outputs are uploaded to the run."
     )
     gang_timeout_s: float = Field(
-        300.0, description="How long a node of a multi-node job waits for the others to start."
+        default=300.0,
+        description="How long a node of a multi-node job waits for the others to start.",
     )
     fence_check_s: float = Field(
-        2.0,
+        default=2.0,
         description="How often a launcher checks that its attempt is still the run's current one.",
     )
 
@@ -58,7 +59,7 @@ class AgentSettings(TrainforgeSettings):
     endpoint: str = Field(description="The control plane's address.")
     agent_token: str = Field(description="The node's token: it reaches this node's work only.")
     workspace: str = Field(description="The workspace of the node's cluster.")
-    cluster: str = Field("", description="The node's cluster.")
+    cluster: str = Field(default="", description="The node's cluster.")
     node_id: str = Field(description="The node's id.")
     node_dir: Path = Field(description="The node's working folder.")
     home: Path = Field(description="The control plane's home: its server.json after a restart.")

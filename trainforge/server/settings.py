@@ -27,25 +27,25 @@ class ControlPlaneSettings(HomeSettings):
     ``ServerSettings`` is made)."""
 
     port: int | None = Field(
-        None,
+        default=None,
         description="Port of the local control plane on 127.0.0.1 when no --port is given and "
         "the home has not served before (default 8765; 0: any free port).",
     )
     heartbeat_timeout_s: float = Field(
-        10.0,
+        default=10.0,
         description="A node agent silent this long is unusable, and its run is retried elsewhere.",
     )
     run_token_grace_s: float = Field(
-        300.0,
+        default=300.0,
         description="A run's token still works this long after the run ended (its last "
         "uploads), then expires.",
     )
     backend_grace_s: float = Field(
-        60.0,
+        default=60.0,
         description="Runs queued on a cluster whose backend cannot be reached fail after this long.",
     )
     max_file_bytes: int = Field(
-        16 * 2**30, description="The largest run file or snapshot one request may write."
+        default=16 * 2**30, description="The largest run file or snapshot one request may write."
     )
     local_datastore_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=default_local_roots,
