@@ -77,6 +77,22 @@ def test_init_attaches_to_a_running_server_and_shutdown_leaves_it_running(home: 
     assert local_server.running_server(home) == state
 
 
+def test_init_without_arguments_picks_the_server_as_the_sdk_would(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = local_server.ensure_server(home)
+    monkeypatch.setenv("TRAINFORGE_ENDPOINT", state.address)
+    monkeypatch.setenv("TRAINFORGE_TOKEN", state.token)
+    connection = trainforge.init()
+    assert (connection.address, connection.home) == (state.address, None)
+    trainforge.shutdown()
+    assert local_server.running_server(home) == state
+    monkeypatch.delenv("TRAINFORGE_ENDPOINT")
+    monkeypatch.setenv("TRAINFORGE_HOME", str(home))
+    local = trainforge.init()
+    assert (local.address, local.home, local.started_server) == (state.address, home, False)
+
+
 def test_init_overrides_the_environment_and_shutdown_without_init_does_nothing(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,12 +24,14 @@ def init(
 
     ``address``: a running server (``http://host:port``, e.g. a team server), with its
     ``token`` (default: TRAINFORGE_TOKEN, else the token of ``home``'s server when it
-    listens there). Without ``address``: the local control plane of ``home`` (default:
-    TRAINFORGE_HOME, else ``~/.trainforge``), started detached if none runs.
+    listens there). ``home``: the local control plane of that home, started detached if
+    none runs. Neither: as the SDK picks on its own, TRAINFORGE_ENDPOINT (with
+    TRAINFORGE_TOKEN) when set, else the local control plane of TRAINFORGE_HOME (default
+    ``~/.trainforge``).
 
-    Optional: without init, the first SDK call connects the same way on its own (to
-    TRAINFORGE_ENDPOINT when set). A second init first does what ``shutdown()`` does.
-    Returns the address, the home, and whether init started the server.
+    Optional: without init, the first SDK call connects the same way on its own. A second
+    init first does what ``shutdown()`` does. Returns the address, the home, and whether
+    init started the server.
     """
     from trainforge.client.connect import init as connect
 

@@ -37,10 +37,11 @@ def init(
 
     ``address`` (``http://host:port``): a running server, such as a team server; its
     ``token`` is the argument, else TRAINFORGE_TOKEN, else the one in ``server.json`` of
-    ``home`` when that home's server listens at ``address``. Without ``address``: the
-    local control plane of ``home`` (default: TRAINFORGE_HOME, else ``~/.trainforge``),
-    attached to when it runs, else started detached on loopback. TRAINFORGE_ENDPOINT is
-    not consulted: what init is given wins over the environment.
+    ``home`` when that home's server listens at ``address``. With ``home``: the local
+    control plane of that home, attached to when it runs, else started detached on
+    loopback. With neither, what the SDK would pick on its own: TRAINFORGE_ENDPOINT (with
+    TRAINFORGE_TOKEN) when set, else the local control plane of TRAINFORGE_HOME (default
+    ``~/.trainforge``).
 
     The server is asked for its workspaces once, so a wrong address or token fails here
     (an unreachable one after TRAINFORGE_CLIENT_RETRY_S). Calling init again first does
@@ -50,6 +51,8 @@ def init(
     settings = ClientSettings()
     where = Path(home).expanduser().resolve() if home is not None else None
     started = False
+    if address is None and home is None and settings.endpoint and settings.token:
+        address = settings.endpoint
     if address is not None:
         endpoint = Endpoint(address, token or settings.token or _token_of(address, where))
         where = None
