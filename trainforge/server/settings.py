@@ -40,6 +40,11 @@ class ControlPlaneSettings(HomeSettings):
         description="A run's token still works this long after the run ended (its last "
         "uploads), then expires.",
     )
+    db_busy_timeout_s: float = Field(
+        default=30.0,
+        description="A write waits this long for the database's lock, then answers 503 "
+        "ServerBusy (the client sends it again).",
+    )
     backend_grace_s: float = Field(
         default=60.0,
         description="Runs queued on a cluster whose backend cannot be reached fail after this long.",
@@ -85,6 +90,7 @@ class ServerSettings(BaseModel):
     # here wins over the environment's.
     heartbeat_timeout_s: float
     run_token_grace_s: float
+    db_busy_timeout_s: float
     backend_grace_s: float
     max_file_bytes: int
     local_datastore_roots: list[Path]
