@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic_core import PydanticUndefined
 
-from trainforge.client.settings import ClientSettings, RunContext
+from trainforge.client.settings import ClientSettings
 from trainforge.node.settings import AgentSettings, NodeSettings
-from trainforge.schemas.settings import TrainforgeSettings
+from trainforge.schemas.settings import RunContext, TrainforgeSettings
 from trainforge.server.settings import ControlPlaneSettings
 
 REPO = Path(__file__).resolve().parent.parent

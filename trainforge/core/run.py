@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from trainforge.client import log_stream
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.client.session import Session, run_session
-from trainforge.client.settings import RunContext
 from trainforge.core._tags import sanitize
 from trainforge.exceptions import (
     ActivityFailedException,
@@ -27,6 +26,7 @@ from trainforge.exceptions import (
     UserErrorException,
 )
 from trainforge.schemas.runs import MetricPoint, RunInfo, RunStatus
+from trainforge.schemas.settings import RunContext
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 
 from trainforge.client.http import Endpoint, TrainforgeClient
-from trainforge.client.settings import RunContext
 from trainforge.node.gang_client import GangClient
 from trainforge.node.mpi import node_rank_of
+from trainforge.schemas.settings import RunContext
 
 
 def main(argv: list[str]) -> int:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trainforge.client.settings import RunContext
+from trainforge.schemas.settings import RunContext
 
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
