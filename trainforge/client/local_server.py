@@ -7,7 +7,6 @@ starts keeps running after the notebook exits, so submitted runs finish.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
@@ -20,11 +19,14 @@ from typing import TypeVar
 
 import httpx
 import psutil
+from filelock import FileLock
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from trainforge import processes
 from trainforge.client.api.processes import ProcessesApi
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.schemas.server_state import PID_FOLDER, ServerState, read_pid_files, read_state
+from trainforge.schemas.settings import default_home
 
 START_TIMEOUT_S = 60.0
 T = TypeVar("T")
@@ -32,10 +34,6 @@ T = TypeVar("T")
 
 class ServerStartError(RuntimeError):
     """The control plane did not come up; the message carries its log's tail."""
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
 
 
 def _healthy(state: ServerState) -> bool:
@@ -50,12 +48,10 @@ def _healthy(state: ServerState) -> bool:
 @contextmanager
 def _locked(home: Path) -> Iterator[None]:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(home / "server.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # One starter at a time per home; the file stays, so a process of an older trainforge
+    # that locks it too is kept out as well.
+    with FileLock(home / "server.lock", preserve_lock_file=True):
+        yield
 
 
 def running_server(home: Path | None = None) -> ServerState | None:
@@ -68,11 +64,19 @@ def ensure_server(
 ) -> ServerState:
     """The running server of ``home``, started detached on loopback if there is none: on
     ``port``, else the port this home's server used last (see ``trainforge up``)."""
+    return attach_or_start(home, port, database_url)[0]
+
+
+def attach_or_start(
+    home: Path | None = None, port: int | None = None, database_url: str | None = None
+) -> tuple[ServerState, bool]:
+    """As ``ensure_server``, and whether this call started the server (``trainforge.init``
+    stops only a server it started)."""
     home = (home or default_home()).resolve()
     with _locked(home):
         state = running_server(home)
         if state is not None:
-            return state
+            return state, False
         command = [
             sys.executable,
             "-m",
@@ -95,7 +99,7 @@ def ensure_server(
         with contextlib.suppress(RetryError):
             up = _poll(started, START_TIMEOUT_S, 0.1)
             assert up is not None  # _poll gives only a truthy answer
-            return up
+            return up, True
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()
         raise ServerStartError(
@@ -196,13 +200,10 @@ def _recorded_processes(home: Path) -> list[psutil.Process]:
             client.close()
     found: dict[int, psutil.Process] = {}
     for record in records:
-        try:
-            process = psutil.Process(record.pid)
-            created = record.pid_create_time
-            if created is not None and abs(process.create_time() - created) < 0.01:
+        if record.pid_create_time is not None:
+            process = processes.find(record.pid, record.pid_create_time)
+            if process is not None:
                 found[record.pid] = process
-        except psutil.Error:
-            pass
     return list(found.values())
 
 
@@ -214,18 +215,7 @@ def stop_all(home: Path | None = None) -> list[int]:
     stop_server(home)
     killed: list[int] = []
     for process in recorded:
-        try:
-            tree = [*process.children(recursive=True), process]
-        except psutil.Error:
-            continue
-        for member in tree:
-            try:
-                member.kill()
-                killed.append(member.pid)
-            except psutil.Error:
-                pass
-    for pid in killed:
-        _wait_ended(pid, 5)
+        killed += processes.kill_tree(process)
     for pid_file in (home / PID_FOLDER).glob("*.json"):
         pid_file.unlink(missing_ok=True)  # every process they named is gone
     return killed
