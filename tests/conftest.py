@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from trainforge.client import local_server, session
+# The shared helper modules assert too: their failures read like a test's own.
+pytest.register_assert_rewrite(
+    "tests.helpers", "tests.clusters", "tests.distributed_jobs", "tests.cli", "tests.inprocess"
+)
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.clusters import delete_clusters, make_cluster  # noqa: E402
+from tests.helpers import stop_everything  # noqa: E402
+from trainforge.client import local_server, session  # noqa: E402
+
 # As root, runs run as an unprivileged user; this machine's interpreter may live where only
 # root reaches it (/root/.pyenv), so the suite's runs (every server its tests start) stay
 # root. The run user is tested on its own (test_server_home.py) with an interpreter every
@@ -47,11 +51,6 @@ def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-
     report = yield
     _as_failure(report)
     return report
-
-
-def stop_everything(home: Path) -> None:
-    """Stop the server of ``home`` and every node agent or launcher it started, by pid."""
-    local_server.stop_all(home)
 
 
 @pytest.fixture(scope="session")
@@ -100,24 +99,15 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-def restart_server(home: Path) -> None:
-    """Stop the control plane of ``home`` by pid and start a new one, as after a crash."""
-    stopped = local_server.stop_server(home)
-    assert stopped is not None
-    time.sleep(1)
-    restarted = local_server.ensure_server(home)
-    assert restarted.pid != stopped.pid
+@pytest.fixture
+def clusters(ws) -> Iterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+    """Clusters made by a test, deleted (with their node agents) when it ends."""
+    made: list[Any] = []
 
+    def make(**kwargs: Any) -> Any:
+        cluster = make_cluster(ws, **kwargs)
+        made.append(cluster)
+        return cluster
 
-def run_python(
-    code: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter (another process, as a second user would)."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    yield make
+    delete_clusters(ws, made)

@@ -419,7 +419,7 @@ def test_data_references_on_a_two_node_cluster(
 def test_cli_registers_lists_and_moves_data(
     ws: Workspace, tf_home: Path, s3_service: MotoS3, source: Path, tmp_path: Path
 ) -> None:
-    from tests.test_cli import _flat, cli
+    from tests.cli import cli, flat
 
     secrets = {"AWS_ACCESS_KEY_ID": s3_service.key, "AWS_SECRET_ACCESS_KEY": s3_service.secret}
     env_backup = {k: os.environ.get(k) for k in secrets}
@@ -437,7 +437,7 @@ def test_cli_registers_lists_and_moves_data(
             else:
                 os.environ[key] = value
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "registered datastore cli_s3 (S3: s3://cli-bucket" in _flat(done.stdout)
+    assert "registered datastore cli_s3 (S3: s3://cli-bucket" in flat(done.stdout)
     listed = cli(tf_home, "datastore", "list", "-w", ws.name)
     assert "cli_s3" in listed.stdout and "workspaceblobstore" in listed.stdout
     assert s3_service.secret not in listed.stdout
@@ -466,7 +466,7 @@ def test_cli_registers_lists_and_moves_data(
         "-w",
         ws.name,
     )
-    assert bad.returncode == 1 and "climbs out of its root" in _flat(bad.stderr)
+    assert bad.returncode == 1 and "climbs out of its root" in flat(bad.stderr)
     assert cli(tf_home, "datastore", "unregister", "cli_s3", "-w", ws.name).returncode == 0
 
 

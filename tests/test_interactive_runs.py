@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python
+from tests.helpers import run_python
 from trainforge.core import Experiment, Run, Workspace
 from trainforge.core.offline_run import OfflineRun
 from trainforge.exceptions import RunEnvironmentException, UserErrorException

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, stop_everything
+from tests.helpers import REPO, stop_everything
 
 
 @pytest.mark.slow
