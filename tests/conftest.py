@@ -111,3 +111,16 @@ def clusters(ws) -> Iterator[Callable[..., Any]]:  # type: ignore[no-untyped-def
 
     yield make
     delete_clusters(ws, made)
+
+
+@pytest.fixture
+def app_api(tmp_path: Path) -> Iterator[Any]:
+    """The control plane in-process on a SQLite store (tests/inprocess.py): its routers
+    answered through a TestClient, a recording backend instead of node processes."""
+    from tests.inprocess import Api
+
+    control = Api(tmp_path / "home", f"sqlite:///{tmp_path / 'trainforge.db'}")
+    try:
+        yield control
+    finally:
+        control.close()

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -229,15 +230,20 @@ class ComputeService:
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
     ) -> models.Compute:
         compute = self.row(db, ws, name)
-        merged = ScaleSettings.model_validate(
-            {
-                "min_nodes": compute.min_nodes if request.min_nodes is None else request.min_nodes,
-                "max_nodes": compute.max_nodes if request.max_nodes is None else request.max_nodes,
-                "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
-                if request.idle_seconds_before_scaledown is None
-                else request.idle_seconds_before_scaledown,
-            }
-        )
+        values = {
+            "min_nodes": compute.min_nodes if request.min_nodes is None else request.min_nodes,
+            "max_nodes": compute.max_nodes if request.max_nodes is None else request.max_nodes,
+            "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
+            if request.idle_seconds_before_scaledown is None
+            else request.idle_seconds_before_scaledown,
+        }
+        try:
+            merged = ScaleSettings.model_validate(values)
+        except ValidationError as exc:
+            # The update alone is valid; merged with what the cluster has, it breaks a rule.
+            raise BadRequest(
+                "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+            ) from None
         compute.min_nodes = merged.min_nodes
         compute.max_nodes = merged.max_nodes
         compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
