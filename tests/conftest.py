@@ -124,3 +124,19 @@ def app_api(tmp_path: Path) -> Iterator[Any]:
         yield control
     finally:
         control.close()
+
+
+@pytest.fixture
+def cli_server(app_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``app_api`` served on loopback from this process, and the process's session pointed
+    at it (TRAINFORGE_ENDPOINT/TOKEN), so the CLI runs in-process under CliRunner."""
+    from tests.inprocess import TOKEN, served
+
+    with served(app_api) as address:
+        monkeypatch.setenv("TRAINFORGE_ENDPOINT", address)
+        monkeypatch.setenv("TRAINFORGE_TOKEN", TOKEN)
+        session.reset()
+        try:
+            yield app_api
+        finally:
+            session.reset()
