@@ -125,3 +125,18 @@ def recorded(pid_dir: Path) -> list[tuple[int, str]]:
         pid, addr = file.read_text().split()
         found.append((int(pid), addr))
     return found
+
+
+def heartbeats(cluster: AmlCompute, count: int = 1, timeout: float = 30) -> None:
+    """Return once every node of ``cluster`` has beaten ``count`` more times: the control
+    plane has answered (and its scheduler has passed over the cluster) in between, so what
+    it has not done by then it would not have done after a fixed wait either."""
+    for beat in range(count):
+        before = {node["node_id"]: node["last_heartbeat"] for node in raw_nodes(cluster)}
+        wait_until(
+            lambda before=before: all(
+                node["last_heartbeat"] != before.get(node["node_id"]) for node in raw_nodes(cluster)
+            ),
+            timeout,
+            f"heartbeat {beat + 1} of {count} from every node of {cluster.name}",
+        )

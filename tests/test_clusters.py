@@ -10,7 +10,16 @@ import uuid
 import psutil
 import pytest
 
-from tests.clusters import agent_pids, cluster_gone, counts, make_cluster, raw_nodes, script, submit
+from tests.clusters import (
+    agent_pids,
+    cluster_gone,
+    counts,
+    heartbeats,
+    make_cluster,
+    raw_nodes,
+    script,
+    submit,
+)
 from tests.helpers import wait_until
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.core.compute_target import ComputeTargetException
@@ -177,7 +186,8 @@ def test_preempted_run_goes_back_to_the_queue_and_resumes(clusters, experiment, 
         30,
         "a checkpoint",
     )
-    time.sleep(1.5)
+    # Preempted a few epochs in, with their checkpoint among the run's files.
+    wait_until(lambda: isinstance(run.get_metrics().get("loss"), list), 30, "a second epoch")
     (node,) = [n for n in cluster.list_nodes() if n["runId"] == run.id]
     cluster.preempt_node(node["nodeId"])
     wait_until(lambda: run.get_status() == "Queued" or run._refresh().attempt == 2, 10, "requeue")
@@ -241,7 +251,7 @@ def test_update_takes_effect_on_a_live_cluster(clusters, experiment, project) ->
     script(project, "import time\ntime.sleep(4)\n")
     runs = [submit(experiment, project, cluster) for _ in range(2)]
     wait_until(lambda: runs[0].get_status() == "Running", 30, "first run")
-    time.sleep(1)
+    heartbeats(cluster)
     assert runs[1].get_status() == "Queued" and counts(cluster)["current"] == 1
     cluster.update(max_nodes=2, min_nodes=1)
     wait_until(lambda: all(run.get_status() == "Running" for run in runs), 30, "both runs at once")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.storage_services import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoS3, azurite, moto_s3
 from trainforge.core import Datastore, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import UserErrorException
@@ -286,11 +286,26 @@ def test_an_interrupted_upload_leaves_no_partial_file(
         if kind == "local":
             # Kill it the moment the copy has begun (it is written aside, under a hidden name).
             folder = tmp_path / "store" / "big"
-            deadline = time.monotonic() + 10
-            while not list(folder.glob(".model.bin.partial-*")) and time.monotonic() < deadline:
-                time.sleep(0.005)
+            wait_until(
+                lambda: list(folder.glob(".model.bin.partial-*")),
+                10,
+                "the copy to begin",
+                interval=0.005,
+            )
         else:
-            time.sleep(1.5)  # Azurite takes ~60 MB/s here: well inside the 300 MB
+            # Kill it once its first blocks are staged: stored, not yet committed as a blob.
+            from azure.storage.blob import ContainerClient
+
+            az: Azurite = request.getfixturevalue("azurite_service")
+            container = ContainerClient.from_connection_string(
+                az.connection_string, store.container_name
+            )
+            wait_until(
+                lambda: list(container.list_blobs(include=["uncommittedblobs"])),
+                30,
+                "the upload's first staged block",
+                interval=0.005,
+            )
         assert uploader.poll() is None, "the upload ended before it could be interrupted"
     finally:
         uploader.send_signal(signal.SIGKILL)
