@@ -1,9 +1,10 @@
-# The two commands the README opens with: `make quickstart` and `make test`.
+# The two commands the README opens with: `make quickstart` and `make test`; `make check`
+# runs the linters, the type checker and the layer contracts (CI runs it too).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: quickstart test test-fast test-deps bench lint clean
+.PHONY: quickstart test test-fast test-inprocess test-deps bench lint check clean
 
 # The quickstart needs trainforge and what its example imports (the quickstart extra).
 $(VENV)/.installed: pyproject.toml
@@ -31,12 +32,30 @@ test: $(VENV)/.test-installed
 test-fast: $(VENV)/.test-installed
 	TRAINFORGE_REQUIRE_SERVICES=1 $(PY) -m pytest -q -m "not slow"
 
+# The tests that start no process (TestClient, CliRunner, a recording backend); what only
+# real processes prove is marked real_process and left out.
+test-inprocess: $(VENV)/.test-installed
+	TRAINFORGE_REQUIRE_SERVICES=1 $(PY) -m pytest -q -m "not real_process"
+
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/run_all.py
 
-lint: $(VENV)/.test-installed
+# The dev extra: ruff, mypy, import-linter and the typed libraries mypy reads.
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+
+# mypy (strict on schemas, client, server, compute; pyproject [tool.mypy]), ruff and the
+# layers of DESIGN.md (.importlinter).
+check: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

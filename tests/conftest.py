@@ -53,6 +53,39 @@ def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-
     return report
 
 
+# Fixtures that start real processes: the control-plane server (tf_home and everything on
+# top of it), PostgreSQL, Azurite, moto, Ray clusters. A test that needs one is marked
+# ``real_process``; modules that start processes themselves carry the mark in pytestmark.
+REAL_PROCESS_FIXTURES = frozenset(
+    {
+        "tf_home",
+        "own_server",
+        "postgres_server",
+        "azurite_service",
+        "s3_service",
+        "ray_cluster",
+        "autoscaling_cluster",
+        "one_big_worker",
+    }
+)
+
+
+def _starts_processes(item: pytest.Item) -> bool:
+    if REAL_PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    # The store tests run on SQLite and, as the parameter "postgresql", on a real server.
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "postgresql" in callspec.params.values():
+        return True
+    return item.get_closest_marker("slow") is not None  # slow: real services, by definition
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _starts_processes(item):
+            item.add_marker(pytest.mark.real_process)
+
+
 @pytest.fixture(scope="session")
 def tf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A TRAINFORGE_HOME with its server running for the whole test session."""

@@ -18,6 +18,9 @@ from trainforge.client import local_server
 from trainforge.core import Workspace
 from trainforge.schemas.server_state import read_state
 
+# Every test runs the CLI, or the quickstart, as a separate process.
+pytestmark = pytest.mark.real_process
+
 TRAIN_SCRIPT = """\
 import sys
 from trainforge.core import Run

@@ -12,6 +12,9 @@ import pytest
 
 from tests.helpers import REPO, stop_everything
 
+# Every test runs the CLI, or the quickstart, as a separate process.
+pytestmark = pytest.mark.real_process
+
 
 @pytest.mark.slow
 def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -152,7 +153,7 @@ class Scheduler(WakeLoop):
                 home=self.settings.home,
                 node_dir=nodes_root(self.settings.home, ws.name) / "local" / f"{run.id}.{run.attempt}",
             )
-            actions.append(lambda a=assignment.id, r=request: self._launch_local(a, r))
+            actions.append(partial(self._launch_local, assignment.id, request))
         return actions
 
     def _launch_local(self, assignment_id: int, request: LaunchRequest) -> None:
@@ -195,9 +196,7 @@ class Scheduler(WakeLoop):
             if handle is None:
                 continue
             overdue = time.time() - (assignment.stop_requested or 0) > self.settings.stop_grace_s
-            actions.append(
-                lambda h=handle, k=overdue: backend.kill(h) if k else backend.terminate(h)
-            )
+            actions.append(partial(backend.kill if overdue else backend.terminate, handle))
         return actions
 
     def _reap_local(self, db: Session) -> list[Action]:

@@ -146,7 +146,7 @@ def _heartbeat(
                 if assignment is not None and not launcher.alive and assignment.state != "ended":
                     allocation.process_ended(db, assignment, launcher.exit_code)
                     cp.scheduler.wake()
-                elif launcher.alive and assignment.state == "ended":
+                elif launcher.alive and assignment is not None and assignment.state == "ended":
                     # A launcher of an attempt given up on (its node was lost meanwhile): stop it.
                     fenced.append(launcher.assignment_id)
         reply = HeartbeatReply(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -83,7 +84,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
         tags=compute.tags,
         description=compute.description,
         settings=compute.settings,
-        provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
+        provisioning_state=compute.provisioning_state,
         provisioning_errors=compute.provisioning_errors or None,
         # A Ray node holds the whole VM size; local nodes share (and are capped to) this host.
         node_resources=(
@@ -100,14 +101,14 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
         node_id=node.name,
-        state=node.state,  # type: ignore[arg-type]
+        state=node.state,
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
         host_id=node.host_id,
-        host_state=node.host_state,  # type: ignore[arg-type]
+        host_state=node.host_state,
     )
 
 
@@ -179,7 +180,7 @@ class ComputeService:
                 f"Compute target {request.name!r} already exists in workspace {ws.name!r}"
             )
         if request.backend == "ray":
-            self._check_one_ray_cluster(db, request.settings.get("ray_address"))
+            self._check_one_ray_cluster(db, cast(str | None, request.settings.get("ray_address")))
         vm_size = request.vm_size or self._size_from_ray(request, ray_host)
         scale = request.scale_settings
         compute = models.Compute(
@@ -272,7 +273,7 @@ class ComputeService:
             allocation.fail_run(db, run, error)
         return compute
 
-    def nodes(self, db: Session, ws: models.Workspace, name: str) -> list[NodeInfo]:
+    def nodes(self, db: Session, ws: models.Workspace, name: str) -> builtins.list[NodeInfo]:
         return [node_info(node) for node in nodes_of(db, self.row(db, ws, name))]
 
     def preempt(self, db: Session, ws: models.Workspace, name: str, node_id: str) -> NodeInfo:

@@ -235,13 +235,13 @@ def advance(db: Session, runs: RunService, sweep: Sweep, now: datetime) -> Outco
             out.lines.append(f"New best child run {trial.run_id}: {metric} {value:.6g}")
 
     # A script that fails for every value: stop instead of burning the budget.
-    ended = [trial for trial in trials if status.get(trial.run_id, RunStatus.QUEUED).is_terminal]
+    ended_trials = [trial for trial in trials if status.get(trial.run_id, RunStatus.QUEUED).is_terminal]
     limit = min(FAILURE_LIMIT, spec.max_total_runs)
-    if len(ended) >= limit and all(status[t.run_id] is RunStatus.FAILED for t in ended):
-        last = child[ended[-1].run_id]
+    if len(ended_trials) >= limit and all(status[t.run_id] is RunStatus.FAILED for t in ended_trials):
+        last = child[ended_trials[-1].run_id]
         cause = (last.error or {}).get("message", "") if last is not None else ""
         cancel_active(db, runs, ws, sweep, "The HyperDrive run failed", "HyperDriveFailed")
-        message = f"HyperDrive run failed: its first {len(ended)} child runs all failed. Last error: {cause}"
+        message = f"HyperDrive run failed: its first {len(ended_trials)} child runs all failed. Last error: {cause}"
         out.lines.append(message)
         out.runs_changed = True
         _finish(db, sweep, parent, RunStatus.FAILED, ErrorDetail(code="UserError", message=message))

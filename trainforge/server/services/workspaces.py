@@ -144,7 +144,7 @@ def blob_store_of(connection_string: str, container: str) -> DatastoreRegister:
         datastore_type="AzureBlob",
         account_name=parts["AccountName"],
         container_name=container,
-        protocol=parts.get("DefaultEndpointsProtocol", "https"),  # type: ignore[arg-type]
+        protocol=parts.get("DefaultEndpointsProtocol", "https"),
         endpoint=endpoint,
         credentials=DatastoreCredentials(account_key=parts["AccountKey"]),
         create_if_not_exists=True,
