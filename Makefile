@@ -3,6 +3,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Two pytest workers, each test file on one of them (its module fixtures, such as a Ray
+# cluster or Azurite, start once): most real-process tests wait on processes, so two
+# workers finish sooner even on 2 cores (docs/testing.md has the figures).
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: quickstart test test-fast test-inprocess test-deps bench lint check clean
 
@@ -27,10 +32,10 @@ quickstart: $(VENV)/.installed
 	$(PY) examples/quickstart/quickstart.py
 
 test: $(VENV)/.test-installed
-	TRAINFORGE_REQUIRE_SERVICES=1 $(PY) -m pytest -q
+	TRAINFORGE_REQUIRE_SERVICES=1 $(PYTEST)
 
 test-fast: $(VENV)/.test-installed
-	TRAINFORGE_REQUIRE_SERVICES=1 $(PY) -m pytest -q -m "not slow"
+	TRAINFORGE_REQUIRE_SERVICES=1 $(PYTEST) -m "not slow"
 
 # The tests that start no process (TestClient, CliRunner, a recording backend); what only
 # real processes prove is marked real_process and left out.
