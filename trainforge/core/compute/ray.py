@@ -16,16 +16,6 @@ if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
 
 
-def ray_settings(address: str | None, token_path: str | None) -> dict[str, object]:
-    """The cluster settings that point the server at a Ray cluster (none for 'local')."""
-    settings: dict[str, object] = {}
-    if address:
-        settings["ray_address"] = address
-    if token_path:
-        settings["ray_auth_token_path"] = token_path
-    return settings
-
-
 class RayComputeAttachConfiguration:
     """What ``ComputeTarget.attach`` needs to attach a Ray cluster; make it with
     ``RayCompute.attach_configuration(...)``."""
