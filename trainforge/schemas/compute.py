@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
@@ -24,8 +25,44 @@ from trainforge.schemas.compute_settings import (
 
 COMPUTE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,31}$")
 COMPUTE_RULE = "2 to 32 characters, starting with a letter, then letters, digits or '-'"
-NODE_STATES = ("idle", "running", "preparing", "unusable", "leaving", "preempted")
-NodeState = Literal["idle", "running", "preparing", "unusable", "leaving", "preempted"]
+
+
+class NodeState(StrEnum):
+    """A node's state, as ``list_nodes()`` reports it (the stored values)."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PREPARING = "preparing"
+    UNUSABLE = "unusable"
+    LEAVING = "leaving"
+    PREEMPTED = "preempted"
+
+
+NODE_STATES = tuple(state.value for state in NodeState)
+
+
+class AssignmentState(StrEnum):
+    """Where a run's assignment to a node is: sent to the agent yet or not, running, being
+    stopped, or over (its processes are gone)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    STOPPING = "stopping"
+    ENDED = "ended"
+
+
+class AssignmentOutcome(StrEnum):
+    """A launcher's word on its part of a run attempt.
+
+    serving: the node runs only helper processes (parameter servers, MPI daemons) that the
+    run does not wait for; they are stopped once the other nodes have succeeded.
+    """
+
+    RUNNING = "running"
+    SERVING = "serving"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
 
 
 def _compute_name(value: str) -> str:
@@ -191,14 +228,9 @@ class HeartbeatReply(BaseModel):
     acknowledged: bool = False
 
 
-# serving: the node runs only helper processes (parameter servers, MPI daemons) that the
-# run does not wait for; they are stopped once the other nodes have succeeded.
-AssignmentState = Literal["running", "serving", "succeeded", "failed", "canceled"]
-
-
 class AssignmentReport(BaseModel):
     """A launcher's word on its part of a run attempt."""
 
-    state: AssignmentState
+    state: AssignmentOutcome
     exit_code: limits.Int32 | None = None
     error: dict[str, object] | None = None

@@ -19,6 +19,7 @@ from trainforge.schemas.compute import (
     ComputeStatus,
     ComputeUpdate,
     NodeInfo,
+    NodeState,
     NodeStateCounts,
     Resources,
     ScaleSettings,
@@ -32,7 +33,7 @@ from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
 
 # Nodes in these states are counted in the cluster's size; leaving ones are on their way out.
-LIVE_NODE_STATES = ("preparing", "idle", "running")
+LIVE_NODE_STATES = (NodeState.PREPARING, NodeState.IDLE, NodeState.RUNNING)
 
 
 def not_found(name: str) -> NotFound:
@@ -102,7 +103,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
         node_id=node.name,
-        state=node.state,  # type: ignore[arg-type]
+        state=NodeState(node.state),
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
@@ -289,6 +290,9 @@ class ComputeService:
         if node.state not in LIVE_NODE_STATES:
             raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")
         allocation.lose_node(
-            db, node, "preempted", f"Node {node_id} of low-priority cluster {name} was preempted"
+            db,
+            node,
+            NodeState.PREEMPTED,
+            f"Node {node_id} of low-priority cluster {name} was preempted",
         )
         return node_info(node)
