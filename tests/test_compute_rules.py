@@ -75,6 +75,12 @@ BAD: list[tuple[str, dict[str, Any], dict[str, Any], list[str] | None]] = [
         {"backend": "ray", "vm_size": "STANDARD_D2_V2"},
         None,
     ),
+    (
+        "ray_address",  # host:port, as RayCompute.attach_configuration(address=...) checks it
+        {"backend": "ray", "ray_address": "head-node"},
+        {"backend": "ray", "settings": {"ray_address": "head-node"}},
+        None,
+    ),
 ]
 
 

@@ -32,6 +32,7 @@ from trainforge.cli.environments import environment_app
 from trainforge.cli.output import OutputFormat, OutputOption, emit, print_table
 from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
+from trainforge.schemas import compute_settings
 
 if TYPE_CHECKING:
     from trainforge.client.api.computes import ComputesApi
@@ -485,19 +486,38 @@ def _scale(cluster: AmlCompute) -> str:
 @compute_app.command("create")
 def compute_create(
     name: str,
-    vm_size: Annotated[str, typer.Option(help="VM size (default: STANDARD_NC6)")] = "",
-    vm_priority: Annotated[str, typer.Option(help="dedicated or lowpriority")] = "dedicated",
-    min_nodes: Annotated[int, typer.Option(help="Nodes always kept")] = 0,
-    max_nodes: Annotated[int, typer.Option(help="Most nodes the cluster grows to")] = 4,
+    vm_size: Annotated[
+        str | None, typer.Option(help=f"VM size [default: {compute_settings.DEFAULT_VM_SIZE}]")
+    ] = None,
+    vm_priority: Annotated[
+        str | None,
+        typer.Option(
+            help=f"dedicated or lowpriority [default: {compute_settings.DEFAULT_VM_PRIORITY}]"
+        ),
+    ] = None,
+    min_nodes: Annotated[
+        int | None,
+        typer.Option(help=f"Nodes always kept [default: {compute_settings.DEFAULT_MIN_NODES}]"),
+    ] = None,
+    max_nodes: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Most nodes the cluster grows to [default: {compute_settings.DEFAULT_MAX_NODES}]"
+        ),
+    ] = None,
     idle_seconds: Annotated[
-        int, typer.Option(help="Idle seconds before a node is released")
-    ] = 1800,
+        int | None,
+        typer.Option(
+            help="Idle seconds before a node is released "
+            f"[default: {compute_settings.DEFAULT_IDLE_SECONDS}]"
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait until min-nodes nodes are provisioned")
     ] = False,
 ) -> None:
-    """Create an AmlCompute cluster (ComputeTarget.create)."""
+    """Create an AmlCompute cluster (ComputeTarget.create); the defaults are the SDK's."""
     from trainforge.core.compute import AmlCompute
     from trainforge.core.compute.compute import checked
     from trainforge.schemas.compute import ComputeCreate

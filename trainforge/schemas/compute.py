@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from trainforge.schemas import limits
 from trainforge.schemas.compute_settings import (
     BACKENDS,
+    DEFAULT_VM_PRIORITY,
     DEFAULT_VM_SIZE,
     VM_PRIORITIES,
     ComputeSettings,
@@ -81,7 +82,7 @@ class ComputeSpec(BaseModel):
     backend: Annotated[str, choice(BACKENDS)] = "local"
     # None: STANDARD_NC6 (the SDK's default); on a Ray cluster, sized from its Ray nodes.
     vm_size: str | None = None
-    vm_priority: Annotated[str, choice(VM_PRIORITIES)] = "dedicated"
+    vm_priority: Annotated[str, choice(VM_PRIORITIES)] = DEFAULT_VM_PRIORITY
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings)
     tags: dict[str, str] = Field(default_factory=dict)
     description: str | None = None

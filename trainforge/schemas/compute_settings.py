@@ -28,6 +28,8 @@ from pydantic import (
 from trainforge.schemas import limits
 
 DEFAULT_VM_SIZE = "STANDARD_NC6"
+DEFAULT_VM_PRIORITY = "dedicated"
+DEFAULT_MIN_NODES = 0
 # The SDK's docstring says max_nodes defaults to 4 (its validation then refuses None);
 # trainforge takes the documented default.
 DEFAULT_MAX_NODES = 4
@@ -98,8 +100,19 @@ def _strict_bool(value: Any, info: ValidationInfo) -> bool:
     return value
 
 
+def _ray_address(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(
+            f"Invalid {info.field_name} {value!r}: expected the Ray cluster's GCS address "
+            "as 'host:port', such as '10.0.0.4:6379'"
+        )
+    return value
+
+
 NodeCount = Annotated[int, whole_number("nodes"), Field(le=limits.MAX_CLUSTER_NODES)]
 Seconds = Annotated[int, whole_number("seconds"), Field(le=limits.INT32_MAX)]
+# A Ray cluster's GCS address, host:port.
+RayAddress = Annotated[str, BeforeValidator(_ray_address)]
 
 
 def duration_seconds(value: int | str | timedelta | None) -> int | None:
@@ -124,7 +137,7 @@ def iso_duration(seconds: int | None) -> str | None:
 class ScaleSettings(BaseModel):
     """How many nodes a cluster keeps and grows to, and how long a node idles before it goes."""
 
-    min_nodes: NodeCount = 0
+    min_nodes: NodeCount = DEFAULT_MIN_NODES
     max_nodes: NodeCount = DEFAULT_MAX_NODES
     idle_seconds_before_scaledown: Seconds = DEFAULT_IDLE_SECONDS
 
@@ -205,6 +218,7 @@ class ComputeSettings(ComputeSettingsInfo):
     identity_type: Annotated[str, choice(IDENTITY_TYPES)] | None = None
     identity_id: list[str] | None = None
     enable_node_public_ip: Annotated[bool, BeforeValidator(_strict_bool)] = True
+    ray_address: RayAddress | None = None
 
     @field_validator("identity_id", mode="before")
     @classmethod
@@ -261,3 +275,15 @@ class NodeWait(BaseModel):
     """What ``AmlCompute.wait_for_completion`` waits for: this many ready nodes."""
 
     min_node_count: NodeCount | None = None
+
+
+class RayAttach(BaseModel):
+    """``RayCompute.attach_configuration(...)``: a Ray cluster attached as a cluster."""
+
+    address: RayAddress
+    vm_size: str | None = None
+    max_nodes: NodeCount = DEFAULT_MAX_NODES
+    min_nodes: NodeCount = 0
+    # Ray nodes cost while idle: an attached cluster gives its nodes back sooner.
+    idle_seconds_before_scaledown: Seconds = 120
+    auth_token_path: str | None = None
