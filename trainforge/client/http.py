@@ -42,6 +42,15 @@ class ApiError(Exception):
         self.message = message
 
 
+class ServerBusy(Exception):
+    """A 503 with Retry-After: the server rolled the request back whole (its database was
+    locked by others), so sending it again, whatever its method, does it once."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"server busy: {response.request.method} {response.request.url.path}")
+        self.response = response
+
+
 class Endpoint:
     """An address and a token; ``refresh`` finds them again after a server restart."""
 
@@ -122,7 +131,7 @@ class TrainforgeClient:
         def send() -> httpx.Response:
             if start is not None:
                 content.seek(start)  # type: ignore[union-attr]
-            return self._http.request(
+            response = self._http.request(
                 method,
                 f"{self.endpoint.address}{API}{path}",
                 json=json,
@@ -131,14 +140,22 @@ class TrainforgeClient:
                 headers={**headers, "Authorization": f"Bearer {self.endpoint.token}"},
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
+            if response.status_code == 503 and response.headers.get("Retry-After"):
+                raise ServerBusy(response)
+            return response
 
         def retryable(exc: BaseException) -> bool:
             if not resendable:
                 return False
-            return isinstance(exc, NOT_SENT) or (idempotent and isinstance(exc, MAYBE_SENT))
+            return isinstance(exc, NOT_SENT + (ServerBusy,)) or (
+                idempotent and isinstance(exc, MAYBE_SENT)
+            )
 
         while True:
-            response = self._retrying(retry, retryable)(send)
+            try:
+                response = self._retrying(retry, retryable)(send)
+            except ServerBusy as busy:
+                response = busy.response
             if response.status_code == 401 and self.endpoint.refresh():
                 continue
             if response.status_code >= 400:

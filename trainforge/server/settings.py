@@ -47,6 +47,11 @@ class ServerSettings(BaseModel):
     run_token_grace_s: float = Field(
         default_factory=lambda: float(os.environ.get("TRAINFORGE_RUN_TOKEN_GRACE_S", "300"))
     )
+    # A write waits this long for the database's lock, then answers 503 ServerBusy (the
+    # client sends it again): the metadata store under more load than it can take.
+    db_busy_timeout_s: float = Field(
+        default_factory=lambda: float(os.environ.get("TRAINFORGE_DB_BUSY_TIMEOUT_S", "30"))
+    )
     # Runs queued on a cluster whose backend cannot be reached fail after this long.
     backend_grace_s: float = Field(
         default_factory=lambda: float(os.environ.get("TRAINFORGE_BACKEND_GRACE_S", "60"))
