@@ -8,6 +8,8 @@ a lost node sends its run back to the queue (once, or always when preempted).
 from __future__ import annotations
 
 import time
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,14 +61,23 @@ ASSIGNMENT_MOVES: dict[AssignmentState, frozenset[AssignmentState]] = {
 }
 
 
+def _is_move(
+    moves: dict[Any, frozenset[Any]], current: StrEnum, target: StrEnum, what: str
+) -> bool:
+    """Whether ``current`` -> ``target`` is a move (staying put is none); Conflict when
+    ``moves`` does not allow it."""
+    if current is target:
+        return False
+    if target not in moves[current]:
+        raise Conflict(f"{what} cannot move from {current} to {target}")
+    return True
+
+
 def set_node_state(db: Session, node: models.Node, state: NodeState | str) -> None:
     """The one place a node changes state; a move the lifecycle does not allow is refused."""
-    state = NodeState(state)
-    current = NodeState(node.state)
-    if current is not state:
-        if state not in NODE_MOVES[current]:
-            raise Conflict(f"Node {node.name} cannot move from {current} to {state}")
-        node.state = state.value
+    target = NodeState(state)
+    if _is_move(NODE_MOVES, NodeState(node.state), target, f"Node {node.name}"):
+        node.state = target.value
         node.state_changed = utcnow()
     mark_changed(db, node_key(node.id))
 
@@ -74,12 +85,10 @@ def set_node_state(db: Session, node: models.Node, state: NodeState | str) -> No
 def move_assignment(assignment: models.Assignment, state: AssignmentState | str) -> None:
     """The one place an assignment changes state; a move its lifecycle does not allow is
     refused (staying where it is, e.g. ending an ended one, is no move)."""
-    state = AssignmentState(state)
+    target = AssignmentState(state)
     current = AssignmentState(assignment.state)
-    if current is not state:
-        if state not in ASSIGNMENT_MOVES[current]:
-            raise Conflict(f"Assignment {assignment.id} cannot move from {current} to {state}")
-        assignment.state = state.value
+    if _is_move(ASSIGNMENT_MOVES, current, target, f"Assignment {assignment.id}"):
+        assignment.state = target.value
 
 
 def assignments_of(
