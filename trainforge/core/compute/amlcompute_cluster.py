@@ -248,11 +248,8 @@ class AmlCompute(ComputeTarget):
     ) -> tuple[bool, bool, bool, bool]:
         """Poll until enough nodes, a terminal state, errors or the timeout; say which."""
         self.refresh_state()
-        wanted = (
-            self.scale_settings.minimum_node_count
-            if min_node_count is None
-            else checked(NodeWait, {"min_node_count": min_node_count}).min_node_count
-        )
+        requested = checked(NodeWait, {"min_node_count": min_node_count}).min_node_count
+        wanted = self.scale_settings.minimum_node_count if requested is None else requested
         deadline = time.monotonic() + 60 * float(timeout_in_minutes)
         shown: int | None = None
         if show_output:
