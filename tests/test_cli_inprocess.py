@@ -82,7 +82,7 @@ def test_compute_create_list_update_show(cli_server: Any) -> None:
 def test_compute_errors_name_what_is_wrong() -> None:
     ok("workspace", "create", "cli-ws")
     ok("compute", "create", "cpu-1", "--max-nodes", "2", "-w", "cli-ws")
-    assert "max_nodes (2) must be at least min_nodes (5)" in failed(
+    assert "Invalid max_nodes 2: it must be at least min_nodes (5)" in failed(
         1, "compute", "update", "cpu-1", "--min-nodes", "5", "-w", "cli-ws"
     )
     assert "NOPE" in failed(1, "compute", "create", "cpu-2", "--vm-size", "NOPE", "-w", "cli-ws")

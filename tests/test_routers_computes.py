@@ -47,13 +47,13 @@ def test_create_is_201_with_the_sdks_defaults_then_409(api: Api) -> None:
         (
             {"vm_priority": "cheap"},
             422,
-            "vm_priority: Input should be 'dedicated' or 'lowpriority'",
+            "vm_priority: Invalid vm_priority 'cheap': allowed values are 'dedicated' or 'lowpriority'",
         ),
         ({"scale_settings": {"max_nodes": -1}}, 422, "scale_settings.max_nodes:"),
         (
             {"scale_settings": {"min_nodes": 3, "max_nodes": 1}},
             422,
-            "max_nodes (1) must be at least min_nodes (3)",
+            "scale_settings: Invalid max_nodes 1: it must be at least min_nodes (3)",
         ),
     ],
 )
