@@ -152,7 +152,9 @@ class Scheduler(WakeLoop):
                 run_token=run_token(self.settings.signing_key, ws.name, run.id),
                 master_port=assignment.master_port,
                 home=self.settings.home,
-                node_dir=nodes_root(self.settings.home, ws.name) / "local" / f"{run.id}.{run.attempt}",
+                node_dir=nodes_root(self.settings.home, ws.name)
+                / "local"
+                / f"{run.id}.{run.attempt}",
             )
             actions.append(partial(self._launch_local, assignment.id, request))
         return actions

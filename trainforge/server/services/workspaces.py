@@ -127,11 +127,14 @@ class WorkspaceService:
         datastores.register(db, ws, blob, make_default=True, shown_as="AzureBlob", vault=self.vault)
         datastores.register(db, ws, files, shown_as="AzureFile", vault=self.vault)
 
+
 def blob_store_of(connection_string: str, container: str) -> DatastoreRegister:
     """The default datastore of a workspace created with ``storage_account``: an Azure
     Storage connection string (``AccountName=...;AccountKey=...;BlobEndpoint=...``)."""
     parts = dict(
-        item.split("=", 1) for item in connection_string.strip().strip(";").split(";") if "=" in item
+        item.split("=", 1)
+        for item in connection_string.strip().strip(";").split(";")
+        if "=" in item
     )
     if not parts.get("AccountName") or not parts.get("AccountKey"):
         raise BadRequest(
