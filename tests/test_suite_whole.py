@@ -112,3 +112,38 @@ def test_every_way_the_suite_skips_stays_a_skip_on_a_partial_setup(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _run_ways(pytester, monkeypatch, "0").assert_outcomes(skipped=4)
+
+
+MARKED = """
+import pytest
+
+def test_plain():
+    pass
+
+def test_on_the_server(tf_home):
+    pass
+
+@pytest.mark.slow
+def test_slow():
+    pass
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_on_a_database(db):
+    pass
+"""
+
+
+def test_not_real_process_keeps_only_tests_that_start_no_process(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest((REPO / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(test_marked=MARKED)
+    pytester.syspathinsert(REPO)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "not real_process")
+    # The deselected tests never ran: the server of tf_home was not started.
+    result.assert_outcomes(passed=2, deselected=3)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-m", "not real_process", "--collect-only", "-q"
+    )
+    result.stdout.fnmatch_lines(["*test_plain*", "*test_on_a_database?sqlite?*"])
+    assert "postgresql" not in result.stdout.str()
