@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +21,8 @@ IdempotencyKey = Annotated[
 
 
 def plane(request: Request) -> ControlPlane:
-    return request.app.state.plane
+    cp: ControlPlane = request.app.state.plane
+    return cp
 
 
 def _principal(request: Request, cp: ControlPlane) -> Principal:
@@ -42,7 +43,7 @@ def _check(cp: ControlPlane, principal: Principal, call: access.Call) -> None:
         access.check(db, cp.settings, principal, call)
 
 
-async def _json_body(request: Request) -> dict:
+async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,10 +19,12 @@ from trainforge.schemas.compute import (
     ComputeStatus,
     ComputeUpdate,
     NodeInfo,
+    NodeState,
     NodeStateCounts,
     Resources,
-    ScaleSettings,
 )
+from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings
+from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import allocation
@@ -29,7 +33,7 @@ from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
 
 # Nodes in these states are counted in the cluster's size; leaving ones are on their way out.
-LIVE_NODE_STATES = ("preparing", "idle", "running")
+LIVE_NODE_STATES = (NodeState.PREPARING, NodeState.IDLE, NodeState.RUNNING)
 
 
 def not_found(name: str) -> NotFound:
@@ -81,8 +85,8 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
         ),
         tags=compute.tags,
         description=compute.description,
-        settings=compute.settings,
-        provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
+        settings=ComputeSettingsInfo.model_validate(compute.settings),
+        provisioning_state=compute.provisioning_state,
         provisioning_errors=compute.provisioning_errors or None,
         # A Ray node holds the whole VM size; local nodes share (and are capped to) this host.
         node_resources=(
@@ -99,14 +103,14 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
         node_id=node.name,
-        state=node.state,  # type: ignore[arg-type]
+        state=NodeState(node.state),
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
         host_id=node.host_id,
-        host_state=node.host_state,  # type: ignore[arg-type]
+        host_state=node.host_state,
     )
 
 
@@ -178,7 +182,7 @@ class ComputeService:
                 f"Compute target {request.name!r} already exists in workspace {ws.name!r}"
             )
         if request.backend == "ray":
-            self._check_one_ray_cluster(db, request.settings.get("ray_address"))
+            self._check_one_ray_cluster(db, request.settings.ray_address)
         vm_size = request.vm_size or self._size_from_ray(request, ray_host)
         scale = request.scale_settings
         compute = models.Compute(
@@ -194,7 +198,7 @@ class ComputeService:
             idle_seconds_before_scaledown=scale.idle_seconds_before_scaledown,
             tags=request.tags,
             description=request.description,
-            settings=request.settings,
+            settings=request.settings.stored(),
             # Creating a local cluster is immediate; its nodes come from the autoscaler.
             provisioning_state="Succeeded",
             target_node_count=scale.min_nodes,
@@ -207,11 +211,11 @@ class ComputeService:
     def _size_from_ray(
         request: ComputeCreate, ray_host: Callable[[dict[str, Any]], Resources] | None
     ) -> str:
-        address = request.settings.get("ray_address")
+        address = request.settings.ray_address
         if ray_host is None:
             raise BadRequest("vm_size: required (this server cannot size nodes from Ray nodes)")
         try:
-            host = ray_host(dict(request.settings))
+            host = ray_host(request.settings.stored())
         except Exception as exc:
             raise BadRequest(
                 f"vm_size: not given, so the nodes are sized from the Ray nodes of {address}, "
@@ -229,15 +233,15 @@ class ComputeService:
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
     ) -> models.Compute:
         compute = self.row(db, ws, name)
-        merged = ScaleSettings.model_validate(
-            {
-                "min_nodes": compute.min_nodes if request.min_nodes is None else request.min_nodes,
-                "max_nodes": compute.max_nodes if request.max_nodes is None else request.max_nodes,
-                "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
-                if request.idle_seconds_before_scaledown is None
-                else request.idle_seconds_before_scaledown,
-            }
+        current = ScaleSettings(
+            min_nodes=compute.min_nodes,
+            max_nodes=compute.max_nodes,
+            idle_seconds_before_scaledown=compute.idle_seconds_before_scaledown,
         )
+        try:
+            merged = request.merged(current)
+        except ValidationError as exc:  # e.g. max_nodes below the cluster's min_nodes
+            raise BadRequest(rest_problems(exc.errors())) from None
         compute.min_nodes = merged.min_nodes
         compute.max_nodes = merged.max_nodes
         compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
@@ -266,7 +270,7 @@ class ComputeService:
             allocation.fail_run(db, run, error)
         return compute
 
-    def nodes(self, db: Session, ws: models.Workspace, name: str) -> list[NodeInfo]:
+    def nodes(self, db: Session, ws: models.Workspace, name: str) -> builtins.list[NodeInfo]:
         return [node_info(node) for node in nodes_of(db, self.row(db, ws, name))]
 
     def preempt(self, db: Session, ws: models.Workspace, name: str, node_id: str) -> NodeInfo:
@@ -286,6 +290,9 @@ class ComputeService:
         if node.state not in LIVE_NODE_STATES:
             raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")
         allocation.lose_node(
-            db, node, "preempted", f"Node {node_id} of low-priority cluster {name} was preempted"
+            db,
+            node,
+            NodeState.PREEMPTED,
+            f"Node {node_id} of low-priority cluster {name} was preempted",
         )
         return node_info(node)
