@@ -10,10 +10,16 @@ import sys
 import psutil
 
 from trainforge.compute import vm_sizes
-from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, ProcessHandle
+from trainforge.compute.backend import (
+    HostView,
+    LaunchRequest,
+    NodePlacement,
+    NodeRequest,
+    ProcessHandle,
+)
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
-from trainforge.node.launch import LaunchRequest, spawn_launcher
+from trainforge.node.launch import spawn_launcher
 from trainforge.node.ray_environ import without_ray
 from trainforge.schemas.compute import Resources
 
@@ -85,9 +91,8 @@ class LocalBackend:
         if process is not None:
             process.send_signal(signal.SIGTERM)
 
-    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
-        if request.node_id is not None:
-            return None  # the node's agent picks the assignment up with its next heartbeat
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle:
+        """A launcher process on this host, for the 'local' target's one node."""
         return self._handle(spawn_launcher(request), None)
 
     def is_alive(self, handle: ProcessHandle) -> bool:

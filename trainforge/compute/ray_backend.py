@@ -45,13 +45,13 @@ from trainforge.compute.backend import (
     BackendUnavailable,
     HostView,
     Infeasible,
+    LaunchRequest,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
 )
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
-from trainforge.node.launch import LaunchRequest
 from trainforge.node.ray_environ import without_ray
 from trainforge.node.run_user import RUN_USER_VARIABLE
 from trainforge.node.work_root import WORK_DIR_VARIABLE
@@ -489,10 +489,10 @@ class RayBackend:
         else:
             ray.get(actor.leave.remote(), timeout=CALL_TIMEOUT_S)
 
-    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
-        if request.node_id is None:
-            raise ValueError("the Ray backend runs launchers on cluster nodes only")
-        return None  # the node's agent picks the assignment up with its next heartbeat
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle:
+        """Never asked: a Ray cluster has no node without an agent (each node's agent
+        starts its launchers)."""
+        raise ValueError("the Ray backend runs launchers on cluster nodes only")
 
     def is_alive(self, handle: ProcessHandle) -> bool:
         actor = self._node_actor(handle)

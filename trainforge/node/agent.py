@@ -22,8 +22,15 @@ import psutil
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import launcher as _launcher  # noqa: F401  imported once, before any fork
 from trainforge.node import processes
-from trainforge.node.launch import ForkedProcess, LaunchRequest, fork_launcher
-from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
+from trainforge.node.launch import ForkedProcess, fork_launcher
+from trainforge.schemas.backend import LaunchRequest
+from trainforge.schemas.compute import (
+    AssignmentSpec,
+    Heartbeat,
+    HeartbeatReply,
+    LauncherReport,
+    Resources,
+)
 from trainforge.schemas.server_state import read_state
 
 log = logging.getLogger("trainforge.agent")
@@ -61,6 +68,8 @@ class Agent:
         self.launchers: dict[int, Launcher] = {}
         self.leaving = False
         self.address = environ.get("TRAINFORGE_NODE_ADDR")
+        resources = environ.get("TRAINFORGE_NODE_RESOURCES")
+        self.resources = Resources.model_validate_json(resources) if resources else None
 
     def start(self, spec: AssignmentSpec) -> None:
         if spec.assignment_id in self.launchers:
@@ -79,6 +88,8 @@ class Agent:
             run_token=spec.run_token,
             home=self.home,
             node_dir=self.node_dir / "runs" / f"{spec.run_id}.{spec.attempt}",
+            node_addr=self.address or "127.0.0.1",
+            resources=self.resources,
         )
         log.info("starting assignment %s of run %s", spec.assignment_id, spec.run_id)
         self.launchers[spec.assignment_id] = Launcher(fork_launcher(request))

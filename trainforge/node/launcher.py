@@ -8,7 +8,6 @@ Canceled (on SIGTERM, after stopping every process the script started).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -48,6 +47,7 @@ from trainforge.node.run_user import (
 )
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import datastore_cache, names_path_in, work_root
+from trainforge.schemas.backend import LAUNCH_REQUEST_VARIABLE, LaunchRequest
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
@@ -81,24 +81,21 @@ class Superseded(Exception):
 
 
 class Launcher:
-    def __init__(self, environ: dict[str, str]) -> None:
-        self.run_id = environ["TRAINFORGE_RUN_ID"]
-        self.workspace = environ["TRAINFORGE_WORKSPACE"]
-        self.attempt = int(environ["TRAINFORGE_ATTEMPT"])
-        self.assignment_id = int(environ["TRAINFORGE_ASSIGNMENT_ID"])
-        self.node_rank = int(environ.get("TRAINFORGE_NODE_RANK", "0"))
-        self.node_count = int(environ.get("TRAINFORGE_NODE_COUNT", "1"))
-        self.node_id = environ.get("TRAINFORGE_NODE_ID", "local")
-        self.master_addr = environ.get("TRAINFORGE_MASTER_ADDR") or "127.0.0.1"
-        self.master_port = (
-            int(environ["TRAINFORGE_MASTER_PORT"])
-            if environ.get("TRAINFORGE_MASTER_PORT")
-            else None
-        )
-        self.node_dir = Path(environ["TRAINFORGE_NODE_DIR"])
-        self.home = Path(environ["TRAINFORGE_HOME"])
-        self.endpoint = environ["TRAINFORGE_ENDPOINT"]
-        self.token = environ["TRAINFORGE_RUN_TOKEN"]
+    def __init__(self, request: LaunchRequest) -> None:
+        self.request = request
+        self.run_id = request.run_id
+        self.workspace = request.workspace_name
+        self.attempt = request.attempt
+        self.assignment_id = request.assignment_id
+        self.node_rank = request.node_rank
+        self.node_count = request.node_count
+        self.node_id = request.node_id or "local"
+        self.master_addr = request.master_addr
+        self.master_port = request.master_port
+        self.node_dir = request.node_dir
+        self.home = request.home
+        self.endpoint = request.endpoint
+        self.token = request.run_token
         # retry_s=None: a launcher waits out an outage of the control plane, however long,
         # and its processes go on meanwhile.
         self.client = TrainforgeClient(
@@ -113,11 +110,9 @@ class Launcher:
         self.logs_dir = self.node_dir / "azureml-logs"
         self.logs = LogShipper(self.client, self.run_path, self.attempt)
         # The node agent that forked this launcher: if it dies, the node is lost.
-        self.agent_pid = (
-            int(environ["TRAINFORGE_AGENT_PID"]) if environ.get("TRAINFORGE_AGENT_PID") else None
-        )
+        self.agent_pid = request.agent_pid
         self.stop_requested = threading.Event()
-        self.node_addr = environ.get("TRAINFORGE_NODE_ADDR") or "127.0.0.1"
+        self.node_addr = request.node_addr
         self.processes: list[subprocess.Popen[bytes]] = []
         self.specs: list[process_plan.ProcessSpec] = []
         self.stopped: set[int] = set()  # processes stopped on purpose, not failed
@@ -165,7 +160,11 @@ class Launcher:
 
     def prep_note(self, line: str) -> None:
         """A line of the node's job-preparation log (what data went where)."""
-        name = JOB_PREP_LOG if self.node_count == 1 else JOB_PREP_LOG.replace(".txt", f"_{self.node_rank}.txt")
+        name = (
+            JOB_PREP_LOG
+            if self.node_count == 1
+            else JOB_PREP_LOG.replace(".txt", f"_{self.node_rank}.txt")
+        )
         path = self.logs_dir / Path(name).name
         if not path.exists():
             path.touch()
@@ -266,8 +265,8 @@ class Launcher:
         return env
 
     def node_gpus(self) -> int:
-        resources = os.environ.get("TRAINFORGE_NODE_RESOURCES")
-        return int(json.loads(resources)["gpus"]) if resources else host_gpus()
+        resources = self.request.resources
+        return resources.gpus if resources is not None else host_gpus()
 
     def exchange_endpoints(self, plan: process_plan.Layout) -> dict[str, list[str]]:
         """Pick free ports on this node for its tasks, publish them, and wait until every
@@ -422,11 +421,7 @@ class Launcher:
                     stdout=driver,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    **(
-                        {"user": user.uid, "group": user.gid, "extra_groups": []}
-                        if user
-                        else {}
-                    ),
+                    **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
                 )
             )
         self.specs.append(spec)
@@ -621,7 +616,7 @@ def main() -> int:
     # What the launcher builds for the run (environments, data, its folder) is readable by
     # the run's user; the server's own files stay private through the home's 0700.
     os.umask(0o022)
-    launcher = Launcher(dict(os.environ))
+    launcher = Launcher(LaunchRequest.model_validate_json(os.environ[LAUNCH_REQUEST_VARIABLE]))
     signal.signal(signal.SIGTERM, lambda *_: launcher.stop_requested.set())
     try:
         return launcher.run()

@@ -30,11 +30,11 @@ from trainforge.compute.backend import (
     BackendUnavailable,
     ComputeBackend,
     Infeasible,
+    LaunchRequest,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
 )
-from trainforge.node.launch import LaunchRequest
 from trainforge.node.work_root import nodes_root
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import node_token, run_token
@@ -158,7 +158,6 @@ class Scheduler(WakeLoop):
     def _launch_local(self, assignment_id: int, request: LaunchRequest) -> None:
         try:
             handle = self.backends["local"].start_launcher(request)
-            assert handle is not None
         except Exception as exc:
             log.exception("could not start the launcher of %s", request.run_id)
             with self.store.session() as db:
