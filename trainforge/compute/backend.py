@@ -7,7 +7,9 @@ stops things.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
 
 # The protocol's messages are shared with the node layer, which must not import compute:
 # they are defined in schemas and are part of this protocol's public names.
@@ -22,6 +24,7 @@ from trainforge.schemas.backend import (
 from trainforge.schemas.compute import Resources
 
 __all__ = [
+    "BackendConflict",
     "BackendUnavailable",
     "ComputeBackend",
     "HostView",
@@ -42,10 +45,31 @@ class BackendUnavailable(RuntimeError):
         self.since = since
 
 
+class BackendConflict(ValueError):
+    """A cluster that cannot be added beside the backend's other clusters; the message
+    names the setting."""
+
+
 class ComputeBackend(Protocol):
     name: str
     # Whether hosts hold several nodes: then a gang only uses nodes of one placement group.
     spreads_gangs: bool
+    # The cluster settings this backend takes (beside the SDK's own cluster settings).
+    settings_model: ClassVar[type[BaseModel]]
+    # Whether a cluster made without vm_size has its nodes sized from the backend's hosts.
+    sizes_from_hosts: ClassVar[bool]
+
+    def check_new_cluster(
+        self, settings: dict[str, Any], others: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Raise BackendConflict when a cluster with ``settings`` cannot be added beside
+        the backend's other clusters (their names and settings, oldest first)."""
+        ...
+
+    def vm_size_from_hosts(self, settings: dict[str, Any]) -> str:
+        """The VM size of the nodes of a cluster made without one (``sizes_from_hosts``);
+        raises ValueError saying why there is none."""
+        ...
 
     def node_resources(self, vm_size: str) -> Resources:
         """What one node of this VM size reserves on its host."""

@@ -42,8 +42,11 @@ class ScaleSettings(BaseModel):
 class ComputeCreate(BaseModel):
     name: ComputeName
     compute_type: Literal["AmlCompute"] = "AmlCompute"
-    backend: Literal["local", "ray"] = "local"
-    # None: STANDARD_NC6 (the SDK's default); on a Ray cluster, sized from its Ray nodes.
+    # A backend registered by name (trainforge.compute.registry); the server checks the name
+    # and the settings the backend takes.
+    backend: str = Field(default="local", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    # None: STANDARD_NC6 (the SDK's default) on the local backend; on a backend that sizes
+    # nodes from its hosts (Ray), sized from them.
     vm_size: str | None = None
     vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings)
@@ -58,9 +61,7 @@ class ComputeCreate(BaseModel):
         return value.upper() if value else None
 
     @model_validator(mode="after")
-    def _ray_needs_address(self) -> ComputeCreate:
-        if self.backend == "ray" and not self.settings.get("ray_address"):
-            raise ValueError("settings.ray_address: required when backend is 'ray' (host:port)")
+    def _local_default_size(self) -> ComputeCreate:
         if self.vm_size is None and self.backend == "local":
             self.vm_size = "STANDARD_NC6"
         return self

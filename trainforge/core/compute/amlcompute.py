@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from trainforge.compute import registry
 from trainforge.core.compute import compute as _compute
 from trainforge.core.compute.compute import (
     PENDING_STATES,
@@ -397,7 +398,8 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
         self._validate_backend()
         if self.vm_size is None or self.vm_size == "":
             # trainforge's own: the server sizes a Ray-backed cluster's nodes from its Ray nodes.
-            self.vm_size = None if self.backend == "ray" else DEFAULT_VM_SIZE
+            sized = registry.backend_class(self.backend).sizes_from_hosts
+            self.vm_size = None if sized else DEFAULT_VM_SIZE
         if self.vm_size is not None and (
             not isinstance(self.vm_size, str) or not self.vm_size.strip()
         ):
@@ -455,16 +457,13 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
             )
 
     def _validate_backend(self) -> None:
-        self.backend = _choice(self.backend, "backend", ("local", "ray"))
-        if self.backend == "ray" and not self.ray_address:
-            raise ComputeTargetException(
-                "ray_address is required when backend is 'ray': give the Ray cluster's "
-                "address, such as '10.0.0.4:6379'"
+        self.backend = _choice(self.backend, "backend", tuple(registry.names()))
+        try:
+            registry.check_settings(
+                self.backend, ray_settings(self.ray_address, self.ray_auth_token_path)
             )
-        if self.backend == "local" and (self.ray_address or self.ray_auth_token_path):
-            raise ComputeTargetException(
-                "ray_address and ray_auth_token_path apply only when backend is 'ray'"
-            )
+        except registry.BackendSettingsError as exc:
+            raise ComputeTargetException(exc.sdk_message) from None
 
     def _validate_vnet(self) -> None:
         names = ("vnet_resourcegroup_name", "vnet_name", "subnet_name")

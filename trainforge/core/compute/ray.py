@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trainforge.compute.ray_settings import RAY
 from trainforge.exceptions import ComputeTargetException
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class RayComputeAttachConfiguration:
             min_nodes=self.min_nodes,
             max_nodes=self.max_nodes,
             idle_seconds_before_scaledown=self.idle_seconds_before_scaledown,
-            backend="ray",
+            backend=RAY,
             ray_address=self.address,
             ray_auth_token_path=self.auth_token_path,
             description=f"Ray cluster at {self.address}",
