@@ -22,6 +22,7 @@ from typing import Any
 
 import filelock
 import psutil
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import (
@@ -47,7 +48,7 @@ from trainforge.node.run_user import (
 )
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import datastore_cache, names_path_in, work_root
-from trainforge.schemas.backend import LAUNCH_REQUEST_VARIABLE, LaunchRequest
+from trainforge.schemas.backend import LaunchRequest
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
@@ -55,16 +56,25 @@ from trainforge.storage.paths import safe_relative_path
 
 log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = process_plan.DRIVER_LOG
-# How long a node waits for the other nodes of its gang to say where their tasks listen.
-GANG_TIMEOUT_S = float(os.environ.get("TRAINFORGE_GANG_TIMEOUT_S", "300"))
 JOB_PREP_LOG = "azureml-logs/65_job_prep.txt"
 LOG_SHIP_INTERVAL_S = 0.5
-# Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
-OUTPUT_SYNC_INTERVAL_S = float(os.environ.get("TRAINFORGE_OUTPUT_SYNC_S", "10"))
 STOP_GRACE_S = 5.0
-# How often a running launcher asks whether its attempt is still the run's.
-FENCE_CHECK_S = float(os.environ.get("TRAINFORGE_FENCE_CHECK_S", "2"))
 TRACEBACK_MARK = "Traceback (most recent call last):"
+
+
+class LauncherSettings(BaseSettings):
+    """The launcher process's settings: what to launch (its LaunchRequest, as JSON in
+    TRAINFORGE_LAUNCH_REQUEST, written by whoever started it) and its TRAINFORGE_* tunables."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINFORGE_", extra="ignore")
+
+    launch_request: LaunchRequest
+    # How long a node waits for the other nodes of its gang to say where their tasks listen.
+    gang_timeout_s: float = 300.0
+    # Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
+    output_sync_s: float = 10.0
+    # How often a running launcher asks whether its attempt is still the run's.
+    fence_check_s: float = 2.0
 
 
 def job_dir(home: Path, workspace: str, run_id: str, attempt: int) -> Path:
@@ -81,8 +91,9 @@ class Superseded(Exception):
 
 
 class Launcher:
-    def __init__(self, request: LaunchRequest) -> None:
-        self.request = request
+    def __init__(self, settings: LauncherSettings) -> None:
+        self.settings = settings
+        request = self.request = settings.launch_request
         self.run_id = request.run_id
         self.workspace = request.workspace_name
         self.attempt = request.attempt
@@ -285,7 +296,9 @@ class Launcher:
             ],
         )
         try:
-            gang = self.gang.wait_for_all(GANG_TIMEOUT_S, self.stop_requested, time.monotonic)
+            gang = self.gang.wait_for_all(
+                self.settings.gang_timeout_s, self.stop_requested, time.monotonic
+            )
         except GangTimeout as exc:
             raise LaunchError(f"The run's nodes could not meet: {exc}") from None
         return tf_cluster.cluster_spec(gang)
@@ -498,10 +511,10 @@ class Launcher:
                 self.stop_processes()
                 break
             self.logs.ship()
-            if time.monotonic() - last_fence_check > FENCE_CHECK_S:
+            if time.monotonic() - last_fence_check > self.settings.fence_check_s:
                 self.check_fence()
                 last_fence_check = time.monotonic()
-            if time.monotonic() - last_sync > OUTPUT_SYNC_INTERVAL_S and (
+            if time.monotonic() - last_sync > self.settings.output_sync_s and (
                 syncer is None or not syncer.is_alive()
             ):
                 syncer = threading.Thread(target=lambda: [s.sync() for s in syncs], daemon=True)
@@ -616,7 +629,7 @@ def main() -> int:
     # What the launcher builds for the run (environments, data, its folder) is readable by
     # the run's user; the server's own files stay private through the home's 0700.
     os.umask(0o022)
-    launcher = Launcher(LaunchRequest.model_validate_json(os.environ[LAUNCH_REQUEST_VARIABLE]))
+    launcher = Launcher(LauncherSettings())
     signal.signal(signal.SIGTERM, lambda *_: launcher.stop_requested.set())
     try:
         return launcher.run()

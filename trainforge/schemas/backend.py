@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from trainforge.schemas.compute import Resources
 
-# The one variable a launcher is started with: its LaunchRequest as JSON.
+# The one variable a launcher is started with: its LaunchRequest as JSON (the launcher's
+# settings read it as their launch_request).
 LAUNCH_REQUEST_VARIABLE = "TRAINFORGE_LAUNCH_REQUEST"
 
 

@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
-from trainforge.server.placement import idle_units, pick_gang
+from trainforge.server.placement import PlacedNode, idle_units, pick_gang
 
 
-class TimedNode(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def placement_group(self) -> str | None: ...
+class TimedNode(PlacedNode, Protocol):
     @property
     def state_changed(self) -> datetime: ...
 
