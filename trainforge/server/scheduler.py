@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from trainforge.compute import registry
 from trainforge.compute.backend import (
     BackendUnavailable,
     ComputeBackend,
@@ -61,7 +62,7 @@ PASS_FAILED = "ClusterPassFailed"
 Action = Callable[[], None]
 # The SDK's target that is this machine, and the backend its one node is on.
 LOCAL_TARGET = "local"
-LOCAL_BACKEND = "local"
+LOCAL_BACKEND = registry.DEFAULT_BACKEND
 
 
 def without_pass_errors(compute: models.Compute) -> list[Any]:
@@ -572,7 +573,8 @@ class Scheduler(WakeLoop):
             / compute.name
             / f"{run.id}.{run.attempt}",
         )
-        return lambda: self._start_launcher(backend, assignment.id, request)
+        assignment_id = assignment.id
+        return lambda: self._start_launcher(backend, assignment_id, request)
 
     def _start_launcher(
         self, backend: ComputeBackend, assignment_id: int, request: LaunchRequest
