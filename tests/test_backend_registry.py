@@ -14,8 +14,6 @@ import pytest
 from trainforge.compute import registry
 from trainforge.compute.local import LocalBackend
 from trainforge.compute.ray_settings import RaySettings
-from trainforge.core.compute import AmlCompute
-from trainforge.core.compute_target import ComputeTargetException
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,11 +67,6 @@ def test_a_declared_entry_point_adds_a_backend_with_its_settings(plugin: str) ->
     with pytest.raises(registry.BackendSettingsError, match="settings.toy_pool: required"):
         registry.check_settings(plugin, {})
     assert registry.check_settings(plugin, {"toy_pool": "p1", "vnet_name": "x"}).toy_pool == "p1"  # type: ignore[attr-defined]
-    # The SDK's configuration knows it too, and words the rule as the SDK does.
-    with pytest.raises(
-        ComputeTargetException, match="toy_pool is required when backend is 'toy': give the pool"
-    ):
-        AmlCompute.provisioning_configuration(backend="toy")
 
 
 def test_an_unknown_backend_names_the_known_ones() -> None:

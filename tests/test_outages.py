@@ -94,7 +94,7 @@ def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # The point where the SDK's client gives up, made short: node agents, launchers and
     # run processes must not give up at all, or the runs below would fail.
     monkeypatch.setenv("TRAINFORGE_CLIENT_RETRY_S", "1")
-    own = session.Session(TrainforgeClient(session._local_endpoint(home)))
+    own = session.Session(TrainforgeClient(session.local_endpoint(home)))
     monkeypatch.setattr(session, "_default", own)
     try:
         yield home

@@ -41,11 +41,11 @@ def test_the_server_refuses_a_ray_cluster_without_an_address(tmp_path: Path) -> 
         api.workspace("ws1")
         body = {"name": "c1", "backend": "ray", "vm_size": "STANDARD_D2_V2"}
         response = api.request("POST", "/workspaces/ws1/computes", json=body)
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert re.search(r"settings.ray_address: required", response.text)
         body["backend"] = "yarn"
         response = api.request("POST", "/workspaces/ws1/computes", json=body)
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert (
             "backend: Invalid backend 'yarn': allowed values are 'local' or 'ray'" in response.text
         )

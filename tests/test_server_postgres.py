@@ -20,6 +20,7 @@ from tests.postgres_server import (
     create_database,
     postgres_server_fixture,  # noqa: F401  (the fixture)
 )
+from trainforge import processes
 from trainforge.client import local_server
 
 pytestmark = pytest.mark.slow
@@ -82,8 +83,7 @@ def _kill_recorded(url: str) -> None:
         try:
             process = psutil.Process(pid)
             if created is not None and abs(process.create_time() - created) < 0.01:
-                for member in [*process.children(recursive=True), process]:
-                    member.kill()
+                processes.kill_tree(process)
         except psutil.Error:
             pass
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import filelock
 import psutil
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import (
@@ -46,6 +45,7 @@ from trainforge.node.run_user import (
     hand_over,
     run_user,
 )
+from trainforge.node.settings import NodeSettings
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import datastore_cache, names_path_in, work_root
 from trainforge.schemas.backend import LaunchRequest
@@ -62,19 +62,12 @@ STOP_GRACE_S = 5.0
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
 
-class LauncherSettings(BaseSettings):
+class LauncherSettings(NodeSettings):
     """The launcher process's settings: what to launch (its LaunchRequest, as JSON in
-    TRAINFORGE_LAUNCH_REQUEST, written by whoever started it) and its TRAINFORGE_* tunables."""
-
-    model_config = SettingsConfigDict(env_prefix="TRAINFORGE_", extra="ignore")
+    TRAINFORGE_LAUNCH_REQUEST, written by whoever started it) and the node's settings
+    (gang_timeout_s, output_sync_s, fence_check_s, ...)."""
 
     launch_request: LaunchRequest
-    # How long a node waits for the other nodes of its gang to say where their tasks listen.
-    gang_timeout_s: float = 300.0
-    # Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
-    output_sync_s: float = 10.0
-    # How often a running launcher asks whether its attempt is still the run's.
-    fence_check_s: float = 2.0
 
 
 def job_dir(home: Path, workspace: str, run_id: str, attempt: int) -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
+from trainforge.schemas.compute import NodeState
 from trainforge.server.placement import PlacedNode, idle_units, pick_gang
 
 
@@ -94,7 +95,7 @@ def groups_to_provision(
     frees enough for it (all at once: going one by one would let ``min_nodes`` refill
     the room with nodes the gang cannot use either)."""
     plan: GrowthPlan[N] = GrowthPlan()
-    free = [node for node in live if node.state in ("idle", "preparing")]
+    free = [node for node in live if node.state in (NodeState.IDLE, NodeState.PREPARING)]
     room = max_nodes - len(live)
     for run in waiting:
         served = pick_gang(free, run.need, spread=True)
@@ -200,11 +201,11 @@ Departure = Literal["release", "force", "forget"]
 def departure(state: str, alive: bool) -> Departure | None:
     """What becomes of a node that is on its way out: ask its process to leave, take it
     away (lost nodes), or forget the row once its process is gone."""
-    if state not in ("unusable", "preempted", "leaving"):
+    if state not in (NodeState.UNUSABLE, NodeState.PREEMPTED, NodeState.LEAVING):
         return None
     if not alive:
         return "forget"
-    return "release" if state == "leaving" else "force"
+    return "release" if state == NodeState.LEAVING else "force"
 
 
 LauncherVerdict = Literal["running", "terminate", "kill", "ended"]

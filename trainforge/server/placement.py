@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from trainforge.schemas.compute import NodeState
+
 
 class PlacedNode(Protocol):
     """What placement reads of a node: a store row, or plain data in the decision tests."""
@@ -30,11 +32,11 @@ def idle_units(live: Sequence[N], spread: bool) -> list[list[N]]:
     """What can be let go together: single idle nodes, or (``spread``) the placement groups
     whose live nodes are all idle, since a group's hosts are held until all of it leaves."""
     if not spread:
-        return [[node] for node in live if node.state == "idle"]
+        return [[node] for node in live if node.state == NodeState.IDLE]
     groups: dict[str, list[N]] = defaultdict(list)
     for node in live:
         groups[node.placement_group or node.id].append(node)
-    return [unit for unit in groups.values() if all(n.state == "idle" for n in unit)]
+    return [unit for unit in groups.values() if all(n.state == NodeState.IDLE for n in unit)]
 
 
 def pick_gang(idle: Sequence[N], need: int, spread: bool) -> list[N] | None:

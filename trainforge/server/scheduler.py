@@ -43,6 +43,7 @@ from trainforge.compute.backend import (
     ProcessHandle,
 )
 from trainforge.node.work_root import nodes_root
+from trainforge.schemas.compute import AssignmentState, NodeState
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server import decisions
 from trainforge.server.auth import node_token, run_token
@@ -99,7 +100,7 @@ class HostNode:
     run at once (so it never leaves idle) and runs no node agent."""
 
     id: str = LOCAL_TARGET
-    state: str = "idle"
+    state: str = NodeState.IDLE.value
     placement_group: str | None = None
     state_changed: datetime = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -204,7 +205,9 @@ class Scheduler(WakeLoop):
             .join(models.Assignment, models.Assignment.run_id == models.Run.id)
             .where(
                 models.Assignment.node_id.is_(None),
-                models.Assignment.state.in_(("active", "stopping")),
+                models.Assignment.state.in_(
+                    (AssignmentState.ACTIVE.value, AssignmentState.STOPPING.value)
+                ),
             )
         )
         return sorted(set(db.scalars(queued.distinct())) | set(db.scalars(hosted.distinct())))
@@ -277,17 +280,17 @@ class Scheduler(WakeLoop):
         live: list[PoolNode] = [node for node in nodes if node.state in LIVE_NODE_STATES]
         if compute.provisioning_state == "Deleting":
             for node in nodes:
-                if node.state in LIVE_NODE_STATES and node.state != "running":
-                    allocation.set_node_state(db, node, "leaving")
+                if node.state in LIVE_NODE_STATES and node.state != NodeState.RUNNING:
+                    allocation.set_node_state(db, node, NodeState.LEAVING)
             if not nodes:
                 db.delete(compute)
             return actions
         if target.host:
             live.append(HOST_NODE)
-        idle = [node for node in live if node.state == "idle"]
+        idle = [node for node in live if node.state == NodeState.IDLE]
         waiting, launches = self._place_gangs(db, ws, target, backend, idle)
         actions += launches
-        busy = sum(1 for node in live if node.state == "running")
+        busy = sum(1 for node in live if node.state == NodeState.RUNNING)
         size = decisions.autoscale_target(busy, waiting, compute.min_nodes, compute.max_nodes)
         if size != compute.target_node_count:
             compute.target_node_count = size
@@ -314,7 +317,7 @@ class Scheduler(WakeLoop):
     def _let_go(db: Session, nodes: Sequence[PoolNode]) -> None:
         for node in nodes:
             assert isinstance(node, models.Node), "the 'local' target's node never leaves"
-            allocation.set_node_state(db, node, "leaving")
+            allocation.set_node_state(db, node, NodeState.LEAVING)
 
     def _observe(
         self, db: Session, compute: models.Compute, backend: ComputeBackend
@@ -431,7 +434,7 @@ class Scheduler(WakeLoop):
                 )
                 if reason is not None:
                     log.warning("%s: marking it unusable", reason)
-                    allocation.lose_node(db, node, "unusable", reason)
+                    allocation.lose_node(db, node, NodeState.UNUSABLE, reason)
             step = decisions.departure(node.state, alive)
             if step == "forget":
                 db.delete(node)
@@ -461,7 +464,9 @@ class Scheduler(WakeLoop):
             .join(models.Run, models.Run.id == models.Assignment.run_id)
             .where(
                 models.Assignment.node_id.is_(None),
-                models.Assignment.state.in_(("active", "stopping")),
+                models.Assignment.state.in_(
+                    (AssignmentState.ACTIVE.value, AssignmentState.STOPPING.value)
+                ),
                 models.Run.workspace_id == compute.workspace_id,
                 models.Run.target == compute.name,
             )
@@ -471,7 +476,7 @@ class Scheduler(WakeLoop):
         for assignment in open_ones:
             handle = _handle(assignment.backend, assignment.pid, assignment.pid_create_time)
             verdict = decisions.judge_launcher(
-                stopping=assignment.state == "stopping",
+                stopping=assignment.state == AssignmentState.STOPPING,
                 has_process=handle is not None,
                 alive=handle is not None and backend.is_alive(handle),
                 age_s=now - assignment.created.timestamp(),
@@ -533,11 +538,11 @@ class Scheduler(WakeLoop):
                         node_rank=rank,
                         node_count=placed.need,
                         master_port=port,
-                        state="pending",
+                        state=AssignmentState.PENDING.value,
                     )
                 )
                 node.run_id = run.id
-                allocation.set_node_state(db, node, "running")
+                allocation.set_node_state(db, node, NodeState.RUNNING)
         db.flush()
         return plan.waiting, launches
 
@@ -555,7 +560,7 @@ class Scheduler(WakeLoop):
             run_id=run.id,
             attempt=run.attempt,
             backend=compute.backend,
-            state="active",
+            state=AssignmentState.ACTIVE.value,
             master_port=backend.rendezvous_port(),
         )
         db.add(assignment)
@@ -625,7 +630,7 @@ class Scheduler(WakeLoop):
                     id=node_id,
                     name=name,
                     compute_id=compute.id,
-                    state="preparing",
+                    state=NodeState.PREPARING.value,
                     resources=resources.model_dump(),
                     placement_group=group,
                     bundle_index=index,
@@ -660,7 +665,7 @@ class Scheduler(WakeLoop):
                     node = db2.get(models.Node, node_id)
                     if node is not None:
                         allocation.lose_node(
-                            db2, node, "unusable", f"Node {name} could not start: {exc}"
+                            db2, node, NodeState.UNUSABLE, f"Node {name} could not start: {exc}"
                         )
                 return
             with self.store.session() as db2:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,13 +16,16 @@ from trainforge.compute.backend import BackendConflict, ComputeBackend
 from trainforge.schemas.compute import (
     ComputeCreate,
     ComputeInfo,
+    ComputeSettingsInfo,
     ComputeStatus,
     ComputeUpdate,
     NodeInfo,
+    NodeState,
     NodeStateCounts,
     Resources,
     ScaleSettings,
 )
+from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import allocation
@@ -30,7 +34,7 @@ from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
 
 # Nodes in these states are counted in the cluster's size; leaving ones are on their way out.
-LIVE_NODE_STATES = ("preparing", "idle", "running")
+LIVE_NODE_STATES = (NodeState.PREPARING, NodeState.IDLE, NodeState.RUNNING)
 
 
 def not_found(name: str) -> NotFound:
@@ -84,7 +88,7 @@ def to_info(
         ),
         tags=compute.tags,
         description=compute.description,
-        settings=compute.settings,
+        settings=ComputeSettingsInfo.model_validate(compute.settings),
         provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
         provisioning_errors=compute.provisioning_errors or None,
         # What a node reserves on its host, as its backend says (local nodes share, and are
@@ -103,7 +107,7 @@ def to_info(
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
         node_id=node.name,
-        state=node.state,  # type: ignore[arg-type]
+        state=NodeState(node.state),
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
@@ -150,7 +154,7 @@ class ComputeService:
     def create(self, db: Session, ws: models.Workspace, request: ComputeCreate) -> models.Compute:
         """Create a cluster on a backend of this server, with the settings it takes."""
         try:
-            registry.check_settings(request.backend, request.settings)
+            registry.check_settings(request.backend, request.settings.stored())
         except registry.UnknownBackend as exc:
             raise BadRequest(f"backend: {exc}") from None
         except registry.BackendSettingsError as exc:
@@ -179,7 +183,7 @@ class ComputeService:
         )
         try:
             backend.check_new_cluster(
-                dict(request.settings), [(other.name, dict(other.settings)) for other in others]
+                request.settings.stored(), [(other.name, dict(other.settings)) for other in others]
             )
         except BackendConflict as exc:
             raise Conflict(str(exc)) from None
@@ -198,7 +202,7 @@ class ComputeService:
             idle_seconds_before_scaledown=scale.idle_seconds_before_scaledown,
             tags=request.tags,
             description=request.description,
-            settings=request.settings,
+            settings=request.settings.stored(),
             # Creating a local cluster is immediate; its nodes come from the autoscaler.
             provisioning_state="Succeeded",
             target_node_count=scale.min_nodes,
@@ -212,7 +216,7 @@ class ComputeService:
         if not backend.sizes_from_hosts:
             raise BadRequest(f"vm_size: required on backend {request.backend!r}")
         try:
-            return backend.vm_size_from_hosts(dict(request.settings))
+            return backend.vm_size_from_hosts(request.settings.stored())
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
 
@@ -220,15 +224,15 @@ class ComputeService:
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
     ) -> models.Compute:
         compute = self.row(db, ws, name)
-        merged = ScaleSettings.model_validate(
-            {
-                "min_nodes": compute.min_nodes if request.min_nodes is None else request.min_nodes,
-                "max_nodes": compute.max_nodes if request.max_nodes is None else request.max_nodes,
-                "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
-                if request.idle_seconds_before_scaledown is None
-                else request.idle_seconds_before_scaledown,
-            }
+        current = ScaleSettings(
+            min_nodes=compute.min_nodes,
+            max_nodes=compute.max_nodes,
+            idle_seconds_before_scaledown=compute.idle_seconds_before_scaledown,
         )
+        try:
+            merged = request.merged(current)
+        except ValidationError as exc:  # e.g. max_nodes below the cluster's min_nodes
+            raise BadRequest(rest_problems(exc.errors())) from None
         compute.min_nodes = merged.min_nodes
         compute.max_nodes = merged.max_nodes
         compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
@@ -277,6 +281,9 @@ class ComputeService:
         if node.state not in LIVE_NODE_STATES:
             raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")
         allocation.lose_node(
-            db, node, "preempted", f"Node {node_id} of low-priority cluster {name} was preempted"
+            db,
+            node,
+            NodeState.PREEMPTED,
+            f"Node {node_id} of low-priority cluster {name} was preempted",
         )
         return node_info(node)
