@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from trainforge.schemas.compute import Resources
+from trainforge.schemas.backend import Resources
 from trainforge.schemas.settings import TrainforgeSettings
 
 DEFAULT_RUN_USER = "nobody"

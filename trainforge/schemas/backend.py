@@ -12,11 +12,28 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from trainforge.schemas.compute import Resources
+__all__ = [
+    "HostView",
+    "Infeasible",
+    "LaunchRequest",
+    "NodePlacement",
+    "NodeRequest",
+    "ProcessHandle",
+    "Resources",
+]
 
 # The one variable a launcher is started with: its LaunchRequest as JSON (the launcher's
 # settings read it as their launch_request).
 LAUNCH_REQUEST_VARIABLE = "TRAINFORGE_LAUNCH_REQUEST"
+
+
+class Resources(BaseModel):
+    """What a node reserves on its host (here so that a launcher, which reads it, need not
+    load the compute schemas; ``trainforge.schemas.compute`` re-exports it)."""
+
+    vcpus: int
+    memory_gb: float
+    gpus: int
 
 
 class LaunchRequest(BaseModel):
