@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -16,15 +17,14 @@ from trainforge.compute.backend import BackendConflict, ComputeBackend
 from trainforge.schemas.compute import (
     ComputeCreate,
     ComputeInfo,
-    ComputeSettingsInfo,
     ComputeStatus,
     ComputeUpdate,
     NodeInfo,
     NodeState,
     NodeStateCounts,
     Resources,
-    ScaleSettings,
 )
+from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings
 from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound
@@ -89,7 +89,7 @@ def to_info(
         tags=compute.tags,
         description=compute.description,
         settings=ComputeSettingsInfo.model_validate(compute.settings),
-        provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
+        provisioning_state=compute.provisioning_state,
         provisioning_errors=compute.provisioning_errors or None,
         # What a node reserves on its host, as its backend says (local nodes share, and are
         # capped to, this host).
@@ -114,7 +114,7 @@ def node_info(node: models.Node) -> NodeInfo:
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
         host_id=node.host_id,
-        host_state=node.host_state,  # type: ignore[arg-type]
+        host_state=node.host_state,
     )
 
 
@@ -261,7 +261,7 @@ class ComputeService:
             allocation.fail_run(db, run, error)
         return compute
 
-    def nodes(self, db: Session, ws: models.Workspace, name: str) -> list[NodeInfo]:
+    def nodes(self, db: Session, ws: models.Workspace, name: str) -> builtins.list[NodeInfo]:
         return [node_info(node) for node in nodes_of(db, self.row(db, ws, name))]
 
     def preempt(self, db: Session, ws: models.Workspace, name: str, node_id: str) -> NodeInfo:
