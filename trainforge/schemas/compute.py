@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from trainforge.schemas import limits
-from trainforge.schemas.backend import Resources
+from trainforge.schemas.backend import Resources as Resources  # re-exported
 from trainforge.schemas.compute_settings import (
     BACKENDS,
     DEFAULT_VM_PRIORITY,
