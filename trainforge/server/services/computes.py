@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from trainforge.schemas.compute import (
     ScaleSettings,
 )
 from trainforge.schemas.runs import ErrorDetail, RunStatus
-from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from trainforge.server.services import allocation
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
@@ -229,15 +230,24 @@ class ComputeService:
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
     ) -> models.Compute:
         compute = self.row(db, ws, name)
-        merged = ScaleSettings.model_validate(
-            {
-                "min_nodes": compute.min_nodes if request.min_nodes is None else request.min_nodes,
-                "max_nodes": compute.max_nodes if request.max_nodes is None else request.max_nodes,
-                "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
-                if request.idle_seconds_before_scaledown is None
-                else request.idle_seconds_before_scaledown,
-            }
-        )
+        try:
+            merged = ScaleSettings.model_validate(
+                {
+                    "min_nodes": compute.min_nodes
+                    if request.min_nodes is None
+                    else request.min_nodes,
+                    "max_nodes": compute.max_nodes
+                    if request.max_nodes is None
+                    else request.max_nodes,
+                    "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
+                    if request.idle_seconds_before_scaledown is None
+                    else request.idle_seconds_before_scaledown,
+                }
+            )
+        except ValidationError as exc:  # each field was valid; together with the stored ones not
+            raise Unprocessable(
+                "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            ) from None
         compute.min_nodes = merged.min_nodes
         compute.max_nodes = merged.max_nodes
         compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
