@@ -6,6 +6,7 @@ from trainforge.compute.backend import ComputeBackend
 from trainforge.compute.local import LocalBackend
 from trainforge.compute.ray_backend import RayBackend
 from trainforge.server.events import RunEvents
+from trainforge.server.janitor import Janitor
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, ray_settings
 from trainforge.server.services.runs import RunService
@@ -35,6 +36,7 @@ class ControlPlane:
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake
         )
+        self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
@@ -57,8 +59,10 @@ class ControlPlane:
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)
         self.sweeper.start()
+        self.janitor.start()
 
     def close(self) -> None:
+        self.janitor.stop()
         self.sweeper.stop()
         self.scheduler.stop()
         self.store.close()

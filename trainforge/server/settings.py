@@ -52,6 +52,14 @@ class ServerSettings(BaseModel):
         default_factory=lambda: float(os.environ.get("TRAINFORGE_BACKEND_GRACE_S", "60"))
     )
 
+    # Idempotency keys of creates are kept this long, then pruned (a retry comes sooner).
+    request_key_retention_s: float = Field(
+        default_factory=lambda: float(
+            os.environ.get("TRAINFORGE_REQUEST_KEY_RETENTION_S", str(24 * 3600))
+        ),
+        gt=0,
+    )
+
     # The largest run file or snapshot a request may write (TRAINFORGE_MAX_FILE_BYTES).
     max_file_bytes: int = Field(
         default_factory=lambda: int(os.environ.get("TRAINFORGE_MAX_FILE_BYTES", str(16 * 2**30)))
