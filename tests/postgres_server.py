@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.storage_services import free_port
 
@@ -129,6 +130,28 @@ def create_database(server: PostgresServer, name: str) -> str:
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return server.url(name)
+
+
+def kill_recorded(url: str) -> None:
+    """Kill, by pid, the node agents and launchers the server recorded in its database."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = [
+            row
+            for table in ("nodes", "assignments")
+            for row in connection.execute(
+                text(f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL")
+            )
+        ]
+    engine.dispose()
+    for pid, created in rows:
+        try:
+            process = psutil.Process(pid)
+            if created is not None and abs(process.create_time() - created) < 0.01:
+                for member in [*process.children(recursive=True), process]:
+                    member.kill()
+        except psutil.Error:
+            pass
 
 
 @pytest.fixture(name="postgres_server", scope="session")
