@@ -279,6 +279,42 @@ STALE_SCRIPT = textwrap.dedent("""
     """)
 
 
+def start_stale_attempt(
+    home: Path, ws: Workspace, experiment: Experiment, cluster: AmlCompute, tmp_path: Path
+) -> tuple[Run, int, dict[str, Any]]:
+    """Submit STALE_SCRIPT to ``cluster`` and wait for attempt 1 to be under way: the run,
+    attempt 1's script pid and the node running it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(STALE_SCRIPT)
+    run = experiment.submit(
+        ScriptRunConfig(source_directory=str(project), script="train.py", compute_target=cluster)
+    )
+    first = wait_until(
+        lambda: "stale 5" in node_log(home, run.id) and node_log(home, run.id),
+        90,
+        "attempt 1 under way",
+    )
+    script_pid = int(first.split("attempt 1 pid ")[1].split()[0])
+    nodes = ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
+    (node,) = [n for n in nodes if n["run_id"] == run.id]
+    return run, script_pid, node
+
+
+def assert_attempt_2_alone(ws: Workspace, run: Run) -> str:
+    """The run completed with attempt 2's metric, output and log, nothing of attempt 1's
+    in them; the path of its files."""
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details
+    assert run.get_metrics()["m"] == 2
+    path = f"/workspaces/{ws.name}/runs/{run.id}/files"
+    result = b"".join(ws._client.download(f"{path}/outputs/result.txt"))
+    assert result == b"attempt 2"
+    latest = b"".join(ws._client.download(f"{path}/azureml-logs/70_driver_log.txt")).decode()
+    assert latest.startswith("attempt 2 pid") and "stale" not in latest
+    return path
+
+
 def test_a_lost_nodes_attempt_is_fenced_and_its_processes_stopped(
     tf_home: Path, ws, experiment, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -286,37 +322,12 @@ def test_a_lost_nodes_attempt_is_fenced_and_its_processes_stopped(
     requeued. Attempt 1's launcher and script stop, write nothing over attempt 2, and the
     server refuses anything attempt 1 still sends; each attempt keeps its own log."""
     cluster = make_cluster(ws, max_nodes=2)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "train.py").write_text(STALE_SCRIPT)
     try:
-        run = experiment.submit(
-            ScriptRunConfig(
-                source_directory=str(project), script="train.py", compute_target=cluster
-            )
-        )
-        first = wait_until(
-            lambda: "stale 5" in node_log(tf_home, run.id) and node_log(tf_home, run.id),
-            90,
-            "attempt 1 under way",
-        )
-        script_pid = int(first.split("attempt 1 pid ")[1].split()[0])
-        (node,) = [
-            n
-            for n in ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
-            if n["run_id"] == run.id
-        ]
+        run, script_pid, node = start_stale_attempt(tf_home, ws, experiment, cluster, tmp_path)
         os.kill(node["pid"], signal.SIGKILL)  # the node is lost, its launcher orphaned
         wait_until(lambda: run._refresh().attempt == 2, 30, "the run requeued")
         wait_until(lambda: not running(script_pid), 30, "attempt 1's script stopped")
-        details = run.wait_for_completion(raise_on_error=False)
-        assert details["status"] == "Completed", details
-        assert run.get_metrics()["m"] == 2
-        path = f"/workspaces/{ws.name}/runs/{run.id}/files"
-        result = b"".join(ws._client.download(f"{path}/outputs/result.txt"))
-        assert result == b"attempt 2"
-        latest = b"".join(ws._client.download(f"{path}/azureml-logs/70_driver_log.txt")).decode()
-        assert latest.startswith("attempt 2 pid") and "stale" not in latest
+        path = assert_attempt_2_alone(ws, run)
         older = b"".join(
             ws._client.download(f"{path}/azureml-logs/70_driver_log.txt", {"attempt": 1})
         ).decode()
@@ -348,24 +359,9 @@ def test_an_agent_that_comes_back_after_its_node_was_judged_lost_is_fenced(
     launcher and script, nothing of attempt 1 lands in attempt 2, and none of the returned
     node's processes is left."""
     cluster = make_cluster(ws, max_nodes=2)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "train.py").write_text(STALE_SCRIPT)
     frozen: list[psutil.Process] = []
     try:
-        run = experiment.submit(
-            ScriptRunConfig(
-                source_directory=str(project), script="train.py", compute_target=cluster
-            )
-        )
-        first = wait_until(
-            lambda: "stale 5" in node_log(tf_home, run.id) and node_log(tf_home, run.id),
-            90,
-            "attempt 1 under way",
-        )
-        script_pid = int(first.split("attempt 1 pid ")[1].split()[0])
-        nodes_path = f"/workspaces/{ws.name}/computes/{cluster.name}/nodes"
-        (node,) = [n for n in ws._client.get(nodes_path) if n["run_id"] == run.id]
+        run, script_pid, node = start_stale_attempt(tf_home, ws, experiment, cluster, tmp_path)
         agent = psutil.Process(node["pid"])
         frozen = [agent, *agent.children(recursive=True)]
         assert script_pid in [p.pid for p in frozen]
@@ -380,17 +376,11 @@ def test_an_agent_that_comes_back_after_its_node_was_judged_lost_is_fenced(
             lambda: not any(running(p.pid) for p in back), 60, "the returned node's processes gone"
         )
 
-        details = run.wait_for_completion(raise_on_error=False)
-        assert details["status"] == "Completed", details
+        assert_attempt_2_alone(ws, run)
         assert run._refresh().attempt == 2  # requeued once, not again on the node's return
-        assert run.get_metrics()["m"] == 2
-        path = f"/workspaces/{ws.name}/runs/{run.id}/files"
-        result = b"".join(ws._client.download(f"{path}/outputs/result.txt"))
-        assert result == b"attempt 2"
-        latest = b"".join(ws._client.download(f"{path}/azureml-logs/70_driver_log.txt")).decode()
-        assert latest.startswith("attempt 2 pid") and "stale" not in latest
         # The returned node's record went with it: no node of the cluster is its agent.
-        assert all(n["pid"] != agent.pid for n in ws._client.get(nodes_path))
+        nodes = ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
+        assert all(n["pid"] != agent.pid for n in nodes)
     finally:
         signal_all(frozen, signal.SIGCONT)  # never leave a stopped process behind
         delete_cluster(ws, cluster)
