@@ -109,7 +109,10 @@ def trainforge_home(prefix: str) -> Iterator[Path]:
                 os.environ.pop("TRAINFORGE_HOME", None)
             else:
                 os.environ["TRAINFORGE_HOME"] = previous
-            shutil.rmtree(home, ignore_errors=True)
+            if os.environ.get("TRAINFORGE_BENCH_KEEP_HOME"):
+                progress(f"kept {home} (TRAINFORGE_BENCH_KEEP_HOME)")
+            else:
+                shutil.rmtree(home, ignore_errors=True)
 
 
 def quiet_call(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -139,12 +139,10 @@ def agent_killed() -> dict[str, Any]:
         ws, exp, config = _setup(home, 2)
         run = exp.submit(config)
         _poll(lambda: "line 40" in _node_log(home, run.id), 120, "the script under way")
-        (node,) = [
-            n
-            for n in ws._client.get(f"/workspaces/{ws.name}/computes/outage/nodes")
-            if n["run_id"] == run.id
-        ]
-        agent = psutil.Process(node["pid"])
+        from trainforge.core.compute.compute import computes_api
+
+        (node,) = [n for n in computes_api(ws).nodes("outage") if n.run_id == run.id]
+        agent = psutil.Process(node.pid)
         descendants = [p.pid for p in agent.children(recursive=True)]
         progress(f"agent killed: SIGKILL to agent {agent.pid} (its processes: {descendants})")
         killed = time.perf_counter()

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.storage_services import free_port
+from trainforge import processes
 
 DATABASE = "trainforge_test"
 START_ATTEMPTS = 3
@@ -148,8 +149,7 @@ def kill_recorded(url: str) -> None:
         try:
             process = psutil.Process(pid)
             if created is not None and abs(process.create_time() - created) < 0.01:
-                for member in [*process.children(recursive=True), process]:
-                    member.kill()
+                processes.kill_tree(process)
         except psutil.Error:
             pass
 

@@ -18,6 +18,8 @@ import httpx
 import psutil
 import pytest
 
+from trainforge import processes
+
 REPO = Path(__file__).resolve().parent.parent
 # Azurite's well-known development account.
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -92,20 +94,10 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> Non
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Stop the service and any children it started, by pid."""
     try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    for child in children:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
+        processes.stop_tree(psutil.Process(process.pid), grace=10)
+    except psutil.NoSuchProcess:
+        pass
+    process.wait()
 
 
 @contextmanager

@@ -103,7 +103,7 @@ def own_session(
     # run processes must not give up at all, or the runs below would fail.
     monkeypatch.setenv("TRAINFORGE_CLIENT_RETRY_S", "1")
     local_server.ensure_server(home, database_url=database_url)
-    own = session.Session(TrainforgeClient(session._local_endpoint(home)))
+    own = session.Session(TrainforgeClient(session.local_endpoint(home)))
     monkeypatch.setattr(session, "_default", own)
     return own
 

@@ -64,7 +64,8 @@ def test_run_tokens_only_reach_their_workspace(tf_home: Path, server, ws, experi
 
 
 def test_openapi_document_describes_the_versioned_api(server) -> None:  # type: ignore[no-untyped-def]
-    spec = httpx.get(f"{server.address}/api/v1/openapi.json").json()
+    # Built on first request: seconds on a loaded machine, past httpx's 5 s default.
+    spec = httpx.get(f"{server.address}/api/v1/openapi.json", timeout=60).json()
     paths = spec["paths"]
     for path in (
         "/api/v1/workspaces",

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from trainforge.client import local_server
 from trainforge.client.http import ApiError
 from trainforge.exceptions import AzureMLException, UserErrorException
+from trainforge.schemas.settings import default_home
 
 if TYPE_CHECKING:
     from trainforge.core import Workspace
@@ -54,7 +55,7 @@ NO_CONFIG_HINT = (
 
 
 def _home(home: Path | None) -> Path:
-    return (home or local_server.default_home()).expanduser().resolve()
+    return (home or default_home()).expanduser().resolve()
 
 
 def _workspace(name: str | None) -> Workspace:

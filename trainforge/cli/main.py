@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,8 +32,10 @@ from trainforge.cli.environments import environment_app
 from trainforge.cli.output import OutputFormat, OutputOption, emit, print_table
 from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
+from trainforge.schemas import compute_settings
 
 if TYPE_CHECKING:
+    from trainforge.client.api.computes import ComputesApi
     from trainforge.core.compute import AmlCompute
 
 # Plain help (no rich panels): flags show no "<bool>" placeholder.
@@ -462,6 +466,15 @@ def _cluster(name: str, workspace: str | None) -> AmlCompute:
     return AmlCompute(_workspace(workspace), name)
 
 
+@contextmanager
+def _computes(workspace: str | None) -> Iterator[ComputesApi]:
+    """The workspace's computes resource; a refusal is the SDK's ComputeTargetException."""
+    from trainforge.core.compute.compute import compute_errors, computes_api
+
+    with compute_errors():
+        yield computes_api(_workspace(workspace))
+
+
 def _scale(cluster: AmlCompute) -> str:
     scale = cluster.scale_settings
     return (
@@ -473,29 +486,59 @@ def _scale(cluster: AmlCompute) -> str:
 @compute_app.command("create")
 def compute_create(
     name: str,
-    vm_size: Annotated[str, typer.Option(help="VM size (default: STANDARD_NC6)")] = "",
-    vm_priority: Annotated[str, typer.Option(help="dedicated or lowpriority")] = "dedicated",
-    min_nodes: Annotated[int, typer.Option(help="Nodes always kept")] = 0,
-    max_nodes: Annotated[int, typer.Option(help="Most nodes the cluster grows to")] = 4,
+    vm_size: Annotated[
+        str | None, typer.Option(help=f"VM size [default: {compute_settings.DEFAULT_VM_SIZE}]")
+    ] = None,
+    vm_priority: Annotated[
+        str | None,
+        typer.Option(
+            help=f"dedicated or lowpriority [default: {compute_settings.DEFAULT_VM_PRIORITY}]"
+        ),
+    ] = None,
+    min_nodes: Annotated[
+        int | None,
+        typer.Option(help=f"Nodes always kept [default: {compute_settings.DEFAULT_MIN_NODES}]"),
+    ] = None,
+    max_nodes: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Most nodes the cluster grows to [default: {compute_settings.DEFAULT_MAX_NODES}]"
+        ),
+    ] = None,
     idle_seconds: Annotated[
-        int, typer.Option(help="Idle seconds before a node is released")
-    ] = 1800,
+        int | None,
+        typer.Option(
+            help="Idle seconds before a node is released "
+            f"[default: {compute_settings.DEFAULT_IDLE_SECONDS}]"
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait until min-nodes nodes are provisioned")
     ] = False,
 ) -> None:
-    """Create an AmlCompute cluster (ComputeTarget.create)."""
-    from trainforge.core.compute import AmlCompute, ComputeTarget
+    """Create an AmlCompute cluster (ComputeTarget.create); the defaults are the SDK's."""
+    from trainforge.core.compute import AmlCompute
+    from trainforge.core.compute.compute import checked
+    from trainforge.schemas.compute import ComputeCreate
 
-    config = AmlCompute.provisioning_configuration(
-        vm_size=vm_size,
-        vm_priority=vm_priority,
-        min_nodes=min_nodes,
-        max_nodes=max_nodes,
-        idle_seconds_before_scaledown=idle_seconds,
+    # The rules are the schema's, the same the SDK and the REST API apply.
+    request = checked(
+        ComputeCreate,
+        {
+            "name": name,
+            "vm_size": vm_size,
+            "vm_priority": vm_priority,
+            "scale_settings": {
+                "min_nodes": min_nodes,
+                "max_nodes": max_nodes,
+                "idle_seconds_before_scaledown": idle_seconds,
+            },
+        },
     )
-    cluster = ComputeTarget.create(_workspace(workspace), name, config)
+    with _computes(workspace) as computes:
+        computes.create(request)
+    cluster = AmlCompute(_workspace(workspace), name)
     console.print(
         f"compute {cluster.name}: {cluster.vm_size}, {cluster.vm_priority}, {_scale(cluster)}; "
         f"{cluster.provisioning_state}"
@@ -516,26 +559,23 @@ def compute_list(
     workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
 ) -> None:
     """List the workspace's compute clusters."""
-    from trainforge.core.compute import ComputeTarget
+    from trainforge.core.compute.amlcompute_status import service_priority
 
-    rows = []
-    for target in ComputeTarget.list(_workspace(workspace)):
-        status = getattr(target, "_status", None)
-        scale = getattr(target, "scale_settings", None)
-        rows.append(
-            {
-                "name": target.name,
-                "vm size": getattr(target, "vm_size", ""),
-                "priority": getattr(target, "vm_priority", ""),
-                "state": target.provisioning_state,
-                "nodes (current/target)": (
-                    f"{status.current_node_count}/{status.target_node_count}" if status else ""
-                ),
-                "min/max": f"{scale.minimum_node_count}/{scale.maximum_node_count}"
-                if scale
-                else "",
-            }
-        )
+    with _computes(workspace) as computes:
+        found = computes.list()
+    rows = [
+        {
+            "name": info.name,
+            "vm size": info.vm_size,
+            "priority": service_priority(info.vm_priority),
+            "state": info.provisioning_state,
+            "nodes (current/target)": (
+                f"{info.status.current_node_count}/{info.status.target_node_count}"
+            ),
+            "min/max": f"{info.scale_settings.min_nodes}/{info.scale_settings.max_nodes}",
+        }
+        for info in found
+    ]
     emit(rows, output)
 
 
@@ -600,7 +640,8 @@ def compute_delete(
 ) -> None:
     """Delete a cluster: its nodes are released and unfinished runs on it fail."""
     cluster = _cluster(name, workspace)
-    busy = sorted({node["runId"] for node in cluster.list_nodes() if node.get("runId")})
+    with _computes(workspace) as computes:
+        busy = sorted({node.run_id for node in computes.nodes(name) if node.run_id})
     if busy and not yes:
         errors.print(
             f"{len(busy)} run(s) running on {name} will fail: {', '.join(busy)}",
@@ -620,15 +661,17 @@ def compute_nodes(
     name: str, workspace: WorkspaceOption = None, output: OutputOption = OutputFormat.table
 ) -> None:
     """List a cluster's nodes (list_nodes)."""
+    with _computes(workspace) as computes:
+        found = computes.nodes(name)
     rows = [
         {
-            "node id": node["nodeId"],
-            "state": node["nodeState"],
-            "run id": node["runId"] or "",
-            "private ip": node["privateIpAddress"] or "",
-            "port": "" if node["port"] is None else str(node["port"]),
+            "node id": node.node_id,
+            "state": node.state,
+            "run id": node.run_id or "",
+            "private ip": node.private_ip_address or "",
+            "port": "" if node.port is None else str(node.port),
         }
-        for node in _cluster(name, workspace).list_nodes()
+        for node in found
     ]
     emit(rows, output, ["node id", "state", "run id", "private ip", "port"])
 
@@ -636,8 +679,9 @@ def compute_nodes(
 @compute_app.command("preempt")
 def compute_preempt(name: str, node_id: str, workspace: WorkspaceOption = None) -> None:
     """Preempt a node of a low-priority cluster, as Azure does; its run is queued again."""
-    node = _cluster(name, workspace).preempt_node(node_id)
-    console.print(f"node {node['nodeId']}: {node['nodeState']}")
+    with _computes(workspace) as computes:
+        node = computes.preempt(name, node_id)
+    console.print(f"node {node.node_id}: {node.state}")
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
+from types import EllipsisType
 from typing import Any, BinaryIO
 
 import httpx
@@ -19,6 +19,7 @@ from tenacity import (
 )
 
 from trainforge import __version__
+from trainforge.client.settings import ClientSettings
 
 API = "/api/v1"
 # The request never reached the server: always safe to send again.
@@ -27,9 +28,6 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 # that are idempotent (or carry an Idempotency-Key) are sent again.
 MAYBE_SENT = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# How long an SDK or CLI call waits for an unreachable server before it raises.
-# Node agents, launchers and run processes pass retry_s=None: they wait as long as it takes.
-DEFAULT_RETRY_S = float(os.environ.get("TRAINFORGE_CLIENT_RETRY_S", "120"))
 
 
 class ApiError(Exception):
@@ -40,6 +38,15 @@ class ApiError(Exception):
         self.status_code = status_code
         self.code = code
         self.message = message
+
+
+class ServerBusy(Exception):
+    """A 503 with Retry-After: the server rolled the request back whole (its database was
+    locked by others), so sending it again, whatever its method, does it once."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"server busy: {response.request.method} {response.request.url.path}")
+        self.response = response
 
 
 class Endpoint:
@@ -69,7 +76,8 @@ class TrainforgeClient:
     """A thin typed door onto ``/api/v1``: paths in, JSON or bytes out, errors as ApiError.
 
     Connection failures are retried with backoff for ``retry_s`` seconds (for ever when
-    None), re-reading the server's address each time, so runs ride out a restart of the
+    None; by default TRAINFORGE_CLIENT_RETRY_S, as an SDK or CLI call waits: node agents,
+    launchers and run processes pass None and wait as long as it takes), re-reading the server's address each time, so runs ride out a restart of the
     control plane. A POST is sent again only when the server cannot have acted on it or it
     is idempotent (``post`` gives each call an Idempotency-Key that its retries reuse).
     """
@@ -79,11 +87,13 @@ class TrainforgeClient:
         endpoint: Endpoint,
         *,
         timeout: float = 60.0,
-        retry_s: float | None = DEFAULT_RETRY_S,
+        retry_s: float | None | EllipsisType = ...,
         max_backoff_s: float = 5.0,
     ) -> None:
         self.endpoint = endpoint
-        self.retry_s = retry_s
+        self.retry_s = (
+            ClientSettings().client_retry_s if isinstance(retry_s, EllipsisType) else retry_s
+        )
         # The longest pause between tries: a node agent keeps it well inside the heartbeat
         # timeout, so it is heard soon after the server is back.
         self.max_backoff_s = max_backoff_s
@@ -122,7 +132,7 @@ class TrainforgeClient:
         def send() -> httpx.Response:
             if start is not None:
                 content.seek(start)  # type: ignore[union-attr]
-            return self._http.request(
+            response = self._http.request(
                 method,
                 f"{self.endpoint.address}{API}{path}",
                 json=json,
@@ -131,14 +141,22 @@ class TrainforgeClient:
                 headers={**headers, "Authorization": f"Bearer {self.endpoint.token}"},
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
+            if response.status_code == 503 and response.headers.get("Retry-After"):
+                raise ServerBusy(response)
+            return response
 
         def retryable(exc: BaseException) -> bool:
             if not resendable:
                 return False
-            return isinstance(exc, NOT_SENT) or (idempotent and isinstance(exc, MAYBE_SENT))
+            return isinstance(exc, NOT_SENT + (ServerBusy,)) or (
+                idempotent and isinstance(exc, MAYBE_SENT)
+            )
 
         while True:
-            response = self._retrying(retry, retryable)(send)
+            try:
+                response = self._retrying(retry, retryable)(send)
+            except ServerBusy as busy:
+                response = busy.response
             if response.status_code == 401 and self.endpoint.refresh():
                 continue
             if response.status_code >= 400:

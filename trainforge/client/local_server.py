@@ -7,7 +7,6 @@ starts keeps running after the notebook exits, so submitted runs finish.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import sqlite3
@@ -21,18 +20,17 @@ from pathlib import Path
 
 import httpx
 import psutil
+from filelock import FileLock
 
+from trainforge import processes
 from trainforge.schemas.server_state import ServerState, read_state
+from trainforge.schemas.settings import default_home
 
 START_TIMEOUT_S = 60.0
 
 
 class ServerStartError(RuntimeError):
     """The control plane did not come up; the message carries its log's tail."""
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
 
 
 def _healthy(state: ServerState) -> bool:
@@ -47,12 +45,10 @@ def _healthy(state: ServerState) -> bool:
 @contextmanager
 def _locked(home: Path) -> Iterator[None]:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(home / "server.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # One starter at a time per home; the file stays, so a process of an older trainforge
+    # that locks it too is kept out as well.
+    with FileLock(home / "server.lock", preserve_lock_file=True):
+        yield
 
 
 def running_server(home: Path | None = None) -> ServerState | None:
@@ -65,11 +61,19 @@ def ensure_server(
 ) -> ServerState:
     """The running server of ``home``, started detached on loopback if there is none: on
     ``port``, else the port this home's server used last (see ``trainforge up``)."""
+    return attach_or_start(home, port, database_url)[0]
+
+
+def attach_or_start(
+    home: Path | None = None, port: int | None = None, database_url: str | None = None
+) -> tuple[ServerState, bool]:
+    """As ``ensure_server``, and whether this call started the server (``trainforge.init``
+    stops only a server it started)."""
     home = (home or default_home()).resolve()
     with _locked(home):
         state = running_server(home)
         if state is not None:
-            return state
+            return state, False
         command = [
             sys.executable,
             "-m",
@@ -88,7 +92,7 @@ def ensure_server(
                 raise ServerStartError(f"The trainforge server exited at start:\n{_tail(home)}")
             state = read_state(home)
             if state is not None and state.pid == pid and _healthy(state):
-                return state
+                return state, True
             time.sleep(0.1)
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()
@@ -201,16 +205,5 @@ def stop_all(home: Path | None = None) -> list[int]:
     stop_server(home)
     killed: list[int] = []
     for process in _recorded_processes(home):
-        try:
-            tree = [*process.children(recursive=True), process]
-        except psutil.Error:
-            continue
-        for member in tree:
-            try:
-                member.kill()
-                killed.append(member.pid)
-            except psutil.Error:
-                pass
-    for pid in killed:
-        _wait_ended(pid, 5)
+        killed += processes.kill_tree(process)
     return killed

@@ -7,14 +7,15 @@ uses the address and run token the launcher put in the environment.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 from trainforge.client.http import Endpoint, TrainforgeClient
-from trainforge.client.local_server import default_home, ensure_server
+from trainforge.client.local_server import ensure_server
 from trainforge.client.metrics import EXIT_FLUSH_TIMEOUT_S, MetricsSender
+from trainforge.client.settings import ClientSettings
 from trainforge.schemas.server_state import read_address, read_state
+from trainforge.schemas.settings import RunContext
 
 
 class Session:
@@ -33,6 +34,14 @@ class Session:
         self.metrics = MetricsSender(client, exit_flush_timeout=exit_flush_timeout)
         # The run this process was launched for, once Run.get_context() has built it.
         self.context_run: object | None = None
+        # The home whose control plane trainforge.init() started for this session (then
+        # trainforge.shutdown() stops it); None when the server was found running or is remote.
+        self.started_home: Path | None = None
+
+    def close(self) -> None:
+        """Store the metrics queued so far, then let go of the connection."""
+        self.metrics.close()
+        self.client.close()
 
     @property
     def address(self) -> str:
@@ -50,7 +59,7 @@ _run_sessions: dict[tuple[str, str], Session] = {}
 _lock = threading.Lock()
 
 
-def _local_endpoint(home: Path) -> Endpoint:
+def local_endpoint(home: Path) -> Endpoint:
     state = ensure_server(home)
 
     def refresh() -> tuple[str, str] | None:
@@ -65,12 +74,15 @@ def default_session() -> Session:
     global _default
     with _lock:
         if _default is None:
-            address = os.environ.get("TRAINFORGE_ENDPOINT")
-            token = os.environ.get("TRAINFORGE_TOKEN")
+            settings = ClientSettings()
             endpoint = (
-                Endpoint(address, token) if address and token else _local_endpoint(default_home())
+                Endpoint(settings.endpoint, settings.token)
+                if settings.endpoint and settings.token
+                else local_endpoint(settings.home.expanduser())
             )
-            _default = Session(TrainforgeClient(endpoint), signs_in_links=True)
+            _default = Session(
+                TrainforgeClient(endpoint, retry_s=settings.client_retry_s), signs_in_links=True
+            )
         return _default
 
 
@@ -80,10 +92,10 @@ def run_session(address: str, token: str) -> Session:
         key = (address, token)
         if key not in _run_sessions:
             # The launcher keeps the server's current address in the run's folder.
-            address_file = os.environ.get("TRAINFORGE_SERVER_ADDRESS_FILE")
+            address_file = RunContext().server_address_file
 
             def refresh() -> tuple[str, str] | None:
-                found = read_address(Path(address_file)) if address_file else None
+                found = read_address(address_file) if address_file else None
                 return (found, token) if found else None
 
             # A run's process waits out an outage of the control plane, however long: its
@@ -95,11 +107,25 @@ def run_session(address: str, token: str) -> Session:
         return _run_sessions[key]
 
 
-def reset() -> None:
-    """Forget the default session (tests that switch TRAINFORGE_HOME use this)."""
+def set_default(new: Session | None) -> Session | None:
+    """Make ``new`` the process's default session (None: connect lazily again on next use);
+    returns the session it replaces, still open."""
     global _default
     with _lock:
-        if _default is not None:
-            _default.metrics.close()
-            _default.client.close()
-        _default = None
+        old, _default = _default, new
+    return old
+
+
+def take_run_sessions() -> list[Session]:
+    """Forget the sessions of this process's runs; returns them, still open."""
+    with _lock:
+        taken = list(_run_sessions.values())
+        _run_sessions.clear()
+    return taken
+
+
+def reset() -> None:
+    """Forget the default session (tests that switch TRAINFORGE_HOME use this)."""
+    old = set_default(None)
+    if old is not None:
+        old.close()

@@ -26,6 +26,7 @@ from trainforge.exceptions import (
     UserErrorException,
 )
 from trainforge.schemas.runs import MetricPoint, RunInfo, RunStatus
+from trainforge.schemas.settings import RunContext
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
@@ -38,13 +39,6 @@ DOCS_PAGE = (
 )
 SUMMARY_WIDTH = 100  # print(run) stays within a terminal or notebook this wide
 SCALAR_TYPES = (bool, int, float, str)
-CONTEXT_VARIABLES = (
-    "AZUREML_RUN_ID",
-    "AZUREML_ARM_WORKSPACE_NAME",
-    "AZUREML_ARM_PROJECT_NAME",
-    "AZUREML_SERVICE_ENDPOINT",
-    "AZUREML_RUN_TOKEN",
-)
 
 
 def _scalar(name: str, value: Any) -> bool | int | float | str:
@@ -145,7 +139,7 @@ class Run:
         definition = self._info.definition
         if definition is None or not definition.datasets:
             return {}
-        here = os.environ.get("AZUREML_RUN_ID") == self.id
+        here = RunContext().run_id == self.id
         found: dict[str, Any] = {}
         for name, spec in definition.datasets.items():
             if spec.mode == "direct":
@@ -597,7 +591,8 @@ class Run:
         cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any
     ) -> Run:
         """The run this script was submitted as; outside a run, an offline run that prints."""
-        missing = [name for name in CONTEXT_VARIABLES if not os.environ.get(name)]
+        context = RunContext()
+        missing = context.missing()
         if missing:
             if not allow_offline:
                 raise RunEnvironmentException(
@@ -606,29 +601,27 @@ class Run:
             from trainforge.core.offline_run import OfflineRun
 
             return OfflineRun()
-        session = run_session(
-            os.environ["AZUREML_SERVICE_ENDPOINT"], os.environ["AZUREML_RUN_TOKEN"]
-        )
+        session = run_session(context.service_endpoint, context.run_token)
         if session.context_run is None:
             from trainforge.core.experiment import Experiment
             from trainforge.core.workspace import Workspace
 
             ws = Workspace(
-                os.environ.get("AZUREML_ARM_SUBSCRIPTION"),
-                os.environ.get("AZUREML_ARM_RESOURCEGROUP"),
-                os.environ["AZUREML_ARM_WORKSPACE_NAME"],
+                context.subscription_id,
+                context.resource_group,
+                context.workspace_name,
                 _session=session,
             )
             exp = Experiment(
                 ws,
-                os.environ["AZUREML_ARM_PROJECT_NAME"],
+                context.experiment_name,
                 _skip_name_validation=True,
-                _id=os.environ.get("AZUREML_EXPERIMENT_ID") or None,
+                _id=context.experiment_id or None,
             )
-            run = get_run(ws, os.environ["AZUREML_RUN_ID"], exp, _in_submitted_context=True)
-            if os.environ.get("TRAINFORGE_RUN_ATTEMPT"):
+            run = get_run(ws, context.run_id, exp, _in_submitted_context=True)
+            if context.run_attempt:
                 # Writes of an attempt that was requeued meanwhile are refused by the server.
-                session.metrics.attempts[run._path] = int(os.environ["TRAINFORGE_RUN_ATTEMPT"])
+                session.metrics.attempts[run._path] = context.run_attempt
             session.context_run = run
         return session.context_run  # type: ignore[return-value]
 

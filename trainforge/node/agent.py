@@ -9,20 +9,19 @@ then the whole process tree after a grace period). On SIGTERM it leaves.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 
+from trainforge import processes
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import launcher as _launcher  # noqa: F401  imported once, before any fork
-from trainforge.node import processes
 from trainforge.node.launch import ForkedProcess, LaunchRequest, fork_launcher
+from trainforge.node.settings import AgentSettings
 from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
 from trainforge.schemas.server_state import read_state
 
@@ -38,12 +37,12 @@ class Launcher:
 
 
 class Agent:
-    def __init__(self, environ: dict[str, str]) -> None:
-        self.workspace = environ["TRAINFORGE_WORKSPACE"]
-        self.node_id = environ["TRAINFORGE_NODE_ID"]
-        self.node_dir = Path(environ["TRAINFORGE_NODE_DIR"])
-        self.home = Path(environ["TRAINFORGE_HOME"])
-        token = environ["TRAINFORGE_AGENT_TOKEN"]
+    def __init__(self, settings: AgentSettings) -> None:
+        self.workspace = settings.workspace
+        self.node_id = settings.node_id
+        self.node_dir = settings.node_dir
+        self.home = settings.home
+        token = settings.agent_token
 
         def refresh() -> tuple[str, str] | None:
             state = read_state(self.home)
@@ -53,14 +52,14 @@ class Agent:
         # going and heartbeats again, however long that takes, trying every second so a
         # restarted server hears it well within its heartbeat timeout.
         self.client = TrainforgeClient(
-            Endpoint(environ["TRAINFORGE_ENDPOINT"], token, refresh),
+            Endpoint(settings.endpoint, token, refresh),
             timeout=30,
             retry_s=None,
             max_backoff_s=1.0,
         )
         self.launchers: dict[int, Launcher] = {}
         self.leaving = False
-        self.address = environ.get("TRAINFORGE_NODE_ADDR")
+        self.address = settings.node_addr
 
     def start(self, spec: AssignmentSpec) -> None:
         if spec.assignment_id in self.launchers:
@@ -158,7 +157,7 @@ class Agent:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
-    agent = Agent(dict(os.environ))
+    agent = Agent(AgentSettings())  # type: ignore[call-arg]  # the fields come from the environment
     signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "leaving", True))
     return agent.run()
 

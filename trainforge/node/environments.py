@@ -48,6 +48,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 import trainforge
+from trainforge.node.settings import NodeSettings
 from trainforge.node.work_root import envs_root
 from trainforge.schemas.conda import conda_only_error, translate
 from trainforge.schemas.runs import EnvironmentSpec
@@ -58,7 +59,9 @@ REQUIREMENTS_FILE = "trainforge-requirements.txt"
 RUNTIME_FOLDER = "trainforge-runtime"
 # Bump when the layout of a built environment changes, so that old ones are not reused.
 LAYOUT_VERSION = 1
-INSTALLER_SETTING = "TRAINFORGE_ENV_INSTALLER"  # "uv" | "pip"; default: uv when installed
+INSTALLER_SETTING = NodeSettings.variable(
+    "env_installer"
+)  # "uv" | "pip"; default: uv when installed
 ERROR_LINES = 40
 # trainforge's dependencies that a run's script never needs.
 NOT_RUNTIME = frozenset({"uv"})
@@ -215,7 +218,7 @@ def uv_index_options(settings: dict[str, list[str]], user_options: list[str]) ->
 
 def installer() -> str | None:
     """The uv binary, or None to build with pip."""
-    if os.environ.get(INSTALLER_SETTING, "uv") == "pip":
+    if NodeSettings().env_installer == "pip":
         return None
     try:
         from uv import find_uv_bin

@@ -8,12 +8,12 @@ with its status, as ssh would.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from trainforge.client.http import Endpoint, TrainforgeClient
 from trainforge.node.gang_client import GangClient
 from trainforge.node.mpi import node_rank_of
+from trainforge.schemas.settings import RunContext
 
 
 def main(argv: list[str]) -> int:
@@ -29,17 +29,15 @@ def main(argv: list[str]) -> int:
     # The daemon must stay a child of its node's launcher, so it may not detach.
     # The words form one shell line, as ssh would hand it to the remote shell.
     command = " ".join(word for word in words if word != "--daemonize")
-    env = os.environ
+    context = RunContext()
+    attempt = context.run_attempt
+    missing = context.missing() + ([] if attempt else ["TRAINFORGE_RUN_ATTEMPT"])
+    if missing or attempt is None:
+        print(f"trainforge mpi agent: not in a run ({', '.join(missing)} not set)", file=sys.stderr)
+        return 255
     # Part of a run: it waits out an outage of the control plane, however long.
-    client = TrainforgeClient(
-        Endpoint(env["AZUREML_SERVICE_ENDPOINT"], env["AZUREML_RUN_TOKEN"]), retry_s=None
-    )
-    gang = GangClient(
-        client,
-        env["AZUREML_ARM_WORKSPACE_NAME"],
-        env["AZUREML_RUN_ID"],
-        int(env["TRAINFORGE_RUN_ATTEMPT"]),
-    )
+    client = TrainforgeClient(Endpoint(context.service_endpoint, context.run_token), retry_s=None)
+    gang = GangClient(client, context.workspace_name, context.run_id, attempt)
     posted = gang.post_command(node_rank, command)
     while True:
         state = gang.wait_command(posted.id)

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trainforge.schemas.settings import RunContext
+
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
 
@@ -52,7 +54,7 @@ def main(argv: list[str]) -> int:
     if gpus and env["LOCAL_WORLD_SIZE"] != "1":
         env["CUDA_VISIBLE_DEVICES"] = str(int(env["LOCAL_RANK"]) % gpus)  # one GPU per local rank
     command = [string.Template(part).safe_substitute(env) for part in argv]
-    logs = Path(env.get("TRAINFORGE_LOGS_DIR", "."))
+    logs = RunContext().logs_dir
     path = logs / log_name(env["RANK"], env["WORLD_SIZE"])
     stopping: list[int] = []
     with open(path, "ab") as out:

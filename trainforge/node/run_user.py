@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-RUN_USER_VARIABLE = "TRAINFORGE_RUN_USER"
-DEFAULT_RUN_USER = "nobody"
+from trainforge.node.settings import DEFAULT_RUN_USER, NodeSettings
+
+RUN_USER_VARIABLE = NodeSettings.variable("run_user")
 TRAVERSE_ONLY = 0o711
 
 
@@ -31,11 +33,15 @@ class RunUser:
     gid: int
 
 
-def run_user(environ: dict[str, str] | os._Environ[str]) -> RunUser | None:
-    """Whom to run as, or None to run as this process's user (not root, or turned off)."""
+def run_user(environ: Mapping[str, str] | None = None) -> RunUser | None:
+    """Whom to run as, or None to run as this process's user (not root, or turned off).
+    ``environ``: the variables to read it from (default: NodeSettings, this process's)."""
     if os.geteuid() != 0:
         return None
-    name = environ.get(RUN_USER_VARIABLE, DEFAULT_RUN_USER)
+    if environ is None:
+        name = NodeSettings().run_user
+    else:
+        name = environ.get(RUN_USER_VARIABLE, DEFAULT_RUN_USER)
     if not name or name == "root":
         return None
     try:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-WORK_DIR_VARIABLE = "TRAINFORGE_WORK_DIR"
+from trainforge.node.settings import NodeSettings
+
+WORK_DIR_VARIABLE = NodeSettings.variable("work_dir")
 
 
 def work_root(home: Path) -> Path:
-    configured = os.environ.get(WORK_DIR_VARIABLE)
+    configured = NodeSettings().work_dir
     if configured:
         return Path(configured).expanduser().resolve()
     return home.parent / f"{home.name}-work"

@@ -4,16 +4,66 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from trainforge.schemas import limits
+from trainforge.schemas.compute_settings import (
+    BACKENDS,
+    DEFAULT_VM_PRIORITY,
+    DEFAULT_VM_SIZE,
+    VM_PRIORITIES,
+    ComputeSettings,
+    ComputeSettingsInfo,
+    ScaleSettings,
+    ScaleUpdate,
+    choice,
+    without_none,
+)
 
 COMPUTE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,31}$")
 COMPUTE_RULE = "2 to 32 characters, starting with a letter, then letters, digits or '-'"
-NODE_STATES = ("idle", "running", "preparing", "unusable", "leaving", "preempted")
-NodeState = Literal["idle", "running", "preparing", "unusable", "leaving", "preempted"]
+
+
+class NodeState(StrEnum):
+    """A node's state, as ``list_nodes()`` reports it (the stored values)."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PREPARING = "preparing"
+    UNUSABLE = "unusable"
+    LEAVING = "leaving"
+    PREEMPTED = "preempted"
+
+
+NODE_STATES = tuple(state.value for state in NodeState)
+
+
+class AssignmentState(StrEnum):
+    """Where a run's assignment to a node is: sent to the agent yet or not, running, being
+    stopped, or over (its processes are gone)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    STOPPING = "stopping"
+    ENDED = "ended"
+
+
+class AssignmentOutcome(StrEnum):
+    """A launcher's word on its part of a run attempt.
+
+    serving: the node runs only helper processes (parameter servers, MPI daemons) that the
+    run does not wait for; they are stopped once the other nodes have succeeded.
+    """
+
+    RUNNING = "running"
+    SERVING = "serving"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
 
 
 def _compute_name(value: str) -> str:
@@ -25,51 +75,61 @@ def _compute_name(value: str) -> str:
 ComputeName = Annotated[str, AfterValidator(_compute_name)]
 
 
-class ScaleSettings(BaseModel):
-    min_nodes: int = Field(default=0, ge=0, le=limits.MAX_CLUSTER_NODES)
-    max_nodes: int = Field(default=4, ge=0, le=limits.MAX_CLUSTER_NODES)
-    idle_seconds_before_scaledown: limits.Count = 1800
+class ComputeSpec(BaseModel):
+    """A new cluster's settings, checked, defaults filled (everything but its name)."""
 
-    @model_validator(mode="after")
-    def _max_at_least_min(self) -> ScaleSettings:
-        if self.max_nodes < self.min_nodes:
-            raise ValueError(
-                f"max_nodes ({self.max_nodes}) must be at least min_nodes ({self.min_nodes})"
-            )
-        return self
-
-
-class ComputeCreate(BaseModel):
-    name: ComputeName
     compute_type: Literal["AmlCompute"] = "AmlCompute"
-    backend: Literal["local", "ray"] = "local"
+    backend: Annotated[str, choice(BACKENDS)] = "local"
     # None: STANDARD_NC6 (the SDK's default); on a Ray cluster, sized from its Ray nodes.
     vm_size: str | None = None
-    vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
+    vm_priority: Annotated[str, choice(VM_PRIORITIES)] = DEFAULT_VM_PRIORITY
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings)
     tags: dict[str, str] = Field(default_factory=dict)
     description: str | None = None
     # Accepted as the SDK takes them; a local cluster has no VNet, SSH or identity.
-    settings: dict[str, object] = Field(default_factory=dict)
+    settings: ComputeSettings = Field(default_factory=ComputeSettings)
 
-    @field_validator("vm_size")
+    _defaults_for_none = model_validator(mode="before")(without_none)
+
+    @field_validator("vm_size", mode="before")
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value else None
+    def _vm_size_name(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                f"Invalid vm_size {value!r}: expected a VM size name such as "
+                "'STANDARD_D2_V2' (AmlCompute.supported_vmsizes(ws) lists them)"
+            )
+        return value.upper()
 
     @model_validator(mode="after")
-    def _ray_needs_address(self) -> ComputeCreate:
-        if self.backend == "ray" and not self.settings.get("ray_address"):
-            raise ValueError("settings.ray_address: required when backend is 'ray' (host:port)")
+    def _backend_settings(self) -> ComputeSpec:
+        ray = (self.settings.ray_address, self.settings.ray_auth_token_path)
+        if self.backend == "ray" and not self.settings.ray_address:
+            raise PydanticCustomError(
+                "ray_address_required",
+                "settings.ray_address: required when backend is 'ray' (host:port)",
+                {
+                    "sdk": "ray_address is required when backend is 'ray': give the Ray "
+                    "cluster's address, such as '10.0.0.4:6379'"
+                },
+            )
+        if self.backend == "local" and any(ray):
+            raise ValueError("ray_address and ray_auth_token_path apply only when backend is 'ray'")
         if self.vm_size is None and self.backend == "local":
-            self.vm_size = "STANDARD_NC6"
+            self.vm_size = DEFAULT_VM_SIZE
         return self
 
 
-class ComputeUpdate(BaseModel):
-    min_nodes: int | None = Field(default=None, ge=0, le=limits.MAX_CLUSTER_NODES)
-    max_nodes: int | None = Field(default=None, ge=0, le=limits.MAX_CLUSTER_NODES)
-    idle_seconds_before_scaledown: limits.Count | None = None
+class ComputeCreate(ComputeSpec):
+    """``POST /workspaces/{ws}/computes``: a new cluster named ``name``."""
+
+    name: ComputeName
+
+
+class ComputeUpdate(ScaleUpdate):
+    """``PATCH /workspaces/{ws}/computes/{name}``: new scale settings; None keeps one."""
 
 
 class NodeStateCounts(BaseModel):
@@ -105,7 +165,7 @@ class ComputeInfo(BaseModel):
     scale_settings: ScaleSettings
     tags: dict[str, str]
     description: str | None
-    settings: dict[str, object]
+    settings: ComputeSettingsInfo
     provisioning_state: Literal["Creating", "Succeeded", "Failed", "Deleting"]
     provisioning_errors: list[dict[str, str]] | None = None
     node_resources: Resources
@@ -169,14 +229,9 @@ class HeartbeatReply(BaseModel):
     acknowledged: bool = False
 
 
-# serving: the node runs only helper processes (parameter servers, MPI daemons) that the
-# run does not wait for; they are stopped once the other nodes have succeeded.
-AssignmentState = Literal["running", "serving", "succeeded", "failed", "canceled"]
-
-
 class AssignmentReport(BaseModel):
     """A launcher's word on its part of a run attempt."""
 
-    state: AssignmentState
+    state: AssignmentOutcome
     exit_code: limits.Int32 | None = None
     error: dict[str, object] | None = None

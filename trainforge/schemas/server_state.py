@@ -20,6 +20,17 @@ class ServerState(BaseModel):
     token: str
 
 
+class Connection(BaseModel):
+    """What ``trainforge.init()`` connected to."""
+
+    # The control plane's address (http://host:port).
+    address: str
+    # The home of the local control plane; None for a server given by address.
+    home: Path | None = None
+    # Whether init started that control plane (then shutdown() stops it).
+    started_server: bool = False
+
+
 def read_state(home: Path) -> ServerState | None:
     try:
         return ServerState.model_validate_json((home / STATE_FILE).read_text())

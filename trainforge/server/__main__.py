@@ -20,7 +20,7 @@ import uvicorn
 from trainforge.schemas.server_state import ServerState, remove_state, write_state
 from trainforge.server.app import create_app
 from trainforge.server.home import make_private, secrets_key, signing_key
-from trainforge.server.settings import ServerSettings, default_home
+from trainforge.server.settings import FROM_ENVIRONMENT, ControlPlaneSettings, ServerSettings
 
 DEFAULT_PORT = 8765
 
@@ -39,9 +39,9 @@ def admin_token(home: Path) -> str:
     return path.read_text().strip()
 
 
-def bind(host: str, port: int | None, home: Path) -> socket.socket:
+def bind(host: str, port: int | None, home: Path, default_port: int | None = None) -> socket.socket:
     """A listening socket on ``port``; without one, on the port this home used last (else
-    DEFAULT_PORT), so studio links and the browser's login survive restarts. When that
+    ``default_port``, else DEFAULT_PORT), so studio links and the browser's login survive restarts. When that
     port is taken, any free port (and that one is remembered)."""
     remembered = home / "server.port"
     wanted = port
@@ -49,7 +49,7 @@ def bind(host: str, port: int | None, home: Path) -> socket.socket:
         try:
             wanted = int(remembered.read_text())
         except (OSError, ValueError):
-            wanted = int(os.environ.get("TRAINFORGE_PORT", DEFAULT_PORT))
+            wanted = DEFAULT_PORT if default_port is None else default_port
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
     # and without it every kept-alive response waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -69,8 +69,9 @@ def bind(host: str, port: int | None, home: Path) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configured = ControlPlaneSettings()
     parser = argparse.ArgumentParser(prog="python -m trainforge.server")
-    parser.add_argument("--home", type=Path, default=default_home())
+    parser.add_argument("--home", type=Path, default=configured.home)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--database-url", default=None)
@@ -80,10 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     make_private(home, None if args.database_url else home / "trainforge.db")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    sock = bind(args.host, args.port, home)
+    sock = bind(args.host, args.port, home, configured.port)
     port = sock.getsockname()[1]
     endpoint = f"http://{args.host}:{port}"
     settings = ServerSettings(
+        **configured.model_dump(include=set(FROM_ENVIRONMENT)),
         home=home,
         database_url=args.database_url,
         token=admin_token(home),

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
@@ -30,6 +31,7 @@ from trainforge.server.routers import (
 )
 from trainforge.server.routers.deps import authorize
 from trainforge.server.settings import API_PREFIX, ServerSettings
+from trainforge.server.store.database import is_busy
 
 log = logging.getLogger("trainforge.server")
 STUDIO_PAGE = Path(__file__).parent / "static" / "studio.html"
@@ -80,6 +82,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
         ]
         return _error(422, "ValidationError", "; ".join(problems))
 
+    @app.exception_handler(OperationalError)
+    async def database_error(request: Request, exc: OperationalError) -> JSONResponse:
+        if not is_busy(exc):
+            return await unexpected_error(request, exc)
+        # Rolled back whole, so the caller may send the same request again.
+        log.warning(
+            "ServerBusy: the database stayed locked on %s %s", request.method, request.url.path
+        )
+        response = _error(
+            503, "ServerBusy", "The server is too busy to store this now; send it again."
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         # The text of an unexpected error carries server paths and SQL: it goes to the
@@ -114,6 +130,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
     secured = [Depends(authorize), Depends(refuse_nul_in_body)]
-    for module in (workspaces, runs, files, computes, gang, datastores, datasets, environments, sweeps):
+    for module in (
+        workspaces,
+        runs,
+        files,
+        computes,
+        gang,
+        datastores,
+        datasets,
+        environments,
+        sweeps,
+    ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app

@@ -17,13 +17,6 @@ class BadRequest(ServiceError):
     code = "BadRequest"
 
 
-class Unprocessable(ServiceError):
-    """A request valid field by field that breaks a rule once merged with what is stored."""
-
-    status_code = 422
-    code = "ValidationError"
-
-
 class NotFound(ServiceError):
     status_code = 404
     code = "NotFound"

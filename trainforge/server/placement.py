@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from trainforge.schemas.compute import NodeState
 from trainforge.server.store import models
 
 
@@ -16,11 +17,11 @@ def idle_units(live: list[models.Node], spread: bool) -> list[list[models.Node]]
     """What can be let go together: single idle nodes, or (``spread``) the placement groups
     whose live nodes are all idle, since a group's hosts are held until all of it leaves."""
     if not spread:
-        return [[node] for node in live if node.state == "idle"]
+        return [[node] for node in live if node.state == NodeState.IDLE]
     groups: dict[str, list[models.Node]] = defaultdict(list)
     for node in live:
         groups[node.placement_group or node.id].append(node)
-    return [unit for unit in groups.values() if all(n.state == "idle" for n in unit)]
+    return [unit for unit in groups.values() if all(n.state == NodeState.IDLE for n in unit)]
 
 
 def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.Node] | None:

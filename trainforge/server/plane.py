@@ -23,7 +23,9 @@ class ControlPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.events = RunEvents()
-        self.store = Store(settings.db_url, on_commit=self._changed)
+        self.store = Store(
+            settings.db_url, on_commit=self._changed, busy_timeout_s=settings.db_busy_timeout_s
+        )
         self.vault = Vault(settings.secrets_key)
         with self.store.session() as db:
             self.vault.seal_plaintext(db)

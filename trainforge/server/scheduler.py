@@ -36,6 +36,7 @@ from trainforge.compute.backend import (
 )
 from trainforge.node.launch import LaunchRequest
 from trainforge.node.work_root import nodes_root
+from trainforge.schemas.compute import AssignmentState, NodeState
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.auth import node_token, run_token
 from trainforge.server.placement import idle_units, pick_gang
@@ -136,7 +137,7 @@ class Scheduler(WakeLoop):
                 run_id=run.id,
                 attempt=run.attempt,
                 backend="local",
-                state="active",
+                state=AssignmentState.ACTIVE.value,
                 master_port=self.backends["local"].rendezvous_port(),
             )
             db.add(assignment)
@@ -185,7 +186,8 @@ class Scheduler(WakeLoop):
         """SIGTERM launchers asked to stop; kill their trees once the grace period is over."""
         stopping = db.scalars(
             select(models.Assignment).where(
-                models.Assignment.state == "stopping", models.Assignment.node_id.is_(None)
+                models.Assignment.state == AssignmentState.STOPPING.value,
+                models.Assignment.node_id.is_(None),
             )
         )
         actions: list[Action] = []
@@ -204,7 +206,9 @@ class Scheduler(WakeLoop):
         """End assignments whose launcher process is gone."""
         live = db.scalars(
             select(models.Assignment).where(
-                models.Assignment.state.in_(("active", "stopping")),
+                models.Assignment.state.in_(
+                    (AssignmentState.ACTIVE.value, AssignmentState.STOPPING.value)
+                ),
                 models.Assignment.node_id.is_(None),
             )
         ).all()
@@ -287,14 +291,14 @@ class Scheduler(WakeLoop):
         live = [node for node in nodes if node.state in LIVE_NODE_STATES]
         if compute.provisioning_state == "Deleting":
             for node in live:
-                if node.state != "running":
-                    allocation.set_node_state(db, node, "leaving")
+                if node.state != NodeState.RUNNING:
+                    allocation.set_node_state(db, node, NodeState.LEAVING)
             if not nodes:
                 db.delete(compute)
             return actions
-        idle = [node for node in live if node.state == "idle"]
+        idle = [node for node in live if node.state == NodeState.IDLE]
         queued = self._place_gangs(db, compute, backend, idle)
-        busy = sum(1 for node in live if node.state == "running")
+        busy = sum(1 for node in live if node.state == NodeState.RUNNING)
         wanted = busy + sum(run.definition["node_count"] for run in queued if run.definition)
         target = min(compute.max_nodes, max(compute.min_nodes, wanted))
         if target != compute.target_node_count:
@@ -427,10 +431,10 @@ class Scheduler(WakeLoop):
                 else:
                     continue
                 log.warning("%s: marking it unusable", reason)
-                allocation.lose_node(db, node, "unusable", reason)
-            if node.state in ("unusable", "preempted", "leaving"):
+                allocation.lose_node(db, node, NodeState.UNUSABLE, reason)
+            if node.state in (NodeState.UNUSABLE, NodeState.PREEMPTED, NodeState.LEAVING):
                 if alive:
-                    force = node.state != "leaving"
+                    force = node.state != NodeState.LEAVING
                     actions.append(lambda h=handle, f=force: backend.release_node(h, force=f))  # type: ignore[misc]
                 else:
                     db.delete(node)
@@ -489,11 +493,11 @@ class Scheduler(WakeLoop):
                         node_rank=rank,
                         node_count=need,
                         master_port=port,
-                        state="pending",
+                        state=AssignmentState.PENDING.value,
                     )
                 )
                 node.run_id = run.id
-                allocation.set_node_state(db, node, "running")
+                allocation.set_node_state(db, node, NodeState.RUNNING)
         db.flush()
         return waiting
 
@@ -509,7 +513,7 @@ class Scheduler(WakeLoop):
         blocks gets room from idle groups no waiting run can use, once letting them go
         frees enough for it (all at once: going one by one would let ``min_nodes`` refill
         the room with nodes the gang cannot use either)."""
-        free = [node for node in live if node.state in ("idle", "preparing")]
+        free = [node for node in live if node.state in (NodeState.IDLE, NodeState.PREPARING)]
         room = compute.max_nodes - len(live)
         sizes: list[int] = []
         for run in waiting:
@@ -525,7 +529,7 @@ class Scheduler(WakeLoop):
                         if room >= need:
                             break
                         for node in unit:
-                            allocation.set_node_state(db, node, "leaving")
+                            allocation.set_node_state(db, node, NodeState.LEAVING)
                         room += len(unit)
                 return sizes  # the blocked gang comes first: no min_nodes refill meanwhile
             sizes.append(need)
@@ -555,7 +559,7 @@ class Scheduler(WakeLoop):
                     id=node_id,
                     name=name,
                     compute_id=compute.id,
-                    state="preparing",
+                    state=NodeState.PREPARING.value,
                     resources=resources.model_dump(),
                     placement_group=group,
                     bundle_index=index,
@@ -590,7 +594,7 @@ class Scheduler(WakeLoop):
                     node = db2.get(models.Node, node_id)
                     if node is not None:
                         allocation.lose_node(
-                            db2, node, "unusable", f"Node {name} could not start: {exc}"
+                            db2, node, NodeState.UNUSABLE, f"Node {name} could not start: {exc}"
                         )
                 return
             with self.store.session() as db2:
@@ -622,5 +626,5 @@ class Scheduler(WakeLoop):
             ) >= max(compute.min_nodes, target)
             if over_max or timed_out:
                 for node in unit:
-                    allocation.set_node_state(db, node, "leaving")
+                    allocation.set_node_state(db, node, NodeState.LEAVING)
                 count -= len(unit)

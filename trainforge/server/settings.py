@@ -1,32 +1,86 @@
-"""Where the control plane keeps its state, and how it is reached."""
+"""Where the control plane keeps its state, how it is reached, and what its operator sets."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Annotated, Any
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from trainforge.schemas.settings import HomeSettings
 
 API_PREFIX = "/api/v1"
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("TRAINFORGE_HOME") or Path.home() / ".trainforge").expanduser()
-
-
 def default_local_roots() -> list[Path]:
-    """Where LocalFolder datastores may point: TRAINFORGE_LOCAL_DATASTORE_ROOTS (paths joined
-    by os.pathsep), else the user's home and the system temp folder, where a notebook
-    user keeps data and scratch; never the whole machine."""
-    listed = os.environ.get("TRAINFORGE_LOCAL_DATASTORE_ROOTS")
-    if listed:
-        return [Path(part).expanduser() for part in listed.split(os.pathsep) if part]
+    """The user's home and the system temp folder, where a notebook user keeps data and
+    scratch; never the whole machine."""
     return [Path.home(), Path(tempfile.gettempdir())]
 
 
+class ControlPlaneSettings(HomeSettings):
+    """The control plane's ``TRAINFORGE_*`` variables, read when a server starts (or a
+    ``ServerSettings`` is made)."""
+
+    port: int | None = Field(
+        default=None,
+        description="Port of the local control plane on 127.0.0.1 when no --port is given and "
+        "the home has not served before (default 8765; 0: any free port).",
+    )
+    heartbeat_timeout_s: float = Field(
+        default=10.0,
+        description="A node agent silent this long is unusable, and its run is retried elsewhere.",
+    )
+    run_token_grace_s: float = Field(
+        default=300.0,
+        description="A run's token still works this long after the run ended (its last "
+        "uploads), then expires.",
+    )
+    db_busy_timeout_s: float = Field(
+        default=30.0,
+        description="A write waits this long for the database's lock, then answers 503 "
+        "ServerBusy (the client sends it again).",
+    )
+    backend_grace_s: float = Field(
+        default=60.0,
+        description="Runs queued on a cluster whose backend cannot be reached fail after this long.",
+    )
+    max_file_bytes: int = Field(
+        default=16 * 2**30, description="The largest run file or snapshot one request may write."
+    )
+    local_datastore_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=default_local_roots,
+        description="Folders under which LocalFolder datastores may be registered, joined by "
+        "os.pathsep (default: the user's home and the system temp folder).",
+    )
+
+    request_key_retention_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Idempotency keys of creates are kept this long, then pruned (a client's "
+        "retry of a create comes much sooner).",
+    )
+
+    @field_validator("local_datastore_roots", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [Path(part).expanduser() for part in value.split(os.pathsep) if part]
+        return value
+
+
+# The fields of ServerSettings an operator sets through the environment.
+FROM_ENVIRONMENT = frozenset(ControlPlaneSettings.model_fields) - {"home", "port"}
+
+
 class ServerSettings(BaseModel):
+    """Everything a control plane is made with: its home, keys and token, and the
+    operator's settings (from the environment unless given)."""
+
     home: Path
     database_url: str | None = None
     token: str
@@ -39,33 +93,22 @@ class ServerSettings(BaseModel):
     scheduler_interval_s: float = 0.2
     # A launcher asked to stop gets this long to upload outputs before it is killed.
     stop_grace_s: float = 10.0
-    # A node agent silent this long is unusable and its run is retried elsewhere.
-    heartbeat_timeout_s: float = Field(
-        default_factory=lambda: float(os.environ.get("TRAINFORGE_HEARTBEAT_TIMEOUT_S", "10"))
-    )
-    # A run's token still works this long after the run ended (its last uploads), then expires.
-    run_token_grace_s: float = Field(
-        default_factory=lambda: float(os.environ.get("TRAINFORGE_RUN_TOKEN_GRACE_S", "300"))
-    )
-    # Runs queued on a cluster whose backend cannot be reached fail after this long.
-    backend_grace_s: float = Field(
-        default_factory=lambda: float(os.environ.get("TRAINFORGE_BACKEND_GRACE_S", "60"))
-    )
+    # What the operator sets (ControlPlaneSettings says what each means); a value given
+    # here wins over the environment's.
+    heartbeat_timeout_s: float
+    run_token_grace_s: float
+    db_busy_timeout_s: float
+    backend_grace_s: float
+    max_file_bytes: int
+    local_datastore_roots: list[Path]
+    request_key_retention_s: float
 
-    # Idempotency keys of creates are kept this long, then pruned (a retry comes sooner).
-    request_key_retention_s: float = Field(
-        default_factory=lambda: float(
-            os.environ.get("TRAINFORGE_REQUEST_KEY_RETENTION_S", str(24 * 3600))
-        ),
-        gt=0,
-    )
-
-    # The largest run file or snapshot a request may write (TRAINFORGE_MAX_FILE_BYTES).
-    max_file_bytes: int = Field(
-        default_factory=lambda: int(os.environ.get("TRAINFORGE_MAX_FILE_BYTES", str(16 * 2**30)))
-    )
-    # Folders under which LocalFolder datastores may be registered (and created).
-    local_datastore_roots: list[Path] = Field(default_factory=default_local_roots)
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or FROM_ENVIRONMENT <= data.keys():
+            return data
+        return {**ControlPlaneSettings().model_dump(include=set(FROM_ENVIRONMENT)), **data}
 
     @property
     def db_url(self) -> str:

@@ -11,11 +11,15 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from trainforge.client.api.computes import ComputesApi
 from trainforge.client.errors import sdk_errors
 from trainforge.exceptions import ComputeTargetException
 from trainforge.schemas.compute import ComputeInfo
+from trainforge.schemas.problems import sdk_problems
 
 if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
@@ -39,24 +43,26 @@ def compute_errors() -> Iterator[None]:
         yield
 
 
-def computes_path(workspace: Workspace, name: str | None = None) -> str:
-    """The REST path of the workspace's targets, or of the target ``name``."""
-    path = f"/workspaces/{workspace.name}/computes"
-    return path if name is None else f"{path}/{name}"
+M = TypeVar("M", bound=BaseModel)
 
 
-class _Gone(ComputeTargetException):
-    """The control plane answered 404 for a target (internal)."""
+def computes_api(workspace: Workspace) -> ComputesApi:
+    """The REST resource of the workspace's compute targets."""
+    return ComputesApi(workspace._client, workspace.name)
+
+
+def checked(model: type[M], fields: dict[str, Any]) -> M:
+    """``model`` from ``fields``; a refusal is a ComputeTargetException naming the argument."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise ComputeTargetException(sdk_problems(exc)) from None
 
 
 def fetch_info(workspace: Workspace, name: str) -> ComputeInfo | None:
     """The target ``name`` as the control plane describes it, or None when there is none."""
-    try:
-        with sdk_errors(not_found=_Gone, user_error=ComputeTargetException):
-            found = workspace._client.get(computes_path(workspace, name))
-    except _Gone:
-        return None
-    return ComputeInfo.model_validate(found)
+    with compute_errors():
+        return computes_api(workspace).find(name)
 
 
 def get_info(workspace: Workspace, name: str) -> ComputeInfo:
@@ -157,7 +163,7 @@ class ComputeTarget:
         self.name = info.name
         self.type = info.compute_type
         self.id = f"{workspace._info.id}/computes/{info.name}"
-        self.location = str(info.settings.get("location") or workspace.location)
+        self.location = str(info.settings.location or workspace.location)
         self.cluster_location = self.location
         self.tags = dict(info.tags) or None
         self.description = info.description
@@ -220,10 +226,9 @@ class ComputeTarget:
     def list(workspace: Workspace) -> list[ComputeTarget]:
         """Every compute target of the workspace, each as an instance of its subclass."""
         with compute_errors():
-            found = workspace._client.get(computes_path(workspace))
+            found = computes_api(workspace).list()
         targets = []
-        for item in found:
-            info = ComputeInfo.model_validate(item)
+        for info in found:
             if info.compute_type in ComputeTarget._registry:
                 targets.append(ComputeTarget._from_info(workspace, info))
         return targets
@@ -326,11 +331,9 @@ class ComputeTarget:
         ``wait_for_completion(is_delete_operation=True)`` waits until it is gone.
         """
         with compute_errors():
-            response = self.workspace._client.request(
-                "DELETE", computes_path(self.workspace, self.name)
-            )
-        if response.content:
-            self._initialize(self.workspace, ComputeInfo.model_validate(response.json()))
+            found = computes_api(self.workspace).delete(self.name)
+        if found is not None:
+            self._initialize(self.workspace, found)
         self.provisioning_state = "Deleting"
         self._operation_pending = True
 

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trainforge.exceptions import ComputeTargetException
+from trainforge.core.compute.compute import checked
+from trainforge.schemas.compute_settings import RayAttach
 
 if TYPE_CHECKING:
     from trainforge.core.compute.compute import ComputeTarget
     from trainforge.core.workspace import Workspace
-
-
-def ray_settings(address: str | None, token_path: str | None) -> dict[str, object]:
-    """The cluster settings that point the server at a Ray cluster (none for 'local')."""
-    settings: dict[str, object] = {}
-    if address:
-        settings["ray_address"] = address
-    if token_path:
-        settings["ray_auth_token_path"] = token_path
-    return settings
 
 
 class RayComputeAttachConfiguration:
@@ -34,9 +25,9 @@ class RayComputeAttachConfiguration:
         self,
         address: str,
         vm_size: str | None = None,
-        max_nodes: int = 4,
-        min_nodes: int = 0,
-        idle_seconds_before_scaledown: int = 120,
+        max_nodes: int | None = None,
+        min_nodes: int | None = None,
+        idle_seconds_before_scaledown: int | None = None,
         auth_token_path: str | None = None,
     ) -> None:
         self.address = address
@@ -47,12 +38,11 @@ class RayComputeAttachConfiguration:
         self.auth_token_path = auth_token_path
 
     def validate_configuration(self) -> None:
-        """Raise ComputeTargetException naming the setting that is not allowed."""
-        if not isinstance(self.address, str) or ":" not in self.address:
-            raise ComputeTargetException(
-                f"Invalid address {self.address!r}: expected the Ray cluster's GCS address "
-                "as 'host:port', such as '10.0.0.4:6379'"
-            )
+        """Raise ComputeTargetException naming the setting that is not allowed; fill the
+        defaults (RayAttach's)."""
+        fields = {key: value for key, value in vars(self).items() if value is not None}
+        for key, value in checked(RayAttach, fields).model_dump().items():
+            setattr(self, key, value)
 
     def _attach(self, workspace: Workspace, name: str) -> ComputeTarget:
         from trainforge.core.compute.amlcompute import AmlCompute
@@ -78,9 +68,9 @@ class RayCompute:
     def attach_configuration(
         address: str,
         vm_size: str | None = None,
-        max_nodes: int = 4,
-        min_nodes: int = 0,
-        idle_seconds_before_scaledown: int = 120,
+        max_nodes: int | None = None,
+        min_nodes: int | None = None,
+        idle_seconds_before_scaledown: int | None = None,
         auth_token_path: str | None = None,
     ) -> RayComputeAttachConfiguration:
         """Settings to attach the Ray cluster at ``address`` with ``ComputeTarget.attach``.
@@ -90,11 +80,11 @@ class RayCompute:
             node reserves on its Ray node (one trainforge node per Ray node). Default: the
             server sizes the nodes from the largest live Ray node (the catalog size with its
             GPUs and CPUs, and the most memory that fits); ``vm_size`` then names that size.
-        :param max_nodes: most trainforge nodes (Ray nodes) used at once.
-        :param min_nodes: trainforge nodes kept even when idle.
+        :param max_nodes: most trainforge nodes (Ray nodes) used at once, default 4.
+        :param min_nodes: trainforge nodes kept even when idle, default 0.
         :param idle_seconds_before_scaledown: idle time before a trainforge node leaves its
             Ray node (the Ray autoscaler then removes the idle Ray node after its own
-            ``idle_timeout_minutes``).
+            ``idle_timeout_minutes``); default 120.
         :param auth_token_path: the Ray auth token file (default: Ray's own lookup).
         """
         config = RayComputeAttachConfiguration(

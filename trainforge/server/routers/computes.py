@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from trainforge.compute import vm_sizes
 from trainforge.schemas.compute import (
     AssignmentReport,
-    AssignmentSpec,
     ComputeCreate,
     ComputeInfo,
     ComputeUpdate,
@@ -19,14 +17,11 @@ from trainforge.schemas.compute import (
     VmSize,
 )
 from trainforge.schemas.limits import Count
-from trainforge.schemas.runs import RunStatus
-from trainforge.server.auth import run_token
-from trainforge.server.errors import Conflict, Forbidden, NotFound
+from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
-from trainforge.server.services import allocation
+from trainforge.server.services import allocation, heartbeats
 from trainforge.server.store import models
-from trainforge.server.store.models import utcnow
 
 router = APIRouter()
 HEARTBEAT_WAIT_S = 1.0
@@ -121,75 +116,9 @@ def report_assignment(
 def _heartbeat(
     cp: ControlPlane, ws: str, node_id: str, body: Heartbeat | None
 ) -> HeartbeatReply | None:
-    """Record a heartbeat (when ``body`` is given) and say what the agent must do; None: nothing."""
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        node = db.get(models.Node, node_id)
-        compute = db.get(models.Compute, node.compute_id) if node is not None else None
-        if node is None or compute is None or compute.workspace_id != row.id:
-            raise NotFound(
-                f"Node {node_id} is not part of any cluster of workspace {ws!r} (released or deleted)"
-            )
-        fenced: list[int] = []
-        if body is not None:
-            node.last_heartbeat = utcnow()
-            node.address = body.address or node.address
-            if node.state == "preparing":
-                allocation.set_node_state(db, node, "idle")
-                cp.scheduler.wake()
-            for launcher in body.launchers:
-                assignment = db.get(models.Assignment, launcher.assignment_id)
-                if assignment is not None and assignment.node_id != node.id:
-                    raise Forbidden(
-                        f"Assignment {launcher.assignment_id} is not an assignment of node {node_id}"
-                    )
-                if assignment is not None and not launcher.alive and assignment.state != "ended":
-                    allocation.process_ended(db, assignment, launcher.exit_code)
-                    cp.scheduler.wake()
-                elif launcher.alive and assignment.state == "ended":
-                    # A launcher of an attempt given up on (its node was lost meanwhile): stop it.
-                    fenced.append(launcher.assignment_id)
-        reply = HeartbeatReply(
-            # A node declared lost that comes back leaves, stopping all it still runs.
-            leave=node.state in ("leaving", "unusable", "preempted"),
-            # Acknowledge ended launchers at once so the agent can forget them.
-            acknowledged=body is not None and any(not item.alive for item in body.launchers),
-            stop=fenced,
-        )
-        # An active assignment the agent does not report was sent in a reply that never
-        # arrived (the server went down before answering): send it again.
-        reported = {item.assignment_id for item in body.launchers} if body is not None else None
-        on_node = db.scalars(
-            select(models.Assignment).where(
-                models.Assignment.node_id == node.id,
-                models.Assignment.state.in_(("pending", "active", "stopping")),
-            )
-        )
-        for assignment in on_node:
-            if assignment.state == "stopping":
-                reply.stop.append(assignment.id)
-                continue
-            if assignment.state == "active" and (reported is None or assignment.id in reported):
-                continue
-            run = db.get(models.Run, assignment.run_id)
-            assert run is not None
-            if RunStatus(run.status).is_terminal or run.attempt != assignment.attempt:
-                allocation.end_assignment(db, assignment)
-                continue
-            assignment.state = "active"
-            reply.start.append(
-                AssignmentSpec(
-                    assignment_id=assignment.id,
-                    run_id=run.id,
-                    attempt=assignment.attempt,
-                    node_rank=assignment.node_rank,
-                    node_count=assignment.node_count,
-                    run_token=run_token(cp.settings.signing_key, ws, run.id),
-                    master_port=assignment.master_port,
-                    master_addr=allocation.master_addr(db, assignment),
-                )
-            )
-        return reply if reply.start or reply.stop or reply.leave or reply.acknowledged else None
+        return heartbeats.beat(db, row, node_id, body, cp.settings.signing_key, cp.scheduler.wake)
 
 
 @router.post("/workspaces/{ws}/agents/{node_id}/heartbeat", response_model=HeartbeatReply)

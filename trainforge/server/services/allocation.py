@@ -8,11 +8,18 @@ a lost node sends its run back to the queue (once, or always when preempted).
 from __future__ import annotations
 
 import time
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trainforge.schemas.compute import AssignmentReport
+from trainforge.schemas.compute import (
+    AssignmentOutcome,
+    AssignmentReport,
+    AssignmentState,
+    NodeState,
+)
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import Conflict
 from trainforge.server.services import run_states
@@ -20,8 +27,12 @@ from trainforge.server.store import models
 from trainforge.server.store.database import mark_changed
 from trainforge.server.store.models import utcnow
 
-OPEN_ASSIGNMENT = ("pending", "active", "stopping")
-FINAL_OUTCOMES = ("succeeded", "failed", "canceled")
+N, A, Out = NodeState, AssignmentState, AssignmentOutcome
+# Plain values: they go into SQL.
+OPEN_ASSIGNMENT = tuple(state.value for state in (A.PENDING, A.ACTIVE, A.STOPPING))
+FINAL_OUTCOMES = (Out.SUCCEEDED, Out.FAILED, Out.CANCELED)
+# The launcher has not said how its part ended (yet).
+UNFINISHED_OUTCOMES = (None, Out.RUNNING, Out.SERVING)
 
 
 def node_key(node_id: str) -> str:
@@ -31,24 +42,53 @@ def node_key(node_id: str) -> str:
 
 # Node lifecycle: preparing -> idle <-> running -> leaving -> (gone); unusable on missed
 # heartbeats and preempted on eviction, both also ending in (gone).
-NODE_MOVES: dict[str, frozenset[str]] = {
-    "preparing": frozenset({"idle", "leaving", "unusable", "preempted"}),
-    "idle": frozenset({"running", "leaving", "unusable", "preempted"}),
-    "running": frozenset({"idle", "unusable", "preempted"}),
-    "leaving": frozenset({"unusable"}),
-    "unusable": frozenset(),
-    "preempted": frozenset(),
+NODE_MOVES: dict[NodeState, frozenset[NodeState]] = {
+    N.PREPARING: frozenset({N.IDLE, N.LEAVING, N.UNUSABLE, N.PREEMPTED}),
+    N.IDLE: frozenset({N.RUNNING, N.LEAVING, N.UNUSABLE, N.PREEMPTED}),
+    N.RUNNING: frozenset({N.IDLE, N.UNUSABLE, N.PREEMPTED}),
+    N.LEAVING: frozenset({N.UNUSABLE}),
+    N.UNUSABLE: frozenset(),
+    N.PREEMPTED: frozenset(),
+}
+# Assignment lifecycle: pending (made, not yet sent to the agent) -> active (sent) ->
+# stopping (the agent is asked to stop it) -> ended (its processes are gone); one that was
+# never sent ends at once.
+ASSIGNMENT_MOVES: dict[AssignmentState, frozenset[AssignmentState]] = {
+    A.PENDING: frozenset({A.ACTIVE, A.ENDED}),
+    A.ACTIVE: frozenset({A.STOPPING, A.ENDED}),
+    A.STOPPING: frozenset({A.ENDED}),
+    A.ENDED: frozenset(),
 }
 
 
-def set_node_state(db: Session, node: models.Node, state: str) -> None:
+def _is_move(
+    moves: dict[Any, frozenset[Any]], current: StrEnum, target: StrEnum, what: str
+) -> bool:
+    """Whether ``current`` -> ``target`` is a move (staying put is none); Conflict when
+    ``moves`` does not allow it."""
+    if current is target:
+        return False
+    if target not in moves[current]:
+        raise Conflict(f"{what} cannot move from {current} to {target}")
+    return True
+
+
+def set_node_state(db: Session, node: models.Node, state: NodeState | str) -> None:
     """The one place a node changes state; a move the lifecycle does not allow is refused."""
-    if node.state != state:
-        if state not in NODE_MOVES[node.state]:
-            raise Conflict(f"Node {node.name} cannot move from {node.state} to {state}")
-        node.state = state
+    target = NodeState(state)
+    if _is_move(NODE_MOVES, NodeState(node.state), target, f"Node {node.name}"):
+        node.state = target.value
         node.state_changed = utcnow()
     mark_changed(db, node_key(node.id))
+
+
+def move_assignment(assignment: models.Assignment, state: AssignmentState | str) -> None:
+    """The one place an assignment changes state; a move its lifecycle does not allow is
+    refused (staying where it is, e.g. ending an ended one, is no move)."""
+    target = AssignmentState(state)
+    current = AssignmentState(assignment.state)
+    if _is_move(ASSIGNMENT_MOVES, current, target, f"Assignment {assignment.id}"):
+        assignment.state = target.value
 
 
 def assignments_of(
@@ -63,10 +103,10 @@ def assignments_of(
 def stop_assignments(db: Session, run: models.Run) -> None:
     """Ask every open assignment of the run to stop; those never started just end."""
     for assignment in assignments_of(db, run):
-        if assignment.state == "pending":
+        if assignment.state == A.PENDING:
             end_assignment(db, assignment)
-        elif assignment.state == "active":
-            assignment.state = "stopping"
+        elif assignment.state == A.ACTIVE:
+            move_assignment(assignment, A.STOPPING)
             assignment.stop_requested = time.time()
             if assignment.node_id:
                 mark_changed(db, node_key(assignment.node_id))
@@ -74,13 +114,13 @@ def stop_assignments(db: Session, run: models.Run) -> None:
 
 def end_assignment(db: Session, assignment: models.Assignment) -> None:
     """The assignment's processes are gone: free its node."""
-    assignment.state = "ended"
+    move_assignment(assignment, A.ENDED)
     if assignment.node_id is None:
         return
     node = db.get(models.Node, assignment.node_id)
-    if node is not None and node.run_id == assignment.run_id and node.state == "running":
+    if node is not None and node.run_id == assignment.run_id and node.state == N.RUNNING:
         node.run_id = None
-        set_node_state(db, node, "idle")
+        set_node_state(db, node, N.IDLE)
 
 
 def fail_run(db: Session, run: models.Run, error: ErrorDetail) -> None:
@@ -98,7 +138,7 @@ def requeue_run(db: Session, run: models.Run, warning: str) -> None:
     run_states.transition(run, RunStatus.QUEUED)
 
 
-def lose_node(db: Session, node: models.Node, state: str, reason: str) -> None:
+def lose_node(db: Session, node: models.Node, state: NodeState, reason: str) -> None:
     """The node is gone (preempted or unusable): its processes die with it."""
     set_node_state(db, node, state)
     run = db.get(models.Run, node.run_id) if node.run_id else None
@@ -108,14 +148,14 @@ def lose_node(db: Session, node: models.Node, state: str, reason: str) -> None:
             models.Assignment.node_id == node.id, models.Assignment.state.in_(OPEN_ASSIGNMENT)
         )
     ):
-        assignment.state = "ended"
-        assignment.outcome = assignment.outcome or "failed"
+        move_assignment(assignment, A.ENDED)
+        assignment.outcome = assignment.outcome or Out.FAILED.value
     if run is None or RunStatus(run.status).is_terminal:
         return
     if run.status == RunStatus.CANCEL_REQUESTED:
         stop_assignments(db, run)
         settle(db, run)
-    elif state == "preempted":
+    elif state is N.PREEMPTED:
         requeue_run(
             db, run, f"{reason}; the run went back to the queue (attempt {run.attempt + 1})"
         )
@@ -135,11 +175,11 @@ def report(
     db: Session, run: models.Run, assignment: models.Assignment, body: AssignmentReport
 ) -> None:
     """A launcher's report on its part of the run."""
-    if body.state in ("running", "serving"):
-        if assignment.outcome in (None, "running"):
-            assignment.outcome = body.state
+    if body.state in (Out.RUNNING, Out.SERVING):
+        if assignment.outcome in (None, Out.RUNNING):
+            assignment.outcome = body.state.value
     else:
-        assignment.outcome = body.state
+        assignment.outcome = body.state.value
         assignment.exit_code = body.exit_code
         if body.error is not None:
             assignment.error = body.error
@@ -151,10 +191,10 @@ def report(
 
 def process_ended(db: Session, assignment: models.Assignment, exit_code: int | None) -> None:
     """The launcher process is gone; if it never said how it ended, it failed."""
-    if assignment.outcome in (None, "running", "serving"):
+    if assignment.outcome in UNFINISHED_OUTCOMES:
         node = db.get(models.Node, assignment.node_id) if assignment.node_id else None
         where = (node.name if node else assignment.node_id) or "the local machine"
-        assignment.outcome = "failed"
+        assignment.outcome = Out.FAILED.value
         assignment.exit_code = exit_code
         assignment.error = ErrorDetail(
             code="ServiceError",
@@ -178,7 +218,7 @@ def settle(db: Session, run: models.Run) -> None:
     gang = assignments_of(db, run, run.attempt)
     if not gang:
         return
-    failed = [a for a in gang if a.outcome == "failed"]
+    failed = [a for a in gang if a.outcome == Out.FAILED]
     if failed and status is not RunStatus.CANCEL_REQUESTED:
         first = failed[0]
         fail_run(
@@ -189,13 +229,13 @@ def settle(db: Session, run: models.Run) -> None:
             ),
         )
         return
-    serving = [a for a in gang if a.outcome == "serving" and a.state != "ended"]
-    finished = [a for a in gang if a.outcome in FINAL_OUTCOMES or a.state == "ended"]
+    serving = [a for a in gang if a.outcome == Out.SERVING and a.state != A.ENDED]
+    finished = [a for a in gang if a.outcome in FINAL_OUTCOMES or a.state == A.ENDED]
     if (
         serving
         and len(serving) + len(finished) == len(gang)
         and status is not RunStatus.CANCEL_REQUESTED
-        and all(a.outcome == "succeeded" for a in finished)
+        and all(a.outcome == Out.SUCCEEDED for a in finished)
         and finished
     ):
         # Only helpers are left (parameter servers block forever): the work is done.
@@ -205,9 +245,9 @@ def settle(db: Session, run: models.Run) -> None:
         stop_assignments(db, run)
         return
     if len(finished) == len(gang):
-        if status is RunStatus.CANCEL_REQUESTED or any(a.outcome == "canceled" for a in gang):
+        if status is RunStatus.CANCEL_REQUESTED or any(a.outcome == Out.CANCELED for a in gang):
             run_states.transition(run, RunStatus.CANCELED)
-        elif all(a.outcome == "succeeded" for a in gang):
+        elif all(a.outcome == Out.SUCCEEDED for a in gang):
             if status is not RunStatus.RUNNING:
                 run_states.transition(run, RunStatus.RUNNING)
             run_states.transition(run, RunStatus.COMPLETED)

@@ -15,22 +15,25 @@ from trainforge.compute import vm_sizes
 from trainforge.schemas.compute import (
     ComputeCreate,
     ComputeInfo,
+    ComputeSettingsInfo,
     ComputeStatus,
     ComputeUpdate,
     NodeInfo,
+    NodeState,
     NodeStateCounts,
     Resources,
     ScaleSettings,
 )
+from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
-from trainforge.server.errors import BadRequest, Conflict, NotFound, Unprocessable
+from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import allocation
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
 
 # Nodes in these states are counted in the cluster's size; leaving ones are on their way out.
-LIVE_NODE_STATES = ("preparing", "idle", "running")
+LIVE_NODE_STATES = (NodeState.PREPARING, NodeState.IDLE, NodeState.RUNNING)
 
 
 def not_found(name: str) -> NotFound:
@@ -82,7 +85,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
         ),
         tags=compute.tags,
         description=compute.description,
-        settings=compute.settings,
+        settings=ComputeSettingsInfo.model_validate(compute.settings),
         provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
         provisioning_errors=compute.provisioning_errors or None,
         # A Ray node holds the whole VM size; local nodes share (and are capped to) this host.
@@ -100,7 +103,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
 def node_info(node: models.Node) -> NodeInfo:
     return NodeInfo(
         node_id=node.name,
-        state=node.state,  # type: ignore[arg-type]
+        state=NodeState(node.state),
         run_id=node.run_id,
         private_ip_address=node.address or "127.0.0.1",
         pid=node.pid,
@@ -179,7 +182,7 @@ class ComputeService:
                 f"Compute target {request.name!r} already exists in workspace {ws.name!r}"
             )
         if request.backend == "ray":
-            self._check_one_ray_cluster(db, request.settings.get("ray_address"))
+            self._check_one_ray_cluster(db, request.settings.ray_address)
         vm_size = request.vm_size or self._size_from_ray(request, ray_host)
         scale = request.scale_settings
         compute = models.Compute(
@@ -195,7 +198,7 @@ class ComputeService:
             idle_seconds_before_scaledown=scale.idle_seconds_before_scaledown,
             tags=request.tags,
             description=request.description,
-            settings=request.settings,
+            settings=request.settings.stored(),
             # Creating a local cluster is immediate; its nodes come from the autoscaler.
             provisioning_state="Succeeded",
             target_node_count=scale.min_nodes,
@@ -208,11 +211,11 @@ class ComputeService:
     def _size_from_ray(
         request: ComputeCreate, ray_host: Callable[[dict[str, Any]], Resources] | None
     ) -> str:
-        address = request.settings.get("ray_address")
+        address = request.settings.ray_address
         if ray_host is None:
             raise BadRequest("vm_size: required (this server cannot size nodes from Ray nodes)")
         try:
-            host = ray_host(dict(request.settings))
+            host = ray_host(request.settings.stored())
         except Exception as exc:
             raise BadRequest(
                 f"vm_size: not given, so the nodes are sized from the Ray nodes of {address}, "
@@ -230,24 +233,15 @@ class ComputeService:
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate
     ) -> models.Compute:
         compute = self.row(db, ws, name)
+        current = ScaleSettings(
+            min_nodes=compute.min_nodes,
+            max_nodes=compute.max_nodes,
+            idle_seconds_before_scaledown=compute.idle_seconds_before_scaledown,
+        )
         try:
-            merged = ScaleSettings.model_validate(
-                {
-                    "min_nodes": compute.min_nodes
-                    if request.min_nodes is None
-                    else request.min_nodes,
-                    "max_nodes": compute.max_nodes
-                    if request.max_nodes is None
-                    else request.max_nodes,
-                    "idle_seconds_before_scaledown": compute.idle_seconds_before_scaledown
-                    if request.idle_seconds_before_scaledown is None
-                    else request.idle_seconds_before_scaledown,
-                }
-            )
-        except ValidationError as exc:  # each field was valid; together with the stored ones not
-            raise Unprocessable(
-                "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-            ) from None
+            merged = request.merged(current)
+        except ValidationError as exc:  # e.g. max_nodes below the cluster's min_nodes
+            raise BadRequest(rest_problems(exc.errors())) from None
         compute.min_nodes = merged.min_nodes
         compute.max_nodes = merged.max_nodes
         compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
@@ -296,6 +290,9 @@ class ComputeService:
         if node.state not in LIVE_NODE_STATES:
             raise Conflict(f"Node {node_id} is {node.state}; only a live node can be preempted")
         allocation.lose_node(
-            db, node, "preempted", f"Node {node_id} of low-priority cluster {name} was preempted"
+            db,
+            node,
+            NodeState.PREEMPTED,
+            f"Node {node_id} of low-priority cluster {name} was preempted",
         )
         return node_info(node)

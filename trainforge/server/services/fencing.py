@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trainforge.schemas.compute import AssignmentState
 from trainforge.schemas.runs import RunStatus
 from trainforge.server.errors import Conflict
 from trainforge.server.store import models
@@ -30,7 +31,7 @@ def _winding_down(db: Session, run: models.Run) -> bool:
         select(models.Assignment.id).where(
             models.Assignment.run_id == run.id,
             models.Assignment.attempt == run.attempt,
-            models.Assignment.state != "ended",
+            models.Assignment.state != AssignmentState.ENDED.value,
         )
     )
     return open_assignment is not None

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from trainforge.schemas.compute import AssignmentState
 from trainforge.schemas.runs import (
     ChildrenCreate,
     ErrorDetail,
@@ -366,7 +367,7 @@ class RunService:
             return run
         run_states.transition(run, RunStatus.CANCEL_REQUESTED)
         allocation.stop_assignments(db, run)
-        if not any(a.state != "ended" for a in allocation.assignments_of(db, run)):
+        if not any(a.state != AssignmentState.ENDED for a in allocation.assignments_of(db, run)):
             # Nothing runs for it (an interactive run's process is the caller itself).
             run_states.transition(run, RunStatus.CANCELED)
         return run

@@ -11,15 +11,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, **options: Any) -> Engine:
+def make_engine(url: str, busy_timeout_s: float = 30.0, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
+            url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}, **options
         )
 
         @event.listens_for(engine, "connect")
@@ -29,7 +30,7 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "savepoint")
@@ -67,6 +68,17 @@ def insert_unless_present(
     db.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=key))
 
 
+# SQLite's "database is locked"; PostgreSQL's serialization failure, deadlock and lock
+# timeout. Each rolled the transaction back: the request may be sent again as it was.
+_PG_BUSY = {"40001", "40P01", "55P03"}
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """Did the database refuse this transaction only because others held its locks?"""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in _PG_BUSY or "database is locked" in str(exc.orig)
+
+
 CHANGED_RUNS = "changed_runs"
 
 
@@ -79,9 +91,14 @@ def mark_changed(session: Session | None, run_id: str) -> None:
 class Store:
     """The one handle on the metadata database that services use."""
 
-    def __init__(self, url: str, on_commit: Callable[[set[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        on_commit: Callable[[set[str]], None] | None = None,
+        busy_timeout_s: float = 30.0,
+    ) -> None:
         migrate(url)
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.on_commit = on_commit
 

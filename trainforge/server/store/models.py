@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from trainforge.schemas.compute import AssignmentState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -156,7 +158,7 @@ class Assignment(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_create_time: Mapped[float | None] = mapped_column(Float)
     # pending (placed, launcher not started) -> active -> stopping -> ended
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[str] = mapped_column(String(16), default=AssignmentState.PENDING.value)
     # What the launcher reported: running, succeeded, failed or canceled.
     outcome: Mapped[str | None] = mapped_column(String(16))
     exit_code: Mapped[int | None] = mapped_column(Integer)

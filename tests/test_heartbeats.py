@@ -1,0 +1,64 @@
+"""Node agents' heartbeats, in-process: what a beat may touch is checked against the
+workspace it was sent to, and a beat the server cannot place is a 4xx, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.inprocess import Api
+from trainforge.compute.backend import NodeRequest
+from trainforge.server.store import models
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    control = Api(tmp_path / "home", f"sqlite:///{tmp_path / 'trainforge.db'}")
+    try:
+        yield control
+    finally:
+        control.close()
+
+
+def idle_node(api: Api, ws: str) -> NodeRequest:
+    """A one-node cluster 'cpu' of ``ws`` whose agent has beaten once (its node is idle)."""
+    body = {"name": "cpu", "vm_size": "STANDARD_D2_V2", "scale_settings": {"min_nodes": 1}}
+    api.call("POST", f"/workspaces/{ws}/computes", json=body)
+    api.tick()
+    (node,) = [n for n in api.backend.nodes if n.workspace_name == ws]
+    api.heartbeat(node)
+    return node
+
+
+def test_a_node_is_never_sent_a_run_of_another_workspace(api: Api) -> None:
+    mine, theirs = api.workspace("ws-mine"), api.workspace("ws-theirs")
+    node = idle_node(api, mine)
+    other = api.call(
+        "POST", f"/workspaces/{theirs}/experiments/exp/runs", json={"kind": "interactive"}
+    )["run_id"]
+    # A store that went wrong: an assignment on this node for the other workspace's run.
+    with api.plane.store.session() as db:
+        db.add(
+            models.Assignment(
+                run_id=other, attempt=1, backend="local", node_id=node.node_id, state="pending"
+            )
+        )
+    path = f"/workspaces/{mine}/agents/{node.node_id}/heartbeat"
+    refused = api.request("POST", path, json={})
+    assert refused.status_code == 403, refused.text
+    assert "ws-mine" in refused.json()["error"]["message"]
+    assert "run_token" not in refused.text
+
+
+def test_a_live_launcher_of_an_unknown_assignment_is_no_server_error(api: Api) -> None:
+    ws = api.workspace("ws-one")
+    node = idle_node(api, ws)
+    reply = api.request(
+        "POST",
+        f"/workspaces/{ws}/agents/{node.node_id}/heartbeat",
+        json={"launchers": [{"assignment_id": 999, "alive": True}]},
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["start"] == []

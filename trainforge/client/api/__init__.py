@@ -1,0 +1,1 @@
+"""Typed REST resources: one module per resource, each owning its paths."""
