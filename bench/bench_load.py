@@ -43,8 +43,9 @@ while i < total:
 behind = max(0.0, time.perf_counter() - start - seconds)
 """
 
-TRAINFORGE_WRITER = textwrap.dedent(
-    """
+TRAINFORGE_WRITER = (
+    textwrap.dedent(
+        """
     import json, sys, time
     from trainforge.core import Experiment, Workspace
     ws = Workspace.get("bench-ws")
@@ -52,16 +53,20 @@ TRAINFORGE_WRITER = textwrap.dedent(
     log = run.log
     METRIC = "load"
     """
-) + PACED_LOOP + textwrap.dedent(
-    """
+    )
+    + PACED_LOOP
+    + textwrap.dedent(
+        """
     run.flush()
     run.complete()
     print(json.dumps({"run": run.id, "behind_s": behind}))
     """
+    )
 )
 
-MLFLOW_WRITER = textwrap.dedent(
-    """
+MLFLOW_WRITER = (
+    textwrap.dedent(
+        """
     import json, sys, time
     import mlflow
     mlflow.set_tracking_uri(sys.argv[3])
@@ -71,8 +76,10 @@ MLFLOW_WRITER = textwrap.dedent(
     def log(name, value, step):
         mlflow.log_metric(name, value, step=step, synchronous=False)
     """
-) + PACED_LOOP + textwrap.dedent(
-    """
+    )
+    + PACED_LOOP
+    + textwrap.dedent(
+        """
     errors = 0
     try:
         mlflow.flush_async_logging()
@@ -81,6 +88,7 @@ MLFLOW_WRITER = textwrap.dedent(
     mlflow.end_run()
     print(json.dumps({"run": active.info.run_id, "behind_s": behind, "errors": errors}))
     """
+    )
 )
 
 

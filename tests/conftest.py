@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from trainforge.client import local_server, session
+# The shared helper modules assert too: their failures read like a test's own.
+pytest.register_assert_rewrite(
+    "tests.helpers", "tests.clusters", "tests.distributed_jobs", "tests.cli", "tests.inprocess"
+)
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.clusters import delete_clusters, make_cluster  # noqa: E402
+from tests.helpers import stop_everything  # noqa: E402
+from trainforge.client import local_server, session  # noqa: E402
+
 # As root, runs run as an unprivileged user; this machine's interpreter may live where only
 # root reaches it (/root/.pyenv), so the suite's runs (every server its tests start) stay
 # root. The run user is tested on its own (test_server_home.py) with an interpreter every
@@ -49,9 +53,37 @@ def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-
     return report
 
 
-def stop_everything(home: Path) -> None:
-    """Stop the server of ``home`` and every node agent or launcher it started, by pid."""
-    local_server.stop_all(home)
+# Fixtures that start real processes: the control-plane server (tf_home and everything on
+# top of it), PostgreSQL, Azurite, moto, Ray clusters. A test that needs one is marked
+# ``real_process``; modules that start processes themselves carry the mark in pytestmark.
+REAL_PROCESS_FIXTURES = frozenset(
+    {
+        "tf_home",
+        "own_server",
+        "postgres_server",
+        "azurite_service",
+        "s3_service",
+        "ray_cluster",
+        "autoscaling_cluster",
+        "one_big_worker",
+    }
+)
+
+
+def _starts_processes(item: pytest.Item) -> bool:
+    if REAL_PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    # The store tests run on SQLite and, as the parameter "postgresql", on a real server.
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "postgresql" in callspec.params.values():
+        return True
+    return item.get_closest_marker("slow") is not None  # slow: real services, by definition
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _starts_processes(item):
+            item.add_marker(pytest.mark.real_process)
 
 
 @pytest.fixture(scope="session")
@@ -100,24 +132,44 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-def restart_server(home: Path) -> None:
-    """Stop the control plane of ``home`` by pid and start a new one, as after a crash."""
-    stopped = local_server.stop_server(home)
-    assert stopped is not None
-    time.sleep(1)
-    restarted = local_server.ensure_server(home)
-    assert restarted.pid != stopped.pid
+@pytest.fixture
+def clusters(ws) -> Iterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+    """Clusters made by a test, deleted (with their node agents) when it ends."""
+    made: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        cluster = make_cluster(ws, **kwargs)
+        made.append(cluster)
+        return cluster
+
+    yield make
+    delete_clusters(ws, made)
 
 
-def run_python(
-    code: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter (another process, as a second user would)."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+@pytest.fixture
+def app_api(tmp_path: Path) -> Iterator[Any]:
+    """The control plane in-process on a SQLite store (tests/inprocess.py): its routers
+    answered through a TestClient, a recording backend instead of node processes."""
+    from tests.inprocess import Api
+
+    control = Api(tmp_path / "home", f"sqlite:///{tmp_path / 'trainforge.db'}")
+    try:
+        yield control
+    finally:
+        control.close()
+
+
+@pytest.fixture
+def cli_server(app_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``app_api`` served on loopback from this process, and the process's session pointed
+    at it (TRAINFORGE_ENDPOINT/TOKEN), so the CLI runs in-process under CliRunner."""
+    from tests.inprocess import TOKEN, served
+
+    with served(app_api) as address:
+        monkeypatch.setenv("TRAINFORGE_ENDPOINT", address)
+        monkeypatch.setenv("TRAINFORGE_TOKEN", TOKEN)
+        session.reset()
+        try:
+            yield app_api
+        finally:
+            session.reset()

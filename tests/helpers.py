@@ -1,8 +1,11 @@
-"""Wait helpers shared by the tests: poll observable state, never sleep a fixed time."""
+"""Helpers shared by the tests: poll observable state (never sleep a fixed time), stop
+what a test started by pid, run code in a second interpreter."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +13,10 @@ from typing import TypeVar
 
 import psutil
 
+from trainforge.client import local_server
+
 T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def wait_until(
@@ -52,6 +58,36 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def stop_everything(home: Path) -> None:
+    """Stop the server of ``home`` and every node agent or launcher it started, by pid."""
+    local_server.stop_all(home)
+
+
+def restart_server(home: Path) -> None:
+    """Stop the control plane of ``home`` by pid and start a new one, as after a crash."""
+    stopped = local_server.stop_server(home)
+    assert stopped is not None
+    # stop_server returns once the old process has ended: its port is closed, so agents and
+    # runs see the outage before the new server comes up.
+    assert not running(stopped.pid)
+    restarted = local_server.ensure_server(home)
+    assert restarted.pid != stopped.pid
+
+
+def run_python(
+    code: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (another process, as a second user would)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def processes_of(home: Path) -> list[psutil.Process]:

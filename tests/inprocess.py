@@ -6,16 +6,21 @@ about the store and the services; the real backends have tests of their own)."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
+from tests.helpers import wait_until
 from tests.postgres_server import PostgresServer, create_database
+from tests.storage_services import free_port
 from trainforge.compute import vm_sizes
 from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, ProcessHandle
 from trainforge.node.launch import LaunchRequest
@@ -165,3 +170,22 @@ def api_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]
         yield control
     finally:
         control.close()
+
+
+@contextmanager
+def served(api: Api) -> Iterator[str]:
+    """``api``'s app on a loopback port, served by uvicorn in a thread of this process (its
+    loops stay stopped, as under the TestClient); yields the address. For code that opens
+    its own HTTP client, such as the CLI under Typer's CliRunner."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(api.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="in-process server", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, 30, "the in-process server to listen")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

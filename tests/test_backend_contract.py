@@ -11,11 +11,12 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.clusters import counts, delete_clusters, pid_script, recorded, script, submit
+from tests.helpers import wait_until
 from tests.ray_cluster import (
     RayCluster,
     add_worker,
@@ -25,7 +26,6 @@ from tests.ray_cluster import (
     ray_cluster_fixture,
     raylet_of,
 )
-from tests.test_clusters import counts, delete_clusters, script, submit, wait_until
 from trainforge.core.compute import AmlCompute, ComputeTarget
 
 pytestmark = pytest.mark.slow
@@ -75,41 +75,6 @@ def gone(pids: list[int]) -> bool:
     return not any(
         psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids
     )
-
-
-def pid_script(project: Path, tmp_path: Path, seconds: float) -> Path:
-    """A script that logs its node rank (and, as 'foreign', the names of Ray's variables
-    it finds in its environment) and writes '<pid> <MASTER_ADDR>' to a file of
-    ``<returned folder>/<run id>.<node rank>``."""
-    pid_dir = tmp_path / "pids"
-    pid_dir.mkdir()
-    script(
-        project,
-        f"""
-        import os, time
-        from pathlib import Path
-        from trainforge.core import Run
-        run = Run.get_context()
-        rank = os.environ["NODE_RANK"]
-        run.log("rank", int(rank))
-        foreign = [n for n in os.environ if n.startswith("RAY_") or n in ("OMP_NUM_THREADS", "PYTHONBREAKPOINT")]
-        run.log("foreign", ",".join(sorted(foreign)) or "none")
-        Path({str(pid_dir)!r}, f"{{run.id}}.{{rank}}").write_text(
-            f"{{os.getpid()}} {{os.environ.get('MASTER_ADDR')}}"
-        )
-        time.sleep({seconds})
-        """,
-    )
-    return pid_dir
-
-
-def recorded(pid_dir: Path) -> list[tuple[int, str]]:
-    """(pid, MASTER_ADDR) of each rank that started, by file name."""
-    found = []
-    for file in sorted(pid_dir.iterdir()):
-        pid, addr = file.read_text().split()
-        found.append((int(pid), addr))
-    return found
 
 
 def test_a_run_is_placed_on_a_node_and_reports_as_on_local(
@@ -237,7 +202,7 @@ def test_a_lost_node_requeues_its_run(
 
 def test_pytorch_ddp_over_two_nodes(clusters, backend, experiment, project) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("torch")
-    from tests.test_distributed import DDP, envs
+    from tests.distributed_jobs import DDP, envs
     from trainforge.train.dnn import PyTorch
 
     (project / "train.py").write_text(textwrap.dedent(DDP))

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,9 +12,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.cli import cli, flat
+from tests.helpers import wait_until
 from trainforge.client import local_server
 from trainforge.core import Workspace
 from trainforge.schemas.server_state import read_state
+
+# Every test runs the CLI, or the quickstart, as a separate process.
+pytestmark = pytest.mark.real_process
 
 TRAIN_SCRIPT = """\
 import sys
@@ -42,24 +44,6 @@ FAILING_SCRIPT = """\
 print("about to fail", flush=True)
 raise RuntimeError("exploded on purpose")
 """
-
-
-def cli(
-    home: Path, *args: str, cwd: Path | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRAINFORGE_HOME": str(home), "COLUMNS": "250"}
-    return subprocess.run(
-        [sys.executable, "-m", "trainforge.cli.main", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _submitted_id(output: str) -> str:
@@ -98,7 +82,7 @@ def test_status_shows_the_running_server(tf_home: Path) -> None:
     assert state is not None
     result = cli(tf_home, "status")
     assert result.returncode == 0, result.stdout + result.stderr
-    text = _flat(result.stdout)
+    text = flat(result.stdout)
     assert state.address in text
     assert str(state.pid) in text
 
@@ -114,7 +98,7 @@ def test_up_status_down_on_a_fresh_home(tmp_path: Path) -> None:
     try:
         result = cli(home, "status")
         assert result.returncode == 3, result.stdout + result.stderr
-        assert "no trainforge server running" in _flat(result.stderr)
+        assert "no trainforge server running" in flat(result.stderr)
 
         result = cli(home, "up")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -123,7 +107,7 @@ def test_up_status_down_on_a_fresh_home(tmp_path: Path) -> None:
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         state = read_state(home)
         assert state is not None
-        assert state.address in _flat(result.stdout)
+        assert state.address in flat(result.stdout)
         assert local_server.running_server(home) is not None
 
         again = cli(home, "up")  # idempotent: the same server
@@ -132,7 +116,7 @@ def test_up_status_down_on_a_fresh_home(tmp_path: Path) -> None:
 
         result = cli(home, "status")
         assert result.returncode == 0
-        assert state.address in _flat(result.stdout)
+        assert state.address in flat(result.stdout)
 
         result = cli(home, "down")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -184,7 +168,7 @@ def test_workspace_create_existing_without_exist_ok_fails(tf_home: Path) -> None
     assert cli(tf_home, "workspace", "create", name).returncode == 0
     result = cli(tf_home, "workspace", "create", name)
     assert result.returncode == 1
-    text = _flat(result.stdout + result.stderr)
+    text = flat(result.stdout + result.stderr)
     assert "UserErrorException" in text and name in text
     assert "Traceback" not in result.stderr
 
@@ -194,7 +178,7 @@ def test_workspace_create_invalid_name_fails_naming_the_rule(tf_home: Path) -> N
     assert result.returncode != 0
     result = cli(tf_home, "workspace", "create", "x")
     assert result.returncode == 1
-    text = _flat(result.stdout + result.stderr)
+    text = flat(result.stdout + result.stderr)
     assert "3 to 33 characters" in text
 
 
@@ -202,7 +186,7 @@ def test_workspace_show_unknown_fails(tf_home: Path) -> None:
     name = f"missing-{uuid.uuid4().hex[:8]}"
     result = cli(tf_home, "workspace", "show", name)
     assert result.returncode == 1
-    text = _flat(result.stdout + result.stderr)
+    text = flat(result.stdout + result.stderr)
     assert "ProjectSystemException" in text and name in text
     assert "Traceback" not in result.stderr
 
@@ -285,7 +269,7 @@ def test_run_logs_of_a_run_without_log_fails(tf_home: Path, experiment, tmp_path
     try:
         result = cli(tf_home, "run", "logs", run.id, "-w", "test-ws")
         assert result.returncode == 1
-        assert "has no log" in _flat(result.stderr)
+        assert "has no log" in flat(result.stderr)
     finally:
         run.complete()
 
@@ -294,7 +278,7 @@ def test_run_show_unknown_run_fails(tf_home: Path, ws: Workspace) -> None:
     missing = f"nope_{uuid.uuid4().hex[:8]}"
     result = cli(tf_home, "run", "show", missing, "-w", "test-ws")
     assert result.returncode == 1
-    assert missing in _flat(result.stderr)
+    assert missing in flat(result.stderr)
     assert "Traceback" not in result.stderr
 
 
@@ -346,25 +330,20 @@ def test_run_cancel_stops_a_sleeping_run(tf_home: Path, ws: Workspace, tmp_path:
     run_id = _submitted_id(result.stdout)
     try:
         assert _wait_for_status(ws, run_id, {"Running"}) == "Running"
-        deadline = time.monotonic() + 30
-        while not _processes_with(marker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _processes_with(marker), "the script never started"
+        wait_until(lambda: _processes_with(marker), 30, "the script to start")
 
-        started = time.monotonic()
         result = cli(tf_home, "run", "cancel", run_id, "-w", "test-ws")
         assert result.returncode == 0, result.stdout + result.stderr
         assert run_id in result.stdout
 
         assert _wait_for_status(ws, run_id, {"Canceled", "Completed", "Failed"}) == "Canceled"
-        assert time.monotonic() - started < 30  # well before the 60 s sleep ends
-        deadline = time.monotonic() + 15
-        while _processes_with(marker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _processes_with(marker), "the script's process outlived the cancel"
-        details = ws.get_run(run_id).get_details()
+        wait_until(lambda: not _processes_with(marker), 15, "the script's process to end")
+        details = ws.get_run(run_id).get_details_with_logs()
         assert details["status"] == "Canceled"
         assert details["endTimeUtc"] is not None
+        # Stopped in its 60 s sleep, not after it.
+        log = "".join(details["logFiles"].values())
+        assert "sleeping" in log and "woke up" not in log
     finally:
         for process in _processes_with(marker):
             try:

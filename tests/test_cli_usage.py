@@ -277,6 +277,7 @@ def test_submit_to_a_cluster_with_tags_then_delete_it_asks_first(
         assert deleted.exit_code == 0, deleted.output
 
 
+@pytest.mark.real_process
 def test_the_studio_link_survives_a_restart_of_the_server(tmp_path: Path) -> None:
     import socket
 
@@ -314,6 +315,7 @@ def test_the_studio_link_survives_a_restart_of_the_server(tmp_path: Path) -> Non
         local_server.stop_server(home)
 
 
+@pytest.mark.real_process  # each try starts a server process, which dies at start
 @pytest.mark.parametrize(
     "command",
     [

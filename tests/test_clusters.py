@@ -4,111 +4,27 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import time
 import uuid
-from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
+from tests.clusters import (
+    agent_pids,
+    cluster_gone,
+    counts,
+    heartbeats,
+    make_cluster,
+    raw_nodes,
+    script,
+    submit,
+)
 from tests.helpers import wait_until
-from trainforge.core import Experiment, ScriptRunConfig
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.core.compute_target import ComputeTargetException
 
 pytestmark = pytest.mark.slow
-
-
-def make_cluster(
-    ws, min_nodes: int = 0, max_nodes: int = 2, idle: int = 60, priority: str = "dedicated"
-) -> AmlCompute:  # type: ignore[no-untyped-def]
-    config = AmlCompute.provisioning_configuration(
-        vm_size="STANDARD_D2_V2",
-        vm_priority=priority,
-        min_nodes=min_nodes,
-        max_nodes=max_nodes,
-        idle_seconds_before_scaledown=str(idle),
-    )
-    cluster = ComputeTarget.create(ws, f"c{uuid.uuid4().hex[:8]}", config)
-    yield_cluster = cluster
-    return yield_cluster
-
-
-@pytest.fixture
-def clusters(ws):  # type: ignore[no-untyped-def]
-    """Clusters made by a test, deleted (with their node agents) when it ends."""
-    made: list[AmlCompute] = []
-
-    def make(**kwargs: Any) -> AmlCompute:
-        cluster = make_cluster(ws, **kwargs)
-        made.append(cluster)
-        return cluster
-
-    yield make
-    delete_clusters(ws, made)
-
-
-def delete_clusters(ws, made: list[Any], timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    """Delete clusters (those already gone are skipped) and wait until all have left,
-    their nodes with them."""
-    for cluster in made:
-        try:
-            cluster.delete()
-        except ComputeTargetException:
-            pass
-    for cluster in made:
-        wait_until(lambda c=cluster: _gone(ws, c.name), timeout, f"cluster {cluster.name} deleted")
-
-
-def _gone(ws, name: str) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        ComputeTarget(workspace=ws, name=name)
-    except ComputeTargetException:
-        return True
-    return False
-
-
-def counts(cluster: AmlCompute) -> dict[str, Any]:
-    status = cluster.get_status().serialize()
-    states = {key.removesuffix("NodeCount"): n for key, n in status["nodeStateCounts"].items()}
-    return {"current": status["currentNodeCount"], "target": status["targetNodeCount"], **states}
-
-
-def script(project: Path, code: str, name: str = "train.py") -> Path:
-    (project / name).write_text(textwrap.dedent(code))
-    return project
-
-
-def submit(
-    experiment: Experiment,
-    project: Path,
-    cluster: AmlCompute,
-    node_count: int = 1,
-    arguments: list[Any] | None = None,
-    priority: int | None = None,
-):  # type: ignore[no-untyped-def]
-    config = ScriptRunConfig(
-        source_directory=str(project),
-        script="train.py",
-        compute_target=cluster,
-        arguments=arguments or [],
-    )
-    config.run_config.node_count = node_count
-    if priority is not None:
-        config.run_config.priority = priority
-    return experiment.submit(config)
-
-
-def raw_nodes(cluster: AmlCompute) -> list[dict[str, Any]]:
-    """The nodes as the REST API lists them (with their agents' pids)."""
-    ws = cluster.workspace
-    return ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
-
-
-def agent_pids(cluster: AmlCompute) -> list[int]:
-    return [node["pid"] for node in raw_nodes(cluster)]
 
 
 def test_the_seed_creates_a_cluster_and_reports_its_status(ws) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +64,7 @@ def test_the_seed_creates_a_cluster_and_reports_its_status(ws) -> None:  # type:
         assert raw["resources"]["gpus"] <= 1
     finally:
         cluster.delete()
-        wait_until(lambda: _gone(ws, name), 30, "deletion")
+        wait_until(lambda: cluster_gone(ws, name), 30, "deletion")
 
 
 def test_scale_up_from_zero_to_max_under_load_then_down_to_min(
@@ -270,7 +186,8 @@ def test_preempted_run_goes_back_to_the_queue_and_resumes(clusters, experiment, 
         30,
         "a checkpoint",
     )
-    time.sleep(1.5)
+    # Preempted a few epochs in, with their checkpoint among the run's files.
+    wait_until(lambda: isinstance(run.get_metrics().get("loss"), list), 30, "a second epoch")
     (node,) = [n for n in cluster.list_nodes() if n["runId"] == run.id]
     cluster.preempt_node(node["nodeId"])
     wait_until(lambda: run.get_status() == "Queued" or run._refresh().attempt == 2, 10, "requeue")
@@ -334,7 +251,7 @@ def test_update_takes_effect_on_a_live_cluster(clusters, experiment, project) ->
     script(project, "import time\ntime.sleep(4)\n")
     runs = [submit(experiment, project, cluster) for _ in range(2)]
     wait_until(lambda: runs[0].get_status() == "Running", 30, "first run")
-    time.sleep(1)
+    heartbeats(cluster)
     assert runs[1].get_status() == "Queued" and counts(cluster)["current"] == 1
     cluster.update(max_nodes=2, min_nodes=1)
     wait_until(lambda: all(run.get_status() == "Running" for run in runs), 30, "both runs at once")
@@ -362,7 +279,7 @@ def test_delete_with_active_runs_fails_them_and_stops_their_processes(
         details = run.wait_for_completion(raise_on_error=False)
         assert details["status"] == "Failed"
         assert f"Compute target {cluster.name} was deleted" in details["error"]["error"]["message"]
-    wait_until(lambda: _gone(ws, cluster.name), 30, "the cluster to go")
+    wait_until(lambda: cluster_gone(ws, cluster.name), 30, "the cluster to go")
     pid = int(pid_file.read_text())
     wait_until(
         lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,

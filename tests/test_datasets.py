@@ -180,9 +180,7 @@ def test_mount_cache_is_filled_once_and_refreshed_on_change(
     (project / "read.py").write_text(
         "import sys, pathlib; print('READ', (pathlib.Path(sys.argv[1]) / 'weights.txt').read_text())"
     )
-    cached = (
-        datastore_cache(tf_home, ws.name) / "dataset_blob" / "cache-test" / "weights.txt"
-    )
+    cached = datastore_cache(tf_home, ws.name) / "dataset_blob" / "cache-test" / "weights.txt"
 
     def read() -> str:
         run = experiment.submit(

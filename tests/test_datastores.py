@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.storage_services import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, MotoS3, azurite, moto_s3
 from trainforge.core import Datastore, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import UserErrorException
@@ -286,11 +286,26 @@ def test_an_interrupted_upload_leaves_no_partial_file(
         if kind == "local":
             # Kill it the moment the copy has begun (it is written aside, under a hidden name).
             folder = tmp_path / "store" / "big"
-            deadline = time.monotonic() + 10
-            while not list(folder.glob(".model.bin.partial-*")) and time.monotonic() < deadline:
-                time.sleep(0.005)
+            wait_until(
+                lambda: list(folder.glob(".model.bin.partial-*")),
+                10,
+                "the copy to begin",
+                interval=0.005,
+            )
         else:
-            time.sleep(1.5)  # Azurite takes ~60 MB/s here: well inside the 300 MB
+            # Kill it once its first blocks are staged: stored, not yet committed as a blob.
+            from azure.storage.blob import ContainerClient
+
+            az: Azurite = request.getfixturevalue("azurite_service")
+            container = ContainerClient.from_connection_string(
+                az.connection_string, store.container_name
+            )
+            wait_until(
+                lambda: list(container.list_blobs(include=["uncommittedblobs"])),
+                30,
+                "the upload's first staged block",
+                interval=0.005,
+            )
         assert uploader.poll() is None, "the upload ended before it could be interrupted"
     finally:
         uploader.send_signal(signal.SIGKILL)
@@ -419,7 +434,7 @@ def test_data_references_on_a_two_node_cluster(
 def test_cli_registers_lists_and_moves_data(
     ws: Workspace, tf_home: Path, s3_service: MotoS3, source: Path, tmp_path: Path
 ) -> None:
-    from tests.test_cli import _flat, cli
+    from tests.cli import cli, flat
 
     secrets = {"AWS_ACCESS_KEY_ID": s3_service.key, "AWS_SECRET_ACCESS_KEY": s3_service.secret}
     env_backup = {k: os.environ.get(k) for k in secrets}
@@ -437,7 +452,7 @@ def test_cli_registers_lists_and_moves_data(
             else:
                 os.environ[key] = value
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "registered datastore cli_s3 (S3: s3://cli-bucket" in _flat(done.stdout)
+    assert "registered datastore cli_s3 (S3: s3://cli-bucket" in flat(done.stdout)
     listed = cli(tf_home, "datastore", "list", "-w", ws.name)
     assert "cli_s3" in listed.stdout and "workspaceblobstore" in listed.stdout
     assert s3_service.secret not in listed.stdout
@@ -466,7 +481,7 @@ def test_cli_registers_lists_and_moves_data(
         "-w",
         ws.name,
     )
-    assert bad.returncode == 1 and "climbs out of its root" in _flat(bad.stderr)
+    assert bad.returncode == 1 and "climbs out of its root" in flat(bad.stderr)
     assert cli(tf_home, "datastore", "unregister", "cli_s3", "-w", ws.name).returncode == 0
 
 

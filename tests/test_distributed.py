@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -16,44 +15,7 @@ from trainforge.train.dnn import PyTorch
 pytestmark = pytest.mark.slow
 torch = pytest.importorskip("torch")
 
-DDP = """
-    import json, os
-    import torch
-    import torch.distributed as dist
-    from trainforge.core import Run
-
-    run = Run.get_context()
-    dist.init_process_group("gloo")  # env:// : MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
-    rank = dist.get_rank()
-    torch.manual_seed(rank)  # every rank starts different; DDP makes them agree
-    model = torch.nn.Linear(4, 1)
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
-    for step in range(5):
-        x = torch.randn(8, 4)
-        loss = ((ddp(x) - x.sum(1, keepdim=True)) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-    gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, flat)
-    names = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "AZ_BATCHAI_PYTORCH_INIT_METHOD", "AZ_BATCHAI_TASK_INDEX"]
-    print("ENV", json.dumps({name: os.environ[name] for name in names}))
-    if rank == 0:
-        run.log("identical", all(torch.equal(gathered[0], g) for g in gathered))
-        run.log("world", dist.get_world_size())
-    dist.barrier()  # leave together (see examples/quickstart/train.py)
-    dist.destroy_process_group()
-"""
-
-
-def envs(run) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
-    logs = run.get_details_with_logs()["logFiles"]
-    found = []
-    for text in logs.values():
-        found += [json.loads(line[4:]) for line in text.splitlines() if line.startswith("ENV ")]
-    return sorted(found, key=lambda env: int(env["RANK"]))
+from tests.distributed_jobs import DDP, envs  # noqa: E402
 
 
 def test_ddp_with_two_processes_on_one_node(experiment: Experiment, project: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_cli import cli
+from tests.cli import cli
 from trainforge.core import Environment, Workspace
 from trainforge.core.conda_dependencies import CondaDependencies
 from trainforge.core.runconfig import RunConfiguration

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import restart_server
-from tests.test_clusters import clusters  # noqa: F401 (fixture)
-from tests.test_hyperdrive_rules import CEILINGS, EXPECTED, POLICIES, STEPS
+from tests.helpers import restart_server
+from tests.sweeps import CEILINGS, CURVE, EXPECTED, POLICIES, STEPS
 from trainforge.core import Experiment, Run, ScriptRunConfig
 from trainforge.exceptions import UserErrorException
 from trainforge.hyperdrive import samplers
@@ -27,27 +26,6 @@ from trainforge.train.hyperdrive import (
 )
 
 pytestmark = pytest.mark.slow
-
-# Logs ceiling * n / steps as `accuracy` at interval n: the best ceiling is the optimum.
-CURVE = """
-    import argparse, json, sys, time
-    from trainforge.core import Run
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--ceiling", type=float, required=True)
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--sleep", type=float, default=0.3)
-    p.add_argument("--tag", default="")
-    p.add_argument("--linger", type=float, default=0.3)
-    args = p.parse_args()
-    print("argv", json.dumps(sys.argv[1:]), flush=True)
-    run = Run.get_context()
-    for n in range(1, args.steps + 1):
-        run.log("accuracy", args.ceiling * n / args.steps)
-        run.flush()  # each interval reaches the policy as it happens
-        time.sleep(args.sleep)
-    time.sleep(args.linger)  # room for a verdict on the last intervals
-"""
 
 
 @pytest.fixture

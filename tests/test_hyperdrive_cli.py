@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import cli
-from tests.test_hyperdrive import CURVE
+from tests.cli import cli
+from tests.sweeps import CURVE
 from trainforge.core import Workspace
 
 pytestmark = pytest.mark.slow

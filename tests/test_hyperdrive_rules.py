@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sweeps import CEILINGS, EXPECTED, POLICIES, STEPS, curve
 from trainforge.core import ScriptRunConfig
 from trainforge.hyperdrive import samplers
 from trainforge.hyperdrive.arguments import remove_duplicates, trial_arguments
@@ -15,15 +16,12 @@ from trainforge.hyperdrive.policies import Policy
 from trainforge.schemas.sweeps import SweepCreate
 from trainforge.train.estimator import Estimator
 from trainforge.train.hyperdrive import (
-    ASHAPolicy,
     BanditPolicy,
     BayesianParameterSampling,
     GridParameterSampling,
     HyperDriveConfig,
     HyperDriveConfigException,
     HyperDriveRunConfig,
-    MedianStoppingPolicy,
-    NoTerminationPolicy,
     PrimaryMetricGoal,
     RandomParameterSampling,
     TruncationSelectionPolicy,
@@ -38,34 +36,6 @@ from trainforge.train.hyperdrive import (
     randint,
     uniform,
 )
-
-# The synthetic learning curves: trial k logs ceiling_k * n / STEPS at interval n, so the
-# optimum is the largest ceiling, and every trial's ranking is the same at every interval.
-CEILINGS = [0.5, 0.9, 0.3, 0.95, 0.6, 0.85, 0.4]
-STEPS = 6
-# Trials canceled (trial index -> interval) when the trials run one after the other.
-EXPECTED = {
-    "Bandit": {2: 2, 4: 2, 6: 2},
-    "BanditAmount": {2: 3, 4: 5, 6: 3},
-    "MedianStopping": {2: 2, 6: 2},
-    "TruncationSelection": {2: 2, 4: 3, 5: 4, 6: 2},
-    "ASHA": {2: 3, 4: 3, 6: 3},
-    "Default": {},
-}
-POLICIES = {
-    "Bandit": BanditPolicy(slack_factor=0.2, evaluation_interval=1, delay_evaluation=2),
-    "BanditAmount": BanditPolicy(slack_amount=0.25, evaluation_interval=1, delay_evaluation=2),
-    "MedianStopping": MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=2),
-    "TruncationSelection": TruncationSelectionPolicy(
-        truncation_percentage=50, evaluation_interval=1, delay_evaluation=2
-    ),
-    "ASHA": ASHAPolicy(evaluation_interval=1, delay_evaluation=2, reduction_factor=3),
-    "Default": NoTerminationPolicy(),
-}
-
-
-def curve(ceiling: float) -> list[float]:
-    return [ceiling * n / STEPS for n in range(1, STEPS + 1)]
 
 
 def simulate(policy: Policy, ceilings: list[float], maximize: bool = True) -> dict[int, int]:

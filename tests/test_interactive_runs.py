@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python
+from tests.helpers import run_python
 from trainforge.core import Experiment, Run, Workspace
 from trainforge.core.offline_run import OfflineRun
 from trainforge.exceptions import RunEnvironmentException, UserErrorException
@@ -339,11 +339,10 @@ def test_get_metrics_recursive(experiment: Experiment) -> None:
 def test_hundred_thousand_log_calls(experiment: Experiment) -> None:
     count = 100_000
     with _start(experiment) as run:
-        started = time.monotonic()
+        # How fast run.log is (it must not block on the network) is bench/bench_metrics.py's
+        # figure; here every call's value arrives, in order.
         for i in range(count):
             run.log("step", i)
-        # run.log must not block on the network: 100k calls take well under a minute.
-        assert time.monotonic() - started < 60
         values = run.get_metrics(name="step")["step"]
     assert len(values) == count
     assert values == list(range(count))

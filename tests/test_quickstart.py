@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, stop_everything
+from tests.helpers import REPO, stop_everything
+
+# Every test runs the CLI, or the quickstart, as a separate process.
+pytestmark = pytest.mark.real_process
 
 
 @pytest.mark.slow

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.clusters import counts, delete_clusters, pid_script, recorded, submit
+from tests.helpers import wait_until
 from tests.ray_cluster import RayCluster, require_ray, start_autoscaling_cluster
-from tests.test_backend_contract import pid_script, recorded
-from tests.test_clusters import counts, delete_clusters, submit, wait_until
 from trainforge.compute.ray_autoscaler import RayScaling, cluster_config, fake_provider
 from trainforge.core.compute import AmlCompute, ComputeTarget
 
@@ -103,7 +103,7 @@ def test_queued_work_scales_the_ray_cluster_up_and_idle_nodes_go(
 def test_the_cli_prints_ray_up_and_kuberay_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
-    from tests.test_cli import cli
+    from tests.cli import cli
 
     args = ["compute", "ray-config", "--vm-size", "STANDARD_NC6", "--max-nodes", "3"]
     ray_up = yaml.safe_load(cli(tmp_path, *args, "--idle-seconds", "300").stdout)

@@ -21,8 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.clusters import counts, delete_clusters, submit
+from tests.helpers import wait_until
 from tests.ray_cluster import RayCluster, attach, ray_cluster_fixture, start_cluster
-from tests.test_clusters import counts, delete_clusters, submit, wait_until
 from trainforge.core import Dataset, Experiment, ScriptRunConfig, Workspace
 from trainforge.core.compute import AmlCompute
 
@@ -95,7 +96,7 @@ def test_tensorflow_parameter_server_over_two_ray_nodes(
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("tensorflow")
-    from tests.test_tf_parameter_server import TF_PS, parameter_server_jobs_over_two_nodes
+    from tests.distributed_jobs import TF_PS, parameter_server_jobs_over_two_nodes
 
     where = train_script(project, TF_PS, tmp_path)
     # The local backend's two jobs and checks: 2 workers and 1 ps (node 0 runs ps 0 and
@@ -123,7 +124,7 @@ def test_mpi_over_two_ray_nodes(
     if shutil.which("mpirun") is None:
         pytest.skip("needs Open MPI (openmpi-bin)")
     pytest.importorskip("mpi4py")
-    from tests.test_mpi import ALLREDUCE, mpi_jobs_over_two_nodes
+    from tests.distributed_jobs import ALLREDUCE, mpi_jobs_over_two_nodes
 
     where = train_script(project, ALLREDUCE, tmp_path)
     # The local backend's jobs and checks: an allreduce, a rank failing on node 1 with its

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.clusters import counts, delete_clusters, pid_script, recorded, submit
+from tests.helpers import wait_until
 from tests.ray_cluster import (
     RayCluster,
     add_worker,
@@ -24,8 +26,6 @@ from tests.ray_cluster import (
     module_cluster,
     raylet_of,
 )
-from tests.test_backend_contract import pid_script, recorded
-from tests.test_clusters import counts, delete_clusters, submit, wait_until
 from trainforge.core.compute import ComputeTarget, RayCompute
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import restart_server, run_python
+from tests.helpers import restart_server, run_python
 from trainforge.core import Environment, Experiment, Run, ScriptRunConfig
 from trainforge.exceptions import ActivityFailedException, SnapshotException, UserErrorException
 from trainforge.train.estimator import Estimator

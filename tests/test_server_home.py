@@ -37,6 +37,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.real_process
 def test_the_home_and_its_files_are_private_whatever_was_there(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
@@ -177,6 +178,7 @@ def _python_for_everyone(folder: Path) -> Path:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs change user only under a root server")
+@pytest.mark.real_process
 def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
     open_folder: Path, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import restart_server
+from tests.helpers import restart_server
 from trainforge.cli.main import app
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -22,9 +22,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is missing (apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.real_process,  # Chromium, and the session's server
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Chromium is missing (apt-get install chromium)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,13 @@ ws = Workspace.create(
 )
 ws.write_config(path=str(HERE))
 ws = Workspace.from_config(path=str(HERE))
-print("Workspace name: " + ws.name, "Azure region: " + ws.location, "Subscription id: " + ws.subscription_id, "Resource group: " + ws.resource_group, sep="\n")
+print(
+    "Workspace name: " + ws.name,
+    "Azure region: " + ws.location,
+    "Subscription id: " + ws.subscription_id,
+    "Resource group: " + ws.resource_group,
+    sep="\n",
+)
 
 gpu_cluster_name = "nc6"
 try:
@@ -56,8 +62,12 @@ print(ds.datastore_type, ds.account_name, ds.container_name)
 rng = np.random.default_rng(0)
 x = rng.uniform(0, 1, 2000)
 np.savez(HERE / "data" / "points.npz", x=x, y=3.0 * x + 0.5 + rng.normal(0, 0.05, x.size))
-ds.upload(src_dir=str(HERE / "data"), target_path="linear_dataset", overwrite=True, show_progress=True)
-path_on_datastore = " linear_dataset/points.npz"  # the seed's stray space is forgiven, with a warning
+ds.upload(
+    src_dir=str(HERE / "data"), target_path="linear_dataset", overwrite=True, show_progress=True
+)
+path_on_datastore = (
+    " linear_dataset/points.npz"  # the seed's stray space is forgiven, with a warning
+)
 ds_data = ds.path(path_on_datastore)
 print(ds_data)
 

@@ -28,7 +28,9 @@ rank, world = dist.get_rank(), dist.get_world_size()
 data = np.load(args.input_data)
 x = torch.tensor(data["x"][rank::world], dtype=torch.float32).unsqueeze(1)
 y = torch.tensor(data["y"][rank::world], dtype=torch.float32).unsqueeze(1)
-print(f"rank {rank}/{world} on node {os.environ['NODE_RANK']}: {len(x)} points from {args.input_data}")
+print(
+    f"rank {rank}/{world} on node {os.environ['NODE_RANK']}: {len(x)} points from {args.input_data}"
+)
 
 torch.manual_seed(0)
 model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(1, 1))

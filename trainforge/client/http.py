@@ -17,6 +17,7 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from tenacity.stop import stop_base
 
 from trainforge import __version__
 from trainforge.client.settings import ClientSettings
@@ -167,6 +168,7 @@ class TrainforgeClient:
         def find_server(_state: RetryCallState) -> None:
             self.endpoint.refresh()  # a restarted server may listen elsewhere
 
+        stop: stop_base
         if not retry:
             stop = stop_after_delay(0)
         elif self.retry_s is None:

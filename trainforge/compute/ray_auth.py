@@ -19,7 +19,7 @@ def use_cluster_token(token_path: str | None) -> None:
         # Set before Ray is imported: Ray reads its auth settings from the environment.
         os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
         os.environ.setdefault("RAY_AUTH_MODE", "token")
-    from ray._raylet import AuthenticationTokenLoader, Config
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     # As Ray's own reset_auth_token_state: the config first (it says whether tokens are
     # used), then the cached token.

@@ -82,7 +82,10 @@ def kuberay_fragment(scaling: RayScaling, image: str) -> dict[str, Any]:
                 "replicas": scaling.min_nodes,
                 "minReplicas": scaling.min_nodes,
                 "maxReplicas": scaling.max_nodes,
-                "rayStartParams": {"num-cpus": str(resources["CPU"]), "num-gpus": str(resources.get("GPU", 0))},
+                "rayStartParams": {
+                    "num-cpus": str(resources["CPU"]),
+                    "num-gpus": str(resources.get("GPU", 0)),
+                },
                 "template": {
                     "spec": {
                         "containers": [

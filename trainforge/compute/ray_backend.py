@@ -165,7 +165,7 @@ class NodeHost:
         """Start the node agent here; return its pid, start time and this Ray node's address."""
         import ray
 
-        address = ray.util.get_node_ip_address()
+        address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         Path(node_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(node_dir) / "agent.log", "ab") as log_file:
             self.agent = subprocess.Popen(

@@ -41,7 +41,4 @@ class Dataset:
         """{name: latest version} of every registered dataset."""
         with sdk_errors():
             found = workspace._client.get(f"/workspaces/{workspace.name}/datasets")
-        return {
-            item["name"]: registered(workspace, item)
-            for item in found
-        }
+        return {item["name"]: registered(workspace, item) for item in found}

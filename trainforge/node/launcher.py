@@ -165,7 +165,11 @@ class Launcher:
 
     def prep_note(self, line: str) -> None:
         """A line of the node's job-preparation log (what data went where)."""
-        name = JOB_PREP_LOG if self.node_count == 1 else JOB_PREP_LOG.replace(".txt", f"_{self.node_rank}.txt")
+        name = (
+            JOB_PREP_LOG
+            if self.node_count == 1
+            else JOB_PREP_LOG.replace(".txt", f"_{self.node_rank}.txt")
+        )
         path = self.logs_dir / Path(name).name
         if not path.exists():
             path.touch()
@@ -422,11 +426,7 @@ class Launcher:
                     stdout=driver,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    **(
-                        {"user": user.uid, "group": user.gid, "extra_groups": []}
-                        if user
-                        else {}
-                    ),
+                    **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
                 )
             )
         self.specs.append(spec)

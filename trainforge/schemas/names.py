@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -13,7 +14,7 @@ SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 RUN_ID = re.compile(r"^[\w.-]{1,256}$")
 
 
-def _checker(pattern: re.Pattern[str], what: str, rule: str):
+def _checker(pattern: re.Pattern[str], what: str, rule: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
             raise ValueError(f"{what} {value!r} is invalid: {rule}")

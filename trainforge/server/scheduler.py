@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -151,9 +152,11 @@ class Scheduler(WakeLoop):
                 run_token=run_token(self.settings.signing_key, ws.name, run.id),
                 master_port=assignment.master_port,
                 home=self.settings.home,
-                node_dir=nodes_root(self.settings.home, ws.name) / "local" / f"{run.id}.{run.attempt}",
+                node_dir=nodes_root(self.settings.home, ws.name)
+                / "local"
+                / f"{run.id}.{run.attempt}",
             )
-            actions.append(lambda a=assignment.id, r=request: self._launch_local(a, r))
+            actions.append(partial(self._launch_local, assignment.id, request))
         return actions
 
     def _launch_local(self, assignment_id: int, request: LaunchRequest) -> None:
@@ -197,9 +200,7 @@ class Scheduler(WakeLoop):
             if handle is None:
                 continue
             overdue = time.time() - (assignment.stop_requested or 0) > self.settings.stop_grace_s
-            actions.append(
-                lambda h=handle, k=overdue: backend.kill(h) if k else backend.terminate(h)
-            )
+            actions.append(partial(backend.kill if overdue else backend.terminate, handle))
         return actions
 
     def _reap_local(self, db: Session) -> list[Action]:

@@ -24,7 +24,9 @@ def register_datastore(
 ) -> DatastoreInfo:
     with cp.store.session() as db:
         roots = datastores.LocalRoots(cp.settings.local_datastore_roots, cp.settings.home)
-        info = datastores.register(db, cp.workspaces.get_row(db, ws), body, local_roots=roots, vault=cp.vault)
+        info = datastores.register(
+            db, cp.workspaces.get_row(db, ws), body, local_roots=roots, vault=cp.vault
+        )
     response.status_code = status.HTTP_201_CREATED
     return info
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,7 +15,8 @@ from trainforge.server.plane import ControlPlane
 
 
 def plane(request: Request) -> ControlPlane:
-    return request.app.state.plane
+    cp: ControlPlane = request.app.state.plane
+    return cp
 
 
 def _principal(request: Request, cp: ControlPlane) -> Principal:
@@ -35,7 +37,7 @@ def _check(cp: ControlPlane, principal: Principal, call: access.Call) -> None:
         access.check(db, cp.settings, principal, call)
 
 
-async def _json_body(request: Request) -> dict:
+async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:

@@ -79,7 +79,9 @@ async def gang_endpoints(
         with cp.store.session() as db:
             return gang.endpoints(db, _run(cp, db, ws, run_id), attempt)
 
-    return await _long_poll(cp, request, gang.endpoints_key(run_id), wait, read, lambda g: g.complete)
+    return await _long_poll(
+        cp, request, gang.endpoints_key(run_id), wait, read, lambda g: g.complete
+    )
 
 
 @router.post("/nodes/{node_rank}/commands", response_model=NodeCommand, status_code=201)

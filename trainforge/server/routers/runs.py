@@ -33,7 +33,7 @@ class BatchResult(BaseModel):
     count: int
 
 
-def _filter(raw: str | None, field: str) -> str | dict | list | None:
+def _filter(raw: str | None, field: str) -> str | dict[str, Any] | list[str] | None:
     """Tag and property filters arrive as JSON: a key, a list of keys or a key -> value map."""
     if raw is None:
         return None

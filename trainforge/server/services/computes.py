@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -15,15 +16,14 @@ from trainforge.compute import vm_sizes
 from trainforge.schemas.compute import (
     ComputeCreate,
     ComputeInfo,
-    ComputeSettingsInfo,
     ComputeStatus,
     ComputeUpdate,
     NodeInfo,
     NodeState,
     NodeStateCounts,
     Resources,
-    ScaleSettings,
 )
+from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings
 from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import BadRequest, Conflict, NotFound
@@ -86,7 +86,7 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
         tags=compute.tags,
         description=compute.description,
         settings=ComputeSettingsInfo.model_validate(compute.settings),
-        provisioning_state=compute.provisioning_state,  # type: ignore[arg-type]
+        provisioning_state=compute.provisioning_state,
         provisioning_errors=compute.provisioning_errors or None,
         # A Ray node holds the whole VM size; local nodes share (and are capped to) this host.
         node_resources=(
@@ -110,7 +110,7 @@ def node_info(node: models.Node) -> NodeInfo:
         last_heartbeat=node.last_heartbeat,
         resources=Resources.model_validate(node.resources),
         host_id=node.host_id,
-        host_state=node.host_state,  # type: ignore[arg-type]
+        host_state=node.host_state,
     )
 
 
@@ -270,7 +270,7 @@ class ComputeService:
             allocation.fail_run(db, run, error)
         return compute
 
-    def nodes(self, db: Session, ws: models.Workspace, name: str) -> list[NodeInfo]:
+    def nodes(self, db: Session, ws: models.Workspace, name: str) -> builtins.list[NodeInfo]:
         return [node_info(node) for node in nodes_of(db, self.row(db, ws, name))]
 
     def preempt(self, db: Session, ws: models.Workspace, name: str, node_id: str) -> NodeInfo:

@@ -218,7 +218,7 @@ def _access(
             options["client_kwargs"]["region_name"] = config["region"]
         if config.get("endpoint_url"):
             options["endpoint_url"] = config["endpoint_url"]
-        expires = None
+        expires: datetime | None = None
         if creds.access_key_id and short_lived and (session := _sts_session(config, creds)):
             key, secret, token, expires = session
             options.update(key=key, secret=secret, token=token)
@@ -241,7 +241,7 @@ def _access(
             "and Azurite does not emulate Azure Files)"
         )
     url = blob_service_url(config["account_name"], config.get("protocol"), config.get("endpoint"))
-    expires: datetime | None = None
+    expires = None
     sas = creds.sas_token
     if creds.account_key:
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
@@ -348,7 +348,7 @@ def _ensure_container(config: dict[str, Any], request: DatastoreRegister) -> Non
         config["container_name"],
         credential={
             "account_name": config["account_name"],
-            "account_key": request.credentials.account_key,
+            "account_key": request.credentials.account_key,  # type: ignore[dict-item]
         },
     )
     try:

@@ -111,7 +111,7 @@ def _command_info(row: models.NodeCommand) -> NodeCommand:
         id=row.id,
         node_rank=row.node_rank,
         command=row.command,
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         exit_code=row.exit_code,
     )
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,7 +37,7 @@ def to_info(run: models.Run, experiment_name: str, workspace_name: str) -> RunIn
         experiment_id=run.experiment_id,
         workspace_name=workspace_name,
         number=run.number,
-        kind=run.kind,  # type: ignore[arg-type]
+        kind=run.kind,
         run_type=run.run_type,
         status=RunStatus(run.status),
         parent_run_id=run.parent_run_id,
@@ -60,7 +62,7 @@ def new_script_run_id(experiment_name: str) -> str:
     return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
 
 
-def _matches(values: dict, wanted: str | dict | list | None) -> bool:
+def _matches(values: dict[str, Any], wanted: str | dict[str, Any] | list[str] | None) -> bool:
     """The SDK's tag/property filter: a key, a list of keys, or a key -> value dict."""
     if wanted is None:
         return True
@@ -257,8 +259,8 @@ class RunService:
         parent_run_id: str | None = None,
         recursive: bool = False,
         include_children: bool = False,
-        tags: str | dict | list | None = None,
-        properties: str | dict | list | None = None,
+        tags: str | dict[str, Any] | list[str] | None = None,
+        properties: str | dict[str, Any] | list[str] | None = None,
         status: str | None = None,
         run_type: str | None = None,
         target: str | None = None,
@@ -297,14 +299,14 @@ class RunService:
         rows.sort(key=lambda run: (run.created, run.number), reverse=True)
         return rows
 
-    def _children(self, db: Session, parent_ids: Iterable[str]) -> list[models.Run]:
+    def _children(self, db: Session, parent_ids: Iterable[str]) -> builtins.list[models.Run]:
         ids = list(parent_ids)
         if not ids:
             return []
         return list(db.scalars(select(models.Run).where(models.Run.parent_run_id.in_(ids))))
 
-    def _descendants(self, db: Session, run_id: str) -> list[models.Run]:
-        found: list[models.Run] = []
+    def _descendants(self, db: Session, run_id: str) -> builtins.list[models.Run]:
+        found: builtins.list[models.Run] = []
         frontier = [run_id]
         while frontier:
             level = self._children(db, frontier)
@@ -312,7 +314,7 @@ class RunService:
             frontier = [run.id for run in level]
         return found
 
-    def subtree(self, db: Session, ws: models.Workspace, run_id: str) -> list[models.Run]:
+    def subtree(self, db: Session, ws: models.Workspace, run_id: str) -> builtins.list[models.Run]:
         return [self.row(db, ws, run_id), *self._descendants(db, run_id)]
 
     def update(

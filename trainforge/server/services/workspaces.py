@@ -127,11 +127,14 @@ class WorkspaceService:
         datastores.register(db, ws, blob, make_default=True, shown_as="AzureBlob", vault=self.vault)
         datastores.register(db, ws, files, shown_as="AzureFile", vault=self.vault)
 
+
 def blob_store_of(connection_string: str, container: str) -> DatastoreRegister:
     """The default datastore of a workspace created with ``storage_account``: an Azure
     Storage connection string (``AccountName=...;AccountKey=...;BlobEndpoint=...``)."""
     parts = dict(
-        item.split("=", 1) for item in connection_string.strip().strip(";").split(";") if "=" in item
+        item.split("=", 1)
+        for item in connection_string.strip().strip(";").split(";")
+        if "=" in item
     )
     if not parts.get("AccountName") or not parts.get("AccountKey"):
         raise BadRequest(
@@ -144,7 +147,7 @@ def blob_store_of(connection_string: str, container: str) -> DatastoreRegister:
         datastore_type="AzureBlob",
         account_name=parts["AccountName"],
         container_name=container,
-        protocol=parts.get("DefaultEndpointsProtocol", "https"),  # type: ignore[arg-type]
+        protocol=parts.get("DefaultEndpointsProtocol", "https"),
         endpoint=endpoint,
         credentials=DatastoreCredentials(account_key=parts["AccountKey"]),
         create_if_not_exists=True,
