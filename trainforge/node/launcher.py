@@ -228,7 +228,7 @@ class Launcher:
         self.logs.add(build_log, environments.build_log_name(self.node_rank))
         try:
             return environments.interpreter_for(
-                definition.environment, self.home, build_log, self.logs.ship
+                definition.environment, self.home, self.workspace, build_log, self.logs.ship
             )
         except environments.EnvironmentBuildError as exc:
             raise LaunchError(str(exc)) from None

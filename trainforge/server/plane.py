@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trainforge.compute import registry
 from trainforge.server.events import RunEvents
+from trainforge.server.janitor import Janitor
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
 from trainforge.server.services.runs import RunService
@@ -37,6 +38,7 @@ class ControlPlane:
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake
         )
+        self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
@@ -59,8 +61,10 @@ class ControlPlane:
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)
         self.sweeper.start()
+        self.janitor.start()
 
     def close(self) -> None:
+        self.janitor.stop()
         self.sweeper.stop()
         self.scheduler.stop()
         self.store.close()

@@ -355,4 +355,5 @@ class RequestKey(Base):
     # What the request was (its path in the workspace): a key reused elsewhere is refused.
     request: Mapped[str] = mapped_column(Text)
     run_ids: Mapped[list[Any]] = mapped_column(default=list)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: keys older than the retention window are pruned oldest first.
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
