@@ -88,3 +88,21 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+def processes_of(home: Path) -> list[psutil.Process]:
+    """Every process of this machine that belongs to the server of ``home``: its command
+    line, working folder or environment names the home or its work root (``<home>-work``).
+    Found by looking at each process, so one the server never recorded shows too."""
+    mark = str(home.resolve())
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid == os.getpid() or process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            seen = [*process.cmdline(), process.cwd(), *process.environ().values()]
+        except psutil.Error:
+            continue
+        if any(mark in text for text in seen):
+            found.append(process)
+    return found

@@ -23,8 +23,13 @@ from tests.helpers import wait_until
 from tests.postgres_server import PostgresServer, create_database
 from tests.storage_services import free_port
 from trainforge.compute import vm_sizes
-from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, ProcessHandle
-from trainforge.node.launch import LaunchRequest
+from trainforge.compute.backend import (
+    HostView,
+    LaunchRequest,
+    NodePlacement,
+    NodeRequest,
+    ProcessHandle,
+)
 from trainforge.schemas.compute import Resources
 from trainforge.server.app import create_app
 from trainforge.server.plane import ControlPlane
@@ -79,7 +84,7 @@ class RecordingBackend:
     def rendezvous_port(self, node_id: str | None = None) -> int:
         return 29500
 
-    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle:
         self.launches.append(request)
         return self._handle(None)
 

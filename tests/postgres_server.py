@@ -17,8 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.storage_services import free_port
+from trainforge import processes
 
 DATABASE = "trainforge_test"
 START_ATTEMPTS = 3
@@ -129,6 +131,27 @@ def create_database(server: PostgresServer, name: str) -> str:
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return server.url(name)
+
+
+def kill_recorded(url: str) -> None:
+    """Kill, by pid, the node agents and launchers the server recorded in its database."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = [
+            row
+            for table in ("nodes", "assignments")
+            for row in connection.execute(
+                text(f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL")
+            )
+        ]
+    engine.dispose()
+    for pid, created in rows:
+        try:
+            process = psutil.Process(pid)
+            if created is not None and abs(process.create_time() - created) < 0.01:
+                processes.kill_tree(process)
+        except psutil.Error:
+            pass
 
 
 @pytest.fixture(name="postgres_server", scope="session")

@@ -223,3 +223,12 @@ def test_a_long_poll_ends_when_its_client_leaves(api: TestClient, run_path: str)
         (f"{run_path}/files/azureml-logs/70_driver_log.txt", "offset=0&wait=30"),
     ):
         asyncio.run(_poll_and_leave(api.app, path, query))
+
+
+def test_a_compute_update_that_would_put_max_below_min_is_a_4xx(api: TestClient) -> None:
+    computes = "/api/v1/workspaces/bad-input/computes"
+    cluster = {"name": "cpu", "scale_settings": {"min_nodes": 0, "max_nodes": 1}}
+    assert api.post(computes, json=cluster).status_code == 201
+    # Each field is valid alone; merged with what the cluster has, min exceeds max.
+    _refused(api.patch(f"{computes}/cpu", json={"min_nodes": 2}), 400, "max_nodes")
+    assert api.get(f"{computes}/cpu").json()["scale_settings"]["min_nodes"] == 0

@@ -313,3 +313,30 @@ def test_the_studio_link_survives_a_restart_of_the_server(tmp_path: Path) -> Non
         assert reply.status_code == 200
     finally:
         local_server.stop_server(home)
+
+
+@pytest.mark.real_process  # each try starts a server process, which dies at start
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("workspace", "list"),
+        ("experiment", "list", "-w", "any-ws"),
+        ("run", "list", "-w", "any-ws"),
+        ("compute", "list", "-w", "any-ws"),
+        ("run", "show", "some-run", "-w", "any-ws"),
+    ],
+)
+def test_commands_exit_3_when_no_server_can_be_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    from trainforge.client import session
+
+    home = tmp_path / "broken-home"
+    home.mkdir()
+    (home / "trainforge.db").mkdir()  # the store cannot open: the server exits at start
+    monkeypatch.setenv("TRAINFORGE_HOME", str(home))
+    monkeypatch.setattr(session, "_default", None)  # this process's session: the new home
+    result = invoke(*command)
+    assert result.exit_code == 3, (result.exit_code, result.output)
+    assert result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.output

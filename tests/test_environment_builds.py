@@ -73,7 +73,7 @@ def test_a_run_imports_a_package_of_its_environment_and_the_next_run_reuses_it(
     built = run_file(first, BUILD_LOG)
     assert "building into" in built and "with uv" in built and "cache hit" not in built
     prefix = prefix_of(first)
-    assert Path(prefix).parent == envs_root(tf_home)
+    assert Path(prefix).parent == envs_root(tf_home, experiment.workspace.name)
     assert (Path(prefix) / READY_MARKER).is_file()
 
     second = experiment.submit(config)
@@ -144,7 +144,8 @@ def test_a_package_that_does_not_exist_fails_the_run_with_the_installer_error(
     assert "never runs" not in run_file(run, DRIVER_LOG)
     # nothing half-built is left to be mistaken for a cached environment
     build = plan(env._spec({}, docker_enabled=False))
-    assert build is not None and not (envs_root(tf_home) / build.key).exists()
+    assert build is not None
+    assert not (envs_root(tf_home, experiment.workspace.name) / build.key).exists()
 
 
 def test_pip_builds_the_environment_when_uv_is_not_used(
@@ -165,3 +166,37 @@ def test_pip_builds_the_environment_when_uv_is_not_used(
     assert ready["installer"] == "pip" and ready["requirements"] == ["toolz"]
     assert cache.ensure(build, log) == python
     assert "cache hit" in log.read_text()
+
+
+def test_a_poisoned_environment_of_one_workspace_is_never_used_by_another(
+    ws, project: Path, tf_home: Path
+) -> None:
+    """Two workspaces with the same environment each build their own: what a run of
+    workspace A leaves in its environment (here a .pth file that runs at every start)
+    never reaches a run of workspace B."""
+    from trainforge.core import Workspace
+
+    (project / "train.py").write_text(
+        IMPORTING_SCRIPT.format(module="toolz")
+        + "import os\nprint('POISON', os.environ.get('POISONED'))\n"
+    )
+    env = Environment("shared-name-env")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["toolz"])
+    config = ScriptRunConfig(source_directory=str(project), script="train.py", environment=env)
+
+    first = Experiment(ws, "poison").submit(config)
+    done = first.wait_for_completion(raise_on_error=False)
+    assert done["status"] == "Completed", run_file(first, DRIVER_LOG)[-1500:]
+    poisoned = Path(prefix_of(first))
+    site = next(poisoned.glob("lib/python*/site-packages"))
+    # What a script of workspace A could do to the environment it runs in.
+    (site / "zz_poison.pth").write_text("import os; os.environ['POISONED'] = 'yes'\n")
+
+    other = Workspace.create("poison-ws-b", exist_ok=True, show_output=False)
+    second = Experiment(other, "poison").submit(config)
+    done = second.wait_for_completion(raise_on_error=False)
+    assert done["status"] == "Completed", (done.get("error"), run_file(second, BUILD_LOG))
+    assert "building into" in run_file(second, BUILD_LOG)
+    assert Path(prefix_of(second)) != poisoned
+    assert Path(prefix_of(second)).parent == envs_root(tf_home, other.name)
+    assert "POISON None" in run_file(second, DRIVER_LOG)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from pydantic import ValidationError
+import re
+from pathlib import Path
 
+import pytest
+
+from tests.inprocess import Api
 from tests.ray_cluster import free_port
 from trainforge.compute import vm_sizes
 from trainforge.core.compute import AmlCompute, ComputeTarget, RayCompute
@@ -32,9 +35,23 @@ def test_the_ray_backend_needs_an_address() -> None:
     assert AmlCompute.provisioning_configuration()._to_body("c2")["backend"] == "local"
 
 
-def test_the_server_refuses_a_ray_cluster_without_an_address() -> None:
-    with pytest.raises(ValidationError, match=r"settings.ray_address: required"):
-        ComputeCreate(name="c1", backend="ray", vm_size="STANDARD_D2_V2")
+def test_the_server_refuses_a_ray_cluster_without_an_address(tmp_path: Path) -> None:
+    api = Api(tmp_path / "home", f"sqlite:///{tmp_path / 'trainforge.db'}")
+    try:
+        api.workspace("ws1")
+        body = {"name": "c1", "backend": "ray", "vm_size": "STANDARD_D2_V2"}
+        response = api.request("POST", "/workspaces/ws1/computes", json=body)
+        assert response.status_code == 422
+        assert re.search(r"settings.ray_address: required", response.text)
+        body["backend"] = "yarn"
+        response = api.request("POST", "/workspaces/ws1/computes", json=body)
+        assert response.status_code == 422
+        assert (
+            "backend: Invalid backend 'yarn': allowed values are 'local' or 'ray'" in response.text
+        )
+        assert "c1" not in [c["name"] for c in api.call("GET", "/workspaces/ws1/computes")]
+    finally:
+        api.close()
 
 
 def test_attach_checks_the_address(ws) -> None:  # type: ignore[no-untyped-def]

@@ -190,9 +190,83 @@ def test_print_run_is_readable_at_100_columns(experiment: Experiment, project: P
     write(project, "train.py", ARGV)
     run = experiment.submit(ScriptRunConfig(str(project), "train.py"))
     text = str(run)
-    assert max(len(line) for line in text.splitlines()) <= 100, text
-    assert run.id in text and experiment.name in text and run.get_portal_url() in text
+    # The studio link (it carries the sign-in token) goes whole on a line of its own, so
+    # it can be copied or clicked; every other line fits 100 columns.
+    link = run.get_portal_url()
+    assert f"\n  {link}\n" in text
+    assert max(len(line) for line in text.splitlines() if line.strip() != link) <= 100, text
+    assert run.id in text and experiment.name in text
     html = run._repr_html_()
     assert run.id in html and run.get_portal_url() in html
     assert repr(run).startswith("Run(")
     run.wait_for_completion()
+
+
+def test_script_and_command_together_are_refused_as_the_sdk_refuses_them(
+    experiment: Experiment, project: Path
+) -> None:
+    """Azure ML: "Both command and script/argument properties cannot be used together to
+    submit a run" (a UserErrorException at submit)."""
+    from trainforge.exceptions import UserErrorException
+
+    write(project, "train.py", ARGV)
+    both = ScriptRunConfig(str(project), script="train.py", command=["python", "train.py"])
+    with pytest.raises(UserErrorException, match="command") as refused:
+        experiment.submit(both)
+    assert "script" in refused.value.message
+    with_arguments = ScriptRunConfig(str(project), arguments=["--x", 1], command="ls")
+    with pytest.raises(UserErrorException, match="arguments"):
+        experiment.submit(with_arguments)
+    assert list(experiment.get_runs()) == []  # nothing was submitted
+
+
+def test_hyperdrive_on_a_command_appends_the_sampled_parameters(
+    experiment: Experiment, project: Path
+) -> None:
+    """A sweep of a command-based ScriptRunConfig: each trial's command line ends with its
+    sampled hyperparameters as ``--name value``, as Azure ML passes them."""
+    from trainforge.train.hyperdrive import (
+        GridParameterSampling,
+        HyperDriveConfig,
+        PrimaryMetricGoal,
+        choice,
+    )
+
+    write(
+        project,
+        "train.py",
+        """
+        import argparse, json, sys
+        from trainforge.core import Run
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--lr", type=float)
+        args = parser.parse_args()
+        print("ARGV " + json.dumps(sys.argv[1:]))
+        Run.get_context().log("accuracy", args.lr * args.epochs)
+        """,
+    )
+    src = ScriptRunConfig(str(project), command=["python", "train.py", "--epochs", "2"])
+    sweep = experiment.submit(
+        HyperDriveConfig(
+            run_config=src,
+            hyperparameter_sampling=GridParameterSampling({"lr": choice(0.1, 0.3)}),
+            primary_metric_name="accuracy",
+            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+            max_total_runs=2,
+            max_concurrent_runs=2,
+        )
+    )
+    assert sweep.wait_for_completion()["status"] == "Completed"
+    children = list(sweep.get_children())
+    assert len(children) == 2
+    seen = {}
+    for child in children:
+        assert child.get_status() == "Completed"
+        log = child.get_details_with_logs()["logFiles"]["azureml-logs/70_driver_log.txt"]
+        argv = json.loads(next(s for s in log.splitlines() if s.startswith("ARGV "))[5:])
+        seen[argv[-1]] = (argv, child.get_metrics()["accuracy"])
+    assert seen == {
+        "0.1": (["--epochs", "2", "--lr", "0.1"], pytest.approx(0.2)),
+        "0.3": (["--epochs", "2", "--lr", "0.3"], pytest.approx(0.6)),
+    }

@@ -11,16 +11,15 @@ import textwrap
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.postgres_server import (
     PostgresServer,
     create_database,
+    kill_recorded,
     postgres_server_fixture,  # noqa: F401  (the fixture)
 )
-from trainforge import processes
 from trainforge.client import local_server
 
 pytestmark = pytest.mark.slow
@@ -67,27 +66,6 @@ TRAIN = textwrap.dedent(
 )
 
 
-def _kill_recorded(url: str) -> None:
-    """Kill, by pid, the node agents and launchers the server recorded in its database."""
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        rows = [
-            row
-            for table in ("nodes", "assignments")
-            for row in connection.execute(
-                text(f"SELECT pid, pid_create_time FROM {table} WHERE pid IS NOT NULL")
-            )
-        ]
-    engine.dispose()
-    for pid, created in rows:
-        try:
-            process = psutil.Process(pid)
-            if created is not None and abs(process.create_time() - created) < 0.01:
-                processes.kill_tree(process)
-        except psutil.Error:
-            pass
-
-
 def test_runs_on_a_server_backed_by_postgresql(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -110,7 +88,7 @@ def test_runs_on_a_server_backed_by_postgresql(
         found = json.loads(user.stdout.strip().splitlines()[-1])
     finally:
         local_server.stop_server(home)
-        _kill_recorded(url)
+        kill_recorded(url)
     expected = {"loss": [1.0, 0.5, 1 / 3, 0.25, 0.2], "table": {"epoch": [1], "acc": [0.5]}}
     assert found["status"] == ["Completed", "Completed"]
     assert found["metrics"] == [expected, expected]

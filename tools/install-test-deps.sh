@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the test suite needs beyond Python packages, installed once per machine:
 # Open MPI (the MPI tests run mpirun; mpi4py builds against its headers) and PostgreSQL
-# (the store tests start their own server with initdb/pg_ctl) from Debian's packages,
-# and Azurite (the Azure Storage emulator) from npm into this project's .ci/.npm.
+# (the store tests start their own server with initdb/pg_ctl) and Chromium (the studio's
+# browser tests drive /usr/bin/chromium with Playwright, no `playwright install`) from
+# Debian's packages, and Azurite (the Azure Storage emulator) from npm into this project's .ci/.npm.
 # `make test` calls this; it exits non-zero with a message naming what is missing when
 # it cannot install it (no root, no sudo), instead of letting tests skip.
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v mpirun >/dev/null || missing+=(openmpi-bin libopenmpi-dev)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then

@@ -103,7 +103,11 @@ class TrainforgeGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except local_server.ServerStartError as exc:
-            _fail(str(exc), EXIT_NO_SERVER)
+            # The message ends with the server log's tail: its first line and the error
+            # the server died of are the line; the traceback stays in server.log.
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            said = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "")
+            _fail(f"{said} (the whole story is in server.log of the home)", EXIT_NO_SERVER)
         except httpx.TransportError as exc:
             _fail(
                 f"cannot reach the trainforge server ({exc}); start it with trainforge up",

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from trainforge.cli.output import OutputFormat, OutputOption, emit
-from trainforge.node.work_root import envs_root
+from trainforge.node.work_root import work_root
 
 environment_app = typer.Typer(
     help="List and show registered environments and the environments built on this machine.",
@@ -66,19 +66,22 @@ def environment_cache(
     ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """List the environments built on this machine (beside TRAINFORGE_HOME: <home>-work/envs)."""
+    """List the environments built on this machine, per workspace (beside TRAINFORGE_HOME:
+    <home>-work/workspaces/<ws>/envs)."""
     from trainforge.cli.common import _home
     from trainforge.node.environments import READY_MARKER
 
     rows = []
-    for marker in sorted(envs_root(_home(home)).glob(f"*/{READY_MARKER}")):
+    workspaces = work_root(_home(home)) / "workspaces"
+    for marker in sorted(workspaces.glob(f"*/envs/*/{READY_MARKER}")):
         built = json.loads(marker.read_text())
         rows.append(
             {
+                "workspace": marker.parent.parent.parent.name,
                 "hash": marker.parent.name,
                 "installer": built.get("installer", ""),
                 "build seconds": built.get("seconds", ""),
                 "requirements": ", ".join(built.get("requirements", [])),
             }
         )
-    emit(rows, output, ["hash", "installer", "build seconds", "requirements"])
+    emit(rows, output, ["workspace", "hash", "installer", "build seconds", "requirements"])

@@ -7,56 +7,33 @@ stops things.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from trainforge.node.launch import LaunchRequest
+# The protocol's messages are shared with the node layer, which must not import compute:
+# they are defined in schemas and are part of this protocol's public names.
+from trainforge.schemas.backend import (
+    HostView,
+    Infeasible,
+    LaunchRequest,
+    NodePlacement,
+    NodeRequest,
+    ProcessHandle,
+)
 from trainforge.schemas.compute import Resources
 
-
-class NodeRequest(BaseModel):
-    """A node to bring up for a cluster."""
-
-    workspace_name: str
-    compute_name: str
-    node_id: str
-    endpoint: str
-    agent_token: str
-    home: Path
-    node_dir: Path
-    resources: Resources
-    # Nodes provisioned together for one gang: one placement group of group_size bundles,
-    # spread over distinct hosts; this node takes bundle bundle_index.
-    group: str
-    group_size: int = 1
-    bundle_index: int = 0
-
-
-class NodePlacement(BaseModel):
-    """Where a node was asked to go: its placement group and bundle."""
-
-    node_id: str
-    group: str | None = None
-    bundle_index: int = 0
-
-
-class Infeasible(BaseModel):
-    """The cluster manager reports a node's reservation as one no host of it can hold."""
-
-    since: float  # a Unix time: when the backend first saw it so
-    largest_host: str  # the largest host there is, in words (id, address, resources)
-
-
-class HostView(BaseModel):
-    """What the backend's own cluster manager says of the host a node was placed on."""
-
-    state: Literal["pending", "alive", "dead"]
-    host_id: str | None = None
-    address: str | None = None
-    # Set while the node waits for a host that no host of the cluster could be.
-    infeasible: Infeasible | None = None
+__all__ = [
+    "BackendConflict",
+    "BackendUnavailable",
+    "ComputeBackend",
+    "HostView",
+    "Infeasible",
+    "LaunchRequest",
+    "NodePlacement",
+    "NodeRequest",
+    "ProcessHandle",
+]
 
 
 class BackendUnavailable(RuntimeError):
@@ -68,19 +45,31 @@ class BackendUnavailable(RuntimeError):
         self.since = since
 
 
-class ProcessHandle(BaseModel):
-    """A process the backend started (a node agent or a launcher), by pid and start time."""
-
-    backend: str
-    node_id: str | None = None
-    pid: int
-    pid_create_time: float
+class BackendConflict(ValueError):
+    """A cluster that cannot be added beside the backend's other clusters; the message
+    names the setting."""
 
 
 class ComputeBackend(Protocol):
     name: str
     # Whether hosts hold several nodes: then a gang only uses nodes of one placement group.
     spreads_gangs: bool
+    # The cluster settings this backend takes (beside the SDK's own cluster settings).
+    settings_model: ClassVar[type[BaseModel]]
+    # Whether a cluster made without vm_size has its nodes sized from the backend's hosts.
+    sizes_from_hosts: ClassVar[bool]
+
+    def check_new_cluster(
+        self, settings: dict[str, Any], others: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Raise BackendConflict when a cluster with ``settings`` cannot be added beside
+        the backend's other clusters (their names and settings, oldest first)."""
+        ...
+
+    def vm_size_from_hosts(self, settings: dict[str, Any]) -> str:
+        """The VM size of the nodes of a cluster made without one (``sizes_from_hosts``);
+        raises ValueError saying why there is none."""
+        ...
 
     def node_resources(self, vm_size: str) -> Resources:
         """What one node of this VM size reserves on its host."""
@@ -107,8 +96,10 @@ class ComputeBackend(Protocol):
         """A port where a gang's rank 0 (on ``node_id``) can listen (MASTER_PORT)."""
         ...
 
-    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
-        """Start the launcher of one assignment; None when the node's agent starts it."""
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle:
+        """Start the launcher of one assignment on the backend's own host (the 'local'
+        target's node), and return its process. A cluster node's launchers are started by
+        its node agent, which takes its assignments with its heartbeats."""
         ...
 
     def is_alive(self, handle: ProcessHandle) -> bool:

@@ -6,23 +6,38 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import psutil
+from pydantic import BaseModel
 
 from trainforge.compute import vm_sizes
-from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, ProcessHandle
+from trainforge.compute.backend import (
+    HostView,
+    LaunchRequest,
+    NodePlacement,
+    NodeRequest,
+    ProcessHandle,
+)
 from trainforge.compute.ports import PortPicker
 from trainforge.node import processes
-from trainforge.node.launch import LaunchRequest, spawn_launcher
+from trainforge.node.launch import spawn_launcher
 from trainforge.node.ray_environ import without_ray
 from trainforge.schemas.compute import Resources
+
+
+class LocalSettings(BaseModel):
+    """A local cluster takes no settings of its own (the SDK's are accepted and unused)."""
 
 
 class LocalBackend:
     name = "local"
     spreads_gangs = False  # every node is on this one host
+    settings_model = LocalSettings
+    sizes_from_hosts = False
 
-    def __init__(self) -> None:
+    def __init__(self, settings_of: Callable[[], dict[str, Any] | None] | None = None) -> None:
         # Popen objects of processes this server started, kept so that they get reaped.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._ports = PortPicker("127.0.0.1")
@@ -40,6 +55,14 @@ class LocalBackend:
         """A free port on this host for a gang's rank 0; every node here shares the host,
         so ports handed out recently are not handed out again."""
         return self._ports.pick()
+
+    def check_new_cluster(
+        self, settings: dict[str, Any], others: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Local clusters share nothing but this host: any number of them may be made."""
+
+    def vm_size_from_hosts(self, settings: dict[str, Any]) -> str:
+        raise ValueError("vm_size: required (local nodes are not sized from the host)")
 
     def node_resources(self, vm_size: str) -> Resources:
         """The VM size, capped to this host: all local nodes share it."""
@@ -85,9 +108,8 @@ class LocalBackend:
         if process is not None:
             process.send_signal(signal.SIGTERM)
 
-    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
-        if request.node_id is not None:
-            return None  # the node's agent picks the assignment up with its next heartbeat
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle:
+        """A launcher process on this host, for the 'local' target's one node."""
         return self._handle(spawn_launcher(request), None)
 
     def is_alive(self, handle: ProcessHandle) -> bool:

@@ -42,16 +42,18 @@ import psutil
 
 from trainforge.compute import ray_auth, vm_sizes
 from trainforge.compute.backend import (
+    BackendConflict,
     BackendUnavailable,
     HostView,
     Infeasible,
+    LaunchRequest,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
 )
 from trainforge.compute.ports import PortPicker
+from trainforge.compute.ray_settings import RAY, RaySettings
 from trainforge.node import processes
-from trainforge.node.launch import LaunchRequest
 from trainforge.node.ray_environ import without_ray
 from trainforge.node.run_user import RUN_USER_VARIABLE
 from trainforge.node.work_root import WORK_DIR_VARIABLE
@@ -211,8 +213,10 @@ class RayBackend:
     cluster records); one server connects to one Ray cluster, as a Ray driver can.
     """
 
-    name = "ray"
+    name = RAY
     spreads_gangs = True  # a Ray node may hold several VM sizes: gangs use one group
+    settings_model = RaySettings
+    sizes_from_hosts = True  # without vm_size, nodes are sized from the largest Ray node
 
     def __init__(self, address_of: Callable[[], dict[str, Any] | None]) -> None:
         self._address_of = address_of
@@ -350,6 +354,38 @@ class RayBackend:
         if entry is None:
             raise RuntimeError("the Ray cluster has no live Ray node")
         return host_resources(entry)
+
+    def check_new_cluster(
+        self, settings: dict[str, Any], others: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """The server is one Ray driver, so all its Ray-backed clusters share one Ray cluster."""
+        if not others:
+            return
+        name, first = others[0]
+        if first.get("ray_address") != settings.get("ray_address"):
+            raise BackendConflict(
+                f"settings.ray_address: this server already drives the Ray cluster at "
+                f"{first.get('ray_address')} (compute {name!r}); one server "
+                "drives one Ray cluster: use that address, or delete its Ray-backed computes first"
+            )
+
+    def vm_size_from_hosts(self, settings: dict[str, Any]) -> str:
+        """The largest catalog size that fits the largest live Ray node."""
+        address = settings.get("ray_address")
+        try:
+            host = self.largest_host(settings)
+        except Exception as exc:
+            raise ValueError(
+                f"vm_size: not given, so the nodes are sized from the Ray nodes of {address}, "
+                f"but {exc}; give vm_size"
+            ) from exc
+        size = vm_sizes.largest_fitting(host)
+        if size is None:
+            raise ValueError(
+                f"vm_size: not given, and no VM size fits in the largest Ray node of {address} "
+                f"({host.vcpus} CPUs, {host.gpus} GPUs); give vm_size or add a Ray node with CPUs"
+            )
+        return size
 
     def release_group(self, group: str) -> None:
         ray = self._ray()
@@ -489,10 +525,10 @@ class RayBackend:
         else:
             ray.get(actor.leave.remote(), timeout=CALL_TIMEOUT_S)
 
-    def start_launcher(self, request: LaunchRequest) -> ProcessHandle | None:
-        if request.node_id is None:
-            raise ValueError("the Ray backend runs launchers on cluster nodes only")
-        return None  # the node's agent picks the assignment up with its next heartbeat
+    def start_launcher(self, request: LaunchRequest) -> ProcessHandle:
+        """Never asked: a Ray cluster has no node without an agent (each node's agent
+        starts its launchers)."""
+        raise ValueError("the Ray backend runs launchers on cluster nodes only")
 
     def is_alive(self, handle: ProcessHandle) -> bool:
         actor = self._node_actor(handle)

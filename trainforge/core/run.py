@@ -544,7 +544,8 @@ class Run:
         return details
 
     def get_portal_url(self) -> str:
-        return f"{self._workspace.get_portal_url()}/runs/{self.id}"
+        """The run's page in the studio (it opens signed in, as ml.azure.com does)."""
+        return self._session.studio_url(f"workspaces/{self._workspace.name}/runs/{self.id}")
 
     # -- children -----------------------------------------------------------------------
     def child_run(

@@ -91,6 +91,14 @@ def prepare(
     script = run_config.script
     if script is None and not run_config.command:
         raise UserErrorException("script: give a script (or a command) to run")
+    if run_config.command and (script is not None or run_config.arguments):
+        # Azure ML's rule: a command replaces script and arguments; put them in it.
+        given = "script" if script is not None else "arguments"
+        raise UserErrorException(
+            f"command: both command and script/arguments cannot be used together to submit a "
+            f"run ({given} is given too); put the script and its arguments in the command, "
+            "e.g. command=['python', 'train.py', '--arg1', value]"
+        )
     if script is not None:
         script = check_script(source_directory, script)
     definition = definition_of(run_config, script)

@@ -322,7 +322,8 @@ class Workspace:
         }
 
     def get_portal_url(self) -> str:
-        return f"{self._session.address}/studio/workspaces/{self.name}"
+        """The workspace's page in the studio (it opens signed in, as ml.azure.com does)."""
+        return self._session.studio_url(f"workspaces/{self.name}")
 
     def __repr__(self) -> str:
         return (

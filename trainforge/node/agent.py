@@ -21,8 +21,9 @@ from trainforge import processes
 from trainforge.client.api.agents import AgentsApi
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import launcher as _launcher  # noqa: F401  imported once, before any fork
-from trainforge.node.launch import ForkedProcess, LaunchRequest, fork_launcher
+from trainforge.node.launch import ForkedProcess, fork_launcher
 from trainforge.node.settings import AgentSettings
+from trainforge.schemas.backend import LaunchRequest
 from trainforge.schemas.compute import AssignmentSpec, Heartbeat, HeartbeatReply, LauncherReport
 from trainforge.schemas.server_state import ProcessRecord, read_state, write_pid_file
 
@@ -61,6 +62,7 @@ class Agent:
         self.launchers: dict[int, Launcher] = {}
         self.leaving = False
         self.address = settings.node_addr
+        self.resources = settings.node_resources
 
     def start(self, spec: AssignmentSpec) -> None:
         if spec.assignment_id in self.launchers:
@@ -79,6 +81,8 @@ class Agent:
             run_token=spec.run_token,
             home=self.home,
             node_dir=self.node_dir / "runs" / f"{spec.run_id}.{spec.attempt}",
+            node_addr=self.address or "127.0.0.1",
+            resources=self.resources,
         )
         log.info("starting assignment %s of run %s", spec.assignment_id, spec.run_id)
         self.launchers[spec.assignment_id] = Launcher(fork_launcher(request))

@@ -1,9 +1,11 @@
 """The interpreter of a run: the submitting one, a user-managed one, or a cached virtualenv.
 
-An environment that asks for packages is built once into ``<work root>/envs/<hash>``,
-where the hash covers what is installed (the requirements, pip options, the node's
-Python and trainforge's own runtime dependencies), so every later run and every node of
-this home reuses it. Builds use uv (``uv venv`` + ``uv pip install``) and fall back to
+An environment that asks for packages is built once per workspace into
+``<work root>/workspaces/<ws>/envs/<hash>``, where the hash covers what is installed (the
+requirements, pip options, the node's Python and trainforge's own runtime dependencies),
+so every later run and every node of this home in that workspace reuses it. Another
+workspace builds its own: a run can write into the environment it runs in, and what one
+workspace's run leaves there must never run in another workspace's. Builds use uv (``uv venv`` + ``uv pip install``) and fall back to
 ``python -m venv`` + pip when uv is not installed. uv does not read pip's configuration,
 so pip's index, find-links and constraint settings are passed to it.
 
@@ -228,7 +230,8 @@ def installer() -> str | None:
 
 # -- building -----------------------------------------------------------------------------------
 class EnvironmentCache:
-    """The built environments under ``root`` (``<work root>/envs``, see ``work_root``)."""
+    """The built environments under ``root`` (``<work root>/workspaces/<ws>/envs``, see
+    ``work_root``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -417,7 +420,11 @@ def _command(
 
 
 def interpreter_for(
-    spec: EnvironmentSpec, home: Path, log_path: Path, progress: Progress | None = None
+    spec: EnvironmentSpec,
+    home: Path,
+    workspace_name: str,
+    log_path: Path,
+    progress: Progress | None = None,
 ) -> str:
     """The interpreter a run's processes start with on this node."""
     python = spec.python
@@ -433,4 +440,5 @@ def interpreter_for(
     build = plan(spec)
     if build is None:
         return python.submitting_interpreter or sys.executable
-    return str(EnvironmentCache(envs_root(home)).ensure(build, log_path, progress))
+    cache = EnvironmentCache(envs_root(home, workspace_name))
+    return str(cache.ensure(build, log_path, progress))

@@ -1,4 +1,4 @@
-"""Starting a launcher: what it is told through its environment, and the process itself."""
+"""Starting a launcher: its LaunchRequest goes in one variable of its environment."""
 
 from __future__ import annotations
 
@@ -8,48 +8,18 @@ import subprocess
 import sys
 import time
 import traceback
-from pathlib import Path
-
-from pydantic import BaseModel
 
 from trainforge.node.ray_environ import without_ray
+from trainforge.schemas.backend import LAUNCH_REQUEST_VARIABLE, LaunchRequest
 
-
-class LaunchRequest(BaseModel):
-    """One launcher: a run attempt's part on one node."""
-
-    run_id: str
-    workspace_name: str
-    attempt: int
-    assignment_id: int
-    node_rank: int = 0
-    node_count: int = 1
-    node_id: str | None = None
-    master_addr: str = "127.0.0.1"
-    master_port: int | None = None
-    endpoint: str
-    run_token: str
-    home: Path
-    node_dir: Path
+__all__ = ["LaunchRequest", "fork_launcher", "launcher_environment", "spawn_launcher"]
 
 
 def launcher_environment(request: LaunchRequest) -> dict[str, str]:
-    env = without_ray(os.environ)  # the server may be a Ray driver too
-    env.update(
-        TRAINFORGE_ENDPOINT=request.endpoint,
-        TRAINFORGE_RUN_TOKEN=request.run_token,
-        TRAINFORGE_RUN_ID=request.run_id,
-        TRAINFORGE_WORKSPACE=request.workspace_name,
-        TRAINFORGE_ATTEMPT=str(request.attempt),
-        TRAINFORGE_ASSIGNMENT_ID=str(request.assignment_id),
-        TRAINFORGE_NODE_RANK=str(request.node_rank),
-        TRAINFORGE_NODE_COUNT=str(request.node_count),
-        TRAINFORGE_NODE_ID=request.node_id or "local",
-        TRAINFORGE_MASTER_ADDR=request.master_addr,
-        TRAINFORGE_MASTER_PORT=str(request.master_port or ""),
-        TRAINFORGE_NODE_DIR=str(request.node_dir),
-        TRAINFORGE_HOME=str(request.home),
-    )
+    """The launcher's environment: this process's (less Ray's driver variables: the server
+    may be a Ray driver too) and the request, as JSON in one variable."""
+    env = without_ray(os.environ)
+    env[LAUNCH_REQUEST_VARIABLE] = request.model_dump_json()
     return env
 
 
@@ -125,9 +95,8 @@ def fork_launcher(request: LaunchRequest) -> ForkedProcess:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.chdir(request.node_dir)
-        environment = launcher_environment(request)
         # The launcher watches its agent: when the agent dies the node is lost.
-        environment["TRAINFORGE_AGENT_PID"] = str(os.getppid())
+        environment = launcher_environment(request.model_copy(update={"agent_pid": os.getppid()}))
         os.environ.clear()
         os.environ.update(environment)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

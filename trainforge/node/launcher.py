@@ -8,7 +8,6 @@ Canceled (on SIGTERM, after stopping every process the script started).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -50,8 +49,10 @@ from trainforge.node.run_user import (
     hand_over,
     run_user,
 )
+from trainforge.node.settings import NodeSettings
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import datastore_cache, names_path_in, work_root
+from trainforge.schemas.backend import LaunchRequest
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
@@ -59,16 +60,18 @@ from trainforge.storage.paths import safe_relative_path
 
 log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = process_plan.DRIVER_LOG
-# How long a node waits for the other nodes of its gang to say where their tasks listen.
-GANG_TIMEOUT_S = float(os.environ.get("TRAINFORGE_GANG_TIMEOUT_S", "300"))
 JOB_PREP_LOG = "azureml-logs/65_job_prep.txt"
 LOG_SHIP_INTERVAL_S = 0.5
-# Outputs go up during the run too, so a preempted or killed run keeps its checkpoints.
-OUTPUT_SYNC_INTERVAL_S = float(os.environ.get("TRAINFORGE_OUTPUT_SYNC_S", "10"))
 STOP_GRACE_S = 5.0
-# How often a running launcher asks whether its attempt is still the run's.
-FENCE_CHECK_S = float(os.environ.get("TRAINFORGE_FENCE_CHECK_S", "2"))
 TRACEBACK_MARK = "Traceback (most recent call last):"
+
+
+class LauncherSettings(NodeSettings):
+    """The launcher process's settings: what to launch (its LaunchRequest, as JSON in
+    TRAINFORGE_LAUNCH_REQUEST, written by whoever started it) and the node's settings
+    (gang_timeout_s, output_sync_s, fence_check_s, ...)."""
+
+    launch_request: LaunchRequest
 
 
 def job_dir(home: Path, workspace: str, run_id: str, attempt: int) -> Path:
@@ -85,24 +88,22 @@ class Superseded(Exception):
 
 
 class Launcher:
-    def __init__(self, environ: dict[str, str]) -> None:
-        self.run_id = environ["TRAINFORGE_RUN_ID"]
-        self.workspace = environ["TRAINFORGE_WORKSPACE"]
-        self.attempt = int(environ["TRAINFORGE_ATTEMPT"])
-        self.assignment_id = int(environ["TRAINFORGE_ASSIGNMENT_ID"])
-        self.node_rank = int(environ.get("TRAINFORGE_NODE_RANK", "0"))
-        self.node_count = int(environ.get("TRAINFORGE_NODE_COUNT", "1"))
-        self.node_id = environ.get("TRAINFORGE_NODE_ID", "local")
-        self.master_addr = environ.get("TRAINFORGE_MASTER_ADDR") or "127.0.0.1"
-        self.master_port = (
-            int(environ["TRAINFORGE_MASTER_PORT"])
-            if environ.get("TRAINFORGE_MASTER_PORT")
-            else None
-        )
-        self.node_dir = Path(environ["TRAINFORGE_NODE_DIR"])
-        self.home = Path(environ["TRAINFORGE_HOME"])
-        self.endpoint = environ["TRAINFORGE_ENDPOINT"]
-        self.token = environ["TRAINFORGE_RUN_TOKEN"]
+    def __init__(self, settings: LauncherSettings) -> None:
+        self.settings = settings
+        request = self.request = settings.launch_request
+        self.run_id = request.run_id
+        self.workspace = request.workspace_name
+        self.attempt = request.attempt
+        self.assignment_id = request.assignment_id
+        self.node_rank = request.node_rank
+        self.node_count = request.node_count
+        self.node_id = request.node_id or "local"
+        self.master_addr = request.master_addr
+        self.master_port = request.master_port
+        self.node_dir = request.node_dir
+        self.home = request.home
+        self.endpoint = request.endpoint
+        self.token = request.run_token
         # retry_s=None: a launcher waits out an outage of the control plane, however long,
         # and its processes go on meanwhile.
         self.client = TrainforgeClient(
@@ -118,11 +119,9 @@ class Launcher:
         self.logs_dir = self.node_dir / "azureml-logs"
         self.logs = LogShipper(self.files, self.run_id, self.attempt)
         # The node agent that forked this launcher: if it dies, the node is lost.
-        self.agent_pid = (
-            int(environ["TRAINFORGE_AGENT_PID"]) if environ.get("TRAINFORGE_AGENT_PID") else None
-        )
+        self.agent_pid = request.agent_pid
         self.stop_requested = threading.Event()
-        self.node_addr = environ.get("TRAINFORGE_NODE_ADDR") or "127.0.0.1"
+        self.node_addr = request.node_addr
         self.processes: list[subprocess.Popen[bytes]] = []
         self.specs: list[process_plan.ProcessSpec] = []
         self.stopped: set[int] = set()  # processes stopped on purpose, not failed
@@ -232,7 +231,7 @@ class Launcher:
         self.logs.add(build_log, environments.build_log_name(self.node_rank))
         try:
             return environments.interpreter_for(
-                definition.environment, self.home, build_log, self.logs.ship
+                definition.environment, self.home, self.workspace, build_log, self.logs.ship
             )
         except environments.EnvironmentBuildError as exc:
             raise LaunchError(str(exc)) from None
@@ -273,8 +272,8 @@ class Launcher:
         return env
 
     def node_gpus(self) -> int:
-        resources = os.environ.get("TRAINFORGE_NODE_RESOURCES")
-        return int(json.loads(resources)["gpus"]) if resources else host_gpus()
+        resources = self.request.resources
+        return resources.gpus if resources is not None else host_gpus()
 
     def exchange_endpoints(self, plan: process_plan.Layout) -> dict[str, list[str]]:
         """Pick free ports on this node for its tasks, publish them, and wait until every
@@ -293,7 +292,9 @@ class Launcher:
             ],
         )
         try:
-            gang = self.gang.wait_for_all(GANG_TIMEOUT_S, self.stop_requested, time.monotonic)
+            gang = self.gang.wait_for_all(
+                self.settings.gang_timeout_s, self.stop_requested, time.monotonic
+            )
         except GangTimeout as exc:
             raise LaunchError(f"The run's nodes could not meet: {exc}") from None
         return tf_cluster.cluster_spec(gang)
@@ -506,10 +507,10 @@ class Launcher:
                 self.stop_processes()
                 break
             self.logs.ship()
-            if time.monotonic() - last_fence_check > FENCE_CHECK_S:
+            if time.monotonic() - last_fence_check > self.settings.fence_check_s:
                 self.check_fence()
                 last_fence_check = time.monotonic()
-            if time.monotonic() - last_sync > OUTPUT_SYNC_INTERVAL_S and (
+            if time.monotonic() - last_sync > self.settings.output_sync_s and (
                 syncer is None or not syncer.is_alive()
             ):
                 syncer = threading.Thread(target=lambda: [s.sync() for s in syncs], daemon=True)
@@ -624,7 +625,7 @@ def main() -> int:
     # What the launcher builds for the run (environments, data, its folder) is readable by
     # the run's user; the server's own files stay private through the home's 0700.
     os.umask(0o022)
-    launcher = Launcher(dict(os.environ))
+    launcher = Launcher(LauncherSettings())
     signal.signal(signal.SIGTERM, lambda *_: launcher.stop_requested.set())
     try:
         return launcher.run()

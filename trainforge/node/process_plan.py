@@ -15,6 +15,7 @@ known. Modes:
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import string
 from dataclasses import dataclass, field
@@ -161,10 +162,12 @@ def _script_command(
     """The user's command; ``$VARIABLES`` expanded from ``env`` (None: left for later).
 
     A ``command`` is joined into one line and run by a shell, as Azure ML runs it: the
-    shell expands its variables and runs its ``&&``, pipes and quotes.
+    shell expands its variables and runs its ``&&``, pipes and quotes. Arguments of a
+    command run (HyperDrive's sampled ``--name value``) follow it, quoted as one word each.
     """
     if definition.command:
-        return [SHELL, "-c", " ".join(definition.command)]
+        line = " ".join([*definition.command, *map(shlex.quote, definition.arguments)])
+        return [SHELL, "-c", line]
     assert definition.script is not None
     parts = [interpreter, definition.script, *definition.arguments]
     if env is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from trainforge.schemas.backend import Resources
 from trainforge.schemas.settings import TrainforgeSettings
 
 DEFAULT_RUN_USER = "nobody"
@@ -39,7 +40,7 @@ class NodeSettings(TrainforgeSettings):
         description="pip: build run environments with python -m venv and pip; otherwise with "
         "uv (when installed).",
     )
-    # The launcher (node/launcher.py) reads these three by their variable names.
+    # The launcher reads these three (its LauncherSettings extends these settings).
     output_sync_s: float = Field(
         default=10.0, description="How often a running job's ./outputs are uploaded to the run."
     )
@@ -65,4 +66,7 @@ class AgentSettings(TrainforgeSettings):
     home: Path = Field(description="The control plane's home: its server.json after a restart.")
     node_addr: str | None = Field(
         None, description="The node's address as other nodes reach it (a Ray node's IP)."
+    )
+    node_resources: Resources | None = Field(
+        None, description="What the node reserves on its host (JSON: vcpus, memory_gb, gpus)."
     )

@@ -3,8 +3,10 @@
 A run's processes get their own folder under it and nothing of the home (which holds
 the admin token, the keys and the database), so no path they see leads into the home.
 ``TRAINFORGE_WORK_DIR`` overrides the default ``<home>-work``. Inside:
-``envs/<hash>`` (built environments), ``cache/datastores/<ws>`` (downloaded data) and
-``workspaces/<ws>/nodes/<cluster>/<node>/`` (node folders; runs in ``runs/<run>.<attempt>``).
+``workspaces/<ws>/envs/<hash>`` (built environments, per workspace: a run may change the
+environment it runs in, and that must never reach another workspace's runs),
+``cache/datastores/<ws>`` (downloaded data) and ``workspaces/<ws>/nodes/<cluster>/<node>/``
+(node folders; runs in ``runs/<run>.<attempt>``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ def work_root(home: Path) -> Path:
     return home.parent / f"{home.name}-work"
 
 
-def envs_root(home: Path) -> Path:
-    return work_root(home) / "envs"
+def envs_root(home: Path, workspace_name: str) -> Path:
+    return work_root(home) / "workspaces" / workspace_name / "envs"
 
 
 def nodes_root(home: Path, workspace_name: str) -> Path:

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from trainforge.schemas import limits
+from trainforge.schemas.backend import Resources as Resources  # re-exported
 from trainforge.schemas.compute_settings import (
     BACKENDS,
     DEFAULT_VM_PRIORITY,
@@ -139,12 +140,6 @@ class NodeStateCounts(BaseModel):
     unusable: int = 0
     leaving: int = 0
     preempted: int = 0
-
-
-class Resources(BaseModel):
-    vcpus: int
-    memory_gb: float
-    gpus: int
 
 
 class ComputeStatus(BaseModel):

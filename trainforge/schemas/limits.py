@@ -37,3 +37,14 @@ MAX_NAME_PART = 255
 
 # A cluster's nodes: each local node is a process; more than this is a typo or a fuzzer.
 MAX_CLUSTER_NODES = 1_000
+
+# Text kept in VARCHAR(n) columns: PostgreSQL refuses a longer value (SQLite would keep
+# it), so each is checked here and refused with a 422 naming its field.
+MAX_DISPLAY_NAME = 256  # a run's display name, who submitted it, a friendly name
+MAX_RUN_TYPE = 64
+MAX_HASH = 64  # content hashes: snapshot ids
+MAX_SUBSCRIPTION_ID = 64
+MAX_RESOURCE_GROUP = 128
+MAX_LOCATION = 64
+MAX_SKU = 32
+MAX_CONTENT_TYPE = 128

@@ -87,15 +87,15 @@ RunKind = Literal["script", "interactive", "child", "sweep"]
 class RunCreate(BaseModel):
     run_id: RunId | None = None
     kind: RunKind = "script"
-    run_type: str | None = None
+    run_type: str | None = Field(default=None, max_length=limits.MAX_RUN_TYPE)
     parent_run_id: RunId | None = None
-    display_name: str | None = None
+    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
     description: str | None = None
     definition: RunDefinition | None = None
-    snapshot_id: str | None = None
+    snapshot_id: str | None = Field(default=None, max_length=limits.MAX_HASH)
     tags: dict[str, str | None] = Field(default_factory=dict)
     properties: dict[str, str] = Field(default_factory=dict)
-    submitted_by: str | None = None
+    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
 
 
 class ChildrenCreate(BaseModel):
@@ -113,7 +113,7 @@ class ErrorDetail(BaseModel):
 class RunUpdate(BaseModel):
     status: RunStatus | None = None
     error: ErrorDetail | None = None
-    display_name: str | None = None
+    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
     description: str | None = None
     tags: dict[str, str | None] | None = None
     remove_tags: list[str] | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from trainforge.hyperdrive.policies import PolicyError, check_policy
 from trainforge.hyperdrive.space import SpaceError, check_space
+from trainforge.schemas import limits
 from trainforge.schemas.names import RunId
 from trainforge.schemas.runs import RunDefinition
 
@@ -63,16 +64,16 @@ class SweepCreate(BaseModel):
     policy_config: PolicyConfig = Field(default_factory=PolicyConfig)
     primary_metric_config: PrimaryMetricConfig
     max_total_runs: int = Field(ge=1, le=MAX_TOTAL_RUNS)
-    max_concurrent_runs: int | None = Field(default=None, ge=1)
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
     max_duration_minutes: int = Field(default=MAX_DURATION_MINUTES, ge=1, le=MAX_DURATION_MINUTES)
     # The trials' run definition; its arguments are the base arguments, duplicates removed.
     definition: RunDefinition
-    snapshot_id: str
+    snapshot_id: str = Field(max_length=limits.MAX_HASH)
     tags: dict[str, str | None] = Field(default_factory=dict)
     properties: dict[str, str] = Field(default_factory=dict)
-    display_name: str | None = None
+    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
     description: str | None = None
-    submitted_by: str | None = None
+    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
 
     @model_validator(mode="after")
     def _bayesian_without_policy(self) -> SweepCreate:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from trainforge.schemas import limits
 from trainforge.schemas.names import SecretName, WorkspaceName
 
 LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -13,15 +14,15 @@ LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 class WorkspaceCreate(BaseModel):
     name: WorkspaceName
-    subscription_id: str | None = None
-    resource_group: str | None = None
-    location: str | None = None
+    subscription_id: str | None = Field(default=None, max_length=limits.MAX_SUBSCRIPTION_ID)
+    resource_group: str | None = Field(default=None, max_length=limits.MAX_RESOURCE_GROUP)
+    location: str | None = Field(default=None, max_length=limits.MAX_LOCATION)
     create_resource_group: bool = True
     exist_ok: bool = False
-    friendly_name: str | None = None
+    friendly_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    sku: str = "basic"
+    sku: str = Field(default="basic", max_length=limits.MAX_SKU)
     # An Azure Storage connection string: the default datastore becomes a blob container there.
     storage_account: str | None = None
 
@@ -48,7 +49,7 @@ class ExperimentInfo(BaseModel):
 
 class SecretValue(BaseModel):
     value: str
-    content_type: str = "text/plain"
+    content_type: str = Field(default="text/plain", max_length=limits.MAX_CONTENT_TYPE)
 
 
 class SecretName_(BaseModel):

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from trainforge import __version__
 from trainforge.server.errors import ServiceError
-from trainforge.server.nul_guard import RefuseNul
+from trainforge.server.nul_guard import RefuseNul, refuse_nul_in_body
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers import (
     computes,
@@ -131,7 +131,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         """The studio page; it reads data through the API with the token the user gives it."""
         return FileResponse(STUDIO_PAGE, media_type="text/html")
 
-    secured = [Depends(authorize)]
+    secured = [Depends(authorize), Depends(refuse_nul_in_body)]
     for module in (
         workspaces,
         runs,

@@ -1,15 +1,25 @@
-"""Refuse a NUL character in a request's path or query before any route sees it.
+"""Refuse a NUL character in a request's path, query or JSON body before any route uses it.
 
-PostgreSQL cannot store NUL in text and file systems cannot name it, so a NUL anywhere in
-a name would end in a 500 deep inside; at the edge it is a 400 naming where it was.
+PostgreSQL cannot store NUL in text (nor in JSON) and file systems cannot name it, so a NUL
+anywhere in a name or a value would end in a 500 deep inside on a team server; at the edge
+it is a 400 naming where it was.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from fastapi import Request
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from trainforge.server.errors import BadRequest
+
+# JSON can carry NUL only as the escape \u0000 (a raw control character is invalid JSON);
+# an even number of backslashes before it (none included) leaves the escape unescaped.
+ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class RefuseNul:
@@ -52,3 +62,41 @@ async def _refuse(send: Send, where: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def nul_field(value: Any) -> str | None:
+    """The dotted path (``tags.team``, ``points.0.value``) of the first string or key of a
+    parsed JSON value that holds a NUL; None when there is none."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return ".".join(where) or "body"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in str(key):
+                    return f"{'.'.join(where) or 'body'} (a key)"
+                pending.append(((*where, str(key)), inner))
+        elif isinstance(item, list):
+            pending.extend(((*where, str(index)), inner) for index, inner in enumerate(item))
+    return None
+
+
+async def refuse_nul_in_body(request: Request) -> None:
+    """A route dependency: a JSON body holding a NUL is a 400 naming the field. Only routes
+    that take a JSON body are looked at (file uploads stream past), and the body FastAPI
+    has already read is scanned once; it is walked only when the scan finds the escape."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return
+    raw = await request.body()
+    if not ESCAPED_NUL.search(raw):
+        return
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return  # not JSON: the route's own validation answers
+    where = nul_field(body)
+    if where is not None:
+        raise BadRequest(f"{where}: the NUL character is not allowed")

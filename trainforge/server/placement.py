@@ -8,23 +8,38 @@ group, and a group's hosts stay reserved until all of its nodes have left.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 from trainforge.schemas.compute import NodeState
-from trainforge.server.store import models
 
 
-def idle_units(live: list[models.Node], spread: bool) -> list[list[models.Node]]:
+class PlacedNode(Protocol):
+    """What placement reads of a node: a store row, or plain data in the decision tests."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def placement_group(self) -> str | None: ...
+
+
+N = TypeVar("N", bound=PlacedNode)
+
+
+def idle_units(live: Sequence[N], spread: bool) -> list[list[N]]:
     """What can be let go together: single idle nodes, or (``spread``) the placement groups
     whose live nodes are all idle, since a group's hosts are held until all of it leaves."""
     if not spread:
         return [[node] for node in live if node.state == NodeState.IDLE]
-    groups: dict[str, list[models.Node]] = defaultdict(list)
+    groups: dict[str, list[N]] = defaultdict(list)
     for node in live:
         groups[node.placement_group or node.id].append(node)
     return [unit for unit in groups.values() if all(n.state == NodeState.IDLE for n in unit)]
 
 
-def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.Node] | None:
+def pick_gang(idle: Sequence[N], need: int, spread: bool) -> list[N] | None:
     """``need`` idle nodes for one run, or None. Where hosts hold several nodes
     (``spread``), a gang's nodes come from one placement group: those are on distinct
     hosts; a single node comes from the group with the fewest idle nodes, keeping
@@ -32,8 +47,8 @@ def pick_gang(idle: list[models.Node], need: int, spread: bool) -> list[models.N
     if len(idle) < need:
         return None
     if not spread:
-        return idle[:need]
-    groups: dict[str | None, list[models.Node]] = defaultdict(list)
+        return list(idle[:need])
+    groups: dict[str | None, list[N]] = defaultdict(list)
     for node in idle:
         groups[node.placement_group].append(node)
     fitting = [members for members in groups.values() if len(members) >= need]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from trainforge.compute.backend import ComputeBackend
-from trainforge.compute.local import LocalBackend
-from trainforge.compute.ray_backend import RayBackend
+from trainforge.compute import registry
 from trainforge.server.events import RunEvents
+from trainforge.server.janitor import Janitor
 from trainforge.server.scheduler import Scheduler
-from trainforge.server.services.computes import ComputeService, ray_settings
+from trainforge.server.services.computes import ComputeService, first_cluster_settings
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.secrets import Vault
 from trainforge.server.services.workspaces import WorkspaceService
@@ -30,13 +29,16 @@ class ControlPlane:
             self.vault.seal_plaintext(db)
         self.workspaces = WorkspaceService(settings, self.vault)
         self.runs = RunService()
-        self.computes = ComputeService()
-        self.ray = RayBackend(lambda: ray_settings(self.store))
-        backends: dict[str, ComputeBackend] = {"local": LocalBackend(), "ray": self.ray}
-        self.scheduler = Scheduler(self.store, settings, backends)
+        # Every backend registered by name, each reading its clusters' settings from the store.
+        self.backends = registry.create_backends(
+            lambda name: lambda: first_cluster_settings(self.store, name)
+        )
+        self.computes = ComputeService(self.backends)
+        self.scheduler = Scheduler(self.store, settings, self.backends)
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake
         )
+        self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
@@ -59,8 +61,10 @@ class ControlPlane:
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)
         self.sweeper.start()
+        self.janitor.start()
 
     def close(self) -> None:
+        self.janitor.stop()
         self.sweeper.stop()
         self.scheduler.stop()
         self.store.close()

@@ -1,8 +1,11 @@
 """The scheduler and autoscaler loop.
 
-Each pass, in one thread:
-- places queued runs: the 'local' target starts a launcher at once; a cluster run gets
-  ``node_count`` idle nodes all at once (FIFO within priority) or waits; where a host can
+Each pass, in one thread, goes over every compute target the same way: the clusters, and
+the 'local' target of each workspace, which is a one-node cluster on the local backend
+whose node is this machine (it holds every run at once, and its launchers are started by
+the backend, as no node agent runs there). For each target it
+- places queued runs: a run gets ``node_count`` idle nodes all at once (FIFO within
+  priority) or waits; where a host can
   hold several nodes (Ray), a gang only gets nodes of one placement group, and the
   nodes of a waiting gang are provisioned together as one group;
 - scales clusters: grows toward ``max_nodes`` while work waits, lets nodes idle longer
@@ -10,8 +13,9 @@ Each pass, in one thread:
   stop heartbeating, or whose host the backend reports dead, unusable and retries their
   run once elsewhere (after a start of the server every node gets a fresh heartbeat
   window: an outage of the control plane is not a node's fault);
-- stops what was canceled and reaps launchers that ended.
-Database changes happen in short transactions; process work (spawning, signalling)
+- stops what was canceled and reaps the launchers the backend started itself.
+What to do is decided by the pure functions of ``decisions``; this loop gathers their
+input and applies their answers. Database changes happen in short transactions; process work (spawning, signalling)
 happens after them, so a slow spawn never holds the store.
 """
 
@@ -19,28 +23,31 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from trainforge.compute import registry
 from trainforge.compute.backend import (
     BackendUnavailable,
     ComputeBackend,
     Infeasible,
+    LaunchRequest,
     NodePlacement,
     NodeRequest,
     ProcessHandle,
 )
-from trainforge.node.launch import LaunchRequest
 from trainforge.node.work_root import nodes_root
 from trainforge.schemas.compute import AssignmentState, NodeState
 from trainforge.schemas.runs import ErrorDetail, RunStatus
+from trainforge.server import decisions
 from trainforge.server.auth import node_token, run_token
-from trainforge.server.placement import idle_units, pick_gang
+from trainforge.server.decisions import QueuedRun
 from trainforge.server.services import allocation, run_states
 from trainforge.server.services.computes import LIVE_NODE_STATES, new_node_id, nodes_of
 from trainforge.server.settings import ServerSettings
@@ -54,6 +61,9 @@ NODE_START_TIMEOUT_S = 60.0
 INFEASIBLE = "NodeSizeInfeasible"
 PASS_FAILED = "ClusterPassFailed"
 Action = Callable[[], None]
+# The SDK's target that is this machine, and the backend its one node is on.
+LOCAL_TARGET = "local"
+LOCAL_BACKEND = registry.DEFAULT_BACKEND
 
 
 def without_pass_errors(compute: models.Compute) -> list[Any]:
@@ -69,15 +79,72 @@ def _handle(
 
 
 def _queued_on(db: Session, compute: models.Compute) -> list[models.Run]:
+    """The target's queued runs in queue order: priority, then age."""
     return list(
         db.scalars(
-            select(models.Run).where(
+            select(models.Run)
+            .where(
                 models.Run.status == RunStatus.QUEUED.value,
+                models.Run.kind == "script",
                 models.Run.target == compute.name,
                 models.Run.workspace_id == compute.workspace_id,
             )
+            .order_by(models.Run.priority.desc(), models.Run.created)
         )
     )
+
+
+@dataclass(frozen=True)
+class HostNode:
+    """The one node of the 'local' target: this machine. It is always there, holds every
+    run at once (so it never leaves idle) and runs no node agent."""
+
+    id: str = LOCAL_TARGET
+    state: str = NodeState.IDLE.value
+    placement_group: str | None = None
+    state_changed: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+HOST_NODE = HostNode()
+PoolNode = models.Node | HostNode
+
+
+@dataclass
+class Target:
+    """A compute target as a pass sees it: a cluster, or (``host``) a workspace's 'local'
+    target, whose Compute the store never holds (it is in no list of compute targets), so
+    what the pass writes on it is dropped with it."""
+
+    compute: models.Compute
+    host: bool = False
+
+
+def local_target(ws_id: str) -> Target:
+    """The 'local' target of a workspace: a one-node cluster on the local backend."""
+    return Target(
+        models.Compute(
+            id=f"{LOCAL_TARGET}.{ws_id}",
+            workspace_id=ws_id,
+            name=LOCAL_TARGET,
+            compute_type=LOCAL_TARGET,
+            backend=LOCAL_BACKEND,
+            vm_size="",
+            vm_priority="dedicated",
+            min_nodes=1,
+            max_nodes=1,
+            idle_seconds_before_scaledown=0,
+            provisioning_state="Succeeded",
+            provisioning_errors=None,
+            node_counter=0,
+            target_node_count=1,
+        ),
+        host=True,
+    )
+
+
+def _cluster(db: Session, compute_id: str) -> Target | None:
+    compute = db.get(models.Compute, compute_id)
+    return Target(compute) if compute is not None else None
 
 
 class Scheduler(WakeLoop):
@@ -100,15 +167,22 @@ class Scheduler(WakeLoop):
         self.start_loop()
 
     def tick(self) -> None:
-        self._step(self._place_local)
-        self._clusters()
-        self._step(self._stop_local)
-        self._step(self._reap_local)
-
-    def _step(self, step: Callable[[Session], list[Action]]) -> None:
+        """One pass over every target, each in a transaction of its own: a pass that fails
+        is rolled back (and shown on its cluster's status) and never holds up the others.
+        The 'local' targets go first: their runs start at once, without waiting for the
+        clusters' backends."""
         with self.store.session() as db:
-            actions = step(db)
-        self._act(actions)
+            hosts = self._local_workspaces(db)
+            clusters = [(c.id, c.backend) for c in db.scalars(select(models.Compute))]
+        for ws_id in hosts:
+            self._pass(None, LOCAL_BACKEND, lambda db, w=ws_id: local_target(w))  # type: ignore[misc]
+        for compute_id, backend_name in clusters:
+            self._pass(compute_id, backend_name, lambda db, c=compute_id: _cluster(db, c))  # type: ignore[misc]
+        # A Ray driver left connected dies with its Ray cluster: drop unused connections.
+        used = {backend_name for _, backend_name in clusters} | (
+            {LOCAL_BACKEND} if hosts else set()
+        )
+        self._act([b.disconnect for name, b in self.backends.items() if name not in used])
 
     @staticmethod
     def _act(actions: list[Action]) -> None:
@@ -118,140 +192,53 @@ class Scheduler(WakeLoop):
             except Exception:
                 log.exception("scheduler action failed")
 
-    # -- the 'local' target -------------------------------------------------------------
-    def _place_local(self, db: Session) -> list[Action]:
-        queued = db.scalars(
-            select(models.Run)
-            .where(
-                models.Run.status == RunStatus.QUEUED.value,
-                models.Run.kind == "script",
-                models.Run.target == "local",
-            )
-            .order_by(models.Run.priority.desc(), models.Run.created)
-        ).all()
-        actions: list[Action] = []
-        for run in queued:
-            ws = db.get(models.Workspace, run.workspace_id)
-            assert ws is not None
-            run_states.transition(run, RunStatus.PREPARING)
-            assignment = models.Assignment(
-                run_id=run.id,
-                attempt=run.attempt,
-                backend="local",
-                state=AssignmentState.ACTIVE.value,
-                master_port=self.backends["local"].rendezvous_port(),
-            )
-            db.add(assignment)
-            db.flush()
-            request = LaunchRequest(
-                run_id=run.id,
-                workspace_name=ws.name,
-                attempt=run.attempt,
-                assignment_id=assignment.id,
-                endpoint=self.endpoint,
-                run_token=run_token(self.settings.signing_key, ws.name, run.id),
-                master_port=assignment.master_port,
-                home=self.settings.home,
-                node_dir=nodes_root(self.settings.home, ws.name)
-                / "local"
-                / f"{run.id}.{run.attempt}",
-            )
-            actions.append(partial(self._launch_local, assignment.id, request))
-        return actions
-
-    def _launch_local(self, assignment_id: int, request: LaunchRequest) -> None:
-        try:
-            handle = self.backends["local"].start_launcher(request)
-            assert handle is not None
-        except Exception as exc:
-            log.exception("could not start the launcher of %s", request.run_id)
-            with self.store.session() as db:
-                assignment = db.get(models.Assignment, assignment_id)
-                run = db.get(models.Run, request.run_id)
-                if assignment is not None and run is not None:
-                    allocation.end_assignment(db, assignment)
-                    allocation.fail_run(
-                        db,
-                        run,
-                        ErrorDetail(
-                            code="ServiceError",
-                            message=f"Could not start the run's launcher: {exc}",
-                        ),
-                    )
-            return
-        with self.store.session() as db:
-            assignment = db.get(models.Assignment, assignment_id)
-            if assignment is not None:
-                assignment.pid = handle.pid
-                assignment.pid_create_time = handle.pid_create_time
-
-    def _stop_local(self, db: Session) -> list[Action]:
-        """SIGTERM launchers asked to stop; kill their trees once the grace period is over."""
-        stopping = db.scalars(
-            select(models.Assignment).where(
-                models.Assignment.state == AssignmentState.STOPPING.value,
-                models.Assignment.node_id.is_(None),
-            )
+    @staticmethod
+    def _local_workspaces(db: Session) -> list[str]:
+        """The workspaces whose 'local' target has work: queued runs, or launchers to watch."""
+        queued = select(models.Run.workspace_id).where(
+            models.Run.status == RunStatus.QUEUED.value,
+            models.Run.kind == "script",
+            models.Run.target == LOCAL_TARGET,
         )
-        actions: list[Action] = []
-        backend = self.backends["local"]
-        for assignment in stopping:
-            handle = _handle(assignment.backend, assignment.pid, assignment.pid_create_time)
-            if handle is None:
-                continue
-            overdue = time.time() - (assignment.stop_requested or 0) > self.settings.stop_grace_s
-            actions.append(partial(backend.kill if overdue else backend.terminate, handle))
-        return actions
-
-    def _reap_local(self, db: Session) -> list[Action]:
-        """End assignments whose launcher process is gone."""
-        live = db.scalars(
-            select(models.Assignment).where(
+        hosted = (
+            select(models.Run.workspace_id)
+            .join(models.Assignment, models.Assignment.run_id == models.Run.id)
+            .where(
+                models.Assignment.node_id.is_(None),
                 models.Assignment.state.in_(
                     (AssignmentState.ACTIVE.value, AssignmentState.STOPPING.value)
                 ),
-                models.Assignment.node_id.is_(None),
             )
-        ).all()
-        backend = self.backends["local"]
-        for assignment in live:
-            handle = _handle(assignment.backend, assignment.pid, assignment.pid_create_time)
-            if handle is None:
-                # Placed but never got a pid: the server died between the two steps.
-                if time.time() - assignment.created.timestamp() < 30:
-                    continue
-            elif backend.is_alive(handle):
-                continue
-            allocation.process_ended(db, assignment, None)
-        return []
+        )
+        return sorted(set(db.scalars(queued.distinct())) | set(db.scalars(hosted.distinct())))
 
-    # -- clusters -----------------------------------------------------------------------
-    def _clusters(self) -> None:
-        """Each cluster's pass in a transaction of its own: a pass that fails is rolled back
-        and shown on its cluster's status, and never holds up the other clusters."""
-        with self.store.session() as db:
-            clusters = [(c.id, c.backend) for c in db.scalars(select(models.Compute))]
-        for compute_id, backend_name in clusters:
-            backend = self.backends.get(backend_name)
-            if backend is None:
-                continue
-            try:
-                with self.store.session() as db:
-                    compute = db.get(models.Compute, compute_id)
-                    if compute is None:
-                        continue
-                    actions = self._cluster_pass(db, compute, backend)
-                    if compute.provisioning_errors and any(
-                        error.get("code") == PASS_FAILED for error in compute.provisioning_errors
-                    ):
-                        compute.provisioning_errors = without_pass_errors(compute)
-            except Exception as exc:
+    def _pass(
+        self,
+        compute_id: str | None,
+        backend_name: str,
+        load: Callable[[Session], Target | None],
+    ) -> None:
+        backend = self.backends.get(backend_name)
+        if backend is None:
+            return
+        try:
+            with self.store.session() as db:
+                target = load(db)
+                if target is None:
+                    return
+                actions = self._target_pass(db, target, backend)
+                compute = target.compute
+                if compute.provisioning_errors and any(
+                    error.get("code") == PASS_FAILED for error in compute.provisioning_errors
+                ):
+                    compute.provisioning_errors = without_pass_errors(compute)
+        except Exception as exc:
+            if compute_id is None:
+                log.exception("the scheduler pass of a 'local' target failed")
+            else:
                 self._pass_failed(compute_id, exc)
-                continue
-            self._act(actions)
-        # A Ray driver left connected dies with its Ray cluster: drop unused connections.
-        used = {backend_name for _, backend_name in clusters}
-        self._act([b.disconnect for name, b in self.backends.items() if name not in used])
+            return
+        self._act(actions)
 
     def _pass_failed(self, compute_id: str, exc: Exception) -> None:
         """Show why the cluster's pass failed on its status (``get_status().errors``)."""
@@ -276,9 +263,8 @@ class Scheduler(WakeLoop):
         if not known:  # once per new error, not once per pass
             log.error("the scheduler pass of cluster %s failed", compute_id, exc_info=exc)
 
-    def _cluster_pass(
-        self, db: Session, compute: models.Compute, backend: ComputeBackend
-    ) -> list[Action]:
+    def _target_pass(self, db: Session, target: Target, backend: ComputeBackend) -> list[Action]:
+        compute = target.compute
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
         try:
@@ -288,31 +274,50 @@ class Scheduler(WakeLoop):
             return []
         self._report_infeasible(db, compute, backend, infeasible)
         actions = self._check_nodes(db, compute, backend)
+        if target.host:
+            actions += self._check_launchers(db, compute, backend)
         nodes = nodes_of(db, compute)
-        live = [node for node in nodes if node.state in LIVE_NODE_STATES]
+        live: list[PoolNode] = [node for node in nodes if node.state in LIVE_NODE_STATES]
         if compute.provisioning_state == "Deleting":
-            for node in live:
-                if node.state != NodeState.RUNNING:
+            for node in nodes:
+                if node.state in LIVE_NODE_STATES and node.state != NodeState.RUNNING:
                     allocation.set_node_state(db, node, NodeState.LEAVING)
             if not nodes:
                 db.delete(compute)
             return actions
+        if target.host:
+            live.append(HOST_NODE)
         idle = [node for node in live if node.state == NodeState.IDLE]
-        queued = self._place_gangs(db, compute, backend, idle)
+        waiting, launches = self._place_gangs(db, ws, target, backend, idle)
+        actions += launches
         busy = sum(1 for node in live if node.state == NodeState.RUNNING)
-        wanted = busy + sum(run.definition["node_count"] for run in queued if run.definition)
-        target = min(compute.max_nodes, max(compute.min_nodes, wanted))
-        if target != compute.target_node_count:
-            compute.target_node_count = target
+        size = decisions.autoscale_target(busy, waiting, compute.min_nodes, compute.max_nodes)
+        if size != compute.target_node_count:
+            compute.target_node_count = size
             compute.allocation_changed = utcnow()
-        if backend.spreads_gangs:
-            sizes = self._groups_to_provision(db, compute, live, queued)
-        else:
-            sizes = [1] * (target - len(live))
-        for size in sizes:
-            actions += self._provision(db, ws, compute, backend, size)
-        self._scale_down(db, compute, backend, live, target)
+        growth = decisions.growth(
+            live, waiting, size, compute.min_nodes, compute.max_nodes, backend.spreads_gangs
+        )
+        self._let_go(db, growth.leaving)
+        for group_size in growth.sizes:
+            actions += self._provision(db, ws, compute, backend, group_size)
+        leaving = decisions.scale_down(
+            live,
+            size,
+            compute.min_nodes,
+            compute.max_nodes,
+            compute.idle_seconds_before_scaledown,
+            backend.spreads_gangs,
+            time.time(),
+        )
+        self._let_go(db, leaving)
         return actions
+
+    @staticmethod
+    def _let_go(db: Session, nodes: Sequence[PoolNode]) -> None:
+        for node in nodes:
+            assert isinstance(node, models.Node), "the 'local' target's node never leaves"
+            allocation.set_node_state(db, node, NodeState.LEAVING)
 
     def _observe(
         self, db: Session, compute: models.Compute, backend: ComputeBackend
@@ -404,43 +409,40 @@ class Scheduler(WakeLoop):
         actions: list[Action] = []
         now = time.time()
         gone_groups: set[str] = set()
-        nodes = nodes_of(db, compute)
-        for node in nodes:
+        for node in nodes_of(db, compute):
             handle = _handle(compute.backend, node.pid, node.pid_create_time, node.id)
             alive = handle is not None and backend.is_alive(handle)
             if node.state in LIVE_NODE_STATES:
-                heard = max(
-                    (node.last_heartbeat or node.placed or node.created).timestamp(),
-                    self.started,  # a fresh window for every node after a (re)start
-                )
-                limit = (
-                    self.settings.heartbeat_timeout_s
-                    if node.last_heartbeat
-                    else NODE_START_TIMEOUT_S
-                )
                 where = f"Node {node.name} of cluster {compute.name}"
                 if node.host_id:
                     where += f" on {backend.name} node {node.host_id} ({node.address})"
-                if node.host_state == "dead":
-                    reason = f"{where} was lost: the {backend.name} backend reports its host dead"
-                elif handle is not None and not alive:
-                    reason = f"{where} went away (its agent exited)"
-                elif node.host_state == "pending":
-                    continue  # waiting for a host: the autoscaler may be adding one
-                elif now - heard > limit:
-                    reason = f"{where} missed its heartbeats for {now - heard:.0f} s"
-                else:
-                    continue
-                log.warning("%s: marking it unusable", reason)
-                allocation.lose_node(db, node, NodeState.UNUSABLE, reason)
-            if node.state in (NodeState.UNUSABLE, NodeState.PREEMPTED, NodeState.LEAVING):
-                if alive:
-                    force = node.state != NodeState.LEAVING
-                    actions.append(lambda h=handle, f=force: backend.release_node(h, force=f))  # type: ignore[misc]
-                else:
-                    db.delete(node)
-                    if node.placement_group:
-                        gone_groups.add(node.placement_group)
+                health = decisions.NodeHealth(
+                    where=where,
+                    host_state=node.host_state,
+                    has_process=handle is not None,
+                    alive=alive,
+                    heard=(node.last_heartbeat or node.placed or node.created).timestamp(),
+                    has_beaten=node.last_heartbeat is not None,
+                )
+                reason = decisions.judge_node(
+                    health,
+                    backend.name,
+                    now,
+                    self.started,
+                    self.settings.heartbeat_timeout_s,
+                    NODE_START_TIMEOUT_S,
+                )
+                if reason is not None:
+                    log.warning("%s: marking it unusable", reason)
+                    allocation.lose_node(db, node, NodeState.UNUSABLE, reason)
+            step = decisions.departure(node.state, alive)
+            if step == "forget":
+                db.delete(node)
+                if node.placement_group:
+                    gone_groups.add(node.placement_group)
+            elif step is not None:
+                force = step == "force"
+                actions.append(lambda h=handle, f=force: backend.release_node(h, force=f))  # type: ignore[misc]
         db.flush()
         # A group's reservation goes back once none of its nodes is left, on any cluster.
         for group in gone_groups:
@@ -451,40 +453,82 @@ class Scheduler(WakeLoop):
                 actions.append(lambda g=group: backend.release_group(g))  # type: ignore[misc]
         return actions
 
-    def _place_gangs(
-        self, db: Session, compute: models.Compute, backend: ComputeBackend, idle: list[models.Node]
-    ) -> list[models.Run]:
-        """Give queued runs their nodes all at once, FIFO within priority; return those still waiting."""
-        queued = db.scalars(
-            select(models.Run)
+    def _check_launchers(
+        self, db: Session, compute: models.Compute, backend: ComputeBackend
+    ) -> list[Action]:
+        """The launchers the backend started on its host, which no node agent watches: end
+        the assignments of those gone; SIGTERM those asked to stop, and kill their trees
+        once the grace period is over."""
+        open_ones = db.scalars(
+            select(models.Assignment)
+            .join(models.Run, models.Run.id == models.Assignment.run_id)
             .where(
-                models.Run.status == RunStatus.QUEUED.value,
-                models.Run.target == compute.name,
+                models.Assignment.node_id.is_(None),
+                models.Assignment.state.in_(
+                    (AssignmentState.ACTIVE.value, AssignmentState.STOPPING.value)
+                ),
                 models.Run.workspace_id == compute.workspace_id,
+                models.Run.target == compute.name,
             )
-            .order_by(models.Run.priority.desc(), models.Run.created)
         ).all()
-        waiting: list[models.Run] = []
-        for run in queued:
-            need = run.definition["node_count"] if run.definition else 1
-            if need > compute.max_nodes:
-                allocation.fail_run(
-                    db,
-                    run,
-                    ErrorDetail(
-                        code="ComputeTargetTooSmall",
-                        message=f"The run needs {need} nodes but cluster {compute.name} now has max_nodes={compute.max_nodes}",
-                    ),
-                )
-                continue
-            gang = None if waiting else pick_gang(idle, need, backend.spreads_gangs)
-            if gang is None:
-                waiting.append(run)  # strict FIFO: nobody overtakes a waiting gang
-                continue
-            idle = [node for node in idle if node not in gang]
+        actions: list[Action] = []
+        now = time.time()
+        for assignment in open_ones:
+            handle = _handle(assignment.backend, assignment.pid, assignment.pid_create_time)
+            verdict = decisions.judge_launcher(
+                stopping=assignment.state == AssignmentState.STOPPING,
+                has_process=handle is not None,
+                alive=handle is not None and backend.is_alive(handle),
+                age_s=now - assignment.created.timestamp(),
+                stop_age_s=now - (assignment.stop_requested or 0),
+                stop_grace_s=self.settings.stop_grace_s,
+            )
+            if verdict == "ended":
+                allocation.process_ended(db, assignment, None)
+            elif verdict == "terminate":
+                actions.append(lambda h=handle: backend.terminate(h))  # type: ignore[misc]
+            elif verdict == "kill":
+                actions.append(lambda h=handle: backend.kill(h))  # type: ignore[misc]
+        return actions
+
+    def _place_gangs(
+        self,
+        db: Session,
+        ws: models.Workspace,
+        target: Target,
+        backend: ComputeBackend,
+        idle: list[PoolNode],
+    ) -> tuple[list[QueuedRun], list[Action]]:
+        """Give queued runs their nodes all at once, FIFO within priority; return those
+        still waiting, and the launchers to start on the backend's host."""
+        compute = target.compute
+        runs = {run.id: run for run in _queued_on(db, compute)}
+        queued = [
+            QueuedRun(run.id, run.definition["node_count"] if run.definition else 1)
+            for run in runs.values()
+        ]
+        plan = decisions.place_gangs(
+            queued, idle, compute.max_nodes, backend.spreads_gangs, shared=target.host
+        )
+        for too_big in plan.too_big:
+            allocation.fail_run(
+                db,
+                runs[too_big.id],
+                ErrorDetail(
+                    code="ComputeTargetTooSmall",
+                    message=f"The run needs {too_big.need} nodes but cluster {compute.name} now has max_nodes={compute.max_nodes}",
+                ),
+            )
+        launches: list[Action] = []
+        for placed, gang in plan.placed:
+            run = runs[placed.id]
             run_states.transition(run, RunStatus.PREPARING)
+            if target.host:
+                launches.append(self._host_launch(db, ws, compute, backend, run))
+                continue
             port = backend.rendezvous_port(gang[0].id)
             for rank, node in enumerate(gang):
+                assert isinstance(node, models.Node)
                 db.add(
                     models.Assignment(
                         run_id=run.id,
@@ -492,7 +536,7 @@ class Scheduler(WakeLoop):
                         backend=compute.backend,
                         node_id=node.id,
                         node_rank=rank,
-                        node_count=need,
+                        node_count=placed.need,
                         master_port=port,
                         state=AssignmentState.PENDING.value,
                     )
@@ -500,43 +544,69 @@ class Scheduler(WakeLoop):
                 node.run_id = run.id
                 allocation.set_node_state(db, node, NodeState.RUNNING)
         db.flush()
-        return waiting
+        return plan.waiting, launches
 
-    def _groups_to_provision(
+    def _host_launch(
         self,
         db: Session,
+        ws: models.Workspace,
         compute: models.Compute,
-        live: list[models.Node],
-        waiting: list[models.Run],
-    ) -> list[int]:
-        """The sizes of the node groups to add so that each waiting run, in order, finds a
-        group it fits in, then one group up to ``min_nodes``. A gang that ``max_nodes``
-        blocks gets room from idle groups no waiting run can use, once letting them go
-        frees enough for it (all at once: going one by one would let ``min_nodes`` refill
-        the room with nodes the gang cannot use either)."""
-        free = [node for node in live if node.state in (NodeState.IDLE, NodeState.PREPARING)]
-        room = compute.max_nodes - len(live)
-        sizes: list[int] = []
-        for run in waiting:
-            need = run.definition["node_count"] if run.definition else 1
-            served = pick_gang(free, need, spread=True)
-            if served is not None:
-                free = [node for node in free if node not in served]
-                continue
-            if need > room:
-                spare = [u for u in idle_units(live, spread=True) if all(n in free for n in u)]
-                if room + sum(len(unit) for unit in spare) >= need:
-                    for unit in spare:
-                        if room >= need:
-                            break
-                        for node in unit:
-                            allocation.set_node_state(db, node, NodeState.LEAVING)
-                        room += len(unit)
-                return sizes  # the blocked gang comes first: no min_nodes refill meanwhile
-            sizes.append(need)
-            room -= need
-        missing = compute.min_nodes - len(live) - sum(sizes)
-        return [*sizes, missing] if missing > 0 else sizes
+        backend: ComputeBackend,
+        run: models.Run,
+    ) -> Action:
+        """An assignment on the backend's own host, and the action that starts its launcher
+        (no node agent is there to take it)."""
+        assignment = models.Assignment(
+            run_id=run.id,
+            attempt=run.attempt,
+            backend=compute.backend,
+            state=AssignmentState.ACTIVE.value,
+            master_port=backend.rendezvous_port(),
+        )
+        db.add(assignment)
+        db.flush()
+        request = LaunchRequest(
+            run_id=run.id,
+            workspace_name=ws.name,
+            attempt=run.attempt,
+            assignment_id=assignment.id,
+            endpoint=self.endpoint,
+            run_token=run_token(self.settings.signing_key, ws.name, run.id),
+            master_port=assignment.master_port,
+            home=self.settings.home,
+            node_dir=nodes_root(self.settings.home, ws.name)
+            / compute.name
+            / f"{run.id}.{run.attempt}",
+        )
+        assignment_id = assignment.id
+        return lambda: self._start_launcher(backend, assignment_id, request)
+
+    def _start_launcher(
+        self, backend: ComputeBackend, assignment_id: int, request: LaunchRequest
+    ) -> None:
+        try:
+            handle = backend.start_launcher(request)
+        except Exception as exc:
+            log.exception("could not start the launcher of %s", request.run_id)
+            with self.store.session() as db:
+                assignment = db.get(models.Assignment, assignment_id)
+                run = db.get(models.Run, request.run_id)
+                if assignment is not None and run is not None:
+                    allocation.end_assignment(db, assignment)
+                    allocation.fail_run(
+                        db,
+                        run,
+                        ErrorDetail(
+                            code="ServiceError",
+                            message=f"Could not start the run's launcher: {exc}",
+                        ),
+                    )
+            return
+        with self.store.session() as db:
+            assignment = db.get(models.Assignment, assignment_id)
+            if assignment is not None:
+                assignment.pid = handle.pid
+                assignment.pid_create_time = handle.pid_create_time
 
     def _provision(
         self,
@@ -604,28 +674,3 @@ class Scheduler(WakeLoop):
                     node.pid, node.pid_create_time = handle.pid, handle.pid_create_time
 
         return spawn
-
-    def _scale_down(
-        self,
-        db: Session,
-        compute: models.Compute,
-        backend: ComputeBackend,
-        live: list[models.Node],
-        target: int,
-    ) -> None:
-        """Let idle nodes go: those idle too long while above min_nodes, and any beyond
-        max_nodes; a placement group goes whole, once all its nodes are idle (its hosts
-        stay reserved until then anyway)."""
-        now = time.time()
-        count = len(live)
-        units = idle_units(live, backend.spreads_gangs)
-        for unit in sorted(units, key=lambda u: max(n.state_changed for n in u)):
-            idle_for = now - max(n.state_changed for n in unit).timestamp()
-            over_max = count > compute.max_nodes
-            timed_out = idle_for >= compute.idle_seconds_before_scaledown and count - len(
-                unit
-            ) >= max(compute.min_nodes, target)
-            if over_max or timed_out:
-                for node in unit:
-                    allocation.set_node_state(db, node, NodeState.LEAVING)
-                count -= len(unit)

@@ -58,6 +58,13 @@ class ControlPlaneSettings(HomeSettings):
         "os.pathsep (default: the user's home and the system temp folder).",
     )
 
+    request_key_retention_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Idempotency keys of creates are kept this long, then pruned (a client's "
+        "retry of a create comes much sooner).",
+    )
+
     @field_validator("local_datastore_roots", mode="before")
     @classmethod
     def _paths(cls, value: Any) -> Any:
@@ -94,6 +101,7 @@ class ServerSettings(BaseModel):
     backend_grace_s: float
     max_file_bytes: int
     local_datastore_roots: list[Path]
+    request_key_retention_s: float
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trainforge.compute.ray_settings import RAY
 from trainforge.core.compute.compute import checked
 from trainforge.schemas.compute_settings import RayAttach
 
@@ -53,7 +54,7 @@ class RayComputeAttachConfiguration:
             min_nodes=self.min_nodes,
             max_nodes=self.max_nodes,
             idle_seconds_before_scaledown=self.idle_seconds_before_scaledown,
-            backend="ray",
+            backend=RAY,
             ray_address=self.address,
             ray_auth_token_path=self.auth_token_path,
             description=f"Ray cluster at {self.address}",

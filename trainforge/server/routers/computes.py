@@ -36,7 +36,7 @@ def list_vm_sizes() -> list[VmSize]:
 def create_compute(ws: str, body: ComputeCreate, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        info = cp.computes.info(db, cp.computes.create(db, row, body, cp.ray.largest_host))
+        info = cp.computes.info(db, cp.computes.create(db, row, body))
     cp.scheduler.wake()
     return info
 

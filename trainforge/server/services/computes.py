@@ -5,14 +5,15 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trainforge.compute import vm_sizes
+from trainforge.compute import registry, vm_sizes
+from trainforge.compute.backend import BackendConflict, ComputeBackend
 from trainforge.schemas.compute import (
     ComputeCreate,
     ComputeInfo,
@@ -71,7 +72,9 @@ def status_of(compute: models.Compute, nodes: list[models.Node]) -> ComputeStatu
     )
 
 
-def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
+def to_info(
+    compute: models.Compute, nodes: list[models.Node], backend: ComputeBackend | None = None
+) -> ComputeInfo:
     return ComputeInfo(
         name=compute.name,
         compute_type=compute.compute_type,
@@ -88,10 +91,11 @@ def to_info(compute: models.Compute, nodes: list[models.Node]) -> ComputeInfo:
         settings=ComputeSettingsInfo.model_validate(compute.settings),
         provisioning_state=compute.provisioning_state,
         provisioning_errors=compute.provisioning_errors or None,
-        # A Ray node holds the whole VM size; local nodes share (and are capped to) this host.
+        # What a node reserves on its host, as its backend says (local nodes share, and are
+        # capped to, this host).
         node_resources=(
-            vm_sizes.vm_resources(compute.vm_size)
-            if compute.backend == "ray"
+            backend.node_resources(compute.vm_size)
+            if backend is not None
             else vm_sizes.node_resources(compute.vm_size)
         ),
         created=compute.created,
@@ -114,12 +118,13 @@ def node_info(node: models.Node) -> NodeInfo:
     )
 
 
-def ray_settings(store: Store) -> dict[str, Any] | None:
-    """The settings of the Ray cluster the server's clusters use (the first Ray-backed one)."""
+def first_cluster_settings(store: Store, backend: str) -> dict[str, Any] | None:
+    """The settings of the oldest cluster on ``backend`` (the Ray cluster the server's
+    Ray-backed clusters use, which one driver shares)."""
     with store.session() as db:
         compute = db.scalar(
             select(models.Compute)
-            .where(models.Compute.backend == "ray")
+            .where(models.Compute.backend == backend)
             .order_by(models.Compute.created)
         )
         return dict(compute.settings) if compute is not None else None
@@ -136,37 +141,27 @@ class ComputeService:
             raise not_found(name)
         return compute
 
-    @staticmethod
-    def _check_one_ray_cluster(db: Session, address: str | None) -> None:
-        """The server is one Ray driver, so all its Ray-backed clusters share one Ray cluster."""
-        other = db.scalar(
-            select(models.Compute)
-            .where(models.Compute.backend == "ray")
-            .order_by(models.Compute.created)
-        )
-        if other is not None and other.settings.get("ray_address") != address:
-            raise Conflict(
-                f"settings.ray_address: this server already drives the Ray cluster at "
-                f"{other.settings.get('ray_address')} (compute {other.name!r}); one server drives one "
-                "Ray cluster: use that address, or delete its Ray-backed computes first"
-            )
+    def __init__(self, backends: Mapping[str, ComputeBackend]) -> None:
+        self.backends = backends
 
     def info(self, db: Session, compute: models.Compute) -> ComputeInfo:
-        return to_info(compute, nodes_of(db, compute))
+        return to_info(compute, nodes_of(db, compute), self.backends.get(compute.backend))
 
     def list(self, db: Session, ws: models.Workspace) -> list[models.Compute]:
         query = select(models.Compute).where(models.Compute.workspace_id == ws.id)
         return list(db.scalars(query.order_by(models.Compute.name)))
 
-    def create(
-        self,
-        db: Session,
-        ws: models.Workspace,
-        request: ComputeCreate,
-        ray_host: Callable[[dict[str, Any]], Resources] | None = None,
-    ) -> models.Compute:
-        """Create a cluster; ``ray_host`` tells the largest Ray node of a Ray cluster (asked
-        when a Ray-backed cluster comes without vm_size)."""
+    def create(self, db: Session, ws: models.Workspace, request: ComputeCreate) -> models.Compute:
+        """Create a cluster on a backend of this server, with the settings it takes."""
+        try:
+            registry.check_settings(request.backend, request.settings.stored())
+        except registry.UnknownBackend as exc:
+            raise BadRequest(f"backend: {exc}") from None
+        except registry.BackendSettingsError as exc:
+            raise BadRequest(str(exc)) from None
+        backend = self.backends.get(request.backend)
+        if backend is None:
+            raise BadRequest(f"backend: {request.backend!r} is not served by this server")
         if request.vm_size is not None and not vm_sizes.is_known(request.vm_size):
             raise BadRequest(
                 f"vm_size: {request.vm_size} is not a VM size trainforge knows; "
@@ -181,9 +176,18 @@ class ComputeService:
             raise Conflict(
                 f"Compute target {request.name!r} already exists in workspace {ws.name!r}"
             )
-        if request.backend == "ray":
-            self._check_one_ray_cluster(db, request.settings.ray_address)
-        vm_size = request.vm_size or self._size_from_ray(request, ray_host)
+        others = db.scalars(
+            select(models.Compute)
+            .where(models.Compute.backend == request.backend)
+            .order_by(models.Compute.created)
+        )
+        try:
+            backend.check_new_cluster(
+                request.settings.stored(), [(other.name, dict(other.settings)) for other in others]
+            )
+        except BackendConflict as exc:
+            raise Conflict(str(exc)) from None
+        vm_size = request.vm_size or self._size_from_hosts(backend, request)
         scale = request.scale_settings
         compute = models.Compute(
             id=str(uuid.uuid4()),
@@ -208,26 +212,13 @@ class ComputeService:
         return compute
 
     @staticmethod
-    def _size_from_ray(
-        request: ComputeCreate, ray_host: Callable[[dict[str, Any]], Resources] | None
-    ) -> str:
-        address = request.settings.ray_address
-        if ray_host is None:
-            raise BadRequest("vm_size: required (this server cannot size nodes from Ray nodes)")
+    def _size_from_hosts(backend: ComputeBackend, request: ComputeCreate) -> str:
+        if not backend.sizes_from_hosts:
+            raise BadRequest(f"vm_size: required on backend {request.backend!r}")
         try:
-            host = ray_host(request.settings.stored())
-        except Exception as exc:
-            raise BadRequest(
-                f"vm_size: not given, so the nodes are sized from the Ray nodes of {address}, "
-                f"but {exc}; give vm_size"
-            ) from exc
-        size = vm_sizes.largest_fitting(host)
-        if size is None:
-            raise BadRequest(
-                f"vm_size: not given, and no VM size fits in the largest Ray node of {address} "
-                f"({host.vcpus} CPUs, {host.gpus} GPUs); give vm_size or add a Ray node with CPUs"
-            )
-        return size
+            return backend.vm_size_from_hosts(request.settings.stored())
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
 
     def update(
         self, db: Session, ws: models.Workspace, name: str, request: ComputeUpdate

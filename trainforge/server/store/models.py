@@ -358,4 +358,5 @@ class RequestKey(Base):
     run_ids: Mapped[list[Any]] = mapped_column(default=list)
     # The answer of a create that made something other than runs, given again to a retry.
     response: Mapped[Any | None] = mapped_column(JSON, nullable=True)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: keys older than the retention window are pruned oldest first.
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

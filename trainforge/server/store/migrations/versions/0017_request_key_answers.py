@@ -1,7 +1,7 @@
 """the answer kept with each idempotency key
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02 01:40:00
 
 Every create (datastores, datasets, environments, sweeps, node commands, cancels, the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
