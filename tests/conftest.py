@@ -16,7 +16,7 @@ pytest.register_assert_rewrite(
 )
 
 from tests.clusters import delete_clusters, make_cluster  # noqa: E402
-from tests.helpers import stop_everything  # noqa: E402
+from tests.helpers import session_of_its_own, stop_everything  # noqa: E402
 from trainforge.client import local_server, session  # noqa: E402
 
 # As root, runs run as an unprivileged user; this machine's interpreter may live where only
@@ -168,8 +168,5 @@ def cli_server(app_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with served(app_api) as address:
         monkeypatch.setenv("TRAINFORGE_ENDPOINT", address)
         monkeypatch.setenv("TRAINFORGE_TOKEN", TOKEN)
-        session.reset()
-        try:
+        with session_of_its_own():
             yield app_api
-        finally:
-            session.reset()

@@ -3,17 +3,18 @@ what a test started by pid, run code in a second interpreter."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import psutil
 
-from trainforge.client import local_server
+from trainforge.client import local_server, session
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -106,3 +107,16 @@ def processes_of(home: Path) -> list[psutil.Process]:
         if any(mark in text for text in seen):
             found.append(process)
     return found
+
+
+@contextlib.contextmanager
+def session_of_its_own() -> Iterator[None]:
+    """The SDK's default session is the block's own; the one before it comes back after,
+    still open, so session-scoped fixtures (``ws``) keep a working client."""
+    before = session.set_default(None)
+    try:
+        yield
+    finally:
+        mine = session.set_default(before)
+        if mine is not None:
+            mine.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import trainforge
-from tests.helpers import running
+from tests.helpers import running, session_of_its_own
 from trainforge.client import local_server, session
 from trainforge.client.http import ApiError
 from trainforge.core import Experiment, Run, Workspace
@@ -23,12 +23,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("TRAINFORGE_ENDPOINT", raising=False)
     monkeypatch.delenv("TRAINFORGE_TOKEN", raising=False)
     path = tmp_path / "home"
-    session.reset()
-    try:
-        yield path
-    finally:
-        trainforge.shutdown()
-        local_server.stop_all(path)
+    with session_of_its_own():
+        try:
+            yield path
+        finally:
+            trainforge.shutdown()
+            local_server.stop_all(path)
 
 
 def test_init_starts_the_home_server_and_shutdown_stores_metrics_then_stops_it(

@@ -50,6 +50,7 @@ def test_the_server_takes_its_timeouts_and_roots_from_the_environment_unless_giv
     for name in ("HEARTBEAT_TIMEOUT_S", "RUN_TOKEN_GRACE_S", "MAX_FILE_BYTES"):
         monkeypatch.delenv(f"TRAINFORGE_{name}")
     monkeypatch.delenv("TRAINFORGE_LOCAL_DATASTORE_ROOTS")
+    monkeypatch.delenv("TRAINFORGE_BACKEND_GRACE_S", raising=False)  # the suite's tf_home sets it
     defaults = ServerSettings(home=tmp_path, token="t", signing_key=b"k" * 32)
     assert (defaults.heartbeat_timeout_s, defaults.run_token_grace_s) == (10, 300)
     assert defaults.backend_grace_s == 60 and defaults.max_file_bytes == 16 * 2**30

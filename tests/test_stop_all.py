@@ -13,13 +13,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import session_of_its_own, wait_until
 from tests.postgres_server import (
     PostgresServer,
     create_database,
     postgres_server_fixture,  # noqa: F401  (the fixture)
 )
-from trainforge.client import local_server, session
+from trainforge.client import local_server
 from trainforge.core import Workspace
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.schemas.server_state import read_state
@@ -31,12 +31,11 @@ pytestmark = pytest.mark.slow
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("TRAINFORGE_HOME", str(home))
-    session.reset()
-    try:
-        yield home
-    finally:
-        session.reset()
-        local_server.stop_all(home)
+    with session_of_its_own():
+        try:
+            yield home
+        finally:
+            local_server.stop_all(home)
 
 
 def _one_idle_agent(home: Path) -> psutil.Process:
