@@ -165,6 +165,16 @@ TF_PS = """
     if task_type == "ps":
         server.join()
     if "--fail-worker" in sys.argv and sys.argv[-1] == str(index):
+        # Give up once worker 0 listens (it printed its ENV line before), so the test can
+        # check that the failure stopped it: under load it may start seconds later.
+        import socket
+        host, port = config["cluster"]["worker"][0].rsplit(":", 1)
+        while index != 0:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
         raise ValueError(f"worker {index} gives up")
     tf.compat.v1.disable_eager_execution()
     workers = len(config["cluster"]["worker"])
