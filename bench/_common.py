@@ -14,6 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# A root server runs scripts as TRAINFORGE_RUN_USER (nobody); an interpreter under /root
+# is not theirs to execute, so benchmarks run on such a machine as the node's own user, as
+# the test suite does.
+if os.geteuid() == 0 and os.path.realpath(sys.executable).startswith("/root/"):
+    os.environ.setdefault("TRAINFORGE_RUN_USER", "")
+
 
 @dataclass
 class Row:

@@ -67,8 +67,13 @@ def _poll(condition: Any, timeout: float, what: str) -> Any:
 
 
 def _node_log(home: Path, run_id: str, attempt: int = 1) -> str:
+    from trainforge.node.work_root import work_root
+
+    # Nodes work in the work root beside the home (never inside it: runs don't see it).
     found = list(
-        home.glob(f"workspaces/*/nodes/**/{run_id}.{attempt}/azureml-logs/70_driver_log.txt")
+        work_root(home).glob(
+            f"workspaces/*/nodes/**/{run_id}.{attempt}/azureml-logs/70_driver_log.txt"
+        )
     )
     return found[0].read_text() if found else ""
 
