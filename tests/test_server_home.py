@@ -230,3 +230,31 @@ def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
     finally:
         session.reset()
         local_server.stop_all(home)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.realpath(sys.executable).startswith("/root/"),
+    reason="the default run user gives way only under root, to an interpreter under /root",
+)
+@pytest.mark.real_process
+def test_under_root_the_default_run_user_gives_way_to_an_interpreter_it_cannot_run(
+    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's quickstart as root with Python under /root: TRAINFORGE_RUN_USER unset.
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRAINFORGE_HOME", str(home))
+    monkeypatch.setenv("TRAINFORGE_PORT", "0")
+    monkeypatch.delenv("TRAINFORGE_RUN_USER", raising=False)
+    monkeypatch.setattr(session, "_default", None)
+    try:
+        ws = Workspace.create("default-user-ws", exist_ok=True, show_output=False)
+        (project / "hello.py").write_text("print('hello from the run', flush=True)\n")
+        config = ScriptRunConfig(source_directory=str(project), script="hello.py")
+        run = Experiment(ws, "default-user").submit(config)
+        assert run.wait_for_completion(show_output=False)["status"] == "Completed"
+        log = run.get_details_with_logs()["logFiles"]["azureml-logs/70_driver_log.txt"]
+        assert "hello from the run" in log
+        assert "cannot execute" in log and "TRAINFORGE_RUN_USER" in log
+    finally:
+        session.reset()
+        local_server.stop_all(home)

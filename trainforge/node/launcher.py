@@ -337,6 +337,20 @@ class Launcher:
         env.update(data_env)
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
+        if (
+            self.user is not None
+            and RUN_USER_VARIABLE not in os.environ
+            and not can_execute(self.user, interpreter)
+        ):
+            # The default user, not one the operator chose: a one-person install as root
+            # (Python under /root) still runs its quickstart, and says what it gave up.
+            self.note(
+                f"Warning: the run user {self.user.name} cannot execute {interpreter}; the run "
+                f"runs as the node's own user. Set {RUN_USER_VARIABLE} to an unprivileged user "
+                f"who can (a script then cannot read the server's files), or to empty to "
+                f"silence this."
+            )
+            self.user = None
         if self.user is not None:
             if not can_execute(self.user, interpreter):
                 return self.refuse(
