@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import fsspec
 
@@ -26,6 +26,16 @@ INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class AbstractDataset:
     """A dataset: a definition of files (and how to parse them), registered or not."""
+
+    # Each kind says which ``dataset_type`` it is, and is found by it (the package imports
+    # both kinds), so the base class names neither: no import circle with its subclasses.
+    _dataset_type: ClassVar[str] = ""
+    _kinds: ClassVar[dict[str, type[AbstractDataset]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._dataset_type:
+            AbstractDataset._kinds[cls._dataset_type] = cls
 
     def __init__(
         self,
@@ -113,11 +123,7 @@ def dataset_of(
     definition: DatasetDefinition, workspace: Workspace | None, info: DatasetInfo | None = None
 ) -> AbstractDataset:
     """The FileDataset or TabularDataset of ``definition`` (registered when ``info`` is given)."""
-    from trainforge.data.file_dataset import FileDataset
-    from trainforge.data.tabular_dataset import TabularDataset
-
-    kind = FileDataset if definition.dataset_type == "File" else TabularDataset
-    return kind(definition, workspace, info)
+    return AbstractDataset._kinds[definition.dataset_type](definition, workspace, info)
 
 
 def registered(workspace: Workspace, body: Any) -> AbstractDataset:

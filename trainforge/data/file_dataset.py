@@ -18,6 +18,8 @@ from trainforge.storage.paths import safe_relative_path
 class FileDataset(AbstractDataset):
     """Files to download, mount, or hand to a run as a folder."""
 
+    _dataset_type = "File"
+
     def to_path(self) -> list[str]:
         """The files' paths relative to the dataset's base, each starting with '/'."""
         files, _ = self._files()

@@ -11,6 +11,8 @@ from trainforge.exceptions import UserErrorException
 class TabularDataset(AbstractDataset):
     """Rows parsed from delimited files, read with pandas."""
 
+    _dataset_type = "Tabular"
+
     def to_pandas_dataframe(
         self, on_error: str = "null", out_of_range_datetime: str = "null"
     ) -> Any:
