@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 from pydantic import BaseModel
 
+from trainforge import processes
 from trainforge.compute import vm_sizes
 from trainforge.compute.backend import (
     HostView,
@@ -21,7 +22,6 @@ from trainforge.compute.backend import (
     ProcessHandle,
 )
 from trainforge.compute.ports import PortPicker
-from trainforge.node import processes
 from trainforge.node.launch import spawn_launcher
 from trainforge.node.ray_environ import without_ray
 from trainforge.schemas.compute import Resources

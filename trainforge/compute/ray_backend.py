@@ -40,6 +40,7 @@ from typing import Any
 
 import psutil
 
+from trainforge import processes
 from trainforge.compute import ray_auth, vm_sizes
 from trainforge.compute.backend import (
     BackendConflict,
@@ -53,7 +54,6 @@ from trainforge.compute.backend import (
 )
 from trainforge.compute.ports import PortPicker
 from trainforge.compute.ray_settings import RAY, RaySettings
-from trainforge.node import processes
 from trainforge.node.ray_environ import without_ray
 from trainforge.node.run_user import RUN_USER_VARIABLE
 from trainforge.node.work_root import WORK_DIR_VARIABLE

@@ -23,6 +23,7 @@ from typing import Any
 import filelock
 import psutil
 
+from trainforge import processes
 from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
 from trainforge.client.api.snapshots import SnapshotsApi
@@ -32,7 +33,6 @@ from trainforge.node import (
     environments,
     mpi,
     process_plan,
-    processes,
     read_only_view,
     tf_cluster,
 )
