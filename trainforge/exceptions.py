@@ -104,5 +104,8 @@ class WebserviceException(UserErrorException):
     pass
 
 
-class ModelNotFoundException(UserErrorException):
-    pass
+class ModelNotFoundException(WebserviceException):
+    """No registered model has the name (and version) asked for: ``ModelNotFound``."""
+
+
+ModelNotFound = ModelNotFoundException

@@ -7,6 +7,7 @@ from trainforge.core.datastore import Datastore
 from trainforge.core.environment import Environment
 from trainforge.core.experiment import Experiment
 from trainforge.core.keyvault import Keyvault
+from trainforge.core.model import Model
 from trainforge.core.run import Run
 from trainforge.core.runconfig import RunConfiguration
 from trainforge.core.script_run import ScriptRun
@@ -23,6 +24,7 @@ __all__ = [
     "Environment",
     "Experiment",
     "Keyvault",
+    "Model",
     "Run",
     "RunConfiguration",
     "ScriptRun",

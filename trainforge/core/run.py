@@ -506,6 +506,42 @@ class Run:
             self.download_file(name, str(Path(destination) / name))
         return [str(Path(destination) / name) for name in names]
 
+    # -- models -------------------------------------------------------------------------
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str | None = None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        datasets: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Register the run's file or folder ``model_path`` (``'outputs/model.pkl'``;
+        default: ``model_name``) as the next version of ``model_name``, linked to this run
+        and its experiment; returns the :class:`~trainforge.core.model.Model`."""
+        from trainforge.core.model import Model
+
+        return Model._register_from_run(
+            self,
+            model_name,
+            model_path,
+            tags,
+            properties,
+            model_framework,
+            model_framework_version,
+            description,
+            datasets,
+            sample_input_dataset,
+            sample_output_dataset,
+            resource_configuration,
+        )
+
     # -- details ------------------------------------------------------------------------
     def get_details(self) -> dict[str, Any]:
         """The run as the service describes it: status, times, definition, log files, error."""

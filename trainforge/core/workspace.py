@@ -243,6 +243,13 @@ class Workspace:
         return Environment.list(self)
 
     @property
+    def models(self) -> dict[str, Any]:
+        """{name: Model} of the registered models, each at its latest version."""
+        from trainforge.core.model import Model
+
+        return {model.name: model for model in Model.list(self, latest=True)}
+
+    @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """{name: ComputeTarget} (AmlCompute for clusters). The 'local' target is implicit,
         as in Azure ML, and not listed."""

@@ -5,7 +5,8 @@
   workspace it reads (runs, files, datastores, datasets, environments, secrets) and asks
   for datastore access; it writes only its own run and the runs below it (the child runs
   it creates): status, metrics, files, properties, children, its assignments and gang.
-  It expires ``run_token_grace_s`` after its run has ended.
+  It also registers models in its workspace (``run.register_model`` and ``Model.register``
+  inside a training script), never updating or deleting them. It expires ``run_token_grace_s`` after its run has ended.
 - node (a node agent's token): its own node's heartbeat only; the node must be the one
   the token names, of that cluster in that workspace.
 """
@@ -28,7 +29,9 @@ from trainforge.server.store import models
 
 READS = frozenset({"GET", "HEAD"})
 # Writes a run token may make, besides those under its own run (``RUN_TREE``).
-RUN_POSTS = frozenset({"/workspaces/{ws}/datastores/{name}/access"})
+RUN_POSTS = frozenset({"/workspaces/{ws}/datastores/{name}/access", "/workspaces/{ws}/models"})
+# A run stages the files of a model it registers.
+RUN_PUTS = frozenset({"/workspaces/{ws}/model-uploads/{upload_id}/files/{name}"})
 RUN_TREE = "/workspaces/{ws}/runs/{run_id}"
 # A run may submit runs only as children in its own tree (``Run.child_run``).
 RUN_SUBMIT = "/workspaces/{ws}/experiments/{experiment}/runs"
@@ -103,7 +106,11 @@ def _check_run(db: Session, settings: ServerSettings, principal: Principal, call
             f"A run token of workspace {principal.workspace!r} cannot reach this resource"
         )
     ws = _check_run_alive(db, settings, principal)
-    if method in READS or (method == "POST" and path in RUN_POSTS):
+    if (
+        method in READS
+        or (method == "POST" and path in RUN_POSTS)
+        or (method == "PUT" and path in RUN_PUTS)
+    ):
         return
     target: str | None = None
     if path == RUN_TREE or path.startswith(RUN_TREE + "/"):

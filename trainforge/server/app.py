@@ -26,6 +26,7 @@ from trainforge.server.routers import (
     environments,
     files,
     gang,
+    models,
     processes,
     runs,
     sweeps,
@@ -143,6 +144,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         environments,
         sweeps,
         processes,
+        models,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app

@@ -265,3 +265,61 @@ def _existing_remote(fs: fsspec.AbstractFileSystem, remotes: list[str]) -> set[s
     """Which of ``remotes`` exist, from one listing of their common folder."""
     common = os.path.commonpath(remotes) if len(remotes) > 1 else remotes[0].rsplit("/", 1)[0]
     return set(list_files(fs, common))
+
+
+class CountingReader:
+    """A local file opened for a transfer that reports the bytes read to an fsspec
+    callback, so that a body an HTTP client reads moves the progress bar. It seeks (a
+    retry sends the file again from its start) and never reports a byte twice."""
+
+    def __init__(self, path: str, callback: Callback) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close() / the with block
+        self._callback = callback
+        self._reported = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        position = self._file.tell()
+        if position > self._reported:
+            self._callback.relative_update(position - self._reported)
+            self._reported = position
+        return data
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def fileno(self) -> int:  # lets an HTTP client send the size as Content-Length
+        return self._file.fileno()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(1 << 16):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> CountingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def send(
+    jobs: Sequence[tuple[str, str, int]],
+    copy: Callable[[str, str, Callback], None],
+    show_progress: bool = True,
+    workers: int = 4,
+    description: str = "Uploading",
+) -> TransferReport:
+    """Copy each (source, destination, size) with ``copy(source, destination, callback)``,
+    which reports its bytes to ``callback``: files that travel through the control plane's
+    REST API (a model's files) get the same parallel pool and progress bar as datastore
+    transfers."""
+    return _run(jobs, copy, description, show_progress, workers)

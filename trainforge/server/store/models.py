@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -360,3 +361,51 @@ class RequestKey(Base):
     response: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     # Indexed: keys older than the retention window are pruned oldest first.
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RegisteredModel(Base):
+    """One version of a model registered in a workspace; its files never change.
+
+    The files live in ``<workspace>/models/<name>/<version>/<asset_name>``."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", "version"),
+        Index("ix_models_run", "workspace_id", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    asset_name: Mapped[str] = mapped_column(String(255))
+    is_folder: Mapped[bool] = mapped_column(default=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes: beyond 2 GiB too
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_framework: Mapped[str] = mapped_column(String(64), default="Custom")
+    model_framework_version: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(256))
+    experiment_name: Mapped[str | None] = mapped_column(String(255))
+    # [{scenario, dataset_id}], sample datasets and the resource configuration.
+    datasets: Mapped[list[Any]] = mapped_column(default=list)
+    sample_input_dataset_id: Mapped[str | None] = mapped_column(String(36))
+    sample_output_dataset_id: Mapped[str | None] = mapped_column(String(36))
+    resource_configuration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(256))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelName(Base):
+    """The last version given under a model name: a deleted version's number is never
+    given again, so ``name:version`` always means the same files."""
+
+    __tablename__ = "model_names"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_version: Mapped[int] = mapped_column(Integer, default=0)
