@@ -7,11 +7,12 @@ from trainforge.core.datastore import Datastore
 from trainforge.core.environment import Environment
 from trainforge.core.experiment import Experiment
 from trainforge.core.keyvault import Keyvault
-from trainforge.core.model import Model
+from trainforge.core.model import InferenceConfig, Model
 from trainforge.core.run import Run
 from trainforge.core.runconfig import RunConfiguration
 from trainforge.core.script_run import ScriptRun
 from trainforge.core.script_run_config import ScriptRunConfig
+from trainforge.core.webservice import Webservice
 from trainforge.core.workspace import Workspace
 
 VERSION = __version__
@@ -23,6 +24,7 @@ __all__ = [
     "Datastore",
     "Environment",
     "Experiment",
+    "InferenceConfig",
     "Keyvault",
     "Model",
     "Run",
@@ -30,5 +32,6 @@ __all__ = [
     "ScriptRun",
     "ScriptRunConfig",
     "VERSION",
+    "Webservice",
     "Workspace",
 ]

@@ -7,8 +7,11 @@ files never change.
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +20,7 @@ from fsspec.callbacks import Callback
 
 from trainforge.client.api import api
 from trainforge.client.api.models import ModelsApi
+from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.core.resource_configuration import ResourceConfiguration
 from trainforge.exceptions import (
@@ -32,6 +36,7 @@ from trainforge.schemas.models import (
     ModelRegister,
     ModelUpdate,
 )
+from trainforge.schemas.services import ServiceCreate
 from trainforge.schemas.settings import RunContext
 from trainforge.storage import transfer
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
@@ -116,6 +121,70 @@ def _upload_pairs(
     if not chosen:
         raise WebserviceException(f"model_path: the folder {str(source)!r} holds no files")
     return [(p, f"{asset_name}/{p.relative_to(source).as_posix()}") for p in chosen]
+
+
+class InferenceConfig:
+    """How a model is served (``azureml.core.model.InferenceConfig``): the entry script
+    (``init()`` and ``run(raw_data)``), the folder it lives in, and the environment its
+    scoring process runs in (``environment``, or a ``conda_file``)."""
+
+    def __init__(
+        self,
+        entry_script: str,
+        runtime: str | None = None,
+        conda_file: str | None = None,
+        extra_docker_file_steps: str | None = None,
+        source_directory: str | None = None,
+        enable_gpu: bool | None = None,
+        description: str | None = None,
+        base_image: str | None = None,
+        base_image_registry: Any = None,
+        cuda_version: str | None = None,
+        environment: Any = None,
+    ) -> None:
+        if runtime is not None and runtime.lower() != "python":
+            raise WebserviceException(f"runtime: {runtime!r} is not supported; use 'python'")
+        if environment is not None and conda_file is not None:
+            raise WebserviceException("conda_file: give either environment or conda_file, not both")
+        self.entry_script = entry_script
+        self.runtime = runtime
+        self.conda_file = conda_file
+        self.extra_docker_file_steps = extra_docker_file_steps
+        self.source_directory = source_directory
+        self.enable_gpu = enable_gpu
+        self.description = description
+        self.base_image = base_image
+        self.base_image_registry = base_image_registry
+        self.cuda_version = cuda_version
+        self.environment = environment
+
+    def _script(self) -> tuple[Path, str]:
+        """(the folder snapshotted as the app, the entry script's path inside it)."""
+        root = Path(self.source_directory) if self.source_directory else None
+        script = Path(self.entry_script)
+        where = (root / script) if root is not None else script
+        if not where.is_file():
+            raise WebserviceException(
+                f"entry_script: {str(where)!r} is not a file"
+                + (f" of source_directory {self.source_directory!r}" if root is not None else "")
+            )
+        if root is not None:
+            try:
+                inside = safe_relative_path(script.as_posix(), "entry_script")
+            except UnsafePathError as exc:
+                raise WebserviceException(str(exc)) from None
+            return root, inside
+        return where.parent, where.name
+
+    def _environment(self) -> Any:
+        if self.conda_file is not None:
+            from trainforge.core.environment import Environment
+
+            return Environment.from_conda_specification("inference-environment", self.conda_file)
+        return self.environment
+
+    def validate_configuration(self) -> None:
+        self._script()
 
 
 class Model:
@@ -386,6 +455,70 @@ class Model:
             info = api(workspace, ModelsApi).register(body)
         return Model(workspace, _info=info)
 
+    # -- deployment ---------------------------------------------------------------------
+    @staticmethod
+    def deploy(
+        workspace: Workspace,
+        name: str,
+        models: list[Model],
+        inference_config: InferenceConfig | None = None,
+        deployment_config: Any = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Any:
+        """Deploy ``models`` as the service ``name``, scored by ``inference_config``'s entry
+        script; a :class:`~trainforge.core.webservice.LocalWebservice` for
+        ``LocalWebservice.deploy_configuration()``, which serves once this returns
+        (WebserviceException with the error, e.g. an ``init()`` traceback, when it cannot)."""
+        from trainforge.core.run import upload_snapshot
+        from trainforge.core.webservice import (
+            LocalWebservice,
+            LocalWebserviceDeploymentConfiguration,
+        )
+        from trainforge.core.webservice.webservice import Webservice
+
+        if inference_config is None:
+            raise WebserviceException("inference_config: give an InferenceConfig(entry_script=...)")
+        if not isinstance(deployment_config, LocalWebserviceDeploymentConfiguration):
+            raise WebserviceException(
+                "deployment_config: this trainforge serves LocalWebservice.deploy_configuration() "
+                "services; ACI and AKS configurations are not served yet"
+            )
+        bad = [m for m in models if not isinstance(m, Model)]
+        if bad:
+            raise WebserviceException(f"models: give registered Model objects, not {bad[0]!r}")
+        root, script = inference_config._script()
+        environment = inference_config._environment()
+        spec = environment._spec({}, docker_enabled=False) if environment is not None else None
+        body: ServiceCreate = _checked(
+            ServiceCreate,
+            name=name,
+            compute_type="Local",
+            models=[m.id for m in models],
+            entry_script=script,
+            snapshot_id="pending",
+            environment=spec,
+            port=deployment_config.port,
+            overwrite=overwrite,
+            description=inference_config.description,
+        )
+        if inference_config.source_directory is not None:
+            snapshot_id = upload_snapshot(workspace, root)
+        else:  # only the entry script, as the SDK uploads it without a source directory
+            with tempfile.TemporaryDirectory() as folder:
+                shutil.copy2(root / script, Path(folder) / script)
+                snapshot_id = upload_snapshot(workspace, folder)
+        body.snapshot_id = snapshot_id
+        with _errors():
+            info = api(workspace, ServicesApi).create(body)
+        service = Webservice(workspace, _info=info)
+        assert isinstance(service, LocalWebservice)
+        if show_output:
+            print(f"Deploying {name} on port {info.port} ...")
+        service.wait_for_deployment(show_output=show_output)
+        return service
+
     # -- lookup -------------------------------------------------------------------------
     @staticmethod
     def list(
@@ -516,7 +649,7 @@ class Model:
     def add_tags(self, tags: dict[str, Any]) -> None:
         self._change(add_tags={str(k): str(v) for k, v in tags.items()})
 
-    def remove_tags(self, tags: list[str]) -> None:
+    def remove_tags(self, tags: builtins.list[str]) -> None:
         self._change(remove_tags=[str(k) for k in tags])
 
     def add_properties(self, properties: dict[str, Any]) -> None:

@@ -250,6 +250,13 @@ class Workspace:
         return {model.name: model for model in Model.list(self, latest=True)}
 
     @property
+    def webservices(self) -> dict[str, Any]:
+        """{name: Webservice} of the workspace's scoring services."""
+        from trainforge.core.webservice import Webservice
+
+        return {service.name: service for service in Webservice.list(self)}
+
+    @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """{name: ComputeTarget} (AmlCompute for clusters). The 'local' target is implicit,
         as in Azure ML, and not listed."""

@@ -29,6 +29,7 @@ from trainforge.server.routers import (
     models,
     processes,
     runs,
+    services,
     sweeps,
     workspaces,
 )
@@ -145,6 +146,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         sweeps,
         processes,
         models,
+        services,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     return app

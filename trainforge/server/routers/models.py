@@ -20,11 +20,11 @@ from trainforge.schemas.models import (
     UploadId,
 )
 from trainforge.schemas.runs import FileInfo
-from trainforge.server.errors import NotFound
+from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
 from trainforge.server.routers.files import _checked, _chunks, _spool
-from trainforge.server.services import models, request_keys
+from trainforge.server.services import deployments, models, request_keys
 from trainforge.storage.model_files import ModelFiles
 
 router = APIRouter(prefix="/workspaces/{ws}")
@@ -145,7 +145,14 @@ def delete_model(
     ws: str, name: ModelName, version: PositiveCount, cp: ControlPlane = Depends(plane)
 ) -> Response:
     with cp.store.session() as db:
-        models.delete(db, cp.workspaces.get_row(db, ws), name, version)
+        row = cp.workspaces.get_row(db, ws)
+        users = deployments.users_of(db, row, f"{name}:{version}")
+        if users:
+            raise Conflict(
+                f"Model {name}:{version} is deployed in service(s) {', '.join(users)}; "
+                "delete them first"
+            )
+        models.delete(db, row, name, version)
     _files(cp, ws).remove(name, version)  # after the commit: a row never lacks its files
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

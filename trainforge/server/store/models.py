@@ -409,3 +409,24 @@ class ModelName(Base):
     )
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     last_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Service(Base):
+    """A scoring service of a workspace (``Model.deploy``): what it serves and the host
+    process that keeps its scoring process up."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    compute_type: Mapped[str] = mapped_column(String(16))
+    # The ServiceCreate it was deployed with; ``models`` as '<name>:<version>' ids.
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    models: Mapped[list[Any]] = mapped_column(default=list)
+    port: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    pid_create_time: Mapped[float | None] = mapped_column(Float)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

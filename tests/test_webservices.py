@@ -1,0 +1,275 @@
+"""Scoring services as the register-model-deploy-local sample uses them: a sklearn model
+trained and registered here, deployed with ``Model.deploy`` to a LocalWebservice (a real
+uvicorn scoring process kept up by its host), called with ``service.run`` and with plain
+httpx, and the refusals of bad input. The control plane is served from this process; the
+services' processes are real and stopped by each test (``service.delete``)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.helpers import wait_until
+from tests.inprocess import Api
+from trainforge.core import Environment, InferenceConfig, Model, Webservice, Workspace
+from trainforge.core.webservice import LocalWebservice
+from trainforge.exceptions import WebserviceException
+
+joblib = pytest.importorskip("joblib")
+pytest.importorskip("sklearn")
+pytest.importorskip("inference_schema")
+pytestmark = pytest.mark.real_process
+
+SCORE = """
+    import json
+    import os
+
+    import joblib
+    import numpy as np
+    from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+    from inference_schema.schema_decorators import input_schema, output_schema
+
+    def init():
+        global model
+        path = os.path.join(os.getenv("AZUREML_MODEL_DIR"), "sklearn_regression_model.pkl")
+        model = joblib.load(path)
+        print("init loaded", path, flush=True)
+
+    input_sample = np.array([[0.0] * 10])
+    output_sample = np.array([100.0])
+
+    @input_schema("data", NumpyParameterType(input_sample))
+    @output_schema(NumpyParameterType(output_sample))
+    def run(data):
+        if data[0][0] == 999:
+            raise ValueError("a feature of 999 is not a patient")
+        return model.predict(data).tolist()
+"""
+
+FAILING_INIT = """
+    def init():
+        raise RuntimeError("the model file is corrupt")
+
+    def run(raw_data):
+        return raw_data
+"""
+
+TWO_MODELS = """
+    import json, os
+    from trainforge.core.model import Model
+
+    def init():
+        global found
+        found = {
+            "model_dir": os.getenv("AZUREML_MODEL_DIR"),
+            "listing": sorted(os.listdir(os.getenv("AZUREML_MODEL_DIR"))),
+            "ridge": Model.get_model_path("ridge"),
+            "vocab": Model.get_model_path("vocab", version=1),
+        }
+
+    def run(raw_data):
+        asked = json.loads(raw_data)
+        return {**found, "echo": asked, "files": sorted(os.listdir(found["vocab"]))}
+"""
+
+
+def _write(folder: Path, name: str, code: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+def _env() -> Environment:
+    env = Environment("LocalDeploy")
+    env.python.user_managed_dependencies = True
+    return env
+
+
+@pytest.fixture
+def ws(cli_server: Api) -> Iterator[Workspace]:
+    workspace = Workspace.create("serving-ws", exist_ok=True, show_output=False)
+    yield workspace
+    for service in Webservice.list(workspace):  # whatever a failed test left running
+        service.delete()
+
+
+@pytest.fixture
+def ridge(ws: Workspace, tmp_path: Path) -> tuple[Model, Any, Any]:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    fitted = Ridge(alpha=0.4).fit(X, y)
+    path = tmp_path / "sklearn_regression_model.pkl"
+    joblib.dump(fitted, path)
+    model = Model.register(
+        workspace=ws,
+        model_path=str(path),
+        model_name="sklearn_regression_model.pkl",
+        tags={"area": "diabetes", "type": "regression"},
+        description="Ridge regression model to predict diabetes",
+    )
+    return model, fitted, X
+
+
+def _processes_on(port: int) -> list[int]:
+    return [
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid
+    ]
+
+
+def test_a_sklearn_model_deployed_locally_scores_over_http(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    model, fitted, X = ridge
+    source = tmp_path / "app"
+    _write(source, "score.py", SCORE)
+    inference_config = InferenceConfig(
+        entry_script="score.py", source_directory=str(source), environment=_env()
+    )
+    deployment_config = LocalWebservice.deploy_configuration()
+    service = Model.deploy(ws, "test", [model], inference_config, deployment_config)
+    service.wait_for_deployment()
+    assert isinstance(service, LocalWebservice) and service.state == "running"
+    expected = fitted.predict(X[:2]).tolist()
+
+    rows = json.dumps({"data": X[:2].tolist()})
+    assert service.run(rows) == pytest.approx(expected)
+    assert service.run(rows.encode("utf-8")) == pytest.approx(expected)
+    assert service.scoring_uri == f"http://localhost:{service.port}/score"
+    plain = httpx.post(
+        service.scoring_uri, content=rows, headers={"Content-Type": "application/json"}
+    )
+    assert plain.status_code == 200 and plain.json() == pytest.approx(expected)
+    base = service.scoring_uri.removesuffix("/score")
+    assert httpx.get(f"{base}/").text == "Healthy"
+    swagger = httpx.get(service.swagger_uri).json()
+    body = swagger["paths"]["/score"]["post"]["parameters"][0]["schema"]
+    assert body["properties"]["data"]["type"] == "array"
+    assert "init loaded" in service.get_logs()
+
+    # Bad requests are refused with the reason; the service keeps serving.
+    refused = {
+        "not json": httpx.post(service.scoring_uri, content=b"{not json"),
+        "wrong field": httpx.post(service.scoring_uri, json={"rows": [[0] * 10]}),
+        "run raises": httpx.post(service.scoring_uri, json={"data": [[999] + [0] * 9]}),
+        "too large": httpx.post(service.scoring_uri, content=b"[" + b"0," * 60_000_000 + b"0]"),
+    }
+    codes = {what: answer.status_code for what, answer in refused.items()}
+    assert codes == {"not json": 400, "wrong field": 400, "run raises": 500, "too large": 413}
+    assert "not JSON" in refused["not json"].json()["message"]
+    assert (
+        "ValueError: a feature of 999 is not a patient" in refused["run raises"].json()["message"]
+    )
+    with pytest.raises(WebserviceException, match="500.*a feature of 999"):
+        service.run(json.dumps({"data": [[999] + [0] * 9]}))
+    assert service.run(rows) == pytest.approx(expected)
+    assert "ValueError: a feature of 999 is not a patient" in service.get_logs()
+
+    # Lookups and the registry's guard.
+    found = Webservice(ws, "test")
+    assert isinstance(found, LocalWebservice) and found.port == service.port
+    assert [s.name for s in Webservice.list(ws, model_name=model.name)] == ["test"]
+    assert set(ws.webservices) == {"test"}
+    assert [m.id for m in found.models] == [model.id]
+    with pytest.raises(WebserviceException, match="deployed in service"):
+        model.delete()
+
+    port = service.port
+    assert _processes_on(port)
+    service.delete()
+    assert not _processes_on(port)
+    with pytest.raises(WebserviceException, match="WebserviceNotFound"):
+        Webservice(ws, "test")
+
+
+def test_a_failing_init_fails_the_deployment_with_its_traceback(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    model, _, _ = ridge
+    script = _write(tmp_path / "broken", "score.py", FAILING_INIT)
+    config = InferenceConfig(entry_script=str(script), environment=_env())
+    with pytest.raises(WebserviceException) as caught:
+        Model.deploy(ws, "broken", [model], config, LocalWebservice.deploy_configuration())
+    message = caught.value.message
+    assert "init() failed" in message and "RuntimeError: the model file is corrupt" in message
+    assert 'score.py", line 3, in init' in message
+    service = Webservice(ws, "broken")
+    assert service.state == "failed" and "the model file is corrupt" in (service.error or "")
+    service.delete()
+
+
+def test_two_models_one_a_folder_lie_under_the_model_dir(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    ridge_model = Model.register(ws, str(tmp_path / "sklearn_regression_model.pkl"), "ridge")
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "words.txt").write_text("a b c")
+    (vocab / "ids.json").write_text("{}")
+    vocab_model = Model.register(ws, str(vocab), "vocab")
+    source = tmp_path / "two"
+    _write(source, "score.py", TWO_MODELS)
+    service = Model.deploy(
+        ws,
+        "two-models",
+        [ridge_model, vocab_model],
+        InferenceConfig(entry_script="score.py", source_directory=str(source), environment=_env()),
+        LocalWebservice.deploy_configuration(),
+    )
+    try:
+        answer = service.run(json.dumps({"hello": 1}))
+        model_dir = Path(answer["model_dir"])
+        assert model_dir.name == "azureml-models" and answer["listing"] == ["ridge", "vocab"]
+        assert answer["ridge"] == str(model_dir / "ridge" / "1" / "sklearn_regression_model.pkl")
+        assert answer["vocab"] == str(model_dir / "vocab" / "1" / "vocab")
+        assert answer["files"] == ["ids.json", "words.txt"] and answer["echo"] == {"hello": 1}
+    finally:
+        service.delete()
+
+
+def test_names_ports_and_overwrite_are_checked(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    model, _, _ = ridge
+    source = tmp_path / "app"
+    _write(source, "score.py", "def init():\n    pass\n\ndef run(raw_data):\n    return 1\n")
+    config = InferenceConfig(entry_script="score.py", source_directory=str(source))
+    local = LocalWebservice.deploy_configuration()
+    for bad in ("ab", "Upper-Case", "under_score", "-starts-with-dash", "x" * 33):
+        with pytest.raises(WebserviceException, match="Service name .* is invalid"):
+            Model.deploy(ws, bad, [model], config, local)
+    with pytest.raises(WebserviceException, match="entry_script: .*missing.py"):
+        Model.deploy(
+            ws, "svc", [model], InferenceConfig("missing.py", source_directory=str(source)), local
+        )
+    with pytest.raises(WebserviceException, match="port: 70000"):
+        LocalWebservice.deploy_configuration(port=70000)
+
+    first = Model.deploy(ws, "svc", [model], config, local)
+    try:
+        with pytest.raises(WebserviceException, match="already exists.*overwrite=True"):
+            Model.deploy(ws, "svc", [model], config, local)
+        with pytest.raises(WebserviceException, match=f"port: {first.port}"):
+            Model.deploy(
+                ws, "svc-two", [model], config, LocalWebservice.deploy_configuration(first.port)
+            )
+        again = Model.deploy(ws, "svc", [model], config, local, overwrite=True)
+        assert again.run("{}") == 1
+        wait_until(
+            lambda: not _processes_on(first.port) or first.port == again.port,
+            30,
+            "the old one to stop",
+        )
+    finally:
+        Webservice(ws, "svc").delete()

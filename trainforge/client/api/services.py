@@ -1,0 +1,30 @@
+"""Scoring services of a workspace: deploy, get, list, logs, delete."""
+
+from __future__ import annotations
+
+import builtins
+
+from trainforge.client.api import WorkspaceResource
+from trainforge.schemas.services import ServiceCreate, ServiceInfo, ServiceList, ServiceLogs
+
+
+class ServicesApi(WorkspaceResource):
+    """``/workspaces/{ws}/services``."""
+
+    def create(self, body: ServiceCreate) -> ServiceInfo:
+        return ServiceInfo.model_validate(
+            self.client.post(f"{self.base}/services", body.model_dump(mode="json"))
+        )
+
+    def get(self, name: str) -> ServiceInfo:
+        return ServiceInfo.model_validate(self.client.get(f"{self.base}/services/{name}"))
+
+    def list(self) -> builtins.list[ServiceInfo]:
+        return ServiceList.model_validate(self.client.get(f"{self.base}/services")).services
+
+    def logs(self, name: str, num_lines: int = 5000) -> str:
+        found = self.client.get(f"{self.base}/services/{name}/logs", num_lines=num_lines)
+        return ServiceLogs.model_validate(found).content
+
+    def delete(self, name: str) -> None:
+        self.client.delete(f"{self.base}/services/{name}")

@@ -1,0 +1,1 @@
+"""Contributed SDK parts, as ``azureml.contrib``."""

@@ -1,0 +1,249 @@
+"""Webservice: a deployed scoring service (``azureml.core.webservice.Webservice``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from trainforge.client.api import api
+from trainforge.client.api.services import ServicesApi
+from trainforge.client.errors import sdk_errors
+from trainforge.exceptions import WebserviceException
+from trainforge.schemas.services import ServiceInfo, ServiceState
+
+if TYPE_CHECKING:
+    from trainforge.core.workspace import Workspace
+
+POLL_S = 0.25
+
+
+def _errors() -> Any:
+    return sdk_errors(not_found=WebserviceException, user_error=WebserviceException)
+
+
+class Webservice:
+    """A scoring service of a workspace. ``Webservice(ws, name)`` finds it and comes back
+    as the class of its kind (:class:`LocalWebservice`)."""
+
+    _webservice_type = ""
+    # compute_type -> class, filled by the subclasses' modules.
+    _kinds: dict[str, type[Webservice]] = {}
+
+    def __new__(
+        cls, workspace: Workspace, name: str | None = None, _info: ServiceInfo | None = None
+    ) -> Webservice:
+        if _info is None:
+            if name is None:
+                raise WebserviceException("name: give the service's name")
+            with _errors():
+                _info = api(workspace, ServicesApi).get(name)
+        kind = Webservice._kinds.get(_info.compute_type, cls)
+        instance = super().__new__(kind)
+        instance._info = _info
+        return instance
+
+    def __init__(
+        self, workspace: Workspace, name: str | None = None, _info: ServiceInfo | None = None
+    ) -> None:
+        self.workspace = workspace
+        self._info: ServiceInfo = _info or self._info
+        self._services = api(workspace, ServicesApi)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._webservice_type:
+            Webservice._kinds[cls._webservice_type] = cls
+
+    # -- attributes ---------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def compute_type(self) -> str:
+        return self._info.compute_type
+
+    @property
+    def scoring_uri(self) -> str:
+        return self._info.scoring_uri
+
+    @property
+    def swagger_uri(self) -> str:
+        return self._info.swagger_uri
+
+    @property
+    def state(self) -> str:
+        """Transitioning, Healthy, Unhealthy or Failed, as last fetched (``update_deployment_state``)."""
+        return self._info.state.value
+
+    @property
+    def error(self) -> str | None:
+        return self._info.error
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._info.tags)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self._info.properties)
+
+    @property
+    def description(self) -> str | None:
+        return self._info.description
+
+    @property
+    def created_time(self) -> Any:
+        return self._info.created_time
+
+    @property
+    def updated_time(self) -> Any:
+        return self._info.updated_time
+
+    @property
+    def models(self) -> list[Any]:
+        from trainforge.core.model import Model
+
+        return [Model(self.workspace, id=model_id) for model_id in self._info.models]
+
+    # -- state ----------------------------------------------------------------------------
+    def update_deployment_state(self) -> None:
+        with _errors():
+            self._info = self._services.get(self.name)
+
+    def wait_for_deployment(
+        self, show_output: bool = False, timeout_sec: float | None = None
+    ) -> None:
+        """Wait until the service is Healthy; WebserviceException (with the scoring
+        process's error, an ``init()`` traceback) when it Failed or the wait timed out."""
+        deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
+        while True:
+            self.update_deployment_state()
+            state = self._info.state
+            if state in (ServiceState.HEALTHY, ServiceState.FAILED):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise WebserviceException(
+                    f"Service {self.name} is still {state.value} after {timeout_sec} s"
+                )
+            if show_output:
+                sys.stdout.write(".")
+                sys.stdout.flush()
+            time.sleep(POLL_S)
+        if show_output:
+            print(f"\n{self.compute_type} service {self.name}: {self.state}")
+        if state is ServiceState.FAILED:
+            raise WebserviceException(
+                f"Service deployment polling reached non-successful terminal state, current "
+                f"service state: Failed\nError:\n{self._info.error}"
+            )
+
+    # -- calls ----------------------------------------------------------------------------
+    def run(self, input_data: Any) -> Any:
+        """Send ``input_data`` (JSON text, utf-8 bytes, or a JSON-serializable value) to
+        ``POST /score``; the decoded JSON answer. A refusal raises WebserviceException
+        with the service's message."""
+        if isinstance(input_data, str):
+            body = input_data.encode("utf-8")
+        elif isinstance(input_data, bytes | bytearray):
+            body = bytes(input_data)
+        else:
+            body = json.dumps(input_data).encode("utf-8")
+        try:
+            answer = httpx.post(
+                self.scoring_uri,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=300.0,
+            )
+        except httpx.HTTPError as exc:
+            raise WebserviceException(f"Could not reach {self.scoring_uri}: {exc}") from None
+        if answer.status_code >= 400:
+            raise WebserviceException(
+                f"Received bad response from service {self.name} ({answer.status_code}): "
+                f"{answer.text}"
+            )
+        try:
+            return answer.json()
+        except ValueError:
+            return answer.text
+
+    def get_logs(self, num_lines: int = 5000, init: bool = False, raw: bool = False) -> str:
+        """The last ``num_lines`` lines of the service's log: its host (starts, restarts)
+        and its scoring process (``init()``, ``print``, errors)."""
+        with _errors():
+            return self._services.logs(self.name, num_lines)
+
+    def delete(self) -> None:
+        """Stop the service and remove it."""
+        with _errors():
+            self._services.delete(self.name)
+
+    def serialize(self) -> dict[str, Any]:
+        info = self._info
+        return {
+            "name": info.name,
+            "computeType": info.compute_type,
+            "state": info.state.value,
+            "scoringUri": info.scoring_uri,
+            "swaggerUri": info.swagger_uri,
+            "models": list(info.models),
+            "tags": dict(info.tags),
+            "properties": dict(info.properties),
+            "description": info.description,
+            "createdTime": info.created_time.isoformat(),
+            "updatedTime": info.updated_time.isoformat(),
+            "error": info.error,
+            "workspaceName": self.workspace.name,
+        }
+
+    @staticmethod
+    def list(
+        workspace: Workspace,
+        compute_type: str | None = None,
+        image_name: str | None = None,
+        image_id: str | None = None,
+        model_name: str | None = None,
+        model_id: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        image_digest: str | None = None,
+    ) -> list[Webservice]:
+        """The workspace's services, narrowed by kind, the model they serve, tags."""
+        with _errors():
+            found = api(workspace, ServicesApi).list()
+        kept = []
+        for info in found:
+            if compute_type is not None and info.compute_type.lower() != compute_type.lower():
+                continue
+            if model_id is not None and model_id not in info.models:
+                continue
+            if model_name is not None and not any(
+                m.rpartition(":")[0] == model_name for m in info.models
+            ):
+                continue
+            if tags and not _has(info.tags, tags):
+                continue
+            if properties and not _has(info.properties, properties):
+                continue
+            kept.append(Webservice(workspace, _info=info))
+        return kept
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(workspace={self.workspace!r}, name={self.name}, "
+            f"state={self.state}, scoring_uri={self.scoring_uri})"
+        )
+
+
+def _has(values: dict[str, str], wanted: Any) -> bool:
+    items = wanted.items() if isinstance(wanted, dict) else wanted
+    for item in items:
+        key, value = (item, None) if isinstance(item, str) else (item[0], item[1])
+        if key not in values or (value is not None and values[key] != str(value)):
+            return False
+    return True

@@ -1,0 +1,189 @@
+"""A scoring process: the entry script's ``init()`` once, then ``POST /score`` (its
+``run()``), ``GET /`` (health) and ``GET /swagger.json`` on uvicorn, in the model's
+environment, with ``AZUREML_MODEL_DIR`` set as in Azure ML.
+
+``python -m trainforge.node.scoring <serving spec json>``: a failing ``init()`` prints its
+traceback and exits with status 3 before anything listens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from trainforge.node.entry_script import (
+    EntryScript,
+    EntryScriptError,
+    RequestError,
+    call,
+    initialize,
+    load,
+)
+from trainforge.schemas.services import ServingSpec
+
+INIT_FAILED = 3
+
+
+def _default(value: Any) -> Any:
+    """numpy arrays and scalars (what run() often returns) as JSON lists and numbers."""
+    for attr in ("tolist", "item"):
+        method = getattr(value, attr, None)
+        if callable(method):
+            return method()
+    raise TypeError(f"run() returned a {type(value).__name__}, which is not JSON serializable")
+
+
+def swagger(spec: ServingSpec, script: EntryScript) -> dict[str, Any]:
+    """The service's OpenAPI 2.0 document, from the entry script's schemas when it has them."""
+    body: dict[str, Any] = script.input_schema or {"type": "string"}
+    answer: dict[str, Any] = script.output_schema or {"type": "object"}
+    return {
+        "swagger": "2.0",
+        "info": {"title": spec.service_name, "description": "API specification", "version": "1.0"},
+        "schemes": ["http"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "paths": {
+            "/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "description": "Simple health check endpoint",
+                    "responses": {"200": {"description": "Success"}},
+                }
+            },
+            "/score": {
+                "post": {
+                    "operationId": "RunMLService",
+                    "description": "Run web service's model and get the prediction output",
+                    "parameters": [
+                        {
+                            "name": "serviceInputPayload",
+                            "in": "body",
+                            "description": "The input payload for executing the real-time "
+                            "machine learning service.",
+                            "schema": body,
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "Success", "schema": answer},
+                        "default": {
+                            "description": "The service failed to execute due to an error."
+                        },
+                    },
+                }
+            },
+        },
+    }
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+def create_app(spec: ServingSpec, script: EntryScript) -> Starlette:
+    document = swagger(spec, script)
+
+    async def health(_request: Request) -> Response:
+        return PlainTextResponse("Healthy")
+
+    async def swagger_json(_request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def score(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > spec.max_request_bytes:
+            return _error(413, f"the request body is larger than {spec.max_request_bytes} bytes")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > spec.max_request_bytes:
+                return _error(
+                    413, f"the request body is larger than {spec.max_request_bytes} bytes"
+                )
+        if script.raw_http:
+            from trainforge.node.raw_http import AMLRequest, AMLResponse
+
+            amlrequest = AMLRequest(
+                request.method,
+                dict(request.headers),
+                dict(request.query_params),
+                raw,
+                request.url.path,
+            )
+            try:
+                result = await run_in_threadpool(script.run, amlrequest)
+            except Exception as exc:  # the user's run(): its error, the service keeps serving
+                traceback.print_exc()
+                return _error(500, f"run() raised {type(exc).__name__}: {exc}")
+            if isinstance(result, AMLResponse):
+                return result.to_starlette()
+            return JSONResponse(result)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(400, "the request body is not UTF-8 text (send JSON)")
+        try:
+            result = await run_in_threadpool(call, script, text)
+        except RequestError as exc:
+            return _error(400, str(exc))
+        except Exception as exc:  # the user's run(): its error, the service keeps serving
+            traceback.print_exc()
+            return _error(500, f"run() raised {type(exc).__name__}: {exc}")
+        try:
+            payload = json.dumps(result, default=_default)
+        except (TypeError, ValueError) as exc:
+            return _error(500, str(exc))
+        return Response(payload, media_type="application/json")
+
+    routes = [
+        Route("/", health, methods=["GET"]),
+        Route("/score", score, methods=["POST"]),
+        Route("/swagger.json", swagger_json, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def prepare(spec: ServingSpec) -> EntryScript:
+    """The working folder, variables and ``init()`` of the service, as Azure ML's container
+    sets them up: cwd is the app folder, ``AZUREML_MODEL_DIR`` the models' folder."""
+    os.chdir(spec.app_dir)
+    os.environ.update(spec.environment_variables)
+    os.environ["AZUREML_MODEL_DIR"] = spec.model_dir
+    script = load(Path(spec.app_dir) / spec.entry_script, Path(spec.app_dir))
+    initialize(script)
+    return script
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    args = argv if argv is not None else sys.argv[1:]
+    spec = ServingSpec.model_validate_json(Path(args[0]).read_text())
+    try:
+        script = prepare(spec)
+    except EntryScriptError as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return INIT_FAILED
+    print(f"init() done; serving {spec.service_name} on {spec.host}:{spec.port}", flush=True)
+    uvicorn.run(
+        create_app(spec, script),
+        host=spec.host,
+        port=spec.port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The host of one scoring service on this machine: it builds (or reuses) the service's
+environment, starts its scoring process (``trainforge.node.scoring``) in it, says in
+``state.json`` whether the service is Transitioning, Healthy, Unhealthy or Failed, and
+starts the scoring process again when it dies (each restart said in the service's log).
+
+``python -m trainforge.node.scoring_host <service folder> <home> <workspace>``; the folder
+holds ``serving.json`` (a ServingSpec) and ``environment.json`` (an EnvironmentSpec).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from trainforge.node.environments import EnvironmentBuildError, interpreter_for
+from trainforge.node.scoring import INIT_FAILED
+from trainforge.schemas.runs import EnvironmentSpec
+from trainforge.schemas.services import HostState, ServiceState, ServingSpec
+
+LOG_NAME = "logs/scoring.log"
+STATE_NAME = "state.json"
+# How long a scoring process may take from start to answering GET / (init() included).
+START_TIMEOUT_S = float(os.environ.get("TRAINFORGE_SCORING_START_TIMEOUT_S", "600"))
+# Restarts in a row that never got healthy before the service is Failed (a crash loop).
+MAX_FAILED_RESTARTS = 5
+ERROR_TAIL = 60  # lines of the log an error carries
+
+
+class Host:
+    def __init__(self, folder: Path, home: Path, workspace: str) -> None:
+        self.folder = folder
+        self.home = home
+        self.workspace = workspace
+        self.spec = ServingSpec.model_validate_json((folder / "serving.json").read_text())
+        env_file = folder / "environment.json"
+        self.environment = (
+            EnvironmentSpec.model_validate_json(env_file.read_text()) if env_file.exists() else None
+        )
+        self.log_path = folder / LOG_NAME
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.state = HostState(state=ServiceState.TRANSITIONING)
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+
+    # -- reporting --------------------------------------------------------------------
+    def say(self, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"{stamp} [host] {line}\n")
+
+    def report(self, state: ServiceState, error: str | None = None) -> None:
+        self.state.state = state
+        self.state.error = error
+        self.state.updated = time.time()
+        self.state.scoring_pid = self.child.pid if self.child is not None else None
+        partial = self.folder / f".{STATE_NAME}.partial"
+        partial.write_text(self.state.model_dump_json())
+        partial.replace(self.folder / STATE_NAME)
+
+    def tail_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", "replace")
+        lines = [line for line in text.splitlines() if "[host]" not in line]
+        return "\n".join(lines[-ERROR_TAIL:])
+
+    # -- the scoring process ----------------------------------------------------------
+    def start(self, python: str) -> int:
+        """Start the scoring process; the log's size before it, where its output begins."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
+        try:
+            self.child = subprocess.Popen(
+                [python, "-m", "trainforge.node.scoring", str(self.folder / "serving.json")],
+                cwd=self.spec.app_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            log.close()
+        self.say(f"scoring process {self.child.pid} started with {python}")
+        return offset
+
+    def healthy(self) -> bool:
+        try:
+            answer = httpx.get(f"http://{self._address()}/", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
+
+    def _address(self) -> str:
+        host = "127.0.0.1" if self.spec.host in ("0.0.0.0", "") else self.spec.host
+        return f"{host}:{self.spec.port}"
+
+    def wait_healthy(self) -> bool:
+        """Whether the scoring process answers GET / before it exits or times out."""
+        assert self.child is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and not self.stopping:
+            if self.child.poll() is not None:
+                return False
+            if self.healthy():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def serve(self) -> int:
+        self.report(ServiceState.TRANSITIONING)
+        try:
+            python = (
+                interpreter_for(self.environment, self.home, self.workspace, self.log_path)
+                if self.environment is not None
+                else sys.executable
+            )
+        except EnvironmentBuildError as exc:
+            self.say(str(exc))
+            self.report(ServiceState.FAILED, str(exc))
+            return 1
+        self.state.python = python
+        failed_in_a_row = 0
+        while not self.stopping:
+            offset = self.start(python)
+            self.report(
+                ServiceState.TRANSITIONING if self.state.restarts == 0 else ServiceState.UNHEALTHY
+            )
+            if not self.wait_healthy():
+                if self.stopping:
+                    break
+                code = self.stop_child()
+                tail = self.tail_since(offset)
+                why = (
+                    "init() failed"
+                    if code == INIT_FAILED
+                    else f"the scoring process exited with status {code} before it answered"
+                    if code is not None
+                    else f"the scoring process did not answer within {START_TIMEOUT_S:.0f} s"
+                )
+                failed_in_a_row += 1
+                if self.state.restarts == 0 or failed_in_a_row >= MAX_FAILED_RESTARTS:
+                    self.say(f"deployment failed: {why}")
+                    self.report(ServiceState.FAILED, f"{why}:\n{tail}")
+                    return 1
+                self.state.restarts += 1
+                self.say(f"{why}; starting it again (restart {self.state.restarts})")
+                time.sleep(min(2.0**failed_in_a_row * 0.1, 5.0))
+                continue
+            failed_in_a_row = 0
+            self.say(f"healthy at http://{self._address()}/score")
+            self.report(ServiceState.HEALTHY)
+            assert self.child is not None
+            while not self.stopping and self.child.poll() is None:
+                time.sleep(0.2)
+            if self.stopping:
+                break
+            self.state.restarts += 1
+            self.say(
+                f"scoring process {self.child.pid} exited with status {self.child.returncode}; "
+                f"starting it again (restart {self.state.restarts})"
+            )
+            self.report(
+                ServiceState.UNHEALTHY, f"the scoring process exited ({self.child.returncode})"
+            )
+        self.stop_child()
+        self.say("stopped")
+        return 0
+
+    def stop_child(self) -> int | None:
+        child = self.child
+        if child is None:
+            return None
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(10)
+        return child.returncode
+
+    def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    host = Host(Path(args[0]), Path(args[1]), args[2])
+    signal.signal(signal.SIGTERM, host.on_signal)
+    signal.signal(signal.SIGINT, host.on_signal)
+    try:
+        return host.serve()
+    except Exception as exc:  # said in the state, so the deployment fails with it
+        host.say(f"host failed: {exc!r}")
+        host.report(ServiceState.FAILED, f"the service's host failed: {exc!r}")
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Host", "LOG_NAME", "STATE_NAME"]
+
+
+def spawn(folder: Path, home: Path, workspace: str) -> tuple[int, float]:
+    """Start the host of the service in ``folder`` (in a session of its own, so it outlives
+    the control plane's restarts); its pid and start time."""
+    import psutil
+
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    with open(folder / "logs" / "host.log", "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trainforge.node.scoring_host",
+                str(folder),
+                str(home),
+                workspace,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    created = psutil.Process(process.pid).create_time()
+    # Reap it when it ends, so that no zombie stays behind in the control plane.
+    threading.Thread(target=process.wait, name=f"reap {process.pid}", daemon=True).start()
+    return process.pid, created

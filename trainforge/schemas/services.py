@@ -1,0 +1,139 @@
+"""Scoring services (``Model.deploy``) as the REST API and the node layer see them: what to
+deploy, how one looks, and what a scoring process is told to serve."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from trainforge.schemas.limits import MAX_PATH
+from trainforge.schemas.models import Tags
+from trainforge.schemas.names import validate
+from trainforge.schemas.runs import EnvironmentSpec
+
+# The SDK's rule: 3 to 32 characters, lowercase letters, digits and dashes, starting with a
+# letter and ending with a letter or digit.
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+SERVICE_RULE = (
+    "3 to 32 characters: lowercase letters, digits and '-', starting with a letter and "
+    "ending with a letter or digit"
+)
+MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,254}:[1-9][0-9]{0,9}$")
+# The most a request body may hold unless the deployment says otherwise.
+DEFAULT_MAX_REQUEST_BYTES = 100 * 2**20
+
+
+def check_service_name(value: str) -> str:
+    return validate(SERVICE_NAME, value, "Service name", SERVICE_RULE)
+
+
+def _check_model_id(value: str) -> str:
+    return validate(MODEL_ID, value, "Model id", "'<name>:<version>' of a registered model")
+
+
+ServiceName = Annotated[str, AfterValidator(check_service_name)]
+ModelId = Annotated[str, AfterValidator(_check_model_id)]
+
+
+class ServiceState(StrEnum):
+    """The cloud services' states; a LocalWebservice shows them as the SDK's local ones."""
+
+    TRANSITIONING = "Transitioning"
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"
+    FAILED = "Failed"
+
+    @property
+    def local(self) -> str:
+        return {
+            "Transitioning": "deploying",
+            "Healthy": "running",
+            "Unhealthy": "unhealthy",
+            "Failed": "failed",
+        }[self.value]
+
+
+class ServiceCreate(BaseModel):
+    """``Model.deploy``: the models, the entry script (in a code snapshot) and its
+    environment, and where the service listens."""
+
+    name: ServiceName
+    compute_type: Literal["Local"] = "Local"
+    models: list[ModelId] = Field(default_factory=list, max_length=64)
+    entry_script: str = Field(min_length=1, max_length=MAX_PATH)
+    snapshot_id: str = Field(min_length=1, max_length=64)
+    environment: EnvironmentSpec | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    overwrite: bool = False
+    description: str | None = Field(default=None, max_length=65_536)
+    tags: Tags = Field(default_factory=dict)
+    properties: Tags = Field(default_factory=dict)
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1, le=2**31)
+
+
+class ServiceInfo(BaseModel):
+    name: str
+    compute_type: str
+    state: ServiceState
+    models: list[str]
+    port: int
+    scoring_uri: str
+    swagger_uri: str
+    error: str | None = None
+    restarts: int = 0
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    created_time: datetime
+    updated_time: datetime
+
+
+class ServiceList(BaseModel):
+    services: list[ServiceInfo]
+
+
+class ServiceLogs(BaseModel):
+    content: str
+
+
+class ServingSpec(BaseModel):
+    """What a scoring process serves: written by the control plane beside the service's
+    app folder and read by ``trainforge.node.scoring``."""
+
+    service_name: str
+    app_dir: str
+    entry_script: str
+    # AZUREML_MODEL_DIR: azureml-models/<name>/<version> for one model, azureml-models for more.
+    model_dir: str
+    host: str = "127.0.0.1"
+    port: int
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+
+
+class HostState(BaseModel):
+    """What a service's host process reports in its folder (``state.json``)."""
+
+    state: ServiceState
+    error: str | None = None
+    restarts: int = 0
+    scoring_pid: int | None = None
+    python: str | None = None
+    updated: float = 0.0
+
+
+__all__ = [
+    "HostState",
+    "ServiceCreate",
+    "ServiceInfo",
+    "ServiceList",
+    "ServiceLogs",
+    "ServiceName",
+    "ServiceState",
+    "ServingSpec",
+    "check_service_name",
+]

@@ -1,0 +1,61 @@
+"""Scoring services: deploy, list, show (with their state), logs, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from trainforge.schemas.services import (
+    ServiceCreate,
+    ServiceInfo,
+    ServiceList,
+    ServiceLogs,
+    ServiceName,
+)
+from trainforge.server.plane import ControlPlane
+from trainforge.server.routers.deps import plane
+from trainforge.server.services import deployments
+
+router = APIRouter(prefix="/workspaces/{ws}")
+
+
+@router.post("/services", response_model=ServiceInfo, status_code=status.HTTP_201_CREATED)
+def create_service(ws: str, body: ServiceCreate, cp: ControlPlane = Depends(plane)) -> ServiceInfo:
+    """Deploy: the service's host starts at once; its state says when it serves."""
+    with cp.store.session() as db:
+        return deployments.create(cp.settings, db, cp.workspaces.get_row(db, ws), body)
+
+
+@router.get("/services", response_model=ServiceList)
+def list_services(ws: str, cp: ControlPlane = Depends(plane)) -> ServiceList:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return ServiceList(services=deployments.list_all(cp.settings, db, row))
+
+
+@router.get("/services/{name}", response_model=ServiceInfo)
+def get_service(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> ServiceInfo:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return deployments.to_info(cp.settings, row, deployments.row(db, row, name))
+
+
+@router.get("/services/{name}/logs", response_model=ServiceLogs)
+def get_service_logs(
+    ws: str,
+    name: ServiceName,
+    num_lines: Annotated[int, Query(ge=1, le=deployments.LOG_LINES_MAX)] = 5000,
+    cp: ControlPlane = Depends(plane),
+) -> ServiceLogs:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        service = deployments.row(db, row, name)
+        return ServiceLogs(content=deployments.logs(cp.settings, row, service, num_lines))
+
+
+@router.delete("/services/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_service(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> Response:
+    with cp.store.session() as db:
+        deployments.delete(cp.settings, db, cp.workspaces.get_row(db, ws), name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

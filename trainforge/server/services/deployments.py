@@ -1,0 +1,240 @@
+"""Scoring services (``Model.deploy``): each a host process on this machine that keeps a
+scoring process up in the model's environment, with the app folder laid out as Azure ML's
+container: the code snapshot, and ``azureml-models/<name>/<version>/<asset>`` per model.
+
+Folders: ``<work root>/workspaces/<ws>/services/<name>/`` holds ``app/``, ``serving.json``,
+``environment.json``, ``state.json`` (what the host reports) and ``logs/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trainforge import processes
+from trainforge.node import scoring_host
+from trainforge.node.work_root import work_root
+from trainforge.schemas.services import (
+    HostState,
+    ServiceCreate,
+    ServiceInfo,
+    ServiceState,
+    ServingSpec,
+)
+from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.services import models as registry
+from trainforge.server.services import snapshots
+from trainforge.server.settings import ServerSettings
+from trainforge.server.store import models
+from trainforge.storage.model_files import ModelFiles
+
+MODELS_DIR = "azureml-models"
+LOG_LINES_MAX = 100_000
+
+
+def folder(settings: ServerSettings, workspace_name: str, name: str) -> Path:
+    return work_root(settings.home) / "workspaces" / workspace_name / "services" / name
+
+
+def _host_state(path: Path, row: models.Service) -> HostState:
+    """What the host says, or Failed when the host is gone without having said so."""
+    state_file = path / scoring_host.STATE_NAME
+    try:
+        state = HostState.model_validate_json(state_file.read_text())
+    except (OSError, ValueError):
+        state = HostState(state=ServiceState.TRANSITIONING)
+    host_alive = (
+        row.pid is not None
+        and row.pid_create_time is not None
+        and processes.find(row.pid, row.pid_create_time) is not None
+    )
+    if not host_alive and state.state is not ServiceState.FAILED:
+        state.state = ServiceState.FAILED
+        state.error = state.error or "the service's host process has stopped; deploy it again"
+    return state
+
+
+def to_info(settings: ServerSettings, ws: models.Workspace, row: models.Service) -> ServiceInfo:
+    state = _host_state(folder(settings, ws.name, row.name), row)
+    definition = ServiceCreate.model_validate(row.definition)
+    base = f"http://localhost:{row.port}"
+    return ServiceInfo(
+        name=row.name,
+        compute_type=row.compute_type,
+        state=state.state,
+        models=list(row.models),
+        port=row.port,
+        scoring_uri=f"{base}/score",
+        swagger_uri=f"{base}/swagger.json",
+        error=state.error,
+        restarts=state.restarts,
+        description=definition.description,
+        tags=dict(definition.tags),
+        properties=dict(definition.properties),
+        created_time=row.created,
+        updated_time=row.updated,
+    )
+
+
+def find(db: Session, ws: models.Workspace, name: str) -> models.Service | None:
+    return db.scalar(
+        select(models.Service).where(
+            models.Service.workspace_id == ws.id, models.Service.name == name
+        )
+    )
+
+
+def row(db: Session, ws: models.Workspace, name: str) -> models.Service:
+    found = find(db, ws, name)
+    if found is None:
+        raise NotFound(f"WebserviceNotFound: service {name!r} not found in workspace {ws.name!r}")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _port(db: Session, body: ServiceCreate) -> int:
+    taken = {s.port: s.name for s in db.scalars(select(models.Service)) if s.name != body.name}
+    if body.port is None:
+        port = _free_port()
+        while port in taken:
+            port = _free_port()
+        return port
+    if body.port in taken:
+        raise Conflict(f"port: {body.port} is the port of service {taken[body.port]!r}")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", body.port))
+        except OSError:
+            raise Conflict(f"port: {body.port} is in use on this machine") from None
+    return body.port
+
+
+def stop(settings: ServerSettings, ws: models.Workspace, service: models.Service) -> None:
+    """Stop the service's host and scoring process and remove its folder."""
+    if service.pid is not None and service.pid_create_time is not None:
+        host = processes.find(service.pid, service.pid_create_time)
+        if host is not None:
+            processes.stop_tree(host, grace=15.0)
+    shutil.rmtree(folder(settings, ws.name, service.name), ignore_errors=True)
+
+
+def _lay_out(
+    settings: ServerSettings,
+    db: Session,
+    ws: models.Workspace,
+    body: ServiceCreate,
+    path: Path,
+) -> str:
+    """The app folder: the snapshot's files and the models; returns AZUREML_MODEL_DIR."""
+    app = path / "app"
+    archive = snapshots.snapshot_path(settings.workspace_dir(ws.name), body.snapshot_id)
+    with zipfile.ZipFile(archive) as snapshot:
+        snapshot.extractall(app)
+    store = ModelFiles(settings.workspace_dir(ws.name) / "models")
+    models_root = app / MODELS_DIR
+    models_root.mkdir(parents=True, exist_ok=True)
+    for model_id in body.models:
+        name, _, version = model_id.rpartition(":")
+        target = models_root / name / version
+        shutil.copytree(store.version_dir(name, int(version)), target, dirs_exist_ok=True)
+    if len(body.models) == 1:
+        name, _, version = body.models[0].rpartition(":")
+        return str(models_root / name / version)
+    return str(models_root)
+
+
+def create(
+    settings: ServerSettings, db: Session, ws: models.Workspace, body: ServiceCreate
+) -> ServiceInfo:
+    """Deploy ``body``: refused for a name in use unless ``overwrite``."""
+    existing = find(db, ws, body.name)
+    if existing is not None and not body.overwrite:
+        raise Conflict(
+            f"name: service {body.name!r} already exists in workspace {ws.name!r}; "
+            "pass overwrite=True to replace it"
+        )
+    for model_id in body.models:
+        name, _, version = model_id.rpartition(":")
+        try:
+            registry.row(db, ws, name, int(version))
+        except NotFound as exc:
+            raise BadRequest(f"models: {exc.message}") from None
+    if not snapshots.exists(db, ws, body.snapshot_id):
+        raise BadRequest(
+            f"snapshot_id: snapshot {body.snapshot_id!r} is not in workspace {ws.name!r}"
+        )
+    if existing is not None:
+        stop(settings, ws, existing)
+        db.delete(existing)
+        db.flush()
+    port = _port(db, body)
+    path = folder(settings, ws.name, body.name)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    model_dir = _lay_out(settings, db, ws, body, path)
+    serving = ServingSpec(
+        service_name=body.name,
+        app_dir=str(path / "app"),
+        entry_script=body.entry_script,
+        model_dir=model_dir,
+        port=port,
+        max_request_bytes=body.max_request_bytes,
+        environment_variables=body.environment.environment_variables if body.environment else {},
+    )
+    (path / "serving.json").write_text(serving.model_dump_json(indent=2))
+    if body.environment is not None:
+        (path / "environment.json").write_text(body.environment.model_dump_json(indent=2))
+    service = models.Service(
+        workspace_id=ws.id,
+        name=body.name,
+        compute_type=body.compute_type,
+        definition=body.model_dump(mode="json"),
+        models=list(body.models),
+        port=port,
+    )
+    db.add(service)
+    db.flush()
+    service.pid, service.pid_create_time = scoring_host.spawn(path, settings.home, ws.name)
+    db.flush()
+    return to_info(settings, ws, service)
+
+
+def list_all(settings: ServerSettings, db: Session, ws: models.Workspace) -> list[ServiceInfo]:
+    query = select(models.Service).where(models.Service.workspace_id == ws.id)
+    return [to_info(settings, ws, s) for s in db.scalars(query.order_by(models.Service.name))]
+
+
+def delete(settings: ServerSettings, db: Session, ws: models.Workspace, name: str) -> None:
+    service = row(db, ws, name)
+    stop(settings, ws, service)
+    db.delete(service)
+    db.flush()
+
+
+def logs(
+    settings: ServerSettings, ws: models.Workspace, service: models.Service, lines: int
+) -> str:
+    """The last ``lines`` lines of the service's log (host and scoring process)."""
+    path = folder(settings, ws.name, service.name) / scoring_host.LOG_NAME
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = text.splitlines()[-lines:]
+    return "\n".join(kept) + ("\n" if kept else "")
+
+
+def users_of(db: Session, ws: models.Workspace, model_id: str) -> list[str]:
+    """The services of ``ws`` that serve model ``'<name>:<version>'``."""
+    query = select(models.Service).where(models.Service.workspace_id == ws.id)
+    return [s.name for s in db.scalars(query) if model_id in s.models]
