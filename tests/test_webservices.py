@@ -273,3 +273,79 @@ def test_names_ports_and_overwrite_are_checked(
         )
     finally:
         Webservice(ws, "svc").delete()
+
+
+RAW = """
+    from trainforge.contrib.services.aml_request import AMLRequest, rawhttp
+    from trainforge.contrib.services.aml_response import AMLResponse
+
+    def init():
+        pass
+
+    @rawhttp
+    def run(request):
+        if request.method != "POST":
+            return AMLResponse("POST only", 405)
+        body = request.get_json()
+        return AMLResponse({"sum": sum(body["values"]), "agent": request.headers.get("x-who")}, 201)
+"""
+
+
+def _scoring_pid(service: LocalWebservice) -> int:
+    found = wait_until(lambda: _processes_on(service.port), 30, "the scoring process to listen")
+    return found[0]
+
+
+def test_a_killed_scoring_process_comes_back_and_says_so(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    model, fitted, X = ridge
+    source = tmp_path / "app"
+    _write(source, "score.py", SCORE)
+    service = Model.deploy(
+        ws,
+        "crashes",
+        [model],
+        InferenceConfig(entry_script="score.py", source_directory=str(source), environment=_env()),
+        LocalWebservice.deploy_configuration(),
+    )
+    try:
+        rows = json.dumps({"data": X[:1].tolist()})
+        first = _scoring_pid(service)
+        psutil.Process(first).kill()
+
+        def back() -> bool:
+            service.update_deployment_state()
+            pids = _processes_on(service.port)
+            return service.state == "running" and bool(pids) and pids[0] != first
+
+        wait_until(back, 60, "the scoring process to be started again")
+        assert service.run(rows) == pytest.approx(fitted.predict(X[:1]).tolist())
+        assert service._info.restarts == 1
+        logs = service.get_logs()
+        assert f"scoring process {first} exited" in logs and "(restart 1)" in logs
+        assert logs.count("init loaded") == 2
+    finally:
+        service.delete()
+
+
+def test_rawhttp_entry_scripts_get_the_request(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    model, _, _ = ridge
+    source = tmp_path / "raw"
+    _write(source, "score.py", RAW)
+    service = Model.deploy(
+        ws,
+        "raw-http",
+        [model],
+        InferenceConfig(entry_script="score.py", source_directory=str(source)),
+        LocalWebservice.deploy_configuration(),
+    )
+    try:
+        answer = httpx.post(
+            service.scoring_uri, json={"values": [1, 2, 3]}, headers={"x-who": "me"}
+        )
+        assert (answer.status_code, answer.json()) == (201, {"sum": 6, "agent": "me"})
+    finally:
+        service.delete()
