@@ -1,0 +1,294 @@
+"""Scoring a sklearn model: requests/s and p50/p99 latency at concurrency 10 and 64.
+
+The same Ridge model (sklearn's diabetes data) served three ways in the same run:
+- trainforge: registered, ``Model.deploy`` to a LocalWebservice (its uvicorn scoring
+  process, ``POST /score`` with ``{"data": [[...]]}``);
+- the peer: ``mlflow models serve --env-manager local`` of the same fitted model
+  (``POST /invocations`` with ``{"inputs": [[...]]}``);
+- the floor: a bare uvicorn app (Starlette) calling the same entry script's ``run()``.
+
+One load generator (httpx, asyncio) sends every request of a level, after a warm-up;
+any answer other than 200 makes the row failed. Each server is stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import Row, progress, quiet_call, trainforge_home
+
+SCORE = """
+    import json, os
+    import joblib
+
+    def init():
+        global model
+        model = joblib.load(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model.pkl"))
+
+    def run(raw_data):
+        return model.predict(json.loads(raw_data)["data"]).tolist()
+"""
+
+FLOOR = """
+    import importlib.util, os, sys
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    os.environ["AZUREML_MODEL_DIR"] = sys.argv[2]
+    spec = importlib.util.spec_from_file_location("score", sys.argv[1])
+    score = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score)
+    score.init()
+
+    async def handle(request):
+        body = (await request.body()).decode()
+        return JSONResponse(await run_in_threadpool(score.run, body))
+
+    app = Starlette(routes=[Route("/score", handle, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning", access_log=False)
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_up(url: str, body: bytes, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+            if answer.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+async def _load(url: str, body: bytes, concurrency: int, total: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    failures: list[int] = []
+    left = total
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                start = time.perf_counter()
+                answer = await client.post(
+                    url, content=body, headers={"Content-Type": "application/json"}
+                )
+                latencies.append(time.perf_counter() - start)
+                if answer.status_code != 200:
+                    failures.append(answer.status_code)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / wall,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "failures": failures,
+    }
+
+
+def _measure(url: str, body: bytes, concurrency: int, total: int) -> dict[str, Any]:
+    asyncio.run(_load(url, body, concurrency, min(200, total)))  # warm-up
+    return asyncio.run(_load(url, body, concurrency, total))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    import psutil
+
+    from trainforge import processes
+
+    try:
+        processes.stop_tree(psutil.Process(process.pid), grace=10.0)
+    except psutil.Error:
+        pass
+    process.wait(30)
+
+
+def run(quick: bool = False) -> list[Row]:
+    try:
+        import joblib
+        from sklearn.datasets import load_diabetes
+        from sklearn.linear_model import Ridge
+    except ImportError:
+        return [Row("serving", None, None, "req/s", note="scikit-learn is not installed")]
+    total = 1_500 if quick else 6_000
+    work = Path(tempfile.mkdtemp(prefix="trainforge-bench-serving-"))
+    started: list[subprocess.Popen[bytes]] = []
+    rows: list[Row] = []
+    try:
+        X, y = load_diabetes(return_X_y=True)
+        fitted = Ridge(alpha=0.4).fit(X, y)
+        joblib.dump(fitted, work / "model.pkl")
+        app = work / "app"
+        app.mkdir()
+        (app / "score.py").write_text(textwrap.dedent(SCORE))
+        sample = X[:1].tolist()
+        ours = json.dumps({"data": sample}).encode()
+
+        # The peer: mlflow models serve of the same fitted model.
+        peer_url = None
+        try:
+            import mlflow.sklearn
+
+            # cloudpickle: the default (skops) needs a package mlflow-skinny does not bring.
+            mlflow.sklearn.save_model(
+                fitted, str(work / "mlflow-model"), serialization_format="cloudpickle"
+            )
+            port = _free_port()
+            mlflow_bin = Path(sys.executable).with_name("mlflow")
+            started.append(
+                subprocess.Popen(
+                    [
+                        str(mlflow_bin),
+                        "models",
+                        "serve",
+                        "-m",
+                        str(work / "mlflow-model"),
+                        "--env-manager",
+                        "local",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    # mlflow starts `uvicorn` from PATH: the venv's.
+                    env={
+                        **os.environ,
+                        "PATH": f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                        "MLFLOW_TRACKING_URI": f"file://{work}/mlruns",
+                    },
+                )
+            )
+            peer_url = f"http://127.0.0.1:{port}/invocations"
+            peer_body = json.dumps({"inputs": sample}).encode()
+            _wait_up(peer_url, peer_body)
+            progress("mlflow models serve is up")
+        except Exception as exc:  # no full mlflow: the rows show trainforge alone
+            progress(f"mlflow models serve is not available: {exc!r}")
+            peer_url = None
+
+        # The floor: a bare uvicorn app calling the same run().
+        floor_dir = work / "floor-models"
+        floor_dir.mkdir()
+        shutil.copy2(work / "model.pkl", floor_dir / "model.pkl")
+        (work / "floor.py").write_text(textwrap.dedent(FLOOR))
+        floor_port = _free_port()
+        started.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(work / "floor.py"),
+                    str(app / "score.py"),
+                    str(floor_dir),
+                    str(floor_port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        floor_url = f"http://127.0.0.1:{floor_port}/score"
+        _wait_up(floor_url, ours)
+
+        with trainforge_home("serving"):
+            from trainforge.core import Environment, InferenceConfig, Model, Workspace
+            from trainforge.core.webservice import LocalWebservice
+
+            ws = quiet_call(Workspace.create, "bench-serving", exist_ok=True, show_output=False)
+            model = quiet_call(Model.register, ws, str(work / "model.pkl"), "diabetes-ridge")
+            env = Environment("bench-serving")
+            env.python.user_managed_dependencies = True
+            config = InferenceConfig(
+                entry_script="score.py", source_directory=str(app), environment=env
+            )
+            service = quiet_call(
+                Model.deploy, ws, "bench", [model], config, LocalWebservice.deploy_configuration()
+            )
+            try:
+                progress("trainforge LocalWebservice is up")
+                for concurrency in (10, 64):
+                    ours_result = _measure(service.scoring_uri, ours, concurrency, total)
+                    floor_result = _measure(floor_url, ours, concurrency, total)
+                    peer_result = (
+                        _measure(peer_url, peer_body, concurrency, total) if peer_url else None
+                    )
+                    failed = (
+                        ours_result["failures"]
+                        or floor_result["failures"]
+                        or (peer_result["failures"] if peer_result else [])
+                    )
+                    error = f"answers other than 200: {failed[:5]}" if failed else None
+                    note = f"{total} requests of one row"
+                    for key, unit, higher in (
+                        ("rps", "req/s", True),
+                        ("p50", "s", False),
+                        ("p99", "s", False),
+                    ):
+                        rows.append(
+                            Row(
+                                f"serving c={concurrency} {key} vs mlflow models serve",
+                                ours_result[key],
+                                peer_result[key] if peer_result else None,
+                                unit,
+                                note=note,
+                                higher_is_better=higher,
+                                error=error,
+                            )
+                        )
+                        rows.append(
+                            Row(
+                                f"serving c={concurrency} {key} vs bare uvicorn",
+                                ours_result[key],
+                                floor_result[key],
+                                unit,
+                                note="the floor: the same run() behind a bare Starlette app",
+                                higher_is_better=higher,
+                                error=error,
+                            )
+                        )
+                    progress(
+                        f"c={concurrency}: trainforge {ours_result['rps']:.0f} req/s, floor "
+                        f"{floor_result['rps']:.0f}, mlflow "
+                        f"{peer_result['rps'] if peer_result else float('nan'):.0f}"
+                    )
+            finally:
+                service.delete()
+    finally:
+        for process in started:
+            _stop(process)
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(row.as_dict())
