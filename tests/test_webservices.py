@@ -349,3 +349,63 @@ def test_rawhttp_entry_scripts_get_the_request(
         assert (answer.status_code, answer.json()) == (201, {"sum": 6, "agent": "me"})
     finally:
         service.delete()
+
+
+def test_an_aci_service_with_keys_refuses_requests_without_one(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    from trainforge.core.webservice import AciWebservice
+
+    model, fitted, X = ridge
+    source = tmp_path / "aci"
+    _write(source, "score.py", SCORE)
+    aci_config = AciWebservice.deploy_configuration(
+        cpu_cores=2,
+        memory_gb=1,
+        tags={"data": "diabetes", "method": "sklearn"},
+        description="Predict diabetes with sklearn",
+        auth_enabled=True,
+    )
+    service = Model.deploy(
+        workspace=ws,
+        name="aci-ridge",
+        models=[model],
+        inference_config=InferenceConfig(
+            entry_script="score.py", source_directory=str(source), environment=_env()
+        ),
+        deployment_config=aci_config,
+    )
+    try:
+        service.wait_for_deployment(show_output=True)
+        assert isinstance(service, AciWebservice) and service.state == "Healthy"
+        assert (service.cpu_cores, service.memory_gb, service.auth_enabled) == (2, 1, True)
+        assert service.tags == {"data": "diabetes", "method": "sklearn"}
+        rows = json.dumps({"data": X[:1].tolist()})
+        expected = fitted.predict(X[:1]).tolist()
+        assert service.run(input_data=rows) == pytest.approx(expected)
+
+        primary, secondary = service.get_keys()
+
+        def post(key: str | None) -> int:
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            return httpx.post(service.scoring_uri, content=rows, headers=headers).status_code
+
+        assert (post(None), post("not-a-key"), post(primary), post(secondary)) == (
+            401,
+            401,
+            200,
+            200,
+        )
+        service.regen_key("Primary")
+        new_primary, same_secondary = service.get_keys()
+        assert new_primary != primary and same_secondary == secondary
+        assert (post(primary), post(new_primary)) == (401, 200)
+        assert service.run(rows) == pytest.approx(expected)
+        with pytest.raises(WebserviceException, match="key: 'Tertiary'"):
+            service.regen_key("Tertiary")
+        with pytest.raises(WebserviceException, match="token auth is AKS"):
+            service.get_token()
+        assert "with 2 worker(s)" in service.get_logs()
+        assert [s.name for s in Webservice.list(ws, compute_type="ACI")] == ["aci-ridge"]
+    finally:
+        service.delete()

@@ -473,17 +473,41 @@ class Model:
         (WebserviceException with the error, e.g. an ``init()`` traceback, when it cannot)."""
         from trainforge.core.run import upload_snapshot
         from trainforge.core.webservice import (
-            LocalWebservice,
+            AciServiceDeploymentConfiguration,
             LocalWebserviceDeploymentConfiguration,
         )
         from trainforge.core.webservice.webservice import Webservice
 
         if inference_config is None:
             raise WebserviceException("inference_config: give an InferenceConfig(entry_script=...)")
-        if not isinstance(deployment_config, LocalWebserviceDeploymentConfiguration):
+        if deployment_config is None:  # the SDK's default: an ACI service
+            deployment_config = AciServiceDeploymentConfiguration()
+        settings: dict[str, Any]
+        if isinstance(deployment_config, LocalWebserviceDeploymentConfiguration):
+            settings = {"compute_type": "Local", "port": deployment_config.port}
+        elif isinstance(deployment_config, AciServiceDeploymentConfiguration):
+            given = deployment_config.__dict__
+            settings = {
+                "compute_type": "ACI",
+                "cpu_cores": given.get("cpu_cores"),
+                "memory_gb": given.get("memory_gb"),
+                "auth_enabled": bool(given.get("auth_enabled")),
+                "primary_key": given.get("primary_key"),
+                "secondary_key": given.get("secondary_key"),
+                "tags": {str(k): str(v) for k, v in (given.get("tags") or {}).items()},
+                "properties": {str(k): str(v) for k, v in (given.get("properties") or {}).items()},
+                "description": given.get("description"),
+            }
+        else:
             raise WebserviceException(
-                "deployment_config: this trainforge serves LocalWebservice.deploy_configuration() "
-                "services; ACI and AKS configurations are not served yet"
+                "deployment_config: give LocalWebservice.deploy_configuration() or "
+                "AciWebservice.deploy_configuration(); AKS services are not served yet"
+            )
+        if settings.get("description") is None:  # else the inference config's
+            settings.pop("description", None)
+        if deployment_target is not None:
+            raise WebserviceException(
+                "deployment_target: AKS clusters are not served yet; deploy to Local or ACI"
             )
         bad = [m for m in models if not isinstance(m, Model)]
         if bad:
@@ -494,14 +518,12 @@ class Model:
         body: ServiceCreate = _checked(
             ServiceCreate,
             name=name,
-            compute_type="Local",
             models=[m.id for m in models],
             entry_script=script,
             snapshot_id="pending",
             environment=spec,
-            port=deployment_config.port,
             overwrite=overwrite,
-            description=inference_config.description,
+            **{"description": inference_config.description, **settings},
         )
         if inference_config.source_directory is not None:
             snapshot_id = upload_snapshot(workspace, root)
@@ -513,10 +535,10 @@ class Model:
         with _errors():
             info = api(workspace, ServicesApi).create(body)
         service = Webservice(workspace, _info=info)
-        assert isinstance(service, LocalWebservice)
         if show_output:
-            print(f"Deploying {name} on port {info.port} ...")
-        service.wait_for_deployment(show_output=show_output)
+            print(f"Deploying {name} ({info.compute_type}) on port {info.port} ...")
+        if info.compute_type == "Local":  # the SDK's local deploy returns once it serves
+            service.wait_for_deployment(show_output=show_output)
         return service
 
     # -- lookup -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ traceback and exits with status 3 before anything listens.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import sys
@@ -32,6 +33,36 @@ from trainforge.node.entry_script import (
 from trainforge.schemas.services import ServingSpec
 
 INIT_FAILED = 3
+SPEC_VARIABLE = "TRAINFORGE_SERVING_SPEC"
+
+
+class Keys:
+    """The service's keys, read again from their file whenever it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: float | None = None
+        self._keys: list[bytes] = []
+
+    def current(self) -> list[bytes]:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except OSError:
+            return []  # no file: nothing is accepted
+        if stamp != self._stamp:
+            found = json.loads(self.path.read_text())
+            self._keys = [
+                found[k].encode() for k in ("primary_key", "secondary_key") if found.get(k)
+            ]
+            self._stamp = stamp
+        return self._keys
+
+    def accepts(self, header: str) -> bool:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        given = token.strip().encode()
+        return any(hmac.compare_digest(given, key) for key in self.current())
 
 
 def _default(value: Any) -> Any:
@@ -92,6 +123,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def create_app(spec: ServingSpec, script: EntryScript) -> Starlette:
     document = swagger(spec, script)
+    keys = Keys(Path(spec.keys_file)) if spec.keys_file else None
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
@@ -100,6 +132,10 @@ def create_app(spec: ServingSpec, script: EntryScript) -> Starlette:
         return JSONResponse(document)
 
     async def score(request: Request) -> Response:
+        if keys is not None and not keys.accepts(request.headers.get("authorization", "")):
+            return _error(
+                401, "this service needs 'Authorization: Bearer <key>' with one of its keys"
+            )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > spec.max_request_bytes:
             return _error(413, f"the request body is larger than {spec.max_request_bytes} bytes")
@@ -164,6 +200,13 @@ def prepare(spec: ServingSpec) -> EntryScript:
     return script
 
 
+def app_from_environment() -> Starlette:
+    """The app of each uvicorn worker when there are several: each runs ``init()`` once, as
+    each worker of Azure ML's scoring server does."""
+    spec = ServingSpec.model_validate_json(Path(os.environ[SPEC_VARIABLE]).read_text())
+    return create_app(spec, prepare(spec))
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
@@ -174,14 +217,24 @@ def main(argv: list[str] | None = None) -> int:
     except EntryScriptError as exc:
         print(str(exc), file=sys.stderr, flush=True)
         return INIT_FAILED
-    print(f"init() done; serving {spec.service_name} on {spec.host}:{spec.port}", flush=True)
-    uvicorn.run(
-        create_app(spec, script),
-        host=spec.host,
-        port=spec.port,
-        log_level="warning",
-        access_log=False,
+    print(
+        f"init() done; serving {spec.service_name} on {spec.host}:{spec.port} "
+        f"with {spec.workers} worker(s)",
+        flush=True,
     )
+    common: dict[str, Any] = dict(
+        host=spec.host, port=spec.port, log_level="warning", access_log=False
+    )
+    if spec.workers > 1:
+        os.environ[SPEC_VARIABLE] = str(Path(args[0]).resolve())
+        uvicorn.run(
+            "trainforge.node.scoring:app_from_environment",
+            factory=True,
+            workers=spec.workers,
+            **common,
+        )
+    else:
+        uvicorn.run(create_app(spec, script), **common)
     return 0
 
 

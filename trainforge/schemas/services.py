@@ -57,12 +57,15 @@ class ServiceState(StrEnum):
         }[self.value]
 
 
+KeyText = Annotated[str, Field(min_length=16, max_length=256, pattern=r"^[A-Za-z0-9_.~+/=-]+$")]
+
+
 class ServiceCreate(BaseModel):
     """``Model.deploy``: the models, the entry script (in a code snapshot) and its
-    environment, and where the service listens."""
+    environment, where the service listens, and (ACI) its resources and key auth."""
 
     name: ServiceName
-    compute_type: Literal["Local"] = "Local"
+    compute_type: Literal["Local", "ACI"] = "Local"
     models: list[ModelId] = Field(default_factory=list, max_length=64)
     entry_script: str = Field(min_length=1, max_length=MAX_PATH)
     snapshot_id: str = Field(min_length=1, max_length=64)
@@ -73,6 +76,22 @@ class ServiceCreate(BaseModel):
     tags: Tags = Field(default_factory=dict)
     properties: Tags = Field(default_factory=dict)
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1, le=2**31)
+    # ACI: 0.1 cores and 0.5 GB by default; whole cores become uvicorn workers.
+    cpu_cores: float | None = Field(default=None, gt=0, le=64, allow_inf_nan=False)
+    memory_gb: float | None = Field(default=None, gt=0, le=1024, allow_inf_nan=False)
+    auth_enabled: bool = False
+    primary_key: KeyText | None = None
+    secondary_key: KeyText | None = None
+
+
+class ServiceKeys(BaseModel):
+    primary_key: str
+    secondary_key: str
+
+
+class RegenerateKey(BaseModel):
+    key: Literal["Primary", "Secondary"]
+    value: KeyText | None = None
 
 
 class ServiceInfo(BaseModel):
@@ -85,6 +104,9 @@ class ServiceInfo(BaseModel):
     swagger_uri: str
     error: str | None = None
     restarts: int = 0
+    auth_enabled: bool = False
+    cpu_cores: float | None = None
+    memory_gb: float | None = None
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     properties: dict[str, str] = Field(default_factory=dict)
@@ -113,6 +135,10 @@ class ServingSpec(BaseModel):
     port: int
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     environment_variables: dict[str, str] = Field(default_factory=dict)
+    # With key auth, POST /score needs "Authorization: Bearer <key>" of a key in this file
+    # (read again when it changes: regen_key takes effect without a restart).
+    keys_file: str | None = None
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class HostState(BaseModel):
@@ -129,7 +155,9 @@ class HostState(BaseModel):
 __all__ = [
     "HostState",
     "ServiceCreate",
+    "RegenerateKey",
     "ServiceInfo",
+    "ServiceKeys",
     "ServiceList",
     "ServiceLogs",
     "ServiceName",

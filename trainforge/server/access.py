@@ -30,6 +30,8 @@ from trainforge.server.store import models
 READS = frozenset({"GET", "HEAD"})
 # Writes a run token may make, besides those under its own run (``RUN_TREE``).
 RUN_POSTS = frozenset({"/workspaces/{ws}/datastores/{name}/access", "/workspaces/{ws}/models"})
+# Reads a run token may not make: the keys of scoring services.
+RUN_NO_READS = frozenset({"/workspaces/{ws}/services/{name}/keys"})
 # A run stages the files of a model it registers.
 RUN_PUTS = frozenset({"/workspaces/{ws}/model-uploads/{upload_id}/files/{name}"})
 RUN_TREE = "/workspaces/{ws}/runs/{run_id}"
@@ -106,6 +108,8 @@ def _check_run(db: Session, settings: ServerSettings, principal: Principal, call
             f"A run token of workspace {principal.workspace!r} cannot reach this resource"
         )
     ws = _check_run_alive(db, settings, principal)
+    if method in READS and path in RUN_NO_READS:
+        raise Forbidden(f"A run token cannot read the keys of scoring services ({path})")
     if (
         method in READS
         or (method == "POST" and path in RUN_POSTS)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import builtins
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.schemas.services import ServiceCreate, ServiceInfo, ServiceList, ServiceLogs
+from trainforge.schemas.services import (
+    RegenerateKey,
+    ServiceCreate,
+    ServiceInfo,
+    ServiceKeys,
+    ServiceList,
+    ServiceLogs,
+)
 
 
 class ServicesApi(WorkspaceResource):
@@ -28,3 +35,13 @@ class ServicesApi(WorkspaceResource):
 
     def delete(self, name: str) -> None:
         self.client.delete(f"{self.base}/services/{name}")
+
+    def keys(self, name: str) -> ServiceKeys:
+        return ServiceKeys.model_validate(self.client.get(f"{self.base}/services/{name}/keys"))
+
+    def regenerate_key(self, name: str, body: RegenerateKey) -> ServiceKeys:
+        return ServiceKeys.model_validate(
+            self.client.post(
+                f"{self.base}/services/{name}/regenerate-key", body.model_dump(mode="json")
+            )
+        )

@@ -1,6 +1,13 @@
 """Scoring services, as ``azureml.core.webservice``."""
 
+from trainforge.core.webservice.aci import AciServiceDeploymentConfiguration, AciWebservice
 from trainforge.core.webservice.local import LocalWebservice, LocalWebserviceDeploymentConfiguration
 from trainforge.core.webservice.webservice import Webservice
 
-__all__ = ["LocalWebservice", "LocalWebserviceDeploymentConfiguration", "Webservice"]
+__all__ = [
+    "AciServiceDeploymentConfiguration",
+    "AciWebservice",
+    "LocalWebservice",
+    "LocalWebserviceDeploymentConfiguration",
+    "Webservice",
+]

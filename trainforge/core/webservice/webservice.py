@@ -13,7 +13,7 @@ from trainforge.client.api import api
 from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors
 from trainforge.exceptions import WebserviceException
-from trainforge.schemas.services import ServiceInfo, ServiceState
+from trainforge.schemas.services import RegenerateKey, ServiceInfo, ServiceState
 
 if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
@@ -153,13 +153,11 @@ class Webservice:
             body = bytes(input_data)
         else:
             body = json.dumps(input_data).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self._info.auth_enabled:  # as the SDK does: the primary key as a bearer
+            headers["Authorization"] = f"Bearer {self.get_keys()[0]}"
         try:
-            answer = httpx.post(
-                self.scoring_uri,
-                content=body,
-                headers={"Content-Type": "application/json"},
-                timeout=300.0,
-            )
+            answer = httpx.post(self.scoring_uri, content=body, headers=headers, timeout=300.0)
         except httpx.HTTPError as exc:
             raise WebserviceException(f"Could not reach {self.scoring_uri}: {exc}") from None
         if answer.status_code >= 400:
@@ -171,6 +169,24 @@ class Webservice:
             return answer.json()
         except ValueError:
             return answer.text
+
+    def get_keys(self) -> tuple[str, str]:
+        """(primary, secondary) key of a service deployed with ``auth_enabled=True``."""
+        with _errors():
+            keys = self._services.keys(self.name)
+        return keys.primary_key, keys.secondary_key
+
+    def regen_key(self, key: str, set_key: str | None = None) -> None:
+        """Give the 'Primary' or 'Secondary' key a new value (``set_key``, or a random one);
+        the service takes it at its next request."""
+        with _errors():
+            body = validated_key(key, set_key)
+            self._services.regenerate_key(self.name, body)
+
+    def get_token(self) -> Any:
+        raise WebserviceException(
+            f"get_token: service {self.name} uses key auth; token auth is AKS's (get_keys gives the keys)"
+        )
 
     def get_logs(self, num_lines: int = 5000, init: bool = False, raw: bool = False) -> str:
         """The last ``num_lines`` lines of the service's log: its host (starts, restarts)
@@ -238,6 +254,15 @@ class Webservice:
             f"{type(self).__name__}(workspace={self.workspace!r}, name={self.name}, "
             f"state={self.state}, scoring_uri={self.scoring_uri})"
         )
+
+
+def validated_key(key: str, set_key: str | None) -> RegenerateKey:
+    if key not in ("Primary", "Secondary"):
+        raise WebserviceException(f"key: {key!r} is neither 'Primary' nor 'Secondary'")
+    try:
+        return RegenerateKey(key=key, value=set_key)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise WebserviceException(f"set_key: {exc}") from None
 
 
 def _has(values: dict[str, str], wanted: Any) -> bool:

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from trainforge.schemas.services import (
+    RegenerateKey,
     ServiceCreate,
     ServiceInfo,
+    ServiceKeys,
     ServiceList,
     ServiceLogs,
     ServiceName,
@@ -24,7 +26,7 @@ router = APIRouter(prefix="/workspaces/{ws}")
 def create_service(ws: str, body: ServiceCreate, cp: ControlPlane = Depends(plane)) -> ServiceInfo:
     """Deploy: the service's host starts at once; its state says when it serves."""
     with cp.store.session() as db:
-        return deployments.create(cp.settings, db, cp.workspaces.get_row(db, ws), body)
+        return deployments.create(cp.settings, db, cp.workspaces.get_row(db, ws), body, cp.vault)
 
 
 @router.get("/services", response_model=ServiceList)
@@ -52,6 +54,23 @@ def get_service_logs(
         row = cp.workspaces.get_row(db, ws)
         service = deployments.row(db, row, name)
         return ServiceLogs(content=deployments.logs(cp.settings, row, service, num_lines))
+
+
+@router.get("/services/{name}/keys", response_model=ServiceKeys)
+def get_service_keys(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> ServiceKeys:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return deployments.get_keys(cp.vault, row, deployments.row(db, row, name))
+
+
+@router.post("/services/{name}/regenerate-key", response_model=ServiceKeys)
+def regenerate_service_key(
+    ws: str, name: ServiceName, body: RegenerateKey, cp: ControlPlane = Depends(plane)
+) -> ServiceKeys:
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        service = deployments.row(db, row, name)
+        return deployments.regenerate_key(cp.settings, cp.vault, row, service, body)
 
 
 @router.delete("/services/{name}", status_code=status.HTTP_204_NO_CONTENT)

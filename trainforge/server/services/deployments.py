@@ -8,6 +8,9 @@ Folders: ``<work root>/workspaces/<ws>/services/<name>/`` holds ``app/``, ``serv
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 import socket
 import zipfile
@@ -21,20 +24,27 @@ from trainforge.node import scoring_host
 from trainforge.node.work_root import work_root
 from trainforge.schemas.services import (
     HostState,
+    RegenerateKey,
     ServiceCreate,
     ServiceInfo,
+    ServiceKeys,
     ServiceState,
     ServingSpec,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import models as registry
 from trainforge.server.services import snapshots
+from trainforge.server.services.secrets import Vault
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 from trainforge.storage.model_files import ModelFiles
 
 MODELS_DIR = "azureml-models"
 LOG_LINES_MAX = 100_000
+KEYS_FILE = "keys.json"
+# What ACI gives a service when its configuration names no cores (the SDK's default).
+ACI_DEFAULT_CORES = 0.1
+ACI_DEFAULT_MEMORY_GB = 0.5
 
 
 def folder(settings: ServerSettings, workspace_name: str, name: str) -> Path:
@@ -73,6 +83,9 @@ def to_info(settings: ServerSettings, ws: models.Workspace, row: models.Service)
         swagger_uri=f"{base}/swagger.json",
         error=state.error,
         restarts=state.restarts,
+        auth_enabled=definition.auth_enabled,
+        cpu_cores=definition.cpu_cores,
+        memory_gb=definition.memory_gb,
         description=definition.description,
         tags=dict(definition.tags),
         properties=dict(definition.properties),
@@ -153,10 +166,34 @@ def _lay_out(
     return str(models_root)
 
 
+def _write_keys(path: Path, keys: ServiceKeys) -> Path:
+    """The keys where the scoring process reads them (0600, replaced in one rename)."""
+    target = path / KEYS_FILE
+    partial = path / f".{KEYS_FILE}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(keys.model_dump_json())
+    partial.replace(target)
+    return target
+
+
 def create(
-    settings: ServerSettings, db: Session, ws: models.Workspace, body: ServiceCreate
+    settings: ServerSettings,
+    db: Session,
+    ws: models.Workspace,
+    body: ServiceCreate,
+    vault: Vault,
 ) -> ServiceInfo:
     """Deploy ``body``: refused for a name in use unless ``overwrite``."""
+    if body.compute_type == "ACI":
+        body = body.model_copy(
+            update={
+                "cpu_cores": body.cpu_cores or ACI_DEFAULT_CORES,
+                "memory_gb": body.memory_gb or ACI_DEFAULT_MEMORY_GB,
+            }
+        )
+    if not body.auth_enabled and (body.primary_key or body.secondary_key):
+        raise BadRequest("primary_key: keys are given but auth_enabled is not set")
     existing = find(db, ws, body.name)
     if existing is not None and not body.overwrite:
         raise Conflict(
@@ -182,8 +219,19 @@ def create(
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     model_dir = _lay_out(settings, db, ws, body, path)
+    keys_file = None
+    sealed = None
+    if body.auth_enabled:
+        keys = ServiceKeys(
+            primary_key=body.primary_key or secrets.token_urlsafe(32),
+            secondary_key=body.secondary_key or secrets.token_urlsafe(32),
+        )
+        sealed = vault.seal(keys.model_dump_json())
+        keys_file = str(_write_keys(path, keys))
     serving = ServingSpec(
         service_name=body.name,
+        keys_file=keys_file,
+        workers=max(1, int(body.cpu_cores or 1)),
         app_dir=str(path / "app"),
         entry_script=body.entry_script,
         model_dir=model_dir,
@@ -198,15 +246,43 @@ def create(
         workspace_id=ws.id,
         name=body.name,
         compute_type=body.compute_type,
-        definition=body.model_dump(mode="json"),
+        definition=body.model_dump(mode="json", exclude={"primary_key", "secondary_key"}),
         models=list(body.models),
         port=port,
+        keys=sealed,
     )
     db.add(service)
     db.flush()
     service.pid, service.pid_create_time = scoring_host.spawn(path, settings.home, ws.name)
     db.flush()
     return to_info(settings, ws, service)
+
+
+def get_keys(vault: Vault, ws: models.Workspace, service: models.Service) -> ServiceKeys:
+    if service.keys is None:
+        raise BadRequest(
+            f"auth_enabled: service {service.name!r} has no keys (it was deployed without "
+            "auth_enabled=True)"
+        )
+    return ServiceKeys.model_validate(json.loads(vault.open(service.keys)))
+
+
+def regenerate_key(
+    settings: ServerSettings,
+    vault: Vault,
+    ws: models.Workspace,
+    service: models.Service,
+    body: RegenerateKey,
+) -> ServiceKeys:
+    """A new primary or secondary key; the scoring process takes it at its next request."""
+    keys = get_keys(vault, ws, service)
+    value = body.value or secrets.token_urlsafe(32)
+    keys = keys.model_copy(
+        update={"primary_key" if body.key == "Primary" else "secondary_key": value}
+    )
+    service.keys = vault.seal(keys.model_dump_json())
+    _write_keys(folder(settings, ws.name, service.name), keys)
+    return keys
 
 
 def list_all(settings: ServerSettings, db: Session, ws: models.Workspace) -> list[ServiceInfo]:

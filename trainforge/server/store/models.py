@@ -426,6 +426,9 @@ class Service(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     models: Mapped[list[Any]] = mapped_column(default=list)
     port: Mapped[int] = mapped_column(Integer)
+    # The primary and secondary keys of a service with key auth, as JSON sealed with the
+    # server's secrets key (``services.secrets.Vault``).
+    keys: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_create_time: Mapped[float | None] = mapped_column(Float)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

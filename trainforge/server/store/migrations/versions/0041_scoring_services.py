@@ -5,7 +5,8 @@ Revises: 0040
 Create Date: 2026-12-02 06:20:00
 
 Scoring services per workspace (``Model.deploy``): what each serves, its port, and the
-host process that keeps its scoring process up.
+host process that keeps its scoring process up; the keys of those with key auth,
+sealed.
 """
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ def upgrade() -> None:
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.Column("models", sa.JSON(), nullable=False),
         sa.Column("port", sa.Integer(), nullable=False),
+        sa.Column("keys", sa.Text(), nullable=True),
         sa.Column("pid", sa.Integer(), nullable=True),
         sa.Column("pid_create_time", sa.Float(), nullable=True),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
