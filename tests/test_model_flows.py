@@ -1,15 +1,24 @@
 """The samples' model flows on a real server with real runs: train-on-local (train,
 ``run.register_model``, ``Model.get_model_path`` in a later run, a run registering its own
-output) and HyperDrive's best run registered."""
+output) and HyperDrive's best run registered, then deployed to an ACI-style service."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from trainforge.core import Environment, Experiment, Model, ScriptRunConfig, Workspace
+from trainforge.core import (
+    Environment,
+    Experiment,
+    InferenceConfig,
+    Model,
+    ScriptRunConfig,
+    Workspace,
+)
+from trainforge.core.webservice import AciWebservice
 from trainforge.train.hyperdrive import (
     GridParameterSampling,
     HyperDriveConfig,
@@ -19,6 +28,7 @@ from trainforge.train.hyperdrive import (
 
 joblib = pytest.importorskip("joblib")
 pytest.importorskip("sklearn")
+from sklearn.datasets import load_diabetes  # noqa: E402
 
 TRAIN = """
     import argparse, os
@@ -58,6 +68,20 @@ SCORE_IN_A_RUN = """
     run.upload_file("outputs/copy.pkl", path)
     registered = run.register_model("registered-inside", "outputs/copy.pkl")
     print("REGISTERED", registered.id, registered.run_id)
+"""
+
+
+SCORE_BY_NAME = """
+    import json
+    import joblib
+    from trainforge.core.model import Model
+
+    def init():
+        global model
+        model = joblib.load(Model.get_model_path("sweep-best"))
+
+    def run(raw_data):
+        return model.predict(json.loads(raw_data)["data"]).tolist()
 """
 
 
@@ -123,3 +147,24 @@ def test_hyperdrive_best_run_registers_its_model(
     assert model.run_id == best.id
     fitted = joblib.load(model.download(str(tmp_path)))
     assert fitted.alpha == best.get_metrics()["alpha"]
+
+    # ... and deploy it as the sample does (2019 score.py: Model.get_model_path by name).
+    _write(project, "score.py", SCORE_BY_NAME)
+    service = Model.deploy(
+        workspace=ws,
+        name="sweep-best-aci",
+        models=[model],
+        inference_config=InferenceConfig(
+            entry_script="score.py", source_directory=str(project), environment=_env()
+        ),
+        deployment_config=AciWebservice.deploy_configuration(
+            cpu_cores=1, memory_gb=1, tags={"data": "diabetes"}, description="best of the sweep"
+        ),
+    )
+    try:
+        service.wait_for_deployment(show_output=True)
+        X, _ = load_diabetes(return_X_y=True)
+        answer = service.run(input_data=json.dumps({"data": X[:3].tolist()}))
+        assert answer == pytest.approx(fitted.predict(X[:3]).tolist())
+    finally:
+        service.delete()

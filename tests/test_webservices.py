@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.inprocess import Api
+from trainforge.client.api import api
+from trainforge.client.api.services import ServicesApi
 from trainforge.core import Environment, InferenceConfig, Model, Webservice, Workspace
 from trainforge.core.webservice import LocalWebservice
 from trainforge.exceptions import WebserviceException
@@ -175,6 +177,23 @@ def test_a_sklearn_model_deployed_locally_scores_over_http(
         service.run(json.dumps({"data": [[999] + [0] * 9]}))
     assert service.run(rows) == pytest.approx(expected)
     assert "ValueError: a feature of 999 is not a patient" in service.get_logs()
+
+    # Every request was counted, per service, over REST and in the logs.
+    stats = api(ws, ServicesApi)
+
+    seen: list[Any] = []
+
+    def counted() -> Any:
+        seen.append(stats.stats("test"))
+        return seen[-1] if seen[-1].requests == 9 else None
+
+    try:
+        counts = wait_until(counted, 30, "the service's counts")
+    except AssertionError:
+        raise AssertionError(f"the counts stayed at {seen[-1]}") from None
+    assert counts.errors == 5 and counts.p50_ms is not None and counts.p99_ms is not None
+    assert 0 < counts.p50_ms <= counts.p99_ms
+    assert "[stats] requests 9, errors 5, latency p50" in service.get_logs()
 
     # Lookups and the registry's guard.
     found = Webservice(ws, "test")

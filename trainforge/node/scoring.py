@@ -12,7 +12,10 @@ import hmac
 import json
 import os
 import sys
+import threading
+import time
 import traceback
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +33,12 @@ from trainforge.node.entry_script import (
     initialize,
     load,
 )
-from trainforge.schemas.services import ServingSpec
+from trainforge.schemas.services import ScoringCounts, ServingSpec
 
 INIT_FAILED = 3
 SPEC_VARIABLE = "TRAINFORGE_SERVING_SPEC"
+# The latencies each scoring process keeps for the service's percentiles.
+RECENT_LATENCIES = 10_000
 
 
 class Keys:
@@ -121,9 +126,46 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
+class Counter:
+    """This process's requests, errors and recent latencies, written to its stats file
+    at most once a second (by a thread, off the request path) when they changed."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.counts = ScoringCounts(pid=os.getpid(), started=time.time())
+        self.recent: deque[float] = deque(maxlen=RECENT_LATENCIES)
+        self.lock = threading.Lock()
+        self.changed = threading.Event()
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            threading.Thread(target=self._keep, name="scoring counts", daemon=True).start()
+
+    def add(self, seconds: float, failed: bool) -> None:
+        with self.lock:
+            self.counts.requests += 1
+            self.counts.errors += int(failed)
+            self.recent.append(round(seconds * 1000, 3))
+        self.changed.set()
+
+    def _keep(self) -> None:
+        assert self.folder is not None
+        target = self.folder / f"{self.counts.pid}.json"
+        while True:
+            self.changed.wait()
+            self.changed.clear()
+            with self.lock:
+                self.counts.latencies_ms = list(self.recent)
+                text = self.counts.model_dump_json()
+            partial = target.with_name(f".{target.name}.partial")
+            partial.write_text(text)
+            partial.replace(target)
+            time.sleep(1.0)
+
+
 def create_app(spec: ServingSpec, script: EntryScript) -> Starlette:
     document = swagger(spec, script)
     keys = Keys(Path(spec.keys_file)) if spec.keys_file else None
+    counter = Counter(Path(spec.stats_dir) if spec.stats_dir else None)
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("Healthy")
@@ -132,6 +174,12 @@ def create_app(spec: ServingSpec, script: EntryScript) -> Starlette:
         return JSONResponse(document)
 
     async def score(request: Request) -> Response:
+        began = time.perf_counter()
+        response = await answer(request)
+        counter.add(time.perf_counter() - began, response.status_code >= 400)
+        return response
+
+    async def answer(request: Request) -> Response:
         if keys is not None and not keys.accepts(request.headers.get("authorization", "")):
             return _error(
                 401, "this service needs 'Authorization: Bearer <key>' with one of its keys"

@@ -122,6 +122,39 @@ class ServiceLogs(BaseModel):
     content: str
 
 
+class ScoringCounts(BaseModel):
+    """What one scoring process counted (``stats/<pid>.json`` in the service's folder): its
+    requests to POST /score, the errors among them (answers of 400 and up), and the
+    latencies (ms) of its most recent requests."""
+
+    pid: int
+    started: float
+    requests: int = 0
+    errors: int = 0
+    latencies_ms: list[float] = Field(default_factory=list)
+
+
+class ServiceStats(BaseModel):
+    """A service's requests, errors and latency percentiles (ms), over every scoring
+    process it has had (restarts and workers included); percentiles over the most recent
+    requests of each."""
+
+    requests: int
+    errors: int
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+
+    def line(self) -> str:
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2f} ms"
+
+        return (
+            f"requests {self.requests}, errors {self.errors}, latency p50 {ms(self.p50_ms)}, "
+            f"p90 {ms(self.p90_ms)}, p99 {ms(self.p99_ms)}"
+        )
+
+
 class ServingSpec(BaseModel):
     """What a scoring process serves: written by the control plane beside the service's
     app folder and read by ``trainforge.node.scoring``."""
@@ -138,6 +171,8 @@ class ServingSpec(BaseModel):
     # With key auth, POST /score needs "Authorization: Bearer <key>" of a key in this file
     # (read again when it changes: regen_key takes effect without a restart).
     keys_file: str | None = None
+    # Where each scoring process keeps its counts (``<pid>.json``).
+    stats_dir: str | None = None
     workers: int = Field(default=1, ge=1, le=64)
 
 
@@ -161,7 +196,9 @@ __all__ = [
     "ServiceList",
     "ServiceLogs",
     "ServiceName",
+    "ScoringCounts",
     "ServiceState",
+    "ServiceStats",
     "ServingSpec",
     "check_service_name",
 ]

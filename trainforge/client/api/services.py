@@ -12,6 +12,7 @@ from trainforge.schemas.services import (
     ServiceKeys,
     ServiceList,
     ServiceLogs,
+    ServiceStats,
 )
 
 
@@ -45,3 +46,6 @@ class ServicesApi(WorkspaceResource):
                 f"{self.base}/services/{name}/regenerate-key", body.model_dump(mode="json")
             )
         )
+
+    def stats(self, name: str) -> ServiceStats:
+        return ServiceStats.model_validate(self.client.get(f"{self.base}/services/{name}/stats"))

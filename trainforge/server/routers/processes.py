@@ -1,5 +1,5 @@
-"""The processes the control plane started (node agents, launchers), for ``trainforge down
---all``: read from the store, whichever database it is. Admin only (no workspace in the path)."""
+"""The processes the control plane started (node agents, launchers, the hosts of scoring
+services), for ``trainforge down --all``: read from the store, whichever database it is. Admin only (no workspace in the path)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def list_processes(cp: ControlPlane = Depends(plane)) -> list[ProcessRecord]:
             *db.execute(
                 select(models.Assignment.pid, models.Assignment.pid_create_time).where(
                     models.Assignment.pid.is_not(None)
+                )
+            ),
+            *db.execute(
+                select(models.Service.pid, models.Service.pid_create_time).where(
+                    models.Service.pid.is_not(None)
                 )
             ),
         ]

@@ -14,6 +14,7 @@ from trainforge.schemas.services import (
     ServiceList,
     ServiceLogs,
     ServiceName,
+    ServiceStats,
 )
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
@@ -54,6 +55,16 @@ def get_service_logs(
         row = cp.workspaces.get_row(db, ws)
         service = deployments.row(db, row, name)
         return ServiceLogs(content=deployments.logs(cp.settings, row, service, num_lines))
+
+
+@router.get("/services/{name}/stats", response_model=ServiceStats)
+def get_service_stats(
+    ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)
+) -> ServiceStats:
+    """Requests to POST /score, errors (answers of 400 and up) and latency percentiles."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        return deployments.stats(cp.settings, row, deployments.row(db, row, name))
 
 
 @router.get("/services/{name}/keys", response_model=ServiceKeys)

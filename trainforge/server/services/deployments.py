@@ -25,10 +25,12 @@ from trainforge.node.work_root import work_root
 from trainforge.schemas.services import (
     HostState,
     RegenerateKey,
+    ScoringCounts,
     ServiceCreate,
     ServiceInfo,
     ServiceKeys,
     ServiceState,
+    ServiceStats,
     ServingSpec,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
@@ -42,6 +44,7 @@ from trainforge.storage.model_files import ModelFiles
 MODELS_DIR = "azureml-models"
 LOG_LINES_MAX = 100_000
 KEYS_FILE = "keys.json"
+STATS_DIR = "stats"
 # What ACI gives a service when its configuration names no cores (the SDK's default).
 ACI_DEFAULT_CORES = 0.1
 ACI_DEFAULT_MEMORY_GB = 0.5
@@ -231,6 +234,7 @@ def create(
     serving = ServingSpec(
         service_name=body.name,
         keys_file=keys_file,
+        stats_dir=str(path / STATS_DIR),
         workers=max(1, int(body.cpu_cores or 1)),
         app_dir=str(path / "app"),
         entry_script=body.entry_script,
@@ -300,14 +304,40 @@ def delete(settings: ServerSettings, db: Session, ws: models.Workspace, name: st
 def logs(
     settings: ServerSettings, ws: models.Workspace, service: models.Service, lines: int
 ) -> str:
-    """The last ``lines`` lines of the service's log (host and scoring process)."""
+    """The last ``lines`` lines of the service's log (host and scoring process), then a
+    line of its request counts."""
     path = folder(settings, ws.name, service.name) / scoring_host.LOG_NAME
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return ""
+        text = ""
     kept = text.splitlines()[-lines:]
-    return "\n".join(kept) + ("\n" if kept else "")
+    kept.append(f"[stats] {stats(settings, ws, service).line()}")
+    return "\n".join(kept) + "\n"
+
+
+def _percentile(ordered: list[float], share: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def stats(settings: ServerSettings, ws: models.Workspace, service: models.Service) -> ServiceStats:
+    """The counts of every scoring process the service has had, added up."""
+    found = []
+    for file in sorted((folder(settings, ws.name, service.name) / STATS_DIR).glob("*.json")):
+        try:
+            found.append(ScoringCounts.model_validate_json(file.read_text()))
+        except (OSError, ValueError):
+            continue  # being replaced: the next read has it
+    latencies = sorted(value for counts in found for value in counts.latencies_ms)
+    return ServiceStats(
+        requests=sum(c.requests for c in found),
+        errors=sum(c.errors for c in found),
+        p50_ms=_percentile(latencies, 0.50),
+        p90_ms=_percentile(latencies, 0.90),
+        p99_ms=_percentile(latencies, 0.99),
+    )
 
 
 def users_of(db: Session, ws: models.Workspace, model_id: str) -> list[str]:
