@@ -9,7 +9,6 @@ holds ``serving.json`` (a ServingSpec) and ``environment.json`` (an EnvironmentS
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,13 +21,12 @@ import httpx
 
 from trainforge.node.environments import EnvironmentBuildError, interpreter_for
 from trainforge.node.scoring import INIT_FAILED
+from trainforge.node.settings import NodeSettings
 from trainforge.schemas.runs import EnvironmentSpec
 from trainforge.schemas.services import HostState, ServiceState, ServingSpec
 
 LOG_NAME = "logs/scoring.log"
 STATE_NAME = "state.json"
-# How long a scoring process may take from start to answering GET / (init() included).
-START_TIMEOUT_S = float(os.environ.get("TRAINFORGE_SCORING_START_TIMEOUT_S", "600"))
 # Restarts in a row that never got healthy before the service is Failed (a crash loop).
 MAX_FAILED_RESTARTS = 5
 ERROR_TAIL = 60  # lines of the log an error carries
@@ -49,6 +47,7 @@ class Host:
         self.state = HostState(state=ServiceState.TRANSITIONING)
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
+        self.start_timeout_s = NodeSettings().scoring_start_timeout_s
 
     # -- reporting --------------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -104,7 +103,7 @@ class Host:
     def wait_healthy(self) -> bool:
         """Whether the scoring process answers GET / before it exits or times out."""
         assert self.child is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline and not self.stopping:
             if self.child.poll() is not None:
                 return False
@@ -142,7 +141,7 @@ class Host:
                     if code == INIT_FAILED
                     else f"the scoring process exited with status {code} before it answered"
                     if code is not None
-                    else f"the scoring process did not answer within {START_TIMEOUT_S:.0f} s"
+                    else f"the scoring process did not answer within {self.start_timeout_s:.0f} s"
                 )
                 failed_in_a_row += 1
                 if self.state.restarts == 0 or failed_in_a_row >= MAX_FAILED_RESTARTS:

@@ -48,6 +48,11 @@ class NodeSettings(TrainforgeSettings):
         default=300.0,
         description="How long a node of a multi-node job waits for the others to start.",
     )
+    scoring_start_timeout_s: float = Field(
+        default=600.0,
+        description="How long a scoring service's process may take from its start to "
+        "answering GET / (init() included) before the deployment fails.",
+    )
     fence_check_s: float = Field(
         default=2.0,
         description="How often a launcher checks that its attempt is still the run's current one.",
