@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.cli import flat
-from tests.inprocess import Api
+from tests.inprocess import Api, api_fixture  # noqa: F401  (the fixture)
+from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.cli.main import app
 from trainforge.core import Experiment, Model, Workspace
 from trainforge.core.resource_configuration import ResourceConfiguration
@@ -396,3 +397,49 @@ def test_cli_registers_lists_shows_downloads_and_deletes(ws: Workspace, tmp_path
     assert flat(result.stderr).startswith("error: ModelNotFoundException: ModelNotFound")
     result = invoke("model", "register", str(tmp_path / "nope"), "-n", "x", "-w", ws.name)
     assert result.exit_code == 1 and "model_path:" in flat(result.stderr)
+
+
+# -- the store on SQLite and PostgreSQL ----------------------------------------------------
+def _stage(api: Api, ws: str, upload: str, name: str, data: bytes) -> None:
+    api.call("PUT", f"/workspaces/{ws}/model-uploads/{upload}/files/{name}", content=data)
+
+
+def test_versions_on_both_stores_never_repeat(api: Api) -> None:
+    ws = api.workspace("store-ws")
+    base = f"/workspaces/{ws}/models"
+    made = []
+    for n in range(3):
+        upload = f"{n:032x}"
+        _stage(api, ws, upload, "model/a.bin", bytes([n]) * 10)
+        _stage(api, ws, upload, "model/sub/b.bin", b"b")
+        made.append(
+            api.call(
+                "POST",
+                base,
+                json={
+                    "name": "m",
+                    "upload_id": upload,
+                    "asset_name": "model",
+                    "tags": {"n": str(n)},
+                },
+            )
+        )
+    assert [m["version"] for m in made] == [1, 2, 3]
+    assert (made[0]["is_folder"], made[0]["file_count"], made[0]["size"]) == (True, 2, 11)
+    files = api.call("GET", f"{base}/m/versions/2/files")
+    assert sorted(f["name"] for f in files) == ["model/a.bin", "model/sub/b.bin"]
+    assert api.request("GET", f"{base}/m/versions/2/files/model/a.bin").content == b"\x01" * 10
+    api.call("DELETE", f"{base}/m/versions/3")
+    assert api.request("GET", f"{base}/m/versions/3").status_code == 404
+    _stage(api, ws, "f" * 32, "x.pkl", b"x")
+    again = api.call("POST", base, json={"name": "m", "upload_id": "f" * 32, "asset_name": "x.pkl"})
+    assert again["version"] == 4
+    listed = api.call("GET", base, params={"tag": "n=1"})
+    assert [m["id"] for m in listed["models"]] == ["m:2"]
+    latest = api.call("GET", base, params={"latest": "true"})
+    assert [m["id"] for m in latest["models"]] == ["m:4"]
+    # The same upload cannot be registered twice: its files moved into version 1.
+    reused = api.request(
+        "POST", base, json={"name": "m", "upload_id": f"{0:032x}", "asset_name": "model"}
+    )
+    assert reused.status_code == 400 and reused.json()["error"]["message"].startswith("upload_id:")
