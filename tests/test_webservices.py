@@ -428,3 +428,45 @@ def test_an_aci_service_with_keys_refuses_requests_without_one(
         assert [s.name for s in Webservice.list(ws, compute_type="ACI")] == ["aci-ridge"]
     finally:
         service.delete()
+
+
+VERSIONED = """
+    import os
+
+    def init():
+        global where
+        where = sorted(os.listdir(os.getenv("AZUREML_MODEL_DIR")))
+
+    def run(raw_data):
+        return {"code": "CODE", "models": where}
+"""
+
+
+def test_reload_takes_new_code_and_update_new_models(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    model, _, _ = ridge
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("a b")
+    other = Model.register(ws, str(vocab), "vocab")
+    source = tmp_path / "reloading"
+    _write(source, "score.py", VERSIONED.replace("CODE", "v1"))
+    config = InferenceConfig(entry_script="score.py", source_directory=str(source))
+    local_service = Model.deploy(
+        ws, "reloads", [model], config, LocalWebservice.deploy_configuration()
+    )
+    try:
+        local_service.wait_for_deployment()
+        first = local_service.run(json.dumps({}))
+        assert first == {"code": "v1", "models": ["sklearn_regression_model.pkl"]}
+        _write(source, "score.py", VERSIONED.replace("CODE", "v2"))
+        local_service.reload()
+        assert local_service.run(json.dumps({}))["code"] == "v2"
+        local_service.update(models=[other], wait=True)
+        assert local_service.run(json.dumps({})) == {"code": "v2", "models": ["vocab.txt"]}
+        assert [m.id for m in Webservice(ws, "reloads").models] == [other.id]
+        assert "reloading: the scoring process starts again" in local_service.get_logs()
+        with pytest.raises(WebserviceException, match="reload: this object does not know"):
+            Webservice(ws, "reloads").reload()  # type: ignore[attr-defined]
+    finally:
+        local_service.delete()

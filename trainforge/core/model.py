@@ -186,6 +186,30 @@ class InferenceConfig:
     def validate_configuration(self) -> None:
         self._script()
 
+    def _upload(self, workspace: Workspace) -> str:
+        """The code snapshot of the service: the source directory, or the entry script
+        alone (as the SDK uploads it without a source directory)."""
+        from trainforge.core.run import upload_snapshot
+
+        root, script = self._script()
+        if self.source_directory is not None:
+            return upload_snapshot(workspace, root)
+        with tempfile.TemporaryDirectory() as folder:
+            shutil.copy2(root / script, Path(folder) / script)
+            return upload_snapshot(workspace, folder)
+
+    def _service_fields(self, workspace: Workspace) -> dict[str, Any]:
+        """What a service's update takes from this config: script, snapshot, environment."""
+        _, script = self._script()
+        environment = self._environment()
+        return {
+            "entry_script": script,
+            "environment": (
+                environment._spec({}, docker_enabled=False) if environment is not None else None
+            ),
+            "snapshot_id": self._upload(workspace),
+        }
+
 
 class Model:
     """A registered model, as ``azureml.core.Model``.
@@ -471,7 +495,6 @@ class Model:
         script; a :class:`~trainforge.core.webservice.LocalWebservice` for
         ``LocalWebservice.deploy_configuration()``, which serves once this returns
         (WebserviceException with the error, e.g. an ``init()`` traceback, when it cannot)."""
-        from trainforge.core.run import upload_snapshot
         from trainforge.core.webservice import (
             AciServiceDeploymentConfiguration,
             LocalWebserviceDeploymentConfiguration,
@@ -525,16 +548,11 @@ class Model:
             overwrite=overwrite,
             **{"description": inference_config.description, **settings},
         )
-        if inference_config.source_directory is not None:
-            snapshot_id = upload_snapshot(workspace, root)
-        else:  # only the entry script, as the SDK uploads it without a source directory
-            with tempfile.TemporaryDirectory() as folder:
-                shutil.copy2(root / script, Path(folder) / script)
-                snapshot_id = upload_snapshot(workspace, folder)
-        body.snapshot_id = snapshot_id
+        body.snapshot_id = inference_config._upload(workspace)
         with _errors():
             info = api(workspace, ServicesApi).create(body)
         service = Webservice(workspace, _info=info)
+        service._inference_config = inference_config  # what reload() copies again
         if show_output:
             print(f"Deploying {name} ({info.compute_type}) on port {info.port} ...")
         if info.compute_type == "Local":  # the SDK's local deploy returns once it serves

@@ -2,6 +2,8 @@
 environment, starts its scoring process (``trainforge.node.scoring``) in it, says in
 ``state.json`` whether the service is Transitioning, Healthy, Unhealthy or Failed, and
 starts the scoring process again when it dies (each restart said in the service's log).
+On SIGHUP (the server rewrote the service's files: ``reload``/``update``) it starts the
+scoring process again from them.
 
 ``python -m trainforge.node.scoring_host <service folder> <home> <workspace>``; the folder
 holds ``serving.json`` (a ServingSpec) and ``environment.json`` (an EnvironmentSpec).
@@ -37,16 +39,13 @@ class Host:
         self.folder = folder
         self.home = home
         self.workspace = workspace
-        self.spec = ServingSpec.model_validate_json((folder / "serving.json").read_text())
-        env_file = folder / "environment.json"
-        self.environment = (
-            EnvironmentSpec.model_validate_json(env_file.read_text()) if env_file.exists() else None
-        )
+        self._read_spec()
         self.log_path = folder / LOG_NAME
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.state = HostState(state=ServiceState.TRANSITIONING)
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
+        self.reloading = False
         self.start_timeout_s = NodeSettings().scoring_start_timeout_s
 
     # -- reporting --------------------------------------------------------------------
@@ -112,8 +111,8 @@ class Host:
             time.sleep(0.1)
         return False
 
-    def serve(self) -> int:
-        self.report(ServiceState.TRANSITIONING)
+    def _python(self) -> str | None:
+        """The environment's interpreter (built or reused); None when it cannot be built."""
         try:
             python = (
                 interpreter_for(self.environment, self.home, self.workspace, self.log_path)
@@ -123,14 +122,27 @@ class Host:
         except EnvironmentBuildError as exc:
             self.say(str(exc))
             self.report(ServiceState.FAILED, str(exc))
-            return 1
+            return None
         self.state.python = python
+        return python
+
+    def _read_spec(self) -> None:
+        self.spec = ServingSpec.model_validate_json((self.folder / "serving.json").read_text())
+        env_file = self.folder / "environment.json"
+        self.environment = (
+            EnvironmentSpec.model_validate_json(env_file.read_text()) if env_file.exists() else None
+        )
+
+    def serve(self) -> int:
+        self.report(ServiceState.TRANSITIONING)
+        python = self._python()
+        if python is None:
+            return 1
         failed_in_a_row = 0
+        fresh = True  # a new deployment or a reload: a failing start fails it
         while not self.stopping:
             offset = self.start(python)
-            self.report(
-                ServiceState.TRANSITIONING if self.state.restarts == 0 else ServiceState.UNHEALTHY
-            )
+            self.report(ServiceState.TRANSITIONING if fresh else ServiceState.UNHEALTHY)
             if not self.wait_healthy():
                 if self.stopping:
                     break
@@ -144,7 +156,7 @@ class Host:
                     else f"the scoring process did not answer within {self.start_timeout_s:.0f} s"
                 )
                 failed_in_a_row += 1
-                if self.state.restarts == 0 or failed_in_a_row >= MAX_FAILED_RESTARTS:
+                if fresh or failed_in_a_row >= MAX_FAILED_RESTARTS:
                     self.say(f"deployment failed: {why}")
                     self.report(ServiceState.FAILED, f"{why}:\n{tail}")
                     return 1
@@ -153,13 +165,25 @@ class Host:
                 time.sleep(min(2.0**failed_in_a_row * 0.1, 5.0))
                 continue
             failed_in_a_row = 0
+            fresh = False
             self.say(f"healthy at http://{self._address()}/score")
             self.report(ServiceState.HEALTHY)
             assert self.child is not None
-            while not self.stopping and self.child.poll() is None:
+            while not self.stopping and not self.reloading and self.child.poll() is None:
                 time.sleep(0.2)
             if self.stopping:
                 break
+            if self.reloading:  # new code, models or environment: start from them
+                self.reloading = False
+                self.say("reloading: the scoring process starts again with the new files")
+                self.stop_child()
+                self._read_spec()
+                self.report(ServiceState.TRANSITIONING)
+                python = self._python()
+                if python is None:
+                    return 1
+                fresh = True
+                continue
             self.state.restarts += 1
             self.say(
                 f"scoring process {self.child.pid} exited with status {self.child.returncode}; "
@@ -188,12 +212,16 @@ class Host:
     def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
 
+    def on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reloading = True
+
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     host = Host(Path(args[0]), Path(args[1]), args[2])
     signal.signal(signal.SIGTERM, host.on_signal)
     signal.signal(signal.SIGINT, host.on_signal)
+    signal.signal(signal.SIGHUP, host.on_reload)  # the server rewrote the service's files
     try:
         return host.serve()
     except Exception as exc:  # said in the state, so the deployment fails with it

@@ -84,6 +84,17 @@ class ServiceCreate(BaseModel):
     secondary_key: KeyText | None = None
 
 
+class ServiceUpdate(BaseModel):
+    """``reload()`` / ``update(...)``: what changes in a running service (its name, port,
+    kind and keys stay)."""
+
+    models: list[ModelId] | None = Field(default=None, max_length=64)
+    entry_script: str | None = Field(default=None, min_length=1, max_length=MAX_PATH)
+    snapshot_id: str | None = Field(default=None, min_length=1, max_length=64)
+    environment: EnvironmentSpec | None = None
+    description: str | None = Field(default=None, max_length=65_536)
+
+
 class ServiceKeys(BaseModel):
     primary_key: str
     secondary_key: str
@@ -199,6 +210,7 @@ __all__ = [
     "ScoringCounts",
     "ServiceState",
     "ServiceStats",
+    "ServiceUpdate",
     "ServingSpec",
     "check_service_name",
 ]

@@ -13,6 +13,7 @@ from trainforge.schemas.services import (
     ServiceList,
     ServiceLogs,
     ServiceStats,
+    ServiceUpdate,
 )
 
 
@@ -49,3 +50,10 @@ class ServicesApi(WorkspaceResource):
 
     def stats(self, name: str) -> ServiceStats:
         return ServiceStats.model_validate(self.client.get(f"{self.base}/services/{name}/stats"))
+
+    def update(self, name: str, body: ServiceUpdate) -> ServiceInfo:
+        return ServiceInfo.model_validate(
+            self.client.patch(
+                f"{self.base}/services/{name}", body.model_dump(mode="json", exclude_unset=True)
+            )
+        )

@@ -54,3 +54,14 @@ class LocalWebservice(Webservice):
         self, delete_cache: bool = True, delete_image: bool = False, delete_volume: bool = True
     ) -> None:
         super().delete()
+
+    def reload(self, wait: bool = False) -> None:
+        """Copy the entry script and source directory again (no environment rebuild) and
+        start the scoring process from them; returns once it serves, so the next
+        ``run`` reaches the new code."""
+        if self._inference_config is None:
+            raise WebserviceException(
+                "reload: this object does not know its InferenceConfig (it was looked up, not "
+                "deployed here); use update(inference_config=...)"
+            )
+        self.update(inference_config=self._inference_config, wait=True)

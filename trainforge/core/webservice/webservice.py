@@ -13,7 +13,7 @@ from trainforge.client.api import api
 from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors
 from trainforge.exceptions import WebserviceException
-from trainforge.schemas.services import RegenerateKey, ServiceInfo, ServiceState
+from trainforge.schemas.services import RegenerateKey, ServiceInfo, ServiceState, ServiceUpdate
 
 if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
@@ -52,6 +52,7 @@ class Webservice:
         self.workspace = workspace
         self._info: ServiceInfo = _info or self._info
         self._services = api(workspace, ServicesApi)
+        self._inference_config: Any = None  # set by Model.deploy: what reload() uses
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -169,6 +170,39 @@ class Webservice:
             return answer.json()
         except ValueError:
             return answer.text
+
+    def update(
+        self,
+        models: list[Any] | None = None,
+        inference_config: Any = None,
+        deployment_config: Any = None,
+        wait: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Serve other models, or new code or environment (``inference_config``): the
+        service's files are laid out again and its scoring process starts again from them;
+        requests wait or fail while it starts. With ``wait``, returns once it serves."""
+        if deployment_config is not None:
+            raise WebserviceException(
+                "deployment_config: a service keeps its port, kind and keys; deploy again "
+                "with overwrite=True to change them"
+            )
+        change: dict[str, Any] = {}
+        if models is not None:
+            change["models"] = [model.id for model in models]
+        if inference_config is not None:
+            change.update(inference_config._service_fields(self.workspace))
+            self._inference_config = inference_config
+        if not change:
+            raise WebserviceException("update: give models or inference_config to change")
+        try:
+            body = ServiceUpdate(**change)
+        except ValueError as exc:
+            raise WebserviceException(str(exc)) from None
+        with _errors():
+            self._info = self._services.update(self.name, body)
+        if wait:
+            self.wait_for_deployment()
 
     def get_keys(self) -> tuple[str, str]:
         """(primary, secondary) key of a service deployed with ``auth_enabled=True``."""

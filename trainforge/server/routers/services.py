@@ -15,6 +15,7 @@ from trainforge.schemas.services import (
     ServiceLogs,
     ServiceName,
     ServiceStats,
+    ServiceUpdate,
 )
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
@@ -42,6 +43,17 @@ def get_service(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         return deployments.to_info(cp.settings, row, deployments.row(db, row, name))
+
+
+@router.patch("/services/{name}", response_model=ServiceInfo)
+def update_service(
+    ws: str, name: ServiceName, body: ServiceUpdate, cp: ControlPlane = Depends(plane)
+) -> ServiceInfo:
+    """New code, models or environment: the service starts again from them."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        service = deployments.row(db, row, name)
+        return deployments.update(cp.settings, db, row, service, body)
 
 
 @router.get("/services/{name}/logs", response_model=ServiceLogs)

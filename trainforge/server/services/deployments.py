@@ -12,8 +12,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -31,6 +33,7 @@ from trainforge.schemas.services import (
     ServiceKeys,
     ServiceState,
     ServiceStats,
+    ServiceUpdate,
     ServingSpec,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
@@ -145,14 +148,9 @@ def stop(settings: ServerSettings, ws: models.Workspace, service: models.Service
 
 
 def _lay_out(
-    settings: ServerSettings,
-    db: Session,
-    ws: models.Workspace,
-    body: ServiceCreate,
-    path: Path,
-) -> str:
-    """The app folder: the snapshot's files and the models; returns AZUREML_MODEL_DIR."""
-    app = path / "app"
+    settings: ServerSettings, ws: models.Workspace, body: ServiceCreate, app: Path
+) -> None:
+    """Fill ``app`` with the snapshot's files and ``azureml-models/<name>/<version>/``."""
     archive = snapshots.snapshot_path(settings.workspace_dir(ws.name), body.snapshot_id)
     with zipfile.ZipFile(archive) as snapshot:
         snapshot.extractall(app)
@@ -163,10 +161,49 @@ def _lay_out(
         name, _, version = model_id.rpartition(":")
         target = models_root / name / version
         shutil.copytree(store.version_dir(name, int(version)), target, dirs_exist_ok=True)
+
+
+def _model_dir(app: Path, body: ServiceCreate) -> str:
+    """AZUREML_MODEL_DIR: the one model's version folder, or the folder of them all."""
     if len(body.models) == 1:
         name, _, version = body.models[0].rpartition(":")
-        return str(models_root / name / version)
-    return str(models_root)
+        return str(app / MODELS_DIR / name / version)
+    return str(app / MODELS_DIR)
+
+
+def _check_sources(db: Session, ws: models.Workspace, body: ServiceCreate) -> None:
+    for model_id in body.models:
+        name, _, version = model_id.rpartition(":")
+        try:
+            registry.row(db, ws, name, int(version))
+        except NotFound as exc:
+            raise BadRequest(f"models: {exc.message}") from None
+    if not snapshots.exists(db, ws, body.snapshot_id):
+        raise BadRequest(
+            f"snapshot_id: snapshot {body.snapshot_id!r} is not in workspace {ws.name!r}"
+        )
+
+
+def _write_spec(path: Path, body: ServiceCreate, port: int, keys_file: str | None) -> None:
+    app = path / "app"
+    serving = ServingSpec(
+        service_name=body.name,
+        keys_file=keys_file,
+        stats_dir=str(path / STATS_DIR),
+        workers=max(1, int(body.cpu_cores or 1)),
+        app_dir=str(app),
+        entry_script=body.entry_script,
+        model_dir=_model_dir(app, body),
+        port=port,
+        max_request_bytes=body.max_request_bytes,
+        environment_variables=body.environment.environment_variables if body.environment else {},
+    )
+    (path / "serving.json").write_text(serving.model_dump_json(indent=2))
+    env_file = path / "environment.json"
+    if body.environment is not None:
+        env_file.write_text(body.environment.model_dump_json(indent=2))
+    else:
+        env_file.unlink(missing_ok=True)
 
 
 def _write_keys(path: Path, keys: ServiceKeys) -> Path:
@@ -203,16 +240,7 @@ def create(
             f"name: service {body.name!r} already exists in workspace {ws.name!r}; "
             "pass overwrite=True to replace it"
         )
-    for model_id in body.models:
-        name, _, version = model_id.rpartition(":")
-        try:
-            registry.row(db, ws, name, int(version))
-        except NotFound as exc:
-            raise BadRequest(f"models: {exc.message}") from None
-    if not snapshots.exists(db, ws, body.snapshot_id):
-        raise BadRequest(
-            f"snapshot_id: snapshot {body.snapshot_id!r} is not in workspace {ws.name!r}"
-        )
+    _check_sources(db, ws, body)
     if existing is not None:
         stop(settings, ws, existing)
         db.delete(existing)
@@ -221,7 +249,7 @@ def create(
     path = folder(settings, ws.name, body.name)
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    model_dir = _lay_out(settings, db, ws, body, path)
+    _lay_out(settings, ws, body, path / "app")
     keys_file = None
     sealed = None
     if body.auth_enabled:
@@ -231,21 +259,7 @@ def create(
         )
         sealed = vault.seal(keys.model_dump_json())
         keys_file = str(_write_keys(path, keys))
-    serving = ServingSpec(
-        service_name=body.name,
-        keys_file=keys_file,
-        stats_dir=str(path / STATS_DIR),
-        workers=max(1, int(body.cpu_cores or 1)),
-        app_dir=str(path / "app"),
-        entry_script=body.entry_script,
-        model_dir=model_dir,
-        port=port,
-        max_request_bytes=body.max_request_bytes,
-        environment_variables=body.environment.environment_variables if body.environment else {},
-    )
-    (path / "serving.json").write_text(serving.model_dump_json(indent=2))
-    if body.environment is not None:
-        (path / "environment.json").write_text(body.environment.model_dump_json(indent=2))
+    _write_spec(path, body, port, keys_file)
     service = models.Service(
         workspace_id=ws.id,
         name=body.name,
@@ -258,6 +272,52 @@ def create(
     db.add(service)
     db.flush()
     service.pid, service.pid_create_time = scoring_host.spawn(path, settings.home, ws.name)
+    db.flush()
+    return to_info(settings, ws, service)
+
+
+def update(
+    settings: ServerSettings,
+    db: Session,
+    ws: models.Workspace,
+    service: models.Service,
+    change: ServiceUpdate,
+) -> ServiceInfo:
+    """New code, entry script, models or environment for a running service: its app folder
+    is laid out again beside the old one and swapped in, and its host starts the scoring
+    process again from it (``reload``/``update``; requests wait or fail while it starts)."""
+    body = ServiceCreate.model_validate(
+        {**service.definition, **change.model_dump(exclude_unset=True, mode="json")}
+    )
+    _check_sources(db, ws, body)
+    path = folder(settings, ws.name, service.name)
+    fresh, old = path / "app.new", path / "app.old"
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    _lay_out(settings, ws, body, fresh)
+    (path / "app").replace(old)
+    fresh.replace(path / "app")
+    shutil.rmtree(old, ignore_errors=True)
+    keys_file = str(path / KEYS_FILE) if service.keys is not None else None
+    _write_spec(path, body, service.port, keys_file)
+    service.definition = body.model_dump(mode="json", exclude={"primary_key", "secondary_key"})
+    service.models = list(body.models)
+    service.updated = datetime.now(UTC)
+    host = (
+        processes.find(service.pid, service.pid_create_time)
+        if service.pid is not None and service.pid_create_time is not None
+        else None
+    )
+    if host is None:
+        raise Conflict(f"Service {service.name!r} is not running; deploy it again")
+    # Transitioning at once, so that a wait that follows never sees the old Healthy.
+    state_file = path / scoring_host.STATE_NAME
+    state = _host_state(path, service)
+    state.state, state.error = ServiceState.TRANSITIONING, None
+    partial = path / f".{scoring_host.STATE_NAME}.server"
+    partial.write_text(state.model_dump_json())
+    partial.replace(state_file)
+    host.send_signal(signal.SIGHUP)
     db.flush()
     return to_info(settings, ws, service)
 
