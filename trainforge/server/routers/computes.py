@@ -22,6 +22,7 @@ from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import allocation, heartbeats
 from trainforge.server.store import models
+from trainforge.server.store.database import hold
 
 router = APIRouter()
 HEARTBEAT_WAIT_S = 1.0
@@ -104,6 +105,8 @@ def report_assignment(
         assignment = db.get(models.Assignment, assignment_id)
         if assignment is None or assignment.run_id != run.id:
             raise NotFound(f"Assignment {assignment_id} of run {run_id} not found")
+        # The scheduler may end this assignment meanwhile (its process looked gone).
+        hold(db, run, assignment)
         if assignment.attempt != run.attempt:
             raise Conflict(
                 f"Assignment {assignment_id} belongs to attempt {assignment.attempt}; the run is on attempt {run.attempt}"

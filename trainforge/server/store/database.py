@@ -41,12 +41,31 @@ def make_engine(url: str, busy_timeout_s: float = 30.0, **options: Any) -> Engin
             # metric batch's id) would be durable without what follows (its points).
             # IMMEDIATE: a savepoint is taken only to write, so take the write lock now
             # (waiting busy_timeout) rather than fail on upgrading a read snapshot.
-            dbapi_connection = connection.connection.dbapi_connection
-            if not dbapi_connection.in_transaction:
-                dbapi_connection.execute("BEGIN IMMEDIATE")
+            _take_sqlite_write_lock(connection.connection.dbapi_connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
+
+
+def _take_sqlite_write_lock(dbapi_connection: Any) -> None:
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+def hold(db: Session, *rows: Any) -> None:
+    """Read ``rows`` again and keep them from other writers until this transaction ends,
+    so that what is decided on them is what gets written over (no lost update).
+
+    PostgreSQL locks the rows (SELECT ... FOR UPDATE). pysqlite starts its transaction
+    only at the first write, so until then every SELECT sees whatever was last committed
+    and a change decided on it may overwrite a newer one: on SQLite this takes the
+    database's write lock first (waiting up to the busy timeout), then reads."""
+    connection = db.connection()
+    if connection.dialect.name == "sqlite":
+        _take_sqlite_write_lock(connection.connection.dbapi_connection)
+    for row in rows:
+        if row is not None:
+            db.refresh(row, with_for_update=True)
 
 
 def migrate(url: str) -> None:
