@@ -44,14 +44,14 @@ def create_compute(ws: str, body: ComputeCreate, cp: ControlPlane = Depends(plan
 
 @router.get("/workspaces/{ws}/computes", response_model=list[ComputeInfo])
 def list_computes(ws: str, cp: ControlPlane = Depends(plane)) -> list[ComputeInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return [cp.computes.info(db, compute) for compute in cp.computes.list(db, row)]
 
 
 @router.get("/workspaces/{ws}/computes/{name}", response_model=ComputeInfo)
 def get_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return cp.computes.info(db, cp.computes.row(db, row, name))
 
@@ -78,7 +78,7 @@ def delete_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> Com
 
 @router.get("/workspaces/{ws}/computes/{name}/nodes", response_model=list[NodeInfo])
 def list_nodes(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> list[NodeInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return cp.computes.nodes(db, cp.workspaces.get_row(db, ws), name)
 
 
