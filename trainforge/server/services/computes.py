@@ -120,8 +120,9 @@ def node_info(node: models.Node) -> NodeInfo:
 
 def first_cluster_settings(store: Store, backend: str) -> dict[str, Any] | None:
     """The settings of the oldest cluster on ``backend`` (the Ray cluster the server's
-    Ray-backed clusters use, which one driver shares)."""
-    with store.session() as db:
+    Ray-backed clusters use, which one driver shares). A read of its own: the backend is
+    made on first use, inside a scheduler pass that holds the write lock."""
+    with store.reading() as db:
         compute = db.scalar(
             select(models.Compute)
             .where(models.Compute.backend == backend)
