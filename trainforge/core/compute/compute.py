@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 POLL_S = 1.0
 # Provisioning states of an operation still under way.
 PENDING_STATES = ("Creating", "Updating")
+# The service's type of a cluster (AmlCompute registers under it).
+AML_COMPUTE = "AmlCompute"
 
 
 def not_found_message(name: str) -> str:
@@ -71,6 +73,19 @@ def get_info(workspace: Workspace, name: str) -> ComputeInfo:
     if info is None:
         raise ComputeTargetException(not_found_message(name))
     return info
+
+
+def target_class(compute_type: str) -> type[ComputeTarget]:
+    """The ComputeTarget subclass registered for the service's ``compute_type``, so that a
+    provisioning configuration names its target class without importing it (the class's
+    module imports the configuration's)."""
+    registered = ComputeTarget._registry.get(compute_type)
+    if registered is None:
+        raise ComputeTargetException(
+            f"compute_type: {compute_type!r} is not a type this SDK knows "
+            f"(known: {', '.join(sorted(ComputeTarget._registry))})"
+        )
+    return registered
 
 
 class ComputeTargetProvisioningConfiguration:
