@@ -17,8 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from trainforge.client.api.computes import ComputesApi
 from trainforge.client.errors import sdk_errors
+from trainforge.compute import registry
 from trainforge.exceptions import ComputeTargetException
 from trainforge.schemas.compute import ComputeInfo
+from trainforge.schemas.compute_settings import BACKENDS_CONTEXT
 from trainforge.schemas.problems import sdk_problems
 
 if TYPE_CHECKING:
@@ -54,9 +56,11 @@ def computes_api(workspace: Workspace) -> ComputesApi:
 
 
 def checked(model: type[M], fields: dict[str, Any]) -> M:
-    """``model`` from ``fields``; a refusal is a ComputeTargetException naming the argument."""
+    """``model`` from ``fields``; a refusal is a ComputeTargetException naming the argument.
+    A backend's name must be one installed here (the registry's; the server checks it
+    against its own when the cluster is created)."""
     try:
-        return model.model_validate(fields)
+        return model.model_validate(fields, context={BACKENDS_CONTEXT: registry.names()})
     except ValidationError as exc:
         raise ComputeTargetException(sdk_problems(exc)) from None
 
