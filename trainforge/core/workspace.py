@@ -13,7 +13,6 @@ from trainforge.client.api.datastores import DatastoresApi
 from trainforge.client.api.experiments import ExperimentsApi
 from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.errors import sdk_errors
-from trainforge.client.http import TrainforgeClient
 from trainforge.client.session import Session, default_session
 from trainforge.core.compute import ComputeTarget
 from trainforge.core.dataset import Dataset
@@ -191,17 +190,13 @@ class Workspace:
     def delete(self, delete_dependent_resources: bool = False, no_wait: bool = False) -> None:
         """Delete the workspace with its runs, files and secrets."""
         with sdk_errors(not_found=ProjectSystemException):
-            WorkspacesApi(self._client).delete(self.name)
+            WorkspacesApi(self._session.client).delete(self.name)
 
     # -- properties ---------------------------------------------------------------------
     @property
     def service_context(self) -> Session:
         """The connection this workspace's objects share: its client, address and metrics."""
         return self._session
-
-    @property
-    def _client(self) -> TrainforgeClient:
-        return self._session.client
 
     @property
     def name(self) -> str:
