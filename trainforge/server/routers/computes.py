@@ -22,6 +22,7 @@ from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
 from trainforge.server.services import allocation, heartbeats, request_keys
 from trainforge.server.store import models
+from trainforge.server.store.database import hold
 
 router = APIRouter()
 HEARTBEAT_WAIT_S = 1.0
@@ -57,14 +58,14 @@ def create_compute(
 
 @router.get("/workspaces/{ws}/computes", response_model=list[ComputeInfo])
 def list_computes(ws: str, cp: ControlPlane = Depends(plane)) -> list[ComputeInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return [cp.computes.info(db, compute) for compute in cp.computes.list(db, row)]
 
 
 @router.get("/workspaces/{ws}/computes/{name}", response_model=ComputeInfo)
 def get_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return cp.computes.info(db, cp.computes.row(db, row, name))
 
@@ -91,7 +92,7 @@ def delete_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> Com
 
 @router.get("/workspaces/{ws}/computes/{name}/nodes", response_model=list[NodeInfo])
 def list_nodes(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> list[NodeInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return cp.computes.nodes(db, cp.workspaces.get_row(db, ws), name)
 
 
@@ -118,6 +119,8 @@ def report_assignment(
         assignment = db.get(models.Assignment, assignment_id)
         if assignment is None or assignment.run_id != run.id:
             raise NotFound(f"Assignment {assignment_id} of run {run_id} not found")
+        # The scheduler may end this assignment meanwhile (its process looked gone).
+        hold(db, run, assignment)
         if assignment.attempt != run.attempt:
             raise Conflict(
                 f"Assignment {assignment_id} belongs to attempt {assignment.attempt}; the run is on attempt {run.attempt}"
