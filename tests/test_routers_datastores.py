@@ -9,21 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.inprocess import Api
+from tests.inprocess import Api, error_message
 
 KEY = "c2VjcmV0LWtleQ=="  # an account key (base64), never to be answered back
 
 
-def _error(response, status: int) -> str:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    return str(response.json()["error"]["message"])
-
-
 @pytest.fixture
-def api(app_api: Api) -> Api:
-    app_api.workspace("alpha")
-    app_api.workspace("beta")
-    return app_api
+def api(alpha_and_beta: Api) -> Api:
+    return alpha_and_beta
 
 
 def _names(api: Api, ws: str) -> list[str]:
@@ -55,7 +48,9 @@ def test_register_get_list_and_unregister_a_local_datastore(api: Api, tmp_path: 
     assert "mine" in _names(api, "alpha")
 
     again = _local(api, tmp_path / "data")
-    assert "Datastore 'mine' is already registered in workspace 'alpha'" in _error(again, 409)
+    assert "Datastore 'mine' is already registered in workspace 'alpha'" in error_message(
+        again, 409
+    )
     replaced = _local(api, tmp_path / "other", overwrite=True)
     assert replaced.status_code == 201, replaced.text
     assert api.call("GET", "/workspaces/alpha/datastores/mine")["path"] == str(tmp_path / "other")
@@ -63,9 +58,9 @@ def test_register_get_list_and_unregister_a_local_datastore(api: Api, tmp_path: 
     assert api.request("DELETE", "/workspaces/alpha/datastores/mine").status_code == 204
     assert "mine" not in _names(api, "alpha")
     gone = api.request("GET", "/workspaces/alpha/datastores/mine")
-    assert _error(gone, 404) == "Datastore 'mine' is not registered in workspace 'alpha'"
+    assert error_message(gone, 404) == "Datastore 'mine' is not registered in workspace 'alpha'"
     twice = api.request("DELETE", "/workspaces/alpha/datastores/mine")
-    assert _error(twice, 404) == "Datastore 'mine' is not registered in workspace 'alpha'"
+    assert error_message(twice, 404) == "Datastore 'mine' is not registered in workspace 'alpha'"
 
 
 @pytest.mark.parametrize(
@@ -98,7 +93,7 @@ def test_a_bad_datastore_is_refused_naming_the_field_and_not_made(
     api: Api, body: dict[str, Any], status: int, wanted: str
 ) -> None:
     response = api.request("POST", "/workspaces/alpha/datastores", json=body)
-    assert wanted in _error(response, status)
+    assert wanted in error_message(response, status)
     assert _names(api, "alpha") == ["workspaceblobstore", "workspacefilestore"]
 
 
@@ -125,7 +120,7 @@ def test_credentials_are_kept_but_never_answered(api: Api) -> None:
 def test_the_default_moves_and_a_default_is_not_unregistered(api: Api, tmp_path: Path) -> None:
     assert _local(api, tmp_path / "data").status_code == 201
     refused = api.request("DELETE", "/workspaces/alpha/datastores/workspaceblobstore")
-    assert "'workspaceblobstore' is the workspace's default" in _error(refused, 409)
+    assert "'workspaceblobstore' is the workspace's default" in error_message(refused, 409)
     moved = api.call("PUT", "/workspaces/alpha/datastores/mine/default")
     assert moved["is_default"] is True
     defaults = [
@@ -133,7 +128,9 @@ def test_the_default_moves_and_a_default_is_not_unregistered(api: Api, tmp_path:
     ]
     assert defaults == ["mine"]
     missing = api.request("PUT", "/workspaces/alpha/datastores/nothere/default")
-    assert _error(missing, 404) == "Datastore 'nothere' is not registered in workspace 'alpha'"
+    assert (
+        error_message(missing, 404) == "Datastore 'nothere' is not registered in workspace 'alpha'"
+    )
     assert (
         api.request("DELETE", "/workspaces/alpha/datastores/workspaceblobstore").status_code == 204
     )
@@ -143,12 +140,12 @@ def test_the_same_datastore_name_lives_apart_in_two_workspaces(api: Api, tmp_pat
     assert _local(api, tmp_path / "a", "alpha").status_code == 201
     assert "mine" not in _names(api, "beta")
     unseen = api.request("GET", "/workspaces/beta/datastores/mine")
-    assert _error(unseen, 404) == "Datastore 'mine' is not registered in workspace 'beta'"
-    assert _error(api.request("DELETE", "/workspaces/beta/datastores/mine"), 404)
+    assert error_message(unseen, 404) == "Datastore 'mine' is not registered in workspace 'beta'"
+    assert error_message(api.request("DELETE", "/workspaces/beta/datastores/mine"), 404)
 
     assert _local(api, tmp_path / "b", "beta").status_code == 201
     assert api.call("GET", "/workspaces/alpha/datastores/mine")["path"] == str(tmp_path / "a")
     assert api.request("DELETE", "/workspaces/beta/datastores/mine").status_code == 204
     assert api.call("GET", "/workspaces/alpha/datastores/mine")["path"] == str(tmp_path / "a")
     nowhere = api.request("GET", "/workspaces/nowhere/datastores")
-    assert _error(nowhere, 404) == "Workspace 'nowhere' not found"
+    assert error_message(nowhere, 404) == "Workspace 'nowhere' not found"

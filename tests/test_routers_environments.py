@@ -9,19 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.inprocess import Api
-
-
-def _error(response, status: int) -> str:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    return str(response.json()["error"]["message"])
+from tests.inprocess import Api, error_message
 
 
 @pytest.fixture
-def api(app_api: Api) -> Api:
-    app_api.workspace("alpha")
-    app_api.workspace("beta")
-    return app_api
+def api(alpha_and_beta: Api) -> Api:
+    return alpha_and_beta
 
 
 def _register(api: Api, name: str = "env1", ws: str = "alpha", **definition: Any) -> Any:
@@ -59,16 +52,19 @@ def test_register_versions_get_and_list_them(api: Api) -> None:
 
 def test_a_missing_environment_or_version_is_a_404_naming_it(api: Api) -> None:
     none = api.request("GET", "/workspaces/alpha/environments/ghost")
-    assert _error(none, 404) == "Environment 'ghost' is not registered in workspace 'alpha'"
+    assert error_message(none, 404) == "Environment 'ghost' is not registered in workspace 'alpha'"
     no_versions = api.request("GET", "/workspaces/alpha/environments/ghost/versions")
-    assert _error(no_versions, 404) == "Environment 'ghost' is not registered in workspace 'alpha'"
+    assert (
+        error_message(no_versions, 404)
+        == "Environment 'ghost' is not registered in workspace 'alpha'"
+    )
     assert _register(api).status_code == 201
     nine = api.request("GET", "/workspaces/alpha/environments/env1/versions/9")
-    assert _error(nine, 404) == (
+    assert error_message(nine, 404) == (
         "Environment 'env1' has no version '9' in workspace 'alpha'; its versions are 1"
     )
     nowhere = api.request("GET", "/workspaces/nowhere/environments")
-    assert _error(nowhere, 404) == "Workspace 'nowhere' not found"
+    assert error_message(nowhere, 404) == "Workspace 'nowhere' not found"
 
 
 @pytest.mark.parametrize(
@@ -89,7 +85,7 @@ def test_a_missing_environment_or_version_is_a_404_naming_it(api: Api) -> None:
 def test_a_bad_environment_is_refused_naming_the_field_and_not_registered(
     api: Api, name: str, definition: dict[str, Any], status: int, wanted: str
 ) -> None:
-    assert wanted in _error(_register(api, name, **definition), status)
+    assert wanted in error_message(_register(api, name, **definition), status)
     assert _listed(api, "alpha") == []
 
 
@@ -97,7 +93,7 @@ def test_the_same_environment_name_lives_apart_in_two_workspaces(api: Api) -> No
     assert _register(api, ws="alpha", environment_variables={"WS": "alpha"}).status_code == 201
     assert _listed(api, "beta") == []
     unseen = api.request("GET", "/workspaces/beta/environments/env1")
-    assert _error(unseen, 404) == "Environment 'env1' is not registered in workspace 'beta'"
+    assert error_message(unseen, 404) == "Environment 'env1' is not registered in workspace 'beta'"
     # beta's first version of env1 is its own version 1, alpha's stays as it was.
     made = _register(api, ws="beta", environment_variables={"WS": "beta"})
     assert (made.status_code, made.json()["version"]) == (201, "1")
