@@ -191,6 +191,13 @@ class InProcessTransport(httpx.BaseTransport):
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
 
+def error_message(response: httpx.Response, status: int) -> str:
+    """The message of an error answer (``{"error": {"message": ...}}``), once its status is
+    ``status``; otherwise the test fails showing the answer."""
+    assert response.status_code == status, response.text
+    return str(response.json()["error"]["message"])
+
+
 def database_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A fresh, empty database of ``kind``: a SQLite file, or a new PostgreSQL database on
     the session's server."""

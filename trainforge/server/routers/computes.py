@@ -19,8 +19,8 @@ from trainforge.schemas.compute import (
 from trainforge.schemas.limits import Count
 from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import allocation, heartbeats
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import allocation, heartbeats, request_keys
 from trainforge.server.store import models
 from trainforge.server.store.database import hold
 
@@ -34,10 +34,24 @@ def list_vm_sizes() -> list[VmSize]:
 
 
 @router.post("/workspaces/{ws}/computes", response_model=ComputeInfo, status_code=201)
-def create_compute(ws: str, body: ComputeCreate, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
+def create_compute(
+    ws: str,
+    body: ComputeCreate,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
+) -> ComputeInfo:
+    """Create a cluster; sent again with the same Idempotency-Key (a retry after a lost
+    answer), the first answer comes back and no 409 for the cluster it made."""
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        info = cp.computes.info(db, cp.computes.create(db, row, body))
+        info = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            "computes",
+            ComputeInfo,
+            lambda: cp.computes.info(db, cp.computes.create(db, row, body)),
+        )
     cp.scheduler.wake()
     return info
 

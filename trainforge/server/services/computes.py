@@ -24,10 +24,10 @@ from trainforge.schemas.compute import (
     NodeStateCounts,
     Resources,
 )
-from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings
+from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings, backend_named
 from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
-from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from trainforge.server.services import allocation
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
@@ -154,10 +154,14 @@ class ComputeService:
 
     def create(self, db: Session, ws: models.Workspace, request: ComputeCreate) -> models.Compute:
         """Create a cluster on a backend of this server, with the settings it takes."""
+        # The request's model takes any well-formed name: the backends are this server's.
+        try:
+            name = backend_named(request.backend, registry.names())
+        except ValueError as exc:
+            raise Unprocessable(f"backend: {exc}") from None
+        request = request.model_copy(update={"backend": name})
         try:
             registry.check_settings(request.backend, request.settings.stored())
-        except registry.UnknownBackend as exc:
-            raise BadRequest(f"backend: {exc}") from None
         except registry.BackendSettingsError as exc:
             raise BadRequest(str(exc)) from None
         backend = self.backends.get(request.backend)
