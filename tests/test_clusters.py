@@ -23,6 +23,7 @@ from tests.clusters import (
 from tests.helpers import wait_until
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.core.compute_target import ComputeTargetException
+from trainforge.core.run import info_of
 
 pytestmark = pytest.mark.slow
 
@@ -192,11 +193,11 @@ def test_preempted_run_goes_back_to_the_queue_and_resumes(clusters, experiment, 
     cluster.preempt_node(node["nodeId"])
     wait_until(lambda: run.get_status() == "Queued" or run._refresh().attempt == 2, 10, "requeue")
     assert run.wait_for_completion()["status"] == "Completed"
-    assert run._info.attempt == 2
+    assert info_of(run).attempt == 2
     metrics = run.get_metrics()
     assert metrics["loss"] == [1.0 / (epoch + 1) for epoch in range(6)]  # each epoch once
     assert set(metrics["attempt_seen"]) == {2}  # an unstepped series keeps its newest attempt
-    assert any("preempted" in warning for warning in run._info.warnings)
+    assert any("preempted" in warning for warning in info_of(run).warnings)
     log = run.get_details_with_logs()["logFiles"]["azureml-logs/70_driver_log.txt"]
     assert "attempt 2" in log and "starting at epoch 0" not in log.split("attempt 2")[0][-40:]
     assert node["nodeId"] not in [n["nodeId"] for n in cluster.list_nodes()]
