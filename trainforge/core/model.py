@@ -23,6 +23,8 @@ from trainforge.client.api.models import ModelsApi
 from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.core.resource_configuration import ResourceConfiguration
+from trainforge.core.run import Run
+from trainforge.core.webservice.webservice import Webservice
 from trainforge.exceptions import (
     ModelNotFoundException,
     UserErrorException,
@@ -42,7 +44,6 @@ from trainforge.storage import transfer
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
-    from trainforge.core.run import Run
     from trainforge.core.workspace import Workspace
 
 # Where get_model_path keeps downloaded models, relative to the working folder (as the SDK).
@@ -874,3 +875,13 @@ def _local_model_path(model_name: str, version: int | None) -> str:
         + f" is not under {MODEL_DIR_VARIABLE}, ./{MODELS_DIR} or ./{model_name}, and no "
         "workspace or run context is there to download it"
     )
+
+
+def _model_of(workspace: Workspace, model_id: str) -> Model:
+    return Model(workspace, id=model_id)
+
+
+# run.register_model and Webservice.models reach Model through these, so that neither
+# the run module nor the webservice package imports this module back.
+Run.set_model_registrar(Model._register_from_run)
+Webservice.set_model_loader(_model_of)

@@ -171,6 +171,15 @@ class Run:
                 found[name] = os.environ[name]
         return found
 
+    # How run.register_model registers: trainforge.core.model (which imports this module)
+    # sets it, so that this module never imports the model module back.
+    _model_registrar: ClassVar[Callable[..., Any] | None] = None
+
+    @staticmethod
+    def set_model_registrar(registrar: Callable[..., Any]) -> None:
+        """Make ``run.register_model(...)`` call ``registrar(run, ...)`` (Model's)."""
+        Run._model_registrar = registrar
+
     @staticmethod
     def add_type_provider(runtype: str, run_factory: RunFactory) -> None:
         """Make runs of type ``runtype`` load as ``run_factory(experiment, run_id, _info=...)``."""
@@ -525,9 +534,11 @@ class Run:
         """Register the run's file or folder ``model_path`` (``'outputs/model.pkl'``;
         default: ``model_name``) as the next version of ``model_name``, linked to this run
         and its experiment; returns the :class:`~trainforge.core.model.Model`."""
-        from trainforge.core.model import Model
-
-        return Model._register_from_run(
+        # Set when trainforge.core is imported (always before this module is): its
+        # __init__ imports trainforge.core.model.
+        registrar = Run._model_registrar
+        assert registrar is not None, "trainforge.core.model sets the model registrar"
+        return registrar(
             self,
             model_name,
             model_path,

@@ -21,6 +21,7 @@ from types import FrameType
 
 import httpx
 
+from trainforge import processes
 from trainforge.node.environments import EnvironmentBuildError, interpreter_for
 from trainforge.node.scoring import INIT_FAILED
 from trainforge.node.settings import NodeSettings
@@ -258,7 +259,7 @@ def spawn(folder: Path, home: Path, workspace: str) -> tuple[int, float]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    created = psutil.Process(process.pid).create_time()
+    created = processes.started(psutil.Process(process.pid))  # as processes.find names it
     # Reap it when it ends, so that no zombie stays behind in the control plane.
     threading.Thread(target=process.wait, name=f"reap {process.pid}", daemon=True).start()
     return process.pid, created

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -31,7 +32,8 @@ class Webservice:
 
     _webservice_type = ""
     # compute_type -> class, filled by the subclasses' modules.
-    _kinds: dict[str, type[Webservice]] = {}
+    _kinds: ClassVar[dict[str, type[Webservice]]] = {}
+    _model_loader: ClassVar[Callable[[Any, str], Any] | None] = None
 
     def __new__(
         cls, workspace: Workspace, name: str | None = None, _info: ServiceInfo | None = None
@@ -107,9 +109,18 @@ class Webservice:
 
     @property
     def models(self) -> list[Any]:
-        from trainforge.core.model import Model
+        """The registered models the service serves (Model objects)."""
+        # Set when trainforge.core is imported (always before this module is): its
+        # __init__ imports trainforge.core.model.
+        load = Webservice._model_loader
+        assert load is not None, "trainforge.core.model sets the model loader"
+        return [load(self.workspace, model_id) for model_id in self._info.models]
 
-        return [Model(self.workspace, id=model_id) for model_id in self._info.models]
+    @staticmethod
+    def set_model_loader(loader: Callable[[Any, str], Any]) -> None:
+        """How ``models`` loads a model by id (Model's), set by trainforge.core.model, so
+        that this module never imports it back."""
+        Webservice._model_loader = loader
 
     # -- state ----------------------------------------------------------------------------
     def update_deployment_state(self) -> None:

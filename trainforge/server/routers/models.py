@@ -49,7 +49,7 @@ async def put_upload_file(
     its file or folder here, then registers the upload)."""
 
     def staging() -> ModelFiles:
-        with cp.store.session() as db:
+        with cp.store.reading() as db:
             cp.workspaces.get_row(db, ws)
         return _files(cp, ws)
 
@@ -110,13 +110,13 @@ def list_models(
         model_framework=model_framework,
         latest=latest,
     )
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return ModelList(models=models.find(db, cp.workspaces.get_row(db, ws), query))
 
 
 @router.get("/models/{name}", response_model=ModelInfo)
 def get_latest_model(ws: str, name: ModelName, cp: ControlPlane = Depends(plane)) -> ModelInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return models.to_info(models.row(db, cp.workspaces.get_row(db, ws), name, None))
 
 
@@ -124,7 +124,7 @@ def get_latest_model(ws: str, name: ModelName, cp: ControlPlane = Depends(plane)
 def get_model(
     ws: str, name: ModelName, version: PositiveCount, cp: ControlPlane = Depends(plane)
 ) -> ModelInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return models.to_info(models.row(db, cp.workspaces.get_row(db, ws), name, version))
 
 
@@ -158,7 +158,7 @@ def delete_model(
 
 
 def _version_files(cp: ControlPlane, ws: str, name: str, version: int) -> ModelFiles:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         models.row(db, cp.workspaces.get_row(db, ws), name, version)
     return _files(cp, ws)
 

@@ -33,14 +33,14 @@ def create_service(ws: str, body: ServiceCreate, cp: ControlPlane = Depends(plan
 
 @router.get("/services", response_model=ServiceList)
 def list_services(ws: str, cp: ControlPlane = Depends(plane)) -> ServiceList:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return ServiceList(services=deployments.list_all(cp.settings, db, row))
 
 
 @router.get("/services/{name}", response_model=ServiceInfo)
 def get_service(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> ServiceInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return deployments.to_info(cp.settings, row, deployments.row(db, row, name))
 
@@ -63,7 +63,7 @@ def get_service_logs(
     num_lines: Annotated[int, Query(ge=1, le=deployments.LOG_LINES_MAX)] = 5000,
     cp: ControlPlane = Depends(plane),
 ) -> ServiceLogs:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         service = deployments.row(db, row, name)
         return ServiceLogs(content=deployments.logs(cp.settings, row, service, num_lines))
@@ -74,14 +74,14 @@ def get_service_stats(
     ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)
 ) -> ServiceStats:
     """Requests to POST /score, errors (answers of 400 and up) and latency percentiles."""
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return deployments.stats(cp.settings, row, deployments.row(db, row, name))
 
 
 @router.get("/services/{name}/keys", response_model=ServiceKeys)
 def get_service_keys(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> ServiceKeys:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return deployments.get_keys(cp.vault, row, deployments.row(db, row, name))
 
