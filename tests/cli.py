@@ -1,4 +1,5 @@
-"""The ``trainforge`` command line run as a user runs it: a separate process per command."""
+"""The ``trainforge`` command line run as a user runs it: a separate process per command
+(``cli``), or in this process under Typer's CliRunner (``invoke``, ``ok``, ``failed``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def cli(
@@ -24,3 +26,27 @@ def cli(
 
 def flat(text: str) -> str:
     return " ".join(text.split())
+
+
+def invoke(*args: str) -> Any:
+    """The CLI in this process (the session must point at a server, as ``cli_server`` does)."""
+    from typer.testing import CliRunner
+
+    from trainforge.cli.main import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
+
+
+def ok(*args: str) -> str:
+    """The output of a command that must succeed."""
+    result = invoke(*args)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return str(result.stdout)
+
+
+def failed(code: int, *args: str) -> str:
+    """The one error line of a command that must fail with ``code``, never a traceback."""
+    result = invoke(*args)
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stdout + result.stderr
+    return flat(result.stderr)

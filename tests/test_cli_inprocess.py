@@ -9,29 +9,10 @@ import json
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from tests.cli import flat
-from trainforge.cli.main import app
+from tests.cli import failed, flat, ok
 
 pytestmark = pytest.mark.usefixtures("cli_server")
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
-
-
-def ok(*args: str) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result.stdout
-
-
-def failed(code: int, *args: str) -> str:
-    result = invoke(*args)
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    assert "Traceback" not in result.stdout + result.stderr
-    return flat(result.stderr)
 
 
 def test_workspace_create_show_list() -> None:

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from tests.cli import flat
+from tests.cli import failed, flat, ok
 from tests.inprocess import Api, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
-from trainforge.cli.main import app
 from trainforge.core import Experiment, Model, Workspace
 from trainforge.core.resource_configuration import ResourceConfiguration
 from trainforge.exceptions import ModelNotFoundException, WebserviceException
@@ -354,16 +352,6 @@ def test_a_run_token_registers_models_but_never_deletes_them(
 
 
 # -- CLI ----------------------------------------------------------------------------------
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
-
-
-def ok(*args: str) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result.stdout
-
-
 def test_cli_registers_lists_shows_downloads_and_deletes(ws: Workspace, tmp_path: Path) -> None:
     path = _file(tmp_path, "model.pkl", {"w": 1})
     said = ok("model", "register", str(path), "-n", "cli-model", "-t", "stage=dev", "-w", ws.name)
@@ -392,11 +380,11 @@ def test_cli_registers_lists_shows_downloads_and_deletes(ws: Workspace, tmp_path
     assert "deleted model cli-model version 2" in ok(
         "model", "delete", "cli-model", "-v", "2", "-w", ws.name
     )
-    result = invoke("model", "show", "cli-model", "-v", "2", "-w", ws.name)
-    assert result.exit_code == 1 and "Traceback" not in result.stdout + result.stderr
-    assert flat(result.stderr).startswith("error: ModelNotFoundException: ModelNotFound")
-    result = invoke("model", "register", str(tmp_path / "nope"), "-n", "x", "-w", ws.name)
-    assert result.exit_code == 1 and "model_path:" in flat(result.stderr)
+    shown = failed(1, "model", "show", "cli-model", "-v", "2", "-w", ws.name)
+    assert shown.startswith("error: ModelNotFoundException: ModelNotFound")
+    assert "model_path:" in failed(
+        1, "model", "register", str(tmp_path / "nope"), "-n", "x", "-w", ws.name
+    )
 
 
 # -- the store on SQLite and PostgreSQL ----------------------------------------------------

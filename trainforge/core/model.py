@@ -22,6 +22,7 @@ from trainforge.client.api import api
 from trainforge.client.api.models import ModelsApi
 from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors, validated
+from trainforge.core._info import InfoField
 from trainforge.core.resource_configuration import ResourceConfiguration
 from trainforge.core.run import Run
 from trainforge.core.webservice.webservice import Webservice
@@ -275,65 +276,25 @@ class Model:
         return found[0]
 
     # -- attributes (§8.1) --------------------------------------------------------------
-    @property
-    def id(self) -> str:
-        return self._info.id
-
-    @property
-    def name(self) -> str:
-        return self._info.name
-
-    @property
-    def version(self) -> int:
-        return self._info.version
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return dict(self._info.tags)
-
-    @property
-    def properties(self) -> dict[str, str]:
-        return dict(self._info.properties)
-
-    @property
-    def description(self) -> str | None:
-        return self._info.description
-
-    @property
-    def created_time(self) -> Any:
-        return self._info.created_time
+    id = InfoField()
+    name = InfoField()
+    version = InfoField()
+    tags = InfoField(copy=dict)
+    properties = InfoField(copy=dict)
+    description = InfoField()
+    created_time = InfoField()
 
     @property
     def created_by(self) -> dict[str, str | None]:
         return {"userName": self._info.created_by}
 
-    @property
-    def url(self) -> str:
-        return self._info.url
-
-    @property
-    def mime_type(self) -> str:
-        return self._info.mime_type
-
-    @property
-    def model_framework(self) -> str:
-        return self._info.model_framework
-
-    @property
-    def model_framework_version(self) -> str | None:
-        return self._info.model_framework_version
-
-    @property
-    def framework(self) -> str:
-        return self._info.model_framework
-
-    @property
-    def experiment_name(self) -> str | None:
-        return self._info.experiment_name
-
-    @property
-    def run_id(self) -> str | None:
-        return self._info.run_id
+    url = InfoField()
+    mime_type = InfoField()
+    model_framework = InfoField()
+    model_framework_version = InfoField()
+    framework = InfoField("model_framework")
+    experiment_name = InfoField()
+    run_id = InfoField()
 
     @property
     def run(self) -> Run | None:
@@ -378,10 +339,7 @@ class Model:
             return None
         return ResourceConfiguration(spec.cpu, spec.memory_in_gb, spec.gpu)
 
-    @property
-    def asset_name(self) -> str:
-        """The registered file or folder's base name (``model.pkl``, ``outputs``...)."""
-        return self._info.asset_name
+    asset_name = InfoField()
 
     # -- registration -------------------------------------------------------------------
     @staticmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainforge.core._info import InfoField
 from trainforge.core.webservice.webservice import Webservice
 from trainforge.exceptions import WebserviceException
 
@@ -62,14 +63,6 @@ class AciWebservice(Webservice):
     ) -> AciServiceDeploymentConfiguration:
         return AciServiceDeploymentConfiguration(**{k: v for k, v in locals().items()})
 
-    @property
-    def cpu_cores(self) -> float | None:
-        return self._info.cpu_cores
-
-    @property
-    def memory_gb(self) -> float | None:
-        return self._info.memory_gb
-
-    @property
-    def auth_enabled(self) -> bool:
-        return self._info.auth_enabled
+    cpu_cores = InfoField()
+    memory_gb = InfoField()
+    auth_enabled = InfoField()

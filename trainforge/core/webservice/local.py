@@ -7,6 +7,7 @@ process of the control plane: ``POST /score``, ``GET /``, ``GET /swagger.json`` 
 
 from __future__ import annotations
 
+from trainforge.core._info import InfoField
 from trainforge.core.webservice.webservice import Webservice
 from trainforge.exceptions import WebserviceException
 from trainforge.schemas.services import ServiceState
@@ -34,9 +35,7 @@ class LocalWebservice(Webservice):
     def deploy_configuration(port: int | None = None) -> LocalWebserviceDeploymentConfiguration:
         return LocalWebserviceDeploymentConfiguration(port=port)
 
-    @property
-    def port(self) -> int:
-        return self._info.port
+    port = InfoField()
 
     @property
     def state(self) -> str:

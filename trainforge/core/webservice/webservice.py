@@ -13,6 +13,7 @@ import httpx
 from trainforge.client.api import api
 from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors
+from trainforge.core._info import InfoField
 from trainforge.exceptions import WebserviceException
 from trainforge.schemas.services import RegenerateKey, ServiceInfo, ServiceState, ServiceUpdate
 
@@ -62,50 +63,22 @@ class Webservice:
             Webservice._kinds[cls._webservice_type] = cls
 
     # -- attributes ---------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self._info.name
-
-    @property
-    def compute_type(self) -> str:
-        return self._info.compute_type
-
-    @property
-    def scoring_uri(self) -> str:
-        return self._info.scoring_uri
-
-    @property
-    def swagger_uri(self) -> str:
-        return self._info.swagger_uri
+    name = InfoField()
+    compute_type = InfoField()
+    scoring_uri = InfoField()
+    swagger_uri = InfoField()
 
     @property
     def state(self) -> str:
         """Transitioning, Healthy, Unhealthy or Failed, as last fetched (``update_deployment_state``)."""
         return self._info.state.value
 
-    @property
-    def error(self) -> str | None:
-        return self._info.error
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return dict(self._info.tags)
-
-    @property
-    def properties(self) -> dict[str, str]:
-        return dict(self._info.properties)
-
-    @property
-    def description(self) -> str | None:
-        return self._info.description
-
-    @property
-    def created_time(self) -> Any:
-        return self._info.created_time
-
-    @property
-    def updated_time(self) -> Any:
-        return self._info.updated_time
+    error = InfoField()
+    tags = InfoField(copy=dict)
+    properties = InfoField(copy=dict)
+    description = InfoField()
+    created_time = InfoField()
+    updated_time = InfoField()
 
     @property
     def models(self) -> list[Any]:

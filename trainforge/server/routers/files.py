@@ -18,7 +18,7 @@ from trainforge.server.errors import BadRequest, Conflict, NotFound, PayloadTooL
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import fencing, snapshots
-from trainforge.storage.artifacts import PathConflict
+from trainforge.storage.artifacts import ArtifactStore, PathConflict
 from trainforge.storage.paths import UnsafePathError
 from trainforge.storage.run_files import RunFiles
 
@@ -49,6 +49,18 @@ async def _spool(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[
 def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
     while chunk := spool.read(2**20):
         yield chunk
+
+
+async def receive(request: Request, store: ArtifactStore, name: str, limit: int) -> FileInfo:
+    """The request's body stored whole as ``name`` of ``store``: a name that leaves the
+    store is a 400, a body above ``limit`` bytes a 413."""
+    _checked(name, lambda: store.path(name))
+    spool = await _spool(request, limit)
+    with spool:
+        size = await run_in_threadpool(
+            _checked, name, lambda: store.put_stream(name, _chunks(spool))
+        )
+    return FileInfo(name=name, size=size)
 
 
 def _run_files(cp: ControlPlane, ws: str, run_id: str) -> tuple[RunFiles, RunStatus]:
@@ -97,14 +109,7 @@ async def put_file(
 ) -> FileInfo:
     """Store a whole file; a run's processes name their ``attempt`` (a superseded one: 409)."""
     files = await run_in_threadpool(_writable, cp, ws, run_id, attempt, f"files ({name})")
-    store = files.files
-    _checked(name, lambda: store.path(name))
-    spool = await _spool(request, cp.settings.max_file_bytes)
-    with spool:
-        size = await run_in_threadpool(
-            _checked, name, lambda: store.put_stream(name, _chunks(spool))
-        )
-    return FileInfo(name=name, size=size)
+    return await receive(request, files.files, name, cp.settings.max_file_bytes)
 
 
 @router.post("/runs/{run_id}/files/{name:path}", response_model=FileInfo)

@@ -23,7 +23,7 @@ from trainforge.schemas.runs import FileInfo
 from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
-from trainforge.server.routers.files import _checked, _chunks, _spool
+from trainforge.server.routers.files import _checked, receive
 from trainforge.server.services import deployments, models, request_keys
 from trainforge.storage.model_files import ModelFiles
 
@@ -54,13 +54,7 @@ async def put_upload_file(
         return _files(cp, ws)
 
     store = (await run_in_threadpool(staging)).staging(upload_id)
-    _checked(name, lambda: store.path(name))
-    spool = await _spool(request, cp.settings.max_file_bytes)
-    with spool:
-        size = await run_in_threadpool(
-            _checked, name, lambda: store.put_stream(name, _chunks(spool))
-        )
-    return FileInfo(name=name, size=size)
+    return await receive(request, store, name, cp.settings.max_file_bytes)
 
 
 @router.post("/models", response_model=ModelInfo, status_code=status.HTTP_201_CREATED)
