@@ -95,6 +95,17 @@ def _env() -> Environment:
     return env
 
 
+def _deploy(
+    ws: Workspace, name: str, models: list[Model], source: Path, code: str, env: bool = True
+) -> Any:
+    """``code`` as score.py of ``source``, deployed as the LocalWebservice ``name``."""
+    _write(source, "score.py", code)
+    config = InferenceConfig(
+        entry_script="score.py", source_directory=str(source), environment=_env() if env else None
+    )
+    return Model.deploy(ws, name, models, config, LocalWebservice.deploy_configuration())
+
+
 @pytest.fixture
 def ws(cli_server: Api) -> Iterator[Workspace]:
     workspace = Workspace.create("serving-ws", exist_ok=True, show_output=False)
@@ -237,15 +248,7 @@ def test_two_models_one_a_folder_lie_under_the_model_dir(
     (vocab / "words.txt").write_text("a b c")
     (vocab / "ids.json").write_text("{}")
     vocab_model = Model.register(ws, str(vocab), "vocab")
-    source = tmp_path / "two"
-    _write(source, "score.py", TWO_MODELS)
-    service = Model.deploy(
-        ws,
-        "two-models",
-        [ridge_model, vocab_model],
-        InferenceConfig(entry_script="score.py", source_directory=str(source), environment=_env()),
-        LocalWebservice.deploy_configuration(),
-    )
+    service = _deploy(ws, "two-models", [ridge_model, vocab_model], tmp_path / "two", TWO_MODELS)
     try:
         answer = service.run(json.dumps({"hello": 1}))
         model_dir = Path(answer["model_dir"])
@@ -319,15 +322,7 @@ def test_a_killed_scoring_process_comes_back_and_says_so(
     ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
 ) -> None:
     model, fitted, X = ridge
-    source = tmp_path / "app"
-    _write(source, "score.py", SCORE)
-    service = Model.deploy(
-        ws,
-        "crashes",
-        [model],
-        InferenceConfig(entry_script="score.py", source_directory=str(source), environment=_env()),
-        LocalWebservice.deploy_configuration(),
-    )
+    service = _deploy(ws, "crashes", [model], tmp_path / "app", SCORE)
     try:
         rows = json.dumps({"data": X[:1].tolist()})
         first = _scoring_pid(service)
@@ -352,15 +347,7 @@ def test_rawhttp_entry_scripts_get_the_request(
     ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
 ) -> None:
     model, _, _ = ridge
-    source = tmp_path / "raw"
-    _write(source, "score.py", RAW)
-    service = Model.deploy(
-        ws,
-        "raw-http",
-        [model],
-        InferenceConfig(entry_script="score.py", source_directory=str(source)),
-        LocalWebservice.deploy_configuration(),
-    )
+    service = _deploy(ws, "raw-http", [model], tmp_path / "raw", RAW, env=False)
     try:
         answer = httpx.post(
             service.scoring_uri, json={"values": [1, 2, 3]}, headers={"x-who": "me"}

@@ -372,17 +372,7 @@ class Model:
             name=model_name,
             upload_id=upload_id,
             asset_name=asset_name,
-            **_common_fields(
-                tags,
-                properties,
-                description,
-                datasets,
-                model_framework,
-                model_framework_version,
-                sample_input_dataset,
-                sample_output_dataset,
-                resource_configuration,
-            ),
+            **_common_fields(locals()),
         )
         pairs = _upload_pairs(source, asset_name, child_paths)
         models = api(workspace, ModelsApi)
@@ -403,36 +393,16 @@ class Model:
 
     @staticmethod
     def _register_from_run(
-        run: Run,
-        model_name: str,
-        model_path: str | None,
-        tags: dict[str, Any] | None,
-        properties: dict[str, Any] | None,
-        model_framework: str | None,
-        model_framework_version: str | None,
-        description: str | None,
-        datasets: Any,
-        sample_input_dataset: Any,
-        sample_output_dataset: Any,
-        resource_configuration: ResourceConfiguration | None,
+        run: Run, model_name: str, model_path: str | None, **metadata: Any
     ) -> Model:
+        """``run.register_model``: ``metadata`` holds its keyword arguments of METADATA."""
         workspace = run.experiment.workspace
         body: ModelRegister = _checked(
             ModelRegister,
             name=model_name,
             run_id=run.id,
             run_path=model_path or model_name,
-            **_common_fields(
-                tags,
-                properties,
-                description,
-                datasets,
-                model_framework,
-                model_framework_version,
-                sample_input_dataset,
-                sample_output_dataset,
-                resource_configuration,
-            ),
+            **_common_fields(metadata),
         )
         with _errors():
             info = api(workspace, ModelsApi).register(body)
@@ -748,37 +718,44 @@ def _filter(
     )
 
 
-def _common_fields(
-    tags: dict[str, Any] | None,
-    properties: dict[str, Any] | None,
-    description: str | None,
-    datasets: Any,
-    model_framework: str | None,
-    model_framework_version: str | None,
-    sample_input_dataset: Any,
-    sample_output_dataset: Any,
-    resource_configuration: ResourceConfiguration | None,
-) -> dict[str, Any]:
+# The registration arguments Model.register and run.register_model share.
+METADATA = (
+    "tags",
+    "properties",
+    "description",
+    "datasets",
+    "model_framework",
+    "model_framework_version",
+    "sample_input_dataset",
+    "sample_output_dataset",
+    "resource_configuration",
+)
+
+
+def _common_fields(given: dict[str, Any]) -> dict[str, Any]:
+    """The ModelRegister fields of the METADATA arguments in ``given`` (a call's arguments)."""
+    tags, properties = given.get("tags"), given.get("properties")
+    sample_input, sample_output = (
+        given.get("sample_input_dataset"),
+        given.get("sample_output_dataset"),
+    )
+    resources = given.get("resource_configuration")
     return {
         "tags": {str(k): str(v) for k, v in (tags or {}).items()},
         "properties": {str(k): str(v) for k, v in (properties or {}).items()},
-        "description": description,
-        "datasets": _dataset_links(datasets),
-        "model_framework": model_framework,
-        "model_framework_version": model_framework_version,
+        "description": given.get("description"),
+        "datasets": _dataset_links(given.get("datasets")),
+        "model_framework": given.get("model_framework"),
+        "model_framework_version": given.get("model_framework_version"),
         "sample_input_dataset_id": (
-            _dataset_id(sample_input_dataset, "sample_input_dataset")
-            if sample_input_dataset is not None
-            else None
+            _dataset_id(sample_input, "sample_input_dataset") if sample_input is not None else None
         ),
         "sample_output_dataset_id": (
-            _dataset_id(sample_output_dataset, "sample_output_dataset")
-            if sample_output_dataset is not None
+            _dataset_id(sample_output, "sample_output_dataset")
+            if sample_output is not None
             else None
         ),
-        "resource_configuration": (
-            resource_configuration._spec() if resource_configuration is not None else None
-        ),
+        "resource_configuration": resources._spec() if resources is not None else None,
         "created_by": _user(),
     }
 
