@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.orm import Session
 
 from trainforge.schemas.services import (
     RegenerateKey,
@@ -20,8 +21,15 @@ from trainforge.schemas.services import (
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import plane
 from trainforge.server.services import deployments
+from trainforge.server.store.models import Service, Workspace
 
 router = APIRouter(prefix="/workspaces/{ws}")
+
+
+def _found(db: Session, cp: ControlPlane, ws: str, name: str) -> tuple[Workspace, Service]:
+    """The workspace's row and its service ``name`` (404 naming what is missing)."""
+    row = cp.workspaces.get_row(db, ws)
+    return row, deployments.row(db, row, name)
 
 
 @router.post("/services", response_model=ServiceInfo, status_code=status.HTTP_201_CREATED)
@@ -41,8 +49,8 @@ def list_services(ws: str, cp: ControlPlane = Depends(plane)) -> ServiceList:
 @router.get("/services/{name}", response_model=ServiceInfo)
 def get_service(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> ServiceInfo:
     with cp.store.reading() as db:
-        row = cp.workspaces.get_row(db, ws)
-        return deployments.to_info(cp.settings, row, deployments.row(db, row, name))
+        row, service = _found(db, cp, ws, name)
+        return deployments.to_info(cp.settings, row, service)
 
 
 @router.patch("/services/{name}", response_model=ServiceInfo)
@@ -51,8 +59,7 @@ def update_service(
 ) -> ServiceInfo:
     """New code, models or environment: the service starts again from them."""
     with cp.store.session() as db:
-        row = cp.workspaces.get_row(db, ws)
-        service = deployments.row(db, row, name)
+        row, service = _found(db, cp, ws, name)
         return deployments.update(cp.settings, db, row, service, body)
 
 
@@ -64,8 +71,7 @@ def get_service_logs(
     cp: ControlPlane = Depends(plane),
 ) -> ServiceLogs:
     with cp.store.reading() as db:
-        row = cp.workspaces.get_row(db, ws)
-        service = deployments.row(db, row, name)
+        row, service = _found(db, cp, ws, name)
         return ServiceLogs(content=deployments.logs(cp.settings, row, service, num_lines))
 
 
@@ -75,15 +81,15 @@ def get_service_stats(
 ) -> ServiceStats:
     """Requests to POST /score, errors (answers of 400 and up) and latency percentiles."""
     with cp.store.reading() as db:
-        row = cp.workspaces.get_row(db, ws)
-        return deployments.stats(cp.settings, row, deployments.row(db, row, name))
+        row, service = _found(db, cp, ws, name)
+        return deployments.stats(cp.settings, row, service)
 
 
 @router.get("/services/{name}/keys", response_model=ServiceKeys)
 def get_service_keys(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)) -> ServiceKeys:
     with cp.store.reading() as db:
-        row = cp.workspaces.get_row(db, ws)
-        return deployments.get_keys(cp.vault, row, deployments.row(db, row, name))
+        row, service = _found(db, cp, ws, name)
+        return deployments.get_keys(cp.vault, row, service)
 
 
 @router.post("/services/{name}/regenerate-key", response_model=ServiceKeys)
@@ -91,8 +97,7 @@ def regenerate_service_key(
     ws: str, name: ServiceName, body: RegenerateKey, cp: ControlPlane = Depends(plane)
 ) -> ServiceKeys:
     with cp.store.session() as db:
-        row = cp.workspaces.get_row(db, ws)
-        service = deployments.row(db, row, name)
+        row, service = _found(db, cp, ws, name)
         return deployments.regenerate_key(cp.settings, cp.vault, row, service, body)
 
 
