@@ -457,3 +457,48 @@ def test_reload_takes_new_code_and_update_new_models(
             Webservice(ws, "reloads").reload()  # type: ignore[attr-defined]
     finally:
         local_service.delete()
+
+
+PACKAGED = """
+    import json, sys
+    import tabulate
+
+    def init():
+        print("init with tabulate", tabulate.__version__, flush=True)
+
+    def run(raw_data):
+        return {"prefix": sys.prefix, "table": tabulate.tabulate(json.loads(raw_data)["rows"])}
+"""
+
+
+@pytest.mark.slow
+def test_a_service_runs_in_the_environment_built_for_its_packages(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path, cli_server: Api
+) -> None:
+    import importlib.util
+
+    from trainforge.core.conda_dependencies import CondaDependencies
+    from trainforge.node.work_root import envs_root
+
+    assert importlib.util.find_spec("tabulate") is None, "tabulate is in the test venv"
+    model, _, _ = ridge
+    source = tmp_path / "packaged"
+    _write(source, "score.py", PACKAGED)
+    environment = Environment("LocalDeploy")
+    environment.python.conda_dependencies = CondaDependencies.create(pip_packages=["tabulate"])
+    service = Model.deploy(
+        ws,
+        "packaged",
+        [model],
+        InferenceConfig(
+            entry_script="score.py", source_directory=str(source), environment=environment
+        ),
+        LocalWebservice.deploy_configuration(),
+    )
+    try:
+        answer = service.run(json.dumps({"rows": [[1, 2]]}))
+        assert Path(answer["prefix"]).parent == envs_root(cli_server.plane.settings.home, ws.name)
+        assert answer["table"].split() == ["-", "-", "1", "2", "-", "-"]
+        assert "init with tabulate" in service.get_logs()
+    finally:
+        service.delete()
