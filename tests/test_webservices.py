@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.cli import failed, flat, ok
 from tests.helpers import wait_until
 from tests.inprocess import Api
 from trainforge.client.api import api
@@ -353,8 +354,16 @@ def test_rawhttp_entry_scripts_get_the_request(
             service.scoring_uri, json={"values": [1, 2, 3]}, headers={"x-who": "me"}
         )
         assert (answer.status_code, answer.json()) == (201, {"sum": 6, "agent": "me"})
+        # The CLI finds, shows and reads the service.
+        listed = flat(ok("service", "list", "-w", ws.name))
+        assert "raw-http Local running" in listed and service.scoring_uri in listed
+        shown = json.loads(ok("service", "show", "raw-http", "-w", ws.name))
+        assert (shown["state"], shown["models"]) == ("Healthy", [model.id])
+        assert "[stats] requests 1, errors 0" in ok("service", "logs", "raw-http", "-w", ws.name)
+        assert "WebserviceNotFound" in failed(1, "service", "show", "nope", "-w", ws.name)
     finally:
-        service.delete()
+        assert "deleted service raw-http" in ok("service", "delete", "raw-http", "-w", ws.name)
+    assert Webservice.list(ws) == []
 
 
 def test_an_aci_service_with_keys_refuses_requests_without_one(

@@ -31,6 +31,7 @@ from trainforge.cli.datastore import datastore_app
 from trainforge.cli.environments import environment_app
 from trainforge.cli.models import model_app
 from trainforge.cli.output import OutputFormat, OutputOption, emit, print_table
+from trainforge.cli.services import service_app
 from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
 from trainforge.schemas import compute_settings
@@ -71,6 +72,7 @@ app.add_typer(datastore_app, name="datastore")
 app.add_typer(environment_app, name="environment")
 app.add_typer(sweep_app, name="sweep")
 app.add_typer(model_app, name="model")
+app.add_typer(service_app, name="service")
 
 
 @app.callback(invoke_without_command=True)
