@@ -22,7 +22,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import running, wait_until
+from tests.helpers import attempt_of, running, wait_until
 from tests.postgres_server import (
     PostgresServer,
     create_database,
@@ -186,7 +186,7 @@ def rides_out(
 
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details
-    assert run._refresh().attempt == 1
+    assert attempt_of(run) == 1
     assert run.get_metrics()["i"] == list(range(LINES))
     log = b"".join(
         ws.service_context.client.download(
@@ -334,7 +334,7 @@ def test_a_lost_nodes_attempt_is_fenced_and_its_processes_stopped(
     try:
         run, script_pid, node = start_stale_attempt(tf_home, ws, experiment, cluster, tmp_path)
         os.kill(node["pid"], signal.SIGKILL)  # the node is lost, its launcher orphaned
-        wait_until(lambda: run._refresh().attempt == 2, 30, "the run requeued")
+        wait_until(lambda: attempt_of(run) == 2, 30, "the run requeued")
         wait_until(lambda: not running(script_pid), 30, "attempt 1's script stopped")
         path = assert_attempt_2_alone(ws, run)
         older = b"".join(
@@ -379,7 +379,7 @@ def test_an_agent_that_comes_back_after_its_node_was_judged_lost_is_fenced(
         signal_all(frozen, signal.SIGSTOP)
 
         # Away past the heartbeat timeout: lost, requeued, attempt 2 running elsewhere.
-        wait_until(lambda: run._refresh().attempt == 2, 60, "the run requeued")
+        wait_until(lambda: attempt_of(run) == 2, 60, "the run requeued")
         wait_until(lambda: "attempt 2 pid" in node_log(tf_home, run.id, 2), 90, "attempt 2")
         back, frozen = frozen, []
         signal_all(back, signal.SIGCONT)
@@ -388,7 +388,7 @@ def test_an_agent_that_comes_back_after_its_node_was_judged_lost_is_fenced(
         )
 
         assert_attempt_2_alone(ws, run)
-        assert run._refresh().attempt == 2  # requeued once, not again on the node's return
+        assert attempt_of(run) == 2  # requeued once, not again on the node's return
         # The returned node's record went with it: no node of the cluster is its agent.
         nodes = ws.service_context.client.get(
             f"/workspaces/{ws.name}/computes/{cluster.name}/nodes"

@@ -848,7 +848,7 @@ def start_logging(
         "display_name": display_name or name,
         "snapshot_id": snapshot_id,
         "properties": {"ContentSnapshotId": snapshot_id} if snapshot_id else {},
-        "submitted_by": _user(),
+        "submitted_by": submitting_user(),
     }
     with sdk_errors():
         created = api(experiment.workspace, RunsApi).create(experiment.name, body)
@@ -871,7 +871,8 @@ def upload_snapshot(workspace: Workspace, source_directory: str | os.PathLike[st
     return snap.id
 
 
-def _user() -> str:
+def submitting_user() -> str:
+    """The name a submitted run is recorded as submitted by (``submitted_by``)."""
     try:
         import getpass
 

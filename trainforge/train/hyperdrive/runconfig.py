@@ -235,7 +235,7 @@ class HyperDriveConfig:
     def _submit(
         self, experiment: Experiment, tags: dict[str, str] | None = None, **kwargs: Any
     ) -> HyperDriveRun:
-        from trainforge.core.run import _user, run_of
+        from trainforge.core.run import run_of, submitting_user
         from trainforge.core.script_run import prepare
         from trainforge.schemas.sweeps import SweepCreate
 
@@ -252,7 +252,7 @@ class HyperDriveConfig:
             definition=definition,
             snapshot_id=snapshot_id,
             tags=sanitize(tags or {}),
-            submitted_by=_user(),
+            submitted_by=submitting_user(),
         )
         with sdk_errors():
             info = api(experiment.workspace, SweepsApi).create(experiment.name, request)
