@@ -336,7 +336,7 @@ def test_a_killed_scoring_process_comes_back_and_says_so(
 
         wait_until(back, 60, "the scoring process to be started again")
         assert service.run(rows) == pytest.approx(fitted.predict(X[:1]).tolist())
-        assert service._info.restarts == 1
+        assert api(ws, ServicesApi).get(service.name).restarts == 1
         logs = service.get_logs()
         assert f"scoring process {first} exited" in logs and "(restart 1)" in logs
         assert logs.count("init loaded") == 2

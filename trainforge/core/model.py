@@ -8,7 +8,6 @@ files never change.
 from __future__ import annotations
 
 import builtins
-import getpass
 import os
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ from trainforge.client.api.services import ServicesApi
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.core._info import InfoField
 from trainforge.core.resource_configuration import ResourceConfiguration
-from trainforge.core.run import Run
+from trainforge.core.run import Run, submitting_user
 from trainforge.core.webservice.webservice import Webservice
 from trainforge.exceptions import (
     ModelNotFoundException,
@@ -90,13 +89,6 @@ def _dataset_id(dataset: Any, field: str) -> str:
             "(dataset.register(workspace, name)) so the model can name it"
         )
     return str(dataset_id)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _upload_pairs(
@@ -200,8 +192,9 @@ class InferenceConfig:
             shutil.copy2(root / script, Path(folder) / script)
             return upload_snapshot(workspace, folder)
 
-    def _service_fields(self, workspace: Workspace) -> dict[str, Any]:
-        """What a service's update takes from this config: script, snapshot, environment."""
+    def service_fields(self, workspace: Workspace) -> dict[str, Any]:
+        """What a service's ``update``/``reload`` takes from this config: the entry script,
+        a fresh code snapshot (uploaded now) and the environment."""
         _, script = self._script()
         environment = self._environment()
         return {
@@ -481,7 +474,7 @@ class Model:
         with _errors():
             info = api(workspace, ServicesApi).create(body)
         service = Webservice(workspace, _info=info)
-        service._inference_config = inference_config  # what reload() copies again
+        service.inference_config = inference_config  # what reload() copies again
         if show_output:
             print(f"Deploying {name} ({info.compute_type}) on port {info.port} ...")
         if info.compute_type == "Local":  # the SDK's local deploy returns once it serves
@@ -612,7 +605,7 @@ class Model:
                 sample_output_dataset, "sample_output_dataset"
             )
         if resource_configuration is not None:
-            fields["resource_configuration"] = resource_configuration._spec()
+            fields["resource_configuration"] = resource_configuration.to_spec()
         self._change(**fields)
 
     def add_tags(self, tags: dict[str, Any]) -> None:
@@ -755,8 +748,8 @@ def _common_fields(given: dict[str, Any]) -> dict[str, Any]:
             if sample_output is not None
             else None
         ),
-        "resource_configuration": resources._spec() if resources is not None else None,
-        "created_by": _user(),
+        "resource_configuration": resources.to_spec() if resources is not None else None,
+        "created_by": submitting_user(),
     }
 
 

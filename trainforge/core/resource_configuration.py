@@ -28,7 +28,8 @@ class ResourceConfiguration:
             payload.get("gpu"),
         )
 
-    def _spec(self) -> ResourceConfigurationSpec:
+    def to_spec(self) -> ResourceConfigurationSpec:
+        """As the REST API takes it (``Model.register``, ``model.update``)."""
         return ResourceConfigurationSpec(cpu=self.cpu, memory_in_gb=self.memory_in_gb, gpu=self.gpu)
 
     def __repr__(self) -> str:

@@ -58,9 +58,9 @@ class LocalWebservice(Webservice):
         """Copy the entry script and source directory again (no environment rebuild) and
         start the scoring process from them; returns once it serves, so the next
         ``run`` reaches the new code."""
-        if self._inference_config is None:
+        if self.inference_config is None:
             raise WebserviceException(
                 "reload: this object does not know its InferenceConfig (it was looked up, not "
                 "deployed here); use update(inference_config=...)"
             )
-        self.update(inference_config=self._inference_config, wait=True)
+        self.update(inference_config=self.inference_config, wait=True)

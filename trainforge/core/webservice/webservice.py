@@ -55,7 +55,9 @@ class Webservice:
         self.workspace = workspace
         self._info: ServiceInfo = _info or self._info
         self._services = api(workspace, ServicesApi)
-        self._inference_config: Any = None  # set by Model.deploy: what reload() uses
+        # The InferenceConfig it was deployed or updated with here (reload() uses it);
+        # None for a service looked up by name.
+        self.inference_config: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -175,8 +177,8 @@ class Webservice:
         if models is not None:
             change["models"] = [model.id for model in models]
         if inference_config is not None:
-            change.update(inference_config._service_fields(self.workspace))
-            self._inference_config = inference_config
+            change.update(inference_config.service_fields(self.workspace))
+            self.inference_config = inference_config
         if not change:
             raise WebserviceException("update: give models or inference_config to change")
         try:

@@ -51,6 +51,11 @@ def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def check_name(store: ArtifactStore, name: str) -> str:
+    """The path of ``name`` in ``store``; a 400 when it leaves the store."""
+    return _checked(name, lambda: store.path(name))
+
+
 async def receive(request: Request, store: ArtifactStore, name: str, limit: int) -> FileInfo:
     """The request's body stored whole as ``name`` of ``store``: a name that leaves the
     store is a 400, a body above ``limit`` bytes a 413."""

@@ -23,7 +23,7 @@ from trainforge.schemas.runs import FileInfo
 from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
-from trainforge.server.routers.files import _checked, receive
+from trainforge.server.routers.files import check_name, receive
 from trainforge.server.services import deployments, models, request_keys
 from trainforge.storage.model_files import ModelFiles
 
@@ -175,7 +175,7 @@ def get_model_file(
     cp: ControlPlane = Depends(plane),
 ) -> Response:
     store = _version_files(cp, ws, name, version).store(name, version)
-    _checked(path, lambda: store.path(path))
+    check_name(store, path)
     if not store.exists(path):
         raise NotFound(f"Model {name}:{version} has no file {path!r}")
     size = store.size(path)
