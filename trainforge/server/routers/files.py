@@ -51,6 +51,18 @@ def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def send(store: ArtifactStore, name: str) -> StreamingResponse:
+    """The file ``name`` of ``store`` as it is now, typed by its name."""
+    # Launchers append to logs while they are read: send the bytes there were when asked
+    # (streaming to the end would exceed the Content-Length and break the connection).
+    size = store.size(name)
+    return StreamingResponse(
+        store.iter_chunks(name, size),
+        media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+        headers={"Content-Length": str(size)},
+    )
+
+
 def check_name(store: ArtifactStore, name: str) -> str:
     """The path of ``name`` in ``store``; a 400 when it leaves the store."""
     return _checked(name, lambda: store.path(name))
@@ -170,15 +182,7 @@ async def get_file(
     if offset is None:
         if not store.exists(name):
             raise NotFound(f"Run {run_id} has no file {name!r}")
-        # Launchers append to logs while they are read: send the bytes there were when
-        # asked (streaming to the end would exceed the Content-Length and break the
-        # connection).
-        size = store.size(name)
-        return StreamingResponse(
-            store.iter_chunks(name, size),
-            media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-            headers={"Content-Length": str(size)},
-        )
+        return send(store, name)
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
     while True:
         size = store.size(name)

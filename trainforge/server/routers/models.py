@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
 
 from trainforge.schemas.limits import PositiveCount
 from trainforge.schemas.models import (
@@ -23,7 +21,7 @@ from trainforge.schemas.runs import FileInfo
 from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
-from trainforge.server.routers.files import check_name, receive
+from trainforge.server.routers.files import check_name, receive, send
 from trainforge.server.services import deployments, models, request_keys
 from trainforge.storage.model_files import ModelFiles
 
@@ -178,9 +176,4 @@ def get_model_file(
     check_name(store, path)
     if not store.exists(path):
         raise NotFound(f"Model {name}:{version} has no file {path!r}")
-    size = store.size(path)
-    return StreamingResponse(
-        store.iter_chunks(path, size),
-        media_type=mimetypes.guess_type(path)[0] or "application/octet-stream",
-        headers={"Content-Length": str(size)},
-    )
+    return send(store, path)
