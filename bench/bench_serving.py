@@ -7,8 +7,9 @@ The same Ridge model (sklearn's diabetes data) served three ways in the same run
   (``POST /invocations`` with ``{"inputs": [[...]]}``);
 - the floor: a bare uvicorn app (Starlette) calling the same entry script's ``run()``.
 
-One load generator (httpx, asyncio) sends every request of a level, after a warm-up;
-any answer other than 200 makes the row failed. Each server is stopped by pid at the end.
+One load generator (httpx, asyncio) sends every request of a level, after a warm-up, in
+three rounds that take the servers in turn (a change of the machine's load falls on all
+alike); any answer other than 200 makes the row failed. Each server is stopped by pid at the end.
 """
 
 from __future__ import annotations
@@ -106,18 +107,33 @@ async def _load(url: str, body: bytes, concurrency: int, total: int) -> dict[str
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "rps": len(latencies) / wall,
-        "p50": latencies[len(latencies) // 2],
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "failures": failures,
-    }
+    return {"latencies": latencies, "wall": wall, "failures": failures}
 
 
-def _measure(url: str, body: bytes, concurrency: int, total: int) -> dict[str, Any]:
-    asyncio.run(_load(url, body, concurrency, min(200, total)))  # warm-up
-    return asyncio.run(_load(url, body, concurrency, total))
+ROUNDS = 3
+
+
+def _measure_all(
+    targets: dict[str, tuple[str, bytes]], concurrency: int, total: int
+) -> dict[str, dict[str, Any]]:
+    """Each target's req/s, p50 and p99 over ROUNDS rounds that take the targets in turn,
+    so that a change of the machine's load falls on all of them alike."""
+    for url, body in targets.values():  # warm-up
+        asyncio.run(_load(url, body, concurrency, min(200, total)))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for _ in range(ROUNDS):
+        for name, (url, body) in targets.items():
+            runs[name].append(asyncio.run(_load(url, body, concurrency, total // ROUNDS)))
+    results = {}
+    for name, parts in runs.items():
+        latencies = sorted(x for part in parts for x in part["latencies"])
+        results[name] = {
+            "rps": len(latencies) / sum(part["wall"] for part in parts),
+            "p50": latencies[len(latencies) // 2],
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "failures": [f for part in parts for f in part["failures"]],
+        }
+    return results
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -236,11 +252,12 @@ def run(quick: bool = False) -> list[Row]:
             try:
                 progress("trainforge LocalWebservice is up")
                 for concurrency in (10, 64):
-                    ours_result = _measure(service.scoring_uri, ours, concurrency, total)
-                    floor_result = _measure(floor_url, ours, concurrency, total)
-                    peer_result = (
-                        _measure(peer_url, peer_body, concurrency, total) if peer_url else None
-                    )
+                    targets = {"ours": (service.scoring_uri, ours), "floor": (floor_url, ours)}
+                    if peer_url:
+                        targets["peer"] = (peer_url, peer_body)
+                    measured = _measure_all(targets, concurrency, total)
+                    ours_result, floor_result = measured["ours"], measured["floor"]
+                    peer_result = measured.get("peer")
                     failed = (
                         ours_result["failures"]
                         or floor_result["failures"]
