@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.helpers import restart_server
 from trainforge.cli.main import app
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Playwright drives Debian's Chromium (no `playwright install`) with these flags.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 
 pytestmark = [
     pytest.mark.real_process,  # Chromium, and the session's server
