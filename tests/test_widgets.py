@@ -88,6 +88,12 @@ def _two_ranks(project: Path, linger: float = 0.0) -> ScriptRunConfig:
     return config
 
 
+def test_the_2018_import_path_gives_the_same_widget() -> None:
+    from trainforge.train.widgets import RunDetails as RunDetails2018
+
+    assert RunDetails2018 is RunDetails
+
+
 def test_refresh_starts_at_5_s_backs_off_to_60_s_and_the_override_wins(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

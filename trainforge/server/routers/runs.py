@@ -110,7 +110,7 @@ def list_runs(
             limit=limit,
             cursor=cursor,
         )
-        return RunList(runs=[cp.runs.info(db, row, run) for run in runs], next_cursor=next_cursor)
+        return RunList(runs=cp.runs.infos(db, row, runs), next_cursor=next_cursor)
 
 
 @router.get("/runs/{run_id}", response_model=RunInfo)

@@ -98,6 +98,20 @@ class RunService:
         assert exp is not None
         return to_info(run, exp.name, ws.name)
 
+    def infos(
+        self, db: Session, ws: models.Workspace, runs: builtins.list[models.Run]
+    ) -> builtins.list[RunInfo]:
+        """``info`` of many runs, their experiments' names read in one query (a page of a
+        listing: one query per run would cost more than the listing itself)."""
+        ids = {run.experiment_id for run in runs}
+        found = db.execute(
+            select(models.Experiment.id, models.Experiment.name).where(
+                models.Experiment.id.in_(ids)
+            )
+        )
+        names = {exp_id: name for exp_id, name in found}
+        return [to_info(run, names[run.experiment_id], ws.name) for run in runs]
+
     def create(
         self, db: Session, ws: models.Workspace, experiment_name: str, request: RunCreate
     ) -> models.Run:
