@@ -184,6 +184,11 @@ def test_the_runs_table_pages_and_filters(experiment, page, console_errors) -> N
         )
     )
     page.get_by_role("heading", name=f"Runs of {workspace.name} / {experiment.name}").wait_for()
+    # The experiments list links back to this table.
+    page.get_by_role("link", name=f"Experiments of {workspace.name}").click()
+    page.get_by_role("heading", name=f"Experiments of {workspace.name}").wait_for()
+    page.get_by_role("link", name=experiment.name, exact=True).click()
+    page.get_by_role("heading", name=f"Runs of {workspace.name} / {experiment.name}").wait_for()
     rows = page.locator("table tr").filter(has=page.locator("td"))
     sync_api.expect(rows).to_have_count(100)
     assert rows.first.locator("td").first.inner_text() == made[-1].id  # newest first
