@@ -101,6 +101,18 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
     assert [run_id for p in pages for run_id in p] == made[::-1]
     # The default page is 100 runs; the last page says there is no more.
     assert api.call("GET", RUNS)["next_cursor"] is None
+    # Oldest first, by the same cursor; a cursor of one order does not continue the other.
+    first = api.call("GET", RUNS, params={"limit": 20, "order": "oldest"})
+    rest = api.call(
+        "GET", RUNS, params={"limit": 20, "order": "oldest", "cursor": first["next_cursor"]}
+    )
+    assert [r["run_id"] for r in first["runs"] + rest["runs"]] == made
+    assert rest["next_cursor"] is None
+    mixed = api.request("GET", RUNS, params={"limit": 20, "cursor": first["next_cursor"]})
+    assert (
+        mixed.status_code == 400
+        and "cursor: it continues a listing in the other order" in mixed.text
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,6 +125,7 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
         ({"tags": json.dumps([1, 2])}, 400, "tags: a list of keys takes strings"),
         ({"properties": "7"}, 400, "properties: give a key"),
         ({"created_after": "yesterday"}, 422, "created_after"),
+        ({"order": "sideways"}, 422, "order"),
     ],
 )
 def test_a_bad_filter_is_a_4xx_naming_it(

@@ -196,6 +196,11 @@ def test_the_runs_table_pages_and_filters(experiment, page, console_errors) -> N
     sync_api.expect(rows).to_have_count(5)
     assert rows.last.locator("td").first.inner_text() == made[0].id
     assert page.get_by_role("link", name="Next page").count() == 0
+    page.get_by_role("link", name="oldest first").click()  # sorted the other way, page 1
+    sync_api.expect(rows).to_have_count(100)
+    assert rows.first.locator("td").first.inner_text() == made[0].id
+    page.get_by_role("link", name="newest first").click()
+    sync_api.expect(rows.first.locator("td").first).to_have_text(made[-1].id)
 
     page.locator("#status-filter").select_option("Failed")
     page.locator("#tag-filter").fill("team=b")

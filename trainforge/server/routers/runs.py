@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -87,6 +87,7 @@ def list_runs(
     created_before: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
     limit: int = Query(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs per page"),
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    order: Literal["newest", "oldest"] = Query(default="newest", description="By creation"),
     cp: ControlPlane = Depends(plane),
 ) -> RunList:
     """Runs newest first, a page at a time: filters and order in SQL, ``next_cursor`` set
@@ -109,6 +110,7 @@ def list_runs(
             created_before=created_before,
             limit=limit,
             cursor=cursor,
+            oldest_first=order == "oldest",
         )
         return RunList(runs=cp.runs.infos(db, row, runs), next_cursor=next_cursor)
 

@@ -3,8 +3,8 @@
 Tags and properties are JSON objects on the run row; a filter is an EXISTS over the
 object's entries (``json_each`` on SQLite, ``json_each_text`` on PostgreSQL), so any key
 works, a tag without a value (JSON null) counts as present, and nothing is filtered in
-Python after the query. Runs list newest first by (created, number, id); the cursor is the
-last run of a page in that order.
+Python after the query. Runs list newest (or oldest) first by (created, number, id); the
+cursor is the last run of a page in that order.
 """
 
 from __future__ import annotations
@@ -59,23 +59,41 @@ def key_value(
     return [_has(dialect, column, key, value, True) for key, value in wanted.items()]
 
 
-def cursor_of(run: models.Run) -> str:
-    """The cursor that continues after ``run``."""
-    raw = json.dumps([run.created.isoformat(), run.number, run.id])
+def cursor_of(run: models.Run, oldest_first: bool = False) -> str:
+    """The cursor that continues after ``run`` in its listing's order."""
+    raw = json.dumps([run.created.isoformat(), run.number, run.id, oldest_first])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def after(cursor: str) -> list[ColumnElement[bool]]:
-    """Conditions for the runs after ``cursor`` in listing order; a bad cursor is a 400."""
+def order_by(oldest_first: bool) -> list[ColumnElement[Any]]:
+    run = models.Run
+    keys = (run.created, run.number, run.id)
+    return [key.asc() if oldest_first else key.desc() for key in keys]
+
+
+def after(cursor: str, oldest_first: bool = False) -> list[ColumnElement[bool]]:
+    """Conditions for the runs after ``cursor`` in listing order; a bad cursor, or one of a
+    listing in the other order, is a 400."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_text, number, run_id = json.loads(raw)
+        created_text, number, run_id, cursor_oldest = json.loads(raw)
         created = datetime.fromisoformat(created_text)
         if not isinstance(number, int) or not isinstance(run_id, str):
             raise ValueError(cursor)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise BadRequest("cursor: not a cursor this server gave (use next_cursor)") from None
+    if cursor_oldest is not oldest_first:
+        raise BadRequest("cursor: it continues a listing in the other order; keep order as it was")
     run = models.Run
+    if oldest_first:
+        return [
+            run.created >= created,
+            or_(
+                run.created > created,
+                and_(run.created == created, run.number > number),
+                and_(run.created == created, run.number == number, run.id > run_id),
+            ),
+        ]
     return [
         # The first term lets the (workspace, created) indexes seek to the cursor.
         run.created <= created,

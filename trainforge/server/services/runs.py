@@ -259,9 +259,11 @@ class RunService:
         created_before: datetime | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        oldest_first: bool = False,
     ) -> tuple[builtins.list[models.Run], str | None]:
-        """Runs newest first, filtered as ``Experiment.get_runs`` and ``Run.get_children`` do,
-        all in SQL; a page of at most ``limit`` runs after ``cursor``, and the next cursor."""
+        """Runs newest first (or oldest first), filtered as ``Experiment.get_runs`` and
+        ``Run.get_children`` do, all in SQL; a page of at most ``limit`` runs after
+        ``cursor``, and the next cursor."""
         query = select(models.Run).where(models.Run.workspace_id == ws.id)
         if parent_run_id is not None:
             if recursive:
@@ -299,16 +301,14 @@ class RunService:
         if created_before is not None:
             query = query.where(models.Run.created < created_before)
         if cursor is not None:
-            query = query.where(*run_filters.after(cursor))
-        query = query.order_by(
-            models.Run.created.desc(), models.Run.number.desc(), models.Run.id.desc()
-        )
+            query = query.where(*run_filters.after(cursor, oldest_first))
+        query = query.order_by(*run_filters.order_by(oldest_first))
         if limit is None:
             return builtins.list(db.scalars(query)), None
         rows = builtins.list(db.scalars(query.limit(limit + 1)))
         if len(rows) <= limit:
             return rows, None
-        return rows[:limit], run_filters.cursor_of(rows[limit - 1])
+        return rows[:limit], run_filters.cursor_of(rows[limit - 1], oldest_first)
 
     def _descendant_ids(self, db: Session, ws: models.Workspace, run_id: str) -> set[str]:
         found: set[str] = set()
