@@ -452,3 +452,60 @@ def test_the_widget_renders_live_in_jupyterlab_and_shows_another_rank(
     widget_errors = [e for e in errors if "widget" in e.lower() or "trainforge" in e.lower()]
     assert not widget_errors, widget_errors
     assert os.path.getsize(picture) > 10_000
+
+
+def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_metric(
+    experiment: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    monkeypatch.setenv(REFRESH_ENV, "1")
+    (project / "train.py").write_text(textwrap.dedent(CURVE))
+    cells = [
+        f"""\
+        from trainforge.core import Experiment, ScriptRunConfig, Workspace
+        from trainforge.train.hyperdrive import (
+            GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice,
+        )
+
+        ws = Workspace.get({experiment.workspace.name!r})
+        experiment = Experiment(workspace=ws, name={experiment.name!r})
+        src = ScriptRunConfig(
+            source_directory={str(project)!r}, script="train.py",
+            arguments=["--steps", 4, "--sleep", 0.3, "--linger", 0],
+        )
+        htc = HyperDriveConfig(
+            run_config=src,
+            hyperparameter_sampling=GridParameterSampling({{"--ceiling": choice(0.5, 0.9, 0.3)}}),
+            primary_metric_name="accuracy",
+            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+            max_total_runs=3,
+            max_concurrent_runs=3,
+        )
+        htr = experiment.submit(config=htc)""",
+        "from trainforge.widgets import RunDetails\nRunDetails(htr).show()",
+        "htr.wait_for_completion()",
+        """\
+        import threading
+        for thread in threading.enumerate():
+            if thread.name.startswith("RunDetails"):
+                thread.join(120)""",
+    ]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(code)) for code in cells]
+    nbclient.NotebookClient(
+        notebook, timeout=180, kernel_name="python3", store_widget_state=True
+    ).execute()
+
+    states = _widget_states(notebook)
+    html = [s["state"].get("value", "") for s in states if s["model_name"] == "HTMLModel"]
+    assert any("HyperDrive run" in h and ">Completed<" in h for h in html)
+    children = next(h for h in html if "Best accuracy" in h)
+    assert "--ceiling" in children and children.count(">Completed<") == 3
+    for ceiling in ("0.5", "0.9", "0.3"):
+        assert f">{ceiling}<" in children
+    sections = [h for h in html if "font-weight:bold;margin-top:8px" in h]
+    assert any("Primary metric" in h for h in sections)
+    assert any("Parallel coordinates" in h for h in sections)
+    images = [s for s in states if s["model_name"] == "ImageModel" and s.get("buffers")]
+    assert len(images) >= 2  # the primary metric over time, the parallel coordinates

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import ipywidgets as widgets
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -73,6 +74,50 @@ def line_chart(
     return _png(figure)
 
 
+def parallel_coordinates(rows: list[dict[str, Any]], metric: str) -> bytes | None:
+    """A PNG of each child run as a line across its hyperparameters and its best primary
+    metric (every axis scaled to its own range; text values placed in their sorted order),
+    coloured by the metric. None until two children have the metric."""
+    scored = [r for r in rows if r.get("best_metric") is not None and r.get("hyperparameters")]
+    if len(scored) < 2:
+        return None
+    names = sorted({name for r in scored for name in r["hyperparameters"]})
+    axes_values: list[list[float]] = []
+    labels: list[str] = []
+    ends: list[tuple[str, str]] = []  # each axis's lowest and highest value, as text
+    for name in [*names, metric]:
+        raw = [
+            r["hyperparameters"].get(name) if name != metric else r["best_metric"] for r in scored
+        ]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw):
+            numbers = [float(v) for v in raw]
+            ends.append((f"{min(numbers):.4g}", f"{max(numbers):.4g}"))
+        else:
+            order = sorted({str(v) for v in raw})
+            numbers = [float(order.index(str(v))) for v in raw]
+            ends.append((order[0], order[-1]))
+        low, high = min(numbers), max(numbers)
+        axes_values.append([(v - low) / (high - low) if high > low else 0.5 for v in numbers])
+        labels.append(name)
+    figure = Figure(figsize=(max(4.2, 1.2 * len(labels)), 2.8), dpi=80)
+    axes = figure.add_subplot()
+    metrics = [float(r["best_metric"]) for r in scored]
+    low, high = min(metrics), max(metrics)
+    colours = colormaps["viridis"]
+    for i in range(len(scored)):
+        shade = (metrics[i] - low) / (high - low) if high > low else 0.5
+        axes.plot(range(len(labels)), [column[i] for column in axes_values], color=colours(shade))
+    axes.set_xticks(range(len(labels)), labels, fontsize=7)
+    axes.set_yticks([])
+    for x, (bottom, top) in enumerate(ends):
+        axes.axvline(x, color="#999", linewidth=0.8)
+        axes.annotate(top, (x, 1.0), fontsize=6, ha="center", va="bottom")
+        axes.annotate(bottom, (x, 0.0), fontsize=6, ha="center", va="top")
+    axes.set_title(f"hyperparameters vs {metric}", fontsize=10)
+    figure.tight_layout()
+    return _png(figure)
+
+
 class RunView:
     """The widget tree for one run, updated from its WidgetData after each refresh."""
 
@@ -86,6 +131,7 @@ class RunView:
         self.metrics_box = widgets.Box(layout={"flex_flow": "row wrap"})
         self.children_table = widgets.HTML()
         self.primary_chart = widgets.Image(format="png", layout={"width": "480px"})
+        self.parallel_chart = widgets.Image(format="png", layout={"width": "480px"})
         self._charts: dict[str, tuple[str, widgets.Widget]] = {}
         self._updating = False
         self.log_selector.observe(self._on_log_selected, names="value")
@@ -130,6 +176,8 @@ class RunView:
             parts += [_section("Child runs"), self.children_table]
             if self.primary_chart.value:
                 parts += [_section("Primary metric"), self.primary_chart]
+            if self.parallel_chart.value:
+                parts += [_section("Parallel coordinates"), self.parallel_chart]
         parts += [_section("Output logs"), self.log_selector, self.log]
         if data.kind != "hyperdrive":
             if self.metrics_box.children:
@@ -267,6 +315,14 @@ class RunView:
                     str(name), lines, x_label="interval", legend=True
                 )
                 self._charts["__primary__"] = (key, self.primary_chart)
+        rows = self.data.child_runs
+        key = json.dumps([name, [(r.get("hyperparameters"), r.get("best_metric")) for r in rows]])
+        cached = self._charts.get("__parallel__")
+        if name and (cached is None or cached[0] != key):
+            png = parallel_coordinates(rows, str(name))
+            if png is not None:
+                self.parallel_chart.value = png
+                self._charts["__parallel__"] = (key, self.parallel_chart)
 
 
 def _section(title: str) -> widgets.HTML:
