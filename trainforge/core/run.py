@@ -652,8 +652,6 @@ class Run:
         status: str | None = None,
         include_children: bool = False,
     ) -> Iterator[Run]:
-        from trainforge.core.run import list_runs
-
         yield from list_runs(
             experiment.workspace,
             experiment=experiment.name,
