@@ -258,7 +258,9 @@ def measure_mlflow(n: int, repeats: int) -> dict[str, Any] | None:
             "generate_s": generate_s,
             "first": _sample(search, repeats),
             "tag": _sample(lambda: search(filter_string="tags.team = 'vision'"), repeats),
-            "status": _sample(lambda: search(filter_string="attributes.status = 'RUNNING'"), repeats),
+            "status": _sample(
+                lambda: search(filter_string="attributes.status = 'RUNNING'"), repeats
+            ),
             "deep": _sample(lambda: search(page_token=token), repeats),
         }
 
