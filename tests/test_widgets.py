@@ -212,9 +212,31 @@ def test_widget_data_of_a_hyperdrive_run(experiment: Experiment, project: Path) 
 
 
 # -- the widget in Jupyter ----------------------------------------------------------------
+# The last cell: the widget shows the run's end once its refresh loop has seen it.
+WAIT_FOR_WIDGETS = """\
+import threading
+for thread in threading.enumerate():
+    if thread.name.startswith("RunDetails"):
+        thread.join(120)"""
+
+
+def _notebook(cells: list[str]) -> Any:
+    """A Python 3 notebook of ``cells`` (dedented), then the cell that waits for widgets."""
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(textwrap.dedent(code)) for code in [*cells, WAIT_FOR_WIDGETS]
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    return notebook
+
+
 def _seed_notebook(experiment: Experiment, project: Path) -> Any:
     """The seed's monitoring section as a notebook: submit, RunDetails(run).show(), wait."""
-    nbformat = pytest.importorskip("nbformat")
     _two_ranks(project)  # writes train.py; the notebook builds its own config
     cells = [
         f"""\
@@ -235,21 +257,8 @@ def _seed_notebook(experiment: Experiment, project: Path) -> Any:
         from trainforge.widgets import RunDetails
         RunDetails(run).show()""",
         "run.wait_for_completion(show_output=True)",
-        # The widget shows the run's end once its refresh loop has seen it.
-        """\
-        import threading
-        for thread in threading.enumerate():
-            if thread.name.startswith("RunDetails"):
-                thread.join(120)""",
     ]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(code)) for code in cells]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    return notebook
+    return _notebook(cells)
 
 
 def _widget_states(notebook: Any) -> list[dict[str, Any]]:
@@ -458,7 +467,6 @@ def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_
     experiment: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nbclient = pytest.importorskip("nbclient")
-    nbformat = pytest.importorskip("nbformat")
     monkeypatch.setenv(REFRESH_ENV, "1")
     (project / "train.py").write_text(textwrap.dedent(CURVE))
     cells = [
@@ -485,14 +493,8 @@ def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_
         htr = experiment.submit(config=htc)""",
         "from trainforge.widgets import RunDetails\nRunDetails(htr).show()",
         "htr.wait_for_completion()",
-        """\
-        import threading
-        for thread in threading.enumerate():
-            if thread.name.startswith("RunDetails"):
-                thread.join(120)""",
     ]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(code)) for code in cells]
+    notebook = _notebook(cells)
     nbclient.NotebookClient(
         notebook, timeout=180, kernel_name="python3", store_widget_state=True
     ).execute()
