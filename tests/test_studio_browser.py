@@ -216,3 +216,18 @@ def test_the_runs_table_pages_and_filters(experiment, page, console_errors) -> N
     # The browser logs the refused request; nothing else may have gone wrong.
     refused = "Failed to load resource: the server responded with a status of 400 (Bad Request)"
     console_errors.remove(refused)
+
+
+def test_the_cancel_button_cancels_a_running_script(experiment, project, page) -> None:  # type: ignore[no-untyped-def]
+    from trainforge.core import ScriptRunConfig
+
+    (project / "train.py").write_text(
+        "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
+    )
+    run = experiment.submit(ScriptRunConfig(str(project), "train.py"))
+    page.goto(run.get_portal_url())
+    page.locator("#log").get_by_text("started").wait_for()  # the script runs
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("Canceled", exact=True).first.wait_for(timeout=60_000)
+    assert page.get_by_role("button", name="Cancel run").count() == 0
+    assert run.get_status() == "Canceled"
