@@ -388,35 +388,27 @@ def _colours(png: Path) -> int:
         return len(image.convert("RGB").getcolors(maxcolors=1 << 20) or [])
 
 
-@pytest.mark.real_process  # JupyterLab, its kernel and Chromium
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is missing")
-def test_the_widget_renders_live_in_jupyterlab_and_shows_another_rank(
-    experiment: Experiment, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.contextmanager
+def _lab_notebook(notebook: Any, root: Path, errors: list[str]) -> Iterator[Any]:
+    """``notebook`` opened in JupyterLab in headless Chromium with all its cells started;
+    yields the page once the widget has appeared. Console errors go to ``errors``."""
     sync_api = pytest.importorskip("playwright.sync_api")
     nbformat = pytest.importorskip("nbformat")
-    monkeypatch.setenv(REFRESH_ENV, "1")
-    root = tmp_path / "lab"
     root.mkdir()
-    nbformat.write(_seed_notebook(experiment, project), root / "widget.ipynb")
-    errors: list[str] = []
+    nbformat.write(notebook, root / "widget.ipynb")
     with _jupyterlab(root) as url, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
             page.set_default_timeout(TIMEOUT_MS)
-            page.on(
-                "console",
-                lambda m: errors.append(m.text) if m.type == "error" else None,
-            )
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(url)
             page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
             page.locator(".jp-Notebook").wait_for()
             # JupyterLab may ask which kernel to start: the notebook's own, as a user picks.
             page.wait_for_function(
                 "() => document.querySelector('.jp-Dialog') !== null ||"
-                " /Idle/.test(document.querySelector('.jp-StatusBar-Widget')?.textContent ?? '')"
-                " || [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+                " [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
                 ".some(e => e.textContent.includes('Idle'))",
                 timeout=60_000,
             )
@@ -425,49 +417,61 @@ def test_the_widget_renders_live_in_jupyterlab_and_shows_another_rank(
                 dialog.get_by_role("button", name="Select").click()
             # Started, not awaited: the command's promise ends with the last cell.
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-            widget = page.locator(".trainforge-run-details")
             try:
-                widget.wait_for(timeout=120_000)
+                page.locator(".trainforge-run-details").wait_for(timeout=120_000)
             except sync_api.Error:
                 page.screenshot(path=str(artifact("widget-jupyterlab-failed.png")))
                 raise
-            # Live: the first view says the run goes on; the refreshes bring its end.
-            status = widget.locator(".trainforge-status")
-            sync_api.expect(status).to_have_text("Completed", timeout=120_000)
-            log = widget.locator(".trainforge-log")
-            sync_api.expect(log).to_contain_text("training done on rank 0")
-            assert "rank 1" not in log.inner_text()
-            charts = widget.locator(".trainforge-metric-chart")
-            sync_api.expect(charts.filter(has_text="per epoch <b>")).to_have_count(1)
-            sync_api.expect(charts.filter(has_text="loss")).to_have_count(1)
-            drawn = page.evaluate(
-                "() => [...document.querySelectorAll('.trainforge-metric-chart img')]"
-                ".map(i => i.complete && i.naturalWidth > 0)"
-            )
-            assert drawn and all(drawn), drawn
-            picture = artifact("widget-jupyterlab-rank0.png")
-            widget.screenshot(path=str(picture))
-
-            # The rank selector: rank 1's log, from the same widget.
-            widget.locator("select").select_option(RANK_LOGS[1])
-            sync_api.expect(log).to_contain_text("hello from rank 1")
-            sync_api.expect(log).to_contain_text("training done on rank 1")
-            second = artifact("widget-jupyterlab-rank1.png")
-            widget.screenshot(path=str(second))
+            yield page
         finally:
             browser.close()
-    # A real picture (text, a table, charts), not an empty frame.
-    assert _colours(picture) > 200 and _colours(second) > 200
     widget_errors = [e for e in errors if "widget" in e.lower() or "trainforge" in e.lower()]
     assert not widget_errors, widget_errors
+
+
+lab_test = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is missing")
+
+
+@pytest.mark.real_process  # JupyterLab, its kernel and Chromium
+@lab_test
+def test_the_widget_renders_live_in_jupyterlab_and_shows_another_rank(
+    experiment: Experiment, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv(REFRESH_ENV, "1")
+    errors: list[str] = []
+    with _lab_notebook(_seed_notebook(experiment, project), tmp_path / "lab", errors) as page:
+        widget = page.locator(".trainforge-run-details")
+        # Live: the first view says the run goes on; the refreshes bring its end.
+        status = widget.locator(".trainforge-status")
+        sync_api.expect(status).to_have_text("Completed", timeout=120_000)
+        log = widget.locator(".trainforge-log")
+        sync_api.expect(log).to_contain_text("training done on rank 0")
+        assert "rank 1" not in log.inner_text()
+        charts = widget.locator(".trainforge-metric-chart")
+        sync_api.expect(charts.filter(has_text="per epoch <b>")).to_have_count(1)
+        sync_api.expect(charts.filter(has_text="loss")).to_have_count(1)
+        drawn = page.evaluate(
+            "() => [...document.querySelectorAll('.trainforge-metric-chart img')]"
+            ".map(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert drawn and all(drawn), drawn
+        picture = artifact("widget-jupyterlab-rank0.png")
+        widget.screenshot(path=str(picture))
+
+        # The rank selector: rank 1's log, from the same widget.
+        widget.locator("select").select_option(RANK_LOGS[1])
+        sync_api.expect(log).to_contain_text("hello from rank 1")
+        sync_api.expect(log).to_contain_text("training done on rank 1")
+        second = artifact("widget-jupyterlab-rank1.png")
+        widget.screenshot(path=str(second))
+    # A real picture (text, a table, charts), not an empty frame.
+    assert _colours(picture) > 200 and _colours(second) > 200
     assert os.path.getsize(picture) > 10_000
 
 
-def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_metric(
-    experiment: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv(REFRESH_ENV, "1")
+def _hyperdrive_notebook(experiment: Experiment, project: Path) -> Any:
+    """A grid sweep of three trials of the learning curve, its RunDetails shown at once."""
     (project / "train.py").write_text(textwrap.dedent(CURVE))
     cells = [
         f"""\
@@ -494,7 +498,15 @@ def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_
         "from trainforge.widgets import RunDetails\nRunDetails(htr).show()",
         "htr.wait_for_completion()",
     ]
-    notebook = _notebook(cells)
+    return _notebook(cells)
+
+
+def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_metric(
+    experiment: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv(REFRESH_ENV, "1")
+    notebook = _hyperdrive_notebook(experiment, project)
     nbclient.NotebookClient(
         notebook, timeout=180, kernel_name="python3", store_widget_state=True
     ).execute()
@@ -511,3 +523,31 @@ def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_
     assert any("Parallel coordinates" in h for h in sections)
     images = [s for s in states if s["model_name"] == "ImageModel" and s.get("buffers")]
     assert len(images) >= 2  # the primary metric over time, the parallel coordinates
+
+
+@pytest.mark.real_process  # JupyterLab, its kernel and Chromium
+@lab_test
+def test_a_hyperdrive_widget_renders_in_jupyterlab(
+    experiment: Experiment, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv(REFRESH_ENV, "1")
+    errors: list[str] = []
+    notebook = _hyperdrive_notebook(experiment, project)
+    with _lab_notebook(notebook, tmp_path / "lab", errors) as page:
+        widget = page.locator(".trainforge-run-details")
+        sync_api.expect(widget.locator(".trainforge-status")).to_have_text(
+            "Completed", timeout=120_000
+        )
+        sync_api.expect(widget.get_by_text("Parallel coordinates")).to_be_visible()
+        table = widget.locator("table").filter(has_text="Best accuracy")
+        sync_api.expect(table.locator("tbody tr")).to_have_count(3)
+        sync_api.expect(table.locator("tbody tr").filter(has_text="Completed")).to_have_count(3)
+        drawn = page.evaluate(
+            "() => [...document.querySelectorAll('.trainforge-run-details img')]"
+            ".map(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert len(drawn) >= 2 and all(drawn), drawn
+        picture = artifact("widget-jupyterlab-hyperdrive.png")
+        widget.screenshot(path=str(picture))
+    assert _colours(picture) > 200
