@@ -77,6 +77,12 @@ TRAIN = """
 RANK_LOGS = ["azureml-logs/70_driver_log_0.txt", "azureml-logs/70_driver_log_1.txt"]
 
 
+@pytest.fixture
+def fast_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Widgets refresh every second (a kernel this test starts inherits the variable)."""
+    monkeypatch.setenv(REFRESH_ENV, "1")
+
+
 def _two_ranks(project: Path, linger: float = 0.0) -> ScriptRunConfig:
     (project / "train.py").write_text(textwrap.dedent(TRAIN))
     config = ScriptRunConfig(
@@ -267,11 +273,10 @@ def _widget_states(notebook: Any) -> list[dict[str, Any]]:
 
 
 def test_the_seed_notebook_shows_a_live_widget_in_a_jupyter_kernel(
-    experiment: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
+    experiment: Experiment, project: Path, fast_refresh: None
 ) -> None:
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipywidgets")
-    monkeypatch.setenv(REFRESH_ENV, "1")  # the kernel inherits it: a refresh a second
     notebook = _seed_notebook(experiment, project)
     nbclient.NotebookClient(
         notebook,
@@ -389,10 +394,13 @@ def _colours(png: Path) -> int:
 
 
 @contextlib.contextmanager
-def _lab_notebook(notebook: Any, root: Path, errors: list[str]) -> Iterator[Any]:
+def _lab_notebook(notebook: Any, root: Path) -> Iterator[tuple[Any, Any, Any]]:
     """``notebook`` opened in JupyterLab in headless Chromium with all its cells started;
-    yields the page once the widget has appeared. Console errors go to ``errors``."""
+    yields (the page, the widget once it shows its run Completed, Playwright's ``expect``).
+    Live: the widget's first view shows the run going on, its refreshes bring the end. No
+    console error may name the widgets."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
     nbformat = pytest.importorskip("nbformat")
     root.mkdir()
     nbformat.write(notebook, root / "widget.ipynb")
@@ -422,35 +430,34 @@ def _lab_notebook(notebook: Any, root: Path, errors: list[str]) -> Iterator[Any]
             except sync_api.Error:
                 page.screenshot(path=str(artifact("widget-jupyterlab-failed.png")))
                 raise
-            yield page
+            widget = page.locator(".trainforge-run-details")
+            status = widget.locator(".trainforge-status")
+            sync_api.expect(status).to_have_text("Completed", timeout=120_000)
+            yield page, widget, sync_api.expect
         finally:
             browser.close()
     widget_errors = [e for e in errors if "widget" in e.lower() or "trainforge" in e.lower()]
     assert not widget_errors, widget_errors
 
 
-lab_test = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is missing")
+def lab_test(test: Any) -> Any:
+    """A test that starts JupyterLab, its kernel and Chromium."""
+    needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is missing")
+    return pytest.mark.real_process(needs_chromium(test))
 
 
-@pytest.mark.real_process  # JupyterLab, its kernel and Chromium
 @lab_test
 def test_the_widget_renders_live_in_jupyterlab_and_shows_another_rank(
-    experiment: Experiment, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    experiment: Experiment, project: Path, tmp_path: Path, fast_refresh: None
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    monkeypatch.setenv(REFRESH_ENV, "1")
-    errors: list[str] = []
-    with _lab_notebook(_seed_notebook(experiment, project), tmp_path / "lab", errors) as page:
-        widget = page.locator(".trainforge-run-details")
-        # Live: the first view says the run goes on; the refreshes bring its end.
-        status = widget.locator(".trainforge-status")
-        sync_api.expect(status).to_have_text("Completed", timeout=120_000)
+    notebook = _seed_notebook(experiment, project)
+    with _lab_notebook(notebook, tmp_path / "lab") as (page, widget, expect):
         log = widget.locator(".trainforge-log")
-        sync_api.expect(log).to_contain_text("training done on rank 0")
+        expect(log).to_contain_text("training done on rank 0")
         assert "rank 1" not in log.inner_text()
         charts = widget.locator(".trainforge-metric-chart")
-        sync_api.expect(charts.filter(has_text="per epoch <b>")).to_have_count(1)
-        sync_api.expect(charts.filter(has_text="loss")).to_have_count(1)
+        expect(charts.filter(has_text="per epoch <b>")).to_have_count(1)
+        expect(charts.filter(has_text="loss")).to_have_count(1)
         drawn = page.evaluate(
             "() => [...document.querySelectorAll('.trainforge-metric-chart img')]"
             ".map(i => i.complete && i.naturalWidth > 0)"
@@ -461,8 +468,8 @@ def test_the_widget_renders_live_in_jupyterlab_and_shows_another_rank(
 
         # The rank selector: rank 1's log, from the same widget.
         widget.locator("select").select_option(RANK_LOGS[1])
-        sync_api.expect(log).to_contain_text("hello from rank 1")
-        sync_api.expect(log).to_contain_text("training done on rank 1")
+        expect(log).to_contain_text("hello from rank 1")
+        expect(log).to_contain_text("training done on rank 1")
         second = artifact("widget-jupyterlab-rank1.png")
         widget.screenshot(path=str(second))
     # A real picture (text, a table, charts), not an empty frame.
@@ -502,10 +509,9 @@ def _hyperdrive_notebook(experiment: Experiment, project: Path) -> Any:
 
 
 def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_metric(
-    experiment: Experiment, project: Path, monkeypatch: pytest.MonkeyPatch
+    experiment: Experiment, project: Path, fast_refresh: None
 ) -> None:
     nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv(REFRESH_ENV, "1")
     notebook = _hyperdrive_notebook(experiment, project)
     nbclient.NotebookClient(
         notebook, timeout=180, kernel_name="python3", store_widget_state=True
@@ -525,24 +531,16 @@ def test_a_hyperdrive_widget_in_a_jupyter_kernel_shows_children_and_the_primary_
     assert len(images) >= 2  # the primary metric over time, the parallel coordinates
 
 
-@pytest.mark.real_process  # JupyterLab, its kernel and Chromium
 @lab_test
 def test_a_hyperdrive_widget_renders_in_jupyterlab(
-    experiment: Experiment, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    experiment: Experiment, project: Path, tmp_path: Path, fast_refresh: None
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    monkeypatch.setenv(REFRESH_ENV, "1")
-    errors: list[str] = []
     notebook = _hyperdrive_notebook(experiment, project)
-    with _lab_notebook(notebook, tmp_path / "lab", errors) as page:
-        widget = page.locator(".trainforge-run-details")
-        sync_api.expect(widget.locator(".trainforge-status")).to_have_text(
-            "Completed", timeout=120_000
-        )
-        sync_api.expect(widget.get_by_text("Parallel coordinates")).to_be_visible()
+    with _lab_notebook(notebook, tmp_path / "lab") as (page, widget, expect):
+        expect(widget.get_by_text("Parallel coordinates")).to_be_visible()
         table = widget.locator("table").filter(has_text="Best accuracy")
-        sync_api.expect(table.locator("tbody tr")).to_have_count(3)
-        sync_api.expect(table.locator("tbody tr").filter(has_text="Completed")).to_have_count(3)
+        expect(table.locator("tbody tr")).to_have_count(3)
+        expect(table.locator("tbody tr").filter(has_text="Completed")).to_have_count(3)
         drawn = page.evaluate(
             "() => [...document.querySelectorAll('.trainforge-run-details img')]"
             ".map(i => i.complete && i.naturalWidth > 0)"
