@@ -1,7 +1,7 @@
 """model registry
 
 Revision ID: 0040
-Revises: 0017
+Revises: 0030
 Create Date: 2026-12-02 06:00:00
 
 Models registered per workspace, one row per version (``Model.register``,
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0040"
-down_revision = "0017"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
