@@ -24,6 +24,7 @@ from trainforge.server.routers import (
     datasets,
     datastores,
     environments,
+    file_links,
     files,
     gang,
     processes,
@@ -143,6 +144,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         environments,
         sweeps,
         processes,
+        file_links,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
+    # Signed links carry their own proof (an expiring signature), not a bearer token.
+    app.include_router(file_links.public_router, prefix=API_PREFIX)
     return app

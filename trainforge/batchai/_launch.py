@@ -1,0 +1,187 @@
+"""A Batch AI job as a trainforge run: which launch mode each toolkit takes, what each task
+runs, and the definition the launcher reads (``RunDefinition.batchai``).
+
+- customToolkitSettings: the command line under bash, on the first node only.
+- customMpiSettings, horovodSettings, chainerSettings, cntkSettings: ``mpirun`` (Open MPI)
+  with ``processCount`` ranks over the job's nodes.
+- pyTorchSettings: ``processCount`` processes with the torchrun variables and
+  ``AZ_BATCHAI_TASK_INDEX`` (the global rank), ``AZ_BATCHAI_PYTORCH_INIT_METHOD``.
+- tensorFlowSettings: ``workerCount`` workers and ``parameterServerCount`` parameter
+  servers (the parameter-server mode), worker 0 with the master's arguments.
+- caffe2Settings: one process per node; caffeSettings: like the custom toolkit.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from datetime import UTC, datetime
+
+from trainforge.schemas.batchai import (
+    BatchAILaunch,
+    BatchAIMount,
+    BatchAIOutput,
+    JobCreateParameters,
+)
+from trainforge.schemas.runs import EnvironmentSpec, PythonSection, RunDefinition
+
+PRIORITIES = {"low": -1, "normal": 0, "high": 1}
+MPI_TOOLS = ("custommpi", "horovod", "chainer", "cntk")
+
+
+class LaunchRuleError(ValueError):
+    """The job asks for a launch trainforge cannot give it; the message names the field."""
+
+
+def _python(interpreter: str | None, script: str, args: str | None) -> str:
+    return " ".join(part for part in (interpreter or "python", script, args or "") if part)
+
+
+def _per_node(field: str, process_count: int | None, node_count: int) -> int:
+    total = process_count or node_count
+    if total % node_count:
+        raise LaunchRuleError(
+            f"{field}.processCount: {total} processes do not spread evenly over nodeCount "
+            f"{node_count} nodes (trainforge starts the same number on each node)"
+        )
+    return total // node_count
+
+
+def definition(
+    params: JobCreateParameters,
+    *,
+    job_name: str,
+    experiment_name: str,
+    cluster_name: str,
+    cluster_id: str,
+    segment: str,
+    mounts: list[BatchAIMount],
+    secrets: dict[str, str],
+    stored: dict[str, object],
+) -> RunDefinition:
+    """The run definition of ``params``: launch mode, counts, commands and the Batch AI
+    layout. ``stored`` is the job as ``jobs.get`` shows it (secret values removed)."""
+    tool = params.tool_type
+    nodes = params.node_count
+    communicator = "None"
+    per_node = 1
+    workers, servers = 1, 0
+    commands: dict[str, str] = {}
+    extra_env: dict[str, str] = {}
+    if tool == "custom":
+        commands["main"] = (params.custom_toolkit_settings and params.custom_toolkit_settings.command_line) or "true"  # type: ignore[union-attr]
+    elif tool == "tensorflow":
+        tf = params.tensor_flow_settings
+        assert tf is not None
+        workers = tf.worker_count or nodes
+        distributed = workers > 1 or nodes > 1
+        servers = tf.parameter_server_count if tf.parameter_server_count is not None else (1 if distributed else 0)
+        communicator = "ParameterServer"
+        interpreter = tf.python_interpreter_path
+        commands = {
+            "master": _python(interpreter, tf.python_script_file_path, tf.master_command_line_args),
+            "worker": _python(interpreter, tf.python_script_file_path, tf.worker_command_line_args),
+            "ps": _python(interpreter, tf.python_script_file_path, tf.parameter_server_command_line_args),
+        }
+    elif tool == "pytorch":
+        pt = params.py_torch_settings
+        assert pt is not None
+        per_node = _per_node("pyTorchSettings", pt.process_count, nodes)
+        if per_node * nodes > 1:
+            communicator = "Nccl" if (pt.communication_backend or "").lower() == "nccl" else "Gloo"
+        if pt.communication_backend:
+            extra_env["AZ_BATCHAI_PYTORCH_BACKEND"] = pt.communication_backend
+        commands["main"] = _python(pt.python_interpreter_path, pt.python_script_file_path, pt.command_line_args)
+    elif tool == "caffe2":
+        c2 = params.caffe2_settings
+        assert c2 is not None
+        communicator = "Gloo" if nodes > 1 else "None"
+        commands["main"] = _python(c2.python_interpreter_path, c2.python_script_file_path, c2.command_line_args)
+    elif tool == "caffe":
+        caffe = params.caffe_settings
+        assert caffe is not None
+        if caffe.config_file_path:
+            line = f"caffe train --solver={shlex.quote(caffe.config_file_path)} {caffe.command_line_args or ''}"
+        else:
+            line = _python(caffe.python_interpreter_path, caffe.python_script_file_path or "", caffe.command_line_args)
+        if (caffe.process_count or 1) > 1:
+            communicator = "OpenMpi"
+            per_node = _per_node("caffeSettings", caffe.process_count, nodes)
+        commands["main"] = line.strip()
+    else:  # the MPI toolkits
+        communicator = "OpenMpi"
+        if tool == "custommpi":
+            mpi = params.custom_mpi_settings
+            assert mpi is not None
+            per_node = _per_node("customMpiSettings", mpi.process_count, nodes)
+            commands["main"] = mpi.command_line
+        elif tool == "horovod":
+            hv = params.horovod_settings
+            assert hv is not None
+            per_node = _per_node("horovodSettings", hv.process_count, nodes)
+            commands["main"] = _python(hv.python_interpreter_path, hv.python_script_file_path, hv.command_line_args)
+        elif tool == "chainer":
+            ch = params.chainer_settings
+            assert ch is not None
+            per_node = _per_node("chainerSettings", ch.process_count, nodes)
+            commands["main"] = _python(ch.python_interpreter_path, ch.python_script_file_path, ch.command_line_args)
+        else:
+            cntk = params.cntk_settings
+            assert cntk is not None
+            per_node = _per_node("cntkSettings", cntk.process_count, nodes)
+            if cntk.config_file_path and (cntk.language_type or "BrainScript").lower() == "brainscript":
+                line = f"cntk configFile={shlex.quote(cntk.config_file_path)} {cntk.command_line_args or ''}"
+            else:
+                line = _python(cntk.python_interpreter_path, cntk.python_script_file_path or "", cntk.command_line_args)
+            commands["main"] = line.strip()
+    constraints = params.constraints
+    wall_clock = int(constraints.max_wall_clock_time.total_seconds()) if constraints else None
+    launch = BatchAILaunch(
+        job_name=job_name,
+        experiment_name=experiment_name,
+        cluster_id=cluster_id,
+        tool_type=tool,
+        commands=commands,
+        job_preparation=params.job_preparation.command_line if params.job_preparation else None,
+        std_out_err_path_prefix=params.std_out_err_path_prefix,
+        segment=segment,
+        input_directories={d.id: d.path for d in params.input_directories or []},
+        output_directories=[
+            BatchAIOutput(id=d.id, path_prefix=d.path_prefix, path_suffix=d.path_suffix)
+            for d in params.output_directories or []
+        ],
+        mounts=mounts,
+        environment_variables={
+            **extra_env,
+            **{v.name: v.value for v in params.environment_variables or []},
+        },
+        secrets=secrets,
+        container_image=(
+            params.container_settings.image_source_registry.image
+            if params.container_settings
+            else None
+        ),
+        parameters=stored,
+        created=datetime.now(UTC),
+    )
+    return RunDefinition(
+        command=[commands.get("main", commands.get("master", "true"))],
+        target=cluster_name,
+        framework="Python",
+        communicator=communicator,
+        node_count=nodes,
+        process_count_per_node=per_node,
+        worker_count=workers,
+        parameter_server_count=servers,
+        priority=PRIORITIES[params.scheduling_priority],
+        max_run_duration_seconds=wall_clock if wall_clock and wall_clock > 0 else None,
+        environment=EnvironmentSpec(
+            name="batchai-job",
+            python=PythonSection(user_managed_dependencies=True, submitting_interpreter=sys.executable),
+            docker_enabled=False,
+            docker_base_image=launch.container_image,
+        ),
+        output_collection=False,
+        directories_to_watch=[],
+        batchai=launch,
+    )
