@@ -235,8 +235,9 @@ class BatchAIJob:
 
     # -- after the job -----------------------------------------------------------------------
     def unmount(self) -> None:
-        """Copy what the job wrote on blob mounts back to their containers, then take the
-        job's mounts away (a later job does not see them)."""
+        """Copy what the job wrote on blob mounts back to their containers. The mounts stay
+        in this job's own folder (another job has its own mount root, so it never sees
+        them), where the job's other nodes may still be writing."""
         if self.node_rank == 0:
             for datastore, folder in self.copies:
                 try:
@@ -249,12 +250,6 @@ class BatchAIJob:
                     transfer.upload(fs, pairs, True, show_progress=False)
                 except Exception as exc:  # the job's result stands; say what was not kept
                     self.note(f"Copying {folder} back to datastore {datastore} failed: {exc}")
-        if self.node_rank == 0 and self.job_mount_root.exists():
-            for entry in self.job_mount_root.iterdir():
-                if entry.is_symlink():
-                    entry.unlink()
-                else:
-                    shutil.rmtree(entry, ignore_errors=True)
 
     def job_error(self, exit_code: int | None, error: dict[str, object]) -> dict[str, object]:
         """The run's error in Batch AI's terms: ``JobFailed`` with the process's exit code."""

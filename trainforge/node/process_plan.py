@@ -227,7 +227,11 @@ def _script_command(
     A ``command`` is joined into one line and run by a shell, as Azure ML runs it: the
     shell expands its variables and runs its ``&&``, pipes and quotes. Arguments of a
     command run (HyperDrive's sampled ``--name value``) follow it, quoted as one word each.
+    A Batch AI task runs its own bash line: bash expands its variables (an undefined one
+    to nothing, as Batch AI did).
     """
+    if definition.batchai is not None and slot is not None and slot.command_key:
+        return [SHELL, "-c", definition.batchai.commands[slot.command_key]]
     if definition.command:
         line = " ".join([*definition.command, *map(shlex.quote, definition.arguments)])
         return [SHELL, "-c", line]
