@@ -57,7 +57,11 @@ def write_fake_mnist(folder: Path) -> None:
             data = rng.integers(0, 60, shape).astype(np.uint8)
             found = labels.setdefault(part, rng.integers(0, 10, shape[0]).astype(np.uint8))
             for i, label in enumerate(found):
-                data[i, (label % 4) * 7 : (label % 4) * 7 + 7, (label // 4) * 9 : (label // 4) * 9 + 9] = 255
+                data[
+                    i,
+                    (label % 4) * 7 : (label % 4) * 7 + 7,
+                    (label // 4) * 9 : (label // 4) * 9 + 9,
+                ] = 255
         header = struct.pack(">I" + "I" * len(shape), magic, *shape)
         with gzip.open(folder / name, "wb") as out:
             out.write(header + data.tobytes())

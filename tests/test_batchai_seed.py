@@ -10,10 +10,13 @@ made with FileService as the recipe makes it). The job then runs for real: a 2-n
 cluster of node agents, one parameter server and two workers of tensorflow-cpu.
 """
 
+# The seed's own str.format calls stay as it writes them.
+# ruff: noqa: UP030, UP032
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,8 +24,6 @@ import httpx
 import pytest
 
 from tests.batchai_jobs import TF_REPLICA, write_configuration, write_fake_mnist
-from collections.abc import Iterator
-
 from tests.storage_services import Azurite, azurite
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,9 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     Azurite's blob service."""
     if request.param == "azurite":
         azurite: Azurite = request.getfixturevalue("azurite_service")
-        monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ENDPOINT", f"http://127.0.0.1:{azurite.port}")
+        monkeypatch.setenv(
+            "TRAINFORGE_BATCHAI_STORAGE_ENDPOINT", f"http://127.0.0.1:{azurite.port}"
+        )
     else:
         monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ROOT", str(tmp_path / "accounts"))
     return str(request.param)
@@ -65,6 +68,8 @@ def test_seed_batchai_half(tf_home: Path, tmp_path: Path, monkeypatch: pytest.Mo
     write_fake_mnist(notebook)  # no internet: the helper takes the local files
     monkeypatch.syspath_prepend(str(notebook))
 
+    # The seed's text as it is written (its quotes and indentation), but for the imports.
+    # fmt: off
     # --- the seed: "Criar workspaces" ------------------------------------------------------
     sys.path.append('../../..')
     import trainforge.batchai.utilities as utils
@@ -198,51 +203,88 @@ def test_seed_batchai_half(tf_home: Path, tmp_path: Path, monkeypatch: pytest.Mo
     for f in list(files):
         print(f.name, f.download_url or 'directory')
 
+    # fmt: on
     # What a user checks: the job's end, its logs, its outputs, and a download by URL.
     printed = capsys.readouterr().out
     job = client.jobs.get(cfg.resource_group, cfg.workspace, experiment_name, job_name)
     details = job.execution_info
-    assert job.execution_state == 'succeeded', (details, printed[-6000:])
+    assert job.execution_state == "succeeded", (details, printed[-6000:])
     assert details.exit_code == 0 and details.errors is None
-    assert job.tool_type == 'tensorflow'
-    assert job.id.endswith(f'/experiments/{experiment_name}/jobs/{job_name}')
-    assert 'Worker 0: training step 500 done' in printed  # streamed from stdout-wk-0.txt
-    assert 'validation cross entropy' in printed
-    listed = {f.name: f for f in client.jobs.list_output_files(
-        cfg.resource_group, cfg.workspace, experiment_name, job_name,
-        models.JobsListOutputFilesOptions(outputdirectoryid='stdouterr'))}
-    for name in ('stdout-wk-0.txt', 'stderr-wk-0.txt', 'stdout-wk-1.txt', 'stderr-wk-1.txt',
-                 'stdout-ps-0.txt', 'stderr-ps-0.txt'):
+    assert job.tool_type == "tensorflow"
+    assert job.id.endswith(f"/experiments/{experiment_name}/jobs/{job_name}")
+    assert "Worker 0: training step 500 done" in printed  # streamed from stdout-wk-0.txt
+    assert "validation cross entropy" in printed
+    listed = {
+        f.name: f
+        for f in client.jobs.list_output_files(
+            cfg.resource_group,
+            cfg.workspace,
+            experiment_name,
+            job_name,
+            models.JobsListOutputFilesOptions(outputdirectoryid="stdouterr"),
+        )
+    }
+    for name in (
+        "stdout-wk-0.txt",
+        "stderr-wk-0.txt",
+        "stdout-wk-1.txt",
+        "stderr-wk-1.txt",
+        "stdout-ps-0.txt",
+        "stderr-ps-0.txt",
+    ):
         assert name in listed, sorted(listed)
-        assert listed[name].file_type == 'file' and listed[name].last_modified is not None
-    worker_0 = listed['stdout-wk-0.txt']
+        assert listed[name].file_type == "file" and listed[name].last_modified is not None
+    worker_0 = listed["stdout-wk-0.txt"]
     whole = httpx.get(worker_0.download_url)  # a plain GET: the URL carries its signature
     assert whole.status_code == 200 and len(whole.content) == worker_0.content_length
-    assert 'validation cross entropy' in whole.text
-    tail = httpx.get(worker_0.download_url, headers={'Range': 'bytes=10-'})
+    assert "validation cross entropy" in whole.text
+    tail = httpx.get(worker_0.download_url, headers={"Range": "bytes=10-"})
     assert tail.status_code == 206 and tail.content == whole.content[10:]
-    assert httpx.get(worker_0.download_url.replace('stdout-wk-0', 'stdout-wk-1')).status_code == 403
-    models_dir = list(client.jobs.list_output_files(
-        cfg.resource_group, cfg.workspace, experiment_name, job_name,
-        models.JobsListOutputFilesOptions(outputdirectoryid='MODEL')))
-    assert any(f.name.startswith('model.ckpt') for f in models_dir), models_dir
-    logs_dir = list(client.jobs.list_output_files(
-        cfg.resource_group, cfg.workspace, experiment_name, job_name,
-        models.JobsListOutputFilesOptions(outputdirectoryid='TENSORBOARD')))
-    assert any('tfevents' in f.name for f in logs_dir), logs_dir
+    assert httpx.get(worker_0.download_url.replace("stdout-wk-0", "stdout-wk-1")).status_code == 403
+    models_dir = list(
+        client.jobs.list_output_files(
+            cfg.resource_group,
+            cfg.workspace,
+            experiment_name,
+            job_name,
+            models.JobsListOutputFilesOptions(outputdirectoryid="MODEL"),
+        )
+    )
+    assert any(f.name.startswith("model.ckpt") for f in models_dir), models_dir
+    logs_dir = list(
+        client.jobs.list_output_files(
+            cfg.resource_group,
+            cfg.workspace,
+            experiment_name,
+            job_name,
+            models.JobsListOutputFilesOptions(outputdirectoryid="TENSORBOARD"),
+        )
+    )
+    assert any("tfevents" in f.name for f in logs_dir), logs_dir
     # The outputs are on the mounted file share too, at Batch AI's layout (reference 4.1).
     segment = job.job_output_directory_path_segment
-    share = [e.name for e in file_service.list_directories_and_files(
-        azure_file_share_name, f'{segment}/outputs/Models')]
-    assert any(name.startswith('model.ckpt') for name in share), share
+    share = [
+        e.name
+        for e in file_service.list_directories_and_files(
+            azure_file_share_name, f"{segment}/outputs/Models"
+        )
+    ]
+    assert any(name.startswith("model.ckpt") for name in share), share
     # The job is an Azure ML run as well.
     from trainforge.core import Experiment, Run, Workspace
 
-    run = Run(Experiment(Workspace.get(cfg.workspace, resource_group=cfg.resource_group), experiment_name), job_name)
-    assert run.get_status() == 'Completed'
+    run = Run(
+        Experiment(
+            Workspace.get(cfg.workspace, resource_group=cfg.resource_group), experiment_name
+        ),
+        job_name,
+    )
+    assert run.get_status() == "Completed"
 
     # --- "Editar clusters" ---------------------------------------------------------------------
+    # fmt: off
     _ = client.clusters.delete(cfg.resource_group, cfg.workspace, cluster_name)
+    # fmt: on
     _.result(timeout=120)
     with pytest.raises(models_error()) as refused:
         client.clusters.get(cfg.resource_group, cfg.workspace, cluster_name)

@@ -69,19 +69,26 @@ def definition(
     commands: dict[str, str] = {}
     extra_env: dict[str, str] = {}
     if tool == "custom":
-        commands["main"] = (params.custom_toolkit_settings and params.custom_toolkit_settings.command_line) or "true"  # type: ignore[union-attr]
+        custom = params.custom_toolkit_settings
+        commands["main"] = (custom.command_line if custom else None) or "true"
     elif tool == "tensorflow":
         tf = params.tensor_flow_settings
         assert tf is not None
         workers = tf.worker_count or nodes
         distributed = workers > 1 or nodes > 1
-        servers = tf.parameter_server_count if tf.parameter_server_count is not None else (1 if distributed else 0)
+        servers = (
+            tf.parameter_server_count
+            if tf.parameter_server_count is not None
+            else (1 if distributed else 0)
+        )
         communicator = "ParameterServer"
         interpreter = tf.python_interpreter_path
         commands = {
             "master": _python(interpreter, tf.python_script_file_path, tf.master_command_line_args),
             "worker": _python(interpreter, tf.python_script_file_path, tf.worker_command_line_args),
-            "ps": _python(interpreter, tf.python_script_file_path, tf.parameter_server_command_line_args),
+            "ps": _python(
+                interpreter, tf.python_script_file_path, tf.parameter_server_command_line_args
+            ),
         }
     elif tool == "pytorch":
         pt = params.py_torch_settings
@@ -91,19 +98,27 @@ def definition(
             communicator = "Nccl" if (pt.communication_backend or "").lower() == "nccl" else "Gloo"
         if pt.communication_backend:
             extra_env["AZ_BATCHAI_PYTORCH_BACKEND"] = pt.communication_backend
-        commands["main"] = _python(pt.python_interpreter_path, pt.python_script_file_path, pt.command_line_args)
+        commands["main"] = _python(
+            pt.python_interpreter_path, pt.python_script_file_path, pt.command_line_args
+        )
     elif tool == "caffe2":
         c2 = params.caffe2_settings
         assert c2 is not None
         communicator = "Gloo" if nodes > 1 else "None"
-        commands["main"] = _python(c2.python_interpreter_path, c2.python_script_file_path, c2.command_line_args)
+        commands["main"] = _python(
+            c2.python_interpreter_path, c2.python_script_file_path, c2.command_line_args
+        )
     elif tool == "caffe":
         caffe = params.caffe_settings
         assert caffe is not None
         if caffe.config_file_path:
             line = f"caffe train --solver={shlex.quote(caffe.config_file_path)} {caffe.command_line_args or ''}"
         else:
-            line = _python(caffe.python_interpreter_path, caffe.python_script_file_path or "", caffe.command_line_args)
+            line = _python(
+                caffe.python_interpreter_path,
+                caffe.python_script_file_path or "",
+                caffe.command_line_args,
+            )
         if (caffe.process_count or 1) > 1:
             communicator = "OpenMpi"
             per_node = _per_node("caffeSettings", caffe.process_count, nodes)
@@ -119,20 +134,31 @@ def definition(
             hv = params.horovod_settings
             assert hv is not None
             per_node = _per_node("horovodSettings", hv.process_count, nodes)
-            commands["main"] = _python(hv.python_interpreter_path, hv.python_script_file_path, hv.command_line_args)
+            commands["main"] = _python(
+                hv.python_interpreter_path, hv.python_script_file_path, hv.command_line_args
+            )
         elif tool == "chainer":
             ch = params.chainer_settings
             assert ch is not None
             per_node = _per_node("chainerSettings", ch.process_count, nodes)
-            commands["main"] = _python(ch.python_interpreter_path, ch.python_script_file_path, ch.command_line_args)
+            commands["main"] = _python(
+                ch.python_interpreter_path, ch.python_script_file_path, ch.command_line_args
+            )
         else:
             cntk = params.cntk_settings
             assert cntk is not None
             per_node = _per_node("cntkSettings", cntk.process_count, nodes)
-            if cntk.config_file_path and (cntk.language_type or "BrainScript").lower() == "brainscript":
+            if (
+                cntk.config_file_path
+                and (cntk.language_type or "BrainScript").lower() == "brainscript"
+            ):
                 line = f"cntk configFile={shlex.quote(cntk.config_file_path)} {cntk.command_line_args or ''}"
             else:
-                line = _python(cntk.python_interpreter_path, cntk.python_script_file_path or "", cntk.command_line_args)
+                line = _python(
+                    cntk.python_interpreter_path,
+                    cntk.python_script_file_path or "",
+                    cntk.command_line_args,
+                )
             commands["main"] = line.strip()
     constraints = params.constraints
     wall_clock = int(constraints.max_wall_clock_time.total_seconds()) if constraints else None
@@ -177,7 +203,9 @@ def definition(
         max_run_duration_seconds=wall_clock if wall_clock and wall_clock > 0 else None,
         environment=EnvironmentSpec(
             name="batchai-job",
-            python=PythonSection(user_managed_dependencies=True, submitting_interpreter=sys.executable),
+            python=PythonSection(
+                user_managed_dependencies=True, submitting_interpreter=sys.executable
+            ),
             docker_enabled=False,
             docker_base_image=launch.container_image,
         ),

@@ -331,7 +331,9 @@ class ClustersOperations:
         stored: dict[str, Any] = {}
         raw = info.tags.get(PARAMETERS_TAG)
         if raw:
-            stored = m.ClusterCreateParameters.model_validate_json(raw).model_dump(exclude_none=True)
+            stored = m.ClusterCreateParameters.model_validate_json(raw).model_dump(
+                exclude_none=True
+            )
         scale = info.scale_settings
         counts = info.status.node_state_counts
         if stored.get("scale_settings", {}).get("auto_scale") is not None or (
@@ -419,6 +421,11 @@ class ClustersOperations:
                 admin_user_password=user.admin_user_password,
                 admin_user_ssh_key=user.admin_user_ssh_public_key,
             )
+        except ValidationError as exc:
+            raise CloudError(
+                400, "InvalidRequestContent", _describe(exc, "parameters.userAccountSettings")
+            ) from None
+        try:
             body = ComputeCreate(
                 name=cluster_name,
                 vm_size=params.vm_size,
@@ -525,7 +532,9 @@ class _Mounts:
         self._c = context
         self.ws = ws
 
-    def register(self, volumes: m.MountVolumes, where: str, level: str = "job") -> list[m.BatchAIMount]:
+    def register(
+        self, volumes: m.MountVolumes, where: str, level: str = "job"
+    ) -> list[m.BatchAIMount]:
         found: list[m.BatchAIMount] = []
         entries: list[tuple[str, str, str, str | None, str, str]] = []
         for i, share in enumerate(volumes.azure_file_shares or []):
@@ -565,7 +574,9 @@ class _Mounts:
                 account.check_key(create=False)
                 body = account.datastore(kind, container)  # type: ignore[arg-type]
             except AzureHttpError as exc:
-                raise CloudError(exc.status_code, exc.error_code, f"{field}.credentials: {exc}") from None
+                raise CloudError(
+                    exc.status_code, exc.error_code, f"{field}.credentials: {exc}"
+                ) from None
             except ValueError as exc:
                 raise CloudError(400, "InvalidRequestContent", f"{field}: {exc}") from None
             try:
@@ -576,7 +587,9 @@ class _Mounts:
                 ) from None
             found.append(
                 m.BatchAIMount(
-                    relative_mount_path=relative, datastore_name=body.name, level=level  # type: ignore[arg-type]
+                    relative_mount_path=relative,
+                    datastore_name=body.name,
+                    level="cluster" if level == "cluster" else "job",
                 )
             )
         return found
@@ -643,15 +656,29 @@ class JobsOperations:
                     for d in error.details
                 ]
                 exit_code = next(
-                    (int(d.value) for d in details if d.name == "UserProcessExitCode" and d.value and d.value.lstrip("-").isdigit()),
+                    (
+                        int(d.value)
+                        for d in details
+                        if d.name == "UserProcessExitCode"
+                        and d.value
+                        and d.value.lstrip("-").isdigit()
+                    ),
                     None,
                 )
-                code = error.code if error.code in ("JobFailed", "JobPreparationFailed") else "JobFailed"
+                code = (
+                    error.code
+                    if error.code in ("JobFailed", "JobPreparationFailed")
+                    else "JobFailed"
+                )
                 if info.status == RunStatus.CANCELED:
                     code = "JobTerminated"
                 errors = [m.BatchAIError(code=code, message=error.message, details=details or None)]
             elif info.status == RunStatus.CANCELED:
-                errors = [m.BatchAIError(code="JobTerminated", message="The job was terminated by the user")]
+                errors = [
+                    m.BatchAIError(
+                        code="JobTerminated", message="The job was terminated by the user"
+                    )
+                ]
         job.id = self._c.arm(ws, "experiments", info.experiment_name, "jobs", info.run_id)
         job.name = info.run_id
         job.tool_type = launch.tool_type
@@ -660,7 +687,9 @@ class JobsOperations:
         job.provisioning_state = m.ProvisioningState.succeeded
         job.provisioning_state_transition_time = job.creation_time
         job.execution_state = state
-        job.execution_state_transition_time = info.end_time_utc or info.start_time_utc or info.created_utc
+        job.execution_state_transition_time = (
+            info.end_time_utc or info.start_time_utc or info.created_utc
+        )
         job.execution_info = m.JobPropertiesExecutionInfo(
             start_time=info.start_time_utc,
             end_time=info.end_time_utc if info.status.is_terminal else None,
@@ -704,7 +733,9 @@ class JobsOperations:
         try:
             runs.get(job_name)
             raise CloudError(
-                409, "Conflict", f"job_name: a job (or run) named {job_name!r} exists in workspace {ws.name!r}"
+                409,
+                "Conflict",
+                f"job_name: a job (or run) named {job_name!r} exists in workspace {ws.name!r}",
             )
         except ApiError as exc:
             if exc.status_code != 404:
@@ -731,7 +762,11 @@ class JobsOperations:
         cluster: ComputeInfo,
     ) -> Any:  # fmt: skip
         mounts = _Mounts(self._c, ws)
-        found = mounts.register(params.mount_volumes, "parameters.mountVolumes") if params.mount_volumes else []
+        found = (
+            mounts.register(params.mount_volumes, "parameters.mountVolumes")
+            if params.mount_volumes
+            else []
+        )
         raw = cluster.tags.get(PARAMETERS_TAG)
         if raw:
             cluster_params = m.ClusterCreateParameters.model_validate_json(raw)
@@ -838,7 +873,9 @@ class JobsOperations:
         """The files and folders of one output directory (or ``stdouterr``) at ``directory``,
         each file with a signed URL a plain GET (with Range) reads until it expires."""
         options = _validated(
-            m.JobsListOutputFilesOptions, jobs_list_output_files_options, "jobs_list_output_files_options"
+            m.JobsListOutputFilesOptions,
+            jobs_list_output_files_options,
+            "jobs_list_output_files_options",
         )
         ws = self._c.workspace(resource_group_name, workspace_name)
         info = self._run(ws, experiment_name, job_name, resource_group_name)
@@ -857,10 +894,16 @@ class JobsOperations:
             )
         directory = posixpath.normpath(options.directory.strip() or ".").strip("/")
         if directory.startswith(".."):
-            raise CloudError(400, "InvalidRequestContent", f"directory: {options.directory!r} leaves the output directory")
+            raise CloudError(
+                400,
+                "InvalidRequestContent",
+                f"directory: {options.directory!r} leaves the output directory",
+            )
         if directory and directory != ".":
             prefix += directory + "/"
-        links = FilesApi(self._c.client, ws.name).links(job_name, prefix, options.linkexpiryinminutes)
+        links = FilesApi(self._c.client, ws.name).links(
+            job_name, prefix, options.linkexpiryinminutes
+        )
         entries: list[m.File] = []
         folders: set[str] = set()
         for link in links:
@@ -933,7 +976,7 @@ class UsagesOperations:
             if info.location.lower() != location.lower():
                 continue
             for compute in ComputesApi(self._c.client, info.name).list():
-                used += compute.status.current_node_count * max(compute.node_resources.cpus, 1)
+                used += compute.status.current_node_count * max(compute.node_resources.vcpus, 1)
         return iter(
             [
                 m.Usage(

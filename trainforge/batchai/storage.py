@@ -44,7 +44,11 @@ class AzureHttpError(Exception):
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.error_code = {403: "AuthenticationFailed", 404: "ResourceNotFound", 409: "ResourceAlreadyExists"}.get(status_code, "InvalidInput")
+        self.error_code = {
+            403: "AuthenticationFailed",
+            404: "ResourceNotFound",
+            409: "ResourceAlreadyExists",
+        }.get(status_code, "InvalidInput")
 
 
 class AzureMissingResourceHttpError(AzureHttpError):
@@ -198,9 +202,7 @@ class _Service:
         **_ignored: Any,
     ) -> None:
         if connection_string and not account_name:
-            parts = dict(
-                item.split("=", 1) for item in connection_string.split(";") if "=" in item
-            )
+            parts = dict(item.split("=", 1) for item in connection_string.split(";") if "=" in item)
             account_name = parts.get("AccountName")
             account_key = account_key or parts.get("AccountKey")
         if not account_name:
@@ -286,9 +288,7 @@ class BlockBlobService(_Service):
         """Create the container; False when it existed (unless ``fail_on_exist``)."""
         return self._create(container_name, fail_on_exist)
 
-    def delete_container(
-        self, container_name: str, fail_not_exist: bool = False, **_: Any
-    ) -> bool:
+    def delete_container(self, container_name: str, fail_not_exist: bool = False, **_: Any) -> bool:
         return self._delete_container(container_name, fail_not_exist)
 
     def exists(self, container_name: str, blob_name: str | None = None, **_: Any) -> bool:
@@ -358,7 +358,10 @@ class BlockBlobService(_Service):
             if prefix and not name.startswith(prefix):
                 continue
             info = found[path]
-            size, modified = int(info.get("size") or 0), info.get("mtime") or info.get("last_modified")
+            size, modified = (
+                int(info.get("size") or 0),
+                info.get("mtime") or info.get("last_modified"),
+            )
             if isinstance(modified, int | float):
                 modified = datetime.fromtimestamp(modified, UTC)
             yield Blob(name, None, BlobProperties(size, modified))
@@ -414,7 +417,9 @@ class FileService(_Service):
         self, share_name: str, directory_name: str | None, file_name: str, local_file_path: str,
         **_: Any,
     ) -> None:  # fmt: skip
-        self._put(share_name, self._path(share_name, directory_name, file_name), str(local_file_path))
+        self._put(
+            share_name, self._path(share_name, directory_name, file_name), str(local_file_path)
+        )
 
     def create_file_from_text(
         self, share_name: str, directory_name: str | None, file_name: str, text: str,
@@ -467,7 +472,10 @@ class FileService(_Service):
             if info.get("type") == "directory":
                 yield Directory(name)
             else:
-                size, modified = int(info.get("size") or 0), info.get("mtime") or info.get("last_modified")
+                size, modified = (
+                    int(info.get("size") or 0),
+                    info.get("mtime") or info.get("last_modified"),
+                )
                 if isinstance(modified, int | float):
                     modified = datetime.fromtimestamp(modified, UTC)
                 yield File(name, None, FileProperties(size, modified))

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -87,6 +88,7 @@ class BatchAIJob:
         # Blob mounts copied onto the node: (datastore, local folder) to copy back.
         self.copies: list[tuple[str, Path]] = []
         self.env: dict[str, str] = {}
+        self.mounted: list[str] = []  # what mount() did, for the execution log
         self.stdouterr = Path()
 
     # -- before the job ----------------------------------------------------------------------
@@ -123,7 +125,7 @@ class BatchAIJob:
                     shutil.rmtree(target)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.symlink_to(access.root, target_is_directory=True)
-            self.note(f"Mounted {access.root} at {target}")
+            self.mounted.append(f"Mounted {access.root} at {target}")
             return
         fs = open_filesystem(access)
         target.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,9 @@ class BatchAIJob:
         ]
         transfer.download(fs, pairs, overwrite=True, show_progress=False)
         self.copies.append((datastore, target))
-        self.note(f"Mounted {datastore} at {target} ({len(pairs)} files copied to the node)")
+        self.mounted.append(
+            f"Mounted {datastore} at {target} ({len(pairs)} files copied to the node)"
+        )
 
     def environment(self, base: dict[str, str]) -> dict[str, str]:
         """The job's variables (directories, user variables, secrets, inputs, outputs),
@@ -186,6 +190,11 @@ class BatchAIJob:
             Path(expand(self.launch.std_out_err_path_prefix, env)) / self.launch.segment / STDOUTERR
         )
         self.stdouterr.mkdir(parents=True, exist_ok=True)
+
+    def execution_log_name(self) -> str:
+        """The node's own log of the job (what was mounted, what started and ended)."""
+        suffix = "" if self.node_count == 1 else f"-{self.node_id}"
+        return f"{STDOUTERR}/execution{suffix}.log"
 
     def prep_log_names(self) -> tuple[str, str]:
         suffix = "" if self.node_count == 1 else f"-{self.node_id}"
@@ -251,17 +260,20 @@ class BatchAIJob:
                 except Exception as exc:  # the job's result stands; say what was not kept
                     self.note(f"Copying {folder} back to datastore {datastore} failed: {exc}")
 
-    def job_error(self, exit_code: int | None, error: dict[str, object]) -> dict[str, object]:
-        """The run's error in Batch AI's terms: ``JobFailed`` with the process's exit code."""
-        details = [{"code": "UserProcessExitCode", "message": str(exit_code)}]
+    def job_error(self, exit_code: int | None, error: dict[str, Any]) -> dict[str, Any]:
+        """The run's error in Batch AI's terms: ``JobFailed`` with the process's exit code
+        (and the launcher's details: which task, its traceback)."""
+        details: list[dict[str, Any]] = [{"code": "UserProcessExitCode", "message": str(exit_code)}]
+        details += [d for d in error.get("details", []) if d.get("code") != "UserProcessExitCode"]
+        message = error.get("message", "")
         return {
             "code": "JobFailed",
-            "message": f"Job failed with non-zero exit code {exit_code}. {error.get('message', '')}".strip(),
-            "details": details + [d for d in error.get("details", []) if isinstance(d, dict) and d.get("code") != "UserProcessExitCode"],  # type: ignore[attr-defined]
+            "message": f"Job failed with non-zero exit code {exit_code}. {message}".strip(),
+            "details": details,
         }
 
     @staticmethod
-    def preparation_error(exit_code: int) -> dict[str, object]:
+    def preparation_error(exit_code: int) -> dict[str, Any]:
         return {
             "code": PREP_FAILED,
             "message": f"Job preparation failed with exit code {exit_code}",

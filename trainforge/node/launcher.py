@@ -143,6 +143,7 @@ class Launcher:
         self.daemon_ids: dict[int, int] = {}  # process index -> its node command
         self.user: RunUser | None = None  # whom the run's processes run as
         self.batchai: batchai_job.BatchAIJob | None = None  # a Batch AI job's own layout
+        self.execution_log: Path | None = None
 
     def log_path(self, name: str) -> Path:
         """Where the log ``name`` is written on this node (a Batch AI job's on its mount)."""
@@ -168,7 +169,12 @@ class Launcher:
         self.runs.report_assignment(self.run_id, self.assignment_id, body)
 
     def note(self, line: str) -> None:
-        """A line of the launcher's own in the first driver log (e.g. that Docker is not used)."""
+        """A line of the launcher's own in the first driver log (e.g. that Docker is not used);
+        a Batch AI job's go to its execution log."""
+        if self.execution_log is not None:
+            with open(self.execution_log, "a") as out:
+                out.write(line.rstrip("\n") + "\n")
+            return
         if not self.log_files:  # a node with no task of the run: its launcher log only
             log.info("%s", line)
             return
@@ -336,6 +342,16 @@ class Launcher:
                 self.batchai.stdouterr_before_mount({})
             except batchai_job.MountError as exc:
                 return self.refuse(str(exc))
+            name = self.batchai.execution_log_name()
+            self.execution_log = self.log_path(name)
+            self.execution_log.touch()
+            self.logs.add(self.execution_log, name)
+            self.note(
+                f"Job {definition.batchai.job_name} (attempt {self.attempt}) on node "
+                f"{self.node_id}, rank {self.node_rank} of {self.node_count}"
+            )
+            for line in self.batchai.mounted:
+                self.note(line)
         for name in plan.log_names:
             path = self.log_path(name)
             path.touch()
@@ -627,6 +643,10 @@ class Launcher:
             sync.sync()
         if self.batchai is not None:
             self.batchai.unmount()
+            codes = [p.returncode for p in self.processes]
+            self.note(
+                f"Processes ended with exit codes {codes}" + (f": {reason}" if reason else "")
+            )
         if reason != "canceled":
             try:
                 self.data.upload_outputs()

@@ -121,7 +121,9 @@ def batchai_layout(definition: RunDefinition, node_rank: int, node_count: int) -
     job = definition.batchai
     assert job is not None
     tool = job.tool_type
-    if tool == "custom" or (tool not in ("tensorflow", "pytorch", "caffe2") and not mpi_tool(definition)):
+    if tool == "custom" or (
+        tool not in ("tensorflow", "pytorch", "caffe2") and not mpi_tool(definition)
+    ):
         if node_rank > 0:  # the command line runs on the master node only
             return Layout([])
         return Layout([_batchai_slot(Slot("", "main", "command", 0, 0), "", "main")])
@@ -131,8 +133,11 @@ def batchai_layout(definition: RunDefinition, node_rank: int, node_count: int) -
             _batchai_slot(
                 slot,
                 f"{'wk' if slot.task_type == tf_cluster.WORKER else 'ps'}-{slot.rank}",
-                "master" if slot.task_type == tf_cluster.WORKER and slot.rank == 0
-                else "worker" if slot.task_type == tf_cluster.WORKER else "ps",
+                "master"
+                if slot.task_type == tf_cluster.WORKER and slot.rank == 0
+                else "worker"
+                if slot.task_type == tf_cluster.WORKER
+                else "ps",
             )
             for slot in plan.slots
         ]
@@ -140,7 +145,11 @@ def batchai_layout(definition: RunDefinition, node_rank: int, node_count: int) -
     if mpi_tool(definition):
         # mpirun merges every rank's output into stdout.txt, as Batch AI's did.
         slots = [_batchai_slot(slot, "", "main") for slot in plan.slots]
-        return Layout(slots, serves_daemons=plan.serves_daemons, rank_logs=plan.rank_logs[:1] if plan.serves_daemons else [])
+        return Layout(
+            slots,
+            serves_daemons=plan.serves_daemons,
+            rank_logs=plan.rank_logs[:1] if plan.serves_daemons else [],
+        )
     total = node_count * definition.process_count_per_node
     return Layout(
         [_batchai_slot(slot, str(slot.rank) if total > 1 else "0", "main") for slot in plan.slots]

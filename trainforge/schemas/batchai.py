@@ -482,7 +482,9 @@ class CaffeSettings(Model):
     @model_validator(mode="after")
     def _one_of(self) -> CaffeSettings:
         if bool(self.config_file_path) == bool(self.python_script_file_path):
-            raise ValueError("caffeSettings: set exactly one of configFilePath and pythonScriptFilePath")
+            raise ValueError(
+                "caffeSettings: set exactly one of configFilePath and pythonScriptFilePath"
+            )
         return self
 
 
@@ -526,9 +528,7 @@ class PyTorchSettings(Model):
     @classmethod
     def _backend(cls, value: str | None) -> str | None:
         if value is not None and value.lower() not in ("tcp", "gloo", "mpi", "nccl"):
-            raise ValueError(
-                f"communicationBackend: {value!r} is not one of 'TCP', 'Gloo', 'MPI'"
-            )
+            raise ValueError(f"communicationBackend: {value!r} is not one of 'TCP', 'Gloo', 'MPI'")
         return value
 
 
@@ -563,9 +563,7 @@ def parse_duration(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    match = re.fullmatch(
-        r"(?:(\d+)(?:\.| days?, ))?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?", text
-    )
+    match = re.fullmatch(r"(?:(\d+)(?:\.| days?, ))?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?", text)
     if match:
         days, hours, minutes, seconds, fraction = match.groups()
         return timedelta(
@@ -613,7 +611,8 @@ class JobCreateParameters(Model):
     """A job: what ``jobs.create`` sends and ``az batchai job create -f job.json`` reads."""
 
     scheduling_priority: Literal["low", "normal", "high"] = Field(
-        default="normal", validation_alias=AliasChoices("schedulingPriority", "scheduling_priority", "priority")
+        default="normal",
+        validation_alias=AliasChoices("schedulingPriority", "scheduling_priority", "priority"),
     )
     cluster: ResourceId | None = None
     mount_volumes: MountVolumes | None = None
@@ -671,7 +670,11 @@ class JobCreateParameters(Model):
                         f"{kind}: id {item_id!r} may hold only letters, digits and '_'"
                     )
         tf = self.tensor_flow_settings
-        if tf is not None and tf.parameter_server_count and tf.parameter_server_count > self.node_count:
+        if (
+            tf is not None
+            and tf.parameter_server_count
+            and tf.parameter_server_count > self.node_count
+        ):
             raise ValueError(
                 f"tensorFlowSettings.parameterServerCount: {tf.parameter_server_count} is more "
                 f"than nodeCount ({self.node_count})"

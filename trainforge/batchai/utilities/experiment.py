@@ -10,7 +10,12 @@ from collections.abc import Iterable
 import httpx
 
 from trainforge.batchai.client import BatchAIManagementClient, CloudError
-from trainforge.schemas.batchai import ExecutionState, Job, JobCreateParameters, JobsListOutputFilesOptions
+from trainforge.schemas.batchai import (
+    ExecutionState,
+    Job,
+    JobCreateParameters,
+    JobsListOutputFilesOptions,
+)
 
 DONE = (ExecutionState.succeeded, ExecutionState.failed)
 
@@ -18,7 +23,9 @@ DONE = (ExecutionState.succeeded, ExecutionState.failed)
 class MetricExtractor:
     """A metric read from a job's log: the last (or best) match of ``regex``."""
 
-    def __init__(self, output_dir_id: str, logfile: str, regex: str, metric_type: str = "last") -> None:
+    def __init__(
+        self, output_dir_id: str, logfile: str, regex: str, metric_type: str = "last"
+    ) -> None:
         self.output_dir_id = output_dir_id
         self.logfile = logfile
         self.regex = re.compile(regex)
@@ -36,7 +43,9 @@ class MetricExtractor:
         values = [float(v) for v in self.regex.findall(httpx.get(url, timeout=30).text)]
         if not values:
             return None
-        return {"last": values[-1], "max": max(values), "min": min(values)}.get(self.metric_type, values[-1])
+        return {"last": values[-1], "max": max(values), "min": min(values)}.get(
+            self.metric_type, values[-1]
+        )
 
 
 class ExperimentUtils:
@@ -49,7 +58,9 @@ class ExperimentUtils:
         self.workspace = workspace
         self.experiment = experiment
 
-    def submit_jobs(self, jobs_to_submit: Iterable[JobCreateParameters], job_name_prefix: str) -> list[Job]:
+    def submit_jobs(
+        self, jobs_to_submit: Iterable[JobCreateParameters], job_name_prefix: str
+    ) -> list[Job]:
         """Create one job per parameters, named ``<prefix>_<i>``."""
         created = []
         for index, parameters in enumerate(jobs_to_submit):
@@ -74,13 +85,19 @@ class ExperimentUtils:
             time.sleep(polling_interval)
 
     def get_jobs(self, job_names: Iterable[str] | None = None) -> list[Job]:
-        jobs = list(self.client.jobs.list_by_experiment(self.resource_group, self.workspace, self.experiment))
+        jobs = list(
+            self.client.jobs.list_by_experiment(
+                self.resource_group, self.workspace, self.experiment
+            )
+        )
         if job_names is None:
             return jobs
         wanted = set(job_names)
         return [j for j in jobs if j.name in wanted]
 
-    def get_metrics_for_jobs(self, jobs: Iterable[Job], metric_extractor: MetricExtractor) -> list[dict[str, object]]:
+    def get_metrics_for_jobs(
+        self, jobs: Iterable[Job], metric_extractor: MetricExtractor
+    ) -> list[dict[str, object]]:
         """Each succeeded job with its metric, best (highest) first."""
         found: list[dict[str, object]] = []
         for job in jobs:
@@ -90,12 +107,21 @@ class ExperimentUtils:
                 self.client, self.resource_group, self.workspace, self.experiment, job.name
             )
             found.append({"job_name": job.name, "job": job, "metric_value": value})
-        return sorted(found, key=lambda item: (item["metric_value"] is None, -(item["metric_value"] or 0)))  # type: ignore[operator]
 
-    def delete_jobs_in_experiment(self, execution_state: str | None = None, job_names: Iterable[str] | None = None) -> None:
+        def best_first(item: dict[str, object]) -> tuple[bool, float]:
+            value = item["metric_value"]
+            return value is None, -float(value) if isinstance(value, int | float) else 0.0
+
+        return sorted(found, key=best_first)
+
+    def delete_jobs_in_experiment(
+        self, execution_state: str | None = None, job_names: Iterable[str] | None = None
+    ) -> None:
         for job in self.get_jobs(job_names):
             if execution_state is None or job.execution_state == execution_state:
                 try:
-                    self.client.jobs.delete(self.resource_group, self.workspace, self.experiment, job.name or "").result()
+                    self.client.jobs.delete(
+                        self.resource_group, self.workspace, self.experiment, job.name or ""
+                    ).result()
                 except CloudError as exc:
                     print(f"Could not delete {job.name}: {exc}")

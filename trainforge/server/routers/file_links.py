@@ -48,7 +48,11 @@ def _signature(key: bytes, ws: str, run_id: str, name: str, expiry: int) -> str:
 
 @router.post("/runs/{run_id}/file-links", response_model=list[FileLink])
 def file_links(
-    ws: str, run_id: str, body: FileLinksRequest, request: Request, cp: ControlPlane = Depends(plane)
+    ws: str,
+    run_id: str,
+    body: FileLinksRequest,
+    request: Request,
+    cp: ControlPlane = Depends(plane),
 ) -> list[FileLink]:
     """Signed links to each file under ``prefix`` (logs as the newest attempt wrote them)."""
     with cp.store.session() as db:
