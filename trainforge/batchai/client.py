@@ -336,8 +336,10 @@ class ClustersOperations:
             )
         scale = info.scale_settings
         counts = info.status.node_state_counts
-        if stored.get("scale_settings", {}).get("auto_scale") is not None or (
-            not stored and scale.min_nodes != scale.max_nodes
+        # Manual scale keeps min = max = the target; bounds apart are auto-scale (also after
+        # an update that switched a manual cluster to it).
+        if scale.min_nodes != scale.max_nodes or (
+            stored.get("scale_settings", {}).get("auto_scale") is not None
         ):
             auto = stored.get("scale_settings", {}).get("auto_scale", {})
             scale_settings = m.ScaleSettings(
