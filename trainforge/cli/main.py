@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from trainforge.cli.batchai import batchai_app
 from trainforge.cli.common import (
     EXIT_CODES,
     EXIT_NO_SERVER,
@@ -69,6 +70,7 @@ app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
 app.add_typer(environment_app, name="environment")
 app.add_typer(sweep_app, name="sweep")
+app.add_typer(batchai_app, name="batchai")
 
 
 @app.callback(invoke_without_command=True)
