@@ -92,7 +92,7 @@ async def read_link(
 ) -> Response:  # fmt: skip
     """The file a signed link names, whole or the ``Range`` asked (206)."""
     expected = _signature(cp.settings.signing_key, ws, run_id, name, se)
-    if not hmac.compare_digest(expected, sig):
+    if not hmac.compare_digest(expected.encode(), sig.encode()):
         raise Forbidden("The link's signature does not match: it was not issued for this file")
     if se < time.time():
         raise Forbidden("The link has expired; list the files again for a fresh one")
