@@ -66,6 +66,7 @@ class BatchAIJob:
         node_rank: int,
         node_count: int,
         note: Callable[[str], None],
+        node_addr: str = "127.0.0.1",
     ) -> None:
         self.launch = launch
         self.client = client
@@ -76,6 +77,7 @@ class BatchAIJob:
         self.node_rank = node_rank
         self.node_count = node_count
         self.note = note
+        self.node_addr = node_addr
         self.job_temp = work_dir
         self.job_folder = work_dir.parent
         self.jobs_root = work_dir.parent.parent
@@ -148,7 +150,7 @@ class BatchAIJob:
         env = {**base, **self.directories()}
         env["AZ_BATCHAI_CLUSTER_NAME"] = launch.cluster_id.rstrip("/").rsplit("/", 1)[-1]
         env["AZ_BATCHAI_JOB_NAME"] = launch.job_name
-        env["AZ_BATCHAI_NODE_IP"] = env.get("AZ_BATCHAI_JOB_MASTER_NODE_IP", "127.0.0.1")
+        env["AZ_BATCHAI_NODE_IP"] = self.node_addr
         env["AZ_BATCHAI_IS_CURRENT_NODE_MASTER"] = "true" if self.node_rank == 0 else "false"
         env["AZ_BATCHAI_JOB_WORK_DIR"] = str(self.job_temp)
         hostfile = self.job_folder / "hostfile"

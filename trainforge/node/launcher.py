@@ -336,6 +336,7 @@ class Launcher:
                 self.node_rank,
                 self.node_count,
                 self.note,
+                self.node_addr,
             )
             try:
                 self.batchai.mount()
