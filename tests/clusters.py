@@ -85,7 +85,7 @@ def submit(
 def raw_nodes(cluster: AmlCompute) -> list[dict[str, Any]]:
     """The nodes as the REST API lists them (with their agents' pids)."""
     ws = cluster.workspace
-    return ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
+    return ws.service_context.client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
 
 
 def agent_pids(cluster: AmlCompute) -> list[int]:

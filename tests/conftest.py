@@ -160,6 +160,14 @@ def app_api(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
+def alpha_and_beta(app_api: Any) -> Any:
+    """``app_api`` with two workspaces, alpha and beta, for what must stay in its own."""
+    app_api.workspace("alpha")
+    app_api.workspace("beta")
+    return app_api
+
+
+@pytest.fixture
 def cli_server(app_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``app_api`` served on loopback from this process, and the process's session pointed
     at it (TRAINFORGE_ENDPOINT/TOKEN), so the CLI runs in-process under CliRunner."""

@@ -10,14 +10,31 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import psutil
 
 from trainforge.client import local_server, session
+from trainforge.client.api import api
+from trainforge.client.api.files import FilesApi
+from trainforge.client.api.runs import RunsApi
+
+if TYPE_CHECKING:
+    from trainforge.core.run import Run
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
+
+
+def run_file_bytes(run: Run, name: str, attempt: int | None = None) -> bytes:
+    """The bytes of the run's file ``name`` (of ``attempt``, else the latest) as the REST API
+    answers them to the run's workspace, without writing a file as ``download_file`` does."""
+    return b"".join(api(run.experiment.workspace, FilesApi).download(run.id, name, attempt))
+
+
+def attempt_of(run: Run) -> int:
+    """The attempt the service has the run on now (1 until it is requeued)."""
+    return api(run.experiment.workspace, RunsApi).get(run.id).attempt
 
 
 def wait_until(

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from tests.helpers import wait_until
 from tests.postgres_server import PostgresServer, create_database
 from tests.storage_services import free_port
+from trainforge import processes
 from trainforge.compute import vm_sizes
 from trainforge.compute.backend import (
     HostView,
@@ -60,7 +61,7 @@ class RecordingBackend:
             backend=self.name,
             node_id=node_id,
             pid=os.getpid(),
-            pid_create_time=self._me.create_time(),
+            pid_create_time=processes.started(self._me),
         )
 
     def node_resources(self, vm_size: str) -> Resources:
@@ -104,7 +105,7 @@ class RecordingBackend:
 class Api:
     """One in-process control plane; ``call`` answers the JSON of a 2xx, or fails the test."""
 
-    def __init__(self, home: Path, url: str) -> None:
+    def __init__(self, home: Path, url: str, **settings_: Any) -> None:
         settings = ServerSettings(
             home=home,
             database_url=url,
@@ -112,6 +113,7 @@ class Api:
             signing_key=b"k" * 32,
             endpoint="http://testserver",
             heartbeat_timeout_s=600,
+            **settings_,
         )
         self.app = create_app(settings)
         self.plane: ControlPlane = self.app.state.plane
@@ -187,6 +189,13 @@ class InProcessTransport(httpx.BaseTransport):
             if self.lose_first_posts and self.keys.count(key) == 1:
                 raise httpx.ReadError("the connection broke before the answer", request=request)
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+
+def error_message(response: httpx.Response, status: int) -> str:
+    """The message of an error answer (``{"error": {"message": ...}}``), once its status is
+    ``status``; otherwise the test fails showing the answer."""
+    assert response.status_code == status, response.text
+    return str(response.json()["error"]["message"])
 
 
 def database_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

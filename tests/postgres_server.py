@@ -146,12 +146,9 @@ def kill_recorded(url: str) -> None:
         ]
     engine.dispose()
     for pid, created in rows:
-        try:
-            process = psutil.Process(pid)
-            if created is not None and abs(process.create_time() - created) < 0.01:
-                processes.kill_tree(process)
-        except psutil.Error:
-            pass
+        process = processes.find(pid, created) if created is not None else None
+        if process is not None:
+            processes.kill_tree(process)
 
 
 @pytest.fixture(name="postgres_server", scope="session")

@@ -102,12 +102,15 @@ def _agent_ports() -> list[str]:
 
 
 def _start(args: list[str], env: dict[str, str]) -> None:
+    # A loaded 2-core machine (two test workers beside Ray) can take longer than Ray's 60 s
+    # to register the raylet: give it what the command's own timeout allows.
+    env = {"RAY_raylet_start_wait_time_s": "150", **env}
     done = subprocess.run(
         [RAY, "start", *args, *_agent_ports()],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     if done.returncode != 0:
         raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.clusters import counts, delete_clusters, pid_script, recorded, script, submit
-from tests.helpers import wait_until
+from tests.helpers import attempt_of, wait_until
 from tests.ray_cluster import (
     RayCluster,
     add_worker,
@@ -190,7 +190,7 @@ def test_a_lost_node_requeues_its_run(
         lose_machine([agent, *agent.children(recursive=True)])
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details.get("error")
-    assert run._refresh().attempt == 2
+    assert attempt_of(run) == 2
     details = run.get_details_with_logs()
     assert "second attempt" in "".join(details["logFiles"].values())
     # The warning names the lost node (and on Ray, the Ray node it was on).

@@ -20,9 +20,10 @@ from tests.clusters import (
     script,
     submit,
 )
-from tests.helpers import wait_until
+from tests.helpers import attempt_of, wait_until
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.core.compute_target import ComputeTargetException
+from trainforge.core.run import info_of
 
 pytestmark = pytest.mark.slow
 
@@ -190,13 +191,13 @@ def test_preempted_run_goes_back_to_the_queue_and_resumes(clusters, experiment, 
     wait_until(lambda: isinstance(run.get_metrics().get("loss"), list), 30, "a second epoch")
     (node,) = [n for n in cluster.list_nodes() if n["runId"] == run.id]
     cluster.preempt_node(node["nodeId"])
-    wait_until(lambda: run.get_status() == "Queued" or run._refresh().attempt == 2, 10, "requeue")
+    wait_until(lambda: run.get_status() == "Queued" or attempt_of(run) == 2, 10, "requeue")
     assert run.wait_for_completion()["status"] == "Completed"
-    assert run._info.attempt == 2
+    assert info_of(run).attempt == 2
     metrics = run.get_metrics()
     assert metrics["loss"] == [1.0 / (epoch + 1) for epoch in range(6)]  # each epoch once
     assert set(metrics["attempt_seen"]) == {2}  # an unstepped series keeps its newest attempt
-    assert any("preempted" in warning for warning in run._info.warnings)
+    assert any("preempted" in warning for warning in info_of(run).warnings)
     log = run.get_details_with_logs()["logFiles"]["azureml-logs/70_driver_log.txt"]
     assert "attempt 2" in log and "starting at epoch 0" not in log.split("attempt 2")[0][-40:]
     assert node["nodeId"] not in [n["nodeId"] for n in cluster.list_nodes()]
@@ -215,7 +216,7 @@ def test_a_silent_node_is_unusable_and_its_run_is_retried_once(
     try:
         for attempt in (1, 2):
             wait_until(
-                lambda a=attempt: run.get_status() == "Running" and run._refresh().attempt == a,
+                lambda a=attempt: run.get_status() == "Running" and attempt_of(run) == a,
                 30,
                 f"attempt {attempt} running",
             )
@@ -223,7 +224,7 @@ def test_a_silent_node_is_unusable_and_its_run_is_retried_once(
             os.kill(node["pid"], signal.SIGSTOP)  # the agent freezes: no more heartbeats
             stopped.append(node["pid"])
             if attempt == 1:
-                wait_until(lambda: run._refresh().attempt == 2, 20, "the retry")
+                wait_until(lambda: attempt_of(run) == 2, 20, "the retry")
         details = run.wait_for_completion(raise_on_error=False)
     finally:
         for pid in stopped:

@@ -102,7 +102,7 @@ def test_registered_store_is_listed_without_credentials(store: Datastore, ws: Wo
     assert store.name in ws.datastores
     again = Datastore.get(ws, store.name.upper())  # names are case-insensitive
     assert again.name == store.name and type(again) is type(store)
-    raw = ws._client.get(f"/workspaces/{ws.name}/datastores/{store.name}")
+    raw = ws.service_context.client.get(f"/workspaces/{ws.name}/datastores/{store.name}")
     text = str(raw)
     assert AZURITE_KEY not in text and "testing-secret" not in text
     assert store.account_key is None and store.sas_token is None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_file_bytes
 from trainforge.core import Environment, Experiment, ScriptRunConfig
 from trainforge.core.conda_dependencies import CondaDependencies
 from trainforge.core.script_run import ScriptRun
@@ -41,7 +42,7 @@ print("MODULE", {module}.__file__, flush=True)
 
 
 def run_file(run: ScriptRun, name: str) -> str:
-    return b"".join(run._session.client.download(f"{run._path}/files/{name}")).decode()
+    return run_file_bytes(run, name).decode()
 
 
 def prefix_of(run: ScriptRun) -> str:

@@ -49,7 +49,7 @@ def test_reserved_ports_are_distinct_until_released() -> None:
 def test_endpoints_and_commands_meet_through_the_control_plane(experiment) -> None:  # type: ignore[no-untyped-def]
     run = experiment.start_logging()
     ws = experiment.workspace
-    gang = GangClient(ws._client, ws.name, run.id, attempt=1)
+    gang = GangClient(ws.service_context.client, ws.name, run.id, attempt=1)
     stop = threading.Event()
     gang.publish(0, [TaskEndpoint(task_type="ps", task_index=0, host="127.0.0.1", port=4000)])
     found = gang.wait_for_all(5, stop, time.monotonic)  # an interactive run has one node
@@ -58,9 +58,9 @@ def test_endpoints_and_commands_meet_through_the_control_plane(experiment) -> No
     with pytest.raises(ApiError, match="node_rank: 1 is not a node of run"):
         gang.publish(1, [TaskEndpoint(task_type="worker", task_index=0, host="h", port=1)])
     with pytest.raises(ApiError, match="attempt 1, not 2"):
-        GangClient(ws._client, ws.name, run.id, attempt=2).publish(0, [])
+        GangClient(ws.service_context.client, ws.name, run.id, attempt=2).publish(0, [])
     with pytest.raises(ApiError, match=r"task_type: String should match pattern"):
-        ws._client.put(
+        ws.service_context.client.put(
             f"/workspaces/{ws.name}/runs/{run.id}/attempts/1/nodes/0/endpoints",
             {"endpoints": [{"task_type": "PS 0", "task_index": 0, "host": "h"}]},
         )
@@ -87,7 +87,7 @@ def test_endpoints_and_commands_meet_through_the_control_plane(experiment) -> No
 def test_waiting_for_missing_nodes_gives_up(experiment) -> None:  # type: ignore[no-untyped-def]
     run = experiment.start_logging()
     ws = experiment.workspace
-    gang = GangClient(ws._client, ws.name, run.id, attempt=1)
+    gang = GangClient(ws.service_context.client, ws.name, run.id, attempt=1)
     stop = threading.Event()
     stop.set()
     with pytest.raises(GangTimeout, match="stopped while waiting"):

@@ -323,7 +323,9 @@ def test_the_service_rejects_an_invalid_space(experiment: Experiment) -> None:
         match=r"generator_config: parameter_space\[.lr.\]: GridParameterSampling supports only",
     ):
         with sdk_errors():
-            ws._client.post(f"/workspaces/{ws.name}/experiments/{experiment.name}/sweeps", body)
+            ws.service_context.client.post(
+                f"/workspaces/{ws.name}/experiments/{experiment.name}/sweeps", body
+            )
 
 
 def test_children_run_on_a_cluster_and_a_canceled_child_frees_its_node(

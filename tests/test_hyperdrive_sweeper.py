@@ -63,7 +63,7 @@ def _step(store: Store, run_id: str, later: timedelta = timedelta(0)) -> list[st
 
 
 def _children(store: Store, run_id: str) -> list[tuple[str, str]]:
-    with store.session() as db:
+    with store.reading() as db:
         rows = db.query(models.Run).filter(models.Run.parent_run_id == run_id).all()
         return sorted((row.id, row.status) for row in rows)
 
@@ -104,7 +104,7 @@ def test_max_duration_cancels_the_sweep_and_its_children(store: Store) -> None:
     assert [status for _, status in _children(store, hd)] == ["Queued", "Queued"]
     lines = _step(store, hd, later=timedelta(minutes=1, seconds=1))
     assert any("max_duration_minutes=1 reached" in line for line in lines)
-    with store.session() as db:
+    with store.reading() as db:
         assert db.get(models.Run, hd).status == "Canceled"
         for child_id, status in _children(store, hd):
             assert status == "Canceled"

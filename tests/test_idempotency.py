@@ -13,6 +13,7 @@ import pytest
 
 from tests.inprocess import TOKEN, Api, InProcessTransport, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
+from trainforge.client.api.computes import ComputesApi
 from trainforge.client.api.datasets import DatasetsApi
 from trainforge.client.api.datastores import DatastoresApi
 from trainforge.client.api.environments import EnvironmentsApi
@@ -20,6 +21,7 @@ from trainforge.client.api.runs import RunsApi
 from trainforge.client.api.sweeps import SweepsApi
 from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.http import Endpoint, TrainforgeClient
+from trainforge.schemas.compute import ComputeCreate
 from trainforge.schemas.datastores import DatasetRegister, DatastoreRegister
 from trainforge.schemas.environments import EnvironmentDefinition
 from trainforge.schemas.runs import RunCreate
@@ -150,6 +152,29 @@ def test_the_client_retries_a_lost_create_with_its_key(
     assert len(transport.keys) == 2 and transport.keys[0] == transport.keys[1]
     after = _counts(api)
     assert sum(after.values()) - sum(before.values()) == 1, (before, after)
+
+
+def test_a_cluster_created_twice_with_one_key_is_made_once(api: Api) -> None:
+    ws = api.workspace("ws-compute")
+    path = f"/workspaces/{ws}/computes"
+    first, again = twice(api, path, {"name": "gpu-1", "vm_size": "STANDARD_D2_V2"})
+    assert again == first and first["name"] == "gpu-1"
+    # Without a key the second create is refused: the cluster exists.
+    refused = api.request("POST", path, json={"name": "gpu-1"})
+    assert refused.status_code == 409, refused.text
+    assert [c["name"] for c in api.call("GET", path)] == ["gpu-1"]
+
+
+def test_a_lost_cluster_create_is_made_once(api: Api) -> None:
+    api.workspace("ws-main")
+    transport = InProcessTransport(api, lose_first_posts=True)
+    client = TrainforgeClient(Endpoint("http://testserver", TOKEN), transport=transport)
+    made = ComputesApi(client, "ws-main").create(ComputeCreate(name="gpu-1"))
+    assert made.name == "gpu-1" and made.vm_size == "STANDARD_NC6"
+    # The retry carried the first try's key and got the first answer, not a 409.
+    assert len(transport.keys) == 2 and transport.keys[0] == transport.keys[1]
+    assert transport.statuses == [201, 201]
+    assert [c["name"] for c in api.call("GET", "/workspaces/ws-main/computes")] == ["gpu-1"]
 
 
 def test_a_lost_datastore_registration_is_made_once(api: Api, tmp_path: Path) -> None:

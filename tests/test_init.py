@@ -39,7 +39,7 @@ def test_init_starts_the_home_server_and_shutdown_stores_metrics_then_stops_it(
     assert state is not None and connection.started_server and connection.home == home.resolve()
     assert connection.address == state.address
     ws = Workspace.create("init-ws", exist_ok=True, show_output=False)
-    assert ws._session is session.default_session()
+    assert ws.service_context is session.default_session()
     run = Experiment(ws, "init").start_logging()
     for step in range(50):
         run.log("loss", 1.0 / (step + 1))

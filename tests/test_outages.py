@@ -22,7 +22,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import running, wait_until
+from tests.helpers import attempt_of, running, wait_until
 from tests.postgres_server import (
     PostgresServer,
     create_database,
@@ -69,7 +69,9 @@ def delete_cluster(ws: Workspace, cluster: AmlCompute) -> None:
     cluster.delete()
 
     def gone() -> bool:
-        names = [c["name"] for c in ws._client.get(f"/workspaces/{ws.name}/computes")]
+        names = [
+            c["name"] for c in ws.service_context.client.get(f"/workspaces/{ws.name}/computes")
+        ]
         return cluster.name not in names
 
     wait_until(gone, 60, f"cluster {cluster.name} deleted")
@@ -184,10 +186,10 @@ def rides_out(
 
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Completed", details
-    assert run._refresh().attempt == 1
+    assert attempt_of(run) == 1
     assert run.get_metrics()["i"] == list(range(LINES))
     log = b"".join(
-        ws._client.download(
+        ws.service_context.client.download(
             f"/workspaces/{ws.name}/runs/{run.id}/files/azureml-logs/70_driver_log.txt"
         )
     ).decode()
@@ -202,17 +204,22 @@ def test_the_same_create_post_twice_makes_one_run(ws, experiment) -> None:  # ty
     path = f"/workspaces/{ws.name}/experiments/{experiment.name}/runs"
     key = {"Idempotency-Key": uuid.uuid4().hex}
     body = {"kind": "interactive", "display_name": "once"}
-    first = ws._client.request("POST", path, json=body, headers=key).json()
-    again = ws._client.request("POST", path, json=body, headers=key).json()
+    first = ws.service_context.client.request("POST", path, json=body, headers=key).json()
+    again = ws.service_context.client.request("POST", path, json=body, headers=key).json()
     assert again["run_id"] == first["run_id"]
-    runs = ws._client.get(f"/workspaces/{ws.name}/runs", experiment=experiment.name)["runs"]
+    found = ws.service_context.client.get(f"/workspaces/{ws.name}/runs", experiment=experiment.name)
+    runs = found["runs"]
     assert [r["run_id"] for r in runs] == [first["run_id"]]
     children_path = f"/workspaces/{ws.name}/runs/{first['run_id']}/children"
     with pytest.raises(ApiError, match="Idempotency-Key"):  # one key, one request
-        ws._client.request("POST", children_path, json={"count": 2}, headers=key)
+        ws.service_context.client.request("POST", children_path, json={"count": 2}, headers=key)
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    made = ws._client.request("POST", children_path, json={"count": 2}, headers=key).json()
-    made_again = ws._client.request("POST", children_path, json={"count": 2}, headers=key).json()
+    made = ws.service_context.client.request(
+        "POST", children_path, json={"count": 2}, headers=key
+    ).json()
+    made_again = ws.service_context.client.request(
+        "POST", children_path, json={"count": 2}, headers=key
+    ).json()
     assert [c["run_id"] for c in made_again] == [c["run_id"] for c in made]
     assert len(list(Run(experiment, first["run_id"]).get_children())) == 2
     # A plain SDK submit still makes a new run each time.
@@ -230,7 +237,7 @@ def refused(call: Any) -> ApiError:
 
 def write_everything(ws, run_id: str, attempt: int | None) -> list[ApiError]:  # type: ignore[no-untyped-def]
     """A metric batch, a file and a log append naming ``attempt``: the errors they get."""
-    client: TrainforgeClient = ws._client
+    client: TrainforgeClient = ws.service_context.client
     path = f"/workspaces/{ws.name}/runs/{run_id}"
     params = {"attempt": attempt} if attempt is not None else {}
     batch = {"batch_id": uuid.uuid4().hex, "points": [{"name": "late", "value": 1}], **params}
@@ -296,7 +303,7 @@ def start_stale_attempt(
         "attempt 1 under way",
     )
     script_pid = int(first.split("attempt 1 pid ")[1].split()[0])
-    nodes = ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
+    nodes = ws.service_context.client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
     (node,) = [n for n in nodes if n["run_id"] == run.id]
     return run, script_pid, node
 
@@ -308,9 +315,11 @@ def assert_attempt_2_alone(ws: Workspace, run: Run) -> str:
     assert details["status"] == "Completed", details
     assert run.get_metrics()["m"] == 2
     path = f"/workspaces/{ws.name}/runs/{run.id}/files"
-    result = b"".join(ws._client.download(f"{path}/outputs/result.txt"))
+    result = b"".join(ws.service_context.client.download(f"{path}/outputs/result.txt"))
     assert result == b"attempt 2"
-    latest = b"".join(ws._client.download(f"{path}/azureml-logs/70_driver_log.txt")).decode()
+    latest = b"".join(
+        ws.service_context.client.download(f"{path}/azureml-logs/70_driver_log.txt")
+    ).decode()
     assert latest.startswith("attempt 2 pid") and "stale" not in latest
     return path
 
@@ -325,11 +334,13 @@ def test_a_lost_nodes_attempt_is_fenced_and_its_processes_stopped(
     try:
         run, script_pid, node = start_stale_attempt(tf_home, ws, experiment, cluster, tmp_path)
         os.kill(node["pid"], signal.SIGKILL)  # the node is lost, its launcher orphaned
-        wait_until(lambda: run._refresh().attempt == 2, 30, "the run requeued")
+        wait_until(lambda: attempt_of(run) == 2, 30, "the run requeued")
         wait_until(lambda: not running(script_pid), 30, "attempt 1's script stopped")
         path = assert_attempt_2_alone(ws, run)
         older = b"".join(
-            ws._client.download(f"{path}/azureml-logs/70_driver_log.txt", {"attempt": 1})
+            ws.service_context.client.download(
+                f"{path}/azureml-logs/70_driver_log.txt", {"attempt": 1}
+            )
         ).decode()
         assert older.startswith("attempt 1 pid") and "stale 0" in older
         errors = write_everything(ws, run.id, 1)
@@ -368,7 +379,7 @@ def test_an_agent_that_comes_back_after_its_node_was_judged_lost_is_fenced(
         signal_all(frozen, signal.SIGSTOP)
 
         # Away past the heartbeat timeout: lost, requeued, attempt 2 running elsewhere.
-        wait_until(lambda: run._refresh().attempt == 2, 60, "the run requeued")
+        wait_until(lambda: attempt_of(run) == 2, 60, "the run requeued")
         wait_until(lambda: "attempt 2 pid" in node_log(tf_home, run.id, 2), 90, "attempt 2")
         back, frozen = frozen, []
         signal_all(back, signal.SIGCONT)
@@ -377,9 +388,11 @@ def test_an_agent_that_comes_back_after_its_node_was_judged_lost_is_fenced(
         )
 
         assert_attempt_2_alone(ws, run)
-        assert run._refresh().attempt == 2  # requeued once, not again on the node's return
+        assert attempt_of(run) == 2  # requeued once, not again on the node's return
         # The returned node's record went with it: no node of the cluster is its agent.
-        nodes = ws._client.get(f"/workspaces/{ws.name}/computes/{cluster.name}/nodes")
+        nodes = ws.service_context.client.get(
+            f"/workspaces/{ws.name}/computes/{cluster.name}/nodes"
+        )
         assert all(n["pid"] != agent.pid for n in nodes)
     finally:
         signal_all(frozen, signal.SIGCONT)  # never leave a stopped process behind

@@ -71,7 +71,36 @@ def test_stop_tree_ends_the_whole_tree_even_when_sigterm_is_ignored(
 @pytest.mark.parametrize("family", ["polite"], indirect=True)
 def test_find_tells_a_reused_pid_from_the_process(family: tuple[psutil.Process, int]) -> None:
     parent, _ = family
+    start = processes.started(parent)
+    assert processes.find(parent.pid, start) == parent
+    assert processes.find(parent.pid, start - 5) is None
+    processes.kill_tree(parent)
+    assert processes.find(parent.pid, start) is None
+
+
+@pytest.mark.parametrize("family", ["polite"], indirect=True)
+def test_a_process_is_found_however_far_the_wall_clock_moves(
+    family: tuple[psutil.Process, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI met a launcher judged gone while it ran, its run failed "without reporting how
+    the run ended": psutil's create_time() follows /proc/stat's btime, which moves with
+    every NTP correction. Here the wall clock (as psutil sees it) is a minute off."""
+    parent, _ = family
+    start, before = processes.started(parent), psutil.Process(parent.pid).create_time()
+    stepped = psutil.boot_time() + 60.0
+    monkeypatch.setattr(psutil._pslinux, "boot_time", lambda: stepped)
+    assert psutil.Process(parent.pid).create_time() - before > 50
+    assert processes.find(parent.pid, start) == parent
+    processes.kill_tree(parent)
+    assert processes.find(parent.pid, start) is None
+
+
+@pytest.mark.parametrize("family", ["polite"], indirect=True)
+def test_a_start_time_recorded_by_an_older_server_still_names_its_process(
+    family: tuple[psutil.Process, int],
+) -> None:
+    """Rows written before start times were counted from boot hold seconds since the
+    epoch: a server upgraded while its runs go on still finds their launchers."""
+    parent, _ = family
     assert processes.find(parent.pid, parent.create_time()) == parent
     assert processes.find(parent.pid, parent.create_time() - 5) is None
-    processes.kill_tree(parent)
-    assert processes.find(parent.pid, parent.create_time()) is None

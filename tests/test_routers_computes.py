@@ -7,22 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.inprocess import Api
+from tests.inprocess import Api, error_message
 from trainforge.server.auth import node_token, run_token
 
 KEY = b"k" * 32  # the signing key of tests/inprocess.py's server
 
 
-def _error(response, status: int) -> str:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    return str(response.json()["error"]["message"])
-
-
 @pytest.fixture
-def api(app_api: Api) -> Api:
-    app_api.workspace("alpha")
-    app_api.workspace("beta")
-    return app_api
+def api(alpha_and_beta: Api) -> Api:
+    return alpha_and_beta
 
 
 def _create(api: Api, ws: str = "alpha", **body: Any) -> Any:
@@ -35,7 +28,7 @@ def test_create_is_201_with_the_sdks_defaults_then_409(api: Api) -> None:
     info = response.json()
     assert (info["vm_size"], info["vm_priority"]) == ("STANDARD_NC6", "dedicated")
     assert info["scale_settings"]["min_nodes"] == 0
-    assert "'gpu-1' already exists in workspace 'alpha'" in _error(_create(api), 409)
+    assert "'gpu-1' already exists in workspace 'alpha'" in error_message(_create(api), 409)
     assert [c["name"] for c in api.call("GET", "/workspaces/alpha/computes")] == ["gpu-1"]
 
 
@@ -60,7 +53,7 @@ def test_create_is_201_with_the_sdks_defaults_then_409(api: Api) -> None:
 def test_a_bad_cluster_is_refused_naming_the_field_and_not_made(
     api: Api, body: dict, status: int, wanted: str
 ) -> None:
-    assert wanted in _error(_create(api, **body), status)
+    assert wanted in error_message(_create(api, **body), status)
     assert api.call("GET", "/workspaces/alpha/computes") == []
 
 
@@ -82,7 +75,7 @@ def test_the_same_cluster_name_lives_apart_in_two_workspaces(api: Api) -> None:
     assert api.request("DELETE", "/workspaces/beta/computes/gpu-1").status_code == 202
     assert api.call("GET", "/workspaces/alpha/computes/gpu-1")["provisioning_state"] == "Succeeded"
     missing = api.request("GET", "/workspaces/alpha/computes/other")
-    assert "name other not found" in _error(missing, 404)
+    assert "name other not found" in error_message(missing, 404)
 
 
 def test_the_vm_size_catalog_is_public_to_every_token(api: Api) -> None:

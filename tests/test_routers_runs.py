@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.inprocess import Api
+from tests.inprocess import Api, error_message
 from trainforge.server.auth import run_token
 
 KEY = b"k" * 32  # the signing key of tests/inprocess.py's server
-
-
-def _error(response, status: int) -> str:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    return str(response.json()["error"]["message"])
 
 
 def _start(api: Api, ws: str = "alpha", experiment: str = "exp") -> dict[str, Any]:
@@ -25,10 +20,8 @@ def _start(api: Api, ws: str = "alpha", experiment: str = "exp") -> dict[str, An
 
 
 @pytest.fixture
-def api(app_api: Api) -> Api:
-    app_api.workspace("alpha")
-    app_api.workspace("beta")
-    return app_api
+def api(alpha_and_beta: Api) -> Api:
+    return alpha_and_beta
 
 
 def test_an_interactive_run_is_201_running_and_listed(api: Api) -> None:
@@ -49,7 +42,7 @@ def test_an_interactive_run_is_201_running_and_listed(api: Api) -> None:
 )
 def test_a_bad_submit_is_a_422_naming_the_field(api: Api, body: object, field: str) -> None:
     response = api.request("POST", "/workspaces/alpha/experiments/exp/runs", json=body)
-    assert field in _error(response, 422)
+    assert field in error_message(response, 422)
     assert api.call("GET", "/workspaces/alpha/runs")["runs"] == []
 
 
@@ -73,13 +66,15 @@ def test_an_illegal_state_move_is_refused_and_the_run_keeps_its_state(api: Api) 
     response = api.request("PATCH", path, json={"status": "Running"})
     assert 400 <= response.status_code < 500, response.text
     assert api.call("GET", path)["status"] == "Completed"
-    assert "status:" in _error(api.request("PATCH", path, json={"status": "Sleeping"}), 422)
+    assert "status:" in error_message(api.request("PATCH", path, json={"status": "Sleeping"}), 422)
 
 
 def test_metric_batches_validate_and_store_once(api: Api) -> None:
     run = _start(api)
     path = f"/workspaces/alpha/runs/{run['run_id']}/metrics:batch"
-    assert _error(api.request("POST", path, json={"batch_id": "b1"}), 422).startswith("points:")
+    assert error_message(api.request("POST", path, json={"batch_id": "b1"}), 422).startswith(
+        "points:"
+    )
     body = {"batch_id": "b1", "points": [{"name": "loss", "value": 0.5, "step": 0}]}
     assert api.call("POST", path, json=body)["stored"] is True
     assert api.call("POST", path, json=body)["stored"] is False  # a retry: nothing twice
@@ -91,7 +86,7 @@ def test_metric_batches_validate_and_store_once(api: Api) -> None:
 def test_a_run_is_found_only_in_its_own_workspace(api: Api) -> None:
     run = _start(api, "alpha")
     response = api.request("GET", f"/workspaces/beta/runs/{run['run_id']}")
-    assert "not found in workspace 'beta'" in _error(response, 404)
+    assert "not found in workspace 'beta'" in error_message(response, 404)
     cancel = api.request("POST", f"/workspaces/beta/runs/{run['run_id']}/cancel")
     assert cancel.status_code == 404, cancel.text
     assert api.call("GET", f"/workspaces/alpha/runs/{run['run_id']}")["status"] == "Running"
@@ -117,7 +112,7 @@ def test_a_run_token_writes_its_own_run_only(api: Api) -> None:
     refused = as_run(
         "PATCH", f"/workspaces/alpha/runs/{other['run_id']}", json={"status": "Failed"}
     )
-    assert "writes only its own run" in _error(refused, 403)
+    assert "writes only its own run" in error_message(refused, 403)
     assert as_run("GET", f"/workspaces/beta/runs/{foreign['run_id']}").status_code == 403
     assert as_run("GET", "/workspaces").status_code == 403
     assert api.call("GET", f"/workspaces/alpha/runs/{other['run_id']}")["status"] == "Running"

@@ -94,11 +94,11 @@ def test_authentication_header_is_accepted_by_the_control_plane(ws, make) -> Non
     assert auth_header["Authorization"].startswith("Bearer ")
     # The published-pipeline sample posts to an endpoint with this header.
     response = requests.get(
-        f"{ws._session.address}/api/v1/workspaces/{ws.name}", headers=auth_header, timeout=30
+        f"{ws.service_context.address}/api/v1/workspaces/{ws.name}", headers=auth_header, timeout=30
     )
     assert response.status_code == 200, response.text
     forged = requests.get(
-        f"{ws._session.address}/api/v1/workspaces/{ws.name}",
+        f"{ws.service_context.address}/api/v1/workspaces/{ws.name}",
         headers={"Authorization": "Bearer not-the-token"},
         timeout=30,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers import restart_server, run_python
+from tests.helpers import restart_server, run_file_bytes, run_python
 from trainforge.core import Environment, Experiment, Run, ScriptRunConfig
 from trainforge.exceptions import ActivityFailedException, SnapshotException, UserErrorException
 from trainforge.train.estimator import Estimator
@@ -68,9 +68,7 @@ def test_script_run_completes_with_metrics_outputs_and_driver_log(
     assert run.get_metrics() == {"loss": [1.0, 0.5, 1 / 3], "alpha": 0.5}
     names = run.get_file_names()
     assert {"azureml-logs/70_driver_log.txt", "outputs/model.txt", "logs/train.log"} <= set(names)
-    log = b"".join(
-        run._session.client.download(f"{run._path}/files/azureml-logs/70_driver_log.txt")
-    ).decode()
+    log = run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert 'argv ["--n", "3", "--lr", "0.1"]' in log
     assert f"context {run.id} {experiment.name} {run.id}" in log
     assert f"interpreter {sys.executable}" in log
@@ -127,9 +125,7 @@ def test_estimator_turns_script_params_into_arguments(
     )
     run = experiment.submit(estimator)
     assert run.wait_for_completion()["status"] == "Completed"
-    log = b"".join(
-        run._session.client.download(f"{run._path}/files/azureml-logs/70_driver_log.txt")
-    ).decode()
+    log = run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert 'argv ["--alpha", "0.5", "--flag", "--layers", "1", "2", "--skip"]' in log
     assert "Docker is enabled" in log  # use_docker=True is the Estimator default: said once
 
@@ -165,9 +161,7 @@ def test_user_managed_environment_uses_the_submitting_interpreter(
         ScriptRunConfig(source_directory=str(project), script="train.py", environment=env)
     )
     assert run.wait_for_completion()["status"] == "Completed"
-    log = b"".join(
-        run._session.client.download(f"{run._path}/files/azureml-logs/70_driver_log.txt")
-    ).decode()
+    log = run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert f"interpreter {sys.executable}" in log and "MYVAR hello" in log
 
 
@@ -184,18 +178,14 @@ def test_snapshot_honours_amlignore_then_gitignore(experiment: Experiment, proje
     write(project, ".amlignore", "data/\n*.tmp\n")
     run = experiment.submit(ScriptRunConfig(source_directory=str(project), script="train.py"))
     run.wait_for_completion()
-    log = b"".join(
-        run._session.client.download(f"{run._path}/files/azureml-logs/70_driver_log.txt")
-    ).decode()
+    log = run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert "file ./keep.txt" in log  # .gitignore is not read when .amlignore exists
     assert "big.bin" not in log and "notes.tmp" not in log
 
     (project / ".amlignore").unlink()
     run = experiment.submit(ScriptRunConfig(source_directory=str(project), script="train.py"))
     run.wait_for_completion()
-    log = b"".join(
-        run._session.client.download(f"{run._path}/files/azureml-logs/70_driver_log.txt")
-    ).decode()
+    log = run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert "keep.txt" not in log and "file ./data/big.bin" in log
 
 
@@ -335,9 +325,7 @@ def test_secrets_and_context_inside_a_run(ws, experiment: Experiment, project: P
     )
     run = experiment.submit(ScriptRunConfig(source_directory=str(project), script="train.py"))
     run.wait_for_completion()
-    log = b"".join(
-        run._session.client.download(f"{run._path}/files/azureml-logs/70_driver_log.txt")
-    ).decode()
+    log = run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert "secret s3cret" in log and "type ScriptRun" in log
     assert run.get_tags()["stage"] == "train"
     assert run.get_properties()["framework"] == "none"

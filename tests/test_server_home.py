@@ -24,7 +24,7 @@ from alembic import command
 from alembic.config import Config
 from cryptography.fernet import Fernet
 
-from tests.helpers import HOME_PROBE
+from tests.helpers import HOME_PROBE, run_file_bytes
 from trainforge.client import local_server, session
 from trainforge.core import Datastore, Environment, Experiment, ScriptRunConfig, Workspace
 from trainforge.exceptions import KeyVaultException
@@ -98,7 +98,7 @@ def test_datastore_credentials_are_not_secrets(ws: Workspace) -> None:
     with pytest.raises(KeyVaultException):
         vault.get_secret(secret)
     vault.set_secret(secret, "not json at all")  # an ordinary secret now: the store is untouched
-    access = ws._client.post(f"/workspaces/{ws.name}/datastores/{name}/access")
+    access = ws.service_context.client.post(f"/workspaces/{ws.name}/datastores/{name}/access")
     # The account key still signs a fresh SAS; the key itself is never handed out.
     assert "SharedAccessSignature=" in access["storage_options"]["connection_string"]
     assert "a2V5" not in str(access)
@@ -206,9 +206,7 @@ def test_under_root_a_run_runs_unprivileged_and_cannot_read_the_home(
         config.run_config.environment = env
         run = Experiment(ws, "as-root").submit(config)
         run.wait_for_completion(show_output=False, raise_on_error=True)
-        seen = json.loads(
-            b"".join(run._session.client.download(f"{run._path}/files/outputs/seen.json"))
-        )
+        seen = json.loads(run_file_bytes(run, "outputs/seen.json"))
         assert seen["uid"] == pwd.getpwnam("nobody").pw_uid
         assert seen["mounted"] == "w=1"  # a local datastore, bound into the run's view
         assert {

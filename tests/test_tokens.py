@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import HOME_PROBE, wait_until
+from tests.helpers import HOME_PROBE, run_file_bytes, wait_until
 from trainforge.core import Experiment, Run, ScriptRunConfig
 from trainforge.core.compute import AmlCompute, ComputeTarget
 from trainforge.node.work_root import names_path_in
@@ -70,9 +70,7 @@ def _seen(run: Run) -> dict[str, Any] | None:
     if "outputs/seen.json" not in run.get_file_names():
         assert run.get_status() not in ("Failed", "Canceled"), run.get_details()
         return None
-    return json.loads(
-        b"".join(run._session.client.download(f"{run._path}/files/outputs/seen.json"))
-    )
+    return json.loads(run_file_bytes(run, "outputs/seen.json"))
 
 
 def hold(experiment: Experiment, project: Path, home: Path, target: str = "local") -> Held:
@@ -183,7 +181,7 @@ def cluster(ws) -> Iterator[AmlCompute]:  # type: ignore[no-untyped-def]
 
 def _nodes(compute: AmlCompute) -> list[dict[str, Any]]:
     """The cluster's nodes as the API lists them (with their agents' pids)."""
-    client = compute.workspace._client
+    client = compute.workspace.service_context.client
     try:
         return client.get(f"/workspaces/{compute.workspace.name}/computes/{compute.name}/nodes")
     except Exception:

@@ -48,7 +48,7 @@ class LocalBackend:
             backend=self.name,
             node_id=node_id,
             pid=child.pid,
-            pid_create_time=psutil.Process(child.pid).create_time(),
+            pid_create_time=processes.started(psutil.Process(child.pid)),
         )
 
     def rendezvous_port(self, node_id: str | None = None) -> int:

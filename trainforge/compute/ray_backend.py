@@ -184,7 +184,7 @@ class NodeHost:
             )
         return {
             "pid": self.agent.pid,
-            "pid_create_time": psutil.Process(self.agent.pid).create_time(),
+            "pid_create_time": processes.started(psutil.Process(self.agent.pid)),
             "address": address,
             "ray_node_id": ray.get_runtime_context().get_node_id(),
         }

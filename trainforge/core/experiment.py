@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trainforge.client.api import api
@@ -14,6 +15,37 @@ from trainforge.schemas.names import EXPERIMENT_NAME, EXPERIMENT_RULE
 if TYPE_CHECKING:
     from trainforge.core.run import Run
     from trainforge.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """How an experiment starts and lists its runs.
+
+    Runs are ``trainforge.core.run``'s: it builds Run objects on experiments, so it imports
+    this module (not the other way round) and gives its functions with
+    ``set_run_source`` when it loads, as HyperDrive gives its run type with
+    ``Run.add_type_provider``. Importing any ``trainforge.core`` module loads it.
+    """
+
+    start_logging: Callable[..., Run]
+    """``start_logging(experiment, *args, **kwargs)``: an interactive run, Running."""
+    list_runs: Callable[..., Iterator[Run]]
+    """``list_runs(workspace, tags=None, properties=None, **filters)``: runs, newest first."""
+
+
+_run_source: RunSource | None = None
+
+
+def set_run_source(source: RunSource) -> None:
+    """Start and list every experiment's runs through ``source`` (see RunSource)."""
+    global _run_source
+    _run_source = source
+
+
+def _runs() -> RunSource:
+    if _run_source is None:  # trainforge/core/__init__.py always loads trainforge.core.run
+        raise RuntimeError("trainforge.core.run is not loaded: import trainforge.core")
+    return _run_source
 
 
 class Experiment:
@@ -61,9 +93,7 @@ class Experiment:
 
     def start_logging(self, *args: Any, **kwargs: Any) -> Run:
         """Start an interactive run (Running) for logging from this process; a context manager."""
-        from trainforge.core.run import start_logging
-
-        return start_logging(self, *args, **kwargs)
+        return _runs().start_logging(self, *args, **kwargs)
 
     def get_runs(
         self,
@@ -73,9 +103,7 @@ class Experiment:
         include_children: bool = False,
     ) -> Iterator[Run]:
         """The experiment's runs, newest first, filtered by type, tags and properties."""
-        from trainforge.core.run import list_runs
-
-        yield from list_runs(
+        yield from _runs().list_runs(
             self._workspace,
             experiment=self._name,
             include_children=include_children,

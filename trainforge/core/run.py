@@ -23,6 +23,7 @@ from trainforge.client.api.snapshots import SnapshotsApi
 from trainforge.client.errors import sdk_errors, validated
 from trainforge.client.session import Session, run_session
 from trainforge.core._tags import sanitize
+from trainforge.core.experiment import Experiment, RunSource, set_run_source
 from trainforge.exceptions import (
     ActivityFailedException,
     ExperimentExecutionException,
@@ -34,7 +35,6 @@ from trainforge.schemas.settings import RunContext
 from trainforge.storage.paths import UnsafePathError, safe_relative_path
 
 if TYPE_CHECKING:
-    from trainforge.core.experiment import Experiment
     from trainforge.core.workspace import Workspace
 
 log = logging.getLogger("trainforge")
@@ -613,10 +613,7 @@ class Run:
             return OfflineRun()
         session = run_session(context.service_endpoint, context.run_token)
         if session.context_run is None:
-            from trainforge.core.experiment import Experiment
-            from trainforge.core.workspace import Workspace
-
-            ws = Workspace(
+            ws = _context_workspace()(
                 context.subscription_id,
                 context.resource_group,
                 context.workspace_name,
@@ -710,6 +707,26 @@ def _announce_log(name: str) -> None:
     print(f"\nStreaming {name}\n{'=' * (len(name) + 10)}\n")
 
 
+# The Workspace class, for the workspace of a run's own context (Run.get_context). The
+# workspace module imports this one (Workspace.get_run) and gives its class with
+# set_context_workspace when it loads; importing any trainforge.core module loads it.
+_workspace_class: Callable[..., Workspace] | None = None
+
+
+def set_context_workspace(workspace_class: Callable[..., Workspace]) -> None:
+    """Make ``Run.get_context`` load its workspace as ``workspace_class(subscription_id,
+    resource_group, workspace_name, _session=...)`` (trainforge.core.workspace gives
+    Workspace)."""
+    global _workspace_class
+    _workspace_class = workspace_class
+
+
+def _context_workspace() -> Callable[..., Workspace]:
+    if _workspace_class is None:  # trainforge/core/__init__.py always loads the workspace
+        raise RuntimeError("trainforge.core.workspace is not loaded: import trainforge.core")
+    return _workspace_class
+
+
 def _run_factory(run_type: str | None) -> RunFactory:
     """The registered factory of ``run_type``; a type no package registered loads as Run."""
     if run_type is None:
@@ -718,6 +735,12 @@ def _run_factory(run_type: str | None) -> RunFactory:
         for entry in entry_points(group=RUN_TYPE_PROVIDERS, name=run_type):
             Run.add_type_provider(run_type, entry.load())
     return Run._run_type_registry.get(run_type, Run)
+
+
+def run_of(experiment: Experiment, info: RunInfo, **kwargs: Any) -> Run:
+    """The Run object of ``info`` on ``experiment``, without another request: of the class
+    its run type registered (HyperDriveRun for 'hyperdrive'), else Run."""
+    return _run_factory(info.run_type)(experiment, info.run_id, _info=info, **kwargs)
 
 
 def info_of(run: Run) -> RunInfo:
@@ -729,23 +752,19 @@ def get_run(
     workspace: Workspace, run_id: str, experiment: Experiment | None = None, **kwargs: Any
 ) -> Run:
     """Load a run by id as the Run subclass its type calls for."""
-    from trainforge.core.experiment import Experiment
-
     with sdk_errors():
         info = api(workspace, RunsApi).get(run_id)
     if experiment is None:
         experiment = Experiment(
             workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id
         )
-    return _run_factory(info.run_type)(experiment, run_id, _info=info, **kwargs)
+    return run_of(experiment, info, **kwargs)
 
 
 def list_runs(
     workspace: Workspace, tags: Any = None, properties: Any = None, **params: Any
 ) -> Iterator[Run]:
     """Runs of the workspace, newest first; ``tags``/``properties`` filter as the SDK's do."""
-    from trainforge.core.experiment import Experiment
-
     with sdk_errors():
         found = api(workspace, RunsApi).list(tags=tags, properties=properties, **params)
     experiments: dict[str, Experiment] = {}
@@ -754,9 +773,7 @@ def list_runs(
             experiments[info.experiment_name] = Experiment(
                 workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id
             )
-        yield _run_factory(info.run_type)(
-            experiments[info.experiment_name], info.run_id, _info=info
-        )
+        yield run_of(experiments[info.experiment_name], info)
 
 
 def start_logging(
@@ -784,7 +801,7 @@ def start_logging(
         "display_name": display_name or name,
         "snapshot_id": snapshot_id,
         "properties": {"ContentSnapshotId": snapshot_id} if snapshot_id else {},
-        "submitted_by": _user(),
+        "submitted_by": submitting_user(),
     }
     with sdk_errors():
         created = api(experiment.workspace, RunsApi).create(experiment.name, body)
@@ -807,10 +824,14 @@ def upload_snapshot(workspace: Workspace, source_directory: str | os.PathLike[st
     return snap.id
 
 
-def _user() -> str:
+def submitting_user() -> str:
+    """The name a submitted run is recorded as submitted by (``submitted_by``)."""
     try:
         import getpass
 
         return getpass.getuser()
     except Exception:
         return "unknown"
+
+
+set_run_source(RunSource(start_logging=start_logging, list_runs=list_runs))

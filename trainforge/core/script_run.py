@@ -10,7 +10,7 @@ from trainforge.client.api.runs import RunsApi
 from trainforge.client.errors import sdk_errors
 from trainforge.core._tags import sanitize
 from trainforge.core.environment import DEFAULT_GPU_IMAGE
-from trainforge.core.run import Run, _user, upload_snapshot
+from trainforge.core.run import Run, submitting_user, upload_snapshot
 from trainforge.core.runconfig import argument_list
 from trainforge.data.bindings import bind_data, data_reference_specs, dataset_specs
 from trainforge.exceptions import SnapshotException, UserErrorException
@@ -125,7 +125,7 @@ def submit_script(
         snapshot_id=snapshot_id,
         tags=sanitize(tags or {}),
         properties={"ContentSnapshotId": snapshot_id, "azureml.runsource": "experiment"},
-        submitted_by=_user(),
+        submitted_by=submitting_user(),
         **create,
     )
     with sdk_errors():

@@ -6,23 +6,23 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trainforge.client.api import api
+from trainforge.client.api.datastores import DatastoresApi
 from trainforge.client.api.experiments import ExperimentsApi
 from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.errors import sdk_errors
-from trainforge.client.http import TrainforgeClient
 from trainforge.client.session import Session, default_session
+from trainforge.core.compute import ComputeTarget
+from trainforge.core.dataset import Dataset
+from trainforge.core.datastore import Datastore
+from trainforge.core.environment import Environment
+from trainforge.core.experiment import Experiment
+from trainforge.core.keyvault import Keyvault
+from trainforge.core.run import Run, get_run, set_context_workspace
 from trainforge.exceptions import ProjectSystemException, UserErrorException
 from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo
-
-if TYPE_CHECKING:
-    from trainforge.core.compute import ComputeTarget
-    from trainforge.core.datastore import Datastore
-    from trainforge.core.experiment import Experiment
-    from trainforge.core.keyvault import Keyvault
-    from trainforge.core.run import Run
 
 log = logging.getLogger("trainforge")
 CONFIG_FOLDERS = (".azureml", "aml_config", None)
@@ -190,17 +190,13 @@ class Workspace:
     def delete(self, delete_dependent_resources: bool = False, no_wait: bool = False) -> None:
         """Delete the workspace with its runs, files and secrets."""
         with sdk_errors(not_found=ProjectSystemException):
-            WorkspacesApi(self._client).delete(self.name)
+            WorkspacesApi(self._session.client).delete(self.name)
 
     # -- properties ---------------------------------------------------------------------
     @property
     def service_context(self) -> Session:
         """The connection this workspace's objects share: its client, address and metrics."""
         return self._session
-
-    @property
-    def _client(self) -> TrainforgeClient:
-        return self._session.client
 
     @property
     def name(self) -> str:
@@ -229,8 +225,6 @@ class Workspace:
     @property
     def experiments(self) -> dict[str, Experiment]:
         """{name: Experiment} for every experiment of the workspace."""
-        from trainforge.core.experiment import Experiment
-
         with sdk_errors():
             found = api(self, ExperimentsApi).list()
         return {item.name: Experiment(self, item.name, _id=item.id) for item in found}
@@ -238,55 +232,38 @@ class Workspace:
     @property
     def environments(self) -> dict[str, Any]:
         """{name: Environment} of the registered environments, each at its latest version."""
-        from trainforge.core.environment import Environment
-
         return Environment.list(self)
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """{name: ComputeTarget} (AmlCompute for clusters). The 'local' target is implicit,
         as in Azure ML, and not listed."""
-        from trainforge.core.compute import ComputeTarget
-
         return {target.name: target for target in ComputeTarget.list(self)}
 
     @property
     def datastores(self) -> dict[str, Datastore]:
         """{name: Datastore}; credentials are never returned."""
-        from trainforge.client.api.datastores import DatastoresApi
-        from trainforge.core.datastore import Datastore
-
         with sdk_errors():
             found = api(self, DatastoresApi).list()
         return {info.name: Datastore(self, _info=info) for info in found}
 
     def get_default_datastore(self) -> Datastore:
         """The default datastore (``workspaceblobstore`` unless set otherwise)."""
-        from trainforge.core.datastore import Datastore
-
         return Datastore(self)
 
     def set_default_datastore(self, name: str) -> None:
         """Make the datastore ``name`` the workspace's default."""
-        from trainforge.core.datastore import Datastore
-
         Datastore(self, name).set_as_default()
 
     @property
     def datasets(self) -> dict[str, Any]:
         """{name: latest version} of the registered datasets."""
-        from trainforge.core.dataset import Dataset
-
         return Dataset.get_all(self)
 
     def get_default_keyvault(self) -> Keyvault:
-        from trainforge.core.keyvault import Keyvault
-
         return Keyvault(self)
 
     def get_run(self, run_id: str) -> Run:
-        from trainforge.core.run import get_run
-
         return get_run(self, run_id)
 
     def get_details(self) -> dict[str, Any]:
@@ -402,3 +379,6 @@ def parse_config(
             f"{', '.join(REQUIRED_KEYS)}; missing: {', '.join(missing)}"
         )
     return config["subscription_id"], config["resource_group"], config["workspace_name"]
+
+
+set_context_workspace(Workspace)

@@ -163,7 +163,7 @@ def main() -> int:
     # Found by ``trainforge down --all`` even while the control plane is away.
     me = psutil.Process()
     pid_file = write_pid_file(
-        agent.home, ProcessRecord(pid=me.pid, pid_create_time=me.create_time())
+        agent.home, ProcessRecord(pid=me.pid, pid_create_time=processes.started(me))
     )
     try:
         return agent.run()

@@ -13,10 +13,10 @@ from pydantic_core import PydanticCustomError
 from trainforge.schemas import limits
 from trainforge.schemas.backend import Resources as Resources  # re-exported
 from trainforge.schemas.compute_settings import (
-    BACKENDS,
     DEFAULT_VM_PRIORITY,
     DEFAULT_VM_SIZE,
     VM_PRIORITIES,
+    BackendName,
     ComputeSettings,
     ComputeSettingsInfo,
     ScaleSettings,
@@ -80,7 +80,8 @@ class ComputeSpec(BaseModel):
     """A new cluster's settings, checked, defaults filled (everything but its name)."""
 
     compute_type: Literal["AmlCompute"] = "AmlCompute"
-    backend: Annotated[str, choice(BACKENDS)] = "local"
+    # A backend of the server (see BackendName); the rules below are the built-in ones'.
+    backend: BackendName = "local"
     # None: STANDARD_NC6 (the SDK's default); on a Ray cluster, sized from its Ray nodes.
     vm_size: str | None = None
     vm_priority: Annotated[str, choice(VM_PRIORITIES)] = DEFAULT_VM_PRIORITY

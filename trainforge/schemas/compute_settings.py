@@ -7,7 +7,9 @@ Each message names the argument (the SDK's name, which is also the field's name 
 
 from __future__ import annotations
 
+import re
 import string
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -34,7 +36,13 @@ DEFAULT_MIN_NODES = 0
 # trainforge takes the documented default.
 DEFAULT_MAX_NODES = 4
 DEFAULT_IDLE_SECONDS = 1800
-BACKENDS = ("local", "ray")
+# A cluster's backend is one the server registered (trainforge.compute.registry: the entry
+# points of `trainforge.backends`, so a package adds one), which the schemas cannot import:
+# validated with ``context={BACKENDS_CONTEXT: names}`` a name must be one of them (the SDK
+# passes the backends installed with it); without, only its shape is checked and the
+# server checks the name against its own registry (``backend_named``).
+BACKENDS_CONTEXT = "backends"
+BACKEND_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VM_PRIORITIES = ("dedicated", "lowpriority")
 REMOTE_LOGIN_VALUES = ("Enabled", "Disabled", "NotSpecified")
 IDENTITY_TYPES = ("SystemAssigned", "UserAssigned")
@@ -57,19 +65,44 @@ def _listed(allowed: tuple[str, ...]) -> str:
     return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
+def _picked(field: str, value: Any, allowed: Sequence[str]) -> str:
+    if isinstance(value, str):
+        for option in allowed:
+            if value.lower() == option.lower():
+                return option
+    raise ValueError(f"Invalid {field} {value!r}: allowed values are {_listed(tuple(allowed))}")
+
+
 def choice(allowed: tuple[str, ...]) -> BeforeValidator:
     """The allowed value that the input names, compared case-insensitively."""
 
     def pick(value: Any, info: ValidationInfo) -> str:
-        if isinstance(value, str):
-            for option in allowed:
-                if value.lower() == option.lower():
-                    return option
-        raise ValueError(
-            f"Invalid {info.field_name} {value!r}: allowed values are {_listed(allowed)}"
-        )
+        return _picked(str(info.field_name), value, allowed)
 
     return BeforeValidator(pick)
+
+
+def backend_named(value: Any, known: Sequence[str]) -> str:
+    """The backend of ``known`` that ``value`` names, compared case-insensitively; else
+    ValueError naming the known ones ("Invalid backend 'yarn': allowed values are ...")."""
+    return _picked("backend", value, known)
+
+
+def _backend(value: Any, info: ValidationInfo) -> str:
+    known = (info.context or {}).get(BACKENDS_CONTEXT)
+    if known is not None:
+        return backend_named(value, known)
+    if not isinstance(value, str) or not BACKEND_NAME.fullmatch(value):
+        raise ValueError(
+            f"Invalid backend {value!r}: expected the name of a backend of the server, "
+            "such as 'local'"
+        )
+    return value.lower()  # names are matched case-insensitively, as the built-in ones were
+
+
+BackendName = Annotated[str, BeforeValidator(_backend)]
+"""A backend's name: one of ``context[BACKENDS_CONTEXT]`` when given, else any well-formed
+name (lower-cased), which the server checks against its registry."""
 
 
 def whole_number(what: str) -> BeforeValidator:

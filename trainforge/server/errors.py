@@ -17,6 +17,14 @@ class BadRequest(ServiceError):
     code = "BadRequest"
 
 
+class Unprocessable(ServiceError):
+    """A field the request's model accepts but this server does not (a backend it has not
+    registered): 422, as the request-model errors are."""
+
+    status_code = 422
+    code = "ValidationError"
+
+
 class NotFound(ServiceError):
     status_code = 404
     code = "NotFound"

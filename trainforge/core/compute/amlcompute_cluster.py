@@ -20,6 +20,7 @@ from trainforge.core.compute.amlcompute_status import (
     service_priority,
 )
 from trainforge.core.compute.compute import (
+    AML_COMPUTE,
     PENDING_STATES,
     ComputeTarget,
     ComputeTargetProvisioningConfiguration,
@@ -27,13 +28,13 @@ from trainforge.core.compute.compute import (
     compute_errors,
     computes_api,
 )
+from trainforge.core.run import Run, list_runs
 from trainforge.exceptions import ComputeTargetException
 from trainforge.schemas.compute import ComputeInfo, ComputeUpdate, NodeInfo
 from trainforge.schemas.compute_settings import NodeWait
 from trainforge.schemas.runs import RunStatus
 
 if TYPE_CHECKING:
-    from trainforge.core.run import Run
     from trainforge.core.workspace import Workspace
 
 TERMINAL_STATES = ("Failed", "Canceled")
@@ -54,7 +55,7 @@ class AmlCompute(ComputeTarget):
     ``enable_node_public_ip`` and ``status`` (AmlComputeStatus, refreshed on access).
     """
 
-    _compute_type = "AmlCompute"
+    _compute_type = AML_COMPUTE
 
     def _initialize(self, workspace: Workspace, info: ComputeInfo) -> None:
         super()._initialize(workspace, info)
@@ -337,8 +338,6 @@ class AmlCompute(ComputeTarget):
         :param properties: as ``tags``, for properties.
         :param status: only runs in this status, e.g. 'Running' or 'Queued'.
         """
-        from trainforge.core.run import list_runs
-
         for run in list_runs(
             self.workspace,
             tags=tags,

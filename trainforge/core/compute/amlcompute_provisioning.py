@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainforge.core.compute.compute import ComputeTargetProvisioningConfiguration, checked
+from trainforge.core.compute.compute import (
+    AML_COMPUTE,
+    ComputeTargetProvisioningConfiguration,
+    checked,
+    target_class,
+)
 from trainforge.schemas.compute import ComputeCreate, ComputeSpec
 
 
@@ -46,10 +51,8 @@ class AmlComputeProvisioningConfiguration(ComputeTargetProvisioningConfiguration
         ray_address: str | None = None,
         ray_auth_token_path: str | None = None,
     ) -> None:
-        # The cluster class imports this module: it is looked up when a configuration is made.
-        from trainforge.core.compute.amlcompute_cluster import AmlCompute
-
-        super().__init__(AmlCompute, location)
+        # The cluster class imports this module: it is looked up by its registered type.
+        super().__init__(target_class(AML_COMPUTE), location)
         self.backend = backend
         self.ray_address = ray_address
         self.ray_auth_token_path = ray_auth_token_path

@@ -17,8 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from trainforge.client.api.computes import ComputesApi
 from trainforge.client.errors import sdk_errors
+from trainforge.compute import registry
 from trainforge.exceptions import ComputeTargetException
 from trainforge.schemas.compute import ComputeInfo
+from trainforge.schemas.compute_settings import BACKENDS_CONTEXT
 from trainforge.schemas.problems import sdk_problems
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 POLL_S = 1.0
 # Provisioning states of an operation still under way.
 PENDING_STATES = ("Creating", "Updating")
+# The service's type of a cluster (AmlCompute registers under it).
+AML_COMPUTE = "AmlCompute"
 
 
 def not_found_message(name: str) -> str:
@@ -52,9 +56,11 @@ def computes_api(workspace: Workspace) -> ComputesApi:
 
 
 def checked(model: type[M], fields: dict[str, Any]) -> M:
-    """``model`` from ``fields``; a refusal is a ComputeTargetException naming the argument."""
+    """``model`` from ``fields``; a refusal is a ComputeTargetException naming the argument.
+    A backend's name must be one installed here (the registry's; the server checks it
+    against its own when the cluster is created)."""
     try:
-        return model.model_validate(fields)
+        return model.model_validate(fields, context={BACKENDS_CONTEXT: registry.names()})
     except ValidationError as exc:
         raise ComputeTargetException(sdk_problems(exc)) from None
 
@@ -71,6 +77,19 @@ def get_info(workspace: Workspace, name: str) -> ComputeInfo:
     if info is None:
         raise ComputeTargetException(not_found_message(name))
     return info
+
+
+def target_class(compute_type: str) -> type[ComputeTarget]:
+    """The ComputeTarget subclass registered for the service's ``compute_type``, so that a
+    provisioning configuration names its target class without importing it (the class's
+    module imports the configuration's)."""
+    registered = ComputeTarget._registry.get(compute_type)
+    if registered is None:
+        raise ComputeTargetException(
+            f"compute_type: {compute_type!r} is not a type this SDK knows "
+            f"(known: {', '.join(sorted(ComputeTarget._registry))})"
+        )
+    return registered
 
 
 class ComputeTargetProvisioningConfiguration:

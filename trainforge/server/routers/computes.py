@@ -19,9 +19,10 @@ from trainforge.schemas.compute import (
 from trainforge.schemas.limits import Count
 from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
-from trainforge.server.routers.deps import plane
-from trainforge.server.services import allocation, heartbeats
+from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.services import allocation, heartbeats, request_keys
 from trainforge.server.store import models
+from trainforge.server.store.database import hold
 
 router = APIRouter()
 HEARTBEAT_WAIT_S = 1.0
@@ -33,24 +34,38 @@ def list_vm_sizes() -> list[VmSize]:
 
 
 @router.post("/workspaces/{ws}/computes", response_model=ComputeInfo, status_code=201)
-def create_compute(ws: str, body: ComputeCreate, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
+def create_compute(
+    ws: str,
+    body: ComputeCreate,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
+) -> ComputeInfo:
+    """Create a cluster; sent again with the same Idempotency-Key (a retry after a lost
+    answer), the first answer comes back and no 409 for the cluster it made."""
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        info = cp.computes.info(db, cp.computes.create(db, row, body))
+        info = request_keys.once(
+            db,
+            row,
+            idempotency_key,
+            "computes",
+            ComputeInfo,
+            lambda: cp.computes.info(db, cp.computes.create(db, row, body)),
+        )
     cp.scheduler.wake()
     return info
 
 
 @router.get("/workspaces/{ws}/computes", response_model=list[ComputeInfo])
 def list_computes(ws: str, cp: ControlPlane = Depends(plane)) -> list[ComputeInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return [cp.computes.info(db, compute) for compute in cp.computes.list(db, row)]
 
 
 @router.get("/workspaces/{ws}/computes/{name}", response_model=ComputeInfo)
 def get_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> ComputeInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return cp.computes.info(db, cp.computes.row(db, row, name))
 
@@ -77,7 +92,7 @@ def delete_compute(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> Com
 
 @router.get("/workspaces/{ws}/computes/{name}/nodes", response_model=list[NodeInfo])
 def list_nodes(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> list[NodeInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return cp.computes.nodes(db, cp.workspaces.get_row(db, ws), name)
 
 
@@ -104,6 +119,8 @@ def report_assignment(
         assignment = db.get(models.Assignment, assignment_id)
         if assignment is None or assignment.run_id != run.id:
             raise NotFound(f"Assignment {assignment_id} of run {run_id} not found")
+        # The scheduler may end this assignment meanwhile (its process looked gone).
+        hold(db, run, assignment)
         if assignment.attempt != run.attempt:
             raise Conflict(
                 f"Assignment {assignment_id} belongs to attempt {assignment.attempt}; the run is on attempt {run.attempt}"

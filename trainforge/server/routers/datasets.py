@@ -36,7 +36,7 @@ def register_dataset(
 
 @router.get("/workspaces/{ws}/datasets", response_model=list[DatasetInfo])
 def list_datasets(ws: str, cp: ControlPlane = Depends(plane)) -> list[DatasetInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return datasets.list_latest(db, cp.workspaces.get_row(db, ws))
 
 
@@ -44,13 +44,13 @@ def list_datasets(ws: str, cp: ControlPlane = Depends(plane)) -> list[DatasetInf
 def get_dataset(
     ws: str, name: str, version: str = "latest", cp: ControlPlane = Depends(plane)
 ) -> DatasetInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return datasets.get(db, cp.workspaces.get_row(db, ws), name, version)
 
 
 @router.get("/workspaces/{ws}/dataset-ids/{dataset_id}", response_model=DatasetInfo)
 def get_dataset_by_id(ws: str, dataset_id: str, cp: ControlPlane = Depends(plane)) -> DatasetInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return datasets.get_by_id(db, cp.workspaces.get_row(db, ws), dataset_id)
 
 

@@ -14,7 +14,7 @@ router = APIRouter()
 
 @router.get("/workspaces/{ws}/datastores", response_model=list[DatastoreInfo])
 def list_datastores(ws: str, cp: ControlPlane = Depends(plane)) -> list[DatastoreInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return datastores.list_all(db, cp.workspaces.get_row(db, ws))
 
 
@@ -43,7 +43,7 @@ def register_datastore(
 
 @router.get("/workspaces/{ws}/datastores/{name}", response_model=DatastoreInfo)
 def get_datastore(ws: str, name: str, cp: ControlPlane = Depends(plane)) -> DatastoreInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return datastores.to_info(datastores.get(db, cp.workspaces.get_row(db, ws), name))
 
 

@@ -39,7 +39,7 @@ def _principal(request: Request, cp: ControlPlane) -> Principal:
 
 
 def _check(cp: ControlPlane, principal: Principal, call: access.Call) -> None:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         access.check(db, cp.settings, principal, call)
 
 

@@ -42,7 +42,7 @@ def register_environment(
 
 @router.get("/workspaces/{ws}/environments", response_model=EnvironmentList)
 def list_environments(ws: str, cp: ControlPlane = Depends(plane)) -> EnvironmentList:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return EnvironmentList(
             environments=environments.latest_of_each(db, cp.workspaces.get_row(db, ws))
         )
@@ -52,7 +52,7 @@ def list_environments(ws: str, cp: ControlPlane = Depends(plane)) -> Environment
 def get_latest_environment(
     ws: str, name: EnvironmentName, cp: ControlPlane = Depends(plane)
 ) -> EnvironmentInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return environments.get(db, cp.workspaces.get_row(db, ws), name, None)
 
 
@@ -60,7 +60,7 @@ def get_latest_environment(
 def list_environment_versions(
     ws: str, name: EnvironmentName, cp: ControlPlane = Depends(plane)
 ) -> EnvironmentList:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return EnvironmentList(
             environments=environments.versions(db, cp.workspaces.get_row(db, ws), name)
         )
@@ -72,5 +72,5 @@ def list_environment_versions(
 def get_environment_version(
     ws: str, name: EnvironmentName, version: str, cp: ControlPlane = Depends(plane)
 ) -> EnvironmentInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return environments.get(db, cp.workspaces.get_row(db, ws), name, version)

@@ -213,7 +213,7 @@ async def put_snapshot(
 
 @router.get("/snapshots/{snapshot_id}")
 def get_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         if not snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id):
             raise NotFound(f"Snapshot {snapshot_id} not found in workspace {ws!r}")
     return FileResponse(snapshots.snapshot_path(cp.settings.workspace_dir(ws), snapshot_id))
@@ -221,6 +221,6 @@ def get_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -
 
 @router.head("/snapshots/{snapshot_id}")
 def has_snapshot(ws: str, snapshot_id: str, cp: ControlPlane = Depends(plane)) -> Response:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         found = snapshots.exists(db, cp.workspaces.get_row(db, ws), snapshot_id)
     return Response(status_code=200 if found else 404)

@@ -76,7 +76,7 @@ async def gang_endpoints(
     """Every node's endpoints; with ``wait``, returns as soon as all nodes have published."""
 
     def read() -> GangEndpoints:
-        with cp.store.session() as db:
+        with cp.store.reading() as db:
             return gang.endpoints(db, _run(cp, db, ws, run_id), attempt)
 
     return await _long_poll(
@@ -119,7 +119,7 @@ async def posted_commands(
     """Commands waiting for this node's launcher; with ``wait``, returns when one arrives."""
 
     def read() -> list[NodeCommand]:
-        with cp.store.session() as db:
+        with cp.store.reading() as db:
             return gang.posted_commands(db, _run(cp, db, ws, run_id), attempt, node_rank)
 
     return await _long_poll(cp, request, gang.commands_key(run_id), wait, read, bool)
@@ -138,7 +138,7 @@ async def get_command(
     """A command; with ``wait``, returns as soon as it has ended."""
 
     def read() -> NodeCommand:
-        with cp.store.session() as db:
+        with cp.store.reading() as db:
             return gang.get_command(db, _run(cp, db, ws, run_id), command_id)
 
     return await _long_poll(

@@ -16,7 +16,7 @@ router = APIRouter()
 
 @router.get("/processes", response_model=list[ProcessRecord])
 def list_processes(cp: ControlPlane = Depends(plane)) -> list[ProcessRecord]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         rows = [
             *db.execute(
                 select(models.Node.pid, models.Node.pid_create_time).where(

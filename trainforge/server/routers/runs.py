@@ -81,7 +81,7 @@ def list_runs(
     target: str | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> RunList:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         runs = cp.runs.list(
             db,
@@ -101,7 +101,7 @@ def list_runs(
 
 @router.get("/runs/{run_id}", response_model=RunInfo)
 def get_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> RunInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return cp.runs.info(db, row, cp.runs.row(db, row, run_id))
 
@@ -217,7 +217,7 @@ def get_metrics(
     NaN and infinities are returned as JSON's common NaN/Infinity tokens, which
     Python's json module reads back.
     """
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         runs = cp.runs.subtree(db, row, run_id) if recursive else [cp.runs.row(db, row, run_id)]
         found = metrics.metrics_of(db, [run.id for run in runs], name)

@@ -37,7 +37,7 @@ def submit_sweep(
 
 @router.get("/sweeps/{run_id}", response_model=SweepInfo)
 def get_sweep(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> SweepInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return sweeps.info(db, cp.workspaces.get_row(db, ws), run_id)
 
 

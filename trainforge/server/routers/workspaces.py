@@ -39,13 +39,13 @@ def list_workspaces(
     resource_group: str | None = None,
     cp: ControlPlane = Depends(plane),
 ) -> list[WorkspaceInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return cp.workspaces.find(db, name, subscription_id, resource_group)
 
 
 @router.get("/workspaces/{ws}", response_model=WorkspaceInfo)
 def get_workspace(ws: str, cp: ControlPlane = Depends(plane)) -> WorkspaceInfo:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return to_info(cp.workspaces.get_row(db, ws))
 
 
@@ -67,7 +67,7 @@ def get_or_create_experiment(
 
 @router.get("/workspaces/{ws}/experiments", response_model=list[ExperimentInfo])
 def list_experiments(ws: str, cp: ControlPlane = Depends(plane)) -> list[ExperimentInfo]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         return [
             ExperimentInfo(id=exp.id, name=exp.name, workspace_name=ws)
@@ -77,7 +77,7 @@ def list_experiments(ws: str, cp: ControlPlane = Depends(plane)) -> list[Experim
 
 @router.get("/workspaces/{ws}/secrets", response_model=list[str])
 def list_secret_names(ws: str, cp: ControlPlane = Depends(plane)) -> list[str]:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         return secrets.list_secrets(db, cp.workspaces.get_row(db, ws))
 
 
@@ -92,7 +92,7 @@ def set_secret(
 
 @router.get("/workspaces/{ws}/secrets/{name}", response_model=SecretValue)
 def get_secret(ws: str, name: SecretName, cp: ControlPlane = Depends(plane)) -> SecretValue:
-    with cp.store.session() as db:
+    with cp.store.reading() as db:
         value, content_type = secrets.get_secret(db, cp.vault, cp.workspaces.get_row(db, ws), name)
         return SecretValue(value=value, content_type=content_type)
 

@@ -24,7 +24,7 @@ from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import Conflict
 from trainforge.server.services import run_states
 from trainforge.server.store import models
-from trainforge.server.store.database import mark_changed
+from trainforge.server.store.database import hold, mark_changed
 from trainforge.server.store.models import utcnow
 
 N, A, Out = NodeState, AssignmentState, AssignmentOutcome
@@ -191,6 +191,12 @@ def report(
 
 def process_ended(db: Session, assignment: models.Assignment, exit_code: int | None) -> None:
     """The launcher process is gone; if it never said how it ended, it failed."""
+    run = db.get(models.Run, assignment.run_id)
+    # The launcher's last report may have been committed since the assignment was read:
+    # it reports, then exits. Decide on what is there now, not on the older view.
+    hold(db, run, assignment)
+    if assignment.state == A.ENDED:
+        return
     if assignment.outcome in UNFINISHED_OUTCOMES:
         node = db.get(models.Node, assignment.node_id) if assignment.node_id else None
         where = (node.name if node else assignment.node_id) or "the local machine"
@@ -205,7 +211,6 @@ def process_ended(db: Session, assignment: models.Assignment, exit_code: int | N
             ),
         ).model_dump(mode="json")
     end_assignment(db, assignment)
-    run = db.get(models.Run, assignment.run_id)
     if run is not None and run.attempt == assignment.attempt:
         settle(db, run)
 

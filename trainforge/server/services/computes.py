@@ -24,10 +24,10 @@ from trainforge.schemas.compute import (
     NodeStateCounts,
     Resources,
 )
-from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings
+from trainforge.schemas.compute_settings import ComputeSettingsInfo, ScaleSettings, backend_named
 from trainforge.schemas.problems import rest_problems
 from trainforge.schemas.runs import ErrorDetail, RunStatus
-from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from trainforge.server.services import allocation
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
@@ -120,8 +120,9 @@ def node_info(node: models.Node) -> NodeInfo:
 
 def first_cluster_settings(store: Store, backend: str) -> dict[str, Any] | None:
     """The settings of the oldest cluster on ``backend`` (the Ray cluster the server's
-    Ray-backed clusters use, which one driver shares)."""
-    with store.session() as db:
+    Ray-backed clusters use, which one driver shares). A read of its own: the backend is
+    made on first use, inside a scheduler pass that holds the write lock."""
+    with store.reading() as db:
         compute = db.scalar(
             select(models.Compute)
             .where(models.Compute.backend == backend)
@@ -153,10 +154,14 @@ class ComputeService:
 
     def create(self, db: Session, ws: models.Workspace, request: ComputeCreate) -> models.Compute:
         """Create a cluster on a backend of this server, with the settings it takes."""
+        # The request's model takes any well-formed name: the backends are this server's.
+        try:
+            name = backend_named(request.backend, registry.names())
+        except ValueError as exc:
+            raise Unprocessable(f"backend: {exc}") from None
+        request = request.model_copy(update={"backend": name})
         try:
             registry.check_settings(request.backend, request.settings.stored())
-        except registry.UnknownBackend as exc:
-            raise BadRequest(f"backend: {exc}") from None
         except registry.BackendSettingsError as exc:
             raise BadRequest(str(exc)) from None
         backend = self.backends.get(request.backend)

@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The execution option of the store's read-only sessions (``Store.reading``).
+READ_ONLY = "trainforge_read_only"
 
 
 def make_engine(url: str, busy_timeout_s: float = 30.0, **options: Any) -> Engine:
@@ -33,20 +35,34 @@ def make_engine(url: str, busy_timeout_s: float = 30.0, **options: Any) -> Engin
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.close()
 
-        @event.listens_for(engine, "savepoint")
-        def _savepoint_inside_a_transaction(connection, _name) -> None:  # type: ignore[no-untyped-def]
-            # pysqlite opens its transaction lazily, before the first INSERT/UPDATE/DELETE,
-            # not before a SAVEPOINT. A SAVEPOINT outside a transaction starts one of its
-            # own, and its RELEASE then COMMITS: what came before the rollback point (a
-            # metric batch's id) would be durable without what follows (its points).
-            # IMMEDIATE: a savepoint is taken only to write, so take the write lock now
-            # (waiting busy_timeout) rather than fail on upgrading a read snapshot.
-            dbapi_connection = connection.connection.dbapi_connection
-            if not dbapi_connection.in_transaction:
-                dbapi_connection.execute("BEGIN IMMEDIATE")
+        @event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite would BEGIN only before the first INSERT/UPDATE/DELETE: the SELECTs
+            # before it would each see whatever was last committed, and a change decided
+            # on them could overwrite a newer one. The store begins every transaction itself.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+            # A write transaction takes the write lock first (waiting busy_timeout), so it
+            # reads what no one else can change before it commits; a read-only one reads
+            # one snapshot and never blocks a writer (WAL).
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
+
+
+def hold(db: Session, *rows: Any) -> None:
+    """Read ``rows`` again and keep them from other writers until this transaction ends,
+    so that what is decided on them is what gets written over (no lost update).
+
+    PostgreSQL locks the rows (SELECT ... FOR UPDATE); on SQLite a write transaction
+    already holds the database's write lock, so what is read again cannot change."""
+    for row in rows:
+        if row is not None:
+            db.refresh(row, with_for_update=True)
 
 
 def migrate(url: str) -> None:
@@ -100,6 +116,9 @@ class Store:
         migrate(url)
         self.engine = make_engine(url, busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         self.on_commit = on_commit
 
     @contextmanager
@@ -111,6 +130,16 @@ class Store:
             changed = session.info.pop(CHANGED_RUNS, None)
         if changed and self.on_commit is not None:
             self.on_commit(changed)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One read-only transaction: a consistent snapshot that never waits for a writer
+        (on SQLite; on PostgreSQL the same as ``session``). Nothing may be written in it."""
+        with self._read_sessions() as session:
+            with session.begin():
+                yield session
+                if session.new or session.dirty or session.deleted:
+                    raise RuntimeError("a read-only store session was asked to write")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -14,10 +14,10 @@ from trainforge.train.hyperdrive.exceptions import (
     HyperDriveConfigException,
     HyperDriveNotImplementedException,
 )
+from trainforge.train.hyperdrive.runconfig import HyperDriveConfig
 
 if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
-    from trainforge.train.hyperdrive.runconfig import HyperDriveConfig
 
 HYPERPARAMETER_TAG_PREFIXES = ("_aml_system_", "")
 BEST_TABLE = "best_child_by_primary_metric"
@@ -53,8 +53,6 @@ class HyperDriveRun(Run):
     def hyperdrive_config(self) -> HyperDriveConfig:
         """The HyperDriveConfig of this run (rebuilt from the service when loaded by id)."""
         if self._hyperdrive_config is None:
-            from trainforge.train.hyperdrive.runconfig import HyperDriveConfig
-
             self._hyperdrive_config = HyperDriveConfig._from_service(self._sweep())
         return self._hyperdrive_config
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from trainforge.client.api import api
 from trainforge.client.api.sweeps import SweepsApi
@@ -235,10 +235,9 @@ class HyperDriveConfig:
     def _submit(
         self, experiment: Experiment, tags: dict[str, str] | None = None, **kwargs: Any
     ) -> HyperDriveRun:
-        from trainforge.core.run import _user
+        from trainforge.core.run import run_of, submitting_user
         from trainforge.core.script_run import prepare
         from trainforge.schemas.sweeps import SweepCreate
-        from trainforge.train.hyperdrive.run import HyperDriveRun
 
         definition, snapshot_id = prepare(
             experiment, self.source_directory or ".", self._base_run_config()
@@ -253,11 +252,12 @@ class HyperDriveConfig:
             definition=definition,
             snapshot_id=snapshot_id,
             tags=sanitize(tags or {}),
-            submitted_by=_user(),
+            submitted_by=submitting_user(),
         )
         with sdk_errors():
             info = api(experiment.workspace, SweepsApi).create(experiment.name, request)
-        return HyperDriveRun(experiment, info.run_id, hyperdrive_config=self, _info=info)
+        # HyperDriveRun registered its type 'hyperdrive' (its module imports this one).
+        return cast("HyperDriveRun", run_of(experiment, info, hyperdrive_config=self))
 
     @classmethod
     def _from_service(cls, sweep: dict[str, Any]) -> HyperDriveConfig:
