@@ -30,25 +30,17 @@ def ok(*args: str) -> str:
     return result.output
 
 
+def manual_cluster(target: str) -> None:
+    """``cluster create`` from flags: a manual-scale cluster 'cpu' of ``target`` nodes."""
+    flags = ["-n", "cpu", "-s", "STANDARD_D2_V2", "-t", target, "-u", "demo", "-p", "Dem0Pa$$w0rd"]
+    ok("cluster", "create", *W, *flags)
+
+
 def test_workspace_cluster_experiment_and_job(tmp_path: Path) -> None:
     created = json.loads(ok("workspace", "create", "-g", "rg", "-n", "bai-cli", "-l", "westeurope"))
     assert created["name"] == "bai-cli" and created["location"] == "westeurope"
     assert "bai-cli" in ok("workspace", "list", "-g", "rg")
-    ok(
-        "cluster",
-        "create",
-        *W,
-        "-n",
-        "cpu",
-        "-s",
-        "STANDARD_D2_V2",
-        "-t",
-        "1",
-        "-u",
-        "demo",
-        "-p",
-        "Dem0Pa$$w0rd",
-    )
+    manual_cluster("1")
     cluster_file = tmp_path / "cluster.json"
     cluster_file.write_text(json.dumps({"properties": {
         "vmSize": "STANDARD_D2_V2", "vmPriority": "lowpriority",
@@ -136,21 +128,7 @@ def test_workspace_cluster_experiment_and_job(tmp_path: Path) -> None:
 def test_bad_job_files_fail_with_one_line(tmp_path: Path, properties: dict[str, Any], said: str, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ROOT", str(tmp_path / "accounts"))
     ok("workspace", "create", "-g", "rg", "-n", "bai-cli")
-    ok(
-        "cluster",
-        "create",
-        *W,
-        "-n",
-        "cpu",
-        "-s",
-        "STANDARD_D2_V2",
-        "-t",
-        "0",
-        "-u",
-        "demo",
-        "-p",
-        "Dem0Pa$$w0rd",
-    )
+    manual_cluster("0")
     ok("experiment", "create", *W, "-n", "exp")
     job_file = tmp_path / "bad.json"
     job_file.write_text(json.dumps({"properties": properties}))

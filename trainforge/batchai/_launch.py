@@ -21,6 +21,8 @@ from trainforge.schemas.batchai import (
     BatchAILaunch,
     BatchAIMount,
     BatchAIOutput,
+    CaffeSettings,
+    CNTKsettings,
     JobCreateParameters,
 )
 from trainforge.schemas.runs import EnvironmentSpec, PythonSection, RunDefinition
@@ -35,6 +37,15 @@ class LaunchRuleError(ValueError):
 
 def _python(interpreter: str | None, script: str, args: str | None) -> str:
     return " ".join(part for part in (interpreter or "python", script, args or "") if part)
+
+
+def _config_or_script(settings: CaffeSettings | CNTKsettings, config_command: str | None) -> str:
+    """The program with its configuration file (``config_command``), else ``python script``;
+    the job's arguments after either."""
+    if config_command:
+        return f"{config_command} {settings.command_line_args or ''}".strip()
+    script = settings.python_script_file_path or ""
+    return _python(settings.python_interpreter_path, script, settings.command_line_args)
 
 
 def _per_node(field: str, process_count: int | None, node_count: int) -> int:
@@ -98,31 +109,23 @@ def definition(
             communicator = "Nccl" if (pt.communication_backend or "").lower() == "nccl" else "Gloo"
         if pt.communication_backend:
             extra_env["AZ_BATCHAI_PYTORCH_BACKEND"] = pt.communication_backend
-        commands["main"] = _python(
-            pt.python_interpreter_path, pt.python_script_file_path, pt.command_line_args
-        )
+        commands["main"] = pt.command
     elif tool == "caffe2":
         c2 = params.caffe2_settings
         assert c2 is not None
         communicator = "Gloo" if nodes > 1 else "None"
-        commands["main"] = _python(
-            c2.python_interpreter_path, c2.python_script_file_path, c2.command_line_args
-        )
+        commands["main"] = c2.command
     elif tool == "caffe":
         caffe = params.caffe_settings
         assert caffe is not None
-        if caffe.config_file_path:
-            line = f"caffe train --solver={shlex.quote(caffe.config_file_path)} {caffe.command_line_args or ''}"
-        else:
-            line = _python(
-                caffe.python_interpreter_path,
-                caffe.python_script_file_path or "",
-                caffe.command_line_args,
-            )
+        solver = caffe.config_file_path
+        line = _config_or_script(
+            caffe, f"caffe train --solver={shlex.quote(solver)}" if solver else None
+        )
         if (caffe.process_count or 1) > 1:
             communicator = "OpenMpi"
             per_node = _per_node("caffeSettings", caffe.process_count, nodes)
-        commands["main"] = line.strip()
+        commands["main"] = line
     else:  # the MPI toolkits
         communicator = "OpenMpi"
         if tool == "custommpi":
@@ -130,36 +133,20 @@ def definition(
             assert mpi is not None
             per_node = _per_node("customMpiSettings", mpi.process_count, nodes)
             commands["main"] = mpi.command_line
-        elif tool == "horovod":
-            hv = params.horovod_settings
-            assert hv is not None
-            per_node = _per_node("horovodSettings", hv.process_count, nodes)
-            commands["main"] = _python(
-                hv.python_interpreter_path, hv.python_script_file_path, hv.command_line_args
-            )
-        elif tool == "chainer":
-            ch = params.chainer_settings
-            assert ch is not None
-            per_node = _per_node("chainerSettings", ch.process_count, nodes)
-            commands["main"] = _python(
-                ch.python_interpreter_path, ch.python_script_file_path, ch.command_line_args
-            )
+        elif tool in ("horovod", "chainer"):
+            script = params.horovod_settings or params.chainer_settings
+            assert script is not None
+            per_node = _per_node(f"{tool}Settings", script.process_count, nodes)
+            commands["main"] = script.command
         else:
             cntk = params.cntk_settings
             assert cntk is not None
             per_node = _per_node("cntkSettings", cntk.process_count, nodes)
-            if (
-                cntk.config_file_path
-                and (cntk.language_type or "BrainScript").lower() == "brainscript"
-            ):
-                line = f"cntk configFile={shlex.quote(cntk.config_file_path)} {cntk.command_line_args or ''}"
-            else:
-                line = _python(
-                    cntk.python_interpreter_path,
-                    cntk.python_script_file_path or "",
-                    cntk.command_line_args,
-                )
-            commands["main"] = line.strip()
+            brainscript = (cntk.language_type or "BrainScript").lower() == "brainscript"
+            config = cntk.config_file_path if brainscript else None
+            commands["main"] = _config_or_script(
+                cntk, f"cntk configFile={shlex.quote(config)}" if config else None
+            )
     constraints = params.constraints
     wall_clock = int(constraints.max_wall_clock_time.total_seconds()) if constraints else None
     launch = BatchAILaunch(

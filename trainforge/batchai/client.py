@@ -35,7 +35,7 @@ from trainforge.client.session import default_session
 from trainforge.client.settings import ClientSettings
 from trainforge.schemas import batchai as m
 from trainforge.schemas.batchai import PROVIDER, STDOUTERR, check_name, check_resource_group
-from trainforge.schemas.compute import ComputeCreate, ComputeInfo, ComputeUpdate
+from trainforge.schemas.compute import ComputeCreate, ComputeInfo, ComputeUpdate, NodeInfo
 from trainforge.schemas.compute_settings import ComputeSettings, ScaleSettings
 from trainforge.schemas.runs import RunCreate, RunInfo, RunStatus
 from trainforge.schemas.workspaces import SecretValue, WorkspaceCreate, WorkspaceInfo
@@ -515,16 +515,21 @@ class ClustersOperations:
             nodes = self._api(ws).nodes(cluster_name)
         except ApiError as exc:
             raise _from_api(exc, "cluster_name") from None
-        return iter(
-            [
-                m.RemoteLoginInformation(
-                    node_id=node.node_id,
-                    ip_address=node.public_ip_address or node.private_ip_address,
-                    port=node.port or 50000 + index,
-                )
-                for index, node in enumerate(nodes)
-            ]
-        )
+        return _logins(nodes)
+
+
+def _logins(nodes: list[NodeInfo]) -> Iterator[m.RemoteLoginInformation]:
+    """Each node's address and SSH port, as ``listRemoteLoginInformation`` gives them."""
+    return iter(
+        [
+            m.RemoteLoginInformation(
+                node_id=node.node_id,
+                ip_address=node.public_ip_address or node.private_ip_address,
+                port=node.port or 50000 + index,
+            )
+            for index, node in enumerate(nodes)
+        ]
+    )
 
 
 class _Mounts:
@@ -835,20 +840,25 @@ class JobsOperations:
         ]
         return iter(jobs[:limit])
 
+    def _stop(self, resource_group: str, workspace: str, experiment: str, job: str) -> RunsApi:
+        """Cancel the job's run unless it has ended (an ended job stays as it ended)."""
+        ws = self._c.workspace(resource_group, workspace)
+        info = self._run(ws, experiment, job, resource_group)
+        runs = RunsApi(self._c.client, ws.name)
+        if not info.status.is_terminal:
+            try:
+                runs.cancel(job)
+            except ApiError as exc:
+                if exc.status_code != 409:  # it ended meanwhile
+                    raise _from_api(exc) from None
+        return runs
+
     def terminate(
         self, resource_group_name: str, workspace_name: str, experiment_name: str, job_name: str,
         **_: Any,
     ) -> LROPoller[None]:  # fmt: skip
         """Stop the job (it ends failed); a job that has ended stays as it ended."""
-        ws = self._c.workspace(resource_group_name, workspace_name)
-        info = self._run(ws, experiment_name, job_name, resource_group_name)
-        runs = RunsApi(self._c.client, ws.name)
-        if not info.status.is_terminal:
-            try:
-                runs.cancel(job_name)
-            except ApiError as exc:
-                if exc.status_code != 409:
-                    raise _from_api(exc) from None
+        runs = self._stop(resource_group_name, workspace_name, experiment_name, job_name)
         return LROPoller(lambda: (runs.get(job_name).status.is_terminal, None))
 
     def delete(
@@ -856,15 +866,7 @@ class JobsOperations:
         **_: Any,
     ) -> LROPoller[None]:  # fmt: skip
         """Delete the job (a running one is stopped first); GET answers 404 afterwards."""
-        ws = self._c.workspace(resource_group_name, workspace_name)
-        info = self._run(ws, experiment_name, job_name, resource_group_name)
-        runs = RunsApi(self._c.client, ws.name)
-        if not info.status.is_terminal:
-            try:
-                runs.cancel(job_name)
-            except ApiError as exc:
-                if exc.status_code != 409:
-                    raise _from_api(exc) from None
+        runs = self._stop(resource_group_name, workspace_name, experiment_name, job_name)
         runs.add_properties(job_name, {DELETED: datetime.now(UTC).isoformat()})
         return LROPoller(lambda: (runs.get(job_name).status.is_terminal, None))
 
@@ -936,17 +938,7 @@ class JobsOperations:
         if not cluster or cluster == "local":
             return iter([])
         nodes = ComputesApi(self._c.client, ws.name).nodes(cluster)
-        return iter(
-            [
-                m.RemoteLoginInformation(
-                    node_id=node.node_id,
-                    ip_address=node.public_ip_address or node.private_ip_address,
-                    port=node.port or 50000 + index,
-                )
-                for index, node in enumerate(nodes)
-                if node.run_id == job_name
-            ]
-        )
+        return _logins([node for node in nodes if node.run_id == job_name])
 
 
 class FileServersOperations:

@@ -488,16 +488,25 @@ class CaffeSettings(Model):
         return self
 
 
-class Caffe2Settings(Model):
+class PythonToolkitSettings(Model):
+    """What the toolkits that run a Python script share."""
+
     python_script_file_path: str
     python_interpreter_path: str | None = None
     command_line_args: str | None = None
 
+    @property
+    def command(self) -> str:
+        """``python script args``, with the job's interpreter when it names one."""
+        parts = (self.python_interpreter_path or "python", self.python_script_file_path)
+        return " ".join([*parts, *([self.command_line_args] if self.command_line_args else [])])
 
-class ChainerSettings(Model):
-    python_script_file_path: str
-    python_interpreter_path: str | None = None
-    command_line_args: str | None = None
+
+class Caffe2Settings(PythonToolkitSettings):
+    pass
+
+
+class ChainerSettings(PythonToolkitSettings):
     process_count: int | None = Field(default=None, ge=1)
 
 
@@ -510,17 +519,11 @@ class CustomMpiSettings(Model):
     process_count: int | None = Field(default=None, ge=1)
 
 
-class HorovodSettings(Model):
-    python_script_file_path: str
-    python_interpreter_path: str | None = None
-    command_line_args: str | None = None
+class HorovodSettings(PythonToolkitSettings):
     process_count: int | None = Field(default=None, ge=1)
 
 
-class PyTorchSettings(Model):
-    python_script_file_path: str
-    python_interpreter_path: str | None = None
-    command_line_args: str | None = None
+class PyTorchSettings(PythonToolkitSettings):
     process_count: int | None = Field(default=None, ge=1)
     communication_backend: str | None = None
 
@@ -607,16 +610,11 @@ def _priority(value: Any) -> Any:
     return value
 
 
-class JobCreateParameters(Model):
-    """A job: what ``jobs.create`` sends and ``az batchai job create -f job.json`` reads."""
+class JobProperties(Model):
+    """What a job's request and the job the service returns share."""
 
-    scheduling_priority: Literal["low", "normal", "high"] = Field(
-        default="normal",
-        validation_alias=AliasChoices("schedulingPriority", "scheduling_priority", "priority"),
-    )
     cluster: ResourceId | None = None
     mount_volumes: MountVolumes | None = None
-    node_count: int = Field(ge=1)
     container_settings: ContainerSettings | None = None
     cntk_settings: CNTKsettings | None = None
     py_torch_settings: PyTorchSettings | None = None
@@ -628,12 +626,22 @@ class JobCreateParameters(Model):
     custom_mpi_settings: CustomMpiSettings | None = None
     horovod_settings: HorovodSettings | None = None
     job_preparation: JobPreparation | None = None
-    std_out_err_path_prefix: str
     input_directories: list[InputDirectory] | None = None
     output_directories: list[OutputDirectory] | None = None
     environment_variables: list[EnvironmentVariable] | None = None
     secrets: list[EnvironmentVariableWithSecretValue] | None = None
     constraints: JobBasePropertiesConstraints | None = None
+
+
+class JobCreateParameters(JobProperties):
+    """A job: what ``jobs.create`` sends and ``az batchai job create -f job.json`` reads."""
+
+    scheduling_priority: Literal["low", "normal", "high"] = Field(
+        default="normal",
+        validation_alias=AliasChoices("schedulingPriority", "scheduling_priority", "priority"),
+    )
+    node_count: int = Field(ge=1)
+    std_out_err_path_prefix: str
 
     _priority = field_validator("scheduling_priority", mode="before")(
         lambda cls, value: _priority(value)  # noqa: ARG005
@@ -693,35 +701,17 @@ class JobPropertiesExecutionInfo(Model):
     errors: list[BatchAIError] | None = None
 
 
-class Job(Model):
+class Job(JobProperties):
     """A job as ``jobs.get`` returns it (read-only fields filled by the service)."""
 
     id: str | None = None
     name: str | None = None
     type: str = f"{PROVIDER}/workspaces/experiments/jobs"
     scheduling_priority: str | None = None
-    cluster: ResourceId | None = None
-    mount_volumes: MountVolumes | None = None
     node_count: int | None = None
-    container_settings: ContainerSettings | None = None
     tool_type: str | None = None
-    cntk_settings: CNTKsettings | None = None
-    py_torch_settings: PyTorchSettings | None = None
-    tensor_flow_settings: TensorFlowSettings | None = None
-    caffe_settings: CaffeSettings | None = None
-    caffe2_settings: Caffe2Settings | None = None
-    chainer_settings: ChainerSettings | None = None
-    custom_toolkit_settings: CustomToolkitSettings | None = None
-    custom_mpi_settings: CustomMpiSettings | None = None
-    horovod_settings: HorovodSettings | None = None
-    job_preparation: JobPreparation | None = None
     job_output_directory_path_segment: str | None = None
     std_out_err_path_prefix: str | None = None
-    input_directories: list[InputDirectory] | None = None
-    output_directories: list[OutputDirectory] | None = None
-    environment_variables: list[EnvironmentVariable] | None = None
-    secrets: list[EnvironmentVariableWithSecretValue] | None = None
-    constraints: JobPropertiesConstraints | None = None
     creation_time: datetime | None = None
     provisioning_state: str | None = None
     provisioning_state_transition_time: datetime | None = None
