@@ -335,3 +335,79 @@ def test_custom_mpi_job(jobs: Jobs) -> None:
     stdout = jobs.text("custom_mpi", "stdout.txt")
     assert "rank 0 of 2" in stdout and "rank 1 of 2" in stdout  # mpirun merged the ranks
     assert sorted(jobs.files_of("custom_mpi", "LABEL")) == ["part-0", "part-1"]
+
+
+def test_wall_clock_limit_and_job_mounts_of_their_own(jobs: Jobs) -> None:
+    m = jobs.models
+    jobs.submit(
+        "too_long",
+        m.JobCreateParameters(
+            node_count=1,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            constraints=m.JobBasePropertiesConstraints(max_wall_clock_time="0:00:02"),
+            custom_toolkit_settings=m.CustomToolkitSettings(command_line="sleep 120"),
+        ),
+    )
+    share = m.AzureFileShareReference(
+        azure_file_url=f"https://{STORAGE_ACCOUNT}.file.core.windows.net/{SHARE}",
+        credentials=m.AzureStorageCredentialsInfo(account_key=STORAGE_KEY),
+        relative_mount_path="jobshare",
+    )  # the account name comes from the URL, as the CLI took it
+    for name in ("mounts_first", "mounts_second"):
+        jobs.submit(
+            name,
+            m.JobCreateParameters(
+                node_count=1,
+                std_out_err_path_prefix="$AZ_BATCHAI_JOB_MOUNT_ROOT/jobshare"
+                if name == "mounts_first"
+                else "$AZ_BATCHAI_JOB_TEMP",
+                mount_volumes=m.MountVolumes(azure_file_shares=[share])
+                if name == "mounts_first"
+                else None,
+                custom_toolkit_settings=m.CustomToolkitSettings(
+                    command_line="ls $AZ_BATCHAI_JOB_MOUNT_ROOT; echo $AZ_BATCHAI_JOB_MOUNT_ROOT"
+                ),
+            ),
+        )
+    stopped = jobs.wait("too_long")
+    assert stopped.execution_state == "failed"
+    assert "max_run_duration_seconds=2" in stopped.execution_info.errors[0].message
+    first = jobs.wait("mounts_first")
+    assert first.execution_state == "succeeded", first.execution_info
+    lines = jobs.text("mounts_first", "stdout.txt").splitlines()
+    assert lines[0] == "jobshare"
+    second = jobs.wait("mounts_second")
+    # A later job has a mount root of its own, without the first job's mount; its logs,
+    # on the node's disk only, still reach the job's files.
+    assert second.execution_state == "succeeded", second.execution_info
+    second_lines = jobs.text("mounts_second", "stdout.txt").splitlines()
+    assert second_lines == [second_lines[-1]] and second_lines[-1] != lines[-1]
+
+
+def test_horovod_job_runs_its_script_under_mpi(jobs: Jobs) -> None:
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun is not installed (apt-get install openmpi-bin)")
+    m = jobs.models
+    script = jobs.root / "hvd.py"
+    script.write_text(
+        "import os, sys\nprint('hvd rank', os.environ['OMPI_COMM_WORLD_RANK'], sys.argv[1:], flush=True)\n"
+    )
+    jobs.files.create_directory(SHARE, "scripts", fail_on_exist=False)
+    jobs.files.create_file_from_path(SHARE, "scripts", "hvd.py", str(script))
+    jobs.submit(
+        "horovod",
+        m.JobCreateParameters(
+            node_count=2,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            horovod_settings=m.HorovodSettings(
+                python_script_file_path="$AZ_BATCHAI_MOUNT_ROOT/azfiles/scripts/hvd.py",
+                command_line_args="--epochs 1",
+                process_count=2,
+            ),
+        ),
+    )
+    job = jobs.wait("horovod")
+    assert job.execution_state == "succeeded", job.execution_info
+    assert job.tool_type == "horovod"
+    stdout = jobs.text("horovod", "stdout.txt")
+    assert "hvd rank 0 ['--epochs', '1']" in stdout and "hvd rank 1 ['--epochs', '1']" in stdout
