@@ -57,7 +57,19 @@ class Jobs:
                 admin_user_name="demoUser", admin_user_password="Dem0Pa$$w0rd"
             ),
             node_setup=models.NodeSetup(
-                mount_volumes=models.MountVolumes(azure_file_shares=[share])
+                mount_volumes=models.MountVolumes(azure_file_shares=[share]),
+                setup_task=models.SetupTask(
+                    command_line="echo setting up $SETUP_VARIABLE $SETUP_SECRET",
+                    environment_variables=[
+                        models.EnvironmentVariable(name="SETUP_VARIABLE", value="VALUE")
+                    ],
+                    secrets=[
+                        models.EnvironmentVariableWithSecretValue(
+                            name="SETUP_SECRET", value="SECRET"
+                        )
+                    ],
+                    std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+                ),
             ),
         )
         self.cluster = self.client.clusters.create(RG, self.ws, "cpu", parameters).result()
@@ -411,3 +423,23 @@ def test_horovod_job_runs_its_script_under_mpi(jobs: Jobs) -> None:
     assert job.tool_type == "horovod"
     stdout = jobs.text("horovod", "stdout.txt")
     assert "hvd rank 0 ['--epochs', '1']" in stdout and "hvd rank 1 ['--epochs', '1']" in stdout
+
+
+def test_setup_task_ran_once_on_each_node(jobs: Jobs) -> None:
+    # The module's jobs ran on both nodes by now (the 2-node ones above); each node ran
+    # the cluster's setup task once, logging beside the cluster's other files.
+    cluster = jobs.client.clusters.get(RG, jobs.ws, "cpu")
+    task = cluster.node_setup.setup_task
+    assert task.secrets[0].value is None  # kept in the key vault
+    suffix = task.std_out_err_path_suffix
+    assert suffix.startswith(
+        f"{jobs.client.subscription_id}/{RG}/workspaces/{jobs.ws}/clusters/cpu/"
+    )
+    logs = sorted(e.name for e in jobs.files.list_directories_and_files(SHARE, suffix))
+    assert len([n for n in logs if n.startswith("stdout-")]) == 2, logs
+    for name in logs:
+        if name.startswith("stdout-"):
+            assert (
+                jobs.files.get_file_to_text(SHARE, suffix, name).content
+                == "setting up VALUE SECRET\n"
+            )

@@ -417,6 +417,23 @@ class ClustersOperations:
             _Mounts(self._c, ws).register(mounts, "parameters.nodeSetup.mountVolumes")
         stored = params.model_copy(deep=True)
         stored.user_account_settings.admin_user_password = None
+        task = stored.node_setup.setup_task if stored.node_setup else None
+        if task is not None:
+            task.std_out_err_path_suffix = (
+                f"{ws.subscription_id}/{ws.resource_group}/workspaces/{ws.name}/clusters/"
+                f"{cluster_name}/{uuid.uuid4()}"
+            )
+            vault = SecretsApi(self._c.client, ws.name)
+            for index, secret in enumerate(task.secrets or []):
+                if secret.value is None:
+                    raise CloudError(
+                        400,
+                        "InvalidRequestContent",
+                        f"parameters.nodeSetup.setupTask.secrets[{index}].value: required "
+                        "(key-vault references are not supported)",
+                    )
+                vault.set(_secret_key(cluster_name, secret.name), SecretValue(value=secret.value))
+                secret.value = None  # kept in the key vault, never in the cluster's record
         try:
             settings = ComputeSettings(
                 admin_username=user.admin_user_name,
@@ -516,6 +533,11 @@ class ClustersOperations:
         except ApiError as exc:
             raise _from_api(exc, "cluster_name") from None
         return _logins(nodes)
+
+
+def _secret_key(owner: str, name: str) -> str:
+    """The key-vault name of a job's (or a cluster setup task's) secret variable."""
+    return "batchai-" + hashlib.sha256(f"{owner}\n{name}".encode()).hexdigest()[:32]
 
 
 def _logins(nodes: list[NodeInfo]) -> Iterator[m.RemoteLoginInformation]:
@@ -674,7 +696,7 @@ class JobsOperations:
                 )
                 code = (
                     error.code
-                    if error.code in ("JobFailed", "JobPreparationFailed")
+                    if error.code in ("JobFailed", "JobPreparationFailed", "SetupTaskFailed")
                     else "JobFailed"
                 )
                 if info.status == RunStatus.CANCELED:
@@ -775,6 +797,7 @@ class JobsOperations:
             else []
         )
         raw = cluster.tags.get(PARAMETERS_TAG)
+        setup: m.BatchAISetupTask | None = None
         if raw:
             cluster_params = m.ClusterCreateParameters.model_validate_json(raw)
             if cluster_params.node_setup and cluster_params.node_setup.mount_volumes:
@@ -782,6 +805,17 @@ class JobsOperations:
                     cluster_params.node_setup.mount_volumes,
                     f"cluster {cluster.name} nodeSetup.mountVolumes",
                     level="cluster",
+                )
+            task = cluster_params.node_setup.setup_task if cluster_params.node_setup else None
+            if task is not None:
+                setup = m.BatchAISetupTask(
+                    command_line=task.command_line,
+                    environment_variables={
+                        v.name: v.value for v in task.environment_variables or []
+                    },
+                    secrets={s.name: _secret_key(cluster.name, s.name) for s in task.secrets or []},
+                    std_out_err_path_prefix=task.std_out_err_path_prefix,
+                    std_out_err_path_suffix=task.std_out_err_path_suffix or cluster.name,
                 )
         secrets: dict[str, str] = {}
         stored = params.model_copy(deep=True)
@@ -793,7 +827,7 @@ class JobsOperations:
                     "InvalidRequestContent",
                     f"parameters.secrets[{index}].value: required (key-vault references are not supported)",
                 )
-            key = "batchai-" + hashlib.sha256(f"{job}\n{secret.name}".encode()).hexdigest()[:32]
+            key = _secret_key(job, secret.name)
             vault.set(key, SecretValue(value=secret.value))
             secrets[secret.name] = key
         for secret in stored.secrets or []:
@@ -803,7 +837,7 @@ class JobsOperations:
             f"{experiment}/jobs/{job}/{uuid.uuid4()}"
         )
         dumped = stored.model_dump(mode="json", exclude_none=True)
-        return _launch.definition(
+        definition = _launch.definition(
             params,
             job_name=job,
             experiment_name=experiment,
@@ -814,6 +848,9 @@ class JobsOperations:
             secrets=secrets,
             stored=dumped,
         )
+        assert definition.batchai is not None
+        definition.batchai.setup_task = setup
+        return definition
 
     def get(
         self, resource_group_name: str, workspace_name: str, experiment_name: str, job_name: str,

@@ -205,6 +205,34 @@ class BatchAIJob:
             f"{STDOUTERR}/stderr-job_prep{suffix}.txt",
         )
 
+    def setup_node(self, env: dict[str, str], node_folder: Path) -> int:
+        """The cluster's setup task, once per node (before its first job, as Batch AI ran it
+        after allocation); its logs at ``{prefix}/{suffix}/stdout-<node>.txt``. Its exit code."""
+        task = self.launch.setup_task
+        done = node_folder / "batchai-setup-task.done"
+        if task is None or done.exists():
+            return 0
+        task_env = {**env}
+        for name, value in task.environment_variables.items():
+            task_env[name] = expand(value, task_env)
+        if task.secrets:
+            vault = SecretsApi(self.client, self.workspace)
+            for name, secret in task.secrets.items():
+                task_env[name] = vault.get(secret).value
+        folder = Path(expand(task.std_out_err_path_prefix, task_env)) / task.std_out_err_path_suffix
+        folder.mkdir(parents=True, exist_ok=True)
+        code = _run_logged(
+            task.command_line,
+            task_env,
+            self.job_temp,
+            folder / f"stdout-{self.node_id}.txt",
+            folder / f"stderr-{self.node_id}.txt",
+        )
+        if code == 0:
+            done.touch()
+        self.note(f"Setup task on node {self.node_id} ended with exit code {code}")
+        return code
+
     def prepare(self, env: dict[str, str], logs: LogShipper) -> int:
         """Run the job preparation (if any) on this node; its exit code."""
         command = self.launch.job_preparation
@@ -214,17 +242,7 @@ class BatchAIJob:
         out_path, err_path = self.log_path(out_name), self.log_path(err_name)
         logs.add(out_path, out_name)
         logs.add(err_path, err_name)
-        with open(out_path, "ab") as out, open(err_path, "ab") as err:
-            process = subprocess.Popen(
-                [SHELL, "-c", command],
-                cwd=self.job_temp,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-            code = process.wait()
+        code = _run_logged(command, env, self.job_temp, out_path, err_path)
         logs.ship()
         return code
 
@@ -281,3 +299,20 @@ class BatchAIJob:
             "message": f"Job preparation failed with exit code {exit_code}",
             "details": [{"code": "UserProcessExitCode", "message": str(exit_code)}],
         }
+
+
+def _run_logged(
+    command: str, env: dict[str, str], cwd: Path, out_path: Path, err_path: Path
+) -> int:
+    """``command`` under bash, its stdout and stderr appended to their logs; its exit code."""
+    with open(out_path, "ab") as out, open(err_path, "ab") as err:
+        process = subprocess.Popen(
+            [SHELL, "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        return process.wait()

@@ -388,6 +388,17 @@ class Launcher:
                     "a container; the job runs as processes on the node."
                 )
             env = self.batchai.environment(env)
+            # A cluster node's folder holds its runs' folders (nodes/<cluster>/<node>/runs/...).
+            setup = self.batchai.setup_node(env, self.node_dir.parent.parent)
+            if setup != 0:
+                self.logs.ship()
+                error = {
+                    "code": "SetupTaskFailed",
+                    "message": f"The cluster's setup task failed on node {self.node_id} with exit code {setup}",
+                    "details": [{"code": "UserProcessExitCode", "message": str(setup)}],
+                }
+                self.report("failed", exit_code=setup, error=error)
+                return 1
             code = self.batchai.prepare(env, self.logs)
             if code != 0:
                 self.logs.ship()

@@ -780,6 +780,16 @@ class BatchAIOutput(BaseModel):
     path_suffix: str | None = None
 
 
+class BatchAISetupTask(BaseModel):
+    """The cluster's setup task: run once on each node before its first job."""
+
+    command_line: str
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)  # variable -> key-vault secret
+    std_out_err_path_prefix: str
+    std_out_err_path_suffix: str
+
+
 class BatchAILaunch(BaseModel):
     """What the launcher needs to run a Batch AI job the way Batch AI ran it."""
 
@@ -800,6 +810,7 @@ class BatchAILaunch(BaseModel):
     # environment variable -> the workspace key-vault secret holding its value
     secrets: dict[str, str] = Field(default_factory=dict)
     container_image: str | None = None
+    setup_task: BatchAISetupTask | None = None
     # The job as it was created (secrets without their values), for ``jobs.get``.
     parameters: dict[str, Any] = Field(default_factory=dict)
     created: datetime | None = None
