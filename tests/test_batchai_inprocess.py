@@ -315,3 +315,22 @@ def test_storage_clients_on_the_embedded_default(
     assert json.loads(
         json.dumps([e.name for e in shares.list_directories_and_files("share", "scripts")])
     ) == ["train.py"]
+
+
+def test_a_team_server_takes_the_token_of_the_credentials(
+    cli_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.inprocess import TOKEN
+
+    address = __import__("os").environ["TRAINFORGE_ENDPOINT"]
+    monkeypatch.delenv("TRAINFORGE_TOKEN")  # only the credentials carry it
+    monkeypatch.delenv("TRAINFORGE_ENDPOINT")
+
+    class Credentials:  # msrest's BasicTokenAuthentication shape
+        token = {"access_token": TOKEN}
+
+    team = BatchAIManagementClient(Credentials(), str(uuid.uuid4()), base_url=address)
+    assert team.workspaces.create(RG, "teamws", "eastus").result().name == "teamws"
+    wrong = BatchAIManagementClient("not-the-token", str(uuid.uuid4()), base_url=address)
+    with pytest.raises(Exception, match="not valid"):
+        wrong.workspaces.get(RG, "teamws")
