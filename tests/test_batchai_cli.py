@@ -88,8 +88,23 @@ def test_workspace_cluster_experiment_and_job(tmp_path: Path) -> None:
     old = json.loads(ok("job", "create", *W, "-n", "legacy_job", "-c", "cpu", "-f", str(legacy)))
     assert old["schedulingPriority"] == "low"
     ok("job", "terminate", *W, "-e", "exp", "-n", "legacy_job", "-y", "--no-wait")
+    waited = invoke("job", "wait", *W, "-e", "exp", "-n", "legacy_job", "--interval", "0.2")
+    assert waited.exit_code == 1 and "completed with exit code None" in flat(waited.output)
+    assert (
+        json.loads(ok("job", "show", *W, "-e", "exp", "-n", "legacy_job"))["executionState"]
+        == "failed"
+    )
     ok("job", "delete", *W, "-e", "exp", "-n", "legacy_job", "-y", "--no-wait")
     assert "legacy_job" not in ok("job", "list", *W, "-e", "exp")
+    assert "Node IP SSH Port" in flat(ok("job", "node", "list", *W, "-e", "exp", "-j", "cli_job"))
+    assert "Node IP SSH Port" in flat(ok("cluster", "node", "list", *W, "-c", "cpu"))
+    assert json.loads(ok("cluster", "show", *W, "-n", "auto"))["vmSize"] == "STANDARD_D2_V2"
+    assert json.loads(ok("experiment", "show", *W, "-n", "exp"))["name"] == "exp"
+    ok("cluster", "delete", *W, "-n", "auto", "-y", "--no-wait")
+    shown = json.loads(ok("workspace", "show", "-g", "rg", "-n", "bai-cli"))
+    assert shown["id"].endswith("/resourceGroups/rg/providers/Microsoft.BatchAI/workspaces/bai-cli")
+    ok("workspace", "delete", "-g", "rg", "-n", "bai-cli", "-y")
+    assert invoke("workspace", "show", "-g", "rg", "-n", "bai-cli").exit_code == 1
 
 
 @pytest.mark.parametrize(
