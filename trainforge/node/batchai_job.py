@@ -157,12 +157,7 @@ class BatchAIJob:
         if not hostfile.exists():
             mpi.write_hostfile(hostfile, self.node_count, 1)
         env["AZ_BATCHAI_MPI_HOST_FILE"] = str(hostfile)
-        for name, value in launch.environment_variables.items():
-            env[name] = expand(value, env)
-        if launch.secrets:
-            vault = SecretsApi(self.client, self.workspace)
-            for name, secret in launch.secrets.items():
-                env[name] = vault.get(secret).value
+        self._user_variables(env, launch.environment_variables, launch.secrets)
         for input_id, path in launch.input_directories.items():
             env[f"AZ_BATCHAI_INPUT_{input_id}"] = expand(path, env)
         segment = launch.segment
@@ -177,6 +172,17 @@ class BatchAIJob:
             env[f"AZ_BATCHAI_OUTPUT_{out.id}"] = str(folder)
         self.env = env
         return env
+
+    def _user_variables(
+        self, env: dict[str, str], variables: dict[str, str], secrets: dict[str, str]
+    ) -> None:
+        """Add the user's variables (expanded) and secrets (from the key vault) to ``env``."""
+        for name, value in variables.items():
+            env[name] = expand(value, env)
+        if secrets:
+            vault = SecretsApi(self.client, self.workspace)
+            for name, secret in secrets.items():
+                env[name] = vault.get(secret).value
 
     def log_path(self, name: str) -> Path:
         """Where a Batch AI log (``stdouterr/stdout-wk-0.txt``) is written on the mount."""
@@ -213,12 +219,7 @@ class BatchAIJob:
         if task is None or done.exists():
             return 0
         task_env = {**env}
-        for name, value in task.environment_variables.items():
-            task_env[name] = expand(value, task_env)
-        if task.secrets:
-            vault = SecretsApi(self.client, self.workspace)
-            for name, secret in task.secrets.items():
-                task_env[name] = vault.get(secret).value
+        self._user_variables(task_env, task.environment_variables, task.secrets)
         folder = Path(expand(task.std_out_err_path_prefix, task_env)) / task.std_out_err_path_suffix
         folder.mkdir(parents=True, exist_ok=True)
         code = _run_logged(
