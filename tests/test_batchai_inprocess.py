@@ -190,8 +190,10 @@ def test_the_client_speaks_batch_ai(client: BatchAIManagementClient) -> None:
     with pytest.raises(CloudError) as elsewhere:  # the workspace is in RG, not in another group
         client.workspaces.get("other-rg", "wsone")
     assert elsewhere.value.status_code == 404
-    usage = list(client.usages.list("eastus"))
-    assert usage[0].name.value == "cores"
+    [usage] = client.usages.list("eastus")
+    assert usage.name.value == "cores" and usage.limit == 3 * 2  # cpu: at most 3 nodes of 2 vCPUs
+    with pytest.raises(CloudError, match="tags"):
+        client.workspaces.update(RG, "wsone", tags={"team": "a"})
 
 
 def test_bad_jobs_are_refused_and_nothing_is_made(

@@ -241,10 +241,14 @@ class WorkspacesOperations:
         self, resource_group_name: str, workspace_name: str, tags: dict[str, str] | None = None,
         **_: Any,
     ) -> m.Workspace:  # fmt: skip
-        info = self._c.workspace(resource_group_name, workspace_name)
-        model = self._model(info)
-        model.tags = tags
-        return model
+        """Refused: trainforge keeps a workspace's tags as they were created."""
+        self._c.workspace(resource_group_name, workspace_name)
+        raise CloudError(
+            400,
+            "NotSupported",
+            "tags: a trainforge workspace keeps the tags it was created with; "
+            "create it with the tags it needs",
+        )
 
     def list(self, workspaces_list_options: Any = None, **_: Any) -> Iterator[m.Workspace]:
         limit = getattr(workspaces_list_options, "max_results", 1000)
@@ -1002,17 +1006,21 @@ class UsagesOperations:
         self._c = context
 
     def list(self, location: str, **_: Any) -> Iterator[m.Usage]:
-        used = 0
+        """The vCPUs of the location's clusters now (``current_value``) and at their
+        ``max_nodes`` (``limit``: trainforge has no quota beyond the clusters' bounds)."""
+        used = bound = 0
         for info in WorkspacesApi(self._c.client).list(subscription_id=self._c.subscription_id):
             if info.location.lower() != location.lower():
                 continue
             for compute in ComputesApi(self._c.client, info.name).list():
-                used += compute.status.current_node_count * max(compute.node_resources.vcpus, 1)
+                cores = max(compute.node_resources.vcpus, 1)
+                used += compute.status.current_node_count * cores
+                bound += compute.scale_settings.max_nodes * cores
         return iter(
             [
                 m.Usage(
                     current_value=used,
-                    limit=max(used, 100),
+                    limit=bound,
                     name=m.UsageName(value="cores", localized_value="Total Regional vCPUs"),
                 )
             ]
