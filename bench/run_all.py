@@ -31,6 +31,7 @@ import bench_hyperdrive  # noqa: E402
 import bench_load  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_ray  # noqa: E402
+import bench_runs_list  # noqa: E402
 import bench_submit  # noqa: E402
 from _common import Row, fmt_ratio, fmt_value, progress  # noqa: E402
 
@@ -44,6 +45,7 @@ BENCHMARKS = [
     ("environments", bench_environments.run),
     ("hyperdrive", bench_hyperdrive.run),
     ("ray", bench_ray.run),
+    ("runs-list", bench_runs_list.run),
 ]
 
 

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, artifact
 from tests.helpers import restart_server
 from trainforge.cli.main import app
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Playwright drives Debian's Chromium (no `playwright install`) with these flags.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 
 pytestmark = [
     pytest.mark.real_process,  # Chromium, and the session's server
@@ -41,13 +37,24 @@ def browser() -> Iterator[sync_api.Browser]:
 
 
 @pytest.fixture
-def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
+def console_errors() -> list[str]:
+    """What the page wrote to the console as errors; a test takes out those it expects."""
+    return []
+
+
+@pytest.fixture
+def page(browser: sync_api.Browser, console_errors: list[str]) -> Iterator[sync_api.Page]:
     context = browser.new_context()  # a browser profile of its own: nobody signed in yet
     context.set_default_timeout(TIMEOUT_MS)
+    errors = console_errors
     try:
-        yield context.new_page()
+        opened = context.new_page()
+        opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        opened.on("pageerror", lambda e: errors.append(str(e)))
+        yield opened
     finally:
         context.close()
+    assert not errors, errors  # no page of the studio throws
 
 
 def _submit(experiment, project: Path):  # type: ignore[no-untyped-def]
@@ -106,3 +113,121 @@ def test_the_printed_studio_url_pasted_into_the_sign_in_box_signs_in_and_survive
     page.reload()  # same port, same token: the browser's login still works
     page.get_by_role("heading", name=f"Runs of {ws.name}").wait_for()
     assert sign_in.is_hidden()
+
+
+TWO_RANKS = """
+import os
+from trainforge.core import Run
+run = Run.get_context()
+rank = os.environ["RANK"]
+if rank == "0":
+    for i in range(30):
+        run.log("loss <i>", 1.0 / (i + 1))
+    run.log("lr", 0.01)
+print(f"hello from rank {rank}", flush=True)
+"""
+
+
+def test_the_run_page_draws_a_chart_per_metric_and_shows_every_ranks_log(  # type: ignore[no-untyped-def]
+    experiment, project, page
+) -> None:
+    from trainforge.core import ScriptRunConfig
+    from trainforge.core.runconfig import PyTorchConfiguration
+
+    (project / "train.py").write_text(TWO_RANKS)
+    run = experiment.submit(
+        ScriptRunConfig(
+            str(project), "train.py", distributed_job_config=PyTorchConfiguration(process_count=2)
+        )
+    )
+    run.wait_for_completion()
+    page.goto(run.get_portal_url())
+    page.get_by_role("heading", name=f"Run {run.id}").wait_for()
+    # A chart per metric (uPlot, served by the server itself), its name escaped.
+    chart = page.locator(".chart").filter(has=page.get_by_role("heading", name="loss <i>"))
+    chart.locator("canvas").wait_for()
+    assert page.locator(".chart canvas").count() == 2
+    assert page.get_by_role("cell", name="30 values, last 0.03333333333333333").is_visible()
+    log = page.locator("#log")
+    sync_api.expect(log).to_have_text("hello from rank 0\n")
+    page.locator("#log-select").select_option("azureml-logs/70_driver_log_1.txt")
+    sync_api.expect(log).to_have_text("hello from rank 1\n")
+    page.screenshot(path=str(artifact("studio-run-page.png")), full_page=True)
+
+
+def test_a_running_run_shows_new_metrics_and_its_end_without_a_reload(experiment, page) -> None:  # type: ignore[no-untyped-def]
+    run = experiment.start_logging(snapshot_directory=None)
+    page.goto(run.get_portal_url())
+    page.get_by_text("Running", exact=True).first.wait_for()
+    run.log("live", 1.0)
+    run.log("live", 2.0)
+    run.flush()
+    page.locator('.chart[data-metric="live"] canvas').wait_for()
+    run.complete()
+    page.get_by_text("Completed", exact=True).first.wait_for()
+
+
+def test_the_runs_table_pages_and_filters(experiment, page, console_errors) -> None:  # type: ignore[no-untyped-def]
+    made = []
+    for i in range(105):
+        run = experiment.start_logging(snapshot_directory=None)
+        run.tag("team", "b" if i % 10 == 0 else "a")
+        if i % 7 == 0:
+            run.fail()
+        else:
+            run.complete()
+        made.append(run)
+    workspace = experiment.workspace
+    page.goto(
+        workspace.service_context.studio_url(
+            f"workspaces/{workspace.name}/experiments/{experiment.name}"
+        )
+    )
+    page.get_by_role("heading", name=f"Runs of {workspace.name} / {experiment.name}").wait_for()
+    # The experiments list links back to this table.
+    page.get_by_role("link", name=f"Experiments of {workspace.name}").click()
+    page.get_by_role("heading", name=f"Experiments of {workspace.name}").wait_for()
+    page.get_by_role("link", name=experiment.name, exact=True).click()
+    page.get_by_role("heading", name=f"Runs of {workspace.name} / {experiment.name}").wait_for()
+    rows = page.locator("table tr").filter(has=page.locator("td"))
+    sync_api.expect(rows).to_have_count(100)
+    assert rows.first.locator("td").first.inner_text() == made[-1].id  # newest first
+    page.get_by_role("link", name="Next page").click()
+    sync_api.expect(rows).to_have_count(5)
+    assert rows.last.locator("td").first.inner_text() == made[0].id
+    assert page.get_by_role("link", name="Next page").count() == 0
+    page.get_by_role("link", name="oldest first").click()  # sorted the other way, page 1
+    sync_api.expect(rows).to_have_count(100)
+    assert rows.first.locator("td").first.inner_text() == made[0].id
+    page.get_by_role("link", name="newest first").click()
+    sync_api.expect(rows.first.locator("td").first).to_have_text(made[-1].id)
+
+    page.locator("#status-filter").select_option("Failed")
+    page.locator("#tag-filter").fill("team=b")
+    page.get_by_role("button", name="Filter").click()
+    failed_b = [r.id for i, r in enumerate(made) if i % 7 == 0 and i % 10 == 0][::-1]
+    sync_api.expect(rows).to_have_count(len(failed_b))
+    assert [rows.nth(i).locator("td").first.inner_text() for i in range(len(failed_b))] == failed_b
+    page.screenshot(path=str(artifact("studio-runs-filtered.png")), full_page=True)
+
+    # A cursor the server never gave: the page says so (no stack trace).
+    page.goto(page.url.split("?")[0] + "?cursor=forged")
+    page.get_by_text("cursor: not a cursor this server gave").wait_for()
+    # The browser logs the refused request; nothing else may have gone wrong.
+    refused = "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    console_errors.remove(refused)
+
+
+def test_the_cancel_button_cancels_a_running_script(experiment, project, page) -> None:  # type: ignore[no-untyped-def]
+    from trainforge.core import ScriptRunConfig
+
+    (project / "train.py").write_text(
+        "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
+    )
+    run = experiment.submit(ScriptRunConfig(str(project), "train.py"))
+    page.goto(run.get_portal_url())
+    page.locator("#log").get_by_text("started").wait_for()  # the script runs
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("Canceled", exact=True).first.wait_for(timeout=60_000)
+    assert page.get_by_role("button", name="Cancel run").count() == 0
+    assert run.get_status() == "Canceled"

@@ -7,6 +7,7 @@ import sys
 import webbrowser
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -308,20 +309,58 @@ def run_submit(
         _final(run, run.wait_for_completion(show_output=True, raise_on_error=False))
 
 
+def _key_values(pairs: list[str] | None, option: str) -> list[str] | dict[str, str] | None:
+    """``KEY=VALUE`` options as the SDK's key -> value filter; bare ``KEY`` options (the key
+    present, any value) as its list of keys."""
+    if not pairs:
+        return None
+    split = [pair.partition("=") for pair in pairs]
+    if any(not key for key, _, _ in split):
+        raise typer.BadParameter("give KEY or KEY=VALUE", param_hint=option)
+    if all(not sep for _, sep, _ in split):
+        return [key for key, _, _ in split]
+    if not all(sep for _, sep, _ in split):
+        raise typer.BadParameter(
+            "give every one as KEY=VALUE, or every one as KEY", param_hint=option
+        )
+    return {key: value for key, _, value in split}
+
+
 @run_app.command("list")
 def run_list(
     experiment: Annotated[
         str | None, typer.Option("--experiment", "-e", help="Only this experiment's runs")
     ] = None,
     workspace: WorkspaceOption = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many runs")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs")] = 50,
+    status: Annotated[str | None, typer.Option(help="Only runs in this status")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE, or KEY for any value; repeatable")
+    ] = None,
+    property: Annotated[list[str] | None, typer.Option(help="As --tag, for properties")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only runs created at or after this time (UTC)")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Only runs created before this time (UTC)")
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; the server filters and pages them."""
     from trainforge.core.run import info_of, list_runs
 
     rows = []
-    for run in list_runs(_workspace(workspace), experiment=experiment):
+    found = list_runs(
+        _workspace(workspace),
+        experiment=experiment,
+        status=status,
+        tags=_key_values(tag, "--tag"),
+        properties=_key_values(property, "--property"),
+        created_after=_utc(since),
+        created_before=_utc(until),
+        page_size=min(limit, 1000),
+    )
+    for run in found:
         if len(rows) >= limit:
             break
         info = info_of(run)
@@ -336,6 +375,10 @@ def run_list(
             }
         )
     emit(rows, output)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @run_app.command("show")

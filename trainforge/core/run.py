@@ -649,11 +649,15 @@ class Run:
         status: str | None = None,
         include_children: bool = False,
     ) -> Iterator[Run]:
-        for run in experiment.get_runs(
-            type=type, tags=tags, properties=properties, include_children=include_children
-        ):
-            if status is None or run.status == status:
-                yield run
+        yield from list_runs(
+            experiment.workspace,
+            experiment=experiment.name,
+            include_children=include_children,
+            tags=tags,
+            properties=properties,
+            type=type,
+            status=status,
+        )
 
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -765,10 +769,14 @@ def list_runs(
     workspace: Workspace, tags: Any = None, properties: Any = None, **params: Any
 ) -> Iterator[Run]:
     """Runs of the workspace, newest first; ``tags``/``properties`` filter as the SDK's do."""
-    with sdk_errors():
-        found = api(workspace, RunsApi).list(tags=tags, properties=properties, **params)
+    found = api(workspace, RunsApi).iterate(tags=tags, properties=properties, **params)
     experiments: dict[str, Experiment] = {}
-    for info in found:
+    while True:
+        # Pages are fetched as the generator is consumed: the first run comes after one page.
+        with sdk_errors():
+            info = next(found, None)
+        if info is None:
+            return
         if info.experiment_name not in experiments:
             experiments[info.experiment_name] = Experiment(
                 workspace, info.experiment_name, _skip_name_validation=True, _id=info.experiment_id

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from trainforge import __version__
@@ -38,6 +39,7 @@ from trainforge.server.store.database import is_busy
 
 log = logging.getLogger("trainforge.server")
 STUDIO_PAGE = Path(__file__).parent / "static" / "studio.html"
+STUDIO_ASSETS = Path(__file__).parent / "static" / "vendor"
 
 
 def _error(status_code: int, code: str, message: str) -> JSONResponse:
@@ -126,6 +128,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    # The studio's vendored libraries (uPlot for its charts): served from the package,
+    # nothing fetched from the internet.
+    app.mount("/studio-assets", StaticFiles(directory=STUDIO_ASSETS), name="studio-assets")
 
     @app.get("/studio/{path:path}", include_in_schema=False)
     def studio(path: str) -> FileResponse:

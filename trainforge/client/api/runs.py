@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.schemas.runs import ChildrenCreate, RunCreate, RunInfo, RunUpdate
+from trainforge.schemas.runs import ChildrenCreate, RunCreate, RunInfo, RunList, RunUpdate
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -29,13 +31,44 @@ class RunsApi(WorkspaceResource):
     def get(self, run_id: str) -> RunInfo:
         return RunInfo.model_validate(self.client.get(self.path(run_id)))
 
-    def list(self, tags: Any = None, properties: Any = None, **filters: Any) -> list[RunInfo]:
-        """Runs of the workspace, newest first; ``tags``/``properties`` as the SDK's filters."""
+    def page(
+        self,
+        tags: Any = None,
+        properties: Any = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> RunList:
+        """One page of the workspace's runs, newest first, filtered by the server
+        (``tags``/``properties`` as the SDK's filters; ``experiment``, ``parent``,
+        ``status``, ``type``, ``target``, ``created_after``, ``created_before``...)."""
         for name, value in (("tags", tags), ("properties", properties)):
             if value is not None:
                 filters[name] = json.dumps(value)
-        found = self.client.get(f"{self.base}/runs", **filters)["runs"]
-        return [RunInfo.model_validate(item) for item in found]
+        for name in ("created_after", "created_before"):
+            if isinstance(filters.get(name), datetime):
+                filters[name] = filters[name].isoformat()
+        return RunList.model_validate(
+            self.client.get(f"{self.base}/runs", cursor=cursor, limit=limit, **filters)
+        )
+
+    def iterate(
+        self, tags: Any = None, properties: Any = None, page_size: int | None = None, **filters: Any
+    ) -> Iterator[RunInfo]:
+        """Every matching run, newest first, fetched a page at a time as it is consumed."""
+        cursor: str | None = None
+        while True:
+            found = self.page(tags, properties, cursor=cursor, limit=page_size, **filters)
+            yield from found.runs
+            if found.next_cursor is None:
+                return
+            cursor = found.next_cursor
+
+    def list(
+        self, tags: Any = None, properties: Any = None, **filters: Any
+    ) -> builtins.list[RunInfo]:
+        """Every matching run, newest first (all pages)."""
+        return builtins.list(self.iterate(tags, properties, **filters))
 
     def update(self, run_id: str, body: RunUpdate | dict[str, Any]) -> RunInfo:
         payload = (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +27,9 @@ from trainforge.server.routers.deps import IdempotencyKey, plane
 from trainforge.server.services import fencing, metrics, request_keys
 
 router = APIRouter(prefix="/workspaces/{ws}")
+# Runs per page of a listing: the SDK's generators and the CLI page through them.
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 
 
 class BatchResult(BaseModel):
@@ -76,14 +80,21 @@ def list_runs(
     include_children: bool = False,
     tags: str | None = Query(default=None, description="JSON: a key, a list of keys or an object"),
     properties: str | None = Query(default=None, description="JSON: as tags"),
-    status: str | None = None,
+    status: str | None = Query(default=None, max_length=32),
     type: str | None = None,
     target: str | None = None,
+    created_after: datetime | None = Query(default=None, description="ISO 8601, inclusive"),
+    created_before: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
+    limit: int = Query(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs per page"),
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    order: Literal["newest", "oldest"] = Query(default="newest", description="By creation"),
     cp: ControlPlane = Depends(plane),
 ) -> RunList:
+    """Runs newest first, a page at a time: filters and order in SQL, ``next_cursor`` set
+    while more runs follow."""
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
-        runs = cp.runs.list(
+        runs, next_cursor = cp.runs.list(
             db,
             row,
             experiment_name=experiment,
@@ -95,8 +106,13 @@ def list_runs(
             status=status,
             run_type=type,
             target=target,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            cursor=cursor,
+            oldest_first=order == "oldest",
         )
-        return RunList(runs=[cp.runs.info(db, row, run) for run in runs])
+        return RunList(runs=cp.runs.infos(db, row, runs), next_cursor=next_cursor)
 
 
 @router.get("/runs/{run_id}", response_model=RunInfo)

@@ -6,6 +6,7 @@ import builtins
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,7 +23,7 @@ from trainforge.schemas.runs import (
     RunUpdate,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import allocation, request_keys, run_states
+from trainforge.server.services import allocation, request_keys, run_filters, run_states
 from trainforge.server.store import models
 from trainforge.server.store.database import insert_unless_present
 
@@ -62,17 +63,6 @@ def new_script_run_id(experiment_name: str) -> str:
     return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
 
 
-def _matches(values: dict[str, Any], wanted: str | dict[str, Any] | list[str] | None) -> bool:
-    """The SDK's tag/property filter: a key, a list of keys, or a key -> value dict."""
-    if wanted is None:
-        return True
-    if isinstance(wanted, str):
-        return wanted in values
-    if isinstance(wanted, list):
-        return all(key in values for key in wanted)
-    return all(key in values and values[key] == value for key, value in wanted.items())
-
-
 class RunService:
     # -- experiments -------------------------------------------------------------------
     def experiment(self, db: Session, ws: models.Workspace, name: str) -> models.Experiment:
@@ -107,6 +97,20 @@ class RunService:
         exp = db.get(models.Experiment, run.experiment_id)
         assert exp is not None
         return to_info(run, exp.name, ws.name)
+
+    def infos(
+        self, db: Session, ws: models.Workspace, runs: builtins.list[models.Run]
+    ) -> builtins.list[RunInfo]:
+        """``info`` of many runs, their experiments' names read in one query (a page of a
+        listing: one query per run would cost more than the listing itself)."""
+        ids = {run.experiment_id for run in runs}
+        found = db.execute(
+            select(models.Experiment.id, models.Experiment.name).where(
+                models.Experiment.id.in_(ids)
+            )
+        )
+        names = {exp_id: name for exp_id, name in found}
+        return [to_info(run, names[run.experiment_id], ws.name) for run in runs]
 
     def create(
         self, db: Session, ws: models.Workspace, experiment_name: str, request: RunCreate
@@ -251,16 +255,23 @@ class RunService:
         status: str | None = None,
         run_type: str | None = None,
         target: str | None = None,
-    ) -> list[models.Run]:
-        """Runs newest first, filtered as ``Experiment.get_runs`` and ``Run.get_children`` do."""
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        oldest_first: bool = False,
+    ) -> tuple[builtins.list[models.Run], str | None]:
+        """Runs newest first (or oldest first), filtered as ``Experiment.get_runs`` and
+        ``Run.get_children`` do, all in SQL; a page of at most ``limit`` runs after
+        ``cursor``, and the next cursor."""
+        query = select(models.Run).where(models.Run.workspace_id == ws.id)
         if parent_run_id is not None:
-            rows = (
-                self._descendants(db, parent_run_id)
-                if recursive
-                else self._children(db, [parent_run_id])
-            )
+            if recursive:
+                ids = self._descendant_ids(db, ws, parent_run_id)
+                query = query.where(models.Run.id.in_(ids))
+            else:
+                query = query.where(models.Run.parent_run_id == parent_run_id)
         else:
-            query = select(models.Run).where(models.Run.workspace_id == ws.id)
             if experiment_name is not None:
                 exp = db.scalar(
                     select(models.Experiment).where(
@@ -269,22 +280,50 @@ class RunService:
                     )
                 )
                 if exp is None:
-                    return []
+                    return [], None
                 query = query.where(models.Run.experiment_id == exp.id)
             if not include_children:
                 query = query.where(models.Run.parent_run_id.is_(None))
-            rows = list(db.scalars(query))
-        rows = [
-            run
-            for run in rows
-            if _matches(run.tags, tags)
-            and _matches(run.properties, properties)
-            and (status is None or run.status == status)
-            and (run_type is None or run.run_type == run_type)
-            and (target is None or run.target == target)
-        ]
-        rows.sort(key=lambda run: (run.created, run.number), reverse=True)
-        return rows
+        dialect = db.get_bind().dialect.name
+        for condition in (
+            *run_filters.key_value(dialect, models.Run.tags, tags, "tags"),
+            *run_filters.key_value(dialect, models.Run.properties, properties, "properties"),
+        ):
+            query = query.where(condition)
+        if status is not None:
+            query = query.where(models.Run.status == status)
+        if run_type is not None:
+            query = query.where(models.Run.run_type == run_type)
+        if target is not None:
+            query = query.where(models.Run.target == target)
+        if created_after is not None:
+            query = query.where(models.Run.created >= created_after)
+        if created_before is not None:
+            query = query.where(models.Run.created < created_before)
+        if cursor is not None:
+            query = query.where(*run_filters.after(cursor, oldest_first))
+        query = query.order_by(*run_filters.order_by(oldest_first))
+        if limit is None:
+            return builtins.list(db.scalars(query)), None
+        rows = builtins.list(db.scalars(query.limit(limit + 1)))
+        if len(rows) <= limit:
+            return rows, None
+        return rows[:limit], run_filters.cursor_of(rows[limit - 1], oldest_first)
+
+    def _descendant_ids(self, db: Session, ws: models.Workspace, run_id: str) -> set[str]:
+        found: set[str] = set()
+        frontier = [run_id]
+        while frontier:
+            level = builtins.list(
+                db.scalars(
+                    select(models.Run.id).where(
+                        models.Run.workspace_id == ws.id, models.Run.parent_run_id.in_(frontier)
+                    )
+                )
+            )
+            frontier = [i for i in level if i not in found]
+            found.update(frontier)
+        return found
 
     def _children(self, db: Session, parent_ids: Iterable[str]) -> builtins.list[models.Run]:
         ids = list(parent_ids)

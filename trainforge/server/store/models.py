@@ -93,6 +93,11 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_experiment_created", "experiment_id", "created"),
         Index("ix_runs_status", "status"),
+        # Listings, newest first: a workspace's top-level runs (parent IS NULL) or a run's
+        # children, by status, and by time (the cursor seeks on created).
+        Index("ix_runs_workspace_parent_created", "workspace_id", "parent_run_id", "created"),
+        Index("ix_runs_workspace_status_created", "workspace_id", "status", "created"),
+        Index("ix_runs_workspace_created", "workspace_id", "created"),
     )
 
     id: Mapped[str] = mapped_column(String(256), primary_key=True)

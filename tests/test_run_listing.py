@@ -1,0 +1,178 @@
+"""Run listings at scale: the REST list filters tags, properties, status and creation time
+in SQL (SQLite and PostgreSQL), pages with a cursor, refuses a bad filter with a 4xx naming
+it, and the SDK's ``Experiment.get_runs`` / ``Run.list`` and ``trainforge run list`` page
+through it keeping the SDK's behaviour."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.inprocess import Api, api_fixture  # noqa: F401  (the fixture)
+from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
+from trainforge.cli.main import app
+
+RUNS = "/workspaces/alpha/runs"
+
+
+def _run(api: Api, experiment: str = "exp", ws: str = "alpha", **body: Any) -> str:
+    created = api.call(
+        "POST",
+        f"/workspaces/{ws}/experiments/{experiment}/runs",
+        json={"kind": "interactive", **body},
+    )
+    return str(created["run_id"])
+
+
+def _complete(api: Api, run_id: str, status: str = "Completed") -> None:
+    api.call("PATCH", f"{RUNS}/{run_id}", json={"status": status})
+
+
+def _ids(api: Api, **params: Any) -> list[str]:
+    for name in ("tags", "properties"):
+        if name in params:
+            params[name] = json.dumps(params[name])
+    return [r["run_id"] for r in api.call("GET", RUNS, params={"limit": 1000, **params})["runs"]]
+
+
+@pytest.fixture
+def runs(api: Api) -> dict[str, str]:
+    api.workspace("alpha")
+    api.workspace("beta")
+    made = {
+        "vision": _run(api, tags={"team": "vision", "gpu": None}, properties={"stage": "dev"}),
+        "speech": _run(api, tags={"team": "speech"}, properties={"stage": "prod"}),
+        "plain": _run(api),
+        "other": _run(api, experiment="other", tags={"team": "vision"}),
+    }
+    _complete(api, made["vision"])
+    _complete(api, made["other"], "Failed")
+    # Another workspace's runs with the same tags are never listed.
+    _run(api, ws="beta", tags={"team": "vision", "gpu": None})
+    return made
+
+
+def test_filters_run_in_sql_as_the_sdk_defines_them(api: Api, runs: dict[str, str]) -> None:
+    newest_first = [runs[n] for n in ("other", "plain", "speech", "vision")]
+    assert _ids(api) == newest_first
+    assert _ids(api, experiment="exp") == newest_first[1:]
+    assert _ids(api, tags="team") == [runs["other"], runs["speech"], runs["vision"]]
+    assert _ids(api, tags={"team": "vision"}) == [runs["other"], runs["vision"]]
+    assert _ids(api, tags=["team", "gpu"]) == [runs["vision"]]
+    assert _ids(api, tags={"gpu": None}) == [runs["vision"]]  # a tag without a value
+    assert _ids(api, tags={"team": "nobody"}) == []
+    assert _ids(api, properties={"stage": "prod"}) == [runs["speech"]]
+    assert _ids(api, properties="stage", tags={"team": "vision"}) == [runs["vision"]]
+    assert _ids(api, status="Completed") == [runs["vision"]]
+    assert _ids(api, status="Failed", tags="team") == [runs["other"]]
+    assert _ids(api, status="Provisioning") == []  # a status no run has: nothing, no error
+
+
+def test_created_time_ranges(api: Api, runs: dict[str, str]) -> None:
+    listed = api.call("GET", RUNS)["runs"]
+    created = {r["run_id"]: r["created_utc"] for r in listed}
+    middle = created[runs["speech"]]
+    assert _ids(api, created_after=middle) == [runs["other"], runs["plain"], runs["speech"]]
+    assert _ids(api, created_before=middle) == [runs["vision"]]
+    assert _ids(api, created_after=middle, created_before=created[runs["other"]]) == [
+        runs["plain"],
+        runs["speech"],
+    ]
+
+
+def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
+    api.workspace("alpha")
+    made = [_run(api, tags={"batch": "b"}) for _ in range(23)]
+    pages, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 10, "tags": json.dumps({"batch": "b"})}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.call("GET", RUNS, params=params)
+        pages.append([r["run_id"] for r in page["runs"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [10, 10, 3]
+    assert [run_id for p in pages for run_id in p] == made[::-1]
+    # The default page is 100 runs; the last page says there is no more.
+    assert api.call("GET", RUNS)["next_cursor"] is None
+    # Oldest first, by the same cursor; a cursor of one order does not continue the other.
+    first = api.call("GET", RUNS, params={"limit": 20, "order": "oldest"})
+    rest = api.call(
+        "GET", RUNS, params={"limit": 20, "order": "oldest", "cursor": first["next_cursor"]}
+    )
+    assert [r["run_id"] for r in first["runs"] + rest["runs"]] == made
+    assert rest["next_cursor"] is None
+    mixed = api.request("GET", RUNS, params={"limit": 20, "cursor": first["next_cursor"]})
+    assert (
+        mixed.status_code == 400
+        and "cursor: it continues a listing in the other order" in mixed.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"cursor": "not-a-cursor"}, 400, "cursor: not a cursor this server gave"),
+        ({"limit": 0}, 422, "limit"),
+        ({"limit": 5000}, 422, "limit"),
+        ({"tags": json.dumps({"team": {"nested": 1}})}, 400, "tags: each value"),
+        ({"tags": json.dumps([1, 2])}, 400, "tags: a list of keys takes strings"),
+        ({"properties": "7"}, 400, "properties: give a key"),
+        ({"created_after": "yesterday"}, 422, "created_after"),
+        ({"order": "sideways"}, 422, "order"),
+    ],
+)
+def test_a_bad_filter_is_a_4xx_naming_it(
+    api: Api, params: dict[str, Any], status: int, says: str
+) -> None:
+    api.workspace("alpha")
+    response = api.request("GET", RUNS, params=params)
+    assert response.status_code == status, response.text
+    assert says in response.text
+    assert "Traceback" not in response.text and "SELECT" not in response.text
+
+
+def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None:  # type: ignore[no-untyped-def]
+    from trainforge.core import Experiment, Run, Workspace
+
+    api = cli_server
+    api.workspace("alpha")
+    made = [
+        _run(api, tags={"team": "vision" if i % 3 == 0 else "speech"}, properties={"i": str(i)})
+        for i in range(250)
+    ]
+    for run_id in made[::5]:
+        _complete(api, run_id)
+    ws = Workspace.get("alpha")
+    experiment = Experiment(ws, "exp")
+
+    everything = list(experiment.get_runs())  # the SDK's generator over all pages
+    assert [r.id for r in everything] == made[::-1]
+    vision = [r.id for r in experiment.get_runs(tags={"team": "vision"})]
+    assert vision == made[::3][::-1]
+    assert [r.id for r in experiment.get_runs(properties={"i": "7"})] == [made[7]]
+    completed = [r.id for r in Run.list(experiment, status="Completed", tags="team")]
+    assert completed == made[::5][::-1]
+
+    listed = CliRunner().invoke(
+        app,
+        ["run", "list", "-w", "alpha", "--tag", "team=vision", "--status", "Completed"]
+        + ["--limit", "3", "-o", "json"],
+    )
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [r["run id"] for r in rows] == [r for r in made[::-1] if r in made[::15]][:3]
+    since = datetime.fromisoformat(everything[1].get_details()["startTimeUtc"][:-1])
+    recent = CliRunner().invoke(
+        app, ["run", "list", "-w", "alpha", "--since", since.isoformat(), "-o", "json"]
+    )
+    assert recent.exit_code == 0, recent.output
+    assert [r["run id"] for r in json.loads(recent.stdout)] == [made[-1], made[-2]]
+    bad = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--tag", "=x"])
+    assert bad.exit_code != 0 and "KEY or KEY=VALUE" in bad.output
