@@ -870,7 +870,7 @@ class JobsOperations:
         ws = self._c.workspace(resource_group_name, workspace_name)
         _name(experiment_name, "experiment_name")
         limit = getattr(jobs_list_by_experiment_options, "max_results", 1000)
-        found = RunsApi(self._c.client, ws.name).list(experiment_name=experiment_name)
+        found = RunsApi(self._c.client, ws.name).list(experiment=experiment_name)
         jobs = [
             self._model(ws, info)
             for info in found
