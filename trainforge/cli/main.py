@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from trainforge.cli.batchai import batchai_app
 from trainforge.cli.common import (
     EXIT_CODES,
     EXIT_NO_SERVER,
@@ -74,6 +75,7 @@ app.add_typer(environment_app, name="environment")
 app.add_typer(sweep_app, name="sweep")
 app.add_typer(model_app, name="model")
 app.add_typer(service_app, name="service")
+app.add_typer(batchai_app, name="batchai")
 
 
 @app.callback(invoke_without_command=True)

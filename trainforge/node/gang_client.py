@@ -3,9 +3,11 @@ and pass daemon commands between nodes (see ``trainforge.server.services.gang``)
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from trainforge.client.api.gang import GangApi
 from trainforge.client.http import TrainforgeClient
@@ -27,6 +29,31 @@ class GangTimeout(Exception):
     """The other nodes of the gang did not publish in time."""
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _listen_socket(host: str) -> socket.socket:
+    """A socket bound to a free port below the ephemeral range: once released for the task
+    to bind, no outgoing connection of the host (HTTP clients, the task's peers) can take it
+    meanwhile, as one may take a port of the ephemeral range."""
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind((host, random.randrange(20000, max(floor, 20001))))
+            return probe
+        except OSError:
+            probe.close()
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind((host, 0))
+    return probe
+
+
 class PortReservation:
     """Free ports on this node's address, held open until the processes that use them start.
 
@@ -38,9 +65,7 @@ class PortReservation:
         self.host = host
         self._sockets: list[socket.socket] = []
         for _ in range(count):
-            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            probe.bind((host, 0))
-            self._sockets.append(probe)
+            self._sockets.append(_listen_socket(host))
         self.ports = [probe.getsockname()[1] for probe in self._sockets]
 
     def release(self) -> None:

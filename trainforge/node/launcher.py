@@ -30,6 +30,7 @@ from trainforge.client.api.snapshots import SnapshotsApi
 from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.http import ApiError, Endpoint, TrainforgeClient
 from trainforge.node import (
+    batchai_job,
     environments,
     mpi,
     process_plan,
@@ -141,6 +142,14 @@ class Launcher:
         self.inbox: DaemonInbox | None = None
         self.daemon_ids: dict[int, int] = {}  # process index -> its node command
         self.user: RunUser | None = None  # whom the run's processes run as
+        self.batchai: batchai_job.BatchAIJob | None = None  # a Batch AI job's own layout
+        self.execution_log: Path | None = None
+
+    def log_path(self, name: str) -> Path:
+        """Where the log ``name`` is written on this node (a Batch AI job's on its mount)."""
+        if self.batchai is not None and name.startswith(process_plan.BATCHAI_LOGS):
+            return self.batchai.log_path(name)
+        return self.logs_dir / Path(name).name
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
@@ -160,7 +169,12 @@ class Launcher:
         self.runs.report_assignment(self.run_id, self.assignment_id, body)
 
     def note(self, line: str) -> None:
-        """A line of the launcher's own in the first driver log (e.g. that Docker is not used)."""
+        """A line of the launcher's own in the first driver log (e.g. that Docker is not used);
+        a Batch AI job's go to its execution log."""
+        if self.execution_log is not None:
+            with open(self.execution_log, "a") as out:
+                out.write(line.rstrip("\n") + "\n")
+            return
         if not self.log_files:  # a node with no task of the run: its launcher log only
             log.info("%s", line)
             return
@@ -309,8 +323,38 @@ class Launcher:
         self.definition = definition
         plan = process_plan.layout(definition, self.node_rank, self.node_count)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        if definition.batchai is not None:
+            self.batchai = batchai_job.BatchAIJob(
+                definition.batchai,
+                self.client,
+                self.workspace,
+                self.run_id,
+                self.attempt,
+                self.home,
+                self.work_dir,
+                self.node_id,
+                self.node_rank,
+                self.node_count,
+                self.note,
+                self.node_addr,
+            )
+            try:
+                self.batchai.mount()
+                self.batchai.stdouterr_before_mount({})
+            except batchai_job.MountError as exc:
+                return self.refuse(str(exc))
+            name = self.batchai.execution_log_name()
+            self.execution_log = self.log_path(name)
+            self.execution_log.touch()
+            self.logs.add(self.execution_log, name)
+            self.note(
+                f"Job {definition.batchai.job_name} (attempt {self.attempt}) on node "
+                f"{self.node_id}, rank {self.node_rank} of {self.node_count}"
+            )
+            for line in self.batchai.mounted:
+                self.note(line)
         for name in plan.log_names:
-            path = self.logs_dir / Path(name).name
+            path = self.log_path(name)
             path.touch()
             self.log_files.append(path)
             self.logs.add(path, name)
@@ -337,6 +381,31 @@ class Launcher:
         env.update(data_env)
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
+        if self.batchai is not None:
+            if definition.batchai and definition.batchai.container_image and self.node_rank == 0:
+                self.note(
+                    f"containerSettings: image {definition.batchai.container_image} is not run in "
+                    "a container; the job runs as processes on the node."
+                )
+            env = self.batchai.environment(env)
+            # A cluster node's folder holds its runs' folders (nodes/<cluster>/<node>/runs/...).
+            setup = self.batchai.setup_node(env, self.node_dir.parent.parent)
+            if setup != 0:
+                self.logs.ship()
+                error = {
+                    "code": "SetupTaskFailed",
+                    "message": f"The cluster's setup task failed on node {self.node_id} with exit code {setup}",
+                    "details": [{"code": "UserProcessExitCode", "message": str(setup)}],
+                }
+                self.report("failed", exit_code=setup, error=error)
+                return 1
+            code = self.batchai.prepare(env, self.logs)
+            if code != 0:
+                self.logs.ship()
+                self.batchai.unmount()
+                error = batchai_job.BatchAIJob.preparation_error(code)
+                self.report("failed", exit_code=code, error=error)
+                return 1
         if (
             self.user is not None
             and RUN_USER_VARIABLE not in os.environ
@@ -375,6 +444,8 @@ class Launcher:
             for d in definition.directories_to_watch
             if d != "outputs"
         ]
+        if self.batchai is not None:
+            syncs += self.batchai.output_syncs(self.files)
         self.context = process_plan.NodeContext(
             definition=definition,
             interpreter=interpreter,
@@ -429,12 +500,17 @@ class Launcher:
         return 1
 
     def start(self, spec: process_plan.ProcessSpec) -> None:
-        log_path = self.logs_dir / Path(spec.slot.log_name).name
+        log_path = self.log_path(spec.slot.log_name)
         # Local datastores are bound read-only into this process's own view; the wrapper
         # that binds them drops to the run user itself, after mounting.
         command = read_only_view.wrap(spec.command, self.data.binds(), self.user)
         user = self.user if command == spec.command else None
-        with open(log_path, "ab") as driver:
+        # A Batch AI task keeps stderr apart (stderr-wk-0.txt beside stdout-wk-0.txt).
+        stderr_path = self.log_path(spec.slot.stderr_name) if spec.slot.stderr_name else None
+        with (
+            open(log_path, "ab") as driver,
+            open(stderr_path or os.devnull, "ab") as errors,
+        ):
             self.processes.append(
                 subprocess.Popen(
                     command,
@@ -442,7 +518,7 @@ class Launcher:
                     env=spec.env,
                     stdin=subprocess.DEVNULL,
                     stdout=driver,
-                    stderr=subprocess.STDOUT,
+                    stderr=errors if stderr_path else subprocess.STDOUT,
                     start_new_session=True,
                     **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
                 )
@@ -577,6 +653,12 @@ class Launcher:
     def finish(self, failed: int | None, reason: str | None, syncs: list[FolderSync]) -> int:
         for sync in syncs:
             sync.sync()
+        if self.batchai is not None:
+            self.batchai.unmount()
+            codes = [p.returncode for p in self.processes]
+            self.note(
+                f"Processes ended with exit codes {codes}" + (f": {reason}" if reason else "")
+            )
         if reason != "canceled":
             try:
                 self.data.upload_outputs()
@@ -589,7 +671,10 @@ class Launcher:
             self.report("failed", error={"code": "UserError", "message": reason})
         elif failed is not None:
             code = self.processes[failed].returncode
-            self.report("failed", exit_code=code, error=self.error(failed, code))
+            error = self.error(failed, code)
+            if self.batchai is not None:
+                error = self.batchai.job_error(code, error)
+            self.report("failed", exit_code=code, error=error)
         else:
             self.report("succeeded", exit_code=0)
         return 0
@@ -600,7 +685,9 @@ class Launcher:
         definition = self.definition
         script = definition.script or (definition.command[0] if definition.command else "")
         log_name = slot.log_name
-        text = (self.logs_dir / Path(log_name).name).read_text(errors="replace")[-65536:]
+        text = self.log_path(log_name).read_text(errors="replace")[-65536:]
+        if slot.stderr_name:
+            text += self.log_path(slot.stderr_name).read_text(errors="replace")[-65536:]
         label = slot.label
         found = mpi.rank_failure(text) if slot.label == "mpirun" else None
         if found is not None:

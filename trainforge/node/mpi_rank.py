@@ -54,7 +54,11 @@ def main(argv: list[str]) -> int:
     if gpus and env["LOCAL_WORLD_SIZE"] != "1":
         env["CUDA_VISIBLE_DEVICES"] = str(int(env["LOCAL_RANK"]) % gpus)  # one GPU per local rank
     command = [string.Template(part).safe_substitute(env) for part in argv]
-    logs = RunContext().logs_dir
+    context = RunContext()
+    if context.rank_output == "merge":
+        # Into mpirun's own output, which merges the ranks (a Batch AI job's stdout.txt).
+        return _run_merged(command, env)
+    logs = context.logs_dir
     path = logs / log_name(env["RANK"], env["WORLD_SIZE"])
     stopping: list[int] = []
     with open(path, "ab") as out:
@@ -72,6 +76,14 @@ def main(argv: list[str]) -> int:
         print(FAILURE_START.format(rank=rank, code=code), file=sys.stderr)
         print(tail(path), file=sys.stderr)
         print(FAILURE_END.format(rank=rank), file=sys.stderr, flush=True)
+    return code if code >= 0 else 128 - code
+
+
+def _run_merged(command: list[str], env: dict[str, str]) -> int:
+    child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda sig, _frame: child.send_signal(sig))
+    code = child.wait()
     return code if code >= 0 else 128 - code
 
 

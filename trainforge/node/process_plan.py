@@ -10,6 +10,11 @@ known. Modes:
   with ``TF_CONFIG``; parameter servers are helpers, stopped once the workers are done;
 - MPI: ``mpirun`` on node 0 over every node (``mpi``); other nodes run the daemons it
   asks for.
+
+A Batch AI job (``definition.batchai``) uses the same modes with Batch AI's names: its logs
+are ``stdouterr/stdout-wk-<i>.txt`` and the like (stdout and stderr apart), each task
+runs its own bash line (TensorFlow's master, worker and parameter-server arguments), a
+custom toolkit runs on the first node only, and MPI ranks write into mpirun's output.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import shlex
 import shutil
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +49,9 @@ class Slot:
     rank: int  # global rank or task index
     local_rank: int
     task_type: str | None = None
+    # Batch AI: stderr in a log of its own, and which of the job's commands this task runs.
+    stderr_name: str | None = None
+    command_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ class Layout:
 
     @property
     def log_names(self) -> list[str]:
-        return [slot.log_name for slot in self.slots] + self.rank_logs
+        stderr = [slot.stderr_name for slot in self.slots if slot.stderr_name]
+        return [slot.log_name for slot in self.slots] + stderr + self.rank_logs
 
     @property
     def has_main(self) -> bool:
@@ -93,7 +102,67 @@ def daemon_log(node_rank: int) -> str:
     return f"azureml-logs/70_mpi_daemon_log_{node_rank}.txt"
 
 
+BATCHAI_LOGS = "stdouterr/"
+
+
+def _batchai_slot(slot: Slot, suffix: str, command_key: str) -> Slot:
+    """``slot`` with Batch AI's log names (stdout-<suffix>.txt, stderr-<suffix>.txt)."""
+    name = f"-{suffix}" if suffix else ""
+    return replace(
+        slot,
+        log_name=f"{BATCHAI_LOGS}stdout{name}.txt",
+        stderr_name=f"{BATCHAI_LOGS}stderr{name}.txt",
+        command_key=command_key,
+    )
+
+
+def batchai_layout(definition: RunDefinition, node_rank: int, node_count: int) -> Layout:
+    """The processes of a Batch AI job on this node, with the log names of reference 4.2."""
+    job = definition.batchai
+    assert job is not None
+    tool = job.tool_type
+    if tool == "custom" or (
+        tool not in ("tensorflow", "pytorch", "caffe2") and not mpi_tool(definition)
+    ):
+        if node_rank > 0:  # the command line runs on the master node only
+            return Layout([])
+        return Layout([_batchai_slot(Slot("", "main", "command", 0, 0), "", "main")])
+    plan = layout(definition.model_copy(update={"batchai": None}), node_rank, node_count)
+    if tool == "tensorflow":
+        slots = [
+            _batchai_slot(
+                slot,
+                f"{'wk' if slot.task_type == tf_cluster.WORKER else 'ps'}-{slot.rank}",
+                "master"
+                if slot.task_type == tf_cluster.WORKER and slot.rank == 0
+                else "worker"
+                if slot.task_type == tf_cluster.WORKER
+                else "ps",
+            )
+            for slot in plan.slots
+        ]
+        return Layout(slots)
+    if mpi_tool(definition):
+        # mpirun merges every rank's output into stdout.txt, as Batch AI's did.
+        slots = [_batchai_slot(slot, "", "main") for slot in plan.slots]
+        return Layout(
+            slots,
+            serves_daemons=plan.serves_daemons,
+            rank_logs=plan.rank_logs[:1] if plan.serves_daemons else [],
+        )
+    total = node_count * definition.process_count_per_node
+    return Layout(
+        [_batchai_slot(slot, str(slot.rank) if total > 1 else "0", "main") for slot in plan.slots]
+    )
+
+
+def mpi_tool(definition: RunDefinition) -> bool:
+    return definition.communicator in MPI_COMMUNICATORS
+
+
 def layout(definition: RunDefinition, node_rank: int, node_count: int) -> Layout:
+    if definition.batchai is not None:
+        return batchai_layout(definition, node_rank, node_count)
     per_node = definition.process_count_per_node
     if definition.communicator == "ParameterServer":
         tasks = tf_cluster.node_tasks(
@@ -157,14 +226,21 @@ def node_environment(ctx: NodeContext) -> dict[str, str]:
 
 
 def _script_command(
-    definition: RunDefinition, interpreter: str, env: dict[str, str] | None
+    definition: RunDefinition,
+    interpreter: str,
+    env: dict[str, str] | None,
+    slot: Slot | None = None,
 ) -> list[str]:
     """The user's command; ``$VARIABLES`` expanded from ``env`` (None: left for later).
 
     A ``command`` is joined into one line and run by a shell, as Azure ML runs it: the
     shell expands its variables and runs its ``&&``, pipes and quotes. Arguments of a
     command run (HyperDrive's sampled ``--name value``) follow it, quoted as one word each.
+    A Batch AI task runs its own bash line: bash expands its variables (an undefined one
+    to nothing, as Batch AI did).
     """
+    if definition.batchai is not None and slot is not None and slot.command_key:
+        return [SHELL, "-c", definition.batchai.commands[slot.command_key]]
     if definition.command:
         line = " ".join([*definition.command, *map(shlex.quote, definition.arguments)])
         return [SHELL, "-c", line]
@@ -185,7 +261,8 @@ def _rank_environment(base: dict[str, str], ctx: NodeContext, slot: Slot) -> dic
         "LOCAL_WORLD_SIZE": str(per_node),
     }
     if ctx.definition.communicator in ("Gloo", "Nccl"):
-        out["AZ_BATCHAI_PYTORCH_BACKEND"] = ctx.definition.communicator.lower()
+        # A Batch AI job names its own backend (its communicationBackend, as written).
+        out.setdefault("AZ_BATCHAI_PYTORCH_BACKEND", ctx.definition.communicator.lower())
         out["AZ_BATCHAI_TASK_INDEX"] = str(slot.rank)
     _share_cpus_and_gpus(out, ctx, slot.local_rank, per_node)
     return out
@@ -216,7 +293,9 @@ def specs(
             assert slot.task_type is not None
             env = {**base, **tf_cluster.task_variables(cluster, slot.task_type, slot.rank)}
             _share_cpus_and_gpus(env, ctx, slot.local_rank, len(plan.slots))
-            out.append(ProcessSpec(slot, _script_command(definition, ctx.interpreter, env), env))
+            out.append(
+                ProcessSpec(slot, _script_command(definition, ctx.interpreter, env, slot), env)
+            )
         return out
     if definition.communicator in MPI_COMMUNICATORS:
         env = _mpi_environment(base, ctx)
@@ -227,7 +306,7 @@ def specs(
                 definition.process_count_per_node,
             )
             # Ranks expand $VARIABLES themselves, once they know their rank.
-            rank_command = _script_command(definition, ctx.interpreter, None)
+            rank_command = _script_command(definition, ctx.interpreter, None, slot)
             command = mpi.mpirun_command(
                 rank_command, ctx.node_count, definition.process_count_per_node, hostfile
             )
@@ -236,13 +315,15 @@ def specs(
     for slot in plan.slots:
         env = _rank_environment(base, ctx, slot)
         # Arguments such as $LOCAL_RANK or $AZ_BATCHAI_TASK_INDEX are per process.
-        out.append(ProcessSpec(slot, _script_command(definition, ctx.interpreter, env), env))
+        out.append(ProcessSpec(slot, _script_command(definition, ctx.interpreter, env, slot), env))
     return out
 
 
 def _mpi_environment(base: dict[str, str], ctx: NodeContext) -> dict[str, str]:
     """What mpirun or the daemon pass on to this node's ranks (mpi_rank adds the ranks)."""
     env = {**base, "AZ_BATCHAI_TASK_INDEX": str(ctx.node_rank)}
+    if ctx.definition.batchai is not None:
+        env["TRAINFORGE_RANK_OUTPUT"] = "merge"  # ranks write into mpirun's stdout.txt
     if ctx.node_count == 1:
         env["AZ_BATCHAI_MPI_MASTER_NODE"] = ctx.master_addr
     if ctx.definition.process_count_per_node > 1:

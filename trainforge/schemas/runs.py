@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from trainforge.schemas import limits
+from trainforge.schemas.batchai import BatchAILaunch
 from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
 from trainforge.schemas.names import RunId
 
@@ -79,6 +80,8 @@ class RunDefinition(BaseModel):
     datasets: dict[str, DatasetInputSpec] = Field(default_factory=dict)
     output_collection: bool = True
     directories_to_watch: list[str] = Field(default_factory=lambda: ["logs"])
+    # A Batch AI job (trainforge.batchai): its mounts, variables, preparation and log names.
+    batchai: BatchAILaunch | None = None
 
 
 RunKind = Literal["script", "interactive", "child", "sweep"]
@@ -247,3 +250,18 @@ class MetricBatch(BaseModel):
 class FileInfo(BaseModel):
     name: str
     size: int
+
+
+class FileLinksRequest(BaseModel):
+    """Signed links to a run's files under ``prefix``, readable without a token until they
+    expire (as an Azure SAS URL is): what Batch AI's ``list_output_files`` hands out."""
+
+    prefix: str = Field(default="", max_length=1024)
+    expiry_minutes: int = Field(default=60, ge=5, le=600)
+
+
+class FileLink(BaseModel):
+    name: str
+    size: int
+    last_modified: datetime
+    url: str

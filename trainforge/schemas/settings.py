@@ -10,6 +10,7 @@ built when the value is needed, never at import time, so a variable set after im
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,6 +95,11 @@ class RunContext(TrainforgeSettings):
     )
     logs_dir: Path = Field(
         default=Path("."), description="Where an MPI rank's wrapper writes its log."
+    )
+    rank_output: Literal["log", "merge"] = Field(
+        default="log",
+        description="'merge': an MPI rank writes into mpirun's output instead of a log of its "
+        "own (Batch AI jobs: every rank in stdout.txt).",
     )
 
     def missing(self) -> list[str]:

@@ -25,6 +25,7 @@ from trainforge.server.routers import (
     datasets,
     datastores,
     environments,
+    file_links,
     files,
     gang,
     models,
@@ -153,6 +154,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         processes,
         models,
         services,
+        file_links,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
+    # Signed links carry their own proof (an expiring signature), not a bearer token.
+    app.include_router(file_links.public_router, prefix=API_PREFIX)
     return app

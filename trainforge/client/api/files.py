@@ -11,7 +11,7 @@ import httpx
 
 from trainforge.client.api import WorkspaceResource
 from trainforge.client.http import API
-from trainforge.schemas.runs import FileInfo
+from trainforge.schemas.runs import FileInfo, FileLink, FileLinksRequest
 
 
 class FilesApi(WorkspaceResource):
@@ -27,6 +27,15 @@ class FilesApi(WorkspaceResource):
     def list(self, run_id: str, prefix: str = "") -> builtins.list[FileInfo]:
         found = self.client.get(f"{self.base}/runs/{run_id}/files", prefix=prefix)
         return [FileInfo.model_validate(item) for item in found]
+
+    def links(
+        self, run_id: str, prefix: str = "", expiry_minutes: int = 60
+    ) -> builtins.list[FileLink]:
+        """Signed links to the files under ``prefix``: a plain GET reads one (with Range)
+        until it expires, with no token (Batch AI's download URLs)."""
+        body = FileLinksRequest(prefix=prefix, expiry_minutes=expiry_minutes)
+        found = self.client.post(f"{self.base}/runs/{run_id}/file-links", body.model_dump())
+        return [FileLink.model_validate(item) for item in found]
 
     def upload(
         self, run_id: str, name: str, data: bytes | BinaryIO, attempt: int | None = None

@@ -1,0 +1,445 @@
+"""Batch AI jobs in the shapes of reference 5.2, run for real on a 2-node cluster of node
+agents: the azure-cli fixtures' custom-toolkit job (from a job.json), job preparation,
+variables and secrets, a failing command, a failing preparation, terminate and delete, a
+gloo PyTorch job (real torch) and a customMpi job (Open MPI), each checked through the
+client as a user would (state, exit code, errors, the stdouterr files and outputs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.batchai_jobs import STORAGE_ACCOUNT, STORAGE_KEY
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+RG = "batchai-jobs-rg"
+SHARE = "jobshare"
+
+
+class Jobs:
+    """A workspace with a 2-node cluster (its file share mounted at ``azfiles``), an
+    experiment, and the helpers the tests share."""
+
+    def __init__(self, root: Path) -> None:
+        import trainforge.batchai.models as models
+        from trainforge.batchai import BatchAIManagementClient
+        from trainforge.batchai.storage import FileService
+
+        self.models = models
+        self.client = BatchAIManagementClient(credentials=None, subscription_id=str(uuid.uuid4()))
+        self.ws = f"baijobs-{uuid.uuid4().hex[:6]}"
+        self.exp = "recipes"
+        self.files = FileService(STORAGE_ACCOUNT, STORAGE_KEY)
+        self.files.create_share(SHARE, fail_on_exist=False)
+        self.client.workspaces.create(RG, self.ws, "eastus").result()
+        share = models.AzureFileShareReference(
+            account_name=STORAGE_ACCOUNT,
+            azure_file_url=f"https://{STORAGE_ACCOUNT}.file.core.windows.net/{SHARE}",
+            credentials=models.AzureStorageCredentialsInfo(account_key=STORAGE_KEY),
+            relative_mount_path="azfiles",
+        )
+        parameters = models.ClusterCreateParameters(
+            vm_size="STANDARD_D2_V2",
+            scale_settings=models.ScaleSettings(
+                manual=models.ManualScaleSettings(target_node_count=2)
+            ),
+            user_account_settings=models.UserAccountSettings(
+                admin_user_name="demoUser", admin_user_password="Dem0Pa$$w0rd"
+            ),
+            node_setup=models.NodeSetup(
+                mount_volumes=models.MountVolumes(azure_file_shares=[share]),
+                setup_task=models.SetupTask(
+                    command_line="echo setting up $SETUP_VARIABLE $SETUP_SECRET",
+                    environment_variables=[
+                        models.EnvironmentVariable(name="SETUP_VARIABLE", value="VALUE")
+                    ],
+                    secrets=[
+                        models.EnvironmentVariableWithSecretValue(
+                            name="SETUP_SECRET", value="SECRET"
+                        )
+                    ],
+                    std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+                ),
+            ),
+        )
+        self.cluster = self.client.clusters.create(RG, self.ws, "cpu", parameters).result()
+        self.client.experiments.create(RG, self.ws, self.exp).result()
+        self.root = root
+
+    def submit(self, name: str, body: Any) -> Any:
+        if isinstance(body, dict):
+            body = self.models.JobCreateParameters.model_validate(body)
+        body.cluster = self.models.ResourceId(id=self.cluster.id)
+        return self.client.jobs.create(RG, self.ws, self.exp, name, body).result()
+
+    def wait(self, name: str, timeout: float = 240) -> Any:
+        done = ("succeeded", "failed")
+        wait_until(lambda: self.get(name).execution_state in done, timeout, f"job {name} to end")
+        return self.get(name)
+
+    def get(self, name: str) -> Any:
+        return self.client.jobs.get(RG, self.ws, self.exp, name)
+
+    def files_of(
+        self, name: str, directory_id: str = "stdouterr", path: str = "."
+    ) -> dict[str, Any]:
+        options = self.models.JobsListOutputFilesOptions(
+            outputdirectoryid=directory_id, directory=path
+        )
+        return {
+            f.name: f
+            for f in self.client.jobs.list_output_files(RG, self.ws, self.exp, name, options)
+        }
+
+    def text(self, name: str, file_name: str, directory_id: str = "stdouterr") -> str:
+        found = self.files_of(name, directory_id)
+        assert file_name in found, sorted(found)
+        return httpx.get(found[file_name].download_url).text
+
+    def text_or_nothing(self, name: str, file_name: str) -> str:
+        found = self.files_of(name)
+        return httpx.get(found[file_name].download_url).text if file_name in found else ""
+
+    def close(self) -> None:
+        self.client.clusters.delete(RG, self.ws, "cpu").result(timeout=120)
+        self.client.workspaces.delete(RG, self.ws).result()
+
+
+@pytest.fixture(scope="module")
+def jobs(tf_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobs]:
+    root = tmp_path_factory.mktemp("batchai-accounts")
+    previous = os.environ.get("TRAINFORGE_BATCHAI_STORAGE_ROOT")
+    os.environ["TRAINFORGE_BATCHAI_STORAGE_ROOT"] = str(root)
+    made = Jobs(root)
+    try:
+        yield made
+    finally:
+        made.close()
+        if previous is None:
+            os.environ.pop("TRAINFORGE_BATCHAI_STORAGE_ROOT", None)
+        else:
+            os.environ["TRAINFORGE_BATCHAI_STORAGE_ROOT"] = previous
+
+
+def job_file(tmp_path: Path, properties: dict[str, Any]) -> dict[str, Any]:
+    """A job.json as ``az batchai job create -f`` reads it, read back."""
+    path = tmp_path / "job.json"
+    schema = "https://raw.githubusercontent.com/Azure/BatchAI/master/schemas/2018-05-01/job.json"
+    path.write_text(json.dumps({"$schema": schema, "properties": properties}))
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def test_custom_toolkit_job_of_the_cli_fixture(jobs: Jobs, tmp_path: Path) -> None:
+    body = job_file(
+        tmp_path,
+        {
+            "nodeCount": 1,
+            "stdOutErrPathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            "outputDirectories": [
+                {
+                    "id": "OUTPUT",
+                    "pathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+                    "pathSuffix": "output",
+                    "type": "custom",
+                }
+            ],
+            "containerSettings": {"imageSourceRegistry": {"image": "ubuntu"}},
+            "customToolkitSettings": {
+                "commandLine": "echo hi | tee $AZ_BATCHAI_OUTPUT_OUTPUT/result.txt"
+            },
+        },
+    )
+    jobs.submit("custom_toolkit", body)
+    job = jobs.wait("custom_toolkit")
+    assert (job.execution_state, job.execution_info.exit_code) == ("succeeded", 0)
+    assert job.tool_type == "custom"
+    found = jobs.files_of("custom_toolkit")
+    assert {"stdout.txt", "stderr.txt", "execution.log"} <= set(found), sorted(found)
+    assert found["stdout.txt"].content_length == 3
+    assert jobs.text("custom_toolkit", "stdout.txt") == "hi\n"
+    assert "not run in a container" in jobs.text("custom_toolkit", "execution.log")
+    assert jobs.text("custom_toolkit", "result.txt", "OUTPUT") == "hi\n"
+    # On the cluster's file share, at Batch AI's layout.
+    segment = job.job_output_directory_path_segment
+    assert (
+        jobs.files.get_file_to_text(SHARE, f"{segment}/outputs/output", "result.txt").content
+        == "hi\n"
+    )
+    assert jobs.files.exists(SHARE, f"{segment}/stdouterr", "stdout.txt")
+
+
+def test_preparation_variables_and_secrets(jobs: Jobs) -> None:
+    m = jobs.models
+    jobs.submit(
+        "prep_env_secrets",
+        m.JobCreateParameters(
+            node_count=1,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            job_preparation=m.JobPreparation(command_line="echo hello"),
+            environment_variables=[m.EnvironmentVariable(name="VARIABLE", value="VALUE")],
+            secrets=[m.EnvironmentVariableWithSecretValue(name="SECRET_VARIABLE", value="SECRET")],
+            custom_toolkit_settings=m.CustomToolkitSettings(
+                command_line="echo $VARIABLE $SECRET_VARIABLE; pwd; echo [$AZ_BATCHAI_INPUT_UNDEFINED]"
+            ),
+        ),
+    )
+    job = jobs.wait("prep_env_secrets")
+    assert job.execution_state == "succeeded", job.execution_info
+    assert jobs.text("prep_env_secrets", "stdout-job_prep.txt") == "hello\n"
+    out = jobs.text("prep_env_secrets", "stdout.txt").splitlines()
+    assert out[0] == "VALUE SECRET"
+    assert out[1].endswith("/wd")  # $AZ_BATCHAI_JOB_TEMP, the job's working folder
+    assert out[2] == "[]"  # an undefined variable expands to nothing
+    assert [(v.name, v.value) for v in job.environment_variables] == [("VARIABLE", "VALUE")]
+    assert [(s.name, s.value) for s in job.secrets] == [("SECRET_VARIABLE", None)]
+
+
+def test_failing_command_and_failing_preparation(jobs: Jobs) -> None:
+    m = jobs.models
+    common = {"node_count": 1, "std_out_err_path_prefix": "$AZ_BATCHAI_MOUNT_ROOT/azfiles"}
+    jobs.submit(
+        "fails",
+        m.JobCreateParameters(
+            **common, custom_toolkit_settings=m.CustomToolkitSettings(command_line="false")
+        ),
+    )
+    jobs.submit(
+        "prep_fails",
+        m.JobCreateParameters(
+            **common,
+            job_preparation=m.JobPreparation(command_line="echo preparing; exit 3"),
+            custom_toolkit_settings=m.CustomToolkitSettings(command_line="echo main ran"),
+        ),
+    )
+    failed = jobs.wait("fails")
+    assert (failed.execution_state, failed.execution_info.exit_code) == ("failed", 1)
+    [error] = failed.execution_info.errors
+    assert error.code == "JobFailed" and "non-zero exit code" in error.message
+    prep = jobs.wait("prep_fails")
+    assert (prep.execution_state, prep.execution_info.exit_code) == ("failed", 3)
+    assert [e.code for e in prep.execution_info.errors] == ["JobPreparationFailed"]
+    assert jobs.text("prep_fails", "stdout-job_prep.txt") == "preparing\n"
+    assert "main ran" not in jobs.text("prep_fails", "stdout.txt")
+
+
+def test_terminate_and_delete(jobs: Jobs) -> None:
+    m = jobs.models
+    CloudError = __import__("trainforge.batchai", fromlist=["CloudError"]).CloudError
+    common = {"node_count": 1, "std_out_err_path_prefix": "$AZ_BATCHAI_MOUNT_ROOT/azfiles"}
+    jobs.submit(
+        "quick",
+        m.JobCreateParameters(
+            **common, custom_toolkit_settings=m.CustomToolkitSettings(command_line="true")
+        ),
+    )
+    assert jobs.wait("quick").execution_state == "succeeded"
+    jobs.client.jobs.terminate(RG, jobs.ws, jobs.exp, "quick").result()
+    assert jobs.get("quick").execution_state == "succeeded"  # an ended job stays as it ended
+    jobs.submit(
+        "sleeper",
+        m.JobCreateParameters(
+            **common,
+            custom_toolkit_settings=m.CustomToolkitSettings(command_line="echo started; sleep 600"),
+        ),
+    )
+    wait_until(
+        lambda: "started" in jobs.text_or_nothing("sleeper", "stdout.txt"),
+        120,
+        "the sleeper to start",
+    )
+    jobs.client.jobs.terminate(RG, jobs.ws, jobs.exp, "sleeper").result(timeout=60)
+    assert jobs.get("sleeper").execution_state == "failed"
+    jobs.client.jobs.delete(RG, jobs.ws, jobs.exp, "quick").result()
+    with pytest.raises(CloudError) as gone:
+        jobs.get("quick")
+    assert gone.value.status_code == 404
+    assert "quick" not in [
+        j.name for j in jobs.client.jobs.list_by_experiment(RG, jobs.ws, jobs.exp)
+    ]
+
+
+PYTORCH_GLOO = """
+    import os, sys
+    import torch
+    import torch.distributed as dist
+
+    rank, world = int(os.environ["AZ_BATCHAI_TASK_INDEX"]), int(sys.argv[sys.argv.index("--world-size") + 1])
+    dist.init_process_group(backend=os.environ["AZ_BATCHAI_PYTORCH_BACKEND"],
+                            init_method=sys.argv[sys.argv.index("--dist-url") + 1],
+                            rank=rank, world_size=world)
+    value = torch.tensor([float(rank + 1)])
+    dist.all_reduce(value)
+    print(f"rank {rank} of {world}: sum {value.item()}", flush=True)
+    with open(os.path.join(os.environ["AZ_BATCHAI_OUTPUT_MODEL"], f"rank-{rank}.txt"), "w") as out:
+        out.write(str(value.item()))
+    dist.destroy_process_group()
+"""
+
+
+def test_pytorch_gloo_job(jobs: Jobs) -> None:
+    pytest.importorskip("torch")
+    m = jobs.models
+    script = jobs.root / "script.py"
+    script.write_text(textwrap.dedent(PYTORCH_GLOO))
+    jobs.files.create_directory(SHARE, "scripts", fail_on_exist=False)
+    jobs.files.create_file_from_path(SHARE, "scripts", "mnist_trainer.py", str(script))
+    jobs.submit(
+        "pytorch_gloo",
+        m.JobCreateParameters(
+            node_count=2,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            input_directories=[
+                m.InputDirectory(id="SCRIPTS", path="$AZ_BATCHAI_MOUNT_ROOT/azfiles/scripts")
+            ],
+            output_directories=[
+                m.OutputDirectory(
+                    id="MODEL", path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles", path_suffix="Models"
+                )
+            ],
+            py_torch_settings=m.PyTorchSettings(
+                python_script_file_path="$AZ_BATCHAI_INPUT_SCRIPTS/mnist_trainer.py",
+                command_line_args="--dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD --rank $AZ_BATCHAI_TASK_INDEX --world-size 2",
+                communication_backend="gloo",
+            ),
+        ),
+    )
+    job = jobs.wait("pytorch_gloo")
+    assert job.execution_state == "succeeded", job.execution_info
+    assert job.tool_type == "pytorch"
+    assert jobs.text("pytorch_gloo", "stdout-0.txt").strip().endswith("rank 0 of 2: sum 3.0")
+    assert jobs.text("pytorch_gloo", "stdout-1.txt").strip().endswith("rank 1 of 2: sum 3.0")
+    assert sorted(jobs.files_of("pytorch_gloo", "MODEL")) == ["rank-0.txt", "rank-1.txt"]
+
+
+def test_custom_mpi_job(jobs: Jobs) -> None:
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun is not installed (apt-get install openmpi-bin)")
+    m = jobs.models
+    line = (
+        "python -c \"import os; r = os.environ['OMPI_COMM_WORLD_RANK']; "
+        "n = os.environ['OMPI_COMM_WORLD_SIZE']; print('rank', r, 'of', n, flush=True); "
+        "open(os.path.join(os.environ['AZ_BATCHAI_OUTPUT_LABEL'], 'part-' + r), 'w').write(r)\""
+    )
+    jobs.submit(
+        "custom_mpi",
+        m.JobCreateParameters(
+            node_count=2,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            output_directories=[
+                m.OutputDirectory(id="LABEL", path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles")
+            ],
+            custom_mpi_settings=m.CustomMpiSettings(command_line=line, process_count=2),
+        ),
+    )
+    job = jobs.wait("custom_mpi")
+    assert job.execution_state == "succeeded", job.execution_info
+    stdout = jobs.text("custom_mpi", "stdout.txt")
+    assert "rank 0 of 2" in stdout and "rank 1 of 2" in stdout  # mpirun merged the ranks
+    assert sorted(jobs.files_of("custom_mpi", "LABEL")) == ["part-0", "part-1"]
+
+
+def test_wall_clock_limit_and_job_mounts_of_their_own(jobs: Jobs) -> None:
+    m = jobs.models
+    jobs.submit(
+        "too_long",
+        m.JobCreateParameters(
+            node_count=1,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            constraints=m.JobBasePropertiesConstraints(max_wall_clock_time="0:00:02"),
+            custom_toolkit_settings=m.CustomToolkitSettings(command_line="sleep 120"),
+        ),
+    )
+    share = m.AzureFileShareReference(
+        azure_file_url=f"https://{STORAGE_ACCOUNT}.file.core.windows.net/{SHARE}",
+        credentials=m.AzureStorageCredentialsInfo(account_key=STORAGE_KEY),
+        relative_mount_path="jobshare",
+    )  # the account name comes from the URL, as the CLI took it
+    for name in ("mounts_first", "mounts_second"):
+        jobs.submit(
+            name,
+            m.JobCreateParameters(
+                node_count=1,
+                std_out_err_path_prefix="$AZ_BATCHAI_JOB_MOUNT_ROOT/jobshare"
+                if name == "mounts_first"
+                else "$AZ_BATCHAI_JOB_TEMP",
+                mount_volumes=m.MountVolumes(azure_file_shares=[share])
+                if name == "mounts_first"
+                else None,
+                custom_toolkit_settings=m.CustomToolkitSettings(
+                    command_line="ls $AZ_BATCHAI_JOB_MOUNT_ROOT; echo $AZ_BATCHAI_JOB_MOUNT_ROOT"
+                ),
+            ),
+        )
+    stopped = jobs.wait("too_long")
+    assert stopped.execution_state == "failed"
+    assert "max_run_duration_seconds=2" in stopped.execution_info.errors[0].message
+    first = jobs.wait("mounts_first")
+    assert first.execution_state == "succeeded", first.execution_info
+    lines = jobs.text("mounts_first", "stdout.txt").splitlines()
+    assert lines[0] == "jobshare"
+    second = jobs.wait("mounts_second")
+    # A later job has a mount root of its own, without the first job's mount; its logs,
+    # on the node's disk only, still reach the job's files.
+    assert second.execution_state == "succeeded", second.execution_info
+    second_lines = jobs.text("mounts_second", "stdout.txt").splitlines()
+    assert second_lines == [second_lines[-1]] and second_lines[-1] != lines[-1]
+
+
+def test_horovod_job_runs_its_script_under_mpi(jobs: Jobs) -> None:
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun is not installed (apt-get install openmpi-bin)")
+    m = jobs.models
+    script = jobs.root / "hvd.py"
+    script.write_text(
+        "import os, sys\nprint('hvd rank', os.environ['OMPI_COMM_WORLD_RANK'], sys.argv[1:], flush=True)\n"
+    )
+    jobs.files.create_directory(SHARE, "scripts", fail_on_exist=False)
+    jobs.files.create_file_from_path(SHARE, "scripts", "hvd.py", str(script))
+    jobs.submit(
+        "horovod",
+        m.JobCreateParameters(
+            node_count=2,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            horovod_settings=m.HorovodSettings(
+                python_script_file_path="$AZ_BATCHAI_MOUNT_ROOT/azfiles/scripts/hvd.py",
+                command_line_args="--epochs 1",
+                process_count=2,
+            ),
+        ),
+    )
+    job = jobs.wait("horovod")
+    assert job.execution_state == "succeeded", job.execution_info
+    assert job.tool_type == "horovod"
+    stdout = jobs.text("horovod", "stdout.txt")
+    assert "hvd rank 0 ['--epochs', '1']" in stdout and "hvd rank 1 ['--epochs', '1']" in stdout
+
+
+def test_setup_task_ran_once_on_each_node(jobs: Jobs) -> None:
+    # The module's jobs ran on both nodes by now (the 2-node ones above); each node ran
+    # the cluster's setup task once, logging beside the cluster's other files.
+    cluster = jobs.client.clusters.get(RG, jobs.ws, "cpu")
+    task = cluster.node_setup.setup_task
+    assert task.secrets[0].value is None  # kept in the key vault
+    suffix = task.std_out_err_path_suffix
+    assert suffix.startswith(
+        f"{jobs.client.subscription_id}/{RG}/workspaces/{jobs.ws}/clusters/cpu/"
+    )
+    logs = sorted(e.name for e in jobs.files.list_directories_and_files(SHARE, suffix))
+    assert len([n for n in logs if n.startswith("stdout-")]) == 2, logs
+    for name in logs:
+        if name.startswith("stdout-"):
+            assert (
+                jobs.files.get_file_to_text(SHARE, suffix, name).content
+                == "setting up VALUE SECRET\n"
+            )
