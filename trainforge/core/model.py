@@ -258,9 +258,11 @@ class Model:
         if tags is None and properties is None and run_id is None and model_framework is None:
             with _errors():
                 return self._models.get(name, number)
-        query = _filter(name, tags, properties, run_id, None, model_framework, latest=False)
+        query = _filter(
+            name, tags, properties, run_id, None, model_framework, latest=False, version=number
+        )
         with _errors():
-            found = [m for m in self._models.list(query) if number is None or m.version == number]
+            found = self._models.list(query)
         if not found:
             raise ModelNotFoundException(
                 f"ModelNotFound: no model {name!r} in workspace {self.workspace.name!r} matches "
@@ -698,10 +700,12 @@ def _filter(
     dataset_id: str | None,
     model_framework: str | None,
     latest: bool,
+    version: int | None = None,
 ) -> ModelFilter:
     return _checked(  # type: ignore[no-any-return]
         ModelFilter,
         name=name,
+        version=version,
         tags=_pairs("tags", tags),
         properties=_pairs("properties", properties),
         run_id=run_id,

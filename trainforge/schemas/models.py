@@ -148,6 +148,7 @@ class ModelFilter(BaseModel):
     ``key`` (present) or ``key=value`` (equal)."""
 
     name: str | None = Field(default=None, max_length=255)
+    version: int | None = Field(default=None, ge=1)
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     properties: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     run_id: str | None = Field(default=None, max_length=256)

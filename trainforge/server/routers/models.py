@@ -85,6 +85,7 @@ def register_model(
 def list_models(
     ws: str,
     name: Annotated[str | None, Query(max_length=255)] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
     tag: Annotated[list[str] | None, Query(max_length=256)] = None,
     property: Annotated[list[str] | None, Query(max_length=256)] = None,
     run_id: Annotated[str | None, Query(max_length=256)] = None,
@@ -95,6 +96,7 @@ def list_models(
 ) -> ModelList:
     query = ModelFilter(
         name=name,
+        version=version,
         tags=tag or [],
         properties=property or [],
         run_id=run_id,

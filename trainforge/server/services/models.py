@@ -7,7 +7,7 @@ import mimetypes
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from trainforge.schemas.models import (
     ResourceConfigurationSpec,
 )
 from trainforge.server.errors import BadRequest, NotFound
+from trainforge.server.services import run_filters
 from trainforge.server.store import models
 from trainforge.storage.artifacts import ArtifactStore
 from trainforge.storage.model_files import ModelFiles, measure
@@ -214,41 +215,39 @@ def row(
     )
 
 
-def _pairs(items: list[str]) -> list[tuple[str, str | None]]:
-    pairs: list[tuple[str, str | None]] = []
+def _key_values(
+    dialect: str, column: Any, items: list[str], field: str
+) -> list[ColumnElement[bool]]:
+    """``key`` (present) and ``key=value`` (equal) filters as SQL, as run listing does."""
+    conditions: list[ColumnElement[bool]] = []
     for item in items:
         key, sep, value = item.partition("=")
-        pairs.append((key, value if sep else None))
-    return pairs
-
-
-def _matches(values: dict[str, Any], wanted: list[tuple[str, str | None]]) -> bool:
-    return all(
-        key in values and (value is None or str(values[key]) == value) for key, value in wanted
-    )
+        conditions += run_filters.key_value(dialect, column, {key: value} if sep else key, field)
+    return conditions
 
 
 def find(db: Session, ws: models.Workspace, query: ModelFilter) -> list[ModelInfo]:
     """The models that match every filter, newest version first within each name; with
     ``latest`` only each name's newest version that matches."""
-    select_rows = select(models.RegisteredModel).where(models.RegisteredModel.workspace_id == ws.id)
-    if query.name is not None:
-        select_rows = select_rows.where(models.RegisteredModel.name == query.name)
-    if query.run_id is not None:
-        select_rows = select_rows.where(models.RegisteredModel.run_id == query.run_id)
-    if query.model_framework is not None:
-        select_rows = select_rows.where(
-            models.RegisteredModel.model_framework == query.model_framework
-        )
-    select_rows = select_rows.order_by(
-        models.RegisteredModel.name, models.RegisteredModel.version.desc()
+    model = models.RegisteredModel
+    dialect = db.get_bind().dialect.name
+    select_rows = select(model).where(
+        model.workspace_id == ws.id,
+        *_key_values(dialect, model.tags, query.tags, "tags"),
+        *_key_values(dialect, model.properties, query.properties, "properties"),
     )
-    tags, properties = _pairs(query.tags), _pairs(query.properties)
+    if query.name is not None:
+        select_rows = select_rows.where(model.name == query.name)
+    if query.version is not None:
+        select_rows = select_rows.where(model.version == query.version)
+    if query.run_id is not None:
+        select_rows = select_rows.where(model.run_id == query.run_id)
+    if query.model_framework is not None:
+        select_rows = select_rows.where(model.model_framework == query.model_framework)
+    select_rows = select_rows.order_by(model.name, model.version.desc())
     found: list[ModelInfo] = []
     seen: set[str] = set()
     for candidate in db.scalars(select_rows):
-        if not _matches(candidate.tags, tags) or not _matches(candidate.properties, properties):
-            continue
         if query.dataset_id is not None and not any(
             d.get("dataset_id") == query.dataset_id for d in candidate.datasets
         ):
