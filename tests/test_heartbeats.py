@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.inprocess import Api
 from trainforge.compute.backend import NodeRequest
@@ -40,9 +41,15 @@ def test_a_node_is_never_sent_a_run_of_another_workspace(api: Api) -> None:
     )["run_id"]
     # A store that went wrong: an assignment on this node for the other workspace's run.
     with api.plane.store.session() as db:
+        theirs_id = db.scalar(select(models.Workspace.id).where(models.Workspace.name == theirs))
         db.add(
             models.Assignment(
-                run_id=other, attempt=1, backend="local", node_id=node.node_id, state="pending"
+                workspace_id=theirs_id,
+                run_id=other,
+                attempt=1,
+                backend="local",
+                node_id=node.node_id,
+                state="pending",
             )
         )
     path = f"/workspaces/{mine}/agents/{node.node_id}/heartbeat"

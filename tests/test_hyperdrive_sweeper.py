@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.inprocess import DATABASES, database_url
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
@@ -57,9 +59,18 @@ def _sweep(store: Store, **options) -> str:  # type: ignore[no-untyped-def]
         return sweeps.create(db, RunService(), ws, "exp", request).id
 
 
+def _run(db: Session, run_id: str) -> models.Run:
+    """The run of that id (the ids of these tests are unique on the server)."""
+    return db.scalars(select(models.Run).where(models.Run.id == run_id)).one()
+
+
+def _sweep_row(db: Session, run_id: str) -> Sweep:
+    return db.scalars(select(Sweep).where(Sweep.run_id == run_id)).one()
+
+
 def _step(store: Store, run_id: str, later: timedelta = timedelta(0)) -> list[str]:
     with store.session() as db:
-        return advance(db, RunService(), db.get(Sweep, run_id), utcnow() + later).lines
+        return advance(db, RunService(), _sweep_row(db, run_id), utcnow() + later).lines
 
 
 def _children(store: Store, run_id: str) -> list[tuple[str, str]]:
@@ -70,7 +81,7 @@ def _children(store: Store, run_id: str) -> list[tuple[str, str]]:
 
 def _end(store: Store, run_id: str, status: RunStatus) -> None:
     with store.session() as db:
-        run = db.get(models.Run, run_id)
+        run = _run(db, run_id)
         run_states.transition(run, RunStatus.RUNNING)
         run_states.transition(run, status)
 
@@ -88,10 +99,10 @@ def test_budgets_hold_at_every_step(store: Store) -> None:
         _step(store, hd)
     assert len(_children(store, hd)) == 5
     with store.session() as db:
-        parent = db.get(models.Run, hd)
+        parent = _run(db, hd)
         assert parent.status == "Completed"
-        assert db.get(Sweep, hd).state == "done"
-        definition = db.get(models.Run, f"{hd}_0").definition
+        assert _sweep_row(db, hd).state == "done"
+        definition = _run(db, f"{hd}_0").definition
         assert (
             definition["arguments"][:2] == ["--epochs", "2"]
             and definition["arguments"][2] == "--lr"
@@ -105,10 +116,10 @@ def test_max_duration_cancels_the_sweep_and_its_children(store: Store) -> None:
     lines = _step(store, hd, later=timedelta(minutes=1, seconds=1))
     assert any("max_duration_minutes=1 reached" in line for line in lines)
     with store.reading() as db:
-        assert db.get(models.Run, hd).status == "Canceled"
+        assert _run(db, hd).status == "Canceled"
         for child_id, status in _children(store, hd):
             assert status == "Canceled"
-            error = db.get(models.Run, child_id).error
+            error = _run(db, child_id).error
             assert error["code"] == "HyperDriveMaxDuration"
             assert "max_duration_minutes=1" in error["message"]
 
@@ -121,7 +132,7 @@ def test_a_sweep_whose_first_children_all_fail_fails(store: Store) -> None:
     lines = _step(store, hd)
     assert any("first 5 child runs all failed" in line for line in lines)
     with store.session() as db:
-        parent = db.get(models.Run, hd)
+        parent = _run(db, hd)
         assert (
             parent.status == "Failed" and "first 5 child runs all failed" in parent.error["message"]
         )
@@ -181,7 +192,7 @@ def test_a_sweep_whose_cluster_is_gone_fails_with_the_reason(store: Store) -> No
         for line in lines
     )
     with store.session() as db:
-        parent = db.get(models.Run, hd)
+        parent = _run(db, hd)
         assert (
             parent.status == "Failed"
             and "compute target 'cpu' not found" in parent.error["message"]
@@ -191,7 +202,7 @@ def test_a_sweep_whose_cluster_is_gone_fails_with_the_reason(store: Store) -> No
 def _log(store: Store, run_id: str, name: str, value: float) -> None:
     with store.session() as db:
         batch = MetricBatch(batch_id=uuid.uuid4().hex, points=[MetricPoint(name=name, value=value)])
-        metrics.add_batch(db, db.get(models.Run, run_id), batch)
+        metrics.add_batch(db, _run(db, run_id), batch)
 
 
 def test_a_trial_that_reports_each_interval_first_does_not_escape(store: Store) -> None:
@@ -216,21 +227,21 @@ def test_a_trial_that_reports_each_interval_first_does_not_escape(store: Store) 
     assert len(first) == 4
     with store.session() as db:
         for run_id in first:
-            run_states.transition(db.get(models.Run, run_id), RunStatus.RUNNING)
+            run_states.transition(_run(db, run_id), RunStatus.RUNNING)
     curve = {f"{hd}_{i}": ceilings[i] for i in range(4)}
     worst = f"{hd}_2"
     order = [worst] + [run_id for run_id in sorted(curve) if run_id != worst]
     for n in range(1, 7):
         for run_id in order:
             with store.session() as db:
-                if db.get(models.Run, run_id).status != "Running":
+                if _run(db, run_id).status != "Running":
                     continue
             _log(store, run_id, "acc", curve[run_id] * n / 6)
             _step(store, hd)
     statuses = dict(_children(store, hd))
     assert statuses[worst] != "Running", "the worst trial escaped the policy"
     with store.session() as db:
-        error = db.get(models.Run, worst).error
+        error = _run(db, worst).error
         assert error["code"] == "EarlyTermination"
         assert error["message"].startswith("BanditPolicy canceled the run at interval 2")
     assert statuses[f"{hd}_3"] == "Running"  # the best one goes on

@@ -76,3 +76,64 @@ def test_a_store_before_workspace_scoped_keys_upgrades_with_its_rows(url: str) -
         assert connection.execute(text("SELECT count(*) FROM snapshots")).scalar() == 1
         assert connection.execute(text("SELECT id FROM nodes")).scalars().all() == ["cpu-n001"]
     engine.dispose()
+
+
+T0 = "'2026-01-01 00:00:00'"
+RUN_ROWS = [
+    "INSERT INTO experiments (id, workspace_id, name, run_counter, created) VALUES"
+    f" ('e1', 'w1', 'exp', 2, {T0})",
+    *(
+        "INSERT INTO runs (id, workspace_id, experiment_id, number, kind, status, parent_run_id,"
+        " tags, properties, warnings, attempt, priority, created) VALUES"
+        f" ('{run_id}', 'w1', 'e1', {number}, 'script', 'Running', {parent}, '{{}}', '{{}}',"
+        f" '[]', 1, 0, {T0})"
+        for run_id, number, parent in (("hd", 1, "NULL"), ("hd_0", 2, "'hd'"))
+    ),
+    "INSERT INTO metrics (run_id, name, kind, step, value, description, time, attempt) VALUES"
+    " ('hd_0', 'loss', 'scalar', NULL, '0.5', '', 0, 1)",
+    "INSERT INTO metric_batches (run_id, batch_id) VALUES ('hd_0', 'b1')",
+    "INSERT INTO assignments (run_id, attempt, backend, state, node_rank, node_count, created)"
+    f" VALUES ('hd_0', 1, 'local', 'active', 0, 1, {T0})",
+    "INSERT INTO task_endpoints (run_id, attempt, node_rank, task_type, task_index, host) VALUES"
+    " ('hd_0', 1, 0, 'worker', 0, '127.0.0.1')",
+    "INSERT INTO node_commands (run_id, attempt, node_rank, command, state, created) VALUES"
+    f" ('hd_0', 1, 0, 'true', 'posted', {T0})",
+    "INSERT INTO sweeps (run_id, workspace_id, spec, seed, state, next_index, policy_state,"
+    f" deadline, created) VALUES ('hd', 'w1', '{{}}', 1, 'running', 1, '{{}}', {T0}, {T0})",
+    "INSERT INTO sweep_trials (sweep_run_id, index, run_id, parameters, evaluated, created)"
+    f" VALUES ('hd', 0, 'hd_0', '{{}}', 0, {T0})",
+]
+OF_A_RUN = ["metrics", "metric_batches", "assignments", "task_endpoints", "node_commands"]
+
+
+def test_a_store_before_run_ids_per_workspace_upgrades_with_its_rows(url: str) -> None:
+    command.upgrade(_config(url), "0041")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for row in [*ROWS[:1], *RUN_ROWS]:
+            connection.execute(text(row.replace(" index,", ' "index",')))
+    command.upgrade(_config(url), "head")
+    with engine.begin() as connection:
+        runs = connection.execute(text("SELECT workspace_id, id FROM runs ORDER BY id")).all()
+        assert runs == [("w1", "hd"), ("w1", "hd_0")]
+        for table in OF_A_RUN:
+            kept = connection.execute(text(f"SELECT workspace_id, run_id FROM {table}")).all()
+            assert kept == [("w1", "hd_0")], table
+        trial = connection.execute(text("SELECT workspace_id, sweep_run_id FROM sweep_trials"))
+        assert trial.all() == [("w1", "hd")]
+        # A second workspace may now hold runs of the same ids.
+        connection.execute(text(ROWS[0].replace("'w1', 'ws-one'", "'w2', 'ws-two'")))
+        for row in RUN_ROWS[:3]:
+            connection.execute(text(row.replace("'w1'", "'w2'").replace("'e1'", "'e2'")))
+    # Deleting a run deletes what belongs to it (the foreign keys hold after the copy).
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM runs WHERE workspace_id = 'w1' AND id = 'hd_0'"))
+        for table in OF_A_RUN:
+            left = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            assert left == 0, table
+    command.downgrade(_config(url), "0041")
+    with engine.connect() as connection:
+        # Ids are server-wide again: of two runs with one id, the second workspace's goes.
+        runs = connection.execute(text("SELECT workspace_id, id FROM runs ORDER BY id")).all()
+        assert runs == [("w1", "hd"), ("w2", "hd_0")]
+    engine.dispose()

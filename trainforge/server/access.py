@@ -56,8 +56,7 @@ def _workspace(db: Session, name: str) -> models.Workspace | None:
 
 
 def _run(db: Session, ws: models.Workspace, run_id: str) -> models.Run | None:
-    run = db.get(models.Run, run_id)
-    return run if run is not None and run.workspace_id == ws.id else None
+    return db.get(models.Run, (ws.id, run_id))
 
 
 def _check_run_alive(

@@ -11,6 +11,7 @@ from trainforge.server.services.runs import RunService
 from trainforge.server.services.secrets import Vault
 from trainforge.server.services.workspaces import WorkspaceService
 from trainforge.server.settings import ServerSettings
+from trainforge.server.store import models
 from trainforge.server.store.database import Store
 from trainforge.server.sweeper import Sweeper
 from trainforge.storage.artifacts import ArtifactStore
@@ -43,6 +44,12 @@ class ControlPlane:
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
         self.sweeper.wake()  # a child of a sweep may have started or ended
+
+    def run_key(self, workspace_name: str, run_id: str) -> str:
+        """The change key of a run named in a request (``models.run_key``): what a long
+        poll on the run waits for. An unknown workspace: 404."""
+        with self.store.reading() as db:
+            return models.run_key(self.workspaces.get_row(db, workspace_name).id, run_id)
 
     def artifacts(self, workspace_name: str, run_id: str) -> ArtifactStore:
         """The files of one run: ``ExperimentRun/dcid.<run id>/`` as in Azure ML."""

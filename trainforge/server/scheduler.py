@@ -202,7 +202,11 @@ class Scheduler(WakeLoop):
         )
         hosted = (
             select(models.Run.workspace_id)
-            .join(models.Assignment, models.Assignment.run_id == models.Run.id)
+            .join(
+                models.Assignment,
+                (models.Assignment.workspace_id == models.Run.workspace_id)
+                & (models.Assignment.run_id == models.Run.id),
+            )
             .where(
                 models.Assignment.node_id.is_(None),
                 models.Assignment.state.in_(
@@ -461,7 +465,11 @@ class Scheduler(WakeLoop):
         once the grace period is over."""
         open_ones = db.scalars(
             select(models.Assignment)
-            .join(models.Run, models.Run.id == models.Assignment.run_id)
+            .join(
+                models.Run,
+                (models.Run.workspace_id == models.Assignment.workspace_id)
+                & (models.Run.id == models.Assignment.run_id),
+            )
             .where(
                 models.Assignment.node_id.is_(None),
                 models.Assignment.state.in_(
@@ -531,6 +539,7 @@ class Scheduler(WakeLoop):
                 assert isinstance(node, models.Node)
                 db.add(
                     models.Assignment(
+                        workspace_id=run.workspace_id,
                         run_id=run.id,
                         attempt=run.attempt,
                         backend=compute.backend,
@@ -557,6 +566,7 @@ class Scheduler(WakeLoop):
         """An assignment on the backend's own host, and the action that starts its launcher
         (no node agent is there to take it)."""
         assignment = models.Assignment(
+            workspace_id=run.workspace_id,
             run_id=run.id,
             attempt=run.attempt,
             backend=compute.backend,
@@ -590,7 +600,11 @@ class Scheduler(WakeLoop):
             log.exception("could not start the launcher of %s", request.run_id)
             with self.store.session() as db:
                 assignment = db.get(models.Assignment, assignment_id)
-                run = db.get(models.Run, request.run_id)
+                run = (
+                    db.get(models.Run, (assignment.workspace_id, assignment.run_id))
+                    if assignment is not None
+                    else None
+                )
                 if assignment is not None and run is not None:
                     allocation.end_assignment(db, assignment)
                     allocation.fail_run(

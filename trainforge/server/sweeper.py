@@ -53,16 +53,18 @@ class Sweeper(WakeLoop):
 
     def tick(self) -> None:
         with self.store.session() as db:
-            running = list(db.scalars(select(Sweep.run_id).where(Sweep.state == "running")))
-        for run_id in running:
+            running = list(
+                db.execute(select(Sweep.workspace_id, Sweep.run_id).where(Sweep.state == "running"))
+            )
+        for workspace_id, run_id in running:
             try:
-                self.step(run_id)
+                self.step(workspace_id, run_id)
             except Exception:
                 log.exception("sweep %s: step failed", run_id)
 
-    def step(self, run_id: str) -> None:
+    def step(self, workspace_id: str, run_id: str) -> None:
         with self.store.session() as db:
-            sweep = db.get(Sweep, run_id)
+            sweep = db.get(Sweep, (workspace_id, run_id))
             if sweep is None or sweep.state != "running":
                 return
             ws = db.get(models.Workspace, sweep.workspace_id)
@@ -70,13 +72,14 @@ class Sweeper(WakeLoop):
             outcome = sweep_progress.advance(db, self.runs, sweep, utcnow())
             # Written before the commit: whoever sees the run end finds its last lines there.
             if outcome.lines and ws_name is not None:
-                self.write_log(ws_name, run_id, outcome.lines)
+                self.write_log(ws_name, run_id, models.run_key(workspace_id, run_id), outcome.lines)
         if outcome.runs_changed:
             self.wake_scheduler()
 
-    def write_log(self, workspace_name: str, run_id: str, lines: list[str]) -> None:
+    def write_log(self, workspace_name: str, run_id: str, key: str, lines: list[str]) -> None:
+        """Append ``lines`` to the HyperDrive run's log and wake its followers (``key``)."""
         stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         data = "".join(f"[{stamp}] {line}\n" for line in lines).encode()
         store = self.artifacts(workspace_name, run_id)
         store.append(SWEEP_LOG, store.size(SWEEP_LOG), data)
-        self.notify([run_id])
+        self.notify([key])

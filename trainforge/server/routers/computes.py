@@ -117,7 +117,10 @@ def report_assignment(
         row = cp.workspaces.get_row(db, ws)
         run = cp.runs.row(db, row, run_id)
         assignment = db.get(models.Assignment, assignment_id)
-        if assignment is None or assignment.run_id != run.id:
+        if assignment is None or (assignment.workspace_id, assignment.run_id) != (
+            run.workspace_id,
+            run.id,
+        ):
             raise NotFound(f"Assignment {assignment_id} of run {run_id} not found")
         # The scheduler may end this assignment meanwhile (its process looked gone).
         hold(db, run, assignment)

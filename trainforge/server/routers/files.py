@@ -152,7 +152,7 @@ async def append_file(
         raise Conflict(
             f"offset {offset} is beyond the end of {name} ({exc.args[0]} bytes)"
         ) from exc
-    cp.events.notify([run_id])  # wake followers of this run's log
+    cp.events.notify([await run_in_threadpool(cp.run_key, ws, run_id)])  # wake log followers
     return FileInfo(name=name, size=size)
 
 
@@ -184,13 +184,14 @@ async def get_file(
             raise NotFound(f"Run {run_id} has no file {name!r}")
         return send(store, name)
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
+    key = await run_in_threadpool(cp.run_key, ws, run_id)
     while True:
         size = store.size(name)
         if size > offset or status.is_terminal or time.monotonic() >= deadline:
             break
         if await request.is_disconnected():
             break
-        await cp.events.wait(run_id, deadline - time.monotonic())
+        await cp.events.wait(key, deadline - time.monotonic())
         files, status = await run_in_threadpool(_run_files, cp, ws, run_id)
         if attempt is None:  # a new attempt may have started its own copy meanwhile
             store, found_attempt = await run_in_threadpool(files.newest, name)

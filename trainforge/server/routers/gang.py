@@ -80,7 +80,12 @@ async def gang_endpoints(
             return gang.endpoints(db, _run(cp, db, ws, run_id), attempt)
 
     return await _long_poll(
-        cp, request, gang.endpoints_key(run_id), wait, read, lambda g: g.complete
+        cp,
+        request,
+        gang.endpoints_key(await run_in_threadpool(cp.run_key, ws, run_id)),
+        wait,
+        read,
+        lambda g: g.complete,
     )
 
 
@@ -122,7 +127,14 @@ async def posted_commands(
         with cp.store.reading() as db:
             return gang.posted_commands(db, _run(cp, db, ws, run_id), attempt, node_rank)
 
-    return await _long_poll(cp, request, gang.commands_key(run_id), wait, read, bool)
+    return await _long_poll(
+        cp,
+        request,
+        gang.commands_key(await run_in_threadpool(cp.run_key, ws, run_id)),
+        wait,
+        read,
+        bool,
+    )
 
 
 @router.get("/commands/{command_id}", response_model=NodeCommand)
@@ -142,7 +154,12 @@ async def get_command(
             return gang.get_command(db, _run(cp, db, ws, run_id), command_id)
 
     return await _long_poll(
-        cp, request, gang.commands_key(run_id), wait, read, lambda c: c.state == "ended"
+        cp,
+        request,
+        gang.commands_key(await run_in_threadpool(cp.run_key, ws, run_id)),
+        wait,
+        read,
+        lambda c: c.state == "ended",
     )
 
 

@@ -133,6 +133,7 @@ async def wait_for_run(
     """The run once it has ended, or as it is after ``timeout`` seconds (at most 30);
     at once when the caller has gone."""
     deadline = time.monotonic() + timeout
+    key = await run_in_threadpool(cp.run_key, ws, run_id)
     while True:
         info = await run_in_threadpool(get_run, ws, run_id, cp)
         if (
@@ -141,7 +142,7 @@ async def wait_for_run(
             or await request.is_disconnected()
         ):
             return info
-        await cp.events.wait(run_id, deadline - time.monotonic())
+        await cp.events.wait(key, deadline - time.monotonic())
 
 
 @router.patch("/runs/{run_id}", response_model=RunInfo)
@@ -236,7 +237,7 @@ def get_metrics(
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         runs = cp.runs.subtree(db, row, run_id) if recursive else [cp.runs.row(db, row, run_id)]
-        found = metrics.metrics_of(db, [run.id for run in runs], name)
+        found = metrics.metrics_of(db, row.id, [run.id for run in runs], name)
     return Response(
         json.dumps(found if recursive else found[run_id]), media_type="application/json"
     )

@@ -94,7 +94,7 @@ def move_assignment(assignment: models.Assignment, state: AssignmentState | str)
 def assignments_of(
     db: Session, run: models.Run, attempt: int | None = None
 ) -> list[models.Assignment]:
-    query = select(models.Assignment).where(models.Assignment.run_id == run.id)
+    query = select(models.Assignment).where(*models.of_run(models.Assignment, run))
     if attempt is not None:
         query = query.where(models.Assignment.attempt == attempt)
     return list(db.scalars(query.order_by(models.Assignment.node_rank)))
@@ -138,10 +138,18 @@ def requeue_run(db: Session, run: models.Run, warning: str) -> None:
     run_states.transition(run, RunStatus.QUEUED)
 
 
+def node_run(db: Session, node: models.Node) -> models.Run | None:
+    """The run the node is busy with: a run of the node's cluster's workspace."""
+    if node.run_id is None:
+        return None
+    compute = db.get(models.Compute, node.compute_id)
+    return db.get(models.Run, (compute.workspace_id, node.run_id)) if compute else None
+
+
 def lose_node(db: Session, node: models.Node, state: NodeState, reason: str) -> None:
     """The node is gone (preempted or unusable): its processes die with it."""
     set_node_state(db, node, state)
-    run = db.get(models.Run, node.run_id) if node.run_id else None
+    run = node_run(db, node)
     node.run_id = None
     for assignment in db.scalars(
         select(models.Assignment).where(
@@ -191,7 +199,7 @@ def report(
 
 def process_ended(db: Session, assignment: models.Assignment, exit_code: int | None) -> None:
     """The launcher process is gone; if it never said how it ended, it failed."""
-    run = db.get(models.Run, assignment.run_id)
+    run = db.get(models.Run, (assignment.workspace_id, assignment.run_id))
     # The launcher's last report may have been committed since the assignment was read:
     # it reports, then exits. Decide on what is there now, not on the older view.
     hold(db, run, assignment)
@@ -265,6 +273,7 @@ def master_addr(db: Session, assignment: models.Assignment) -> str:
     """The address of the node of rank 0 of ``assignment``'s gang (its Ray node's IP on Ray)."""
     node_id = db.scalar(
         select(models.Assignment.node_id).where(
+            models.Assignment.workspace_id == assignment.workspace_id,
             models.Assignment.run_id == assignment.run_id,
             models.Assignment.attempt == assignment.attempt,
             models.Assignment.node_rank == 0,

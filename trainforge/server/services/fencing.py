@@ -29,7 +29,7 @@ def _winding_down(db: Session, run: models.Run) -> bool:
     """Launchers of the run's last attempt are still stopping: their last logs still count."""
     open_assignment = db.scalar(
         select(models.Assignment.id).where(
-            models.Assignment.run_id == run.id,
+            *models.of_run(models.Assignment, run),
             models.Assignment.attempt == run.attempt,
             models.Assignment.state != AssignmentState.ENDED.value,
         )

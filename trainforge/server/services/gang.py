@@ -25,13 +25,14 @@ from trainforge.server.store import models
 from trainforge.server.store.database import mark_changed
 
 
-def endpoints_key(run_id: str) -> str:
-    """The change key that launchers waiting for a gang's endpoints wait on."""
-    return f"endpoints:{run_id}"
+def endpoints_key(run_key: str) -> str:
+    """The change key that launchers waiting for a gang's endpoints wait on, from the run's
+    ``models.run_key``."""
+    return f"endpoints:{run_key}"
 
 
-def commands_key(run_id: str) -> str:
-    return f"commands:{run_id}"
+def commands_key(run_key: str) -> str:
+    return f"commands:{run_key}"
 
 
 def _node_count(run: models.Run) -> int:
@@ -56,7 +57,7 @@ def publish(
     _check(run, attempt, node_rank)
     db.execute(
         delete(models.TaskEndpoint).where(
-            models.TaskEndpoint.run_id == run.id,
+            *models.of_run(models.TaskEndpoint, run),
             models.TaskEndpoint.attempt == attempt,
             models.TaskEndpoint.node_rank == node_rank,
         )
@@ -65,7 +66,7 @@ def publish(
         (row.task_type, row.task_index)
         for row in db.scalars(
             select(models.TaskEndpoint).where(
-                models.TaskEndpoint.run_id == run.id, models.TaskEndpoint.attempt == attempt
+                *models.of_run(models.TaskEndpoint, run), models.TaskEndpoint.attempt == attempt
             )
         )
     }
@@ -79,16 +80,20 @@ def publish(
         taken.add(key)
         db.add(
             models.TaskEndpoint(
-                run_id=run.id, attempt=attempt, node_rank=node_rank, **endpoint.model_dump()
+                workspace_id=run.workspace_id,
+                run_id=run.id,
+                attempt=attempt,
+                node_rank=node_rank,
+                **endpoint.model_dump(),
             )
         )
-    mark_changed(db, endpoints_key(run.id))
+    mark_changed(db, endpoints_key(models.run_key(run.workspace_id, run.id)))
 
 
 def endpoints(db: Session, run: models.Run, attempt: int) -> GangEndpoints:
     rows = db.scalars(
         select(models.TaskEndpoint)
-        .where(models.TaskEndpoint.run_id == run.id, models.TaskEndpoint.attempt == attempt)
+        .where(*models.of_run(models.TaskEndpoint, run), models.TaskEndpoint.attempt == attempt)
         .order_by(models.TaskEndpoint.node_rank, models.TaskEndpoint.id)
     ).all()
     by_node: dict[int, list[TaskEndpoint]] = {}
@@ -121,11 +126,16 @@ def post_command(
 ) -> NodeCommand:
     _check(run, attempt, node_rank)
     row = models.NodeCommand(
-        run_id=run.id, attempt=attempt, node_rank=node_rank, command=body.command, state="posted"
+        workspace_id=run.workspace_id,
+        run_id=run.id,
+        attempt=attempt,
+        node_rank=node_rank,
+        command=body.command,
+        state="posted",
     )
     db.add(row)
     db.flush()
-    mark_changed(db, commands_key(run.id))
+    mark_changed(db, commands_key(models.run_key(run.workspace_id, run.id)))
     return _command_info(row)
 
 
@@ -135,7 +145,7 @@ def posted_commands(
     rows = db.scalars(
         select(models.NodeCommand)
         .where(
-            models.NodeCommand.run_id == run.id,
+            *models.of_run(models.NodeCommand, run),
             models.NodeCommand.attempt == attempt,
             models.NodeCommand.node_rank == node_rank,
             models.NodeCommand.state == "posted",
@@ -147,7 +157,7 @@ def posted_commands(
 
 def _command_row(db: Session, run: models.Run, command_id: int) -> models.NodeCommand:
     row = db.get(models.NodeCommand, command_id)
-    if row is None or row.run_id != run.id:
+    if row is None or (row.workspace_id, row.run_id) != (run.workspace_id, run.id):
         raise NotFound(f"Command {command_id} of run {run.id} not found")
     return row
 
@@ -164,5 +174,5 @@ def update_command(
         raise Conflict(f"Command {command_id} of run {run.id} has already ended")
     row.state = body.state
     row.exit_code = body.exit_code
-    mark_changed(db, commands_key(run.id))
+    mark_changed(db, commands_key(models.run_key(run.workspace_id, run.id)))
     return _command_info(row)

@@ -97,7 +97,7 @@ def dispatch(
             reported is None or assignment.id in reported
         ):
             continue
-        run = db.get(models.Run, assignment.run_id)
+        run = db.get(models.Run, (assignment.workspace_id, assignment.run_id))
         if run is None or run.workspace_id != ws.id:
             # A run token is minted for the beat's workspace: never for another's run.
             raise Forbidden(

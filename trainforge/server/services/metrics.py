@@ -16,12 +16,12 @@ T = TypeVar("T")
 
 def add_batch(db: Session, run: models.Run, batch: MetricBatch) -> bool:
     """Store a batch once; False when it was stored before or comes from a superseded attempt."""
-    run_id = run.id
+    key = {"workspace_id": run.workspace_id, "run_id": run.id}
     if batch.attempt is not None and batch.attempt < run.attempt:
         return False
     try:
         with db.begin_nested():
-            db.add(models.MetricBatch(run_id=run_id, batch_id=batch.batch_id))
+            db.add(models.MetricBatch(**key, batch_id=batch.batch_id))
     except IntegrityError:
         return False
     if batch.points:
@@ -29,7 +29,7 @@ def add_batch(db: Session, run: models.Run, batch: MetricBatch) -> bool:
             insert(models.Metric),
             [
                 {
-                    "run_id": run_id,
+                    **key,
                     "name": p.name,
                     "kind": p.kind,
                     "step": p.step,
@@ -100,9 +100,9 @@ Points = list[tuple[int, int | None, tuple[str, Any]]]
 
 
 def metrics_of(
-    db: Session, run_ids: list[str], name: str | None = None
+    db: Session, workspace_id: str, run_ids: list[str], name: str | None = None
 ) -> dict[str, dict[str, Any]]:
-    """{run_id: {metric name: value}} for the given runs, in logging order."""
+    """{run_id: {metric name: value}} for the given runs of a workspace, in logging order."""
     query = select(
         models.Metric.run_id,
         models.Metric.name,
@@ -110,7 +110,7 @@ def metrics_of(
         models.Metric.attempt,
         models.Metric.step,
         models.Metric.value,
-    ).where(models.Metric.run_id.in_(run_ids))
+    ).where(models.Metric.workspace_id == workspace_id, models.Metric.run_id.in_(run_ids))
     if name is not None:
         query = query.where(models.Metric.name == name)
     grouped: dict[str, dict[str, tuple[str, Points]]] = {run_id: {} for run_id in run_ids}

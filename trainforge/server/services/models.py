@@ -128,8 +128,8 @@ def register(
     run: models.Run | None = None
     experiment_name: str | None = None
     if body.run_id is not None:
-        run = db.get(models.Run, body.run_id)
-        if run is None or run.workspace_id != ws.id:
+        run = db.get(models.Run, (ws.id, body.run_id))
+        if run is None:
             raise NotFound(f"Run {body.run_id!r} not found in workspace {ws.name!r}")
         exp = db.get(models.Experiment, run.experiment_id)
         experiment_name = exp.name if exp is not None else None

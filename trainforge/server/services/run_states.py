@@ -59,5 +59,5 @@ def transition(run: models.Run, requested: RunStatus) -> bool:
     if target in TERMINAL_STATUSES:
         run.ended = now
     run.status = target.value
-    mark_changed(object_session(run), run.id)
+    mark_changed(object_session(run), models.run_key(run.workspace_id, run.id))
     return True

@@ -88,8 +88,8 @@ class RunService:
 
     # -- runs --------------------------------------------------------------------------
     def row(self, db: Session, ws: models.Workspace, run_id: str) -> models.Run:
-        run = db.get(models.Run, run_id)
-        if run is None or run.workspace_id != ws.id:
+        run = db.get(models.Run, (ws.id, run_id))
+        if run is None:
             raise NotFound(f"Run {run_id!r} not found in workspace {ws.name!r}")
         return run
 
@@ -128,7 +128,7 @@ class RunService:
         run_id = request.run_id or (
             new_script_run_id(experiment_name) if request.kind == "script" else str(uuid.uuid4())
         )
-        if db.get(models.Run, run_id) is not None:
+        if db.get(models.Run, (ws.id, run_id)) is not None:
             raise Conflict(f"Run id {run_id!r} is already taken")
         # One UPDATE ... RETURNING: concurrent submits never get the same run number.
         number = db.execute(
@@ -325,23 +325,30 @@ class RunService:
             found.update(frontier)
         return found
 
-    def _children(self, db: Session, parent_ids: Iterable[str]) -> builtins.list[models.Run]:
+    def _children(
+        self, db: Session, ws: models.Workspace, parent_ids: Iterable[str]
+    ) -> builtins.list[models.Run]:
         ids = list(parent_ids)
         if not ids:
             return []
-        return list(db.scalars(select(models.Run).where(models.Run.parent_run_id.in_(ids))))
+        query = select(models.Run).where(
+            models.Run.workspace_id == ws.id, models.Run.parent_run_id.in_(ids)
+        )
+        return list(db.scalars(query))
 
-    def _descendants(self, db: Session, run_id: str) -> builtins.list[models.Run]:
+    def _descendants(
+        self, db: Session, ws: models.Workspace, run_id: str
+    ) -> builtins.list[models.Run]:
         found: builtins.list[models.Run] = []
         frontier = [run_id]
         while frontier:
-            level = self._children(db, frontier)
+            level = self._children(db, ws, frontier)
             found.extend(level)
             frontier = [run.id for run in level]
         return found
 
     def subtree(self, db: Session, ws: models.Workspace, run_id: str) -> builtins.list[models.Run]:
-        return [self.row(db, ws, run_id), *self._descendants(db, run_id)]
+        return [self.row(db, ws, run_id), *self._descendants(db, ws, run_id)]
 
     def update(
         self, db: Session, ws: models.Workspace, run_id: str, request: RunUpdate

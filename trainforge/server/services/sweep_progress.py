@@ -103,6 +103,7 @@ def _launch(
     )
     db.add(
         SweepTrial(
+            workspace_id=sweep.workspace_id,
             sweep_run_id=sweep.run_id,
             index=index,
             run_id=child.id,
@@ -176,7 +177,7 @@ def _load(db: Session, runs: RunService, sweep: Sweep) -> _Step | None:
     """The sweep, its HyperDrive run and its children as they are now; None (and the sweep
     done) when the HyperDrive run is gone."""
     spec = SweepCreate.model_validate(sweep.spec)
-    parent = db.get(models.Run, sweep.run_id)
+    parent = db.get(models.Run, (sweep.workspace_id, sweep.run_id))
     if parent is None:
         sweep.state = "done"
         return None
@@ -184,7 +185,7 @@ def _load(db: Session, runs: RunService, sweep: Sweep) -> _Step | None:
     experiment = db.get(models.Experiment, parent.experiment_id)
     assert ws is not None and experiment is not None
     trials = trials_of(db, sweep)
-    child = {t.run_id: db.get(models.Run, t.run_id) for t in trials}
+    child = {t.run_id: db.get(models.Run, (sweep.workspace_id, t.run_id)) for t in trials}
     return _Step(
         db=db,
         runs=runs,
@@ -237,7 +238,7 @@ def _stopped_by_deadline(step: _Step, now: datetime) -> bool:
 
 def _curves(step: _Step) -> dict[str, list[float]]:
     """Each child's primary metric so far (a child stopped by the policy: up to its verdict)."""
-    curves = curves_of(step.db, list(step.child), step.metric)
+    curves = curves_of(step.db, step.ws.id, list(step.child), step.metric)
     for trial in step.trials:
         if trial.canceled_by_policy:
             # What a stopped run logs while it shuts down is not part of its curve: the

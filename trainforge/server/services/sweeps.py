@@ -92,8 +92,8 @@ def create(
 
 
 def sweep_of(db: Session, ws: models.Workspace, run_id: str) -> Sweep:
-    sweep = db.get(Sweep, run_id)
-    if sweep is None or sweep.workspace_id != ws.id:
+    sweep = db.get(Sweep, (ws.id, run_id))
+    if sweep is None:
         raise NotFound(f"HyperDrive run {run_id!r} not found in workspace {ws.name!r}")
     return sweep
 
@@ -102,7 +102,10 @@ def trials_of(db: Session, sweep: Sweep) -> list[SweepTrial]:
     return list(
         db.scalars(
             select(SweepTrial)
-            .where(SweepTrial.sweep_run_id == sweep.run_id)
+            .where(
+                SweepTrial.workspace_id == sweep.workspace_id,
+                SweepTrial.sweep_run_id == sweep.run_id,
+            )
             .order_by(SweepTrial.index)
         )
     )
@@ -114,22 +117,24 @@ def numbers(value: object) -> list[float]:
     return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
-def curves_of(db: Session, run_ids: list[str], metric: str) -> dict[str, list[float]]:
-    found = metrics.metrics_of(db, run_ids, metric) if run_ids else {}
+def curves_of(
+    db: Session, workspace_id: str, run_ids: list[str], metric: str
+) -> dict[str, list[float]]:
+    found = metrics.metrics_of(db, workspace_id, run_ids, metric) if run_ids else {}
     return {run_id: numbers(found.get(run_id, {}).get(metric)) for run_id in run_ids}
 
 
 def info(db: Session, ws: models.Workspace, run_id: str) -> SweepInfo:
     sweep = sweep_of(db, ws, run_id)
     spec = SweepCreate.model_validate(sweep.spec)
-    parent = db.get(models.Run, sweep.run_id)
+    parent = db.get(models.Run, (ws.id, sweep.run_id))
     assert parent is not None
     trials = trials_of(db, sweep)
     maximize = spec.primary_metric_config.goal == "maximize"
-    curves = curves_of(db, [t.run_id for t in trials], spec.primary_metric_config.name)
+    curves = curves_of(db, ws.id, [t.run_id for t in trials], spec.primary_metric_config.name)
     rows = []
     for trial in trials:
-        run = db.get(models.Run, trial.run_id)
+        run = db.get(models.Run, (ws.id, trial.run_id))
         curve = curves[trial.run_id]
         rows.append(
             TrialInfo(
@@ -179,7 +184,7 @@ def cancel_active(
     """Cancel every child run of the sweep that has not ended; return their ids."""
     canceled = []
     for trial in trials_of(db, sweep):
-        run = db.get(models.Run, trial.run_id)
+        run = db.get(models.Run, (ws.id, trial.run_id))
         if run is not None and not RunStatus(run.status).is_terminal:
             cancel_trial(db, runs, ws, run, reason, code)
             canceled.append(run.id)

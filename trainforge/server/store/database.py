@@ -19,7 +19,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "trainforge_read_only"
 
 
-def make_engine(url: str, busy_timeout_s: float = 30.0, **options: Any) -> Engine:
+def make_engine(
+    url: str, busy_timeout_s: float = 30.0, foreign_keys: bool = True, **options: Any
+) -> Engine:
+    """An engine on ``url``; on SQLite, ``foreign_keys=False`` leaves foreign keys
+    unenforced (migrations that copy a table, which would otherwise cascade its drop)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}, **options
@@ -31,7 +35,7 @@ def make_engine(url: str, busy_timeout_s: float = 30.0, **options: Any) -> Engin
             # WAL lets readers go on while one writer commits; NORMAL sync is safe under WAL.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.close()
 
@@ -98,10 +102,11 @@ def is_busy(exc: OperationalError) -> bool:
 CHANGED_RUNS = "changed_runs"
 
 
-def mark_changed(session: Session | None, run_id: str) -> None:
-    """Note that ``run_id`` changed; the store announces it once the change is committed."""
+def mark_changed(session: Session | None, key: str) -> None:
+    """Note that what ``key`` names changed (a run: ``models.run_key``; a node, a gang);
+    the store announces it once the change is committed."""
     if session is not None:
-        session.info.setdefault(CHANGED_RUNS, set()).add(run_id)
+        session.info.setdefault(CHANGED_RUNS, set()).add(key)
 
 
 class Store:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -63,6 +64,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+def run_reference(table: str) -> ForeignKeyConstraint:
+    """The foreign key of a row that belongs to a run: (workspace_id, run_id), since a run
+    id is a key within its workspace only. The row goes with its run."""
+    return ForeignKeyConstraint(
+        ["workspace_id", "run_id"],
+        ["runs.workspace_id", "runs.id"],
+        name=f"fk_{table}_run",
+        ondelete="CASCADE",
+    )
+
+
 class Workspace(Base):
     __tablename__ = "workspaces"
 
@@ -101,8 +113,12 @@ class Run(Base):
         Index("ix_runs_workspace_created", "workspace_id", "created"),
     )
 
+    # A run id is a key within its workspace only (a caller may choose it: a Batch AI job's
+    # name), so every row that refers to a run names the workspace too.
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
@@ -126,12 +142,26 @@ class Run(Base):
     ended: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def run_key(workspace_id: str, run_id: str) -> str:
+    """One string that names a run on the whole server (change notices, logs)."""
+    return f"{workspace_id}/{run_id}"
+
+
+def of_run(table: Any, run: Run) -> tuple[Any, ...]:
+    """The conditions that pick ``table``'s rows of ``run`` (a table with ``run_reference``)."""
+    return (table.workspace_id == run.workspace_id, table.run_id == run.id)
+
+
 class Metric(Base):
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_name", "run_id", "name"),)
+    __table_args__ = (
+        run_reference("metrics"),
+        Index("ix_metrics_run_name", "workspace_id", "run_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    run_id: Mapped[str] = mapped_column(String(256))
     name: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))
     step: Mapped[int | None] = mapped_column(Integer)
@@ -146,8 +176,10 @@ class MetricBatch(Base):
     """Batch ids already stored, so that a client retrying a batch never duplicates it."""
 
     __tablename__ = "metric_batches"
+    __table_args__ = (run_reference("metric_batches"),)
 
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
@@ -155,9 +187,14 @@ class Assignment(Base):
     """A run's attempt placed on a backend: what the scheduler must watch and stop."""
 
     __tablename__ = "assignments"
+    __table_args__ = (
+        run_reference("assignments"),
+        Index("ix_assignments_run", "workspace_id", "run_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    run_id: Mapped[str] = mapped_column(String(256))
     attempt: Mapped[int] = mapped_column(Integer)
     backend: Mapped[str] = mapped_column(String(32))
     node_id: Mapped[str | None] = mapped_column(String(128))
@@ -181,10 +218,21 @@ class TaskEndpoint(Base):
     """Where one task of a run attempt listens, as its node's launcher published it."""
 
     __tablename__ = "task_endpoints"
-    __table_args__ = (UniqueConstraint("run_id", "attempt", "task_type", "task_index"),)
+    __table_args__ = (
+        run_reference("task_endpoints"),
+        UniqueConstraint(
+            "workspace_id",
+            "run_id",
+            "attempt",
+            "task_type",
+            "task_index",
+            name="uq_task_endpoints_task",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    run_id: Mapped[str] = mapped_column(String(256))
     attempt: Mapped[int] = mapped_column(Integer)
     node_rank: Mapped[int] = mapped_column(Integer)
     task_type: Mapped[str] = mapped_column(String(16))
@@ -197,9 +245,14 @@ class NodeCommand(Base):
     """A command one node of a gang asks another to run (mpirun's remote daemons)."""
 
     __tablename__ = "node_commands"
+    __table_args__ = (
+        run_reference("node_commands"),
+        Index("ix_node_commands_run", "workspace_id", "run_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    run_id: Mapped[str] = mapped_column(String(256))
     attempt: Mapped[int] = mapped_column(Integer)
     node_rank: Mapped[int] = mapped_column(Integer)
     command: Mapped[str] = mapped_column(Text)

@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKeyConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trainforge.server.store.models import Base, UTCDateTime, utcnow
+from trainforge.server.store.models import Base, UTCDateTime, run_reference, utcnow
 
 
 class Sweep(Base):
     """One HyperDrive run: its configuration and where the sweep stands."""
 
     __tablename__ = "sweeps"
+    __table_args__ = (run_reference("sweeps"),)
 
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     # The SweepCreate request as accepted: sampling, policy, metric, budgets, trial template.
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     seed: Mapped[int] = mapped_column(Integer)
@@ -36,12 +37,20 @@ class SweepTrial(Base):
     """A child run of a sweep, with its sampled values and the policy's verdicts."""
 
     __tablename__ = "sweep_trials"
-
-    sweep_run_id: Mapped[str] = mapped_column(
-        ForeignKey("sweeps.run_id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "sweep_run_id"],
+            ["sweeps.workspace_id", "sweeps.run_id"],
+            name="fk_sweep_trials_sweep",
+            ondelete="CASCADE",
+        ),
+        Index("ix_sweep_trials_run", "workspace_id", "run_id"),
     )
+
+    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sweep_run_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[str] = mapped_column(String(256), index=True)
+    run_id: Mapped[str] = mapped_column(String(256))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     # optuna's view of the parameters (Bayesian sampling), to rebuild its study.
     internal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
