@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from types import EllipsisType
@@ -103,6 +104,34 @@ def new_idempotency_key() -> dict[str, str]:
     return {IDEMPOTENCY_HEADER: uuid.uuid4().hex}
 
 
+class LazyTlsTransport(httpx.BaseTransport):
+    """Plain HTTP through a transport that holds no certificates; HTTPS through one made
+    on its first use.
+
+    httpx's default transport loads the CA bundle when the client is made (0.1-0.2 s of
+    CPU here), and every launcher and every run process makes a client: on one machine the
+    control plane is on loopback and never speaks TLS, so they would pay it for nothing.
+    """
+
+    def __init__(self) -> None:
+        self._plain = httpx.HTTPTransport(verify=False)  # never used for https
+        self._tls: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme != "https":
+            return self._plain.handle_request(request)
+        with self._lock:
+            if self._tls is None:
+                self._tls = httpx.HTTPTransport()  # verifies, as httpx does by default
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._tls is not None:
+            self._tls.close()
+
+
 class TrainforgeClient:
     """A thin typed door onto ``/api/v1``: paths in, JSON or bytes out, errors as ApiError.
 
@@ -133,7 +162,8 @@ class TrainforgeClient:
             timeout=timeout,
             headers={"User-Agent": f"trainforge/{__version__}"},
             auth=TokenAuth(endpoint),
-            transport=transport,  # an in-process server's, in tests
+            # An in-process server's, in tests; else TLS only where the address asks for it.
+            transport=transport or LazyTlsTransport(),
         )
 
     @property

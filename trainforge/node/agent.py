@@ -124,6 +124,7 @@ class Agent:
 
     def run(self) -> int:
         while True:
+            asked = time.monotonic()
             try:
                 reply = self.beat()
             except ApiError as exc:
@@ -141,7 +142,14 @@ class Agent:
             if reply.leave or self.leaving:
                 self.leave()
                 return 0
-            if not (reply.start or reply.stop):
+            # The server holds a beat with nothing to say for up to a second, so an empty
+            # answer after that wait is followed at once by the next beat (a run queued
+            # meanwhile starts now, not after a pause). An acknowledgement of ended
+            # launchers is followed at once too: the next beat is such a wait. Only an
+            # answer that came back at once with nothing new (stop again, or an older
+            # server's empty answer) waits a moment, so nothing spins.
+            quick = time.monotonic() - asked < IDLE_PAUSE_S
+            if quick and not (reply.start or reply.acknowledged):
                 time.sleep(IDLE_PAUSE_S)
 
     def leave(self) -> None:

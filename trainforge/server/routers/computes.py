@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.concurrency import run_in_threadpool
 
@@ -145,9 +147,15 @@ def _heartbeat(
 async def heartbeat(
     ws: str, node_id: str, body: Heartbeat, cp: ControlPlane = Depends(plane)
 ) -> HeartbeatReply:
-    """A node agent's heartbeat; it waits up to a second for work, so dispatch is immediate."""
+    """A node agent's heartbeat; it waits up to a second for work, so dispatch is immediate.
+
+    Every change to the node wakes the wait, and not each brings work: the launcher's end
+    report frees the node a moment before the scheduler gives it its next run. The wait
+    goes on until there is something to say, or the second is over, so the next run is
+    in this answer instead of one an idle agent asks for later."""
     reply = await run_in_threadpool(_heartbeat, cp, ws, node_id, body)
-    if reply is None:
-        await cp.events.wait(allocation.node_key(node_id), HEARTBEAT_WAIT_S)
+    deadline = time.monotonic() + HEARTBEAT_WAIT_S
+    while reply is None and (left := deadline - time.monotonic()) > 0:
+        await cp.events.wait(allocation.node_key(node_id), left)
         reply = await run_in_threadpool(_heartbeat, cp, ws, node_id, None)
     return reply or HeartbeatReply()
