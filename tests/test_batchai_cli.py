@@ -100,6 +100,9 @@ def test_workspace_cluster_experiment_and_job(tmp_path: Path) -> None:
     assert "Node IP SSH Port" in flat(ok("cluster", "node", "list", *W, "-c", "cpu"))
     assert json.loads(ok("cluster", "show", *W, "-n", "auto"))["vmSize"] == "STANDARD_D2_V2"
     assert json.loads(ok("experiment", "show", *W, "-n", "exp"))["name"] == "exp"
+    ok("experiment", "delete", *W, "-n", "exp", "-y")
+    assert "exp" not in ok("experiment", "list", *W)
+    assert invoke("job", "show", *W, "-e", "exp", "-n", "cli_job").exit_code == 1
     ok("cluster", "delete", *W, "-n", "auto", "-y", "--no-wait")
     shown = json.loads(ok("workspace", "show", "-g", "rg", "-n", "bai-cli"))
     assert shown["id"].endswith("/resourceGroups/rg/providers/Microsoft.BatchAI/workspaces/bai-cli")

@@ -275,8 +275,33 @@ class WorkspacesOperations:
         return _done(None)
 
 
+def _cancel(runs: RunsApi, run_id: str) -> None:
+    """Cancel the run; one that has ended meanwhile stays as it ended."""
+    try:
+        runs.cancel(run_id)
+    except ApiError as exc:
+        if exc.status_code != 409:
+            raise _from_api(exc) from None
+
+
+def _gone(delete: Callable[[], None]) -> bool:
+    """Delete what the server deletes once it has stopped; whether it is gone."""
+    try:
+        delete()
+    except ApiError as exc:
+        if exc.status_code == 409:  # still stopping
+            return False
+        if exc.status_code != 404:
+            raise _from_api(exc) from None
+    return True
+
+
+def _finish_delete(runs: RunsApi, run_id: str) -> bool:
+    return _gone(lambda: runs.delete(run_id))
+
+
 class ExperimentsOperations:
-    """``client.experiments``: create, get, list_by_workspace."""
+    """``client.experiments``: create, get, list_by_workspace, delete."""
 
     def __init__(self, context: _Context) -> None:
         self._c = context
@@ -311,6 +336,19 @@ class ExperimentsOperations:
         if not self._exists(ws, experiment_name):
             raise self._c.not_found("experiment", experiment_name, resource_group_name)
         return self._model(ws, experiment_name)
+
+    def delete(
+        self, resource_group_name: str, workspace_name: str, experiment_name: str, **_: Any
+    ) -> LROPoller[None]:
+        """Delete the experiment and all its jobs (those still going are stopped first)."""
+        ws = self._c.workspace(resource_group_name, workspace_name)
+        self.get(resource_group_name, workspace_name, experiment_name)
+        runs = RunsApi(self._c.client, ws.name)
+        for info in runs.list(experiment=experiment_name):
+            if not info.status.is_terminal:
+                _cancel(runs, info.run_id)
+        experiments = ExperimentsApi(self._c.client, ws.name)
+        return LROPoller(lambda: (_gone(lambda: experiments.delete(experiment_name)), None))
 
     def list_by_workspace(
         self, resource_group_name: str, workspace_name: str, experiments_list_by_workspace_options: Any = None,
@@ -764,15 +802,20 @@ class JobsOperations:
             )
         runs = RunsApi(self._c.client, ws.name)
         try:
-            runs.get(job_name)
-            raise CloudError(
-                409,
-                "Conflict",
-                f"job_name: a job (or run) named {job_name!r} exists in workspace {ws.name!r}",
-            )
+            existing = runs.get(job_name)
         except ApiError as exc:
             if exc.status_code != 404:
                 raise _from_api(exc) from None
+        else:
+            # A job deleted without waiting for its poller goes once it has stopped.
+            if DELETED not in existing.properties or not _finish_delete(runs, job_name):
+                raise CloudError(
+                    409,
+                    "Conflict",
+                    f"job_name: a job (or run) named {job_name!r} "
+                    + ("is still being deleted" if DELETED in existing.properties else "exists")
+                    + f" in workspace {ws.name!r}",
+                )
         try:
             launch_mode = self._definition(ws, params, experiment_name, job_name, cluster)
         except _launch.LaunchRuleError as exc:
@@ -887,11 +930,7 @@ class JobsOperations:
         info = self._run(ws, experiment, job, resource_group)
         runs = RunsApi(self._c.client, ws.name)
         if not info.status.is_terminal:
-            try:
-                runs.cancel(job)
-            except ApiError as exc:
-                if exc.status_code != 409:  # it ended meanwhile
-                    raise _from_api(exc) from None
+            _cancel(runs, job)
         return runs
 
     def terminate(
@@ -906,10 +945,12 @@ class JobsOperations:
         self, resource_group_name: str, workspace_name: str, experiment_name: str, job_name: str,
         **_: Any,
     ) -> LROPoller[None]:  # fmt: skip
-        """Delete the job (a running one is stopped first); GET answers 404 afterwards."""
+        """Delete the job (a running one is stopped first): GET answers 404 at once, and
+        the job with its files goes once it has stopped; its name may then be used again."""
         runs = self._stop(resource_group_name, workspace_name, experiment_name, job_name)
-        runs.add_properties(job_name, {DELETED: datetime.now(UTC).isoformat()})
-        return LROPoller(lambda: (runs.get(job_name).status.is_terminal, None))
+        if DELETED not in runs.get(job_name).properties:
+            runs.add_properties(job_name, {DELETED: datetime.now(UTC).isoformat()})
+        return LROPoller(lambda: (_finish_delete(runs, job_name), None))
 
     def list_output_files(
         self, resource_group_name: str, workspace_name: str, experiment_name: str, job_name: str,

@@ -379,6 +379,20 @@ def experiment_list(
         )
 
 
+@experiment_app.command("delete")
+def experiment_delete(
+    resource_group: Group, workspace: Workspace, name: Annotated[str, typer.Option("--name", "-n")],
+    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    """Delete the experiment and all its jobs (those still running are stopped first)."""
+    _confirm(f"experiment {name} and all its jobs", yes)
+    with _service():
+        poller = _client(subscription).experiments.delete(resource_group, workspace, name)
+        if not no_wait:
+            poller.result()
+
+
 # -- jobs ----------------------------------------------------------------------------------
 JOB_COLUMNS = {
     "Name": lambda j: j.name,
