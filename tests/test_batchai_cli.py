@@ -157,3 +157,33 @@ def test_bad_job_files_fail_with_one_line(tmp_path: Path, properties: dict[str, 
     assert "bad" not in ok("job", "list", *W, "-e", "exp")
     both = invoke("cluster", "create", *W, "-n", "nope", "-f", "/nonexistent.json")
     assert both.exit_code != 0
+
+
+def test_file_stream_usages_and_file_servers(tmp_path: Path, cli_server: Any) -> None:
+    here = ["-g", "rg", "-w", "bai-stream"]
+    ok("workspace", "create", "-g", "rg", "-n", "bai-stream", "-l", "northeurope")
+    flags = ["-n", "cpu", "-s", "STANDARD_D2_V2", "-t", "1", "-u", "demo", "-p", "Dem0Pa$$w0rd"]
+    ok("cluster", "create", *here, *flags)
+    ok("experiment", "create", *here, "-n", "exp")
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps({"properties": {
+        "nodeCount": 1, "stdOutErrPathPrefix": "$AZ_BATCHAI_JOB_TEMP",
+        "customToolkitSettings": {"commandLine": "echo hi"}}}))  # fmt: skip
+    ok("job", "create", *here, "-e", "exp", "-n", "s_job", "-c", "cpu", "-f", str(job_file))
+    # What the job's launcher ships, then its end.
+    run = "/workspaces/bai-stream/runs/s_job"
+    cli_server.call("PUT", f"{run}/files/stdouterr/stdout.txt", content=b"line one\nline two\n")
+    for status in ("Running", "Completed"):
+        cli_server.call("PATCH", run, json={"status": status})
+    streamed = ok("job", "file", "stream", *here, "-e", "exp", "-j", "s_job", "-f", "stdout.txt")
+    assert streamed == "line one\nline two\n"
+    missing = invoke("job", "file", "stream", *here, "-e", "exp", "-j", "s_job", "-f", "nope.txt")
+    assert missing.exit_code == 1 and "has no file nope.txt" in flat(missing.output)
+
+    usages = flat(ok("list-usages", "-l", "northeurope"))
+    # The cluster's one node of 2 vCPUs at most, none running.
+    assert "Name Used Limit Total Regional vCPUs 0 2" in usages
+    refused = invoke("file-server", "create", *here, "-n", "nfs", "--disk-count", "2")
+    assert refused.exit_code == 1
+    assert "(FileServersNotSupported)" in flat(refused.output)
+    assert invoke("file-server", "list", *here).exit_code == 1

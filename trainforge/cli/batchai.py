@@ -35,6 +35,10 @@ job_app = typer.Typer(help="Batch AI jobs (trainforge runs).", no_args_is_help=T
 job_file_app = typer.Typer(help="A job's output files.", no_args_is_help=True)
 job_node_app = typer.Typer(help="The nodes a job runs on.", no_args_is_help=True)
 cluster_node_app = typer.Typer(help="A cluster's nodes.", no_args_is_help=True)
+file_server_app = typer.Typer(
+    help="Batch AI file servers (not supported: mount a file share or container).",
+    no_args_is_help=True,
+)
 batchai_app.add_typer(workspace_app, name="workspace")
 batchai_app.add_typer(cluster_app, name="cluster")
 batchai_app.add_typer(experiment_app, name="experiment")
@@ -42,6 +46,7 @@ batchai_app.add_typer(job_app, name="job")
 job_app.add_typer(job_file_app, name="file")
 job_app.add_typer(job_node_app, name="node")
 cluster_app.add_typer(cluster_node_app, name="node")
+batchai_app.add_typer(file_server_app, name="file-server")
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 Group = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group")]
@@ -631,3 +636,66 @@ def job_node_list(
             resource_group, workspace, _experiment(experiment), job
         )
         _show(list(found), output, NODE_COLUMNS)
+
+
+# -- file servers and usages -------------------------------------------------------------
+FileServerName = Annotated[str, typer.Option("--name", "-n", help="File server name")]
+
+
+def _file_servers(subscription: str) -> Any:
+    return _client(subscription).file_servers
+
+
+@file_server_app.command(
+    "create", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def file_server_create(
+    resource_group: Group, workspace: Workspace, name: FileServerName,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    """Refused: trainforge runs no NFS servers (the service's error, exit 1)."""
+    with _service():
+        _file_servers(subscription).create(resource_group, workspace, name)
+
+
+@file_server_app.command("show")
+def file_server_show(
+    resource_group: Group, workspace: Workspace, name: FileServerName,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    with _service():
+        _file_servers(subscription).get(resource_group, workspace, name)
+
+
+@file_server_app.command("list")
+def file_server_list(
+    resource_group: Group, workspace: Workspace, subscription: Subscription = DEFAULT_SUBSCRIPTION
+) -> None:
+    with _service():
+        _file_servers(subscription).list_by_workspace(resource_group, workspace)
+
+
+@file_server_app.command("delete")
+def file_server_delete(
+    resource_group: Group, workspace: Workspace, name: FileServerName, yes: Yes = False,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    with _service():
+        _file_servers(subscription).delete(resource_group, workspace, name)
+
+
+USAGE_COLUMNS = {
+    "Name": lambda u: (u.name.localized_value or u.name.value) if u.name else None,
+    "Used": lambda u: u.current_value,
+    "Limit": lambda u: u.limit,
+}
+
+
+@batchai_app.command("list-usages")
+def list_usages(
+    location: Annotated[str, typer.Option("--location", "-l", help="Location")],
+    subscription: Subscription = DEFAULT_SUBSCRIPTION, output: OutputOpt = Output.table,
+) -> None:  # fmt: skip
+    """The vCPUs the location's clusters use now, and at their maximum size."""
+    with _service():
+        _show(list(_client(subscription).usages.list(location)), output, USAGE_COLUMNS)
