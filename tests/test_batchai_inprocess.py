@@ -22,6 +22,16 @@ RG = "rg-inprocess"
 KEY = "c2VjcmV0LWtleQ=="
 
 
+def one_node_cluster() -> models.ClusterCreateParameters:
+    return models.ClusterCreateParameters(
+        vm_size="STANDARD_D2_V2",
+        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
+        user_account_settings=models.UserAccountSettings(
+            admin_user_name="demo", admin_user_password="Dem0Pa$$w0rd"
+        ),
+    )
+
+
 @pytest.fixture
 def client(
     cli_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -29,14 +39,7 @@ def client(
     monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ROOT", str(tmp_path / "accounts"))
     made = BatchAIManagementClient(credentials=object(), subscription_id=str(uuid.uuid4()))
     made.workspaces.create(RG, "wsone", "eastus").result()
-    cluster = models.ClusterCreateParameters(
-        vm_size="STANDARD_D2_V2",
-        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
-        user_account_settings=models.UserAccountSettings(
-            admin_user_name="demo", admin_user_password="Dem0Pa$$w0rd"
-        ),
-    )
-    made.clusters.create(RG, "wsone", "cpu", cluster).result(timeout=30)
+    made.clusters.create(RG, "wsone", "cpu", one_node_cluster()).result(timeout=30)
     made.experiments.create(RG, "wsone", "exp").result()
     return made
 
@@ -362,14 +365,7 @@ def test_a_deleted_job_frees_its_name_and_an_experiment_goes_with_its_jobs(
 
 def test_two_workspaces_take_the_same_job_name(client: BatchAIManagementClient) -> None:
     client.workspaces.create(RG, "wstwo", "eastus").result()
-    cluster = models.ClusterCreateParameters(
-        vm_size="STANDARD_D2_V2",
-        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
-        user_account_settings=models.UserAccountSettings(
-            admin_user_name="demo", admin_user_password="Dem0Pa$$w0rd"
-        ),
-    )
-    client.clusters.create(RG, "wstwo", "cpu", cluster).result(timeout=30)
+    client.clusters.create(RG, "wstwo", "cpu", one_node_cluster()).result(timeout=30)
     client.experiments.create(RG, "wstwo", "exp").result()
     for ws in ("wsone", "wstwo"):
         cluster_id = client.clusters.get(RG, ws, "cpu").id

@@ -57,6 +57,7 @@ Subscription = Annotated[
     typer.Option("--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Subscription id"),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Do not wait for the operation")]
 
 
 class Output(StrEnum):
@@ -105,6 +106,12 @@ def _one(item: Any, output: Output, columns: dict[str, Any]) -> None:
         typer.echo(json.dumps(item.serialize(), indent=2, default=str))
     else:
         _show([item], output, columns)
+
+
+def _finish(poller: Any, no_wait: bool) -> None:
+    """Wait for a long-running operation unless ``--no-wait``."""
+    if not no_wait:
+        poller.result()
 
 
 def _confirm(what: str, yes: bool) -> None:
@@ -312,14 +319,13 @@ def cluster_auto_scale(
 @cluster_app.command("delete")
 def cluster_delete(
     resource_group: Group, workspace: Workspace, name: Annotated[str, typer.Option("--name", "-n")],
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     _confirm(f"cluster {name}", yes)
     with _service():
         poller = _client(subscription).clusters.delete(resource_group, workspace, name)
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 NODE_COLUMNS = {
@@ -387,15 +393,14 @@ def experiment_list(
 @experiment_app.command("delete")
 def experiment_delete(
     resource_group: Group, workspace: Workspace, name: Annotated[str, typer.Option("--name", "-n")],
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     """Delete the experiment and all its jobs (those still running are stopped first)."""
     _confirm(f"experiment {name} and all its jobs", yes)
     with _service():
         poller = _client(subscription).experiments.delete(resource_group, workspace, name)
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -515,7 +520,7 @@ def job_wait(
 @job_app.command("terminate")
 def job_terminate(
     resource_group: Group, workspace: Workspace, name: JobName, experiment: Experiment = None,
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     if not yes and not typer.confirm(f"Are you sure you want to terminate job {name}?"):
@@ -524,14 +529,13 @@ def job_terminate(
         poller = _client(subscription).jobs.terminate(
             resource_group, workspace, _experiment(experiment), name
         )
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 @job_app.command("delete")
 def job_delete(
     resource_group: Group, workspace: Workspace, name: JobName, experiment: Experiment = None,
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     _confirm(f"job {name}", yes)
@@ -539,8 +543,7 @@ def job_delete(
         poller = _client(subscription).jobs.delete(
             resource_group, workspace, _experiment(experiment), name
         )
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 FILE_COLUMNS = {
