@@ -187,3 +187,61 @@ def test_file_stream_usages_and_file_servers(tmp_path: Path, cli_server: Any) ->
     assert refused.exit_code == 1
     assert "(FileServersNotSupported)" in flat(refused.output)
     assert invoke("file-server", "list", *here).exit_code == 1
+
+
+KEY = "c2VjcmV0LWtleQ=="
+
+
+def test_mounts_from_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_server: Any
+) -> None:
+    from trainforge.batchai.storage import BlockBlobService, FileService
+
+    monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ROOT", str(tmp_path / "accounts"))
+    BlockBlobService("acct", KEY).create_container("data")
+    FileService("acct", KEY).create_share("scripts")
+    here = ["-g", "rg", "-w", "bai-mounts"]
+    ok("workspace", "create", "-g", "rg", "-n", "bai-mounts", "-l", "westeurope")
+    account = ["--storage-account-name", "acct", "--storage-account-key", KEY]
+    flags = ["-n", "cpu", "-s", "STANDARD_D2_V2", "-t", "1", "-u", "demo", "-p", "Dem0Pa$$w0rd"]
+    made = json.loads(
+        ok(
+            "cluster",
+            "create",
+            *here,
+            *flags,
+            *account,
+            "--bfs-name",
+            "data",
+            "--afs-name",
+            "scripts",
+        )
+    )
+    volumes = made["nodeSetup"]["mountVolumes"]
+    assert [
+        (v["containerName"], v["relativeMountPath"]) for v in volumes["azureBlobFileSystems"]
+    ] == [("data", "bfs")]
+    assert volumes["azureFileShares"][0]["azureFileUrl"].endswith("/scripts")
+    assert volumes["azureFileShares"][0]["relativeMountPath"] == "afs"
+    assert KEY not in json.dumps(made)  # credentials are never returned
+
+    no_key = invoke("cluster", "create", *here, *flags[:2], "--bfs-name", "data")
+    assert no_key.exit_code == 2 and "--storage-account-key" in flat(no_key.output)
+    nfs = invoke("cluster", "create", *here, *flags, "--nfs", "myfs")
+    assert nfs.exit_code == 2 and "file servers are not supported" in flat(nfs.output)
+
+    ok("experiment", "create", *here, "-n", "exp")
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps({"properties": {
+        "nodeCount": 1, "stdOutErrPathPrefix": "$AZ_BATCHAI_JOB_MOUNT_ROOT/out",
+        "customToolkitSettings": {"commandLine": "ls $AZ_BATCHAI_JOB_MOUNT_ROOT/out"}}}))  # fmt: skip
+    job = json.loads(
+        ok("job", "create", *here, "-e", "exp", "-n", "j", "-c", "cpu", "-f", str(job_file),
+           *account, "--bfs-name", "data", "--bfs-mount-path", "out")
+    )  # fmt: skip
+    assert job["mountVolumes"]["azureBlobFileSystems"][0]["relativeMountPath"] == "out"
+    # Nor kept where the workspace's readers (run tokens included) see them: the keys are
+    # sealed in the mounts' datastores only.
+    assert KEY not in json.dumps(job)
+    for path in ("/workspaces/bai-mounts/computes/cpu", "/workspaces/bai-mounts/runs/j"):
+        assert KEY not in json.dumps(cli_server.call("GET", path)), path

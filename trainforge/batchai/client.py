@@ -11,6 +11,7 @@ return pollers whose ``result()`` waits, lists are iterators, errors are
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import threading
 import time
@@ -44,6 +45,8 @@ T = TypeVar("T")
 POLL_S = 0.5
 DELETED = "batchai.deleted"
 PARAMETERS_TAG = "batchai.parameters"
+# The datastores a cluster's nodeSetup.mountVolumes became (their keys are sealed there).
+MOUNTS_TAG = "batchai.mounts"
 EXECUTION_STATES = {
     RunStatus.NOT_STARTED: m.ExecutionState.queued,
     RunStatus.QUEUED: m.ExecutionState.queued,
@@ -373,9 +376,9 @@ class ClustersOperations:
         stored: dict[str, Any] = {}
         raw = info.tags.get(PARAMETERS_TAG)
         if raw:
-            stored = m.ClusterCreateParameters.model_validate_json(raw).model_dump(
-                exclude_none=True
-            )
+            kept = m.ClusterCreateParameters.model_validate_json(raw)
+            _without_keys(kept.node_setup.mount_volumes if kept.node_setup else None)
+            stored = kept.model_dump(exclude_none=True)
         scale = info.scale_settings
         counts = info.status.node_state_counts
         # Manual scale keeps min = max = the target; bounds apart are auto-scale (also after
@@ -455,10 +458,16 @@ class ClustersOperations:
             raise CloudError(400, "InvalidRequestContent", "parameters.scaleSettings: required")
         user = params.user_account_settings
         mounts = params.node_setup.mount_volumes if params.node_setup else None
-        if mounts is not None:
-            _Mounts(self._c, ws).register(mounts, "parameters.nodeSetup.mountVolumes")
+        registered = (
+            _Mounts(self._c, ws).register(
+                mounts, "parameters.nodeSetup.mountVolumes", level="cluster"
+            )
+            if mounts is not None
+            else []
+        )
         stored = params.model_copy(deep=True)
         stored.user_account_settings.admin_user_password = None
+        _without_keys(stored.node_setup.mount_volumes if stored.node_setup else None)
         task = stored.node_setup.setup_task if stored.node_setup else None
         if task is not None:
             task.std_out_err_path_suffix = (
@@ -494,7 +503,10 @@ class ClustersOperations:
                 scale_settings=self._scale(params.scale_settings).model_copy(
                     update={"idle_seconds_before_scaledown": 120}
                 ),
-                tags={PARAMETERS_TAG: stored.model_dump_json(exclude_none=True)},
+                tags={
+                    PARAMETERS_TAG: stored.model_dump_json(exclude_none=True),
+                    MOUNTS_TAG: json.dumps([mount.model_dump(mode="json") for mount in registered]),
+                },
                 settings=settings,
             )
         except ValidationError as exc:
@@ -594,6 +606,17 @@ def _logins(nodes: list[NodeInfo]) -> Iterator[m.RemoteLoginInformation]:
             for index, node in enumerate(nodes)
         ]
     )
+
+
+def _without_keys(volumes: m.MountVolumes | None) -> None:
+    """Drop the storage keys of ``volumes`` (in place): the datastores keep them sealed, and
+    what the service returns or stores in a readable record never holds them."""
+    for volume in (
+        [*(volumes.azure_file_shares or []), *(volumes.azure_blob_file_systems or [])]
+        if volumes
+        else []
+    ):
+        volume.credentials.account_key = None
 
 
 class _Mounts:
@@ -845,9 +868,19 @@ class JobsOperations:
         )
         raw = cluster.tags.get(PARAMETERS_TAG)
         setup: m.BatchAISetupTask | None = None
+        if MOUNTS_TAG in cluster.tags:
+            found += [
+                m.BatchAIMount.model_validate(mount)
+                for mount in json.loads(cluster.tags[MOUNTS_TAG])
+            ]
         if raw:
             cluster_params = m.ClusterCreateParameters.model_validate_json(raw)
-            if cluster_params.node_setup and cluster_params.node_setup.mount_volumes:
+            # A cluster made before its mounts were kept as datastores: its record has the keys.
+            if (
+                MOUNTS_TAG not in cluster.tags
+                and cluster_params.node_setup
+                and cluster_params.node_setup.mount_volumes
+            ):
                 found += mounts.register(
                     cluster_params.node_setup.mount_volumes,
                     f"cluster {cluster.name} nodeSetup.mountVolumes",
@@ -879,6 +912,7 @@ class JobsOperations:
             secrets[secret.name] = key
         for secret in stored.secrets or []:
             secret.value = None  # kept in the key vault, returned as null
+        _without_keys(stored.mount_volumes)
         segment = (
             f"{ws.subscription_id}/{ws.resource_group}/workspaces/{ws.name}/experiments/"
             f"{experiment}/jobs/{job}/{uuid.uuid4()}"

@@ -119,6 +119,59 @@ def _confirm(what: str, yes: bool) -> None:
         raise typer.Exit(1)
 
 
+# -- mount volumes from flags (az batchai's --afs-name, --bfs-name, --nfs) ------------------
+AccountName = Annotated[
+    str | None,
+    typer.Option("--storage-account-name", envvar="AZURE_BATCHAI_STORAGE_ACCOUNT", help="Storage account of --afs-name/--bfs-name"),
+]  # fmt: skip
+AccountKey = Annotated[
+    str | None,
+    typer.Option("--storage-account-key", envvar="AZURE_BATCHAI_STORAGE_KEY", help="Its key"),
+]
+AfsName = Annotated[str | None, typer.Option("--afs-name", help="Azure file share to mount")]
+AfsPath = Annotated[str, typer.Option("--afs-mount-path", help="Where, under the mount root")]
+BfsName = Annotated[str | None, typer.Option("--bfs-name", help="Blob container to mount")]
+BfsPath = Annotated[str, typer.Option("--bfs-mount-path", help="Where, under the mount root")]
+Nfs = Annotated[str | None, typer.Option("--nfs", help="File server to mount (not supported)")]
+
+
+def _flag_mounts(
+    volumes: dict[str, Any], account: str | None, key: str | None,
+    afs: str | None, afs_path: str, bfs: str | None, bfs_path: str, nfs: str | None,
+) -> None:  # fmt: skip
+    """Add the flags' mounts to ``volumes`` (a MountVolumes JSON), as az batchai did."""
+    if nfs:
+        _fail(
+            "--nfs: file servers are not supported by trainforge; mount a file share "
+            "(--afs-name) or a blob container (--bfs-name) instead",
+            2,
+        )
+    if (afs or bfs) and not (account and key):
+        _fail(
+            "--storage-account-name and --storage-account-key: required with --afs-name/--bfs-name",
+            2,
+        )
+    credentials = {"accountKey": key}
+    if afs:
+        volumes.setdefault("azureFileShares", []).append(
+            {
+                "accountName": account,
+                "azureFileUrl": f"https://{account}.file.core.windows.net/{afs}",
+                "credentials": credentials,
+                "relativeMountPath": afs_path,
+            }
+        )
+    if bfs:
+        volumes.setdefault("azureBlobFileSystems", []).append(
+            {
+                "accountName": account,
+                "containerName": bfs,
+                "credentials": credentials,
+                "relativeMountPath": bfs_path,
+            }
+        )
+
+
 # -- workspaces ----------------------------------------------------------------------------
 WS_COLUMNS = {
     "Name": lambda w: w.name,
@@ -204,9 +257,13 @@ def cluster_create(
     password: Annotated[str | None, typer.Option("--password", "-p")] = None,
     ssh_key: Annotated[str | None, typer.Option("--ssh-key", "-k")] = None,
     config_file: Annotated[Path | None, typer.Option("--config-file", "-f", help="ClusterCreateParameters JSON")] = None,
+    storage_account_name: AccountName = None, storage_account_key: AccountKey = None,
+    afs_name: AfsName = None, afs_mount_path: AfsPath = "afs",
+    bfs_name: BfsName = None, bfs_mount_path: BfsPath = "bfs", nfs: Nfs = None,
     subscription: Subscription = DEFAULT_SUBSCRIPTION, output: OutputOpt = Output.json,
 ) -> None:  # fmt: skip
-    """Create a cluster from flags or ``-f cluster.json`` (flags win over the file)."""
+    """Create a cluster from flags or ``-f cluster.json`` (flags win over the file); the
+    mounts of ``--afs-name``/``--bfs-name`` go to every node (``$AZ_BATCHAI_MOUNT_ROOT``)."""
     from trainforge.batchai import models
 
     body: dict[str, Any] = {}
@@ -236,6 +293,12 @@ def cluster_create(
         key = Path(ssh_key).expanduser()
         account["adminUserSshPublicKey"] = key.read_text().strip() if key.exists() else ssh_key
     account.setdefault("adminUserName", "trainforge")
+    if afs_name or bfs_name or nfs:
+        volumes = body.setdefault("nodeSetup", {}).setdefault("mountVolumes", {})
+        _flag_mounts(
+            volumes, storage_account_name, storage_account_key,
+            afs_name, afs_mount_path, bfs_name, bfs_mount_path, nfs,
+        )  # fmt: skip
     with _service():
         parameters = models.ClusterCreateParameters.model_validate(body)
         created = (
@@ -439,11 +502,13 @@ def job_create(
     config_file: Annotated[Path, typer.Option("--config-file", "-f", help="JobCreateParameters JSON (job.json)")],
     experiment: Experiment = None,
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Cluster name or ARM id")] = None,
-    storage_account_name: Annotated[str | None, typer.Option("--storage-account-name", envvar="AZURE_BATCHAI_STORAGE_ACCOUNT")] = None,
-    storage_account_key: Annotated[str | None, typer.Option("--storage-account-key", envvar="AZURE_BATCHAI_STORAGE_KEY")] = None,
+    storage_account_name: AccountName = None, storage_account_key: AccountKey = None,
+    afs_name: AfsName = None, afs_mount_path: AfsPath = "afs",
+    bfs_name: BfsName = None, bfs_mount_path: BfsPath = "bfs", nfs: Nfs = None,
     subscription: Subscription = DEFAULT_SUBSCRIPTION, output: OutputOpt = Output.json,
 ) -> None:  # fmt: skip
-    """Create a job from a job.json file (``--cluster`` wins over ``properties.cluster.id``)."""
+    """Create a job from a job.json file (``--cluster`` wins over ``properties.cluster.id``);
+    the mounts of ``--afs-name``/``--bfs-name`` are the job's (``$AZ_BATCHAI_JOB_MOUNT_ROOT``)."""
     from trainforge.batchai import models
 
     text = config_file.read_text()
@@ -458,6 +523,11 @@ def job_create(
         _fail(f"{config_file}: not valid JSON ({exc})", 2)
     properties = loaded.get("properties", loaded) if isinstance(loaded, dict) else {}
     experiment = experiment or properties.get("experimentName") or None  # 2017-09-01-preview
+    if afs_name or bfs_name or nfs:
+        _flag_mounts(
+            properties.setdefault("mountVolumes", {}), storage_account_name, storage_account_key,
+            afs_name, afs_mount_path, bfs_name, bfs_mount_path, nfs,
+        )  # fmt: skip
     client = _client(subscription)
     with _service():
         if cluster:
