@@ -119,6 +119,8 @@ def trainforge_home(prefix: str) -> Iterator[Path]:
                 progress(f"kept {home} (TRAINFORGE_BENCH_KEEP_HOME)")
             else:
                 shutil.rmtree(home, ignore_errors=True)
+                # Node and run folders live beside the home (trainforge.node.work_root).
+                shutil.rmtree(home.parent / f"{home.name}-work", ignore_errors=True)
 
 
 def quiet_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
