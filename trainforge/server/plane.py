@@ -5,6 +5,7 @@ from __future__ import annotations
 from trainforge.compute import registry
 from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
+from trainforge.server.pipeliner import Pipeliner
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
 from trainforge.server.services.runs import RunService
@@ -39,11 +40,20 @@ class ControlPlane:
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake
         )
+        self.pipeliner = Pipeliner(
+            self.store,
+            self.runs,
+            self.vault,
+            self.artifacts,
+            self.events.notify,
+            self.scheduler.wake,
+        )
         self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
         self.sweeper.wake()  # a child of a sweep may have started or ended
+        self.pipeliner.wake()  # and a step of a pipeline
 
     def run_key(self, workspace_name: str, run_id: str) -> str:
         """The change key of a run named in a request (``models.run_key``): what a long
@@ -68,10 +78,12 @@ class ControlPlane:
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)
         self.sweeper.start()
+        self.pipeliner.start()
         self.janitor.start()
 
     def close(self) -> None:
         self.janitor.stop()
+        self.pipeliner.stop()
         self.sweeper.stop()
         self.scheduler.stop()
         self.store.close()
