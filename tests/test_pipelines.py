@@ -123,7 +123,7 @@ def test_data_dependency_steps_pass_data_and_reuse_what_did_not_change(
     run_config.environment.docker.enabled = True
     run_config.environment.docker.base_image = DEFAULT_CPU_IMAGE
     train_dir = write(tmp_path / "data_dependency_run_train", "train.py", TRAIN)
-    trainStep = PythonScriptStep(
+    trainStep = PythonScriptStep(  # noqa: F841 (the notebook names it; closure pulls it in)
         script_name="train.py",
         arguments=["--input_data", blob_input_data, "--output_train", processed_data1],
         inputs=[blob_input_data],
@@ -133,7 +133,7 @@ def test_data_dependency_steps_pass_data_and_reuse_what_did_not_change(
         runconfig=run_config,
     )
     processed_data2 = PipelineData("processed_data2", datastore=def_blob_store, is_directory=True)
-    extractStep = PythonScriptStep(
+    extractStep = PythonScriptStep(  # noqa: F841
         script_name="extract.py",
         arguments=["--input_extract", processed_data1, "--output_extract", processed_data2],
         inputs=[processed_data1],
@@ -238,7 +238,9 @@ def test_data_dependency_steps_pass_data_and_reuse_what_did_not_change(
 
 
 def test_getting_started_steps_run_on_a_cluster_side_by_side_and_in_sequence(
-    ws: Workspace, clusters, tmp_path: Path  # type: ignore[no-untyped-def]
+    ws: Workspace,
+    clusters,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     # aml-pipelines-getting-started.ipynb: three steps without data between them on a
     # cluster of two nodes, then chained with run_after and pulled in by closure.
@@ -342,7 +344,9 @@ def test_diamond_branches_overlap_and_a_failure_stops_what_depends_on_it(
         source_directory=write(tmp_path / "end_src", "end.py", "import sys; print(sys.argv[1:])\n"),
         allow_reuse=False,
     )
-    run = Pipeline(ws, [end]).submit(f"diamond-{uuid.uuid4().hex[:6]}")
+    diamond = Pipeline(ws, [end])
+    assert {id(s) for s in diamond.steps} == {id(s) for s in (start, left, right, end)}
+    run = diamond.submit(f"diamond-{uuid.uuid4().hex[:6]}")
     assert run.wait_for_completion(show_output=False) == "Completed"
     graph = run.get_graph()
     assert sorted(graph.edges) == [
@@ -360,7 +364,9 @@ def test_diamond_branches_overlap_and_a_failure_stops_what_depends_on_it(
     broken = PythonScriptStep(
         "broken.py",
         name="broken",
-        source_directory=write(tmp_path / "broken", "broken.py", "raise SystemExit('broken on purpose')\n"),
+        source_directory=write(
+            tmp_path / "broken", "broken.py", "raise SystemExit('broken on purpose')\n"
+        ),
     )
     after = PythonScriptStep(
         "end.py", name="after", source_directory=str(tmp_path / "end_src"), allow_reuse=False
@@ -406,12 +412,19 @@ def test_bad_pipelines_are_refused_before_anything_is_submitted(
     param = PipelineParameter("lr", 0.1)
     e = PythonScriptStep("s.py", name="e", arguments=["--lr", param], source_directory=src)
     experiment = Experiment(ws, f"bad-{uuid.uuid4().hex[:6]}")
-    with pytest.raises(UserErrorException, match="'epochs' not defined in the pipeline; its parameters are lr"):
+    with pytest.raises(
+        UserErrorException, match="'epochs' not defined in the pipeline; its parameters are lr"
+    ):
         experiment.submit(Pipeline(ws, [e]), pipeline_parameters={"epochs": 3})
     with pytest.raises(UserErrorException, match="cycle"):
         experiment.submit(Pipeline(ws, [a]))
-    lost = PythonScriptStep("s.py", name="lost", compute_target="no-such-cluster", source_directory=src)
-    with pytest.raises(UserErrorException, match="step 'lost': definition.target: compute target 'no-such-cluster' not found"):
+    lost = PythonScriptStep(
+        "s.py", name="lost", compute_target="no-such-cluster", source_directory=src
+    )
+    with pytest.raises(
+        UserErrorException,
+        match="step 'lost': definition.target: compute target 'no-such-cluster' not found",
+    ):
         experiment.submit(Pipeline(ws, [lost]))
     assert list(experiment.get_runs()) == []
 

@@ -213,7 +213,9 @@ def graph_errors(graph: PipelineGraph) -> list[str]:
             if other not in known:
                 errors.append(f"step {step.name!r}: run_after names {other!r}, not in the pipeline")
         for ref in sorted(_parameter_refs(step) - set(parameter_names)):
-            errors.append(f"step {step.name!r}: uses PipelineParameter {ref!r}, which is not defined")
+            errors.append(
+                f"step {step.name!r}: uses PipelineParameter {ref!r}, which is not defined"
+            )
         for key in step.runconfig_pipeline_params:
             if key not in RUNCONFIG_PARAMS:
                 errors.append(

@@ -97,7 +97,10 @@ class PipelineData:
         return self._consumed("mount", None)
 
     def as_download(
-        self, input_name: str | None = None, path_on_compute: str | None = None, overwrite: bool | None = None
+        self,
+        input_name: str | None = None,
+        path_on_compute: str | None = None,
+        overwrite: bool | None = None,
     ) -> PipelineData:
         return self._consumed("download", path_on_compute)
 
@@ -138,7 +141,9 @@ class BuildContext:
 
     def parameter_specs(self) -> list[PipelineParameterSpec]:
         return [
-            PipelineParameterSpec(name=p.name, default_value=parameter_value(p.name, p.default_value))
+            PipelineParameterSpec(
+                name=p.name, default_value=parameter_value(p.name, p.default_value)
+            )
             for p in self.parameters.values()
         ]
 
@@ -187,7 +192,9 @@ class PipelineStep:
         found = [
             item.producer
             for item in [*self._inputs, *self._arguments]
-            if isinstance(item, PipelineData) and item.producer is not None and item.producer is not self
+            if isinstance(item, PipelineData)
+            and item.producer is not None
+            and item.producer is not self
         ]
         return [*found, *self._run_after]
 
@@ -206,7 +213,7 @@ class PipelineStep:
             StepOutput(
                 name=o.name,
                 datastore_name=_datastore_name(o.datastore) or context.default_datastore,
-                mode=o._output_mode,  # type: ignore[arg-type]
+                mode=o._output_mode,
                 path_on_compute=o._output_path_on_compute,
                 overwrite=o._output_overwrite,
             )
@@ -228,9 +235,13 @@ def _datastore_name(datastore: Any) -> str | None:
 
 
 def _is_data(value: Any) -> bool:
-    return isinstance(value, PipelineData | DataReference | DatasetConsumptionConfig) or (
-        isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], PipelineParameter)
-    ) or (isinstance(value, PipelineParameter) and isinstance(value.default_value, DataPath))
+    return (
+        isinstance(value, PipelineData | DataReference | DatasetConsumptionConfig)
+        or (
+            isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], PipelineParameter)
+        )
+        or (isinstance(value, PipelineParameter) and isinstance(value.default_value, DataPath))
+    )
 
 
 def _word(item: Any, context: BuildContext) -> StepArgument:
@@ -259,7 +270,7 @@ def _input(item: Any, context: BuildContext) -> StepInput:
         return StepInput(
             name=item.name,
             kind="pipeline_data",
-            mode=item._input_mode,  # type: ignore[arg-type]
+            mode=item._input_mode,
             path_on_compute=item._input_path_on_compute,
         )
     if isinstance(item, DataReference):
@@ -283,7 +294,7 @@ def _input(item: Any, context: BuildContext) -> StepInput:
         name=param.name,
         kind="datapath_parameter",
         parameter=param.name,
-        mode=(binding.mode if binding else "mount"),  # type: ignore[arg-type]
+        mode=(binding.mode if binding else "mount"),
         path_on_compute=binding.path_on_compute if binding else None,
         overwrite=binding.overwrite if binding else False,
     )

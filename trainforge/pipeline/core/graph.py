@@ -64,12 +64,13 @@ class PortDataReference:
 
         return Datastore(self._workspace, self.datastore_name)
 
-    def download(
-        self, local_path: str, overwrite: bool = False, show_progress: bool = True
-    ) -> str:
+    def download(self, local_path: str, overwrite: bool = False, show_progress: bool = True) -> str:
         """Download the output to ``<local_path>/<path on the datastore>``; that path."""
         self.datastore.download(
-            local_path, prefix=self.path_on_datastore, overwrite=overwrite, show_progress=show_progress
+            local_path,
+            prefix=self.path_on_datastore,
+            overwrite=overwrite,
+            show_progress=show_progress,
         )
         return f"{local_path.rstrip('/')}/{self.path_on_datastore}"
 

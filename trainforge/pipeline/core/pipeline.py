@@ -13,7 +13,12 @@ from trainforge.client.errors import sdk_errors
 from trainforge.core._tags import sanitize
 from trainforge.core.run import run_of, submitting_user, upload_snapshot
 from trainforge.exceptions import SnapshotException, UserErrorException
-from trainforge.pipeline.core.builder import BuildContext, PipelineStep, StepSequence, _datastore_name
+from trainforge.pipeline.core.builder import (
+    BuildContext,
+    PipelineStep,
+    StepSequence,
+    _datastore_name,
+)
 from trainforge.pipeline.core.graph import parameter_value
 from trainforge.pipeline.core.run import PipelineRun
 from trainforge.schemas.pipelines import PipelineGraph, PipelineSubmit, StepSpec, graph_errors
@@ -178,7 +183,8 @@ class Pipeline:
             raise UserErrorException("The pipeline is not valid: " + "; ".join(errors))
         # Parameters are checked before anything is uploaded.
         values = {
-            name: parameter_value(name, value) for name, value in (pipeline_parameters or {}).items()
+            name: parameter_value(name, value)
+            for name, value in (pipeline_parameters or {}).items()
         }
         unknown = sorted(set(values) - set(context.parameters))
         if unknown:

@@ -41,7 +41,9 @@ class PipelineRun(Run):
 
     RUN_TYPE = PIPELINE_RUN_TYPE
 
-    def __init__(self, experiment: Experiment, run_id: str, _service_endpoint: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, experiment: Experiment, run_id: str, _service_endpoint: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(experiment, run_id, **kwargs)
 
     def get_graph(self) -> PipelineRunGraph:

@@ -106,7 +106,7 @@ class ScriptStep(PipelineStep):
         command = self._command
         return StepSpec(
             name=self.name,
-            kind=self.KIND,  # type: ignore[arg-type]
+            kind=self.KIND,
             definition=definition,
             arguments=self._words(self._script_arguments, context),
             command=(
@@ -154,9 +154,7 @@ class PythonScriptStep(ScriptStep):
         if not isinstance(script_name, str) or not script_name:
             raise UserErrorException(f"script_name: a script is required, got {script_name!r}")
         if hash_paths:
-            log.warning(
-                "hash_paths is deprecated: the whole source_directory is hashed for reuse"
-            )
+            log.warning("hash_paths is deprecated: the whole source_directory is hashed for reuse")
         super().__init__(
             name or script_name,
             script_name,

@@ -175,7 +175,12 @@ def advance(
     for name in decision.cancel:
         run = step.child[name]
         cancel_child(
-            db, runs, step.ws, run, "The pipeline run stopped: another step failed", "PipelineStopped"
+            db,
+            runs,
+            step.ws,
+            run,
+            "The pipeline run stopped: another step failed",
+            "PipelineStopped",
         )
         step.out.lines.append(f"Step {name} ({run.id}) is canceled: another step failed")
         step.out.runs_changed = True
@@ -287,7 +292,9 @@ def _start(step: _Pass, name: str) -> None:
         outputs = {k: OutputLocation.model_validate(v) for k, v in earlier.outputs.items()}
     else:
         outputs = {
-            o.name: OutputLocation(datastore_name=o.datastore_name, path_on_datastore=output_path(run_id, o.name))
+            o.name: OutputLocation(
+                datastore_name=o.datastore_name, path_on_datastore=output_path(run_id, o.name)
+            )
             for o in spec.outputs
         }
     definition = resolved_definition(spec, values, upstream, outputs)
@@ -333,7 +340,9 @@ def _start(step: _Pass, name: str) -> None:
             f"Step {name} reuses the outputs of step run {earlier.run_id} (pipeline run "
             f"{earlier.pipeline_run_id}): nothing changed since; it does not run again"
         )
-        step.out.lines.append(f"StepRun( {name} ) Status: Completed (reused {earlier.run_id}), run {run.id}")
+        step.out.lines.append(
+            f"StepRun( {name} ) Status: Completed (reused {earlier.run_id}), run {run.id}"
+        )
         step.out.other_logs[(run.id, REUSE_LOG)] = [line]
     else:
         row.state = "running"

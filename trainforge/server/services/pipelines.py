@@ -69,7 +69,11 @@ def _check_steps(db: Session, runs: RunService, ws: models.Workspace, graph: Pip
 
 
 def create(
-    db: Session, runs: RunService, ws: models.Workspace, experiment_name: str, request: PipelineSubmit
+    db: Session,
+    runs: RunService,
+    ws: models.Workspace,
+    experiment_name: str,
+    request: PipelineSubmit,
 ) -> models.Run:
     """Create the pipeline run (Running at once) and its steps, which the pipeline loop
     submits as their inputs become ready."""
@@ -80,7 +84,10 @@ def create(
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     for name, value in values.items():
-        if isinstance(value, DataPathValue) and datastores.find(db, ws, value.datastore_name) is None:
+        if (
+            isinstance(value, DataPathValue)
+            and datastores.find(db, ws, value.datastore_name) is None
+        ):
             raise NotFound(
                 f"pipeline_parameters: {name!r}: datastore {value.datastore_name!r} not found"
             )
@@ -191,7 +198,7 @@ def graph_info(db: Session, ws: models.Workspace, run_id: str) -> PipelineRunGra
                 kind=spec.kind,
                 run_id=step.run_id,
                 status=step_status(db, step),
-                state=step.state,  # type: ignore[arg-type]
+                state=step.state,
                 depends_on=sorted(waits[step.name]),
                 inputs=[i.name for i in spec.inputs],
                 outputs={k: OutputLocation.model_validate(v) for k, v in step.outputs.items()},
@@ -239,17 +246,17 @@ def resolved_definition(
     if step.command:
         definition.command = [_argument(a, values) for a in step.command]
     variables = dict(definition.environment.environment_variables)
-    for name, value in step.params.items():
-        variables[f"AML_PARAMETER_{name}"] = _argument(value, values)
+    for name, param in step.params.items():
+        variables[f"AML_PARAMETER_{name}"] = _argument(param, values)
     definition.environment.environment_variables = variables
     for key, parameter in step.runconfig_pipeline_params.items():
-        value = values[parameter]
-        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        count = values[parameter]
+        if isinstance(count, bool) or not isinstance(count, int | str) or not str(count).isdigit():
             raise BadRequest(
                 f"step {step.name!r}: runconfig_pipeline_params {key!r} takes a whole number, "
-                f"parameter {parameter!r} is {value!r}"
+                f"parameter {parameter!r} is {count!r}"
             )
-        setattr(definition, RUNCONFIG_PARAMS[key], int(value))
+        setattr(definition, RUNCONFIG_PARAMS[key], int(count))
     references = dict(definition.data_references)
     for item in step.inputs:
         if item.kind == "pipeline_data":
@@ -310,7 +317,10 @@ def fingerprint(
     snapshot's content hash, .amlignore honoured), its outputs' names and stores, and the
     identity of each input: the producing step run's output, or a path's content (bytes),
     or a dataset's version."""
-    blank = {o.name: OutputLocation(datastore_name=o.datastore_name, path_on_datastore="") for o in step.outputs}
+    blank = {
+        o.name: OutputLocation(datastore_name=o.datastore_name, path_on_datastore="")
+        for o in step.outputs
+    }
     definition = resolved_definition(step, values, upstream, blank)
     # Inputs are named by identity below; their locations in the definition are these same.
     definition.data_references = {
@@ -320,7 +330,9 @@ def fingerprint(
     for item in step.inputs:
         if item.kind == "pipeline_data":
             where = upstream[item.name]
-            identities.append([item.name, "pipeline_data", where.datastore_name, where.path_on_datastore])
+            identities.append(
+                [item.name, "pipeline_data", where.datastore_name, where.path_on_datastore]
+            )
         elif item.kind in ("data_reference", "datapath_parameter"):
             if item.reference is not None:
                 store, path = item.reference.datastore_name, item.reference.path_on_datastore
