@@ -108,9 +108,14 @@ def test_the_loop_submits_each_step_when_its_input_is_ready(app_api: Api, tmp_pa
     assert child["run_type"] == "azureml.StepRun"
     assert child["definition"]["arguments"] == ["--out", "$AZUREML_DATAREFERENCE_made", "7"]
     made = child["definition"]["data_references"]["made"]
-    assert (made["mode"], made["path_on_datastore"]) == ("upload", f"azureml/{child['run_id']}/made")
+    assert (made["mode"], made["path_on_datastore"]) == (
+        "upload",
+        f"azureml/{child['run_id']}/made",
+    )
     # Another workspace sees nothing of it.
-    assert app_api.request("GET", f"/workspaces/beta/runs/{parent['run_id']}/graph").status_code == 404
+    assert (
+        app_api.request("GET", f"/workspaces/beta/runs/{parent['run_id']}/graph").status_code == 404
+    )
 
     for status in ("Running", "Completed"):
         _patch(app_api, ws, make["run_id"], status)
@@ -127,8 +132,13 @@ def test_the_loop_submits_each_step_when_its_input_is_ready(app_api: Api, tmp_pa
     run = app_api.call("GET", f"/workspaces/{ws}/runs/{parent['run_id']}")
     assert run["status"] == "Failed"
     assert run["error"]["message"] == "Pipeline run failed: step use failed"
-    log = app_api.call("GET", f"/workspaces/{ws}/runs/{parent['run_id']}/files")
-    assert "azureml-logs/pipeline.txt" in [f["name"] for f in log["files"]] if isinstance(log, dict) else True
+    files = app_api.call("GET", f"/workspaces/{ws}/runs/{parent['run_id']}/files")
+    assert "azureml-logs/pipeline.txt" in [f["name"] for f in files]
+    log = app_api.request(
+        "GET", f"/workspaces/{ws}/runs/{parent['run_id']}/files/azureml-logs/pipeline.txt"
+    ).text
+    assert f"StepRun( use ) Status: Failed, run {use['run_id']}" in log
+    assert "PipelineRun Status: Failed: 2 steps (1 completed of which 0 reused, 1 failed" in log
 
 
 def test_bad_submits_are_4xx_naming_what_is_wrong_and_create_nothing(
