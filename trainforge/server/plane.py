@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from trainforge.compute import registry
 from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
+from trainforge.server.login_codes import LoginCodes
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
 from trainforge.server.services.runs import RunService
@@ -29,6 +30,7 @@ class ControlPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.events = RunEvents()
+        self.login_codes = LoginCodes()
         self.store = Store(
             settings.db_url, on_commit=self._changed, busy_timeout_s=settings.db_busy_timeout_s
         )
