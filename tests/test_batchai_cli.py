@@ -100,6 +100,9 @@ def test_workspace_cluster_experiment_and_job(tmp_path: Path) -> None:
     assert "Node IP SSH Port" in flat(ok("cluster", "node", "list", *W, "-c", "cpu"))
     assert json.loads(ok("cluster", "show", *W, "-n", "auto"))["vmSize"] == "STANDARD_D2_V2"
     assert json.loads(ok("experiment", "show", *W, "-n", "exp"))["name"] == "exp"
+    ok("experiment", "delete", *W, "-n", "exp", "-y")
+    assert "exp" not in ok("experiment", "list", *W)
+    assert invoke("job", "show", *W, "-e", "exp", "-n", "cli_job").exit_code == 1
     ok("cluster", "delete", *W, "-n", "auto", "-y", "--no-wait")
     shown = json.loads(ok("workspace", "show", "-g", "rg", "-n", "bai-cli"))
     assert shown["id"].endswith("/resourceGroups/rg/providers/Microsoft.BatchAI/workspaces/bai-cli")
@@ -154,3 +157,91 @@ def test_bad_job_files_fail_with_one_line(tmp_path: Path, properties: dict[str, 
     assert "bad" not in ok("job", "list", *W, "-e", "exp")
     both = invoke("cluster", "create", *W, "-n", "nope", "-f", "/nonexistent.json")
     assert both.exit_code != 0
+
+
+def test_file_stream_usages_and_file_servers(tmp_path: Path, cli_server: Any) -> None:
+    here = ["-g", "rg", "-w", "bai-stream"]
+    ok("workspace", "create", "-g", "rg", "-n", "bai-stream", "-l", "northeurope")
+    flags = ["-n", "cpu", "-s", "STANDARD_D2_V2", "-t", "1", "-u", "demo", "-p", "Dem0Pa$$w0rd"]
+    ok("cluster", "create", *here, *flags)
+    ok("experiment", "create", *here, "-n", "exp")
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps({"properties": {
+        "nodeCount": 1, "stdOutErrPathPrefix": "$AZ_BATCHAI_JOB_TEMP",
+        "customToolkitSettings": {"commandLine": "echo hi"}}}))  # fmt: skip
+    ok("job", "create", *here, "-e", "exp", "-n", "s_job", "-c", "cpu", "-f", str(job_file))
+    # What the job's launcher ships, then its end.
+    run = "/workspaces/bai-stream/runs/s_job"
+    cli_server.call("PUT", f"{run}/files/stdouterr/stdout.txt", content=b"line one\nline two\n")
+    for status in ("Running", "Completed"):
+        cli_server.call("PATCH", run, json={"status": status})
+    streamed = ok("job", "file", "stream", *here, "-e", "exp", "-j", "s_job", "-f", "stdout.txt")
+    assert streamed == "line one\nline two\n"
+    missing = invoke("job", "file", "stream", *here, "-e", "exp", "-j", "s_job", "-f", "nope.txt")
+    assert missing.exit_code == 1 and "has no file nope.txt" in flat(missing.output)
+
+    usages = flat(ok("list-usages", "-l", "northeurope"))
+    # The cluster's one node of 2 vCPUs at most, none running.
+    assert "Name Used Limit Total Regional vCPUs 0 2" in usages
+    refused = invoke("file-server", "create", *here, "-n", "nfs", "--disk-count", "2")
+    assert refused.exit_code == 1
+    assert "(FileServersNotSupported)" in flat(refused.output)
+    assert invoke("file-server", "list", *here).exit_code == 1
+
+
+KEY = "c2VjcmV0LWtleQ=="
+
+
+def test_mounts_from_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_server: Any
+) -> None:
+    from trainforge.batchai.storage import BlockBlobService, FileService
+
+    monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ROOT", str(tmp_path / "accounts"))
+    BlockBlobService("acct", KEY).create_container("data")
+    FileService("acct", KEY).create_share("scripts")
+    here = ["-g", "rg", "-w", "bai-mounts"]
+    ok("workspace", "create", "-g", "rg", "-n", "bai-mounts", "-l", "westeurope")
+    account = ["--storage-account-name", "acct", "--storage-account-key", KEY]
+    flags = ["-n", "cpu", "-s", "STANDARD_D2_V2", "-t", "1", "-u", "demo", "-p", "Dem0Pa$$w0rd"]
+    made = json.loads(
+        ok(
+            "cluster",
+            "create",
+            *here,
+            *flags,
+            *account,
+            "--bfs-name",
+            "data",
+            "--afs-name",
+            "scripts",
+        )
+    )
+    volumes = made["nodeSetup"]["mountVolumes"]
+    assert [
+        (v["containerName"], v["relativeMountPath"]) for v in volumes["azureBlobFileSystems"]
+    ] == [("data", "bfs")]
+    assert volumes["azureFileShares"][0]["azureFileUrl"].endswith("/scripts")
+    assert volumes["azureFileShares"][0]["relativeMountPath"] == "afs"
+    assert KEY not in json.dumps(made)  # credentials are never returned
+
+    no_key = invoke("cluster", "create", *here, *flags[:2], "--bfs-name", "data")
+    assert no_key.exit_code == 2 and "--storage-account-key" in flat(no_key.output)
+    nfs = invoke("cluster", "create", *here, *flags, "--nfs", "myfs")
+    assert nfs.exit_code == 2 and "file servers are not supported" in flat(nfs.output)
+
+    ok("experiment", "create", *here, "-n", "exp")
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps({"properties": {
+        "nodeCount": 1, "stdOutErrPathPrefix": "$AZ_BATCHAI_JOB_MOUNT_ROOT/out",
+        "customToolkitSettings": {"commandLine": "ls $AZ_BATCHAI_JOB_MOUNT_ROOT/out"}}}))  # fmt: skip
+    job = json.loads(
+        ok("job", "create", *here, "-e", "exp", "-n", "j", "-c", "cpu", "-f", str(job_file),
+           *account, "--bfs-name", "data", "--bfs-mount-path", "out")
+    )  # fmt: skip
+    assert job["mountVolumes"]["azureBlobFileSystems"][0]["relativeMountPath"] == "out"
+    # Nor kept where the workspace's readers (run tokens included) see them: the keys are
+    # sealed in the mounts' datastores only.
+    assert KEY not in json.dumps(job)
+    for path in ("/workspaces/bai-mounts/computes/cpu", "/workspaces/bai-mounts/runs/j"):
+        assert KEY not in json.dumps(cli_server.call("GET", path)), path

@@ -22,6 +22,16 @@ RG = "rg-inprocess"
 KEY = "c2VjcmV0LWtleQ=="
 
 
+def one_node_cluster() -> models.ClusterCreateParameters:
+    return models.ClusterCreateParameters(
+        vm_size="STANDARD_D2_V2",
+        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
+        user_account_settings=models.UserAccountSettings(
+            admin_user_name="demo", admin_user_password="Dem0Pa$$w0rd"
+        ),
+    )
+
+
 @pytest.fixture
 def client(
     cli_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -29,14 +39,7 @@ def client(
     monkeypatch.setenv("TRAINFORGE_BATCHAI_STORAGE_ROOT", str(tmp_path / "accounts"))
     made = BatchAIManagementClient(credentials=object(), subscription_id=str(uuid.uuid4()))
     made.workspaces.create(RG, "wsone", "eastus").result()
-    cluster = models.ClusterCreateParameters(
-        vm_size="STANDARD_D2_V2",
-        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
-        user_account_settings=models.UserAccountSettings(
-            admin_user_name="demo", admin_user_password="Dem0Pa$$w0rd"
-        ),
-    )
-    made.clusters.create(RG, "wsone", "cpu", cluster).result(timeout=30)
+    made.clusters.create(RG, "wsone", "cpu", one_node_cluster()).result(timeout=30)
     made.experiments.create(RG, "wsone", "exp").result()
     return made
 
@@ -336,3 +339,35 @@ def test_a_team_server_takes_the_token_of_the_credentials(
     wrong = BatchAIManagementClient("not-the-token", str(uuid.uuid4()), base_url=address)
     with pytest.raises(Exception, match="not valid"):
         wrong.workspaces.get(RG, "teamws")
+
+
+def test_a_deleted_job_frees_its_name_and_an_experiment_goes_with_its_jobs(
+    client: BatchAIManagementClient,
+) -> None:
+    cluster = client.clusters.get(RG, "wsone", "cpu")
+    client.jobs.create(RG, "wsone", "exp", "again", custom_job(cluster.id)).result()
+    with pytest.raises(CloudError) as taken:
+        client.jobs.create(RG, "wsone", "exp", "again", custom_job(cluster.id))
+    assert taken.value.status_code == 409
+    client.jobs.delete(RG, "wsone", "exp", "again").result(timeout=30)
+    with pytest.raises(CloudError) as gone:
+        client.jobs.get(RG, "wsone", "exp", "again")
+    assert gone.value.status_code == 404
+    job = client.jobs.create(RG, "wsone", "exp", "again", custom_job(cluster.id)).result()
+    assert job.execution_state == "queued"
+
+    client.experiments.delete(RG, "wsone", "exp").result(timeout=30)
+    assert [e.name for e in client.experiments.list_by_workspace(RG, "wsone")] == []
+    with pytest.raises(CloudError) as no_experiment:
+        client.jobs.get(RG, "wsone", "exp", "again")
+    assert no_experiment.value.status_code == 404
+
+
+def test_two_workspaces_take_the_same_job_name(client: BatchAIManagementClient) -> None:
+    client.workspaces.create(RG, "wstwo", "eastus").result()
+    client.clusters.create(RG, "wstwo", "cpu", one_node_cluster()).result(timeout=30)
+    client.experiments.create(RG, "wstwo", "exp").result()
+    for ws in ("wsone", "wstwo"):
+        cluster_id = client.clusters.get(RG, ws, "cpu").id
+        job = client.jobs.create(RG, ws, "exp", "quick", custom_job(cluster_id)).result()
+        assert job.id.endswith(f"/workspaces/{ws}/experiments/exp/jobs/quick")

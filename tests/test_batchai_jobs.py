@@ -267,6 +267,15 @@ def test_terminate_and_delete(jobs: Jobs) -> None:
     assert "quick" not in [
         j.name for j in jobs.client.jobs.list_by_experiment(RG, jobs.ws, jobs.exp)
     ]
+    # The name is free again, and the new job starts with nothing of the old one's.
+    jobs.submit(
+        "quick",
+        m.JobCreateParameters(
+            **common, custom_toolkit_settings=m.CustomToolkitSettings(command_line="echo again")
+        ),
+    )
+    assert jobs.wait("quick").execution_state == "succeeded"
+    assert "again" in jobs.text_or_nothing("quick", "stdout.txt")
 
 
 PYTORCH_GLOO = """

@@ -11,6 +11,7 @@ return pollers whose ``result()`` waits, lists are iterators, errors are
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import threading
 import time
@@ -44,6 +45,8 @@ T = TypeVar("T")
 POLL_S = 0.5
 DELETED = "batchai.deleted"
 PARAMETERS_TAG = "batchai.parameters"
+# The datastores a cluster's nodeSetup.mountVolumes became (their keys are sealed there).
+MOUNTS_TAG = "batchai.mounts"
 EXECUTION_STATES = {
     RunStatus.NOT_STARTED: m.ExecutionState.queued,
     RunStatus.QUEUED: m.ExecutionState.queued,
@@ -275,8 +278,33 @@ class WorkspacesOperations:
         return _done(None)
 
 
+def _cancel(runs: RunsApi, run_id: str) -> None:
+    """Cancel the run; one that has ended meanwhile stays as it ended."""
+    try:
+        runs.cancel(run_id)
+    except ApiError as exc:
+        if exc.status_code != 409:
+            raise _from_api(exc) from None
+
+
+def _gone(delete: Callable[[], None]) -> bool:
+    """Delete what the server deletes once it has stopped; whether it is gone."""
+    try:
+        delete()
+    except ApiError as exc:
+        if exc.status_code == 409:  # still stopping
+            return False
+        if exc.status_code != 404:
+            raise _from_api(exc) from None
+    return True
+
+
+def _finish_delete(runs: RunsApi, run_id: str) -> bool:
+    return _gone(lambda: runs.delete(run_id))
+
+
 class ExperimentsOperations:
-    """``client.experiments``: create, get, list_by_workspace."""
+    """``client.experiments``: create, get, list_by_workspace, delete."""
 
     def __init__(self, context: _Context) -> None:
         self._c = context
@@ -312,6 +340,19 @@ class ExperimentsOperations:
             raise self._c.not_found("experiment", experiment_name, resource_group_name)
         return self._model(ws, experiment_name)
 
+    def delete(
+        self, resource_group_name: str, workspace_name: str, experiment_name: str, **_: Any
+    ) -> LROPoller[None]:
+        """Delete the experiment and all its jobs (those still going are stopped first)."""
+        ws = self._c.workspace(resource_group_name, workspace_name)
+        self.get(resource_group_name, workspace_name, experiment_name)
+        runs = RunsApi(self._c.client, ws.name)
+        for info in runs.list(experiment=experiment_name):
+            if not info.status.is_terminal:
+                _cancel(runs, info.run_id)
+        experiments = ExperimentsApi(self._c.client, ws.name)
+        return LROPoller(lambda: (_gone(lambda: experiments.delete(experiment_name)), None))
+
     def list_by_workspace(
         self, resource_group_name: str, workspace_name: str, experiments_list_by_workspace_options: Any = None,
         **_: Any,
@@ -335,9 +376,9 @@ class ClustersOperations:
         stored: dict[str, Any] = {}
         raw = info.tags.get(PARAMETERS_TAG)
         if raw:
-            stored = m.ClusterCreateParameters.model_validate_json(raw).model_dump(
-                exclude_none=True
-            )
+            kept = m.ClusterCreateParameters.model_validate_json(raw)
+            _without_keys(kept.node_setup.mount_volumes if kept.node_setup else None)
+            stored = kept.model_dump(exclude_none=True)
         scale = info.scale_settings
         counts = info.status.node_state_counts
         # Manual scale keeps min = max = the target; bounds apart are auto-scale (also after
@@ -417,10 +458,16 @@ class ClustersOperations:
             raise CloudError(400, "InvalidRequestContent", "parameters.scaleSettings: required")
         user = params.user_account_settings
         mounts = params.node_setup.mount_volumes if params.node_setup else None
-        if mounts is not None:
-            _Mounts(self._c, ws).register(mounts, "parameters.nodeSetup.mountVolumes")
+        registered = (
+            _Mounts(self._c, ws).register(
+                mounts, "parameters.nodeSetup.mountVolumes", level="cluster"
+            )
+            if mounts is not None
+            else []
+        )
         stored = params.model_copy(deep=True)
         stored.user_account_settings.admin_user_password = None
+        _without_keys(stored.node_setup.mount_volumes if stored.node_setup else None)
         task = stored.node_setup.setup_task if stored.node_setup else None
         if task is not None:
             task.std_out_err_path_suffix = (
@@ -456,7 +503,10 @@ class ClustersOperations:
                 scale_settings=self._scale(params.scale_settings).model_copy(
                     update={"idle_seconds_before_scaledown": 120}
                 ),
-                tags={PARAMETERS_TAG: stored.model_dump_json(exclude_none=True)},
+                tags={
+                    PARAMETERS_TAG: stored.model_dump_json(exclude_none=True),
+                    MOUNTS_TAG: json.dumps([mount.model_dump(mode="json") for mount in registered]),
+                },
                 settings=settings,
             )
         except ValidationError as exc:
@@ -556,6 +606,17 @@ def _logins(nodes: list[NodeInfo]) -> Iterator[m.RemoteLoginInformation]:
             for index, node in enumerate(nodes)
         ]
     )
+
+
+def _without_keys(volumes: m.MountVolumes | None) -> None:
+    """Drop the storage keys of ``volumes`` (in place): the datastores keep them sealed, and
+    what the service returns or stores in a readable record never holds them."""
+    for volume in (
+        [*(volumes.azure_file_shares or []), *(volumes.azure_blob_file_systems or [])]
+        if volumes
+        else []
+    ):
+        volume.credentials.account_key = None
 
 
 class _Mounts:
@@ -764,15 +825,20 @@ class JobsOperations:
             )
         runs = RunsApi(self._c.client, ws.name)
         try:
-            runs.get(job_name)
-            raise CloudError(
-                409,
-                "Conflict",
-                f"job_name: a job (or run) named {job_name!r} exists in workspace {ws.name!r}",
-            )
+            existing = runs.get(job_name)
         except ApiError as exc:
             if exc.status_code != 404:
                 raise _from_api(exc) from None
+        else:
+            # A job deleted without waiting for its poller goes once it has stopped.
+            if DELETED not in existing.properties or not _finish_delete(runs, job_name):
+                raise CloudError(
+                    409,
+                    "Conflict",
+                    f"job_name: a job (or run) named {job_name!r} "
+                    + ("is still being deleted" if DELETED in existing.properties else "exists")
+                    + f" in workspace {ws.name!r}",
+                )
         try:
             launch_mode = self._definition(ws, params, experiment_name, job_name, cluster)
         except _launch.LaunchRuleError as exc:
@@ -802,9 +868,19 @@ class JobsOperations:
         )
         raw = cluster.tags.get(PARAMETERS_TAG)
         setup: m.BatchAISetupTask | None = None
+        if MOUNTS_TAG in cluster.tags:
+            found += [
+                m.BatchAIMount.model_validate(mount)
+                for mount in json.loads(cluster.tags[MOUNTS_TAG])
+            ]
         if raw:
             cluster_params = m.ClusterCreateParameters.model_validate_json(raw)
-            if cluster_params.node_setup and cluster_params.node_setup.mount_volumes:
+            # A cluster made before its mounts were kept as datastores: its record has the keys.
+            if (
+                MOUNTS_TAG not in cluster.tags
+                and cluster_params.node_setup
+                and cluster_params.node_setup.mount_volumes
+            ):
                 found += mounts.register(
                     cluster_params.node_setup.mount_volumes,
                     f"cluster {cluster.name} nodeSetup.mountVolumes",
@@ -836,6 +912,7 @@ class JobsOperations:
             secrets[secret.name] = key
         for secret in stored.secrets or []:
             secret.value = None  # kept in the key vault, returned as null
+        _without_keys(stored.mount_volumes)
         segment = (
             f"{ws.subscription_id}/{ws.resource_group}/workspaces/{ws.name}/experiments/"
             f"{experiment}/jobs/{job}/{uuid.uuid4()}"
@@ -887,11 +964,7 @@ class JobsOperations:
         info = self._run(ws, experiment, job, resource_group)
         runs = RunsApi(self._c.client, ws.name)
         if not info.status.is_terminal:
-            try:
-                runs.cancel(job)
-            except ApiError as exc:
-                if exc.status_code != 409:  # it ended meanwhile
-                    raise _from_api(exc) from None
+            _cancel(runs, job)
         return runs
 
     def terminate(
@@ -906,10 +979,12 @@ class JobsOperations:
         self, resource_group_name: str, workspace_name: str, experiment_name: str, job_name: str,
         **_: Any,
     ) -> LROPoller[None]:  # fmt: skip
-        """Delete the job (a running one is stopped first); GET answers 404 afterwards."""
+        """Delete the job (a running one is stopped first): GET answers 404 at once, and
+        the job with its files goes once it has stopped; its name may then be used again."""
         runs = self._stop(resource_group_name, workspace_name, experiment_name, job_name)
-        runs.add_properties(job_name, {DELETED: datetime.now(UTC).isoformat()})
-        return LROPoller(lambda: (runs.get(job_name).status.is_terminal, None))
+        if DELETED not in runs.get(job_name).properties:
+            runs.add_properties(job_name, {DELETED: datetime.now(UTC).isoformat()})
+        return LROPoller(lambda: (_finish_delete(runs, job_name), None))
 
     def list_output_files(
         self, resource_group_name: str, workspace_name: str, experiment_name: str, job_name: str,

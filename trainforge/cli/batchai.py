@@ -35,6 +35,10 @@ job_app = typer.Typer(help="Batch AI jobs (trainforge runs).", no_args_is_help=T
 job_file_app = typer.Typer(help="A job's output files.", no_args_is_help=True)
 job_node_app = typer.Typer(help="The nodes a job runs on.", no_args_is_help=True)
 cluster_node_app = typer.Typer(help="A cluster's nodes.", no_args_is_help=True)
+file_server_app = typer.Typer(
+    help="Batch AI file servers (not supported: mount a file share or container).",
+    no_args_is_help=True,
+)
 batchai_app.add_typer(workspace_app, name="workspace")
 batchai_app.add_typer(cluster_app, name="cluster")
 batchai_app.add_typer(experiment_app, name="experiment")
@@ -42,6 +46,7 @@ batchai_app.add_typer(job_app, name="job")
 job_app.add_typer(job_file_app, name="file")
 job_app.add_typer(job_node_app, name="node")
 cluster_app.add_typer(cluster_node_app, name="node")
+batchai_app.add_typer(file_server_app, name="file-server")
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 Group = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group")]
@@ -52,6 +57,7 @@ Subscription = Annotated[
     typer.Option("--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Subscription id"),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Do not wait for the operation")]
 
 
 class Output(StrEnum):
@@ -102,9 +108,68 @@ def _one(item: Any, output: Output, columns: dict[str, Any]) -> None:
         _show([item], output, columns)
 
 
+def _finish(poller: Any, no_wait: bool) -> None:
+    """Wait for a long-running operation unless ``--no-wait``."""
+    if not no_wait:
+        poller.result()
+
+
 def _confirm(what: str, yes: bool) -> None:
     if not yes and not typer.confirm(f"Are you sure you want to delete {what}?"):
         raise typer.Exit(1)
+
+
+# -- mount volumes from flags (az batchai's --afs-name, --bfs-name, --nfs) ------------------
+AccountName = Annotated[
+    str | None,
+    typer.Option("--storage-account-name", envvar="AZURE_BATCHAI_STORAGE_ACCOUNT", help="Storage account of --afs-name/--bfs-name"),
+]  # fmt: skip
+AccountKey = Annotated[
+    str | None,
+    typer.Option("--storage-account-key", envvar="AZURE_BATCHAI_STORAGE_KEY", help="Its key"),
+]
+AfsName = Annotated[str | None, typer.Option("--afs-name", help="Azure file share to mount")]
+AfsPath = Annotated[str, typer.Option("--afs-mount-path", help="Where, under the mount root")]
+BfsName = Annotated[str | None, typer.Option("--bfs-name", help="Blob container to mount")]
+BfsPath = Annotated[str, typer.Option("--bfs-mount-path", help="Where, under the mount root")]
+Nfs = Annotated[str | None, typer.Option("--nfs", help="File server to mount (not supported)")]
+
+
+def _flag_mounts(
+    volumes: dict[str, Any], account: str | None, key: str | None,
+    afs: str | None, afs_path: str, bfs: str | None, bfs_path: str, nfs: str | None,
+) -> None:  # fmt: skip
+    """Add the flags' mounts to ``volumes`` (a MountVolumes JSON), as az batchai did."""
+    if nfs:
+        _fail(
+            "--nfs: file servers are not supported by trainforge; mount a file share "
+            "(--afs-name) or a blob container (--bfs-name) instead",
+            2,
+        )
+    if (afs or bfs) and not (account and key):
+        _fail(
+            "--storage-account-name and --storage-account-key: required with --afs-name/--bfs-name",
+            2,
+        )
+    credentials = {"accountKey": key}
+    if afs:
+        volumes.setdefault("azureFileShares", []).append(
+            {
+                "accountName": account,
+                "azureFileUrl": f"https://{account}.file.core.windows.net/{afs}",
+                "credentials": credentials,
+                "relativeMountPath": afs_path,
+            }
+        )
+    if bfs:
+        volumes.setdefault("azureBlobFileSystems", []).append(
+            {
+                "accountName": account,
+                "containerName": bfs,
+                "credentials": credentials,
+                "relativeMountPath": bfs_path,
+            }
+        )
 
 
 # -- workspaces ----------------------------------------------------------------------------
@@ -192,9 +257,13 @@ def cluster_create(
     password: Annotated[str | None, typer.Option("--password", "-p")] = None,
     ssh_key: Annotated[str | None, typer.Option("--ssh-key", "-k")] = None,
     config_file: Annotated[Path | None, typer.Option("--config-file", "-f", help="ClusterCreateParameters JSON")] = None,
+    storage_account_name: AccountName = None, storage_account_key: AccountKey = None,
+    afs_name: AfsName = None, afs_mount_path: AfsPath = "afs",
+    bfs_name: BfsName = None, bfs_mount_path: BfsPath = "bfs", nfs: Nfs = None,
     subscription: Subscription = DEFAULT_SUBSCRIPTION, output: OutputOpt = Output.json,
 ) -> None:  # fmt: skip
-    """Create a cluster from flags or ``-f cluster.json`` (flags win over the file)."""
+    """Create a cluster from flags or ``-f cluster.json`` (flags win over the file); the
+    mounts of ``--afs-name``/``--bfs-name`` go to every node (``$AZ_BATCHAI_MOUNT_ROOT``)."""
     from trainforge.batchai import models
 
     body: dict[str, Any] = {}
@@ -224,6 +293,12 @@ def cluster_create(
         key = Path(ssh_key).expanduser()
         account["adminUserSshPublicKey"] = key.read_text().strip() if key.exists() else ssh_key
     account.setdefault("adminUserName", "trainforge")
+    if afs_name or bfs_name or nfs:
+        volumes = body.setdefault("nodeSetup", {}).setdefault("mountVolumes", {})
+        _flag_mounts(
+            volumes, storage_account_name, storage_account_key,
+            afs_name, afs_mount_path, bfs_name, bfs_mount_path, nfs,
+        )  # fmt: skip
     with _service():
         parameters = models.ClusterCreateParameters.model_validate(body)
         created = (
@@ -307,14 +382,13 @@ def cluster_auto_scale(
 @cluster_app.command("delete")
 def cluster_delete(
     resource_group: Group, workspace: Workspace, name: Annotated[str, typer.Option("--name", "-n")],
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     _confirm(f"cluster {name}", yes)
     with _service():
         poller = _client(subscription).clusters.delete(resource_group, workspace, name)
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 NODE_COLUMNS = {
@@ -379,6 +453,19 @@ def experiment_list(
         )
 
 
+@experiment_app.command("delete")
+def experiment_delete(
+    resource_group: Group, workspace: Workspace, name: Annotated[str, typer.Option("--name", "-n")],
+    yes: Yes = False, no_wait: NoWait = False,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    """Delete the experiment and all its jobs (those still running are stopped first)."""
+    _confirm(f"experiment {name} and all its jobs", yes)
+    with _service():
+        poller = _client(subscription).experiments.delete(resource_group, workspace, name)
+        _finish(poller, no_wait)
+
+
 # -- jobs ----------------------------------------------------------------------------------
 JOB_COLUMNS = {
     "Name": lambda j: j.name,
@@ -415,11 +502,13 @@ def job_create(
     config_file: Annotated[Path, typer.Option("--config-file", "-f", help="JobCreateParameters JSON (job.json)")],
     experiment: Experiment = None,
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Cluster name or ARM id")] = None,
-    storage_account_name: Annotated[str | None, typer.Option("--storage-account-name", envvar="AZURE_BATCHAI_STORAGE_ACCOUNT")] = None,
-    storage_account_key: Annotated[str | None, typer.Option("--storage-account-key", envvar="AZURE_BATCHAI_STORAGE_KEY")] = None,
+    storage_account_name: AccountName = None, storage_account_key: AccountKey = None,
+    afs_name: AfsName = None, afs_mount_path: AfsPath = "afs",
+    bfs_name: BfsName = None, bfs_mount_path: BfsPath = "bfs", nfs: Nfs = None,
     subscription: Subscription = DEFAULT_SUBSCRIPTION, output: OutputOpt = Output.json,
 ) -> None:  # fmt: skip
-    """Create a job from a job.json file (``--cluster`` wins over ``properties.cluster.id``)."""
+    """Create a job from a job.json file (``--cluster`` wins over ``properties.cluster.id``);
+    the mounts of ``--afs-name``/``--bfs-name`` are the job's (``$AZ_BATCHAI_JOB_MOUNT_ROOT``)."""
     from trainforge.batchai import models
 
     text = config_file.read_text()
@@ -434,6 +523,11 @@ def job_create(
         _fail(f"{config_file}: not valid JSON ({exc})", 2)
     properties = loaded.get("properties", loaded) if isinstance(loaded, dict) else {}
     experiment = experiment or properties.get("experimentName") or None  # 2017-09-01-preview
+    if afs_name or bfs_name or nfs:
+        _flag_mounts(
+            properties.setdefault("mountVolumes", {}), storage_account_name, storage_account_key,
+            afs_name, afs_mount_path, bfs_name, bfs_mount_path, nfs,
+        )  # fmt: skip
     client = _client(subscription)
     with _service():
         if cluster:
@@ -496,7 +590,7 @@ def job_wait(
 @job_app.command("terminate")
 def job_terminate(
     resource_group: Group, workspace: Workspace, name: JobName, experiment: Experiment = None,
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     if not yes and not typer.confirm(f"Are you sure you want to terminate job {name}?"):
@@ -505,14 +599,13 @@ def job_terminate(
         poller = _client(subscription).jobs.terminate(
             resource_group, workspace, _experiment(experiment), name
         )
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 @job_app.command("delete")
 def job_delete(
     resource_group: Group, workspace: Workspace, name: JobName, experiment: Experiment = None,
-    yes: Yes = False, no_wait: Annotated[bool, typer.Option("--no-wait")] = False,
+    yes: Yes = False, no_wait: NoWait = False,
     subscription: Subscription = DEFAULT_SUBSCRIPTION,
 ) -> None:  # fmt: skip
     _confirm(f"job {name}", yes)
@@ -520,8 +613,7 @@ def job_delete(
         poller = _client(subscription).jobs.delete(
             resource_group, workspace, _experiment(experiment), name
         )
-        if not no_wait:
-            poller.result()
+        _finish(poller, no_wait)
 
 
 FILE_COLUMNS = {
@@ -617,3 +709,66 @@ def job_node_list(
             resource_group, workspace, _experiment(experiment), job
         )
         _show(list(found), output, NODE_COLUMNS)
+
+
+# -- file servers and usages -------------------------------------------------------------
+FileServerName = Annotated[str, typer.Option("--name", "-n", help="File server name")]
+
+
+def _file_servers(subscription: str) -> Any:
+    return _client(subscription).file_servers
+
+
+@file_server_app.command(
+    "create", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def file_server_create(
+    resource_group: Group, workspace: Workspace, name: FileServerName,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    """Refused: trainforge runs no NFS servers (the service's error, exit 1)."""
+    with _service():
+        _file_servers(subscription).create(resource_group, workspace, name)
+
+
+@file_server_app.command("show")
+def file_server_show(
+    resource_group: Group, workspace: Workspace, name: FileServerName,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    with _service():
+        _file_servers(subscription).get(resource_group, workspace, name)
+
+
+@file_server_app.command("list")
+def file_server_list(
+    resource_group: Group, workspace: Workspace, subscription: Subscription = DEFAULT_SUBSCRIPTION
+) -> None:
+    with _service():
+        _file_servers(subscription).list_by_workspace(resource_group, workspace)
+
+
+@file_server_app.command("delete")
+def file_server_delete(
+    resource_group: Group, workspace: Workspace, name: FileServerName, yes: Yes = False,
+    subscription: Subscription = DEFAULT_SUBSCRIPTION,
+) -> None:  # fmt: skip
+    with _service():
+        _file_servers(subscription).delete(resource_group, workspace, name)
+
+
+USAGE_COLUMNS = {
+    "Name": lambda u: (u.name.localized_value or u.name.value) if u.name else None,
+    "Used": lambda u: u.current_value,
+    "Limit": lambda u: u.limit,
+}
+
+
+@batchai_app.command("list-usages")
+def list_usages(
+    location: Annotated[str, typer.Option("--location", "-l", help="Location")],
+    subscription: Subscription = DEFAULT_SUBSCRIPTION, output: OutputOpt = Output.table,
+) -> None:  # fmt: skip
+    """The vCPUs the location's clusters use now, and at their maximum size."""
+    with _service():
+        _show(list(_client(subscription).usages.list(location)), output, USAGE_COLUMNS)

@@ -30,6 +30,7 @@ from trainforge.client.api.files import FilesApi
 from trainforge.client.api.secrets import SecretsApi
 from trainforge.client.http import TrainforgeClient
 from trainforge.node import mpi
+from trainforge.node.job_layout import JobRefused, JobSetupFailed
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import work_root
 from trainforge.schemas.batchai import OUTPUTS_FOLDER, STDOUTERR, BatchAILaunch
@@ -46,12 +47,12 @@ def expand(text: str, env: dict[str, str]) -> str:
     return VARIABLE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), text)
 
 
-class MountError(Exception):
+class MountError(JobRefused):
     """A mount volume could not be mounted; the message is the job's error."""
 
 
 class BatchAIJob:
-    """One node's part of a Batch AI job."""
+    """One node's part of a Batch AI job: a ``job_layout.JobLayout``."""
 
     def __init__(
         self,
@@ -66,9 +67,12 @@ class BatchAIJob:
         node_rank: int,
         node_count: int,
         note: Callable[[str], None],
+        node_folder: Path,
         node_addr: str = "127.0.0.1",
     ) -> None:
         self.launch = launch
+        # The node's own folder (its runs' folders are below it): the setup task's mark.
+        self.node_folder = node_folder
         self.client = client
         self.workspace = workspace
         self.run_id = run_id
@@ -92,6 +96,55 @@ class BatchAIJob:
         self.env: dict[str, str] = {}
         self.mounted: list[str] = []  # what mount() did, for the execution log
         self.stdouterr = Path()
+
+    # -- the launcher's hooks (job_layout.JobLayout) ------------------------------------------
+    def start(self, logs: LogShipper) -> Path:
+        """Mount the volumes and open the node's execution log, which the launcher's notes
+        go to from now on."""
+        self.mount()
+        self.stdouterr_before_mount({})
+        name = self.execution_log_name()
+        execution_log = self.stdouterr / Path(name).name
+        execution_log.touch()
+        logs.add(execution_log, name)
+        self.note(
+            f"Job {self.launch.job_name} (attempt {self.attempt}) on node {self.node_id}, "
+            f"rank {self.node_rank} of {self.node_count}"
+        )
+        for line in self.mounted:
+            self.note(line)
+        return execution_log
+
+    def prepare(self, env: dict[str, str], logs: LogShipper) -> None:
+        """The cluster's setup task (once per node), then the job preparation."""
+        if self.launch.container_image and self.node_rank == 0:
+            self.note(
+                f"containerSettings: image {self.launch.container_image} is not run in "
+                "a container; the job runs as processes on the node."
+            )
+        setup = self.setup_node(env)
+        if setup != 0:
+            logs.ship()
+            raise JobSetupFailed(
+                setup,
+                {
+                    "code": "SetupTaskFailed",
+                    "message": f"The cluster's setup task failed on node {self.node_id} "
+                    f"with exit code {setup}",
+                    "details": [{"code": "UserProcessExitCode", "message": str(setup)}],
+                },
+            )
+        code = self.job_preparation(env, logs)
+        if code != 0:
+            logs.ship()
+            self.unmount()
+            raise JobSetupFailed(code, self.preparation_error(code))
+
+    def after(self, exit_codes: list[int | None], reason: str | None) -> None:
+        self.unmount()
+        self.note(
+            f"Processes ended with exit codes {exit_codes}" + (f": {reason}" if reason else "")
+        )
 
     # -- before the job ----------------------------------------------------------------------
     def directories(self) -> dict[str, str]:
@@ -184,8 +237,11 @@ class BatchAIJob:
             for name, secret in secrets.items():
                 env[name] = vault.get(secret).value
 
-    def log_path(self, name: str) -> Path:
-        """Where a Batch AI log (``stdouterr/stdout-wk-0.txt``) is written on the mount."""
+    def log_path(self, name: str) -> Path | None:
+        """Where a Batch AI log (``stdouterr/stdout-wk-0.txt``) is written on the mount;
+        None for the run's own logs."""
+        if not name.startswith(f"{STDOUTERR}/"):
+            return None
         return self.stdouterr / Path(name).name
 
     def stdouterr_before_mount(self, base: dict[str, str]) -> None:
@@ -211,11 +267,11 @@ class BatchAIJob:
             f"{STDOUTERR}/stderr-job_prep{suffix}.txt",
         )
 
-    def setup_node(self, env: dict[str, str], node_folder: Path) -> int:
+    def setup_node(self, env: dict[str, str]) -> int:
         """The cluster's setup task, once per node (before its first job, as Batch AI ran it
         after allocation); its logs at ``{prefix}/{suffix}/stdout-<node>.txt``. Its exit code."""
         task = self.launch.setup_task
-        done = node_folder / "batchai-setup-task.done"
+        done = self.node_folder / "batchai-setup-task.done"
         if task is None or done.exists():
             return 0
         task_env = {**env}
@@ -234,13 +290,14 @@ class BatchAIJob:
         self.note(f"Setup task on node {self.node_id} ended with exit code {code}")
         return code
 
-    def prepare(self, env: dict[str, str], logs: LogShipper) -> int:
+    def job_preparation(self, env: dict[str, str], logs: LogShipper) -> int:
         """Run the job preparation (if any) on this node; its exit code."""
         command = self.launch.job_preparation
         if not command:
             return 0
         out_name, err_name = self.prep_log_names()
-        out_path, err_path = self.log_path(out_name), self.log_path(err_name)
+        out_path = self.stdouterr / Path(out_name).name
+        err_path = self.stdouterr / Path(err_name).name
         logs.add(out_path, out_name)
         logs.add(err_path, err_name)
         code = _run_logged(command, env, self.job_temp, out_path, err_path)

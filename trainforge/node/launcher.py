@@ -41,6 +41,7 @@ from trainforge.node.daemon_inbox import DaemonInbox
 from trainforge.node.data_inputs import DataPreparationError, NodeCache, RunData
 from trainforge.node.gang_client import GangClient, GangTimeout, PortReservation
 from trainforge.node.gpus import host_gpus
+from trainforge.node.job_layout import AzureMLLayout, JobLayout, JobRefused, JobSetupFailed
 from trainforge.node.mpi import MpiUnavailable
 from trainforge.node.run_user import (
     RUN_USER_VARIABLE,
@@ -142,14 +143,33 @@ class Launcher:
         self.inbox: DaemonInbox | None = None
         self.daemon_ids: dict[int, int] = {}  # process index -> its node command
         self.user: RunUser | None = None  # whom the run's processes run as
-        self.batchai: batchai_job.BatchAIJob | None = None  # a Batch AI job's own layout
+        self.layout: JobLayout = AzureMLLayout()  # what the kind of job adds around its processes
         self.execution_log: Path | None = None
 
     def log_path(self, name: str) -> Path:
         """Where the log ``name`` is written on this node (a Batch AI job's on its mount)."""
-        if self.batchai is not None and name.startswith(process_plan.BATCHAI_LOGS):
-            return self.batchai.log_path(name)
-        return self.logs_dir / Path(name).name
+        return self.layout.log_path(name) or self.logs_dir / Path(name).name
+
+    def job_layout(self, definition: RunDefinition) -> JobLayout:
+        """The hooks of the definition's kind of job."""
+        if definition.batchai is None:
+            return AzureMLLayout()
+        return batchai_job.BatchAIJob(
+            definition.batchai,
+            self.client,
+            self.workspace,
+            self.run_id,
+            self.attempt,
+            self.home,
+            self.work_dir,
+            self.node_id,
+            self.node_rank,
+            self.node_count,
+            self.note,
+            # A cluster node's folder holds its runs' folders (nodes/<cluster>/<node>/runs/...).
+            self.node_dir.parent.parent,
+            self.node_addr,
+        )
 
     def _find_server(self) -> tuple[str, str] | None:
         state = read_state(self.home)
@@ -323,36 +343,11 @@ class Launcher:
         self.definition = definition
         plan = process_plan.layout(definition, self.node_rank, self.node_count)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        if definition.batchai is not None:
-            self.batchai = batchai_job.BatchAIJob(
-                definition.batchai,
-                self.client,
-                self.workspace,
-                self.run_id,
-                self.attempt,
-                self.home,
-                self.work_dir,
-                self.node_id,
-                self.node_rank,
-                self.node_count,
-                self.note,
-                self.node_addr,
-            )
-            try:
-                self.batchai.mount()
-                self.batchai.stdouterr_before_mount({})
-            except batchai_job.MountError as exc:
-                return self.refuse(str(exc))
-            name = self.batchai.execution_log_name()
-            self.execution_log = self.log_path(name)
-            self.execution_log.touch()
-            self.logs.add(self.execution_log, name)
-            self.note(
-                f"Job {definition.batchai.job_name} (attempt {self.attempt}) on node "
-                f"{self.node_id}, rank {self.node_rank} of {self.node_count}"
-            )
-            for line in self.batchai.mounted:
-                self.note(line)
+        self.layout = self.job_layout(definition)
+        try:
+            self.execution_log = self.layout.start(self.logs)
+        except JobRefused as exc:
+            return self.refuse(str(exc))
         for name in plan.log_names:
             path = self.log_path(name)
             path.touch()
@@ -381,31 +376,12 @@ class Launcher:
         env.update(data_env)
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
-        if self.batchai is not None:
-            if definition.batchai and definition.batchai.container_image and self.node_rank == 0:
-                self.note(
-                    f"containerSettings: image {definition.batchai.container_image} is not run in "
-                    "a container; the job runs as processes on the node."
-                )
-            env = self.batchai.environment(env)
-            # A cluster node's folder holds its runs' folders (nodes/<cluster>/<node>/runs/...).
-            setup = self.batchai.setup_node(env, self.node_dir.parent.parent)
-            if setup != 0:
-                self.logs.ship()
-                error = {
-                    "code": "SetupTaskFailed",
-                    "message": f"The cluster's setup task failed on node {self.node_id} with exit code {setup}",
-                    "details": [{"code": "UserProcessExitCode", "message": str(setup)}],
-                }
-                self.report("failed", exit_code=setup, error=error)
-                return 1
-            code = self.batchai.prepare(env, self.logs)
-            if code != 0:
-                self.logs.ship()
-                self.batchai.unmount()
-                error = batchai_job.BatchAIJob.preparation_error(code)
-                self.report("failed", exit_code=code, error=error)
-                return 1
+        env = self.layout.environment(env)
+        try:
+            self.layout.prepare(env, self.logs)
+        except JobSetupFailed as exc:
+            self.report("failed", exit_code=exc.exit_code, error=exc.error)
+            return 1
         if (
             self.user is not None
             and RUN_USER_VARIABLE not in os.environ
@@ -444,8 +420,7 @@ class Launcher:
             for d in definition.directories_to_watch
             if d != "outputs"
         ]
-        if self.batchai is not None:
-            syncs += self.batchai.output_syncs(self.files)
+        syncs += self.layout.output_syncs(self.files)
         self.context = process_plan.NodeContext(
             definition=definition,
             interpreter=interpreter,
@@ -653,12 +628,7 @@ class Launcher:
     def finish(self, failed: int | None, reason: str | None, syncs: list[FolderSync]) -> int:
         for sync in syncs:
             sync.sync()
-        if self.batchai is not None:
-            self.batchai.unmount()
-            codes = [p.returncode for p in self.processes]
-            self.note(
-                f"Processes ended with exit codes {codes}" + (f": {reason}" if reason else "")
-            )
+        self.layout.after([p.returncode for p in self.processes], reason)
         if reason != "canceled":
             try:
                 self.data.upload_outputs()
@@ -671,9 +641,7 @@ class Launcher:
             self.report("failed", error={"code": "UserError", "message": reason})
         elif failed is not None:
             code = self.processes[failed].returncode
-            error = self.error(failed, code)
-            if self.batchai is not None:
-                error = self.batchai.job_error(code, error)
+            error = self.layout.job_error(code, self.error(failed, code))
             self.report("failed", exit_code=code, error=error)
         else:
             self.report("succeeded", exit_code=0)

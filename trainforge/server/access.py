@@ -115,6 +115,8 @@ def _check_run(db: Session, settings: ServerSettings, principal: Principal, call
         or (method == "PUT" and path in RUN_PUTS)
     ):
         return
+    if method == "DELETE" and path == RUN_TREE:
+        raise Forbidden(f"A run token cannot delete runs (run {params.get('run_id')!r})")
     target: str | None = None
     if path == RUN_TREE or path.startswith(RUN_TREE + "/"):
         target = str(params.get("run_id", ""))

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
 from trainforge.compute import registry
 from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
+from trainforge.server.login_codes import LoginCodes
 from trainforge.server.pipeliner import Pipeliner
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
@@ -23,6 +31,7 @@ class ControlPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.events = RunEvents()
+        self.login_codes = LoginCodes()
         self.store = Store(
             settings.db_url, on_commit=self._changed, busy_timeout_s=settings.db_busy_timeout_s
         )
@@ -74,6 +83,36 @@ class ControlPlane:
             str(root / "attempts" / f"dcid.{run_id}"),
             attempt,
         )
+
+    def _run_folders(self, workspace_name: str, run_id: str) -> list[Path]:
+        root = self.settings.workspace_dir(workspace_name) / "artifacts" / "ExperimentRun"
+        return [root / f"dcid.{run_id}", root / "attempts" / f"dcid.{run_id}"]
+
+    def delete_runs(
+        self, workspace_name: str, delete: Callable[[Session, models.Workspace], list[models.Run]]
+    ) -> None:
+        """Delete runs (``RunService.delete``, ``delete_experiment``) and their files.
+
+        The folders are moved aside inside the transaction and put back if it fails, so a
+        run is never left without its files, nor a new run of the same id with old ones."""
+        trash = self.settings.workspace_dir(workspace_name) / "artifacts" / ".deleted"
+        trash = trash / uuid.uuid4().hex
+        moved: list[tuple[Path, Path]] = []
+        try:
+            with self.store.session() as db:
+                runs = delete(db, self.workspaces.get_row(db, workspace_name))
+                for index, run in enumerate(runs):
+                    for kind, folder in enumerate(self._run_folders(workspace_name, run.id)):
+                        if folder.exists():
+                            aside = trash / f"{index}.{kind}"
+                            aside.parent.mkdir(parents=True, exist_ok=True)
+                            folder.rename(aside)
+                            moved.append((aside, folder))
+        except BaseException:
+            for aside, folder in reversed(moved):
+                aside.rename(folder)
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
 
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)

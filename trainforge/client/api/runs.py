@@ -83,6 +83,10 @@ class RunsApi(WorkspaceResource):
             self.client.post(f"{self.path(run_id)}/properties", properties)
         )
 
+    def delete(self, run_id: str) -> None:
+        """Delete an ended run with the runs below it and their files (409 while it goes)."""
+        self.client.delete(self.path(run_id))
+
     def cancel(self, run_id: str) -> RunInfo:
         return RunInfo.model_validate(self.client.post(f"{self.path(run_id)}/cancel"))
 

@@ -34,13 +34,16 @@ def _run(cp: ControlPlane, db, ws: str, run_id: str) -> models.Run:  # type: ign
 async def _long_poll(
     cp: ControlPlane,
     request: Request,
-    key: str,
+    ws: str,
+    run_id: str,
+    changes: Callable[[str], str],
     wait: float,
     read: Callable[[], T],
     done: Callable[[T], bool],
 ) -> T:
     """``read()`` once ``done`` says so, or as it is after ``wait`` seconds (at most 30);
-    at once when the caller has gone."""
+    at once when the caller has gone. Woken by the run's change key ``changes`` makes."""
+    key = changes(await run_in_threadpool(cp.run_key, ws, run_id))
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
     while True:
         value = await run_in_threadpool(read)
@@ -82,7 +85,9 @@ async def gang_endpoints(
     return await _long_poll(
         cp,
         request,
-        gang.endpoints_key(await run_in_threadpool(cp.run_key, ws, run_id)),
+        ws,
+        run_id,
+        gang.endpoints_key,
         wait,
         read,
         lambda g: g.complete,
@@ -130,7 +135,9 @@ async def posted_commands(
     return await _long_poll(
         cp,
         request,
-        gang.commands_key(await run_in_threadpool(cp.run_key, ws, run_id)),
+        ws,
+        run_id,
+        gang.commands_key,
         wait,
         read,
         bool,
@@ -156,7 +163,9 @@ async def get_command(
     return await _long_poll(
         cp,
         request,
-        gang.commands_key(await run_in_threadpool(cp.run_key, ws, run_id)),
+        ws,
+        run_id,
+        gang.commands_key,
         wait,
         read,
         lambda c: c.state == "ended",

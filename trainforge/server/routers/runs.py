@@ -152,6 +152,14 @@ def update_run(ws: str, run_id: str, body: RunUpdate, cp: ControlPlane = Depends
         return cp.runs.info(db, row, cp.runs.update(db, row, run_id, body))
 
 
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> Response:
+    """Delete an ended run with the runs below it, their metrics and files (Batch AI's
+    ``jobs.delete``); its id may then be used again. A run still going: 409."""
+    cp.delete_runs(ws, lambda db, row: cp.runs.delete(db, row, run_id))
+    return Response(status_code=204)
+
+
 @router.post("/runs/{run_id}/properties", response_model=RunInfo)
 def add_properties(
     ws: str,

@@ -65,6 +65,13 @@ def get_or_create_experiment(
         return ExperimentInfo(id=exp.id, name=exp.name, workspace_name=ws)
 
 
+@router.delete("/workspaces/{ws}/experiments/{name}", status_code=204)
+def delete_experiment(ws: str, name: ExperimentName, cp: ControlPlane = Depends(plane)) -> None:
+    """Delete the experiment with all its runs (Batch AI's ``experiments.delete``), once
+    every run has ended: 409 naming one that has not."""
+    cp.delete_runs(ws, lambda db, row: cp.runs.delete_experiment(db, row, name))
+
+
 @router.get("/workspaces/{ws}/experiments", response_model=list[ExperimentInfo])
 def list_experiments(ws: str, cp: ControlPlane = Depends(plane)) -> list[ExperimentInfo]:
     with cp.store.reading() as db:

@@ -25,7 +25,7 @@ from trainforge.schemas.runs import (
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import allocation, request_keys, run_filters, run_states
 from trainforge.server.store import models
-from trainforge.server.store.database import insert_unless_present
+from trainforge.server.store.database import hold, insert_unless_present
 
 LOCAL_TARGETS = frozenset({"local"})
 SCRIPT_RUN_TYPE = "azureml.scriptrun"
@@ -390,6 +390,52 @@ class RunService:
         run.properties = merged
         db.flush()
         return run
+
+    def delete(self, db: Session, ws: models.Workspace, run_id: str) -> builtins.list[models.Run]:
+        """Batch AI's ``jobs.delete``: the run and the runs below it, once every one of them
+        has ended and no launcher of theirs is still stopping (its last logs still count);
+        what belongs to them goes with them. Returns the deleted runs (their files are the
+        caller's to remove)."""
+        return self._delete(db, self.subtree(db, ws, run_id))
+
+    def delete_experiment(
+        self, db: Session, ws: models.Workspace, name: str
+    ) -> builtins.list[models.Run]:
+        """Batch AI's ``experiments.delete``: the experiment with all its runs, once every
+        one has ended. Returns the deleted runs."""
+        exp = db.scalar(
+            select(models.Experiment).where(
+                models.Experiment.workspace_id == ws.id, models.Experiment.name == name
+            )
+        )
+        if exp is None:
+            raise NotFound(f"Experiment {name!r} not found in workspace {ws.name!r}")
+        hold(db, exp)
+        query = select(models.Run).where(
+            models.Run.workspace_id == ws.id, models.Run.experiment_id == exp.id
+        )
+        runs = self._delete(db, builtins.list(db.scalars(query.order_by(models.Run.created))))
+        db.delete(exp)
+        db.flush()
+        return runs
+
+    def _delete(self, db: Session, runs: builtins.list[models.Run]) -> builtins.list[models.Run]:
+        for run in runs:
+            hold(db, run)
+            if not RunStatus(run.status).is_terminal:
+                raise Conflict(
+                    f"Run {run.id} is {run.status}: cancel it first; a run is deleted once "
+                    "it has ended"
+                )
+            if any(a.state != AssignmentState.ENDED for a in allocation.assignments_of(db, run)):
+                raise Conflict(
+                    f"Run {run.id} has ended but its launchers are still stopping; "
+                    "delete it again in a few seconds"
+                )
+        for run in reversed(runs):
+            db.delete(run)
+        db.flush()
+        return runs
 
     def cancel(self, db: Session, ws: models.Workspace, run_id: str) -> models.Run:
         """Cancel at once what never started; ask the processes of what did to stop."""
