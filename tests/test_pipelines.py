@@ -466,3 +466,34 @@ def test_a_pipeline_goes_on_after_a_control_plane_restart(
     assert statuses == {"first": "Completed", "second": "Completed"}
     assert "second ran" in again.find_step_run("second")[0].get_job_log()
     assert os.path.exists(release)
+
+
+def test_cancel_stops_the_running_step_and_starts_nothing_after_it(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    long = PythonScriptStep(
+        "long.py",
+        name="long",
+        source_directory=write(
+            tmp_path / "long",
+            "long.py",
+            "import time\nprint('started', flush=True)\ntime.sleep(120)\n",
+        ),
+        allow_reuse=False,
+    )
+    later = PythonScriptStep(
+        "later.py",
+        name="later",
+        source_directory=write(tmp_path / "later", "later.py", "print('later')\n"),
+        allow_reuse=False,
+    )
+    later.run_after(long)
+    run = Pipeline(ws, [later]).submit(f"cancel-{uuid.uuid4().hex[:6]}")
+    wait_until(
+        lambda: any(s.get_status() == "Running" for s in run.get_steps()), 60, "long step running"
+    )
+    run.cancel()
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Canceled"
+    steps = {s.name: s for s in run.get_graph().steps}
+    wait_until(lambda: run.find_step_run("long")[0].get_status() == "Canceled", 60, "step canceled")
+    assert steps["later"].run_id is None and steps["later"].state == "skipped"
