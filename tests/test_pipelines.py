@@ -21,6 +21,7 @@ from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.exceptions import ActivityFailedException, UserErrorException
 from trainforge.pipeline.core import Pipeline, PipelineData, PipelineParameter, PipelineRun
 from trainforge.pipeline.steps import CommandStep, PythonScriptStep
+from trainforge.widgets import RunDetails
 
 pytestmark = pytest.mark.slow
 
@@ -273,6 +274,10 @@ def test_getting_started_steps_run_on_a_cluster_side_by_side_and_in_sequence(
         assert step_run.get_status() == "Completed"
         assert step_run.get_details()["target"] == aml_compute.name
     assert "train met compare" in pipeline_run1.find_step_run("train_step")[0].get_job_log()
+    # RunDetails(pipeline_run1).show(): the widget's data for a pipeline run shows its steps
+    # and the pipeline's log.
+    data = RunDetails(pipeline_run1).get_widget_data()
+    assert "StepRun( train_step ) Status: Completed" in data["run_logs"]
 
     # Chained: the second starts only after the first ended (on a one-step-at-a-time
     # script, so it is not reused).
