@@ -30,6 +30,7 @@ import bench_environments  # noqa: E402
 import bench_hyperdrive  # noqa: E402
 import bench_load  # noqa: E402
 import bench_metrics  # noqa: E402
+import bench_pipeline  # noqa: E402
 import bench_ray  # noqa: E402
 import bench_runs_list  # noqa: E402
 import bench_serving  # noqa: E402
@@ -45,6 +46,7 @@ BENCHMARKS = [
     ("datastores", bench_datastores.run),
     ("environments", bench_environments.run),
     ("hyperdrive", bench_hyperdrive.run),
+    ("pipeline", bench_pipeline.run),
     ("ray", bench_ray.run),
     ("runs-list", bench_runs_list.run),
     ("serving", bench_serving.run),

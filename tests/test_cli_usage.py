@@ -278,12 +278,15 @@ def test_submit_to_a_cluster_with_tags_then_delete_it_asks_first(
 
 
 @pytest.mark.real_process
-def test_the_studio_link_survives_a_restart_of_the_server(tmp_path: Path) -> None:
+def test_the_studio_signs_a_browser_in_once_and_it_stays_signed_in_after_a_restart(
+    tmp_path: Path,
+) -> None:
     import socket
 
     import httpx
 
     from trainforge.client import local_server
+    from trainforge.schemas.server_state import read_state
 
     home = tmp_path / "home"
     with socket.socket() as probe:
@@ -301,16 +304,20 @@ def test_the_studio_link_survives_a_restart_of_the_server(tmp_path: Path) -> Non
         url = first.stdout.strip()
         wait_until(lambda: opened.exists() and opened.read_text().strip(), 10, "the browser")
         assert opened.read_text().strip() == url
-        assert url.startswith(f"http://127.0.0.1:{port}/studio/#token="), first.output
-        assert invoke("down", "--home", str(home)).exit_code == 0
-        again = invoke("studio", "--no-browser", "--home", str(home))  # starts it again
-        assert again.stdout.strip() == url  # same port, same token: old links still work
-        token = url.split("#token=", 1)[1]
-        reply = httpx.get(
-            f"http://127.0.0.1:{port}/api/v1/workspaces",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert reply.status_code == 200
+        assert url.startswith(f"http://127.0.0.1:{port}/studio-login?code="), first.output
+        token = read_state(home).token  # type: ignore[union-attr]
+        assert token not in url  # the printed link carries a one-time code, not the token
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=True) as signed:
+            assert signed.get(url).status_code == 200  # the studio, once redirected
+            assert signed.get("/api/v1/workspaces").status_code == 200  # by its cookie
+            assert invoke("down", "--home", str(home)).exit_code == 0
+            again = invoke("studio", "--no-browser", "--home", str(home))  # starts it again
+            assert again.exit_code == 0 and again.stdout.strip() != url
+            # Same port, same token: the browser's cookie still signs it in.
+            assert signed.get("/api/v1/workspaces").status_code == 200
+        with httpx.Client(follow_redirects=True) as other:  # the used link signs nobody in
+            other.get(url)
+            assert other.get(f"http://127.0.0.1:{port}/api/v1/workspaces").status_code == 401
     finally:
         local_server.stop_server(home)
 

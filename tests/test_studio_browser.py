@@ -1,6 +1,7 @@
-"""The studio in a real browser (Chromium from Debian, driven by Playwright): the links the
-SDK prints open the run signed in, the sign-in box takes what `trainforge studio` printed,
-and the login survives a restart of the server."""
+"""The studio in a real browser (Chromium from Debian, driven by Playwright): `trainforge
+studio`'s one-time link signs the browser in, the links the SDK prints (no token in them)
+then open the run, the sign-in box keeps the token in an HttpOnly cookie that survives a
+restart of the server, and sign-out ends it."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ def console_errors() -> list[str]:
 
 
 @pytest.fixture
-def page(browser: sync_api.Browser, console_errors: list[str]) -> Iterator[sync_api.Page]:
-    context = browser.new_context()  # a browser profile of its own: nobody signed in yet
+def fresh_page(browser: sync_api.Browser, console_errors: list[str]) -> Iterator[sync_api.Page]:
+    """A page in a browser profile of its own: nobody signed in yet."""
+    context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
     errors = console_errors
     try:
@@ -55,6 +57,21 @@ def page(browser: sync_api.Browser, console_errors: list[str]) -> Iterator[sync_
     finally:
         context.close()
     assert not errors, errors  # no page of the studio throws
+
+
+def studio_link(home: Path) -> str:
+    """What ``trainforge studio`` prints: a one-time link that signs a browser in."""
+    printed = CliRunner().invoke(app, ["studio", "--no-browser", "--home", str(home)])
+    assert printed.exit_code == 0, printed.output
+    return str(printed.stdout.strip())
+
+
+@pytest.fixture
+def page(fresh_page: sync_api.Page, tf_home: Path) -> sync_api.Page:
+    """A browser signed in as ``trainforge studio`` does it."""
+    fresh_page.goto(studio_link(tf_home))
+    fresh_page.get_by_role("heading", name="Workspaces").wait_for()
+    return fresh_page
 
 
 def _submit(experiment, project: Path):  # type: ignore[no-untyped-def]
@@ -81,38 +98,46 @@ def test_the_link_wait_for_completion_prints_opens_the_run(experiment, project, 
     ]
     assert links and links[0] == run.get_portal_url(), printed.getvalue()
 
-    page.goto(links[0])  # what a user clicks in the notebook's output
+    assert "token" not in links[0]  # a printed link never carries a token
+    page.goto(links[0])  # what a user clicks in the notebook's output, signed in once
     page.get_by_role("heading", name=f"Run {run.id}").wait_for()
     assert page.locator("#login").is_hidden()
     assert page.get_by_text("Completed", exact=True).first.is_visible()
     assert page.get_by_role("cell", name="accuracy").is_visible()
     page.get_by_text("hello from the studio test").wait_for()
-    # The token left the address bar (and so the browser's history) at once.
-    assert "token" not in page.url
 
 
-def test_the_printed_studio_url_pasted_into_the_sign_in_box_signs_in_and_survives_a_restart(  # type: ignore[no-untyped-def]
-    tf_home: Path, ws, page
+def test_the_sign_in_box_keeps_the_token_in_a_cookie_the_page_cannot_read(  # type: ignore[no-untyped-def]
+    tf_home: Path, ws, fresh_page, console_errors
 ) -> None:
-    printed = CliRunner().invoke(app, ["studio", "--no-browser", "--home", str(tf_home)])
-    assert printed.exit_code == 0, printed.output
-    url = printed.stdout.strip()
-    studio = url.split("#", 1)[0]
+    from trainforge.schemas.server_state import read_state
 
-    page.goto(studio)  # a bookmark without the token: the sign-in box
+    page = fresh_page
+    page.goto(ws.service_context.studio_url(""))  # a bookmark, not signed in: the sign-in box
     sign_in = page.locator("#login")
     sign_in.wait_for()
-    page.locator("#token").fill(url)  # the whole printed URL, as users paste it
+    page.locator("#token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    sync_api.expect(page.locator("#login-error")).to_contain_text("not a token of this server")
+    console_errors.clear()  # the refused sign-in's 401, which the box shows
+    token = read_state(tf_home).token  # type: ignore[union-attr]
+    page.locator("#token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Workspaces").wait_for()
     assert sign_in.is_hidden()
+    assert "trainforge_studio" not in page.evaluate("document.cookie")  # HttpOnly
+    assert token not in page.evaluate("JSON.stringify(Object.entries(localStorage))")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "trainforge_studio"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     page.get_by_role("link", name=ws.name).click()
     page.get_by_role("heading", name=f"Runs of {ws.name}").wait_for()
 
     restart_server(tf_home)
-    page.reload()  # same port, same token: the browser's login still works
+    page.reload()  # same port, same token: the browser's cookie still signs it in
     page.get_by_role("heading", name=f"Runs of {ws.name}").wait_for()
     assert sign_in.is_hidden()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in.wait_for()
 
 
 TWO_RANKS = """

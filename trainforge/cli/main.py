@@ -6,7 +6,7 @@ import json
 import sys
 import webbrowser
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -143,10 +143,15 @@ def studio(
         bool, typer.Option("--browser/--no-browser", help="Open it in the web browser")
     ] = True,
 ) -> None:
-    """Open the studio signed in (the token travels in the URL fragment only). The port and
-    token stay the same across restarts, so links printed earlier keep working."""
+    """Open the studio signed in: a one-time link (good for minutes) sets a cookie in the
+    browser, which keeps it signed in; the port stays the same across restarts, so the
+    studio links the SDK prints keep working."""
+    from trainforge.client.api.studio import StudioApi
+    from trainforge.client.http import Endpoint, TrainforgeClient
+
     state = local_server.ensure_server(_home(home))
-    url = f"{state.address}/studio/#token={state.token}"
+    with closing(TrainforgeClient(Endpoint(state.address, state.token))) as client:
+        url = StudioApi(client).login_link()
     console.print(url, soft_wrap=True, highlight=False)
     if browser:
         webbrowser.open(url)

@@ -23,14 +23,8 @@ class Session:
         self,
         client: TrainforgeClient,
         exit_flush_timeout: float | None = EXIT_FLUSH_TIMEOUT_S,
-        *,
-        signs_in_links: bool = False,
     ) -> None:
         self.client = client
-        # Whether the studio links this session prints carry its token (in the fragment,
-        # which browsers never send): a user's session does, so a printed link opens
-        # signed in; a run's does not, so its token never lands in the run's logs.
-        self.signs_in_links = signs_in_links
         self.metrics = MetricsSender(client, exit_flush_timeout=exit_flush_timeout)
         # The run this process was launched for, once Run.get_context() has built it.
         self.context_run: object | None = None
@@ -48,10 +42,10 @@ class Session:
         return self.client.address
 
     def studio_url(self, path: str) -> str:
-        """The studio's page at ``path`` (``workspaces/ws/runs/id``), signed in when the
-        session's links are."""
-        url = f"{self.address}/studio/{path}"
-        return f"{url}#token={self.client.endpoint.token}" if self.signs_in_links else url
+        """The studio's page at ``path`` (``workspaces/ws/runs/id``). It carries no token (a
+        printed link lands in notebooks and logs): the browser signs in once
+        (``trainforge studio``) and keeps that in a cookie."""
+        return f"{self.address}/studio/{path}"
 
 
 _default: Session | None = None
@@ -80,9 +74,7 @@ def default_session() -> Session:
                 if settings.endpoint and settings.token
                 else local_endpoint(settings.home.expanduser())
             )
-            _default = Session(
-                TrainforgeClient(endpoint, retry_s=settings.client_retry_s), signs_in_links=True
-            )
+            _default = Session(TrainforgeClient(endpoint, retry_s=settings.client_retry_s))
         return _default
 
 

@@ -161,6 +161,11 @@ class RunData:
             return local
         fs = open_filesystem(access)
         found = transfer.list_files(fs, join(access.root, path))
+        if not found and ref.allow_empty:
+            local = self._on_compute(ref.path_on_compute or path or ref.datastore_name)
+            local.mkdir(parents=True, exist_ok=True)
+            self.log(f"Data reference {name}: {path} on {ref.datastore_name} is empty; {local}")
+            return local
         if not found:
             raise FileNotFoundError(
                 f"Data reference {name}: nothing at {path or '/'} on datastore {ref.datastore_name}"

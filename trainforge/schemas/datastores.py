@@ -178,6 +178,9 @@ class DataReferenceSpec(BaseModel):
     path_on_datastore: str | None = None
     path_on_compute: str | None = None
     overwrite: bool = False
+    # A pipeline step's PipelineData input: the producing step may have written nothing,
+    # and its consumer then sees an empty folder (as an empty mount), not an error.
+    allow_empty: bool = False
 
 
 class DatasetInputSpec(BaseModel):

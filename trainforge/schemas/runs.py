@@ -84,7 +84,7 @@ class RunDefinition(BaseModel):
     batchai: BatchAILaunch | None = None
 
 
-RunKind = Literal["script", "interactive", "child", "sweep"]
+RunKind = Literal["script", "interactive", "child", "sweep", "pipeline"]
 
 
 class RunCreate(BaseModel):

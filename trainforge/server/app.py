@@ -8,9 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,9 +29,11 @@ from trainforge.server.routers import (
     files,
     gang,
     models,
+    pipelines,
     processes,
     runs,
     services,
+    studio,
     sweeps,
     workspaces,
 )
@@ -136,9 +138,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.mount("/studio-assets", StaticFiles(directory=STUDIO_ASSETS), name="studio-assets")
 
     @app.get("/studio/{path:path}", include_in_schema=False)
-    def studio(path: str) -> FileResponse:
-        """The studio page; it reads data through the API with the token the user gives it."""
+    def studio_page(path: str) -> FileResponse:
+        """The studio page; it reads data through the API, signed in by its cookie."""
         return FileResponse(STUDIO_PAGE, media_type="text/html")
+
+    @app.get("/studio-login", include_in_schema=False)
+    def studio_login(
+        request: Request,
+        code: Annotated[str, Query(max_length=128)] = "",
+        next: Annotated[str, Query(max_length=2048)] = "/studio/",
+    ) -> Response:
+        """``trainforge studio``'s one-time link: signs the browser in, then opens ``next``."""
+        return studio.redeem_login(request, code, next, request.app.state.plane)
 
     secured = [Depends(authorize), Depends(refuse_nul_in_body)]
     for module in (
@@ -151,12 +162,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
         datasets,
         environments,
         sweeps,
+        pipelines,
         processes,
         models,
         services,
         file_links,
+        studio,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     # Signed links carry their own proof (an expiring signature), not a bearer token.
     app.include_router(file_links.public_router, prefix=API_PREFIX)
+    app.include_router(
+        studio.public_router, prefix=API_PREFIX, dependencies=[Depends(refuse_nul_in_body)]
+    )
     return app

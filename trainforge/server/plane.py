@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from trainforge.compute import registry
 from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
+from trainforge.server.login_codes import LoginCodes
+from trainforge.server.pipeliner import Pipeliner
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
 from trainforge.server.services.runs import RunService
@@ -29,6 +31,7 @@ class ControlPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.events = RunEvents()
+        self.login_codes = LoginCodes()
         self.store = Store(
             settings.db_url, on_commit=self._changed, busy_timeout_s=settings.db_busy_timeout_s
         )
@@ -46,11 +49,20 @@ class ControlPlane:
         self.sweeper = Sweeper(
             self.store, self.runs, self.artifacts, self.events.notify, self.scheduler.wake
         )
+        self.pipeliner = Pipeliner(
+            self.store,
+            self.runs,
+            self.vault,
+            self.artifacts,
+            self.events.notify,
+            self.scheduler.wake,
+        )
         self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
         self.sweeper.wake()  # a child of a sweep may have started or ended
+        self.pipeliner.wake()  # and a step of a pipeline
 
     def run_key(self, workspace_name: str, run_id: str) -> str:
         """The change key of a run named in a request (``models.run_key``): what a long
@@ -105,10 +117,12 @@ class ControlPlane:
     def start(self) -> None:
         self.scheduler.start(self.settings.endpoint)
         self.sweeper.start()
+        self.pipeliner.start()
         self.janitor.start()
 
     def close(self) -> None:
         self.janitor.stop()
+        self.pipeliner.stop()
         self.sweeper.stop()
         self.scheduler.stop()
         self.store.close()

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from trainforge.server import access
 from trainforge.server.access import Unauthorized
 from trainforge.server.auth import ADMIN, Principal, verify
+from trainforge.server.errors import Forbidden
 from trainforge.server.plane import ControlPlane
 
 # A client's retry of a create whose answer was lost sends the same key: nothing is made twice.
@@ -25,14 +26,32 @@ def plane(request: Request) -> ControlPlane:
     return cp
 
 
+# The studio's sign-in: the token in an HttpOnly cookie, never where the page's scripts read it.
+STUDIO_COOKIE = "trainforge_studio"
+# Writes signed in by the cookie must carry this header, which a page of another site
+# cannot send without the server's consent (CORS): no cross-site request forgery.
+STUDIO_HEADER = "X-Trainforge-Studio"
+
+
+def principal_of(cp: ControlPlane, token: str) -> Principal | None:
+    """Who ``token`` names on this server, or None."""
+    if hmac.compare_digest(token.encode(), cp.settings.token.encode()):
+        return ADMIN
+    return verify(cp.settings.signing_key, token)
+
+
 def _principal(request: Request, cp: ControlPlane) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if not header and STUDIO_COOKIE in request.cookies:
+        token = request.cookies[STUDIO_COOKIE]
+        if request.method not in access.READS and request.headers.get(STUDIO_HEADER) != "1":
+            raise Forbidden(
+                f"A write signed in by the studio's cookie needs the {STUDIO_HEADER} header"
+            )
+    elif scheme.lower() != "bearer" or not token:
         raise Unauthorized("A bearer token is required (see server.json under TRAINFORGE_HOME)")
-    if hmac.compare_digest(token.encode(), cp.settings.token.encode()):
-        return ADMIN
-    principal = verify(cp.settings.signing_key, token)
+    principal = principal_of(cp, token)
     if principal is None:
         raise Unauthorized("The bearer token is not valid for this server")
     return principal

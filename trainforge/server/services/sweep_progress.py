@@ -22,6 +22,7 @@ from trainforge.schemas.runs import ErrorDetail, MetricBatch, MetricPoint, RunCr
 from trainforge.schemas.sweeps import SweepCreate
 from trainforge.server.errors import ServiceError
 from trainforge.server.services import metrics, run_states
+from trainforge.server.services.child_runs import Outcome
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.sweeps import (
     CANCELED_WITH_PARENT,
@@ -37,14 +38,6 @@ from trainforge.server.store.sweeps import Sweep, SweepTrial
 BEST_TABLE = "best_child_by_primary_metric"
 # The sweep gives up when its first child runs all fail: the script is broken, not the values.
 FAILURE_LIMIT = 5
-
-
-@dataclass
-class Outcome:
-    """What the step did that others must hear about once it is committed."""
-
-    lines: list[str] = field(default_factory=list)
-    runs_changed: bool = False
 
 
 def _log_best(db: Session, parent: models.Run, run_id: str, value: float, final: bool) -> None:

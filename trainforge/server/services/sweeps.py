@@ -15,6 +15,7 @@ from trainforge.schemas.runs import RunCreate, RunStatus
 from trainforge.schemas.sweeps import SweepCreate, SweepInfo, TrialInfo
 from trainforge.server.errors import BadRequest, NotFound
 from trainforge.server.services import metrics
+from trainforge.server.services.child_runs import cancel_child
 from trainforge.server.services.runs import RunService
 from trainforge.server.store import models
 from trainforge.server.store.models import utcnow
@@ -169,13 +170,8 @@ def info(db: Session, ws: models.Workspace, run_id: str) -> SweepInfo:
 def cancel_trial(
     db: Session, runs: RunService, ws: models.Workspace, run: models.Run, reason: str, code: str
 ) -> None:
-    """Cancel a child run, saying why in its details (error and warnings)."""
-    if RunStatus(run.status).is_terminal:
-        return
-    runs.cancel(db, ws, run.id)
-    run.warnings = [*run.warnings, reason]
-    if run.error is None:
-        run.error = {"code": code, "message": reason, "details": []}
+    """Cancel a child run of the sweep, saying why (the parent-run loops' ``cancel_child``)."""
+    cancel_child(db, runs, ws, run, reason, code)
 
 
 def cancel_active(

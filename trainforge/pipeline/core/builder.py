@@ -1,0 +1,333 @@
+"""PipelineData, PipelineStep and StepSequence (``azureml.pipeline.core.builder``), and how
+a step's arguments, inputs and outputs become the service's StepSpec."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from trainforge.data.data_reference import DataReference
+from trainforge.data.datapath import DataPath, DataPathComputeBinding
+from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
+from trainforge.exceptions import UserErrorException
+from trainforge.pipeline.core.graph import PipelineParameter, parameter_value
+from trainforge.schemas.datastores import REFERENCE_TOKEN
+from trainforge.schemas.pipelines import (
+    DATA_NAME,
+    DATA_NAME_RULE,
+    ParameterRef,
+    PipelineParameterSpec,
+    StepArgument,
+    StepInput,
+    StepOutput,
+    StepSpec,
+)
+
+if TYPE_CHECKING:
+    from trainforge.core.workspace import Workspace
+
+log = logging.getLogger("trainforge")
+OUTPUT_MODES = ("mount", "upload")
+
+
+class PipelineData:
+    """Data one step produces and later steps consume: list it in the producer's
+    ``outputs`` and the consumers' ``inputs``; in ``arguments`` it is the local path
+    (``$AZUREML_DATAREFERENCE_<name>``). Kept on ``datastore`` (the pipeline's default
+    datastore when None) under ``azureml/<producing step run id>/<name>``."""
+
+    def __init__(
+        self,
+        name: str,
+        datastore: Any = None,
+        output_name: str | None = None,
+        output_mode: str = "mount",
+        output_path_on_compute: str | None = None,
+        output_overwrite: bool | None = None,
+        data_type: str | None = None,
+        is_directory: bool | None = None,
+        pipeline_output_name: str | None = None,
+        training_output: Any = None,
+    ) -> None:
+        if not isinstance(name, str) or not DATA_NAME.fullmatch(name):
+            raise UserErrorException(
+                f"PipelineData name: {name!r} is not allowed; use {DATA_NAME_RULE}"
+            )
+        if output_mode not in OUTPUT_MODES:
+            raise UserErrorException(
+                f"output_mode: {output_mode!r} is not allowed; use 'mount' or 'upload'"
+            )
+        self._name = name
+        self.datastore = datastore
+        self._output_name = output_name or name
+        self._output_mode = output_mode
+        self._output_path_on_compute = output_path_on_compute
+        self._output_overwrite = bool(output_overwrite)
+        self._data_type = data_type or "AnyFile"
+        self._is_directory = is_directory
+        self._pipeline_output_name = pipeline_output_name
+        self._producer: PipelineStep | None = None
+        # How a consumer reads it: mount (default) or download (as_download()).
+        self._input_mode = "mount"
+        self._input_path_on_compute: str | None = None
+        self._origin: PipelineData = self
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def data_type(self) -> str:
+        return self._data_type
+
+    def get_env_variable_name(self) -> str:
+        """The variable holding the local path in the steps that use it."""
+        return f"AZUREML_DATAREFERENCE_{self._name}"
+
+    def _consumed(self, mode: str, path_on_compute: str | None) -> PipelineData:
+        clone = copy.copy(self)
+        clone._input_mode, clone._input_path_on_compute = mode, path_on_compute
+        clone._origin = self._origin
+        return clone
+
+    def as_mount(self) -> PipelineData:
+        return self._consumed("mount", None)
+
+    def as_download(
+        self,
+        input_name: str | None = None,
+        path_on_compute: str | None = None,
+        overwrite: bool | None = None,
+    ) -> PipelineData:
+        return self._consumed("download", path_on_compute)
+
+    def as_input(self, input_name: str | None = None) -> PipelineData:
+        return self._consumed("mount", None)
+
+    @property
+    def producer(self) -> PipelineStep | None:
+        return self._origin._producer
+
+    def __str__(self) -> str:
+        return f"{REFERENCE_TOKEN}{self._name}"
+
+    def __repr__(self) -> str:
+        return f"$AZUREML_DATAREFERENCE_{self._name}"
+
+
+@dataclass
+class BuildContext:
+    """What turning steps into the service's graph needs: the workspace, the pipeline's
+    defaults, snapshots (one per folder) and the parameters found."""
+
+    workspace: Workspace
+    default_datastore: str
+    default_source_directory: str | None
+    snapshot: Callable[[str], str | None]
+    parameters: dict[str, PipelineParameter] = field(default_factory=dict)
+
+    def parameter(self, param: PipelineParameter) -> ParameterRef:
+        known = self.parameters.get(param.name)
+        if known is not None and known is not param and known.default_value != param.default_value:
+            raise UserErrorException(
+                f"PipelineParameter {param.name!r} is defined twice with different defaults "
+                f"({known.default_value!r} and {param.default_value!r})"
+            )
+        self.parameters.setdefault(param.name, param)
+        return ParameterRef(parameter=param.name)
+
+    def parameter_specs(self) -> list[PipelineParameterSpec]:
+        return [
+            PipelineParameterSpec(
+                name=p.name, default_value=parameter_value(p.name, p.default_value)
+            )
+            for p in self.parameters.values()
+        ]
+
+
+class PipelineStep:
+    """What every step shares: a name, its inputs and outputs, and what it runs after."""
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Iterable[Any] | None,
+        outputs: Iterable[Any] | None,
+        arguments: Iterable[Any] | None = None,
+        allow_reuse: bool = True,
+        version: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise UserErrorException(f"name: a step needs a name, got {name!r}")
+        self.name = name
+        self._inputs = list(inputs or [])
+        self._outputs = list(outputs or [])
+        self._arguments = list(arguments or [])
+        self._allow_reuse = bool(allow_reuse)
+        self._version = version
+        self._run_after: list[PipelineStep] = []
+        for output in self._outputs:
+            if not isinstance(output, PipelineData):
+                raise UserErrorException(
+                    f"outputs: step {name!r} lists a {type(output).__name__}; outputs are PipelineData"
+                )
+            output._origin._producer = self
+
+    @property
+    def allow_reuse(self) -> bool:
+        return self._allow_reuse
+
+    def run_after(self, step: PipelineStep) -> None:
+        """Run this step after ``step`` ends (an edge without data)."""
+        if not isinstance(step, PipelineStep):
+            raise UserErrorException(f"run_after: expected a step, not {type(step).__name__}")
+        if step not in self._run_after:
+            self._run_after.append(step)
+
+    def _upstream(self) -> list[PipelineStep]:
+        """The steps this one needs: producers of its PipelineData inputs, and run_after."""
+        found = [
+            item.producer
+            for item in [*self._inputs, *self._arguments]
+            if isinstance(item, PipelineData)
+            and item.producer is not None
+            and item.producer is not self
+        ]
+        return [*found, *self._run_after]
+
+    def _spec(self, context: BuildContext, run_after: list[str]) -> StepSpec:
+        raise NotImplementedError
+
+    # -- arguments, inputs and outputs as the service takes them -------------------------
+    def _data(self, context: BuildContext) -> tuple[list[StepInput], list[StepOutput]]:
+        inputs: dict[str, StepInput] = {}
+        for item in [*self._inputs, *(a for a in self._arguments if _is_data(a))]:
+            if isinstance(item, PipelineData) and any(item._origin is o for o in self._outputs):
+                continue
+            spec = _input(item, context)
+            inputs.setdefault(spec.name, spec)
+        outputs = [
+            StepOutput(
+                name=o.name,
+                datastore_name=_datastore_name(o.datastore) or context.default_datastore,
+                mode=o._output_mode,
+                path_on_compute=o._output_path_on_compute,
+                overwrite=o._output_overwrite,
+            )
+            for o in self._outputs
+        ]
+        return list(inputs.values()), outputs
+
+    def _words(self, items: Iterable[Any], context: BuildContext) -> list[StepArgument]:
+        return [_word(item, context) for item in items]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _datastore_name(datastore: Any) -> str | None:
+    if datastore is None:
+        return None
+    return datastore if isinstance(datastore, str) else str(datastore.name)
+
+
+def _is_data(value: Any) -> bool:
+    return (
+        isinstance(value, PipelineData | DataReference | DatasetConsumptionConfig)
+        or (
+            isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], PipelineParameter)
+        )
+        or (isinstance(value, PipelineParameter) and isinstance(value.default_value, DataPath))
+    )
+
+
+def _word(item: Any, context: BuildContext) -> StepArgument:
+    """One argument: data as the token the node replaces with its local path, a
+    PipelineParameter as its value at submit, anything else as its text."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], PipelineParameter):
+        context.parameter(item[0])
+        return f"{REFERENCE_TOKEN}{item[0].name}"
+    if isinstance(item, PipelineParameter):
+        if isinstance(item.default_value, DataPath):
+            context.parameter(item)
+            return f"{REFERENCE_TOKEN}{item.name}"
+        return context.parameter(item)
+    if isinstance(item, PipelineData | DataReference | DatasetConsumptionConfig):
+        return str(item)
+    if isinstance(item, DataPath):
+        raise UserErrorException(
+            "arguments: a DataPath goes in as PipelineParameter(name, default_value=datapath), "
+            "with a DataPathComputeBinding: (parameter, DataPathComputeBinding(mode='mount'))"
+        )
+    return str(item)
+
+
+def _input(item: Any, context: BuildContext) -> StepInput:
+    if isinstance(item, PipelineData):
+        return StepInput(
+            name=item.name,
+            kind="pipeline_data",
+            mode=item._input_mode,
+            path_on_compute=item._input_path_on_compute,
+        )
+    if isinstance(item, DataReference):
+        return StepInput(
+            name=item.data_reference_name, kind="data_reference", reference=item.to_config()._spec()
+        )
+    if isinstance(item, DatasetConsumptionConfig):
+        return StepInput(name=item.name, kind="dataset", dataset=item._spec())
+    param, binding = (item, None) if isinstance(item, PipelineParameter) else item
+    if not isinstance(param, PipelineParameter) or not isinstance(param.default_value, DataPath):
+        raise UserErrorException(
+            f"inputs: {item!r} is not an input; give PipelineData, a DataReference, a dataset "
+            "input or (PipelineParameter of a DataPath, DataPathComputeBinding)"
+        )
+    if binding is not None and not isinstance(binding, DataPathComputeBinding):
+        raise UserErrorException(
+            f"inputs: the second item of ({param.name}, ...) must be a DataPathComputeBinding"
+        )
+    context.parameter(param)
+    return StepInput(
+        name=param.name,
+        kind="datapath_parameter",
+        parameter=param.name,
+        mode=(binding.mode if binding else "mount"),
+        path_on_compute=binding.path_on_compute if binding else None,
+        overwrite=binding.overwrite if binding else False,
+    )
+
+
+class StepSequence:
+    """``StepSequence(steps)``: steps that run one after another (an item may be a list of
+    steps that run side by side, all after the item before)."""
+
+    def __init__(self, steps: Iterable[Any] | None = None) -> None:
+        self._steps = list(steps or [])
+
+    def _groups(self) -> list[list[PipelineStep]]:
+        groups = []
+        for item in self._steps:
+            group = list(item) if isinstance(item, list | tuple) else [item]
+            for step in group:
+                if not isinstance(step, PipelineStep):
+                    raise UserErrorException(
+                        f"steps: a StepSequence holds steps, not {type(step).__name__}"
+                    )
+            groups.append(group)
+        return groups
+
+    def _edges(self) -> list[tuple[PipelineStep, PipelineStep]]:
+        """(before, after) for each step of a group and each of the group before it."""
+        groups = self._groups()
+        return [
+            (before, after)
+            for previous, current in zip(groups, groups[1:], strict=False)
+            for before in previous
+            for after in current
+        ]
+
+    def _all(self) -> list[PipelineStep]:
+        return [step for group in self._groups() for step in group]

@@ -1,0 +1,322 @@
+"""ML pipelines as the REST API sees them: a graph of steps, the data between them, the
+parameters of a submit, and a pipeline run's steps with their states.
+
+The graph's rules (``graph_errors``) are the SDK's ``Pipeline.validate()`` list and the
+server's check of a submit: one function, so both give the same errors.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
+from trainforge.schemas.names import RunId
+from trainforge.schemas.runs import RunDefinition, RunStatus
+
+DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+DATA_NAME_RULE = "1 to 128 letters, digits and '_', not starting with a digit"
+STEP_NAME_RULE = "1 to 255 characters"
+PIPELINE_RUN_TYPE = "azureml.PipelineRun"
+STEP_RUN_TYPE = "azureml.StepRun"
+PIPELINE_LOG = "azureml-logs/pipeline.txt"
+# What runconfig_pipeline_params may set, and the RunDefinition field each one sets.
+RUNCONFIG_PARAMS = {
+    "NodeCount": "node_count",
+    "MpiProcessCountPerNode": "process_count_per_node",
+    "TensorflowWorkerCount": "worker_count",
+    "TensorflowParameterServerCount": "parameter_server_count",
+}
+
+Scalar = bool | int | float | str
+
+
+def _data_name(field: str) -> Any:
+    def check(value: str) -> str:
+        if not DATA_NAME.fullmatch(value):
+            raise ValueError(f"{field}: {value!r} is not allowed; use {DATA_NAME_RULE}")
+        return value
+
+    return AfterValidator(check)
+
+
+DataName = Annotated[str, _data_name("name")]
+ParameterName = Annotated[str, _data_name("parameter name")]
+
+
+class ParameterRef(BaseModel):
+    """A PipelineParameter where a literal goes (an argument, a ``params`` value): its value
+    at submit."""
+
+    parameter: ParameterName
+
+
+StepArgument = str | ParameterRef
+
+
+class DataPathValue(BaseModel):
+    """A DataPath as a parameter's value: a path on a datastore."""
+
+    datastore_name: str
+    path_on_datastore: str | None = None
+
+
+ParameterValue = Scalar | DataPathValue
+
+
+class PipelineParameterSpec(BaseModel):
+    """``PipelineParameter(name, default_value)``."""
+
+    name: ParameterName
+    default_value: ParameterValue
+
+
+class StepInput(BaseModel):
+    """One input of a step, reaching its processes as ``$AZUREML_DATAREFERENCE_<name>``
+    (a dataset input: as its own variable).
+
+    - ``pipeline_data``: the PipelineData ``name`` another step of the graph produces;
+    - ``data_reference``: a path on a datastore (``reference``);
+    - ``datapath_parameter``: the DataPath value of parameter ``parameter``;
+    - ``dataset``: a dataset input (``dataset``).
+    """
+
+    name: str = Field(min_length=1, max_length=255)
+    kind: Literal["pipeline_data", "data_reference", "datapath_parameter", "dataset"]
+    mode: Literal["mount", "download", "direct"] = "mount"
+    path_on_compute: str | None = None
+    overwrite: bool = False
+    reference: DataReferenceSpec | None = None
+    parameter: ParameterName | None = None
+    dataset: DatasetInputSpec | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_its_part(self) -> StepInput:
+        needed = {
+            "pipeline_data": None,
+            "data_reference": "reference",
+            "datapath_parameter": "parameter",
+            "dataset": "dataset",
+        }[self.kind]
+        if needed is not None and getattr(self, needed) is None:
+            raise ValueError(f"{needed}: required for an input of kind {self.kind}")
+        return self
+
+
+class StepOutput(BaseModel):
+    """A PipelineData a step produces: kept on ``datastore_name`` under
+    ``azureml/<step run id>/<name>``."""
+
+    name: DataName
+    datastore_name: str
+    mode: Literal["mount", "upload"] = "mount"
+    path_on_compute: str | None = None
+    overwrite: bool = False
+
+
+class StepSpec(BaseModel):
+    """One step: what its child run runs (``definition``: script or command, compute,
+    environment, nodes; its arguments are in ``arguments``), its code snapshot, its data and
+    what it waits for."""
+
+    name: str = Field(min_length=1, max_length=255)
+    kind: Literal["PythonScriptStep", "CommandStep"] = "PythonScriptStep"
+    definition: RunDefinition
+    arguments: list[StepArgument] = Field(default_factory=list)
+    # A CommandStep's command words (parameters resolved as in arguments); none: the script.
+    command: list[StepArgument] = Field(default_factory=list)
+    snapshot_id: str | None = None
+    inputs: list[StepInput] = Field(default_factory=list)
+    outputs: list[StepOutput] = Field(default_factory=list)
+    # ``params``: environment variables AML_PARAMETER_<name> of the step's processes.
+    params: dict[str, StepArgument] = Field(default_factory=dict)
+    # ``runconfig_pipeline_params``: 'NodeCount' (and the like) -> a parameter's name.
+    runconfig_pipeline_params: dict[str, ParameterName] = Field(default_factory=dict)
+    run_after: list[str] = Field(default_factory=list)
+    allow_reuse: bool = True
+    version: str | None = None
+
+
+class PipelineGraph(BaseModel):
+    """The steps of a pipeline and its parameters (with their defaults)."""
+
+    steps: list[StepSpec] = Field(min_length=1, max_length=1000)
+    parameters: list[PipelineParameterSpec] = Field(default_factory=list)
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _valid_graph(self) -> PipelineGraph:
+        errors = graph_errors(self)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+def producers(graph: PipelineGraph) -> dict[str, str]:
+    """PipelineData name -> the step that produces it."""
+    return {output.name: step.name for step in graph.steps for output in step.outputs}
+
+
+def dependencies(graph: PipelineGraph) -> dict[str, set[str]]:
+    """Step name -> the steps it waits for: the producers of its inputs, and run_after."""
+    made = producers(graph)
+    return {
+        step.name: {
+            made[i.name] for i in step.inputs if i.kind == "pipeline_data" and i.name in made
+        }
+        | set(step.run_after)
+        for step in graph.steps
+    }
+
+
+def _parameter_refs(step: StepSpec) -> set[str]:
+    refs = {a.parameter for a in [*step.arguments, *step.command] if isinstance(a, ParameterRef)}
+    refs |= {v.parameter for v in step.params.values() if isinstance(v, ParameterRef)}
+    refs |= set(step.runconfig_pipeline_params.values())
+    refs |= {i.parameter for i in step.inputs if i.parameter is not None}
+    return refs
+
+
+def graph_errors(graph: PipelineGraph) -> list[str]:
+    """What is wrong with the graph, one message per problem: duplicate step, output or
+    parameter names, inputs nobody produces, unknown steps in run_after, unknown
+    parameters, cycles. Empty: the graph is valid."""
+    errors: list[str] = []
+    names = [step.name for step in graph.steps]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        errors.append(f"steps: step name {name!r} is used by {names.count(name)} steps")
+    outputs = [output.name for step in graph.steps for output in step.outputs]
+    for name in sorted({n for n in outputs if outputs.count(n) > 1}):
+        errors.append(
+            f"outputs: PipelineData {name!r} is produced by more than one step "
+            "(an output name must be unique in the pipeline)"
+        )
+    parameter_names = [p.name for p in graph.parameters]
+    for name in sorted({n for n in parameter_names if parameter_names.count(n) > 1}):
+        errors.append(f"parameters: PipelineParameter {name!r} is defined more than once")
+    made = producers(graph)
+    known = set(names)
+    for step in graph.steps:
+        for item in step.inputs:
+            if item.kind == "pipeline_data" and item.name not in made:
+                errors.append(
+                    f"step {step.name!r}: input {item.name!r} is not connected: no step of the "
+                    "pipeline produces it (give the producing step, or list it in its outputs)"
+                )
+            if item.kind == "pipeline_data" and made.get(item.name) == step.name:
+                errors.append(f"step {step.name!r}: consumes its own output {item.name!r}")
+        for other in step.run_after:
+            if other not in known:
+                errors.append(f"step {step.name!r}: run_after names {other!r}, not in the pipeline")
+        for ref in sorted(_parameter_refs(step) - set(parameter_names)):
+            errors.append(
+                f"step {step.name!r}: uses PipelineParameter {ref!r}, which is not defined"
+            )
+        for key in step.runconfig_pipeline_params:
+            if key not in RUNCONFIG_PARAMS:
+                errors.append(
+                    f"step {step.name!r}: runconfig_pipeline_params {key!r} is not allowed; "
+                    f"use one of {', '.join(RUNCONFIG_PARAMS)}"
+                )
+    if not errors:
+        try:
+            order(graph)
+        except graphlib.CycleError as exc:
+            cycle = " -> ".join(reversed(exc.args[1]))
+            errors.append(f"the pipeline has a cycle: {cycle}")
+    return errors
+
+
+def order(graph: PipelineGraph) -> list[str]:
+    """The step names in an order where each comes after what it waits for (CycleError if
+    there is none)."""
+    return list(graphlib.TopologicalSorter(dependencies(graph)).static_order())
+
+
+def parameter_values(
+    graph: PipelineGraph, assignments: dict[str, ParameterValue]
+) -> dict[str, ParameterValue]:
+    """Every parameter's value at a submit: the assignment, else the default. An assigned
+    name the pipeline does not define is a ValueError naming it."""
+    defined = {p.name: p for p in graph.parameters}
+    unknown = sorted(set(assignments) - set(defined))
+    if unknown:
+        raise ValueError(
+            f"pipeline_parameters: {', '.join(map(repr, unknown))} not defined in the pipeline"
+            + (f"; its parameters are {', '.join(sorted(defined))}" if defined else "; it has none")
+        )
+    values: dict[str, ParameterValue] = {}
+    for name, spec in defined.items():
+        value = assignments.get(name, spec.default_value)
+        if isinstance(spec.default_value, DataPathValue) != isinstance(value, DataPathValue):
+            raise ValueError(
+                f"pipeline_parameters: {name!r} takes a "
+                f"{'DataPath' if isinstance(spec.default_value, DataPathValue) else 'scalar'} "
+                f"as its default does, not {type(value).__name__}"
+            )
+        values[name] = value
+    return values
+
+
+class PipelineSubmit(BaseModel):
+    """``Experiment.submit(pipeline, pipeline_parameters, continue_on_step_failure,
+    regenerate_outputs)``."""
+
+    graph: PipelineGraph
+    pipeline_parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    continue_on_step_failure: bool = False
+    regenerate_outputs: bool = False
+    run_id: RunId | None = None
+    parent_run_id: RunId | None = None
+    display_name: str | None = Field(default=None, max_length=256)
+    description: str | None = None
+    tags: dict[str, str | None] = Field(default_factory=dict)
+    submitted_by: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _known_parameters(self) -> PipelineSubmit:
+        parameter_values(self.graph, self.pipeline_parameters)
+        return self
+
+
+class OutputLocation(BaseModel):
+    """Where a step's output is: ``PortDataReference``'s datastore and path."""
+
+    datastore_name: str
+    path_on_datastore: str
+
+
+StepState = Literal["waiting", "running", "done", "skipped"]
+
+
+class StepRunInfo(BaseModel):
+    """A step of a pipeline run: its child run (none until it is submitted) and state."""
+
+    name: str
+    kind: str
+    run_id: str | None
+    status: RunStatus
+    state: StepState
+    depends_on: list[str]
+    inputs: list[str]
+    outputs: dict[str, OutputLocation]
+    reused_run_id: str | None = None
+    fingerprint: str | None = None
+
+
+class PipelineRunGraph(BaseModel):
+    """``GET .../pipelineruns/{id}/graph``: every step with its live state, for
+    ``PipelineRun.get_graph``, the widget and the studio."""
+
+    run_id: str
+    status: RunStatus
+    continue_on_step_failure: bool
+    regenerate_outputs: bool
+    parameters: dict[str, ParameterValue]
+    steps: list[StepRunInfo]
+    edges: list[tuple[str, str]]
+    created: datetime

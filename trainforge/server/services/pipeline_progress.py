@@ -1,0 +1,393 @@
+"""One pass over a pipeline run: see which step runs ended, decide (``decide``, a pure
+function of the steps' states) which steps start, which never will and which stop, then
+submit or reuse the starting ones and end the pipeline run when every step is settled.
+
+The pipeline loop calls ``advance`` whenever runs change and on a timer; everything it
+decides is written to the pipeline tables in the same transaction, so a control plane
+that restarts mid-pipeline goes on from the same place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from trainforge.schemas.pipelines import (
+    STEP_RUN_TYPE,
+    OutputLocation,
+    PipelineGraph,
+    StepSpec,
+    dependencies,
+)
+from trainforge.schemas.runs import ErrorDetail, RunCreate, RunStatus
+from trainforge.server.errors import ServiceError
+from trainforge.server.services import datastores, run_states
+from trainforge.server.services.child_runs import Outcome, cancel_child
+from trainforge.server.services.pipelines import (
+    CANCELED_WITH_PARENT,
+    ContentDigests,
+    fingerprint,
+    loaded_parameters,
+    output_path,
+    resolved_definition,
+    reusable_step,
+    steps_of,
+    upstream_locations,
+)
+from trainforge.server.services.runs import RunService
+from trainforge.server.services.secrets import Vault
+from trainforge.server.store import models
+from trainforge.server.store.pipelines import PipelineRunRow, PipelineStepRow
+
+REUSE_LOG = "azureml-logs/70_driver_log.txt"
+
+
+# -- decisions (pure) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepView:
+    """What ``decide`` knows of a step: its state, its run's status, what it waits for."""
+
+    name: str
+    state: str  # waiting | running | done | skipped
+    status: RunStatus
+    waits_for: frozenset[str]
+
+
+@dataclass
+class Decision:
+    start: list[str] = field(default_factory=list)
+    # step -> why it never runs
+    skip: dict[str, str] = field(default_factory=dict)
+    # running steps to stop (a step failed and the pipeline does not go on)
+    cancel: list[str] = field(default_factory=list)
+    # The pipeline run's final status, once every step is settled.
+    final: RunStatus | None = None
+
+
+def decide(steps: Iterable[StepView], continue_on_step_failure: bool) -> Decision:
+    """Which waiting steps start (everything they wait for completed), which are skipped
+    (something they wait for failed, was canceled or skipped; or a step failed and the
+    pipeline does not go on), which running steps stop, and, once nothing is waiting or
+    running, the pipeline's status: Failed if a step failed, Canceled if one was
+    canceled, else Completed."""
+    views = {s.name: s for s in steps}
+    out = Decision()
+    failed = [s.name for s in views.values() if s.state == "done" and s.status is RunStatus.FAILED]
+    stopping = bool(failed) and not continue_on_step_failure
+    if stopping:
+        out.cancel = sorted(
+            s.name for s in views.values() if s.state == "running" and not s.status.is_terminal
+        )
+    state = {name: v.state for name, v in views.items()}
+    changed = True
+    while changed:  # a skip makes what waits for it skip too
+        changed = False
+        for name, view in views.items():
+            if state[name] != "waiting":
+                continue
+            blocked = [
+                w
+                for w in sorted(view.waits_for)
+                if state[w] == "skipped"
+                or (state[w] == "done" and views[w].status is not RunStatus.COMPLETED)
+            ]
+            if blocked:
+                why = blocked[0]
+                out.skip[name] = (
+                    f"step {why!r} did not complete ({views[why].status.value})"
+                    if state[why] == "done"
+                    else f"step {why!r} did not run"
+                )
+            elif stopping:
+                out.skip[name] = f"step {failed[0]!r} failed and continue_on_step_failure is off"
+            else:
+                continue
+            state[name] = "skipped"
+            changed = True
+    for name, view in views.items():
+        if state[name] == "waiting" and all(
+            state[w] == "done" and views[w].status is RunStatus.COMPLETED for w in view.waits_for
+        ):
+            out.start.append(name)
+    settled = all(
+        state[n] == "skipped" or (state[n] == "done" and n not in out.cancel) for n in views
+    )
+    if settled:
+        statuses = {v.status for n, v in views.items() if state[n] == "done"}
+        if RunStatus.FAILED in statuses:
+            out.final = RunStatus.FAILED
+        elif RunStatus.CANCELED in statuses:
+            out.final = RunStatus.CANCELED
+        else:
+            out.final = RunStatus.COMPLETED
+    return out
+
+
+# -- one pass ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Pass:
+    db: Session
+    runs: RunService
+    vault: Vault
+    digests: ContentDigests
+    row: PipelineRunRow
+    parent: models.Run
+    ws: models.Workspace
+    experiment: models.Experiment
+    graph: PipelineGraph
+    specs: dict[str, StepSpec]
+    steps: dict[str, PipelineStepRow]
+    child: dict[str, models.Run]
+    out: Outcome = field(default_factory=Outcome)
+
+    def status(self, name: str) -> RunStatus:
+        run = self.child.get(name)
+        return RunStatus(run.status) if run is not None else RunStatus.NOT_STARTED
+
+
+def advance(
+    db: Session, runs: RunService, vault: Vault, digests: ContentDigests, row: PipelineRunRow
+) -> Outcome:
+    """Move the pipeline run one step; return what to log and whether runs changed."""
+    step = _load(db, runs, vault, digests, row)
+    if step is None:
+        return Outcome()
+    if not step.row.state == "running":
+        return step.out
+    _report_ended(step)
+    if _stopped_by_parent(step):
+        return step.out
+    waits = dependencies(step.graph)
+    decision = decide(
+        [
+            StepView(name, s.state, step.status(name), frozenset(waits[name]))
+            for name, s in step.steps.items()
+        ],
+        step.row.continue_on_step_failure,
+    )
+    for name in decision.cancel:
+        run = step.child[name]
+        cancel_child(
+            db,
+            runs,
+            step.ws,
+            run,
+            "The pipeline run stopped: another step failed",
+            "PipelineStopped",
+        )
+        step.out.lines.append(f"Step {name} ({run.id}) is canceled: another step failed")
+        step.out.runs_changed = True
+    for name, why in decision.skip.items():
+        step.steps[name].state = "skipped"
+        step.out.lines.append(f"Step {name} does not run: {why}")
+    for name in decision.start:
+        try:
+            _start(step, name)
+        except ServiceError as exc:  # e.g. its cluster was deleted since the submit
+            _fail(step, f"Step {name} could not be submitted: {exc.message}")
+            return step.out
+    if decision.final is not None and not decision.start:
+        _finish(step, decision.final)
+    return step.out
+
+
+def _load(
+    db: Session, runs: RunService, vault: Vault, digests: ContentDigests, row: PipelineRunRow
+) -> _Pass | None:
+    parent = db.get(models.Run, (row.workspace_id, row.run_id))
+    if parent is None:
+        row.state = "done"
+        return None
+    ws = db.get(models.Workspace, row.workspace_id)
+    experiment = db.get(models.Experiment, parent.experiment_id)
+    assert ws is not None and experiment is not None
+    graph = PipelineGraph.model_validate(row.graph)
+    steps = {s.name: s for s in steps_of(db, row)}
+    child = {}
+    for name, s in steps.items():
+        if s.run_id is not None:
+            run = db.get(models.Run, (row.workspace_id, s.run_id))
+            if run is not None:
+                child[name] = run
+    return _Pass(
+        db=db,
+        runs=runs,
+        vault=vault,
+        digests=digests,
+        row=row,
+        parent=parent,
+        ws=ws,
+        experiment=experiment,
+        graph=graph,
+        specs={s.name: s for s in graph.steps},
+        steps=steps,
+        child=child,
+    )
+
+
+def _report_ended(step: _Pass) -> None:
+    """Running steps whose run ended are done; a line in the pipeline's log for each status
+    a step's run reached since the last pass."""
+    for name, s in step.steps.items():
+        run = step.child.get(name)
+        if run is None:
+            continue
+        status = RunStatus(run.status)
+        if s.reported != status.value:
+            s.reported = status.value
+            extra = f" (reused {s.reused_run_id})" if s.reused_run_id else ""
+            line = f"StepRun( {name} ) Status: {status.value}{extra}, run {run.id}"
+            if status is RunStatus.FAILED and run.error:
+                first = str(run.error.get("message", "")).strip().splitlines()
+                line += f": {first[0]}" if first else ""
+            step.out.lines.append(line)
+        if s.state == "running" and status.is_terminal:
+            s.state = "done"
+
+
+def _stopped_by_parent(step: _Pass) -> bool:
+    """A pipeline run canceled through the runs API: stop every step."""
+    status = RunStatus(step.parent.status)
+    if not (status.is_terminal or status is RunStatus.CANCEL_REQUESTED):
+        return False
+    reason = CANCELED_WITH_PARENT.format(parent=step.parent.id)
+    stopped = 0
+    for name, s in step.steps.items():
+        run = step.child.get(name)
+        if run is not None and not RunStatus(run.status).is_terminal:
+            cancel_child(step.db, step.runs, step.ws, run, reason, "PipelineCanceled")
+            stopped += 1
+        if s.state == "waiting":
+            s.state = "skipped"
+    step.out.lines.append(f"The pipeline run was canceled; {stopped} running step runs canceled")
+    step.out.runs_changed = stopped > 0
+    _finish(step, RunStatus.CANCELED)
+    return True
+
+
+def _digest(step: _Pass, store: str, path: str | None) -> str:
+    access = datastores.access(step.db, step.ws, store, step.vault)
+    return step.digests.of(access, path)
+
+
+def _start(step: _Pass, name: str) -> None:
+    """Submit the step's run, or reuse an earlier execution with its fingerprint."""
+    spec, row = step.specs[name], step.steps[name]
+    values = loaded_parameters(step.row)
+    upstream = upstream_locations(step.graph, step.steps)
+    row.fingerprint = fingerprint(spec, values, upstream, lambda s, p: _digest(step, s, p))
+    earlier = None
+    if spec.allow_reuse and not step.row.regenerate_outputs:
+        earlier = reusable_step(step.db, step.ws, row.fingerprint)
+    run_id = str(uuid.uuid4())
+    if earlier is not None:
+        assert earlier.run_id is not None
+        outputs = {k: OutputLocation.model_validate(v) for k, v in earlier.outputs.items()}
+    else:
+        outputs = {
+            o.name: OutputLocation(
+                datastore_name=o.datastore_name, path_on_datastore=output_path(run_id, o.name)
+            )
+            for o in spec.outputs
+        }
+    definition = resolved_definition(spec, values, upstream, outputs)
+    properties = {
+        "azureml.runsource": "azureml.StepRun",
+        "azureml.nodeid": name,
+        "StepType": spec.kind,
+        "ContentSnapshotId": spec.snapshot_id or "",
+        "azureml.moduleid": row.fingerprint,
+        "azureml.pipelinerunid": step.parent.id,
+    }
+    if earlier is not None:
+        properties.update(
+            {
+                "azureml.reusedrunid": earlier.run_id or "",
+                "azureml.reusedpipelinerunid": earlier.pipeline_run_id,
+                "azureml.isreused": "true",
+            }
+        )
+    run = step.runs.create(
+        step.db,
+        step.ws,
+        step.experiment.name,
+        RunCreate(
+            run_id=run_id,
+            kind="child" if earlier is not None else "script",
+            run_type=STEP_RUN_TYPE,
+            parent_run_id=step.parent.id,
+            display_name=name,
+            definition=definition,
+            snapshot_id=spec.snapshot_id,
+            properties=properties,
+            submitted_by=step.parent.submitted_by,
+        ),
+    )
+    row.run_id, row.outputs = run.id, {k: v.model_dump() for k, v in outputs.items()}
+    step.child[name] = run
+    if earlier is not None:
+        row.reused_run_id = earlier.run_id
+        run_states.transition(run, RunStatus.COMPLETED)
+        row.state, row.reported = "done", RunStatus.COMPLETED.value
+        line = (
+            f"Step {name} reuses the outputs of step run {earlier.run_id} (pipeline run "
+            f"{earlier.pipeline_run_id}): nothing changed since; it does not run again"
+        )
+        step.out.lines.append(
+            f"StepRun( {name} ) Status: Completed (reused {earlier.run_id}), run {run.id}"
+        )
+        step.out.other_logs[(run.id, REUSE_LOG)] = [line]
+    else:
+        row.state = "running"
+        step.out.lines.append(f"Step {name} submitted: run {run.id} on {definition.target}")
+        step.out.runs_changed = True
+
+
+def _fail(step: _Pass, message: str) -> None:
+    for name in step.steps:
+        run = step.child.get(name)
+        if run is not None and not RunStatus(run.status).is_terminal:
+            cancel_child(step.db, step.runs, step.ws, run, message, "PipelineFailed")
+    for s in step.steps.values():
+        if s.state == "waiting":
+            s.state = "skipped"
+    step.out.lines.append(message)
+    step.out.runs_changed = True
+    if step.parent.error is None:
+        step.parent.error = ErrorDetail(code="UserError", message=message).model_dump(mode="json")
+    _finish(step, RunStatus.FAILED)
+
+
+def _finish(step: _Pass, status: RunStatus) -> None:
+    step.row.state = "done"
+    if status is RunStatus.FAILED and step.parent.error is None:
+        failed = [n for n in step.steps if step.status(n) is RunStatus.FAILED]
+        step.parent.error = ErrorDetail(
+            code="UserError",
+            message=f"Pipeline run failed: step {', '.join(failed)} failed",
+            details=[{"step": n, "run_id": step.child[n].id} for n in failed],
+        ).model_dump(mode="json")
+    current = RunStatus(step.parent.status)
+    if current is RunStatus.CANCEL_REQUESTED:
+        run_states.transition(step.parent, RunStatus.CANCELED)
+    elif not current.is_terminal:
+        run_states.transition(step.parent, status)
+    counts = {
+        s.value: sum(1 for n in step.steps if step.status(n) is s)
+        for s in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
+    }
+    reused = sum(1 for s in step.steps.values() if s.reused_run_id)
+    skipped = sum(1 for s in step.steps.values() if s.state == "skipped")
+    step.out.lines.append(
+        f"PipelineRun Status: {step.parent.status}: {len(step.steps)} steps "
+        f"({counts['Completed']} completed of which {reused} reused, {counts['Failed']} failed, "
+        f"{counts['Canceled']} canceled, {skipped} not run)"
+    )
+    step.out.runs_changed = True
