@@ -119,7 +119,9 @@ class AutoMLConfig:
             raise _refuse("iterations", iterations, "an integer of at least 1")
         self.iterations = iterations if iterations is not None else 100
         if not isinstance(max_concurrent_iterations, int) or max_concurrent_iterations < 1:
-            raise _refuse("max_concurrent_iterations", max_concurrent_iterations, "an integer of at least 1")
+            raise _refuse(
+                "max_concurrent_iterations", max_concurrent_iterations, "an integer of at least 1"
+            )
         self.max_concurrent_iterations = max_concurrent_iterations
 
         if experiment_timeout_minutes is not None and experiment_timeout_hours is not None:
@@ -131,7 +133,11 @@ class AutoMLConfig:
         if experiment_timeout_hours is not None:
             minutes = experiment_timeout_hours * 60
         if minutes is not None and (not isinstance(minutes, (int, float)) or minutes <= 0):
-            name = "experiment_timeout_hours" if experiment_timeout_hours is not None else "experiment_timeout_minutes"
+            name = (
+                "experiment_timeout_hours"
+                if experiment_timeout_hours is not None
+                else "experiment_timeout_minutes"
+            )
             raise _refuse(name, minutes, "a positive number")
         self.experiment_timeout_minutes = minutes
 
@@ -142,7 +148,9 @@ class AutoMLConfig:
             for name in names or []:
                 if name not in models:
                     raise _refuse(argument, name, list(models))
-        chosen = [m for m in models if (allowed is None or m in allowed) and m not in (blocked or [])]
+        chosen = [
+            m for m in models if (allowed is None or m in allowed) and m not in (blocked or [])
+        ]
         if not chosen:
             raise ConfigException(
                 "Invalid argument(s) 'allowed_models' specified: allowed_models and "
