@@ -7,6 +7,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from trainforge.train.automl import AutoMLConfig, ConfigException
+from trainforge.train.automl.automlconfig import PRIMARY_METRICS
 
 
 @pytest.fixture
@@ -88,3 +89,23 @@ def test_engine_settings_fit_a_model_that_predicts(iris: pd.DataFrame) -> None:
     automl.fit(X_train=X, y_train=iris["species"], verbose=0, **config.engine_settings())
     assert automl.best_estimator in ("lgbm", "rf")
     assert (automl.predict(X) == iris["species"]).mean() > 0.9
+
+
+def test_sdk_metric_names_are_computed_for_both_tasks(iris: pd.DataFrame) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression
+
+    from trainforge.train.automl.metrics import classification_metrics, regression_metrics
+
+    X, y = iris.drop(columns=["species"]), iris["species"]
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    scores = classification_metrics(y, model.predict(X), model.predict_proba(X), model.classes_)
+    assert set(scores) == set(PRIMARY_METRICS["classification"])
+    assert 0.9 < scores["accuracy"] <= 1.0 and 0.9 < scores["AUC_weighted"] <= 1.0
+
+    target = X["petal length (cm)"]
+    features = X.drop(columns=["petal length (cm)"])
+    fitted = LinearRegression().fit(features, target)
+    errors = regression_metrics(target, fitted.predict(features))
+    assert set(errors) == set(PRIMARY_METRICS["regression"])
+    assert errors["r2_score"] > 0.9 and 0 < errors["normalized_root_mean_squared_error"] < 0.1
