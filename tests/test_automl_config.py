@@ -1,0 +1,111 @@
+"""AutoMLConfig: the SDK's refusals, and the settings it gives the engine fit a real model."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from trainforge.train.automl import AutoMLConfig, ConfigException
+from trainforge.train.automl.automlconfig import PRIMARY_METRICS
+
+
+@pytest.fixture
+def iris() -> pd.DataFrame:
+    frame = load_iris(as_frame=True).frame
+    return frame.rename(columns={"target": "species"})
+
+
+def test_defaults_follow_the_sdk(iris: pd.DataFrame) -> None:
+    config = AutoMLConfig(task="classification", training_data=iris, label_column_name="species")
+    assert config.primary_metric == "AUC_weighted"
+    assert "LightGBM" in config.allowed_models
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named", "allowed"),
+    [
+        ({"task": "clustering"}, "task", "regression"),
+        ({"primary_metric": "r2_score"}, "primary_metric", "AUC_weighted"),
+        ({"allowed_models": ["SVM"]}, "allowed_models", "LightGBM"),
+        ({"blocked_models": ["Prophet"]}, "blocked_models", "RandomForest"),
+        ({"label_column_name": "colour"}, "label_column_name", "species"),
+        ({"iterations": 0}, "iterations", "at least 1"),
+        ({"max_concurrent_iterations": 0}, "max_concurrent_iterations", "at least 1"),
+        ({"experiment_timeout_hours": -1}, "experiment_timeout_hours", "positive"),
+        ({"n_cross_validations": 1}, "n_cross_validations", "at least 2"),
+        ({"validation_size": 1.5}, "validation_size", "between 0 and 1"),
+        ({"n_cross_validations": 3, "validation_size": 0.2}, "n_cross_validations", "not both"),
+        ({"training_data": [1, 2, 3]}, "training_data", "DataFrame"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_what_is_allowed(
+    iris: pd.DataFrame, kwargs: dict[str, object], named: str, allowed: str
+) -> None:
+    arguments: dict[str, object] = {
+        "task": "classification",
+        "training_data": iris,
+        "label_column_name": "species",
+        **kwargs,
+    }
+    with pytest.raises(ConfigException) as error:
+        AutoMLConfig(**arguments)  # type: ignore[arg-type]
+    assert named in str(error.value)
+    assert allowed in str(error.value)
+
+
+def test_allowed_and_blocked_models_pick_the_learners(iris: pd.DataFrame) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        allowed_models=["LightGBM", "RandomForest"],
+        blocked_models=["RandomForest"],
+    )
+    assert config.learners == ["lgbm"]
+    with pytest.raises(ConfigException, match="leave no model"):
+        AutoMLConfig(
+            task="regression",
+            training_data=iris,
+            label_column_name="species",
+            allowed_models=["LightGBM"],
+            blacklist_models=["LightGBM"],
+        )
+
+
+def test_engine_settings_fit_a_model_that_predicts(iris: pd.DataFrame) -> None:
+    flaml = pytest.importorskip("flaml")
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=iris,
+        label_column_name="species",
+        iterations=3,
+        allowed_models=["LightGBM", "RandomForest"],
+        n_cross_validations=3,
+    )
+    automl = flaml.AutoML()
+    X = iris.drop(columns=["species"])
+    automl.fit(X_train=X, y_train=iris["species"], verbose=0, **config.engine_settings())
+    assert automl.best_estimator in ("lgbm", "rf")
+    assert (automl.predict(X) == iris["species"]).mean() > 0.9
+
+
+def test_sdk_metric_names_are_computed_for_both_tasks(iris: pd.DataFrame) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression
+
+    from trainforge.train.automl.metrics import classification_metrics, regression_metrics
+
+    X, y = iris.drop(columns=["species"]), iris["species"]
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    scores = classification_metrics(y, model.predict(X), model.predict_proba(X), model.classes_)
+    assert set(scores) == set(PRIMARY_METRICS["classification"])
+    assert 0.9 < scores["accuracy"] <= 1.0 and 0.9 < scores["AUC_weighted"] <= 1.0
+
+    target = X["petal length (cm)"]
+    features = X.drop(columns=["petal length (cm)"])
+    fitted = LinearRegression().fit(features, target)
+    errors = regression_metrics(target, fitted.predict(features))
+    assert set(errors) == set(PRIMARY_METRICS["regression"])
+    assert errors["r2_score"] > 0.9 and 0 < errors["normalized_root_mean_squared_error"] < 0.1

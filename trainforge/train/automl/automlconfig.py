@@ -1,0 +1,210 @@
+"""``AutoMLConfig``: what an AutoML experiment fits, validated as the SDK validates it.
+
+The engine behind it is FLAML (the ``automl`` extra): the SDK's model names map to FLAML's
+learner names here, so a name FLAML cannot fit is refused when the config is made, not when
+an iteration runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainforge.train.automl.exceptions import ConfigException
+
+TASKS = ("classification", "regression")
+
+# The SDK's primary metrics per task (its first is the default) and FLAML's metric for each.
+PRIMARY_METRICS: dict[str, dict[str, str]] = {
+    "classification": {
+        "AUC_weighted": "roc_auc_weighted",
+        "accuracy": "accuracy",
+        "average_precision_score_weighted": "ap",
+        "norm_macro_recall": "macro_f1",
+        "precision_score_weighted": "micro_f1",
+    },
+    "regression": {
+        "spearman_correlation": "r2",
+        "normalized_root_mean_squared_error": "rmse",
+        "r2_score": "r2",
+        "normalized_mean_absolute_error": "mae",
+    },
+}
+
+# The SDK's model names per task and the FLAML learner that fits each.
+MODELS: dict[str, dict[str, str]] = {
+    "classification": {
+        "LightGBM": "lgbm",
+        "RandomForest": "rf",
+        "ExtremeRandomTrees": "extra_tree",
+        "LogisticRegression": "lrl2",
+        "XGBoostClassifier": "xgboost",
+        "KNN": "kneighbor",
+    },
+    "regression": {
+        "LightGBM": "lgbm",
+        "RandomForest": "rf",
+        "ExtremeRandomTrees": "extra_tree",
+        "XGBoostRegressor": "xgboost",
+        "KNN": "kneighbor",
+    },
+}
+
+
+def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
+    return ConfigException(
+        f"Invalid argument(s) '{argument}' specified: {value!r}. Supported value(s): {allowed}."
+    )
+
+
+class AutoMLConfig:
+    """Configuration of an automated ML experiment, for ``Experiment.submit``.
+
+    :param task: 'classification' or 'regression'.
+    :param primary_metric: the metric AutoML optimizes (SDK names, e.g. 'AUC_weighted', 'r2_score').
+    :param training_data: a pandas DataFrame or TabularDataset holding the label column.
+    :param label_column_name: the column of ``training_data`` to predict.
+    :param iterations: how many pipelines (child runs) to try.
+    :param max_concurrent_iterations: how many iterations run at once.
+    :param experiment_timeout_minutes: stop trying new iterations after this long
+        (``experiment_timeout_hours`` is the newer name).
+    :param allowed_models: only these models (SDK names); ``whitelist_models`` is the old name.
+    :param blocked_models: never these models; ``blacklist_models`` is the old name.
+    :param n_cross_validations: k-fold cross validation, or ``validation_size``: a holdout fraction.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        primary_metric: str | None = None,
+        training_data: Any = None,
+        label_column_name: str | None = None,
+        iterations: int | None = None,
+        max_concurrent_iterations: int = 1,
+        experiment_timeout_minutes: float | None = None,
+        experiment_timeout_hours: float | None = None,
+        allowed_models: list[str] | None = None,
+        blocked_models: list[str] | None = None,
+        whitelist_models: list[str] | None = None,
+        blacklist_models: list[str] | None = None,
+        n_cross_validations: int | None = None,
+        validation_size: float | None = None,
+        compute_target: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if task not in TASKS:
+            raise _refuse("task", task, list(TASKS))
+        self.task = task
+        metrics = PRIMARY_METRICS[task]
+        if primary_metric is None:
+            primary_metric = next(iter(metrics))
+        if primary_metric not in metrics:
+            raise _refuse("primary_metric", primary_metric, list(metrics))
+        self.primary_metric = primary_metric
+        self.engine_metric = metrics[primary_metric]
+
+        if training_data is None:
+            raise ConfigException(
+                "Invalid argument(s) 'training_data' specified: None. Supported value(s): "
+                "a pandas DataFrame or TabularDataset with label_column_name."
+            )
+        if not label_column_name:
+            raise _refuse("label_column_name", label_column_name, "a column of training_data")
+        columns = self._columns(training_data)
+        if columns is not None and label_column_name not in columns:
+            raise _refuse("label_column_name", label_column_name, list(columns))
+        self.training_data = training_data
+        self.label_column_name = label_column_name
+
+        if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
+            raise _refuse("iterations", iterations, "an integer of at least 1")
+        self.iterations = iterations if iterations is not None else 100
+        if not isinstance(max_concurrent_iterations, int) or max_concurrent_iterations < 1:
+            raise _refuse(
+                "max_concurrent_iterations", max_concurrent_iterations, "an integer of at least 1"
+            )
+        self.max_concurrent_iterations = max_concurrent_iterations
+
+        if experiment_timeout_minutes is not None and experiment_timeout_hours is not None:
+            raise ConfigException(
+                "Invalid argument(s) 'experiment_timeout_minutes' specified: give "
+                "experiment_timeout_minutes or experiment_timeout_hours, not both."
+            )
+        minutes = experiment_timeout_minutes
+        if experiment_timeout_hours is not None:
+            minutes = experiment_timeout_hours * 60
+        if minutes is not None and (not isinstance(minutes, (int, float)) or minutes <= 0):
+            name = (
+                "experiment_timeout_hours"
+                if experiment_timeout_hours is not None
+                else "experiment_timeout_minutes"
+            )
+            raise _refuse(name, minutes, "a positive number")
+        self.experiment_timeout_minutes = minutes
+
+        models = MODELS[task]
+        allowed = allowed_models if allowed_models is not None else whitelist_models
+        blocked = blocked_models if blocked_models is not None else blacklist_models
+        for argument, names in (("allowed_models", allowed), ("blocked_models", blocked)):
+            for name in names or []:
+                if name not in models:
+                    raise _refuse(argument, name, list(models))
+        chosen = [
+            m for m in models if (allowed is None or m in allowed) and m not in (blocked or [])
+        ]
+        if not chosen:
+            raise ConfigException(
+                "Invalid argument(s) 'allowed_models' specified: allowed_models and "
+                f"blocked_models leave no model to try. Supported value(s): {list(models)}."
+            )
+        self.allowed_models = chosen
+        self.learners = [models[m] for m in chosen]
+
+        if n_cross_validations is not None and validation_size is not None:
+            raise ConfigException(
+                "Invalid argument(s) 'n_cross_validations' specified: give "
+                "n_cross_validations or validation_size, not both."
+            )
+        if n_cross_validations is not None and (
+            not isinstance(n_cross_validations, int) or n_cross_validations < 2
+        ):
+            raise _refuse("n_cross_validations", n_cross_validations, "an integer of at least 2")
+        if validation_size is not None and not (
+            isinstance(validation_size, (int, float)) and 0.0 < validation_size < 1.0
+        ):
+            raise _refuse("validation_size", validation_size, "a fraction between 0 and 1")
+        self.n_cross_validations = n_cross_validations
+        self.validation_size = validation_size
+        self.compute_target = compute_target
+        self.user_settings = dict(kwargs)
+
+    @staticmethod
+    def _columns(data: Any) -> list[str] | None:
+        """The columns of a DataFrame; None for a dataset not read here (read on the run)."""
+        columns = getattr(data, "columns", None)
+        if columns is not None and not callable(columns):
+            return [str(c) for c in columns]
+        if hasattr(data, "to_pandas_dataframe"):
+            return None
+        raise ConfigException(
+            f"Invalid argument(s) 'training_data' specified: {type(data).__name__}. "
+            "Supported value(s): a pandas DataFrame or TabularDataset."
+        )
+
+    def engine_settings(self) -> dict[str, Any]:
+        """The FLAML ``AutoML.fit`` settings this config means."""
+        settings: dict[str, Any] = {
+            "task": self.task,
+            "metric": self.engine_metric,
+            "estimator_list": self.learners,
+            "max_iter": self.iterations,
+            "n_concurrent_trials": self.max_concurrent_iterations,
+        }
+        if self.experiment_timeout_minutes is not None:
+            settings["time_budget"] = self.experiment_timeout_minutes * 60
+        if self.n_cross_validations is not None:
+            settings["eval_method"] = "cv"
+            settings["n_splits"] = self.n_cross_validations
+        elif self.validation_size is not None:
+            settings["eval_method"] = "holdout"
+            settings["split_ratio"] = self.validation_size
+        return settings
