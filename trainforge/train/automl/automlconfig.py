@@ -112,6 +112,17 @@ class AutoMLConfig:
         columns = self._columns(training_data)
         if columns is not None and label_column_name not in columns:
             raise _refuse("label_column_name", label_column_name, list(columns))
+        if columns is not None and len(training_data) == 0:
+            raise _refuse("training_data", "an empty DataFrame", "a DataFrame with rows")
+        if columns is not None and task == "regression":
+            # A regression label must be numbers; the SDK refuses a string label before submitting.
+            # dtype kinds: bool, signed/unsigned int, float, complex.
+            if training_data[label_column_name].dtype.kind not in "biufc":
+                raise _refuse(
+                    "label_column_name",
+                    f"{label_column_name} ({training_data[label_column_name].dtype})",
+                    "a numeric column for task 'regression'",
+                )
         self.training_data = training_data
         self.label_column_name = label_column_name
 

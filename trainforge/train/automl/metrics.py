@@ -37,6 +37,20 @@ def classification_metrics(
         "precision_score_weighted": float(
             metrics.precision_score(y_true, y_pred, average="weighted", zero_division=0)
         ),
+        "precision_score_macro": float(
+            metrics.precision_score(y_true, y_pred, average="macro", zero_division=0)
+        ),
+        "recall_score_weighted": float(
+            metrics.recall_score(y_true, y_pred, average="weighted", zero_division=0)
+        ),
+        "recall_score_macro": float(recall),
+        "balanced_accuracy": float(metrics.balanced_accuracy_score(y_true, y_pred)),
+        "f1_score_weighted": float(
+            metrics.f1_score(y_true, y_pred, average="weighted", zero_division=0)
+        ),
+        "f1_score_macro": float(metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "f1_score_micro": float(metrics.f1_score(y_true, y_pred, average="micro", zero_division=0)),
+        "log_loss": float(metrics.log_loss(y_true, proba, labels=labels)),
     }
 
 
@@ -54,4 +68,11 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
             np.sqrt(metrics.mean_squared_error(truth, y_pred)) / span
         ),
         "normalized_mean_absolute_error": float(metrics.mean_absolute_error(truth, y_pred) / span),
+        "normalized_median_absolute_error": float(
+            metrics.median_absolute_error(truth, y_pred) / span
+        ),
+        "root_mean_squared_error": float(np.sqrt(metrics.mean_squared_error(truth, y_pred))),
+        "mean_absolute_error": float(metrics.mean_absolute_error(truth, y_pred)),
+        "median_absolute_error": float(metrics.median_absolute_error(truth, y_pred)),
+        "explained_variance": float(metrics.explained_variance_score(truth, y_pred)),
     }
