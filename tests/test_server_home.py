@@ -173,7 +173,10 @@ def _python_for_everyone(folder: Path) -> Path:
         pytest.skip("no interpreter outside /root to run as another user")
     subprocess.run([base, "-m", "venv", "--without-pip", str(folder / "py")], check=True)
     site = next((folder / "py" / "lib").glob("python3*/site-packages"))
-    (site / "suite.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # A site folder, not a plain path: its own .pth files count, so an editable install of
+    # trainforge imports as it does in the suite's interpreter, with no PYTHONPATH.
+    purelib = sysconfig.get_paths()["purelib"]
+    (site / "suite.pth").write_text(f"import site; site.addsitedir({purelib!r})\n")
     return folder / "py" / "bin" / "python"
 
 
@@ -256,3 +259,220 @@ def test_under_root_the_default_run_user_gives_way_to_an_interpreter_it_cannot_r
     finally:
         session.reset()
         local_server.stop_all(home)
+
+
+SCORING_PROBE = """
+import json, os, sys
+
+SERVER_HOME = {home!r}
+
+
+def names_home(value):
+    return any(
+        part == SERVER_HOME or part.startswith(SERVER_HOME + os.sep)
+        for part in value.split(os.pathsep)
+    )
+
+
+def init():
+    global seen
+    seen = {{
+        "uid": os.getuid(),
+        "home": os.environ.get("HOME"),
+        "prefix": sys.prefix,
+        "settings": sorted(k for k in os.environ if k.startswith("TRAINFORGE_")),
+        "naming_home": sorted(k for k, v in os.environ.items() if names_home(v)),
+    }}
+    for name in ("server.json", "signing.key", "secrets.key", "trainforge.db"):
+        try:
+            with open(os.path.join(SERVER_HOME, name), "rb") as f:
+                seen[name] = len(f.read())
+        except OSError as exc:
+            seen[name] = type(exc).__name__
+    {extra}
+
+
+def run(raw_data):
+    return {{**seen, "sum": sum(json.loads(raw_data)["values"])}}
+"""
+
+SECRETS = ("server.json", "signing.key", "secrets.key", "trainforge.db")
+
+
+@pytest.fixture
+def root_server_for_everyone(
+    open_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, Path]]:
+    """A root server of its own (home in ``open_folder``) with TRAINFORGE_RUN_USER=nobody,
+    started, as its node agents, service hosts and built environments are, from an
+    interpreter the run user can execute (this suite's may live under /root); yields the
+    home and that interpreter, and stops everything the server started by pid."""
+    if os.geteuid() != 0:
+        pytest.skip("processes change user only under a root server")
+    python = _python_for_everyone(open_folder)
+    home = open_folder / "home"
+    monkeypatch.setenv("TRAINFORGE_HOME", str(home))
+    monkeypatch.setenv("TRAINFORGE_RUN_USER", "nobody")
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setattr(session, "_default", None)
+    try:
+        yield home, python
+    finally:
+        session.reset()
+        local_server.stop_all(home)
+
+
+BUILT_PROBE = """
+import json, os, sys
+import tabulate, trainforge
+from trainforge.core import Run
+
+run = Run.get_context()
+run.log("seen", 1)
+seen = {"uid": os.getuid(), "prefix": sys.prefix, "runtime": trainforge.__file__}
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/seen.json", "w") as f:
+    json.dump(seen, f)
+"""
+
+
+@pytest.mark.real_process
+def test_under_root_a_run_in_a_built_environment_imports_trainforge_as_the_run_user(
+    root_server_for_everyone: tuple[Path, Path], project: Path
+) -> None:
+    """The environment's own interpreter, as the run user, finds trainforge through the
+    runtime link (no PYTHONPATH of the node reaches a built environment)."""
+    from trainforge.core.conda_dependencies import CondaDependencies
+    from trainforge.node.work_root import envs_root
+
+    home, _ = root_server_for_everyone
+    ws = Workspace.create("built-as-root-ws", exist_ok=True, show_output=False)
+    env = Environment("built")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["tabulate"])
+    (project / "probe.py").write_text(BUILT_PROBE)
+    config = ScriptRunConfig(source_directory=str(project), script="probe.py")
+    config.run_config.environment = env
+    run = Experiment(ws, "built-as-root").submit(config)
+    run.wait_for_completion(show_output=False, raise_on_error=True)
+    seen = json.loads(run_file_bytes(run, "outputs/seen.json"))
+    assert seen["uid"] == pwd.getpwnam("nobody").pw_uid
+    assert Path(seen["prefix"]).parent == envs_root(home, ws.name)
+    assert "trainforge-runtime" in seen["runtime"]
+    assert run.get_metrics()["seen"] == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the run user is chosen only under root")
+@pytest.mark.real_process
+def test_a_run_user_who_cannot_read_trainforge_gives_way_or_is_refused(
+    open_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trainforge installed where the run user cannot read it (an editable install under
+    /root): its processes would fail with ModuleNotFoundError, so the default user gives
+    way with a warning and a chosen one is refused, naming the package."""
+    from trainforge.node import run_user
+
+    python = str(_python_for_everyone(open_folder))
+    private = tmp_path / "private" / "trainforge"  # under pytest's 0700 folder
+    private.mkdir(parents=True)
+    (private / "__init__.py").write_text("")
+    assert run_user.user_for(python, {})[0] == run_user.run_user({})  # readable: nobody
+    monkeypatch.setattr(run_user, "runtime_package", lambda: private)
+    user, warning = run_user.user_for(python, {}, "service")
+    assert user is None and warning is not None
+    assert f"cannot read trainforge's package {private}; the service runs as" in warning
+    with pytest.raises(run_user.RunUserError, match=f"cannot read trainforge's package {private}"):
+        run_user.user_for(python, {"TRAINFORGE_RUN_USER": "nobody"})
+
+
+@pytest.mark.real_process
+def test_under_root_a_scoring_service_runs_unprivileged_and_cannot_read_the_home(
+    root_server_for_everyone: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Under a root server the scoring process of a deployed service runs its entry script
+    as the run user, in a folder of its own, with nothing of the server's home: also in a
+    built environment, whose interpreter finds trainforge through its own runtime link (no
+    PYTHONPATH of the server reaches it)."""
+    import httpx
+
+    from trainforge.core import InferenceConfig, Model
+    from trainforge.core.conda_dependencies import CondaDependencies
+    from trainforge.core.webservice import AciWebservice, LocalWebservice
+    from trainforge.node.work_root import envs_root, work_root
+
+    home, python = root_server_for_everyone
+    nobody = pwd.getpwnam("nobody").pw_uid
+    deployed: list[object] = []
+    try:
+        ws = Workspace.create("serving-as-root-ws", exist_ok=True, show_output=False)
+        model_file = tmp_path / "weights.txt"
+        model_file.write_text("w=1")
+        model = Model.register(ws, str(model_file), "weights")
+
+        def deploy(name: str, extra: str, environment: Environment, config: object) -> object:
+            source = tmp_path / name
+            source.mkdir()
+            (source / "score.py").write_text(SCORING_PROBE.format(home=str(home), extra=extra))
+            inference = InferenceConfig(
+                entry_script="score.py", source_directory=str(source), environment=environment
+            )
+            service = Model.deploy(ws, name, [model], inference, config)
+            deployed.append(service)
+            service.wait_for_deployment()
+            return service
+
+        def seen_by(service: object, headers: dict[str, str] | None = None) -> dict[str, object]:
+            answer = httpx.post(
+                service.scoring_uri,  # type: ignore[attr-defined]
+                json={"values": [1, 2, 3]},
+                headers=headers or {},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            seen: dict[str, object] = answer.json()
+            return seen
+
+        def private_to_the_server(seen: dict[str, object], service_name: str) -> None:
+            assert seen["uid"] == nobody
+            assert {name: seen[name] for name in SECRETS} == dict.fromkeys(
+                SECRETS, "PermissionError"
+            )
+            assert seen["settings"] == [] and seen["naming_home"] == []
+            folder = work_root(home) / "workspaces" / ws.name / "services" / service_name
+            assert seen["home"] == str(folder)
+            assert seen["sum"] == 6
+
+        # The service's own interpreter (the server's, which the run user can execute).
+        plain = Environment("plain")
+        plain.python.user_managed_dependencies = True
+        local = deploy(
+            "as-nobody",
+            "seen['model'] = open(os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'weights.txt')).read()",
+            plain,
+            LocalWebservice.deploy_configuration(),
+        )
+        seen = seen_by(local)
+        private_to_the_server(seen, "as-nobody")
+        assert seen["prefix"] == str(python.parent.parent)
+        assert "as user nobody" in local.get_logs()  # type: ignore[attr-defined]
+
+        # A built environment (its packages installed for it), with key auth: the keys
+        # file, regenerated by the server, stays readable to the run user.
+        built = Environment("built")
+        built.python.conda_dependencies = CondaDependencies.create(pip_packages=["tabulate"])
+        aci = deploy(
+            "built-as-nobody",
+            "import tabulate, trainforge; seen['runtime'] = trainforge.__file__",
+            built,
+            AciWebservice.deploy_configuration(auth_enabled=True),
+        )
+        primary, _ = aci.get_keys()  # type: ignore[attr-defined]
+        seen = seen_by(aci, {"Authorization": f"Bearer {primary}"})
+        private_to_the_server(seen, "built-as-nobody")
+        assert Path(str(seen["prefix"])).parent == envs_root(home, ws.name)
+        assert "trainforge-runtime" in str(seen["runtime"])
+        aci.regen_key("Primary")  # type: ignore[attr-defined]
+        new_primary, _ = aci.get_keys()  # type: ignore[attr-defined]
+        assert seen_by(aci, {"Authorization": f"Bearer {new_primary}"})["sum"] == 6
+    finally:
+        for service in deployed:  # each stops its host and scoring process by pid
+            service.delete()  # type: ignore[attr-defined]

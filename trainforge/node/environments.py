@@ -419,6 +419,27 @@ def _command(
         )
 
 
+# The node's own search path. A built environment's is its site-packages and the runtime
+# link only: the node's would let its packages shadow the environment's, and it would hide
+# an import that works only through it (a node runs without one).
+NODE_PATH_VARIABLES = ("PYTHONPATH", "PYTHONHOME")
+
+
+def is_built(interpreter: str, home: Path, workspace_name: str) -> bool:
+    """Whether ``interpreter`` is a built environment's (``<envs>/<hash>/bin/python``)."""
+    return Path(interpreter).parent.parent.parent == envs_root(home, workspace_name)
+
+
+def node_variables_for(
+    interpreter: str, env: dict[str, str], home: Path, workspace_name: str
+) -> dict[str, str]:
+    """``env`` (the node's variables) for processes of ``interpreter``: without the node's
+    search path when it is a built environment's."""
+    if not is_built(interpreter, home, workspace_name):
+        return env
+    return {k: v for k, v in env.items() if k not in NODE_PATH_VARIABLES}
+
+
 def interpreter_for(
     spec: EnvironmentSpec,
     home: Path,

@@ -47,13 +47,13 @@ from trainforge.node.run_user import (
     RUN_USER_VARIABLE,
     RunUser,
     RunUserError,
-    can_execute,
     hand_over,
     run_user,
+    user_for,
 )
 from trainforge.node.settings import NodeSettings
 from trainforge.node.shipping import FolderSync, LogShipper
-from trainforge.node.work_root import datastore_cache, names_path_in, work_root
+from trainforge.node.work_root import datastore_cache, without_home, work_root
 from trainforge.schemas.backend import LaunchRequest
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
@@ -270,17 +270,16 @@ class Launcher:
         except environments.EnvironmentBuildError as exc:
             raise LaunchError(str(exc)) from None
 
-    def environment(self, info: RunInfo) -> dict[str, str]:
+    def environment(self, info: RunInfo, interpreter: str) -> dict[str, str]:
         """The variables every process of the run sees (ranks are added per process)."""
         definition = info.definition
         assert definition is not None
         ws = WorkspacesApi(self.client).get(self.workspace)
-        # Nothing of the server's home: no TRAINFORGE_* of the launcher's, no path into it.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("TRAINFORGE_") and not names_path_in(v, self.home)
-        }
+        # Nothing of the server's home: no TRAINFORGE_* of the launcher's, no path into it;
+        # and in a built environment nothing of the node's search path.
+        env = environments.node_variables_for(
+            interpreter, without_home(os.environ, self.home), self.home, self.workspace
+        )
         env.update(definition.environment.environment_variables)
         env.update(
             AZUREML_RUN_ID=info.run_id,
@@ -372,7 +371,7 @@ class Launcher:
             self.note(
                 "Docker is enabled in this run's configuration; the local backend runs it as a process without a container."
             )
-        env = self.environment(info)
+        env = self.environment(info, interpreter)
         env.update(data_env)
         for folder in ("outputs", "logs"):
             (self.work_dir / folder).mkdir(exist_ok=True)
@@ -382,27 +381,13 @@ class Launcher:
         except JobSetupFailed as exc:
             self.report("failed", exit_code=exc.exit_code, error=exc.error)
             return 1
-        if (
-            self.user is not None
-            and RUN_USER_VARIABLE not in os.environ
-            and not can_execute(self.user, interpreter)
-        ):
-            # The default user, not one the operator chose: a one-person install as root
-            # (Python under /root) still runs its quickstart, and says what it gave up.
-            self.note(
-                f"Warning: the run user {self.user.name} cannot execute {interpreter}; the run "
-                f"runs as the node's own user. Set {RUN_USER_VARIABLE} to an unprivileged user "
-                f"who can (a script then cannot read the server's files), or to empty to "
-                f"silence this."
-            )
-            self.user = None
+        try:
+            self.user, warning = user_for(interpreter, os.environ)
+        except RunUserError as exc:
+            return self.refuse(str(exc))
+        if warning:
+            self.note(warning)
         if self.user is not None:
-            if not can_execute(self.user, interpreter):
-                return self.refuse(
-                    f"The run's interpreter {interpreter} cannot be executed by the run user "
-                    f"{self.user.name}: make it (and the folders above it) readable by that "
-                    f"user, or set {RUN_USER_VARIABLE}= to run as the node's own user"
-                )
             for folder in (self.node_dir, self.work_dir.parent):
                 hand_over(self.user, work_root(self.home), folder)
             env.update(HOME=str(self.work_dir), USER=self.user.name, LOGNAME=self.user.name)

@@ -5,12 +5,19 @@ starts the scoring process again when it dies (each restart said in the service'
 On SIGHUP (the server rewrote the service's files: ``reload``/``update``) it starts the
 scoring process again from them.
 
+The scoring process runs the user's entry script, so it is kept from the server's files as
+a run's processes are (``run_user``): under a root server it runs as the run user, with the
+service's folder handed to that user and as its HOME, and its variables carry no
+TRAINFORGE_* setting and no path into the server's home (0700, so the admin token, the keys
+and the database stay unreadable to it).
+
 ``python -m trainforge.node.scoring_host <service folder> <home> <workspace>``; the folder
 holds ``serving.json`` (a ServingSpec) and ``environment.json`` (an EnvironmentSpec).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,9 +29,15 @@ from types import FrameType
 import httpx
 
 from trainforge import processes
-from trainforge.node.environments import EnvironmentBuildError, interpreter_for
+from trainforge.node.environments import (
+    EnvironmentBuildError,
+    interpreter_for,
+    node_variables_for,
+)
+from trainforge.node.run_user import RunUser, RunUserError, hand_over, user_for
 from trainforge.node.scoring import INIT_FAILED
 from trainforge.node.settings import NodeSettings
+from trainforge.node.work_root import without_home, work_root
 from trainforge.schemas.runs import EnvironmentSpec
 from trainforge.schemas.services import HostState, ServiceState, ServingSpec
 
@@ -45,6 +58,7 @@ class Host:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.state = HostState(state=ServiceState.TRANSITIONING)
         self.child: subprocess.Popen[bytes] | None = None
+        self.user: RunUser | None = None  # whom the scoring process runs as
         self.stopping = False
         self.reloading = False
         self.start_timeout_s = NodeSettings().scoring_start_timeout_s
@@ -72,21 +86,39 @@ class Host:
         return "\n".join(lines[-ERROR_TAIL:])
 
     # -- the scoring process ----------------------------------------------------------
+    def variables(self) -> dict[str, str]:
+        """The scoring process's variables: nothing of the server's home, and as the run
+        user its own HOME (the service's folder)."""
+        python = self.state.python or sys.executable
+        env = node_variables_for(
+            python, without_home(os.environ, self.home), self.home, self.workspace
+        )
+        if self.user is not None:
+            env.update(HOME=str(self.folder), USER=self.user.name, LOGNAME=self.user.name)
+        return env
+
     def start(self, python: str) -> int:
         """Start the scoring process; the log's size before it, where its output begins."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        user = self.user
+        if user is not None:
+            # Again at each start: reload/update lay out new files as the server's user.
+            hand_over(user, work_root(self.home), self.folder)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
         try:
             self.child = subprocess.Popen(
                 [python, "-m", "trainforge.node.scoring", str(self.folder / "serving.json")],
                 cwd=self.spec.app_dir,
+                env=self.variables(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
             )
         finally:
             log.close()
-        self.say(f"scoring process {self.child.pid} started with {python}")
+        who = f" as user {user.name}" if user is not None else ""
+        self.say(f"scoring process {self.child.pid} started with {python}{who}")
         return offset
 
     def healthy(self) -> bool:
@@ -113,17 +145,21 @@ class Host:
         return False
 
     def _python(self) -> str | None:
-        """The environment's interpreter (built or reused); None when it cannot be built."""
+        """The environment's interpreter (built or reused), and whom it runs as; None when
+        it cannot be built or the run user cannot run it (the service is Failed)."""
         try:
             python = (
                 interpreter_for(self.environment, self.home, self.workspace, self.log_path)
                 if self.environment is not None
                 else sys.executable
             )
-        except EnvironmentBuildError as exc:
+            self.user, warning = user_for(python, os.environ, "service")
+        except (EnvironmentBuildError, RunUserError) as exc:
             self.say(str(exc))
             self.report(ServiceState.FAILED, str(exc))
             return None
+        if warning:
+            self.say(warning)
         self.state.python = python
         return python
 

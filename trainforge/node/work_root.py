@@ -12,6 +12,7 @@ environment it runs in, and that must never reach another workspace's runs),
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from trainforge.node.settings import NodeSettings
@@ -42,3 +43,13 @@ def names_path_in(value: str, folder: Path) -> bool:
     """Whether ``value`` (a path or a PATH-like list) names ``folder`` or a path inside it."""
     root = str(folder).rstrip(os.sep)
     return any(part == root or part.startswith(root + os.sep) for part in value.split(os.pathsep))
+
+
+def without_home(environ: Mapping[str, str], home: Path) -> dict[str, str]:
+    """``environ`` less what leads into the server's home, for the processes of a run or a
+    service: no TRAINFORGE_* setting of the node's, no value naming a path in ``home``."""
+    return {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith("TRAINFORGE_") and not names_path_in(v, home)
+    }

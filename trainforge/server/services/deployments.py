@@ -207,10 +207,14 @@ def _write_spec(path: Path, body: ServiceCreate, port: int, keys_file: str | Non
 
 
 def _write_keys(path: Path, keys: ServiceKeys) -> Path:
-    """The keys where the scoring process reads them (0600, replaced in one rename)."""
+    """The keys where the scoring process reads them (0600, replaced in one rename), owned
+    by the service folder's owner: the run user the scoring process runs as, if any."""
     target = path / KEYS_FILE
     partial = path / f".{KEYS_FILE}.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    owner = path.stat()
+    if os.geteuid() == 0:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
     with os.fdopen(fd, "w") as out:
         out.write(keys.model_dump_json())
     partial.replace(target)
