@@ -314,8 +314,20 @@ RAW = """
 """
 
 
+def _scoring_pids(service: LocalWebservice) -> list[int]:
+    """The service's scoring processes (its host holds the listening socket too, so the
+    socket's owner may be either)."""
+    folder = f"/workspaces/{service.workspace.name}/services/{service.name}/"
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        args = process.info["cmdline"] or []
+        if "trainforge.node.scoring" in args and any(folder in arg for arg in args):
+            found.append(process.pid)
+    return found
+
+
 def _scoring_pid(service: LocalWebservice) -> int:
-    found = wait_until(lambda: _processes_on(service.port), 30, "the scoring process to listen")
+    found = wait_until(lambda: _scoring_pids(service), 30, "the scoring process to start")
     return found[0]
 
 
@@ -331,7 +343,7 @@ def test_a_killed_scoring_process_comes_back_and_says_so(
 
         def back() -> bool:
             service.update_deployment_state()
-            pids = _processes_on(service.port)
+            pids = _scoring_pids(service)
             return service.state == "running" and bool(pids) and pids[0] != first
 
         wait_until(back, 60, "the scoring process to be started again")
@@ -461,7 +473,7 @@ def test_reload_takes_new_code_and_update_new_models(
         local_service.update(models=[other], wait=True)
         assert local_service.run(json.dumps({})) == {"code": "v2", "models": ["vocab.txt"]}
         assert [m.id for m in Webservice(ws, "reloads").models] == [other.id]
-        assert "reloading: the scoring process starts again" in local_service.get_logs()
+        assert "reloading: a new scoring process starts" in local_service.get_logs()
         with pytest.raises(WebserviceException, match="reload: this object does not know"):
             Webservice(ws, "reloads").reload()  # type: ignore[attr-defined]
     finally:

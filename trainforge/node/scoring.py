@@ -2,23 +2,35 @@
 ``run()``), ``GET /`` (health) and ``GET /swagger.json`` on uvicorn, in the model's
 environment, with ``AZUREML_MODEL_DIR`` set as in Azure ML.
 
-``python -m trainforge.node.scoring <serving spec json>``: a failing ``init()`` prints its
-traceback and exits with status 3 before anything listens.
+``python -m trainforge.node.scoring <serving spec json> [<listening fd> <health fd>]``: a
+failing ``init()`` prints its traceback and exits with status 3 before anything listens.
+With the two descriptors (the service's host passes them) it serves on sockets the host
+holds: the service's port, which the next scoring process of an ``update`` shares, so no
+connection is ever refused, and a private port of its own on which the host asks whether
+this one is healthy. On SIGTERM a single-worker process drains before it stops: it accepts
+no more connections (the next process takes them), answers the requests it has with
+``Connection: close`` for ``DRAIN_S``, then shuts down as uvicorn does, after the requests
+in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
+import signal
+import socket
 import sys
 import threading
 import time
 import traceback
 from collections import deque
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -39,6 +51,9 @@ INIT_FAILED = 3
 SPEC_VARIABLE = "TRAINFORGE_SERVING_SPEC"
 # The latencies each scoring process keeps for the service's percentiles.
 RECENT_LATENCIES = 10_000
+# How long a stopping process answers what it accepted before it shuts down: clients that
+# keep connections open move to the next process meanwhile.
+DRAIN_S = 0.5
 
 
 class Keys:
@@ -255,11 +270,64 @@ def app_from_environment() -> Starlette:
     return create_app(spec, prepare(spec))
 
 
-def main(argv: list[str] | None = None) -> int:
-    import uvicorn
+class _Closing:
+    """ASGI wrapper: once ``draining`` is set, every answer says ``Connection: close``."""
 
+    def __init__(self, app: Any, draining: threading.Event) -> None:
+        self.app = app
+        self.draining = draining
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.draining.is_set():
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, closing)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, but SIGTERM first stops accepting and drains (see the module)."""
+
+    def __init__(self, config: uvicorn.Config, draining: threading.Event) -> None:
+        super().__init__(config)
+        self.draining = draining
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self.draining.is_set() or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self.draining.set()
+        self._loop.call_soon_threadsafe(self._drain, sig)
+
+    def _drain(self, sig: int) -> None:
+        for server in getattr(self, "servers", []):
+            server.close()  # the listening socket stays open in the host and the next process
+        assert self._loop is not None
+        self._loop.call_later(DRAIN_S, super().handle_exit, sig, None)
+
+
+def _sockets(args: list[str]) -> list[socket.socket] | None:
+    """The listening sockets the host passed (the service's port, the health port)."""
+    if len(args) < 3:
+        return None
+    return [socket.socket(fileno=int(fd)) for fd in args[1:3]]
+
+
+def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     spec = ServingSpec.model_validate_json(Path(args[0]).read_text())
+    sockets = _sockets(args)
     try:
         script = prepare(spec)
     except EntryScriptError as exc:
@@ -275,14 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if spec.workers > 1:
         os.environ[SPEC_VARIABLE] = str(Path(args[0]).resolve())
-        uvicorn.run(
-            "trainforge.node.scoring:app_from_environment",
-            factory=True,
-            workers=spec.workers,
-            **common,
-        )
-    else:
-        uvicorn.run(create_app(spec, script), **common)
+        target = "trainforge.node.scoring:app_from_environment"
+        if sockets is None:
+            uvicorn.run(target, factory=True, workers=spec.workers, **common)
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            config = uvicorn.Config(target, factory=True, workers=spec.workers, **common)
+            Multiprocess(config, sockets=sockets).run()
+        return 0
+    draining = threading.Event()
+    app = _Closing(create_app(spec, script), draining)
+    DrainingServer(uvicorn.Config(app, **common), draining).run(sockets=sockets)
     return 0
 
 

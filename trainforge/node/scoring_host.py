@@ -2,8 +2,13 @@
 environment, starts its scoring process (``trainforge.node.scoring``) in it, says in
 ``state.json`` whether the service is Transitioning, Healthy, Unhealthy or Failed, and
 starts the scoring process again when it dies (each restart said in the service's log).
-On SIGHUP (the server rewrote the service's files: ``reload``/``update``) it starts the
-scoring process again from them.
+On SIGHUP (the server rewrote the service's files: ``reload``/``update``) it starts a new
+scoring process from them beside the one serving, and stops the old one only once the new
+one answers (it drains first: see ``trainforge.node.scoring``), so an update refuses no
+request. The host holds the service's listening socket for its whole life and hands it to
+each scoring process it starts: connections that arrive while one starts again wait in its
+queue instead of being refused. A new version that fails leaves the old one serving (the
+service says Failed, with the error, until one starts).
 
 The scoring process runs the user's entry script, so it is kept from the server's files as
 a run's processes are (``run_user``): under a root server it runs as the run user, with the
@@ -18,7 +23,9 @@ holds ``serving.json`` (a ServingSpec) and ``environment.json`` (an EnvironmentS
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -59,6 +66,8 @@ class Host:
         self.state = HostState(state=ServiceState.TRANSITIONING)
         self.child: subprocess.Popen[bytes] | None = None
         self.user: RunUser | None = None  # whom the scoring process runs as
+        self.listener: socket.socket | None = None  # the service's port, held by the host
+        self.health_port = 0  # the private port the current scoring process answers on
         self.stopping = False
         self.reloading = False
         self.start_timeout_s = NodeSettings().scoring_start_timeout_s
@@ -97,33 +106,55 @@ class Host:
             env.update(HOME=str(self.folder), USER=self.user.name, LOGNAME=self.user.name)
         return env
 
+    def listen(self) -> socket.socket:
+        """The service's listening socket, bound once for the host's whole life."""
+        return socket.create_server(
+            (self.spec.host or "0.0.0.0", self.spec.port), backlog=2048, reuse_port=False
+        )
+
     def start(self, python: str) -> int:
-        """Start the scoring process; the log's size before it, where its output begins."""
+        """Start a scoring process on the service's socket and a health socket of its own
+        (``self.health_port``); the log's size before it, where its output begins."""
+        assert self.listener is not None
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         user = self.user
         if user is not None:
             # Again at each start: reload/update lay out new files as the server's user.
             hand_over(user, work_root(self.home), self.folder)
+        health = socket.create_server(("127.0.0.1", 0))
+        self.health_port = health.getsockname()[1]
+        fds = (self.listener.fileno(), health.fileno())
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
         try:
             self.child = subprocess.Popen(
-                [python, "-m", "trainforge.node.scoring", str(self.folder / "serving.json")],
+                [
+                    python,
+                    "-m",
+                    "trainforge.node.scoring",
+                    str(self.spec_file),
+                    *map(str, fds),
+                ],
                 cwd=self.spec.app_dir,
                 env=self.variables(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
+                pass_fds=fds,
+                user=user.uid if user else None,
+                group=user.gid if user else None,
+                extra_groups=[] if user else None,
             )
         finally:
             log.close()
+            health.close()  # the child's copy serves it
         who = f" as user {user.name}" if user is not None else ""
         self.say(f"scoring process {self.child.pid} started with {python}{who}")
         return offset
 
     def healthy(self) -> bool:
+        """Whether the current scoring process answers GET / on its own health port."""
         try:
-            answer = httpx.get(f"http://{self._address()}/", timeout=2.0)
+            answer = httpx.get(f"http://127.0.0.1:{self.health_port}/", timeout=2.0)
         except httpx.HTTPError:
             return False
         return answer.status_code == 200
@@ -164,45 +195,63 @@ class Host:
         return python
 
     def _read_spec(self) -> None:
-        self.spec = ServingSpec.model_validate_json((self.folder / "serving.json").read_text())
+        text = (self.folder / "serving.json").read_text()
+        self.spec = ServingSpec.model_validate_json(text)
+        # The version's own copy: its processes (a restart, a worker) start from it even
+        # after the server wrote the next version's serving.json.
+        self.spec_file = self.folder / f"{Path(self.spec.app_dir).name}.serving.json"
+        self.spec_file.write_text(text)
         env_file = self.folder / "environment.json"
         self.environment = (
             EnvironmentSpec.model_validate_json(env_file.read_text()) if env_file.exists() else None
         )
 
+    def bring_up(self, python: str, fresh: bool) -> str | None:
+        """Start scoring processes until one answers (None) or the start counts as failed:
+        at once for a new version (``fresh``), after MAX_FAILED_RESTARTS in a row for a
+        restart. Returns why it failed, with the log's tail."""
+        failed_in_a_row = 0
+        while not self.stopping:
+            offset = self.start(python)
+            if self.wait_healthy():
+                return None
+            if self.stopping:
+                break
+            code = self.stop_child()
+            tail = self.tail_since(offset)
+            why = (
+                "init() failed"
+                if code == INIT_FAILED
+                else f"the scoring process exited with status {code} before it answered"
+                if code is not None
+                else f"the scoring process did not answer within {self.start_timeout_s:.0f} s"
+            )
+            failed_in_a_row += 1
+            if fresh or failed_in_a_row >= MAX_FAILED_RESTARTS:
+                self.say(f"deployment failed: {why}")
+                return f"{why}:\n{tail}"
+            self.state.restarts += 1
+            self.say(f"{why}; starting it again (restart {self.state.restarts})")
+            time.sleep(min(2.0**failed_in_a_row * 0.1, 5.0))
+        return None
+
     def serve(self) -> int:
         self.report(ServiceState.TRANSITIONING)
+        try:
+            self.listener = self.listen()
+        except OSError as exc:
+            message = f"the service cannot listen on {self._address()}: {exc}"
+            self.say(message)
+            self.report(ServiceState.FAILED, message)
+            return 1
         python = self._python()
         if python is None:
             return 1
-        failed_in_a_row = 0
-        fresh = True  # a new deployment or a reload: a failing start fails it
+        failure = self.bring_up(python, fresh=True)
+        if failure is not None:
+            self.report(ServiceState.FAILED, failure)
+            return 1
         while not self.stopping:
-            offset = self.start(python)
-            self.report(ServiceState.TRANSITIONING if fresh else ServiceState.UNHEALTHY)
-            if not self.wait_healthy():
-                if self.stopping:
-                    break
-                code = self.stop_child()
-                tail = self.tail_since(offset)
-                why = (
-                    "init() failed"
-                    if code == INIT_FAILED
-                    else f"the scoring process exited with status {code} before it answered"
-                    if code is not None
-                    else f"the scoring process did not answer within {self.start_timeout_s:.0f} s"
-                )
-                failed_in_a_row += 1
-                if fresh or failed_in_a_row >= MAX_FAILED_RESTARTS:
-                    self.say(f"deployment failed: {why}")
-                    self.report(ServiceState.FAILED, f"{why}:\n{tail}")
-                    return 1
-                self.state.restarts += 1
-                self.say(f"{why}; starting it again (restart {self.state.restarts})")
-                time.sleep(min(2.0**failed_in_a_row * 0.1, 5.0))
-                continue
-            failed_in_a_row = 0
-            fresh = False
             self.say(f"healthy at http://{self._address()}/score")
             self.report(ServiceState.HEALTHY)
             assert self.child is not None
@@ -212,14 +261,7 @@ class Host:
                 break
             if self.reloading:  # new code, models or environment: start from them
                 self.reloading = False
-                self.say("reloading: the scoring process starts again with the new files")
-                self.stop_child()
-                self._read_spec()
-                self.report(ServiceState.TRANSITIONING)
-                python = self._python()
-                if python is None:
-                    return 1
-                fresh = True
+                self.update()
                 continue
             self.state.restarts += 1
             self.say(
@@ -229,9 +271,42 @@ class Host:
             self.report(
                 ServiceState.UNHEALTHY, f"the scoring process exited ({self.child.returncode})"
             )
+            failure = self.bring_up(python, fresh=False)
+            if failure is not None:
+                self.report(ServiceState.FAILED, failure)
+                return 1
         self.stop_child()
         self.say("stopped")
         return 0
+
+    def update(self) -> None:
+        """A new version beside the one serving; the old one stops once the new answers.
+        A new version that fails stops, and the old one goes on serving."""
+        self.say("reloading: a new scoring process starts from the new files")
+        old_child, old_spec, old_user = self.child, self.spec, self.user
+        old_spec_file = self.spec_file
+        old_health, old_python = self.health_port, self.state.python
+        self._read_spec()
+        self.report(ServiceState.TRANSITIONING)
+        python = self._python()
+        failure = None if python is None else self.bring_up(python, fresh=True)
+        if python is None or failure is not None:
+            # _python said why (and reported it); bring_up left the log's tail.
+            error = self.state.error if python is None else failure
+            self.child, self.spec, self.user = old_child, old_spec, old_user
+            self.spec_file = old_spec_file
+            self.health_port, self.state.python = old_health, old_python
+            self.say("the new version failed; the previous one goes on serving")
+            self.report(ServiceState.FAILED, f"{error}\n(the previous version goes on serving)")
+            return
+        new_child = self.child
+        self.child = old_child
+        self.stop_child()  # it drains: what it accepted is answered
+        self.child = new_child
+        if old_spec.app_dir != self.spec.app_dir and Path(old_spec.app_dir).parent == self.folder:
+            shutil.rmtree(old_spec.app_dir, ignore_errors=True)
+            old_spec_file.unlink(missing_ok=True)
+        self.say(f"scoring process {new_child.pid if new_child else '-'} took over")
 
     def stop_child(self) -> int | None:
         child = self.child

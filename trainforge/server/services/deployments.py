@@ -184,8 +184,9 @@ def _check_sources(db: Session, ws: models.Workspace, body: ServiceCreate) -> No
         )
 
 
-def _write_spec(path: Path, body: ServiceCreate, port: int, keys_file: str | None) -> None:
-    app = path / "app"
+def _write_spec(
+    path: Path, app: Path, body: ServiceCreate, port: int, keys_file: str | None
+) -> None:
     serving = ServingSpec(
         service_name=body.name,
         keys_file=keys_file,
@@ -263,7 +264,7 @@ def create(
         )
         sealed = vault.seal(keys.model_dump_json())
         keys_file = str(_write_keys(path, keys))
-    _write_spec(path, body, port, keys_file)
+    _write_spec(path, path / "app", body, port, keys_file)
     service = models.Service(
         workspace_id=ws.id,
         name=body.name,
@@ -287,23 +288,19 @@ def update(
     service: models.Service,
     change: ServiceUpdate,
 ) -> ServiceInfo:
-    """New code, entry script, models or environment for a running service: its app folder
-    is laid out again beside the old one and swapped in, and its host starts the scoring
-    process again from it (``reload``/``update``; requests wait or fail while it starts)."""
+    """New code, entry script, models or environment for a running service: a new app
+    folder is laid out beside the one serving (``app-<id>``), and the host starts a new
+    scoring process from it; the old one stops once the new one answers, and its folder
+    goes with it (``reload``/``update`` without downtime)."""
     body = ServiceCreate.model_validate(
         {**service.definition, **change.model_dump(exclude_unset=True, mode="json")}
     )
     _check_sources(db, ws, body)
     path = folder(settings, ws.name, service.name)
-    fresh, old = path / "app.new", path / "app.old"
-    for leftover in (fresh, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    _lay_out(settings, ws, body, fresh)
-    (path / "app").replace(old)
-    fresh.replace(path / "app")
-    shutil.rmtree(old, ignore_errors=True)
+    app = path / f"app-{secrets.token_hex(4)}"
+    _lay_out(settings, ws, body, app)
     keys_file = str(path / KEYS_FILE) if service.keys is not None else None
-    _write_spec(path, body, service.port, keys_file)
+    _write_spec(path, app, body, service.port, keys_file)
     service.definition = body.model_dump(mode="json", exclude={"primary_key", "secondary_key"})
     service.models = list(body.models)
     service.updated = datetime.now(UTC)
