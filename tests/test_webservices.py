@@ -523,3 +523,72 @@ def test_a_service_runs_in_the_environment_built_for_its_packages(
         assert "init with tabulate" in service.get_logs()
     finally:
         service.delete()
+
+
+def test_update_under_load_refuses_no_request(
+    ws: Workspace, ridge: tuple[Model, Any, Any], tmp_path: Path
+) -> None:
+    """Requests in a loop (each on a new connection, as ``service.run`` and ``curl`` make
+    them, and on one kept-alive connection) while the service is updated twice, once with
+    a failing version: every request is answered 200, first by v1, then by v2, never by
+    the failing one, and v1's folder is gone once v2 serves."""
+    import threading
+
+    model, _, _ = ridge
+    source = tmp_path / "rolling"
+    _write(source, "score.py", VERSIONED.replace("CODE", "v1"))
+    config = InferenceConfig(entry_script="score.py", source_directory=str(source))
+    service = Model.deploy(ws, "rolls", [model], config, LocalWebservice.deploy_configuration())
+    stop = threading.Event()
+    answers: list[tuple[str, int, str]] = []
+
+    def load(kind: str) -> None:
+        with httpx.Client(timeout=30) as pooled:
+            while not stop.is_set():
+                try:
+                    if kind == "pooled":
+                        answer = pooled.post(service.scoring_uri, content=b"{}")
+                    else:
+                        answer = httpx.post(service.scoring_uri, content=b"{}", timeout=30)
+                    code = answer.json()["code"] if answer.status_code == 200 else answer.text
+                    answers.append((kind, answer.status_code, code))
+                except httpx.HTTPError as exc:
+                    answers.append((kind, 0, repr(exc)))
+
+    threads = [threading.Thread(target=load, args=(kind,)) for kind in ("fresh", "pooled")]
+    try:
+        service.wait_for_deployment()
+        first_app = Path(_app_dir(service))
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(answers) >= 20, 30, "requests before the update")
+        # A version whose init() fails: the old one goes on serving.
+        _write(source, "score.py", FAILING_INIT)
+        with pytest.raises(WebserviceException, match="init\\(\\) failed"):
+            service.update(inference_config=config, wait=True)
+        assert "previous version goes on serving" in (Webservice(ws, "rolls").error or "")
+        seen = len(answers)
+        wait_until(lambda: len(answers) >= seen + 20, 30, "requests after the failed update")
+        _write(source, "score.py", VERSIONED.replace("CODE", "v2"))
+        service.update(inference_config=config, wait=True)
+        seen = len(answers)
+        wait_until(lambda: len(answers) >= seen + 20, 30, "requests after the update")
+    finally:
+        stop.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(60)
+        service.delete()
+    failed = [a for a in answers if a[1] != 200]
+    assert failed == [], failed[:5]
+    for kind in ("fresh", "pooled"):
+        codes = [code for k, _, code in answers if k == kind]
+        assert codes[0] == "v1" and codes[-1] == "v2", kind
+        switch = codes.index("v2")
+        assert set(codes[:switch]) == {"v1"} and set(codes[switch:]) == {"v2"}, kind
+    assert not first_app.exists()
+
+
+def _app_dir(service: LocalWebservice) -> str:
+    """The app folder the service's scoring process serves from (its working folder)."""
+    return psutil.Process(_scoring_pid(service)).cwd()

@@ -251,9 +251,12 @@ class Host:
         if failure is not None:
             self.report(ServiceState.FAILED, failure)
             return 1
+        serving = True  # False after a failed update: the service says Failed meanwhile
         while not self.stopping:
-            self.say(f"healthy at http://{self._address()}/score")
-            self.report(ServiceState.HEALTHY)
+            if serving:
+                self.say(f"healthy at http://{self._address()}/score")
+                self.report(ServiceState.HEALTHY)
+            serving = True
             assert self.child is not None
             while not self.stopping and not self.reloading and self.child.poll() is None:
                 time.sleep(0.2)
@@ -261,7 +264,7 @@ class Host:
                 break
             if self.reloading:  # new code, models or environment: start from them
                 self.reloading = False
-                self.update()
+                serving = self.update()
                 continue
             self.state.restarts += 1
             self.say(
@@ -279,9 +282,9 @@ class Host:
         self.say("stopped")
         return 0
 
-    def update(self) -> None:
+    def update(self) -> bool:
         """A new version beside the one serving; the old one stops once the new answers.
-        A new version that fails stops, and the old one goes on serving."""
+        A new version that fails stops, and the old one goes on serving (False)."""
         self.say("reloading: a new scoring process starts from the new files")
         old_child, old_spec, old_user = self.child, self.spec, self.user
         old_spec_file = self.spec_file
@@ -298,7 +301,7 @@ class Host:
             self.health_port, self.state.python = old_health, old_python
             self.say("the new version failed; the previous one goes on serving")
             self.report(ServiceState.FAILED, f"{error}\n(the previous version goes on serving)")
-            return
+            return False
         new_child = self.child
         self.child = old_child
         self.stop_child()  # it drains: what it accepted is answered
@@ -307,6 +310,7 @@ class Host:
             shutil.rmtree(old_spec.app_dir, ignore_errors=True)
             old_spec_file.unlink(missing_ok=True)
         self.say(f"scoring process {new_child.pid if new_child else '-'} took over")
+        return True
 
     def stop_child(self) -> int | None:
         child = self.child
