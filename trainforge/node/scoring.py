@@ -266,7 +266,8 @@ def prepare(spec: ServingSpec) -> EntryScript:
 def app_from_environment() -> Starlette:
     """The app of each uvicorn worker when there are several: each runs ``init()`` once, as
     each worker of Azure ML's scoring server does."""
-    spec = ServingSpec.model_validate_json(Path(os.environ[SPEC_VARIABLE]).read_text())
+    # Read, then gone: the entry script sees no TRAINFORGE_* variable, as a run's does not.
+    spec = ServingSpec.model_validate_json(Path(os.environ.pop(SPEC_VARIABLE)).read_text())
     return create_app(spec, prepare(spec))
 
 
