@@ -80,7 +80,9 @@ def test_the_sender_posts_a_judged_value_at_once_and_stops_its_run(api: Api) -> 
     ws = api.workspace("ws-sender")
     _, (good, bad) = _running_trials(api, ws)
     _post(api, ws, good, name="acc", value=0.9)
-    client = TrainforgeClient(Endpoint("http://testserver", TOKEN), transport=InProcessTransport(api))
+    client = TrainforgeClient(
+        Endpoint("http://testserver", TOKEN), transport=InProcessTransport(api)
+    )
     # A timer that never fires here: what reaches the server was sent without it.
     sender = MetricsSender(client, interval=3600)
     sender.context_run = (ws, bad)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trainforge.server.parent_loop import ParentRunLoop
 from trainforge.schemas.runs import MetricVerdict
+from trainforge.server.parent_loop import ParentRunLoop
 from trainforge.server.services import sweep_progress, sweeps
 from trainforge.server.services.child_runs import Outcome
 from trainforge.server.services.runs import RunService
