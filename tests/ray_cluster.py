@@ -101,19 +101,46 @@ def _agent_ports() -> list[str]:
     ]
 
 
-def _start(args: list[str], env: dict[str, str]) -> None:
+START_TIMEOUT_S = 180
+START_TRIES = 2
+
+
+def _ray_logs(temp_dir: str | None, lines: int = 30) -> str:
+    """The tail of each log of the Ray session under ``temp_dir``: why a start failed."""
+    if temp_dir is None:
+        return ""
+    tails = []
+    for log in sorted(Path(temp_dir).glob("session_*/logs/*")):
+        if log.is_file() and log.suffix in (".out", ".err", ".log") and log.stat().st_size:
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {log.name}\n" + "\n".join(text))
+    return "\n".join(tails)
+
+
+def _start(args: list[str], env: dict[str, str], temp_dir: str | None = None) -> None:
     # A loaded 2-core machine (two test workers beside Ray) can take longer than Ray's 60 s
     # to register the raylet: give it what the command's own timeout allows.
     env = {"RAY_raylet_start_wait_time_s": "150", **env}
-    done = subprocess.run(
-        [RAY, "start", *args, *_agent_ports()],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    try:
+        done = subprocess.run(
+            [RAY, "start", *args, *_agent_ports()],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = (
+            exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout
+        )
+        raise RuntimeError(
+            f"ray start {' '.join(args)} did not end in {START_TIMEOUT_S} s:\n{output}\n"
+            f"{_ray_logs(temp_dir)}"
+        ) from None
     if done.returncode != 0:
-        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(
+            f"ray start {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}\n{_ray_logs(temp_dir)}"
+        )
 
 
 def _start_head(
@@ -151,6 +178,7 @@ def _start_head(
                 "--disable-usage-stats",
             ],
             env,
+            str(temp_dir),
         )
     except BaseException:
         cluster.stop()
@@ -161,7 +189,19 @@ def _start_head(
 def start_cluster(worker_cpus: list[int], dashboard: bool = False) -> RayCluster:
     """A head (no CPUs: it hosts no trainforge node) and one worker per entry of ``worker_cpus``,
     each worker with its own custom resource ``worker<i>`` to find it again. With
-    ``dashboard`` the head runs Ray's dashboard (the job server of ``ray job submit``)."""
+    ``dashboard`` the head runs Ray's dashboard (the job server of ``ray job submit``).
+
+    A start that fails or hangs is stopped and made again once, on new ports and a new temp
+    dir (a port taken between choosing and binding it); the error says what Ray logged."""
+    for _ in range(START_TRIES - 1):
+        try:
+            return _start_cluster(worker_cpus, dashboard)
+        except RuntimeError as exc:  # stopped already: once more, from scratch
+            print(f"retrying a Ray test cluster: {exc}", file=sys.stderr)
+    return _start_cluster(worker_cpus, dashboard)
+
+
+def _start_cluster(worker_cpus: list[int], dashboard: bool) -> RayCluster:
     dashboard_port = free_port()
     cluster = _start_head(
         "tfray-",
@@ -196,6 +236,7 @@ def add_worker(cluster: RayCluster, cpus: int, resource: str) -> None:
             "--disable-usage-stats",
         ],
         cluster.env,
+        str(cluster.temp_dir),
     )
     cluster.workers.append(resource)
 
