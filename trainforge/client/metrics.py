@@ -5,15 +5,20 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
+import signal
+import sys
 import threading
 import time
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from trainforge.client.api.runs import RunsApi
 from trainforge.client.http import ApiError, TrainforgeClient
+from trainforge.schemas.runs import BatchResult
 
 log = logging.getLogger("trainforge.metrics")
 MAX_BATCH = 10_000
@@ -37,6 +42,10 @@ class MetricsSender:
     ``log`` only appends to a deque. A sender thread wakes every ``interval`` seconds
     (or when ``flush`` asks), posts what has queued up, and retries a failed batch with
     the same batch id, so the server stores each point once.
+
+    A HyperDrive trial's primary metric goes out as soon as it is logged (the server names
+    it in its first answer), and the answer carries the policy's verdict: canceled, the
+    process of the submitted run stops at once, as a canceled Azure ML run's does.
     """
 
     def __init__(
@@ -57,6 +66,13 @@ class MetricsSender:
         self._closed = threading.Event()
         # The attempt of each run this process logs for (set inside submitted runs).
         self.attempts: dict[RunKey, int] = {}
+        # The submitted run this process is (its process stops on a policy's verdict).
+        self.context_run: RunKey | None = None
+        # Per run, the metric a policy judges it by: sent without waiting for the timer.
+        self._judged: dict[RunKey, str] = {}
+        # What a verdict on the context run does (replaced in tests of the sender).
+        self.stop: Callable[[str], None] = stop_process
+        self._stopped = False
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def log(
@@ -66,6 +82,8 @@ class MetricsSender:
         self._queue.append((run, name, kind, value, step, description, time.time()))
         if self._thread is None:
             self._start()
+        elif self._judged.get(run) == name:
+            self._wake.set()
 
     def flush(self, timeout: float | None = 300.0) -> bool:
         """Wait until every point logged so far is stored; False if that took too long."""
@@ -81,6 +99,8 @@ class MetricsSender:
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
+                # The first points go out at once: the answer says which metric is judged.
+                self._wake.set()
                 self._thread = threading.Thread(
                     target=self._loop, name="trainforge-metrics", daemon=True
                 )
@@ -139,11 +159,27 @@ class MetricsSender:
         # server is tried again for ever), so the server stores the points once.
         workspace, run_id = run_key
         try:
-            RunsApi(self.client, workspace).post_metrics(run_id, body)
+            result = RunsApi(self.client, workspace).post_metrics(run_id, body)
         except ApiError as exc:
             # The server will never take this batch (e.g. a superseded attempt or a run
             # that has ended); keep training, say why once.
             log.warning("trainforge dropped %d metric points: %s", len(points), exc.message)
+            return
+        self._heed(run_key, result)
+
+    def _heed(self, run_key: RunKey, result: BatchResult) -> None:
+        if result.judged_metric is not None:
+            self._judged[run_key] = result.judged_metric
+        if result.verdict is not None and run_key == self.context_run and not self._stopped:
+            self._stopped = True
+            self.stop(result.verdict.reason)
+
+
+def stop_process(reason: str) -> None:
+    """End this process as a canceled run's: SIGTERM (what the node sends a canceled run,
+    so a script's own handler, e.g. one that saves a checkpoint, still runs)."""
+    print(f"trainforge: the run was canceled: {reason}", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _flush_at_exit(ref: weakref.ref[MetricsSender]) -> None:

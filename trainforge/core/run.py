@@ -673,6 +673,7 @@ class Run:
                 _id=context.experiment_id or None,
             )
             run = get_run(ws, context.run_id, exp, _in_submitted_context=True)
+            session.metrics.context_run = run._metrics_key
             if context.run_attempt:
                 # Writes of an attempt that was requeued meanwhile are refused by the server.
                 session.metrics.attempts[run._metrics_key] = context.run_attempt

@@ -247,6 +247,25 @@ class MetricBatch(BaseModel):
     points: list[MetricPoint] = Field(max_length=20_000)
 
 
+class MetricVerdict(BaseModel):
+    """An early termination policy's decision on the run, given in the answer to its
+    metrics: the run is canceled, and why (the sender stops the run's process at once)."""
+
+    cancel: bool = True
+    reason: str
+
+
+class BatchResult(BaseModel):
+    """The answer to a metrics batch."""
+
+    stored: bool
+    count: int
+    # The metric a policy judges this run by (a HyperDrive trial's primary metric): the
+    # sender posts its values as soon as they are logged, not on its timer.
+    judged_metric: str | None = None
+    verdict: MetricVerdict | None = None
+
+
 class FileInfo(BaseModel):
     name: str
     size: int

@@ -12,6 +12,7 @@ were created or canceled.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
@@ -49,6 +50,9 @@ class ParentRunLoop(WakeLoop):
         self.artifacts = artifacts
         self.notify = notify
         self.wake_scheduler = wake_scheduler
+        # A pass may also run in a request's thread (a sweep judges a new value while its
+        # trial waits for the answer): one pass at a time, so no two launch the same child.
+        self._step_lock = threading.Lock()
 
     def start(self) -> None:
         self.start_loop()
@@ -71,6 +75,11 @@ class ParentRunLoop(WakeLoop):
                 log.exception("%s: run %s: a pass failed", self.thread_name, run_id)
 
     def step(self, workspace_id: str, run_id: str) -> None:
+        """One pass over one parent run, committed; its log lines written."""
+        with self._step_lock:
+            self._step(workspace_id, run_id)
+
+    def _step(self, workspace_id: str, run_id: str) -> None:
         with self.store.session() as db:
             ws = db.get(models.Workspace, workspace_id)
             outcome = self.advance(db, workspace_id, run_id)

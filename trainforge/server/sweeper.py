@@ -14,13 +14,14 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trainforge.schemas.runs import MetricVerdict
 from trainforge.server.parent_loop import ParentRunLoop
-from trainforge.server.services import sweep_progress
+from trainforge.server.services import sweep_progress, sweeps
 from trainforge.server.services.child_runs import Outcome
 from trainforge.server.services.runs import RunService
 from trainforge.server.store.database import Store
 from trainforge.server.store.models import utcnow
-from trainforge.server.store.sweeps import Sweep
+from trainforge.server.store.sweeps import Sweep, SweepTrial
 from trainforge.storage.artifacts import ArtifactStore
 
 SWEEP_LOG = "azureml-logs/hyperdrive.txt"
@@ -53,3 +54,14 @@ class Sweeper(ParentRunLoop):
         if sweep is None or sweep.state != "running":
             return None
         return sweep_progress.advance(db, self.runs, sweep, utcnow())
+
+    def verdict(self, trial: sweeps.JudgedTrial, logged: set[str]) -> MetricVerdict | None:
+        """The policy's verdict on a trial that just logged the metrics named ``logged``,
+        judged now, in the caller's thread, when a value of the primary metric arrived."""
+        reason = trial.canceled_by_policy
+        if reason is None and trial.metric in logged:
+            self.step(trial.key[0], trial.key[1])
+            with self.store.session() as db:
+                judged = db.get(SweepTrial, trial.key)
+                reason = judged.canceled_by_policy if judged is not None else None
+        return None if reason is None else MetricVerdict(reason=reason)

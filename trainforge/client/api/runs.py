@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.schemas.runs import ChildrenCreate, RunCreate, RunInfo, RunList, RunUpdate
+from trainforge.schemas.runs import (
+    BatchResult,
+    ChildrenCreate,
+    RunCreate,
+    RunInfo,
+    RunList,
+    RunUpdate,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -103,9 +110,10 @@ class RunsApi(WorkspaceResource):
         """{name: value} as the SDK shapes it; {run id: metrics} when ``recursive``."""
         return self.client.get(f"{self.path(run_id)}/metrics", name=name, recursive=recursive)
 
-    def post_metrics(self, run_id: str, batch: bytes) -> None:
-        """One batch (JSON with its batch id): sent until the server takes or refuses it."""
-        self.client.request(
+    def post_metrics(self, run_id: str, batch: bytes) -> BatchResult:
+        """One batch (JSON with its batch id): sent until the server takes or refuses it;
+        the answer carries a HyperDrive policy's verdict on a trial."""
+        response = self.client.request(
             "POST",
             f"{self.path(run_id)}/metrics:batch",
             content=batch,
@@ -113,6 +121,7 @@ class RunsApi(WorkspaceResource):
             idempotent=True,
             persistent=True,
         )
+        return BatchResult.model_validate_json(response.content)
 
     # -- what the node layer reports ----------------------------------------------------
     def report_assignment(self, run_id: str, assignment_id: str, body: dict[str, Any]) -> None:

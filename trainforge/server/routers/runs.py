@@ -9,11 +9,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 
 from trainforge.schemas.limits import WaitSeconds
 from trainforge.schemas.names import ExperimentName
 from trainforge.schemas.runs import (
+    BatchResult,
     ChildrenCreate,
     MetricBatch,
     RunCreate,
@@ -24,17 +24,12 @@ from trainforge.schemas.runs import (
 from trainforge.server.errors import BadRequest
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
-from trainforge.server.services import fencing, metrics, request_keys
+from trainforge.server.services import fencing, metrics, request_keys, sweeps
 
 router = APIRouter(prefix="/workspaces/{ws}")
 # Runs per page of a listing: the SDK's generators and the CLI page through them.
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-
-class BatchResult(BaseModel):
-    stored: bool
-    count: int
 
 
 def _filter(raw: str | None, field: str) -> str | dict[str, Any] | list[str] | None:
@@ -225,8 +220,14 @@ def post_metrics(
         run = cp.runs.row(db, row, run_id)
         fencing.check_write(db, run, body.attempt, "metrics")
         stored = metrics.add_batch(db, run, body)
-    cp.sweeper.wake()  # a sweep's policy looks at each new value of its primary metric
-    return BatchResult(stored=stored, count=len(body.points))
+        trial = sweeps.judged_trial(db, run)
+    result = BatchResult(stored=stored, count=len(body.points))
+    if trial is not None:
+        # A sweep's trial hears its policy's verdict in this answer, judged on the value
+        # it just sent (and stops at once), not from a cancel that comes a pass later.
+        result.judged_metric = trial.metric
+        result.verdict = cp.sweeper.verdict(trial, {point.name for point in body.points})
+    return result
 
 
 @router.get("/runs/{run_id}/metrics", response_model=dict[str, Any])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -109,6 +110,38 @@ def trials_of(db: Session, sweep: Sweep) -> list[SweepTrial]:
             )
             .order_by(SweepTrial.index)
         )
+    )
+
+
+@dataclass(frozen=True)
+class JudgedTrial:
+    """A run that is a trial of a running sweep: what its policy judges it by."""
+
+    key: tuple[str, str, int]  # the SweepTrial's primary key
+    metric: str  # the sweep's primary metric
+    canceled_by_policy: str | None
+
+
+def judged_trial(db: Session, run: models.Run) -> JudgedTrial | None:
+    """``run`` as a trial of a sweep still running; None for any other run."""
+    if run.parent_run_id is None:
+        return None
+    sweep = db.get(Sweep, (run.workspace_id, run.parent_run_id))
+    if sweep is None or sweep.state != "running":
+        return None
+    trial = db.scalars(
+        select(SweepTrial).where(
+            SweepTrial.workspace_id == run.workspace_id,
+            SweepTrial.sweep_run_id == sweep.run_id,
+            SweepTrial.run_id == run.id,
+        )
+    ).first()
+    if trial is None:
+        return None
+    return JudgedTrial(
+        (trial.workspace_id, trial.sweep_run_id, trial.index),
+        str(sweep.spec["primary_metric_config"]["name"]),
+        trial.canceled_by_policy,
     )
 
 
