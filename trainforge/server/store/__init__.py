@@ -4,3 +4,4 @@
 from trainforge.server.store import models as models  # noqa: E402
 from trainforge.server.store import pipelines as pipelines  # noqa: E402
 from trainforge.server.store import sweeps as sweeps  # noqa: E402
+from trainforge.server.store import automl as automl  # noqa: E402

@@ -9,46 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainforge.automl.names import MODELS, PRIMARY_METRICS, TASKS
 from trainforge.train.automl.exceptions import ConfigException
 
-TASKS = ("classification", "regression")
-
-# The SDK's primary metrics per task (its first is the default) and FLAML's metric for each.
-PRIMARY_METRICS: dict[str, dict[str, str]] = {
-    "classification": {
-        "AUC_weighted": "roc_auc_weighted",
-        "accuracy": "accuracy",
-        "average_precision_score_weighted": "ap",
-        "norm_macro_recall": "macro_f1",
-        "precision_score_weighted": "micro_f1",
-    },
-    "regression": {
-        "spearman_correlation": "r2",
-        "normalized_root_mean_squared_error": "rmse",
-        "r2_score": "r2",
-        "normalized_mean_absolute_error": "mae",
-    },
-}
-
-# The SDK's model names per task and the FLAML learner that fits each.
-MODELS: dict[str, dict[str, str]] = {
-    "classification": {
-        "LightGBM": "lgbm",
-        "RandomForest": "rf",
-        "ExtremeRandomTrees": "extra_tree",
-        "LogisticRegression": "lrl2",
-        "XGBoostClassifier": "xgboost",
-        "KNN": "kneighbor",
-    },
-    "regression": {
-        "LightGBM": "lgbm",
-        "RandomForest": "rf",
-        "ExtremeRandomTrees": "extra_tree",
-        "XGBoostRegressor": "xgboost",
-        "KNN": "kneighbor",
-    },
-}
-
+__all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
 
 def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
     return ConfigException(

@@ -1,0 +1,213 @@
+"""What one AutoML iteration does: featurize, fit the proposed learner, validate, score.
+
+The fitted pipeline is plain scikit-learn (imputation and one-hot encoding in a
+``ColumnTransformer``, then the learner's own estimator class with the parameters FLAML
+derives from the proposed hyperparameters), so ``outputs/model.pkl`` predicts with
+scikit-learn and the learner's package; FLAML is needed only to translate the config.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trainforge.automl.metrics import classification_metrics, regression_metrics
+
+# The SDK's default validation when none is given: cross-validation below 20,000 rows
+# (10 folds below 1,000 rows, else 3), a 10% holdout above.
+CV_ROWS, TEN_FOLD_ROWS, HOLDOUT_FRACTION = 20_000, 1_000, 0.1
+
+
+@dataclass
+class Settings:
+    """The AutoMLConfig settings an iteration needs (``automl_settings.json`` in the snapshot)."""
+
+    task: str
+    label_column_name: str
+    primary_metric: str
+    n_cross_validations: int | None = None
+    validation_size: float | None = None
+    featurization: str = "auto"
+    seed: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass
+class Result:
+    """What an iteration logs and saves."""
+
+    metrics: dict[str, float]
+    model: Any
+    validation: str
+    # Files of the run (name -> JSON-ready value): the confusion matrix, residuals.
+    files: dict[str, Any] = field(default_factory=dict)
+
+
+class LabelEncodedClassifier:
+    """A classifier fitted on label indices (XGBoost wants 0..n-1), predicting the labels."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any) -> LabelEncodedClassifier:
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.estimator.fit(X, codes)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return self.classes_[np.asarray(self.estimator.predict(X), dtype=int)]
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.estimator.predict_proba(X)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"estimator": self.estimator}
+
+    def set_params(self, **params: Any) -> LabelEncodedClassifier:
+        self.estimator = params.get("estimator", self.estimator)
+        return self
+
+    @property
+    def _estimator_type(self) -> str:
+        return "classifier"
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags())
+
+
+def featurizer(frame: Any, featurization: str) -> Any:
+    """Imputation for every column, one-hot encoding for the non-numeric ones ('auto');
+    the columns as they are ('off')."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
+    other = [c for c in frame.columns if c not in numeric]
+    if featurization == "off":
+        return ColumnTransformer([("passthrough", "passthrough", list(frame.columns))])
+    parts: list[tuple[str, Any, list[Any]]] = []
+    if numeric:
+        parts.append(("numeric", SimpleImputer(strategy="mean"), numeric))
+    if other:
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
+        parts.append(("categorical", categorical, other))
+    return ColumnTransformer(parts)
+
+
+def pipeline(settings: Settings, learner: str, config: dict[str, Any], frame: Any) -> Any:
+    """The unfitted pipeline of an iteration: featurization, then the learner."""
+    from flaml.automl.task.factory import task_factory
+    from sklearn.pipeline import Pipeline
+
+    task = task_factory(settings.task)
+    engine = task.estimator_class_from_str(learner)(task=task, n_jobs=1, **config)
+    model = engine.estimator_class(**engine.params)
+    if learner == "xgboost" and settings.task == "classification":
+        model = LabelEncodedClassifier(model)
+    return Pipeline([("featurize", featurizer(frame, settings.featurization)), ("model", model)])
+
+
+def _validation(settings: Settings, rows: int, given: bool) -> tuple[str, float | int]:
+    if given:
+        return "validation_data", 0
+    if settings.validation_size is not None:
+        return "holdout", settings.validation_size
+    if settings.n_cross_validations is not None:
+        return "cv", settings.n_cross_validations
+    if rows < CV_ROWS:
+        return "cv", 10 if rows < TEN_FOLD_ROWS else 3
+    return "holdout", HOLDOUT_FRACTION
+
+
+def run_iteration(
+    settings: Settings,
+    learner: str,
+    config: dict[str, Any],
+    training: Any,
+    validation: Any = None,
+) -> Result:
+    """Fit ``learner`` with ``config`` on ``training`` and score it as the SDK does."""
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import train_test_split
+
+    label = settings.label_column_name
+    X, y = training.drop(columns=[label]), training[label]
+    classify = settings.task == "classification"
+    method, amount = _validation(settings, len(training), validation is not None)
+    template = pipeline(settings, learner, config, X)
+    if method == "cv":
+        folds = int(amount)
+        splitter = (
+            StratifiedKFold(folds, shuffle=True, random_state=settings.seed)
+            if classify and min(y.value_counts()) >= folds
+            else KFold(folds, shuffle=True, random_state=settings.seed)
+        )
+        predicted = cross_val_predict(
+            clone(template), X, y, cv=splitter, method="predict_proba" if classify else "predict"
+        )
+        model = clone(template).fit(X, y)
+        truth, described = y, f"{folds}-fold cross validation"
+    else:
+        if method == "holdout":
+            stratify = y if classify and min(y.value_counts()) >= 2 else None
+            X, X_valid, y, truth = train_test_split(
+                X, y, test_size=amount, random_state=settings.seed, stratify=stratify
+            )
+            described = f"train/validation split, validation_size={amount}"
+        else:
+            X_valid, truth = validation.drop(columns=[label]), validation[label]
+            described = "validation_data"
+        model = clone(template).fit(X, y)
+        predicted = model.predict_proba(X_valid) if classify else model.predict(X_valid)
+    if classify:
+        classes = np.unique(np.asarray(y if method != "cv" else training[label]))
+        proba = np.asarray(predicted)
+        labels = classes[np.argmax(proba, axis=1)]
+        metrics = classification_metrics(truth, labels, proba, classes)
+        files = {"confusion_matrix": _confusion_matrix(truth, labels, classes)}
+    else:
+        metrics = regression_metrics(truth, predicted)
+        files = {"residuals": _residuals(truth, predicted)}
+    metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    return Result(metrics=metrics, model=model, validation=described, files=files)
+
+
+def _confusion_matrix(truth: Any, predicted: Any, classes: Any) -> dict[str, Any]:
+    """The SDK's confusion_matrix artifact."""
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(truth, predicted, labels=classes)
+    return {
+        "schema_type": "confusion_matrix",
+        "schema_version": "1.0.0",
+        "data": {"class_labels": [str(c) for c in classes], "matrix": matrix.tolist()},
+    }
+
+
+def _residuals(truth: Any, predicted: Any) -> dict[str, Any]:
+    """The SDK's residuals artifact: a histogram of truth - prediction."""
+    residuals = np.asarray(truth, dtype=float) - np.asarray(predicted, dtype=float)
+    counts, edges = np.histogram(residuals, bins=10)
+    return {
+        "schema_type": "residuals",
+        "schema_version": "1.0.0",
+        "data": {"bin_edges": edges.tolist(), "bin_counts": counts.tolist()},
+    }
