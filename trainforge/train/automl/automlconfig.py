@@ -53,8 +53,18 @@ class AutoMLConfig:
         n_cross_validations: int | None = None,
         validation_size: float | None = None,
         compute_target: Any = None,
+        validation_data: Any = None,
+        iteration_timeout_minutes: float | None = None,
+        experiment_exit_score: float | None = None,
+        enable_early_stopping: bool = True,
+        featurization: Any = "auto",
+        X: Any = None,
+        y: Any = None,
         **kwargs: Any,
     ) -> None:
+        if training_data is None and X is not None and y is not None:
+            # The 2019 SDK's X/y: one frame with the label as its last column.
+            training_data, label_column_name = self._from_xy(X, y, label_column_name)
         if task not in TASKS:
             raise _refuse("task", task, list(TASKS))
         self.task = task
@@ -150,7 +160,45 @@ class AutoMLConfig:
         self.n_cross_validations = n_cross_validations
         self.validation_size = validation_size
         self.compute_target = compute_target
+        if validation_data is not None:
+            if n_cross_validations is not None:
+                raise ConfigException(
+                    "Invalid argument(s) 'validation_data' specified: give validation_data or "
+                    "n_cross_validations, not both."
+                )
+            valid_columns = self._columns(validation_data)
+            if valid_columns is not None and label_column_name not in valid_columns:
+                raise _refuse("validation_data", f"no column {label_column_name!r}", valid_columns)
+        self.validation_data = validation_data
+        for name, minutes_value in (("iteration_timeout_minutes", iteration_timeout_minutes),):
+            if minutes_value is not None and (
+                not isinstance(minutes_value, (int, float)) or minutes_value <= 0
+            ):
+                raise _refuse(name, minutes_value, "a positive number")
+        self.iteration_timeout_minutes = iteration_timeout_minutes
+        if experiment_exit_score is not None and not isinstance(experiment_exit_score, (int, float)):
+            raise _refuse("experiment_exit_score", experiment_exit_score, "a number")
+        self.experiment_exit_score = experiment_exit_score
+        self.enable_early_stopping = bool(enable_early_stopping)
+        if featurization not in ("auto", "off"):
+            raise _refuse("featurization", featurization, ["auto", "off"])
+        self.featurization = featurization
         self.user_settings = dict(kwargs)
+
+    @staticmethod
+    def _from_xy(X: Any, y: Any, label: str | None) -> tuple[Any, str]:
+        import pandas as pd
+
+        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        frame.columns = [str(c) for c in frame.columns]
+        name = label or "y"
+        frame[name] = list(y.values.ravel() if hasattr(y, "values") else y)
+        return frame, name
+
+    def _submit(self, experiment: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        from trainforge.train.automl.run import submit
+
+        return submit(self, experiment, tags, **kwargs)
 
     @staticmethod
     def _columns(data: Any) -> list[str] | None:

@@ -1,0 +1,154 @@
+"""Automated ML end to end: a real control plane proposing FLAML pipelines as child runs on
+the local compute, the SDK's calls as the AutoML sample notebooks make them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+
+from trainforge.core import Experiment
+from trainforge.train.automl import AutoMLConfig, ConfigException
+from trainforge.train.automl.run import AutoMLRun
+
+pytestmark = pytest.mark.slow
+
+CLASSIFICATION_METRICS = {
+    "AUC_weighted",
+    "accuracy",
+    "average_precision_score_weighted",
+    "norm_macro_recall",
+    "precision_score_weighted",
+    "f1_score_weighted",
+    "log_loss",
+}
+
+
+@pytest.fixture(scope="module")
+def iris() -> pd.DataFrame:
+    frame = load_iris(as_frame=True).frame
+    names = dict(enumerate(load_iris().target_names))
+    return frame.assign(species=frame.pop("target").map(names))
+
+
+def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
+    experiment: Experiment, iris: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    automl_config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=iris,
+        label_column_name="species",
+        iterations=4,
+        max_concurrent_iterations=2,
+        n_cross_validations=3,
+        experiment_timeout_minutes=10,
+        allowed_models=["LightGBM", "LogisticRegression", "KNN"],
+    )
+    remote_run = experiment.submit(automl_config, show_output=True)
+    assert isinstance(remote_run, AutoMLRun)
+    assert remote_run.type == "automl"
+    assert remote_run.get_status() == "Completed"
+    out = capsys.readouterr().out
+    assert "ITERATION" in out and "PIPELINE" in out and "BEST" in out
+
+    children = {child.id: child for child in remote_run.get_children()}
+    assert sorted(children) == sorted(f"{remote_run.id}_{i}" for i in range(4))
+    algorithms = set()
+    for child in children.values():
+        assert child.get_status() == "Completed"
+        assert CLASSIFICATION_METRICS <= set(child.get_metrics())
+        assert "outputs/model.pkl" in child.get_file_names()
+        assert "outputs/confusion_matrix.json" in child.get_file_names()
+        algorithms.add(child.get_properties()["run_algorithm"])
+    # FLAML starts every allowed learner at its low-cost point before searching further.
+    assert algorithms == {"LightGBM", "LogisticRegression", "KNN"}
+
+    best_run, fitted_model = remote_run.get_output()
+    scores = {run_id: run.get_metrics()["accuracy"] for run_id, run in children.items()}
+    assert best_run.id == max(scores, key=scores.__getitem__)
+    X = iris.drop(columns=["species"])
+    predicted = fitted_model.predict(X)
+    assert (predicted == iris["species"]).mean() > 0.9
+
+    lowest_loss = remote_run.get_best_child(metric="log_loss")
+    losses = {run_id: run.get_metrics()["log_loss"] for run_id, run in children.items()}
+    assert lowest_loss.id == min(losses, key=losses.__getitem__)
+    third, _ = remote_run.get_output(iteration=2)
+    assert third.id == f"{remote_run.id}_2"
+
+    model = remote_run.register_model(model_name="iris-automl", description="AutoML best")
+    assert model.name == "iris-automl" and model.version >= 1
+    assert {row["algorithm"] for row in remote_run.summary()} == algorithms
+
+
+def test_regression_with_validation_data_minimizes_an_error_metric(
+    experiment: Experiment,
+) -> None:
+    frame = load_diabetes(as_frame=True).frame
+    train, valid = frame.iloc[:350], frame.iloc[350:]
+    config = AutoMLConfig(
+        task="regression",
+        primary_metric="normalized_root_mean_squared_error",
+        training_data=train,
+        validation_data=valid,
+        label_column_name="target",
+        iterations=3,
+        allowed_models=["LightGBM", "RandomForest"],
+    )
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    children = list(run.get_children())
+    assert len(children) == 3
+    errors = {c.id: c.get_metrics()["normalized_root_mean_squared_error"] for c in children}
+    for child in children:
+        assert {"r2_score", "spearman_correlation", "normalized_mean_absolute_error"} <= set(
+            child.get_metrics()
+        )
+        assert "outputs/residuals.json" in child.get_file_names()
+    best, model = run.get_output()
+    assert best.id == min(errors, key=errors.__getitem__)
+    assert len(model.predict(valid.drop(columns=["target"]))) == len(valid)
+
+
+def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
+    experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        iterations=200,
+        experiment_timeout_minutes=0.1,
+        validation_size=0.3,
+        allowed_models=["LogisticRegression", "KNN"],
+    )
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    state = run._automl()
+    assert state.stop_reason == "experiment_timeout_minutes=0.1 reached"
+    assert 1 <= len(state.children) < 200
+
+
+def test_bad_input_is_refused_before_anything_is_submitted(
+    experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    cases = [
+        ({"label_column_name": "colour"}, "label_column_name"),
+        ({"task": "regression"}, "label_column_name"),  # a string label
+        ({"primary_metric": "r2_score"}, "primary_metric"),
+        ({"training_data": iris.iloc[:0]}, "training_data"),
+        ({"allowed_models": ["KNN"], "blocked_models": ["KNN"]}, "allowed_models"),
+        ({"validation_data": iris.drop(columns=["species"])}, "validation_data"),
+    ]
+    for change, named in cases:
+        settings = {
+            "task": "classification",
+            "training_data": iris,
+            "label_column_name": "species",
+            **change,
+        }
+        with pytest.raises(ConfigException, match=named):
+            experiment.submit(AutoMLConfig(**settings))
+    assert list(experiment.get_runs()) == []

@@ -1,0 +1,339 @@
+"""One pass over an AutoML run: report ended iterations to FLAML's searcher, keep the
+budgets, propose and start new iterations, finish.
+
+``advance`` is called by the AutoML loop whenever runs change and on a timer. Everything
+it decides (the searcher's pickle included) is written in the same transaction, so a
+control plane that restarts mid-search goes on from the same place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trainforge.automl import search
+from trainforge.automl.names import goal, sdk_model_name
+from trainforge.schemas.automl import AutoMLCreate
+from trainforge.schemas.runs import ErrorDetail, RunCreate, RunStatus
+from trainforge.server.errors import ServiceError
+from trainforge.server.services import metrics, run_states
+from trainforge.server.services.automl import (
+    CANCELED_WITH_PARENT,
+    cancel_active,
+    iterations_of,
+)
+from trainforge.server.services.child_runs import Outcome
+from trainforge.server.services.runs import RunService
+from trainforge.server.store import models
+from trainforge.server.store.automl import AutoMLIteration, AutoMLSearch
+
+# The search gives up when its first iterations all fail: the data or settings are broken.
+FAILURE_LIMIT = 5
+# Early stopping (the SDK's default): no better score in this many iterations in a row.
+EARLY_STOPPING_ITERATIONS = 10
+# Proposals asked of the searcher in one pass before waiting for results (FLAML's CFO
+# answers None now and then while its local search thread is being created).
+ASKS_PER_PASS = 3
+
+
+def _plain(value: Any) -> Any:
+    """A searcher's value as JSON holds it (numpy numbers become Python ones)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+@dataclass
+class _Pass:
+    db: Session
+    runs: RunService
+    row: AutoMLSearch
+    spec: AutoMLCreate
+    parent: models.Run
+    ws: models.Workspace
+    experiment: models.Experiment
+    maximize: bool
+    iterations: list[AutoMLIteration]
+    child: dict[str, models.Run | None]
+    out: Outcome = field(default_factory=Outcome)
+
+    def status(self, it: AutoMLIteration) -> RunStatus | None:
+        run = self.child.get(it.run_id)
+        return RunStatus(run.status) if run is not None else None
+
+    def active(self) -> int:
+        return sum(1 for it in self.iterations if not (self.status(it) or RunStatus.QUEUED).is_terminal)
+
+    def finish(self, status: RunStatus, error: ErrorDetail | None = None) -> Outcome:
+        self.row.state = "done"
+        self.out.runs_changed = True
+        if error is not None and self.parent.error is None:
+            self.parent.error = error.model_dump(mode="json")
+        if not RunStatus(self.parent.status).is_terminal:
+            run_states.transition(self.parent, status)
+        return self.out
+
+
+def advance(db: Session, runs: RunService, row: AutoMLSearch, now: datetime) -> Outcome:
+    """Move the AutoML run one step; what to log and whether runs changed."""
+    step = _load(db, runs, row)
+    if step is None:
+        return Outcome()
+    if _stopped_by_parent(step):
+        return step.out
+    _report_ended(step)
+    if _all_failing(step):
+        return step.out
+    _check_budgets(step, now)
+    if row.stop_reason is None and not _launch_more(step):
+        return step.out
+    if step.active() == 0 and (row.stop_reason is not None or row.next_index >= step.spec.iterations):
+        _complete(step)
+    return step.out
+
+
+def _load(db: Session, runs: RunService, row: AutoMLSearch) -> _Pass | None:
+    parent = db.get(models.Run, (row.workspace_id, row.run_id))
+    if parent is None:
+        row.state = "done"
+        return None
+    ws = db.get(models.Workspace, parent.workspace_id)
+    experiment = db.get(models.Experiment, parent.experiment_id)
+    assert ws is not None and experiment is not None
+    spec = AutoMLCreate.model_validate(row.spec)
+    iterations = iterations_of(db, row)
+    return _Pass(
+        db=db,
+        runs=runs,
+        row=row,
+        spec=spec,
+        parent=parent,
+        ws=ws,
+        experiment=experiment,
+        maximize=goal(spec.primary_metric) == "maximize",
+        iterations=iterations,
+        child={it.run_id: db.get(models.Run, (row.workspace_id, it.run_id)) for it in iterations},
+    )
+
+
+def _stopped_by_parent(step: _Pass) -> bool:
+    """An AutoML run canceled through the runs API: stop every iteration."""
+    status = RunStatus(step.parent.status)
+    if not (status.is_terminal or status is RunStatus.CANCEL_REQUESTED):
+        return False
+    reason = CANCELED_WITH_PARENT.format(parent=step.parent.id)
+    stopped = cancel_active(step.db, step.runs, step.ws, step.row, reason, "AutoMLCanceled")
+    step.out.lines.append(f"The AutoML run was canceled; {len(stopped)} running iterations canceled")
+    step.finish(RunStatus.CANCELED)
+    return True
+
+
+def _score(step: _Pass, run_id: str) -> float | None:
+    value = metrics.metrics_of(step.db, step.ws.id, [run_id], step.spec.primary_metric)
+    found = value.get(run_id, {}).get(step.spec.primary_metric)
+    values = found if isinstance(found, list) else [found]
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return numbers[-1] if numbers else None
+
+
+def _better(value: float, than: float | None, maximize: bool) -> bool:
+    return than is None or (value > than if maximize else value < than)
+
+
+def _report_ended(step: _Pass) -> None:
+    """Iterations that ended since the last pass: their score to the searcher and the log."""
+    row = step.row
+    for it in step.iterations:
+        status = step.status(it)
+        if status is None or not status.is_terminal or it.reported == status.value:
+            continue
+        it.reported = status.value
+        run = step.child[it.run_id]
+        assert run is not None
+        score = _score(step, it.run_id) if status is RunStatus.COMPLETED else None
+        it.score = score
+        seconds = (
+            (run.ended - run.started).total_seconds() if run.started and run.ended else 0.0
+        )
+        row.searcher = search.report(
+            row.searcher,
+            it.trial_id,
+            search.Proposal(it.learner, dict(it.config)),
+            score,
+            step.maximize,
+            seconds,
+        )
+        if score is not None and _better(score, row.best_value, step.maximize):
+            row.best_run_id, row.best_value = it.run_id, score
+        best = f"{row.best_value:.4f}" if row.best_value is not None else "nan"
+        shown = f"{score:.4f}" if score is not None else status.value
+        step.out.lines.append(
+            f"ITERATION {it.index} PIPELINE {sdk_model_name(step.spec.task, it.learner)} "
+            f"DURATION {seconds:.1f}s METRIC {shown} BEST {best}"
+        )
+
+
+def _all_failing(step: _Pass) -> bool:
+    ended = [it for it in step.iterations if it.reported is not None]
+    limit = min(FAILURE_LIMIT, step.spec.iterations)
+    if len(ended) < limit or any(it.reported != RunStatus.FAILED.value for it in ended):
+        return False
+    last = step.child[ended[-1].run_id]
+    cause = (last.error or {}).get("message", "") if last is not None else ""
+    message = f"AutoML run failed: its first {len(ended)} iterations all failed. Last error: {cause}"
+    cancel_active(step.db, step.runs, step.ws, step.row, "The AutoML run failed", "AutoMLFailed")
+    step.out.lines.append(message)
+    step.finish(RunStatus.FAILED, ErrorDetail(code="UserError", message=message))
+    return True
+
+
+def _check_budgets(step: _Pass, now: datetime) -> None:
+    """The experiment timeout, the exit score and early stopping end the search."""
+    row, spec = step.row, step.spec
+    if row.stop_reason is not None:
+        return
+    reason = None
+    if row.deadline is not None and now >= row.deadline:
+        reason = f"experiment_timeout_minutes={spec.experiment_timeout_minutes:g} reached"
+        stopped = cancel_active(
+            step.db, step.runs, step.ws, row,
+            f"The iteration was canceled because its AutoML run reached {reason}",
+            "AutoMLExperimentTimeout",
+        )
+        if stopped:
+            step.out.runs_changed = True
+    elif (
+        spec.experiment_exit_score is not None
+        and row.best_value is not None
+        and not _better(spec.experiment_exit_score, row.best_value, step.maximize)
+    ):
+        reason = f"experiment_exit_score={spec.experiment_exit_score:g} reached"
+    elif spec.enable_early_stopping:
+        scores = [it.score for it in step.iterations if it.reported is not None]
+        if len(scores) > EARLY_STOPPING_ITERATIONS:
+            before = [s for s in scores[:-EARLY_STOPPING_ITERATIONS] if s is not None]
+            recent = [s for s in scores[-EARLY_STOPPING_ITERATIONS:] if s is not None]
+            best_before = (max if step.maximize else min)(before) if before else None
+            if best_before is not None and not any(
+                _better(s, best_before, step.maximize) for s in recent
+            ):
+                reason = (
+                    f"early stopping: no better {spec.primary_metric} in the last "
+                    f"{EARLY_STOPPING_ITERATIONS} iterations"
+                )
+    if reason is not None:
+        row.stop_reason = reason
+        step.out.lines.append(f"No more iterations: {reason}")
+
+
+def _launch_more(step: _Pass) -> bool:
+    """New iterations while the budgets allow; False when one could not be created (the
+    AutoML run then failed)."""
+    row, spec = step.row, step.spec
+    active = step.active()
+    asks = 0
+    while (
+        active < spec.max_concurrent_iterations
+        and row.next_index < spec.iterations
+        and asks < ASKS_PER_PASS
+    ):
+        trial_id = f"t{row.calls}"
+        row.calls += 1
+        asks += 1
+        row.searcher, proposal = search.propose(row.searcher, trial_id)
+        if proposal is None:
+            continue
+        try:
+            run = _start(step, trial_id, proposal)
+        except ServiceError as exc:  # e.g. the target cluster was deleted meanwhile
+            message = f"AutoML run failed: could not create iteration {row.next_index}: {exc.message}"
+            cancel_active(step.db, step.runs, step.ws, row, "The AutoML run failed", "AutoMLFailed")
+            step.out.lines.append(message)
+            step.finish(RunStatus.FAILED, ErrorDetail(code="UserError", message=message))
+            return False
+        step.out.lines.append(
+            f"Iteration {row.next_index - 1} ({run.id}) queued: "
+            f"{sdk_model_name(spec.task, proposal.learner)} {json.dumps(proposal.config)}"
+        )
+        step.out.runs_changed = True
+        active += 1
+    return True
+
+
+def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
+    row, spec = step.row, step.spec
+    index = row.next_index
+    config = {key: _plain(value) for key, value in proposal.config.items()}
+    timeout = spec.iteration_timeout_minutes
+    definition = spec.definition.model_copy(
+        update={
+            "arguments": [
+                *spec.definition.arguments,
+                "--iteration", str(index),
+                "--learner", proposal.learner,
+                "--config", json.dumps(config),
+            ],
+            "max_run_duration_seconds": max(1, round(timeout * 60))
+            if timeout is not None
+            else spec.definition.max_run_duration_seconds,
+        }
+    )
+    algorithm = sdk_model_name(spec.task, proposal.learner)
+    child = step.runs.create(
+        step.db,
+        step.ws,
+        step.experiment.name,
+        RunCreate(
+            run_id=f"{step.parent.id}_{index}",
+            kind="script",
+            run_type="azureml.scriptrun",
+            parent_run_id=step.parent.id,
+            definition=definition,
+            snapshot_id=spec.snapshot_id,
+            properties={
+                "ContentSnapshotId": spec.snapshot_id,
+                "azureml.runsource": "automl",
+                "iteration": str(index),
+                "run_algorithm": algorithm,
+                "run_preprocessor": "ColumnTransformer",
+                "pipeline_spec": json.dumps({"learner": proposal.learner, "config": config}),
+            },
+            submitted_by=step.parent.submitted_by,
+        ),
+    )
+    iteration = AutoMLIteration(
+        workspace_id=row.workspace_id,
+        automl_run_id=row.run_id,
+        index=index,
+        run_id=child.id,
+        learner=proposal.learner,
+        config=config,
+        trial_id=trial_id,
+    )
+    step.db.add(iteration)
+    row.next_index = index + 1
+    step.iterations.append(iteration)
+    step.child[child.id] = child
+    return child
+
+
+def _complete(step: _Pass) -> None:
+    row = step.row
+    counts = {s: 0 for s in ("Completed", "Failed", "Canceled")}
+    for it in step.iterations:
+        if it.reported in counts:
+            counts[it.reported] += 1
+    best = (
+        f"best iteration {row.best_run_id} with {step.spec.primary_metric} {row.best_value:.6g}"
+        if row.best_run_id
+        else f"no iteration logged {step.spec.primary_metric}"
+    )
+    why = f" ({row.stop_reason})" if row.stop_reason else ""
+    step.out.lines.append(
+        f"AutoML run completed{why}: {len(step.iterations)} iterations ({counts['Completed']} "
+        f"completed, {counts['Failed']} failed, {counts['Canceled']} canceled); {best}"
+    )
+    step.finish(RunStatus.COMPLETED)
