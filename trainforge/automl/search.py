@@ -103,6 +103,27 @@ def propose(state: bytes, trial_id: str) -> tuple[bytes, Proposal | None]:
     return pickle.dumps(searcher), Proposal(learner=learner, config=config)
 
 
+def estimator_of(task: str, learner: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The estimator class (``module.Class``) and its parameters that FLAML's learner
+    ``learner`` means for ``config``: what an iteration instantiates. Translated here, where
+    FLAML is loaded already, so an iteration needs only scikit-learn and the learner's own
+    package (importing FLAML takes seconds: it imports Ray when Ray is installed)."""
+    _flaml()
+    from flaml.automl.task.factory import task_factory
+
+    engine_task = task_factory(task)
+    engine = engine_task.estimator_class_from_str(learner)(task=engine_task, n_jobs=1, **config)
+    cls = engine.estimator_class
+    params = {key: plain(value) for key, value in engine.params.items()}
+    return f"{cls.__module__}.{cls.__qualname__}", params
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON holds it (numpy numbers become Python ones)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
 def report(
     state: bytes,
     trial_id: str,

@@ -2,8 +2,8 @@
 
 The fitted pipeline is plain scikit-learn (imputation and one-hot encoding in a
 ``ColumnTransformer``, then the learner's own estimator class with the parameters FLAML
-derives from the proposed hyperparameters), so ``outputs/model.pkl`` predicts with
-scikit-learn and the learner's package; FLAML is needed only to translate the config.
+derives from the proposed hyperparameters, ``search.estimator_of``), so an iteration and
+``outputs/model.pkl`` need scikit-learn and the learner's package, not FLAML.
 """
 
 from __future__ import annotations
@@ -111,15 +111,28 @@ def featurizer(frame: Any, featurization: str) -> Any:
     return ColumnTransformer(parts)
 
 
-def pipeline(settings: Settings, learner: str, config: dict[str, Any], frame: Any) -> Any:
-    """The unfitted pipeline of an iteration: featurization, then the learner."""
-    from flaml.automl.task.factory import task_factory
+# The packages an iteration's estimator class may come from (its name arrives as an
+# argument of the child run).
+ESTIMATOR_PACKAGES = ("sklearn", "lightgbm", "xgboost")
+
+
+def estimator_class(path: str) -> Any:
+    """The class ``module.Class`` of a learner's estimator, from a known package only."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    if module.split(".")[0] not in ESTIMATOR_PACKAGES:
+        raise ValueError(f"estimator: {path!r} is not from {list(ESTIMATOR_PACKAGES)}")
+    return getattr(importlib.import_module(module), name)
+
+
+def pipeline(settings: Settings, estimator: str, params: dict[str, Any], frame: Any) -> Any:
+    """The unfitted pipeline of an iteration: featurization, then the learner's estimator
+    (``search.estimator_of`` gives its class and parameters)."""
     from sklearn.pipeline import Pipeline
 
-    task = task_factory(settings.task)
-    engine = task.estimator_class_from_str(learner)(task=task, n_jobs=1, **config)
-    model = engine.estimator_class(**engine.params)
-    if learner == "xgboost" and settings.task == "classification":
+    model = estimator_class(estimator)(**params)
+    if estimator.startswith("xgboost.") and settings.task == "classification":
         model = LabelEncodedClassifier(model)
     return Pipeline([("featurize", featurizer(frame, settings.featurization)), ("model", model)])
 
@@ -138,12 +151,12 @@ def _validation(settings: Settings, rows: int, given: bool) -> tuple[str, float 
 
 def run_iteration(
     settings: Settings,
-    learner: str,
-    config: dict[str, Any],
+    estimator: str,
+    params: dict[str, Any],
     training: Any,
     validation: Any = None,
 ) -> Result:
-    """Fit ``learner`` with ``config`` on ``training`` and score it as the SDK does."""
+    """Fit ``estimator`` with ``params`` on ``training`` and score it as the SDK does."""
     from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
     from sklearn.model_selection import train_test_split
@@ -152,7 +165,7 @@ def run_iteration(
     X, y = training.drop(columns=[label]), training[label]
     classify = settings.task == "classification"
     method, amount = _validation(settings, len(training), validation is not None)
-    template = pipeline(settings, learner, config, X)
+    template = pipeline(settings, estimator, params, X)
     if method == "cv":
         folds = int(amount)
         splitter = (

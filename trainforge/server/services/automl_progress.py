@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from trainforge.automl import search
@@ -38,12 +36,6 @@ EARLY_STOPPING_ITERATIONS = 10
 # Proposals asked of the searcher in one pass before waiting for results (FLAML's CFO
 # answers None now and then while its local search thread is being created).
 ASKS_PER_PASS = 3
-
-
-def _plain(value: Any) -> Any:
-    """A searcher's value as JSON holds it (numpy numbers become Python ones)."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
 
 
 @dataclass
@@ -266,7 +258,8 @@ def _launch_more(step: _Pass) -> bool:
 def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
     row, spec = step.row, step.spec
     index = row.next_index
-    config = {key: _plain(value) for key, value in proposal.config.items()}
+    config = {key: search.plain(value) for key, value in proposal.config.items()}
+    estimator, params = search.estimator_of(spec.task, proposal.learner, config)
     timeout = spec.iteration_timeout_minutes
     definition = spec.definition.model_copy(
         update={
@@ -275,6 +268,8 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
                 "--iteration", str(index),
                 "--learner", proposal.learner,
                 "--config", json.dumps(config),
+                "--estimator", estimator,
+                "--params", json.dumps(params),
             ],
             "max_run_duration_seconds": max(1, round(timeout * 60))
             if timeout is not None
@@ -299,7 +294,9 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
                 "iteration": str(index),
                 "run_algorithm": algorithm,
                 "run_preprocessor": "ColumnTransformer",
-                "pipeline_spec": json.dumps({"learner": proposal.learner, "config": config}),
+                "pipeline_spec": json.dumps(
+                    {"learner": proposal.learner, "estimator": estimator, "params": params}
+                ),
             },
             submitted_by=step.parent.submitted_by,
         ),

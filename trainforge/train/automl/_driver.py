@@ -2,7 +2,8 @@
 ``automl_driver.py``): fit the learner and config the control plane proposed, log the
 SDK's metrics, save the fitted pipeline as ``outputs/model.pkl``.
 
-Arguments: ``--iteration i --learner <FLAML learner> --config <JSON>``; the settings and
+Arguments: ``--iteration i --learner <FLAML learner> --config <JSON> --estimator
+<module.Class> --params <JSON>`` (the class and parameters FLAML derives from the config); the settings and
 data come from the snapshot (``automl_settings.json``, ``training_data.pkl``,
 ``validation_data.pkl``).
 """
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iteration", type=int, required=True)
     parser.add_argument("--learner", required=True)
     parser.add_argument("--config", required=True)
+    parser.add_argument("--estimator", required=True)
+    parser.add_argument("--params", required=True)
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parent
     settings = Settings.from_json(json.loads((here / SETTINGS).read_text()))
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     validation = pd.read_pickle(here / VALIDATION) if (here / VALIDATION).exists() else None
     config = json.loads(args.config)
     print(f"Iteration {args.iteration}: {args.learner} {json.dumps(config)}", flush=True)
-    result = run_iteration(settings, args.learner, config, training, validation)
+    result = run_iteration(settings, args.estimator, json.loads(args.params), training, validation)
     print(f"Validation: {result.validation}", flush=True)
     run = Run.get_context()
     for name, value in sorted(result.metrics.items()):
