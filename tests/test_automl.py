@@ -3,11 +3,14 @@ the local compute, the SDK's calls as the AutoML sample notebooks make them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
-from trainforge.core import Experiment
+from trainforge.core import Dataset, Experiment, Workspace
 from trainforge.train.automl import AutoMLConfig, ConfigException
 from trainforge.train.automl.run import AutoMLRun
 
@@ -66,14 +69,14 @@ def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
 
     best_run, fitted_model = remote_run.get_output()
     scores = {run_id: run.get_metrics()["accuracy"] for run_id, run in children.items()}
-    assert best_run.id == max(scores, key=scores.__getitem__)
+    assert scores[best_run.id] == max(scores.values())
     X = iris.drop(columns=["species"])
     predicted = fitted_model.predict(X)
     assert (predicted == iris["species"]).mean() > 0.9
 
     lowest_loss = remote_run.get_best_child(metric="log_loss")
     losses = {run_id: run.get_metrics()["log_loss"] for run_id, run in children.items()}
-    assert lowest_loss.id == min(losses, key=losses.__getitem__)
+    assert losses[lowest_loss.id] == min(losses.values())
     third, _ = remote_run.get_output(iteration=2)
     assert third.id == f"{remote_run.id}_2"
 
@@ -82,15 +85,25 @@ def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
     assert {row["algorithm"] for row in remote_run.summary()} == algorithms
 
 
-def test_regression_with_validation_data_minimizes_an_error_metric(
-    experiment: Experiment,
+def _tabular(ws: Workspace, frame: pd.DataFrame, tmp_path: Path, name: str) -> Any:
+    """A TabularDataset of ``frame`` on the default datastore, as the notebooks make one."""
+    csv = tmp_path / f"{name}.csv"
+    frame.to_csv(csv, index=False)
+    datastore = ws.get_default_datastore()
+    datastore.upload_files([str(csv)], target_path="automl-data", overwrite=True)
+    return Dataset.Tabular.from_delimited_files(path=[(datastore, f"automl-data/{name}.csv")])
+
+
+def test_regression_on_a_tabular_dataset_with_validation_data_minimizes_an_error_metric(
+    experiment: Experiment, tmp_path: Path
 ) -> None:
     frame = load_diabetes(as_frame=True).frame
     train, valid = frame.iloc[:350], frame.iloc[350:]
+    training_data = _tabular(experiment.workspace, train, tmp_path, "diabetes-train")
     config = AutoMLConfig(
         task="regression",
         primary_metric="normalized_root_mean_squared_error",
-        training_data=train,
+        training_data=training_data,
         validation_data=valid,
         label_column_name="target",
         iterations=3,
@@ -107,7 +120,7 @@ def test_regression_with_validation_data_minimizes_an_error_metric(
         )
         assert "outputs/residuals.json" in child.get_file_names()
     best, model = run.get_output()
-    assert best.id == min(errors, key=errors.__getitem__)
+    assert errors[best.id] == min(errors.values())
     assert len(model.predict(valid.drop(columns=["target"]))) == len(valid)
 
 
@@ -132,8 +145,9 @@ def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
 
 
 def test_bad_input_is_refused_before_anything_is_submitted(
-    experiment: Experiment, iris: pd.DataFrame
+    experiment: Experiment, iris: pd.DataFrame, tmp_path: Path
 ) -> None:
+    dataset = _tabular(experiment.workspace, iris, tmp_path, "iris")
     cases = [
         ({"label_column_name": "colour"}, "label_column_name"),
         ({"task": "regression"}, "label_column_name"),  # a string label
@@ -141,6 +155,8 @@ def test_bad_input_is_refused_before_anything_is_submitted(
         ({"training_data": iris.iloc[:0]}, "training_data"),
         ({"allowed_models": ["KNN"], "blocked_models": ["KNN"]}, "allowed_models"),
         ({"validation_data": iris.drop(columns=["species"])}, "validation_data"),
+        # A TabularDataset is read where it is submitted: its columns are checked there.
+        ({"training_data": dataset, "label_column_name": "colour"}, "label_column_name"),
     ]
     for change, named in cases:
         settings = {
