@@ -3,6 +3,7 @@ the local compute, the SDK's calls as the AutoML sample notebooks make them."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,10 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
+from tests.helpers import restart_server
 from trainforge.core import Dataset, Experiment, Workspace
+from trainforge.exceptions import UserErrorException
+from trainforge.schemas.runs import RunStatus
 from trainforge.train.automl import AutoMLConfig, ConfigException
 from trainforge.train.automl.run import AutoMLRun
 
@@ -167,4 +171,83 @@ def test_bad_input_is_refused_before_anything_is_submitted(
         }
         with pytest.raises(ConfigException, match=named):
             experiment.submit(AutoMLConfig(**settings))
+    assert list(experiment.get_runs()) == []
+
+
+def _wait_for_a_running_iteration(run: AutoMLRun) -> None:
+    deadline = time.monotonic() + 120
+    while not any(c.get_status() == "Running" for c in run.get_children()):
+        assert time.monotonic() < deadline, "no iteration started"
+        time.sleep(0.2)
+
+
+def test_a_restarted_control_plane_goes_on_with_the_search(
+    experiment: Experiment, iris: pd.DataFrame, tf_home: Path
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        iterations=2,
+        validation_size=0.3,
+        allowed_models=["LogisticRegression", "KNN"],
+    )
+    run = experiment.submit(config)
+    _wait_for_a_running_iteration(run)
+    restart_server(tf_home)
+    again = AutoMLRun(experiment, run.id)
+    assert again.wait_for_completion()["status"] == "Completed"
+    children = {c.id: c for c in again.get_children()}
+    assert sorted(children) == [f"{run.id}_{i}" for i in range(2)]
+    assert all(c.get_status() == "Completed" for c in children.values())
+    state = again._automl()
+    assert [c.iteration for c in state.children] == [0, 1]
+    # FLAML's searcher came back from the store: the second iteration is the next learner.
+    assert [c.run_algorithm for c in state.children] == ["LogisticRegression", "KNN"]
+    assert state.best_run_id in children
+
+
+def test_cancel_stops_the_search_and_its_running_iterations(
+    experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        iterations=50,
+        validation_size=0.3,
+        allowed_models=["KNN"],
+    )
+    run = experiment.submit(config)
+    _wait_for_a_running_iteration(run)
+    run.cancel()
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Canceled"
+    deadline = time.monotonic() + 60
+    while not all(RunStatus(c.get_status()).is_terminal for c in run.get_children()):
+        assert time.monotonic() < deadline, "an iteration did not stop"
+        time.sleep(0.2)
+    statuses = [c.get_status() for c in run.get_children()]
+    assert "Canceled" in statuses and len(statuses) < 50
+    assert set(statuses) <= {"Completed", "Canceled"}
+
+
+def test_the_service_refuses_a_learner_of_another_task(experiment: Experiment) -> None:
+    from trainforge.client.api import api
+    from trainforge.client.api.automl import AutoMLApi
+    from trainforge.client.errors import sdk_errors
+
+    body = {
+        "task": "regression",
+        "primary_metric": "r2_score",
+        "learners": ["lrl2"],
+        "rows": 10,
+        "columns": 2,
+        "definition": {"script": "automl_driver.py"},
+        "snapshot_id": "none",
+    }
+    automl = api(experiment.workspace, AutoMLApi)
+    with pytest.raises(UserErrorException, match=r"learners: unknown \['lrl2'\]"):
+        with sdk_errors():
+            automl.client.post(f"{automl.base}/experiments/{experiment.name}/automl", body)
     assert list(experiment.get_runs()) == []
