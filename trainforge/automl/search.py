@@ -61,10 +61,15 @@ def new_search(task: str, learners: list[str], rows: int, columns: int, seed: in
     classes = {name: engine_task.estimator_class_from_str(name) for name in learners}
     # budget >= 0: FLAML's cost-aware start (each learner's cost relative to LightGBM).
     states = {
-        name: SearchState(learner_class=cls, data=_Shape(rows, columns), task=engine_task, budget=1)
+        name: SearchState(  # type: ignore[no-untyped-call]
+            learner_class=cls, data=_Shape(rows, columns), task=engine_task, budget=1
+        )
         for name, cls in classes.items()
     }
-    spaces, low_cost, cat_cost, points = [], [], [], []
+    spaces: list[dict[str, Any]] = []
+    low_cost: list[Any] = []
+    cat_cost: list[Any] = []
+    points: list[dict[str, Any]] = []
     for name in learners:
         state = states[name]
         space = dict(state.search_space)

@@ -81,8 +81,11 @@ class LabelEncodedClassifier:
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags, Tags, TargetTags
 
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
-                    classifier_tags=ClassifierTags())
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+        )
 
 
 def featurizer(frame: Any, featurization: str) -> Any:
@@ -158,8 +161,7 @@ def run_iteration(
 ) -> Result:
     """Fit ``estimator`` with ``params`` on ``training`` and score it as the SDK does."""
     from sklearn.base import clone
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
 
     label = settings.label_column_name
     X, y = training.drop(columns=[label]), training[label]

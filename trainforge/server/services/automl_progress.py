@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from trainforge.automl import search
@@ -57,7 +58,9 @@ class _Pass:
         return RunStatus(run.status) if run is not None else None
 
     def active(self) -> int:
-        return sum(1 for it in self.iterations if not (self.status(it) or RunStatus.QUEUED).is_terminal)
+        return sum(
+            1 for it in self.iterations if not (self.status(it) or RunStatus.QUEUED).is_terminal
+        )
 
     def finish(self, status: RunStatus, error: ErrorDetail | None = None) -> Outcome:
         self.row.state = "done"
@@ -82,7 +85,9 @@ def advance(db: Session, runs: RunService, row: AutoMLSearch, now: datetime) -> 
     _check_budgets(step, now)
     if row.stop_reason is None and not _launch_more(step):
         return step.out
-    if step.active() == 0 and (row.stop_reason is not None or row.next_index >= step.spec.iterations):
+    if step.active() == 0 and (
+        row.stop_reason is not None or row.next_index >= step.spec.iterations
+    ):
         _complete(step)
     return step.out
 
@@ -118,7 +123,9 @@ def _stopped_by_parent(step: _Pass) -> bool:
         return False
     reason = CANCELED_WITH_PARENT.format(parent=step.parent.id)
     stopped = cancel_active(step.db, step.runs, step.ws, step.row, reason, "AutoMLCanceled")
-    step.out.lines.append(f"The AutoML run was canceled; {len(stopped)} running iterations canceled")
+    step.out.lines.append(
+        f"The AutoML run was canceled; {len(stopped)} running iterations canceled"
+    )
     step.finish(RunStatus.CANCELED)
     return True
 
@@ -147,9 +154,7 @@ def _report_ended(step: _Pass) -> None:
         assert run is not None
         score = _score(step, it.run_id) if status is RunStatus.COMPLETED else None
         it.score = score
-        seconds = (
-            (run.ended - run.started).total_seconds() if run.started and run.ended else 0.0
-        )
+        seconds = (run.ended - run.started).total_seconds() if run.started and run.ended else 0.0
         row.searcher = search.report(
             row.searcher,
             it.trial_id,
@@ -175,7 +180,9 @@ def _all_failing(step: _Pass) -> bool:
         return False
     last = step.child[ended[-1].run_id]
     cause = (last.error or {}).get("message", "") if last is not None else ""
-    message = f"AutoML run failed: its first {len(ended)} iterations all failed. Last error: {cause}"
+    message = (
+        f"AutoML run failed: its first {len(ended)} iterations all failed. Last error: {cause}"
+    )
     cancel_active(step.db, step.runs, step.ws, step.row, "The AutoML run failed", "AutoMLFailed")
     step.out.lines.append(message)
     step.finish(RunStatus.FAILED, ErrorDetail(code="UserError", message=message))
@@ -191,7 +198,10 @@ def _check_budgets(step: _Pass, now: datetime) -> None:
     if row.deadline is not None and now >= row.deadline:
         reason = f"experiment_timeout_minutes={spec.experiment_timeout_minutes:g} reached"
         stopped = cancel_active(
-            step.db, step.runs, step.ws, row,
+            step.db,
+            step.runs,
+            step.ws,
+            row,
             f"The iteration was canceled because its AutoML run reached {reason}",
             "AutoMLExperimentTimeout",
         )
@@ -241,7 +251,9 @@ def _launch_more(step: _Pass) -> bool:
         try:
             run = _start(step, trial_id, proposal)
         except ServiceError as exc:  # e.g. the target cluster was deleted meanwhile
-            message = f"AutoML run failed: could not create iteration {row.next_index}: {exc.message}"
+            message = (
+                f"AutoML run failed: could not create iteration {row.next_index}: {exc.message}"
+            )
             cancel_active(step.db, step.runs, step.ws, row, "The AutoML run failed", "AutoMLFailed")
             step.out.lines.append(message)
             step.finish(RunStatus.FAILED, ErrorDetail(code="UserError", message=message))
@@ -265,11 +277,16 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
         update={
             "arguments": [
                 *spec.definition.arguments,
-                "--iteration", str(index),
-                "--learner", proposal.learner,
-                "--config", json.dumps(config),
-                "--estimator", estimator,
-                "--params", json.dumps(params),
+                "--iteration",
+                str(index),
+                "--learner",
+                proposal.learner,
+                "--config",
+                json.dumps(config),
+                "--estimator",
+                estimator,
+                "--params",
+                json.dumps(params),
             ],
             "max_run_duration_seconds": max(1, round(timeout * 60))
             if timeout is not None

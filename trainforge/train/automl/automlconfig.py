@@ -14,6 +14,7 @@ from trainforge.train.automl.exceptions import ConfigException
 
 __all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
 
+
 def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
     return ConfigException(
         f"Invalid argument(s) '{argument}' specified: {value!r}. Supported value(s): {allowed}."
@@ -176,7 +177,9 @@ class AutoMLConfig:
             ):
                 raise _refuse(name, minutes_value, "a positive number")
         self.iteration_timeout_minutes = iteration_timeout_minutes
-        if experiment_exit_score is not None and not isinstance(experiment_exit_score, (int, float)):
+        if experiment_exit_score is not None and not isinstance(
+            experiment_exit_score, (int, float)
+        ):
             raise _refuse("experiment_exit_score", experiment_exit_score, "a number")
         self.experiment_exit_score = experiment_exit_score
         self.enable_early_stopping = bool(enable_early_stopping)

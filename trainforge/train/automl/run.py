@@ -54,9 +54,9 @@ def submit(
 ) -> AutoMLRun:
     """``experiment.submit(automl_config)``: snapshot the data, settings and iteration script,
     create the AutoML run; the control plane proposes and runs the iterations."""
+    from trainforge.core._tags import sanitize
     from trainforge.core.runconfig import RunConfiguration
     from trainforge.core.script_run import prepare
-    from trainforge.core._tags import sanitize
     from trainforge.schemas.automl import AutoMLCreate
 
     training = _frame(config.training_data)
@@ -95,7 +95,7 @@ def submit(
         run_config.target = str(target_name)
         definition, snapshot_id = prepare(experiment, folder, run_config)
     request = AutoMLCreate(
-        task=config.task,  # type: ignore[arg-type]
+        task=config.task,
         primary_metric=config.primary_metric,
         learners=config.learners,
         rows=len(training),
@@ -202,7 +202,8 @@ class AutoMLRun(Run):
         pick = max if state.goal == "maximize" else min
         for child in state.children:
             row = rows.setdefault(
-                child.run_algorithm, {"algorithm": child.run_algorithm, "iterations": 0, "best_score": None}
+                child.run_algorithm,
+                {"algorithm": child.run_algorithm, "iterations": 0, "best_score": None},
             )
             row["iterations"] += 1
             if child.score is not None:
@@ -210,7 +211,9 @@ class AutoMLRun(Run):
                 row["best_score"] = child.score if best is None else pick(best, child.score)
         return list(rows.values())
 
-    def get_best_child(self, metric: str | None = None, onnx_compatible: bool = False, **kwargs: Any) -> Run:
+    def get_best_child(
+        self, metric: str | None = None, onnx_compatible: bool = False, **kwargs: Any
+    ) -> Run:
         """The completed iteration with the best ``metric`` (default: the primary metric)."""
         return self._best(None, metric)
 
@@ -259,9 +262,13 @@ class AutoMLRun(Run):
         """``(best_run, fitted_model)``: the best iteration (or ``iteration``, or the best by
         ``metric``) and its fitted pipeline, loaded from its ``outputs/model.pkl``."""
         if iteration is not None and metric is not None:
-            raise ConfigException("Invalid argument(s) 'iteration' specified: give iteration or metric, not both.")
+            raise ConfigException(
+                "Invalid argument(s) 'iteration' specified: give iteration or metric, not both."
+            )
         if return_onnx_model:
-            raise ConfigException("Invalid argument(s) 'return_onnx_model' specified: ONNX models are not produced.")
+            raise ConfigException(
+                "Invalid argument(s) 'return_onnx_model' specified: ONNX models are not produced."
+            )
         best = self._best(iteration, metric)
         with tempfile.TemporaryDirectory(prefix="automl-model-") as folder:
             path = Path(folder) / "model.pkl"
@@ -283,9 +290,7 @@ class AutoMLRun(Run):
         best by ``metric``) as the next version of ``model_name`` (default: from the run id)."""
         best = self._best(iteration, metric)
         name = model_name or "".join(ch for ch in best.id if ch.isalnum())[:30]
-        model = best.register_model(
-            name, MODEL_FILE, tags=tags, description=description, **kwargs
-        )
+        model = best.register_model(name, MODEL_FILE, tags=tags, description=description, **kwargs)
         self.model_id = model.name
         return model
 
