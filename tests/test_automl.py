@@ -251,3 +251,39 @@ def test_the_service_refuses_a_learner_of_another_task(experiment: Experiment) -
         with sdk_errors():
             automl.client.post(f"{automl.base}/experiments/{experiment.name}/automl", body)
     assert list(experiment.get_runs()) == []
+
+
+def _most_at_once(children: list[Any]) -> int:
+    """The largest number of iterations that were running at the same moment."""
+    events = []
+    for child in children:
+        details = child.get_details()
+        events += [(details["startTimeUtc"], 1), (details["endTimeUtc"], -1)]
+    running = peak = 0
+    for _, change in sorted(events):
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_iterations_run_on_a_cluster_two_at_once(
+    clusters: Any, experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    cluster = clusters(min_nodes=2, max_nodes=2)
+    cluster.wait_for_completion(min_node_count=2, timeout_in_minutes=1)
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        compute_target=cluster,
+        iterations=2,
+        max_concurrent_iterations=2,
+        validation_size=0.3,
+        allowed_models=["LogisticRegression", "KNN"],
+    )
+    run = experiment.submit(config)
+    assert run.wait_for_completion()["status"] == "Completed"
+    children = list(run.get_children())
+    assert len(children) == 2
+    assert all(child.get_details()["target"] == cluster.name for child in children)
+    assert _most_at_once(children) == 2
