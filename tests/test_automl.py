@@ -67,6 +67,7 @@ def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
         assert CLASSIFICATION_METRICS <= set(child.get_metrics())
         assert "outputs/model.pkl" in child.get_file_names()
         assert "outputs/confusion_matrix.json" in child.get_file_names()
+        assert "outputs/featurization_summary.json" in child.get_file_names()
         algorithms.add(child.get_properties()["run_algorithm"])
     # FLAML starts every allowed learner at its low-cost point before searching further.
     assert algorithms == {"LightGBM", "LogisticRegression", "KNN"}
@@ -87,6 +88,9 @@ def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
     model = remote_run.register_model(model_name="iris-automl", description="AutoML best")
     assert model.name == "iris-automl" and model.version >= 1
     assert {row["algorithm"] for row in remote_run.summary()} == algorithms
+    guardrails = remote_run.get_guardrails()["data"]
+    assert [g["status"] for g in guardrails] == ["passed", "passed", "passed"]
+    assert "DATA GUARDRAILS" in capsys.readouterr().out
 
 
 def _tabular(ws: Workspace, frame: pd.DataFrame, tmp_path: Path, name: str) -> Any:

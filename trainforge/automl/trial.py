@@ -202,7 +202,37 @@ def run_iteration(
         metrics = regression_metrics(truth, predicted)
         files = {"residuals": _residuals(truth, predicted)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    files["featurization_summary"] = featurization_summary(model, X)
     return Result(metrics=metrics, model=model, validation=described, files=files)
+
+
+def featurization_summary(model: Any, frame: Any) -> list[dict[str, Any]]:
+    """What featurization did to each raw column, in the shape of the SDK's
+    ``featurization_summary.json``: its detected type and the features it became."""
+    transformer = model.named_steps["featurize"]
+    summary: list[dict[str, Any]] = []
+    for name, part, columns in transformer.transformers_:
+        if name == "remainder":
+            continue
+        for index, column in enumerate(columns):
+            count, steps = 1, ["Passthrough"]
+            if name == "numeric":
+                steps = ["MeanImputer"]
+            elif name == "categorical":
+                steps = ["ModeCatImputer", "OneHotEncoder"]
+                count = len(part.named_steps["onehot"].categories_[index])
+            summary.append(
+                {
+                    "RawFeatureName": str(column),
+                    "TypeDetected": "Numeric"
+                    if frame[column].dtype.kind in "biuf"
+                    else "Categorical",
+                    "Dropped": "No",
+                    "EngineeredFeatureCount": count,
+                    "Transformations": steps,
+                }
+            )
+    return summary
 
 
 def _confusion_matrix(truth: Any, predicted: Any, classes: Any) -> dict[str, Any]:

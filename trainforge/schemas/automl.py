@@ -18,6 +18,15 @@ MAX_TIMEOUT_MINUTES = 10080.0
 AUTOML_LOG = "azureml-logs/automl.txt"
 
 
+class Guardrail(BaseModel):
+    """A check of the training data: class balance, missing values, high cardinality."""
+
+    type: str = Field(max_length=255)
+    status: Literal["passed", "done", "alerted"]
+    description: str = Field(max_length=limits.MAX_METRIC_TEXT)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class AutoMLCreate(BaseModel):
     """An AutoML run: the task and metric, the learners FLAML may propose, the data's shape
     (for FLAML's search space), the budgets, and the iterations' run definition (the
@@ -47,6 +56,8 @@ class AutoMLCreate(BaseModel):
     display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
     description: str | None = None
     submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    # The data guardrails, checked where the data is read (``trainforge.automl.guardrails``).
+    guardrails: list[Guardrail] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _names(self) -> AutoMLCreate:
@@ -91,4 +102,5 @@ class AutoMLInfo(BaseModel):
     best_run_id: str | None = None
     best_score: float | None = None
     stop_reason: str | None = None
+    guardrails: list[Guardrail] = Field(default_factory=list)
     children: list[IterationInfo] = Field(default_factory=list)

@@ -138,6 +138,7 @@ def info(db: Session, ws: models.Workspace, run_id: str) -> AutoMLInfo:
         best_run_id=row.best_run_id,
         best_score=row.best_value,
         stop_reason=row.stop_reason,
+        guardrails=spec.guardrails,
         children=children,
     )
 

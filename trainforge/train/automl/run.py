@@ -54,10 +54,11 @@ def submit(
 ) -> AutoMLRun:
     """``experiment.submit(automl_config)``: snapshot the data, settings and iteration script,
     create the AutoML run; the control plane proposes and runs the iterations."""
+    from trainforge.automl.guardrails import guardrails
     from trainforge.core._tags import sanitize
     from trainforge.core.runconfig import RunConfiguration
     from trainforge.core.script_run import prepare
-    from trainforge.schemas.automl import AutoMLCreate
+    from trainforge.schemas.automl import AutoMLCreate, Guardrail
 
     training = _frame(config.training_data)
     label = config.label_column_name
@@ -110,6 +111,7 @@ def submit(
         snapshot_id=snapshot_id,
         tags=sanitize(tags or {}),
         submitted_by=submitting_user(),
+        guardrails=[Guardrail.model_validate(g) for g in guardrails(training, label, config.task)],
     )
     with sdk_errors():
         info = api(experiment.workspace, AutoMLApi).create(experiment.name, request)
@@ -194,6 +196,21 @@ class AutoMLRun(Run):
         if child.status != RunStatus.COMPLETED:
             pipeline += f" ({child.status})"
         return f" {child.iteration:>9}   {pipeline:<45}  {duration:>10}  {metric:>10}  {best:>8}"
+
+    def get_guardrails(self, to_console: bool = True) -> dict[str, Any]:
+        """The data guardrails of this run's training data (class balance, missing values,
+        high cardinality); printed as the SDK prints them unless ``to_console`` is False."""
+        checks = [g.model_dump() for g in self._automl().guardrails]
+        if to_console:
+            print("#" * 100)
+            print("DATA GUARDRAILS: ")
+            for check in checks:
+                print(f"\nTYPE:         {check['type']}")
+                print(f"STATUS:       {check['status'].upper()}")
+                print(f"DESCRIPTION:  {check['description']}")
+                print("\n" + "*" * 100)
+            print("#" * 100)
+        return {"schema_type": "data_guardrails", "schema_version": "1.0.0", "data": checks}
 
     def summary(self) -> list[dict[str, Any]]:
         """Per algorithm: how many iterations tried it and its best score."""
