@@ -170,6 +170,9 @@ def test_an_iteration_imputes_and_encodes_and_says_so(iris: pd.DataFrame) -> Non
     assert summary["colour"]["Transformations"] == ["ModeCatImputer", "OneHotEncoder"]
     assert summary["sepal length (cm)"]["Transformations"] == ["MeanImputer"]
     assert len(result.model.predict(frame.drop(columns=["species"]).head(5))) == 5
+    importance = result.files["feature_importance"]["data"]
+    assert len(importance["features"]) == 4 + 2  # the numbers and colour's two values
+    assert importance["importance"] == sorted(importance["importance"], reverse=True)
 
 
 def test_an_iteration_refuses_an_estimator_from_an_unknown_package(iris: pd.DataFrame) -> None:

@@ -197,13 +197,41 @@ def run_iteration(
         proba = np.asarray(predicted)
         labels = classes[np.argmax(proba, axis=1)]
         metrics = classification_metrics(truth, labels, proba, classes)
-        files = {"confusion_matrix": _confusion_matrix(truth, labels, classes)}
+        files: dict[str, Any] = {"confusion_matrix": _confusion_matrix(truth, labels, classes)}
     else:
         metrics = regression_metrics(truth, predicted)
         files = {"residuals": _residuals(truth, predicted)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
     files["featurization_summary"] = featurization_summary(model, X)
+    importance = feature_importance(model)
+    if importance is not None:
+        files["feature_importance"] = importance
     return Result(metrics=metrics, model=model, validation=described, files=files)
+
+
+def feature_importance(model: Any) -> dict[str, Any] | None:
+    """The fitted learner's own importance of each engineered feature (tree importances,
+    or the mean absolute coefficient of a linear model), largest first; None for a learner
+    without either (KNN)."""
+    learner = model.named_steps["model"]
+    learner = (
+        getattr(learner, "estimator", learner)
+        if isinstance(learner, LabelEncodedClassifier)
+        else learner
+    )
+    values = getattr(learner, "feature_importances_", None)
+    if values is None and getattr(learner, "coef_", None) is not None:
+        coef = np.abs(np.asarray(learner.coef_, dtype=float))
+        values = coef.mean(axis=0) if coef.ndim == 2 else coef
+    if values is None:
+        return None
+    names = [str(n) for n in model.named_steps["featurize"].get_feature_names_out()]
+    pairs = sorted(zip(names, (float(v) for v in values), strict=True), key=lambda p: -p[1])
+    return {
+        "schema_type": "feature_importance",
+        "schema_version": "1.0.0",
+        "data": {"features": [n for n, _ in pairs], "importance": [v for _, v in pairs]},
+    }
 
 
 def featurization_summary(model: Any, frame: Any) -> list[dict[str, Any]]:
