@@ -163,6 +163,7 @@ def test_bad_input_is_refused_before_anything_is_submitted(
         ({"training_data": iris.iloc[:0]}, "training_data"),
         ({"allowed_models": ["KNN"], "blocked_models": ["KNN"]}, "allowed_models"),
         ({"validation_data": iris.drop(columns=["species"])}, "validation_data"),
+        ({"training_data": iris.assign(species="setosa")}, "at least 2 classes"),
         # A TabularDataset is read where it is submitted: its columns are checked there.
         ({"training_data": dataset, "label_column_name": "colour"}, "label_column_name"),
     ]
@@ -176,6 +177,26 @@ def test_bad_input_is_refused_before_anything_is_submitted(
         with pytest.raises(ConfigException, match=named):
             experiment.submit(AutoMLConfig(**settings))
     assert list(experiment.get_runs()) == []
+
+
+def test_iterations_that_all_fail_fail_the_automl_run_with_their_error(
+    experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    # A column of dicts: featurization cannot encode it, so every iteration fails.
+    broken = iris.assign(notes=[{"n": i} for i in range(len(iris))])
+    config = AutoMLConfig(
+        task="classification",
+        training_data=broken,
+        label_column_name="species",
+        iterations=2,
+        validation_size=0.3,
+        allowed_models=["KNN"],
+    )
+    run = experiment.submit(config)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert "its first 2 iterations all failed" in details["error"]["error"]["message"]
+    assert [c.get_status() for c in run.get_children()] == ["Failed", "Failed"]
 
 
 def _wait_for_a_running_iteration(run: AutoMLRun) -> None:

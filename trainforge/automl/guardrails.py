@@ -56,7 +56,7 @@ def guardrails(frame: Any, label: str, task: str) -> list[dict[str, Any]]:
         for c in features.columns
         if features[c].dtype.kind not in "biufc"
         and rows >= HIGH_CARDINALITY_MIN_ROWS
-        and features[c].nunique() > HIGH_CARDINALITY_SHARE * rows
+        and _distinct(features[c]) > HIGH_CARDINALITY_SHARE * rows
     ]
     found.append(
         {
@@ -72,3 +72,11 @@ def guardrails(frame: Any, label: str, task: str) -> list[dict[str, Any]]:
         }
     )
     return found
+
+
+def _distinct(column: Any) -> int:
+    """How many distinct values a column has (values that cannot be compared: by text)."""
+    try:
+        return int(column.nunique())
+    except TypeError:
+        return int(column.astype(str).nunique())

@@ -98,6 +98,13 @@ class AutoMLConfig:
                     f"{label_column_name} ({training_data[label_column_name].dtype})",
                     "a numeric column for task 'regression'",
                 )
+        if columns is not None and task == "classification":
+            if training_data[label_column_name].nunique() < 2:
+                raise _refuse(
+                    "label_column_name",
+                    f"{label_column_name} (one class)",
+                    "a column with at least 2 classes for task 'classification'",
+                )
         self.training_data = training_data
         self.label_column_name = label_column_name
 
