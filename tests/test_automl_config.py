@@ -183,3 +183,23 @@ def test_an_iteration_refuses_an_estimator_from_an_unknown_package(iris: pd.Data
     )
     with pytest.raises(ValueError, match="is not from"):
         trial.run_iteration(settings, "os.system", {}, iris)
+
+
+def test_sdk_model_names_without_a_learner_are_blocked_freely_and_allowed_with_a_warning(
+    iris: pd.DataFrame,
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        blocked_models=["KNN", "LinearSVM"],
+    )
+    assert "KNN" not in config.allowed_models and "LinearSVM" not in config.allowed_models
+    with pytest.warns(UserWarning, match=r"\['SVM'\] have no engine learner"):
+        config = AutoMLConfig(
+            task="classification",
+            training_data=iris,
+            label_column_name="species",
+            allowed_models=["SVM", "LightGBM"],
+        )
+    assert config.learners == ["lgbm"]

@@ -66,3 +66,48 @@ def sdk_model_name(task: str, learner: str) -> str:
         if engine == learner:
             return name
     return learner
+
+
+# Every model name the SDK accepts per task (azureml-train-automl-client's
+# SupportedModels): those FLAML has no learner for are never tried here, so blocking one
+# is a no-op and allowing one is said with a warning.
+SDK_MODELS: dict[str, frozenset[str]] = {
+    "classification": frozenset(
+        {
+            "AveragedPerceptronClassifier",
+            "BernoulliNaiveBayes",
+            "DecisionTree",
+            "ExtremeRandomTrees",
+            "GradientBoosting",
+            "KNN",
+            "LightGBM",
+            "LinearSVM",
+            "LogisticRegression",
+            "MultinomialNaiveBayes",
+            "RandomForest",
+            "SGD",
+            "SVM",
+            "TensorFlowDNN",
+            "TensorFlowLinearClassifier",
+            "XGBoostClassifier",
+        }
+    ),
+    "regression": frozenset(
+        {
+            "DecisionTree",
+            "ElasticNet",
+            "ExtremeRandomTrees",
+            "FastLinearRegressor",
+            "GradientBoosting",
+            "KNN",
+            "LassoLars",
+            "LightGBM",
+            "OnlineGradientDescentRegressor",
+            "RandomForest",
+            "SGD",
+            "TensorFlowDNN",
+            "TensorFlowLinearRegressor",
+            "XGBoostRegressor",
+        }
+    ),
+}

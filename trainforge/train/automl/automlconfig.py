@@ -7,9 +7,10 @@ an iteration runs.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from trainforge.automl.names import MODELS, PRIMARY_METRICS, TASKS
+from trainforge.automl.names import MODELS, PRIMARY_METRICS, SDK_MODELS, TASKS
 from trainforge.train.automl.exceptions import ConfigException
 
 __all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
@@ -137,10 +138,18 @@ class AutoMLConfig:
         models = MODELS[task]
         allowed = allowed_models if allowed_models is not None else whitelist_models
         blocked = blocked_models if blocked_models is not None else blacklist_models
+        known = MODELS[task].keys() | SDK_MODELS[task]
         for argument, names in (("allowed_models", allowed), ("blocked_models", blocked)):
             for name in names or []:
-                if name not in models:
-                    raise _refuse(argument, name, list(models))
+                if name not in known:
+                    raise _refuse(argument, name, sorted(known))
+        missing = [m for m in allowed or [] if m not in models]
+        if missing and any(m in models for m in allowed or []):
+            warnings.warn(
+                f"allowed_models: {missing} have no engine learner here and are not tried; "
+                f"supported: {list(models)}",
+                stacklevel=2,
+            )
         chosen = [
             m for m in models if (allowed is None or m in allowed) and m not in (blocked or [])
         ]
