@@ -199,6 +199,46 @@ def test_iterations_that_all_fail_fail_the_automl_run_with_their_error(
     assert [c.get_status() for c in run.get_children()] == ["Failed", "Failed"]
 
 
+def test_the_exit_score_ends_the_search_once_reached(
+    experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=iris,
+        label_column_name="species",
+        iterations=20,
+        experiment_exit_score=0.5,
+        validation_size=0.3,
+        allowed_models=["KNN", "LogisticRegression"],
+    )
+    run = experiment.submit(config)
+    assert run.wait_for_completion()["status"] == "Completed"
+    state = run._automl()
+    assert state.stop_reason == "experiment_exit_score=0.5 reached"
+    assert len(state.children) == 1 and state.best_score is not None and state.best_score >= 0.5
+
+
+def test_a_slow_iteration_is_stopped_at_iteration_timeout_minutes(
+    experiment: Experiment, iris: pd.DataFrame
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        iterations=1,
+        iteration_timeout_minutes=0.01,  # 1 s: less than an iteration's imports take
+        validation_size=0.3,
+        allowed_models=["KNN"],
+    )
+    run = experiment.submit(config)
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    (child,) = run.get_children()
+    assert child.get_details()["runDefinition"]["max_run_duration_seconds"] == 1
+    assert "max_run_duration_seconds=1" in child.get_details()["error"]["error"]["message"]
+
+
 def _wait_for_a_running_iteration(run: AutoMLRun) -> None:
     deadline = time.monotonic() + 120
     while not any(c.get_status() == "Running" for c in run.get_children()):
