@@ -203,3 +203,11 @@ def test_sdk_model_names_without_a_learner_are_blocked_freely_and_allowed_with_a
             allowed_models=["SVM", "LightGBM"],
         )
     assert config.learners == ["lgbm"]
+
+
+def test_old_code_gives_x_and_y(iris: pd.DataFrame) -> None:
+    X, y = iris.drop(columns=["species"]), iris["species"]
+    config = AutoMLConfig(task="classification", X=X, y=y, iterations=2)
+    assert config.label_column_name == "y"
+    assert list(config.training_data.columns) == [*X.columns, "y"]
+    assert (config.training_data["y"] == y.values).all()
