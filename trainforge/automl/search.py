@@ -96,16 +96,25 @@ def new_search(task: str, learners: list[str], rows: int, columns: int, seed: in
     return pickle.dumps(searcher)
 
 
-def propose(state: bytes, trial_id: str) -> tuple[bytes, Proposal | None]:
-    """The searcher's next pipeline (None: none for now) and its new state."""
+def load(state: bytes) -> Any:
+    """The searcher of a stored state (``new_search``, ``dump``)."""
     _flaml()
-    searcher = pickle.loads(state)  # noqa: S301 - the control plane's own store
+    return pickle.loads(state)  # noqa: S301 - the control plane's own store
+
+
+def dump(searcher: Any) -> bytes:
+    return pickle.dumps(searcher)
+
+
+def propose(searcher: Any, trial_id: str) -> Proposal | None:
+    """The searcher's next pipeline; None: none for now (FLAML's CFO declines while it
+    starts a local search, and for a config it has tried already)."""
     suggested = searcher.suggest(trial_id)
     if suggested is None:
-        return pickle.dumps(searcher), None
+        return None
     config = dict(suggested["ml"])
     learner = config.pop("learner")
-    return pickle.dumps(searcher), Proposal(learner=learner, config=config)
+    return Proposal(learner=learner, config=config)
 
 
 def estimator_of(task: str, learner: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -130,25 +139,22 @@ def plain(value: Any) -> Any:
 
 
 def report(
-    state: bytes,
+    searcher: Any,
     trial_id: str,
     proposal: Proposal | None,
     score: float | None,
     maximize: bool,
     seconds: float,
-) -> bytes:
-    """Tell the searcher how ``trial_id`` did (score None: it failed); its new state."""
-    _flaml()
-    searcher = pickle.loads(state)  # noqa: S301 - the control plane's own store
+) -> None:
+    """Tell the searcher how ``trial_id`` did (score None: it failed)."""
     if score is None or proposal is None:
         searcher.on_trial_complete(trial_id, None, error=True)
-    else:
-        config = {"ml": {**proposal.config, "learner": proposal.learner}}
-        result: dict[str, Any] = {
-            LOSS: 1.0 - score if maximize else score,
-            COST: max(seconds, 1e-3),
-            # FLAML's tune hands a trial's config to the searcher under this prefix.
-            **{f"config/{key}": value for key, value in config.items()},
-        }
-        searcher.on_trial_complete(trial_id, result)
-    return pickle.dumps(searcher)
+        return
+    config = {"ml": {**proposal.config, "learner": proposal.learner}}
+    result: dict[str, Any] = {
+        LOSS: 1.0 - score if maximize else score,
+        COST: max(seconds, 1e-3),
+        # FLAML's tune hands a trial's config to the searcher under this prefix.
+        **{f"config/{key}": value for key, value in config.items()},
+    }
+    searcher.on_trial_complete(trial_id, result)

@@ -37,6 +37,9 @@ EARLY_STOPPING_ITERATIONS = 10
 # Proposals asked of the searcher in one pass before waiting for results (FLAML's CFO
 # answers None now and then while its local search thread is being created).
 ASKS_PER_PASS = 3
+# Proposals the searcher declines in a row, with no iteration running, before the search
+# counts as exhausted (a small space FLAML has walked through).
+EXHAUSTED_ASKS = 50
 
 
 @dataclass
@@ -145,18 +148,21 @@ def _better(value: float, than: float | None, maximize: bool) -> bool:
 def _report_ended(step: _Pass) -> None:
     """Iterations that ended since the last pass: their score to the searcher and the log."""
     row = step.row
+    searcher = None
     for it in step.iterations:
         status = step.status(it)
         if status is None or not status.is_terminal or it.reported == status.value:
             continue
+        if searcher is None:
+            searcher = search.load(row.searcher)
         it.reported = status.value
         run = step.child[it.run_id]
         assert run is not None
         score = _score(step, it.run_id) if status is RunStatus.COMPLETED else None
         it.score = score
         seconds = (run.ended - run.started).total_seconds() if run.started and run.ended else 0.0
-        row.searcher = search.report(
-            row.searcher,
+        search.report(
+            searcher,
             it.trial_id,
             search.Proposal(it.learner, dict(it.config)),
             score,
@@ -171,6 +177,8 @@ def _report_ended(step: _Pass) -> None:
             f"ITERATION {it.index} PIPELINE {sdk_model_name(step.spec.task, it.learner)} "
             f"DURATION {seconds:.1f}s METRIC {shown} BEST {best}"
         )
+    if searcher is not None:
+        row.searcher = search.dump(searcher)
 
 
 def _all_failing(step: _Pass) -> bool:
@@ -236,18 +244,37 @@ def _launch_more(step: _Pass) -> bool:
     AutoML run then failed)."""
     row, spec = step.row, step.spec
     active = step.active()
-    asks = 0
+    if active >= spec.max_concurrent_iterations or row.next_index >= spec.iterations:
+        return True
+    searcher = search.load(row.searcher)
+    try:
+        return _ask(step, searcher, active)
+    finally:
+        row.searcher = search.dump(searcher)
+
+
+def _ask(step: _Pass, searcher: object, active: int) -> bool:
+    row, spec = step.row, step.spec
+    asks = declined = 0
     while (
         active < spec.max_concurrent_iterations
         and row.next_index < spec.iterations
-        and asks < ASKS_PER_PASS
+        # With nothing running, ask until the searcher proposes or counts as exhausted.
+        and asks < (ASKS_PER_PASS if active else EXHAUSTED_ASKS)
     ):
         trial_id = f"t{row.calls}"
         row.calls += 1
         asks += 1
-        row.searcher, proposal = search.propose(row.searcher, trial_id)
+        proposal = search.propose(searcher, trial_id)
         if proposal is None:
+            declined += 1
+            if active == 0 and declined >= EXHAUSTED_ASKS:
+                # Nothing running could give the searcher new results: it has no more.
+                row.stop_reason = "the search space is exhausted"
+                step.out.lines.append(f"No more iterations: {row.stop_reason}")
+                return True
             continue
+        declined = 0
         try:
             run = _start(step, trial_id, proposal)
         except ServiceError as exc:  # e.g. the target cluster was deleted meanwhile
