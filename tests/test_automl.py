@@ -67,10 +67,13 @@ def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
         assert CLASSIFICATION_METRICS <= set(child.get_metrics())
         assert "outputs/model.pkl" in child.get_file_names()
         assert "outputs/confusion_matrix.json" in child.get_file_names()
-        assert "outputs/featurization_summary.json" in child.get_file_names()
         algorithms.add(child.get_properties()["run_algorithm"])
-    # FLAML starts every allowed learner at its low-cost point before searching further.
-    assert algorithms == {"LightGBM", "LogisticRegression", "KNN"}
+    # FLAML starts every allowed learner at its low-cost point before searching further;
+    # the last iteration is the SDK's VotingEnsemble of the best of them.
+    assert algorithms == {"LightGBM", "LogisticRegression", "KNN", "VotingEnsemble"}
+    ensemble = children[f"{remote_run.id}_3"]
+    assert ensemble.get_properties()["run_algorithm"] == "VotingEnsemble"
+    assert "outputs/featurization_summary.json" not in ensemble.get_file_names()
 
     best_run, fitted_model = remote_run.get_output()
     scores = {run_id: run.get_metrics()["accuracy"] for run_id, run in children.items()}
@@ -88,6 +91,7 @@ def test_classification_iterations_are_child_runs_and_the_best_model_predicts(
     model = remote_run.register_model(model_name="iris-automl", description="AutoML best")
     assert model.name == "iris-automl" and model.version >= 1
     assert {row["algorithm"] for row in remote_run.summary()} == algorithms
+    assert "outputs/featurization_summary.json" in children[f"{remote_run.id}_0"].get_file_names()
     guardrails = remote_run.get_guardrails()["data"]
     assert [g["status"] for g in guardrails] == ["passed", "passed", "passed"]
     assert "DATA GUARDRAILS" in capsys.readouterr().out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 TASKS = ("classification", "regression")
+# The model name of the ensemble iteration (the SDK's).
+VOTING_ENSEMBLE = "VotingEnsemble"
 
 # The SDK's primary metrics per task (its first is the default) and FLAML's metric for each
 # (what FLAML's own ``AutoML.fit`` would optimize; iterations log the SDK's metric itself).

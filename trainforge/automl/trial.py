@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainforge.automl.metrics import classification_metrics, regression_metrics
+from trainforge.automl.names import VOTING_ENSEMBLE
 
 # The SDK's default validation when none is given: cross-validation below 20,000 rows
 # (10 folds below 1,000 rows, else 3), a 10% holdout above.
@@ -140,6 +141,20 @@ def pipeline(settings: Settings, estimator: str, params: dict[str, Any], frame: 
     return Pipeline([("featurize", featurizer(frame, settings.featurization)), ("model", model)])
 
 
+def ensemble(settings: Settings, members: list[dict[str, Any]], frame: Any) -> Any:
+    """The SDK's VotingEnsemble: the members' pipelines (each ``{"estimator", "params"}``),
+    averaged (soft voting for a classifier)."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    parts = [
+        (f"model_{i}", pipeline(settings, m["estimator"], m["params"], frame))
+        for i, m in enumerate(members)
+    ]
+    if settings.task == "classification":
+        return VotingClassifier(parts, voting="soft")
+    return VotingRegressor(parts)
+
+
 def _validation(settings: Settings, rows: int, given: bool) -> tuple[str, float | int]:
     if given:
         return "validation_data", 0
@@ -159,7 +174,8 @@ def run_iteration(
     training: Any,
     validation: Any = None,
 ) -> Result:
-    """Fit ``estimator`` with ``params`` on ``training`` and score it as the SDK does."""
+    """Fit ``estimator`` with ``params`` on ``training`` and score it as the SDK does;
+    ``estimator`` "VotingEnsemble" with ``params["members"]``: the ensemble of those."""
     from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
 
@@ -167,7 +183,11 @@ def run_iteration(
     X, y = training.drop(columns=[label]), training[label]
     classify = settings.task == "classification"
     method, amount = _validation(settings, len(training), validation is not None)
-    template = pipeline(settings, estimator, params, X)
+    template = (
+        ensemble(settings, params["members"], X)
+        if estimator == VOTING_ENSEMBLE
+        else pipeline(settings, estimator, params, X)
+    )
     if method == "cv":
         folds = int(amount)
         splitter = (
@@ -202,6 +222,8 @@ def run_iteration(
         metrics = regression_metrics(truth, predicted)
         files = {"residuals": _residuals(truth, predicted)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    if estimator == VOTING_ENSEMBLE:
+        return Result(metrics=metrics, model=model, validation=described, files=files)
     files["featurization_summary"] = featurization_summary(model, X)
     importance = feature_importance(model)
     if importance is not None:

@@ -48,6 +48,8 @@ class AutoMLCreate(BaseModel):
     )
     experiment_exit_score: float | None = Field(default=None, allow_inf_nan=False)
     enable_early_stopping: bool = True
+    # The last iteration (of at least 3) is the SDK's VotingEnsemble of the best ones.
+    enable_voting_ensemble: bool = True
     seed: int | None = Field(default=None, ge=0, le=limits.INT32_MAX)
     definition: RunDefinition
     snapshot_id: str = Field(max_length=limits.MAX_HASH)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from trainforge.automl import search
-from trainforge.automl.names import goal, sdk_model_name
+from trainforge.automl.names import VOTING_ENSEMBLE, goal, sdk_model_name
 from trainforge.schemas.automl import AutoMLCreate
 from trainforge.schemas.runs import ErrorDetail, RunCreate, RunStatus
 from trainforge.server.errors import ServiceError
@@ -37,6 +38,8 @@ EARLY_STOPPING_ITERATIONS = 10
 # Proposals asked of the searcher in one pass before waiting for results (FLAML's CFO
 # answers None now and then while its local search thread is being created).
 ASKS_PER_PASS = 3
+# The VotingEnsemble iteration: of the best this many iterations, when there are this many.
+ENSEMBLE_MEMBERS, ENSEMBLE_MIN_ITERATIONS = 5, 3
 # Proposals the searcher declines in a row, with no iteration running, before the search
 # counts as exhausted (a small space FLAML has walked through).
 EXHAUSTED_ASKS = 50
@@ -59,6 +62,17 @@ class _Pass:
     def status(self, it: AutoMLIteration) -> RunStatus | None:
         run = self.child.get(it.run_id)
         return RunStatus(run.status) if run is not None else None
+
+    @property
+    def ensemble(self) -> bool:
+        """Whether the last iteration is a VotingEnsemble (the SDK's default)."""
+        spec = self.spec
+        return spec.enable_voting_ensemble and spec.iterations >= ENSEMBLE_MIN_ITERATIONS
+
+    @property
+    def searched(self) -> int:
+        """How many iterations FLAML's searcher proposes (the rest: the ensemble)."""
+        return self.spec.iterations - 1 if self.ensemble else self.spec.iterations
 
     def active(self) -> int:
         return sum(
@@ -88,10 +102,9 @@ def advance(db: Session, runs: RunService, row: AutoMLSearch, now: datetime) -> 
     _check_budgets(step, now)
     if row.stop_reason is None and not _launch_more(step):
         return step.out
-    if step.active() == 0 and (
-        row.stop_reason is not None or row.next_index >= step.spec.iterations
-    ):
-        _complete(step)
+    if step.active() == 0 and (row.stop_reason is not None or row.next_index >= step.searched):
+        if not _launch_ensemble(step):
+            _complete(step)
     return step.out
 
 
@@ -153,7 +166,7 @@ def _report_ended(step: _Pass) -> None:
         status = step.status(it)
         if status is None or not status.is_terminal or it.reported == status.value:
             continue
-        if searcher is None:
+        if searcher is None and it.learner != VOTING_ENSEMBLE:
             searcher = search.load(row.searcher)
         it.reported = status.value
         run = step.child[it.run_id]
@@ -161,14 +174,15 @@ def _report_ended(step: _Pass) -> None:
         score = _score(step, it.run_id) if status is RunStatus.COMPLETED else None
         it.score = score
         seconds = (run.ended - run.started).total_seconds() if run.started and run.ended else 0.0
-        search.report(
-            searcher,
-            it.trial_id,
-            search.Proposal(it.learner, dict(it.config)),
-            score,
-            step.maximize,
-            seconds,
-        )
+        if searcher is not None and it.learner != VOTING_ENSEMBLE:
+            search.report(
+                searcher,
+                it.trial_id,
+                search.Proposal(it.learner, dict(it.config)),
+                score,
+                step.maximize,
+                seconds,
+            )
         if score is not None and _better(score, row.best_value, step.maximize):
             row.best_run_id, row.best_value = it.run_id, score
         best = f"{row.best_value:.4f}" if row.best_value is not None else "nan"
@@ -244,7 +258,7 @@ def _launch_more(step: _Pass) -> bool:
     AutoML run then failed)."""
     row, spec = step.row, step.spec
     active = step.active()
-    if active >= spec.max_concurrent_iterations or row.next_index >= spec.iterations:
+    if active >= spec.max_concurrent_iterations or row.next_index >= step.searched:
         return True
     searcher = search.load(row.searcher)
     try:
@@ -258,7 +272,7 @@ def _ask(step: _Pass, searcher: object, active: int) -> bool:
     asks = declined = 0
     while (
         active < spec.max_concurrent_iterations
-        and row.next_index < spec.iterations
+        and row.next_index < step.searched
         # With nothing running, ask until the searcher proposes or counts as exhausted.
         and asks < (ASKS_PER_PASS if active else EXHAUSTED_ASKS)
     ):
@@ -275,8 +289,10 @@ def _ask(step: _Pass, searcher: object, active: int) -> bool:
                 return True
             continue
         declined = 0
+        config = {key: search.plain(value) for key, value in proposal.config.items()}
         try:
-            run = _start(step, trial_id, proposal)
+            estimator, params = search.estimator_of(spec.task, proposal.learner, config)
+            run = _start(step, trial_id, proposal.learner, config, estimator, params)
         except ServiceError as exc:  # e.g. the target cluster was deleted meanwhile
             message = (
                 f"AutoML run failed: could not create iteration {row.next_index}: {exc.message}"
@@ -294,11 +310,59 @@ def _ask(step: _Pass, searcher: object, active: int) -> bool:
     return True
 
 
-def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
+def _launch_ensemble(step: _Pass) -> bool:
+    """The VotingEnsemble iteration of the best ones, once the search is over (not after
+    the experiment timeout: the time is up); whether it was started."""
+    row = step.row
+    if (
+        not step.ensemble
+        or any(it.learner == VOTING_ENSEMBLE for it in step.iterations)
+        or (row.stop_reason or "").startswith("experiment_timeout")
+    ):
+        return False
+    scored = [
+        it
+        for it in step.iterations
+        if it.score is not None and it.reported == RunStatus.COMPLETED.value
+    ]
+    if len(scored) < 2:
+        return False
+    scored.sort(key=lambda it: it.score or 0.0, reverse=step.maximize)
+    best = scored[:ENSEMBLE_MEMBERS]
+    members = []
+    for it in best:
+        estimator, params = search.estimator_of(step.spec.task, it.learner, it.config)
+        members.append({"estimator": estimator, "params": params})
+    try:
+        run = _start(
+            step,
+            "ensemble",
+            VOTING_ENSEMBLE,
+            {"members": [it.run_id for it in best]},
+            VOTING_ENSEMBLE,
+            {"members": members},
+        )
+    except ServiceError as exc:
+        step.out.lines.append(f"The VotingEnsemble iteration could not be created: {exc.message}")
+        return False
+    step.out.lines.append(
+        f"Iteration {row.next_index - 1} ({run.id}) queued: VotingEnsemble of iterations "
+        f"{[it.index for it in best]}"
+    )
+    step.out.runs_changed = True
+    return True
+
+
+def _start(
+    step: _Pass,
+    trial_id: str,
+    learner: str,
+    config: dict[str, Any],
+    estimator: str,
+    params: dict[str, Any],
+) -> models.Run:
     row, spec = step.row, step.spec
     index = row.next_index
-    config = {key: search.plain(value) for key, value in proposal.config.items()}
-    estimator, params = search.estimator_of(spec.task, proposal.learner, config)
     timeout = spec.iteration_timeout_minutes
     definition = spec.definition.model_copy(
         update={
@@ -307,7 +371,7 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
                 "--iteration",
                 str(index),
                 "--learner",
-                proposal.learner,
+                learner,
                 "--config",
                 json.dumps(config),
                 "--estimator",
@@ -320,7 +384,7 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
             else spec.definition.max_run_duration_seconds,
         }
     )
-    algorithm = sdk_model_name(spec.task, proposal.learner)
+    algorithm = sdk_model_name(spec.task, learner)
     child = step.runs.create(
         step.db,
         step.ws,
@@ -339,7 +403,7 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
                 "run_algorithm": algorithm,
                 "run_preprocessor": "ColumnTransformer",
                 "pipeline_spec": json.dumps(
-                    {"learner": proposal.learner, "estimator": estimator, "params": params}
+                    {"learner": learner, "estimator": estimator, "params": params}
                 ),
             },
             submitted_by=step.parent.submitted_by,
@@ -350,7 +414,7 @@ def _start(step: _Pass, trial_id: str, proposal: search.Proposal) -> models.Run:
         automl_run_id=row.run_id,
         index=index,
         run_id=child.id,
-        learner=proposal.learner,
+        learner=learner,
         config=config,
         trial_id=trial_id,
     )

@@ -59,6 +59,7 @@ class AutoMLConfig:
         iteration_timeout_minutes: float | None = None,
         experiment_exit_score: float | None = None,
         enable_early_stopping: bool = True,
+        enable_voting_ensemble: bool = True,
         featurization: Any = "auto",
         X: Any = None,
         y: Any = None,
@@ -199,6 +200,7 @@ class AutoMLConfig:
             raise _refuse("experiment_exit_score", experiment_exit_score, "a number")
         self.experiment_exit_score = experiment_exit_score
         self.enable_early_stopping = bool(enable_early_stopping)
+        self.enable_voting_ensemble = bool(enable_voting_ensemble)
         if featurization not in ("auto", "off"):
             raise _refuse("featurization", featurization, ["auto", "off"])
         self.featurization = featurization

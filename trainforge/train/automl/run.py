@@ -107,6 +107,7 @@ def submit(
         iteration_timeout_minutes=config.iteration_timeout_minutes,
         experiment_exit_score=config.experiment_exit_score,
         enable_early_stopping=config.enable_early_stopping,
+        enable_voting_ensemble=config.enable_voting_ensemble,
         definition=definition,
         snapshot_id=snapshot_id,
         tags=sanitize(tags or {}),
