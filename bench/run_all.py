@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_automl  # noqa: E402
 import bench_cluster  # noqa: E402
 import bench_datastores  # noqa: E402
 import bench_ddp  # noqa: E402
@@ -46,6 +47,7 @@ BENCHMARKS = [
     ("datastores", bench_datastores.run),
     ("environments", bench_environments.run),
     ("hyperdrive", bench_hyperdrive.run),
+    ("automl", bench_automl.run),
     ("pipeline", bench_pipeline.run),
     ("ray", bench_ray.run),
     ("runs-list", bench_runs_list.run),

@@ -128,3 +128,86 @@ def test_sdk_metric_names_are_computed_for_both_tasks(iris: pd.DataFrame) -> Non
     assert errors["root_mean_squared_error"] > errors["normalized_root_mean_squared_error"]
     assert errors["median_absolute_error"] <= errors["root_mean_squared_error"]
     assert errors["r2_score"] > 0.9 and 0 < errors["normalized_root_mean_squared_error"] < 0.1
+
+
+def test_guardrails_flag_imbalance_missing_values_and_id_like_columns() -> None:
+    import numpy as np
+
+    from trainforge.automl.guardrails import guardrails
+
+    frame = pd.DataFrame(
+        {
+            "a": [1.0, 2.0, np.nan] * 10,
+            "id": [f"row{i}" for i in range(30)],
+            "y": [0] * 27 + [1] * 3,
+        }
+    )
+    checks = {check["type"]: check for check in guardrails(frame, "y", "classification")}
+    assert checks["Class balancing detection"]["status"] == "alerted"
+    assert checks["Missing feature values imputation"]["details"] == {"missing_values": {"a": 10}}
+    assert checks["High cardinality feature detection"]["details"] == {"columns": ["id"]}
+    balanced = guardrails(frame.assign(y=[0, 1] * 15).drop(columns=["id"]), "y", "classification")
+    assert balanced[0]["status"] == "passed" and balanced[2]["status"] == "passed"
+
+
+def test_an_iteration_imputes_and_encodes_and_says_so(iris: pd.DataFrame) -> None:
+    from trainforge.automl import search, trial
+
+    frame = iris.assign(colour=["red", "green", None] * 50)
+    frame.loc[::7, "sepal length (cm)"] = None
+    settings = trial.Settings(
+        task="classification",
+        label_column_name="species",
+        primary_metric="accuracy",
+        validation_size=0.3,
+    )
+    estimator, params = search.estimator_of("classification", "lrl2", {"C": 1.0})
+    assert estimator == "sklearn.linear_model._logistic.LogisticRegression"
+    result = trial.run_iteration(settings, estimator, params, frame)
+    assert result.metrics["accuracy"] > 0.8
+    summary = {row["RawFeatureName"]: row for row in result.files["featurization_summary"]}
+    assert summary["colour"]["EngineeredFeatureCount"] == 2
+    assert summary["colour"]["Transformations"] == ["ModeCatImputer", "OneHotEncoder"]
+    assert summary["sepal length (cm)"]["Transformations"] == ["MeanImputer"]
+    assert len(result.model.predict(frame.drop(columns=["species"]).head(5))) == 5
+    importance = result.files["feature_importance"]["data"]
+    assert len(importance["features"]) == 4 + 2  # the numbers and colour's two values
+    assert importance["importance"] == sorted(importance["importance"], reverse=True)
+
+
+def test_an_iteration_refuses_an_estimator_from_an_unknown_package(iris: pd.DataFrame) -> None:
+    from trainforge.automl import trial
+
+    settings = trial.Settings(
+        task="classification", label_column_name="species", primary_metric="accuracy"
+    )
+    with pytest.raises(ValueError, match="is not from"):
+        trial.run_iteration(settings, "os.system", {}, iris)
+
+
+def test_sdk_model_names_without_a_learner_are_blocked_freely_and_allowed_with_a_warning(
+    iris: pd.DataFrame,
+) -> None:
+    config = AutoMLConfig(
+        task="classification",
+        training_data=iris,
+        label_column_name="species",
+        blocked_models=["KNN", "LinearSVM"],
+    )
+    assert "KNN" not in config.allowed_models and "LinearSVM" not in config.allowed_models
+    with pytest.warns(UserWarning, match=r"\['SVM'\] have no engine learner"):
+        config = AutoMLConfig(
+            task="classification",
+            training_data=iris,
+            label_column_name="species",
+            allowed_models=["SVM", "LightGBM"],
+        )
+    assert config.learners == ["lgbm"]
+
+
+def test_old_code_gives_x_and_y(iris: pd.DataFrame) -> None:
+    X, y = iris.drop(columns=["species"]), iris["species"]
+    config = AutoMLConfig(task="classification", X=X, y=y, iterations=2)
+    assert config.label_column_name == "y"
+    assert list(config.training_data.columns) == [*X.columns, "y"]
+    assert (config.training_data["y"] == y.values).all()

@@ -21,6 +21,7 @@ from trainforge.server.errors import ServiceError
 from trainforge.server.nul_guard import RefuseNul, refuse_nul_in_body
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers import (
+    automl,
     computes,
     datasets,
     datastores,
@@ -162,6 +163,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         datasets,
         environments,
         sweeps,
+        automl,
         pipelines,
         processes,
         models,

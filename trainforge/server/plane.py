@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from trainforge.compute import registry
+from trainforge.server.automl_loop import INTERVAL_S as AUTOML_INTERVAL_S
+from trainforge.server.automl_loop import AutoMLLoop
 from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
 from trainforge.server.login_codes import LoginCodes
@@ -57,12 +59,21 @@ class ControlPlane:
             self.events.notify,
             self.scheduler.wake,
         )
+        self.automl = AutoMLLoop(
+            self.store,
+            self.runs,
+            self.artifacts,
+            self.events.notify,
+            self.scheduler.wake,
+            AUTOML_INTERVAL_S,
+        )
         self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
         self.sweeper.wake()  # a child of a sweep may have started or ended
         self.pipeliner.wake()  # and a step of a pipeline
+        self.automl.wake()  # and an iteration of an AutoML run
 
     def run_key(self, workspace_name: str, run_id: str) -> str:
         """The change key of a run named in a request (``models.run_key``): what a long
@@ -118,10 +129,12 @@ class ControlPlane:
         self.scheduler.start(self.settings.endpoint)
         self.sweeper.start()
         self.pipeliner.start()
+        self.automl.start()
         self.janitor.start()
 
     def close(self) -> None:
         self.janitor.stop()
+        self.automl.stop()
         self.pipeliner.stop()
         self.sweeper.stop()
         self.scheduler.stop()

@@ -1,6 +1,8 @@
-"""Automated ML, as ``azureml.train.automl``: ``AutoMLConfig`` (the run itself is not yet here)."""
+"""Automated ML, as ``azureml.train.automl``: ``AutoMLConfig``; ``experiment.submit(config)``
+returns an ``AutoMLRun`` (``trainforge.train.automl.run``)."""
 
 from trainforge.train.automl.automlconfig import AutoMLConfig
 from trainforge.train.automl.exceptions import AutoMLException, ConfigException
+from trainforge.train.automl.run import AutoMLRun
 
-__all__ = ["AutoMLConfig", "AutoMLException", "ConfigException"]
+__all__ = ["AutoMLConfig", "AutoMLException", "AutoMLRun", "ConfigException"]

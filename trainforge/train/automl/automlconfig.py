@@ -7,47 +7,13 @@ an iteration runs.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+from trainforge.automl.names import MODELS, PRIMARY_METRICS, SDK_MODELS, TASKS
 from trainforge.train.automl.exceptions import ConfigException
 
-TASKS = ("classification", "regression")
-
-# The SDK's primary metrics per task (its first is the default) and FLAML's metric for each.
-PRIMARY_METRICS: dict[str, dict[str, str]] = {
-    "classification": {
-        "AUC_weighted": "roc_auc_weighted",
-        "accuracy": "accuracy",
-        "average_precision_score_weighted": "ap",
-        "norm_macro_recall": "macro_f1",
-        "precision_score_weighted": "micro_f1",
-    },
-    "regression": {
-        "spearman_correlation": "r2",
-        "normalized_root_mean_squared_error": "rmse",
-        "r2_score": "r2",
-        "normalized_mean_absolute_error": "mae",
-    },
-}
-
-# The SDK's model names per task and the FLAML learner that fits each.
-MODELS: dict[str, dict[str, str]] = {
-    "classification": {
-        "LightGBM": "lgbm",
-        "RandomForest": "rf",
-        "ExtremeRandomTrees": "extra_tree",
-        "LogisticRegression": "lrl2",
-        "XGBoostClassifier": "xgboost",
-        "KNN": "kneighbor",
-    },
-    "regression": {
-        "LightGBM": "lgbm",
-        "RandomForest": "rf",
-        "ExtremeRandomTrees": "extra_tree",
-        "XGBoostRegressor": "xgboost",
-        "KNN": "kneighbor",
-    },
-}
+__all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
 
 
 def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
@@ -89,8 +55,19 @@ class AutoMLConfig:
         n_cross_validations: int | None = None,
         validation_size: float | None = None,
         compute_target: Any = None,
+        validation_data: Any = None,
+        iteration_timeout_minutes: float | None = None,
+        experiment_exit_score: float | None = None,
+        enable_early_stopping: bool = True,
+        enable_voting_ensemble: bool = True,
+        featurization: Any = "auto",
+        X: Any = None,
+        y: Any = None,
         **kwargs: Any,
     ) -> None:
+        if training_data is None and X is not None and y is not None:
+            # The 2019 SDK's X/y: one frame with the label as its last column.
+            training_data, label_column_name = self._from_xy(X, y, label_column_name)
         if task not in TASKS:
             raise _refuse("task", task, list(TASKS))
         self.task = task
@@ -122,6 +99,13 @@ class AutoMLConfig:
                     "label_column_name",
                     f"{label_column_name} ({training_data[label_column_name].dtype})",
                     "a numeric column for task 'regression'",
+                )
+        if columns is not None and task == "classification":
+            if training_data[label_column_name].nunique() < 2:
+                raise _refuse(
+                    "label_column_name",
+                    f"{label_column_name} (one class)",
+                    "a column with at least 2 classes for task 'classification'",
                 )
         self.training_data = training_data
         self.label_column_name = label_column_name
@@ -155,10 +139,18 @@ class AutoMLConfig:
         models = MODELS[task]
         allowed = allowed_models if allowed_models is not None else whitelist_models
         blocked = blocked_models if blocked_models is not None else blacklist_models
+        known = MODELS[task].keys() | SDK_MODELS[task]
         for argument, names in (("allowed_models", allowed), ("blocked_models", blocked)):
             for name in names or []:
-                if name not in models:
-                    raise _refuse(argument, name, list(models))
+                if name not in known:
+                    raise _refuse(argument, name, sorted(known))
+        missing = [m for m in allowed or [] if m not in models]
+        if missing and any(m in models for m in allowed or []):
+            warnings.warn(
+                f"allowed_models: {missing} have no engine learner here and are not tried; "
+                f"supported: {list(models)}",
+                stacklevel=2,
+            )
         chosen = [
             m for m in models if (allowed is None or m in allowed) and m not in (blocked or [])
         ]
@@ -186,7 +178,48 @@ class AutoMLConfig:
         self.n_cross_validations = n_cross_validations
         self.validation_size = validation_size
         self.compute_target = compute_target
+        if validation_data is not None:
+            if n_cross_validations is not None:
+                raise ConfigException(
+                    "Invalid argument(s) 'validation_data' specified: give validation_data or "
+                    "n_cross_validations, not both."
+                )
+            valid_columns = self._columns(validation_data)
+            if valid_columns is not None and label_column_name not in valid_columns:
+                raise _refuse("validation_data", f"no column {label_column_name!r}", valid_columns)
+        self.validation_data = validation_data
+        for name, minutes_value in (("iteration_timeout_minutes", iteration_timeout_minutes),):
+            if minutes_value is not None and (
+                not isinstance(minutes_value, (int, float)) or minutes_value <= 0
+            ):
+                raise _refuse(name, minutes_value, "a positive number")
+        self.iteration_timeout_minutes = iteration_timeout_minutes
+        if experiment_exit_score is not None and not isinstance(
+            experiment_exit_score, (int, float)
+        ):
+            raise _refuse("experiment_exit_score", experiment_exit_score, "a number")
+        self.experiment_exit_score = experiment_exit_score
+        self.enable_early_stopping = bool(enable_early_stopping)
+        self.enable_voting_ensemble = bool(enable_voting_ensemble)
+        if featurization not in ("auto", "off"):
+            raise _refuse("featurization", featurization, ["auto", "off"])
+        self.featurization = featurization
         self.user_settings = dict(kwargs)
+
+    @staticmethod
+    def _from_xy(X: Any, y: Any, label: str | None) -> tuple[Any, str]:
+        import pandas as pd
+
+        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        frame.columns = [str(c) for c in frame.columns]
+        name = label or "y"
+        frame[name] = list(y.values.ravel() if hasattr(y, "values") else y)
+        return frame, name
+
+    def _submit(self, experiment: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        from trainforge.train.automl.run import submit
+
+        return submit(self, experiment, tags, **kwargs)
 
     @staticmethod
     def _columns(data: Any) -> list[str] | None:

@@ -1,0 +1,82 @@
+"""The SDK's data guardrails: checks of the training data reported by ``get_guardrails()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# A class is under-represented when it has at most this share of the largest class's rows.
+IMBALANCE_RATIO = 0.2
+# A non-numeric column is high-cardinality when nearly every row has its own value.
+HIGH_CARDINALITY_SHARE = 0.9
+HIGH_CARDINALITY_MIN_ROWS = 20
+
+
+def guardrails(frame: Any, label: str, task: str) -> list[dict[str, Any]]:
+    """The checks of ``frame``: type, status (passed, done, alerted), description, details."""
+    features = frame.drop(columns=[label])
+    found: list[dict[str, Any]] = []
+    if task == "classification":
+        counts = frame[label].value_counts()
+        ratio = float(counts.min() / counts.max()) if len(counts) else 1.0
+        small = [str(c) for c, n in counts.items() if n <= IMBALANCE_RATIO * counts.max()]
+        found.append(
+            {
+                "type": "Class balancing detection",
+                "status": "alerted" if small else "passed",
+                "description": (
+                    f"Classes {small} have at most {IMBALANCE_RATIO:.0%} of the largest "
+                    "class's rows; consider more data or a metric that weighs classes."
+                    if small
+                    else "Your inputs were analyzed, and all classes are balanced in your "
+                    "training data."
+                ),
+                "details": {
+                    "class_counts": {str(c): int(n) for c, n in counts.items()},
+                    "smallest_to_largest": ratio,
+                },
+            }
+        )
+    missing = {str(c): int(n) for c, n in features.isna().sum().items() if n}
+    found.append(
+        {
+            "type": "Missing feature values imputation",
+            "status": "done" if missing else "passed",
+            "description": (
+                "Missing feature values were detected and imputed (mean for numbers, most "
+                "frequent value for other columns)."
+                if missing
+                else "No feature missing values were detected in the training data."
+            ),
+            "details": {"missing_values": missing},
+        }
+    )
+    rows = len(features)
+    high = [
+        str(c)
+        for c in features.columns
+        if features[c].dtype.kind not in "biufc"
+        and rows >= HIGH_CARDINALITY_MIN_ROWS
+        and _distinct(features[c]) > HIGH_CARDINALITY_SHARE * rows
+    ]
+    found.append(
+        {
+            "type": "High cardinality feature detection",
+            "status": "alerted" if high else "passed",
+            "description": (
+                f"Columns {high} have a distinct value in nearly every row (an id?); they are "
+                "one-hot encoded like any other and may add little but cost."
+                if high
+                else "Your inputs were analyzed, and no high cardinality features were detected."
+            ),
+            "details": {"columns": high},
+        }
+    )
+    return found
+
+
+def _distinct(column: Any) -> int:
+    """How many distinct values a column has (values that cannot be compared: by text)."""
+    try:
+        return int(column.nunique())
+    except TypeError:
+        return int(column.astype(str).nunique())

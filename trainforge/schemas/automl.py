@@ -1,0 +1,108 @@
+"""Automated ML runs as the REST API sees them: what a submit carries and what a read returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from trainforge.automl.names import MODELS, PRIMARY_METRICS
+from trainforge.schemas import limits
+from trainforge.schemas.names import RunId
+from trainforge.schemas.runs import RunDefinition
+
+MAX_ITERATIONS = 1000
+# The SDK's experiment_timeout_hours tops out at 7 days as HyperDrive's duration does.
+MAX_TIMEOUT_MINUTES = 10080.0
+AUTOML_LOG = "azureml-logs/automl.txt"
+
+
+class Guardrail(BaseModel):
+    """A check of the training data: class balance, missing values, high cardinality."""
+
+    type: str = Field(max_length=255)
+    status: Literal["passed", "done", "alerted"]
+    description: str = Field(max_length=limits.MAX_METRIC_TEXT)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AutoMLCreate(BaseModel):
+    """An AutoML run: the task and metric, the learners FLAML may propose, the data's shape
+    (for FLAML's search space), the budgets, and the iterations' run definition (the
+    iteration script of the snapshot; each child gets its learner and config as arguments)."""
+
+    run_id: RunId | None = None
+    task: Literal["classification", "regression"]
+    primary_metric: str = Field(min_length=1, max_length=255)
+    learners: list[str] = Field(min_length=1)
+    rows: int = Field(ge=1, le=limits.INT64_MAX)
+    columns: int = Field(ge=1, le=limits.INT32_MAX)
+    iterations: int = Field(default=100, ge=1, le=MAX_ITERATIONS)
+    max_concurrent_iterations: int = Field(default=1, ge=1, le=limits.INT32_MAX)
+    experiment_timeout_minutes: float | None = Field(
+        default=None, gt=0, le=MAX_TIMEOUT_MINUTES, allow_inf_nan=False
+    )
+    iteration_timeout_minutes: float | None = Field(
+        default=None, gt=0, le=MAX_TIMEOUT_MINUTES, allow_inf_nan=False
+    )
+    experiment_exit_score: float | None = Field(default=None, allow_inf_nan=False)
+    enable_early_stopping: bool = True
+    # The last iteration (of at least 3) is the SDK's VotingEnsemble of the best ones.
+    enable_voting_ensemble: bool = True
+    seed: int | None = Field(default=None, ge=0, le=limits.INT32_MAX)
+    definition: RunDefinition
+    snapshot_id: str = Field(max_length=limits.MAX_HASH)
+    tags: dict[str, str | None] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    description: str | None = None
+    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    # The data guardrails, checked where the data is read (``trainforge.automl.guardrails``).
+    guardrails: list[Guardrail] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _names(self) -> AutoMLCreate:
+        metrics = PRIMARY_METRICS[self.task]
+        if self.primary_metric not in metrics:
+            raise ValueError(
+                f"primary_metric: {self.primary_metric!r} is not a metric of task "
+                f"{self.task!r}; supported: {list(metrics)}"
+            )
+        known = list(MODELS[self.task].values())
+        unknown = [name for name in self.learners if name not in known]
+        if unknown:
+            raise ValueError(f"learners: unknown {unknown}; supported: {known}")
+        if len(set(self.learners)) != len(self.learners):
+            raise ValueError("learners: each learner once")
+        return self
+
+
+class IterationInfo(BaseModel):
+    """A child run of an AutoML run: the pipeline it fitted and how it scored."""
+
+    iteration: int
+    run_id: str
+    learner: str
+    run_algorithm: str
+    config: dict[str, Any]
+    status: str
+    score: float | None = None
+    start_time_utc: datetime | None = None
+    end_time_utc: datetime | None = None
+
+
+class AutoMLInfo(BaseModel):
+    run_id: str
+    status: str
+    automl_state: str
+    task: str
+    primary_metric: str
+    goal: Literal["maximize", "minimize"]
+    iterations: int
+    max_concurrent_iterations: int
+    best_run_id: str | None = None
+    best_score: float | None = None
+    stop_reason: str | None = None
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    children: list[IterationInfo] = Field(default_factory=list)

@@ -1,0 +1,59 @@
+"""The script of every AutoML iteration (copied into the AutoML run's snapshot as
+``automl_driver.py``): fit the learner and config the control plane proposed, log the
+SDK's metrics, save the fitted pipeline as ``outputs/model.pkl``.
+
+Arguments: ``--iteration i --learner <FLAML learner> --config <JSON> --estimator
+<module.Class> --params <JSON>`` (the class and parameters FLAML derives from the config); the settings and
+data come from the snapshot (``automl_settings.json``, ``training_data.pkl``,
+``validation_data.pkl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import sys
+from pathlib import Path
+
+SETTINGS = "automl_settings.json"
+TRAINING = "training_data.pkl"
+VALIDATION = "validation_data.pkl"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import pandas as pd
+
+    from trainforge.automl.trial import Settings, run_iteration
+    from trainforge.core.run import Run
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--iteration", type=int, required=True)
+    parser.add_argument("--learner", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--estimator", required=True)
+    parser.add_argument("--params", required=True)
+    args = parser.parse_args(argv)
+    here = Path(__file__).resolve().parent
+    settings = Settings.from_json(json.loads((here / SETTINGS).read_text()))
+    training = pd.read_pickle(here / TRAINING)
+    validation = pd.read_pickle(here / VALIDATION) if (here / VALIDATION).exists() else None
+    config = json.loads(args.config)
+    print(f"Iteration {args.iteration}: {args.learner} {json.dumps(config)}", flush=True)
+    result = run_iteration(settings, args.estimator, json.loads(args.params), training, validation)
+    print(f"Validation: {result.validation}", flush=True)
+    run = Run.get_context()
+    for name, value in sorted(result.metrics.items()):
+        run.log(name, value)
+    os.makedirs("outputs", exist_ok=True)
+    with open(os.path.join("outputs", "model.pkl"), "wb") as f:
+        pickle.dump(result.model, f)
+    for name, value in result.files.items():
+        Path("outputs", f"{name}.json").write_text(json.dumps(value))
+    run.flush()
+    print(f"{settings.primary_metric}: {result.metrics.get(settings.primary_metric)}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

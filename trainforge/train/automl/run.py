@@ -1,0 +1,316 @@
+"""AutoMLRun (``azureml.train.automl.run.AutoMLRun``): the parent run of an AutoML
+experiment, whose children ``<id>_<i>`` are its iterations, and the best of them."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainforge.automl.names import goal
+from trainforge.client.api import api
+from trainforge.client.api.automl import AutoMLApi
+from trainforge.client.errors import sdk_errors
+from trainforge.client.log_stream import LONG_POLL_S
+from trainforge.core.run import Run, get_run, run_of, submitting_user
+from trainforge.schemas.runs import RunStatus
+from trainforge.train.automl import _driver
+from trainforge.train.automl.exceptions import AutoMLException, ConfigException
+
+if TYPE_CHECKING:
+    from trainforge.core.experiment import Experiment
+    from trainforge.train.automl.automlconfig import AutoMLConfig
+
+MODEL_FILE = "outputs/model.pkl"
+DRIVER = "automl_driver.py"
+BANNER = "*" * 100
+LEGEND = [
+    BANNER,
+    "ITERATION: The iteration being evaluated.",
+    "PIPELINE: A summary description of the pipeline being evaluated.",
+    "DURATION: Time taken for the current iteration.",
+    "METRIC: The result of computing score on the fitted pipeline.",
+    "BEST: The best observed score thus far.",
+    BANNER,
+    "",
+    f" {'ITERATION':>9}   {'PIPELINE':<45}  {'DURATION':>10}  {'METRIC':>10}  {'BEST':>8}",
+]
+
+
+def _frame(data: Any) -> Any:
+    """A DataFrame as given, or the rows of a TabularDataset (read where it is submitted)."""
+    return data.to_pandas_dataframe() if hasattr(data, "to_pandas_dataframe") else data
+
+
+def submit(
+    config: AutoMLConfig,
+    experiment: Experiment,
+    tags: dict[str, str] | None = None,
+    show_output: bool = False,
+    **kwargs: Any,
+) -> AutoMLRun:
+    """``experiment.submit(automl_config)``: snapshot the data, settings and iteration script,
+    create the AutoML run; the control plane proposes and runs the iterations."""
+    from trainforge.automl.guardrails import guardrails
+    from trainforge.core._tags import sanitize
+    from trainforge.core.runconfig import RunConfiguration
+    from trainforge.core.script_run import prepare
+    from trainforge.schemas.automl import AutoMLCreate, Guardrail
+
+    training = _frame(config.training_data)
+    label = config.label_column_name
+    assert label is not None
+    if label not in training.columns:
+        raise ConfigException(
+            f"Invalid argument(s) 'label_column_name' specified: {label!r}. "
+            f"Supported value(s): {[str(c) for c in training.columns]}."
+        )
+    if len(training) == 0:
+        raise ConfigException(
+            "Invalid argument(s) 'training_data' specified: an empty dataset. "
+            "Supported value(s): a dataset with rows."
+        )
+    validation = _frame(config.validation_data) if config.validation_data is not None else None
+    target = config.compute_target
+    target_name = getattr(target, "name", target) or "local"
+    with tempfile.TemporaryDirectory(prefix="automl-") as folder:
+        root = Path(folder)
+        shutil.copyfile(_driver.__file__, root / DRIVER)
+        settings = {
+            "task": config.task,
+            "label_column_name": label,
+            "primary_metric": config.primary_metric,
+            "n_cross_validations": config.n_cross_validations,
+            "validation_size": config.validation_size,
+            "featurization": config.featurization,
+        }
+        (root / _driver.SETTINGS).write_text(json.dumps(settings))
+        training.to_pickle(root / _driver.TRAINING)
+        if validation is not None:
+            validation.to_pickle(root / _driver.VALIDATION)
+        run_config = RunConfiguration()
+        run_config.script = DRIVER
+        run_config.target = str(target_name)
+        definition, snapshot_id = prepare(experiment, folder, run_config)
+    request = AutoMLCreate(
+        task=config.task,
+        primary_metric=config.primary_metric,
+        learners=config.learners,
+        rows=len(training),
+        columns=max(1, len(training.columns) - 1),
+        iterations=config.iterations,
+        max_concurrent_iterations=config.max_concurrent_iterations,
+        experiment_timeout_minutes=config.experiment_timeout_minutes,
+        iteration_timeout_minutes=config.iteration_timeout_minutes,
+        experiment_exit_score=config.experiment_exit_score,
+        enable_early_stopping=config.enable_early_stopping,
+        enable_voting_ensemble=config.enable_voting_ensemble,
+        definition=definition,
+        snapshot_id=snapshot_id,
+        tags=sanitize(tags or {}),
+        submitted_by=submitting_user(),
+        guardrails=[Guardrail.model_validate(g) for g in guardrails(training, label, config.task)],
+    )
+    with sdk_errors():
+        info = api(experiment.workspace, AutoMLApi).create(experiment.name, request)
+    run = run_of(experiment, info)
+    assert isinstance(run, AutoMLRun)
+    if show_output:
+        run.wait_for_completion(show_output=True)
+    return run
+
+
+class AutoMLRun(Run):
+    """A submitted AutoML experiment (``run.type == 'automl'``).
+
+    Its children ``<id>_0``, ``<id>_1``, ... are the iterations, each an ordinary run on the
+    compute target that fitted one pipeline FLAML proposed and logged the SDK's metrics.
+    """
+
+    RUN_TYPE = "automl"
+
+    def __init__(self, experiment: Experiment, run_id: str, **kwargs: Any) -> None:
+        super().__init__(experiment, run_id, **kwargs)
+        self._output_logs_pattern = "azureml-logs/automl.txt"
+
+    def _automl(self) -> Any:
+        with sdk_errors():
+            return api(self.experiment.workspace, AutoMLApi).get(self.id)
+
+    def cancel(self) -> None:
+        """Cancel the AutoML run and every iteration still queued or running."""
+        with sdk_errors():
+            self._info = api(self.experiment.workspace, AutoMLApi).cancel(self.id)
+
+    def cancel_iteration(self, iteration: int) -> None:
+        """Cancel one iteration; the search goes on with the others."""
+        if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+            raise AutoMLException(f"iteration: expected a non-negative int, got {iteration!r}")
+        with sdk_errors():
+            api(self.experiment.workspace, AutoMLApi).cancel_iteration(self.id, iteration)
+
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+    ) -> dict[str, Any]:
+        """Block until the AutoML run ends; with ``show_output`` print the SDK's table of
+        iterations (ITERATION, PIPELINE, DURATION, METRIC, BEST) as they finish."""
+        if not show_output:
+            return super().wait_for_completion(False, wait_post_processing, raise_on_error)
+        print(f"Current status: {self.get_status()}")
+        for line in LEGEND:
+            print(line)
+        shown: set[int] = set()
+        while True:
+            state = self._automl()
+            for child in state.children:
+                if child.iteration in shown or not RunStatus(child.status).is_terminal:
+                    continue
+                shown.add(child.iteration)
+                print(self._row(child, state), flush=True)
+            if RunStatus(state.status).is_terminal:
+                break
+            with sdk_errors():
+                self._runs.wait(self.id, timeout=LONG_POLL_S)
+        return super().wait_for_completion(False, wait_post_processing, raise_on_error)
+
+    @staticmethod
+    def _row(child: Any, state: Any) -> str:
+        seconds = 0
+        if child.start_time_utc and child.end_time_utc:
+            seconds = int((child.end_time_utc - child.start_time_utc).total_seconds())
+        duration = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        metric = f"{child.score:.4f}" if child.score is not None else "nan"
+        ended = [
+            c.score
+            for c in state.children
+            if c.score is not None and c.iteration <= child.iteration
+        ]
+        pick = max if state.goal == "maximize" else min
+        best = f"{pick(ended):.4f}" if ended else "nan"
+        pipeline = f"ColumnTransformer {child.run_algorithm}"
+        if child.status != RunStatus.COMPLETED:
+            pipeline += f" ({child.status})"
+        return f" {child.iteration:>9}   {pipeline:<45}  {duration:>10}  {metric:>10}  {best:>8}"
+
+    def get_guardrails(self, to_console: bool = True) -> dict[str, Any]:
+        """The data guardrails of this run's training data (class balance, missing values,
+        high cardinality); printed as the SDK prints them unless ``to_console`` is False."""
+        checks = [g.model_dump() for g in self._automl().guardrails]
+        if to_console:
+            print("#" * 100)
+            print("DATA GUARDRAILS: ")
+            for check in checks:
+                print(f"\nTYPE:         {check['type']}")
+                print(f"STATUS:       {check['status'].upper()}")
+                print(f"DESCRIPTION:  {check['description']}")
+                print("\n" + "*" * 100)
+            print("#" * 100)
+        return {"schema_type": "data_guardrails", "schema_version": "1.0.0", "data": checks}
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per algorithm: how many iterations tried it and its best score."""
+        state = self._automl()
+        rows: dict[str, dict[str, Any]] = {}
+        pick = max if state.goal == "maximize" else min
+        for child in state.children:
+            row = rows.setdefault(
+                child.run_algorithm,
+                {"algorithm": child.run_algorithm, "iterations": 0, "best_score": None},
+            )
+            row["iterations"] += 1
+            if child.score is not None:
+                best = row["best_score"]
+                row["best_score"] = child.score if best is None else pick(best, child.score)
+        return list(rows.values())
+
+    def get_best_child(
+        self, metric: str | None = None, onnx_compatible: bool = False, **kwargs: Any
+    ) -> Run:
+        """The completed iteration with the best ``metric`` (default: the primary metric)."""
+        return self._best(None, metric)
+
+    def _best(self, iteration: int | None, metric: str | None) -> Run:
+        state = self._automl()
+        completed = [c for c in state.children if c.status == RunStatus.COMPLETED]
+        if iteration is not None:
+            found = [c for c in state.children if c.iteration == iteration]
+            if not found:
+                raise AutoMLException(f"iteration: this AutoML run has no iteration {iteration}")
+            if found[0].status != RunStatus.COMPLETED:
+                raise AutoMLException(
+                    f"iteration: iteration {iteration} did not complete ({found[0].status})"
+                )
+            return get_run(self._workspace, found[0].run_id, self._experiment)
+        if metric is None or metric == state.primary_metric:
+            scored = [c for c in completed if c.score is not None]
+            values = {c.run_id: c.score for c in scored}
+            maximize = state.goal == "maximize"
+        else:
+            found_metrics = Run.get_metrics(self, recursive=True)
+            values = {}
+            for c in completed:
+                value = found_metrics.get(c.run_id, {}).get(metric)
+                value = value[-1] if isinstance(value, list) else value
+                if isinstance(value, int | float):
+                    values[c.run_id] = float(value)
+            maximize = goal(metric) == "maximize"
+        if not values:
+            raise AutoMLException(
+                f"No completed iteration of AutoML run {self.id} logged "
+                f"{metric or state.primary_metric}"
+            )
+        pick = max if maximize else min
+        best = pick(values, key=values.__getitem__)
+        return get_run(self._workspace, best, self._experiment)
+
+    def get_output(
+        self,
+        iteration: int | None = None,
+        metric: str | None = None,
+        return_onnx_model: bool = False,
+        return_split_onnx_model: Any = None,
+        **kwargs: Any,
+    ) -> tuple[Run, Any]:
+        """``(best_run, fitted_model)``: the best iteration (or ``iteration``, or the best by
+        ``metric``) and its fitted pipeline, loaded from its ``outputs/model.pkl``."""
+        if iteration is not None and metric is not None:
+            raise ConfigException(
+                "Invalid argument(s) 'iteration' specified: give iteration or metric, not both."
+            )
+        if return_onnx_model:
+            raise ConfigException(
+                "Invalid argument(s) 'return_onnx_model' specified: ONNX models are not produced."
+            )
+        best = self._best(iteration, metric)
+        with tempfile.TemporaryDirectory(prefix="automl-model-") as folder:
+            path = Path(folder) / "model.pkl"
+            best.download_file(MODEL_FILE, str(path))
+            with open(path, "rb") as f:
+                model = pickle.load(f)  # noqa: S301 - this run's own output
+        return best, model
+
+    def register_model(  # type: ignore[override]
+        self,
+        model_name: str | None = None,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        iteration: int | None = None,
+        metric: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Register the best iteration's ``outputs/model.pkl`` (or ``iteration``'s, or the
+        best by ``metric``) as the next version of ``model_name`` (default: from the run id)."""
+        best = self._best(iteration, metric)
+        name = model_name or "".join(ch for ch in best.id if ch.isalnum())[:30]
+        model = best.register_model(name, MODEL_FILE, tags=tags, description=description, **kwargs)
+        self.model_id = model.name
+        return model
+
+
+Run.add_type_provider(AutoMLRun.RUN_TYPE, AutoMLRun)
