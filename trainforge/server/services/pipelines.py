@@ -74,9 +74,11 @@ def create(
     ws: models.Workspace,
     experiment_name: str,
     request: PipelineSubmit,
+    properties: dict[str, str] | None = None,
 ) -> models.Run:
     """Create the pipeline run (Running at once) and its steps, which the pipeline loop
-    submits as their inputs become ready."""
+    submits as their inputs become ready. ``properties`` are added to the run's (a
+    published pipeline's id, the schedule that submitted it, its run source)."""
     graph = request.graph
     _check_steps(db, runs, ws, graph)
     try:
@@ -112,6 +114,7 @@ def create(
                 ),
                 "azureml.continue_on_step_failure": str(request.continue_on_step_failure),
                 "azureml.pipelineComponent": "pipelinerun",
+                **(properties or {}),
             },
             submitted_by=request.submitted_by,
         ),

@@ -3,4 +3,5 @@
 # Every table module must be imported for Base.metadata (migrations, checks) to know it.
 from trainforge.server.store import models as models  # noqa: E402
 from trainforge.server.store import pipelines as pipelines  # noqa: E402
+from trainforge.server.store import published as published  # noqa: E402
 from trainforge.server.store import sweeps as sweeps  # noqa: E402
