@@ -254,10 +254,10 @@ def test_a_one_minute_schedule_fires_once_per_slot_across_a_restart(tmp_path: Pa
         )
         assert schedule["next_run_time"].startswith("2031-03-04T10:00:00")
         loop = api.plane.schedule_loop
-        assert loop.tick(at(-0.1)) == []
-        fired = loop.tick(at(0.2))
+        assert loop.run_due(at(-0.1)) == []
+        fired = loop.run_due(at(0.2))
         assert len(fired) == 1
-        assert loop.tick(at(0.4)) == []  # the same slot, again: nothing
+        assert loop.run_due(at(0.4)) == []  # the same slot, again: nothing
         run = api.call("GET", f"/workspaces/{ws}/runs/{fired[0]}")
         assert run["properties"]["azureml.scheduleid"] == schedule["id"]
         assert run["properties"]["runSource"] == "Schedule"
@@ -268,24 +268,24 @@ def test_a_one_minute_schedule_fires_once_per_slot_across_a_restart(tmp_path: Pa
     api = Api(home, url)  # the control plane restarted on the same store
     try:
         loop = api.plane.schedule_loop
-        assert loop.tick(at(0.6)) == []
+        assert loop.run_due(at(0.6)) == []
         assert [r["run_id"] for r in _runs(api, ws, schedule["id"])] == fired
-        second = loop.tick(at(1.01))
+        second = loop.run_due(at(1.01))
         assert len(second) == 1
         # Away for ten minutes: the latest slot fires once, the others are not backfilled.
-        late = loop.tick(at(11.5))
-        assert len(late) == 1 and loop.tick(at(11.6)) == []
+        late = loop.run_due(at(11.5))
+        assert len(late) == 1 and loop.run_due(at(11.6)) == []
         slots = [r["slot"] for r in _runs(api, ws, schedule["id"])]
         assert sorted(slots) == [at(0).isoformat(), at(1).isoformat(), at(11).isoformat()]
         # Disabled, it does not fire; enabled again, it counts from then on.
         api.call(
             "PATCH", f"/workspaces/{ws}/schedules/{schedule['id']}", json={"status": "Disabled"}
         )
-        assert loop.tick(at(13)) == []
+        assert loop.run_due(at(13)) == []
         loop.clock = lambda: at(20.5)
         api.call("PATCH", f"/workspaces/{ws}/schedules/{schedule['id']}", json={"status": "Active"})
-        assert loop.tick(at(20.7)) == []
-        assert len(loop.tick(at(21))) == 1
+        assert loop.run_due(at(20.7)) == []
+        assert len(loop.run_due(at(21))) == 1
         assert len(_runs(api, ws, schedule["id"])) == 4
     finally:
         api.close()
@@ -341,17 +341,17 @@ def test_a_datastore_schedule_fires_once_per_new_or_changed_file(
             "data_path_parameter_name": "data",
         },
     )
-    assert loop.tick(T0) == []  # the first look notes what is there
+    assert loop.run_due(T0) == []  # the first look notes what is there
     fs.pipe(f"{root}/in/second.csv", b"c,d\n")
     fs.pipe(f"{root}/in/deeper/ignored.csv", b"x\n")  # subfolders are not watched
-    assert loop.tick(at(2)) == []  # not yet time to look
-    fired = loop.tick(at(5))
+    assert loop.run_due(at(2)) == []  # not yet time to look
+    fired = loop.run_due(at(5))
     assert len(fired) == 1
     graph = app_api.call("GET", f"/workspaces/{ws}/runs/{fired[0]}/graph")
     assert graph["parameters"]["data"]["path_on_datastore"] == "in/second.csv"
-    assert loop.tick(at(10)) == []  # nothing changed
+    assert loop.run_due(at(10)) == []  # nothing changed
     fs.pipe(f"{root}/in/first.csv", b"a,b\n1,2\n")  # changed bytes, same name
-    changed = loop.tick(at(15))
+    changed = loop.run_due(at(15))
     assert len(changed) == 1
     graph = app_api.call("GET", f"/workspaces/{ws}/runs/{changed[0]}/graph")
     assert graph["parameters"]["data"]["path_on_datastore"] == "in/first.csv"

@@ -3,7 +3,7 @@
 It sleeps until the next schedule is due (at most ``max_sleep_s``, and it is woken when a
 schedule is created or changed), then gives each due schedule one pass in a transaction
 of its own (``services.schedules.fire_due``), so one schedule's failure never stops
-another's. The clock is a parameter, and ``tick(now)`` can be called by hand: a test of a
+another's. The clock is a parameter, and ``run_due(now)`` can be called by hand: a test of a
 one-minute recurrence steps through its slots without waiting for them.
 """
 
@@ -55,7 +55,10 @@ class ScheduleLoop(WakeLoop):
     def start(self) -> None:
         self.start_loop()
 
-    def tick(self, now: datetime | None = None) -> list[str]:
+    def tick(self) -> None:
+        self.run_due()
+
+    def run_due(self, now: datetime | None = None) -> list[str]:
         """One pass at ``now`` (the clock's time when None): the pipeline runs submitted."""
         moment = now or self.clock()
         with self.store.reading() as db:

@@ -49,10 +49,10 @@ def next_slot(rec: Recurrence, anchor: datetime, after: datetime) -> datetime:
     tz = zone(rec.time_zone)
     local_anchor, local_after = anchor.astimezone(tz), after.astimezone(tz)
     if rec.frequency == "Hour":
-        base = anchor.replace(minute=0, second=0, microsecond=0)
-        k0 = max(0, int((after - base) // timedelta(hours=n)))
+        first_hour = anchor.replace(minute=0, second=0, microsecond=0)
+        k0 = max(0, int((after - first_hour) // timedelta(hours=n)))
         for k in range(k0, k0 + PERIODS_LOOKED_AT):
-            hour = base + timedelta(hours=k * n)
+            hour = first_hour + timedelta(hours=k * n)
             found = _first([hour + timedelta(minutes=m) for m in rec.minutes or []], anchor, after)
             if found is not None:
                 return found

@@ -338,8 +338,8 @@ def fire_due(
     for name in changed:
         path = f"{base}/{name}" if base else name
         value = DataPathValue(datastore_name=row.datastore_name, path_on_datastore=path)
-        slot = f"file:{path}@{files[name]}"
-        fired = _fire(db, runs, ws, row, slot, {**values, row.data_path_parameter_name: value}, now)
+        key = f"file:{path}@{files[name]}"
+        fired = _fire(db, runs, ws, row, key, {**values, row.data_path_parameter_name: value}, now)
         if fired:
             fired_runs.append(fired)
     return fired_runs
