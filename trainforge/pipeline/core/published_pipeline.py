@@ -7,14 +7,14 @@ control plane under an id, run again with new parameter values from the SDK
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from trainforge.client.api import api
 from trainforge.client.api.published_pipelines import PublishedPipelinesApi
 from trainforge.client.errors import sdk_errors
+from trainforge.core.run import get_run
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import parameter_value
-from trainforge.pipeline.core.run import PipelineRun
 from trainforge.schemas.pipelines import DataPathValue
 from trainforge.schemas.published_pipelines import (
     DataPathAssignment,
@@ -25,6 +25,7 @@ from trainforge.schemas.published_pipelines import (
 
 if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
+    from trainforge.pipeline.core.run import PipelineRun
 
 
 def run_request(
@@ -57,9 +58,8 @@ def run_request(
 
 
 def started_run(workspace: Workspace, started: PipelineRunStarted) -> PipelineRun:
-    from trainforge.core.experiment import Experiment
-
-    return PipelineRun(Experiment(workspace, started.ExperimentName), started.Id)
+    """The run a POST started, as the PipelineRun its type registered."""
+    return cast("PipelineRun", get_run(workspace, started.Id))
 
 
 class PublishedPipeline:
