@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from trainforge.data.data_reference import DataReference
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
+from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import PipelineParameter, parameter_value
 from trainforge.schemas.datastores import REFERENCE_TOKEN
@@ -169,10 +170,18 @@ class PipelineStep:
         self._allow_reuse = bool(allow_reuse)
         self._version = version
         self._run_after: list[PipelineStep] = []
+        # An OutputFileDatasetConfig in the arguments is an output, listed or not.
+        for arg in self._arguments:
+            if isinstance(arg, OutputDatasetConfig) and not any(
+                isinstance(o, OutputDatasetConfig) and o._origin is arg._origin
+                for o in self._outputs
+            ):
+                self._outputs.append(arg)
         for output in self._outputs:
-            if not isinstance(output, PipelineData):
+            if not isinstance(output, PipelineData | OutputDatasetConfig):
                 raise UserErrorException(
-                    f"outputs: step {name!r} lists a {type(output).__name__}; outputs are PipelineData"
+                    f"outputs: step {name!r} lists a {type(output).__name__}; outputs are "
+                    "PipelineData or OutputFileDatasetConfig"
                 )
             output._origin._producer = self
 
@@ -189,13 +198,16 @@ class PipelineStep:
 
     def _upstream(self) -> list[PipelineStep]:
         """The steps this one needs: producers of its PipelineData inputs, and run_after."""
-        found = [
-            item.producer
-            for item in [*self._inputs, *self._arguments]
-            if isinstance(item, PipelineData)
-            and item.producer is not None
-            and item.producer is not self
-        ]
+        found = []
+        for item in [*self._inputs, *self._arguments]:
+            if isinstance(item, OutputDatasetInput):
+                item = item.output
+            if (
+                isinstance(item, PipelineData | OutputDatasetConfig)
+                and item.producer is not None
+                and item.producer is not self
+            ):
+                found.append(item.producer)
         return [*found, *self._run_after]
 
     def _spec(self, context: BuildContext, run_after: list[str]) -> StepSpec:
@@ -205,20 +217,13 @@ class PipelineStep:
     def _data(self, context: BuildContext) -> tuple[list[StepInput], list[StepOutput]]:
         inputs: dict[str, StepInput] = {}
         for item in [*self._inputs, *(a for a in self._arguments if _is_data(a))]:
-            if isinstance(item, PipelineData) and any(item._origin is o for o in self._outputs):
+            if isinstance(item, PipelineData | OutputDatasetConfig) and any(
+                item._origin is o._origin for o in self._outputs
+            ):
                 continue
             spec = _input(item, context)
             inputs.setdefault(spec.name, spec)
-        outputs = [
-            StepOutput(
-                name=o.name,
-                datastore_name=_datastore_name(o.datastore) or context.default_datastore,
-                mode=o._output_mode,
-                path_on_compute=o._output_path_on_compute,
-                overwrite=o._output_overwrite,
-            )
-            for o in self._outputs
-        ]
+        outputs = [_output(o, context) for o in self._outputs]
         return list(inputs.values()), outputs
 
     def _words(self, items: Iterable[Any], context: BuildContext) -> list[StepArgument]:
@@ -234,9 +239,37 @@ def _datastore_name(datastore: Any) -> str | None:
     return datastore if isinstance(datastore, str) else str(datastore.name)
 
 
+def _output(output: Any, context: BuildContext) -> StepOutput:
+    if isinstance(output, OutputDatasetConfig):
+        datastore, path = output.destination
+        return StepOutput(
+            name=output.name,
+            datastore_name=_datastore_name(datastore) or context.default_datastore,
+            mode="upload" if output._mode == "upload" else "mount",
+            path_on_compute=output.source,
+            overwrite=output._overwrite,
+            destination=path,
+            registration=output.registration,
+        )
+    return StepOutput(
+        name=output.name,
+        datastore_name=_datastore_name(output.datastore) or context.default_datastore,
+        mode=output._output_mode,
+        path_on_compute=output._output_path_on_compute,
+        overwrite=output._output_overwrite,
+    )
+
+
 def _is_data(value: Any) -> bool:
     return (
-        isinstance(value, PipelineData | DataReference | DatasetConsumptionConfig)
+        isinstance(
+            value,
+            PipelineData
+            | DataReference
+            | DatasetConsumptionConfig
+            | OutputDatasetConfig
+            | OutputDatasetInput,
+        )
         or (
             isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], PipelineParameter)
         )
@@ -255,7 +288,14 @@ def _word(item: Any, context: BuildContext) -> StepArgument:
             context.parameter(item)
             return f"{REFERENCE_TOKEN}{item.name}"
         return context.parameter(item)
-    if isinstance(item, PipelineData | DataReference | DatasetConsumptionConfig):
+    if isinstance(
+        item,
+        PipelineData
+        | DataReference
+        | DatasetConsumptionConfig
+        | OutputDatasetConfig
+        | OutputDatasetInput,
+    ):
         return str(item)
     if isinstance(item, DataPath):
         raise UserErrorException(
@@ -266,6 +306,18 @@ def _word(item: Any, context: BuildContext) -> StepArgument:
 
 
 def _input(item: Any, context: BuildContext) -> StepInput:
+    if isinstance(item, OutputDatasetConfig):  # another step's output, given as it is
+        item = item.as_input() if hasattr(item, "as_input") else item
+    if isinstance(item, OutputDatasetInput):
+        parse = item.parse
+        return StepInput(
+            name=item.name,
+            kind="pipeline_data",
+            source=item.output.name if item.output.name != item.name else None,
+            mode="direct" if parse is not None else item.mode,
+            path_on_compute=item.path_on_compute,
+            as_dataset=parse,
+        )
     if isinstance(item, PipelineData):
         return StepInput(
             name=item.name,
