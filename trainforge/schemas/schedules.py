@@ -50,7 +50,7 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
     try:
         return ZoneInfo(WINDOWS_ZONES.get(name, name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"time_zone: {name!r} is not a time zone; give an IANA name ('Europe/Lisbon') "
             "or one of the SDK's TimeZone names ('UTC', 'Pacific Standard Time', ...)"
@@ -66,10 +66,10 @@ class Recurrence(BaseModel):
     frequency: Frequency
     interval: int = Field(ge=1, le=1000)
     start_time: datetime | None = None
-    time_zone: str | None = None
-    hours: list[int] | None = None
-    minutes: list[int] | None = None
-    week_days: list[str] | None = None
+    time_zone: str | None = Field(default=None, max_length=64)
+    hours: list[int] | None = Field(default=None, max_length=24)
+    minutes: list[int] | None = Field(default=None, max_length=60)
+    week_days: list[str] | None = Field(default=None, max_length=7)
     time_of_day: str | None = None
 
     @field_validator("hours")
@@ -101,6 +101,14 @@ class Recurrence(BaseModel):
     def _time_of_day(cls, value: str | None) -> str | None:
         if value is not None and not TIME_OF_DAY.fullmatch(value):
             raise ValueError(f"time_of_day: {value!r} is not a time; use 'HH:MM' (24-hour)")
+        return value
+
+    @field_validator("start_time")
+    @classmethod
+    def _start_time(cls, value: datetime | None) -> datetime | None:
+        # Slots are computed up to years ahead: far dates would leave the calendar.
+        if value is not None and not 1970 <= value.year <= 2999:
+            raise ValueError(f"start_time: {value.isoformat()} is not between 1970 and 2999")
         return value
 
     @field_validator("time_zone")

@@ -4,8 +4,9 @@ run one by a POST on its endpoint (the Azure ML REST body, answered with ``{"Id"
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from sqlalchemy.orm import Session
 
 from trainforge.schemas.published_pipelines import (
@@ -26,6 +27,8 @@ from trainforge.server.store import models
 from trainforge.server.store.published import PublishedPipelineRow
 
 router = APIRouter(prefix="/workspaces/{ws}")
+PipelineId = Annotated[str, Path(min_length=1, max_length=64)]
+EndpointKey = Annotated[str, Path(min_length=1, max_length=255)]
 
 
 @router.post("/publishedpipelines", response_model=PublishedPipelineInfo, status_code=201)
@@ -48,7 +51,7 @@ def list_published(
 
 @router.get("/publishedpipelines/{pipeline_id}", response_model=PublishedPipelineInfo)
 def get_published(
-    ws: str, pipeline_id: str, cp: ControlPlane = Depends(plane)
+    ws: str, pipeline_id: PipelineId, cp: ControlPlane = Depends(plane)
 ) -> PublishedPipelineInfo:
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -57,7 +60,7 @@ def get_published(
 
 @router.patch("/publishedpipelines/{pipeline_id}", response_model=PublishedPipelineInfo)
 def set_published_status(
-    ws: str, pipeline_id: str, body: StatusUpdate, cp: ControlPlane = Depends(plane)
+    ws: str, pipeline_id: PipelineId, body: StatusUpdate, cp: ControlPlane = Depends(plane)
 ) -> PublishedPipelineInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -115,7 +118,7 @@ def _start(
 )
 def run_published(
     ws: str,
-    pipeline_id: str,
+    pipeline_id: PipelineId,
     body: PublishedPipelineRun,
     idempotency_key: IdempotencyKey = None,
     cp: ControlPlane = Depends(plane),
@@ -150,7 +153,9 @@ def list_endpoints(
 
 
 @router.get("/pipelineendpoints/{key}", response_model=PipelineEndpointInfo)
-def get_endpoint(ws: str, key: str, cp: ControlPlane = Depends(plane)) -> PipelineEndpointInfo:
+def get_endpoint(
+    ws: str, key: EndpointKey, cp: ControlPlane = Depends(plane)
+) -> PipelineEndpointInfo:
     """An endpoint by its id or its name."""
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -159,7 +164,7 @@ def get_endpoint(ws: str, key: str, cp: ControlPlane = Depends(plane)) -> Pipeli
 
 @router.post("/pipelineendpoints/{key}/versions", response_model=PipelineEndpointInfo)
 def add_endpoint_version(
-    ws: str, key: str, body: PipelineEndpointAdd, cp: ControlPlane = Depends(plane)
+    ws: str, key: EndpointKey, body: PipelineEndpointAdd, cp: ControlPlane = Depends(plane)
 ) -> PipelineEndpointInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -170,7 +175,7 @@ def add_endpoint_version(
 
 @router.patch("/pipelineendpoints/{key}", response_model=PipelineEndpointInfo)
 def update_endpoint(
-    ws: str, key: str, body: PipelineEndpointUpdate, cp: ControlPlane = Depends(plane)
+    ws: str, key: EndpointKey, body: PipelineEndpointUpdate, cp: ControlPlane = Depends(plane)
 ) -> PipelineEndpointInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -182,7 +187,7 @@ def update_endpoint(
 @router.post("/pipelineendpoints/{key}/runs", response_model=PipelineRunStarted, status_code=200)
 def run_endpoint(
     ws: str,
-    key: str,
+    key: EndpointKey,
     body: PublishedPipelineRun,
     idempotency_key: IdempotencyKey = None,
     cp: ControlPlane = Depends(plane),

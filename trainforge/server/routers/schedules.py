@@ -3,7 +3,9 @@ the pipeline runs each one submitted."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
 
 from trainforge.schemas.schedules import (
     ScheduleCreate,
@@ -16,6 +18,7 @@ from trainforge.server.routers.deps import plane
 from trainforge.server.services import schedules
 
 router = APIRouter(prefix="/workspaces/{ws}")
+ScheduleId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post("/schedules", response_model=ScheduleInfo, status_code=201)
@@ -44,14 +47,16 @@ def list_schedules(
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleInfo)
-def get_schedule(ws: str, schedule_id: str, cp: ControlPlane = Depends(plane)) -> ScheduleInfo:
+def get_schedule(
+    ws: str, schedule_id: ScheduleId, cp: ControlPlane = Depends(plane)
+) -> ScheduleInfo:
     with cp.store.reading() as db:
         return schedules.info(schedules.get(db, cp.workspaces.get_row(db, ws), schedule_id))
 
 
 @router.patch("/schedules/{schedule_id}", response_model=ScheduleInfo)
 def update_schedule(
-    ws: str, schedule_id: str, body: ScheduleUpdate, cp: ControlPlane = Depends(plane)
+    ws: str, schedule_id: ScheduleId, body: ScheduleUpdate, cp: ControlPlane = Depends(plane)
 ) -> ScheduleInfo:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -64,7 +69,7 @@ def update_schedule(
 
 @router.get("/schedules/{schedule_id}/runs", response_model=list[ScheduleFiringInfo])
 def schedule_runs(
-    ws: str, schedule_id: str, cp: ControlPlane = Depends(plane)
+    ws: str, schedule_id: ScheduleId, cp: ControlPlane = Depends(plane)
 ) -> list[ScheduleFiringInfo]:
     """The pipeline runs the schedule submitted (newest first), each with its slot."""
     with cp.store.reading() as db:

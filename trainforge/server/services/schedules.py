@@ -91,6 +91,11 @@ def _check(db: Session, ws: models.Workspace, row: ScheduleRow) -> None:
         parameter_values(graph, values)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+    for name, value in values.items():
+        if isinstance(value, DataPathValue) and not datastores.find(db, ws, value.datastore_name):
+            raise NotFound(
+                f"pipeline_parameters: {name!r}: datastore {value.datastore_name!r} not found"
+            )
     if row.datastore_name is not None and datastores.find(db, ws, row.datastore_name) is None:
         raise NotFound(f"datastore: {row.datastore_name!r} not found in workspace {ws.name!r}")
 
