@@ -13,7 +13,7 @@ import pytest
 
 from trainforge.core import Dataset, Experiment, Workspace
 from trainforge.data import OutputFileDatasetConfig
-from trainforge.pipeline.core import Pipeline
+from trainforge.pipeline.core import Pipeline, PipelineData
 from trainforge.pipeline.steps import PythonScriptStep
 
 pytestmark = pytest.mark.slow
@@ -89,3 +89,36 @@ def test_output_file_dataset_config_flows_to_later_steps_and_registers(
     assert registered.version == 1
     assert [p.endswith("rows.csv") for p in registered.to_path()] == [True]
     assert prep_run.id in repr(registered)
+
+
+COUNT = """
+import os, sys
+from trainforge.core import Run
+run = Run.get_context()
+folder = run.input_datasets["rows_folder"]
+print("folder files:", sorted(os.listdir(folder)), "arg is folder:", sys.argv[1] == folder)
+"""
+
+
+def test_pipeline_data_as_dataset_is_read_as_a_dataset_and_registered(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    dataset_name = f"rows_{uuid.uuid4().hex[:6]}"
+    rows = PipelineData("rows", datastore=ws.get_default_datastore()).as_dataset()
+    rows.register(name=dataset_name, create_new_version=True)
+    prep = _step(tmp_path, "prep", PREP, arguments=["--out", rows], outputs=[rows])
+    folder = rows.as_named_input("rows_folder").as_mount()
+    count = _step(tmp_path, "count", COUNT, arguments=[folder], inputs=[folder])
+    table_input = rows.parse_delimited_files().as_named_input("table")
+    table = _step(tmp_path, "table", TABLE, inputs=[table_input])
+    run = Experiment(ws, f"as-dataset-{uuid.uuid4().hex[:6]}").submit(
+        Pipeline(workspace=ws, steps=[count, table])
+    )
+    assert run.wait_for_completion(show_output=False) == "Completed"
+    prep_run = run.find_step_run("prep")[0]
+    assert prep.name == prep_run.name
+    log = run.find_step_run("count")[0].get_job_log()
+    assert "folder files: ['rows.csv'] arg is folder: True" in log
+    assert "table shape: (2, 2) sum of b: 6" in run.find_step_run("table")[0].get_job_log()
+    registered = Dataset.get_by_name(ws, dataset_name)
+    assert f"azureml/{prep_run.id}/rows" in repr(registered)

@@ -15,10 +15,12 @@ from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import PipelineParameter, parameter_value
-from trainforge.schemas.datastores import REFERENCE_TOKEN
+from trainforge.schemas.datastores import DATASET_TOKEN, REFERENCE_TOKEN
 from trainforge.schemas.pipelines import (
     DATA_NAME,
     DATA_NAME_RULE,
+    DatasetParse,
+    OutputRegistration,
     ParameterRef,
     PipelineParameterSpec,
     StepArgument,
@@ -75,6 +77,8 @@ class PipelineData:
         self._input_mode = "mount"
         self._input_path_on_compute: str | None = None
         self._origin: PipelineData = self
+        # ``as_dataset().register(name)``: registered when its producing step completes.
+        self._registration: OutputRegistration | None = None
 
     @property
     def name(self) -> str:
@@ -108,6 +112,13 @@ class PipelineData:
     def as_input(self, input_name: str | None = None) -> PipelineData:
         return self._consumed("mount", None)
 
+    def as_dataset(self) -> PipelineOutputFileDataset:
+        """The output as a FileDataset for the steps that read it (``as_named_input``,
+        ``parse_delimited_files``), registrable when its step completes (``register``)."""
+        promoted = PipelineOutputFileDataset.__new__(PipelineOutputFileDataset)
+        promoted.__dict__.update(self.__dict__)
+        return promoted
+
     @property
     def producer(self) -> PipelineStep | None:
         return self._origin._producer
@@ -117,6 +128,71 @@ class PipelineData:
 
     def __repr__(self) -> str:
         return f"$AZUREML_DATAREFERENCE_{self._name}"
+
+
+class PipelineOutputFileDataset(PipelineData):
+    """A PipelineData promoted to a dataset (``PipelineData.as_dataset()``): listed in the
+    producer's outputs; a later step reads it as a dataset input
+    (``run.input_datasets[name]``, mounted by default)."""
+
+    _parse = DatasetParse(dataset_type="File")
+    _dataset_name: str | None = None
+    _dataset_mode = "mount"
+
+    def _dataset_clone(self, **changes: Any) -> Any:
+        clone = copy.copy(self)
+        clone.__dict__.update(changes)
+        return clone
+
+    def as_named_input(self, name: str) -> PipelineOutputFileDataset:
+        if not isinstance(name, str) or not DATA_NAME.fullmatch(name):
+            raise UserErrorException(f"name: {name!r} is not allowed; use {DATA_NAME_RULE}")
+        return self._dataset_clone(_dataset_name=name)  # type: ignore[no-any-return]
+
+    def as_mount(self, path_on_compute: str | None = None) -> PipelineOutputFileDataset:
+        return self._dataset_clone(  # type: ignore[no-any-return]
+            _dataset_mode="mount", _input_path_on_compute=path_on_compute
+        )
+
+    def as_download(  # type: ignore[override]
+        self, path_on_compute: str | None = None
+    ) -> PipelineOutputFileDataset:
+        return self._dataset_clone(  # type: ignore[no-any-return]
+            _dataset_mode="download", _input_path_on_compute=path_on_compute
+        )
+
+    def as_direct(self) -> PipelineOutputFileDataset:
+        return self._dataset_clone(_dataset_mode="direct")  # type: ignore[no-any-return]
+
+    def parse_delimited_files(
+        self,
+        file_extension: str = ".csv",
+        set_column_types: Any = None,
+        separator: str = ",",
+        header: Any = True,
+        partition_format: str | None = None,
+        **kwargs: Any,
+    ) -> PipelineOutputTabularDataset:
+        """The output's delimited files as a TabularDataset for the steps that read it."""
+        tabular = PipelineOutputTabularDataset.__new__(PipelineOutputTabularDataset)
+        tabular.__dict__.update(self.__dict__)
+        tabular._parse = DatasetParse(
+            dataset_type="Tabular", separator=separator, header=bool(header)
+        )
+        tabular._dataset_mode = "direct"
+        return tabular
+
+    def register(self, name: str, create_new_version: bool = True) -> PipelineOutputFileDataset:
+        """Register the output as dataset ``name`` (a new version) when its step completes."""
+        self._origin._registration = OutputRegistration(name=name, parse=self._parse)
+        return self
+
+    def __str__(self) -> str:
+        return f"{DATASET_TOKEN}{self._dataset_name or self.name}"
+
+
+class PipelineOutputTabularDataset(PipelineOutputFileDataset):
+    """A PipelineData read as a table (``as_dataset().parse_delimited_files()``)."""
 
 
 @dataclass
@@ -227,7 +303,14 @@ class PipelineStep:
         return list(inputs.values()), outputs
 
     def _words(self, items: Iterable[Any], context: BuildContext) -> list[StepArgument]:
-        return [_word(item, context) for item in items]
+        # One of the step's own outputs is the folder it writes, however it was wrapped.
+        own = [o._origin for o in self._outputs]
+        return [
+            f"{REFERENCE_TOKEN}{item.name}"
+            if isinstance(item, PipelineData) and any(item._origin is o for o in own)
+            else _word(item, context)
+            for item in items
+        ]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -257,6 +340,7 @@ def _output(output: Any, context: BuildContext) -> StepOutput:
         mode=output._output_mode,
         path_on_compute=output._output_path_on_compute,
         overwrite=output._output_overwrite,
+        registration=output._origin._registration,
     )
 
 
@@ -317,6 +401,16 @@ def _input(item: Any, context: BuildContext) -> StepInput:
             mode="direct" if parse is not None else item.mode,
             path_on_compute=item.path_on_compute,
             as_dataset=parse,
+        )
+    if isinstance(item, PipelineOutputFileDataset):
+        name = item._dataset_name or item.name
+        return StepInput(
+            name=name,
+            kind="pipeline_data",
+            source=item.name if name != item.name else None,
+            mode=item._dataset_mode,
+            path_on_compute=item._input_path_on_compute,
+            as_dataset=item._parse,
         )
     if isinstance(item, PipelineData):
         return StepInput(
