@@ -23,6 +23,7 @@ def _register(value: Any, run_config: Any) -> Any:
     from trainforge.data.data_reference import DataReference
     from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
     from trainforge.data.datastore import Datastore
+    from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 
     if isinstance(value, Datastore):
         value = value.as_mount()
@@ -32,6 +33,12 @@ def _register(value: Any, run_config: Any) -> Any:
     if isinstance(value, DatasetConsumptionConfig):
         run_config.data[value.name] = value
         return str(value)
+    if isinstance(value, OutputDatasetConfig | OutputDatasetInput):
+        raise UserErrorException(
+            f"arguments: OutputFileDatasetConfig {value.name!r} is supported in pipeline steps "
+            "only here, not yet in a ScriptRunConfig or an Estimator; write to ./outputs, or "
+            "run the script as a PythonScriptStep"
+        )
     if isinstance(value, AbstractDataset):
         raise UserErrorException(
             "arguments: a Dataset cannot be passed as it is; use "
