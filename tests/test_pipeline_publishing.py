@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import wait_until
+from tests.helpers import restart_server, wait_until
+from trainforge.client.api import api
+from trainforge.client.api.schedules import SchedulesApi
 from trainforge.core import Datastore, Experiment, Workspace
 from trainforge.core.authentication import InteractiveLoginAuthentication
 from trainforge.exceptions import UserErrorException
@@ -206,3 +208,36 @@ def test_a_schedule_of_a_published_pipeline(ws: Workspace, tmp_path: Path) -> No
     on_data.disable(wait_for_provisioning=True)
     assert Schedule.get(ws, on_data.id).status == "Disabled"
     assert len(Schedule.get(ws, schedule_id).get_pipeline_runs()) == 2
+
+
+def test_a_fired_slot_is_not_fired_again_after_a_control_plane_restart(
+    tf_home: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    published = _pipeline(ws, tmp_path).publish(name="restart", description="restart")
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=59)
+    every_minute = Schedule.create(
+        ws,
+        name="every-minute",
+        pipeline_id=published.id,
+        experiment_name="Schedule_Restart",
+        recurrence=ScheduleRecurrence(frequency="Minute", interval=1, start_time=start),
+    )
+    first = wait_until(every_minute.get_pipeline_runs, 60, "the first slot's run")
+    restart_server(tf_home)
+    # A schedule without start_time runs at once: once it has, the restarted control
+    # plane's loop has made a pass, and the slot already fired did not fire again.
+    at_once = Schedule.create(
+        ws,
+        name="at-once",
+        pipeline_id=published.id,
+        experiment_name="Schedule_Restart",
+        recurrence=ScheduleRecurrence(frequency="Day", interval=1),
+    )
+    wait_until(at_once.get_pipeline_runs, 60, "the run at once after the restart")
+    firings = api(ws, SchedulesApi).runs(every_minute.id)
+    # Its first slot fired once; a later slot may have come by now (a slow machine), once.
+    slots = [f.slot for f in firings]
+    assert len(slots) == len(set(slots))
+    assert [f.run_id for f in firings][-1] == first[0].id
+    for schedule in (every_minute, at_once):
+        schedule.disable()

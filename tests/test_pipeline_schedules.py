@@ -49,6 +49,11 @@ def test_recurrence_slots_are_the_sdks() -> None:
     monthly = Recurrence(frequency="Month", interval=1)
     jan31 = datetime(2031, 1, 31, 6, 0, tzinfo=UTC)
     assert next_slot(monthly, jan31, jan31) == datetime(2031, 2, 28, 6, 0, tzinfo=UTC)
+    # No start_time: slots count from the moment the schedule was made, its first run at once.
+    made = datetime(2031, 3, 4, 9, 12, 34, 500, tzinfo=UTC)
+    daily = Recurrence(frequency="Day", interval=1)
+    assert next_slot(daily, made, made - timedelta(microseconds=1)) == made
+    assert next_slot(daily, made, made) == made + timedelta(days=1)
     # Ten minutes away: the latest slot fires, the nine before it are not backfilled.
     assert latest_due(minute, T0, at(1), at(10.5)) == (at(10), 9, at(11))
 

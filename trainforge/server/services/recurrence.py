@@ -23,13 +23,17 @@ from trainforge.schemas.schedules import WEEK_DAYS, Recurrence, zone
 PERIODS_LOOKED_AT = 3
 
 
-def _times(rec: Recurrence, anchor: datetime) -> list[tuple[int, int]]:
+def _times(rec: Recurrence, anchor: datetime) -> list[time]:
+    """The times of day a Day or Week recurrence fires at (in its zone)."""
     if rec.time_of_day is not None:
         hour, minute = rec.time_of_day.split(":")
-        return [(int(hour), int(minute))]
+        return [time(int(hour), int(minute))]
+    if not rec.hours and not rec.minutes:
+        # The anchor's own moment: a schedule without start_time runs at once.
+        return [anchor.time()]
     hours = rec.hours or [anchor.hour]
     minutes = rec.minutes or [anchor.minute]
-    return sorted((h, m) for h in hours for m in minutes)
+    return sorted(time(h, m) for h in hours for m in minutes)
 
 
 def _first(candidates: list[datetime], anchor: datetime, after: datetime) -> datetime | None:
@@ -69,9 +73,9 @@ def next_slot(rec: Recurrence, anchor: datetime, after: datetime) -> datetime:
         for k in range(k0, k0 + PERIODS_LOOKED_AT):
             start = base + timedelta(days=k * span)
             candidates = [
-                datetime.combine(start + timedelta(days=d), time(h, m), tz).astimezone(UTC)
+                datetime.combine(start + timedelta(days=d), at, tz).astimezone(UTC)
                 for d in days
-                for h, m in times
+                for at in times
             ]
             found = _first(candidates, anchor, after)
             if found is not None:
