@@ -296,8 +296,8 @@ def test_a_one_minute_schedule_fires_once_per_slot_across_a_restart(tmp_path: Pa
         api.close()
 
 
-def test_bad_schedules_are_refused_and_nothing_is_made(app_api: Api, tmp_path: Path) -> None:
-    ws = app_api.workspace("alpha")
+def test_bad_schedules_are_refused_and_nothing_is_made(alpha_and_beta: Api, tmp_path: Path) -> None:
+    app_api, ws = alpha_and_beta, "alpha"
     pipeline = _publish(app_api, ws, tmp_path)
     path = f"/workspaces/{ws}/schedules"
     base = {"name": "s", "pipeline_id": pipeline["id"], "experiment_name": "e"}
@@ -315,6 +315,11 @@ def test_bad_schedules_are_refused_and_nothing_is_made(app_api: Api, tmp_path: P
     both = {**base, "recurrence": recurrence, "datastore_name": "workspaceblobstore"}
     assert "either recurrence or datastore" in error_message(
         app_api.request("POST", path, json=both), 422
+    )
+    # Another workspace's schedule cannot name this one's pipeline.
+    theirs = {**base, "recurrence": recurrence}
+    assert pipeline["id"] in error_message(
+        app_api.request("POST", "/workspaces/beta/schedules", json=theirs), 404
     )
     assert app_api.call("GET", path, params={"active_only": False}) == []
 
