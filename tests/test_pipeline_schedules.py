@@ -366,3 +366,45 @@ def test_a_datastore_schedule_fires_once_per_new_or_changed_file(
     graph = app_api.call("GET", f"/workspaces/{ws}/runs/{changed[0]}/graph")
     assert graph["parameters"]["data"]["path_on_datastore"] == "in/first.csv"
     assert len(_runs(app_api, ws, schedule["id"])) == 2
+
+
+def test_a_run_token_reads_published_pipelines_but_runs_and_schedules_none(
+    app_api: Api, tmp_path: Path
+) -> None:
+    from trainforge.server.auth import run_token
+
+    ws = app_api.workspace("alpha")
+    pipeline = _publish(app_api, ws, tmp_path)
+    run = app_api.call("POST", f"/workspaces/{ws}/experiments/e/runs", json={"kind": "interactive"})
+    as_run = {"Authorization": f"Bearer {run_token(b'k' * 32, ws, run['run_id'])}"}
+    assert (
+        app_api.request(
+            "GET", pipeline["endpoint_path"][: -len("/runs")], headers=as_run
+        ).status_code
+        == 200
+    )
+    posted = app_api.request(
+        "POST", pipeline["endpoint_path"], json={"ExperimentName": "e"}, headers=as_run
+    )
+    assert posted.status_code == 403
+    schedule = {
+        "name": "s",
+        "pipeline_id": pipeline["id"],
+        "experiment_name": "e",
+        "recurrence": {"frequency": "Hour", "interval": 1},
+    }
+    assert (
+        app_api.request(
+            "POST", f"/workspaces/{ws}/schedules", json=schedule, headers=as_run
+        ).status_code
+        == 403
+    )
+    assert (
+        app_api.request(
+            "PATCH",
+            f"/workspaces/{ws}/publishedpipelines/{pipeline['id']}",
+            json={"status": "Disabled"},
+            headers=as_run,
+        ).status_code
+        == 403
+    )
