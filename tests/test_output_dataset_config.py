@@ -28,11 +28,12 @@ def test_bad_names_and_destinations_are_refused() -> None:
     assert str(out.read_delimited_files().as_input("t")) == "DatasetConsumptionConfig:t"
 
 
-def test_a_script_run_config_refuses_it_naming_it() -> None:
+def test_bound_without_a_workspace_it_is_refused_naming_it() -> None:
     src = ScriptRunConfig(
         source_directory=".", script="x.py", arguments=["--o", OutputFileDatasetConfig("o")]
     )
     with pytest.raises(
-        UserErrorException, match="OutputFileDatasetConfig 'o' is supported in pipeline steps only"
+        UserErrorException,
+        match="OutputFileDatasetConfig .o. is supported in pipeline steps and a ScriptRunConfig",
     ):
         definition_of(src.run_config, "x.py")

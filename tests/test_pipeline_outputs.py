@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from trainforge.core import Dataset, Experiment, Workspace
+from trainforge.core import Dataset, Experiment, ScriptRunConfig, Workspace
 from trainforge.data import OutputFileDatasetConfig
+from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core import Pipeline, PipelineData
 from trainforge.pipeline.steps import PythonScriptStep
 
@@ -122,3 +123,21 @@ def test_pipeline_data_as_dataset_is_read_as_a_dataset_and_registered(
     assert "table shape: (2, 2) sum of b: 6" in run.find_step_run("table")[0].get_job_log()
     registered = Dataset.get_by_name(ws, dataset_name)
     assert f"azureml/{prep_run.id}/rows" in repr(registered)
+
+
+def test_output_file_dataset_config_in_a_script_run_config(ws: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "prep.py").write_text(textwrap.dedent(PREP))
+    output = OutputFileDatasetConfig(name="prepped")
+    src = ScriptRunConfig(
+        source_directory=str(folder), script="prep.py", arguments=["--out", output.as_upload()]
+    )
+    run = Experiment(ws, f"ofdc-plain-{uuid.uuid4().hex[:6]}").submit(src)
+    assert run.wait_for_completion()["status"] == "Completed"
+    written = Dataset.File.from_files((ws.get_default_datastore(), f"dataset/{run.id}/prepped"))
+    assert [p.endswith("rows.csv") for p in written.to_path()] == [True]
+    registered = OutputFileDatasetConfig(name="x").register_on_complete("not_here")
+    src = ScriptRunConfig(source_directory=str(folder), script="prep.py", arguments=[registered])
+    with pytest.raises(UserErrorException, match="register_on_complete: output 'x'"):
+        Experiment(ws, "ofdc-plain-refused").submit(src)

@@ -36,8 +36,9 @@ def _register(value: Any, run_config: Any) -> Any:
     if isinstance(value, OutputDatasetConfig | OutputDatasetInput):
         raise UserErrorException(
             f"arguments: OutputFileDatasetConfig {value.name!r} is supported in pipeline steps "
-            "only here, not yet in a ScriptRunConfig or an Estimator; write to ./outputs, or "
-            "run the script as a PythonScriptStep"
+            "and a ScriptRunConfig's arguments only here, not yet in an Estimator or a command "
+            "(or, for as_input(), outside a pipeline); write to ./outputs, or use a "
+            "ScriptRunConfig"
         )
     if isinstance(value, AbstractDataset):
         raise UserErrorException(
