@@ -33,6 +33,7 @@ from trainforge.cli.datastore import datastore_app
 from trainforge.cli.environments import environment_app
 from trainforge.cli.models import model_app
 from trainforge.cli.output import OutputFormat, OutputOption, emit, print_table
+from trainforge.cli.pipeline import pipeline_app
 from trainforge.cli.services import service_app
 from trainforge.cli.sweep import sweep_app
 from trainforge.client import local_server
@@ -73,6 +74,7 @@ app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
 app.add_typer(environment_app, name="environment")
 app.add_typer(sweep_app, name="sweep")
+app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(model_app, name="model")
 app.add_typer(service_app, name="service")
 app.add_typer(batchai_app, name="batchai")

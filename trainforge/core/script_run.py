@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +120,7 @@ def submit_script(
     **create: Any,
 ) -> ScriptRun:
     """Snapshot ``source_directory``, then create the run; the scheduler takes it from there."""
+    run_config, create = _bind_outputs(experiment, run_config, create)
     definition, snapshot_id = prepare(experiment, source_directory, run_config)
     request = RunCreate(
         kind="script",
@@ -131,3 +135,49 @@ def submit_script(
     with sdk_errors():
         info = api(experiment.workspace, RunsApi).create(experiment.name, request)
     return ScriptRun(experiment, info.run_id, _info=info)
+
+
+def _bind_outputs(
+    experiment: Experiment, run_config: RunConfiguration, create: dict[str, Any]
+) -> tuple[RunConfiguration, dict[str, Any]]:
+    """OutputFileDatasetConfigs in the arguments as upload references: their destination
+    on its datastore (the workspace's default one when none is named), with ``{run-id}``
+    (the run's id, chosen here) and ``{output-name}`` filled in."""
+    from trainforge.data.data_reference import DataReferenceConfiguration
+    from trainforge.data.output_dataset_config import OutputDatasetConfig
+
+    arguments = argument_list(run_config.arguments)
+    outputs = [a for a in arguments if isinstance(a, OutputDatasetConfig)]
+    if not outputs:
+        return run_config, create
+    for output in outputs:
+        if output.registration is not None:
+            raise UserErrorException(
+                f"register_on_complete: output {output.name!r} is registered on completion in "
+                "pipeline steps only here, not yet in a ScriptRunConfig; register it from the "
+                "run's output path after the run (Dataset.File.from_files)"
+            )
+    run_id = create.get("run_id") or new_run_id(experiment.name)
+    default = None
+    bound = copy.copy(run_config)
+    bound.data_references = dict(run_config.data_references)
+    for output in outputs:
+        datastore, template = output.destination
+        if datastore is None and default is None:
+            default = experiment.workspace.get_default_datastore().name
+        name = datastore if isinstance(datastore, str) else getattr(datastore, "name", default)
+        path = template.replace("{run-id}", run_id).replace("{output-name}", output.name)
+        bound.data_references[output.name] = DataReferenceConfiguration(
+            datastore_name=name,
+            mode="upload",
+            path_on_datastore=path.strip("/"),
+            path_on_compute=output.source,
+            overwrite=output._overwrite,
+        )
+    bound.arguments = [str(a) if isinstance(a, OutputDatasetConfig) else a for a in arguments]
+    return bound, {**create, "run_id": run_id}
+
+
+def new_run_id(experiment_name: str) -> str:
+    """A script run's id, as the control plane gives one: ``<experiment>_<epoch>_<hex>``."""
+    return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"

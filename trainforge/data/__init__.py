@@ -5,6 +5,10 @@ from trainforge.data.data_reference import DataReference, DataReferenceConfigura
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 from trainforge.data.file_dataset import FileDataset
+from trainforge.data.output_dataset_config import (
+    OutputFileDatasetConfig,
+    OutputTabularDatasetConfig,
+)
 from trainforge.data.tabular_dataset import TabularDataset
 
 __all__ = [
@@ -15,5 +19,7 @@ __all__ = [
     "DataReferenceConfiguration",
     "DatasetConsumptionConfig",
     "FileDataset",
+    "OutputFileDatasetConfig",
+    "OutputTabularDatasetConfig",
     "TabularDataset",
 ]

@@ -23,6 +23,7 @@ def _register(value: Any, run_config: Any) -> Any:
     from trainforge.data.data_reference import DataReference
     from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
     from trainforge.data.datastore import Datastore
+    from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 
     if isinstance(value, Datastore):
         value = value.as_mount()
@@ -32,6 +33,13 @@ def _register(value: Any, run_config: Any) -> Any:
     if isinstance(value, DatasetConsumptionConfig):
         run_config.data[value.name] = value
         return str(value)
+    if isinstance(value, OutputDatasetConfig | OutputDatasetInput):
+        raise UserErrorException(
+            f"arguments: OutputFileDatasetConfig {value.name!r} is supported in pipeline steps "
+            "and a ScriptRunConfig's arguments only here, not yet in an Estimator or a command "
+            "(or, for as_input(), outside a pipeline); write to ./outputs, or use a "
+            "ScriptRunConfig"
+        )
     if isinstance(value, AbstractDataset):
         raise UserErrorException(
             "arguments: a Dataset cannot be passed as it is; use "

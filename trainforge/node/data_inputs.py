@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from glob import has_magic  # type: ignore[attr-defined]
 from pathlib import Path
 
 import fsspec
@@ -26,6 +27,7 @@ from trainforge.schemas.datastores import (
     REFERENCE_TOKEN,
     DataReferenceSpec,
     DatasetInputSpec,
+    DatasetPath,
     StorageAccess,
 )
 from trainforge.schemas.runs import RunDefinition
@@ -225,7 +227,10 @@ class RunData:
                 link.symlink_to(sources[f.remote])
             self.log(f"Dataset input {name}: {len(files)} files mounted at {folder}")
         single = (
-            len(spec.definition.paths) == 1 and len(files) == 1 and "/" not in files[0].relative
+            len(spec.definition.paths) == 1
+            and len(files) == 1
+            and "/" not in files[0].relative
+            and not _names_a_folder(spec.definition.paths[0], files[0])
         )
         return str(folder / files[0].relative) if single else str(folder)
 
@@ -301,3 +306,13 @@ class RunData:
                 f"Uploaded {len(report.transferred)} files from {local} to "
                 f"{ref.datastore_name}/{target} ({len(report.skipped)} existed already)"
             )
+
+
+def _names_a_folder(entry: DatasetPath, found: dataset_files.DatasetFile) -> bool:
+    """Whether a dataset's path names a folder (that holds the one file found), not the
+    file itself: its folder is what the run gets then, as for a step's output folder."""
+    if entry.datastore_name is None or has_magic(entry.path):
+        return False
+    path = datastore_path(entry.path).rstrip("/")
+    inside = f"{path}/{found.relative}"
+    return bool(path) and (found.remote == inside or found.remote.endswith(f"/{inside}"))

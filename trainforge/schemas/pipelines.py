@@ -75,6 +75,26 @@ class PipelineParameterSpec(BaseModel):
     default_value: ParameterValue
 
 
+class DatasetParse(BaseModel):
+    """An upstream output read as a dataset: its files (File), or its delimited files
+    parsed as a table (Tabular: ``read_delimited_files``)."""
+
+    dataset_type: Literal["File", "Tabular"] = "File"
+    separator: str = Field(default=",", min_length=1, max_length=8)
+    header: bool = True
+    include_path: bool = False
+
+
+class OutputRegistration(BaseModel):
+    """``register_on_complete(name, description, tags)``: the output registered as a
+    dataset (a new version) when its step completes."""
+
+    name: str = Field(min_length=1, max_length=250)
+    description: str | None = Field(default=None, max_length=4096)
+    tags: dict[str, str] = Field(default_factory=dict)
+    parse: DatasetParse = Field(default_factory=DatasetParse)
+
+
 class StepInput(BaseModel):
     """One input of a step, reaching its processes as ``$AZUREML_DATAREFERENCE_<name>``
     (a dataset input: as its own variable).
@@ -93,6 +113,15 @@ class StepInput(BaseModel):
     reference: DataReferenceSpec | None = None
     parameter: ParameterName | None = None
     dataset: DatasetInputSpec | None = None
+    # A pipeline_data input: the output it reads when its own name is another
+    # (``output.as_input(name)``), and whether it is read as a dataset.
+    source: DataName | None = None
+    as_dataset: DatasetParse | None = None
+
+    @property
+    def data(self) -> str:
+        """The upstream output a pipeline_data input reads."""
+        return self.source or self.name
 
     @model_validator(mode="after")
     def _kind_has_its_part(self) -> StepInput:
@@ -116,6 +145,10 @@ class StepOutput(BaseModel):
     mode: Literal["mount", "upload"] = "mount"
     path_on_compute: str | None = None
     overwrite: bool = False
+    # An OutputFileDatasetConfig's destination on the datastore, with the placeholders
+    # {run-id} and {output-name}; None: azureml/<step run id>/<name>.
+    destination: str | None = Field(default=None, max_length=1024)
+    registration: OutputRegistration | None = None
 
 
 class StepSpec(BaseModel):
@@ -166,7 +199,7 @@ def dependencies(graph: PipelineGraph) -> dict[str, set[str]]:
     made = producers(graph)
     return {
         step.name: {
-            made[i.name] for i in step.inputs if i.kind == "pipeline_data" and i.name in made
+            made[i.data] for i in step.inputs if i.kind == "pipeline_data" and i.data in made
         }
         | set(step.run_after)
         for step in graph.steps
@@ -202,13 +235,13 @@ def graph_errors(graph: PipelineGraph) -> list[str]:
     known = set(names)
     for step in graph.steps:
         for item in step.inputs:
-            if item.kind == "pipeline_data" and item.name not in made:
+            if item.kind == "pipeline_data" and item.data not in made:
                 errors.append(
-                    f"step {step.name!r}: input {item.name!r} is not connected: no step of the "
+                    f"step {step.name!r}: input {item.data!r} is not connected: no step of the "
                     "pipeline produces it (give the producing step, or list it in its outputs)"
                 )
-            if item.kind == "pipeline_data" and made.get(item.name) == step.name:
-                errors.append(f"step {step.name!r}: consumes its own output {item.name!r}")
+            if item.kind == "pipeline_data" and made.get(item.data) == step.name:
+                errors.append(f"step {step.name!r}: consumes its own output {item.data!r}")
         for other in step.run_after:
             if other not in known:
                 errors.append(f"step {step.name!r}: run_after names {other!r}, not in the pipeline")

@@ -16,6 +16,7 @@ from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
 from trainforge.server.login_codes import LoginCodes
 from trainforge.server.pipeliner import Pipeliner
+from trainforge.server.schedule_loop import ScheduleLoop
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
 from trainforge.server.services.runs import RunService
@@ -67,6 +68,7 @@ class ControlPlane:
             self.scheduler.wake,
             AUTOML_INTERVAL_S,
         )
+        self.schedule_loop = ScheduleLoop(self.store, self.runs, self.vault, self.pipeliner.wake)
         self.janitor = Janitor(self.store, settings.request_key_retention_s)
 
     def _changed(self, run_ids: set[str]) -> None:
@@ -130,11 +132,13 @@ class ControlPlane:
         self.sweeper.start()
         self.pipeliner.start()
         self.automl.start()
+        self.schedule_loop.start()
         self.janitor.start()
 
     def close(self) -> None:
         self.janitor.stop()
         self.automl.stop()
+        self.schedule_loop.stop()
         self.pipeliner.stop()
         self.sweeper.stop()
         self.scheduler.stop()

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 from trainforge.data.data_reference import DataReference
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
+from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import PipelineParameter, parameter_value
-from trainforge.schemas.datastores import REFERENCE_TOKEN
+from trainforge.schemas.datastores import DATASET_TOKEN, REFERENCE_TOKEN
 from trainforge.schemas.pipelines import (
     DATA_NAME,
     DATA_NAME_RULE,
+    DatasetParse,
+    OutputRegistration,
     ParameterRef,
     PipelineParameterSpec,
     StepArgument,
@@ -74,6 +77,8 @@ class PipelineData:
         self._input_mode = "mount"
         self._input_path_on_compute: str | None = None
         self._origin: PipelineData = self
+        # ``as_dataset().register(name)``: registered when its producing step completes.
+        self._registration: OutputRegistration | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +112,13 @@ class PipelineData:
     def as_input(self, input_name: str | None = None) -> PipelineData:
         return self._consumed("mount", None)
 
+    def as_dataset(self) -> PipelineOutputFileDataset:
+        """The output as a FileDataset for the steps that read it (``as_named_input``,
+        ``parse_delimited_files``), registrable when its step completes (``register``)."""
+        promoted = PipelineOutputFileDataset.__new__(PipelineOutputFileDataset)
+        promoted.__dict__.update(self.__dict__)
+        return promoted
+
     @property
     def producer(self) -> PipelineStep | None:
         return self._origin._producer
@@ -116,6 +128,71 @@ class PipelineData:
 
     def __repr__(self) -> str:
         return f"$AZUREML_DATAREFERENCE_{self._name}"
+
+
+class PipelineOutputFileDataset(PipelineData):
+    """A PipelineData promoted to a dataset (``PipelineData.as_dataset()``): listed in the
+    producer's outputs; a later step reads it as a dataset input
+    (``run.input_datasets[name]``, mounted by default)."""
+
+    _parse = DatasetParse(dataset_type="File")
+    _dataset_name: str | None = None
+    _dataset_mode = "mount"
+
+    def _dataset_clone(self, **changes: Any) -> Any:
+        clone = copy.copy(self)
+        clone.__dict__.update(changes)
+        return clone
+
+    def as_named_input(self, name: str) -> PipelineOutputFileDataset:
+        if not isinstance(name, str) or not DATA_NAME.fullmatch(name):
+            raise UserErrorException(f"name: {name!r} is not allowed; use {DATA_NAME_RULE}")
+        return self._dataset_clone(_dataset_name=name)  # type: ignore[no-any-return]
+
+    def as_mount(self, path_on_compute: str | None = None) -> PipelineOutputFileDataset:
+        return self._dataset_clone(  # type: ignore[no-any-return]
+            _dataset_mode="mount", _input_path_on_compute=path_on_compute
+        )
+
+    def as_download(  # type: ignore[override]
+        self, path_on_compute: str | None = None
+    ) -> PipelineOutputFileDataset:
+        return self._dataset_clone(  # type: ignore[no-any-return]
+            _dataset_mode="download", _input_path_on_compute=path_on_compute
+        )
+
+    def as_direct(self) -> PipelineOutputFileDataset:
+        return self._dataset_clone(_dataset_mode="direct")  # type: ignore[no-any-return]
+
+    def parse_delimited_files(
+        self,
+        file_extension: str = ".csv",
+        set_column_types: Any = None,
+        separator: str = ",",
+        header: Any = True,
+        partition_format: str | None = None,
+        **kwargs: Any,
+    ) -> PipelineOutputTabularDataset:
+        """The output's delimited files as a TabularDataset for the steps that read it."""
+        tabular = PipelineOutputTabularDataset.__new__(PipelineOutputTabularDataset)
+        tabular.__dict__.update(self.__dict__)
+        tabular._parse = DatasetParse(
+            dataset_type="Tabular", separator=separator, header=bool(header)
+        )
+        tabular._dataset_mode = "direct"
+        return tabular
+
+    def register(self, name: str, create_new_version: bool = True) -> PipelineOutputFileDataset:
+        """Register the output as dataset ``name`` (a new version) when its step completes."""
+        self._origin._registration = OutputRegistration(name=name, parse=self._parse)
+        return self
+
+    def __str__(self) -> str:
+        return f"{DATASET_TOKEN}{self._dataset_name or self.name}"
+
+
+class PipelineOutputTabularDataset(PipelineOutputFileDataset):
+    """A PipelineData read as a table (``as_dataset().parse_delimited_files()``)."""
 
 
 @dataclass
@@ -169,10 +246,18 @@ class PipelineStep:
         self._allow_reuse = bool(allow_reuse)
         self._version = version
         self._run_after: list[PipelineStep] = []
+        # An OutputFileDatasetConfig in the arguments is an output, listed or not.
+        for arg in self._arguments:
+            if isinstance(arg, OutputDatasetConfig) and not any(
+                isinstance(o, OutputDatasetConfig) and o._origin is arg._origin
+                for o in self._outputs
+            ):
+                self._outputs.append(arg)
         for output in self._outputs:
-            if not isinstance(output, PipelineData):
+            if not isinstance(output, PipelineData | OutputDatasetConfig):
                 raise UserErrorException(
-                    f"outputs: step {name!r} lists a {type(output).__name__}; outputs are PipelineData"
+                    f"outputs: step {name!r} lists a {type(output).__name__}; outputs are "
+                    "PipelineData or OutputFileDatasetConfig"
                 )
             output._origin._producer = self
 
@@ -189,13 +274,16 @@ class PipelineStep:
 
     def _upstream(self) -> list[PipelineStep]:
         """The steps this one needs: producers of its PipelineData inputs, and run_after."""
-        found = [
-            item.producer
-            for item in [*self._inputs, *self._arguments]
-            if isinstance(item, PipelineData)
-            and item.producer is not None
-            and item.producer is not self
-        ]
+        found = []
+        for item in [*self._inputs, *self._arguments]:
+            if isinstance(item, OutputDatasetInput):
+                item = item.output
+            if (
+                isinstance(item, PipelineData | OutputDatasetConfig)
+                and item.producer is not None
+                and item.producer is not self
+            ):
+                found.append(item.producer)
         return [*found, *self._run_after]
 
     def _spec(self, context: BuildContext, run_after: list[str]) -> StepSpec:
@@ -205,24 +293,24 @@ class PipelineStep:
     def _data(self, context: BuildContext) -> tuple[list[StepInput], list[StepOutput]]:
         inputs: dict[str, StepInput] = {}
         for item in [*self._inputs, *(a for a in self._arguments if _is_data(a))]:
-            if isinstance(item, PipelineData) and any(item._origin is o for o in self._outputs):
+            if isinstance(item, PipelineData | OutputDatasetConfig) and any(
+                item._origin is o._origin for o in self._outputs
+            ):
                 continue
             spec = _input(item, context)
             inputs.setdefault(spec.name, spec)
-        outputs = [
-            StepOutput(
-                name=o.name,
-                datastore_name=_datastore_name(o.datastore) or context.default_datastore,
-                mode=o._output_mode,
-                path_on_compute=o._output_path_on_compute,
-                overwrite=o._output_overwrite,
-            )
-            for o in self._outputs
-        ]
+        outputs = [_output(o, context) for o in self._outputs]
         return list(inputs.values()), outputs
 
     def _words(self, items: Iterable[Any], context: BuildContext) -> list[StepArgument]:
-        return [_word(item, context) for item in items]
+        # One of the step's own outputs is the folder it writes, however it was wrapped.
+        own = [o._origin for o in self._outputs]
+        return [
+            f"{REFERENCE_TOKEN}{item.name}"
+            if isinstance(item, PipelineData) and any(item._origin is o for o in own)
+            else _word(item, context)
+            for item in items
+        ]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -234,9 +322,38 @@ def _datastore_name(datastore: Any) -> str | None:
     return datastore if isinstance(datastore, str) else str(datastore.name)
 
 
+def _output(output: Any, context: BuildContext) -> StepOutput:
+    if isinstance(output, OutputDatasetConfig):
+        datastore, path = output.destination
+        return StepOutput(
+            name=output.name,
+            datastore_name=_datastore_name(datastore) or context.default_datastore,
+            mode="upload" if output._mode == "upload" else "mount",
+            path_on_compute=output.source,
+            overwrite=output._overwrite,
+            destination=path,
+            registration=output.registration,
+        )
+    return StepOutput(
+        name=output.name,
+        datastore_name=_datastore_name(output.datastore) or context.default_datastore,
+        mode=output._output_mode,
+        path_on_compute=output._output_path_on_compute,
+        overwrite=output._output_overwrite,
+        registration=output._origin._registration,
+    )
+
+
 def _is_data(value: Any) -> bool:
     return (
-        isinstance(value, PipelineData | DataReference | DatasetConsumptionConfig)
+        isinstance(
+            value,
+            PipelineData
+            | DataReference
+            | DatasetConsumptionConfig
+            | OutputDatasetConfig
+            | OutputDatasetInput,
+        )
         or (
             isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], PipelineParameter)
         )
@@ -255,7 +372,14 @@ def _word(item: Any, context: BuildContext) -> StepArgument:
             context.parameter(item)
             return f"{REFERENCE_TOKEN}{item.name}"
         return context.parameter(item)
-    if isinstance(item, PipelineData | DataReference | DatasetConsumptionConfig):
+    if isinstance(
+        item,
+        PipelineData
+        | DataReference
+        | DatasetConsumptionConfig
+        | OutputDatasetConfig
+        | OutputDatasetInput,
+    ):
         return str(item)
     if isinstance(item, DataPath):
         raise UserErrorException(
@@ -266,6 +390,28 @@ def _word(item: Any, context: BuildContext) -> StepArgument:
 
 
 def _input(item: Any, context: BuildContext) -> StepInput:
+    if isinstance(item, OutputDatasetConfig):  # another step's output, given as it is
+        item = item.as_input() if hasattr(item, "as_input") else item
+    if isinstance(item, OutputDatasetInput):
+        parse = item.parse
+        return StepInput(
+            name=item.name,
+            kind="pipeline_data",
+            source=item.output.name if item.output.name != item.name else None,
+            mode="direct" if parse is not None else item.mode,
+            path_on_compute=item.path_on_compute,
+            as_dataset=parse,
+        )
+    if isinstance(item, PipelineOutputFileDataset):
+        name = item._dataset_name or item.name
+        return StepInput(
+            name=name,
+            kind="pipeline_data",
+            source=item.name if name != item.name else None,
+            mode=item._dataset_mode,
+            path_on_compute=item._input_path_on_compute,
+            as_dataset=item._parse,
+        )
     if isinstance(item, PipelineData):
         return StepInput(
             name=item.name,

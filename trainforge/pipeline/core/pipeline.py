@@ -4,12 +4,14 @@ service's own rules and run by the control plane."""
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from trainforge.client.api import api
 from trainforge.client.api.pipelines import PipelinesApi
-from trainforge.client.errors import sdk_errors
+from trainforge.client.api.published_pipelines import PublishedPipelinesApi
+from trainforge.client.errors import sdk_errors, validated
 from trainforge.core._tags import sanitize
 from trainforge.core.run import run_of, submitting_user, upload_snapshot
 from trainforge.exceptions import SnapshotException, UserErrorException
@@ -21,12 +23,20 @@ from trainforge.pipeline.core.builder import (
 )
 from trainforge.pipeline.core.graph import parameter_value
 from trainforge.pipeline.core.run import PipelineRun
-from trainforge.schemas.pipelines import PipelineGraph, PipelineSubmit, StepSpec, graph_errors
+from trainforge.schemas.pipelines import (
+    ParameterValue,
+    PipelineGraph,
+    PipelineSubmit,
+    StepSpec,
+    graph_errors,
+)
+from trainforge.schemas.published_pipelines import PublishedPipelineCreate
 from trainforge.storage.snapshot import SnapshotLimitError
 
 if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
     from trainforge.core.workspace import Workspace
+    from trainforge.pipeline.core.published_pipeline import PublishedPipeline
 
 log = logging.getLogger("trainforge")
 
@@ -177,6 +187,53 @@ class Pipeline:
     ) -> PipelineRun:
         """``Experiment.submit(pipeline, ...)``: check the graph, snapshot each step's
         folder, and hand the graph to the control plane."""
+        graph, values = self._service_graph(pipeline_parameters)
+        request = PipelineSubmit(
+            graph=graph,
+            pipeline_parameters=values,
+            continue_on_step_failure=bool(continue_on_step_failure),
+            regenerate_outputs=bool(regenerate_outputs),
+            parent_run_id=parent_run_id,
+            tags=sanitize(tags or {}),
+            description=self._description,
+            submitted_by=submitting_user(),
+        )
+        with sdk_errors():
+            info = api(experiment.workspace, PipelinesApi).submit(experiment.name, request)
+        return cast(PipelineRun, run_of(experiment, info))
+
+    def publish(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        continue_on_step_failure: bool | None = None,
+    ) -> PublishedPipeline:
+        """Publish the pipeline: the control plane keeps its graph (and its steps'
+        snapshots) under an id, to run again by ``PublishedPipeline.submit`` or a POST on
+        its ``endpoint``, or on a Schedule."""
+        from trainforge.pipeline.core.published_pipeline import PublishedPipeline
+
+        graph, _ = self._service_graph(None)
+        request = validated(
+            PublishedPipelineCreate,
+            name=name or f"Pipeline-{uuid.uuid4().hex[:8]}",
+            description=description if description is not None else self._description,
+            version=version,
+            continue_on_step_failure=bool(continue_on_step_failure),
+            graph=graph,
+            created_by=submitting_user(),
+        )
+        with sdk_errors():
+            info = api(self._workspace, PublishedPipelinesApi).publish(request)
+        return PublishedPipeline(self._workspace, info)
+
+    def _service_graph(
+        self, pipeline_parameters: dict[str, Any] | None
+    ) -> tuple[PipelineGraph, dict[str, ParameterValue]]:
+        """The graph as the service takes it, each step's folder uploaded as a snapshot,
+        and the parameter values given; a bad graph or an unknown parameter is refused
+        before anything is uploaded."""
         context = self._context(upload=False)
         errors, _ = self._errors(context)
         if errors:
@@ -199,19 +256,7 @@ class Pipeline:
         context = self._context(upload=True)
         _, graph = self._errors(context)
         assert graph is not None
-        request = PipelineSubmit(
-            graph=graph,
-            pipeline_parameters=values,
-            continue_on_step_failure=bool(continue_on_step_failure),
-            regenerate_outputs=bool(regenerate_outputs),
-            parent_run_id=parent_run_id,
-            tags=sanitize(tags or {}),
-            description=self._description,
-            submitted_by=submitting_user(),
-        )
-        with sdk_errors():
-            info = api(experiment.workspace, PipelinesApi).submit(experiment.name, request)
-        return cast(PipelineRun, run_of(experiment, info))
+        return graph, values
 
     def __repr__(self) -> str:
         return f"Pipeline(steps={[s.name for s in self._steps]})"

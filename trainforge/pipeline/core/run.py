@@ -27,6 +27,7 @@ from trainforge.schemas.runs import RunStatus
 
 if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
+    from trainforge.pipeline.core.published_pipeline import PublishedPipeline
 
 LOG_TAIL = 8_000
 
@@ -61,6 +62,35 @@ class PipelineRun(Run):
         """The step runs of the step called ``name`` (a PythonScriptStep's name defaults to
         its script name)."""
         return [step for step in self.get_steps() if step.name == name]
+
+    def publish_pipeline(
+        self,
+        name: str,
+        description: str | None = None,
+        version: str | None = None,
+        continue_on_step_failure: bool | None = None,
+        **kwargs: Any,
+    ) -> PublishedPipeline:
+        """Publish the pipeline this run ran (its graph and snapshots, as submitted)."""
+        from trainforge.client.api.published_pipelines import PublishedPipelinesApi
+        from trainforge.client.errors import validated
+        from trainforge.core.run import submitting_user
+        from trainforge.pipeline.core.published_pipeline import PublishedPipeline
+        from trainforge.schemas.published_pipelines import PublishedPipelineCreate
+
+        request = validated(
+            PublishedPipelineCreate,
+            name=name,
+            description=description,
+            version=version,
+            continue_on_step_failure=bool(continue_on_step_failure),
+            source_run_id=self.id,
+            created_by=submitting_user(),
+        )
+        workspace = self.experiment.workspace
+        with sdk_errors():
+            info = api(workspace, PublishedPipelinesApi).publish(request)
+        return PublishedPipeline(workspace, info)
 
     def wait_for_completion(  # type: ignore[override]
         self,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
 from trainforge.schemas.pipelines import (
     STEP_RUN_TYPE,
     OutputLocation,
@@ -24,7 +25,7 @@ from trainforge.schemas.pipelines import (
 )
 from trainforge.schemas.runs import ErrorDetail, RunCreate, RunStatus
 from trainforge.server.errors import ServiceError
-from trainforge.server.services import datastores, run_states
+from trainforge.server.services import datasets, datastores, run_states
 from trainforge.server.services.child_runs import Outcome, cancel_child
 from trainforge.server.services.pipelines import (
     CANCELED_WITH_PARENT,
@@ -250,6 +251,8 @@ def _report_ended(step: _Pass) -> None:
             step.out.lines.append(line)
         if s.state == "running" and status.is_terminal:
             s.state = "done"
+            if status is RunStatus.COMPLETED:
+                _register_outputs(step, name)
 
 
 def _stopped_by_parent(step: _Pass) -> bool:
@@ -293,7 +296,8 @@ def _start(step: _Pass, name: str) -> None:
     else:
         outputs = {
             o.name: OutputLocation(
-                datastore_name=o.datastore_name, path_on_datastore=output_path(run_id, o.name)
+                datastore_name=o.datastore_name,
+                path_on_datastore=output_path(run_id, o.name, o.destination),
             )
             for o in spec.outputs
         }
@@ -344,10 +348,49 @@ def _start(step: _Pass, name: str) -> None:
             f"StepRun( {name} ) Status: Completed (reused {earlier.run_id}), run {run.id}"
         )
         step.out.other_logs[(run.id, REUSE_LOG)] = [line]
+        _register_outputs(step, name)
     else:
         row.state = "running"
         step.out.lines.append(f"Step {name} submitted: run {run.id} on {definition.target}")
         step.out.runs_changed = True
+
+
+def _register_outputs(step: _Pass, name: str) -> None:
+    """The step completed: each output with ``register_on_complete`` becomes a new version
+    of its dataset. A refusal (the name is another dataset's) is a line in the log; the
+    step stays completed."""
+    spec, row = step.specs[name], step.steps[name]
+    for output in spec.outputs:
+        if output.registration is None or output.name not in row.outputs:
+            continue
+        where = OutputLocation.model_validate(row.outputs[output.name])
+        parse = output.registration.parse
+        request = DatasetRegister(
+            name=output.registration.name,
+            description=output.registration.description,
+            tags=output.registration.tags,
+            create_new_version=True,
+            definition=DatasetDefinition(
+                dataset_type=parse.dataset_type,
+                paths=[
+                    DatasetPath(datastore_name=where.datastore_name, path=where.path_on_datastore)
+                ],
+                separator=parse.separator,
+                header=parse.header,
+                include_path=parse.include_path,
+            ),
+        )
+        try:  # its refusals come before it writes anything
+            info = datasets.register(step.db, step.ws, request)
+        except ServiceError as exc:
+            step.out.lines.append(
+                f"Step {name}: output {output.name} was not registered as dataset "
+                f"{request.name!r}: {exc.message}"
+            )
+            continue
+        step.out.lines.append(
+            f"Step {name}: output {output.name} registered as dataset {info.name}:{info.version}"
+        )
 
 
 def _fail(step: _Pass, message: str) -> None:

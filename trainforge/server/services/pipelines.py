@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trainforge.schemas.datastores import DataReferenceSpec, StorageAccess
+from trainforge.schemas.datastores import (
+    DataReferenceSpec,
+    DatasetDefinition,
+    DatasetInputSpec,
+    DatasetPath,
+    StorageAccess,
+)
 from trainforge.schemas.pipelines import (
     PIPELINE_RUN_TYPE,
     RUNCONFIG_PARAMS,
@@ -44,9 +50,14 @@ from trainforge.storage.locations import datastore_path, join, open_filesystem
 CANCELED_WITH_PARENT = "The step run was canceled because its pipeline run {parent} was canceled"
 
 
-def output_path(step_run_id: str, name: str) -> str:
-    """Where a step run's PipelineData ``name`` is kept on its datastore (as Azure ML does)."""
-    return f"azureml/{step_run_id}/{name}"
+def output_path(step_run_id: str, name: str, destination: str | None = None) -> str:
+    """Where a step run's output ``name`` is kept on its datastore: a PipelineData under
+    ``azureml/<step run id>/<name>`` (as Azure ML does), an OutputFileDatasetConfig at its
+    destination with ``{run-id}`` and ``{output-name}`` filled in."""
+    if destination is None:
+        return f"azureml/{step_run_id}/{name}"
+    path = destination.replace("{run-id}", step_run_id).replace("{output-name}", name)
+    return path.strip("/")
 
 
 def _check_steps(db: Session, runs: RunService, ws: models.Workspace, graph: PipelineGraph) -> None:
@@ -74,9 +85,11 @@ def create(
     ws: models.Workspace,
     experiment_name: str,
     request: PipelineSubmit,
+    properties: dict[str, str] | None = None,
 ) -> models.Run:
     """Create the pipeline run (Running at once) and its steps, which the pipeline loop
-    submits as their inputs become ready."""
+    submits as their inputs become ready. ``properties`` are added to the run's (a
+    published pipeline's id, the schedule that submitted it, its run source)."""
     graph = request.graph
     _check_steps(db, runs, ws, graph)
     try:
@@ -112,6 +125,7 @@ def create(
                 ),
                 "azureml.continue_on_step_failure": str(request.continue_on_step_failure),
                 "azureml.pipelineComponent": "pipelinerun",
+                **(properties or {}),
             },
             submitted_by=request.submitted_by,
         ),
@@ -259,8 +273,30 @@ def resolved_definition(
         setattr(definition, RUNCONFIG_PARAMS[key], int(count))
     references = dict(definition.data_references)
     for item in step.inputs:
-        if item.kind == "pipeline_data":
-            where = upstream[item.name]
+        if item.kind == "pipeline_data" and item.as_dataset is not None:
+            where = upstream[item.data]
+            parse = item.as_dataset
+            definition.datasets = {
+                **definition.datasets,
+                item.name: DatasetInputSpec(
+                    name=item.name,
+                    mode=item.mode,
+                    path_on_compute=item.path_on_compute,
+                    definition=DatasetDefinition(
+                        dataset_type=parse.dataset_type,
+                        paths=[
+                            DatasetPath(
+                                datastore_name=where.datastore_name, path=where.path_on_datastore
+                            )
+                        ],
+                        separator=parse.separator,
+                        header=parse.header,
+                        include_path=parse.include_path,
+                    ),
+                ),
+            }
+        elif item.kind == "pipeline_data":
+            where = upstream[item.data]
             references[item.name] = DataReferenceSpec(
                 datastore_name=where.datastore_name,
                 mode="download" if item.mode == "download" else "mount",
@@ -329,7 +365,7 @@ def fingerprint(
     identities: list[Any] = []
     for item in step.inputs:
         if item.kind == "pipeline_data":
-            where = upstream[item.name]
+            where = upstream[item.data]
             identities.append(
                 [item.name, "pipeline_data", where.datastore_name, where.path_on_datastore]
             )

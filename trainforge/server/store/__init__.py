@@ -4,4 +4,5 @@
 from trainforge.server.store import automl as automl  # noqa: E402
 from trainforge.server.store import models as models  # noqa: E402
 from trainforge.server.store import pipelines as pipelines  # noqa: E402
+from trainforge.server.store import published as published  # noqa: E402
 from trainforge.server.store import sweeps as sweeps  # noqa: E402
