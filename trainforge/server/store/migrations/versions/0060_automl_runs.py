@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0060"
-down_revision = "0050"
+down_revision = "0051"
 branch_labels = None
 depends_on = None
 
