@@ -26,11 +26,13 @@ def submit_pipeline(
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         request = f"experiments/{experiment}/pipelineruns"
-        done = cp.runs.created_for(db, row, idempotency_key, request)
-        if done:
-            return cp.runs.info(db, row, done[0])
-        parent = pipelines.create(db, cp.runs, row, experiment, body)
-        cp.runs.remember(db, row, idempotency_key, request, [parent])
+        parent = cp.runs.create_once(
+            db,
+            row,
+            idempotency_key,
+            request,
+            lambda: pipelines.create(db, cp.runs, row, experiment, body),
+        )
         info = cp.runs.info(db, row, parent)
     cp.pipeliner.wake()
     return info

@@ -56,11 +56,9 @@ def submit_run(
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
         request = f"experiments/{experiment}/runs"
-        done = cp.runs.created_for(db, row, idempotency_key, request)
-        if done:
-            return cp.runs.info(db, row, done[0])
-        run = cp.runs.create(db, row, experiment, body)
-        cp.runs.remember(db, row, idempotency_key, request, [run])
+        run = cp.runs.create_once(
+            db, row, idempotency_key, request, lambda: cp.runs.create(db, row, experiment, body)
+        )
         info = cp.runs.info(db, row, run)
     cp.scheduler.wake()
     return info

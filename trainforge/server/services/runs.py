@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -187,6 +187,23 @@ class RunService:
     ) -> None:
         """Keep what ``request`` with Idempotency-Key ``key`` created, in its transaction."""
         request_keys.keep(db, ws, key, request, run_ids=[r.id for r in runs])
+
+    def create_once(
+        self,
+        db: Session,
+        ws: models.Workspace,
+        key: str | None,
+        request: str,
+        create: Callable[[], models.Run],
+    ) -> models.Run:
+        """The run an earlier ``request`` with Idempotency-Key ``key`` created, or the one
+        ``create()`` makes now, kept for the key in this transaction."""
+        done = self.created_for(db, ws, key, request)
+        if done:
+            return done[0]
+        run = create()
+        self.remember(db, ws, key, request, [run])
+        return run
 
     def _check_target(self, db: Session, ws: models.Workspace, definition: RunDefinition) -> None:
         """The target must exist and be able to hold the run's nodes."""
