@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +15,7 @@ from trainforge.core.run import Run, submitting_user, upload_snapshot
 from trainforge.core.runconfig import argument_list
 from trainforge.data.bindings import bind_data, data_reference_specs, dataset_specs
 from trainforge.exceptions import SnapshotException, UserErrorException
+from trainforge.schemas.names import new_script_run_id
 from trainforge.schemas.runs import RunCreate, RunDefinition
 from trainforge.storage.snapshot import SnapshotLimitError
 
@@ -157,7 +156,7 @@ def _bind_outputs(
                 "pipeline steps only here, not yet in a ScriptRunConfig; register it from the "
                 "run's output path after the run (Dataset.File.from_files)"
             )
-    run_id = create.get("run_id") or new_run_id(experiment.name)
+    run_id = create.get("run_id") or new_script_run_id(experiment.name)
     default = None
     bound = copy.copy(run_config)
     bound.data_references = dict(run_config.data_references)
@@ -176,8 +175,3 @@ def _bind_outputs(
         )
     bound.arguments = [str(a) if isinstance(a, OutputDatasetConfig) else a for a in arguments]
     return bound, {**create, "run_id": run_id}
-
-
-def new_run_id(experiment_name: str) -> str:
-    """A script run's id, as the control plane gives one: ``<experiment>_<epoch>_<hex>``."""
-    return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"

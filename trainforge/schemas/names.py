@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from collections.abc import Callable
 from typing import Annotated
 
@@ -45,3 +47,9 @@ RunId = Annotated[str, AfterValidator(_checker(RUN_ID, "Run id", RUN_ID_RULE))]
 def validate(pattern: re.Pattern[str], value: str, what: str, rule: str) -> str:
     """Raise ValueError naming the field and the rule when ``value`` breaks it."""
     return _checker(pattern, what, rule)(value)
+
+
+def new_script_run_id(experiment_name: str) -> str:
+    """A script run's id as Azure ML gives one: ``<experiment>_<epoch seconds>_<8 hex>``
+    (made by the SDK when it must know the id before submitting, else by the server)."""
+    return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy.orm import Session
 
 from trainforge.schemas.published_pipelines import (
+    PIPELINE_ID_PROPERTY,
     PipelineEndpointAdd,
     PipelineEndpointCreate,
     PipelineEndpointInfo,
@@ -80,13 +81,10 @@ def _start(
 ) -> PipelineRunStarted:
     with cp.store.session() as db:
         row = cp.workspaces.get_row(db, ws)
-        done = cp.runs.created_for(db, row, idempotency_key, request)
-        if done:
-            run = done[0]
-            pipeline_id = str(run.properties.get("azureml.pipelineid", ""))
-        else:
+
+        def submit() -> models.Run:
             pipeline, properties = pick(db, row)
-            run = published.submit(
+            return published.submit(
                 db,
                 cp.runs,
                 row,
@@ -99,8 +97,9 @@ def _start(
                 display_name=body.display_name,
                 properties=properties,
             )
-            cp.runs.remember(db, row, idempotency_key, request, [run])
-            pipeline_id = pipeline.id
+
+        run = cp.runs.create_once(db, row, idempotency_key, request, submit)
+        pipeline_id = str(run.properties.get(PIPELINE_ID_PROPERTY, ""))
         answer = PipelineRunStarted(
             Id=run.id,
             ExperimentName=body.experiment_name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -13,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trainforge.schemas.compute import AssignmentState
+from trainforge.schemas.names import new_script_run_id
 from trainforge.schemas.runs import (
     ChildrenCreate,
     ErrorDetail,
@@ -57,10 +57,6 @@ def to_info(run: models.Run, experiment_name: str, workspace_name: str) -> RunIn
         start_time_utc=run.started,
         end_time_utc=run.ended,
     )
-
-
-def new_script_run_id(experiment_name: str) -> str:
-    return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
 
 
 class RunService:
