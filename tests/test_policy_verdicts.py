@@ -32,13 +32,18 @@ SWEEP = {
 }
 
 
-def _running_trials(api: Api, ws: str) -> tuple[str, list[str]]:
+def _running_trials(api: Api, ws: str, run_id: str | None = None) -> tuple[str, list[str]]:
     """A Bandit sweep of two trials (ceilings 0.9 and 0.3), both Running."""
-    hd = api.call("POST", f"/workspaces/{ws}/experiments/exp/sweeps", json=SWEEP)["run_id"]
+    body = {**SWEEP, "run_id": run_id} if run_id else SWEEP
+    hd = api.call("POST", f"/workspaces/{ws}/experiments/exp/sweeps", json=body)["run_id"]
     api.plane.sweeper.tick()
     trials = [f"{hd}_0", f"{hd}_1"]
     with api.plane.store.session() as db:
-        for run in db.query(models.Run).filter(models.Run.parent_run_id == hd):
+        workspace = db.query(models.Workspace).filter(models.Workspace.name == ws).one()
+        children = db.query(models.Run).filter(
+            models.Run.workspace_id == workspace.id, models.Run.parent_run_id == hd
+        )
+        for run in children:
             run_states.transition(run, RunStatus.RUNNING)
     return hd, trials
 
@@ -63,6 +68,20 @@ def test_the_answer_to_a_trials_batch_carries_the_policys_verdict(api: Api) -> N
     status = api.call("GET", f"/workspaces/{ws}/runs/{bad}")["status"]
     assert status in ("CancelRequested", "Canceled")
     assert api.call("GET", f"/workspaces/{ws}/runs/{good}")["status"] == "Running"
+
+
+def test_a_verdict_stays_in_its_workspace(api: Api) -> None:
+    """Two workspaces with the same sweep id and trial ids: a value judged in one cancels
+    nothing in the other."""
+    first, second = api.workspace("ws-one"), api.workspace("ws-two")
+    _, (good_a, bad_a) = _running_trials(api, first, "HD_same")
+    _, (good_b, bad_b) = _running_trials(api, second, "HD_same")
+    assert (bad_a, good_a) == (bad_b, good_b)
+    _post(api, first, good_a, name="acc", value=0.9)
+    assert _post(api, first, bad_a, name="acc", value=0.3)["verdict"] is not None
+    # In the other workspace the same-named trial is alone with its value: no verdict.
+    assert _post(api, second, bad_b, name="acc", value=0.3)["verdict"] is None
+    assert api.call("GET", f"/workspaces/{second}/runs/{bad_b}")["status"] == "Running"
 
 
 def test_a_run_outside_a_sweep_gets_no_verdict(api: Api) -> None:
