@@ -138,9 +138,20 @@ TF_REPLICA = textwrap.dedent(
         rng = np.random.default_rng(args.task_index)
         step = 0
         last_save = time.time()
+        aborted = 0
         while True:
             picks = rng.integers(0, len(images), args.batch_size)
-            _, g = sess.run([train, global_step], {x: images[picks], y: labels[picks]})
+            try:
+                _, g = sess.run([train, global_step], {x: images[picks], y: labels[picks]})
+            except (tf.errors.AbortedError, tf.errors.CancelledError) as exc:
+                # As the sample's MonitoredTrainingSession does: a step the TF runtime aborted
+                # (a worker->ps RPC retried on a busy machine) is run again, a few times.
+                aborted += 1
+                if aborted > 5:
+                    raise
+                print(f"Worker {args.task_index}: step aborted ({type(exc).__name__}), again", flush=True)
+                continue
+            aborted = 0
             step += 1
             if step % 500 == 0:
                 print(f"Worker {args.task_index}: training step {step} done (global step: {g})", flush=True)
