@@ -112,8 +112,7 @@ class Api:
             token=TOKEN,
             signing_key=b"k" * 32,
             endpoint="http://testserver",
-            heartbeat_timeout_s=600,
-            **settings_,
+            **{"heartbeat_timeout_s": 600, **settings_},
         )
         self.app = create_app(settings)
         self.plane: ControlPlane = self.app.state.plane

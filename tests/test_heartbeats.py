@@ -3,14 +3,15 @@ workspace it was sent to, and a beat the server cannot place is a 4xx, never a 5
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.inprocess import Api
-from trainforge.compute.backend import NodeRequest
+from tests.inprocess import Api, RecordingBackend
+from trainforge.compute.backend import HostView, NodePlacement, NodeRequest
 from trainforge.server.store import models
 
 
@@ -69,3 +70,44 @@ def test_a_live_launcher_of_an_unknown_assignment_is_no_server_error(api: Api) -
     )
     assert reply.status_code == 200, reply.text
     assert reply.json()["start"] == []
+
+
+class SlowBackend(RecordingBackend):
+    """A backend whose view of its hosts takes ``observe_s`` seconds to come back, as a
+    Ray cluster's state API does under load."""
+
+    def __init__(self, name: str, observe_s: float) -> None:
+        super().__init__(name)
+        self.observe_s = observe_s
+
+    def observe(self, nodes: list[NodePlacement]) -> dict[str, HostView]:
+        time.sleep(self.observe_s)  # the backend's own latency, not a wait for state
+        return {}
+
+
+def node_state(api: Api, node: NodeRequest) -> str:
+    with api.plane.store.session() as db:
+        row = db.get(models.Node, node.node_id)
+        assert row is not None
+        return row.state
+
+
+def test_a_slow_backend_does_not_make_a_beating_node_miss_its_heartbeats(
+    tmp_path: Path,
+) -> None:
+    """The scheduler's pass asks the backend where its nodes live before it judges their
+    heartbeats: the time that answer takes is the server's, not the node's. A node that beat
+    just before the pass stays; one silent past the timeout is still judged, next pass."""
+    api = Api(tmp_path / "home", f"sqlite:///{tmp_path / 'trainforge.db'}", heartbeat_timeout_s=2)
+    try:
+        api.plane.scheduler.backends = {"local": SlowBackend("local", observe_s=0)}
+        api.backend = api.plane.scheduler.backends["local"]  # type: ignore[assignment]
+        ws = api.workspace("ws-slow")
+        node = idle_node(api, ws)  # beats once; the beat's answer waits up to a second
+        api.backend.observe_s = 2.5  # type: ignore[attr-defined]
+        api.tick()
+        assert node_state(api, node) == "idle"
+        api.tick()  # silent since: now past the timeout when the pass begins
+        assert node_state(api, node) == "unusable"
+    finally:
+        api.close()

@@ -225,12 +225,15 @@ class Scheduler(WakeLoop):
         backend = self.backends.get(backend_name)
         if backend is None:
             return
+        # Heartbeats are read after this instant, so judging silence from it never counts
+        # the backend's own latency (slow Ray state calls under load) against a node.
+        began = time.time()
         try:
             with self.store.session() as db:
                 target = load(db)
                 if target is None:
                     return
-                actions = self._target_pass(db, target, backend)
+                actions = self._target_pass(db, target, backend, began)
                 compute = target.compute
                 if compute.provisioning_errors and any(
                     error.get("code") == PASS_FAILED for error in compute.provisioning_errors
@@ -267,7 +270,9 @@ class Scheduler(WakeLoop):
         if not known:  # once per new error, not once per pass
             log.error("the scheduler pass of cluster %s failed", compute_id, exc_info=exc)
 
-    def _target_pass(self, db: Session, target: Target, backend: ComputeBackend) -> list[Action]:
+    def _target_pass(
+        self, db: Session, target: Target, backend: ComputeBackend, began: float
+    ) -> list[Action]:
         compute = target.compute
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
@@ -277,7 +282,7 @@ class Scheduler(WakeLoop):
             self._unavailable(db, compute, exc)
             return []
         self._report_infeasible(db, compute, backend, infeasible)
-        actions = self._check_nodes(db, compute, backend)
+        actions = self._check_nodes(db, compute, backend, began)
         if target.host:
             actions += self._check_launchers(db, compute, backend)
         nodes = nodes_of(db, compute)
@@ -407,11 +412,12 @@ class Scheduler(WakeLoop):
             )
 
     def _check_nodes(
-        self, db: Session, compute: models.Compute, backend: ComputeBackend
+        self, db: Session, compute: models.Compute, backend: ComputeBackend, now: float
     ) -> list[Action]:
-        """Nodes that died or went silent become unusable; nodes that are gone leave the table."""
+        """Nodes that died or went silent become unusable; nodes that are gone leave the table.
+
+        ``now`` is when the pass began, before it read the heartbeats it judges."""
         actions: list[Action] = []
-        now = time.time()
         gone_groups: set[str] = set()
         for node in nodes_of(db, compute):
             handle = _handle(compute.backend, node.pid, node.pid_create_time, node.id)
