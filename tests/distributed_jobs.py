@@ -89,6 +89,17 @@ def rank_envs(run) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     return sorted(found, key=lambda env: int(env["RANK"]))
 
 
+def both_ranks_up(run) -> list[int] | None:  # type: ignore[no-untyped-def]
+    """The two ranks' pids once both printed their ENV line; fails at once, with the run's
+    details, when the run ended before (a 180 s wait would only hide why)."""
+    envs = rank_envs(run)
+    if len(envs) == 2:
+        return [int(env["pid"]) for env in envs]
+    status = run.get_status()
+    assert status not in ("Completed", "Failed", "Canceled"), run.get_details_with_logs()
+    return None
+
+
 def mpi_jobs_over_two_nodes(
     experiment: Experiment, project: Path, cluster: AmlCompute
 ) -> list[dict[str, str]]:
@@ -135,11 +146,12 @@ def mpi_jobs_over_two_nodes(
         distributed_training=Mpi(),
     )
     run = experiment.submit(sleeping)
-    pids = wait_until(
-        lambda: [e["pid"] for e in rank_envs(run)] if len(rank_envs(run)) == 2 else None,
-        60,
-        "both ranks running",
-    )
+    try:
+        pids = wait_until(lambda: both_ranks_up(run), 180, "both ranks of the sleeping job")
+    except AssertionError as timeout:
+        logs = run.get_details_with_logs()["logFiles"]
+        tails = {name: text[-2000:] for name, text in logs.items()}
+        raise AssertionError(f"{timeout}: run {run.get_status()}, logs {tails}") from None
     run.cancel()
     assert run.wait_for_completion(raise_on_error=False)["status"] == "Canceled"
     for pid in pids:

@@ -15,8 +15,10 @@ import shutil
 import textwrap
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -38,6 +40,8 @@ _up = _psutil.Process().parents()
 _pathlib.Path({folder!r}, str(_os.getpid())).write_text(_json.dumps({{
     "raylet": next((p.pid for p in _up if p.name().startswith("raylet")), None),
     "agent": [p.pid for p in _up if "trainforge.node.agent" in " ".join(p.cmdline())][-1:],
+    "run": _os.environ.get("AZUREML_RUN_ID"),
+    "attempt": _os.environ.get("TRAINFORGE_RUN_ATTEMPT"),
 }}))
 """
 
@@ -67,20 +71,24 @@ def train_script(project: Path, code: str, tmp_path: Path) -> Path:
     return folder
 
 
+def records(folder: Path) -> dict[int, dict[str, Any]]:
+    """What each training process recorded (see WHERE), by pid."""
+    return {int(record.name): json.loads(record.read_text()) for record in folder.iterdir()}
+
+
 def ray_nodes(folder: Path, ray_cluster: RayCluster) -> dict[int, str]:
     """The Ray worker node (its custom resource name) each recorded process ran under, by pid."""
     placed = {}
-    for record in folder.iterdir():
-        where = json.loads(record.read_text())
-        assert where["raylet"] is not None, f"process {record.name} ran outside Ray"
-        assert where["agent"], f"process {record.name} ran outside a node agent"
+    for pid, where in records(folder).items():
+        assert where["raylet"] is not None, f"process {pid} ran outside Ray"
+        assert where["agent"], f"process {pid} ran outside a node agent"
         resources = set()
         for arg in psutil.Process(where["raylet"]).cmdline():
             if arg.startswith("--static_resource_list="):
                 resources |= set(arg.partition("=")[2].split(",")[::2])  # name,amount,...
         names = resources & set(ray_cluster.workers)
         assert len(names) == 1, f"raylet {where['raylet']} is not one of {ray_cluster.workers}"
-        placed[int(record.name)] = names.pop()
+        placed[pid] = names.pop()
     return placed
 
 
@@ -132,7 +140,11 @@ def test_mpi_over_two_ray_nodes(
     ranks = mpi_jobs_over_two_nodes(experiment, project, cluster)
     placed = ray_nodes(where, ray_cluster)
     assert placed[ranks[0]["pid"]] != placed[ranks[1]["pid"]], "the two ranks share a Ray node"
-    assert len(placed) == 6  # two ranks for each of the three jobs
+    # Two ranks for each of the three jobs, each job in one attempt: a second attempt means
+    # a node was judged lost while its job ran.
+    attempts = Counter((r["run"], r["attempt"]) for r in records(where).values())
+    runs = {run.id: run.get_details() for run in experiment.get_runs()}
+    assert sorted(attempts.values()) == [2, 2, 2] and len(runs) == 3, (attempts, runs)
 
 
 READ_INPUTS = """
