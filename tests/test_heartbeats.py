@@ -3,6 +3,7 @@ workspace it was sent to, and a beat the server cannot place is a 4xx, never a 5
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.inprocess import Api, RecordingBackend
-from trainforge.compute.backend import HostView, NodePlacement, NodeRequest
+from trainforge.compute.backend import HostView, NodePlacement, NodeRequest, ProcessHandle
 from trainforge.server.store import models
 
 
@@ -109,5 +110,52 @@ def test_a_slow_backend_does_not_make_a_beating_node_miss_its_heartbeats(
         assert node_state(api, node) == "idle"
         api.tick()  # silent since: now past the timeout when the pass begins
         assert node_state(api, node) == "unusable"
+    finally:
+        api.close()
+
+
+class LockProbingBackend(RecordingBackend):
+    """A backend that, while it answers, tries to write to the store as a heartbeat or a
+    metrics batch would then: it records whether the store's write lock was free."""
+
+    def __init__(self, name: str, database: Path) -> None:
+        super().__init__(name)
+        self.database = database
+        self.lock_free: list[bool] = []
+
+    def _probe(self) -> None:
+        probe = sqlite3.connect(self.database, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            self.lock_free.append(True)
+        except sqlite3.OperationalError:  # "database is locked"
+            self.lock_free.append(False)
+        finally:
+            probe.close()
+
+    def observe(self, nodes: list[NodePlacement]) -> dict[str, HostView]:
+        self._probe()
+        return {}
+
+    def is_alive(self, handle: ProcessHandle) -> bool:
+        self._probe()
+        return super().is_alive(handle)
+
+
+def test_the_store_takes_writes_while_the_backend_answers(tmp_path: Path) -> None:
+    """A pass asks the backend about its nodes outside its write transaction: while Ray's
+    state API is slow to answer, heartbeats and metrics are still written."""
+    database = tmp_path / "trainforge.db"
+    api = Api(tmp_path / "home", f"sqlite:///{database}")
+    try:
+        backend = LockProbingBackend("local", database)
+        api.plane.scheduler.backends = {"local": backend}
+        api.backend = backend
+        idle_node(api, api.workspace("ws-probe"))
+        backend.lock_free.clear()
+        api.tick()
+        assert len(backend.lock_free) >= 2  # observed, and asked whether the node is alive
+        assert all(backend.lock_free), backend.lock_free
     finally:
         api.close()

@@ -15,8 +15,11 @@ the backend, as no node agent runs there). For each target it
   window: an outage of the control plane is not a node's fault);
 - stops what was canceled and reaps the launchers the backend started itself.
 What to do is decided by the pure functions of ``decisions``; this loop gathers their
-input and applies their answers. Database changes happen in short transactions; process work (spawning, signalling)
-happens after them, so a slow spawn never holds the store.
+input and applies their answers. The backend is asked about the nodes (where they live,
+whether they are alive) from a read-only snapshot, before the pass's write transaction,
+so a slow backend (Ray's state API under load) never holds the store's write lock that
+heartbeats and metrics wait on. Database changes happen in short transactions; process
+work (spawning, signalling) happens after them, so a slow spawn never holds the store.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from trainforge.compute import registry
 from trainforge.compute.backend import (
     BackendUnavailable,
     ComputeBackend,
+    HostView,
     Infeasible,
     LaunchRequest,
     NodePlacement,
@@ -64,6 +68,27 @@ Action = Callable[[], None]
 # The SDK's target that is this machine, and the backend its one node is on.
 LOCAL_TARGET = "local"
 LOCAL_BACKEND = registry.DEFAULT_BACKEND
+
+
+@dataclass(frozen=True)
+class NodeCheck:
+    """What the backend said of one node, asked outside any write transaction."""
+
+    handle: ProcessHandle | None
+    alive: bool
+
+
+@dataclass(frozen=True)
+class BackendView:
+    """The backend's answers for one target's nodes, taken before the pass's transaction.
+
+    ``began`` is when the pass began, before it read the heartbeats it judges: the
+    backend's latency is the server's, never a node's silence."""
+
+    began: float
+    hosts: dict[str, HostView]
+    checks: dict[str, NodeCheck]
+    unavailable: BackendUnavailable | None = None
 
 
 def without_pass_errors(compute: models.Compute) -> list[Any]:
@@ -225,15 +250,15 @@ class Scheduler(WakeLoop):
         backend = self.backends.get(backend_name)
         if backend is None:
             return
-        # Heartbeats are read after this instant, so judging silence from it never counts
-        # the backend's own latency (slow Ray state calls under load) against a node.
-        began = time.time()
         try:
+            view = self._ask_backend(backend, load)
+            if view is None:
+                return
             with self.store.session() as db:
                 target = load(db)
                 if target is None:
                     return
-                actions = self._target_pass(db, target, backend, began)
+                actions = self._target_pass(db, target, backend, view)
                 compute = target.compute
                 if compute.provisioning_errors and any(
                     error.get("code") == PASS_FAILED for error in compute.provisioning_errors
@@ -270,19 +295,49 @@ class Scheduler(WakeLoop):
         if not known:  # once per new error, not once per pass
             log.error("the scheduler pass of cluster %s failed", compute_id, exc_info=exc)
 
+    def _ask_backend(
+        self, backend: ComputeBackend, load: Callable[[Session], Target | None]
+    ) -> BackendView | None:
+        """Where the target's nodes live and whether they are alive, from a snapshot of
+        them, with no transaction open while the backend answers."""
+        began = time.time()
+        with self.store.reading() as db:
+            target = load(db)
+            if target is None:
+                return None
+            compute = target.compute
+            nodes = nodes_of(db, compute)
+            placements = [
+                NodePlacement(
+                    node_id=n.id, group=n.placement_group, bundle_index=n.bundle_index or 0
+                )
+                for n in nodes
+            ]
+            handles = {
+                n.id: _handle(compute.backend, n.pid, n.pid_create_time, n.id) for n in nodes
+            }
+        try:
+            hosts = backend.observe(placements)
+            checks = {
+                node_id: NodeCheck(handle, handle is not None and backend.is_alive(handle))
+                for node_id, handle in handles.items()
+            }
+        except BackendUnavailable as exc:
+            return BackendView(began, {}, {}, unavailable=exc)
+        return BackendView(began, hosts, checks)
+
     def _target_pass(
-        self, db: Session, target: Target, backend: ComputeBackend, began: float
+        self, db: Session, target: Target, backend: ComputeBackend, view: BackendView
     ) -> list[Action]:
         compute = target.compute
         ws = db.get(models.Workspace, compute.workspace_id)
         assert ws is not None
-        try:
-            infeasible = self._observe(db, compute, backend)
-        except BackendUnavailable as exc:
-            self._unavailable(db, compute, exc)
+        if view.unavailable is not None:
+            self._unavailable(db, compute, view.unavailable)
             return []
+        infeasible = self._observe(db, compute, view.hosts)
         self._report_infeasible(db, compute, backend, infeasible)
-        actions = self._check_nodes(db, compute, backend, began)
+        actions = self._check_nodes(db, compute, backend, view)
         if target.host:
             actions += self._check_launchers(db, compute, backend)
         nodes = nodes_of(db, compute)
@@ -328,21 +383,13 @@ class Scheduler(WakeLoop):
             assert isinstance(node, models.Node), "the 'local' target's node never leaves"
             allocation.set_node_state(db, node, NodeState.LEAVING)
 
+    @staticmethod
     def _observe(
-        self, db: Session, compute: models.Compute, backend: ComputeBackend
+        db: Session, compute: models.Compute, seen: dict[str, HostView]
     ) -> list[Infeasible]:
-        """Record where the backend says each node lives; return what it says no host can
-        hold; raises BackendUnavailable."""
-        nodes = nodes_of(db, compute)
-        seen = backend.observe(
-            [
-                NodePlacement(
-                    node_id=n.id, group=n.placement_group, bundle_index=n.bundle_index or 0
-                )
-                for n in nodes
-            ]
-        )
-        for node in nodes:
+        """Record where the backend said each node lives; return what it said no host can
+        hold."""
+        for node in nodes_of(db, compute):
             view = seen.get(node.id)
             if view is None:
                 continue
@@ -412,16 +459,18 @@ class Scheduler(WakeLoop):
             )
 
     def _check_nodes(
-        self, db: Session, compute: models.Compute, backend: ComputeBackend, now: float
+        self, db: Session, compute: models.Compute, backend: ComputeBackend, view: BackendView
     ) -> list[Action]:
-        """Nodes that died or went silent become unusable; nodes that are gone leave the table.
-
-        ``now`` is when the pass began, before it read the heartbeats it judges."""
+        """Nodes that died or went silent become unusable; nodes that are gone leave the table."""
         actions: list[Action] = []
+        now = view.began
         gone_groups: set[str] = set()
         for node in nodes_of(db, compute):
             handle = _handle(compute.backend, node.pid, node.pid_create_time, node.id)
-            alive = handle is not None and backend.is_alive(handle)
+            check = view.checks.get(node.id)
+            if check is None or check.handle != handle:
+                continue  # new, or given its process since the backend was asked: next pass
+            alive = check.alive
             if node.state in LIVE_NODE_STATES:
                 where = f"Node {node.name} of cluster {compute.name}"
                 if node.host_id:
