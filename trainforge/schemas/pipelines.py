@@ -157,7 +157,9 @@ class StepSpec(BaseModel):
     what it waits for."""
 
     name: str = Field(min_length=1, max_length=255)
-    kind: Literal["PythonScriptStep", "CommandStep"] = "PythonScriptStep"
+    kind: Literal["PythonScriptStep", "CommandStep", "EstimatorStep", "MpiStep"] = (
+        "PythonScriptStep"
+    )
     definition: RunDefinition
     arguments: list[StepArgument] = Field(default_factory=list)
     # A CommandStep's command words (parameters resolved as in arguments); none: the script.

@@ -1,6 +1,8 @@
 """Pipeline steps, as ``azureml.pipeline.steps``."""
 
 from trainforge.pipeline.steps.command_step import CommandStep
+from trainforge.pipeline.steps.estimator_step import EstimatorStep
+from trainforge.pipeline.steps.mpi_step import MpiStep
 from trainforge.pipeline.steps.python_script_step import PythonScriptStep
 
-__all__ = ["CommandStep", "PythonScriptStep"]
+__all__ = ["CommandStep", "EstimatorStep", "MpiStep", "PythonScriptStep"]
