@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
 from trainforge.schemas.names import RunId
 from trainforge.schemas.runs import RunDefinition, RunStatus
+from trainforge.schemas.sweeps import SweepSettings
 
 DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 DATA_NAME_RULE = "1 to 128 letters, digits and '_', not starting with a digit"
@@ -157,9 +158,9 @@ class StepSpec(BaseModel):
     what it waits for."""
 
     name: str = Field(min_length=1, max_length=255)
-    kind: Literal["PythonScriptStep", "CommandStep", "EstimatorStep", "MpiStep"] = (
-        "PythonScriptStep"
-    )
+    kind: Literal[
+        "PythonScriptStep", "CommandStep", "EstimatorStep", "MpiStep", "HyperDriveStep"
+    ] = "PythonScriptStep"
     definition: RunDefinition
     arguments: list[StepArgument] = Field(default_factory=list)
     # A CommandStep's command words (parameters resolved as in arguments); none: the script.
@@ -174,6 +175,22 @@ class StepSpec(BaseModel):
     run_after: list[str] = Field(default_factory=list)
     allow_reuse: bool = True
     version: str | None = None
+    # A HyperDriveStep: the sweep whose trials run ``definition``; its outputs are its best
+    # trial's, and ``metrics_output`` (one of its outputs) gets every trial's metrics.
+    sweep: SweepSettings | None = None
+    metrics_output: str | None = None
+
+    @model_validator(mode="after")
+    def _sweep_of_a_hyperdrive_step(self) -> StepSpec:
+        if (self.kind == "HyperDriveStep") != (self.sweep is not None):
+            raise ValueError(f"step {self.name!r}: a sweep is given with a HyperDriveStep only")
+        if self.metrics_output is not None and self.metrics_output not in {
+            o.name for o in self.outputs
+        }:
+            raise ValueError(
+                f"step {self.name!r}: metrics_output {self.metrics_output!r} is not an output"
+            )
+        return self
 
 
 class PipelineGraph(BaseModel):

@@ -58,25 +58,19 @@ class PrimaryMetricConfig(BaseModel):
     goal: Literal["maximize", "minimize"]
 
 
-class SweepCreate(BaseModel):
-    run_id: RunId | None = None
+class SweepSettings(BaseModel):
+    """What a sweep searches and how: the sampling, the policy, the primary metric and the
+    budgets (a HyperDriveConfig without its run configuration)."""
+
     generator_config: GeneratorConfig
     policy_config: PolicyConfig = Field(default_factory=PolicyConfig)
     primary_metric_config: PrimaryMetricConfig
     max_total_runs: int = Field(ge=1, le=MAX_TOTAL_RUNS)
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
     max_duration_minutes: int = Field(default=MAX_DURATION_MINUTES, ge=1, le=MAX_DURATION_MINUTES)
-    # The trials' run definition; its arguments are the base arguments, duplicates removed.
-    definition: RunDefinition
-    snapshot_id: str = Field(max_length=limits.MAX_HASH)
-    tags: dict[str, str | None] = Field(default_factory=dict)
-    properties: dict[str, str] = Field(default_factory=dict)
-    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
-    description: str | None = None
-    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
 
     @model_validator(mode="after")
-    def _bayesian_without_policy(self) -> SweepCreate:
+    def _bayesian_without_policy(self) -> SweepSettings:
         if (
             self.generator_config.name == "BayesianOptimization"
             and self.policy_config.name != "Default"
@@ -85,6 +79,21 @@ class SweepCreate(BaseModel):
                 "policy_config: No early termination policy is currently supported with Bayesian sampling"
             )
         return self
+
+
+class SweepCreate(SweepSettings):
+    run_id: RunId | None = None
+    # The trials' run definition; its arguments are the base arguments, duplicates removed.
+    definition: RunDefinition
+    snapshot_id: str = Field(max_length=limits.MAX_HASH)
+    tags: dict[str, str | None] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    description: str | None = None
+    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    # Uploaded outputs (data reference names) each trial writes to a place of its own,
+    # ``azureml/<trial run id>/<name>``: a HyperDriveStep's outputs.
+    trial_outputs: list[str] = Field(default_factory=list)
 
 
 class TrialInfo(BaseModel):

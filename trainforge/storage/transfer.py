@@ -195,6 +195,15 @@ def upload(
     return report
 
 
+def write_bytes(fs: fsspec.AbstractFileSystem, dest: str, data: bytes) -> None:
+    """Write one small file whole: readers see none of it or all of it (a local file is
+    written aside and renamed; Blob and S3 commit a put at its end)."""
+    if isinstance(fs, LocalFileSystem):
+        _write_aside(dest, lambda partial: fs.pipe_file(partial, data))
+    else:
+        fs.pipe_file(dest, data)
+
+
 def download(
     fs: fsspec.AbstractFileSystem,
     pairs: Sequence[tuple[str, Path, int]],

@@ -59,6 +59,11 @@ class PortDataReference:
         self.path_on_datastore = path_on_datastore
 
     @property
+    def _path_on_datastore(self) -> str:
+        # The name the SDK's HyperDrive pipeline sample reads after download('.').
+        return self.path_on_datastore
+
+    @property
     def datastore(self) -> Any:
         from trainforge.data.datastore import Datastore
 

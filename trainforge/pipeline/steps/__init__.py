@@ -2,7 +2,15 @@
 
 from trainforge.pipeline.steps.command_step import CommandStep
 from trainforge.pipeline.steps.estimator_step import EstimatorStep
+from trainforge.pipeline.steps.hyper_drive_step import HyperDriveStep, HyperDriveStepRun
 from trainforge.pipeline.steps.mpi_step import MpiStep
 from trainforge.pipeline.steps.python_script_step import PythonScriptStep
 
-__all__ = ["CommandStep", "EstimatorStep", "MpiStep", "PythonScriptStep"]
+__all__ = [
+    "CommandStep",
+    "EstimatorStep",
+    "HyperDriveStep",
+    "HyperDriveStepRun",
+    "MpiStep",
+    "PythonScriptStep",
+]

@@ -124,7 +124,12 @@ class ScriptStep(PipelineStep):
             run_after=run_after,
             allow_reuse=self.allow_reuse,
             version=self._version,
+            **self._kind_fields(),
         )
+
+    def _kind_fields(self) -> dict[str, Any]:
+        """What a kind of step adds to its StepSpec (a HyperDriveStep: its sweep)."""
+        return {}
 
 
 class PythonScriptStep(ScriptStep):

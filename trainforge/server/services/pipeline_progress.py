@@ -9,6 +9,7 @@ that restarts mid-pipeline goes on from the same place.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from trainforge.schemas.pipelines import (
     StepSpec,
     dependencies,
 )
-from trainforge.schemas.runs import ErrorDetail, RunCreate, RunStatus
+from trainforge.schemas.runs import ErrorDetail, RunCreate, RunDefinition, RunStatus
+from trainforge.schemas.sweeps import SweepCreate
 from trainforge.server.errors import ServiceError
-from trainforge.server.services import datasets, datastores, run_states
+from trainforge.server.services import datasets, datastores, metrics, run_states, sweeps
 from trainforge.server.services.child_runs import Outcome, cancel_child
 from trainforge.server.services.pipelines import (
     CANCELED_WITH_PARENT,
@@ -42,6 +44,9 @@ from trainforge.server.services.runs import RunService
 from trainforge.server.services.secrets import Vault
 from trainforge.server.store import models
 from trainforge.server.store.pipelines import PipelineRunRow, PipelineStepRow
+from trainforge.server.store.sweeps import Sweep
+from trainforge.storage.locations import datastore_path, join, open_filesystem
+from trainforge.storage.transfer import write_bytes
 
 REUSE_LOG = "azureml-logs/70_driver_log.txt"
 
@@ -252,6 +257,7 @@ def _report_ended(step: _Pass) -> None:
         if s.state == "running" and status.is_terminal:
             s.state = "done"
             if status is RunStatus.COMPLETED:
+                _sweep_outputs(step, name)
                 _register_outputs(step, name)
 
 
@@ -289,7 +295,7 @@ def _start(step: _Pass, name: str) -> None:
     earlier = None
     if spec.allow_reuse and not step.row.regenerate_outputs:
         earlier = reusable_step(step.db, step.ws, row.fingerprint)
-    run_id = str(uuid.uuid4())
+    run_id = f"HD_{uuid.uuid4()}" if spec.sweep is not None else str(uuid.uuid4())
     if earlier is not None:
         assert earlier.run_id is not None
         outputs = {k: OutputLocation.model_validate(v) for k, v in earlier.outputs.items()}
@@ -318,22 +324,25 @@ def _start(step: _Pass, name: str) -> None:
                 "azureml.isreused": "true",
             }
         )
-    run = step.runs.create(
-        step.db,
-        step.ws,
-        step.experiment.name,
-        RunCreate(
-            run_id=run_id,
-            kind="child" if earlier is not None else "script",
-            run_type=STEP_RUN_TYPE,
-            parent_run_id=step.parent.id,
-            display_name=name,
-            definition=definition,
-            snapshot_id=spec.snapshot_id,
-            properties=properties,
-            submitted_by=step.parent.submitted_by,
-        ),
-    )
+    if spec.sweep is not None and earlier is None:
+        run = _start_sweep(step, spec, run_id, definition, properties)
+    else:
+        run = step.runs.create(
+            step.db,
+            step.ws,
+            step.experiment.name,
+            RunCreate(
+                run_id=run_id,
+                kind="child" if earlier is not None else "script",
+                run_type=STEP_RUN_TYPE,
+                parent_run_id=step.parent.id,
+                display_name=name,
+                definition=definition,
+                snapshot_id=spec.snapshot_id,
+                properties=properties,
+                submitted_by=step.parent.submitted_by,
+            ),
+        )
     row.run_id, row.outputs = run.id, {k: v.model_dump() for k, v in outputs.items()}
     step.child[name] = run
     if earlier is not None:
@@ -353,6 +362,67 @@ def _start(step: _Pass, name: str) -> None:
         row.state = "running"
         step.out.lines.append(f"Step {name} submitted: run {run.id} on {definition.target}")
         step.out.runs_changed = True
+
+
+def _start_sweep(
+    step: _Pass, spec: StepSpec, run_id: str, definition: RunDefinition, properties: dict[str, str]
+) -> models.Run:
+    """A HyperDriveStep's run: a HyperDrive run that is a step run of the pipeline run;
+    each trial writes the step's outputs to a place of its own (the best one's go on)."""
+    assert spec.sweep is not None
+    definition.data_references = {
+        k: v for k, v in definition.data_references.items() if k != spec.metrics_output
+    }
+    request = SweepCreate(
+        **spec.sweep.model_dump(),
+        run_id=run_id,
+        definition=definition,
+        snapshot_id=spec.snapshot_id or "",
+        properties=properties,
+        display_name=spec.name,
+        submitted_by=step.parent.submitted_by,
+        trial_outputs=[o.name for o in spec.outputs if o.name != spec.metrics_output],
+    )
+    return sweeps.create(
+        step.db,
+        step.runs,
+        step.ws,
+        step.experiment.name,
+        request,
+        parent_run_id=step.parent.id,
+        run_type=STEP_RUN_TYPE,
+    )
+
+
+def _sweep_outputs(step: _Pass, name: str) -> None:
+    """A HyperDriveStep completed: its outputs become its best trial's, and its
+    metrics_output a JSON file of every trial's metrics (``{run id: {name: value}}``)."""
+    spec, row = step.specs[name], step.steps[name]
+    if spec.sweep is None or row.reused_run_id is not None or row.run_id is None:
+        return
+    sweep = step.db.get(Sweep, (step.ws.id, row.run_id))
+    if sweep is None:
+        return
+    outputs = dict(row.outputs)
+    best = sweep.best_run_id
+    for output in spec.outputs:
+        if output.name != spec.metrics_output and best is not None:
+            outputs[output.name] = OutputLocation(
+                datastore_name=output.datastore_name,
+                path_on_datastore=output_path(best, output.name, output.destination),
+            ).model_dump()
+    row.outputs = outputs
+    if best is None:
+        step.out.lines.append(f"Step {name}: no trial logged its primary metric")
+    else:
+        step.out.lines.append(f"Step {name}: the outputs of its best trial {best} go on")
+    if spec.metrics_output is not None:
+        trials = [t.run_id for t in sweeps.trials_of(step.db, sweep)]
+        where = OutputLocation.model_validate(outputs[spec.metrics_output])
+        body = json.dumps(metrics.metrics_of(step.db, step.ws.id, trials), default=str)
+        access = datastores.access(step.db, step.ws, where.datastore_name, step.vault)
+        dest = join(access.root, datastore_path(where.path_on_datastore))
+        write_bytes(open_filesystem(access), dest, body.encode())
 
 
 def _register_outputs(step: _Pass, name: str) -> None:

@@ -388,6 +388,8 @@ def fingerprint(
         "inputs": identities,
         "version": step.version,
     }
+    if step.sweep is not None:  # only then: fingerprints of other steps stay as they were
+        body["sweep"] = step.sweep.model_dump(mode="json")
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

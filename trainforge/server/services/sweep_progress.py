@@ -23,6 +23,7 @@ from trainforge.schemas.sweeps import SweepCreate
 from trainforge.server.errors import ServiceError
 from trainforge.server.services import metrics, run_states
 from trainforge.server.services.child_runs import Outcome
+from trainforge.server.services.pipelines import output_path
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.sweeps import (
     CANCELED_WITH_PARENT,
@@ -73,15 +74,26 @@ def _launch(
     sample: samplers.Sample,
 ) -> models.Run:
     index = sweep.next_index
+    run_id = f"{parent.id}_{index}"
     definition = spec.definition.model_copy(
         update={"arguments": trial_arguments(spec.definition.arguments, sample.parameters)}
     )
+    if spec.trial_outputs:
+        references = dict(definition.data_references)
+        # A HyperDriveStep's trials each write their outputs to a place of their own.
+        for name in spec.trial_outputs:
+            ref, own = references[name], output_path(run_id, name)
+            local = own if ref.path_on_compute == ref.path_on_datastore else ref.path_on_compute
+            references[name] = ref.model_copy(
+                update={"path_on_datastore": own, "path_on_compute": local}
+            )
+        definition.data_references = references
     child = runs.create(
         db,
         ws,
         experiment.name,
         RunCreate(
-            run_id=f"{parent.id}_{index}",
+            run_id=run_id,
             kind="script",
             run_type="azureml.scriptrun",
             parent_run_id=parent.id,

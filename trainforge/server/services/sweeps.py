@@ -32,9 +32,17 @@ def hyperparameter_tag(child_run_id: str) -> str:
 
 
 def create(
-    db: Session, runs: RunService, ws: models.Workspace, experiment_name: str, request: SweepCreate
+    db: Session,
+    runs: RunService,
+    ws: models.Workspace,
+    experiment_name: str,
+    request: SweepCreate,
+    parent_run_id: str | None = None,
+    run_type: str = RUN_TYPE,
 ) -> models.Run:
-    """Create the HyperDrive run (Running at once) and the sweep the sweeper drives."""
+    """Create the HyperDrive run (Running at once) and the sweep the sweeper drives; a
+    pipeline's HyperDriveStep makes it a step run of its pipeline run (``parent_run_id``,
+    ``run_type``)."""
     definition = request.definition
     if not (definition.script or definition.command):
         raise BadRequest("definition.script: a HyperDrive run needs a script or a command")
@@ -60,7 +68,8 @@ def create(
         RunCreate(
             run_id=request.run_id or f"HD_{uuid.uuid4()}",
             kind="sweep",
-            run_type=RUN_TYPE,
+            run_type=run_type,
+            parent_run_id=parent_run_id,
             definition=definition,
             snapshot_id=request.snapshot_id,
             tags={**request.tags, **configs},

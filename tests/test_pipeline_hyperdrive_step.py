@@ -1,0 +1,172 @@
+"""HyperDriveStep: a sweep as a pipeline step on a real control plane. Each trial writes
+the step's output to a place of its own; the best trial's output is what the next step
+reads; metrics_output holds every trial's metrics. The calls are the public HyperDrive
+pipeline sample's (aml-pipelines-parameter-tuning-with-hyperdrive) and of scripts that
+follow it (``HyperDriveStepRun(step_run=...).get_best_run_by_primary_metric()``), with
+``azureml`` -> ``trainforge`` in the imports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import wait_until
+from tests.test_pipelines import write
+from trainforge.core import Experiment, ScriptRunConfig, Workspace
+from trainforge.exceptions import UserErrorException
+from trainforge.pipeline.core import Pipeline, PipelineData
+from trainforge.pipeline.steps import HyperDriveStep, HyperDriveStepRun, PythonScriptStep
+from trainforge.train.hyperdrive import (
+    GridParameterSampling,
+    HyperDriveConfig,
+    PrimaryMetricGoal,
+    choice,
+)
+
+pytestmark = pytest.mark.slow
+
+# A "model" whose accuracy peaks at lr 0.5; it saves its lr where the step's output goes.
+TRAIN = """
+import argparse, os
+from trainforge.core import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--model_dir", type=str)
+parser.add_argument("--lr", type=float)
+args = parser.parse_args()
+run = Run.get_context()
+run.log("accuracy", 1 - abs(args.lr - 0.5))
+os.makedirs(args.model_dir, exist_ok=True)
+with open(os.path.join(args.model_dir, "model.txt"), "w") as f:
+    f.write(f"lr={args.lr} run={run.id}")
+"""
+
+USE = """
+import argparse, os
+from trainforge.core import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--model_dir", type=str)
+args = parser.parse_args()
+with open(os.path.join(args.model_dir, "model.txt")) as f:
+    print("using", f.read())
+"""
+
+
+def test_a_hyperdrive_step_hands_its_best_trials_output_on(ws: Workspace, tmp_path: Path) -> None:
+    datastore = ws.get_default_datastore()
+    model_dir = PipelineData("model_dir", datastore=datastore)
+    metrics_data = PipelineData("metrics_data", datastore=datastore)
+    src = ScriptRunConfig(
+        source_directory=write(tmp_path / "train", "train.py", TRAIN),
+        script="train.py",
+        compute_target="local",
+    )
+    hd_config = HyperDriveConfig(
+        run_config=src,
+        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.5, 0.8)}),
+        primary_metric_name="accuracy",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=3,
+        max_concurrent_runs=3,
+    )
+    hd_step = HyperDriveStep(
+        name="hd_step01",
+        hyperdrive_config=hd_config,
+        estimator_entry_script_arguments=["--model_dir", model_dir],
+        outputs=[model_dir],
+        metrics_output=metrics_data,
+        allow_reuse=True,
+    )
+    use_step = PythonScriptStep(
+        name="use_model",
+        script_name="use.py",
+        arguments=["--model_dir", model_dir],
+        inputs=[model_dir],
+        compute_target="local",
+        source_directory=write(tmp_path / "use", "use.py", USE),
+    )
+    pipeline = Pipeline(workspace=ws, steps=[hd_step, use_step])
+    assert pipeline.validate() == []
+    pipeline_run = Experiment(ws, "hd-pipeline").submit(pipeline)
+    assert pipeline_run.wait_for_completion(show_output=False) == "Completed"
+
+    hd_step_run = HyperDriveStepRun(step_run=pipeline_run.find_step_run("hd_step01")[0])
+    best_run = hd_step_run.get_best_run_by_primary_metric()
+    assert best_run is not None
+    assert best_run.get_metrics() == {"accuracy": 1.0}
+    assert len(hd_step_run.get_hyperparameters()) == 3
+    # Each trial kept its model in a place of its own.
+    for trial in hd_step_run.get_children():
+        datastore.download(
+            str(tmp_path / "trials"), prefix=f"azureml/{trial.id}/model_dir", show_progress=False
+        )
+        saved = tmp_path / "trials" / "azureml" / trial.id / "model_dir" / "model.txt"
+        assert saved.read_text().endswith(f"run={trial.id}")
+    # The step after it read the best trial's model, not another trial's.
+    (use_run,) = pipeline_run.find_step_run("use_model")
+    assert f"using lr=0.5 run={best_run.id}" in use_run.get_job_log()
+    # metrics_output: every trial's metrics, as the sample reads them.
+    metrics_output = hd_step_run.step_run.get_output_data("metrics_data")
+    metrics_output.download(str(tmp_path / "got"), show_progress=False)
+    with open(tmp_path / "got" / metrics_output._path_on_datastore) as f:
+        deserialized_metrics_output = json.loads(f.read())
+    assert deserialized_metrics_output == hd_step_run.get_metrics()
+    accuracies = sorted(m["accuracy"] for m in deserialized_metrics_output.values())
+    assert accuracies == pytest.approx([0.6, 0.7, 1.0])
+
+    # Submitted again unchanged: the sweep is reused, and so is its best output.
+    again = Experiment(ws, "hd-pipeline").submit(pipeline)
+    assert again.wait_for_completion(show_output=False) == "Completed"
+    (hd_again,) = again.find_step_run("hd_step01")
+    assert hd_again.properties["azureml.reusedrunid"] == hd_step_run.id
+    assert HyperDriveStepRun(step_run=hd_again).get_best_run_by_primary_metric().id == best_run.id
+
+
+def test_a_hyperdrive_step_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    with pytest.raises(UserErrorException, match="hyperdrive_config: a HyperDriveStep needs"):
+        HyperDriveStep(name="hd", hyperdrive_config="config")  # type: ignore[arg-type]
+    src = ScriptRunConfig(source_directory=str(tmp_path), script="train.py")
+    config = HyperDriveConfig(
+        run_config=src,
+        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.5)}),
+        primary_metric_name="accuracy",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=2,
+    )
+    with pytest.raises(UserErrorException, match="metrics_output: expected a PipelineData"):
+        HyperDriveStep(name="hd", hyperdrive_config=config, metrics_output="m.json")  # type: ignore[arg-type]
+
+
+def test_canceling_the_pipeline_stops_the_sweep_and_its_trials(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    sleeper = "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
+    src = ScriptRunConfig(
+        source_directory=write(tmp_path / "sleep", "sleep.py", sleeper),
+        script="sleep.py",
+        compute_target="local",
+    )
+    config = HyperDriveConfig(
+        run_config=src,
+        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.5)}),
+        primary_metric_name="accuracy",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=2,
+        max_concurrent_runs=2,
+    )
+    run = Pipeline(ws, [HyperDriveStep(name="sweep", hyperdrive_config=config)]).submit("hd-cancel")
+
+    def running_trials() -> list[Any]:
+        steps = run.find_step_run("sweep")
+        trials = list(steps[0].get_children()) if steps else []
+        return trials if [t.get_status() for t in trials] == ["Running"] * 2 else []
+
+    trials = wait_until(running_trials, 90, "both trials running")
+    run.cancel()
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Canceled"
+    for trial in trials:
+        wait_until(lambda t=trial: t.get_status() == "Canceled", 60, f"trial {trial.id} canceled")
+    (sweep,) = run.find_step_run("sweep")
+    wait_until(lambda: sweep.get_status() == "Canceled", 60, "the sweep's step run canceled")
