@@ -54,23 +54,29 @@ with open(os.path.join(args.model_dir, "model.txt")) as f:
 """
 
 
+def lr_sweep(folder: Path, script: str, *lrs: float) -> HyperDriveConfig:
+    """A grid over ``--lr`` of ``script`` (as train.py in ``folder``) on the local compute,
+    every trial at once, maximizing ``accuracy``."""
+    src = ScriptRunConfig(
+        source_directory=write(folder, "train.py", script),
+        script="train.py",
+        compute_target="local",
+    )
+    return HyperDriveConfig(
+        run_config=src,
+        hyperparameter_sampling=GridParameterSampling({"--lr": choice(*lrs)}),
+        primary_metric_name="accuracy",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=len(lrs),
+        max_concurrent_runs=len(lrs),
+    )
+
+
 def test_a_hyperdrive_step_hands_its_best_trials_output_on(ws: Workspace, tmp_path: Path) -> None:
     datastore = ws.get_default_datastore()
     model_dir = PipelineData("model_dir", datastore=datastore)
     metrics_data = PipelineData("metrics_data", datastore=datastore)
-    src = ScriptRunConfig(
-        source_directory=write(tmp_path / "train", "train.py", TRAIN),
-        script="train.py",
-        compute_target="local",
-    )
-    hd_config = HyperDriveConfig(
-        run_config=src,
-        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.5, 0.8)}),
-        primary_metric_name="accuracy",
-        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-        max_total_runs=3,
-        max_concurrent_runs=3,
-    )
+    hd_config = lr_sweep(tmp_path / "train", TRAIN, 0.1, 0.5, 0.8)
     hd_step = HyperDriveStep(
         name="hd_step01",
         hyperdrive_config=hd_config,
@@ -127,14 +133,7 @@ def test_a_hyperdrive_step_hands_its_best_trials_output_on(ws: Workspace, tmp_pa
 def test_a_hyperdrive_step_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     with pytest.raises(UserErrorException, match="hyperdrive_config: a HyperDriveStep needs"):
         HyperDriveStep(name="hd", hyperdrive_config="config")  # type: ignore[arg-type]
-    src = ScriptRunConfig(source_directory=str(tmp_path), script="train.py")
-    config = HyperDriveConfig(
-        run_config=src,
-        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.5)}),
-        primary_metric_name="accuracy",
-        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-        max_total_runs=2,
-    )
+    config = lr_sweep(tmp_path / "train", TRAIN, 0.1, 0.5)
     with pytest.raises(UserErrorException, match="metrics_output: expected a PipelineData"):
         HyperDriveStep(name="hd", hyperdrive_config=config, metrics_output="m.json")  # type: ignore[arg-type]
 
@@ -143,19 +142,7 @@ def test_canceling_the_pipeline_stops_the_sweep_and_its_trials(
     ws: Workspace, tmp_path: Path
 ) -> None:
     sleeper = "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
-    src = ScriptRunConfig(
-        source_directory=write(tmp_path / "sleep", "sleep.py", sleeper),
-        script="sleep.py",
-        compute_target="local",
-    )
-    config = HyperDriveConfig(
-        run_config=src,
-        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.5)}),
-        primary_metric_name="accuracy",
-        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-        max_total_runs=2,
-        max_concurrent_runs=2,
-    )
+    config = lr_sweep(tmp_path / "sleep", sleeper, 0.1, 0.5)
     run = Pipeline(ws, [HyperDriveStep(name="sweep", hyperdrive_config=config)]).submit("hd-cancel")
 
     def running_trials() -> list[Any]:

@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from trainforge.automl.names import MODELS, PRIMARY_METRICS
 from trainforge.schemas import limits
-from trainforge.schemas.names import RunId
-from trainforge.schemas.runs import RunDefinition
+from trainforge.schemas.runs import ParentRunCreate
 
 MAX_ITERATIONS = 1000
 # The SDK's experiment_timeout_hours tops out at 7 days as HyperDrive's duration does.
@@ -27,12 +26,11 @@ class Guardrail(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class AutoMLCreate(BaseModel):
+class AutoMLCreate(ParentRunCreate):
     """An AutoML run: the task and metric, the learners FLAML may propose, the data's shape
     (for FLAML's search space), the budgets, and the iterations' run definition (the
     iteration script of the snapshot; each child gets its learner and config as arguments)."""
 
-    run_id: RunId | None = None
     task: Literal["classification", "regression"]
     primary_metric: str = Field(min_length=1, max_length=255)
     learners: list[str] = Field(min_length=1)
@@ -51,13 +49,6 @@ class AutoMLCreate(BaseModel):
     # The last iteration (of at least 3) is the SDK's VotingEnsemble of the best ones.
     enable_voting_ensemble: bool = True
     seed: int | None = Field(default=None, ge=0, le=limits.INT32_MAX)
-    definition: RunDefinition
-    snapshot_id: str = Field(max_length=limits.MAX_HASH)
-    tags: dict[str, str | None] = Field(default_factory=dict)
-    properties: dict[str, str] = Field(default_factory=dict)
-    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
-    description: str | None = None
-    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
     # The data guardrails, checked where the data is read (``trainforge.automl.guardrails``).
     guardrails: list[Guardrail] = Field(default_factory=list, max_length=100)
 

@@ -101,6 +101,21 @@ class RunCreate(BaseModel):
     submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
 
 
+class ParentRunCreate(BaseModel):
+    """What a run that drives child runs of one definition is created with (a HyperDrive
+    sweep, an AutoML run): the children's definition and snapshot, and the parent's own
+    id, tags, properties and names."""
+
+    run_id: RunId | None = None
+    definition: RunDefinition
+    snapshot_id: str = Field(max_length=limits.MAX_HASH)
+    tags: dict[str, str | None] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    description: str | None = None
+    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+
+
 class ChildrenCreate(BaseModel):
     count: int | None = Field(default=None, ge=1, le=100)
     tag_key: str | None = None

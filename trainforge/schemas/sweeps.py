@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from trainforge.hyperdrive.policies import PolicyError, check_policy
 from trainforge.hyperdrive.space import SpaceError, check_space
 from trainforge.schemas import limits
-from trainforge.schemas.names import RunId
-from trainforge.schemas.runs import RunDefinition
+from trainforge.schemas.runs import ParentRunCreate
 
 MAX_TOTAL_RUNS = 1000
 MAX_DURATION_MINUTES = 10080
@@ -81,16 +80,10 @@ class SweepSettings(BaseModel):
         return self
 
 
-class SweepCreate(SweepSettings):
-    run_id: RunId | None = None
-    # The trials' run definition; its arguments are the base arguments, duplicates removed.
-    definition: RunDefinition
-    snapshot_id: str = Field(max_length=limits.MAX_HASH)
-    tags: dict[str, str | None] = Field(default_factory=dict)
-    properties: dict[str, str] = Field(default_factory=dict)
-    display_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
-    description: str | None = None
-    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+class SweepCreate(SweepSettings, ParentRunCreate):
+    """A HyperDrive run: its settings, and its trials' run definition (whose arguments are
+    the base arguments, duplicates removed; each trial gets its sampled values)."""
+
     # Uploaded outputs (data reference names) each trial writes to a place of its own,
     # ``azureml/<trial run id>/<name>``: a HyperDriveStep's outputs.
     trial_outputs: list[str] = Field(default_factory=list)
