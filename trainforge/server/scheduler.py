@@ -71,6 +71,14 @@ LOCAL_BACKEND = registry.DEFAULT_BACKEND
 
 
 @dataclass(frozen=True)
+class NodeSnapshot:
+    """A node as the tick read it, before any pass: what the backend is asked about."""
+
+    placement: NodePlacement
+    handle: ProcessHandle | None
+
+
+@dataclass(frozen=True)
 class NodeCheck:
     """What the backend said of one node, asked outside any write transaction."""
 
@@ -196,13 +204,33 @@ class Scheduler(WakeLoop):
         is rolled back (and shown on its cluster's status) and never holds up the others.
         The 'local' targets go first: their runs start at once, without waiting for the
         clusters' backends."""
-        with self.store.session() as db:
+        # One read-only snapshot for the whole tick: the targets and every node, which the
+        # backends are then asked about with no transaction open (see _ask_backend).
+        began = time.time()
+        with self.store.reading() as db:
             hosts = self._local_workspaces(db)
             clusters = [(c.id, c.backend) for c in db.scalars(select(models.Compute))]
+            backend_of = dict(clusters)
+            snapshots: dict[str, list[NodeSnapshot]] = {}
+            for n in db.scalars(select(models.Node).order_by(models.Node.created)):
+                snapshots.setdefault(n.compute_id, []).append(
+                    NodeSnapshot(
+                        NodePlacement(
+                            node_id=n.id, group=n.placement_group, bundle_index=n.bundle_index or 0
+                        ),
+                        _handle(backend_of.get(n.compute_id, ""), n.pid, n.pid_create_time, n.id),
+                    )
+                )
         for ws_id in hosts:
-            self._pass(None, LOCAL_BACKEND, lambda db, w=ws_id: local_target(w))  # type: ignore[misc]
+            self._pass(None, LOCAL_BACKEND, lambda db, w=ws_id: local_target(w), began, [])  # type: ignore[misc]
         for compute_id, backend_name in clusters:
-            self._pass(compute_id, backend_name, lambda db, c=compute_id: _cluster(db, c))  # type: ignore[misc]
+            self._pass(
+                compute_id,
+                backend_name,
+                lambda db, c=compute_id: _cluster(db, c),  # type: ignore[misc]
+                began,
+                snapshots.get(compute_id, []),
+            )
         # A Ray driver left connected dies with its Ray cluster: drop unused connections.
         used = {backend_name for _, backend_name in clusters} | (
             {LOCAL_BACKEND} if hosts else set()
@@ -246,14 +274,14 @@ class Scheduler(WakeLoop):
         compute_id: str | None,
         backend_name: str,
         load: Callable[[Session], Target | None],
+        began: float,
+        nodes: list[NodeSnapshot],
     ) -> None:
         backend = self.backends.get(backend_name)
         if backend is None:
             return
         try:
-            view = self._ask_backend(backend, load)
-            if view is None:
-                return
+            view = self._ask_backend(backend, began, nodes)
             with self.store.session() as db:
                 target = load(db)
                 if target is None:
@@ -295,32 +323,19 @@ class Scheduler(WakeLoop):
         if not known:  # once per new error, not once per pass
             log.error("the scheduler pass of cluster %s failed", compute_id, exc_info=exc)
 
+    @staticmethod
     def _ask_backend(
-        self, backend: ComputeBackend, load: Callable[[Session], Target | None]
-    ) -> BackendView | None:
-        """Where the target's nodes live and whether they are alive, from a snapshot of
-        them, with no transaction open while the backend answers."""
-        began = time.time()
-        with self.store.reading() as db:
-            target = load(db)
-            if target is None:
-                return None
-            compute = target.compute
-            nodes = nodes_of(db, compute)
-            placements = [
-                NodePlacement(
-                    node_id=n.id, group=n.placement_group, bundle_index=n.bundle_index or 0
+        backend: ComputeBackend, began: float, nodes: list[NodeSnapshot]
+    ) -> BackendView:
+        """Where the target's nodes live and whether they are alive, asked with no
+        transaction open while the backend answers."""
+        try:
+            hosts = backend.observe([n.placement for n in nodes])
+            checks = {
+                n.placement.node_id: NodeCheck(
+                    n.handle, n.handle is not None and backend.is_alive(n.handle)
                 )
                 for n in nodes
-            ]
-            handles = {
-                n.id: _handle(compute.backend, n.pid, n.pid_create_time, n.id) for n in nodes
-            }
-        try:
-            hosts = backend.observe(placements)
-            checks = {
-                node_id: NodeCheck(handle, handle is not None and backend.is_alive(handle))
-                for node_id, handle in handles.items()
             }
         except BackendUnavailable as exc:
             return BackendView(began, {}, {}, unavailable=exc)
