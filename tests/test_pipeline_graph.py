@@ -174,4 +174,12 @@ def test_bad_submits_are_4xx_naming_what_is_wrong_and_create_nothing(
     assert "step 'a': datastore 'nostore' not found" in error_message(
         app_api.request("POST", path, json={"graph": store}), 404
     )
+    public = [
+        {"name": n, "datastore_name": "workspaceblobstore", "pipeline_output_name": "m"}
+        for n in ("o1", "o2")
+    ]
+    twice = {"steps": [_step("a", "x", outputs=public[:1]), _step("b", "x", outputs=public[1:])]}
+    assert "pipeline_output_name 'm' is given to more than one output" in error_message(
+        app_api.request("POST", path, json={"graph": twice}), 422
+    )
     assert app_api.call("GET", f"/workspaces/{ws}/runs")["runs"] == []

@@ -75,7 +75,10 @@ def lr_sweep(folder: Path, script: str, *lrs: float) -> HyperDriveConfig:
 def test_a_hyperdrive_step_hands_its_best_trials_output_on(ws: Workspace, tmp_path: Path) -> None:
     datastore = ws.get_default_datastore()
     model_dir = PipelineData("model_dir", datastore=datastore)
-    metrics_data = PipelineData("metrics_data", datastore=datastore)
+    metrics_output_name = "metrics_output"
+    metrics_data = PipelineData(
+        "metrics_data", datastore=datastore, pipeline_output_name=metrics_output_name
+    )
     hd_config = lr_sweep(tmp_path / "train", TRAIN, 0.1, 0.5, 0.8)
     hd_step = HyperDriveStep(
         name="hd_step01",
@@ -114,8 +117,13 @@ def test_a_hyperdrive_step_hands_its_best_trials_output_on(ws: Workspace, tmp_pa
     (use_run,) = pipeline_run.find_step_run("use_model")
     assert f"using lr=0.5 run={best_run.id}" in use_run.get_job_log()
     # metrics_output: every trial's metrics, as the sample reads them.
-    metrics_output = hd_step_run.step_run.get_output_data("metrics_data")
+    metrics_output = pipeline_run.get_pipeline_output(metrics_output_name)
     metrics_output.download(str(tmp_path / "got"), show_progress=False)
+    assert metrics_output.path_on_datastore == (
+        hd_step_run.step_run.get_output_data("metrics_data").path_on_datastore
+    )
+    with pytest.raises(UserErrorException, match="no output 'model'.* are metrics_output"):
+        pipeline_run.get_pipeline_output("model")
     with open(tmp_path / "got" / metrics_output._path_on_datastore) as f:
         deserialized_metrics_output = json.loads(f.read())
     assert deserialized_metrics_output == hd_step_run.get_metrics()
@@ -134,6 +142,8 @@ def test_a_hyperdrive_step_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     with pytest.raises(UserErrorException, match="hyperdrive_config: a HyperDriveStep needs"):
         HyperDriveStep(name="hd", hyperdrive_config="config")  # type: ignore[arg-type]
     config = lr_sweep(tmp_path / "train", TRAIN, 0.1, 0.5)
+    with pytest.raises(UserErrorException, match="pipeline_output_name: 'bad name'"):
+        PipelineData("m", pipeline_output_name="bad name")
     with pytest.raises(UserErrorException, match="metrics_output: expected a PipelineData"):
         HyperDriveStep(name="hd", hyperdrive_config=config, metrics_output="m.json")  # type: ignore[arg-type]
 

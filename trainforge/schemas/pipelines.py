@@ -150,6 +150,8 @@ class StepOutput(BaseModel):
     # {run-id} and {output-name}; None: azureml/<step run id>/<name>.
     destination: str | None = Field(default=None, max_length=1024)
     registration: OutputRegistration | None = None
+    # ``PipelineData(pipeline_output_name=...)``: the name PipelineRun.get_pipeline_output knows.
+    pipeline_output_name: DataName | None = None
 
 
 class StepSpec(BaseModel):
@@ -247,6 +249,9 @@ def graph_errors(graph: PipelineGraph) -> list[str]:
             f"outputs: PipelineData {name!r} is produced by more than one step "
             "(an output name must be unique in the pipeline)"
         )
+    public = [o.pipeline_output_name for s in graph.steps for o in s.outputs]
+    for name in sorted({n for n in public if n is not None and public.count(n) > 1}):
+        errors.append(f"outputs: pipeline_output_name {name!r} is given to more than one output")
     parameter_names = [p.name for p in graph.parameters]
     for name in sorted({n for n in parameter_names if parameter_names.count(n) > 1}):
         errors.append(f"parameters: PipelineParameter {name!r} is defined more than once")
@@ -358,6 +363,8 @@ class StepRunInfo(BaseModel):
     outputs: dict[str, OutputLocation]
     reused_run_id: str | None = None
     fingerprint: str | None = None
+    # pipeline_output_name -> the output of this step it names.
+    pipeline_outputs: dict[str, str] = Field(default_factory=dict)
 
 
 class PipelineRunGraph(BaseModel):

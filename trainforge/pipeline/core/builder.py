@@ -59,6 +59,11 @@ class PipelineData:
             raise UserErrorException(
                 f"PipelineData name: {name!r} is not allowed; use {DATA_NAME_RULE}"
             )
+        if pipeline_output_name is not None and not DATA_NAME.fullmatch(str(pipeline_output_name)):
+            raise UserErrorException(
+                f"pipeline_output_name: {pipeline_output_name!r} is not allowed; use "
+                f"{DATA_NAME_RULE}"
+            )
         if output_mode not in OUTPUT_MODES:
             raise UserErrorException(
                 f"output_mode: {output_mode!r} is not allowed; use 'mount' or 'upload'"
@@ -341,6 +346,7 @@ def _output(output: Any, context: BuildContext) -> StepOutput:
         path_on_compute=output._output_path_on_compute,
         overwrite=output._output_overwrite,
         registration=output._origin._registration,
+        pipeline_output_name=output._pipeline_output_name,
     )
 
 

@@ -52,6 +52,28 @@ class PipelineRun(Run):
         with sdk_errors():
             return api(self.experiment.workspace, PipelinesApi).graph(self.id)
 
+    def get_pipeline_output(self, pipeline_output_name: str) -> PortDataReference:
+        """Where the output given ``PipelineData(..., pipeline_output_name=name)`` is, to
+        download it (its step has completed)."""
+        from trainforge.exceptions import UserErrorException
+
+        steps = self.get_graph().steps
+        for step in steps:
+            output = step.pipeline_outputs.get(pipeline_output_name)
+            if output is not None and output in step.outputs:
+                where = step.outputs[output]
+                return PortDataReference(
+                    self.experiment.workspace,
+                    output,
+                    where.datastore_name,
+                    where.path_on_datastore,
+                )
+        known = sorted(name for step in steps for name in step.pipeline_outputs)
+        raise UserErrorException(
+            f"pipeline_output_name: this pipeline run has no output {pipeline_output_name!r}"
+            f" (yet); its pipeline outputs are {', '.join(known) or 'none'}"
+        )
+
     def get_steps(self) -> Iterator[StepRun]:
         """The step runs of this pipeline run (steps that have started, or were reused)."""
         for child in self.get_children():

@@ -218,6 +218,9 @@ def graph_info(db: Session, ws: models.Workspace, run_id: str) -> PipelineRunGra
                 outputs={k: OutputLocation.model_validate(v) for k, v in step.outputs.items()},
                 reused_run_id=step.reused_run_id,
                 fingerprint=step.fingerprint,
+                pipeline_outputs={
+                    o.pipeline_output_name: o.name for o in spec.outputs if o.pipeline_output_name
+                },
             )
         )
     return PipelineRunGraph(
