@@ -409,7 +409,8 @@ def _sweep_outputs(step: _Pass, name: str) -> None:
         if output.name != spec.metrics_output and best is not None:
             outputs[output.name] = OutputLocation(
                 datastore_name=output.datastore_name,
-                path_on_datastore=output_path(best, output.name, output.destination),
+                # Where the trial wrote it (sweep_progress: one place per trial).
+                path_on_datastore=output_path(best, output.name),
             ).model_dump()
     row.outputs = outputs
     if best is None:
