@@ -90,7 +90,7 @@ class NodeCheck:
 class BackendView:
     """The backend's answers for one target's nodes, taken before the pass's transaction.
 
-    ``began`` is when the pass began, before it read the heartbeats it judges: the
+    ``began`` is when the tick began, before it read the heartbeats it judges: the
     backend's latency is the server's, never a node's silence."""
 
     began: float

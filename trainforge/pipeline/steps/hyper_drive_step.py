@@ -7,7 +7,6 @@ from typing import Any
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.builder import PipelineData
 from trainforge.pipeline.steps.python_script_step import ScriptStep
-from trainforge.schemas.sweeps import SweepSettings
 from trainforge.train.hyperdrive.run import HyperDriveRun
 from trainforge.train.hyperdrive.runconfig import HyperDriveConfig
 
@@ -73,16 +72,8 @@ class HyperDriveStep(ScriptStep):
         self._metrics_output = metrics_output
 
     def _kind_fields(self) -> dict[str, Any]:
-        config = self.hyperdrive_config
         return {
-            "sweep": SweepSettings(
-                generator_config=config._generator_config,
-                policy_config=config._policy_config,
-                primary_metric_config=config._primary_metric_config,
-                max_total_runs=config.max_total_runs,
-                max_concurrent_runs=config.max_concurrent_runs,
-                max_duration_minutes=config.max_duration_minutes,
-            ),
+            "sweep": self.hyperdrive_config._settings(),
             "metrics_output": self._metrics_output.name if self._metrics_output else None,
         }
 

@@ -7,6 +7,7 @@ import inspect
 import logging
 from typing import Any
 
+from trainforge.core.runconfig import check_count
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import PipelineParameter
 from trainforge.pipeline.steps.estimator_step import EstimatorStep
@@ -35,9 +36,7 @@ def _count(value: Any, field: str, runconfig_param: str, params: dict[str, Any])
     if isinstance(value, PipelineParameter):
         params[runconfig_param] = value
         value = value.default_value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserErrorException(f"{field}: a whole number of at least 1, got {value!r}")
-    return value
+    return check_count(value, field, 1, UserErrorException)
 
 
 class MpiStep(EstimatorStep):

@@ -18,6 +18,7 @@ from trainforge.train.hyperdrive.sampling import BayesianParameterSampling, Hype
 
 if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
+    from trainforge.schemas.sweeps import SweepSettings
     from trainforge.train.hyperdrive.run import HyperDriveRun
 
 RECOMMENDED_MIN_RUNS_PER_PARAMETER_BAYESIAN = 20
@@ -232,6 +233,19 @@ class HyperDriveConfig:
             run_config.arguments = kept
         return run_config
 
+    def _settings(self) -> SweepSettings:
+        """What the service sweeps with, for a submit and for a HyperDriveStep."""
+        from trainforge.schemas.sweeps import SweepSettings
+
+        return SweepSettings(
+            generator_config=self._generator_config,
+            policy_config=self._policy_config,
+            primary_metric_config=self._primary_metric_config,
+            max_total_runs=self._max_total_runs,
+            max_concurrent_runs=self._max_concurrent_runs,
+            max_duration_minutes=self._max_duration_minutes,
+        )
+
     def _submit(
         self, experiment: Experiment, tags: dict[str, str] | None = None, **kwargs: Any
     ) -> HyperDriveRun:
@@ -243,12 +257,7 @@ class HyperDriveConfig:
             experiment, self.source_directory or ".", self._base_run_config()
         )
         request = SweepCreate(
-            generator_config=self._generator_config,
-            policy_config=self._policy_config,
-            primary_metric_config=self._primary_metric_config,
-            max_total_runs=self._max_total_runs,
-            max_concurrent_runs=self._max_concurrent_runs,
-            max_duration_minutes=self._max_duration_minutes,
+            **self._settings().model_dump(),
             definition=definition,
             snapshot_id=snapshot_id,
             tags=sanitize(tags or {}),
