@@ -452,3 +452,105 @@ def test_setup_task_ran_once_on_each_node(jobs: Jobs) -> None:
                 jobs.files.get_file_to_text(SHARE, suffix, name).content
                 == "setting up VALUE SECRET\n"
             )
+
+
+def test_a_resize_below_busy_nodes_follows_node_deallocation_option(
+    jobs: Jobs, tmp_path: Path
+) -> None:
+    """``clusters.update`` with fewer nodes than are busy: ``terminate`` stops the newest job
+    for good, ``waitforjobcompletion`` lets the jobs finish, ``requeue`` puts the newest back
+    in the queue; each time the cluster shrinks to its new size. Then a ``high`` job queued
+    after a ``low`` one runs first."""
+    m = jobs.models
+    manual = m.ManualScaleSettings
+    cluster = jobs.client.clusters.create(
+        RG,
+        jobs.ws,
+        "resizable",
+        m.ClusterCreateParameters(
+            vm_size="STANDARD_D2_V2",
+            scale_settings=m.ScaleSettings(manual=manual(target_node_count=3)),
+            user_account_settings=m.UserAccountSettings(
+                admin_user_name="demoUser", admin_user_password="Dem0Pa$$w0rd"
+            ),
+        ),
+    ).result()
+
+    def submit(name: str, priority: str = "normal") -> None:
+        gate = tmp_path / f"release-{name}"
+        body = m.JobCreateParameters(
+            cluster=m.ResourceId(id=cluster.id),
+            node_count=1,
+            std_out_err_path_prefix="$AZ_BATCHAI_JOB_TEMP",
+            scheduling_priority=priority,
+            custom_toolkit_settings=m.CustomToolkitSettings(
+                command_line=f"echo started; while [ ! -e {gate} ]; do sleep 0.2; done"
+            ),
+        )
+        jobs.client.jobs.create(RG, jobs.ws, jobs.exp, name, body).result()
+
+    def state(name: str) -> str:
+        return str(jobs.get(name).execution_state)
+
+    def nodes() -> int:
+        found = jobs.client.clusters.get(RG, jobs.ws, "resizable")
+        return int(found.current_node_count)
+
+    def resize(count: int, option: str) -> None:
+        settings = m.ScaleSettings(
+            manual=manual(target_node_count=count, node_deallocation_option=option)
+        )
+        jobs.client.clusters.update(RG, jobs.ws, "resizable", scale_settings=settings)
+
+    def release(name: str) -> None:
+        (tmp_path / f"release-{name}").touch()
+
+    try:
+        for name in ("first", "second", "third"):
+            submit(name)
+            wait_until(lambda n=name: state(n) == "running", 120, f"job {name} to run")
+        resize(2, "terminate")
+        wait_until(lambda: state("third") == "failed", 60, "the newest job to be stopped")
+        errors = jobs.get("third").execution_info.errors
+        assert [e.code for e in errors] == ["JobFailed"], errors
+        assert "resized to 2 node(s) with node_deallocation_option 'terminate'" in errors[0].message
+        wait_until(lambda: nodes() == 2, 60, "the cluster to shrink to 2 nodes")
+        assert state("first") == state("second") == "running"
+
+        # waitforjobcompletion: the busy nodes finish their jobs, and a node set free leaves
+        # rather than take a queued job.
+        submit("fourth")
+        resize(1, "waitforjobcompletion")
+        release("second")
+        assert jobs.wait("second").execution_state == "succeeded"
+        wait_until(lambda: nodes() == 1, 60, "the cluster to shrink to 1 node")
+        assert (state("first"), state("fourth")) == ("running", "queued")
+
+        # requeue: the newest job goes back to the queue, and runs again once a node of the
+        # smaller cluster is free.
+        resize(2, "requeue")
+        wait_until(lambda: state("fourth") == "running", 120, "the queued job to run")
+        resize(1, "requeue")
+        wait_until(lambda: state("fourth") == "queued", 60, "the newest job to be requeued")
+        wait_until(lambda: nodes() == 1, 60, "the cluster to shrink to 1 node")
+        assert state("first") == "running"
+        release("first")
+        assert jobs.wait("first").execution_state == "succeeded"
+        wait_until(lambda: state("fourth") == "running", 120, "the requeued job to run again")
+
+        # A queued job with a higher priority goes before a lower one queued earlier.
+        submit("low", "low")
+        submit("high", "high")
+        release("fourth")
+        assert jobs.wait("fourth").execution_state == "succeeded"
+        wait_until(lambda: state("high") == "running", 120, "the high-priority job to run")
+        assert state("low") == "queued"
+        release("high")
+        release("low")
+        assert jobs.wait("low").execution_state == "succeeded"
+        assert jobs.wait("high").execution_state == "succeeded"
+        assert jobs.get("low").execution_info.start_time > jobs.get("high").execution_info.end_time
+    finally:
+        for name in ("first", "second", "third", "fourth", "low", "high"):
+            release(name)
+        jobs.client.clusters.delete(RG, jobs.ws, "resizable").result(timeout=120)

@@ -143,6 +143,34 @@ def test_idle_nodes_go_after_their_idle_time_never_below_min_nodes() -> None:
     assert leaving(min_nodes=0, max_nodes=1) == ["old", "new"]
 
 
+def test_beyond_max_nodes_idle_nodes_go_before_any_placement() -> None:
+    live = [
+        FakeNode("busy", "running"),
+        FakeNode("new", idle_since=NOW - 5),
+        FakeNode("old", idle_since=NOW - 100),
+    ]
+    assert ids(decisions.beyond_max(live, 1, False)) == ["old", "new"]
+    assert ids(decisions.beyond_max(live, 2, False)) == ["old"]
+    assert decisions.beyond_max(live, 3, False) == []
+    # Busy nodes beyond max_nodes are not for this function: their runs decide.
+    assert ids(decisions.beyond_max(live[:1], 0, False)) == []
+
+
+def test_a_resize_below_busy_nodes_stops_the_newest_runs_first() -> None:
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(NOW - seconds, UTC)
+
+    busy = [
+        decisions.BusyRun("oldest", 1, at(300)),
+        decisions.BusyRun("newest", 1, at(10)),
+        decisions.BusyRun("gang", 2, at(100)),
+    ]
+    assert decisions.to_deallocate(busy, 1) == ["newest"]
+    assert decisions.to_deallocate(busy, 2) == ["newest", "gang"]  # a gang stops whole
+    assert decisions.to_deallocate(busy, 4) == ["newest", "gang", "oldest"]
+    assert decisions.to_deallocate(busy, 0) == []
+
+
 def test_a_group_leaves_whole_once_all_of_it_is_idle() -> None:
     live = [
         FakeNode("g1", placement_group="g", idle_since=NOW - 100),

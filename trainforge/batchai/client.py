@@ -395,11 +395,10 @@ class ClustersOperations:
                 )
             )
         else:
-            manual = stored.get("scale_settings", {}).get("manual", {})
             scale_settings = m.ScaleSettings(
                 manual=m.ManualScaleSettings(
                     target_node_count=scale.max_nodes,
-                    node_deallocation_option=manual.get("node_deallocation_option", "requeue"),
+                    node_deallocation_option=scale.node_deallocation_option,
                 )
             )
         user = stored.get("user_account_settings") or {
@@ -440,10 +439,19 @@ class ClustersOperations:
     def _scale(settings: m.ScaleSettings) -> ScaleSettings:
         if settings.manual is not None:
             target = settings.manual.target_node_count
-            return ScaleSettings(min_nodes=target, max_nodes=target)
+            return ScaleSettings(
+                min_nodes=target,
+                max_nodes=target,
+                node_deallocation_option=settings.manual.node_deallocation_option,
+            )
         auto = settings.auto_scale
         assert auto is not None
-        return ScaleSettings(min_nodes=auto.minimum_node_count, max_nodes=auto.maximum_node_count)
+        # The service's auto-scaler took only idle nodes away.
+        return ScaleSettings(
+            min_nodes=auto.minimum_node_count,
+            max_nodes=auto.maximum_node_count,
+            node_deallocation_option="waitforjobcompletion",
+        )
 
     def create(
         self, resource_group_name: str, workspace_name: str, cluster_name: str,
@@ -552,7 +560,12 @@ class ClustersOperations:
         scale = self._scale(settings)
         try:
             info = api.update(
-                cluster_name, ComputeUpdate(min_nodes=scale.min_nodes, max_nodes=scale.max_nodes)
+                cluster_name,
+                ComputeUpdate(
+                    min_nodes=scale.min_nodes,
+                    max_nodes=scale.max_nodes,
+                    node_deallocation_option=scale.node_deallocation_option,
+                ),
             )
         except ApiError as exc:
             raise _from_api(exc, "scale_settings") from None

@@ -11,7 +11,7 @@ import re
 import string
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,6 +36,10 @@ DEFAULT_MIN_NODES = 0
 # trainforge takes the documented default.
 DEFAULT_MAX_NODES = 4
 DEFAULT_IDLE_SECONDS = 1800
+# What lowering max_nodes below the busy nodes does to their runs (Batch AI's
+# nodeDeallocationOption): AmlCompute lets them finish, Batch AI defaulted to requeue.
+NodeDeallocationOption = Literal["requeue", "terminate", "waitforjobcompletion"]
+DEFAULT_NODE_DEALLOCATION: NodeDeallocationOption = "waitforjobcompletion"
 # A cluster's backend is one the server registered (trainforge.compute.registry: the entry
 # points of `trainforge.backends`, so a package adds one), which the schemas cannot import:
 # validated with ``context={BACKENDS_CONTEXT: names}`` a name must be one of them (the SDK
@@ -168,11 +172,15 @@ def iso_duration(seconds: int | None) -> str | None:
 
 
 class ScaleSettings(BaseModel):
-    """How many nodes a cluster keeps and grows to, and how long a node idles before it goes."""
+    """How many nodes a cluster keeps and grows to, how long a node idles before it goes,
+    and what a resize below its busy nodes does to their runs: ``waitforjobcompletion``
+    lets them finish, ``requeue`` stops the newest and puts them back in the queue,
+    ``terminate`` stops them for good (failed)."""
 
     min_nodes: NodeCount = DEFAULT_MIN_NODES
     max_nodes: NodeCount = DEFAULT_MAX_NODES
     idle_seconds_before_scaledown: Seconds = DEFAULT_IDLE_SECONDS
+    node_deallocation_option: NodeDeallocationOption = DEFAULT_NODE_DEALLOCATION
 
     _defaults_for_none = model_validator(mode="before")(without_none)
 
@@ -192,6 +200,7 @@ class ScaleUpdate(BaseModel):
     min_nodes: NodeCount | None = None
     max_nodes: NodeCount | None = None
     idle_seconds_before_scaledown: Seconds | None = None
+    node_deallocation_option: NodeDeallocationOption | None = None
 
     def merged(self, current: ScaleSettings) -> ScaleSettings:
         """``current`` with this change applied, checked again (max_nodes >= min_nodes)."""

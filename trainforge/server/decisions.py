@@ -134,6 +134,24 @@ def growth(
     return GrowthPlan(sizes=[1] * (target - len(live)))
 
 
+def _oldest_idle_first(units: list[list[N]]) -> list[list[N]]:
+    return sorted(units, key=lambda u: max(n.state_changed for n in u))
+
+
+def beyond_max(live: Sequence[N], max_nodes: int, spread: bool) -> list[N]:
+    """The idle nodes to let go at once because the cluster has more than ``max_nodes``
+    (an update lowered it), oldest idle first: before any of them is given a run, or a
+    resize below a busy queue would never shrink the cluster."""
+    leaving: list[N] = []
+    count = len(live)
+    for unit in _oldest_idle_first(idle_units(live, spread)):
+        if count <= max_nodes:
+            break
+        leaving += unit
+        count -= len(unit)
+    return leaving
+
+
 def scale_down(
     live: Sequence[N],
     target: int,
@@ -143,20 +161,40 @@ def scale_down(
     spread: bool,
     now: float,
 ) -> list[N]:
-    """The idle nodes to let go: those idle too long while above min_nodes, and any beyond
-    max_nodes; a placement group goes whole, once all its nodes are idle (its hosts stay
+    """The idle nodes to let go: any beyond max_nodes, and those idle too long while above
+    min_nodes; a placement group goes whole, once all its nodes are idle (its hosts stay
     reserved until then anyway)."""
-    leaving: list[N] = []
-    count = len(live)
-    units = idle_units(live, spread)
-    for unit in sorted(units, key=lambda u: max(n.state_changed for n in u)):
+    leaving = beyond_max(live, max_nodes, spread)
+    count = len(live) - len(leaving)
+    for unit in _oldest_idle_first(idle_units(live, spread)):
+        if any(node in leaving for node in unit):
+            continue
         idle_for = now - max(n.state_changed for n in unit).timestamp()
-        over_max = count > max_nodes
-        timed_out = idle_for >= idle_seconds and count - len(unit) >= max(min_nodes, target)
-        if over_max or timed_out:
+        if idle_for >= idle_seconds and count - len(unit) >= max(min_nodes, target):
             leaving += unit
             count -= len(unit)
     return leaving
+
+
+@dataclass(frozen=True)
+class BusyRun:
+    """A run busy on a cluster's nodes, as a resize below them sees it."""
+
+    id: str
+    nodes: int  # how many of the cluster's nodes it holds
+    started: datetime  # when its nodes took it
+
+
+def to_deallocate(busy: Sequence[BusyRun], excess: int) -> list[str]:
+    """The runs to stop so that ``excess`` busy nodes free up after a resize below them:
+    the newest first, as they have done the least work."""
+    chosen: list[str] = []
+    for run in sorted(busy, key=lambda r: r.started, reverse=True):
+        if excess <= 0:
+            break
+        chosen.append(run.id)
+        excess -= run.nodes
+    return chosen
 
 
 @dataclass(frozen=True)

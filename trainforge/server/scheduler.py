@@ -366,6 +366,11 @@ class Scheduler(WakeLoop):
             return actions
         if target.host:
             live.append(HOST_NODE)
+        else:
+            surplus = decisions.beyond_max(live, compute.max_nodes, backend.spreads_gangs)
+            self._let_go(db, surplus)
+            live = [node for node in live if node not in surplus]
+            self._deallocate(db, compute, live)
         idle = [node for node in live if node.state == NodeState.IDLE]
         waiting, launches = self._place_gangs(db, ws, target, backend, idle)
         actions += launches
@@ -391,6 +396,52 @@ class Scheduler(WakeLoop):
         )
         self._let_go(db, leaving)
         return actions
+
+    @staticmethod
+    def _deallocate(db: Session, compute: models.Compute, live: Sequence[PoolNode]) -> None:
+        """A resize left more busy nodes than ``max_nodes``: stop the newest runs on them,
+        back to the queue (``requeue``) or for good (``terminate``), as the cluster's
+        ``node_deallocation_option`` says; ``waitforjobcompletion`` lets them finish. Their
+        nodes then leave idle, before any run is placed on them."""
+        option = compute.node_deallocation_option
+        busy = [n for n in live if isinstance(n, models.Node) and n.state == NodeState.RUNNING]
+        excess = len(live) - compute.max_nodes
+        if excess <= 0 or option == "waitforjobcompletion" or not busy:
+            return
+        stopping = set(
+            db.scalars(
+                select(models.Assignment.node_id).where(
+                    models.Assignment.node_id.in_([n.id for n in busy]),
+                    models.Assignment.state == AssignmentState.STOPPING.value,
+                )
+            )
+        )
+        excess -= len(stopping)
+        runs: dict[str, tuple[models.Run, list[models.Node]]] = {}
+        for node in busy:
+            run = allocation.node_run(db, node)
+            if node.id not in stopping and run is not None:
+                runs.setdefault(run.id, (run, []))[1].append(node)
+        candidates = [
+            decisions.BusyRun(run.id, len(nodes), max(n.state_changed for n in nodes))
+            for run, nodes in runs.values()
+        ]
+        said = (
+            f"Cluster {compute.name} was resized to {compute.max_nodes} node(s) with "
+            f"node_deallocation_option '{option}'"
+        )
+        for run_id in decisions.to_deallocate(candidates, excess):
+            run = runs[run_id][0]
+            if option == "requeue":
+                allocation.requeue_run(
+                    db, run, f"{said}: the run went back to the queue (attempt {run.attempt + 1})"
+                )
+            else:
+                allocation.fail_run(
+                    db,
+                    run,
+                    ErrorDetail(code="NodeDeallocated", message=f"{said}: the run was stopped"),
+                )
 
     @staticmethod
     def _let_go(db: Session, nodes: Sequence[PoolNode]) -> None:

@@ -85,6 +85,7 @@ def to_info(
             min_nodes=compute.min_nodes,
             max_nodes=compute.max_nodes,
             idle_seconds_before_scaledown=compute.idle_seconds_before_scaledown,
+            node_deallocation_option=compute.node_deallocation_option,
         ),
         tags=compute.tags,
         description=compute.description,
@@ -205,6 +206,7 @@ class ComputeService:
             min_nodes=scale.min_nodes,
             max_nodes=scale.max_nodes,
             idle_seconds_before_scaledown=scale.idle_seconds_before_scaledown,
+            node_deallocation_option=scale.node_deallocation_option,
             tags=request.tags,
             description=request.description,
             settings=request.settings.stored(),
@@ -233,6 +235,7 @@ class ComputeService:
             min_nodes=compute.min_nodes,
             max_nodes=compute.max_nodes,
             idle_seconds_before_scaledown=compute.idle_seconds_before_scaledown,
+            node_deallocation_option=compute.node_deallocation_option,
         )
         try:
             merged = request.merged(current)
@@ -241,6 +244,7 @@ class ComputeService:
         compute.min_nodes = merged.min_nodes
         compute.max_nodes = merged.max_nodes
         compute.idle_seconds_before_scaledown = merged.idle_seconds_before_scaledown
+        compute.node_deallocation_option = merged.node_deallocation_option
         compute.modified = utcnow()
         return compute
 

@@ -319,6 +319,9 @@ class Compute(Base):
     min_nodes: Mapped[int] = mapped_column(Integer)
     max_nodes: Mapped[int] = mapped_column(Integer)
     idle_seconds_before_scaledown: Mapped[int] = mapped_column(Integer)
+    node_deallocation_option: Mapped[str] = mapped_column(
+        String(32), default="waitforjobcompletion", server_default="waitforjobcompletion"
+    )
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     description: Mapped[str | None] = mapped_column(Text)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
