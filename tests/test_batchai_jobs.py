@@ -292,6 +292,14 @@ PYTORCH_GLOO = """
     print(f"rank {rank} of {world}: sum {value.item()}", flush=True)
     with open(os.path.join(os.environ["AZ_BATCHAI_OUTPUT_MODEL"], f"rank-{rank}.txt"), "w") as out:
         out.write(str(value.item()))
+    # What the job saw of Batch AI's variables, for the test to check their formats.
+    import json
+    seen = {k: v for k, v in os.environ.items() if k.startswith(("AZ_BATCH", "TF_CONFIG"))}
+    seen["cwd"] = os.getcwd()
+    seen["dirs"] = [k for k, v in seen.items() if os.path.isdir(v)]
+    seen["hostfile"] = open(os.environ["AZ_BATCHAI_MPI_HOST_FILE"]).read()
+    with open(os.path.join(os.environ["AZ_BATCHAI_OUTPUT_ENV"], f"env-{rank}.json"), "w") as out:
+        json.dump(seen, out)
     dist.destroy_process_group()
 """
 
@@ -314,7 +322,8 @@ def test_pytorch_gloo_job(jobs: Jobs) -> None:
             output_directories=[
                 m.OutputDirectory(
                     id="MODEL", path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles", path_suffix="Models"
-                )
+                ),
+                m.OutputDirectory(id="ENV", path_prefix="$AZ_BATCHAI_JOB_MOUNT_ROOT"),
             ],
             py_torch_settings=m.PyTorchSettings(
                 python_script_file_path="$AZ_BATCHAI_INPUT_SCRIPTS/mnist_trainer.py",
@@ -329,6 +338,29 @@ def test_pytorch_gloo_job(jobs: Jobs) -> None:
     assert jobs.text("pytorch_gloo", "stdout-0.txt").strip().endswith("rank 0 of 2: sum 3.0")
     assert jobs.text("pytorch_gloo", "stdout-1.txt").strip().endswith("rank 1 of 2: sum 3.0")
     assert sorted(jobs.files_of("pytorch_gloo", "MODEL")) == ["rank-0.txt", "rank-1.txt"]
+    seen = [json.loads(jobs.text("pytorch_gloo", f"env-{rank}.json", "ENV")) for rank in (0, 1)]
+    for rank, env in enumerate(seen):
+        # Reference 3: every variable of a PyTorch job, in its format.
+        temp = env["AZ_BATCHAI_JOB_TEMP"]
+        assert env["cwd"] == temp == env["AZ_BATCHAI_JOB_WORK_DIR"]
+        assert temp.startswith(env["AZ_BATCHAI_JOB_TEMP_DIR"].rstrip("/") + "/")
+        assert env["AZ_BATCHAI_STDOUTERR_DIR"].endswith("/stdouterr")
+        assert env["AZ_BATCHAI_OUTPUT_MODEL"].endswith("/outputs/Models")
+        for folder in ("AZ_BATCHAI_JOB_TEMP", "AZ_BATCHAI_JOB_TEMP_DIR", "AZ_BATCHAI_SHARED_JOB_TEMP",
+                       "AZ_BATCHAI_STDOUTERR_DIR", "AZ_BATCHAI_MOUNT_ROOT", "AZ_BATCHAI_JOB_MOUNT_ROOT",
+                       "AZ_BATCHAI_INPUT_SCRIPTS", "AZ_BATCHAI_OUTPUT_MODEL", "AZ_BATCHAI_OUTPUT_ENV"):  # fmt: skip
+            assert folder in env["dirs"], (folder, env.get(folder))
+        assert env["AZ_BATCHAI_SHARED_JOB_TEMP"] == seen[0]["AZ_BATCHAI_SHARED_JOB_TEMP"]
+        assert env["AZ_BATCHAI_NUM_GPUS"] == "0"
+        assert env["AZ_BATCHAI_TASK_INDEX"] == str(rank)
+        assert env["AZ_BATCHAI_PYTORCH_BACKEND"] == "gloo"
+        assert env["AZ_BATCHAI_PYTORCH_INIT_METHOD"].startswith("tcp://")
+        assert env["AZ_BATCHAI_CLUSTER_NAME"] == "cpu"
+        assert env["AZ_BATCHAI_JOB_NAME"] == "pytorch_gloo"
+        assert env["AZ_BATCHAI_JOB_MASTER_NODE_IP"] == seen[0]["AZ_BATCHAI_NODE_IP"]
+        assert env["AZ_BATCHAI_IS_CURRENT_NODE_MASTER"] == ("true" if rank == 0 else "false")
+        hosts = env["hostfile"].splitlines()
+        assert len(hosts) == 2 and all(line.endswith(" slots=1") for line in hosts), hosts
 
 
 def test_custom_mpi_job(jobs: Jobs) -> None:
@@ -356,6 +388,28 @@ def test_custom_mpi_job(jobs: Jobs) -> None:
     stdout = jobs.text("custom_mpi", "stdout.txt")
     assert "rank 0 of 2" in stdout and "rank 1 of 2" in stdout  # mpirun merged the ranks
     assert sorted(jobs.files_of("custom_mpi", "LABEL")) == ["part-0", "part-1"]
+    # A custom toolkit job runs its own mpirun over the hostfile Batch AI gives it.
+    jobs.submit(
+        "own_mpirun",
+        m.JobCreateParameters(
+            node_count=2,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            output_directories=[
+                m.OutputDirectory(id="LABEL", path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles")
+            ],
+            custom_toolkit_settings=m.CustomToolkitSettings(
+                command_line=f"mpirun --hostfile $AZ_BATCHAI_MPI_HOST_FILE -np 2 {line}"
+            ),
+        ),
+    )
+    job = jobs.wait("own_mpirun")
+    assert job.execution_state == "succeeded", (
+        job.execution_info,
+        jobs.text_or_nothing("own_mpirun", "stderr.txt"),
+    )
+    stdout = jobs.text("own_mpirun", "stdout.txt")
+    assert "rank 0 of 2" in stdout and "rank 1 of 2" in stdout
+    assert sorted(jobs.files_of("own_mpirun", "LABEL")) == ["part-0", "part-1"]
 
 
 def test_wall_clock_limit_and_job_mounts_of_their_own(jobs: Jobs) -> None:

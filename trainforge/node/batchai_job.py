@@ -210,6 +210,7 @@ class BatchAIJob:
         if not hostfile.exists():
             mpi.write_hostfile(hostfile, self.node_count, 1)
         env["AZ_BATCHAI_MPI_HOST_FILE"] = str(hostfile)
+        env.update(mpi.own_mpirun_environment())
         self._user_variables(env, launch.environment_variables, launch.secrets)
         for input_id, path in launch.input_directories.items():
             env[f"AZ_BATCHAI_INPUT_{input_id}"] = expand(path, env)

@@ -54,6 +54,19 @@ def write_hostfile(path: Path, node_count: int, per_node: int) -> Path:
     return path
 
 
+def rsh_agent() -> str:
+    return f"{sys.executable} -m trainforge.node.mpi_agent"
+
+
+def own_mpirun_environment() -> dict[str, str]:
+    """What lets a job's own ``mpirun --hostfile $AZ_BATCHAI_MPI_HOST_FILE`` reach the
+    other nodes as trainforge's does: Open MPI reads its options from ``OMPI_MCA_*``."""
+    env = {"OMPI_MCA_plm_rsh_agent": rsh_agent()}
+    if os.geteuid() == 0:
+        env |= {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    return env
+
+
 def mpirun_command(
     rank_command: list[str], node_count: int, per_node: int, hostfile: Path
 ) -> list[str]:
@@ -76,7 +89,7 @@ def mpirun_command(
         # Fill each node's slots in order, so node k holds ranks k*per_node and up.
         "--map-by", "slot",
         "--bind-to", "none",
-        "--mca", "plm_rsh_agent", f"{sys.executable} -m trainforge.node.mpi_agent",
+        "--mca", "plm_rsh_agent", rsh_agent(),
         sys.executable, "-m", "trainforge.node.mpi_rank",
         *rank_command,
     ]  # fmt: skip

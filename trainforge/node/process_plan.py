@@ -124,8 +124,10 @@ def batchai_layout(definition: RunDefinition, node_rank: int, node_count: int) -
     if tool == "custom" or (
         tool not in ("tensorflow", "pytorch", "caffe2") and not mpi_tool(definition)
     ):
-        if node_rank > 0:  # the command line runs on the master node only
-            return Layout([])
+        if node_rank > 0:
+            # The command line runs on the master node only; the others serve the daemons
+            # of an mpirun it may start over $AZ_BATCHAI_MPI_HOST_FILE.
+            return Layout([], rank_logs=[daemon_log(node_rank)], serves_daemons=True)
         return Layout([_batchai_slot(Slot("", "main", "command", 0, 0), "", "main")])
     plan = layout(definition.model_copy(update={"batchai": None}), node_rank, node_count)
     if tool == "tensorflow":
