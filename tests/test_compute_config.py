@@ -144,6 +144,7 @@ def test_seed_call_is_accepted() -> None:
         "min_nodes": 1,
         "max_nodes": 2,
         "idle_seconds_before_scaledown": 300,
+        "node_deallocation_option": "waitforjobcompletion",  # AmlCompute lets busy nodes finish
     }
     assert body["settings"]["subnet_name"] == "<my-subnet-name>"
     assert body["vm_priority"] == "lowpriority"

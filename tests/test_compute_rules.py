@@ -161,5 +161,6 @@ def test_sdk_and_rest_fill_the_same_defaults(api: TestClient) -> None:
         "min_nodes": config.min_nodes,
         "max_nodes": config.max_nodes,
         "idle_seconds_before_scaledown": config.idle_seconds_before_scaledown,
+        "node_deallocation_option": "waitforjobcompletion",
     }
     assert created["settings"]["remote_login_port_public_access"] == "NotSpecified"
