@@ -4,6 +4,8 @@ from trainforge.pipeline.steps.command_step import CommandStep
 from trainforge.pipeline.steps.estimator_step import EstimatorStep
 from trainforge.pipeline.steps.hyper_drive_step import HyperDriveStep, HyperDriveStepRun
 from trainforge.pipeline.steps.mpi_step import MpiStep
+from trainforge.pipeline.steps.parallel_run_config import ParallelRunConfig
+from trainforge.pipeline.steps.parallel_run_step import ParallelRunStep
 from trainforge.pipeline.steps.python_script_step import PythonScriptStep
 
 __all__ = [
@@ -12,5 +14,7 @@ __all__ = [
     "HyperDriveStep",
     "HyperDriveStepRun",
     "MpiStep",
+    "ParallelRunConfig",
+    "ParallelRunStep",
     "PythonScriptStep",
 ]
