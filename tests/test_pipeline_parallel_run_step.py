@@ -286,11 +286,19 @@ def test_mini_batches_and_budgets(tmp_path: Path) -> None:
         ["d.txt", "e.txt"],
         ["sub/c.txt"],
     ]
-    default = ParallelRunSettings(entry_script="s.py", error_threshold=0, output_action="append_row")
+    default = ParallelRunSettings(
+        entry_script="s.py", error_threshold=0, output_action="append_row"
+    )
     assert default.files_per_batch() == 10 and default.bytes_per_batch() == 2**20
-    assert ParallelRunSettings(
-        entry_script="s.py", error_threshold=0, output_action="append_row", mini_batch_size="10MB"
-    ).bytes_per_batch() == 10 * 2**20
+    assert (
+        ParallelRunSettings(
+            entry_script="s.py",
+            error_threshold=0,
+            output_action="append_row",
+            mini_batch_size="10MB",
+        ).bytes_per_batch()
+        == 10 * 2**20
+    )
     budget = Budget(error_threshold=-1, allowed_failed_count=2, allowed_failed_percent=50)
     assert budget.exceeded(1000, 2, 10) is None
     assert "allowed_failed_count=2" in (budget.exceeded(3, 3, 10) or "")

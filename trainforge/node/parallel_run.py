@@ -321,7 +321,11 @@ def _payload(batch: MiniBatch, inputs: dict[str, InputData], tables: dict[str, A
     if frame is None:
         tables.clear()  # one file's table at a time
         frame = tables[batch.table_file] = _read_table(inputs[batch.input_name], batch.table_file)
-    part = frame.iloc[list(batch.rows)] if batch.rows is not None else frame.iloc[batch.start : batch.stop]
+    part = (
+        frame.iloc[list(batch.rows)]
+        if batch.rows is not None
+        else frame.iloc[batch.start : batch.stop]
+    )
     return part.reset_index(drop=True)
 
 
@@ -484,11 +488,29 @@ def summarize(
     table = io.StringIO()
     writer = csv.writer(table)
     writer.writerow(
-        ["mini_batch", "description", "items", "status", "tries", "succeeded_items", "worker", "seconds"]
+        [
+            "mini_batch",
+            "description",
+            "items",
+            "status",
+            "tries",
+            "succeeded_items",
+            "worker",
+            "seconds",
+        ]
     )
     for r in results:
         writer.writerow(
-            [r.index, r.description, r.items, r.status, r.tries, r.succeeded_items, r.rank, r.seconds]
+            [
+                r.index,
+                r.description,
+                r.items,
+                r.status,
+                r.tries,
+                r.succeeded_items,
+                r.rank,
+                r.seconds,
+            ]
         )
     _atomic_write(PROCESSED_CSV, table.getvalue())
     lines = [
@@ -511,7 +533,9 @@ def summarize(
             f"{r.rank}: {last[-1] if last else 'no error text'}"
         )
     lines.append(
-        f"The job failed: {why}." if why else "The job completed: its failures are within "
+        f"The job failed: {why}."
+        if why
+        else "The job completed: its failures are within "
         "error_threshold, allowed_failed_count and allowed_failed_percent."
         if failed_items
         else "The job completed."
@@ -541,7 +565,9 @@ def _inputs(names: list[str], definition: RunDefinition | None) -> list[InputDat
 
 
 def main(argv: list[str]) -> int:
-    own, user = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    own, user = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
     parser = argparse.ArgumentParser(prog="python -m trainforge.node.parallel_run")
     parser.add_argument("--settings", required=True)
     parser.add_argument("--input", action="append", default=[])
@@ -571,7 +597,9 @@ def main(argv: list[str]) -> int:
         return 1
     context = RunContext()
     session = run_session(context.service_endpoint, context.run_token)
-    exchange = Exchange(FilesApi(session.client, context.workspace_name), context.run_id, context.run_attempt)
+    exchange = Exchange(
+        FilesApi(session.client, context.workspace_name), context.run_id, context.run_attempt
+    )
     exchange.put(report)
     print(
         f"Worker {rank}: {sum(r.status == 'succeeded' for r in report.results)} of "

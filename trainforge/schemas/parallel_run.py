@@ -18,9 +18,7 @@ DEFAULT_APPEND_ROW_FILE = "parallel_run_step.txt"
 DEFAULT_FILES_PER_BATCH = 10
 DEFAULT_TABULAR_BATCH = "1MB"
 STEP_NAME = re.compile(r"^[a-z][a-z0-9-]{2,31}$")
-STEP_NAME_RULE = (
-    "3 to 32 characters: lowercase letters, digits or dashes, starting with a letter"
-)
+STEP_NAME_RULE = "3 to 32 characters: lowercase letters, digits or dashes, starting with a letter"
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?B?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2}
 _UNITS.update({"G": 1024**3, "GB": 1024**3})
@@ -138,9 +136,7 @@ class Budget(BaseModel):
     def exceeded(self, failed_items: int, failed_batches: int, total_batches: int) -> str | None:
         """Why the failures so far end the step (None: they do not)."""
         if self.error_threshold >= 0 and failed_items > self.error_threshold:
-            return (
-                f"{failed_items} failed items exceed error_threshold={self.error_threshold}"
-            )
+            return f"{failed_items} failed items exceed error_threshold={self.error_threshold}"
         if (
             self.allowed_failed_count is not None
             and self.allowed_failed_count >= 0

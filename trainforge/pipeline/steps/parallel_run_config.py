@@ -97,7 +97,9 @@ class ParallelRunConfig:
         self.process_count_per_node = (
             _default_processes(compute_target)
             if process_count_per_node is None
-            else check_count(process_count_per_node, "process_count_per_node", 1, UserErrorException)
+            else check_count(
+                process_count_per_node, "process_count_per_node", 1, UserErrorException
+            )
         )
         if source_directory is None:
             # "Otherwise, it can be any path accessible on the machine": its folder is the
@@ -112,9 +114,9 @@ class ParallelRunConfig:
             self._settings = ParallelRunSettings(
                 entry_script=entry_script,
                 error_threshold=error_threshold,
-                output_action=output_action,  # type: ignore[arg-type]
-                mini_batch_size=mini_batch_size,  # type: ignore[arg-type]
-                logging_level=logging_level,  # type: ignore[arg-type]
+                output_action=output_action,
+                mini_batch_size=mini_batch_size,
+                logging_level=logging_level,
                 run_invocation_timeout=run_invocation_timeout,
                 run_max_try=run_max_try,
                 append_row_file_name=append_row_file_name or "parallel_run_step.txt",

@@ -33,11 +33,17 @@ def _input(item: Any, position: int) -> tuple[Any, str, str]:
         item = item.as_named_input(item.name or f"input_ds_{position}")
     if isinstance(item, DatasetConsumptionConfig):
         kind = item.dataset._dataset_type
-        return (item.as_mount(item.path_on_compute) if item.mode == "direct" else item), item.name, kind
+        return (
+            (item.as_mount(item.path_on_compute) if item.mode == "direct" else item),
+            item.name,
+            kind,
+        )
     if isinstance(item, PipelineOutputFileDataset):
         kind = "Tabular" if isinstance(item, PipelineOutputTabularDataset) else "File"
         name = item._dataset_name or item.name
-        mounted = item._dataset_clone(_dataset_mode="mount") if item._dataset_mode == "direct" else item
+        mounted = (
+            item._dataset_clone(_dataset_mode="mount") if item._dataset_mode == "direct" else item
+        )
         return mounted, name, kind
     if isinstance(item, PipelineData):
         return item, item.name, "File"
