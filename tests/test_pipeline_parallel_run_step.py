@@ -26,20 +26,20 @@ from trainforge.schemas.parallel_run import Budget, ParallelRunSettings
 
 # The sample's digit_identification.py, on text "images": each file holds a number, the
 # "prediction" is its square. The mini-batch holding file_137 fails every try; the one
-# holding file_042 takes its process down on its first try only (the marker says so).
+# holding file_042 takes its process down on its first try only (the marker says so);
+# with --hang, the one holding file_100 hangs (past run_invocation_timeout).
 SCORE = """
-import argparse, os
+import argparse, os, time
 
 def init():
-    global marker, ready
+    global marker, hang
     parser = argparse.ArgumentParser()
     parser.add_argument("--marker", type=str)
+    parser.add_argument("--hang", action="store_true")
     args, _ = parser.parse_known_args()
-    marker = args.marker
-    ready = True
+    marker, hang = args.marker, args.hang
 
 def run(mini_batch):
-    assert ready
     result_list = []
     for image in mini_batch:
         name = os.path.basename(image)
@@ -48,6 +48,8 @@ def run(mini_batch):
         if name == "file_042.txt" and not os.path.exists(marker):
             open(marker, "w").close()
             os._exit(3)
+        if name == "file_100.txt" and hang:
+            time.sleep(3600)
         with open(image) as f:
             value = int(f.read())
         result_list.append("{}: {}".format(name, value * value))
@@ -163,20 +165,21 @@ def test_failures_beyond_error_threshold_fail_the_step_and_the_pipeline(
         source_directory=write(tmp_path / "scripts", "score.py", SCORE),
         entry_script="score.py",
         mini_batch_size=10,
-        error_threshold=5,  # file_137's mini-batch fails 10 items
+        error_threshold=5,  # file_100's and file_137's mini-batches fail 10 items each
         output_action="append_row",
         environment=Environment("batch-env"),
         compute_target=compute_target,
         process_count_per_node=2,
         node_count=1,
         run_max_try=2,
+        run_invocation_timeout=2,
     )
     step = ParallelRunStep(
         name="too-many-failures",
         parallel_run_config=config,
         inputs=[dataset.as_named_input("numbers")],
         output=PipelineData("scores", datastore=ws.get_default_datastore()),
-        arguments=["--marker", str(tmp_path / "crashed-once")],
+        arguments=["--marker", str(tmp_path / "crashed-once"), "--hang"],
     )
     pipeline_run = Experiment(ws, "prs-failing").submit(Pipeline(ws, [step]))
     with pytest.raises(ActivityFailedException):
@@ -185,9 +188,13 @@ def test_failures_beyond_error_threshold_fail_the_step_and_the_pipeline(
     step_run = pipeline_run.find_step_run("too-many-failures")[0]
     assert step_run.get_status() == "Failed"
     error = step_run.get_details()["error"]["error"]["message"]
-    assert "10 failed items exceed error_threshold=5" in error
+    assert "20 failed items exceed error_threshold=5" in error
+    # 15 mini-batches: worker 0 takes 0, 2, ... 14 and stops after mini-batch 10 timed out
+    # (its own 10 failed items are over the threshold); worker 1 fails 13, its last.
     overview = run_file_bytes(step_run, "logs/overview.txt").decode()
-    assert "The job failed: 10 failed items exceed error_threshold=5." in overview
+    assert "The job failed: 20 failed items exceed error_threshold=5." in overview
+    assert "Mini-batches not run: 2" in overview
+    assert "run_invocation_timeout=2" in overview
 
 
 @pytest.mark.slow

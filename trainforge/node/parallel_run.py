@@ -28,6 +28,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -172,10 +173,18 @@ def _as_rows(result: Any) -> list[str]:
 
 
 def _child(
-    conn: multiprocessing.connection.Connection, script: str, argv: list[str], cwd: str
+    conn: multiprocessing.connection.Connection,
+    script: str,
+    argv: list[str],
+    cwd: str,
+    level: str,
 ) -> None:
-    """The entry script's process: ``init()``, then ``run()`` per mini-batch it is sent."""
+    """The entry script's process: ``init()``, then ``run()`` per mini-batch it is sent;
+    the root logger at ``logging_level`` (to the worker's driver log)."""
     os.chdir(cwd)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
     sys.argv = [script, *argv]
     try:
         loaded = entry_script.load(Path(script), Path(cwd))
@@ -212,9 +221,10 @@ class InitFailed(Exception):
 class ScriptProcess:
     """The entry script's process, started on first use and again after it died."""
 
-    def __init__(self, script: str, argv: list[str]) -> None:
+    def __init__(self, script: str, argv: list[str], level: str = "INFO") -> None:
         self.script = script
         self.argv = argv
+        self.level = level
         self.context = multiprocessing.get_context("spawn")
         self.process: Any = None
         self.conn: multiprocessing.connection.Connection | None = None
@@ -223,7 +233,9 @@ class ScriptProcess:
     def _start(self) -> multiprocessing.connection.Connection:
         parent, child = self.context.Pipe()
         self.process = self.context.Process(
-            target=_child, args=(child, self.script, self.argv, os.getcwd()), daemon=True
+            target=_child,
+            args=(child, self.script, self.argv, os.getcwd(), self.level),
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -342,7 +354,7 @@ class Worker:
         self.settings = settings
         self.inputs = {data.name: data for data in inputs}
         self.rank, self.world, self.node_rank = rank, world, node_rank
-        self.script = ScriptProcess(settings.entry_script, argv)
+        self.script = ScriptProcess(settings.entry_script, argv, settings.logging_level)
         name = f"process{rank:03d}.txt"
         self.sys_log = Path("logs/sys/node") / str(node_rank) / name
         self.error_log = Path("logs/user/error") / str(node_rank) / name
