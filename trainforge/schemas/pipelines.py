@@ -167,6 +167,7 @@ class StepSpec(BaseModel):
         "MpiStep",
         "HyperDriveStep",
         "ParallelRunStep",
+        "DataTransferStep",
     ] = "PythonScriptStep"
     definition: RunDefinition
     arguments: list[StepArgument] = Field(default_factory=list)
