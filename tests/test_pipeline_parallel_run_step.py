@@ -244,6 +244,36 @@ def test_a_tabular_dataset_arrives_as_dataframes(
     assert len(processed(step_run)) > 2  # 200 bytes of about 8-byte rows: many mini-batches
 
 
+@pytest.mark.slow
+def test_an_init_that_fails_fails_the_step_with_its_traceback(
+    ws: Workspace,
+    clusters,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    compute_target = clusters(min_nodes=0, max_nodes=1)
+    path = upload_numbers(ws, tmp_path, 4)
+    broken = "def init():\n    raise RuntimeError('no model here')\n\ndef run(mini_batch):\n    return mini_batch\n"
+    config = ParallelRunConfig(
+        source_directory=write(tmp_path / "scripts", "broken.py", broken),
+        entry_script="broken.py",
+        error_threshold=-1,
+        output_action="summary_only",
+        environment=Environment("batch-env"),
+        compute_target=compute_target,
+        node_count=1,
+    )
+    step = ParallelRunStep(
+        name="broken-init",
+        parallel_run_config=config,
+        inputs=[Dataset.File.from_files((ws.get_default_datastore(), path)).as_named_input("n")],
+    )
+    pipeline_run = Experiment(ws, "prs-broken").submit(Pipeline(ws, [step]))
+    assert pipeline_run.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
+    step_run = pipeline_run.find_step_run("broken-init")[0]
+    message = step_run.get_details()["error"]["error"]["message"]
+    assert "RuntimeError: no model here" in message
+
+
 # -- the SDK's checks, and the driver's pure parts (no process) ------------------------------
 
 

@@ -449,7 +449,8 @@ class Exchange:
     attempt: int | None
 
     def name(self, rank: int) -> str:
-        return f"{RESULTS_PREFIX}process{rank:03d}.json"
+        # Per attempt: a requeued run's worker 0 never merges an earlier attempt's results.
+        return f"{RESULTS_PREFIX}attempt{self.attempt or 1}/process{rank:03d}.json"
 
     def put(self, report: WorkerReport) -> None:
         body = json.dumps(asdict(report)).encode()
@@ -458,7 +459,8 @@ class Exchange:
     def gather(self, world: int) -> list[WorkerReport]:
         wanted = {self.name(rank) for rank in range(world)}
         while True:
-            found = {f.name for f in self.files.list(self.run_id, prefix=RESULTS_PREFIX)}
+            prefix = self.name(0).rpartition("/")[0] + "/"
+            found = {f.name for f in self.files.list(self.run_id, prefix=prefix)}
             if wanted <= found:
                 break
             time.sleep(POLL_S)
