@@ -161,7 +161,13 @@ class StepSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     kind: Literal[
-        "PythonScriptStep", "CommandStep", "EstimatorStep", "MpiStep", "HyperDriveStep"
+        "PythonScriptStep",
+        "CommandStep",
+        "EstimatorStep",
+        "MpiStep",
+        "HyperDriveStep",
+        "ParallelRunStep",
+        "DataTransferStep",
     ] = "PythonScriptStep"
     definition: RunDefinition
     arguments: list[StepArgument] = Field(default_factory=list)
