@@ -459,33 +459,46 @@ def test_wall_clock_limit_and_job_mounts_of_their_own(jobs: Jobs) -> None:
     assert second_lines == [second_lines[-1]] and second_lines[-1] != lines[-1]
 
 
-def test_horovod_job_runs_its_script_under_mpi(jobs: Jobs) -> None:
+# What a Horovod or ChainerMN script does first: an MPI allreduce over every rank.
+MPI_SCRIPT = """
+import os, sys
+from mpi4py import MPI
+total = MPI.COMM_WORLD.allreduce(MPI.COMM_WORLD.Get_rank() + 1)
+print("rank", os.environ["OMPI_COMM_WORLD_RANK"], sys.argv[1:], "sum", total, flush=True)
+"""
+
+
+@pytest.mark.parametrize("tool", ["horovod", "chainer"])
+def test_horovod_and_chainer_jobs_run_their_script_under_mpi(jobs: Jobs, tool: str) -> None:
     if shutil.which("mpirun") is None:
         pytest.skip("mpirun is not installed (apt-get install openmpi-bin)")
     m = jobs.models
-    script = jobs.root / "hvd.py"
-    script.write_text(
-        "import os, sys\nprint('hvd rank', os.environ['OMPI_COMM_WORLD_RANK'], sys.argv[1:], flush=True)\n"
-    )
+    script = jobs.root / f"{tool}.py"
+    script.write_text(MPI_SCRIPT)
     jobs.files.create_directory(SHARE, "scripts", fail_on_exist=False)
-    jobs.files.create_file_from_path(SHARE, "scripts", "hvd.py", str(script))
+    jobs.files.create_file_from_path(SHARE, "scripts", f"{tool}.py", str(script))
+    settings = {
+        "python_script_file_path": f"$AZ_BATCHAI_MOUNT_ROOT/azfiles/scripts/{tool}.py",
+        "command_line_args": "--epochs 1",
+        "process_count": 2,
+    }
+    toolkit = (
+        {"horovod_settings": m.HorovodSettings(**settings)}
+        if tool == "horovod"
+        else {"chainer_settings": m.ChainerSettings(**settings)}
+    )
     jobs.submit(
-        "horovod",
+        tool,
         m.JobCreateParameters(
-            node_count=2,
-            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
-            horovod_settings=m.HorovodSettings(
-                python_script_file_path="$AZ_BATCHAI_MOUNT_ROOT/azfiles/scripts/hvd.py",
-                command_line_args="--epochs 1",
-                process_count=2,
-            ),
+            node_count=2, std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles", **toolkit
         ),
     )
-    job = jobs.wait("horovod")
+    job = jobs.wait(tool)
     assert job.execution_state == "succeeded", job.execution_info
-    assert job.tool_type == "horovod"
-    stdout = jobs.text("horovod", "stdout.txt")
-    assert "hvd rank 0 ['--epochs', '1']" in stdout and "hvd rank 1 ['--epochs', '1']" in stdout
+    assert job.tool_type == tool
+    stdout = jobs.text(tool, "stdout.txt")
+    for rank in (0, 1):
+        assert f"rank {rank} ['--epochs', '1'] sum 3" in stdout, stdout
 
 
 def test_setup_task_ran_once_on_each_node(jobs: Jobs) -> None:
