@@ -621,3 +621,47 @@ def test_a_resize_below_busy_nodes_follows_node_deallocation_option(
         for name in ("first", "second", "third", "fourth", "low", "high"):
             release(name)
         jobs.client.clusters.delete(RG, jobs.ws, "resizable").result(timeout=120)
+
+
+def test_a_parameter_sweep_with_the_experiment_helpers(jobs: Jobs) -> None:
+    """The hyperparameter recipes' loop: one 1-node job per parameter set, submitted,
+    awaited and ranked by a metric read from each job's log, then deleted."""
+    from trainforge.batchai.utilities.experiment import ExperimentUtils, MetricExtractor
+
+    m = jobs.models
+    utils = ExperimentUtils(jobs.client, RG, jobs.ws, "sweep")
+    jobs.client.experiments.create(RG, jobs.ws, "sweep").result()
+    parameters = [
+        m.JobCreateParameters(
+            cluster=m.ResourceId(id=jobs.cluster.id),
+            node_count=1,
+            std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azfiles",
+            environment_variables=[m.EnvironmentVariable(name="PARAM_EPOCHS", value="2")],
+            custom_toolkit_settings=m.CustomToolkitSettings(
+                command_line=f"echo epochs $PARAM_EPOCHS lr {lr}; "
+                f"echo 'Final accuracy: 0.{digits}0'; echo 'Final accuracy: 0.{digits}5'"
+            ),
+        )
+        for lr, digits in (("0.1", "6"), ("0.01", "9"), ("0.001", "7"))
+    ]
+    submitted = utils.submit_jobs(parameters, "param_sweep")
+    assert [j.name for j in submitted] == ["param_sweep_0", "param_sweep_1", "param_sweep_2"]
+    done = utils.wait_all_jobs(polling_interval=0.5, timeout=240)
+    assert {j.execution_state for j in done} == {"succeeded"}
+    extractor = MetricExtractor(
+        output_dir_id="stdouterr", logfile="stdout.txt", regex=r"Final accuracy: (\d+\.\d+)"
+    )
+    ranked = utils.get_metrics_for_jobs(done, extractor)
+    assert [(r["job_name"], r["metric_value"]) for r in ranked] == [
+        ("param_sweep_1", 0.95),
+        ("param_sweep_2", 0.75),
+        ("param_sweep_0", 0.65),
+    ]
+    assert (
+        MetricExtractor("stdouterr", "stdout.txt", r"accuracy: (\d+\.\d+)", "min").get_metric(
+            jobs.client, RG, jobs.ws, "sweep", "param_sweep_1"
+        )
+        == 0.9
+    )
+    utils.delete_jobs_in_experiment(execution_state="succeeded")
+    assert utils.get_jobs() == []
