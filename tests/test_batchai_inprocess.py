@@ -195,8 +195,12 @@ def test_the_client_speaks_batch_ai(client: BatchAIManagementClient) -> None:
     assert elsewhere.value.status_code == 404
     [usage] = client.usages.list("eastus")
     assert usage.name.value == "cores" and usage.limit == 3 * 2  # cpu: at most 3 nodes of 2 vCPUs
+    # workspaces.update replaces the tags, and the Azure ML side sees them too.
+    assert client.workspaces.update(RG, "wsone", tags={"team": "a"}).tags == {"team": "a"}
+    assert client.workspaces.get(RG, "wsone").tags == {"team": "a"}
+    assert client.workspaces.update(RG, "wsone", tags={"owner": "b"}).tags == {"owner": "b"}
     with pytest.raises(CloudError, match="tags"):
-        client.workspaces.update(RG, "wsone", tags={"team": "a"})
+        client.workspaces.update(RG, "wsone", tags={"team": ["not", "a", "string"]})  # type: ignore[dict-item]
 
 
 def test_bad_jobs_are_refused_and_nothing_is_made(

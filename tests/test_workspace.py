@@ -129,6 +129,17 @@ def test_constructor_loads_existing_workspace(ws: Workspace) -> None:
     assert loaded.get_details()["workspaceid"] == ws.get_details()["workspaceid"]
 
 
+def test_update_changes_name_description_and_tags(ws: Workspace) -> None:
+    details = ws.update(friendly_name="Team ML", tags={"team": "vision"})
+    assert (details["friendlyName"], details["tags"]) == ("Team ML", {"team": "vision"})
+    loaded = Workspace(ws.subscription_id, ws.resource_group, ws.name)
+    assert loaded.tags == {"team": "vision"}
+    # What is not given stays as it was.
+    assert loaded.update(description="shared")["friendlyName"] == "Team ML"
+    assert loaded.get_details()["description"] == "shared"
+    assert loaded.tags == {"team": "vision"}
+
+
 def test_constructor_with_wrong_resource_group_raises_project_system_exception(
     ws: Workspace,
 ) -> None:

@@ -39,7 +39,12 @@ from trainforge.schemas.batchai import PROVIDER, STDOUTERR, check_name, check_re
 from trainforge.schemas.compute import ComputeCreate, ComputeInfo, ComputeUpdate, NodeInfo
 from trainforge.schemas.compute_settings import ComputeSettings, ScaleSettings
 from trainforge.schemas.runs import RunCreate, RunInfo, RunStatus
-from trainforge.schemas.workspaces import SecretValue, WorkspaceCreate, WorkspaceInfo
+from trainforge.schemas.workspaces import (
+    SecretValue,
+    WorkspaceCreate,
+    WorkspaceInfo,
+    WorkspaceUpdate,
+)
 
 T = TypeVar("T")
 POLL_S = 0.5
@@ -244,14 +249,15 @@ class WorkspacesOperations:
         self, resource_group_name: str, workspace_name: str, tags: dict[str, str] | None = None,
         **_: Any,
     ) -> m.Workspace:  # fmt: skip
-        """Refused: trainforge keeps a workspace's tags as they were created."""
-        self._c.workspace(resource_group_name, workspace_name)
-        raise CloudError(
-            400,
-            "NotSupported",
-            "tags: a trainforge workspace keeps the tags it was created with; "
-            "create it with the tags it needs",
-        )
+        """Replace the workspace's tags (the one thing Batch AI let a workspace update change)."""
+        ws = self._c.workspace(resource_group_name, workspace_name)
+        if tags is None:
+            return self._model(ws)
+        try:
+            body = WorkspaceUpdate(tags=tags)
+        except ValidationError as exc:
+            raise CloudError(400, "InvalidRequestContent", _describe(exc, "tags")) from None
+        return self._model(WorkspacesApi(self._c.client).update(ws.name, body))
 
     def list(self, workspaces_list_options: Any = None, **_: Any) -> Iterator[m.Workspace]:
         limit = getattr(workspaces_list_options, "max_results", 1000)

@@ -22,7 +22,7 @@ from trainforge.core.experiment import Experiment
 from trainforge.core.keyvault import Keyvault
 from trainforge.core.run import Run, get_run, set_context_workspace
 from trainforge.exceptions import ProjectSystemException, UserErrorException
-from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo
+from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo, WorkspaceUpdate
 
 log = logging.getLogger("trainforge")
 CONFIG_FOLDERS = (".azureml", "aml_config", None)
@@ -186,6 +186,21 @@ class Workspace:
             raise UserErrorException(
                 f"Could not write the workspace configuration to {folder / file_name}: {exc}"
             ) from None
+
+    def update(
+        self,
+        friendly_name: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """Change the workspace's friendly name, description or tags (given tags replace
+        its tags); return its details, as ``get_details()``. The SDK's other arguments
+        (image build compute, identities, network access) have nothing to set here."""
+        body = WorkspaceUpdate(friendly_name=friendly_name, description=description, tags=tags)
+        with sdk_errors(not_found=ProjectSystemException):
+            self._info = WorkspacesApi(self._session.client).update(self.name, body)
+        return self.get_details()
 
     def delete(self, delete_dependent_resources: bool = False, no_wait: bool = False) -> None:
         """Delete the workspace with its runs, files and secrets."""

@@ -27,6 +27,15 @@ class WorkspaceCreate(BaseModel):
     storage_account: str | None = None
 
 
+class WorkspaceUpdate(BaseModel):
+    """``PATCH /workspaces/{name}``: what ``Workspace.update`` changes; None keeps a value,
+    given tags replace the workspace's."""
+
+    friendly_name: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+    description: str | None = None
+    tags: dict[str, str] | None = None
+
+
 class WorkspaceInfo(BaseModel):
     id: str
     workspace_id: str

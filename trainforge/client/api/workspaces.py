@@ -1,9 +1,9 @@
-"""Workspaces themselves: create, list, get, delete. (Their contents have modules of their own.)"""
+"""Workspaces themselves: create, list, get, update, delete. (Their contents have modules of their own.)"""
 
 from __future__ import annotations
 
 from trainforge.client.http import TrainforgeClient, new_idempotency_key
-from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo
+from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo, WorkspaceUpdate
 
 
 class WorkspacesApi:
@@ -33,6 +33,10 @@ class WorkspacesApi:
 
     def get(self, name: str) -> WorkspaceInfo:
         return WorkspaceInfo.model_validate(self.client.get(f"/workspaces/{name}"))
+
+    def update(self, name: str, body: WorkspaceUpdate) -> WorkspaceInfo:
+        found = self.client.patch(f"/workspaces/{name}", body.model_dump(exclude_none=True))
+        return WorkspaceInfo.model_validate(found)
 
     def delete(self, name: str) -> None:
         self.client.delete(f"/workspaces/{name}")

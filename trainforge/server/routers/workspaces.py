@@ -10,6 +10,7 @@ from trainforge.schemas.workspaces import (
     SecretValue,
     WorkspaceCreate,
     WorkspaceInfo,
+    WorkspaceUpdate,
 )
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
@@ -47,6 +48,14 @@ def list_workspaces(
 def get_workspace(ws: str, cp: ControlPlane = Depends(plane)) -> WorkspaceInfo:
     with cp.store.reading() as db:
         return to_info(cp.workspaces.get_row(db, ws))
+
+
+@router.patch("/workspaces/{ws}", response_model=WorkspaceInfo)
+def update_workspace(
+    ws: str, body: WorkspaceUpdate, cp: ControlPlane = Depends(plane)
+) -> WorkspaceInfo:
+    with cp.store.session() as db:
+        return cp.workspaces.update(db, ws, body)
 
 
 @router.delete("/workspaces/{ws}", status_code=204)

@@ -10,7 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trainforge.schemas.datastores import DatastoreCredentials, DatastoreRegister
-from trainforge.schemas.workspaces import LOCAL_SUBSCRIPTION, WorkspaceCreate, WorkspaceInfo
+from trainforge.schemas.workspaces import (
+    LOCAL_SUBSCRIPTION,
+    WorkspaceCreate,
+    WorkspaceInfo,
+    WorkspaceUpdate,
+)
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import datastores, request_keys, secrets
 from trainforge.server.settings import ServerSettings
@@ -114,6 +119,13 @@ class WorkspaceService:
         if resource_group:
             query = query.where(models.Workspace.resource_group == resource_group)
         return [to_info(ws) for ws in db.scalars(query)]
+
+    def update(self, db: Session, name: str, request: WorkspaceUpdate) -> WorkspaceInfo:
+        ws = self.get_row(db, name)
+        for field, value in request.model_dump(exclude_none=True).items():
+            setattr(ws, field, value)
+        db.flush()
+        return to_info(ws)
 
     def delete(self, db: Session, name: str) -> None:
         ws = self.get_row(db, name)
