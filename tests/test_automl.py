@@ -136,6 +136,41 @@ def test_regression_on_a_tabular_dataset_with_validation_data_minimizes_an_error
     assert len(model.predict(valid.drop(columns=["target"]))) == len(valid)
 
 
+def test_forecasting_two_stores_daily_and_the_best_model_forecasts_a_week(
+    experiment: Experiment,
+) -> None:
+    from tests.test_automl_config import series
+    from trainforge.automl.core.forecasting_parameters import ForecastingParameters
+
+    history = series(67)
+    train = history.groupby("store").head(60)
+    test = history.groupby("store").tail(7)
+    config = AutoMLConfig(
+        task="forecasting",
+        primary_metric="normalized_root_mean_squared_error",
+        training_data=train,
+        label_column_name="sales",
+        n_cross_validations=2,
+        iterations=3,
+        allowed_models=["LightGBM", "RandomForest"],
+        forecasting_parameters=ForecastingParameters(
+            time_column_name="date", forecast_horizon=7, time_series_id_column_names=["store"]
+        ),
+    )
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    children = list(run.get_children())
+    assert len(children) == 3
+    for child in children:
+        assert {"normalized_root_mean_squared_error", "r2_score"} <= set(child.get_metrics())
+    best, model = run.get_output()
+    y_pred, frame = model.forecast(test.drop(columns=["sales"]))
+    assert len(y_pred) == len(frame) == 14
+    truth = test["sales"].to_numpy()
+    assert abs(y_pred - truth).mean() < 0.05 * abs(train["sales"].mean() - truth).mean()
+
+
 def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
     experiment: Experiment, iris: pd.DataFrame
 ) -> None:

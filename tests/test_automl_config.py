@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
+from trainforge.automl.core.forecasting_parameters import ForecastingParameters
 from trainforge.train.automl import AutoMLConfig, ConfigException
 from trainforge.train.automl.automlconfig import PRIMARY_METRICS
 
@@ -211,3 +214,91 @@ def test_old_code_gives_x_and_y(iris: pd.DataFrame) -> None:
     assert config.label_column_name == "y"
     assert list(config.training_data.columns) == [*X.columns, "y"]
     assert (config.training_data["y"] == y.values).all()
+
+
+def series(days: int = 60, stores: tuple[str, ...] = ("A", "B")) -> pd.DataFrame:
+    """Daily sales of a few stores: a level per store, a trend and a weekly season."""
+    import numpy as np
+
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    rng = np.random.default_rng(3)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "date": dates,
+                    "store": store,
+                    "sales": 100 * (i + 1) + 0.5 * np.arange(days)
+                    + 20 * (dates.dayofweek >= 5) + rng.normal(0, 1, days),
+                }
+            )
+            for i, store in enumerate(stores)
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"forecasting_parameters": ForecastingParameters(forecast_horizon=7)}, "time_column_name"),
+        ({"forecasting_parameters": ForecastingParameters("day")}, "time_column_name"),
+        ({"forecasting_parameters": ForecastingParameters("date", 0)}, "forecast_horizon"),
+        ({"forecasting_parameters": ForecastingParameters("date", 7, "shop")}, "time_series_id_column_names"),
+        ({"forecasting_parameters": ForecastingParameters("date", 30, "store"), "n_cross_validations": 3}, "training_data"),
+        ({"forecasting_parameters": ForecastingParameters("date", 7), "validation_size": 0.2}, "validation_size"),
+    ],
+)  # fmt: skip
+def test_bad_forecasting_settings_are_refused_naming_the_field(
+    arguments: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigException, match=f"'{named}'"):
+        AutoMLConfig(task="forecasting", training_data=series(), label_column_name="sales", **arguments)  # fmt: skip
+
+
+def test_forecasting_settings_on_another_task_are_refused(iris: pd.DataFrame) -> None:
+    with pytest.raises(ConfigException, match="'time_column_name'"):
+        AutoMLConfig(
+            task="regression", training_data=series(), label_column_name="sales",
+            time_column_name="date",
+        )  # fmt: skip
+
+
+def test_a_forecast_iteration_validates_on_rolling_origins_and_forecasts() -> None:
+    from trainforge.automl import search
+    from trainforge.automl.trial import Settings, rolling_origin_folds, run_iteration
+
+    data = series()
+    old_style = AutoMLConfig(
+        task="forecasting", training_data=data, label_column_name="sales",
+        time_column_name="date", max_horizon=7, grain_column_names=["store"],
+    )  # fmt: skip
+    assert old_style.primary_metric == "normalized_root_mean_squared_error"
+    assert old_style.forecasting_parameters is not None
+    assert old_style.forecasting_parameters.time_series_id_column_names == ["store"]
+    settings = Settings(
+        task="forecasting",
+        label_column_name="sales",
+        primary_metric="normalized_root_mean_squared_error",
+        n_cross_validations=2,
+        time_column_name="date",
+        forecast_horizon=7,
+        time_series_id_column_names=["store"],
+    )
+    folds = rolling_origin_folds(settings, data)
+    assert len(folds) == 2
+    for train, test in folds:  # each fold tests the 7 days after its training days, per store
+        assert test.sum() == 14 and data["date"][train].max() < data["date"][test].min()
+    assert data["date"][folds[1][1]].max() == data["date"].max()
+    estimator, params = search.estimator_of("forecasting", "rf", {"n_estimators": 50})
+    result = run_iteration(settings, estimator, params, data)
+    assert result.validation == "rolling origin cross validation, 2 folds of forecast_horizon=7"
+    assert {"normalized_root_mean_squared_error", "r2_score"} <= set(result.metrics)
+    future = series(67).groupby("store").tail(7).drop(columns=["sales"])
+    truth = series(67).groupby("store").tail(7)["sales"].to_numpy()
+    predicted, frame = result.model.forecast(future)
+    assert list(frame["_automl_target_col"]) == list(predicted) and len(predicted) == 14
+    # The trend, the weekly season and the stores' levels are learned: the error is the
+    # noise's (sd 1), far below the mean's.
+    error = abs(predicted - truth).mean()
+    assert error < 0.05 * abs(data["sales"].mean() - truth).mean(), error

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "forecasting")
+# A forecast is a regression on the series' time features: FLAML searches its regressors.
+ENGINE_TASKS = {"forecasting": "regression"}
 # The model name of the ensemble iteration (the SDK's).
 VOTING_ENSEMBLE = "VotingEnsemble"
 
@@ -21,6 +23,12 @@ PRIMARY_METRICS: dict[str, dict[str, str]] = {
         "normalized_root_mean_squared_error": "rmse",
         "r2_score": "r2",
         "normalized_mean_absolute_error": "mae",
+    },
+    "forecasting": {
+        "normalized_root_mean_squared_error": "rmse",
+        "r2_score": "r2",
+        "normalized_mean_absolute_error": "mae",
+        "spearman_correlation": "r2",
     },
 }
 
@@ -55,6 +63,12 @@ MODELS: dict[str, dict[str, str]] = {
         "KNN": "kneighbor",
     },
 }
+MODELS["forecasting"] = dict(MODELS["regression"])
+
+
+def engine_task(task: str) -> str:
+    """The FLAML task that searches for ``task``."""
+    return ENGINE_TASKS.get(task, task)
 
 
 def goal(metric: str) -> str:
@@ -113,3 +127,18 @@ SDK_MODELS: dict[str, frozenset[str]] = {
         }
     ),
 }
+# Forecasting takes the regressors and the SDK's time-series models (none of which FLAML
+# fits without statsmodels or prophet: never tried here).
+SDK_MODELS["forecasting"] = SDK_MODELS["regression"] | frozenset(
+    {
+        "Arimax",
+        "AutoArima",
+        "Average",
+        "ExponentialSmoothing",
+        "Naive",
+        "Prophet",
+        "SeasonalAverage",
+        "SeasonalNaive",
+        "TCNForecaster",
+    }
+)

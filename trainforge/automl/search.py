@@ -16,6 +16,8 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
+from trainforge.automl import names
+
 # FLAML's name of the loss its searchers minimize, and of a trial's cost.
 LOSS = "val_loss"
 COST = "time_total_s"
@@ -57,7 +59,7 @@ def new_search(task: str, learners: list[str], rows: int, columns: int, seed: in
     from flaml.automl.task.factory import task_factory
 
     tune = flaml.tune
-    engine_task = task_factory(task)
+    engine_task = task_factory(names.engine_task(task))
     classes = {name: engine_task.estimator_class_from_str(name) for name in learners}
     # budget >= 0: FLAML's cost-aware start (each learner's cost relative to LightGBM).
     states = {
@@ -125,7 +127,7 @@ def estimator_of(task: str, learner: str, config: dict[str, Any]) -> tuple[str, 
     _flaml()
     from flaml.automl.task.factory import task_factory
 
-    engine_task = task_factory(task)
+    engine_task = task_factory(names.engine_task(task))
     engine = engine_task.estimator_class_from_str(learner)(task=engine_task, n_jobs=1, **config)
     cls = engine.estimator_class
     params = {key: plain(value) for key, value in engine.params.items()}

@@ -33,6 +33,10 @@ class Settings:
     validation_size: float | None = None
     featurization: str = "auto"
     seed: int = 0
+    # Forecasting: the series' time column, how far ahead, and what tells series apart.
+    time_column_name: str | None = None
+    forecast_horizon: int = 1
+    time_series_id_column_names: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Settings:
@@ -89,6 +93,140 @@ class LabelEncodedClassifier:
         )
 
 
+# What a forecast's time column becomes (the SDK's DateTimeTransformer parts).
+TIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+# The SDK's name of the forecast column in what ``forecast()`` returns.
+FORECAST_COLUMN = "_automl_target_col"
+
+
+class TimeFeatures:
+    """A forecast's time column as features: its calendar parts (season) and its distance
+    in days from the training data's first time (trend)."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    def fit(self, X: Any, y: Any = None) -> TimeFeatures:
+        import pandas as pd
+
+        self.origin_ = pd.to_datetime(X[self.column]).min()
+        return self
+
+    def transform(self, X: Any) -> Any:
+        import pandas as pd
+
+        times = pd.to_datetime(X[self.column])
+        out = X.drop(columns=[self.column])
+        parts = {f"{self.column}_{part}": getattr(times.dt, part) for part in TIME_PARTS}
+        parts[f"{self.column}_days"] = (times - self.origin_).dt.total_seconds() / 86400
+        return out.assign(**parts)
+
+    def fit_transform(self, X: Any, y: Any = None) -> Any:
+        return self.fit(X, y).transform(X)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"column": self.column}
+
+    def set_params(self, **params: Any) -> TimeFeatures:
+        self.column = params.get("column", self.column)
+        return self
+
+
+class SeriesTrend:
+    """A regressor of a series' detrended values: each series' straight-line trend over
+    time is fitted first and the pipeline learns what is left (season, the other
+    features), since tree learners cannot extrapolate a trend past the training times
+    (the SDK's ``use_stl`` decomposes the same way). A series unseen in training takes the
+    trend of all series."""
+
+    def __init__(self, pipeline: Any, time_column: str, ids: list[str]) -> None:
+        self.pipeline = pipeline
+        self.time_column = time_column
+        self.ids = ids
+
+    def _days(self, X: Any) -> Any:
+        import pandas as pd
+
+        return np.asarray((pd.to_datetime(X[self.time_column]) - self.origin_).dt.days, float)
+
+    def _keys(self, X: Any) -> list[tuple[Any, ...]]:
+        return list(zip(*(X[c] for c in self.ids), strict=True)) if self.ids else [()] * len(X)
+
+    def _trend(self, X: Any) -> Any:
+        days, keys = self._days(X), self._keys(X)
+        lines = [self.lines_.get(key, self.overall_) for key in keys]
+        return np.array(
+            [slope * day + level for (slope, level), day in zip(lines, days, strict=True)]
+        )
+
+    def fit(self, X: Any, y: Any) -> SeriesTrend:
+        import pandas as pd
+
+        self.origin_ = pd.to_datetime(X[self.time_column]).min()
+        days, keys, values = self._days(X), self._keys(X), np.asarray(y, dtype=float)
+
+        def line(mask: Any) -> tuple[float, float]:
+            if len(set(days[mask])) < 2:
+                return 0.0, float(values[mask].mean())
+            slope, level = np.polyfit(days[mask], values[mask], 1)
+            return float(slope), float(level)
+
+        self.lines_ = (
+            {key: line(np.array([k == key for k in keys])) for key in dict.fromkeys(keys)}
+            if self.ids
+            else {}
+        )
+        self.overall_ = line(np.ones(len(values), dtype=bool))
+        self.pipeline.fit(X, values - self._trend(X))
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.asarray(self.pipeline.predict(X), dtype=float) + self._trend(X)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"pipeline": self.pipeline, "time_column": self.time_column, "ids": self.ids}
+
+    def set_params(self, **params: Any) -> SeriesTrend:
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    @property
+    def named_steps(self) -> Any:
+        return self.pipeline.named_steps
+
+    @property
+    def _estimator_type(self) -> str:
+        return "regressor"
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import RegressorTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="regressor",
+            target_tags=TargetTags(required=True),
+            regressor_tags=RegressorTags(),
+        )
+
+
+class ForecastingModel:
+    """A fitted forecast, as the SDK's forecasting pipeline: ``predict(X)`` and
+    ``forecast(X_pred)`` -> ``(y_pred, X_pred with the forecast in '_automl_target_col')``
+    for the rows (times, and series ids) of ``X_pred``."""
+
+    def __init__(self, pipeline: Any, time_column_name: str, horizon: int) -> None:
+        self.pipeline = pipeline
+        self.time_column_name = time_column_name
+        self.forecast_horizon = horizon
+
+    def predict(self, X: Any) -> Any:
+        return self.pipeline.predict(X)
+
+    def forecast(self, X_pred: Any, y_pred: Any = None, **_: Any) -> tuple[Any, Any]:
+        predicted = np.asarray(self.pipeline.predict(X_pred), dtype=float)
+        return predicted, X_pred.assign(**{FORECAST_COLUMN: predicted})
+
+
 def featurizer(frame: Any, featurization: str) -> Any:
     """Imputation for every column, one-hot encoding for the non-numeric ones ('auto');
     the columns as they are ('off')."""
@@ -138,7 +276,19 @@ def pipeline(settings: Settings, estimator: str, params: dict[str, Any], frame: 
     model = estimator_class(estimator)(**params)
     if estimator.startswith("xgboost.") and settings.task == "classification":
         model = LabelEncodedClassifier(model)
-    return Pipeline([("featurize", featurizer(frame, settings.featurization)), ("model", model)])
+    if not settings.time_column_name:
+        return Pipeline(
+            [("featurize", featurizer(frame, settings.featurization)), ("model", model)]
+        )
+    time = TimeFeatures(settings.time_column_name)
+    steps = Pipeline(
+        [
+            ("time", time),
+            ("featurize", featurizer(time.fit_transform(frame), settings.featurization)),
+            ("model", model),
+        ]
+    )
+    return SeriesTrend(steps, settings.time_column_name, settings.time_series_id_column_names)
 
 
 def ensemble(settings: Settings, members: list[dict[str, Any]], frame: Any) -> Any:
@@ -188,6 +338,8 @@ def run_iteration(
         if estimator == VOTING_ENSEMBLE
         else pipeline(settings, estimator, params, X)
     )
+    if settings.task == "forecasting":
+        return _forecast_iteration(settings, template, training, validation, estimator)
     if method == "cv":
         folds = int(amount)
         splitter = (
@@ -229,6 +381,64 @@ def run_iteration(
     if importance is not None:
         files["feature_importance"] = importance
     return Result(metrics=metrics, model=model, validation=described, files=files)
+
+
+def rolling_origin_folds(settings: Settings, training: Any) -> list[tuple[Any, Any]]:
+    """The SDK's rolling-origin validation: ``n_cross_validations`` folds (default 3, fewer
+    when a series is short), each testing on the next ``forecast_horizon`` periods of every
+    series after training on all its periods before them. Masks of (train, test) rows."""
+    import pandas as pd
+
+    horizon = settings.forecast_horizon
+    times = pd.to_datetime(training[settings.time_column_name])
+    ids = settings.time_series_id_column_names
+    grouped = times.groupby([training[c] for c in ids]) if ids else times.groupby(0 * times)
+    rank = grouped.rank(method="dense")
+    periods = grouped.transform("nunique")
+    folds = min(settings.n_cross_validations or 3, max(1, int(periods.min()) // horizon - 1))
+    masks = []
+    for back in range(folds, 0, -1):
+        start = periods - back * horizon  # the fold tests ranks start+1 .. start+horizon
+        masks.append((rank <= start, (rank > start) & (rank <= start + horizon)))
+    return masks
+
+
+def _forecast_iteration(
+    settings: Settings, template: Any, training: Any, validation: Any, estimator: str
+) -> Result:
+    from sklearn.base import clone
+
+    label = settings.label_column_name
+    X, y = training.drop(columns=[label]), training[label]
+    if validation is not None:
+        model = clone(template).fit(X, y)
+        truth = validation[label]
+        predicted = model.predict(validation.drop(columns=[label]))
+        described = "validation_data"
+    else:
+        masks = rolling_origin_folds(settings, training)
+        truths, predictions = [], []
+        for train, test in masks:
+            fold = clone(template).fit(X[train], y[train])
+            truths.append(np.asarray(y[test], dtype=float))
+            predictions.append(np.asarray(fold.predict(X[test]), dtype=float))
+        truth, predicted = np.concatenate(truths), np.concatenate(predictions)
+        model = clone(template).fit(X, y)
+        described = (
+            f"rolling origin cross validation, {len(masks)} folds of "
+            f"forecast_horizon={settings.forecast_horizon}"
+        )
+    metrics = {k: v for k, v in regression_metrics(truth, predicted).items() if not math.isnan(v)}
+    files: dict[str, Any] = {"residuals": _residuals(truth, predicted)}
+    if estimator != VOTING_ENSEMBLE:
+        time = model.named_steps["time"]
+        files["featurization_summary"] = featurization_summary(model, time.transform(X))
+        importance = feature_importance(model)
+        if importance is not None:
+            files["feature_importance"] = importance
+    assert settings.time_column_name is not None
+    forecast = ForecastingModel(model, settings.time_column_name, settings.forecast_horizon)
+    return Result(metrics=metrics, model=forecast, validation=described, files=files)
 
 
 def feature_importance(model: Any) -> dict[str, Any] | None:

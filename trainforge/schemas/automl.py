@@ -31,7 +31,7 @@ class AutoMLCreate(ParentRunCreate):
     (for FLAML's search space), the budgets, and the iterations' run definition (the
     iteration script of the snapshot; each child gets its learner and config as arguments)."""
 
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression", "forecasting"]
     primary_metric: str = Field(min_length=1, max_length=255)
     learners: list[str] = Field(min_length=1)
     rows: int = Field(ge=1, le=limits.INT64_MAX)

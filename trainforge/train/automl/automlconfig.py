@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from trainforge.automl.core.forecasting_parameters import ForecastingParameters
 from trainforge.automl.names import MODELS, PRIMARY_METRICS, SDK_MODELS, TASKS
 from trainforge.train.automl.exceptions import ConfigException
 
@@ -25,7 +26,7 @@ def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
 class AutoMLConfig:
     """Configuration of an automated ML experiment, for ``Experiment.submit``.
 
-    :param task: 'classification' or 'regression'.
+    :param task: 'classification', 'regression' or 'forecasting'.
     :param primary_metric: the metric AutoML optimizes (SDK names, e.g. 'AUC_weighted', 'r2_score').
     :param training_data: a pandas DataFrame or TabularDataset holding the label column.
     :param label_column_name: the column of ``training_data`` to predict.
@@ -36,6 +37,11 @@ class AutoMLConfig:
     :param allowed_models: only these models (SDK names); ``whitelist_models`` is the old name.
     :param blocked_models: never these models; ``blacklist_models`` is the old name.
     :param n_cross_validations: k-fold cross validation, or ``validation_size``: a holdout fraction.
+        For forecasting, the number of rolling-origin folds (default 3), each
+        ``forecast_horizon`` periods long at the end of every series.
+    :param forecasting_parameters: a ``ForecastingParameters`` for task 'forecasting'
+        (older code passes ``time_column_name``, ``max_horizon`` and
+        ``grain_column_names`` as arguments instead).
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class AutoMLConfig:
         enable_early_stopping: bool = True,
         enable_voting_ensemble: bool = True,
         featurization: Any = "auto",
+        forecasting_parameters: ForecastingParameters | None = None,
         X: Any = None,
         y: Any = None,
         **kwargs: Any,
@@ -91,14 +98,14 @@ class AutoMLConfig:
             raise _refuse("label_column_name", label_column_name, list(columns))
         if columns is not None and len(training_data) == 0:
             raise _refuse("training_data", "an empty DataFrame", "a DataFrame with rows")
-        if columns is not None and task == "regression":
+        if columns is not None and task in ("regression", "forecasting"):
             # A regression label must be numbers; the SDK refuses a string label before submitting.
             # dtype kinds: bool, signed/unsigned int, float, complex.
             if training_data[label_column_name].dtype.kind not in "biufc":
                 raise _refuse(
                     "label_column_name",
                     f"{label_column_name} ({training_data[label_column_name].dtype})",
-                    "a numeric column for task 'regression'",
+                    f"a numeric column for task '{task}'",
                 )
         if columns is not None and task == "classification":
             if training_data[label_column_name].nunique() < 2:
@@ -204,7 +211,80 @@ class AutoMLConfig:
         if featurization not in ("auto", "off"):
             raise _refuse("featurization", featurization, ["auto", "off"])
         self.featurization = featurization
+        self.forecasting_parameters = self._forecasting(
+            task, forecasting_parameters, kwargs, training_data, columns
+        )
         self.user_settings = dict(kwargs)
+
+    def _forecasting(
+        self,
+        task: str,
+        given: ForecastingParameters | None,
+        kwargs: dict[str, Any],
+        data: Any,
+        columns: list[str] | None,
+    ) -> ForecastingParameters | None:
+        """The series settings of a forecasting task, checked against the data: a time
+        column of times, ids that are columns, a whole horizon, enough periods per series
+        for the rolling-origin folds."""
+        legacy = {
+            key: kwargs.pop(key)
+            for key in ("time_column_name", "max_horizon", "forecast_horizon", "grain_column_names",
+                        "time_series_id_column_names")
+            if key in kwargs
+        }  # fmt: skip
+        if task != "forecasting":
+            if given is not None or legacy:
+                name = "forecasting_parameters" if given is not None else next(iter(legacy))
+                raise _refuse(name, "given for task " + repr(task), "task 'forecasting' only")
+            return None
+        if given is None:
+            given = ForecastingParameters(
+                time_column_name=legacy.get("time_column_name"),
+                forecast_horizon=legacy.get("forecast_horizon", legacy.get("max_horizon", 1)),
+                time_series_id_column_names=legacy.get(
+                    "time_series_id_column_names", legacy.get("grain_column_names")
+                ),
+            )
+        elif not isinstance(given, ForecastingParameters):
+            raise _refuse("forecasting_parameters", given, "a ForecastingParameters")
+        horizon = given.forecast_horizon
+        if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
+            raise _refuse("forecast_horizon", horizon, "an integer of at least 1")
+        if not given.time_column_name:
+            raise _refuse("time_column_name", None, "the column of training_data with the times")
+        if self.validation_size is not None:
+            raise _refuse(
+                "validation_size",
+                self.validation_size,
+                "None for task 'forecasting' (use n_cross_validations or validation_data)",
+            )
+        if columns is None:  # a dataset: checked where it is read
+            return given
+        import pandas as pd
+
+        for column in [given.time_column_name, *given.time_series_id_column_names]:
+            if column not in columns:
+                raise _refuse("time_column_name" if column == given.time_column_name
+                              else "time_series_id_column_names", column, columns)  # fmt: skip
+        try:
+            times = pd.to_datetime(data[given.time_column_name])
+        except (ValueError, TypeError) as exc:
+            raise _refuse("time_column_name", given.time_column_name,
+                          f"a column of dates or times ({exc})") from None  # fmt: skip
+        ids = given.time_series_id_column_names
+        per_series = (
+            times.groupby([data[c] for c in ids]).nunique().min() if ids else times.nunique()
+        )
+        folds = self.n_cross_validations or 1
+        if per_series < (folds + 1) * horizon:
+            raise _refuse(
+                "training_data",
+                f"a series of {per_series} periods",
+                f"series of at least {(folds + 1) * horizon} periods "
+                f"((n_cross_validations + 1) x forecast_horizon)",
+            )
+        return given
 
     @staticmethod
     def _from_xy(X: Any, y: Any, label: str | None) -> tuple[Any, str]:

@@ -87,6 +87,13 @@ def submit(
             "validation_size": config.validation_size,
             "featurization": config.featurization,
         }
+        series = config.forecasting_parameters
+        if series is not None:
+            settings |= {
+                "time_column_name": series.time_column_name,
+                "forecast_horizon": series.forecast_horizon,
+                "time_series_id_column_names": series.time_series_id_column_names,
+            }
         (root / _driver.SETTINGS).write_text(json.dumps(settings))
         training.to_pickle(root / _driver.TRAINING)
         if validation is not None:

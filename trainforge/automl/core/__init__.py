@@ -1,0 +1,1 @@
+"""The SDK's ``azureml.automl.core`` names that AutoML code imports."""
