@@ -171,6 +171,40 @@ def test_forecasting_two_stores_daily_and_the_best_model_forecasts_a_week(
     assert abs(y_pred - truth).mean() < 0.05 * abs(train["sales"].mean() - truth).mean()
 
 
+def test_a_featurization_config_reaches_every_iteration(
+    experiment: Experiment, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.test_automl_config import customers
+    from trainforge.automl.core.featurization import FeaturizationConfig
+
+    featurization = FeaturizationConfig(drop_columns=["customer_id"])
+    featurization.add_column_purpose("note", "Text")
+    featurization.add_transformer_params("HashOneHotEncoder", ["zip"], {"number_of_bits": 4})
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=customers(),
+        label_column_name="churn",
+        iterations=2,
+        n_cross_validations=3,
+        enable_voting_ensemble=False,
+        allowed_models=["LightGBM", "LogisticRegression"],
+        featurization=featurization,
+    )
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    for child in run.get_children():
+        saved = tmp_path / f"{child.id}.json"
+        child.download_file("outputs/featurization_summary.json", str(saved))
+        rows = {r["RawFeatureName"]: r for r in json.loads(saved.read_text())}
+        assert rows["customer_id"]["Dropped"] == "Yes"
+        assert rows["note"]["TypeDetected"] == "Text"
+        assert rows["zip"]["EngineeredFeatureCount"] == 16
+
+
 def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
     experiment: Experiment, iris: pd.DataFrame
 ) -> None:

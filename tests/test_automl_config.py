@@ -178,6 +178,97 @@ def test_an_iteration_imputes_and_encodes_and_says_so(iris: pd.DataFrame) -> Non
     assert importance["importance"] == sorted(importance["importance"], reverse=True)
 
 
+def customers(rows: int = 300) -> pd.DataFrame:
+    """Customers who churn when their plan is cheap and they complain."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(rows)],  # unique: an id, many values
+            "zip": [f"{z:05d}" for z in rng.integers(10000, 10400, rows)],  # as text, many values
+            "plan": rng.choice(["basic", "plus", "pro"], rows),
+            "monthly": rng.normal(50, 15, rows).round(2),
+            "joined": pd.date_range("2020-01-01", periods=rows, freq="3D"),
+            "note": rng.choice(["happy customer", "complained about billing", "no remark"], rows),
+        }
+    )
+    frame.loc[::9, "monthly"] = None
+    churn = (frame["monthly"].fillna(50) < 45) & frame["note"].str.contains("complained")
+    return frame.assign(churn=np.where(churn, "yes", "no"))
+
+
+def test_a_featurization_config_sets_purposes_drops_and_imputers() -> None:
+    from trainforge.automl import search, trial
+    from trainforge.automl.core.featurization import FeaturizationConfig
+
+    data = customers()
+    featurization = FeaturizationConfig()
+    featurization.add_drop_columns("customer_id")
+    featurization.add_column_purpose("zip", "CategoricalHash")
+    featurization.add_column_purpose("note", "Text")
+    featurization.add_transformer_params("Imputer", ["monthly"], {"strategy": "median"})
+    featurization.add_transformer_params("HashOneHotEncoder", ["zip"], {"number_of_bits": 4})
+    config = AutoMLConfig(
+        task="classification", training_data=data, label_column_name="churn",
+        featurization=featurization,
+    )  # fmt: skip
+    assert config.featurization is featurization
+    settings = trial.Settings(
+        task="classification",
+        label_column_name="churn",
+        primary_metric="accuracy",
+        validation_size=0.3,
+        featurization=config.featurization_settings,
+    )
+    estimator, params = search.estimator_of("classification", "lrl2", {"C": 10.0})
+    result = trial.run_iteration(settings, estimator, params, data)
+    assert result.metrics["accuracy"] > 0.9  # the complaint is in the text, the price a number
+    summary = {row["RawFeatureName"]: row for row in result.files["featurization_summary"]}
+    assert summary["customer_id"]["Dropped"] == "Yes"
+    assert (summary["zip"]["TypeDetected"], summary["zip"]["EngineeredFeatureCount"]) == (
+        "CategoricalHash",
+        16,
+    )
+    assert summary["zip"]["Transformations"] == ["ModeCatImputer", "HashOneHotEncoder"]
+    assert summary["note"]["TypeDetected"] == "Text"
+    assert summary["monthly"]["Transformations"] == ["MedianImputer"]
+    assert summary["joined"]["TypeDetected"] == "DateTime"  # detected, as 'auto' does
+    assert summary["plan"]["Transformations"] == ["ModeCatImputer", "OneHotEncoder"]
+    new = customers(20).drop(columns=["churn"]).assign(zip="99999")  # an unseen zip code
+    assert len(result.model.predict(new)) == 20
+    # 'auto' hashes a column of many values (the id) rather than one-hot encoding it.
+    auto = trial.run_iteration(
+        trial.Settings("classification", "churn", "accuracy", validation_size=0.3),
+        estimator, params, data,
+    )  # fmt: skip
+    rows = {row["RawFeatureName"]: row for row in auto.files["featurization_summary"]}
+    assert rows["customer_id"]["TypeDetected"] == "CategoricalHash"
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda f: f.add_column_purpose("plan", "Colour"), "column_purposes"),
+        (lambda f: f.add_column_purpose("nope", "Numeric"), "column_purposes"),
+        (lambda f: f.add_drop_columns(["nope"]), "drop_columns"),
+        (lambda f: f.add_transformer_params("Imputer", ["monthly"], {"strategy": "max"}), "transformer_params"),
+        (lambda f: f.add_transformer_params("Scaler", ["monthly"], {}), "transformer_params"),
+        (lambda f: f.add_transformer_params("HashOneHotEncoder", ["zip"], {"number_of_bits": 40}), "transformer_params"),
+    ],
+)  # fmt: skip
+def test_a_bad_featurization_config_is_refused_naming_the_field(change: Any, named: str) -> None:
+    from trainforge.automl.core.featurization import FeaturizationConfig
+
+    featurization = FeaturizationConfig()
+    change(featurization)
+    with pytest.raises(ConfigException, match=f"'{named}'"):
+        AutoMLConfig(
+            task="classification", training_data=customers(), label_column_name="churn",
+            featurization=featurization,
+        )  # fmt: skip
+
+
 def test_an_iteration_refuses_an_estimator_from_an_unknown_package(iris: pd.DataFrame) -> None:
     from trainforge.automl import trial
 

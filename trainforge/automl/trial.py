@@ -31,7 +31,8 @@ class Settings:
     primary_metric: str
     n_cross_validations: int | None = None
     validation_size: float | None = None
-    featurization: str = "auto"
+    # 'auto', 'off', or a FeaturizationConfig's settings.
+    featurization: str | dict[str, Any] = "auto"
     seed: int = 0
     # Forecasting: the series' time column, how far ahead, and what tells series apart.
     time_column_name: str | None = None
@@ -99,6 +100,16 @@ TIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 FORECAST_COLUMN = "_automl_target_col"
 
 
+def _transformer_tags() -> Any:
+    from sklearn.utils import Tags, TargetTags, TransformerTags
+
+    return Tags(
+        estimator_type="transformer",
+        target_tags=TargetTags(required=False),
+        transformer_tags=TransformerTags(),
+    )
+
+
 class TimeFeatures:
     """A forecast's time column as features: its calendar parts (season) and its distance
     in days from the training data's first time (trend)."""
@@ -124,12 +135,19 @@ class TimeFeatures:
     def fit_transform(self, X: Any, y: Any = None) -> Any:
         return self.fit(X, y).transform(X)
 
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        names = [f"{self.column}_{part}" for part in (*TIME_PARTS, "days")]
+        return np.array(names, dtype=object)
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"column": self.column}
 
     def set_params(self, **params: Any) -> TimeFeatures:
         self.column = params.get("column", self.column)
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        return _transformer_tags()
 
 
 class SeriesTrend:
@@ -227,30 +245,129 @@ class ForecastingModel:
         return predicted, X_pred.assign(**{FORECAST_COLUMN: predicted})
 
 
-def featurizer(frame: Any, featurization: str) -> Any:
-    """Imputation for every column, one-hot encoding for the non-numeric ones ('auto');
-    the columns as they are ('off')."""
+# A categorical column with more distinct values than this is hashed ('auto'), as the
+# SDK's high-cardinality handling does, into 2**HASH_BITS columns.
+HASH_ABOVE, HASH_BITS = 100, 8
+# At most this many words of a text column become TF-IDF features.
+TEXT_FEATURES = 1000
+
+
+class HashEncoder:
+    """One-hot encoding of a categorical column's values hashed into ``2**number_of_bits``
+    columns (the SDK's HashOneHotEncoder): the same value always lands in the same column,
+    and a value unseen in training still gets one."""
+
+    def __init__(self, number_of_bits: int = HASH_BITS) -> None:
+        self.number_of_bits = number_of_bits
+
+    def fit(self, X: Any, y: Any = None) -> HashEncoder:
+        self.columns_ = [str(c) for c in getattr(X, "columns", range(np.shape(X)[1]))]
+        return self
+
+    def transform(self, X: Any) -> Any:
+        import zlib
+
+        width = 2**self.number_of_bits
+        values = np.asarray(X, dtype=object)
+        out = np.zeros((len(values), width * values.shape[1]))
+        for j in range(values.shape[1]):
+            for i, value in enumerate(values[:, j]):
+                out[i, j * width + zlib.crc32(str(value).encode()) % width] = 1.0
+        return out
+
+    def fit_transform(self, X: Any, y: Any = None) -> Any:
+        return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        width = 2**self.number_of_bits
+        return np.array([f"{c}_hash_{i}" for c in self.columns_ for i in range(width)], object)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"number_of_bits": self.number_of_bits}
+
+    def set_params(self, **params: Any) -> HashEncoder:
+        self.number_of_bits = params.get("number_of_bits", self.number_of_bits)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        return _transformer_tags()
+
+
+def detected_type(column: Any) -> str:
+    """The SDK's feature type of a raw column, as 'auto' featurization sees it."""
+    kind = column.dtype.kind
+    if kind in "biuf":
+        return "Numeric"
+    if kind == "M":
+        return "DateTime"
+    return "CategoricalHash" if column.nunique() > HASH_ABOVE else "Categorical"
+
+
+def featurizer(frame: Any, featurization: str | dict[str, Any]) -> Any:
+    """The featurization of ``frame``'s columns: 'auto' imputes every column, one-hot
+    encodes categoricals (hashes those of many values), splits datetimes into parts;
+    'off' keeps the columns as they are; a ``FeaturizationConfig``'s settings set a
+    column's purpose, drop columns, and choose the imputer or the hash width per column."""
     from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
-    other = [c for c in frame.columns if c not in numeric]
     if featurization == "off":
         return ColumnTransformer([("passthrough", "passthrough", list(frame.columns))])
-    parts: list[tuple[str, Any, list[Any]]] = []
-    if numeric:
-        parts.append(("numeric", SimpleImputer(strategy="mean"), numeric))
-    if other:
-        categorical = Pipeline(
+    custom = featurization if isinstance(featurization, dict) else {}
+    purposes = custom.get("column_purposes", {})
+    params = custom.get("transformer_params", {})
+    dropped = set(custom.get("drop_columns", []))
+    onehot_blocked = "OneHotEncoder" in custom.get("blocked_transformers", [])
+    numeric: list[Any] = []
+    categorical: list[Any] = []
+    parts: list[tuple[str, Any, Any]] = []
+    for column in frame.columns:
+        purpose = purposes.get(column) or detected_type(frame[column])
+        if column in dropped or purpose == "Ignore":
+            continue
+        if purpose == "Categorical" and onehot_blocked:
+            purpose = "CategoricalHash"
+        imputer = params.get("Imputer", {}).get(column)
+        if purpose == "Numeric" and imputer is None:
+            numeric.append(column)
+        elif purpose == "Numeric":
+            parts.append((f"numeric:{column}", SimpleImputer(**imputer), [column]))
+        elif purpose == "Categorical":
+            categorical.append(column)
+        elif purpose == "CategoricalHash":
+            bits = params.get("HashOneHotEncoder", {}).get(column, {}).get("number_of_bits")
+            hashed = Pipeline(
+                [
+                    ("impute", SimpleImputer(strategy="most_frequent")),
+                    ("hash", HashEncoder(bits or HASH_BITS)),
+                ]
+            )
+            parts.append((f"hash:{column}", hashed, [column]))
+        elif purpose == "DateTime":
+            parts.append((f"datetime:{column}", TimeFeatures(column), [column]))
+        else:  # Text
+            text = Pipeline(
+                [
+                    ("impute", SimpleImputer(strategy="constant", fill_value="")),
+                    ("flat", FunctionTransformer(np.ravel, feature_names_out="one-to-one")),
+                    ("tfidf", TfidfVectorizer(max_features=TEXT_FEATURES)),
+                ]
+            )
+            parts.append((f"text:{column}", text, [column]))
+    if categorical:
+        encode = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="most_frequent")),
                 ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]
         )
-        parts.append(("categorical", categorical, other))
-    return ColumnTransformer(parts)
+        parts.insert(0, ("categorical", encode, categorical))
+    if numeric:
+        parts.insert(0, ("numeric", SimpleImputer(strategy="mean"), numeric))
+    return ColumnTransformer(parts, sparse_threshold=0)
 
 
 # The packages an iteration's estimator class may come from (its name arrives as an
@@ -466,30 +583,62 @@ def feature_importance(model: Any) -> dict[str, Any] | None:
     }
 
 
+# What featurization_summary.json says of each kind of column transformer.
+_SUMMARY = {
+    "categorical": ("Categorical", ["ModeCatImputer", "OneHotEncoder"]),
+    "hash": ("CategoricalHash", ["ModeCatImputer", "HashOneHotEncoder"]),
+    "datetime": ("DateTime", ["DateTimeTransformer"]),
+    "text": ("Text", ["StringCast", "TfIdf"]),
+}
+
+
 def featurization_summary(model: Any, frame: Any) -> list[dict[str, Any]]:
     """What featurization did to each raw column, in the shape of the SDK's
-    ``featurization_summary.json``: its detected type and the features it became."""
+    ``featurization_summary.json``: its detected type, the features it became, and the
+    columns dropped."""
     transformer = model.named_steps["featurize"]
     summary: list[dict[str, Any]] = []
+    seen: set[Any] = set()
     for name, part, columns in transformer.transformers_:
         if name == "remainder":
             continue
+        kind = name.split(":")[0]
         for index, column in enumerate(columns):
-            count, steps = 1, ["Passthrough"]
-            if name == "numeric":
-                steps = ["MeanImputer"]
-            elif name == "categorical":
-                steps = ["ModeCatImputer", "OneHotEncoder"]
+            seen.add(column)
+            numeric = frame[column].dtype.kind in "biuf"
+            detected, steps = _SUMMARY.get(kind, ("Numeric" if numeric else "Categorical", []))
+            count = 1
+            if kind == "numeric":
+                strategy = part.strategy
+                detected, steps = "Numeric", [f"{strategy.title().replace('_', '')}Imputer"]
+            elif kind == "passthrough":
+                steps = ["Passthrough"]
+            elif kind == "categorical":
                 count = len(part.named_steps["onehot"].categories_[index])
+            elif kind == "hash":
+                count = 2 ** part.named_steps["hash"].number_of_bits
+            elif kind == "datetime":
+                count = len(TIME_PARTS) + 1
+            elif kind == "text":
+                count = len(part.named_steps["tfidf"].vocabulary_)
             summary.append(
                 {
                     "RawFeatureName": str(column),
-                    "TypeDetected": "Numeric"
-                    if frame[column].dtype.kind in "biuf"
-                    else "Categorical",
+                    "TypeDetected": detected,
                     "Dropped": "No",
                     "EngineeredFeatureCount": count,
                     "Transformations": steps,
+                }
+            )
+    for column in frame.columns:
+        if column not in seen:
+            summary.append(
+                {
+                    "RawFeatureName": str(column),
+                    "TypeDetected": detected_type(frame[column]),
+                    "Dropped": "Yes",
+                    "EngineeredFeatureCount": 0,
+                    "Transformations": [],
                 }
             )
     return summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from trainforge.automl.core.featurization import FeaturizationConfig
 from trainforge.automl.core.forecasting_parameters import ForecastingParameters
 from trainforge.automl.names import MODELS, PRIMARY_METRICS, SDK_MODELS, TASKS
 from trainforge.train.automl.exceptions import ConfigException
@@ -39,6 +40,8 @@ class AutoMLConfig:
     :param n_cross_validations: k-fold cross validation, or ``validation_size``: a holdout fraction.
         For forecasting, the number of rolling-origin folds (default 3), each
         ``forecast_horizon`` periods long at the end of every series.
+    :param featurization: 'auto' (imputation, one-hot or hashed categoricals, datetime
+        parts), 'off', or a ``FeaturizationConfig``.
     :param forecasting_parameters: a ``ForecastingParameters`` for task 'forecasting'
         (older code passes ``time_column_name``, ``max_horizon`` and
         ``grain_column_names`` as arguments instead).
@@ -208,8 +211,11 @@ class AutoMLConfig:
         self.experiment_exit_score = experiment_exit_score
         self.enable_early_stopping = bool(enable_early_stopping)
         self.enable_voting_ensemble = bool(enable_voting_ensemble)
-        if featurization not in ("auto", "off"):
-            raise _refuse("featurization", featurization, ["auto", "off"])
+        if isinstance(featurization, FeaturizationConfig):
+            for argument, value, supported in featurization.problems(columns):
+                raise _refuse(argument, value, supported)
+        elif featurization not in ("auto", "off"):
+            raise _refuse("featurization", featurization, ["auto", "off", "FeaturizationConfig"])
         self.featurization = featurization
         self.forecasting_parameters = self._forecasting(
             task, forecasting_parameters, kwargs, training_data, columns
@@ -313,6 +319,12 @@ class AutoMLConfig:
             f"Invalid argument(s) 'training_data' specified: {type(data).__name__}. "
             "Supported value(s): a pandas DataFrame or TabularDataset."
         )
+
+    @property
+    def featurization_settings(self) -> str | dict[str, Any]:
+        """What the iterations get of ``featurization``: 'auto', 'off' or the config's settings."""
+        given = self.featurization
+        return given.settings() if isinstance(given, FeaturizationConfig) else given
 
     def engine_settings(self) -> dict[str, Any]:
         """The FLAML ``AutoML.fit`` settings this config means."""

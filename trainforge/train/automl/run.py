@@ -79,13 +79,13 @@ def submit(
     with tempfile.TemporaryDirectory(prefix="automl-") as folder:
         root = Path(folder)
         shutil.copyfile(_driver.__file__, root / DRIVER)
-        settings = {
+        settings: dict[str, Any] = {
             "task": config.task,
             "label_column_name": label,
             "primary_metric": config.primary_metric,
             "n_cross_validations": config.n_cross_validations,
             "validation_size": config.validation_size,
-            "featurization": config.featurization,
+            "featurization": config.featurization_settings,
         }
         series = config.forecasting_parameters
         if series is not None:
