@@ -205,6 +205,34 @@ def test_a_featurization_config_reaches_every_iteration(
         assert rows["zip"]["EngineeredFeatureCount"] == 16
 
 
+def test_binary_classification_ends_with_a_voting_then_a_stack_ensemble(
+    experiment: Experiment,
+) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True).frame
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="AUC_weighted",
+        training_data=data,
+        label_column_name="target",
+        iterations=5,
+        validation_size=0.3,
+        allowed_models=["LightGBM", "LogisticRegression", "RandomForest"],
+    )
+    assert config.enable_stack_ensemble  # the SDK's default
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    children = {c.id: c for c in run.get_children()}
+    algorithms = [children[f"{run.id}_{i}"].get_properties()["run_algorithm"] for i in range(5)]
+    assert algorithms[3:] == ["VotingEnsemble", "StackEnsemble"]
+    assert set(algorithms[:3]) == {"LightGBM", "LogisticRegression", "RandomForest"}
+    stack_run, stack = run.get_output(iteration=4)
+    assert stack_run.get_metrics()["AUC_weighted"] > 0.95
+    assert set(stack.predict(data.drop(columns=["target"]).head(10))) <= {0, 1}
+
+
 def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
     experiment: Experiment, iris: pd.DataFrame
 ) -> None:

@@ -7,6 +7,9 @@ TASKS = ("classification", "regression", "forecasting")
 ENGINE_TASKS = {"forecasting": "regression"}
 # The model name of the ensemble iteration (the SDK's).
 VOTING_ENSEMBLE = "VotingEnsemble"
+STACK_ENSEMBLE = "StackEnsemble"
+# The ensemble iterations, in the order the SDK runs them, after the search.
+ENSEMBLES = (VOTING_ENSEMBLE, STACK_ENSEMBLE)
 
 # The SDK's primary metrics per task (its first is the default) and FLAML's metric for each
 # (what FLAML's own ``AutoML.fit`` would optimize; iterations log the SDK's metric itself).

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainforge.automl.metrics import classification_metrics, regression_metrics
-from trainforge.automl.names import VOTING_ENSEMBLE
+from trainforge.automl.names import ENSEMBLES, STACK_ENSEMBLE
 
 # The SDK's default validation when none is given: cross-validation below 20,000 rows
 # (10 folds below 1,000 rows, else 3), a 10% holdout above.
@@ -408,18 +408,29 @@ def pipeline(settings: Settings, estimator: str, params: dict[str, Any], frame: 
     return SeriesTrend(steps, settings.time_column_name, settings.time_series_id_column_names)
 
 
-def ensemble(settings: Settings, members: list[dict[str, Any]], frame: Any) -> Any:
-    """The SDK's VotingEnsemble: the members' pipelines (each ``{"estimator", "params"}``),
-    averaged (soft voting for a classifier)."""
-    from sklearn.ensemble import VotingClassifier, VotingRegressor
+def ensemble(settings: Settings, kind: str, members: list[dict[str, Any]], frame: Any) -> Any:
+    """The SDK's ensembles of the members' pipelines (each ``{"estimator", "params"}``):
+    a VotingEnsemble averages them (soft voting for a classifier); a StackEnsemble fits
+    a meta-learner on their out-of-fold predictions (the SDK's defaults: logistic
+    regression for classification, elastic net for regression and forecasting)."""
+    from sklearn.ensemble import (
+        StackingClassifier,
+        StackingRegressor,
+        VotingClassifier,
+        VotingRegressor,
+    )
+    from sklearn.linear_model import ElasticNetCV, LogisticRegression
 
     parts = [
         (f"model_{i}", pipeline(settings, m["estimator"], m["params"], frame))
         for i, m in enumerate(members)
     ]
-    if settings.task == "classification":
-        return VotingClassifier(parts, voting="soft")
-    return VotingRegressor(parts)
+    classify = settings.task == "classification"
+    if kind == STACK_ENSEMBLE and classify:
+        return StackingClassifier(parts, final_estimator=LogisticRegression(max_iter=1000), cv=3)
+    if kind == STACK_ENSEMBLE:
+        return StackingRegressor(parts, final_estimator=ElasticNetCV(cv=3), cv=3)
+    return VotingClassifier(parts, voting="soft") if classify else VotingRegressor(parts)
 
 
 def _validation(settings: Settings, rows: int, given: bool) -> tuple[str, float | int]:
@@ -442,7 +453,8 @@ def run_iteration(
     validation: Any = None,
 ) -> Result:
     """Fit ``estimator`` with ``params`` on ``training`` and score it as the SDK does;
-    ``estimator`` "VotingEnsemble" with ``params["members"]``: the ensemble of those."""
+    ``estimator`` "VotingEnsemble" or "StackEnsemble" with ``params["members"]``: that
+    ensemble of those."""
     from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
 
@@ -451,8 +463,8 @@ def run_iteration(
     classify = settings.task == "classification"
     method, amount = _validation(settings, len(training), validation is not None)
     template = (
-        ensemble(settings, params["members"], X)
-        if estimator == VOTING_ENSEMBLE
+        ensemble(settings, estimator, params["members"], X)
+        if estimator in ENSEMBLES
         else pipeline(settings, estimator, params, X)
     )
     if settings.task == "forecasting":
@@ -491,7 +503,7 @@ def run_iteration(
         metrics = regression_metrics(truth, predicted)
         files = {"residuals": _residuals(truth, predicted)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
-    if estimator == VOTING_ENSEMBLE:
+    if estimator in ENSEMBLES:
         return Result(metrics=metrics, model=model, validation=described, files=files)
     files["featurization_summary"] = featurization_summary(model, X)
     importance = feature_importance(model)
@@ -547,7 +559,7 @@ def _forecast_iteration(
         )
     metrics = {k: v for k, v in regression_metrics(truth, predicted).items() if not math.isnan(v)}
     files: dict[str, Any] = {"residuals": _residuals(truth, predicted)}
-    if estimator != VOTING_ENSEMBLE:
+    if estimator not in ENSEMBLES:
         time = model.named_steps["time"]
         files["featurization_summary"] = featurization_summary(model, time.transform(X))
         importance = feature_importance(model)

@@ -48,6 +48,8 @@ class AutoMLCreate(ParentRunCreate):
     enable_early_stopping: bool = True
     # The last iteration (of at least 3) is the SDK's VotingEnsemble of the best ones.
     enable_voting_ensemble: bool = True
+    # Then (of at least 5) the SDK's StackEnsemble of the best ones.
+    enable_stack_ensemble: bool = False
     seed: int | None = Field(default=None, ge=0, le=limits.INT32_MAX)
     # The data guardrails, checked where the data is read (``trainforge.automl.guardrails``).
     guardrails: list[Guardrail] = Field(default_factory=list, max_length=100)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from trainforge.automl import search
-from trainforge.automl.names import VOTING_ENSEMBLE, goal, sdk_model_name
+from trainforge.automl.names import ENSEMBLES, STACK_ENSEMBLE, VOTING_ENSEMBLE, goal, sdk_model_name
 from trainforge.schemas.automl import AutoMLCreate
 from trainforge.schemas.runs import ErrorDetail, RunCreate, RunStatus
 from trainforge.server.errors import ServiceError
@@ -38,8 +38,9 @@ EARLY_STOPPING_ITERATIONS = 10
 # Proposals asked of the searcher in one pass before waiting for results (FLAML's CFO
 # answers None now and then while its local search thread is being created).
 ASKS_PER_PASS = 3
-# The VotingEnsemble iteration: of the best this many iterations, when there are this many.
-ENSEMBLE_MEMBERS, ENSEMBLE_MIN_ITERATIONS = 5, 3
+# The ensemble iterations: of the best this many iterations, when there are this many
+# (a StackEnsemble's meta-learner wants at least three searched members: five in all).
+ENSEMBLE_MEMBERS, ENSEMBLE_MIN_ITERATIONS, STACK_MIN_ITERATIONS = 5, 3, 5
 # Proposals the searcher declines in a row, with no iteration running, before the search
 # counts as exhausted (a small space FLAML has walked through).
 EXHAUSTED_ASKS = 50
@@ -64,15 +65,21 @@ class _Pass:
         return RunStatus(run.status) if run is not None else None
 
     @property
-    def ensemble(self) -> bool:
-        """Whether the last iteration is a VotingEnsemble (the SDK's default)."""
+    def ensembles(self) -> list[str]:
+        """The ensemble iterations that end the run, in order (the SDK's: VotingEnsemble,
+        then StackEnsemble)."""
         spec = self.spec
-        return spec.enable_voting_ensemble and spec.iterations >= ENSEMBLE_MIN_ITERATIONS
+        kinds = []
+        if spec.enable_voting_ensemble and spec.iterations >= ENSEMBLE_MIN_ITERATIONS:
+            kinds.append(VOTING_ENSEMBLE)
+        if spec.enable_stack_ensemble and spec.iterations >= STACK_MIN_ITERATIONS:
+            kinds.append(STACK_ENSEMBLE)
+        return kinds
 
     @property
     def searched(self) -> int:
-        """How many iterations FLAML's searcher proposes (the rest: the ensemble)."""
-        return self.spec.iterations - 1 if self.ensemble else self.spec.iterations
+        """How many iterations FLAML's searcher proposes (the rest: the ensembles)."""
+        return self.spec.iterations - len(self.ensembles)
 
     def active(self) -> int:
         return sum(
@@ -166,7 +173,7 @@ def _report_ended(step: _Pass) -> None:
         status = step.status(it)
         if status is None or not status.is_terminal or it.reported == status.value:
             continue
-        if searcher is None and it.learner != VOTING_ENSEMBLE:
+        if searcher is None and it.learner not in ENSEMBLES:
             searcher = search.load(row.searcher)
         it.reported = status.value
         run = step.child[it.run_id]
@@ -174,7 +181,7 @@ def _report_ended(step: _Pass) -> None:
         score = _score(step, it.run_id) if status is RunStatus.COMPLETED else None
         it.score = score
         seconds = (run.ended - run.started).total_seconds() if run.started and run.ended else 0.0
-        if searcher is not None and it.learner != VOTING_ENSEMBLE:
+        if searcher is not None and it.learner not in ENSEMBLES:
             search.report(
                 searcher,
                 it.trial_id,
@@ -311,19 +318,20 @@ def _ask(step: _Pass, searcher: object, active: int) -> bool:
 
 
 def _launch_ensemble(step: _Pass) -> bool:
-    """The VotingEnsemble iteration of the best ones, once the search is over (not after
-    the experiment timeout: the time is up); whether it was started."""
+    """The next ensemble iteration of the best searched ones, once the search (and the
+    ensemble before it) is over, not after the experiment timeout: the time is up;
+    whether it was started."""
     row = step.row
-    if (
-        not step.ensemble
-        or any(it.learner == VOTING_ENSEMBLE for it in step.iterations)
-        or (row.stop_reason or "").startswith("experiment_timeout")
-    ):
+    done = {it.learner for it in step.iterations}
+    kind = next((k for k in step.ensembles if k not in done), None)
+    if kind is None or (row.stop_reason or "").startswith("experiment_timeout"):
         return False
     scored = [
         it
         for it in step.iterations
-        if it.score is not None and it.reported == RunStatus.COMPLETED.value
+        if it.score is not None
+        and it.reported == RunStatus.COMPLETED.value
+        and it.learner not in ENSEMBLES
     ]
     if len(scored) < 2:
         return False
@@ -336,17 +344,17 @@ def _launch_ensemble(step: _Pass) -> bool:
     try:
         run = _start(
             step,
-            "ensemble",
-            VOTING_ENSEMBLE,
+            kind.lower(),
+            kind,
             {"members": [it.run_id for it in best]},
-            VOTING_ENSEMBLE,
+            kind,
             {"members": members},
         )
     except ServiceError as exc:
-        step.out.lines.append(f"The VotingEnsemble iteration could not be created: {exc.message}")
+        step.out.lines.append(f"The {kind} iteration could not be created: {exc.message}")
         return False
     step.out.lines.append(
-        f"Iteration {row.next_index - 1} ({run.id}) queued: VotingEnsemble of iterations "
+        f"Iteration {row.next_index - 1} ({run.id}) queued: {kind} of iterations "
         f"{[it.index for it in best]}"
     )
     step.out.runs_changed = True

@@ -40,6 +40,10 @@ class AutoMLConfig:
     :param n_cross_validations: k-fold cross validation, or ``validation_size``: a holdout fraction.
         For forecasting, the number of rolling-origin folds (default 3), each
         ``forecast_horizon`` periods long at the end of every series.
+    :param enable_voting_ensemble: end with a VotingEnsemble iteration of the best ones
+        (at least 3 iterations).
+    :param enable_stack_ensemble: then a StackEnsemble iteration (at least 5 iterations;
+        default on, but off for forecasting).
     :param featurization: 'auto' (imputation, one-hot or hashed categoricals, datetime
         parts), 'off', or a ``FeaturizationConfig``.
     :param forecasting_parameters: a ``ForecastingParameters`` for task 'forecasting'
@@ -69,6 +73,7 @@ class AutoMLConfig:
         experiment_exit_score: float | None = None,
         enable_early_stopping: bool = True,
         enable_voting_ensemble: bool = True,
+        enable_stack_ensemble: bool | None = None,
         featurization: Any = "auto",
         forecasting_parameters: ForecastingParameters | None = None,
         X: Any = None,
@@ -211,6 +216,11 @@ class AutoMLConfig:
         self.experiment_exit_score = experiment_exit_score
         self.enable_early_stopping = bool(enable_early_stopping)
         self.enable_voting_ensemble = bool(enable_voting_ensemble)
+        # The SDK leaves the stack out of forecasting by default: its meta-learner would
+        # fit on the short validation windows of a series.
+        self.enable_stack_ensemble = (
+            task != "forecasting" if enable_stack_ensemble is None else bool(enable_stack_ensemble)
+        )
         if isinstance(featurization, FeaturizationConfig):
             for argument, value, supported in featurization.problems(columns):
                 raise _refuse(argument, value, supported)

@@ -115,6 +115,7 @@ def submit(
         experiment_exit_score=config.experiment_exit_score,
         enable_early_stopping=config.enable_early_stopping,
         enable_voting_ensemble=config.enable_voting_ensemble,
+        enable_stack_ensemble=config.enable_stack_ensemble,
         definition=definition,
         snapshot_id=snapshot_id,
         tags=sanitize(tags or {}),
