@@ -232,6 +232,27 @@ def test_binary_classification_ends_with_a_voting_then_a_stack_ensemble(
     assert stack_run.get_metrics()["AUC_weighted"] > 0.95
     assert set(stack.predict(data.drop(columns=["target"]).head(10))) <= {0, 1}
 
+    # The explanation sample's calls: the best run explained by engineered and raw features.
+    from trainforge.interpret import ExplanationClient
+
+    best, _ = run.get_output()
+    client = ExplanationClient.from_run(best)
+    raw = client.download_model_explanation(raw=True)
+    assert set(raw.get_ranked_global_names()) == set(data.columns) - {"target"}
+    values = raw.get_ranked_global_values()
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    top = client.download_model_explanation(raw=True, top_k=3).get_feature_importance_dict()
+    assert list(top) == raw.get_ranked_global_names(3)
+    stack_client = ExplanationClient.from_run(stack_run)  # an ensemble: raw columns only
+    assert len(stack_client.download_model_explanation(raw=True).features) == 30
+    with pytest.raises(UserErrorException, match="no engineered model explanation"):
+        stack_client.download_model_explanation(raw=False)
+    searched = children[f"{run.id}_0"]
+    engineered = ExplanationClient.from_run(searched).download_model_explanation()
+    assert engineered.features and len(engineered.features) == len(
+        engineered.global_importance_values
+    )
+
 
 def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
     experiment: Experiment, iris: pd.DataFrame

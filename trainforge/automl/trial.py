@@ -34,6 +34,8 @@ class Settings:
     # 'auto', 'off', or a FeaturizationConfig's settings.
     featurization: str | dict[str, Any] = "auto"
     seed: int = 0
+    # Explain each fitted pipeline by its raw columns (model_explainability).
+    model_explainability: bool = True
     # Forecasting: the series' time column, how far ahead, and what tells series apart.
     time_column_name: str | None = None
     forecast_horizon: int = 1
@@ -503,6 +505,9 @@ def run_iteration(
         metrics = regression_metrics(truth, predicted)
         files = {"residuals": _residuals(truth, predicted)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    if settings.model_explainability:
+        explained = (X_valid, truth) if method != "cv" else (X, y)
+        files["raw_feature_importance"] = raw_feature_importance(settings, model, *explained)
     if estimator in ENSEMBLES:
         return Result(metrics=metrics, model=model, validation=described, files=files)
     files["featurization_summary"] = featurization_summary(model, X)
@@ -566,8 +571,41 @@ def _forecast_iteration(
         if importance is not None:
             files["feature_importance"] = importance
     assert settings.time_column_name is not None
+    if settings.model_explainability:
+        files["raw_feature_importance"] = raw_feature_importance(settings, model, X, y)
     forecast = ForecastingModel(model, settings.time_column_name, settings.forecast_horizon)
     return Result(metrics=metrics, model=forecast, validation=described, files=files)
+
+
+# Raw importances are measured on at most this many rows, each column shuffled this often.
+EXPLAIN_ROWS, EXPLAIN_REPEATS = 500, 3
+
+
+def raw_feature_importance(settings: Settings, model: Any, X: Any, y: Any) -> dict[str, Any]:
+    """How much the fitted pipeline's score drops when each raw column is shuffled
+    (permutation importance: model-agnostic, so ensembles are explained too), largest
+    first; what ``ExplanationClient.download_model_explanation(raw=True)`` reads."""
+    from sklearn.inspection import permutation_importance
+
+    rows = X.sample(min(len(X), EXPLAIN_ROWS), random_state=settings.seed)
+    found = permutation_importance(
+        model,
+        rows,
+        np.asarray(y)[X.index.get_indexer(rows.index)],
+        scoring="accuracy" if settings.task == "classification" else "r2",
+        n_repeats=EXPLAIN_REPEATS,
+        random_state=settings.seed,
+        n_jobs=1,
+    )
+    pairs = sorted(
+        zip((str(c) for c in X.columns), (float(v) for v in found.importances_mean), strict=True),
+        key=lambda p: -p[1],
+    )
+    return {
+        "schema_type": "feature_importance",
+        "schema_version": "1.0.0",
+        "data": {"features": [n for n, _ in pairs], "importance": [v for _, v in pairs]},
+    }
 
 
 def feature_importance(model: Any) -> dict[str, Any] | None:

@@ -44,6 +44,8 @@ class AutoMLConfig:
         (at least 3 iterations).
     :param enable_stack_ensemble: then a StackEnsemble iteration (at least 5 iterations;
         default on, but off for forecasting).
+    :param model_explainability: explain each iteration's model by its raw columns
+        (read with ``trainforge.interpret.ExplanationClient``).
     :param featurization: 'auto' (imputation, one-hot or hashed categoricals, datetime
         parts), 'off', or a ``FeaturizationConfig``.
     :param forecasting_parameters: a ``ForecastingParameters`` for task 'forecasting'
@@ -74,6 +76,7 @@ class AutoMLConfig:
         enable_early_stopping: bool = True,
         enable_voting_ensemble: bool = True,
         enable_stack_ensemble: bool | None = None,
+        model_explainability: bool = True,
         featurization: Any = "auto",
         forecasting_parameters: ForecastingParameters | None = None,
         X: Any = None,
@@ -216,6 +219,7 @@ class AutoMLConfig:
         self.experiment_exit_score = experiment_exit_score
         self.enable_early_stopping = bool(enable_early_stopping)
         self.enable_voting_ensemble = bool(enable_voting_ensemble)
+        self.model_explainability = bool(model_explainability)
         # The SDK leaves the stack out of forecasting by default: its meta-learner would
         # fit on the short validation windows of a series.
         self.enable_stack_ensemble = (

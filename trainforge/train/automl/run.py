@@ -86,6 +86,7 @@ def submit(
             "n_cross_validations": config.n_cross_validations,
             "validation_size": config.validation_size,
             "featurization": config.featurization_settings,
+            "model_explainability": config.model_explainability,
         }
         series = config.forecasting_parameters
         if series is not None:
