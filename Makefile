@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 # fails its tests instead of skipping them.
 $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml tools/install-test-deps.sh
 	tools/install-test-deps.sh
-	$(PY) -m pip install --quiet -e '.[test,tf,ray,automl]'
+	$(PY) -m pip install --quiet -e '.[test,tf,ray,automl,onnx]'
 	touch $@
 
 test-deps: $(VENV)/.test-installed

@@ -254,6 +254,32 @@ def test_binary_classification_ends_with_a_voting_then_a_stack_ensemble(
     )
 
 
+def test_onnx_models_as_the_sample_saves_and_scores_them(
+    experiment: Experiment, iris: pd.DataFrame, tmp_path: Path
+) -> None:
+    import json
+
+    from trainforge.automl.core.shared import constants
+    from trainforge.automl.runtime.onnx_convert import OnnxConverter, OnnxInferenceHelper
+
+    config = AutoMLConfig(
+        task="classification", primary_metric="accuracy", training_data=iris,
+        label_column_name="species", iterations=3, validation_size=0.3,
+        allowed_models=["LightGBM", "LogisticRegression"], enable_onnx_compatible_models=True,
+    )  # fmt: skip
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    best_run, onnx_mdl = run.get_output(return_onnx_model=True)
+    onnx_fl_path = tmp_path / "best_model.onnx"
+    OnnxConverter.save_onnx_model(onnx_mdl, str(onnx_fl_path))
+    res_path = tmp_path / "onnx_resource.json"
+    best_run.download_file(name=constants.MODEL_RESOURCE_PATH_ONNX, output_file_path=str(res_path))
+    helper = OnnxInferenceHelper(onnx_fl_path.read_bytes(), json.loads(res_path.read_text()))
+    pred_onnx, pred_prob_onnx = helper.predict(iris.drop(columns=["species"]))
+    assert (pred_onnx == iris["species"].to_numpy()).mean() > 0.9
+    assert pred_prob_onnx.shape == (150, 3)
+
+
 def test_the_experiment_timeout_ends_the_search_and_the_run_completes(
     experiment: Experiment, iris: pd.DataFrame
 ) -> None:

@@ -393,3 +393,50 @@ def test_a_forecast_iteration_validates_on_rolling_origins_and_forecasts() -> No
     # noise's (sd 1), far below the mean's.
     error = abs(predicted - truth).mean()
     assert error < 0.05 * abs(data["sales"].mean() - truth).mean(), error
+
+
+@pytest.mark.parametrize("learner", ["lgbm", "rf", "extra_tree", "lrl2"])
+def test_an_onnx_compatible_iteration_scores_the_same_in_onnxruntime(learner: str) -> None:
+    from trainforge.automl import search, trial
+    from trainforge.automl.runtime.onnx_convert import OnnxInferenceHelper
+
+    pytest.importorskip("onnxruntime")
+    data = customers().drop(columns=["customer_id", "zip", "joined", "note"])
+    data.loc[::11, "plan"] = None  # a missing category
+    settings = trial.Settings(
+        "classification", "churn", "accuracy", validation_size=0.3,
+        enable_onnx_compatible_models=True,
+    )  # fmt: skip
+    estimator, params = search.estimator_of("classification", learner, {})
+    result = trial.run_iteration(settings, estimator, params, data)
+    assert result.onnx is not None, result.onnx_error
+    helper = OnnxInferenceHelper(result.onnx, result.files["model_onnx"])
+    X = data.drop(columns=["churn"])
+    predicted, probabilities = helper.predict(X)
+    expected = result.model.predict(trial.onnx_frame(X))
+    assert (predicted == expected).mean() >= 0.99
+    assert probabilities.shape == (len(X), 2)
+
+
+def test_onnx_compatible_models_refuse_what_onnx_cannot_express() -> None:
+    from trainforge.automl.core.featurization import FeaturizationConfig
+
+    hashed = FeaturizationConfig(column_purposes={"zip": "CategoricalHash"})
+    for arguments, named in (
+        ({"training_data": customers()}, "enable_onnx_compatible_models"),  # a datetime column
+        ({"training_data": customers().drop(columns=["joined"]), "featurization": hashed}, "column_purposes"),
+    ):  # fmt: skip
+        with pytest.raises(ConfigException, match=f"'{named}'"):
+            AutoMLConfig(task="classification", label_column_name="churn",
+                         enable_onnx_compatible_models=True, **arguments)  # fmt: skip
+    with pytest.raises(ConfigException, match="'enable_onnx_compatible_models'"):
+        AutoMLConfig(
+            task="forecasting", training_data=series(), label_column_name="sales",
+            forecasting_parameters=ForecastingParameters("date", 7), enable_onnx_compatible_models=True,
+        )  # fmt: skip
+    config = AutoMLConfig(
+        task="classification", training_data=customers().drop(columns=["joined"]),
+        label_column_name="churn", enable_onnx_compatible_models=True,
+    )  # fmt: skip
+    assert config.enable_onnx_compatible_models and not config.enable_stack_ensemble
+    assert "KNN" not in config.allowed_models and "kneighbor" not in config.learners

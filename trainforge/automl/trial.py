@@ -16,6 +16,8 @@ import numpy as np
 
 from trainforge.automl.metrics import classification_metrics, regression_metrics
 from trainforge.automl.names import ENSEMBLES, STACK_ENSEMBLE
+from trainforge.automl.runtime import onnx_convert
+from trainforge.automl.runtime.onnx_convert import onnx_frame
 
 # The SDK's default validation when none is given: cross-validation below 20,000 rows
 # (10 folds below 1,000 rows, else 3), a 10% holdout above.
@@ -36,6 +38,8 @@ class Settings:
     seed: int = 0
     # Explain each fitted pipeline by its raw columns (model_explainability).
     model_explainability: bool = True
+    # Featurize only with what converts to ONNX, and save the ONNX model too.
+    enable_onnx_compatible_models: bool = False
     # Forecasting: the series' time column, how far ahead, and what tells series apart.
     time_column_name: str | None = None
     forecast_horizon: int = 1
@@ -56,6 +60,9 @@ class Result:
     validation: str
     # Files of the run (name -> JSON-ready value): the confusion matrix, residuals.
     files: dict[str, Any] = field(default_factory=dict)
+    # The ONNX model's bytes (enable_onnx_compatible_models), or why there is none.
+    onnx: bytes | None = None
+    onnx_error: str | None = None
 
 
 class LabelEncodedClassifier:
@@ -295,17 +302,20 @@ class HashEncoder:
         return _transformer_tags()
 
 
-def detected_type(column: Any) -> str:
-    """The SDK's feature type of a raw column, as 'auto' featurization sees it."""
+def detected_type(column: Any, onnx: bool = False) -> str:
+    """The SDK's feature type of a raw column, as 'auto' featurization sees it (ONNX has
+    no hashing: every non-number is one-hot encoded there)."""
     kind = column.dtype.kind
     if kind in "biuf":
         return "Numeric"
     if kind == "M":
         return "DateTime"
+    if onnx:
+        return "Categorical"
     return "CategoricalHash" if column.nunique() > HASH_ABOVE else "Categorical"
 
 
-def featurizer(frame: Any, featurization: str | dict[str, Any]) -> Any:
+def featurizer(frame: Any, featurization: str | dict[str, Any], onnx: bool = False) -> Any:
     """The featurization of ``frame``'s columns: 'auto' imputes every column, one-hot
     encodes categoricals (hashes those of many values), splits datetimes into parts;
     'off' keeps the columns as they are; a ``FeaturizationConfig``'s settings set a
@@ -327,7 +337,7 @@ def featurizer(frame: Any, featurization: str | dict[str, Any]) -> Any:
     categorical: list[Any] = []
     parts: list[tuple[str, Any, Any]] = []
     for column in frame.columns:
-        purpose = purposes.get(column) or detected_type(frame[column])
+        purpose = purposes.get(column) or detected_type(frame[column], onnx)
         if column in dropped or purpose == "Ignore":
             continue
         if purpose == "Categorical" and onehot_blocked:
@@ -360,9 +370,11 @@ def featurizer(frame: Any, featurization: str | dict[str, Any]) -> Any:
             )
             parts.append((f"text:{column}", text, [column]))
     if categorical:
+        # ONNX frames carry a missing string as '' (onnx_convert.onnx_frame).
+        missing = {"missing_values": ""} if onnx else {}
         encode = Pipeline(
             [
-                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("impute", SimpleImputer(strategy="most_frequent", **missing)),
                 ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]
         )
@@ -396,9 +408,10 @@ def pipeline(settings: Settings, estimator: str, params: dict[str, Any], frame: 
     if estimator.startswith("xgboost.") and settings.task == "classification":
         model = LabelEncodedClassifier(model)
     if not settings.time_column_name:
-        return Pipeline(
-            [("featurize", featurizer(frame, settings.featurization)), ("model", model)]
+        featurize = featurizer(
+            frame, settings.featurization, settings.enable_onnx_compatible_models
         )
+        return Pipeline([("featurize", featurize), ("model", model)])
     time = TimeFeatures(settings.time_column_name)
     steps = Pipeline(
         [
@@ -461,6 +474,9 @@ def run_iteration(
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
 
     label = settings.label_column_name
+    if settings.enable_onnx_compatible_models:
+        training = onnx_frame(training)
+        validation = onnx_frame(validation) if validation is not None else None
     X, y = training.drop(columns=[label]), training[label]
     classify = settings.task == "classification"
     method, amount = _validation(settings, len(training), validation is not None)
@@ -508,13 +524,27 @@ def run_iteration(
     if settings.model_explainability:
         explained = (X_valid, truth) if method != "cv" else (X, y)
         files["raw_feature_importance"] = raw_feature_importance(settings, model, *explained)
+    result = Result(metrics=metrics, model=model, validation=described, files=files)
+    if settings.enable_onnx_compatible_models:
+        _add_onnx(result, X, settings.task)
     if estimator in ENSEMBLES:
-        return Result(metrics=metrics, model=model, validation=described, files=files)
+        return result
     files["featurization_summary"] = featurization_summary(model, X)
     importance = feature_importance(model)
     if importance is not None:
         files["feature_importance"] = importance
-    return Result(metrics=metrics, model=model, validation=described, files=files)
+    return result
+
+
+def _add_onnx(result: Result, frame: Any, task: str) -> None:
+    """The ONNX form of the fitted model and its resource; a model the converters cannot
+    take keeps its pickle and says why."""
+    try:
+        result.onnx, resource = onnx_convert.convert(result.model, frame, task)
+    except Exception as exc:  # noqa: BLE001 - any converter failure: no ONNX, said
+        result.onnx_error = f"{type(exc).__name__}: {exc}"
+        return
+    result.files["model_onnx"] = resource
 
 
 def rolling_origin_folds(settings: Settings, training: Any) -> list[tuple[Any, Any]]:

@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> None:
         pickle.dump(result.model, f)
     for name, value in result.files.items():
         Path("outputs", f"{name}.json").write_text(json.dumps(value))
+    if result.onnx is not None:
+        Path("outputs", "model.onnx").write_bytes(result.onnx)
+    elif result.onnx_error is not None:
+        print(f"No ONNX model: the converters refused this pipeline ({result.onnx_error})")
     run.flush()
     print(f"{settings.primary_metric}: {result.metrics.get(settings.primary_metric)}", flush=True)
 

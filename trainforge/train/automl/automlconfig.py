@@ -18,6 +18,10 @@ from trainforge.train.automl.exceptions import ConfigException
 __all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
 
 
+# Models left out when enable_onnx_compatible_models is set.
+ONNX_UNSUPPORTED = ("XGBoostClassifier", "XGBoostRegressor", "KNN")
+
+
 def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
     return ConfigException(
         f"Invalid argument(s) '{argument}' specified: {value!r}. Supported value(s): {allowed}."
@@ -46,6 +50,8 @@ class AutoMLConfig:
         default on, but off for forecasting).
     :param model_explainability: explain each iteration's model by its raw columns
         (read with ``trainforge.interpret.ExplanationClient``).
+    :param enable_onnx_compatible_models: also save each iteration's model as ONNX
+        (``get_output(return_onnx_model=True)``); no stack ensemble then.
     :param featurization: 'auto' (imputation, one-hot or hashed categoricals, datetime
         parts), 'off', or a ``FeaturizationConfig``.
     :param forecasting_parameters: a ``ForecastingParameters`` for task 'forecasting'
@@ -77,6 +83,7 @@ class AutoMLConfig:
         enable_voting_ensemble: bool = True,
         enable_stack_ensemble: bool | None = None,
         model_explainability: bool = True,
+        enable_onnx_compatible_models: bool = False,
         featurization: Any = "auto",
         forecasting_parameters: ForecastingParameters | None = None,
         X: Any = None,
@@ -234,7 +241,49 @@ class AutoMLConfig:
         self.forecasting_parameters = self._forecasting(
             task, forecasting_parameters, kwargs, training_data, columns
         )
+        self.enable_onnx_compatible_models = self._onnx(
+            bool(enable_onnx_compatible_models), task, featurization, training_data, columns
+        )
+        if self.enable_onnx_compatible_models:
+            self.enable_stack_ensemble = False  # as the SDK: no ONNX form of a stack
+            # XGBoost's label-encoding wrapper has no converter, and KNN's float32 distances
+            # in onnxruntime do not always pick the neighbours scikit-learn picks.
+            kept = [m for m in self.allowed_models if m not in ONNX_UNSUPPORTED]
+            if not kept:
+                raise _refuse("allowed_models", self.allowed_models,
+                              "models with an ONNX form (not XGBoost or KNN)")  # fmt: skip
+            self.allowed_models = kept
+            self.learners = [MODELS[task][m] for m in kept]
         self.user_settings = dict(kwargs)
+
+    @staticmethod
+    def _onnx(
+        wanted: bool, task: str, featurization: Any, data: Any, columns: list[str] | None
+    ) -> bool:
+        """Whether iterations save ONNX models: only for classification and regression,
+        with featurization ONNX can express (imputation, one-hot encoding)."""
+        if not wanted:
+            return False
+        if task == "forecasting":
+            raise _refuse(
+                "enable_onnx_compatible_models", True, "tasks 'classification' and 'regression'"
+            )
+        if isinstance(featurization, FeaturizationConfig):
+            for column, purpose in featurization.column_purposes.items():
+                if purpose in ("CategoricalHash", "DateTime", "Text"):
+                    raise _refuse(
+                        "column_purposes",
+                        f"{column}: {purpose}",
+                        "'Numeric', 'Categorical' or 'Ignore' with enable_onnx_compatible_models",
+                    )
+        for column in columns or []:
+            if data[column].dtype.kind == "M":
+                raise _refuse(
+                    "enable_onnx_compatible_models",
+                    f"datetime column {column!r}",
+                    "numbers or strings (give its parts as numbers, or drop it)",
+                )
+        return True  # fmt: skip
 
     def _forecasting(
         self,

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainforge.automl.core.shared.constants import MODEL_PATH, MODEL_PATH_ONNX
 from trainforge.automl.names import goal
 from trainforge.client.api import api
 from trainforge.client.api.automl import AutoMLApi
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
     from trainforge.train.automl.automlconfig import AutoMLConfig
 
-MODEL_FILE = "outputs/model.pkl"
+MODEL_FILE = MODEL_PATH
 DRIVER = "automl_driver.py"
 BANNER = "*" * 100
 LEGEND = [
@@ -87,6 +88,7 @@ def submit(
             "validation_size": config.validation_size,
             "featurization": config.featurization_settings,
             "model_explainability": config.model_explainability,
+            "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
         }
         series = config.forecasting_parameters
         if series is not None:
@@ -292,17 +294,31 @@ class AutoMLRun(Run):
             raise ConfigException(
                 "Invalid argument(s) 'iteration' specified: give iteration or metric, not both."
             )
-        if return_onnx_model:
-            raise ConfigException(
-                "Invalid argument(s) 'return_onnx_model' specified: ONNX models are not produced."
-            )
         best = self._best(iteration, metric)
+        if return_onnx_model:
+            return best, self._onnx_model(best)
         with tempfile.TemporaryDirectory(prefix="automl-model-") as folder:
             path = Path(folder) / "model.pkl"
             best.download_file(MODEL_FILE, str(path))
             with open(path, "rb") as f:
                 model = pickle.load(f)  # noqa: S301 - this run's own output
         return best, model
+
+    @staticmethod
+    def _onnx_model(best: Run) -> Any:
+        """The iteration's ``outputs/model.onnx`` as an ``onnx.ModelProto``."""
+        if MODEL_PATH_ONNX not in best.get_file_names():
+            raise ConfigException(
+                "Invalid argument(s) 'return_onnx_model' specified: iteration "
+                f"{best.id} saved no ONNX model (submit with enable_onnx_compatible_models="
+                "True; its log says why a pipeline had none)."
+            )
+        import onnx
+
+        with tempfile.TemporaryDirectory(prefix="automl-onnx-") as folder:
+            path = Path(folder) / "model.onnx"
+            best.download_file(MODEL_PATH_ONNX, str(path))
+            return onnx.load_model(str(path))
 
     def register_model(  # type: ignore[override]
         self,

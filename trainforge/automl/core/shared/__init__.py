@@ -1,0 +1,1 @@
+"""The SDK's ``azureml.automl.core.shared`` names that AutoML notebooks import."""

@@ -1,0 +1,1 @@
+"""The SDK's ``azureml.automl.runtime`` names that AutoML notebooks import."""
