@@ -6,12 +6,14 @@ escaped, an unknown id gets a page that says so, and no page throws a console er
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests import test_studio_browser as studio
 from tests.browser import artifact
+from tests.sweeps import CURVE
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
@@ -114,3 +116,61 @@ def test_an_unknown_run_or_workspace_gets_a_page_that_says_so(ws, page, console_
     sync_api.expect(page.locator("#problem")).to_contain_text("no-such-ws")
     while NOT_FOUND in console_errors:  # the refused requests the pages show
         console_errors.remove(NOT_FOUND)
+
+
+def test_the_hyperdrive_page_shows_trials_the_best_and_the_primary_metric_over_time(  # type: ignore[no-untyped-def]
+    experiment, project, page
+) -> None:
+    from trainforge.core import ScriptRunConfig
+    from trainforge.train.hyperdrive import (
+        GridParameterSampling,
+        HyperDriveConfig,
+        PrimaryMetricGoal,
+        choice,
+    )
+
+    (project / "train.py").write_text(textwrap.dedent(CURVE))
+    src = ScriptRunConfig(
+        source_directory=str(project),
+        script="train.py",
+        arguments=["--steps", 3, "--sleep", 0.05, "--linger", 0],
+    )
+    sweep = experiment.submit(
+        HyperDriveConfig(
+            run_config=src,
+            hyperparameter_sampling=GridParameterSampling({"--ceiling": choice(0.5, 0.9, 0.3)}),
+            primary_metric_name="accuracy",
+            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+            max_total_runs=3,
+            max_concurrent_runs=3,
+        )
+    )
+    page.goto(sweep.get_portal_url())  # while it runs: the page follows it to the end
+    page.get_by_role("heading", name="HyperDrive").wait_for()
+    sweep.wait_for_completion()
+    summary = page.locator("#sweep-summary")
+    sync_api.expect(summary).to_contain_text("3 of 3 trials", timeout=60_000)
+    sync_api.expect(summary).to_contain_text("Best:")
+    sync_api.expect(summary).to_contain_text("with 0.9")
+    rows = page.locator("#trials tr")
+    sync_api.expect(rows).to_have_count(4)
+    sync_api.expect(page.locator("#trials th").nth(3)).to_have_text("--ceiling")
+    sync_api.expect(page.locator("#trials td", has_text="Completed")).to_have_count(3)
+    best = page.locator("#trials tr.best")
+    sync_api.expect(best).to_have_count(1)
+    sync_api.expect(best).to_contain_text("★ best")
+    sync_api.expect(best.locator("td").nth(3)).to_have_text("0.9")
+    by_ceiling = {}
+    for trial in sweep.get_children():
+        by_ceiling[trial.get_details()["runDefinition"]["arguments"][-1]] = trial.id
+    sync_api.expect(best.locator("td").nth(2)).to_have_text(by_ceiling["0.9"])
+    page.locator("#sweep-plot canvas").wait_for()
+    # uPlot's legend: one series per trial.
+    sync_api.expect(page.locator("#sweep-chart .u-legend .u-series")).to_have_count(4)
+    sync_api.expect(page.locator("#parallel polyline.trial-line")).to_have_count(3)
+    page.get_by_role("link", name=by_ceiling["0.5"], exact=True).first.click()
+    page.get_by_role("heading", name=f"Run {by_ceiling['0.5']}").wait_for()
+    sync_api.expect(page.locator("#parent-link")).to_have_text(sweep.id)
+    page.go_back()
+    page.locator("#sweep-plot canvas").wait_for()
+    page.screenshot(path=str(artifact("studio-hyperdrive.png")), full_page=True)
