@@ -174,3 +174,83 @@ def test_the_hyperdrive_page_shows_trials_the_best_and_the_primary_metric_over_t
     page.go_back()
     page.locator("#sweep-plot canvas").wait_for()
     page.screenshot(path=str(artifact("studio-hyperdrive.png")), full_page=True)
+
+
+PREPARE = """
+import os, sys
+os.makedirs(sys.argv[1], exist_ok=True)
+open(os.path.join(sys.argv[1], "data.txt"), "w").write("prepared")
+"""
+TRAIN = """
+import sys, time
+time.sleep(float(sys.argv[2]))
+print(open(sys.argv[1] + "/data.txt").read())
+"""
+
+
+def test_the_pipeline_page_draws_the_step_graph_with_live_states_and_marks_reuse(  # type: ignore[no-untyped-def]
+    ws, tmp_path, page
+) -> None:
+    import uuid
+
+    from tests.test_pipelines import write
+    from trainforge.pipeline.core import Pipeline, PipelineData
+    from trainforge.pipeline.steps import PythonScriptStep
+
+    def pipeline() -> Pipeline:
+        data = PipelineData("prepared")
+        prepare = PythonScriptStep(
+            "prepare.py",
+            name="prepare <data>",
+            arguments=[data],
+            outputs=[data],
+            source_directory=write(tmp_path / "prepare", "prepare.py", PREPARE),
+        )
+        train = PythonScriptStep(
+            "train.py",
+            name="train",
+            arguments=[data, 5],  # long enough for a refresh to see it run
+            inputs=[data],
+            source_directory=write(tmp_path / "train", "train.py", TRAIN),
+        )
+        return Pipeline(ws, [prepare, train])
+
+    name = f"studio-pipeline-{uuid.uuid4().hex[:6]}"
+    first = pipeline().submit(name)
+    page.goto(first.get_portal_url())
+    page.get_by_role("heading", name="Pipeline steps").wait_for()
+    graph = page.locator("#step-graph")
+    steps = graph.locator("g.step")
+    sync_api.expect(steps).to_have_count(2)
+    sync_api.expect(graph.locator("path.edge")).to_have_count(1)
+    edge = graph.locator("path.edge")
+    assert (
+        edge.get_attribute("data-from") == "prepare <data>"
+        and edge.get_attribute("data-to") == "train"
+    )
+    train = graph.locator('g.step[data-step="train"]')
+    # Live: the page follows the steps to the end without a reload.
+    sync_api.expect(train).to_have_attribute("data-status", "Running", timeout=60_000)
+    sync_api.expect(train).to_have_attribute("data-status", "Completed", timeout=60_000)
+    sync_api.expect(graph.locator('g.step[data-step="prepare <data>"]')).to_have_attribute(
+        "data-status", "Completed"
+    )
+    assert first.wait_for_completion(show_output=False) == "Completed"
+    sync_api.expect(page.locator("#steps td", has_text="Completed")).to_have_count(2)
+    assert graph.locator("g.step text", has_text="prepare <data>").count() == 1  # escaped
+    page.screenshot(path=str(artifact("studio-pipeline.png")), full_page=True)
+
+    # The same pipeline again: both steps reused, marked on the graph and in the table.
+    second = pipeline().submit(name)
+    assert second.wait_for_completion(show_output=False) == "Completed"
+    page.goto(second.get_portal_url())
+    page.get_by_role("heading", name="Pipeline steps").wait_for()
+    sync_api.expect(page.locator('#step-graph g.step[data-reused="yes"]')).to_have_count(2)
+    sync_api.expect(page.locator("#step-graph")).to_contain_text("♻ reused")
+    earlier = {step.name: step.id for step in first.get_steps()}
+    reused = page.locator("#steps tr", has_text="train").locator("td").nth(5)
+    sync_api.expect(reused).to_have_text(f"♻ {earlier['train']}")
+    page.screenshot(path=str(artifact("studio-pipeline-reused.png")), full_page=True)
+    page.locator('#step-graph g.step[data-step="train"]').click()  # a step opens its run
+    page.locator("#parent-link").wait_for()
+    sync_api.expect(page.locator("#parent-link")).to_have_text(second.id)
