@@ -254,3 +254,101 @@ def test_the_pipeline_page_draws_the_step_graph_with_live_states_and_marks_reuse
     page.locator('#step-graph g.step[data-step="train"]').click()  # a step opens its run
     page.locator("#parent-link").wait_for()
     sync_api.expect(page.locator("#parent-link")).to_have_text(second.id)
+
+
+def test_the_compute_page_shows_node_states_and_the_queue(  # type: ignore[no-untyped-def]
+    ws, experiment, project, clusters, page
+) -> None:
+    from trainforge.core import ScriptRunConfig
+
+    cluster = clusters(max_nodes=1)
+    (project / "train.py").write_text("import time\nprint('busy', flush=True)\ntime.sleep(120)\n")
+    busy = experiment.submit(ScriptRunConfig(str(project), "train.py", compute_target=cluster))
+    waiting = experiment.submit(ScriptRunConfig(str(project), "train.py", compute_target=cluster))
+    try:
+        page.goto(_url(ws, "computes"))
+        page.get_by_role("heading", name=f"Compute of {ws.name}").wait_for()
+        row = page.locator("#clusters tr", has_text=cluster.name)
+        sync_api.expect(row.locator("td").nth(4)).to_have_text("0-1")
+        # Live: the node comes up and takes the first run; the second waits in the queue.
+        sync_api.expect(row.locator("td").nth(7)).to_have_text("1", timeout=60_000)  # running
+        sync_api.expect(row.locator("td").nth(12)).to_have_text("1")  # queued runs
+        page.screenshot(path=str(artifact("studio-computes.png")), full_page=True)
+        row.get_by_role("link", name=cluster.name).click()
+        page.get_by_role("heading", name=f"Cluster {cluster.name}").wait_for()
+        sync_api.expect(page.locator("#queue")).to_contain_text(waiting.id)
+        sync_api.expect(page.locator("#running")).to_contain_text(busy.id)
+        nodes = page.locator("#nodes tr").filter(has=page.locator("td"))
+        sync_api.expect(nodes).to_have_count(1)
+        sync_api.expect(nodes.first).to_contain_text("running")
+        sync_api.expect(nodes.first).to_contain_text(busy.id)
+        page.screenshot(path=str(artifact("studio-cluster.png")), full_page=True)
+    finally:
+        waiting.cancel()
+        busy.cancel()
+    sync_api.expect(page.locator("#queue")).to_contain_text("No run waits", timeout=60_000)
+
+
+def test_datastores_datasets_and_models_pages(ws, tmp_path, page, console_errors) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from trainforge.core import Dataset, Model
+
+    tag = uuid.uuid4().hex[:8]
+    source = tmp_path / "upload"
+    (source / "images").mkdir(parents=True)
+    (source / "images" / "<b>cat.txt").write_text("meow")
+    (source / "labels.csv").write_text("a,b\n1,2\n")
+    store = ws.get_default_datastore()
+    store.upload(str(source), target_path=f"studio-{tag}", show_progress=False)
+    Dataset.File.from_files((store, f"studio-{tag}")).register(ws, f"files-{tag}")
+    model_file = tmp_path / "model.pkl"
+    model_file.write_bytes(b"model")
+    for _ in range(2):
+        Model.register(ws, str(model_file), f"model-{tag}", tags={"team": "<vision>"})
+
+    page.goto(_url(ws, "datastores"))
+    page.get_by_role("heading", name=f"Datastores of {ws.name}").wait_for()
+    sync_api.expect(page.locator("#datastores tr", has_text=store.name)).to_contain_text("default")
+    page.get_by_role("link", name=store.name, exact=True).click()
+    page.get_by_role("heading", name=f"Datastore {store.name}").wait_for()
+    page.get_by_role("link", name=f"studio-{tag}/").click()
+    sync_api.expect(page.locator("#crumbs")).to_contain_text(f"studio-{tag}")
+    entries = page.locator("#entries tr").filter(has=page.locator("td"))
+    sync_api.expect(entries).to_have_count(2)
+    sync_api.expect(entries.nth(0)).to_contain_text("images/")  # folders first
+    sync_api.expect(entries.nth(1)).to_contain_text("labels.csv")
+    page.get_by_role("link", name="images/").click()
+    sync_api.expect(entries).to_have_count(1)
+    sync_api.expect(entries.first.locator("td").first).to_have_text("<b>cat.txt")
+    sync_api.expect(entries.first).to_contain_text("4 B")
+    page.screenshot(path=str(artifact("studio-datastore.png")), full_page=True)
+    page.locator("#crumbs").get_by_role("link", name=store.name).click()
+    page.get_by_role("link", name=f"studio-{tag}/").wait_for()
+
+    page.get_by_role("link", name="Datasets", exact=True).click()
+    page.get_by_role("heading", name=f"Datasets of {ws.name}").wait_for()
+    dataset = page.locator("#datasets tr", has_text=f"files-{tag}")
+    sync_api.expect(dataset).to_contain_text("File")
+    dataset.get_by_role("link").click()  # its path opens the datastore's folder
+    page.get_by_role("link", name="images/").wait_for()
+
+    page.get_by_role("link", name="Models", exact=True).click()
+    page.get_by_role("heading", name=f"Models of {ws.name}").wait_for()
+    model = page.locator("#models tr", has_text=f"model-{tag}")
+    sync_api.expect(model.locator("td").nth(1)).to_have_text("2, 1")
+    sync_api.expect(model).to_contain_text("team=<vision>")
+    page.screenshot(path=str(artifact("studio-models.png")), full_page=True)
+    page.get_by_role("link", name="Endpoints", exact=True).click()
+    page.get_by_role("heading", name=f"Endpoints of {ws.name}").wait_for()
+
+    # A path that leaves the datastore, a datastore that is not there: pages that say so.
+    page.goto(_url(ws, f"datastores/{store.name}?prefix=../../etc"))
+    page.get_by_role("heading", name="Bad request").wait_for()
+    sync_api.expect(page.locator("#problem")).to_contain_text("prefix")
+    page.goto(_url(ws, "datastores/no_such_store"))
+    page.get_by_role("heading", name="Not found").wait_for()
+    refused = "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    for expected in (refused, NOT_FOUND):
+        while expected in console_errors:
+            console_errors.remove(expected)
