@@ -352,3 +352,47 @@ def test_datastores_datasets_and_models_pages(ws, tmp_path, page, console_errors
     for expected in (refused, NOT_FOUND):
         while expected in console_errors:
             console_errors.remove(expected)
+
+
+def test_selected_runs_compare_side_by_side_and_charts_take_log_scale_and_smoothing(  # type: ignore[no-untyped-def]
+    experiment, page
+) -> None:
+    made = []
+    for lr in (0.1, 0.01):
+        run = experiment.start_logging(snapshot_directory=None)
+        run.tag("lr", str(lr))
+        for i in range(20):
+            run.log("loss <x>", lr * 10 / (i + 1))
+        run.log("final", lr)
+        run.complete()
+        made.append(run)
+    workspace = experiment.workspace
+    page.goto(_url(workspace, f"experiments/{experiment.name}"))
+    button = page.get_by_role("button", name="Compare selected")
+    sync_api.expect(button).to_be_disabled()
+    for run in made:
+        page.get_by_role("checkbox", name=f"compare {run.id}").check()
+    sync_api.expect(button).to_be_enabled()
+    button.click()
+    page.get_by_role("heading", name="Compare 2 runs").wait_for()
+    compared = page.locator("#compare-table")
+    sync_api.expect(compared.locator("tr", has_text="tag lr")).to_contain_text("0.1")
+    sync_api.expect(compared.locator("tr", has_text="tag lr")).to_contain_text("0.01")
+    sync_api.expect(compared.locator("tr", has_text="metric final")).to_contain_text("0.01")
+    overlaid = page.locator('.chart[data-metric="loss <x>"]')
+    overlaid.locator("canvas").wait_for()
+    sync_api.expect(overlaid.locator(".u-legend .u-series")).to_have_count(3)  # x and two runs
+    page.screenshot(path=str(artifact("studio-compare.png")), full_page=True)
+    compared.get_by_role("link", name=made[0].id).click()
+
+    page.get_by_role("heading", name=f"Run {made[0].id}").wait_for()
+    loss = page.locator('.chart[data-metric="loss <x>"]')
+    loss.locator("canvas").wait_for()
+    sync_api.expect(loss).to_have_attribute("data-scale", "linear")
+    page.get_by_label("log scale").check()
+    sync_api.expect(loss).to_have_attribute("data-scale", "log")
+    page.locator("#smoothing").fill("0.6")
+    sync_api.expect(page.locator("#smoothing-value")).to_have_text("0.6")
+    sync_api.expect(loss.locator(".u-legend .u-series")).to_have_count(3)
+    sync_api.expect(loss.locator(".u-legend")).to_contain_text("loss <x> (smoothed)")
+    page.screenshot(path=str(artifact("studio-run-chart-log-smoothed.png")), full_page=True)
