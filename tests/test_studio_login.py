@@ -89,3 +89,26 @@ def test_a_run_token_makes_no_login_links(api: Api) -> None:
         "POST", "/studio/login-links", headers={"Authorization": f"Bearer {token}"}
     )
     assert refused.status_code == 403, refused.text
+
+
+def test_a_datastore_folder_lists_its_entries_and_refuses_paths_that_leave_it(api: Api) -> None:
+    """What the studio's datastore browser reads: one folder, folders first."""
+    store = api.call("GET", "/workspaces/ws-studio/datastores/workspaceblobstore")
+    root = Path(store["path"])
+    (root / "data" / "images").mkdir(parents=True)
+    (root / "data" / "labels.csv").write_text("a,b\n")
+    listing = api.call(
+        "GET",
+        "/workspaces/ws-studio/datastores/workspaceblobstore/files",
+        params={"prefix": "data"},
+    )
+    assert listing["prefix"] == "data" and not listing["truncated"]
+    assert [(e["name"], e["path"], e["type"], e["size"]) for e in listing["entries"]] == [
+        ("images", "data/images", "directory", None),
+        ("labels.csv", "data/labels.csv", "file", 4),
+    ]
+    path = "/workspaces/ws-studio/datastores/workspaceblobstore/files"
+    climbs = api.request("GET", path, params={"prefix": "../.."})
+    assert "climbs out of its root" in error_message(climbs, 400)
+    missing = api.request("GET", path, params={"prefix": "nope"})
+    assert "has no folder 'nope'" in error_message(missing, 404)

@@ -132,6 +132,25 @@ class StorageAccess(BaseModel):
     expires: datetime | None = None
 
 
+class DatastoreEntry(BaseModel):
+    """A file or folder directly under a folder of a datastore (the studio browses them)."""
+
+    name: str
+    path: str
+    type: Literal["file", "directory"]
+    size: int | None = None
+
+
+class DatastoreListing(BaseModel):
+    """``GET .../datastores/{name}/files?prefix=``: one folder, folders first; ``truncated``
+    when it held more than ``limit`` entries."""
+
+    datastore_name: str
+    prefix: str
+    entries: list[DatastoreEntry]
+    truncated: bool = False
+
+
 class DatasetPath(BaseModel):
     """One path of a dataset: a datastore and a path (globs allowed) or an http(s) URL."""
 

@@ -4,7 +4,12 @@ storage access a client or a run needs to move data."""
 from __future__ import annotations
 
 from trainforge.client.api import WorkspaceResource
-from trainforge.schemas.datastores import DatastoreInfo, DatastoreRegister, StorageAccess
+from trainforge.schemas.datastores import (
+    DatastoreInfo,
+    DatastoreListing,
+    DatastoreRegister,
+    StorageAccess,
+)
 
 
 class DatastoresApi(WorkspaceResource):
@@ -30,6 +35,12 @@ class DatastoresApi(WorkspaceResource):
 
     def delete(self, name: str) -> None:
         self.client.delete(self.path(name))
+
+    def browse(self, name: str, prefix: str = "") -> DatastoreListing:
+        """The files and folders directly under ``prefix`` of the datastore."""
+        return DatastoreListing.model_validate(
+            self.client.get(f"{self.path(name)}/files", prefix=prefix)
+        )
 
     def access(self, name: str) -> StorageAccess:
         """Where the datastore's files are and a short-lived credential for them."""
