@@ -3,6 +3,10 @@ the recorded curves with the trials each policy cancels."""
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+from typing import Any
+
 from trainforge.train.hyperdrive import (
     ASHAPolicy,
     BanditPolicy,
@@ -60,3 +64,31 @@ POLICIES = {
 
 def curve(ceiling: float) -> list[float]:
     return [ceiling * n / STEPS for n in range(1, STEPS + 1)]
+
+
+def submit_ceiling_sweep(experiment: Any, project: Path) -> Any:
+    """A 3-trial grid sweep over ``--ceiling`` of the curve script, all at once."""
+    from trainforge.core import ScriptRunConfig
+    from trainforge.train.hyperdrive import (
+        GridParameterSampling,
+        HyperDriveConfig,
+        PrimaryMetricGoal,
+        choice,
+    )
+
+    (project / "train.py").write_text(textwrap.dedent(CURVE))
+    src = ScriptRunConfig(
+        source_directory=str(project),
+        script="train.py",
+        arguments=["--steps", 3, "--sleep", 0.05, "--linger", 0],
+    )
+    return experiment.submit(
+        HyperDriveConfig(
+            run_config=src,
+            hyperparameter_sampling=GridParameterSampling({"--ceiling": choice(0.5, 0.9, 0.3)}),
+            primary_metric_name="accuracy",
+            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+            max_total_runs=3,
+            max_concurrent_runs=3,
+        )
+    )

@@ -6,14 +6,13 @@ escaped, an unknown id gets a page that says so, and no page throws a console er
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests import test_studio_browser as studio
 from tests.browser import artifact
-from tests.sweeps import CURVE
+from tests.sweeps import submit_ceiling_sweep
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
@@ -121,30 +120,7 @@ def test_an_unknown_run_or_workspace_gets_a_page_that_says_so(ws, page, console_
 def test_the_hyperdrive_page_shows_trials_the_best_and_the_primary_metric_over_time(  # type: ignore[no-untyped-def]
     experiment, project, page
 ) -> None:
-    from trainforge.core import ScriptRunConfig
-    from trainforge.train.hyperdrive import (
-        GridParameterSampling,
-        HyperDriveConfig,
-        PrimaryMetricGoal,
-        choice,
-    )
-
-    (project / "train.py").write_text(textwrap.dedent(CURVE))
-    src = ScriptRunConfig(
-        source_directory=str(project),
-        script="train.py",
-        arguments=["--steps", 3, "--sleep", 0.05, "--linger", 0],
-    )
-    sweep = experiment.submit(
-        HyperDriveConfig(
-            run_config=src,
-            hyperparameter_sampling=GridParameterSampling({"--ceiling": choice(0.5, 0.9, 0.3)}),
-            primary_metric_name="accuracy",
-            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-            max_total_runs=3,
-            max_concurrent_runs=3,
-        )
-    )
+    sweep = submit_ceiling_sweep(experiment, project)
     page.goto(sweep.get_portal_url())  # while it runs: the page follows it to the end
     page.get_by_role("heading", name="HyperDrive").wait_for()
     sweep.wait_for_completion()

@@ -25,15 +25,9 @@ import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, artifact
 from tests.helpers import wait_until
-from tests.sweeps import CURVE
+from tests.sweeps import CURVE, submit_ceiling_sweep
 from trainforge.core import Experiment, ScriptRunConfig
 from trainforge.core.runconfig import PyTorchConfiguration
-from trainforge.train.hyperdrive import (
-    GridParameterSampling,
-    HyperDriveConfig,
-    PrimaryMetricGoal,
-    choice,
-)
 from trainforge.widgets import RunDetails
 from trainforge.widgets.run_details import REFRESH_ENV, next_interval
 
@@ -171,22 +165,7 @@ def test_show_outside_jupyter_prints_the_studio_link_and_a_summary(
 
 
 def test_widget_data_of_a_hyperdrive_run(experiment: Experiment, project: Path) -> None:
-    (project / "train.py").write_text(textwrap.dedent(CURVE))
-    src = ScriptRunConfig(
-        source_directory=str(project),
-        script="train.py",
-        arguments=["--steps", 3, "--sleep", 0.05, "--linger", 0],
-    )
-    sweep = experiment.submit(
-        HyperDriveConfig(
-            run_config=src,
-            hyperparameter_sampling=GridParameterSampling({"--ceiling": choice(0.5, 0.9, 0.3)}),
-            primary_metric_name="accuracy",
-            primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-            max_total_runs=3,
-            max_concurrent_runs=3,
-        )
-    )
+    sweep = submit_ceiling_sweep(experiment, project)
     sweep.wait_for_completion()
     details = RunDetails(sweep)
     data = details.get_widget_data()

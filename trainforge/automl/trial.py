@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 
 from trainforge.automl.metrics import classification_metrics, regression_metrics
 from trainforge.automl.names import ENSEMBLES, STACK_ENSEMBLE
@@ -65,7 +66,7 @@ class Result:
     onnx_error: str | None = None
 
 
-class LabelEncodedClassifier:
+class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """A classifier fitted on label indices (XGBoost wants 0..n-1), predicting the labels."""
 
     def __init__(self, estimator: Any) -> None:
@@ -82,26 +83,6 @@ class LabelEncodedClassifier:
     def predict_proba(self, X: Any) -> Any:
         return self.estimator.predict_proba(X)
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"estimator": self.estimator}
-
-    def set_params(self, **params: Any) -> LabelEncodedClassifier:
-        self.estimator = params.get("estimator", self.estimator)
-        return self
-
-    @property
-    def _estimator_type(self) -> str:
-        return "classifier"
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import ClassifierTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type="classifier",
-            target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags(),
-        )
-
 
 # What a forecast's time column becomes (the SDK's DateTimeTransformer parts).
 TIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
@@ -109,17 +90,7 @@ TIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 FORECAST_COLUMN = "_automl_target_col"
 
 
-def _transformer_tags() -> Any:
-    from sklearn.utils import Tags, TargetTags, TransformerTags
-
-    return Tags(
-        estimator_type="transformer",
-        target_tags=TargetTags(required=False),
-        transformer_tags=TransformerTags(),
-    )
-
-
-class TimeFeatures:
+class TimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """A forecast's time column as features: its calendar parts (season) and its distance
     in days from the training data's first time (trend)."""
 
@@ -141,25 +112,12 @@ class TimeFeatures:
         parts[f"{self.column}_days"] = (times - self.origin_).dt.total_seconds() / 86400
         return out.assign(**parts)
 
-    def fit_transform(self, X: Any, y: Any = None) -> Any:
-        return self.fit(X, y).transform(X)
-
     def get_feature_names_out(self, input_features: Any = None) -> Any:
         names = [f"{self.column}_{part}" for part in (*TIME_PARTS, "days")]
         return np.array(names, dtype=object)
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"column": self.column}
 
-    def set_params(self, **params: Any) -> TimeFeatures:
-        self.column = params.get("column", self.column)
-        return self
-
-    def __sklearn_tags__(self) -> Any:
-        return _transformer_tags()
-
-
-class SeriesTrend:
+class SeriesTrend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """A regressor of a series' detrended values: each series' straight-line trend over
     time is fitted first and the pipeline learns what is left (season, the other
     features), since tree learners cannot extrapolate a trend past the training times
@@ -210,30 +168,9 @@ class SeriesTrend:
     def predict(self, X: Any) -> Any:
         return np.asarray(self.pipeline.predict(X), dtype=float) + self._trend(X)
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"pipeline": self.pipeline, "time_column": self.time_column, "ids": self.ids}
-
-    def set_params(self, **params: Any) -> SeriesTrend:
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
-
     @property
     def named_steps(self) -> Any:
         return self.pipeline.named_steps
-
-    @property
-    def _estimator_type(self) -> str:
-        return "regressor"
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import RegressorTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type="regressor",
-            target_tags=TargetTags(required=True),
-            regressor_tags=RegressorTags(),
-        )
 
 
 class ForecastingModel:
@@ -261,7 +198,7 @@ HASH_ABOVE, HASH_BITS = 100, 8
 TEXT_FEATURES = 1000
 
 
-class HashEncoder:
+class HashEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """One-hot encoding of a categorical column's values hashed into ``2**number_of_bits``
     columns (the SDK's HashOneHotEncoder): the same value always lands in the same column,
     and a value unseen in training still gets one."""
@@ -284,22 +221,9 @@ class HashEncoder:
                 out[i, j * width + zlib.crc32(str(value).encode()) % width] = 1.0
         return out
 
-    def fit_transform(self, X: Any, y: Any = None) -> Any:
-        return self.fit(X).transform(X)
-
     def get_feature_names_out(self, input_features: Any = None) -> Any:
         width = 2**self.number_of_bits
         return np.array([f"{c}_hash_{i}" for c in self.columns_ for i in range(width)], object)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"number_of_bits": self.number_of_bits}
-
-    def set_params(self, **params: Any) -> HashEncoder:
-        self.number_of_bits = params.get("number_of_bits", self.number_of_bits)
-        return self
-
-    def __sklearn_tags__(self) -> Any:
-        return _transformer_tags()
 
 
 def detected_type(column: Any, onnx: bool = False) -> str:
@@ -642,12 +566,9 @@ def feature_importance(model: Any) -> dict[str, Any] | None:
     """The fitted learner's own importance of each engineered feature (tree importances,
     or the mean absolute coefficient of a linear model), largest first; None for a learner
     without either (KNN)."""
-    learner = model.named_steps["model"]
-    learner = (
-        getattr(learner, "estimator", learner)
-        if isinstance(learner, LabelEncodedClassifier)
-        else learner
-    )
+    learner: Any = model.named_steps["model"]
+    if isinstance(learner, LabelEncodedClassifier):
+        learner = learner.estimator
     values = getattr(learner, "feature_importances_", None)
     if values is None and getattr(learner, "coef_", None) is not None:
         coef = np.abs(np.asarray(learner.coef_, dtype=float))

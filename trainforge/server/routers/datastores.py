@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from trainforge.schemas.datastores import (
-    DatastoreEntry,
     DatastoreInfo,
     DatastoreListing,
     DatastoreRegister,
     StorageAccess,
 )
-from trainforge.server.errors import BadRequest, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
 from trainforge.server.services import datastores, request_keys
-from trainforge.storage.locations import UnsafePathError, datastore_path, join, open_filesystem
 
 router = APIRouter()
-MAX_LISTING = 1000
 
 
 @router.get("/workspaces/{ws}/datastores", response_model=list[DatastoreInfo])
@@ -83,42 +78,11 @@ def browse_datastore(
     ws: str,
     name: str,
     prefix: Annotated[str, Query(max_length=1024)] = "",
-    limit: Annotated[int, Query(ge=1, le=MAX_LISTING)] = MAX_LISTING,
+    limit: Annotated[int, Query(ge=1, le=datastores.MAX_LISTING)] = datastores.MAX_LISTING,
     cp: ControlPlane = Depends(plane),
 ) -> DatastoreListing:
     """The files and folders directly under ``prefix`` of the datastore (its root when
     empty), read through its filesystem; a path that leaves the datastore is a 400."""
-    try:
-        folder = datastore_path(prefix, "prefix")
-    except UnsafePathError as exc:
-        raise BadRequest(str(exc)) from exc
     with cp.store.session() as db:
         found = datastores.access(db, cp.workspaces.get_row(db, ws), name, cp.vault)
-    fs = open_filesystem(found)
-    root = found.root.rstrip("/")
-    where = join(root, folder)
-    try:
-        items = fs.ls(where, detail=True) if fs.isdir(where) else None
-    except (OSError, ValueError):  # not there, or a name the filesystem cannot hold
-        items = None
-    if items is None:
-        raise NotFound(f"Datastore {name!r} has no folder {folder!r}")
-    entries = []
-    for item in items:
-        full = str(item["name"]).rstrip("/")
-        inside = full[len(root) :].strip("/") if full.startswith(root) else full
-        if not inside or inside == folder:
-            continue
-        kind = "directory" if item.get("type") == "directory" else "file"
-        entries.append(
-            DatastoreEntry(
-                name=posixpath.basename(inside),
-                path=inside,
-                type=kind,
-                size=int(item["size"]) if kind == "file" and item.get("size") is not None else None,
-            )
-        )
-    entries.sort(key=lambda e: (e.type != "directory", e.name))
-    return DatastoreListing(
-        datastore_name=name, prefix=folder, entries=entries[:limit], truncated=len(entries) > limit
-    )
+    return datastores.browse(found, name, prefix, limit)

@@ -8,6 +8,7 @@ returns: not a key-vault secret, so the secrets API can neither read nor replace
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from trainforge.schemas.datastores import (
     DatastoreCredentials,
+    DatastoreEntry,
     DatastoreInfo,
+    DatastoreListing,
     DatastoreRegister,
     DatastoreType,
     StorageAccess,
@@ -27,7 +30,13 @@ from trainforge.schemas.datastores import (
 from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import secrets
 from trainforge.server.store import models
-from trainforge.storage.locations import blob_service_url, open_filesystem
+from trainforge.storage.locations import (
+    UnsafePathError,
+    blob_service_url,
+    datastore_path,
+    join,
+    open_filesystem,
+)
 
 log = logging.getLogger("trainforge.server")
 # A SAS handed to a client or a run lasts this long; runs longer than this re-ask.
@@ -366,3 +375,44 @@ def _ensure_container(config: dict[str, Any], request: DatastoreRegister) -> Non
         ) from None
     finally:
         client.close()
+
+
+# A datastore folder listing answers at most this many entries.
+MAX_LISTING = 1000
+
+
+def browse(found: StorageAccess, name: str, prefix: str, limit: int) -> DatastoreListing:
+    """The files and folders directly under ``prefix`` of the datastore (its root when
+    empty), read through its filesystem; a path that leaves the datastore is a 400."""
+    try:
+        folder = datastore_path(prefix, "prefix")
+    except UnsafePathError as exc:
+        raise BadRequest(str(exc)) from exc
+    fs = open_filesystem(found)
+    root = found.root.rstrip("/")
+    where = join(root, folder)
+    try:
+        items = fs.ls(where, detail=True) if fs.isdir(where) else None
+    except (OSError, ValueError):  # not there, or a name the filesystem cannot hold
+        items = None
+    if items is None:
+        raise NotFound(f"Datastore {name!r} has no folder {folder!r}")
+    entries = []
+    for item in items:
+        full = str(item["name"]).rstrip("/")
+        inside = full[len(root) :].strip("/") if full.startswith(root) else full
+        if not inside or inside == folder:
+            continue
+        kind = "directory" if item.get("type") == "directory" else "file"
+        entries.append(
+            DatastoreEntry(
+                name=posixpath.basename(inside),
+                path=inside,
+                type=kind,
+                size=int(item["size"]) if kind == "file" and item.get("size") is not None else None,
+            )
+        )
+    entries.sort(key=lambda e: (e.type != "directory", e.name))
+    return DatastoreListing(
+        datastore_name=name, prefix=folder, entries=entries[:limit], truncated=len(entries) > limit
+    )
