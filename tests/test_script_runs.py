@@ -92,8 +92,9 @@ def test_runs_of_one_snapshot_fetch_it_once_and_each_starts_from_it_unchanged(
         """,
     )
     config = ScriptRunConfig(source_directory=str(project), script="train.py")
-    runs = [experiment.submit(config) for _ in range(2)]
-    for run in runs:
+    runs = []
+    for _ in range(2):  # one after the other: the second finds the first's copy
+        runs.append(run := experiment.submit(config))
         assert run.wait_for_completion()["status"] == "Completed"
         assert "marks 0" in run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
     assert runs[0].get_details()["properties"]["ContentSnapshotId"] == (
