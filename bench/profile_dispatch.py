@@ -164,7 +164,9 @@ def main(nodes: int, count: int) -> None:
         f"{nodes} node(s), {count} runs: {count / (last_end - started):.2f} runs/s (server's clock)"
     )
     for name, values in phases.items():
-        print(f"  {name:45s} p50 {_median_ms(values):7.0f} ms")
+        kept = [v for v in values if v is not None]
+        worst = f"max {max(kept) * 1e3:7.0f} ms" if kept else ""
+        print(f"  {name:45s} p50 {_median_ms(values):7.0f} ms  {worst}")
     totals: dict[str, list[float]] = {}
     for name in pids:
         group = "agents" if name.startswith("agent") else name
