@@ -44,11 +44,16 @@ def _lines(path: str) -> list[tuple[float, str]]:
     return found
 
 
-def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
+def _cpu(pids: dict[str, int]) -> dict[str, tuple[float, float, float]]:
+    """Each process's CPU seconds: its own, its children's, and of its own the kernel's."""
     out = {}
     for name, pid in pids.items():
         times = psutil.Process(pid).cpu_times()
-        out[name] = (times.user + times.system, times.children_user + times.children_system)
+        out[name] = (
+            times.user + times.system,
+            times.children_user + times.children_system,
+            times.system,
+        )
     return out
 
 
@@ -159,19 +164,28 @@ def main(nodes: int, count: int) -> None:
         f"{nodes} node(s), {count} runs: {count / (last_end - started):.2f} runs/s (server's clock)"
     )
     for name, values in phases.items():
-        print(f"  {name:45s} p50 {_median_ms(values):7.0f} ms")
+        kept = [v for v in values if v is not None]
+        worst = f"max {max(kept) * 1e3:7.0f} ms" if kept else ""
+        print(f"  {name:45s} p50 {_median_ms(values):7.0f} ms  {worst}")
     totals: dict[str, list[float]] = {}
     for name in pids:
         group = "agents" if name.startswith("agent") else name
-        own = cpu_after[name][0] - cpu_before[name][0]
-        children = cpu_after[name][1] - cpu_before[name][1]
-        totals.setdefault(group, [0.0, 0.0])
-        totals[group][0] += own
-        totals[group][1] += children
-    for group, (own, children) in totals.items():
+        totals.setdefault(group, [0.0, 0.0, 0.0])
+        for i in range(3):
+            totals[group][i] += cpu_after[name][i] - cpu_before[name][i]
+    for group, (own, children, kernel) in totals.items():
         print(
-            f"  CPU {group:8s} {own / count * 1e3:6.1f} ms/run; its children {children / count * 1e3:6.1f} ms/run"
+            f"  CPU {group:8s} {own / count * 1e3:6.1f} ms/run (kernel {kernel / count * 1e3:5.1f});"
+            f" its children {children / count * 1e3:6.1f} ms/run"
         )
+    launcher_requests = sum(
+        1 for lines in launcher_logs.values() for _, m in lines if "HTTP Request:" in m
+    )
+    agent_requests = sum(1 for _, m in agent_lines if "HTTP Request:" in m)
+    print(
+        f"  requests per run: launchers {launcher_requests / count:.1f}, agents "
+        f"{agent_requests / count:.1f} (the SDK's are not logged)"
+    )
     print("load after:", os.getloadavg())
 
 

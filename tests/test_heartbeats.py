@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,99 @@ def test_the_store_takes_writes_while_the_backend_answers(tmp_path: Path) -> Non
         assert all(backend.lock_free), backend.lock_free
     finally:
         api.close()
+
+
+def test_an_assignment_brings_its_run_and_workspace(api: Api, tmp_path: Path) -> None:
+    """The launcher starts from what the beat's answer says of the run and its workspace,
+    without asking for them again; both are the beat's workspace's."""
+    for ws in (api.workspace("ws-a"), api.workspace("ws-b")):
+        node = idle_node(api, ws)
+        source = tmp_path / ws
+        source.mkdir()
+        (source / "train.py").write_text("print('hi')\n")
+        snapshot_id = api.upload(ws, source)
+        body = {
+            "kind": "script",
+            "snapshot_id": snapshot_id,
+            "definition": {"script": "train.py", "target": "cpu", "arguments": ["--lr", "0.1"]},
+        }
+        run_id = api.call("POST", f"/workspaces/{ws}/experiments/exp/runs", json=body)["run_id"]
+        api.tick()
+        (start,) = api.heartbeat(node)["start"]
+        assert start["run_id"] == run_id
+        context = start["context"]
+        assert context["run"]["run_id"] == run_id
+        assert context["run"]["snapshot_id"] == snapshot_id
+        assert context["run"]["definition"]["arguments"] == ["--lr", "0.1"]
+        assert context["run"]["experiment_name"] == "exp"
+        assert context["workspace"]["name"] == ws
+        assert context["workspace"] == api.call("GET", f"/workspaces/{ws}")
+
+
+def test_a_launch_request_too_big_for_one_variable_leaves_its_context_out(tmp_path: Path) -> None:
+    """Linux refuses to start a process with one variable over 128 KiB: a run with a huge
+    definition starts a launcher that reads the run itself."""
+    from trainforge.node.launch import launcher_environment
+    from trainforge.schemas.backend import LAUNCH_REQUEST_VARIABLE, LaunchContext, LaunchRequest
+    from trainforge.schemas.runs import RunDefinition, RunInfo, RunStatus
+    from trainforge.schemas.workspaces import WorkspaceInfo
+
+    def request(arguments: list[str]) -> LaunchRequest:
+        now = datetime.now(UTC)
+        run = RunInfo(
+            run_id="r1",
+            experiment_name="exp",
+            experiment_id="e1",
+            workspace_name="ws",
+            number=1,
+            kind="script",
+            run_type="azureml.scriptrun",
+            status=RunStatus.PREPARING,
+            parent_run_id=None,
+            display_name=None,
+            description=None,
+            target="cpu",
+            definition=RunDefinition(script="train.py", arguments=arguments),
+            snapshot_id=None,
+            tags={},
+            properties={},
+            error=None,
+            attempt=1,
+            submitted_by=None,
+            created_utc=now,
+            start_time_utc=None,
+            end_time_utc=None,
+        )
+        workspace = WorkspaceInfo(
+            id="/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/ws",
+            workspace_id="w1",
+            name="ws",
+            subscription_id="s",
+            resource_group="g",
+            location="local",
+            friendly_name="ws",
+            description="",
+            tags={},
+            sku="basic",
+            created=now,
+        )
+        return LaunchRequest(
+            run_id="r1",
+            workspace_name="ws",
+            attempt=1,
+            assignment_id=1,
+            endpoint="http://127.0.0.1:1",
+            run_token="t",
+            home=tmp_path,
+            node_dir=tmp_path / "node",
+            context=LaunchContext(run=run, workspace=workspace),
+        )
+
+    small = LaunchRequest.model_validate_json(
+        launcher_environment(request(["--lr", "0.1"]))[LAUNCH_REQUEST_VARIABLE]
+    )
+    assert small.context is not None and small.context.run.definition is not None
+    assert small.context.run.definition.arguments == ["--lr", "0.1"]
+    value = launcher_environment(request(["x" * 1000] * 200))[LAUNCH_REQUEST_VARIABLE]
+    assert len(value) < 128 * 1024
+    assert LaunchRequest.model_validate_json(value).context is None

@@ -77,6 +77,42 @@ def test_script_run_completes_with_metrics_outputs_and_driver_log(
     assert "azureml-logs/70_driver_log.txt" in details["logFiles"]
 
 
+def test_runs_of_one_snapshot_fetch_it_once_and_each_starts_from_it_unchanged(
+    tf_home: Path, experiment: Experiment, project: Path
+) -> None:
+    # The script changes its own file in the run's folder: the next run must not see that.
+    write(
+        project,
+        "train.py",
+        """
+        mark = "#" + "-changed"
+        print("marks", open(__file__).read().count(mark))
+        with open(__file__, "a") as me:
+            me.write(mark + chr(10))
+        """,
+    )
+    config = ScriptRunConfig(source_directory=str(project), script="train.py")
+    runs = []
+    for _ in range(2):  # one after the other: the second finds the first's copy
+        runs.append(run := experiment.submit(config))
+        assert run.wait_for_completion()["status"] == "Completed"
+        assert "marks 0" in run_file_bytes(run, "azureml-logs/70_driver_log.txt").decode()
+    assert runs[0].get_details()["properties"]["ContentSnapshotId"] == (
+        snapshot_id := runs[1].get_details()["properties"]["ContentSnapshotId"]
+    )
+    launcher_logs = {
+        run.id: next(tf_home.parent.glob(f"{tf_home.name}-work/**/{run.id}.1/launcher.log"))
+        for run in runs
+    }
+    fetches = {
+        run_id: log.read_text().count(f"/snapshots/{snapshot_id}")
+        for run_id, log in launcher_logs.items()
+    }
+    # Fetched at most once on this machine (an earlier test may have run the same code).
+    assert sum(fetches.values()) <= 1, fetches
+    assert fetches[runs[1].id] == 0, fetches
+
+
 def test_wait_for_completion_streams_the_log_and_prints_the_summary(
     experiment: Experiment, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from trainforge.client.api.files import FilesApi
 from trainforge.client.api.runs import RunsApi
-from trainforge.schemas.runs import TERMINAL_STATUSES, RunStatus
+from trainforge.schemas.runs import TERMINAL_STATUSES, RunInfo, RunStatus
 
 DRIVER_LOG = "azureml-logs/70_driver_log.txt"
 # A HyperDrive run has no driver log: its own log is azureml-logs/hyperdrive.txt (a
@@ -86,8 +86,16 @@ def follow(
 
 def wait_for_terminal(runs: RunsApi, run_id: str, timeout: float | None = None) -> RunStatus:
     """Block until the run ends (or ``timeout`` seconds pass); return its last status."""
+    return wait_for_info(runs, run_id, timeout).status
+
+
+def wait_for_info(runs: RunsApi, run_id: str, timeout: float | None = None) -> RunInfo:
+    """Block until the run ends (or ``timeout`` seconds pass); return the run as the last
+    answer described it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = runs.wait(run_id, timeout=LONG_POLL_S).status
-        if status in TERMINAL_STATUSES or (deadline is not None and time.monotonic() >= deadline):
-            return status
+        info = runs.wait(run_id, timeout=LONG_POLL_S)
+        if info.status in TERMINAL_STATUSES or (
+            deadline is not None and time.monotonic() >= deadline
+        ):
+            return info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import importlib
 import io
 import logging
 import numbers
@@ -230,8 +231,10 @@ class Run:
                 for warning in self._info.warnings:
                     print(f"Warnings:\n{warning}\n")
             else:
-                log_stream.wait_for_terminal(self._runs, self.id)
-                details = self.get_details()
+                # The wait's answer is the run as it ended: no need to ask for it again.
+                with sdk_errors():
+                    self._info = log_stream.wait_for_info(self._runs, self.id)
+                details = self._details(self._info)
         except KeyboardInterrupt:
             raise ExperimentExecutionException(
                 "The output streaming for the run interrupted.\n"
@@ -556,7 +559,9 @@ class Run:
     # -- details ------------------------------------------------------------------------
     def get_details(self) -> dict[str, Any]:
         """The run as the service describes it: status, times, definition, log files, error."""
-        info = self._refresh()
+        return self._details(self._refresh())
+
+    def _details(self, info: RunInfo) -> dict[str, Any]:
         logs = [
             n
             for n in self.get_file_names()
@@ -759,24 +764,13 @@ def _announce_log(name: str) -> None:
     print(f"\nStreaming {name}\n{'=' * (len(name) + 10)}\n")
 
 
-# The Workspace class, for the workspace of a run's own context (Run.get_context). The
-# workspace module imports this one (Workspace.get_run) and gives its class with
-# set_context_workspace when it loads; importing any trainforge.core module loads it.
-_workspace_class: Callable[..., Workspace] | None = None
-
-
-def set_context_workspace(workspace_class: Callable[..., Workspace]) -> None:
-    """Make ``Run.get_context`` load its workspace as ``workspace_class(subscription_id,
-    resource_group, workspace_name, _session=...)`` (trainforge.core.workspace gives
-    Workspace)."""
-    global _workspace_class
-    _workspace_class = workspace_class
-
-
 def _context_workspace() -> Callable[..., Workspace]:
-    if _workspace_class is None:  # trainforge/core/__init__.py always loads the workspace
-        raise RuntimeError("trainforge.core.workspace is not loaded: import trainforge.core")
-    return _workspace_class
+    """The Workspace class, imported when a submitted run first asks for its context:
+    the workspace module needs this one, so this one cannot import it at its top."""
+    workspace_class: Callable[..., Workspace] = importlib.import_module(
+        "trainforge.core.workspace"
+    ).Workspace
+    return workspace_class
 
 
 def _run_factory(run_type: str | None) -> RunFactory:

@@ -20,7 +20,7 @@ from trainforge.core.datastore import Datastore
 from trainforge.core.environment import Environment
 from trainforge.core.experiment import Experiment
 from trainforge.core.keyvault import Keyvault
-from trainforge.core.run import Run, get_run, set_context_workspace
+from trainforge.core.run import Run, get_run
 from trainforge.exceptions import ProjectSystemException, UserErrorException
 from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo, WorkspaceUpdate
 
@@ -408,6 +408,3 @@ def parse_config(
             f"{', '.join(REQUIRED_KEYS)}; missing: {', '.join(missing)}"
         )
     return config["subscription_id"], config["resource_group"], config["workspace_name"]
-
-
-set_context_workspace(Workspace)

@@ -83,6 +83,7 @@ class Agent:
             node_dir=self.node_dir / "runs" / f"{spec.run_id}.{spec.attempt}",
             node_addr=self.address or "127.0.0.1",
             resources=self.resources,
+            context=spec.context,
         )
         log.info("starting assignment %s of run %s", spec.assignment_id, spec.run_id)
         self.launchers[spec.assignment_id] = Launcher(fork_launcher(request))

@@ -14,12 +14,20 @@ from trainforge.schemas.backend import LAUNCH_REQUEST_VARIABLE, LaunchRequest
 
 __all__ = ["LaunchRequest", "fork_launcher", "launcher_environment", "spawn_launcher"]
 
+# Linux refuses to exec with one environment string over 128 KiB (MAX_ARG_STRLEN).
+MAX_REQUEST_CHARS = 64 * 1024
+
 
 def launcher_environment(request: LaunchRequest) -> dict[str, str]:
     """The launcher's environment: this process's (less Ray's driver variables: the server
     may be a Ray driver too) and the request, as JSON in one variable."""
     env = without_ray(os.environ)
-    env[LAUNCH_REQUEST_VARIABLE] = request.model_dump_json()
+    value = request.model_dump_json()
+    if len(value) > MAX_REQUEST_CHARS:
+        # A run whose definition is huge: its launcher reads the run itself rather than
+        # meet the kernel's limit on one variable.
+        value = request.model_copy(update={"context": None}).model_dump_json()
+    env[LAUNCH_REQUEST_VARIABLE] = value
     return env
 
 

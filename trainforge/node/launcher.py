@@ -53,12 +53,13 @@ from trainforge.node.run_user import (
 )
 from trainforge.node.settings import NodeSettings
 from trainforge.node.shipping import FolderSync, LogShipper
-from trainforge.node.work_root import datastore_cache, without_home, work_root
+from trainforge.node.work_root import datastore_cache, snapshot_cache, without_home, work_root
 from trainforge.schemas.backend import LaunchRequest
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
 from trainforge.storage.paths import safe_relative_path
+from trainforge.storage.snapshot import SNAPSHOT_ID
 
 log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = process_plan.DRIVER_LOG
@@ -238,13 +239,29 @@ class Launcher:
         self.work_dir.mkdir(parents=True)
         if snapshot_id is None:
             return
-        archive_path = self.work_dir.parent / "snapshot.zip"
-        with open(archive_path, "wb") as out:
-            for chunk in SnapshotsApi(self.client, self.workspace).download(snapshot_id):
-                out.write(chunk)
-        with zipfile.ZipFile(archive_path) as archive:
+        with zipfile.ZipFile(self.snapshot_archive(snapshot_id)) as archive:
             archive.extractall(self.work_dir)
-        archive_path.unlink()
+
+    def snapshot_archive(self, snapshot_id: str) -> Path:
+        """The snapshot's archive in the node's cache, downloaded by the first run that
+        needs it: a snapshot's id is the hash of its content, so a copy is never stale."""
+        if not SNAPSHOT_ID.fullmatch(snapshot_id):
+            raise LaunchError(f"The run names no valid snapshot ({snapshot_id!r})")
+        cached = snapshot_cache(self.home, self.workspace) / f"{snapshot_id}.zip"
+        if cached.exists():
+            return cached
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # Launchers of one node may fetch the same snapshot at once: each writes its own
+        # file and the last rename wins, with the same bytes.
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as out:
+                for chunk in SnapshotsApi(self.client, self.workspace).download(snapshot_id):
+                    out.write(chunk)
+            os.replace(partial, cached)
+        finally:
+            partial.unlink(missing_ok=True)
+        return cached
 
     def restore_outputs(self) -> None:
         """A requeued attempt starts with what earlier attempts uploaded to ./outputs,
@@ -274,7 +291,8 @@ class Launcher:
         """The variables every process of the run sees (ranks are added per process)."""
         definition = info.definition
         assert definition is not None
-        ws = WorkspacesApi(self.client).get(self.workspace)
+        context = self.request.context
+        ws = context.workspace if context else WorkspacesApi(self.client).get(self.workspace)
         # Nothing of the server's home: no TRAINFORGE_* of the launcher's, no path into it;
         # and in a built environment nothing of the node's search path.
         env = environments.node_variables_for(
@@ -334,7 +352,8 @@ class Launcher:
 
     # -- execution ----------------------------------------------------------------------
     def run(self) -> int:
-        info = self.runs.get(self.run_id)
+        context = self.request.context
+        info = context.run if context else self.runs.get(self.run_id)
         if info.status.is_terminal or info.attempt != self.attempt:
             return 0
         definition = info.definition

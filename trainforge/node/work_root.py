@@ -5,7 +5,7 @@ the admin token, the keys and the database), so no path they see leads into the 
 ``TRAINFORGE_WORK_DIR`` overrides the default ``<home>-work``. Inside:
 ``workspaces/<ws>/envs/<hash>`` (built environments, per workspace: a run may change the
 environment it runs in, and that must never reach another workspace's runs),
-``cache/datastores/<ws>`` (downloaded data) and ``workspaces/<ws>/nodes/<cluster>/<node>/``
+``cache/datastores/<ws>`` (downloaded data), ``cache/snapshots/<ws>`` (snapshot archives) and ``workspaces/<ws>/nodes/<cluster>/<node>/``
 (node folders; runs in ``runs/<run>.<attempt>``).
 """
 
@@ -37,6 +37,10 @@ def nodes_root(home: Path, workspace_name: str) -> Path:
 
 def datastore_cache(home: Path, workspace_name: str) -> Path:
     return work_root(home) / "cache" / "datastores" / workspace_name
+
+
+def snapshot_cache(home: Path, workspace_name: str) -> Path:
+    return work_root(home) / "cache" / "snapshots" / workspace_name
 
 
 def names_path_in(value: str, folder: Path) -> bool:

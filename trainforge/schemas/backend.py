@@ -12,9 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from trainforge.schemas.runs import RunInfo
+from trainforge.schemas.workspaces import WorkspaceInfo
+
 __all__ = [
     "HostView",
     "Infeasible",
+    "LaunchContext",
     "LaunchRequest",
     "NodePlacement",
     "NodeRequest",
@@ -34,6 +38,15 @@ class Resources(BaseModel):
     vcpus: int
     memory_gb: float
     gpus: int
+
+
+class LaunchContext(BaseModel):
+    """The run and its workspace as the control plane saw them when it handed out the
+    assignment: the launcher starts from these instead of asking for them again (two
+    requests less on every run's start; its fence checks still read the run)."""
+
+    run: RunInfo
+    workspace: WorkspaceInfo
 
 
 class LaunchRequest(BaseModel):
@@ -58,6 +71,8 @@ class LaunchRequest(BaseModel):
     resources: Resources | None = None
     # The node agent that forked the launcher: when it dies, the node is lost.
     agent_pid: int | None = None
+    # None: the launcher reads the run and the workspace itself.
+    context: LaunchContext | None = None
 
 
 class NodeRequest(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from trainforge.schemas import limits
+from trainforge.schemas.backend import LaunchContext
 from trainforge.schemas.backend import Resources as Resources  # re-exported
 from trainforge.schemas.compute_settings import (
     DEFAULT_VM_PRIORITY,
@@ -216,6 +217,8 @@ class AssignmentSpec(BaseModel):
     run_token: str
     master_addr: str = "127.0.0.1"
     master_port: int | None = None
+    # The run and its workspace, so the launcher need not ask (None from older servers).
+    context: LaunchContext | None = None
 
 
 class HeartbeatReply(BaseModel):

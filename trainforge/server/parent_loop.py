@@ -53,9 +53,19 @@ class ParentRunLoop(WakeLoop):
         # A pass may also run in a request's thread (a sweep judges a new value while its
         # trial waits for the answer): one pass at a time, so no two launch the same child.
         self._step_lock = threading.Lock()
+        # Whether the last pass found parent runs going (True until a pass says otherwise).
+        self._busy = True
 
     def start(self) -> None:
         self.start_loop()
+
+    def runs_changed(self) -> None:
+        """Runs changed: pass now when a parent run of this kind is going, since one of
+        its children may have started or ended. With none going, every run's change
+        would cost a pass for nothing; a new parent is found by the wake of the request
+        that made it, or else by the next timed pass."""
+        if self._busy:
+            self.wake()
 
     def active(self, db: Session) -> list[tuple[str, str]]:
         """(workspace id, run id) of every parent run to move on."""
@@ -66,8 +76,9 @@ class ParentRunLoop(WakeLoop):
         raise NotImplementedError
 
     def tick(self) -> None:
-        with self.store.session() as db:
+        with self.store.reading() as db:
             parents = self.active(db)
+        self._busy = bool(parents)
         for workspace_id, run_id in parents:
             try:
                 self.step(workspace_id, run_id)

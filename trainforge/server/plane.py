@@ -73,9 +73,9 @@ class ControlPlane:
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
-        self.sweeper.wake()  # a child of a sweep may have started or ended
-        self.pipeliner.wake()  # and a step of a pipeline
-        self.automl.wake()  # and an iteration of an AutoML run
+        self.sweeper.runs_changed()  # a child of a sweep may have started or ended
+        self.pipeliner.runs_changed()  # and a step of a pipeline
+        self.automl.runs_changed()  # and an iteration of an AutoML run
 
     def run_key(self, workspace_name: str, run_id: str) -> str:
         """The change key of a run named in a request (``models.run_key``): what a long

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,7 @@ from trainforge.server.auth import node_token, run_token
 from trainforge.server.decisions import QueuedRun
 from trainforge.server.services import allocation, run_states
 from trainforge.server.services.computes import LIVE_NODE_STATES, new_node_id, nodes_of
+from trainforge.server.services.runs import launch_context
 from trainforge.server.settings import ServerSettings
 from trainforge.server.store import models
 from trainforge.server.store.database import Store
@@ -111,20 +112,28 @@ def _handle(
     return ProcessHandle(backend=backend, node_id=node_id, pid=pid, pid_create_time=created)
 
 
+def _in_queue(query: Select[Any], compute: models.Compute) -> Select[Any]:
+    """``query`` narrowed to the target's queued runs, in queue order: priority, then age."""
+    return query.where(
+        models.Run.status == RunStatus.QUEUED.value,
+        models.Run.kind == "script",
+        models.Run.target == compute.name,
+        models.Run.workspace_id == compute.workspace_id,
+    ).order_by(models.Run.priority.desc(), models.Run.created)
+
+
 def _queued_on(db: Session, compute: models.Compute) -> list[models.Run]:
-    """The target's queued runs in queue order: priority, then age."""
-    return list(
-        db.scalars(
-            select(models.Run)
-            .where(
-                models.Run.status == RunStatus.QUEUED.value,
-                models.Run.kind == "script",
-                models.Run.target == compute.name,
-                models.Run.workspace_id == compute.workspace_id,
-            )
-            .order_by(models.Run.priority.desc(), models.Run.created)
-        )
-    )
+    """The target's queued runs, whole, in queue order."""
+    return list(db.scalars(_in_queue(select(models.Run), compute)))
+
+
+def _queue_of(db: Session, compute: models.Compute) -> list[QueuedRun]:
+    """The target's queue as placement sees it. Every pass reads the whole queue, so it
+    reads two columns of each run, not the rows and their JSON: a long queue must not
+    slow every pass down."""
+    need = models.Run.definition["node_count"].as_integer()
+    rows = db.execute(_in_queue(select(models.Run.id, need), compute))
+    return [QueuedRun(run_id, count or 1) for run_id, count in rows]
 
 
 @dataclass(frozen=True)
@@ -631,18 +640,22 @@ class Scheduler(WakeLoop):
         """Give queued runs their nodes all at once, FIFO within priority; return those
         still waiting, and the launchers to start on the backend's host."""
         compute = target.compute
-        runs = {run.id: run for run in _queued_on(db, compute)}
-        queued = [
-            QueuedRun(run.id, run.definition["node_count"] if run.definition else 1)
-            for run in runs.values()
-        ]
+        queued = _queue_of(db, compute)
         plan = decisions.place_gangs(
             queued, idle, compute.max_nodes, backend.spreads_gangs, shared=target.host
         )
+
+        def still_queued(run_id: str) -> models.Run | None:
+            # Canceled since the queue was read (a store that reads committed rows).
+            run = db.get(models.Run, (compute.workspace_id, run_id))
+            return run if run is not None and run.status == RunStatus.QUEUED.value else None
+
         for too_big in plan.too_big:
+            if (refused := still_queued(too_big.id)) is None:
+                continue
             allocation.fail_run(
                 db,
-                runs[too_big.id],
+                refused,
                 ErrorDetail(
                     code="ComputeTargetTooSmall",
                     message=f"The run needs {too_big.need} nodes but cluster {compute.name} now has max_nodes={compute.max_nodes}",
@@ -650,7 +663,8 @@ class Scheduler(WakeLoop):
             )
         launches: list[Action] = []
         for placed, gang in plan.placed:
-            run = runs[placed.id]
+            if (run := still_queued(placed.id)) is None:
+                continue
             run_states.transition(run, RunStatus.PREPARING)
             if target.host:
                 launches.append(self._host_launch(db, ws, compute, backend, run))
@@ -708,6 +722,7 @@ class Scheduler(WakeLoop):
             node_dir=nodes_root(self.settings.home, ws.name)
             / compute.name
             / f"{run.id}.{run.attempt}",
+            context=launch_context(db, ws, run),
         )
         assignment_id = assignment.id
         return lambda: self._start_launcher(backend, assignment_id, request)

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from trainforge.compute import vm_sizes
 from trainforge.schemas.compute import (
+    AssignmentOutcome,
     AssignmentReport,
     ComputeCreate,
     ComputeInfo,
@@ -131,7 +132,8 @@ def report_assignment(
                 f"Assignment {assignment_id} belongs to attempt {assignment.attempt}; the run is on attempt {run.attempt}"
             )
         allocation.report(db, run, assignment, body)
-    cp.scheduler.wake()
+    if body.state is not AssignmentOutcome.RUNNING:
+        cp.scheduler.wake()  # the node is free: its next run can start now
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -24,6 +24,7 @@ from trainforge.schemas.runs import RunStatus
 from trainforge.server.auth import run_token
 from trainforge.server.errors import Forbidden, NotFound
 from trainforge.server.services import allocation
+from trainforge.server.services.runs import launch_context
 from trainforge.server.store import models
 from trainforge.server.store.models import utcnow
 
@@ -118,6 +119,7 @@ def dispatch(
                 run_token=run_token(signing_key, ws.name, run.id),
                 master_port=assignment.master_port,
                 master_addr=allocation.master_addr(db, assignment),
+                context=launch_context(db, ws, run),
             )
         )
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from trainforge.schemas.backend import LaunchContext
 from trainforge.schemas.compute import AssignmentState
 from trainforge.schemas.names import new_script_run_id
 from trainforge.schemas.runs import (
@@ -23,7 +24,13 @@ from trainforge.schemas.runs import (
     RunUpdate,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import allocation, request_keys, run_filters, run_states
+from trainforge.server.services import (
+    allocation,
+    request_keys,
+    run_filters,
+    run_states,
+    workspaces,
+)
 from trainforge.server.store import models
 from trainforge.server.store.database import hold, insert_unless_present
 
@@ -57,6 +64,13 @@ def to_info(run: models.Run, experiment_name: str, workspace_name: str) -> RunIn
         start_time_utc=run.started,
         end_time_utc=run.ended,
     )
+
+
+def launch_context(db: Session, ws: models.Workspace, run: models.Run) -> LaunchContext:
+    """What a launcher of ``run`` starts from: the run and its workspace as they are now."""
+    exp = db.get(models.Experiment, run.experiment_id)
+    assert exp is not None
+    return LaunchContext(run=to_info(run, exp.name, ws.name), workspace=workspaces.to_info(ws))
 
 
 class RunService:

@@ -190,6 +190,8 @@ class Assignment(Base):
     __table_args__ = (
         run_reference("assignments"),
         Index("ix_assignments_run", "workspace_id", "run_id"),
+        # Open assignments are looked up on every heartbeat and scheduler pass.
+        Index("ix_assignments_state_node", "state", "node_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
