@@ -102,8 +102,12 @@ class ServiceCreate(BaseModel):
     def _aks_rules(self) -> ServiceCreate:
         if self.compute_type != "AKS":
             if self.compute_target is not None or self.token_auth_enabled:
-                field = "compute_target" if self.compute_target is not None else "token_auth_enabled"
-                raise ValueError(f"{field}: only an AKS service is placed on a cluster or takes tokens")
+                field = (
+                    "compute_target" if self.compute_target is not None else "token_auth_enabled"
+                )
+                raise ValueError(
+                    f"{field}: only an AKS service is placed on a cluster or takes tokens"
+                )
             return self
         if self.compute_target is None:
             raise ValueError("compute_target: an AKS service needs the cluster to run on")

@@ -312,6 +312,8 @@ def replicas_wanted(
     if up > current:
         wanted = up
     else:
-        wanted = min(current, replicas_for(max(load.window, load.recent), per_replica, target_utilization))
+        wanted = min(
+            current, replicas_for(max(load.window, load.recent), per_replica, target_utilization)
+        )
     wanted = max(low, min(high, wanted))
     return max(0, min(wanted, nodes))

@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from trainforge.schemas.services import ReplicaInfo, ServiceCreate, ServiceState
 from trainforge.server import decisions, service_tokens
-from trainforge.server.scoring_router import Replica, Route, ScoringRouter
+from trainforge.server.scoring_router import Auth, Replica, Route, ScoringRouter
 from trainforge.server.services import aks, deployments
 from trainforge.server.services.secrets import Vault
 from trainforge.server.settings import ServerSettings
@@ -169,11 +169,15 @@ class ReplicaLoop(WakeLoop):
             memory = self.memory[key] = Memory(service_id=service.id)
         service_folder = deployments.folder(self.settings, ws.name, service.name)
         live = {n.id: n for n in nodes}
-        observed = {r.name: aks.observe(aks.replica_folder(service_folder, r.name), r) for r in replicas}
+        observed = {
+            r.name: aks.observe(aks.replica_folder(service_folder, r.name), r) for r in replicas
+        }
 
         restart = [
-            r for r in replicas
-            if not observed[r.name].host_alive and observed[r.name].state.state is not ServiceState.FAILED
+            r
+            for r in replicas
+            if not observed[r.name].host_alive
+            and observed[r.name].state.state is not ServiceState.FAILED
             and r.node_id in live
         ]
         gone = [r for r in replicas if r.node_id not in live]
@@ -214,7 +218,9 @@ class ReplicaLoop(WakeLoop):
         desired = memory.desired
 
         kept = [r for r in replicas if r not in gone]
-        extra = sorted(kept, key=lambda r: (r.created, r.id))[desired:] if len(kept) > desired else []
+        extra = (
+            sorted(kept, key=lambda r: (r.created, r.id))[desired:] if len(kept) > desired else []
+        )
         used_nodes = {r.node_id for r in kept}
         free_nodes = [n for n in nodes if n.id not in used_nodes]
         to_place = free_nodes[: max(0, desired - len(kept))]
@@ -253,7 +259,7 @@ class ReplicaLoop(WakeLoop):
                     fallback=seen.host_alive and replica.name in memory.served,
                 )
             )
-        auth = "token" if body.token_auth_enabled else "key" if body.auth_enabled else "none"
+        auth: Auth = "token" if body.token_auth_enabled else "key" if body.auth_enabled else "none"
         route = Route(
             workspace_id=ws.id,
             service_id=service.id,
@@ -302,7 +308,9 @@ class ReplicaLoop(WakeLoop):
         desired = memory.desired or 0
         low, _ = body.replica_bounds()
         state = aggregate([i.state for i in infos], min(low, nodes), nodes)
-        error = next((i.error for i in infos if i.error and i.state is not ServiceState.HEALTHY), None)
+        error = next(
+            (i.error for i in infos if i.error and i.state is not ServiceState.HEALTHY), None
+        )
         if state is ServiceState.UNSCHEDULABLE:
             error = (
                 f"no live node in cluster {body.compute_target!r} to place a replica on "
@@ -351,7 +359,9 @@ class ReplicaLoop(WakeLoop):
                     f"the host of replica {found.name} on node {found.node_id} stopped; "
                     f"starting it again (restart {found.host_restarts})",
                 )
-                aks.start_host(self.settings, ws, found, aks.replica_folder(service_folder, found.name))
+                aks.start_host(
+                    self.settings, ws, found, aks.replica_folder(service_folder, found.name)
+                )
             taken = {r.name for r in current.values()}
             for node in place:
                 name = aks.next_replica_name(row.name, taken)

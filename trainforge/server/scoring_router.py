@@ -249,7 +249,9 @@ class ScoringRouter:
                 continue  # never reached it: another replica gets the request
             except httpx.TimeoutException:
                 reached = True
-                return _error(504, f"replica {replica.name} did not answer within the scoring timeout")
+                return _error(
+                    504, f"replica {replica.name} did not answer within the scoring timeout"
+                )
             except httpx.HTTPError as exc:
                 reached = True
                 return _error(502, f"replica {replica.name} failed: {exc}")
@@ -274,7 +276,9 @@ class ScoringRouter:
             self._done(route, replica, True)
             with self.lock:
                 replica.requests -= 1  # only POST /score counts
-        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+        return Response(
+            answer.content, status_code=answer.status_code, media_type="application/json"
+        )
 
     def health(self, workspace: str, name: str) -> Response:
         route = self._route(workspace, name)

@@ -143,6 +143,8 @@ class Webservice:
         headers = {"Content-Type": "application/json"}
         if self._info.auth_enabled:  # as the SDK does: the primary key as a bearer
             headers["Authorization"] = f"Bearer {self.get_keys()[0]}"
+        elif self._info.token_auth_enabled:  # AKS token auth: a fresh token
+            headers["Authorization"] = f"Bearer {self.get_token()[0]}"
         try:
             answer = httpx.post(self.scoring_uri, content=body, headers=headers, timeout=300.0)
         except httpx.HTTPError as exc:

@@ -60,9 +60,7 @@ def create_service(
 def list_services(ws: str, request: Request, cp: ControlPlane = Depends(plane)) -> ServiceList:
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
-        return ServiceList(
-            services=[_info(cp, request, row, s) for s in deployments.rows(db, row)]
-        )
+        return ServiceList(services=[_info(cp, request, row, s) for s in deployments.rows(db, row)])
 
 
 @router.get("/services/{name}", response_model=ServiceInfo)
@@ -154,7 +152,9 @@ def delete_service(ws: str, name: ServiceName, cp: ControlPlane = Depends(plane)
 
 
 @public_router.post("/score")
-async def score(ws: str, name: str, request: Request, cp: ControlPlane = Depends(plane)) -> Response:
+async def score(
+    ws: str, name: str, request: Request, cp: ControlPlane = Depends(plane)
+) -> Response:
     """An AKS service's scoring address: to one of its replicas (see scoring_router)."""
     return await cp.replicas.router.score(ws, name, request)
 

@@ -97,7 +97,9 @@ def live_nodes(db: Session, ws: models.Workspace, cluster_name: str) -> list[mod
     return list(db.scalars(query))
 
 
-def replicas_of(db: Session, ws: models.Workspace, service: models.Service) -> list[models.ServiceReplica]:
+def replicas_of(
+    db: Session, ws: models.Workspace, service: models.Service
+) -> list[models.ServiceReplica]:
     query = (
         select(models.ServiceReplica)
         .where(
@@ -150,7 +152,9 @@ def _orphans(folder: Path, state: HostState) -> list[psutil.Process]:
     return []
 
 
-def start_host(settings: ServerSettings, ws: models.Workspace, replica: models.ServiceReplica, folder: Path) -> None:
+def start_host(
+    settings: ServerSettings, ws: models.Workspace, replica: models.ServiceReplica, folder: Path
+) -> None:
     """Start (or start again) the replica's host from the files in its folder."""
     try:
         state = HostState.model_validate_json((folder / scoring_host.STATE_NAME).read_text())

@@ -17,11 +17,10 @@ import socket
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
-from typing import TYPE_CHECKING
 
 from trainforge import processes
 from trainforge.node import scoring_host
@@ -38,8 +37,8 @@ from trainforge.schemas.services import (
     ServiceUpdate,
     ServingSpec,
 )
-from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server import service_tokens
+from trainforge.server.errors import BadRequest, Conflict, NotFound
 from trainforge.server.services import aks, snapshots
 from trainforge.server.services import models as registry
 from trainforge.server.services.secrets import Vault
@@ -493,7 +492,9 @@ def logs(
         # replica's host and scoring process, every line naming its replica.
         found = [f"[service] {line}" for line in _lines(root / aks.EVENTS_LOG)]
         for replica in sorted((root / aks.REPLICAS_DIR).glob("*")):
-            found += [f"[{replica.name}] {line}" for line in _lines(replica / scoring_host.LOG_NAME)]
+            found += [
+                f"[{replica.name}] {line}" for line in _lines(replica / scoring_host.LOG_NAME)
+            ]
         kept = found[-lines:]
     else:
         kept = _lines(root / scoring_host.LOG_NAME)[-lines:]
@@ -518,7 +519,10 @@ def stats(settings: ServerSettings, ws: models.Workspace, service: models.Servic
     """The counts of every scoring process the service has had, added up."""
     found = []
     root = folder(settings, ws.name, service.name)
-    files = [*root.glob(f"{STATS_DIR}/*.json"), *root.glob(f"{aks.REPLICAS_DIR}/*/{STATS_DIR}/*.json")]
+    files = [
+        *root.glob(f"{STATS_DIR}/*.json"),
+        *root.glob(f"{aks.REPLICAS_DIR}/*/{STATS_DIR}/*.json"),
+    ]
     for file in sorted(files):
         try:
             found.append(ScoringCounts.model_validate_json(file.read_text()))
