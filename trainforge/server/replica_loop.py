@@ -227,7 +227,7 @@ class ReplicaLoop(WakeLoop):
         if restart or gone or extra or to_place:
             self._apply(ws, service, body, service_folder, restart, gone + extra, to_place, memory)
             return  # the next pass sees what this one did
-        self._publish(ws, service, body, replicas, observed, memory, len(live))
+        self._publish(ws, service, body, replicas, observed, memory, live)
 
     def _route(
         self,
@@ -280,8 +280,9 @@ class ReplicaLoop(WakeLoop):
         replicas: list[models.ServiceReplica],
         observed: dict[str, aks.Observed],
         memory: Memory,
-        nodes: int,
+        live: dict[str, models.Node],
     ) -> None:
+        nodes = len(live)
         counts = self.router.counts(ws.name, service.name)
         infos = []
         for replica in replicas:
@@ -294,7 +295,10 @@ class ReplicaLoop(WakeLoop):
             infos.append(
                 ReplicaInfo(
                     name=replica.name,
-                    node_id=replica.node_id,
+                    # The node's name, as list_nodes() shows it.
+                    node_id=live[replica.node_id].name
+                    if replica.node_id in live
+                    else replica.node_id,
                     port=replica.port,
                     state=state,
                     error=error,
