@@ -116,7 +116,15 @@ class ReplicaLoop(WakeLoop):
         memory = self.memory.get((workspace, name))
         if found is None or memory is None or memory.service_id != service_id:
             return ServiceView(ServiceState.TRANSITIONING, None, 0, [])
-        return found
+        # The router's counts as they are now, not as of the last pass.
+        counts = self.router.counts(workspace, name)
+        replicas = [
+            r.model_copy(update=dict(zip(("requests", "in_flight"), counts[r.name], strict=True)))
+            if r.name in counts
+            else r
+            for r in found.replicas
+        ]
+        return ServiceView(found.state, found.error, found.desired, replicas)
 
     def forget_view(self, workspace: str, name: str) -> None:
         """The service changed (``update``): Transitioning until the next pass looks."""
