@@ -163,6 +163,12 @@ def start_host(
     if state is not None:
         for orphan in _orphans(folder, state):
             processes.kill_tree(orphan)
+        # Transitioning until the new host says otherwise: the dead one's last word
+        # (Healthy, its scoring process) is no longer true.
+        state.state, state.error, state.scoring_pid = ServiceState.TRANSITIONING, None, None
+        partial = folder / f".{scoring_host.STATE_NAME}.server"
+        partial.write_text(state.model_dump_json())
+        partial.replace(folder / scoring_host.STATE_NAME)
     replica.pid, replica.pid_create_time = scoring_host.spawn(folder, settings.home, ws.name)
 
 
