@@ -167,7 +167,11 @@ def test_the_server_refuses_what_the_sdk_refuses() -> None:
         ServiceCreate(**base, compute_type="AKS")
     with pytest.raises(ValueError, match="token_auth_enabled: key auth"):
         ServiceCreate(
-            **base, compute_type="AKS", compute_target="c", auth_enabled=True, token_auth_enabled=True
+            **base,
+            compute_type="AKS",
+            compute_target="c",
+            auth_enabled=True,
+            token_auth_enabled=True,
         )
     with pytest.raises(ValueError, match="compute_target: only an AKS service"):
         ServiceCreate(**base, compute_type="ACI", compute_target="c")

@@ -264,7 +264,9 @@ def test_key_auth_and_replicas_that_die_come_back(
             httpx.post(uri, json=ROWS, headers={"Authorization": f"Bearer {key}"}).status_code
             == 200
         )
-    with pytest.raises(WebserviceException, match="token_auth_enabled: service .aks-keys. does not use token auth"):
+    with pytest.raises(
+        WebserviceException, match="token_auth_enabled: service .aks-keys. does not use token auth"
+    ):
         service.get_token()
     service.regen_key("Primary")
     assert (
