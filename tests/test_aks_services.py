@@ -443,3 +443,37 @@ def test_bad_targets_are_refused_naming_the_field(
 class _Named:
     def __init__(self, name: str) -> None:
         self.name = name
+
+
+def test_update_scales_a_service_without_starting_its_replicas_again(
+    ws: Workspace, cluster: ComputeTarget, ridge: tuple[Model, Any], tmp_path: Path
+) -> None:
+    model, _ = ridge
+    service = _deploy(
+        ws,
+        "aks-fixed",
+        model,
+        tmp_path / "app",
+        cluster,
+        autoscale_enabled=False,
+        num_replicas=1,
+        auth_enabled=False,
+    )
+    first = service.replicas[0]
+    service.update(num_replicas=2)
+    assert service.num_replicas == 2 and not service.autoscale_enabled
+    both = wait_until(
+        lambda: (
+            (r := _fresh(service).replicas)
+            and [x["state"] for x in r] == ["Healthy", "Healthy"]
+            and r
+        ),
+        timeout=120,
+        what="a second replica",
+    )
+    assert both[0]["scoring_pid"] == first["scoring_pid"]  # the first one went on serving
+    with pytest.raises(WebserviceException, match="autoscale_min_replicas: 5 is above"):
+        service.update(autoscale_enabled=True, autoscale_min_replicas=5, autoscale_max_replicas=2)
+    with pytest.raises(WebserviceException, match="token_auth_enabled: a service keeps"):
+        service.update(token_auth_enabled=True)
+    service.delete()

@@ -144,6 +144,33 @@ class ServiceUpdate(BaseModel):
     snapshot_id: str | None = Field(default=None, min_length=1, max_length=64)
     environment: EnvironmentSpec | None = None
     description: str | None = Field(default=None, max_length=65_536)
+    # AKS: its replicas and autoscaling (``AksWebservice.update``), taken at the replica
+    # loop's next pass without starting any replica again.
+    autoscale_enabled: bool | None = None
+    autoscale_min_replicas: int | None = Field(default=None, ge=1, le=1000)
+    autoscale_max_replicas: int | None = Field(default=None, ge=1, le=1000)
+    autoscale_refresh_seconds: float | None = Field(
+        default=None, gt=0, le=3600, allow_inf_nan=False
+    )
+    autoscale_target_utilization: int | None = Field(default=None, ge=1, le=100)
+    num_replicas: int | None = Field(default=None, ge=1, le=1000)
+    replica_max_concurrent_requests: int | None = Field(default=None, ge=1, le=1000)
+    scoring_timeout_ms: int | None = Field(default=None, ge=1, le=3_600_000)
+
+
+# What changes how an AKS service scales, not what its replicas run.
+SCALING_FIELDS = frozenset(
+    {
+        "autoscale_enabled",
+        "autoscale_min_replicas",
+        "autoscale_max_replicas",
+        "autoscale_refresh_seconds",
+        "autoscale_target_utilization",
+        "num_replicas",
+        "replica_max_concurrent_requests",
+        "scoring_timeout_ms",
+    }
+)
 
 
 class ServiceKeys(BaseModel):

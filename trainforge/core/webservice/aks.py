@@ -191,6 +191,70 @@ class AksWebservice(Webservice):
         """How many replicas the autoscaler wants now."""
         return self._info.desired_replicas
 
+    def update(  # type: ignore[override]
+        self,
+        image: Any = None,
+        autoscale_enabled: bool | None = None,
+        autoscale_min_replicas: int | None = None,
+        autoscale_max_replicas: int | None = None,
+        autoscale_refresh_seconds: int | None = None,
+        autoscale_target_utilization: int | None = None,
+        collect_model_data: bool | None = None,
+        auth_enabled: bool | None = None,
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        enable_app_insights: bool | None = None,
+        scoring_timeout_ms: int | None = None,
+        replica_max_concurrent_requests: int | None = None,
+        max_request_wait_time: int | None = None,
+        num_replicas: int | None = None,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+        models: list[Any] | None = None,
+        inference_config: Any = None,
+        token_auth_enabled: bool | None = None,
+        wait: bool = False,
+        **kept: Any,
+    ) -> None:
+        """Scale (autoscaling settings, ``num_replicas``: taken at once, no replica starts
+        again) or serve new models or code (``models``, ``inference_config``: every
+        replica starts the new version beside the one serving, without downtime)."""
+        for field, value in (
+            ("image", image),
+            ("auth_enabled", auth_enabled),
+            ("token_auth_enabled", token_auth_enabled),
+            ("cpu_cores", cpu_cores),
+            ("memory_gb", memory_gb),
+        ):
+            if value is not None:
+                raise WebserviceException(
+                    f"{field}: a service keeps its image, auth and resources; deploy again "
+                    "with overwrite=True to change them"
+                )
+        scaling = {
+            "autoscale_enabled": autoscale_enabled,
+            "autoscale_min_replicas": autoscale_min_replicas,
+            "autoscale_max_replicas": autoscale_max_replicas,
+            "autoscale_refresh_seconds": autoscale_refresh_seconds,
+            "autoscale_target_utilization": autoscale_target_utilization,
+            "num_replicas": num_replicas,
+            "replica_max_concurrent_requests": replica_max_concurrent_requests,
+            "scoring_timeout_ms": scoring_timeout_ms,
+            "description": description,
+        }
+        change: dict[str, Any] = {k: v for k, v in scaling.items() if v is not None}
+        if models is not None:
+            change["models"] = [model.id for model in models]
+        if inference_config is not None:
+            change.update(inference_config.service_fields(self.workspace))
+            self.inference_config = inference_config
+        if not change:
+            raise WebserviceException(
+                "update: give models, inference_config or a replica or autoscale setting"
+            )
+        self._update(change, wait)
+
     def get_token(self) -> tuple[str, datetime]:
         """A token for this service (``token_auth_enabled``) and when to get the next one
         (it expires later; ``run`` gets one for itself)."""

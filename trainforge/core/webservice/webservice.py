@@ -183,6 +183,9 @@ class Webservice:
             self.inference_config = inference_config
         if not change:
             raise WebserviceException("update: give models or inference_config to change")
+        self._update(change, wait)
+
+    def _update(self, change: dict[str, Any], wait: bool) -> None:
         try:
             body = ServiceUpdate(**change)
         except ValueError as exc:

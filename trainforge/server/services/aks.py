@@ -77,10 +77,18 @@ def cluster(db: Session, ws: models.Workspace, name: str) -> models.Compute | No
 def check_cluster(db: Session, ws: models.Workspace, body: ServiceCreate) -> None:
     """An AKS service's compute_target must be a cluster of its own workspace."""
     assert body.compute_target is not None  # ServiceCreate's rule for AKS
-    if cluster(db, ws, body.compute_target) is None:
+    found = cluster(db, ws, body.compute_target)
+    if found is None:
         raise BadRequest(
             f"compute_target: no compute cluster {body.compute_target!r} in workspace "
             f"{ws.name!r} (create it with AmlCompute.provisioning_configuration first)"
+        )
+    if found.backend != "local":
+        # A replica's host is started by the control plane on its own machine: that is
+        # where a local cluster's nodes run, not where a Ray cluster's do.
+        raise BadRequest(
+            f"compute_target: cluster {found.name!r} is on the {found.backend!r} backend; "
+            "AKS-style services run on local-backend clusters for now"
         )
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from trainforge import processes
 from trainforge.node import scoring_host
 from trainforge.node.work_root import work_root
 from trainforge.schemas.services import (
+    SCALING_FIELDS,
     HostState,
     RegenerateKey,
     ScoringCounts,
@@ -395,15 +397,28 @@ def update(
     folder is laid out beside the one serving (``app-<id>``), and the host starts a new
     scoring process from it; the old one stops once the new one answers, and its folder
     goes with it (``reload``/``update`` without downtime)."""
-    body = ServiceCreate.model_validate(
-        {**service.definition, **change.model_dump(exclude_unset=True, mode="json")}
-    )
+    given = change.model_dump(exclude_unset=True, mode="json")
+    scaling = SCALING_FIELDS & given.keys()
+    if scaling and service.compute_type != "AKS":
+        raise BadRequest(f"{sorted(scaling)[0]}: only an AKS service has replicas to scale")
+    if scaling and "num_replicas" in given and "autoscale_enabled" not in given:
+        given["autoscale_enabled"] = False  # a number of replicas given: it stops autoscaling
+    if given.get("autoscale_enabled"):
+        given.setdefault("num_replicas", None)
+    try:
+        body = ServiceCreate.model_validate({**service.definition, **given})
+    except ValidationError as exc:
+        raise BadRequest(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     _check_sources(db, ws, body)
     path = folder(settings, ws.name, service.name)
     if service.compute_type == "AKS":
         service.definition = body.model_dump(mode="json", exclude={"primary_key", "secondary_key"})
         service.models = list(body.models)
         service.updated = datetime.now(UTC)
+        if not given.keys() - SCALING_FIELDS - {"description"}:
+            aks.say(path, f"update: {', '.join(f'{k}={given[k]}' for k in sorted(scaling))}")
+            db.flush()
+            return to_info(settings, ws, service)  # the replica loop scales at its next pass
 
         def lay_out(replica: Path, port: int, app_name: str) -> None:
             lay_out_replica(settings, ws, body, service, replica, port, app_name)
