@@ -439,6 +439,18 @@ def test_bad_targets_are_refused_naming_the_field(
         )
     assert Webservice.list(ws) == []
 
+    # A cluster with no node up (min_nodes=0, nothing queued): Unschedulable, and the
+    # wait fails saying why.
+    empty = ComputeTarget.create(
+        ws, "empty", AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=1)
+    )
+    service = Model.deploy(ws, "aks-empty", [model], config, aks, deployment_target=empty)
+    with pytest.raises(
+        WebserviceException, match="Unschedulable(.|\n)*no live node in cluster 'empty'"
+    ):
+        service.wait_for_deployment(timeout_sec=60)
+    service.delete()
+
 
 class _Named:
     def __init__(self, name: str) -> None:

@@ -150,12 +150,13 @@ class ReplicaLoop(WakeLoop):
                 body = ServiceCreate.model_validate(service.definition)
                 assert body.compute_target is not None
                 nodes = aks.live_nodes(db, ws, body.compute_target)
-                work.append((ws, service, body, aks.replicas_of(db, ws, service), nodes))
+                coming = aks.nodes_coming(db, ws, body.compute_target)
+                work.append((ws, service, body, aks.replicas_of(db, ws, service), nodes, coming))
         present = set()
-        for ws, service, body, replicas, nodes in work:
+        for ws, service, body, replicas, nodes, coming in work:
             present.add((ws.name, service.name))
             try:
-                self._pass(ws, service, body, replicas, nodes)
+                self._pass(ws, service, body, replicas, nodes, coming)
             except Exception:  # one service's failing pass must not stop the others'
                 log.exception("replica loop: service %s of %s", service.name, ws.name)
         self.router.keep_only(present)
@@ -170,6 +171,7 @@ class ReplicaLoop(WakeLoop):
         body: ServiceCreate,
         replicas: list[models.ServiceReplica],
         nodes: list[models.Node],
+        coming: int,
     ) -> None:
         key = (ws.name, service.name)
         memory = self.memory.get(key)
@@ -181,13 +183,7 @@ class ReplicaLoop(WakeLoop):
             r.name: aks.observe(aks.replica_folder(service_folder, r.name), r) for r in replicas
         }
 
-        restart = [
-            r
-            for r in replicas
-            if not observed[r.name].host_alive
-            and observed[r.name].state.state is not ServiceState.FAILED
-            and r.node_id in live
-        ]
+        restart = [r for r in replicas if observed[r.name].died_unasked() and r.node_id in live]
         gone = [r for r in replicas if r.node_id not in live]
 
         # The router first: a replica that goes stops getting requests before it stops.
@@ -235,7 +231,7 @@ class ReplicaLoop(WakeLoop):
         if restart or gone or extra or to_place:
             self._apply(ws, service, body, service_folder, restart, gone + extra, to_place, memory)
             return  # the next pass sees what this one did
-        self._publish(ws, service, body, replicas, observed, memory, live)
+        self._publish(ws, service, body, replicas, observed, memory, live, coming)
 
     def _route(
         self,
@@ -289,6 +285,7 @@ class ReplicaLoop(WakeLoop):
         observed: dict[str, aks.Observed],
         memory: Memory,
         live: dict[str, models.Node],
+        coming: int,
     ) -> None:
         nodes = len(live)
         counts = self.router.counts(ws.name, service.name)
@@ -297,7 +294,7 @@ class ReplicaLoop(WakeLoop):
             seen = observed[replica.name]
             state = seen.state.state
             error = seen.state.error
-            if not seen.host_alive and state is not ServiceState.FAILED:
+            if seen.died_unasked():
                 state, error = ServiceState.UNHEALTHY, "its host stopped; it starts again"
             sent, in_flight = counts.get(replica.name, (0, 0))
             infos.append(
@@ -319,7 +316,7 @@ class ReplicaLoop(WakeLoop):
             )
         desired = memory.desired or 0
         low, _ = body.replica_bounds()
-        state = aggregate([i.state for i in infos], min(low, nodes), nodes)
+        state = aggregate([i.state for i in infos], min(low, nodes), nodes + coming)
         error = next(
             (i.error for i in infos if i.error and i.state is not ServiceState.HEALTHY), None
         )
@@ -362,8 +359,9 @@ class ReplicaLoop(WakeLoop):
                 )
             for replica in restart:
                 found = current.get(replica.id)
-                if found is None:
-                    continue
+                folder = aks.replica_folder(service_folder, replica.name)
+                if found is None or (folder / aks.STOPPING_MARK).exists():
+                    continue  # removed or being stopped meanwhile
                 found.host_restarts += 1
                 memory.served.discard(found.name)
                 aks.say(

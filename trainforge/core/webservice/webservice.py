@@ -111,7 +111,7 @@ class Webservice:
         while True:
             self.update_deployment_state()
             state = self._info.state
-            if state in (ServiceState.HEALTHY, ServiceState.FAILED):
+            if state in (ServiceState.HEALTHY, ServiceState.FAILED, ServiceState.UNSCHEDULABLE):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise WebserviceException(
@@ -123,10 +123,10 @@ class Webservice:
             time.sleep(POLL_S)
         if show_output:
             print(f"\n{self.compute_type} service {self.name}: {self.state}")
-        if state is ServiceState.FAILED:
+        if state in (ServiceState.FAILED, ServiceState.UNSCHEDULABLE):
             raise WebserviceException(
                 f"Service deployment polling reached non-successful terminal state, current "
-                f"service state: Failed\nError:\n{self._info.error}"
+                f"service state: {state.value}\nError:\n{self._info.error}"
             )
 
     # -- calls ----------------------------------------------------------------------------

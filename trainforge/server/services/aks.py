@@ -50,6 +50,9 @@ EVENTS_LOG = "logs/service.log"
 # A node a replica may run on: up, and not on its way out.
 LIVE_NODE_STATES = (NodeState.IDLE.value, NodeState.RUNNING.value)
 STOP_GRACE_S = 15.0
+# Written in a replica's folder before its host is stopped on purpose: the replica loop
+# starts again only a host that died unasked.
+STOPPING_MARK = "stopping"
 
 
 def replica_folder(service_folder: Path, replica_name: str) -> Path:
@@ -105,6 +108,18 @@ def live_nodes(db: Session, ws: models.Workspace, cluster_name: str) -> list[mod
     return list(db.scalars(query))
 
 
+def nodes_coming(db: Session, ws: models.Workspace, cluster_name: str) -> int:
+    """The cluster's nodes still preparing: a service waiting for them is Transitioning,
+    not Unschedulable."""
+    compute = cluster(db, ws, cluster_name)
+    if compute is None:
+        return 0
+    query = select(models.Node.id).where(
+        models.Node.compute_id == compute.id, models.Node.state == NodeState.PREPARING.value
+    )
+    return len(list(db.scalars(query)))
+
+
 def replicas_of(
     db: Session, ws: models.Workspace, service: models.Service
 ) -> list[models.ServiceReplica]:
@@ -131,6 +146,15 @@ def next_replica_name(service_name: str, taken: set[str]) -> str:
 class Observed:
     host_alive: bool
     state: HostState
+    stopping: bool = False
+
+    def died_unasked(self) -> bool:
+        """Whether the host is gone without having failed or been stopped."""
+        return (
+            not self.host_alive
+            and not self.stopping
+            and self.state.state is not ServiceState.FAILED
+        )
 
 
 def observe(folder: Path, replica: models.ServiceReplica) -> Observed:
@@ -143,7 +167,12 @@ def observe(folder: Path, replica: models.ServiceReplica) -> Observed:
         and replica.pid_create_time is not None
         and processes.find(replica.pid, replica.pid_create_time) is not None
     )
-    return Observed(alive, state)
+    return Observed(alive, state, (folder / STOPPING_MARK).exists())
+
+
+def mark_stopping(folder: Path) -> None:
+    if folder.is_dir():
+        (folder / STOPPING_MARK).touch()
 
 
 def _orphans(folder: Path, state: HostState) -> list[psutil.Process]:
@@ -184,6 +213,9 @@ def stop_later(replica_pid: int | None, created: float | None, folder: Path | No
     """Stop a replica's host (it drains its scoring process) off the caller's thread, then
     remove its folder; the router has stopped sending it requests already."""
 
+    if folder is not None:
+        mark_stopping(folder)
+
     def stop() -> None:
         if replica_pid is not None and created is not None:
             host = processes.find(replica_pid, created)
@@ -195,10 +227,11 @@ def stop_later(replica_pid: int | None, created: float | None, folder: Path | No
     threading.Thread(target=stop, name=f"stop replica {replica_pid}", daemon=True).start()
 
 
-def stop_now(replicas: list[models.ServiceReplica]) -> None:
+def stop_now(service_folder: Path, replicas: list[models.ServiceReplica]) -> None:
     """Stop every replica's host and wait for them (a service deleted or replaced)."""
     hosts = []
     for replica in replicas:
+        mark_stopping(replica_folder(service_folder, replica.name))
         if replica.pid is not None and replica.pid_create_time is not None:
             host = processes.find(replica.pid, replica.pid_create_time)
             if host is not None:

@@ -184,7 +184,7 @@ def stop(
     """Stop the service's host and scoring process (an AKS service's replicas) and remove
     its folder."""
     if service.compute_type == "AKS":
-        aks.stop_now(aks.replicas_of(db, ws, service))
+        aks.stop_now(folder(settings, ws.name, service.name), aks.replicas_of(db, ws, service))
     if service.pid is not None and service.pid_create_time is not None:
         host = processes.find(service.pid, service.pid_create_time)
         if host is not None:
