@@ -485,7 +485,12 @@ class Model:
         service = Webservice(workspace, _info=info)
         service.inference_config = inference_config  # what reload() copies again
         if show_output:
-            print(f"Deploying {name} ({info.compute_type}) on port {info.port} ...")
+            where = (
+                f"on cluster {info.compute_target} at {info.scoring_uri}"
+                if info.compute_type == "AKS"
+                else f"on port {info.port}"
+            )
+            print(f"Deploying {name} ({info.compute_type}) {where} ...")
         if info.compute_type == "Local":  # the SDK's local deploy returns once it serves
             service.wait_for_deployment(show_output=show_output)
         return service
