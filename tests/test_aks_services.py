@@ -219,6 +219,9 @@ def test_two_replicas_on_two_nodes_with_token_auth(
     assert stats.errors == 0
     logs = service.get_logs()
     assert "placed on node" in logs and logs.count("init loaded version v1") == 2
+    shown = service.serialize()
+    assert shown["computeType"] == "AKS" and shown["computeName"] == "aks"
+    assert shown["tokenAuthEnabled"] and len(shown["replicas"]) == 2
 
     # A token of another service of the same workspace does not open this one.
     other = _deploy(

@@ -255,6 +255,25 @@ class AksWebservice(Webservice):
             )
         self._update(change, wait)
 
+    def serialize(self) -> dict[str, Any]:
+        """The common fields, the cluster, auth, autoscaler settings and the replicas."""
+        info = self._info
+        return {
+            **super().serialize(),
+            "computeName": info.compute_target,
+            "authEnabled": info.auth_enabled,
+            "tokenAuthEnabled": info.token_auth_enabled,
+            "autoScaler": {
+                "autoscaleEnabled": info.autoscale_enabled,
+                "minReplicas": info.autoscale_min_replicas,
+                "maxReplicas": info.autoscale_max_replicas,
+                "targetUtilization": info.autoscale_target_utilization,
+            },
+            "numReplicas": info.num_replicas,
+            "desiredReplicas": info.desired_replicas,
+            "replicas": self.replicas,
+        }
+
     def get_token(self) -> tuple[str, datetime]:
         """A token for this service (``token_auth_enabled``) and when to get the next one
         (it expires later; ``run`` gets one for itself)."""

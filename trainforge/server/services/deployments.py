@@ -485,10 +485,6 @@ def rows(db: Session, ws: models.Workspace) -> list[models.Service]:
     return list(db.scalars(query.order_by(models.Service.name)))
 
 
-def list_all(settings: ServerSettings, db: Session, ws: models.Workspace) -> list[ServiceInfo]:
-    return [to_info(settings, ws, s) for s in rows(db, ws)]
-
-
 def delete(settings: ServerSettings, db: Session, ws: models.Workspace, name: str) -> None:
     service = row(db, ws, name)
     stop(settings, db, ws, service)
