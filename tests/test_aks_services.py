@@ -87,23 +87,31 @@ def ws(cli_server: Api) -> Iterator[Workspace]:
         service.delete()
 
 
-@pytest.fixture
-def cluster(cli_server: Api, ws: Workspace) -> Iterator[ComputeTarget]:
-    """A cluster of two nodes, both up (heartbeating as their agents would), and the
-    replica loop running (the in-process server's loops stay stopped otherwise)."""
+def _two_nodes(cli_server: Api, ws: Workspace, name: str) -> ComputeTarget:
+    """A cluster of two nodes in ``ws``, both up (heartbeating as their agents would)."""
     config = AmlCompute.provisioning_configuration(
         vm_size="STANDARD_D2_V2", min_nodes=2, max_nodes=2
     )
-    target = ComputeTarget.create(ws, "aks", config)
+    target = ComputeTarget.create(ws, name, config)
     cli_server.tick()  # the scheduler's pass: min_nodes are provisioned
-    requests = [n for n in cli_server.backend.nodes if n.workspace_name == ws.name]
+    requests = [
+        n
+        for n in cli_server.backend.nodes
+        if n.workspace_name == ws.name and n.compute_name == name
+    ]
     assert len(requests) == 2
     for node in requests:
         cli_server.heartbeat(node)
-    states = [
-        n["state"] for n in cli_server.call("GET", f"/workspaces/{ws.name}/computes/aks/nodes")
-    ]
-    assert states == ["idle", "idle"]
+    nodes = cli_server.call("GET", f"/workspaces/{ws.name}/computes/{name}/nodes")
+    assert [n["state"] for n in nodes] == ["idle", "idle"]
+    return target
+
+
+@pytest.fixture
+def cluster(cli_server: Api, ws: Workspace) -> Iterator[ComputeTarget]:
+    """A 2-node cluster, and the replica loop running (the in-process server's loops
+    stay stopped otherwise)."""
+    target = _two_nodes(cli_server, ws, "aks")
     cli_server.plane.replicas.start()
     yield target
     for service in Webservice.list(ws):  # before the loop stops: nothing is left behind
@@ -492,3 +500,43 @@ def test_update_scales_a_service_without_starting_its_replicas_again(
     with pytest.raises(WebserviceException, match="token_auth_enabled: a service keeps"):
         service.update(token_auth_enabled=True)
     service.delete()
+
+
+def test_the_same_service_name_in_two_workspaces_never_mixes(
+    cli_server: Api, ws: Workspace, cluster: ComputeTarget, ridge: tuple[Model, Any], tmp_path: Path
+) -> None:
+    model, _ = ridge
+    other_ws = Workspace.create("aks-ws-two", exist_ok=True, show_output=False)
+    other_cluster = _two_nodes(cli_server, other_ws, "aks")
+    other_model = Model.register(
+        workspace=other_ws, model_path=str(tmp_path / "ridge.pkl"), model_name="ridge.pkl"
+    )
+    settings = {"autoscale_enabled": False, "num_replicas": 1, "token_auth_enabled": True}
+    one = _deploy(ws, "same", model, tmp_path / "one", cluster, **settings)
+    try:
+        two = _deploy(other_ws, "same", other_model, tmp_path / "two", other_cluster, **settings)
+        try:
+            assert one.scoring_uri != two.scoring_uri
+            token_one, _ = one.get_token()
+            token_two, _ = two.get_token()
+            for uri, mine, theirs in (
+                (one.scoring_uri, token_one, token_two),
+                (two.scoring_uri, token_two, token_one),
+            ):
+                headers = {"Authorization": f"Bearer {theirs}"}
+                assert httpx.post(uri, json=ROWS, headers=headers).status_code == 401
+                headers = {"Authorization": f"Bearer {mine}"}
+                assert httpx.post(uri, json=ROWS, headers=headers).status_code == 200
+            # Each workspace's replica sits on its own cluster's node.
+            mine_nodes = {
+                n["node_id"]
+                for n in cli_server.call("GET", f"/workspaces/{other_ws.name}/computes/aks/nodes")
+            }
+            assert {r["node_id"] for r in two.replicas} <= mine_nodes
+            # The admin token of the control plane is not a scoring token.
+            admin = {"Authorization": f"Bearer {os.environ['TRAINFORGE_TOKEN']}"}
+            assert httpx.post(one.scoring_uri, json=ROWS, headers=admin).status_code == 401
+        finally:
+            two.delete()
+    finally:
+        one.delete()
