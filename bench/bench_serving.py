@@ -220,10 +220,14 @@ def run(quick: bool = False) -> list[Row]:
             )
             port = _free_port()
             mlflow_bin = Path(sys.executable).with_name("mlflow")
+            # Its console script, or the module where mlflow is on PYTHONPATH only.
+            mlflow_cmd = (
+                [str(mlflow_bin)] if mlflow_bin.exists() else [sys.executable, "-m", "mlflow"]
+            )
             started.append(
                 subprocess.Popen(
                     [
-                        str(mlflow_bin),
+                        *mlflow_cmd,
                         "models",
                         "serve",
                         "-m",
