@@ -27,6 +27,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -59,7 +60,10 @@ class ServiceView:
 class Memory:
     """What the loop remembers of one service between passes."""
 
+    # The service's row id and creation time: a service deployed again under the same
+    # name (SQLite may give it the same id) starts with a clean memory.
     service_id: int
+    created: datetime
     samples: deque[tuple[float, float]] = field(default_factory=deque)
     decided_at: float = 0.0
     desired: int | None = None
@@ -111,10 +115,18 @@ class ReplicaLoop(WakeLoop):
             self.settings.signing_key, token, route.workspace_id, route.service_id, route.created
         )
 
-    def view(self, workspace: str, name: str, service_id: int) -> ServiceView:
+    def view(self, workspace: str, name: str, service_id: int, created: datetime) -> ServiceView:
         found = self.views.get((workspace, name))
         memory = self.memory.get((workspace, name))
-        if found is None or memory is None or memory.service_id != service_id:
+        if (
+            found is None
+            or memory is None
+            or (memory.service_id, memory.created)
+            != (
+                service_id,
+                created,
+            )
+        ):
             return ServiceView(ServiceState.TRANSITIONING, None, 0, [])
         # The router's counts as they are now, not as of the last pass.
         counts = self.router.counts(workspace, name)
@@ -175,8 +187,8 @@ class ReplicaLoop(WakeLoop):
     ) -> None:
         key = (ws.name, service.name)
         memory = self.memory.get(key)
-        if memory is None or memory.service_id != service.id:
-            memory = self.memory[key] = Memory(service_id=service.id)
+        if memory is None or (memory.service_id, memory.created) != (service.id, service.created):
+            memory = self.memory[key] = Memory(service_id=service.id, created=service.created)
         service_folder = deployments.folder(self.settings, ws.name, service.name)
         live = {n.id: n for n in nodes}
         observed = {
@@ -185,46 +197,21 @@ class ReplicaLoop(WakeLoop):
 
         restart = [r for r in replicas if observed[r.name].died_unasked() and r.node_id in live]
         gone = [r for r in replicas if r.node_id not in live]
-
-        # The router first: a replica that goes stops getting requests before it stops.
-        self._route(ws, service, body, [r for r in replicas if r not in gone], observed, memory)
-
-        low, high = body.replica_bounds()
-        now = time.monotonic()
-        load = self.router.sample(ws.name, service.name)
-        memory.samples.append((now, load))
-        while memory.samples and memory.samples[0][0] < now - self.settings.service_scale_down_s:
-            memory.samples.popleft()
-        current = len(replicas) - len(gone)
-        if memory.desired is None or now - memory.decided_at >= body.autoscale_refresh_seconds:
-            recent = max(
-                (v for t, v in memory.samples if t >= now - body.autoscale_refresh_seconds),
-                default=load,
-            )
-            window = max((v for _, v in memory.samples), default=load)
-            wanted = decisions.replicas_wanted(
-                current,
-                decisions.ReplicaLoad(recent=recent, window=window),
-                body.replica_max_concurrent_requests,
-                body.autoscale_target_utilization,
-                low,
-                high,
-                len(live),
-            )
-            if memory.desired is not None and wanted != memory.desired:
-                aks.say(
-                    service_folder,
-                    f"scaling from {memory.desired} to {wanted} replica(s): {recent:.2f} "
-                    f"requests in flight (target {body.autoscale_target_utilization}% of "
-                    f"{body.replica_max_concurrent_requests} per replica)",
-                )
-            memory.desired, memory.decided_at = wanted, now
-        desired = memory.desired
-
         kept = [r for r in replicas if r not in gone]
-        extra = (
-            sorted(kept, key=lambda r: (r.created, r.id))[desired:] if len(kept) > desired else []
+        desired = self._decide(ws, service, body, service_folder, memory, len(kept), len(live))
+        # Scaling down lets go of the replicas that serve least: those not serving, then
+        # the newest.
+        order = sorted(
+            kept,
+            key=lambda r: (
+                not observed[r.name].host_alive
+                or observed[r.name].state.state is not ServiceState.HEALTHY,
+                r.id,  # the oldest are kept
+            ),
         )
+        extra = order[desired:]
+        # The router first: a replica that goes gets no request more before it stops.
+        self._route(ws, service, body, [r for r in kept if r not in extra], observed, memory)
         used_nodes = {r.node_id for r in kept}
         free_nodes = [n for n in nodes if n.id not in used_nodes]
         to_place = free_nodes[: max(0, desired - len(kept))]
@@ -232,6 +219,50 @@ class ReplicaLoop(WakeLoop):
             self._apply(ws, service, body, service_folder, restart, gone + extra, to_place, memory)
             return  # the next pass sees what this one did
         self._publish(ws, service, body, replicas, observed, memory, live, coming)
+
+    def _decide(
+        self,
+        ws: models.Workspace,
+        service: models.Service,
+        body: ServiceCreate,
+        service_folder: Path,
+        memory: Memory,
+        current: int,
+        nodes: int,
+    ) -> int:
+        """How many replicas the service should have now: the router's load sampled each
+        pass, a decision every ``autoscale_refresh_seconds``."""
+        low, high = body.replica_bounds()
+        now = time.monotonic()
+        load = self.router.sample(ws.name, service.name)
+        memory.samples.append((now, load))
+        while memory.samples and memory.samples[0][0] < now - self.settings.service_scale_down_s:
+            memory.samples.popleft()
+        if memory.desired is not None and now - memory.decided_at < body.autoscale_refresh_seconds:
+            return min(memory.desired, nodes)
+        recent = max(
+            (v for t, v in memory.samples if t >= now - body.autoscale_refresh_seconds),
+            default=load,
+        )
+        window = max((v for _, v in memory.samples), default=load)
+        wanted = decisions.replicas_wanted(
+            current,
+            decisions.ReplicaLoad(recent=recent, window=window),
+            body.replica_max_concurrent_requests,
+            body.autoscale_target_utilization,
+            low,
+            high,
+            nodes,
+        )
+        if memory.desired is not None and wanted != memory.desired:
+            aks.say(
+                service_folder,
+                f"scaling from {memory.desired} to {wanted} replica(s): {recent:.2f} "
+                f"requests in flight (target {body.autoscale_target_utilization}% of "
+                f"{body.replica_max_concurrent_requests} per replica)",
+            )
+        memory.desired, memory.decided_at = wanted, now
+        return wanted
 
     def _route(
         self,

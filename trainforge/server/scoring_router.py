@@ -98,7 +98,10 @@ class ScoringRouter:
         """Set a service's route, keeping the counts of the replicas it had."""
         with self.lock:
             old = self.routes.get((workspace, name))
-            if old is not None and old.service_id == route.service_id:
+            if old is not None and (old.service_id, old.created) == (
+                route.service_id,
+                route.created,
+            ):
                 old.auth, old.keys, old.replica_key = route.auth, route.keys, route.replica_key
                 old.max_request_bytes, old.timeout_s = route.max_request_bytes, route.timeout_s
                 route = old

@@ -31,7 +31,7 @@ public_router = APIRouter(prefix="/workspaces/{ws}/scoring/{name}")
 
 
 def _info(cp: ControlPlane, request: Request, row: Workspace, service: Service) -> ServiceInfo:
-    view = cp.replicas.view(row.name, service.name, service.id)
+    view = cp.replicas.view(row.name, service.name, service.id, service.created)
     return deployments.to_info(cp.settings, row, service, view, str(request.base_url))
 
 
