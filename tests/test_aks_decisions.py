@@ -175,3 +175,19 @@ def test_the_server_refuses_what_the_sdk_refuses() -> None:
         )
     with pytest.raises(ValueError, match="compute_target: only an AKS service"):
         ServiceCreate(**base, compute_type="ACI", compute_target="c")
+
+
+def test_an_aks_cluster_is_a_fixed_node_pool() -> None:
+    from trainforge.core.compute import AksCompute
+    from trainforge.exceptions import ComputeTargetException
+
+    config = AksCompute.provisioning_configuration()
+    assert (config.min_nodes, config.max_nodes, config.vm_size) == (3, 3, "STANDARD_D3_V2")
+    dev = AksCompute.provisioning_configuration(
+        agent_count=1, cluster_purpose=AksCompute.ClusterPurpose.DEV_TEST
+    )
+    assert (dev.min_nodes, dev.max_nodes) == (1, 1)
+    with pytest.raises(ComputeTargetException, match="^agent_count: 0"):
+        AksCompute.provisioning_configuration(agent_count=0)
+    with pytest.raises(ComputeTargetException, match="^cluster_purpose:"):
+        AksCompute.provisioning_configuration(cluster_purpose="Huge")

@@ -31,7 +31,7 @@ from tests.inprocess import Api
 from trainforge.client.api import api
 from trainforge.client.api.services import ServicesApi
 from trainforge.core import Environment, InferenceConfig, Model, Webservice, Workspace
-from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.core.compute import AksCompute, AmlCompute, ComputeTarget
 from trainforge.core.webservice import AksWebservice, LocalWebservice
 from trainforge.exceptions import WebserviceException
 
@@ -87,9 +87,9 @@ def ws(cli_server: Api) -> Iterator[Workspace]:
         service.delete()
 
 
-def _two_nodes(cli_server: Api, ws: Workspace, name: str) -> ComputeTarget:
+def _two_nodes(cli_server: Api, ws: Workspace, name: str, config: Any = None) -> ComputeTarget:
     """A cluster of two nodes in ``ws``, both up (heartbeating as their agents would)."""
-    config = AmlCompute.provisioning_configuration(
+    config = config or AmlCompute.provisioning_configuration(
         vm_size="STANDARD_D2_V2", min_nodes=2, max_nodes=2
     )
     target = ComputeTarget.create(ws, name, config)
@@ -507,7 +507,9 @@ def test_the_same_service_name_in_two_workspaces_never_mixes(
 ) -> None:
     model, _ = ridge
     other_ws = Workspace.create("aks-ws-two", exist_ok=True, show_output=False)
-    other_cluster = _two_nodes(cli_server, other_ws, "aks")
+    # The samples' way: an AKS cluster of 2 agents (a fixed node pool here).
+    pool = AksCompute.provisioning_configuration(agent_count=2, vm_size="Standard_D2_v2")
+    other_cluster = _two_nodes(cli_server, other_ws, "aks", pool)
     other_model = Model.register(
         workspace=other_ws, model_path=str(tmp_path / "ridge.pkl"), model_name="ridge.pkl"
     )
