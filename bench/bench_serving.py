@@ -5,7 +5,10 @@ The same Ridge model (sklearn's diabetes data) served three ways in the same run
   process, ``POST /score`` with ``{"data": [[...]]}``);
 - the peer: ``mlflow models serve --env-manager local`` of the same fitted model
   (``POST /invocations`` with ``{"inputs": [[...]]}``);
-- the floor: a bare uvicorn app (Starlette) calling the same entry script's ``run()``.
+- the floor: a bare uvicorn app (Starlette) calling the same entry script's ``run()``;
+- trainforge's AKS-style service: 2 replicas on a 2-node local cluster behind the control
+  plane's scoring address (its router: auth, fewest-in-flight balancing, httpx to the
+  replica), side by side with the LocalWebservice: what the one stable address costs.
 
 One load generator (httpx, asyncio) sends every request of a level, after a warm-up, in
 three rounds that take the servers in turn (a change of the machine's load falls on all
@@ -148,6 +151,43 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(30)
 
 
+def _deploy_aks(ws: Any, model: Any, config: Any) -> Any:
+    """The same model as an AKS-style service: 2 replicas, one per node of a 2-node local
+    cluster (its node agents started by the bench's server), no auth (as the others)."""
+    from trainforge.core.compute import AmlCompute, ComputeTarget
+    from trainforge.core.model import Model
+    from trainforge.core.webservice import AksWebservice
+
+    cluster = quiet_call(
+        ComputeTarget.create,
+        ws,
+        "bench-aks",
+        AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", min_nodes=2, max_nodes=2),
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        status = cluster.get_status()
+        counts = status.node_state_counts if status is not None else None
+        if counts is not None and counts.idle_node_count >= 2:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bench cluster's 2 nodes did not come up within 180 s")
+        time.sleep(0.5)
+    service = quiet_call(
+        Model.deploy,
+        ws,
+        "bench-aks",
+        [model],
+        config,
+        AksWebservice.deploy_configuration(
+            autoscale_enabled=False, num_replicas=2, auth_enabled=False
+        ),
+        deployment_target=cluster,
+    )
+    service.wait_for_deployment(timeout_sec=180)
+    return service
+
+
 def run(quick: bool = False) -> list[Row]:
     try:
         import joblib
@@ -180,10 +220,14 @@ def run(quick: bool = False) -> list[Row]:
             )
             port = _free_port()
             mlflow_bin = Path(sys.executable).with_name("mlflow")
+            # Its console script, or the module where mlflow is on PYTHONPATH only.
+            mlflow_cmd = (
+                [str(mlflow_bin)] if mlflow_bin.exists() else [sys.executable, "-m", "mlflow"]
+            )
             started.append(
                 subprocess.Popen(
                     [
-                        str(mlflow_bin),
+                        *mlflow_cmd,
                         "models",
                         "serve",
                         "-m",
@@ -249,18 +293,23 @@ def run(quick: bool = False) -> list[Row]:
             service = quiet_call(
                 Model.deploy, ws, "bench", [model], config, LocalWebservice.deploy_configuration()
             )
+            aks_service = None
             try:
                 progress("trainforge LocalWebservice is up")
+                aks_service = _deploy_aks(ws, model, config)
+                progress("trainforge AKS-style service (2 replicas) is up")
                 for concurrency in (10, 64):
                     targets = {"ours": (service.scoring_uri, ours), "floor": (floor_url, ours)}
+                    targets["aks"] = (aks_service.scoring_uri, ours)
                     if peer_url:
                         targets["peer"] = (peer_url, peer_body)
                     measured = _measure_all(targets, concurrency, total)
                     ours_result, floor_result = measured["ours"], measured["floor"]
-                    peer_result = measured.get("peer")
+                    peer_result, aks_result = measured.get("peer"), measured["aks"]
                     failed = (
                         ours_result["failures"]
                         or floor_result["failures"]
+                        or aks_result["failures"]
                         or (peer_result["failures"] if peer_result else [])
                     )
                     error = f"answers other than 200: {failed[:5]}" if failed else None
@@ -283,6 +332,17 @@ def run(quick: bool = False) -> list[Row]:
                         )
                         rows.append(
                             Row(
+                                f"serving c={concurrency} {key} AKS 2 replicas vs Local",
+                                aks_result[key],
+                                ours_result[key],
+                                unit,
+                                note="through the control plane's router, on a 2-node cluster",
+                                higher_is_better=higher,
+                                error=error,
+                            )
+                        )
+                        rows.append(
+                            Row(
                                 f"serving c={concurrency} {key} vs bare uvicorn",
                                 ours_result[key],
                                 floor_result[key],
@@ -293,12 +353,15 @@ def run(quick: bool = False) -> list[Row]:
                             )
                         )
                     progress(
-                        f"c={concurrency}: trainforge {ours_result['rps']:.0f} req/s, floor "
+                        f"c={concurrency}: trainforge {ours_result['rps']:.0f} req/s (AKS "
+                        f"{aks_result['rps']:.0f}), floor "
                         f"{floor_result['rps']:.0f}, mlflow "
                         f"{peer_result['rps'] if peer_result else float('nan'):.0f}"
                     )
             finally:
                 service.delete()
+                if aks_service is not None:
+                    aks_service.delete()
     finally:
         for process in started:
             _stop(process)

@@ -421,6 +421,7 @@ class Model:
         (WebserviceException with the error, e.g. an ``init()`` traceback, when it cannot)."""
         from trainforge.core.webservice import (
             AciServiceDeploymentConfiguration,
+            AksServiceDeploymentConfiguration,
             LocalWebserviceDeploymentConfiguration,
         )
         from trainforge.core.webservice.webservice import Webservice
@@ -445,16 +446,22 @@ class Model:
                 "properties": {str(k): str(v) for k, v in (given.get("properties") or {}).items()},
                 "description": given.get("description"),
             }
+        elif isinstance(deployment_config, AksServiceDeploymentConfiguration):
+            settings = deployment_config.service_fields()
+            settings["compute_target"] = _target_name(
+                deployment_target, deployment_config.__dict__.get("compute_target_name")
+            )
         else:
             raise WebserviceException(
-                "deployment_config: give LocalWebservice.deploy_configuration() or "
-                "AciWebservice.deploy_configuration(); AKS services are not served yet"
+                "deployment_config: give LocalWebservice.deploy_configuration(), "
+                "AciWebservice.deploy_configuration() or AksWebservice.deploy_configuration()"
             )
         if settings.get("description") is None:  # else the inference config's
             settings.pop("description", None)
-        if deployment_target is not None:
+        if deployment_target is not None and settings["compute_type"] != "AKS":
             raise WebserviceException(
-                "deployment_target: AKS clusters are not served yet; deploy to Local or ACI"
+                "deployment_target: only an AKS service (AksWebservice.deploy_configuration) "
+                "is deployed to a compute target"
             )
         bad = [m for m in models if not isinstance(m, Model)]
         if bad:
@@ -478,7 +485,12 @@ class Model:
         service = Webservice(workspace, _info=info)
         service.inference_config = inference_config  # what reload() copies again
         if show_output:
-            print(f"Deploying {name} ({info.compute_type}) on port {info.port} ...")
+            where = (
+                f"on cluster {info.compute_target} at {info.scoring_uri}"
+                if info.compute_type == "AKS"
+                else f"on port {info.port}"
+            )
+            print(f"Deploying {name} ({info.compute_type}) {where} ...")
         if info.compute_type == "Local":  # the SDK's local deploy returns once it serves
             service.wait_for_deployment(show_output=show_output)
         return service
@@ -811,6 +823,24 @@ def _local_model_path(model_name: str, version: int | None) -> str:
 
 def _model_of(workspace: Workspace, model_id: str) -> Model:
     return Model(workspace, id=model_id)
+
+
+def _target_name(target: Any, named: str | None) -> str:
+    """The cluster an AKS service goes to: ``deployment_target`` (a ComputeTarget, e.g.
+    an AmlCompute cluster) or the configuration's ``compute_target_name``."""
+    if target is None:
+        if named is None:
+            raise WebserviceException(
+                "deployment_target: an AKS service needs the compute cluster its replicas "
+                "run on (deployment_target=ComputeTarget(ws, '<cluster>'))"
+            )
+        return named
+    name = getattr(target, "name", None)
+    if not isinstance(name, str) or not name:
+        raise WebserviceException(
+            f"deployment_target: {target!r} is not a compute target (give ComputeTarget(ws, name))"
+        )
+    return name
 
 
 # run.register_model and Webservice.models reach Model through these, so that neither

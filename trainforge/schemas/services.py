@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from trainforge.schemas.limits import MAX_PATH
 from trainforge.schemas.models import Tags
@@ -46,6 +46,8 @@ class ServiceState(StrEnum):
     HEALTHY = "Healthy"
     UNHEALTHY = "Unhealthy"
     FAILED = "Failed"
+    # AKS: no node of the cluster is free for a replica.
+    UNSCHEDULABLE = "Unschedulable"
 
     @property
     def local(self) -> str:
@@ -54,6 +56,7 @@ class ServiceState(StrEnum):
             "Healthy": "running",
             "Unhealthy": "unhealthy",
             "Failed": "failed",
+            "Unschedulable": "failed",
         }[self.value]
 
 
@@ -62,10 +65,11 @@ KeyText = Annotated[str, Field(min_length=16, max_length=256, pattern=r"^[A-Za-z
 
 class ServiceCreate(BaseModel):
     """``Model.deploy``: the models, the entry script (in a code snapshot) and its
-    environment, where the service listens, and (ACI) its resources and key auth."""
+    environment, where the service listens, (ACI, AKS) its resources and key auth, and
+    (AKS) its cluster, replicas, autoscaling and token auth."""
 
     name: ServiceName
-    compute_type: Literal["Local", "ACI"] = "Local"
+    compute_type: Literal["Local", "ACI", "AKS"] = "Local"
     models: list[ModelId] = Field(default_factory=list, max_length=64)
     entry_script: str = Field(min_length=1, max_length=MAX_PATH)
     snapshot_id: str = Field(min_length=1, max_length=64)
@@ -82,6 +86,53 @@ class ServiceCreate(BaseModel):
     auth_enabled: bool = False
     primary_key: KeyText | None = None
     secondary_key: KeyText | None = None
+    # AKS (``AksWebservice.deploy_configuration``), with the SDK's defaults.
+    compute_target: str | None = Field(default=None, min_length=1, max_length=64)
+    autoscale_enabled: bool = True
+    autoscale_min_replicas: int = Field(default=1, ge=1, le=1000)
+    autoscale_max_replicas: int = Field(default=10, ge=1, le=1000)
+    autoscale_refresh_seconds: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False)
+    autoscale_target_utilization: int = Field(default=70, ge=1, le=100)
+    num_replicas: int | None = Field(default=None, ge=1, le=1000)
+    replica_max_concurrent_requests: int = Field(default=1, ge=1, le=1000)
+    scoring_timeout_ms: int = Field(default=60_000, ge=1, le=3_600_000)
+    token_auth_enabled: bool = False
+
+    @model_validator(mode="after")
+    def _aks_rules(self) -> ServiceCreate:
+        if self.compute_type != "AKS":
+            if self.compute_target is not None or self.token_auth_enabled:
+                field = (
+                    "compute_target" if self.compute_target is not None else "token_auth_enabled"
+                )
+                raise ValueError(
+                    f"{field}: only an AKS service is placed on a cluster or takes tokens"
+                )
+            return self
+        if self.compute_target is None:
+            raise ValueError("compute_target: an AKS service needs the cluster to run on")
+        if self.port is not None:
+            raise ValueError("port: an AKS service is served at the control plane's address")
+        if self.autoscale_min_replicas > self.autoscale_max_replicas:
+            raise ValueError(
+                f"autoscale_min_replicas: {self.autoscale_min_replicas} is above "
+                f"autoscale_max_replicas ({self.autoscale_max_replicas})"
+            )
+        if self.num_replicas is not None and self.autoscale_enabled:
+            raise ValueError("num_replicas: give it only with autoscale_enabled=False")
+        if self.auth_enabled and self.token_auth_enabled:
+            raise ValueError(
+                "token_auth_enabled: key auth (auth_enabled) and token auth cannot both be on"
+            )
+        return self
+
+    def replica_bounds(self) -> tuple[int, int]:
+        """The fewest and most replicas an AKS service may have: min and max with
+        autoscaling, else ``num_replicas`` (1 when not given) both ways."""
+        if self.autoscale_enabled:
+            return self.autoscale_min_replicas, self.autoscale_max_replicas
+        fixed = self.num_replicas or 1
+        return fixed, fixed
 
 
 class ServiceUpdate(BaseModel):
@@ -93,11 +144,63 @@ class ServiceUpdate(BaseModel):
     snapshot_id: str | None = Field(default=None, min_length=1, max_length=64)
     environment: EnvironmentSpec | None = None
     description: str | None = Field(default=None, max_length=65_536)
+    # AKS: its replicas and autoscaling (``AksWebservice.update``), taken at the replica
+    # loop's next pass without starting any replica again.
+    autoscale_enabled: bool | None = None
+    autoscale_min_replicas: int | None = Field(default=None, ge=1, le=1000)
+    autoscale_max_replicas: int | None = Field(default=None, ge=1, le=1000)
+    autoscale_refresh_seconds: float | None = Field(
+        default=None, gt=0, le=3600, allow_inf_nan=False
+    )
+    autoscale_target_utilization: int | None = Field(default=None, ge=1, le=100)
+    num_replicas: int | None = Field(default=None, ge=1, le=1000)
+    replica_max_concurrent_requests: int | None = Field(default=None, ge=1, le=1000)
+    scoring_timeout_ms: int | None = Field(default=None, ge=1, le=3_600_000)
+
+
+# What changes how an AKS service scales, not what its replicas run.
+SCALING_FIELDS = frozenset(
+    {
+        "autoscale_enabled",
+        "autoscale_min_replicas",
+        "autoscale_max_replicas",
+        "autoscale_refresh_seconds",
+        "autoscale_target_utilization",
+        "num_replicas",
+        "replica_max_concurrent_requests",
+        "scoring_timeout_ms",
+    }
+)
 
 
 class ServiceKeys(BaseModel):
     primary_key: str
     secondary_key: str
+
+
+class ServiceToken(BaseModel):
+    """``get_token()``: a bearer token for one AKS service of one workspace, and when to
+    fetch the next (it stops working at ``expires``)."""
+
+    access_token: str
+    refresh_by: datetime
+    expires: datetime
+
+
+class ReplicaInfo(BaseModel):
+    """One replica of an AKS service: the node it is placed on, its scoring process, its
+    state as its host reports it, and the requests the service's router sent it."""
+
+    name: str
+    node_id: str
+    port: int
+    state: ServiceState
+    error: str | None = None
+    restarts: int = 0
+    host_restarts: int = 0
+    scoring_pid: int | None = None
+    requests: int = 0
+    in_flight: int = 0
 
 
 class RegenerateKey(BaseModel):
@@ -123,6 +226,16 @@ class ServiceInfo(BaseModel):
     properties: dict[str, str] = Field(default_factory=dict)
     created_time: datetime
     updated_time: datetime
+    # AKS: the cluster, the replicas now placed and how many the autoscaler wants.
+    compute_target: str | None = None
+    token_auth_enabled: bool = False
+    autoscale_enabled: bool | None = None
+    autoscale_min_replicas: int | None = None
+    autoscale_max_replicas: int | None = None
+    autoscale_target_utilization: int | None = None
+    num_replicas: int | None = None
+    desired_replicas: int | None = None
+    replicas: list[ReplicaInfo] = Field(default_factory=list)
 
 
 class ServiceList(BaseModel):
@@ -202,6 +315,7 @@ __all__ = [
     "HostState",
     "ServiceCreate",
     "RegenerateKey",
+    "ReplicaInfo",
     "ServiceInfo",
     "ServiceKeys",
     "ServiceList",
@@ -210,6 +324,7 @@ __all__ = [
     "ScoringCounts",
     "ServiceState",
     "ServiceStats",
+    "ServiceToken",
     "ServiceUpdate",
     "ServingSpec",
     "check_service_name",

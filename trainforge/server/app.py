@@ -70,6 +70,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            await plane.replicas.router.aclose()
             plane.close()
 
     app = FastAPI(
@@ -178,6 +179,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     # Signed links carry their own proof (an expiring signature), not a bearer token.
     app.include_router(file_links.public_router, prefix=API_PREFIX)
+    # An AKS service's scoring address takes the service's key or token (its router checks).
+    app.include_router(services.public_router, prefix=API_PREFIX)
     app.include_router(
         studio.public_router, prefix=API_PREFIX, dependencies=[Depends(refuse_nul_in_body)]
     )

@@ -9,6 +9,7 @@ attributes of ``TimedNode`` (the store's rows, or dataclasses in the tests).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -270,3 +271,49 @@ def judge_launcher(
     if stopping:
         return "kill" if stop_age_s > stop_grace_s else "terminate"
     return "running"
+
+
+# -- AKS-style services: how many replicas ----------------------------------------------
+@dataclass(frozen=True)
+class ReplicaLoad:
+    """What the router measured of one service: requests in flight, the most over the
+    last refresh interval (``recent``) and the most over the scale-down window
+    (``window``; at least ``recent``), as average concurrency (busy request-seconds per
+    second) so that short requests between two samples count too."""
+
+    recent: float
+    window: float
+
+
+def replicas_for(load: float, per_replica: int, target_utilization: int) -> int:
+    """Replicas that carry ``load`` requests in flight at ``target_utilization`` percent of
+    ``per_replica`` concurrent requests each (AKS's replica_max_concurrent_requests)."""
+    if load <= 0:
+        return 0
+    capacity = per_replica * target_utilization / 100.0
+    # A hair under a whole number is that number: 1.4 in flight at 0.7 each is 2, not 3.
+    return math.ceil(load / capacity - 1e-9)
+
+
+def replicas_wanted(
+    current: int,
+    load: ReplicaLoad,
+    per_replica: int,
+    target_utilization: int,
+    low: int,
+    high: int,
+    nodes: int,
+) -> int:
+    """How many replicas a service should have, between ``low`` and ``high`` and one per
+    node of its cluster (``nodes``): up at once to what the recent load needs, down only
+    to what the whole window's peak needs, so one quiet second does not shrink it and the
+    next burst finds the replicas still warm."""
+    up = replicas_for(load.recent, per_replica, target_utilization)
+    if up > current:
+        wanted = up
+    else:
+        wanted = min(
+            current, replicas_for(max(load.window, load.recent), per_replica, target_utilization)
+        )
+    wanted = max(low, min(high, wanted))
+    return max(0, min(wanted, nodes))

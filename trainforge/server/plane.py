@@ -16,6 +16,7 @@ from trainforge.server.events import RunEvents
 from trainforge.server.janitor import Janitor
 from trainforge.server.login_codes import LoginCodes
 from trainforge.server.pipeliner import Pipeliner
+from trainforge.server.replica_loop import ReplicaLoop
 from trainforge.server.schedule_loop import ScheduleLoop
 from trainforge.server.scheduler import Scheduler
 from trainforge.server.services.computes import ComputeService, first_cluster_settings
@@ -70,6 +71,8 @@ class ControlPlane:
         )
         self.schedule_loop = ScheduleLoop(self.store, self.runs, self.vault, self.pipeliner.wake)
         self.janitor = Janitor(self.store, settings.request_key_retention_s)
+        # AKS-style services: their replicas on cluster nodes, and the router in front.
+        self.replicas = ReplicaLoop(self.store, settings, self.vault)
 
     def _changed(self, run_ids: set[str]) -> None:
         self.events.notify(run_ids)
@@ -134,8 +137,10 @@ class ControlPlane:
         self.automl.start()
         self.schedule_loop.start()
         self.janitor.start()
+        self.replicas.start()
 
     def close(self) -> None:
+        self.replicas.stop()
         self.janitor.stop()
         self.automl.stop()
         self.schedule_loop.stop()

@@ -64,6 +64,18 @@ class ControlPlaneSettings(HomeSettings):
         description="Idempotency keys of creates are kept this long, then pruned (a client's "
         "retry of a create comes much sooner).",
     )
+    service_token_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="An AKS service's token (get_token) works this long; the SDK fetches the "
+        "next one halfway.",
+    )
+    service_scale_down_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="An autoscaled AKS service keeps its replicas until its load has stayed "
+        "lower for this long.",
+    )
 
     @field_validator("local_datastore_roots", mode="before")
     @classmethod
@@ -102,6 +114,8 @@ class ServerSettings(BaseModel):
     max_file_bytes: int
     local_datastore_roots: list[Path]
     request_key_retention_s: float
+    service_token_ttl_s: float
+    service_scale_down_s: float
 
     @model_validator(mode="before")
     @classmethod

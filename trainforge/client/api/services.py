@@ -13,6 +13,7 @@ from trainforge.schemas.services import (
     ServiceList,
     ServiceLogs,
     ServiceStats,
+    ServiceToken,
     ServiceUpdate,
 )
 
@@ -56,4 +57,10 @@ class ServicesApi(WorkspaceResource):
             self.client.patch(
                 f"{self.base}/services/{name}", body.model_dump(mode="json", exclude_unset=True)
             )
+        )
+
+    def token(self, name: str) -> ServiceToken:
+        """A token for an AKS service with token auth (``get_token``)."""
+        return ServiceToken.model_validate(
+            self.client.post(f"{self.base}/services/{name}/token", {})
         )

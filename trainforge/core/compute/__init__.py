@@ -1,5 +1,7 @@
-"""Compute targets, as ``azureml.core.compute``: ComputeTarget and AmlCompute clusters."""
+"""Compute targets, as ``azureml.core.compute``: ComputeTarget, AmlCompute clusters and
+AksCompute node pools."""
 
+from trainforge.core.compute.aks import AksCompute
 from trainforge.core.compute.amlcompute import (
     AmlCompute,
     AmlComputeNodeStateCounts,
@@ -15,6 +17,7 @@ from trainforge.core.compute.compute import (
 from trainforge.core.compute.ray import RayCompute, RayComputeAttachConfiguration
 
 __all__ = [
+    "AksCompute",
     "AmlCompute",
     "AmlComputeNodeStateCounts",
     "AmlComputeProvisioningConfiguration",

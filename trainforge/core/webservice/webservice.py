@@ -111,7 +111,7 @@ class Webservice:
         while True:
             self.update_deployment_state()
             state = self._info.state
-            if state in (ServiceState.HEALTHY, ServiceState.FAILED):
+            if state in (ServiceState.HEALTHY, ServiceState.FAILED, ServiceState.UNSCHEDULABLE):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise WebserviceException(
@@ -123,10 +123,10 @@ class Webservice:
             time.sleep(POLL_S)
         if show_output:
             print(f"\n{self.compute_type} service {self.name}: {self.state}")
-        if state is ServiceState.FAILED:
+        if state in (ServiceState.FAILED, ServiceState.UNSCHEDULABLE):
             raise WebserviceException(
                 f"Service deployment polling reached non-successful terminal state, current "
-                f"service state: Failed\nError:\n{self._info.error}"
+                f"service state: {state.value}\nError:\n{self._info.error}"
             )
 
     # -- calls ----------------------------------------------------------------------------
@@ -143,6 +143,8 @@ class Webservice:
         headers = {"Content-Type": "application/json"}
         if self._info.auth_enabled:  # as the SDK does: the primary key as a bearer
             headers["Authorization"] = f"Bearer {self.get_keys()[0]}"
+        elif self._info.token_auth_enabled:  # AKS token auth: a fresh token
+            headers["Authorization"] = f"Bearer {self.get_token()[0]}"
         try:
             answer = httpx.post(self.scoring_uri, content=body, headers=headers, timeout=300.0)
         except httpx.HTTPError as exc:
@@ -181,6 +183,9 @@ class Webservice:
             self.inference_config = inference_config
         if not change:
             raise WebserviceException("update: give models or inference_config to change")
+        self._update(change, wait)
+
+    def _update(self, change: dict[str, Any], wait: bool) -> None:
         try:
             body = ServiceUpdate(**change)
         except ValueError as exc:

@@ -17,7 +17,9 @@ import socket
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,7 @@ from trainforge import processes
 from trainforge.node import scoring_host
 from trainforge.node.work_root import work_root
 from trainforge.schemas.services import (
+    SCALING_FIELDS,
     HostState,
     RegenerateKey,
     ScoringCounts,
@@ -36,13 +39,17 @@ from trainforge.schemas.services import (
     ServiceUpdate,
     ServingSpec,
 )
+from trainforge.server import service_tokens
 from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.server.services import aks, snapshots
 from trainforge.server.services import models as registry
-from trainforge.server.services import snapshots
 from trainforge.server.services.secrets import Vault
-from trainforge.server.settings import ServerSettings
+from trainforge.server.settings import API_PREFIX, ServerSettings
 from trainforge.server.store import models
 from trainforge.storage.model_files import ModelFiles
+
+if TYPE_CHECKING:
+    from trainforge.server.replica_loop import ServiceView
 
 MODELS_DIR = "azureml-models"
 LOG_LINES_MAX = 100_000
@@ -75,20 +82,21 @@ def _host_state(path: Path, row: models.Service) -> HostState:
     return state
 
 
-def to_info(settings: ServerSettings, ws: models.Workspace, row: models.Service) -> ServiceInfo:
-    state = _host_state(folder(settings, ws.name, row.name), row)
+def to_info(
+    settings: ServerSettings,
+    ws: models.Workspace,
+    row: models.Service,
+    view: ServiceView | None = None,
+    base_url: str = "",
+) -> ServiceInfo:
+    """How the service looks: Local and ACI from their host's report; AKS from what the
+    replica loop last saw (``view``), at the control plane's address (``base_url``, the
+    one the caller reached it at)."""
     definition = ServiceCreate.model_validate(row.definition)
-    base = f"http://localhost:{row.port}"
-    return ServiceInfo(
+    common = dict(
         name=row.name,
         compute_type=row.compute_type,
-        state=state.state,
         models=list(row.models),
-        port=row.port,
-        scoring_uri=f"{base}/score",
-        swagger_uri=f"{base}/swagger.json",
-        error=state.error,
-        restarts=state.restarts,
         auth_enabled=definition.auth_enabled,
         cpu_cores=definition.cpu_cores,
         memory_gb=definition.memory_gb,
@@ -97,6 +105,38 @@ def to_info(settings: ServerSettings, ws: models.Workspace, row: models.Service)
         properties=dict(definition.properties),
         created_time=row.created,
         updated_time=row.updated,
+    )
+    if row.compute_type == "AKS":
+        base = f"{base_url.rstrip('/')}{API_PREFIX}/workspaces/{ws.name}/scoring/{row.name}"
+        seen = view
+        return ServiceInfo(
+            **common,
+            state=seen.state if seen else ServiceState.TRANSITIONING,
+            error=seen.error if seen else None,
+            restarts=sum(r.restarts + r.host_restarts for r in seen.replicas) if seen else 0,
+            port=row.port,
+            scoring_uri=f"{base}/score",
+            swagger_uri=f"{base}/swagger.json",
+            compute_target=definition.compute_target,
+            token_auth_enabled=definition.token_auth_enabled,
+            autoscale_enabled=definition.autoscale_enabled,
+            autoscale_min_replicas=definition.autoscale_min_replicas,
+            autoscale_max_replicas=definition.autoscale_max_replicas,
+            autoscale_target_utilization=definition.autoscale_target_utilization,
+            num_replicas=definition.num_replicas,
+            desired_replicas=seen.desired if seen else None,
+            replicas=list(seen.replicas) if seen else [],
+        )
+    state = _host_state(folder(settings, ws.name, row.name), row)
+    base = f"http://localhost:{row.port}"
+    return ServiceInfo(
+        **common,
+        state=state.state,
+        port=row.port,
+        scoring_uri=f"{base}/score",
+        swagger_uri=f"{base}/swagger.json",
+        error=state.error,
+        restarts=state.restarts,
     )
 
 
@@ -138,8 +178,13 @@ def _port(db: Session, body: ServiceCreate) -> int:
     return body.port
 
 
-def stop(settings: ServerSettings, ws: models.Workspace, service: models.Service) -> None:
-    """Stop the service's host and scoring process and remove its folder."""
+def stop(
+    settings: ServerSettings, db: Session, ws: models.Workspace, service: models.Service
+) -> None:
+    """Stop the service's host and scoring process (an AKS service's replicas) and remove
+    its folder."""
+    if service.compute_type == "AKS":
+        aks.stop_now(folder(settings, ws.name, service.name), aks.replicas_of(db, ws, service))
     if service.pid is not None and service.pid_create_time is not None:
         host = processes.find(service.pid, service.pid_create_time)
         if host is not None:
@@ -222,6 +267,24 @@ def _write_keys(path: Path, keys: ServiceKeys) -> Path:
     return target
 
 
+def lay_out_replica(
+    settings: ServerSettings,
+    ws: models.Workspace,
+    body: ServiceCreate,
+    service: models.Service,
+    path: Path,
+    port: int,
+    app_name: str,
+) -> None:
+    """One AKS replica's folder: its app folder ``app_name`` (the snapshot and models), the
+    replica key its scoring process wants from the router, and its serving spec."""
+    path.mkdir(parents=True, exist_ok=True)
+    _lay_out(settings, ws, body, path / app_name)
+    key = service_tokens.replica_key(settings.signing_key, ws.id, service.id)
+    keys_file = _write_keys(path, ServiceKeys(primary_key=key, secondary_key=key))
+    _write_spec(path, path / app_name, body, port, str(keys_file))
+
+
 def create(
     settings: ServerSettings,
     db: Session,
@@ -230,7 +293,7 @@ def create(
     vault: Vault,
 ) -> ServiceInfo:
     """Deploy ``body``: refused for a name in use unless ``overwrite``."""
-    if body.compute_type == "ACI":
+    if body.compute_type in ("ACI", "AKS"):
         body = body.model_copy(
             update={
                 "cpu_cores": body.cpu_cores or ACI_DEFAULT_CORES,
@@ -246,10 +309,14 @@ def create(
             "pass overwrite=True to replace it"
         )
     _check_sources(db, ws, body)
+    if body.compute_type == "AKS":
+        aks.check_cluster(db, ws, body)
     if existing is not None:
-        stop(settings, ws, existing)
+        stop(settings, db, ws, existing)
         db.delete(existing)
         db.flush()
+    if body.compute_type == "AKS":
+        return _create_aks(settings, db, ws, body, vault)
     port = _port(db, body)
     path = folder(settings, ws.name, body.name)
     shutil.rmtree(path, ignore_errors=True)
@@ -281,6 +348,44 @@ def create(
     return to_info(settings, ws, service)
 
 
+def _create_aks(
+    settings: ServerSettings,
+    db: Session,
+    ws: models.Workspace,
+    body: ServiceCreate,
+    vault: Vault,
+) -> ServiceInfo:
+    """An AKS service: its row and folder; the replica loop places its replicas on the
+    cluster's nodes (Transitioning until they serve)."""
+    path = folder(settings, ws.name, body.name)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    sealed = None
+    if body.auth_enabled:
+        keys = ServiceKeys(
+            primary_key=body.primary_key or secrets.token_urlsafe(32),
+            secondary_key=body.secondary_key or secrets.token_urlsafe(32),
+        )
+        sealed = vault.seal(keys.model_dump_json())
+    service = models.Service(
+        workspace_id=ws.id,
+        name=body.name,
+        compute_type=body.compute_type,
+        definition=body.model_dump(mode="json", exclude={"primary_key", "secondary_key"}),
+        models=list(body.models),
+        port=0,  # served at the control plane's address; each replica has a port of its own
+        keys=sealed,
+    )
+    db.add(service)
+    db.flush()
+    low, high = body.replica_bounds()
+    aks.say(
+        path,
+        f"deployed on cluster {body.compute_target!r}: {low} to {high} replica(s), one per node",
+    )
+    return to_info(settings, ws, service)
+
+
 def update(
     settings: ServerSettings,
     db: Session,
@@ -292,11 +397,35 @@ def update(
     folder is laid out beside the one serving (``app-<id>``), and the host starts a new
     scoring process from it; the old one stops once the new one answers, and its folder
     goes with it (``reload``/``update`` without downtime)."""
-    body = ServiceCreate.model_validate(
-        {**service.definition, **change.model_dump(exclude_unset=True, mode="json")}
-    )
+    given = change.model_dump(exclude_unset=True, mode="json")
+    scaling = SCALING_FIELDS & given.keys()
+    if scaling and service.compute_type != "AKS":
+        raise BadRequest(f"{sorted(scaling)[0]}: only an AKS service has replicas to scale")
+    if scaling and "num_replicas" in given and "autoscale_enabled" not in given:
+        given["autoscale_enabled"] = False  # a number of replicas given: it stops autoscaling
+    if given.get("autoscale_enabled"):
+        given.setdefault("num_replicas", None)
+    try:
+        body = ServiceCreate.model_validate({**service.definition, **given})
+    except ValidationError as exc:
+        raise BadRequest(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     _check_sources(db, ws, body)
     path = folder(settings, ws.name, service.name)
+    if service.compute_type == "AKS":
+        service.definition = body.model_dump(mode="json", exclude={"primary_key", "secondary_key"})
+        service.models = list(body.models)
+        service.updated = datetime.now(UTC)
+        if not given.keys() - SCALING_FIELDS - {"description"}:
+            aks.say(path, f"update: {', '.join(f'{k}={given[k]}' for k in sorted(scaling))}")
+            db.flush()
+            return to_info(settings, ws, service)  # the replica loop scales at its next pass
+
+        def lay_out(replica: Path, port: int, app_name: str) -> None:
+            lay_out_replica(settings, ws, body, service, replica, port, app_name)
+
+        aks.update_replicas(settings, db, ws, service, path, body, lay_out)
+        db.flush()
+        return to_info(settings, ws, service)
     app = path / f"app-{secrets.token_hex(4)}"
     _lay_out(settings, ws, body, app)
     keys_file = str(path / KEYS_FILE) if service.keys is not None else None
@@ -346,18 +475,19 @@ def regenerate_key(
         update={"primary_key" if body.key == "Primary" else "secondary_key": value}
     )
     service.keys = vault.seal(keys.model_dump_json())
-    _write_keys(folder(settings, ws.name, service.name), keys)
+    if service.compute_type != "AKS":  # an AKS service's router checks its keys itself
+        _write_keys(folder(settings, ws.name, service.name), keys)
     return keys
 
 
-def list_all(settings: ServerSettings, db: Session, ws: models.Workspace) -> list[ServiceInfo]:
+def rows(db: Session, ws: models.Workspace) -> list[models.Service]:
     query = select(models.Service).where(models.Service.workspace_id == ws.id)
-    return [to_info(settings, ws, s) for s in db.scalars(query.order_by(models.Service.name))]
+    return list(db.scalars(query.order_by(models.Service.name)))
 
 
 def delete(settings: ServerSettings, db: Session, ws: models.Workspace, name: str) -> None:
     service = row(db, ws, name)
-    stop(settings, ws, service)
+    stop(settings, db, ws, service)
     db.delete(service)
     db.flush()
 
@@ -367,14 +497,27 @@ def logs(
 ) -> str:
     """The last ``lines`` lines of the service's log (host and scoring process), then a
     line of its request counts."""
-    path = folder(settings, ws.name, service.name) / scoring_host.LOG_NAME
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    kept = text.splitlines()[-lines:]
+    root = folder(settings, ws.name, service.name)
+    if service.compute_type == "AKS":
+        # The control plane's lines (placements, host restarts, scaling), then each
+        # replica's host and scoring process, every line naming its replica.
+        found = [f"[service] {line}" for line in _lines(root / aks.EVENTS_LOG)]
+        for replica in sorted((root / aks.REPLICAS_DIR).glob("*")):
+            found += [
+                f"[{replica.name}] {line}" for line in _lines(replica / scoring_host.LOG_NAME)
+            ]
+        kept = found[-lines:]
+    else:
+        kept = _lines(root / scoring_host.LOG_NAME)[-lines:]
     kept.append(f"[stats] {stats(settings, ws, service).line()}")
     return "\n".join(kept) + "\n"
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def _percentile(ordered: list[float], share: float) -> float | None:
@@ -386,7 +529,12 @@ def _percentile(ordered: list[float], share: float) -> float | None:
 def stats(settings: ServerSettings, ws: models.Workspace, service: models.Service) -> ServiceStats:
     """The counts of every scoring process the service has had, added up."""
     found = []
-    for file in sorted((folder(settings, ws.name, service.name) / STATS_DIR).glob("*.json")):
+    root = folder(settings, ws.name, service.name)
+    files = [
+        *root.glob(f"{STATS_DIR}/*.json"),
+        *root.glob(f"{aks.REPLICAS_DIR}/*/{STATS_DIR}/*.json"),
+    ]
+    for file in sorted(files):
         try:
             found.append(ScoringCounts.model_validate_json(file.read_text()))
         except (OSError, ValueError):

@@ -496,3 +496,31 @@ class Service(Base):
     pid_create_time: Mapped[float | None] = mapped_column(Float)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceReplica(Base):
+    """One replica of an AKS service, placed on a node of its cluster: the host process
+    that keeps its scoring process up, on a port of its own behind the service's router.
+
+    ``workspace_id`` is kept beside ``service_id`` so every lookup is scoped by workspace
+    without a join; a replica goes with its service and with its node."""
+
+    __tablename__ = "service_replicas"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_service_replicas_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    # ``<service>-r<n>``: its folder under the service's, and what logs and the API name.
+    name: Mapped[str] = mapped_column(String(64))
+    node_id: Mapped[str] = mapped_column(String(128))
+    port: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    pid_create_time: Mapped[float | None] = mapped_column(Float)
+    # How often the control plane started its host again after it died.
+    host_restarts: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
