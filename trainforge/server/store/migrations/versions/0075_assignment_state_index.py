@@ -1,7 +1,7 @@
 """an index on assignments by state and node
 
 Revision ID: 0075
-Revises: 0065
+Revises: 0066
 Create Date: 2026-12-04 18:50:00
 
 Every heartbeat and every scheduler pass looks up the open assignments (of a node, or of
@@ -12,7 +12,7 @@ each of those lookups read every assignment the server ever made.
 from alembic import op
 
 revision = "0075"
-down_revision = "0065"
+down_revision = "0066"
 branch_labels = None
 depends_on = None
 
