@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainforge.client.api import api
 from trainforge.client.api.datastores import DatastoresApi
@@ -14,15 +14,17 @@ from trainforge.client.api.experiments import ExperimentsApi
 from trainforge.client.api.workspaces import WorkspacesApi
 from trainforge.client.errors import sdk_errors
 from trainforge.client.session import Session, default_session
-from trainforge.core.compute import ComputeTarget
-from trainforge.core.dataset import Dataset
-from trainforge.core.datastore import Datastore
-from trainforge.core.environment import Environment
 from trainforge.core.experiment import Experiment
-from trainforge.core.keyvault import Keyvault
 from trainforge.core.run import Run, get_run
 from trainforge.exceptions import ProjectSystemException, UserErrorException
 from trainforge.schemas.workspaces import WorkspaceCreate, WorkspaceInfo, WorkspaceUpdate
+
+if TYPE_CHECKING:
+    # Imported where used: a training script's Run.get_context() loads this module, and
+    # needs none of them.
+    from trainforge.core.compute import ComputeTarget
+    from trainforge.core.datastore import Datastore
+    from trainforge.core.keyvault import Keyvault
 
 log = logging.getLogger("trainforge")
 CONFIG_FOLDERS = (".azureml", "aml_config", None)
@@ -247,6 +249,8 @@ class Workspace:
     @property
     def environments(self) -> dict[str, Any]:
         """{name: Environment} of the registered environments, each at its latest version."""
+        from trainforge.core.environment import Environment
+
         return Environment.list(self)
 
     @property
@@ -267,29 +271,41 @@ class Workspace:
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """{name: ComputeTarget} (AmlCompute for clusters). The 'local' target is implicit,
         as in Azure ML, and not listed."""
+        from trainforge.core.compute import ComputeTarget
+
         return {target.name: target for target in ComputeTarget.list(self)}
 
     @property
     def datastores(self) -> dict[str, Datastore]:
         """{name: Datastore}; credentials are never returned."""
+        from trainforge.core.datastore import Datastore
+
         with sdk_errors():
             found = api(self, DatastoresApi).list()
         return {info.name: Datastore(self, _info=info) for info in found}
 
     def get_default_datastore(self) -> Datastore:
         """The default datastore (``workspaceblobstore`` unless set otherwise)."""
+        from trainforge.core.datastore import Datastore
+
         return Datastore(self)
 
     def set_default_datastore(self, name: str) -> None:
         """Make the datastore ``name`` the workspace's default."""
+        from trainforge.core.datastore import Datastore
+
         Datastore(self, name).set_as_default()
 
     @property
     def datasets(self) -> dict[str, Any]:
         """{name: latest version} of the registered datasets."""
+        from trainforge.core.dataset import Dataset
+
         return Dataset.get_all(self)
 
     def get_default_keyvault(self) -> Keyvault:
+        from trainforge.core.keyvault import Keyvault
+
         return Keyvault(self)
 
     def get_run(self, run_id: str) -> Run:
