@@ -26,10 +26,10 @@ class Guardrail(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class AutoMLCreate(ParentRunCreate):
-    """An AutoML run: the task and metric, the learners FLAML may propose, the data's shape
-    (for FLAML's search space), the budgets, and the iterations' run definition (the
-    iteration script of the snapshot; each child gets its learner and config as arguments)."""
+class AutoMLSettings(BaseModel):
+    """What an AutoML run searches and how: the task and metric, the learners FLAML may
+    propose, the data's shape (for FLAML's search space), the budgets and the data's
+    guardrails (an AutoMLConfig without its snapshot; an AutoMLStep carries these)."""
 
     task: Literal["classification", "regression", "forecasting"]
     primary_metric: str = Field(min_length=1, max_length=255)
@@ -55,7 +55,7 @@ class AutoMLCreate(ParentRunCreate):
     guardrails: list[Guardrail] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
-    def _names(self) -> AutoMLCreate:
+    def _names(self) -> AutoMLSettings:
         metrics = PRIMARY_METRICS[self.task]
         if self.primary_metric not in metrics:
             raise ValueError(
@@ -69,6 +69,11 @@ class AutoMLCreate(ParentRunCreate):
         if len(set(self.learners)) != len(self.learners):
             raise ValueError("learners: each learner once")
         return self
+
+
+class AutoMLCreate(AutoMLSettings, ParentRunCreate):
+    """An AutoML run: its settings and the iterations' run definition (the iteration script
+    of the snapshot; each child gets its learner and config as arguments)."""
 
 
 class IterationInfo(BaseModel):

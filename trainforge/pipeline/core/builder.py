@@ -14,7 +14,7 @@ from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 from trainforge.exceptions import UserErrorException
-from trainforge.pipeline.core.graph import PipelineParameter, parameter_value
+from trainforge.pipeline.core.graph import PipelineParameter, TrainingOutput, parameter_value
 from trainforge.schemas.datastores import DATASET_TOKEN, REFERENCE_TOKEN
 from trainforge.schemas.pipelines import (
     DATA_NAME,
@@ -64,6 +64,10 @@ class PipelineData:
                 f"pipeline_output_name: {pipeline_output_name!r} is not allowed; use "
                 f"{DATA_NAME_RULE}"
             )
+        if training_output is not None and not isinstance(training_output, TrainingOutput):
+            raise UserErrorException(
+                f"training_output: expected a TrainingOutput, not {type(training_output).__name__}"
+            )
         if output_mode not in OUTPUT_MODES:
             raise UserErrorException(
                 f"output_mode: {output_mode!r} is not allowed; use 'mount' or 'upload'"
@@ -77,6 +81,7 @@ class PipelineData:
         self._data_type = data_type or "AnyFile"
         self._is_directory = is_directory
         self._pipeline_output_name = pipeline_output_name
+        self._training_output: TrainingOutput | None = training_output
         self._producer: PipelineStep | None = None
         # How a consumer reads it: mount (default) or download (as_download()).
         self._input_mode = "mount"
@@ -347,6 +352,9 @@ def _output(output: Any, context: BuildContext) -> StepOutput:
         overwrite=output._output_overwrite,
         registration=output._origin._registration,
         pipeline_output_name=output._pipeline_output_name,
+        training_output=(
+            output._origin._training_output._spec if output._origin._training_output else None
+        ),
     )
 
 
