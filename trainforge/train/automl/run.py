@@ -23,6 +23,7 @@ from trainforge.train.automl.exceptions import AutoMLException, ConfigException
 
 if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
+    from trainforge.schemas.automl import AutoMLSettings
     from trainforge.train.automl.automlconfig import AutoMLConfig
 
 MODEL_FILE = MODEL_PATH
@@ -46,20 +47,13 @@ def _frame(data: Any) -> Any:
     return data.to_pandas_dataframe() if hasattr(data, "to_pandas_dataframe") else data
 
 
-def submit(
-    config: AutoMLConfig,
-    experiment: Experiment,
-    tags: dict[str, str] | None = None,
-    show_output: bool = False,
-    **kwargs: Any,
-) -> AutoMLRun:
-    """``experiment.submit(automl_config)``: snapshot the data, settings and iteration script,
-    create the AutoML run; the control plane proposes and runs the iterations."""
+def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, str]:
+    """Write what an AutoML run's iterations read into ``folder`` (the iteration script,
+    ``automl_settings.json``, the training and validation data) and check the data; the
+    run's settings and the compute target's name. ``experiment.submit`` and an AutoMLStep
+    both start here."""
     from trainforge.automl.guardrails import guardrails
-    from trainforge.core._tags import sanitize
-    from trainforge.core.runconfig import RunConfiguration
-    from trainforge.core.script_run import prepare
-    from trainforge.schemas.automl import AutoMLCreate, Guardrail
+    from trainforge.schemas.automl import AutoMLSettings, Guardrail
 
     training = _frame(config.training_data)
     label = config.label_column_name
@@ -77,35 +71,29 @@ def submit(
     validation = _frame(config.validation_data) if config.validation_data is not None else None
     target = config.compute_target
     target_name = getattr(target, "name", target) or "local"
-    with tempfile.TemporaryDirectory(prefix="automl-") as folder:
-        root = Path(folder)
-        shutil.copyfile(_driver.__file__, root / DRIVER)
-        settings: dict[str, Any] = {
-            "task": config.task,
-            "label_column_name": label,
-            "primary_metric": config.primary_metric,
-            "n_cross_validations": config.n_cross_validations,
-            "validation_size": config.validation_size,
-            "featurization": config.featurization_settings,
-            "model_explainability": config.model_explainability,
-            "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
+    shutil.copyfile(_driver.__file__, folder / DRIVER)
+    settings: dict[str, Any] = {
+        "task": config.task,
+        "label_column_name": label,
+        "primary_metric": config.primary_metric,
+        "n_cross_validations": config.n_cross_validations,
+        "validation_size": config.validation_size,
+        "featurization": config.featurization_settings,
+        "model_explainability": config.model_explainability,
+        "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
+    }
+    series = config.forecasting_parameters
+    if series is not None:
+        settings |= {
+            "time_column_name": series.time_column_name,
+            "forecast_horizon": series.forecast_horizon,
+            "time_series_id_column_names": series.time_series_id_column_names,
         }
-        series = config.forecasting_parameters
-        if series is not None:
-            settings |= {
-                "time_column_name": series.time_column_name,
-                "forecast_horizon": series.forecast_horizon,
-                "time_series_id_column_names": series.time_series_id_column_names,
-            }
-        (root / _driver.SETTINGS).write_text(json.dumps(settings))
-        training.to_pickle(root / _driver.TRAINING)
-        if validation is not None:
-            validation.to_pickle(root / _driver.VALIDATION)
-        run_config = RunConfiguration()
-        run_config.script = DRIVER
-        run_config.target = str(target_name)
-        definition, snapshot_id = prepare(experiment, folder, run_config)
-    request = AutoMLCreate(
+    (folder / _driver.SETTINGS).write_text(json.dumps(settings))
+    training.to_pickle(folder / _driver.TRAINING)
+    if validation is not None:
+        validation.to_pickle(folder / _driver.VALIDATION)
+    request = AutoMLSettings(
         task=config.task,
         primary_metric=config.primary_metric,
         learners=config.learners,
@@ -119,11 +107,37 @@ def submit(
         enable_early_stopping=config.enable_early_stopping,
         enable_voting_ensemble=config.enable_voting_ensemble,
         enable_stack_ensemble=config.enable_stack_ensemble,
+        guardrails=[Guardrail.model_validate(g) for g in guardrails(training, label, config.task)],
+    )
+    return request, str(target_name)
+
+
+def submit(
+    config: AutoMLConfig,
+    experiment: Experiment,
+    tags: dict[str, str] | None = None,
+    show_output: bool = False,
+    **kwargs: Any,
+) -> AutoMLRun:
+    """``experiment.submit(automl_config)``: snapshot the data, settings and iteration script,
+    create the AutoML run; the control plane proposes and runs the iterations."""
+    from trainforge.core._tags import sanitize
+    from trainforge.core.runconfig import RunConfiguration
+    from trainforge.core.script_run import prepare
+    from trainforge.schemas.automl import AutoMLCreate
+
+    with tempfile.TemporaryDirectory(prefix="automl-") as folder:
+        settings, target_name = prepare_automl(config, Path(folder))
+        run_config = RunConfiguration()
+        run_config.script = DRIVER
+        run_config.target = target_name
+        definition, snapshot_id = prepare(experiment, folder, run_config)
+    request = AutoMLCreate(
+        **settings.model_dump(),
         definition=definition,
         snapshot_id=snapshot_id,
         tags=sanitize(tags or {}),
         submitted_by=submitting_user(),
-        guardrails=[Guardrail.model_validate(g) for g in guardrails(training, label, config.task)],
     )
     with sdk_errors():
         info = api(experiment.workspace, AutoMLApi).create(experiment.name, request)
