@@ -232,7 +232,6 @@ def test_the_automlstep_sample_runs_as_written(
 USE_MODEL = """
 import argparse, pickle
 import pandas as pd
-from trainforge.core import Run
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", type=str)
 args = parser.parse_args()
@@ -240,8 +239,7 @@ with open(args.model, "rb") as f:
     model = pickle.load(f)
 rows = pd.DataFrame({"sepal length (cm)": [5.1, 6.7], "sepal width (cm)": [3.5, 3.0],
                      "petal length (cm)": [1.4, 5.2], "petal width (cm)": [0.2, 2.3]})
-print("predicted", list(model.predict(rows)))
-Run.get_context().log("predicted", str(list(model.predict(rows))))
+print("predicted", [str(label) for label in model.predict(rows)])
 """
 
 

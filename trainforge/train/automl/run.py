@@ -272,6 +272,10 @@ class AutoMLRun(Run):
                     f"iteration: iteration {iteration} did not complete ({found[0].status})"
                 )
             return get_run(self._workspace, found[0].run_id, self._experiment)
+        if (metric is None or metric == state.primary_metric) and state.best_run_id is not None:
+            # The control plane's pick (the first to reach the best score), the one an
+            # AutoMLStep's default model output holds.
+            return get_run(self._workspace, state.best_run_id, self._experiment)
         if metric is None or metric == state.primary_metric:
             scored = [c for c in completed if c.score is not None]
             values = {c.run_id: c.score for c in scored}
