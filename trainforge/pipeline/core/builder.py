@@ -86,6 +86,8 @@ class PipelineData:
         # How a consumer reads it: mount (default) or download (as_download()).
         self._input_mode = "mount"
         self._input_path_on_compute: str | None = None
+        # The input's own name in a consuming step (``as_input(name)``): its variable.
+        self._input_name: str | None = None
         self._origin: PipelineData = self
         # ``as_dataset().register(name)``: registered when its producing step completes.
         self._registration: OutputRegistration | None = None
@@ -102,14 +104,21 @@ class PipelineData:
         """The variable holding the local path in the steps that use it."""
         return f"AZUREML_DATAREFERENCE_{self._name}"
 
-    def _consumed(self, mode: str, path_on_compute: str | None) -> PipelineData:
+    def _consumed(
+        self, mode: str, path_on_compute: str | None, input_name: str | None = None
+    ) -> PipelineData:
+        if input_name is not None and not DATA_NAME.fullmatch(str(input_name)):
+            raise UserErrorException(
+                f"input_name: {input_name!r} is not allowed; use {DATA_NAME_RULE}"
+            )
         clone = copy.copy(self)
         clone._input_mode, clone._input_path_on_compute = mode, path_on_compute
+        clone._input_name = input_name if input_name != self._name else None
         clone._origin = self._origin
         return clone
 
-    def as_mount(self) -> PipelineData:
-        return self._consumed("mount", None)
+    def as_mount(self, input_name: str | None = None) -> PipelineData:
+        return self._consumed("mount", None, input_name)
 
     def as_download(
         self,
@@ -117,10 +126,12 @@ class PipelineData:
         path_on_compute: str | None = None,
         overwrite: bool | None = None,
     ) -> PipelineData:
-        return self._consumed("download", path_on_compute)
+        return self._consumed("download", path_on_compute, input_name)
 
     def as_input(self, input_name: str | None = None) -> PipelineData:
-        return self._consumed("mount", None)
+        """This output as a later step's input, under ``input_name`` where given (its
+        ``$AZUREML_DATAREFERENCE_<input_name>``)."""
+        return self._consumed("mount", None, input_name)
 
     def as_dataset(self) -> PipelineOutputFileDataset:
         """The output as a FileDataset for the steps that read it (``as_named_input``,
@@ -134,10 +145,10 @@ class PipelineData:
         return self._origin._producer
 
     def __str__(self) -> str:
-        return f"{REFERENCE_TOKEN}{self._name}"
+        return f"{REFERENCE_TOKEN}{self._input_name or self._name}"
 
     def __repr__(self) -> str:
-        return f"$AZUREML_DATAREFERENCE_{self._name}"
+        return f"$AZUREML_DATAREFERENCE_{self._input_name or self._name}"
 
 
 class PipelineOutputFileDataset(PipelineData):
@@ -428,8 +439,9 @@ def _input(item: Any, context: BuildContext) -> StepInput:
         )
     if isinstance(item, PipelineData):
         return StepInput(
-            name=item.name,
+            name=item._input_name or item.name,
             kind="pipeline_data",
+            source=item.name if item._input_name else None,
             mode=item._input_mode,
             path_on_compute=item._input_path_on_compute,
         )
