@@ -82,8 +82,7 @@ def test_the_automlstep_sample_runs_as_written(
 
     experiment = Experiment(ws, experiment_name)
 
-    from trainforge.core.compute import AmlCompute
-    from trainforge.core.compute import ComputeTarget
+    from trainforge.core.compute import AmlCompute, ComputeTarget
     from trainforge.core.compute_target import ComputeTargetException
 
     # Choose a name for your CPU cluster
@@ -193,7 +192,7 @@ def test_the_automlstep_sample_runs_as_written(
 
     with open(best_model_output._path_on_datastore, "rb") as f:
         best_model = pickle.load(f)
-    best_model.steps
+    best_model.steps  # noqa: B018 - the sample shows it
 
     dataset_test = Dataset.Tabular.from_delimited_files(
         path=[(ds, "demo/crime0-test.csv")]  # the sample: its URL

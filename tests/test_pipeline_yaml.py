@@ -211,8 +211,10 @@ pipeline:
             "pipeline.steps.S: script_name: a PythonScriptStep needs its script",
         ),
         (
-            STEP.format(extra="inputs:\n                d:\n                    source: x\n"
-                        "                    bind_mode: copy"),
+            STEP.format(
+                extra="inputs:\n                d:\n                    source: x\n"
+                "                    bind_mode: copy"
+            ),
             "pipeline.steps.Step1.inputs.d.bind_mode: Input should be 'mount' or 'download'",
         ),
         (

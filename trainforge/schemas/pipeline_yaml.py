@@ -123,9 +123,7 @@ class YamlStep(_Section):
     compute: str | None = None
     runconfig: str | None = None
     parameters: dict[str, YamlParameterSource | YamlScalar] = Field(default_factory=dict)
-    runconfig_parameters: dict[str, YamlParameterSource | YamlScalar] = Field(
-        default_factory=dict
-    )
+    runconfig_parameters: dict[str, YamlParameterSource | YamlScalar] = Field(default_factory=dict)
     arguments: list[YamlScalar] = Field(default_factory=list)
     inputs: dict[str, YamlInput] = Field(default_factory=dict)
     outputs: dict[str, YamlOutput] = Field(default_factory=dict)

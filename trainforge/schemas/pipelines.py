@@ -164,8 +164,7 @@ class TrainingOutputSpec(BaseModel):
             raise ValueError("model_file: not for a TrainingOutput of type 'Metrics'")
         if self.iteration is not None and self.metric is not None:
             raise ValueError(
-                "iteration: give iteration or metric for a TrainingOutput of type 'Model', "
-                "not both"
+                "iteration: give iteration or metric for a TrainingOutput of type 'Model', not both"
             )
         return self
 

@@ -20,7 +20,6 @@ from trainforge.train.automl.run import DRIVER, AutoMLRun, prepare_automl
 log = logging.getLogger("trainforge")
 
 
-
 def _safe(name: str) -> str:
     """The step's name as a PipelineData name takes it (the SDK turns spaces into '_')."""
     return re.sub(r"\W", "_", name)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import fsspec
 from sqlalchemy.orm import Session
 
-from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
 from trainforge.automl.core.shared.constants import MODEL_PATH
 from trainforge.automl.names import goal
 from trainforge.schemas.automl import AutoMLCreate
+from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
 from trainforge.schemas.pipelines import (
     STEP_RUN_TYPE,
     OutputLocation,
