@@ -25,7 +25,8 @@ parser.add_argument("--train_path")
 parser.add_argument("--test_path")
 parser.add_argument("--raw")
 args = parser.parse_args()
-rows = open(os.path.join(args.raw, "titanic.csv")).read().splitlines()
+raw = args.raw if os.path.isfile(args.raw) else os.path.join(args.raw, "titanic.csv")
+rows = open(raw).read().splitlines()
 for folder, part in ((args.train_path, rows[:3]), (args.test_path, rows[3:])):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "part.csv"), "w") as f:
