@@ -7,7 +7,7 @@ import copy
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainforge.data.data_reference import DataReference
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
@@ -248,6 +248,14 @@ class BuildContext:
 
 class PipelineStep:
     """What every step shares: a name, its inputs and outputs, and what it runs after."""
+
+    # Every step class by its name, as it is defined: the ``type`` of a step in a pipeline
+    # YAML (``Pipeline.load_yaml``) is looked up here.
+    _classes: ClassVar[dict[str, type[PipelineStep]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        PipelineStep._classes[cls.__name__] = cls
 
     def __init__(
         self,

@@ -152,11 +152,11 @@ class _Builder:
             )
         from trainforge.core.dataset import Dataset
 
-        dataset = (
-            Dataset.get_by_name(self.workspace, name=reference.dataset_name)
-            if reference.dataset_name
-            else Dataset.get_by_id(self.workspace, id=reference.dataset_id)
-        )
+        if reference.dataset_name:
+            dataset = Dataset.get_by_name(self.workspace, name=reference.dataset_name)
+        else:
+            assert reference.dataset_id is not None  # YamlDataReference: one of the two
+            dataset = Dataset.get_by_id(self.workspace, id=reference.dataset_id)
         named = dataset.as_named_input(name)
         return named.as_download(wanted.path_on_compute) if mode == "download" else named.as_mount()
 
@@ -193,8 +193,9 @@ class _Builder:
         return found
 
     def _step(self, key: str, step: YamlStep) -> PipelineStep:
-        from trainforge.pipeline.steps import DataTransferStep, PythonScriptStep
-
+        # The step classes of trainforge.pipeline.steps, which the package loads with core.
+        # (Their own constructors, with the SDK's arguments.)
+        step_class: Any = PipelineStep._classes[step.type]
         compute = step.compute or self.spec.default_compute
         runconfig = None
         if step.runconfig is not None:
@@ -213,7 +214,7 @@ class _Builder:
                 # A PipelineData the step produces, under its own name.
                 else self.data.setdefault(wanted.source, PipelineData(wanted.source))
             )
-            return DataTransferStep(
+            return step_class(  # type: ignore[no-any-return]
                 name=step.name or key,
                 source_data_reference=source,
                 destination_data_reference=dest,
@@ -231,7 +232,7 @@ class _Builder:
             found = {"input": inputs, "output": outputs}.get(kind, {})
             arguments.append(found.get(name, arg) if text.startswith(ARGUMENT_PREFIXES) else arg)
         assert step.script_name is not None
-        return PythonScriptStep(
+        return step_class(  # type: ignore[no-any-return]
             script_name=step.script_name,
             name=step.name,
             arguments=arguments,

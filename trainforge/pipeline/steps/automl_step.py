@@ -104,7 +104,7 @@ class AutoMLStep(PipelineStep):
                 name=f"{prefix}{safe}",
                 datastore_name=context.default_datastore,
                 pipeline_output_name=f"_{prefix}{safe}",
-                training_output=TrainingOutputSpec(type=kind),  # type: ignore[arg-type]
+                training_output=TrainingOutputSpec(type=kind),
             )
             for enabled, prefix, kind in wanted
             if enabled
