@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import fsspec
 from sqlalchemy.orm import Session
@@ -351,10 +352,8 @@ def _start(step: _Pass, name: str) -> None:
                 "azureml.isreused": "true",
             }
         )
-    if spec.sweep is not None and earlier is None:
-        run = _start_sweep(step, spec, run_id, definition, properties)
-    elif spec.automl is not None and earlier is None:
-        run = _start_automl(step, spec, run_id, definition, properties)
+    if (spec.sweep is not None or spec.automl is not None) and earlier is None:
+        run = _start_search(step, spec, run_id, definition, properties)
     else:
         run = step.runs.create(
             step.db,
@@ -393,67 +392,33 @@ def _start(step: _Pass, name: str) -> None:
         step.out.runs_changed = True
 
 
-def _start_sweep(
+def _start_search(
     step: _Pass, spec: StepSpec, run_id: str, definition: RunDefinition, properties: dict[str, str]
 ) -> models.Run:
-    """A HyperDriveStep's run: a HyperDrive run that is a step run of the pipeline run;
-    each trial writes the step's outputs to a place of its own (the best one's go on)."""
-    assert spec.sweep is not None
-    _without_training_outputs(spec, definition)
-    request = SweepCreate(
-        **spec.sweep.model_dump(),
-        run_id=run_id,
-        definition=definition,
-        snapshot_id=spec.snapshot_id or "",
-        properties=properties,
-        display_name=spec.name,
-        submitted_by=step.parent.submitted_by,
-        trial_outputs=[o.name for o in spec.outputs if training_kind(spec, o) is None],
-    )
-    return sweeps.create(
-        step.db,
-        step.runs,
-        step.ws,
-        step.experiment.name,
-        request,
-        parent_run_id=step.parent.id,
-        run_type=STEP_RUN_TYPE,
-    )
-
-
-def _without_training_outputs(spec: StepSpec, definition: RunDefinition) -> None:
-    """The outputs the step fills when its search ends are not its children's to write."""
+    """A HyperDriveStep's or AutoMLStep's run: a HyperDrive run (each trial writes the
+    step's other outputs to a place of its own; the best one's go on) or an AutoML run (its
+    iterations its children), a step run of the pipeline run either way; the outputs the
+    step fills when its search ends are not the children's to write."""
     filled = {o.name for o in spec.outputs if training_kind(spec, o) is not None}
     definition.data_references = {
         k: v for k, v in definition.data_references.items() if k not in filled
     }
-
-
-def _start_automl(
-    step: _Pass, spec: StepSpec, run_id: str, definition: RunDefinition, properties: dict[str, str]
-) -> models.Run:
-    """An AutoMLStep's run: an AutoML run that is a step run of the pipeline run; its
-    iterations are its children, and its outputs are filled when it completes."""
+    common: dict[str, Any] = {
+        "run_id": run_id,
+        "definition": definition,
+        "snapshot_id": spec.snapshot_id or "",
+        "properties": properties,
+        "display_name": spec.name,
+        "submitted_by": step.parent.submitted_by,
+    }
+    where = (step.db, step.runs, step.ws, step.experiment.name)
+    if spec.sweep is not None:
+        trial_outputs = [o.name for o in spec.outputs if o.name not in filled]
+        sweep = SweepCreate(**spec.sweep.model_dump(), **common, trial_outputs=trial_outputs)
+        return sweeps.create(*where, sweep, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
     assert spec.automl is not None
-    _without_training_outputs(spec, definition)
-    request = AutoMLCreate(
-        **spec.automl.model_dump(),
-        run_id=run_id,
-        definition=definition,
-        snapshot_id=spec.snapshot_id or "",
-        properties=properties,
-        display_name=spec.name,
-        submitted_by=step.parent.submitted_by,
-    )
-    return automl.create(
-        step.db,
-        step.runs,
-        step.ws,
-        step.experiment.name,
-        request,
-        parent_run_id=step.parent.id,
-        run_type=STEP_RUN_TYPE,
-    )
+    search = AutoMLCreate(**spec.automl.model_dump(), **common)
+    return automl.create(*where, search, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
 
 
 @dataclass
