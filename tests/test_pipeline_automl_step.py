@@ -19,6 +19,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from tests.clusters import delete_clusters
+from tests.helpers import wait_until
 from tests.test_pipelines import write
 from trainforge.core import Dataset, Experiment, Workspace
 from trainforge.core.compute import AmlCompute, ComputeTarget
@@ -29,6 +30,7 @@ from trainforge.train.automl import AutoMLConfig, ConfigException
 pytestmark = pytest.mark.slow
 
 CRIMES = ["THEFT", "BATTERY", "NARCOTICS"]
+TERMINAL = {"Completed", "Failed", "Canceled"}
 
 
 def crimes(rows: int, seed: int) -> pd.DataFrame:
@@ -248,14 +250,14 @@ def iris() -> pd.DataFrame:
     return frame.assign(species=frame.pop("target").map(names))
 
 
-def iris_config(data: pd.DataFrame) -> AutoMLConfig:
+def iris_config(data: pd.DataFrame, iterations: int = 3) -> AutoMLConfig:
     return AutoMLConfig(
         task="classification",
         primary_metric="accuracy",
         training_data=data,
         label_column_name="species",
         compute_target="local",
-        iterations=3,
+        iterations=iterations,
         max_concurrent_iterations=2,
         validation_size=0.3,
         allowed_models=["LogisticRegression", "KNN"],
@@ -331,6 +333,29 @@ def test_a_model_output_flows_to_the_next_step_and_an_unchanged_step_is_reused(
     (fresh,) = changed.find_step_run("automl step")
     assert "azureml.reusedrunid" not in fresh.properties
     assert len(list(AutoMLStepRun(step_run=fresh).get_children())) == 3
+
+
+def test_canceling_the_pipeline_stops_the_automl_run_and_its_iterations(ws: Workspace) -> None:
+    step = AutoMLStep(name="automl", automl_config=iris_config(iris(), iterations=50))
+    run = Pipeline(ws, [step]).submit("automl-cancel")
+
+    def running() -> list[Any]:
+        steps = run.find_step_run("automl")
+        children = list(steps[0].get_children()) if steps else []
+        return [c for c in children if c.get_status() == "Running"]
+
+    wait_until(running, 120, "an iteration running")
+    run.cancel()
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Canceled"
+    (automl_run,) = run.find_step_run("automl")
+    wait_until(lambda: automl_run.get_status() == "Canceled", 60, "the AutoML step run canceled")
+
+    def settled() -> list[Any]:
+        children = list(automl_run.get_children())
+        return children if all(c.get_status() in TERMINAL for c in children) else []
+
+    children = wait_until(settled, 60, "every iteration ended")
+    assert len(children) < 50
 
 
 def test_an_automlstep_refuses_what_it_cannot_run(ws: Workspace) -> None:

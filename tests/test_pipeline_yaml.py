@@ -258,3 +258,45 @@ def test_a_runconfig_file_loads_and_a_bad_one_is_refused(tmp_path: Path) -> None
         RunConfiguration.load(str(tmp_path), name="train")
     with pytest.raises(RunConfigurationException, match="name: no other.runconfig"):
         RunConfiguration.load(str(tmp_path), name="other")
+
+
+TRANSFER = """
+pipeline:
+    name: SamplePipelineFromYaml
+    data_references:
+        adls_test_data:
+            datastore: workspaceblobstore
+            path_on_datastore: "{base}/in"
+        blob_test_data:
+            datastore: workspaceblobstore
+            path_on_datastore: "{base}/out"
+    default_compute: adftest
+    steps:
+        Step1:
+            type: "DataTransferStep"
+            name: "MyDataTransferStep"
+            adla_compute_name: adftest
+            source_reference_type: directory
+            source_data_reference:
+                adls_test_data:
+                    source: adls_test_data
+            destination_data_reference:
+                blob_test_data:
+                    source: blob_test_data
+"""
+
+
+def test_a_yaml_data_transfer_step_copies_between_datastore_paths(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    datastore = ws.get_default_datastore()
+    base = f"yaml-transfer-{tmp_path.name}"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("alpha")
+    datastore.upload(str(tmp_path / "in"), target_path=f"{base}/in", show_progress=False)
+    (tmp_path / "transfer.yml").write_text(TRANSFER.replace("{base}", base))
+    pipeline = Pipeline.load_yaml(ws, str(tmp_path / "transfer.yml"))
+    run = Experiment(ws, "yaml-transfer").submit(pipeline)
+    assert run.wait_for_completion(show_output=False) == "Completed"
+    datastore.download(str(tmp_path / "got"), prefix=f"{base}/out", show_progress=False)
+    assert (tmp_path / "got" / base / "out" / "a.txt").read_text() == "alpha"
