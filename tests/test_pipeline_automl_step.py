@@ -21,8 +21,9 @@ from sklearn.datasets import load_iris
 from tests.clusters import delete_clusters
 from tests.helpers import wait_until
 from tests.test_pipelines import write
-from trainforge.core import Dataset, Experiment, Workspace
+from trainforge.core import Dataset, Experiment, Model, Workspace
 from trainforge.core.compute import AmlCompute, ComputeTarget
+from trainforge.data import OutputFileDatasetConfig
 from trainforge.pipeline.core import Pipeline, PipelineData, TrainingOutput
 from trainforge.pipeline.steps import AutoMLStep, AutoMLStepRun, PythonScriptStep
 from trainforge.train.automl import AutoMLConfig, ConfigException
@@ -335,6 +336,116 @@ def test_a_model_output_flows_to_the_next_step_and_an_unchanged_step_is_reused(
     assert len(list(AutoMLStepRun(step_run=fresh).get_children())) == 3
 
 
+DATAPREP = """
+import argparse, os
+from sklearn.datasets import load_iris
+parser = argparse.ArgumentParser()
+parser.add_argument("--output_path")
+args = parser.parse_args()
+frame = load_iris(as_frame=True).frame
+names = dict(enumerate(load_iris().target_names))
+frame = frame.assign(species=frame.pop("target").map(names))
+os.makedirs(args.output_path, exist_ok=True)
+frame.to_csv(os.path.join(args.output_path, "prepped.csv"), index=False)
+"""
+
+REGISTER = """
+import argparse
+from trainforge.core import Model, Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--model_name")
+parser.add_argument("--model_path")
+args = parser.parse_args()
+ws = Run.get_context().experiment.workspace
+model = Model.register(workspace=ws, model_path=args.model_path, model_name=args.model_name)
+print("Registered version {0} of model {1}".format(model.version, model.name))
+"""
+
+
+def test_an_automlstep_trains_on_the_output_of_the_step_before_it(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # The flow of the SDK's "Use automated ML in an Azure Machine Learning pipeline": a
+    # data preparation step, AutoML on its output, a step registering the best model.
+    datastore = ws.get_default_datastore()
+    prepped_data_path = OutputFileDatasetConfig(
+        name="output_path", destination=(datastore, "outputdataset/{run-id}")
+    )
+    dataprep_step = PythonScriptStep(
+        name="dataprep",
+        script_name="dataprep.py",
+        compute_target="local",
+        arguments=["--output_path", prepped_data_path],
+        source_directory=write(tmp_path / "prep", "dataprep.py", DATAPREP),
+        allow_reuse=True,
+    )
+    prepped_data = prepped_data_path.read_delimited_files()
+    model_data = PipelineData(
+        name="best_model_data",
+        datastore=datastore,
+        pipeline_output_name="model_output",
+        training_output=TrainingOutput(type="Model"),
+    )
+    automl_config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=prepped_data,
+        label_column_name="species",
+        compute_target="local",
+        iterations=2,
+        max_concurrent_iterations=2,
+        validation_size=0.3,
+        allowed_models=["LogisticRegression", "KNN"],
+    )
+    train_step = AutoMLStep(
+        name="AutoML_Classification",
+        automl_config=automl_config,
+        outputs=[model_data],
+        enable_default_model_output=False,
+        enable_default_metrics_output=False,
+        allow_reuse=True,
+    )
+    register_step = PythonScriptStep(
+        script_name="register_model.py",
+        name="register_model",
+        allow_reuse=False,
+        arguments=["--model_name", "iris-from-pipeline", "--model_path", model_data],
+        inputs=[model_data],
+        compute_target="local",
+        source_directory=write(tmp_path / "register", "register_model.py", REGISTER),
+    )
+    pipeline = Pipeline(ws, [dataprep_step, train_step, register_step])
+    run = Experiment(ws, "automl-upstream").submit(pipeline)
+    assert run.wait_for_completion(show_output=False) == "Completed"
+    (step_run,) = run.find_step_run("AutoML_Classification")
+    automl_run = AutoMLStepRun(step_run=step_run)
+    assert len(list(automl_run.get_children())) == 2
+    best_run, fitted = automl_run.get_output()
+    # The guardrails were read from the upstream output when the step started.
+    assert {g["type"] for g in automl_run.get_guardrails(to_console=False)["data"]}
+    model = Model(ws, "iris-from-pipeline")
+    got = Path(model.download(str(tmp_path / "model"), exist_ok=True))
+    with open(got, "rb") as f:
+        registered = pickle.load(f)
+    rows = iris().drop(columns="species")
+    assert list(registered.predict(rows)) == list(fitted.predict(rows))
+
+    # A label the upstream output does not have: the step cannot start, the field named.
+    wrong = AutoMLConfig(
+        task="classification",
+        training_data=prepped_data,
+        label_column_name="kind",
+        compute_target="local",
+        iterations=2,
+    )
+    failed = Pipeline(ws, [AutoMLStep(name="wrong", automl_config=wrong)]).submit("automl-up")
+    assert failed.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
+    error = failed.get_details()["error"]["error"]["message"]
+    assert "label_column_name: 'kind' is not a column of the training data" in error
+    with pytest.raises(ConfigException, match="'training_data' specified: another pipeline"):
+        Experiment(ws, "automl-up").submit(wrong)
+
+
 def test_canceling_the_pipeline_stops_the_automl_run_and_its_iterations(ws: Workspace) -> None:
     step = AutoMLStep(name="automl", automl_config=iris_config(iris(), iterations=50))
     run = Pipeline(ws, [step]).submit("automl-cancel")
@@ -367,10 +478,17 @@ def test_an_automlstep_refuses_what_it_cannot_run(ws: Workspace) -> None:
     local = AutoMLConfig(task="classification", training_data=iris(), label_column_name="species")
     with pytest.raises(ConfigException, match="'compute_target' specified: None"):
         AutoMLStep(name="a", automl_config=local)
-    # An upstream step's output as the training data: not yet (refused, naming it).
-    upstream = PipelineData("prepped").as_dataset().parse_delimited_files()
-    with pytest.raises(ConfigException, match="'training_data' specified: PipelineOutputTabular"):
-        AutoMLConfig(task="classification", training_data=upstream, label_column_name="species")
+    # Another step's output as validation data: not yet (refused, naming it).
+    upstream = OutputFileDatasetConfig(name="prepped").read_delimited_files()
+    validating = AutoMLConfig(
+        task="classification",
+        training_data=iris(),
+        validation_data=upstream,
+        label_column_name="species",
+        compute_target="local",
+    )
+    with pytest.raises(ConfigException, match="'validation_data' specified: another step's"):
+        Pipeline(ws, [AutoMLStep(name="v", automl_config=validating)]).validate()
     plain = PipelineData("plain")
     with_file = PipelineData("m", training_output=TrainingOutput("Model", model_file="x.pb"))
     step = AutoMLStep(name="a", automl_config=config, outputs=[plain, with_file])

@@ -7,6 +7,7 @@ from typing import Any
 
 from trainforge.data.abstract_dataset import AbstractDataset
 from trainforge.exceptions import UserErrorException
+from trainforge.storage.dataset_files import read_table
 
 
 class TabularDataset(AbstractDataset):
@@ -87,25 +88,10 @@ class TabularDataset(AbstractDataset):
     ) -> Any:
         """All files' rows in one pandas DataFrame (a ``Path`` column when ``include_path``)."""
         try:
-            import pandas as pd
+            import pandas  # noqa: F401
         except ImportError:
             raise UserErrorException(
                 "to_pandas_dataframe needs pandas: pip install 'trainforge[data]'"
             ) from None
-        definition = self._definition
         files, filesystems = self._files()
-        frames = []
-        for f in files:
-            with filesystems[f.datastore_name or ""].open(f.remote, "rb") as handle:
-                frame = pd.read_csv(
-                    handle,
-                    sep=definition.separator,
-                    header=0 if definition.header else None,
-                    encoding=definition.encoding,
-                )
-            if definition.include_path:
-                frame.insert(0, "Path", f"/{f.relative}")
-            frames.append(frame)
-        if not frames:
-            return self._transformed(pd.DataFrame())
-        return self._transformed(pd.concat(frames, ignore_index=True))
+        return self._transformed(read_table(self._definition, files, filesystems))

@@ -34,8 +34,12 @@ class AutoMLSettings(BaseModel):
     task: Literal["classification", "regression", "forecasting"]
     primary_metric: str = Field(min_length=1, max_length=255)
     learners: list[str] = Field(min_length=1)
-    rows: int = Field(ge=1, le=limits.INT64_MAX)
-    columns: int = Field(ge=1, le=limits.INT32_MAX)
+    # The data's shape; None in an AutoMLStep whose training data is an upstream step's
+    # output (``training_input``): the control plane reads it when the step starts.
+    rows: int | None = Field(default=None, ge=1, le=limits.INT64_MAX)
+    columns: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
+    label_column_name: str | None = Field(default=None, max_length=255)
+    training_input: str | None = Field(default=None, max_length=255)
     iterations: int = Field(default=100, ge=1, le=MAX_ITERATIONS)
     max_concurrent_iterations: int = Field(default=1, ge=1, le=limits.INT32_MAX)
     experiment_timeout_minutes: float | None = Field(
@@ -74,6 +78,13 @@ class AutoMLSettings(BaseModel):
 class AutoMLCreate(AutoMLSettings, ParentRunCreate):
     """An AutoML run: its settings and the iterations' run definition (the iteration script
     of the snapshot; each child gets its learner and config as arguments)."""
+
+    @model_validator(mode="after")
+    def _shape_known(self) -> AutoMLCreate:
+        for name in ("rows", "columns"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required (the training data's shape)")
+        return self
 
 
 class IterationInfo(BaseModel):

@@ -215,6 +215,9 @@ class PipelineOutputFileDataset(PipelineData):
 class PipelineOutputTabularDataset(PipelineOutputFileDataset):
     """A PipelineData read as a table (``as_dataset().parse_delimited_files()``)."""
 
+    # ``is_step_output_table``: an AutoMLConfig takes it as training data (in an AutoMLStep).
+    _step_output_table = True
+
 
 @dataclass
 class BuildContext:

@@ -10,9 +10,15 @@ from typing import Any
 
 from trainforge.core.runconfig import RunConfiguration
 from trainforge.core.script_run import definition_of
+from trainforge.data.output_dataset_config import (
+    OutputDatasetInput,
+    OutputTabularDatasetConfig,
+    is_step_output_table,
+)
 from trainforge.pipeline.core.builder import BuildContext, PipelineStep
 from trainforge.pipeline.core.run import StepRun, StepRunOutput
 from trainforge.schemas.pipelines import StepOutput, StepSpec, TrainingOutputSpec
+from trainforge.train.automl._driver import TRAINING_INPUT
 from trainforge.train.automl.automlconfig import AutoMLConfig
 from trainforge.train.automl.exceptions import ConfigException
 from trainforge.train.automl.run import DRIVER, AutoMLRun, prepare_automl
@@ -23,6 +29,16 @@ log = logging.getLogger("trainforge")
 def _safe(name: str) -> str:
     """The step's name as a PipelineData name takes it (the SDK turns spaces into '_')."""
     return re.sub(r"\W", "_", name)
+
+
+def _training_input(data: Any) -> Any:
+    """Another step's output as the step's dataset input ``training_data`` (a table, read
+    directly), which every iteration reads (``run.input_datasets['training_data']``)."""
+    if isinstance(data, OutputDatasetInput):
+        data = data.output
+    if isinstance(data, OutputTabularDatasetConfig):
+        return data.as_input(TRAINING_INPUT)
+    return data.as_named_input(TRAINING_INPUT)
 
 
 class AutoMLStep(PipelineStep):
@@ -42,7 +58,11 @@ class AutoMLStep(PipelineStep):
 
     The training data (a pandas DataFrame or a TabularDataset) is read where the pipeline
     is submitted and goes into the step's snapshot, so reuse follows its content: the same
-    settings and the same rows reuse the earlier AutoML run.
+    settings and the same rows reuse the earlier AutoML run. Another step's output read as
+    a table (``prepped.read_delimited_files()``, ``PipelineData.as_dataset()
+    .parse_delimited_files()``) is the step's input ``training_data`` instead: the control
+    plane reads its shape and guardrails when the step starts, each iteration reads it as
+    its dataset input, and reuse follows the upstream step's output.
     """
 
     KIND = "AutoMLStep"
@@ -83,7 +103,10 @@ class AutoMLStep(PipelineStep):
             log.warning("hash_paths is deprecated: the AutoML step's data and settings are hashed")
         if script_repl_params:
             log.warning("script_repl_params: an AutoMLStep without a data_script replaces nothing")
-        super().__init__(name, inputs, outputs, None, allow_reuse, version)
+        extra = []
+        if is_step_output_table(automl_config.training_data):
+            extra.append(_training_input(automl_config.training_data))
+        super().__init__(name, [*(inputs or []), *extra], outputs, None, allow_reuse, version)
         self._automl_config = automl_config
         self._enable_default_model_output = bool(enable_default_model_output)
         self._enable_default_metrics_output = bool(enable_default_metrics_output)

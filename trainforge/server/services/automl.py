@@ -41,6 +41,7 @@ def create(
         raise BadRequest("definition.script: an AutoML run needs its iteration script")
     runs._check_target(db, ws, definition)
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
+    assert request.rows is not None and request.columns is not None  # AutoMLCreate's rule
     try:
         searcher = search.new_search(
             request.task, request.learners, request.rows, request.columns, seed

@@ -19,8 +19,9 @@ import fsspec
 from sqlalchemy.orm import Session
 
 from trainforge.automl.core.shared.constants import MODEL_PATH
+from trainforge.automl.guardrails import guardrails
 from trainforge.automl.names import goal
-from trainforge.schemas.automl import AutoMLCreate
+from trainforge.schemas.automl import AutoMLCreate, AutoMLSettings, Guardrail
 from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
 from trainforge.schemas.pipelines import (
     STEP_RUN_TYPE,
@@ -33,7 +34,7 @@ from trainforge.schemas.pipelines import (
 )
 from trainforge.schemas.runs import ErrorDetail, RunCreate, RunDefinition, RunStatus
 from trainforge.schemas.sweeps import SweepCreate
-from trainforge.server.errors import ServiceError
+from trainforge.server.errors import BadRequest, ServiceError
 from trainforge.server.services import automl, datasets, datastores, metrics, run_states, sweeps
 from trainforge.server.services.child_runs import Outcome, cancel_child
 from trainforge.server.services.pipelines import (
@@ -53,6 +54,7 @@ from trainforge.server.store import models
 from trainforge.server.store.automl import AutoMLSearch
 from trainforge.server.store.pipelines import PipelineRunRow, PipelineStepRow
 from trainforge.server.store.sweeps import Sweep
+from trainforge.storage import dataset_files
 from trainforge.storage.artifacts import ArtifactStore
 from trainforge.storage.locations import datastore_path, join, open_filesystem
 from trainforge.storage.transfer import put_file, write_bytes
@@ -417,8 +419,45 @@ def _start_search(
         sweep = SweepCreate(**spec.sweep.model_dump(), **common, trial_outputs=trial_outputs)
         return sweeps.create(*where, sweep, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
     assert spec.automl is not None
-    search = AutoMLCreate(**spec.automl.model_dump(), **common)
+    settings = spec.automl
+    if settings.rows is None:  # another step's output: read now that it is there
+        settings = _read_training_data(step, spec, settings, definition)
+    search = AutoMLCreate(**settings.model_dump(), **common)
     return automl.create(*where, search, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
+
+
+def _read_training_data(
+    step: _Pass, spec: StepSpec, settings: AutoMLSettings, definition: RunDefinition
+) -> AutoMLSettings:
+    """An AutoMLStep on another step's output: the output read when the step starts, for
+    what ``experiment.submit`` reads of a DataFrame (the data's shape and guardrails, its
+    label checked). A refusal names the field; the step then cannot start."""
+    wanted = definition.datasets.get(settings.training_input or "")
+    if wanted is None:
+        raise BadRequest(
+            f"training_data: step {spec.name!r} has no input {settings.training_input!r}"
+        )
+    files, filesystems = dataset_files.resolve(
+        wanted.definition, lambda name: datastores.access(step.db, step.ws, name, step.vault)
+    )
+    frame = dataset_files.read_table(wanted.definition, files, filesystems)
+    label = settings.label_column_name or ""
+    if label not in frame.columns:
+        raise BadRequest(
+            f"label_column_name: {label!r} is not a column of the training data (step "
+            f"{spec.name!r}'s input training_data); its columns are "
+            f"{[str(c) for c in frame.columns]}"
+        )
+    if len(frame) == 0:
+        raise BadRequest(f"training_data: step {spec.name!r}'s input training_data has no rows")
+    checks = guardrails(frame, label, settings.task)
+    return settings.model_copy(
+        update={
+            "rows": len(frame),
+            "columns": max(1, len(frame.columns) - 1),
+            "guardrails": [Guardrail.model_validate(g) for g in checks],
+        }
+    )
 
 
 @dataclass

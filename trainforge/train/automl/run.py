@@ -53,17 +53,24 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
     run's settings and the compute target's name. ``experiment.submit`` and an AutoMLStep
     both start here."""
     from trainforge.automl.guardrails import guardrails
+    from trainforge.data.output_dataset_config import is_step_output_table
     from trainforge.schemas.automl import AutoMLSettings, Guardrail
 
-    training = _frame(config.training_data)
     label = config.label_column_name
     assert label is not None
-    if label not in training.columns:
+    if is_step_output_table(config.validation_data):
+        raise ConfigException(
+            "Invalid argument(s) 'validation_data' specified: another step's output. "
+            "Supported value(s): a pandas DataFrame or TabularDataset (or validation_size)."
+        )
+    upstream = is_step_output_table(config.training_data)
+    training = None if upstream else _frame(config.training_data)
+    if training is not None and label not in training.columns:
         raise ConfigException(
             f"Invalid argument(s) 'label_column_name' specified: {label!r}. "
             f"Supported value(s): {[str(c) for c in training.columns]}."
         )
-    if len(training) == 0:
+    if training is not None and len(training) == 0:
         raise ConfigException(
             "Invalid argument(s) 'training_data' specified: an empty dataset. "
             "Supported value(s): a dataset with rows."
@@ -90,15 +97,19 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
             "time_series_id_column_names": series.time_series_id_column_names,
         }
     (folder / _driver.SETTINGS).write_text(json.dumps(settings))
-    training.to_pickle(folder / _driver.TRAINING)
+    if training is not None:
+        training.to_pickle(folder / _driver.TRAINING)
     if validation is not None:
         validation.to_pickle(folder / _driver.VALIDATION)
     request = AutoMLSettings(
         task=config.task,
         primary_metric=config.primary_metric,
         learners=config.learners,
-        rows=len(training),
-        columns=max(1, len(training.columns) - 1),
+        # Another step's output: its shape and guardrails are read when the step starts.
+        rows=len(training) if training is not None else None,
+        columns=max(1, len(training.columns) - 1) if training is not None else None,
+        label_column_name=label,
+        training_input=_driver.TRAINING_INPUT if upstream else None,
         iterations=config.iterations,
         max_concurrent_iterations=config.max_concurrent_iterations,
         experiment_timeout_minutes=config.experiment_timeout_minutes,
@@ -107,7 +118,10 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         enable_early_stopping=config.enable_early_stopping,
         enable_voting_ensemble=config.enable_voting_ensemble,
         enable_stack_ensemble=config.enable_stack_ensemble,
-        guardrails=[Guardrail.model_validate(g) for g in guardrails(training, label, config.task)],
+        guardrails=[
+            Guardrail.model_validate(g)
+            for g in (guardrails(training, label, config.task) if training is not None else [])
+        ],
     )
     return request, str(target_name)
 
@@ -124,8 +138,15 @@ def submit(
     from trainforge.core._tags import sanitize
     from trainforge.core.runconfig import RunConfiguration
     from trainforge.core.script_run import prepare
+    from trainforge.data.output_dataset_config import is_step_output_table
     from trainforge.schemas.automl import AutoMLCreate
 
+    if is_step_output_table(config.training_data):
+        raise ConfigException(
+            "Invalid argument(s) 'training_data' specified: another pipeline step's output. "
+            "Supported value(s): a pandas DataFrame or TabularDataset (another step's output "
+            "is read by an AutoMLStep in that pipeline)."
+        )
     with tempfile.TemporaryDirectory(prefix="automl-") as folder:
         settings, target_name = prepare_automl(config, Path(folder))
         run_config = RunConfiguration()
