@@ -19,7 +19,7 @@ import fsspec
 from sqlalchemy.orm import Session
 
 from trainforge.automl.core.shared.constants import MODEL_PATH
-from trainforge.automl.guardrails import guardrails
+from trainforge.automl.guardrails import DataProblem, data_settings
 from trainforge.automl.names import goal
 from trainforge.schemas.automl import AutoMLCreate, AutoMLSettings, Guardrail
 from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
@@ -441,21 +441,16 @@ def _read_training_data(
         wanted.definition, lambda name: datastores.access(step.db, step.ws, name, step.vault)
     )
     frame = dataset_files.read_table(wanted.definition, files, filesystems)
-    label = settings.label_column_name or ""
-    if label not in frame.columns:
+    try:
+        shape = data_settings(frame, settings.label_column_name or "", settings.task)
+    except DataProblem as problem:
         raise BadRequest(
-            f"label_column_name: {label!r} is not a column of the training data (step "
-            f"{spec.name!r}'s input training_data); its columns are "
-            f"{[str(c) for c in frame.columns]}"
-        )
-    if len(frame) == 0:
-        raise BadRequest(f"training_data: step {spec.name!r}'s input training_data has no rows")
-    checks = guardrails(frame, label, settings.task)
+            f"{problem} (step {spec.name!r}'s input training_data); supported: {problem.supported}"
+        ) from None
     return settings.model_copy(
         update={
-            "rows": len(frame),
-            "columns": max(1, len(frame.columns) - 1),
-            "guardrails": [Guardrail.model_validate(g) for g in checks],
+            **shape,
+            "guardrails": [Guardrail.model_validate(g) for g in shape["guardrails"]],
         }
     )
 

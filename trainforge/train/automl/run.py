@@ -52,7 +52,7 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
     ``automl_settings.json``, the training and validation data) and check the data; the
     run's settings and the compute target's name. ``experiment.submit`` and an AutoMLStep
     both start here."""
-    from trainforge.automl.guardrails import guardrails
+    from trainforge.automl.guardrails import DataProblem, data_settings
     from trainforge.data.output_dataset_config import is_step_output_table
     from trainforge.schemas.automl import AutoMLSettings, Guardrail
 
@@ -65,16 +65,16 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         )
     upstream = is_step_output_table(config.training_data)
     training = None if upstream else _frame(config.training_data)
-    if training is not None and label not in training.columns:
-        raise ConfigException(
-            f"Invalid argument(s) 'label_column_name' specified: {label!r}. "
-            f"Supported value(s): {[str(c) for c in training.columns]}."
-        )
-    if training is not None and len(training) == 0:
-        raise ConfigException(
-            "Invalid argument(s) 'training_data' specified: an empty dataset. "
-            "Supported value(s): a dataset with rows."
-        )
+    # Another step's output: its shape and guardrails are read when the step starts.
+    shape: dict[str, Any] = {"rows": None, "columns": None, "guardrails": []}
+    if training is not None:
+        try:
+            shape = data_settings(training, label, config.task)
+        except DataProblem as problem:
+            raise ConfigException(
+                f"Invalid argument(s) '{problem.argument}' specified: {problem.value}. "
+                f"Supported value(s): {problem.supported}."
+            ) from None
     validation = _frame(config.validation_data) if config.validation_data is not None else None
     target = config.compute_target
     target_name = getattr(target, "name", target) or "local"
@@ -105,9 +105,8 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         task=config.task,
         primary_metric=config.primary_metric,
         learners=config.learners,
-        # Another step's output: its shape and guardrails are read when the step starts.
-        rows=len(training) if training is not None else None,
-        columns=max(1, len(training.columns) - 1) if training is not None else None,
+        rows=shape["rows"],
+        columns=shape["columns"],
         label_column_name=label,
         training_input=_driver.TRAINING_INPUT if upstream else None,
         iterations=config.iterations,
@@ -118,10 +117,7 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         enable_early_stopping=config.enable_early_stopping,
         enable_voting_ensemble=config.enable_voting_ensemble,
         enable_stack_ensemble=config.enable_stack_ensemble,
-        guardrails=[
-            Guardrail.model_validate(g)
-            for g in (guardrails(training, label, config.task) if training is not None else [])
-        ],
+        guardrails=[Guardrail.model_validate(g) for g in shape["guardrails"]],
     )
     return request, str(target_name)
 
