@@ -197,3 +197,27 @@ def test_mount_cache_is_filled_once_and_refreshed_on_change(
     (data / "weights.txt").write_text("v2")
     blob.upload(str(data), "cache-test", overwrite=True, show_progress=False)
     assert "READ v2" in read()
+
+
+def test_take_skip_and_columns_cut_what_a_tabular_dataset_reads(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    datastore = ws.get_default_datastore()
+    (tmp_path / "t.csv").write_text("a,b,c\n1,x,10\n2,y,20\n3,z,30\n4,w,40\n")
+    datastore.upload_files(
+        [str(tmp_path / "t.csv")], target_path="cut", overwrite=True, show_progress=False
+    )
+    table = Dataset.Tabular.from_delimited_files(path=[(datastore, "cut/t.csv")])
+    assert table.take(2).to_pandas_dataframe()["a"].tolist() == [1, 2]
+    assert table.skip(1).take(2).to_pandas_dataframe()["a"].tolist() == [2, 3]
+    assert list(table.drop_columns(["b"]).to_pandas_dataframe().columns) == ["a", "c"]
+    assert list(table.keep_columns("c").to_pandas_dataframe().columns) == ["c"]
+    assert table.to_pandas_dataframe().shape == (4, 3)  # the dataset itself is unchanged
+    with pytest.raises(UserErrorException, match=r"columns: \['nope'\] not in the dataset"):
+        table.drop_columns("nope").to_pandas_dataframe()
+    with pytest.raises(UserErrorException, match="take: a TabularDataset after take"):
+        table.take(2).register(ws, "cut")
+    with pytest.raises(UserErrorException, match="drop_columns, skip: .* given to a run"):
+        table.skip(1).drop_columns("b").as_named_input("cut")
+    with pytest.raises(UserErrorException, match="count: expected a whole number"):
+        table.take(-1)

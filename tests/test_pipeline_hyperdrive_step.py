@@ -15,9 +15,9 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.test_pipelines import write
-from trainforge.core import Experiment, ScriptRunConfig, Workspace
+from trainforge.core import Experiment, Model, ScriptRunConfig, Workspace
 from trainforge.exceptions import UserErrorException
-from trainforge.pipeline.core import Pipeline, PipelineData
+from trainforge.pipeline.core import Pipeline, PipelineData, TrainingOutput
 from trainforge.pipeline.steps import HyperDriveStep, HyperDriveStepRun, PythonScriptStep
 from trainforge.train.hyperdrive import (
     GridParameterSampling,
@@ -51,6 +51,44 @@ parser.add_argument("--model_dir", type=str)
 args = parser.parse_args()
 with open(os.path.join(args.model_dir, "model.txt")) as f:
     print("using", f.read())
+"""
+
+
+# The sample's tf_mnist.py saves its model under outputs/model/; this one saves its lr.
+SAVE_MODEL = """
+import argparse, os
+from trainforge.core import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+args = parser.parse_args()
+run = Run.get_context()
+run.log("accuracy", 1 - abs(args.lr - 0.5))
+os.makedirs("outputs/model", exist_ok=True)
+with open("outputs/model/saved_model.pb", "w") as f:
+    f.write(f"lr={args.lr} run={run.id}")
+"""
+
+# The sample's register_model.py, trainforge for azureml.
+REGISTER_MODEL = """
+import argparse
+import json
+import os
+from trainforge.core import Workspace, Experiment, Model
+from trainforge.core import Run
+from shutil import copy2
+
+parser = argparse.ArgumentParser()
+parser.add_argument('--saved-model', type=str, dest='saved_model', help='path to saved model file')
+args = parser.parse_args()
+
+model_output_dir = './model/'
+
+os.makedirs(model_output_dir, exist_ok=True)
+copy2(args.saved_model, model_output_dir)
+
+ws = Run.get_context().experiment.workspace
+
+model = Model.register(workspace=ws, model_name='tf-dnn-mnist', model_path=model_output_dir)
 """
 
 
@@ -136,6 +174,94 @@ def test_a_hyperdrive_step_hands_its_best_trials_output_on(ws: Workspace, tmp_pa
     (hd_again,) = again.find_step_run("hd_step01")
     assert hd_again.properties["azureml.reusedrunid"] == hd_step_run.id
     assert HyperDriveStepRun(step_run=hd_again).get_best_run_by_primary_metric().id == best_run.id
+
+
+def test_training_outputs_hold_the_metrics_and_the_best_trials_model_file(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # The calls of the sample (aml-pipelines-parameter-tuning-with-hyperdrive) as they are.
+    datastore = ws.get_default_datastore()
+    hd_config = lr_sweep(tmp_path / "train", SAVE_MODEL, 0.1, 0.5, 0.8)
+    metrics_output_name = "metrics_output"
+    metrics_data = PipelineData(
+        name="metrics_data",
+        datastore=datastore,
+        pipeline_output_name=metrics_output_name,
+        training_output=TrainingOutput("Metrics"),
+    )
+
+    model_output_name = "model_output"
+    saved_model = PipelineData(
+        name="saved_model",
+        datastore=datastore,
+        pipeline_output_name=model_output_name,
+        training_output=TrainingOutput("Model", model_file="outputs/model/saved_model.pb"),
+    )
+
+    hd_step_name = "hd_step01"
+    hd_step = HyperDriveStep(
+        name=hd_step_name,
+        hyperdrive_config=hd_config,
+        outputs=[metrics_data, saved_model],
+    )
+    register_model_step = PythonScriptStep(
+        script_name="register_model.py",
+        name="register_model_step01",
+        inputs=[saved_model],
+        compute_target="local",
+        arguments=["--saved-model", saved_model],
+        allow_reuse=True,
+        source_directory=write(tmp_path / "register", "register_model.py", REGISTER_MODEL),
+    )
+    register_model_step.run_after(hd_step)
+    pipeline = Pipeline(workspace=ws, steps=[hd_step, register_model_step])
+    pipeline_run = Experiment(ws, "hd-training-output").submit(pipeline)
+    assert pipeline_run.wait_for_completion(show_output=False) == "Completed"
+
+    hd_step_run = HyperDriveStepRun(step_run=pipeline_run.find_step_run(hd_step_name)[0])
+    best_run = hd_step_run.get_best_run_by_primary_metric()
+    # The registered model is the best trial's file, as the next step got it.
+    model = Model(ws, "tf-dnn-mnist")
+    got = Path(model.download(str(tmp_path / "model"), exist_ok=True))
+    (saved,) = [p for p in got.rglob("*") if p.is_file()]
+    assert saved.read_text() == f"lr=0.5 run={best_run.id}"
+    # The model output is that one file; the metrics output every trial's metrics.
+    model_output = pipeline_run.get_pipeline_output(model_output_name)
+    model_output.download(str(tmp_path / "got"), show_progress=False)
+    assert (tmp_path / "got" / model_output._path_on_datastore).read_text() == saved.read_text()
+    metrics_output = pipeline_run.get_pipeline_output(metrics_output_name)
+    metrics_output.download(str(tmp_path / "got"), show_progress=False)
+    with open(tmp_path / "got" / metrics_output._path_on_datastore) as f:
+        deserialized_metrics_output = json.loads(f.read())
+    assert deserialized_metrics_output == hd_step_run.get_metrics()
+    assert len(deserialized_metrics_output) == 3
+    log = pipeline_run.get_details_with_logs()["logFiles"]["azureml-logs/pipeline.txt"]
+    assert f"output saved_model holds outputs/model/saved_model.pb of run {best_run.id}" in log
+
+
+def test_training_outputs_are_refused_where_they_do_not_fit(ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="type: unknown training output type 'Weights'"):
+        TrainingOutput("Weights")
+    with pytest.raises(ValueError, match="iteration: not for a TrainingOutput of type 'Metrics'"):
+        TrainingOutput("Metrics", iteration=2)
+    with pytest.raises(ValueError, match="give iteration or metric .* not both"):
+        TrainingOutput("Model", iteration=2, metric="accuracy")
+    with pytest.raises(UserErrorException, match="training_output: expected a TrainingOutput"):
+        PipelineData("m", training_output="Model")
+    model = PipelineData("model", training_output=TrainingOutput("Model"))
+    plain = PythonScriptStep(
+        "use.py", outputs=[model], source_directory=write(tmp_path / "use", "use.py", USE)
+    )
+    assert Pipeline(ws, [plain]).validate() == [
+        "step 'use.py': output 'model': training_output is for the outputs of a HyperDriveStep "
+        "or an AutoMLStep, not of a PythonScriptStep"
+    ]
+    by_metric = PipelineData("best", training_output=TrainingOutput("Model", metric="loss"))
+    hd = HyperDriveStep(
+        name="hd", hyperdrive_config=lr_sweep(tmp_path / "t", TRAIN, 0.1), outputs=[by_metric]
+    )
+    (error,) = Pipeline(ws, [hd]).validate()
+    assert error.startswith("step 'hd': output 'best': TrainingOutput metric picks an AutoMLStep")
 
 
 def test_a_hyperdrive_step_refuses_what_it_cannot_run(tmp_path: Path) -> None:

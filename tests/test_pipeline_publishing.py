@@ -241,3 +241,31 @@ def test_a_fired_slot_is_not_fired_again_after_a_control_plane_restart(
     assert [f.run_id for f in firings][-1] == first[0].id
     for schedule in (every_minute, at_once):
         schedule.disable()
+
+
+def test_a_schedule_made_after_its_start_time_does_not_run_the_slots_it_missed(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # Every minute from half an hour ago (less three seconds): thirty slots came before the
+    # schedule existed. As the SDK documents, the first run is at the next slot; the
+    # missed ones are not backfilled.
+    published = _pipeline(ws, tmp_path).publish(name="late", description="late start")
+    made = datetime.now(UTC)
+    start = made.replace(tzinfo=None) - timedelta(minutes=30) + timedelta(seconds=3)
+    late = Schedule.create(
+        ws,
+        name="late-start",
+        pipeline_id=published.id,
+        experiment_name="Schedule_Late",
+        recurrence=ScheduleRecurrence(frequency="Minute", interval=1, start_time=start),
+    )
+    try:
+        (run,) = wait_until(late.get_pipeline_runs, 60, "the run of the next slot")
+        firings = api(ws, SchedulesApi).runs(late.id)
+        assert [f.run_id for f in firings] == [run.id]
+        slot = datetime.fromisoformat(firings[0].slot)
+        next_slot = (start + timedelta(minutes=30)).replace(tzinfo=UTC)
+        assert abs((slot - next_slot).total_seconds()) < 1
+        assert slot > made
+    finally:
+        late.disable()

@@ -296,6 +296,54 @@ def test_a_one_minute_schedule_fires_once_per_slot_across_a_restart(tmp_path: Pa
         api.close()
 
 
+def test_a_schedule_made_after_missed_slots_starts_at_the_next_one(tmp_path: Path) -> None:
+    home, url = tmp_path / "home", f"sqlite:///{tmp_path / 'trainforge.db'}"
+    api = Api(home, url)
+    try:
+        ws = api.workspace("alpha")
+        pipeline = _publish(api, ws, tmp_path)
+        loop = api.plane.schedule_loop
+        loop.clock = lambda: at(0.5)
+        # Every minute since half an hour before it was made; daily at 09:00 (passed today).
+        minutely, daily = (
+            api.call(
+                "POST",
+                f"/workspaces/{ws}/schedules",
+                json={
+                    "name": name,
+                    "pipeline_id": pipeline["id"],
+                    "experiment_name": "Schedule_Late",
+                    "recurrence": recurrence,
+                },
+            )
+            for name, recurrence in (
+                (
+                    "minutely",
+                    {"frequency": "Minute", "interval": 1, "start_time": at(-30).isoformat()},
+                ),
+                (
+                    "daily",
+                    {
+                        "frequency": "Day",
+                        "interval": 1,
+                        "hours": [9],
+                        "minutes": [0],
+                        "start_time": at(-3 * 24 * 60).isoformat(),
+                    },
+                ),
+            )
+        )
+        assert minutely["next_run_time"].startswith("2031-03-04T10:01:00")
+        assert daily["next_run_time"].startswith("2031-03-05T09:00:00")
+        assert loop.run_due(at(0.9)) == []  # none of the thirty missed minutes
+        fired = loop.run_due(at(1.0))
+        assert len(fired) == 1
+        assert [r["slot"] for r in _runs(api, ws, minutely["id"])] == [at(1).isoformat()]
+        assert _runs(api, ws, daily["id"]) == []
+    finally:
+        api.close()
+
+
 def test_bad_schedules_are_refused_and_nothing_is_made(alpha_and_beta: Api, tmp_path: Path) -> None:
     app_api, ws = alpha_and_beta, "alpha"
     pipeline = _publish(app_api, ws, tmp_path)

@@ -80,3 +80,33 @@ def _distinct(column: Any) -> int:
         return int(column.nunique())
     except TypeError:
         return int(column.astype(str).nunique())
+
+
+class DataProblem(ValueError):
+    """Training data an AutoML run cannot use: the argument at fault, the value given,
+    why, and what is supported (each side words it: ConfigException, a 400)."""
+
+    def __init__(self, argument: str, value: str, reason: str, supported: Any) -> None:
+        super().__init__(f"{argument}: {value} {reason}")
+        self.argument, self.value, self.reason, self.supported = argument, value, reason, supported
+
+
+def data_settings(frame: Any, label: str, task: str) -> dict[str, Any]:
+    """What an AutoML run's settings take of its training data, read where it is (where
+    the run is submitted, or by the control plane when an AutoMLStep on another step's
+    output starts): ``rows``, ``columns`` (the features) and ``guardrails``. DataProblem
+    for a label that is not a column or a dataset without rows."""
+    if label not in frame.columns:
+        raise DataProblem(
+            "label_column_name",
+            repr(label),
+            "is not a column of the training data",
+            [str(c) for c in frame.columns],
+        )
+    if len(frame) == 0:
+        raise DataProblem("training_data", "an empty dataset", "has no rows", "a dataset with rows")
+    return {
+        "rows": len(frame),
+        "columns": max(1, len(frame.columns) - 1),
+        "guardrails": guardrails(frame, label, task),
+    }

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import ValidationError
+
+from trainforge.core.conda_dependencies import CondaDependencies
 from trainforge.core.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, Environment
 from trainforge.exceptions import RunConfigurationException
+from trainforge.schemas.pipeline_yaml import RunConfigFile
+from trainforge.schemas.problems import rest_problems
 
 
 class HistoryConfiguration:
@@ -196,6 +203,60 @@ class RunConfiguration:
         self.environment_variables: dict[str, str] = {}
         self.source_directory_data_store: str | None = None
         self.credential_passthrough = False
+
+    @staticmethod
+    def load(path: str, name: str | None = None) -> RunConfiguration:
+        """A run configuration from its YAML file: ``path`` itself, or (with ``name``) the
+        project folder ``path``'s ``.azureml/<name>.runconfig`` (``aml_config/`` in older
+        projects). A bad file raises RunConfigurationException naming the key."""
+        where = Path(path)
+        if name is not None:
+            found = [
+                where / folder / f"{name}.runconfig"
+                for folder in (".azureml", "aml_config")
+                if (where / folder / f"{name}.runconfig").is_file()
+            ]
+            if not found:
+                raise RunConfigurationException(
+                    f"name: no {name}.runconfig in {where / '.azureml'} or {where / 'aml_config'}"
+                )
+            where = found[0]
+        if not where.is_file():
+            raise RunConfigurationException(f"path: {path} is not a file")
+        try:
+            loaded = RunConfigFile.model_validate(yaml.safe_load(where.read_text()) or {})
+        except yaml.YAMLError as exc:
+            raise RunConfigurationException(f"path: {where} is not valid YAML: {exc}") from None
+        except ValidationError as exc:
+            raise RunConfigurationException(f"{where}: {rest_problems(exc.errors())}") from None
+        config = RunConfiguration(
+            script=loaded.script,
+            arguments=list(loaded.arguments),
+            framework=loaded.framework,
+            communicator=loaded.communicator,
+        )
+        if loaded.target is not None:
+            config.target = loaded.target
+        config.node_count = loaded.node_count
+        config.max_run_duration_seconds = loaded.max_run_duration_seconds
+        env, python = loaded.environment, loaded.environment.python
+        if env.name:
+            config.environment.name = env.name
+        config.environment.environment_variables = dict(env.environment_variables)
+        config.environment.python.user_managed_dependencies = python.user_managed_dependencies
+        config.environment.python.interpreter_path = python.interpreter_path
+        if python.conda_dependencies_file is not None:
+            config.environment.python.conda_dependencies = CondaDependencies(
+                str(where.parent / python.conda_dependencies_file)
+            )
+        elif python.conda_dependencies is not None:
+            config.environment.python.conda_dependencies = CondaDependencies(
+                _underlying_structure=python.conda_dependencies
+            )
+        config.environment.docker.enabled = env.docker.enabled
+        if env.docker.base_image is not None:
+            config.environment.docker.base_image = env.docker.base_image
+        return config
 
     @property
     def target(self) -> str:

@@ -190,3 +190,14 @@ class OutputDatasetInput:
         return f"{token}{self.name}"
 
     __repr__ = __str__
+
+
+def is_step_output_table(value: Any) -> bool:
+    """Another pipeline step's output read as a table: an OutputTabularDatasetConfig
+    (``read_delimited_files()``), its ``as_input()``, or a PipelineData's
+    ``as_dataset().parse_delimited_files()`` (which says so itself)."""
+    if isinstance(value, OutputTabularDatasetConfig):
+        return True
+    if isinstance(value, OutputDatasetInput):
+        return value.parse is not None
+    return bool(getattr(value, "_step_output_table", False))

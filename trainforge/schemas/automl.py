@@ -26,16 +26,20 @@ class Guardrail(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class AutoMLCreate(ParentRunCreate):
-    """An AutoML run: the task and metric, the learners FLAML may propose, the data's shape
-    (for FLAML's search space), the budgets, and the iterations' run definition (the
-    iteration script of the snapshot; each child gets its learner and config as arguments)."""
+class AutoMLSettings(BaseModel):
+    """What an AutoML run searches and how: the task and metric, the learners FLAML may
+    propose, the data's shape (for FLAML's search space), the budgets and the data's
+    guardrails (an AutoMLConfig without its snapshot; an AutoMLStep carries these)."""
 
     task: Literal["classification", "regression", "forecasting"]
     primary_metric: str = Field(min_length=1, max_length=255)
     learners: list[str] = Field(min_length=1)
-    rows: int = Field(ge=1, le=limits.INT64_MAX)
-    columns: int = Field(ge=1, le=limits.INT32_MAX)
+    # The data's shape; None in an AutoMLStep whose training data is an upstream step's
+    # output (``training_input``): the control plane reads it when the step starts.
+    rows: int | None = Field(default=None, ge=1, le=limits.INT64_MAX)
+    columns: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
+    label_column_name: str | None = Field(default=None, max_length=255)
+    training_input: str | None = Field(default=None, max_length=255)
     iterations: int = Field(default=100, ge=1, le=MAX_ITERATIONS)
     max_concurrent_iterations: int = Field(default=1, ge=1, le=limits.INT32_MAX)
     experiment_timeout_minutes: float | None = Field(
@@ -55,7 +59,7 @@ class AutoMLCreate(ParentRunCreate):
     guardrails: list[Guardrail] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
-    def _names(self) -> AutoMLCreate:
+    def _names(self) -> AutoMLSettings:
         metrics = PRIMARY_METRICS[self.task]
         if self.primary_metric not in metrics:
             raise ValueError(
@@ -68,6 +72,18 @@ class AutoMLCreate(ParentRunCreate):
             raise ValueError(f"learners: unknown {unknown}; supported: {known}")
         if len(set(self.learners)) != len(self.learners):
             raise ValueError("learners: each learner once")
+        return self
+
+
+class AutoMLCreate(AutoMLSettings, ParentRunCreate):
+    """An AutoML run: its settings and the iterations' run definition (the iteration script
+    of the snapshot; each child gets its learner and config as arguments)."""
+
+    @model_validator(mode="after")
+    def _shape_known(self) -> AutoMLCreate:
+        for name in ("rows", "columns"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required (the training data's shape)")
         return self
 
 

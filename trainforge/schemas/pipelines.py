@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from trainforge.schemas.automl import AutoMLSettings
 from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
 from trainforge.schemas.names import RunId
 from trainforge.schemas.runs import RunDefinition, RunStatus
@@ -34,6 +35,7 @@ RUNCONFIG_PARAMS = {
 }
 
 Scalar = bool | int | float | str
+MAX_ITERATION = 1000
 
 
 def _data_name(field: str) -> Any:
@@ -137,6 +139,36 @@ class StepInput(BaseModel):
         return self
 
 
+TRAINING_OUTPUT_KINDS = ("HyperDriveStep", "AutoMLStep")
+
+
+class TrainingOutputSpec(BaseModel):
+    """``TrainingOutput(type, iteration=None, metric=None, model_file=None)``: what a
+    HyperDriveStep or an AutoMLStep puts in an output once its search ended. 'Metrics': a
+    JSON file of every child run's metrics (``{run id: {metric: value}}``). 'Model': the
+    best child's model (an AutoMLStep: its ``outputs/model.pkl``, or iteration
+    ``iteration``'s, or the best by ``metric``; a HyperDriveStep: its file ``model_file``,
+    else its whole ``outputs`` folder)."""
+
+    type: Literal["Metrics", "Model"]
+    iteration: int | None = Field(default=None, ge=0, le=MAX_ITERATION)
+    metric: str | None = Field(default=None, min_length=1, max_length=255)
+    model_file: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> TrainingOutputSpec:
+        if self.type == "Metrics" and (self.iteration is not None or self.metric is not None):
+            given = "iteration" if self.iteration is not None else "metric"
+            raise ValueError(f"{given}: not for a TrainingOutput of type 'Metrics' (only 'Model')")
+        if self.type == "Metrics" and self.model_file is not None:
+            raise ValueError("model_file: not for a TrainingOutput of type 'Metrics'")
+        if self.iteration is not None and self.metric is not None:
+            raise ValueError(
+                "iteration: give iteration or metric for a TrainingOutput of type 'Model', not both"
+            )
+        return self
+
+
 class StepOutput(BaseModel):
     """A PipelineData a step produces: kept on ``datastore_name`` under
     ``azureml/<step run id>/<name>``."""
@@ -152,6 +184,9 @@ class StepOutput(BaseModel):
     registration: OutputRegistration | None = None
     # ``PipelineData(pipeline_output_name=...)``: the name PipelineRun.get_pipeline_output knows.
     pipeline_output_name: DataName | None = None
+    # ``PipelineData(training_output=...)``: filled by a HyperDriveStep or AutoMLStep when
+    # its search ends (a file: the metrics JSON or the model file; or the model's folder).
+    training_output: TrainingOutputSpec | None = None
 
 
 class StepSpec(BaseModel):
@@ -168,6 +203,7 @@ class StepSpec(BaseModel):
         "HyperDriveStep",
         "ParallelRunStep",
         "DataTransferStep",
+        "AutoMLStep",
     ] = "PythonScriptStep"
     definition: RunDefinition
     arguments: list[StepArgument] = Field(default_factory=list)
@@ -187,11 +223,18 @@ class StepSpec(BaseModel):
     # trial's, and ``metrics_output`` (one of its outputs) gets every trial's metrics.
     sweep: SweepSettings | None = None
     metrics_output: str | None = None
+    # An AutoMLStep: the AutoML run whose iterations run ``definition`` (the iteration
+    # script of the snapshot); its outputs are TrainingOutputs, filled when it completes.
+    automl: AutoMLSettings | None = None
 
     @model_validator(mode="after")
     def _sweep_of_a_hyperdrive_step(self) -> StepSpec:
         if (self.kind == "HyperDriveStep") != (self.sweep is not None):
             raise ValueError(f"step {self.name!r}: a sweep is given with a HyperDriveStep only")
+        if (self.kind == "AutoMLStep") != (self.automl is not None):
+            raise ValueError(
+                f"step {self.name!r}: automl settings are given with an AutoMLStep only"
+            )
         if self.metrics_output is not None and self.metrics_output not in {
             o.name for o in self.outputs
         }:
@@ -279,6 +322,7 @@ def graph_errors(graph: PipelineGraph) -> list[str]:
             errors.append(
                 f"step {step.name!r}: uses PipelineParameter {ref!r}, which is not defined"
             )
+        errors += _training_output_errors(step)
         for key in step.runconfig_pipeline_params:
             if key not in RUNCONFIG_PARAMS:
                 errors.append(
@@ -292,6 +336,51 @@ def graph_errors(graph: PipelineGraph) -> list[str]:
             cycle = " -> ".join(reversed(exc.args[1]))
             errors.append(f"the pipeline has a cycle: {cycle}")
     return errors
+
+
+def _training_output_errors(step: StepSpec) -> list[str]:
+    """A TrainingOutput is the output of a HyperDriveStep or an AutoMLStep only; picking a
+    model by ``iteration`` or ``metric`` is an AutoMLStep's, ``model_file`` a
+    HyperDriveStep's; every output of an AutoMLStep is a TrainingOutput."""
+    errors = []
+    for output in step.outputs:
+        wanted = output.training_output
+        where = f"step {step.name!r}: output {output.name!r}"
+        if wanted is None:
+            if step.kind == "AutoMLStep":
+                errors.append(
+                    f"{where}: an AutoMLStep's outputs are PipelineData with a training_output "
+                    "(TrainingOutput('Metrics') or TrainingOutput('Model'))"
+                )
+            continue
+        if step.kind not in TRAINING_OUTPUT_KINDS:
+            errors.append(
+                f"{where}: training_output is for the outputs of a HyperDriveStep or an "
+                f"AutoMLStep, not of a {step.kind}"
+            )
+        elif step.kind == "HyperDriveStep" and (
+            wanted.iteration is not None or wanted.metric is not None
+        ):
+            given = "iteration" if wanted.iteration is not None else "metric"
+            errors.append(
+                f"{where}: TrainingOutput {given} picks an AutoMLStep's model; a "
+                "HyperDriveStep's model is its best trial's (name the file with model_file)"
+            )
+        elif step.kind == "AutoMLStep" and wanted.model_file is not None:
+            errors.append(
+                f"{where}: TrainingOutput model_file is for a HyperDriveStep; an AutoMLStep's "
+                "model is the iteration's model.pkl"
+            )
+    return errors
+
+
+def training_kind(step: StepSpec, output: StepOutput) -> str | None:
+    """'Metrics' or 'Model' for an output the step fills when its search ends (a
+    HyperDriveStep's ``metrics_output`` is a 'Metrics' one); None for one its processes
+    write."""
+    if output.training_output is not None:
+        return output.training_output.type
+    return "Metrics" if output.name == step.metrics_output else None
 
 
 def order(graph: PipelineGraph) -> list[str]:

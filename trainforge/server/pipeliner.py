@@ -59,4 +59,6 @@ class Pipeliner(ParentRunLoop):
         row = db.get(PipelineRunRow, (workspace_id, run_id))
         if row is None or row.state != "running":
             return None
-        return pipeline_progress.advance(db, self.runs, self.vault, self.digests, row)
+        return pipeline_progress.advance(
+            db, self.runs, self.vault, self.digests, row, self.artifacts
+        )

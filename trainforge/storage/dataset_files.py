@@ -7,6 +7,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from glob import has_magic  # type: ignore[attr-defined]
+from typing import Any
 
 import fsspec
 
@@ -64,6 +65,31 @@ def resolve(
                 DatasetFile(entry.datastore_name, remote, relative, info.size, info.version)
             )
     return files, filesystems
+
+
+def read_table(
+    definition: DatasetDefinition,
+    files: list[DatasetFile],
+    filesystems: dict[str, fsspec.AbstractFileSystem],
+) -> Any:
+    """A tabular dataset's files read as one pandas DataFrame (a ``Path`` column first
+    when ``include_path``): what ``TabularDataset.to_pandas_dataframe`` gives, and what the
+    control plane reads of an AutoMLStep's training data."""
+    import pandas as pd
+
+    frames = []
+    for f in files:
+        with filesystems[f.datastore_name or ""].open(f.remote, "rb") as handle:
+            frame = pd.read_csv(
+                handle,
+                sep=definition.separator,
+                header=0 if definition.header else None,
+                encoding=definition.encoding,
+            )
+        if definition.include_path:
+            frame.insert(0, "Path", f"/{f.relative}")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _static_prefix(pattern: str) -> str:

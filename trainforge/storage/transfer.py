@@ -204,6 +204,15 @@ def write_bytes(fs: fsspec.AbstractFileSystem, dest: str, data: bytes) -> None:
         fs.pipe_file(dest, data)
 
 
+def put_file(fs: fsspec.AbstractFileSystem, source: str, dest: str) -> None:
+    """Copy one local file to ``dest`` whole: readers see none of it or all of it (a local
+    store's copy is written aside and renamed)."""
+    if isinstance(fs, LocalFileSystem):
+        _write_aside(dest, lambda partial: fs.put_file(source, partial))
+    else:
+        fs.put_file(source, dest)
+
+
 def download(
     fs: fsspec.AbstractFileSystem,
     pairs: Sequence[tuple[str, Path, int]],

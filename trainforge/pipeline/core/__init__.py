@@ -1,9 +1,9 @@
 """ML pipelines' core, as ``azureml.pipeline.core``: Pipeline, PipelineData,
-PipelineParameter, StepSequence, PipelineRun and StepRun, PublishedPipeline,
+PipelineParameter, TrainingOutput, StepSequence, PipelineRun and StepRun, PublishedPipeline,
 PipelineEndpoint, Schedule and ScheduleRecurrence."""
 
 from trainforge.pipeline.core.builder import PipelineData, PipelineStep, StepSequence
-from trainforge.pipeline.core.graph import PipelineParameter, PortDataReference
+from trainforge.pipeline.core.graph import PipelineParameter, PortDataReference, TrainingOutput
 from trainforge.pipeline.core.pipeline import Pipeline
 from trainforge.pipeline.core.pipeline_endpoint import PipelineEndpoint
 from trainforge.pipeline.core.published_pipeline import PublishedPipeline
@@ -25,4 +25,5 @@ __all__ = [
     "StepRunOutput",
     "StepSequence",
     "TimeZone",
+    "TrainingOutput",
 ]

@@ -7,14 +7,14 @@ import copy
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainforge.data.data_reference import DataReference
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 from trainforge.exceptions import UserErrorException
-from trainforge.pipeline.core.graph import PipelineParameter, parameter_value
+from trainforge.pipeline.core.graph import PipelineParameter, TrainingOutput, parameter_value
 from trainforge.schemas.datastores import DATASET_TOKEN, REFERENCE_TOKEN
 from trainforge.schemas.pipelines import (
     DATA_NAME,
@@ -64,6 +64,10 @@ class PipelineData:
                 f"pipeline_output_name: {pipeline_output_name!r} is not allowed; use "
                 f"{DATA_NAME_RULE}"
             )
+        if training_output is not None and not isinstance(training_output, TrainingOutput):
+            raise UserErrorException(
+                f"training_output: expected a TrainingOutput, not {type(training_output).__name__}"
+            )
         if output_mode not in OUTPUT_MODES:
             raise UserErrorException(
                 f"output_mode: {output_mode!r} is not allowed; use 'mount' or 'upload'"
@@ -77,10 +81,13 @@ class PipelineData:
         self._data_type = data_type or "AnyFile"
         self._is_directory = is_directory
         self._pipeline_output_name = pipeline_output_name
+        self._training_output: TrainingOutput | None = training_output
         self._producer: PipelineStep | None = None
         # How a consumer reads it: mount (default) or download (as_download()).
         self._input_mode = "mount"
         self._input_path_on_compute: str | None = None
+        # The input's own name in a consuming step (``as_input(name)``): its variable.
+        self._input_name: str | None = None
         self._origin: PipelineData = self
         # ``as_dataset().register(name)``: registered when its producing step completes.
         self._registration: OutputRegistration | None = None
@@ -97,14 +104,21 @@ class PipelineData:
         """The variable holding the local path in the steps that use it."""
         return f"AZUREML_DATAREFERENCE_{self._name}"
 
-    def _consumed(self, mode: str, path_on_compute: str | None) -> PipelineData:
+    def _consumed(
+        self, mode: str, path_on_compute: str | None, input_name: str | None = None
+    ) -> PipelineData:
+        if input_name is not None and not DATA_NAME.fullmatch(str(input_name)):
+            raise UserErrorException(
+                f"input_name: {input_name!r} is not allowed; use {DATA_NAME_RULE}"
+            )
         clone = copy.copy(self)
         clone._input_mode, clone._input_path_on_compute = mode, path_on_compute
+        clone._input_name = input_name if input_name != self._name else None
         clone._origin = self._origin
         return clone
 
-    def as_mount(self) -> PipelineData:
-        return self._consumed("mount", None)
+    def as_mount(self, input_name: str | None = None) -> PipelineData:
+        return self._consumed("mount", None, input_name)
 
     def as_download(
         self,
@@ -112,10 +126,12 @@ class PipelineData:
         path_on_compute: str | None = None,
         overwrite: bool | None = None,
     ) -> PipelineData:
-        return self._consumed("download", path_on_compute)
+        return self._consumed("download", path_on_compute, input_name)
 
     def as_input(self, input_name: str | None = None) -> PipelineData:
-        return self._consumed("mount", None)
+        """This output as a later step's input, under ``input_name`` where given (its
+        ``$AZUREML_DATAREFERENCE_<input_name>``)."""
+        return self._consumed("mount", None, input_name)
 
     def as_dataset(self) -> PipelineOutputFileDataset:
         """The output as a FileDataset for the steps that read it (``as_named_input``,
@@ -129,10 +145,10 @@ class PipelineData:
         return self._origin._producer
 
     def __str__(self) -> str:
-        return f"{REFERENCE_TOKEN}{self._name}"
+        return f"{REFERENCE_TOKEN}{self._input_name or self._name}"
 
     def __repr__(self) -> str:
-        return f"$AZUREML_DATAREFERENCE_{self._name}"
+        return f"$AZUREML_DATAREFERENCE_{self._input_name or self._name}"
 
 
 class PipelineOutputFileDataset(PipelineData):
@@ -199,6 +215,9 @@ class PipelineOutputFileDataset(PipelineData):
 class PipelineOutputTabularDataset(PipelineOutputFileDataset):
     """A PipelineData read as a table (``as_dataset().parse_delimited_files()``)."""
 
+    # ``is_step_output_table``: an AutoMLConfig takes it as training data (in an AutoMLStep).
+    _step_output_table = True
+
 
 @dataclass
 class BuildContext:
@@ -232,6 +251,14 @@ class BuildContext:
 
 class PipelineStep:
     """What every step shares: a name, its inputs and outputs, and what it runs after."""
+
+    # Every step class by its name, as it is defined: the ``type`` of a step in a pipeline
+    # YAML (``Pipeline.load_yaml``) is looked up here.
+    _classes: ClassVar[dict[str, type[PipelineStep]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        PipelineStep._classes[cls.__name__] = cls
 
     def __init__(
         self,
@@ -347,6 +374,9 @@ def _output(output: Any, context: BuildContext) -> StepOutput:
         overwrite=output._output_overwrite,
         registration=output._origin._registration,
         pipeline_output_name=output._pipeline_output_name,
+        training_output=(
+            output._origin._training_output._spec if output._origin._training_output else None
+        ),
     )
 
 
@@ -420,8 +450,9 @@ def _input(item: Any, context: BuildContext) -> StepInput:
         )
     if isinstance(item, PipelineData):
         return StepInput(
-            name=item.name,
+            name=item._input_name or item.name,
             kind="pipeline_data",
+            source=item.name if item._input_name else None,
             mode=item._input_mode,
             path_on_compute=item._input_path_on_compute,
         )

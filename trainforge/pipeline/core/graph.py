@@ -1,12 +1,21 @@
-"""PipelineParameter and PortDataReference (``azureml.pipeline.core.graph``)."""
+"""PipelineParameter, TrainingOutput and PortDataReference (``azureml.pipeline.core.graph``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from trainforge.data.datapath import DataPath
 from trainforge.exceptions import UserErrorException
-from trainforge.schemas.pipelines import DATA_NAME, DATA_NAME_RULE, DataPathValue, ParameterValue
+from trainforge.schemas.pipelines import (
+    DATA_NAME,
+    DATA_NAME_RULE,
+    DataPathValue,
+    ParameterValue,
+    TrainingOutputSpec,
+)
+from trainforge.schemas.problems import sdk_problems
 
 if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
@@ -44,6 +53,61 @@ class PipelineParameter:
         return f"PipelineParameter_Name:{self.name}_Default:{self.default_value}"
 
     __str__ = __repr__
+
+
+class TrainingOutput:
+    """``TrainingOutput(type, iteration=None, metric=None, model_file=None)``: given as
+    ``PipelineData(..., training_output=TrainingOutput(...))`` in the outputs of a
+    HyperDriveStep or an AutoMLStep, the output gets what the search produced once it
+    ended. ``type='Metrics'``: a JSON file of every child run's metrics. ``type='Model'``:
+    the best child's model; an AutoMLStep's ``iteration`` (that iteration's) or ``metric``
+    (the best by it) pick another; a HyperDriveStep's ``model_file`` (a path among the best
+    trial's files, e.g. 'outputs/model/saved_model.pb') is the file it puts there, and
+    without it the best trial's whole ``outputs`` folder goes. A bad combination raises
+    ValueError naming the argument, as the SDK does."""
+
+    def __init__(
+        self,
+        type: str,  # noqa: A002 - the SDK's argument name
+        iteration: int | None = None,
+        metric: str | None = None,
+        model_file: str | None = None,
+    ) -> None:
+        kind = {"metrics": "Metrics", "model": "Model"}.get(str(type).lower())
+        if kind is None:
+            raise ValueError(
+                f"type: unknown training output type {type!r}; use 'Metrics' or 'Model'"
+            )
+        try:
+            self._spec = TrainingOutputSpec(
+                type=kind, iteration=iteration, metric=metric, model_file=model_file
+            )
+        except ValidationError as exc:
+            raise ValueError(sdk_problems(exc)) from None
+        self._type = type
+
+    @property
+    def type(self) -> str:
+        """'Metrics' or 'Model', as given."""
+        return self._type
+
+    @property
+    def iteration(self) -> int | None:
+        return self._spec.iteration
+
+    @property
+    def metric(self) -> str | None:
+        return self._spec.metric
+
+    @property
+    def model_file(self) -> str | None:
+        return self._spec.model_file
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingOutput(type={self._spec.type!r}, iteration={self.iteration!r}, "
+            f"metric={self.metric!r}, model_file={self.model_file!r})"
+        )
 
 
 class PortDataReference:

@@ -144,6 +144,27 @@ class Pipeline:
         errors = graph_errors(graph)
         return errors, None if errors else PipelineGraph.model_validate(graph.model_dump())
 
+    @staticmethod
+    def load_yaml(
+        workspace: Workspace,
+        filename: str,
+        _workflow_provider: Any = None,
+        _service_endpoint: Any = None,
+    ) -> Pipeline:
+        """A Pipeline from the SDK's pipeline YAML: ``pipeline:`` with ``description``
+        (or ``name``), ``parameters`` (``type``: string, int, float, bool or datapath, and
+        ``default``), ``data_references`` (``datastore`` + ``path_on_datastore``, or
+        ``dataset_name``/``dataset_id``), ``default_compute`` and ``steps`` (each with its
+        ``type``: PythonScriptStep or DataTransferStep; ``inputs`` with ``source`` and
+        ``bind_mode``, ``outputs`` with ``destination``, ``datastore`` and ``bind_mode``,
+        ``arguments`` with ``input:<name>``/``output:<name>``, ``parameters``, ``compute``,
+        ``runconfig``, ``source_directory``, ``allow_reuse``). A bad file raises ValueError
+        naming the key; nothing is built."""
+        from trainforge.pipeline.core import pipeline_yaml
+
+        steps, description = pipeline_yaml.load(workspace, filename)
+        return Pipeline(workspace, steps, description=description)
+
     def validate(self) -> list[str]:
         """The pipeline's errors: inputs nobody produces, duplicate step or output names,
         cycles, unknown parameters. Empty: the pipeline is valid. Uploads nothing."""

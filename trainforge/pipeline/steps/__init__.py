@@ -1,5 +1,6 @@
 """Pipeline steps, as ``azureml.pipeline.steps``."""
 
+from trainforge.pipeline.steps.automl_step import AutoMLStep, AutoMLStepRun
 from trainforge.pipeline.steps.command_step import CommandStep
 from trainforge.pipeline.steps.data_transfer_step import DataTransferStep
 from trainforge.pipeline.steps.estimator_step import EstimatorStep
@@ -10,6 +11,8 @@ from trainforge.pipeline.steps.parallel_run_step import ParallelRunStep
 from trainforge.pipeline.steps.python_script_step import PythonScriptStep
 
 __all__ = [
+    "AutoMLStep",
+    "AutoMLStepRun",
     "CommandStep",
     "DataTransferStep",
     "EstimatorStep",

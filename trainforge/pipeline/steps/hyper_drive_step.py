@@ -6,6 +6,7 @@ from typing import Any
 
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.builder import PipelineData
+from trainforge.pipeline.core.graph import TrainingOutput
 from trainforge.pipeline.steps.python_script_step import ScriptStep
 from trainforge.train.hyperdrive.run import HyperDriveRun
 from trainforge.train.hyperdrive.runconfig import HyperDriveConfig
@@ -17,8 +18,11 @@ class HyperDriveStep(ScriptStep):
     HyperDrive sweep as a step. Its step run is the HyperDrive run (``HyperDriveStepRun``)
     and each trial a child run of it, on the configuration's compute. Every trial writes
     the step's outputs to a place of its own; once the sweep completes, the best trial's
-    outputs are the step's, for the steps after it. ``metrics_output`` (a PipelineData)
-    gets every trial's metrics as JSON: ``{trial run id: {metric: value}}``."""
+    outputs are the step's, for the steps after it. ``metrics_output`` (a PipelineData),
+    like an output of ``training_output=TrainingOutput('Metrics')``, gets every trial's
+    metrics as JSON: ``{trial run id: {metric: value}}``; an output of
+    ``TrainingOutput('Model', model_file=...)`` gets that file of the best trial (without
+    ``model_file``: its ``outputs`` folder)."""
 
     KIND = "HyperDriveStep"
 
@@ -52,8 +56,11 @@ class HyperDriveStep(ScriptStep):
         base = list(run_config.arguments or [])
         run_config.arguments = []
         listed = list(outputs or [])
-        if metrics_output is not None and metrics_output not in listed:
-            listed.append(metrics_output)
+        if metrics_output is not None:
+            # The SDK's way: metrics_output is an output of TrainingOutput('Metrics').
+            metrics_output._origin._training_output = TrainingOutput("Metrics")
+            if metrics_output not in listed:
+                listed.append(metrics_output)
         super().__init__(
             name,
             run_config.script,

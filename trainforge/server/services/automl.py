@@ -25,14 +25,23 @@ CANCELED_WITH_PARENT = "The run was canceled because its AutoML run {parent} was
 
 
 def create(
-    db: Session, runs: RunService, ws: models.Workspace, experiment_name: str, request: AutoMLCreate
+    db: Session,
+    runs: RunService,
+    ws: models.Workspace,
+    experiment_name: str,
+    request: AutoMLCreate,
+    parent_run_id: str | None = None,
+    run_type: str = RUN_TYPE,
 ) -> models.Run:
-    """Create the AutoML run (Running at once) and the search the AutoML loop drives."""
+    """Create the AutoML run (Running at once) and the search the AutoML loop drives; a
+    pipeline's AutoMLStep makes it a step run of its pipeline run (``parent_run_id``,
+    ``run_type``)."""
     definition = request.definition
     if not definition.script:
         raise BadRequest("definition.script: an AutoML run needs its iteration script")
     runs._check_target(db, ws, definition)
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
+    assert request.rows is not None and request.columns is not None  # AutoMLCreate's rule
     try:
         searcher = search.new_search(
             request.task, request.learners, request.rows, request.columns, seed
@@ -52,7 +61,8 @@ def create(
         RunCreate(
             run_id=request.run_id or f"AutoML_{uuid.uuid4()}",
             kind="sweep",
-            run_type=RUN_TYPE,
+            run_type=run_type,
+            parent_run_id=parent_run_id,
             definition=definition,
             snapshot_id=request.snapshot_id,
             tags=dict(request.tags),

@@ -11,23 +11,31 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+import fsspec
 from sqlalchemy.orm import Session
 
+from trainforge.automl.core.shared.constants import MODEL_PATH
+from trainforge.automl.guardrails import DataProblem, data_settings
+from trainforge.automl.names import goal
+from trainforge.schemas.automl import AutoMLCreate, AutoMLSettings, Guardrail
 from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
 from trainforge.schemas.pipelines import (
     STEP_RUN_TYPE,
     OutputLocation,
     PipelineGraph,
+    StepOutput,
     StepSpec,
     dependencies,
+    training_kind,
 )
 from trainforge.schemas.runs import ErrorDetail, RunCreate, RunDefinition, RunStatus
 from trainforge.schemas.sweeps import SweepCreate
-from trainforge.server.errors import ServiceError
-from trainforge.server.services import datasets, datastores, metrics, run_states, sweeps
+from trainforge.server.errors import BadRequest, ServiceError
+from trainforge.server.services import automl, datasets, datastores, metrics, run_states, sweeps
 from trainforge.server.services.child_runs import Outcome, cancel_child
 from trainforge.server.services.pipelines import (
     CANCELED_WITH_PARENT,
@@ -43,10 +51,13 @@ from trainforge.server.services.pipelines import (
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.secrets import Vault
 from trainforge.server.store import models
+from trainforge.server.store.automl import AutoMLSearch
 from trainforge.server.store.pipelines import PipelineRunRow, PipelineStepRow
 from trainforge.server.store.sweeps import Sweep
+from trainforge.storage import dataset_files
+from trainforge.storage.artifacts import ArtifactStore
 from trainforge.storage.locations import datastore_path, join, open_filesystem
-from trainforge.storage.transfer import write_bytes
+from trainforge.storage.transfer import put_file, write_bytes
 
 REUSE_LOG = "azureml-logs/70_driver_log.txt"
 
@@ -151,6 +162,8 @@ class _Pass:
     specs: dict[str, StepSpec]
     steps: dict[str, PipelineStepRow]
     child: dict[str, models.Run]
+    # (workspace name, run id) -> the run's files: where a step's model output is copied from.
+    artifacts: Callable[[str, str], ArtifactStore]
     out: Outcome = field(default_factory=Outcome)
 
     def status(self, name: str) -> RunStatus:
@@ -159,10 +172,15 @@ class _Pass:
 
 
 def advance(
-    db: Session, runs: RunService, vault: Vault, digests: ContentDigests, row: PipelineRunRow
+    db: Session,
+    runs: RunService,
+    vault: Vault,
+    digests: ContentDigests,
+    row: PipelineRunRow,
+    artifacts: Callable[[str, str], ArtifactStore],
 ) -> Outcome:
     """Move the pipeline run one step; return what to log and whether runs changed."""
-    step = _load(db, runs, vault, digests, row)
+    step = _load(db, runs, vault, digests, row, artifacts)
     if step is None:
         return Outcome()
     if not step.row.state == "running":
@@ -205,7 +223,12 @@ def advance(
 
 
 def _load(
-    db: Session, runs: RunService, vault: Vault, digests: ContentDigests, row: PipelineRunRow
+    db: Session,
+    runs: RunService,
+    vault: Vault,
+    digests: ContentDigests,
+    row: PipelineRunRow,
+    artifacts: Callable[[str, str], ArtifactStore],
 ) -> _Pass | None:
     parent = db.get(models.Run, (row.workspace_id, row.run_id))
     if parent is None:
@@ -235,6 +258,7 @@ def _load(
         specs={s.name: s for s in graph.steps},
         steps=steps,
         child=child,
+        artifacts=artifacts,
     )
 
 
@@ -257,7 +281,7 @@ def _report_ended(step: _Pass) -> None:
         if s.state == "running" and status.is_terminal:
             s.state = "done"
             if status is RunStatus.COMPLETED:
-                _sweep_outputs(step, name)
+                _training_outputs(step, name)
                 _register_outputs(step, name)
 
 
@@ -295,7 +319,13 @@ def _start(step: _Pass, name: str) -> None:
     earlier = None
     if spec.allow_reuse and not step.row.regenerate_outputs:
         earlier = reusable_step(step.db, step.ws, row.fingerprint)
-    run_id = f"HD_{uuid.uuid4()}" if spec.sweep is not None else str(uuid.uuid4())
+    run_id = (
+        f"HD_{uuid.uuid4()}"
+        if spec.sweep is not None
+        else f"AutoML_{uuid.uuid4()}"
+        if spec.automl is not None
+        else str(uuid.uuid4())
+    )
     if earlier is not None:
         assert earlier.run_id is not None
         outputs = {k: OutputLocation.model_validate(v) for k, v in earlier.outputs.items()}
@@ -324,8 +354,8 @@ def _start(step: _Pass, name: str) -> None:
                 "azureml.isreused": "true",
             }
         )
-    if spec.sweep is not None and earlier is None:
-        run = _start_sweep(step, spec, run_id, definition, properties)
+    if (spec.sweep is not None or spec.automl is not None) and earlier is None:
+        run = _start_search(step, spec, run_id, definition, properties)
     else:
         run = step.runs.create(
             step.db,
@@ -364,66 +394,208 @@ def _start(step: _Pass, name: str) -> None:
         step.out.runs_changed = True
 
 
-def _start_sweep(
+def _start_search(
     step: _Pass, spec: StepSpec, run_id: str, definition: RunDefinition, properties: dict[str, str]
 ) -> models.Run:
-    """A HyperDriveStep's run: a HyperDrive run that is a step run of the pipeline run;
-    each trial writes the step's outputs to a place of its own (the best one's go on)."""
-    assert spec.sweep is not None
+    """A HyperDriveStep's or AutoMLStep's run: a HyperDrive run (each trial writes the
+    step's other outputs to a place of its own; the best one's go on) or an AutoML run (its
+    iterations its children), a step run of the pipeline run either way; the outputs the
+    step fills when its search ends are not the children's to write."""
+    filled = {o.name for o in spec.outputs if training_kind(spec, o) is not None}
     definition.data_references = {
-        k: v for k, v in definition.data_references.items() if k != spec.metrics_output
+        k: v for k, v in definition.data_references.items() if k not in filled
     }
-    request = SweepCreate(
-        **spec.sweep.model_dump(),
-        run_id=run_id,
-        definition=definition,
-        snapshot_id=spec.snapshot_id or "",
-        properties=properties,
-        display_name=spec.name,
-        submitted_by=step.parent.submitted_by,
-        trial_outputs=[o.name for o in spec.outputs if o.name != spec.metrics_output],
+    common: dict[str, Any] = {
+        "run_id": run_id,
+        "definition": definition,
+        "snapshot_id": spec.snapshot_id or "",
+        "properties": properties,
+        "display_name": spec.name,
+        "submitted_by": step.parent.submitted_by,
+    }
+    where = (step.db, step.runs, step.ws, step.experiment.name)
+    if spec.sweep is not None:
+        trial_outputs = [o.name for o in spec.outputs if o.name not in filled]
+        sweep = SweepCreate(**spec.sweep.model_dump(), **common, trial_outputs=trial_outputs)
+        return sweeps.create(*where, sweep, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
+    assert spec.automl is not None
+    settings = spec.automl
+    if settings.rows is None:  # another step's output: read now that it is there
+        settings = _read_training_data(step, spec, settings, definition)
+    search = AutoMLCreate(**settings.model_dump(), **common)
+    return automl.create(*where, search, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
+
+
+def _read_training_data(
+    step: _Pass, spec: StepSpec, settings: AutoMLSettings, definition: RunDefinition
+) -> AutoMLSettings:
+    """An AutoMLStep on another step's output: the output read when the step starts, for
+    what ``experiment.submit`` reads of a DataFrame (the data's shape and guardrails, its
+    label checked). A refusal names the field; the step then cannot start."""
+    wanted = definition.datasets.get(settings.training_input or "")
+    if wanted is None:
+        raise BadRequest(
+            f"training_data: step {spec.name!r} has no input {settings.training_input!r}"
+        )
+    files, filesystems = dataset_files.resolve(
+        wanted.definition, lambda name: datastores.access(step.db, step.ws, name, step.vault)
     )
-    return sweeps.create(
-        step.db,
-        step.runs,
-        step.ws,
-        step.experiment.name,
-        request,
-        parent_run_id=step.parent.id,
-        run_type=STEP_RUN_TYPE,
+    frame = dataset_files.read_table(wanted.definition, files, filesystems)
+    try:
+        shape = data_settings(frame, settings.label_column_name or "", settings.task)
+    except DataProblem as problem:
+        raise BadRequest(
+            f"{problem} (step {spec.name!r}'s input training_data); supported: {problem.supported}"
+        ) from None
+    return settings.model_copy(
+        update={
+            **shape,
+            "guardrails": [Guardrail.model_validate(g) for g in shape["guardrails"]],
+        }
     )
 
 
-def _sweep_outputs(step: _Pass, name: str) -> None:
-    """A HyperDriveStep completed: its outputs become its best trial's, and its
-    metrics_output a JSON file of every trial's metrics (``{run id: {name: value}}``)."""
+@dataclass
+class _Search:
+    """What a HyperDriveStep's or AutoMLStep's run found: its children (trials or
+    iterations, by run id), the best of them, and how to pick one by a metric."""
+
+    children: list[str]
+    best: str | None
+    # An AutoML run's iterations by number (a HyperDrive run has none).
+    iterations: dict[int, str] = field(default_factory=dict)
+    # The file of a child that is its model, when a TrainingOutput names none.
+    model_file: str | None = None
+
+
+def _search_of(step: _Pass, spec: StepSpec, run_id: str) -> _Search | None:
+    if spec.sweep is not None:
+        sweep = step.db.get(Sweep, (step.ws.id, run_id))
+        if sweep is None:
+            return None
+        trials = [t.run_id for t in sweeps.trials_of(step.db, sweep)]
+        return _Search(children=trials, best=sweep.best_run_id)
+    if spec.automl is not None:
+        found = step.db.get(AutoMLSearch, (step.ws.id, run_id))
+        if found is None:
+            return None
+        iterations = {it.index: it.run_id for it in automl.iterations_of(step.db, found)}
+        return _Search(
+            children=list(iterations.values()),
+            best=found.best_run_id,
+            iterations=iterations,
+            model_file=MODEL_PATH,
+        )
+    return None
+
+
+def _training_outputs(step: _Pass, name: str) -> None:
+    """A HyperDriveStep or an AutoMLStep completed: a HyperDriveStep's other outputs become
+    its best trial's; each TrainingOutput is filled: 'Metrics' with a JSON file of every
+    child's metrics (``{run id: {name: value}}``), 'Model' with the chosen child's model."""
     spec, row = step.specs[name], step.steps[name]
-    if spec.sweep is None or row.reused_run_id is not None or row.run_id is None:
+    if row.reused_run_id is not None or row.run_id is None:
         return
-    sweep = step.db.get(Sweep, (step.ws.id, row.run_id))
-    if sweep is None:
+    search = _search_of(step, spec, row.run_id)
+    if search is None:
         return
     outputs = dict(row.outputs)
-    best = sweep.best_run_id
+    if spec.sweep is not None:
+        for output in spec.outputs:
+            if training_kind(spec, output) is None and search.best is not None:
+                outputs[output.name] = OutputLocation(
+                    datastore_name=output.datastore_name,
+                    # Where the trial wrote it (sweep_progress: one place per trial).
+                    path_on_datastore=output_path(search.best, output.name),
+                ).model_dump()
+        row.outputs = outputs
+        if search.best is None:
+            step.out.lines.append(f"Step {name}: no trial logged its primary metric")
+        else:
+            step.out.lines.append(f"Step {name}: the outputs of its best trial {search.best} go on")
     for output in spec.outputs:
-        if output.name != spec.metrics_output and best is not None:
-            outputs[output.name] = OutputLocation(
-                datastore_name=output.datastore_name,
-                # Where the trial wrote it (sweep_progress: one place per trial).
-                path_on_datastore=output_path(best, output.name),
-            ).model_dump()
-    row.outputs = outputs
-    if best is None:
-        step.out.lines.append(f"Step {name}: no trial logged its primary metric")
-    else:
-        step.out.lines.append(f"Step {name}: the outputs of its best trial {best} go on")
-    if spec.metrics_output is not None:
-        trials = [t.run_id for t in sweeps.trials_of(step.db, sweep)]
-        where = OutputLocation.model_validate(outputs[spec.metrics_output])
-        body = json.dumps(metrics.metrics_of(step.db, step.ws.id, trials), default=str)
+        kind = training_kind(spec, output)
+        if kind is None:
+            continue
+        where = OutputLocation.model_validate(outputs[output.name])
         access = datastores.access(step.db, step.ws, where.datastore_name, step.vault)
+        fs = open_filesystem(access)
         dest = join(access.root, datastore_path(where.path_on_datastore))
-        write_bytes(open_filesystem(access), dest, body.encode())
+        if kind == "Metrics":
+            found = metrics.metrics_of(step.db, step.ws.id, search.children)
+            write_bytes(fs, dest, json.dumps(found, default=str).encode())
+            continue
+        chosen, why = _chosen_model(step, spec, output, search)
+        if chosen is None:
+            step.out.lines.append(f"Step {name}: output {output.name} holds no model: {why}")
+            continue
+        copied = _copy_model(step, output, search, chosen, fs, dest)
+        step.out.lines.append(
+            f"Step {name}: output {output.name} holds {copied} of run {chosen} ({why})"
+            if copied
+            else f"Step {name}: output {output.name} holds no model: run {chosen} ({why}) "
+            "has no such file"
+        )
+
+
+def _chosen_model(
+    step: _Pass, spec: StepSpec, output: StepOutput, search: _Search
+) -> tuple[str | None, str]:
+    """The child whose model a 'Model' TrainingOutput holds, and why that one."""
+    wanted = output.training_output
+    if wanted is not None and wanted.iteration is not None:
+        run_id = search.iterations.get(wanted.iteration)
+        run = step.db.get(models.Run, (step.ws.id, run_id)) if run_id else None
+        if run is None or RunStatus(run.status) is not RunStatus.COMPLETED:
+            return None, f"iteration {wanted.iteration} did not complete"
+        return run_id, f"iteration {wanted.iteration}"
+    if wanted is not None and wanted.metric is not None:
+        completed = [
+            r
+            for r in search.children
+            if (run := step.db.get(models.Run, (step.ws.id, r))) is not None
+            and RunStatus(run.status) is RunStatus.COMPLETED
+        ]
+        logged = metrics.metrics_of(step.db, step.ws.id, completed, wanted.metric)
+        values = {
+            r: float(v)
+            for r, found in logged.items()
+            if isinstance(v := found.get(wanted.metric), int | float) and not isinstance(v, bool)
+        }
+        if not values:
+            return None, f"no completed child logged {wanted.metric}"
+        pick = max if goal(wanted.metric) == "maximize" else min
+        return pick(values, key=values.__getitem__), f"the best by {wanted.metric}"
+    if search.best is None:
+        return None, "no child logged the primary metric"
+    return search.best, "the best child"
+
+
+def _copy_model(
+    step: _Pass,
+    output: StepOutput,
+    search: _Search,
+    run_id: str,
+    fs: fsspec.AbstractFileSystem,
+    dest: str,
+) -> str | None:
+    """Copy the child's model to ``dest`` on the output's datastore: one file (the
+    TrainingOutput's model_file, or the AutoML iteration's model.pkl) or, for a
+    HyperDriveStep's output naming no file, its whole ``outputs`` folder. What was copied."""
+    files = step.artifacts(step.ws.name, run_id)
+    wanted = output.training_output
+    single = (wanted.model_file if wanted is not None else None) or search.model_file
+    if single is not None:
+        if not files.exists(single):
+            return None
+        put_file(fs, files.path(single), dest)
+        return single
+    found = files.list("outputs/")
+    if not found:
+        return None
+    for file_name, _size in found:
+        put_file(fs, files.path(file_name), f"{dest}/{file_name.removeprefix('outputs/')}")
+    return "outputs/"
 
 
 def _register_outputs(step: _Pass, name: str) -> None:

@@ -391,8 +391,14 @@ def fingerprint(
         "inputs": identities,
         "version": step.version,
     }
-    if step.sweep is not None:  # only then: fingerprints of other steps stay as they were
+    # Only where given: fingerprints of other steps stay as they were.
+    if step.sweep is not None:
         body["sweep"] = step.sweep.model_dump(mode="json")
+    if step.automl is not None:
+        body["automl"] = step.automl.model_dump(mode="json")
+    trained = {o.name: o.training_output for o in step.outputs if o.training_output is not None}
+    if trained:
+        body["training_outputs"] = {k: v.model_dump(mode="json") for k, v in trained.items()}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -5,7 +5,8 @@ SDK's metrics, save the fitted pipeline as ``outputs/model.pkl``.
 Arguments: ``--iteration i --learner <FLAML learner> --config <JSON> --estimator
 <module.Class> --params <JSON>`` (the class and parameters FLAML derives from the config); the settings and
 data come from the snapshot (``automl_settings.json``, ``training_data.pkl``,
-``validation_data.pkl``).
+``validation_data.pkl``), or, in an AutoMLStep reading another step's output, from the
+run's dataset input ``training_data``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 SETTINGS = "automl_settings.json"
 TRAINING = "training_data.pkl"
 VALIDATION = "validation_data.pkl"
+# In an AutoMLStep on another step's output: the dataset input the data comes from.
+TRAINING_INPUT = "training_data"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,13 +40,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parent
     settings = Settings.from_json(json.loads((here / SETTINGS).read_text()))
-    training = pd.read_pickle(here / TRAINING)
+    run = Run.get_context()
+    if (here / TRAINING).exists():
+        training = pd.read_pickle(here / TRAINING)
+    else:  # an upstream step's output, this run's dataset input
+        training = run.input_datasets[TRAINING_INPUT].to_pandas_dataframe()
     validation = pd.read_pickle(here / VALIDATION) if (here / VALIDATION).exists() else None
     config = json.loads(args.config)
     print(f"Iteration {args.iteration}: {args.learner} {json.dumps(config)}", flush=True)
     result = run_iteration(settings, args.estimator, json.loads(args.params), training, validation)
     print(f"Validation: {result.validation}", flush=True)
-    run = Run.get_context()
     for name, value in sorted(result.metrics.items()):
         run.log(name, value)
     os.makedirs("outputs", exist_ok=True)

@@ -13,6 +13,7 @@ from typing import Any
 from trainforge.automl.core.featurization import FeaturizationConfig
 from trainforge.automl.core.forecasting_parameters import ForecastingParameters
 from trainforge.automl.names import MODELS, PRIMARY_METRICS, SDK_MODELS, TASKS
+from trainforge.data.output_dataset_config import is_step_output_table
 from trainforge.train.automl.exceptions import ConfigException
 
 __all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
@@ -372,7 +373,11 @@ class AutoMLConfig:
 
     @staticmethod
     def _columns(data: Any) -> list[str] | None:
-        """The columns of a DataFrame; None for a dataset not read here (read on the run)."""
+        """The columns of a DataFrame; None for a dataset not read here (read on the run, or
+        another pipeline step's output, read by the control plane when an AutoMLStep
+        starts)."""
+        if is_step_output_table(data):
+            return None
         columns = getattr(data, "columns", None)
         if columns is not None and not callable(columns):
             return [str(c) for c in columns]

@@ -23,6 +23,7 @@ from trainforge.train.automl.exceptions import AutoMLException, ConfigException
 
 if TYPE_CHECKING:
     from trainforge.core.experiment import Experiment
+    from trainforge.schemas.automl import AutoMLSettings
     from trainforge.train.automl.automlconfig import AutoMLConfig
 
 MODEL_FILE = MODEL_PATH
@@ -46,6 +47,81 @@ def _frame(data: Any) -> Any:
     return data.to_pandas_dataframe() if hasattr(data, "to_pandas_dataframe") else data
 
 
+def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, str]:
+    """Write what an AutoML run's iterations read into ``folder`` (the iteration script,
+    ``automl_settings.json``, the training and validation data) and check the data; the
+    run's settings and the compute target's name. ``experiment.submit`` and an AutoMLStep
+    both start here."""
+    from trainforge.automl.guardrails import DataProblem, data_settings
+    from trainforge.data.output_dataset_config import is_step_output_table
+    from trainforge.schemas.automl import AutoMLSettings, Guardrail
+
+    label = config.label_column_name
+    assert label is not None
+    if is_step_output_table(config.validation_data):
+        raise ConfigException(
+            "Invalid argument(s) 'validation_data' specified: another step's output. "
+            "Supported value(s): a pandas DataFrame or TabularDataset (or validation_size)."
+        )
+    upstream = is_step_output_table(config.training_data)
+    training = None if upstream else _frame(config.training_data)
+    # Another step's output: its shape and guardrails are read when the step starts.
+    shape: dict[str, Any] = {"rows": None, "columns": None, "guardrails": []}
+    if training is not None:
+        try:
+            shape = data_settings(training, label, config.task)
+        except DataProblem as problem:
+            raise ConfigException(
+                f"Invalid argument(s) '{problem.argument}' specified: {problem.value}. "
+                f"Supported value(s): {problem.supported}."
+            ) from None
+    validation = _frame(config.validation_data) if config.validation_data is not None else None
+    target = config.compute_target
+    target_name = getattr(target, "name", target) or "local"
+    shutil.copyfile(_driver.__file__, folder / DRIVER)
+    settings: dict[str, Any] = {
+        "task": config.task,
+        "label_column_name": label,
+        "primary_metric": config.primary_metric,
+        "n_cross_validations": config.n_cross_validations,
+        "validation_size": config.validation_size,
+        "featurization": config.featurization_settings,
+        "model_explainability": config.model_explainability,
+        "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
+    }
+    series = config.forecasting_parameters
+    if series is not None:
+        settings |= {
+            "time_column_name": series.time_column_name,
+            "forecast_horizon": series.forecast_horizon,
+            "time_series_id_column_names": series.time_series_id_column_names,
+        }
+    (folder / _driver.SETTINGS).write_text(json.dumps(settings))
+    if training is not None:
+        training.to_pickle(folder / _driver.TRAINING)
+    if validation is not None:
+        validation.to_pickle(folder / _driver.VALIDATION)
+    request = AutoMLSettings(
+        task=config.task,
+        primary_metric=config.primary_metric,
+        learners=config.learners,
+        rows=shape["rows"],
+        columns=shape["columns"],
+        label_column_name=label,
+        training_input=_driver.TRAINING_INPUT if upstream else None,
+        iterations=config.iterations,
+        max_concurrent_iterations=config.max_concurrent_iterations,
+        experiment_timeout_minutes=config.experiment_timeout_minutes,
+        iteration_timeout_minutes=config.iteration_timeout_minutes,
+        experiment_exit_score=config.experiment_exit_score,
+        enable_early_stopping=config.enable_early_stopping,
+        enable_voting_ensemble=config.enable_voting_ensemble,
+        enable_stack_ensemble=config.enable_stack_ensemble,
+        guardrails=[Guardrail.model_validate(g) for g in shape["guardrails"]],
+    )
+    return request, str(target_name)
+
+
 def submit(
     config: AutoMLConfig,
     experiment: Experiment,
@@ -55,75 +131,30 @@ def submit(
 ) -> AutoMLRun:
     """``experiment.submit(automl_config)``: snapshot the data, settings and iteration script,
     create the AutoML run; the control plane proposes and runs the iterations."""
-    from trainforge.automl.guardrails import guardrails
     from trainforge.core._tags import sanitize
     from trainforge.core.runconfig import RunConfiguration
     from trainforge.core.script_run import prepare
-    from trainforge.schemas.automl import AutoMLCreate, Guardrail
+    from trainforge.data.output_dataset_config import is_step_output_table
+    from trainforge.schemas.automl import AutoMLCreate
 
-    training = _frame(config.training_data)
-    label = config.label_column_name
-    assert label is not None
-    if label not in training.columns:
+    if is_step_output_table(config.training_data):
         raise ConfigException(
-            f"Invalid argument(s) 'label_column_name' specified: {label!r}. "
-            f"Supported value(s): {[str(c) for c in training.columns]}."
+            "Invalid argument(s) 'training_data' specified: another pipeline step's output. "
+            "Supported value(s): a pandas DataFrame or TabularDataset (another step's output "
+            "is read by an AutoMLStep in that pipeline)."
         )
-    if len(training) == 0:
-        raise ConfigException(
-            "Invalid argument(s) 'training_data' specified: an empty dataset. "
-            "Supported value(s): a dataset with rows."
-        )
-    validation = _frame(config.validation_data) if config.validation_data is not None else None
-    target = config.compute_target
-    target_name = getattr(target, "name", target) or "local"
     with tempfile.TemporaryDirectory(prefix="automl-") as folder:
-        root = Path(folder)
-        shutil.copyfile(_driver.__file__, root / DRIVER)
-        settings: dict[str, Any] = {
-            "task": config.task,
-            "label_column_name": label,
-            "primary_metric": config.primary_metric,
-            "n_cross_validations": config.n_cross_validations,
-            "validation_size": config.validation_size,
-            "featurization": config.featurization_settings,
-            "model_explainability": config.model_explainability,
-            "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
-        }
-        series = config.forecasting_parameters
-        if series is not None:
-            settings |= {
-                "time_column_name": series.time_column_name,
-                "forecast_horizon": series.forecast_horizon,
-                "time_series_id_column_names": series.time_series_id_column_names,
-            }
-        (root / _driver.SETTINGS).write_text(json.dumps(settings))
-        training.to_pickle(root / _driver.TRAINING)
-        if validation is not None:
-            validation.to_pickle(root / _driver.VALIDATION)
+        settings, target_name = prepare_automl(config, Path(folder))
         run_config = RunConfiguration()
         run_config.script = DRIVER
-        run_config.target = str(target_name)
+        run_config.target = target_name
         definition, snapshot_id = prepare(experiment, folder, run_config)
     request = AutoMLCreate(
-        task=config.task,
-        primary_metric=config.primary_metric,
-        learners=config.learners,
-        rows=len(training),
-        columns=max(1, len(training.columns) - 1),
-        iterations=config.iterations,
-        max_concurrent_iterations=config.max_concurrent_iterations,
-        experiment_timeout_minutes=config.experiment_timeout_minutes,
-        iteration_timeout_minutes=config.iteration_timeout_minutes,
-        experiment_exit_score=config.experiment_exit_score,
-        enable_early_stopping=config.enable_early_stopping,
-        enable_voting_ensemble=config.enable_voting_ensemble,
-        enable_stack_ensemble=config.enable_stack_ensemble,
+        **settings.model_dump(),
         definition=definition,
         snapshot_id=snapshot_id,
         tags=sanitize(tags or {}),
         submitted_by=submitting_user(),
-        guardrails=[Guardrail.model_validate(g) for g in guardrails(training, label, config.task)],
     )
     with sdk_errors():
         info = api(experiment.workspace, AutoMLApi).create(experiment.name, request)
@@ -258,6 +289,10 @@ class AutoMLRun(Run):
                     f"iteration: iteration {iteration} did not complete ({found[0].status})"
                 )
             return get_run(self._workspace, found[0].run_id, self._experiment)
+        if (metric is None or metric == state.primary_metric) and state.best_run_id is not None:
+            # The control plane's pick (the first to reach the best score), the one an
+            # AutoMLStep's default model output holds.
+            return get_run(self._workspace, state.best_run_id, self._experiment)
         if metric is None or metric == state.primary_metric:
             scored = [c for c in completed if c.score is not None]
             values = {c.run_id: c.score for c in scored}
