@@ -191,3 +191,33 @@ def test_an_aks_cluster_is_a_fixed_node_pool() -> None:
         AksCompute.provisioning_configuration(agent_count=0)
     with pytest.raises(ComputeTargetException, match="^cluster_purpose:"):
         AksCompute.provisioning_configuration(cluster_purpose="Huge")
+
+
+def test_keys_read_before_a_regeneration_never_replace_the_regenerated_ones() -> None:
+    """regen_key sets the router's keys at once; a replica-loop pass that read the service
+    before the regeneration must not put the old keys back (the old key would score)."""
+    import time
+
+    from trainforge.server.scoring_router import Route, ScoringRouter
+
+    def route(keys: list[str], read_at: float) -> Route:
+        return Route(
+            workspace_id="w1",
+            service_id=1,
+            created=datetime(2026, 12, 4, tzinfo=UTC),
+            auth="key",
+            replica_key="r",
+            max_request_bytes=1024,
+            timeout_s=1.0,
+            keys=[k.encode() for k in keys],
+            read_at=read_at,
+        )
+
+    router = ScoringRouter(lambda _route, _token: False)
+    router.put("ws", "svc", route(["old", "second"], time.monotonic()), [])
+    stale_read = time.monotonic()  # a pass reads the service here...
+    router.set_keys("ws", "svc", ["new", "second"])  # ...then regen_key commits
+    router.put("ws", "svc", route(["old", "second"], stale_read), [])
+    assert router.routes[("ws", "svc")].keys == [b"new", b"second"]
+    router.put("ws", "svc", route(["newer", "second"], time.monotonic()), [])
+    assert router.routes[("ws", "svc")].keys == [b"newer", b"second"]

@@ -144,6 +144,7 @@ class ReplicaLoop(WakeLoop):
 
     # -- one pass -----------------------------------------------------------------------
     def tick(self) -> None:
+        read_at = time.monotonic()
         with self.store.reading() as db:
             services = list(
                 db.scalars(select(models.Service).where(models.Service.compute_type == "AKS"))
@@ -168,7 +169,7 @@ class ReplicaLoop(WakeLoop):
         for ws, service, body, replicas, nodes, coming in work:
             present.add((ws.name, service.name))
             try:
-                self._pass(ws, service, body, replicas, nodes, coming)
+                self._pass(ws, service, body, replicas, nodes, coming, read_at)
             except Exception:  # one service's failing pass must not stop the others'
                 log.exception("replica loop: service %s of %s", service.name, ws.name)
         self.router.keep_only(present)
@@ -184,6 +185,7 @@ class ReplicaLoop(WakeLoop):
         replicas: list[models.ServiceReplica],
         nodes: list[models.Node],
         coming: int,
+        read_at: float,
     ) -> None:
         key = (ws.name, service.name)
         memory = self.memory.get(key)
@@ -211,7 +213,9 @@ class ReplicaLoop(WakeLoop):
         )
         extra = order[desired:]
         # The router first: a replica that goes gets no request more before it stops.
-        self._route(ws, service, body, [r for r in kept if r not in extra], observed, memory)
+        self._route(
+            ws, service, body, [r for r in kept if r not in extra], observed, memory, read_at
+        )
         used_nodes = {r.node_id for r in kept}
         free_nodes = [n for n in nodes if n.id not in used_nodes]
         to_place = free_nodes[: max(0, desired - len(kept))]
@@ -272,6 +276,7 @@ class ReplicaLoop(WakeLoop):
         replicas: list[models.ServiceReplica],
         observed: dict[str, aks.Observed],
         memory: Memory,
+        read_at: float,
     ) -> None:
         entries = []
         for replica in replicas:
@@ -304,6 +309,7 @@ class ReplicaLoop(WakeLoop):
             max_request_bytes=body.max_request_bytes,
             timeout_s=body.scoring_timeout_ms / 1000.0,
             keys=[k.encode() for k in aks.keys_of(service.keys, self.vault.open)],
+            read_at=read_at,
         )
         self.router.put(ws.name, service.name, route, entries)
 

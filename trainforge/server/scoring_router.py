@@ -63,6 +63,10 @@ class Route:
     max_request_bytes: int
     timeout_s: float
     keys: list[bytes] = field(default_factory=list)
+    # When the replica loop read the service these keys came from, and when regen_key last
+    # set them: keys read before a regeneration never replace the regenerated ones.
+    read_at: float = field(default_factory=time.monotonic)
+    keys_set_at: float = 0.0
     replicas: dict[str, Replica] = field(default_factory=dict)
     turn: itertools.count[int] = field(default_factory=itertools.count)
     # Request-seconds so far (the integral of in-flight over time), and when it was last
@@ -102,7 +106,9 @@ class ScoringRouter:
                 route.service_id,
                 route.created,
             ):
-                old.auth, old.keys, old.replica_key = route.auth, route.keys, route.replica_key
+                old.auth, old.replica_key = route.auth, route.replica_key
+                if route.read_at >= old.keys_set_at:
+                    old.keys = route.keys
                 old.max_request_bytes, old.timeout_s = route.max_request_bytes, route.timeout_s
                 route = old
             kept = {}
@@ -122,6 +128,7 @@ class ScoringRouter:
             route = self.routes.get((workspace, name))
             if route is not None:
                 route.keys = [key.encode() for key in keys]
+                route.keys_set_at = time.monotonic()
 
     def drop(self, workspace: str, name: str) -> None:
         with self.lock:
