@@ -102,6 +102,22 @@ class JobSubmitFailed(RuntimeError):
     """``ray job submit`` exited non-zero (the message is its last line of stderr)."""
 
 
+def _dispatch(exp: Any, source: Path, cluster: Any, count: int) -> float:
+    """Runs per second: ``count`` trivial runs submitted back to back on ``cluster``, from
+    the first submit to the last end on the server's clock (as bench_cluster's row)."""
+    from bench_cluster import _tf_throughput
+
+    from trainforge.core import ScriptRunConfig
+
+    config = ScriptRunConfig(
+        source_directory=str(source), script="hello.py", compute_target=cluster
+    )
+    result = _tf_throughput(exp, config, count)
+    if result["statuses"] != {"Completed": count}:
+        raise RuntimeError(f"dispatch on {cluster.name}: {result['statuses']}")
+    return count / result["server_wall_s"]
+
+
 def _ray_job_once(ray_cluster: Any, source: Path) -> tuple[float, float]:
     ray = str(Path(sys.executable).with_name("ray"))
     env = ray_cluster.env
@@ -170,6 +186,7 @@ def run(quick: bool = False) -> list[Row]:
     from trainforge.core import Experiment, Workspace
 
     repeats = 2 if quick else 3
+    count = 40 if quick else 200
     source = Path(tempfile.mkdtemp(prefix="trainforge-bench-ray-src-"))
     (source / "train.py").write_text(textwrap.dedent(DDP))
     (source / "hello.py").write_text(TRIVIAL)
@@ -190,6 +207,11 @@ def run(quick: bool = False) -> list[Row]:
             tf_submit = [_submit_once(exp, source, on_ray) for _ in range(repeats)]
             _warm_job_server(ray_cluster, source)
             ray_jobs = [_ray_job_once(ray_cluster, source) for _ in range(repeats)]
+            progress(f"ray: dispatch of {count} trivial runs on each backend's 2 warm nodes")
+            dispatch = {
+                name: _dispatch(exp, source, cluster, count)
+                for name, cluster in (("ray", on_ray), ("local", local))
+            }
             for cluster in (local, on_ray):
                 cluster.delete()
             time.sleep(2)  # the server leaves the Ray cluster before it is stopped
@@ -217,6 +239,15 @@ def run(quick: bool = False) -> list[Row]:
             note="trivial script, warm clusters",
             higher_is_better=False,
             extra={"trainforge": tf_submit, "ray_job": ray_jobs},
+        ),
+        Row(
+            f"ray: dispatch of {count} trivial runs on 2 warm nodes, Ray backend vs local backend",
+            dispatch["ray"],
+            dispatch["local"],
+            "runs/s",
+            note="submitted back to back, then waited for; first submit -> last end on the "
+            "server's clock; peer = the same on the local backend's 2-node cluster",
+            extra=dispatch,
         ),
         Row(
             "ray: submit -> done, trainforge on Ray vs ray job submit",

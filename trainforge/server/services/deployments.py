@@ -323,13 +323,9 @@ def create(
     path.mkdir(parents=True)
     _lay_out(settings, ws, body, path / "app")
     keys_file = None
-    sealed = None
-    if body.auth_enabled:
-        keys = ServiceKeys(
-            primary_key=body.primary_key or secrets.token_urlsafe(32),
-            secondary_key=body.secondary_key or secrets.token_urlsafe(32),
-        )
-        sealed = vault.seal(keys.model_dump_json())
+    keys = _new_keys(body)
+    sealed = vault.seal(keys.model_dump_json()) if keys is not None else None
+    if keys is not None:
         keys_file = str(_write_keys(path, keys))
     _write_spec(path, path / "app", body, port, keys_file)
     service = models.Service(
@@ -348,6 +344,16 @@ def create(
     return to_info(settings, ws, service)
 
 
+def _new_keys(body: ServiceCreate) -> ServiceKeys | None:
+    """A new service's keys when it takes them: those given, else fresh random ones."""
+    if not body.auth_enabled:
+        return None
+    return ServiceKeys(
+        primary_key=body.primary_key or secrets.token_urlsafe(32),
+        secondary_key=body.secondary_key or secrets.token_urlsafe(32),
+    )
+
+
 def _create_aks(
     settings: ServerSettings,
     db: Session,
@@ -360,13 +366,8 @@ def _create_aks(
     path = folder(settings, ws.name, body.name)
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    sealed = None
-    if body.auth_enabled:
-        keys = ServiceKeys(
-            primary_key=body.primary_key or secrets.token_urlsafe(32),
-            secondary_key=body.secondary_key or secrets.token_urlsafe(32),
-        )
-        sealed = vault.seal(keys.model_dump_json())
+    keys = _new_keys(body)
+    sealed = vault.seal(keys.model_dump_json()) if keys is not None else None
     service = models.Service(
         workspace_id=ws.id,
         name=body.name,
