@@ -173,14 +173,14 @@ class _Parser:
                 raise ValueError(f"metrics.{name} compares with a number, not {raw!r}") from None
             if not math.isfinite(number):
                 raise ValueError(f"metrics.{name} compares with a finite number, not {raw!r}")
-            return MetricCondition(name=name, aggregate=aggregate, op=op, value=number)  # type: ignore[arg-type]
+            return MetricCondition(name=name, aggregate=aggregate, op=op, value=number)
         if op not in ("=", "!="):
             raise ValueError(f"{field}.{name} takes = or !=, not {op}")
         if kind == "quoted":
             raw = raw[1:-1]
         elif kind != "word":
             raise ValueError(f"expected a value at character {where}, not {raw!r}")
-        return KeyCondition(field=field, key=name, op=op, value=raw)  # type: ignore[arg-type]
+        return KeyCondition(field=field, key=name, op=op, value=raw)
 
     def parse(self) -> list[Condition]:
         conditions = [self.condition()]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import operator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -140,13 +142,13 @@ def number_of(dialect: str, value: Any) -> ColumnElement[Any]:
     )
 
 
-_COMPARE = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "=": operator.eq,
+    "!=": operator.ne,
 }
 
 
@@ -201,7 +203,7 @@ def condition(dialect: str, wanted: Condition) -> ColumnElement[bool]:
         # NULL (no number logged) compares as unknown: the run is not listed.
         return _COMPARE[wanted.op](
             metric_value(dialect, wanted.name, wanted.aggregate), wanted.value
-        )  # type: ignore[no-any-return]
+        )
     assert isinstance(wanted, KeyCondition)
     column = models.Run.tags if wanted.field == "tags" else models.Run.properties
     matches = _has(dialect, column, wanted.key, wanted.value, True)
