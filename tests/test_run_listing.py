@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 from typer.testing import CliRunner
 
@@ -253,6 +255,8 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
         ({"filter": "tags.a = " + "x" * 2100}, 400, "filter: an expression is longer"),
         ({"metric": ["m"] * 51}, 400, "metric: 51 names; at most 50"),
         ({"metric": "x" * 300}, 400, "metric: names take 1 to 255"),
+        ({"filter": "tags.a = b\x00"}, 400, "filter: an expression may not hold a NUL"),
+        ({"metric": "a\x00"}, 400, "metric: a name may not hold a NUL"),
     ],
 )
 def test_a_bad_filter_is_a_4xx_naming_it(
@@ -263,6 +267,31 @@ def test_a_bad_filter_is_a_4xx_naming_it(
     assert response.status_code == status, response.text
     assert says in response.text
     assert "Traceback" not in response.text and "SELECT" not in response.text
+
+
+PIECES = ["metrics.", "tags.", "properties.", "max(", "min(", ")", "`", "'", '"', " and ", " or "]
+PIECES += [">", ">=", "<", "=", "!=", "==", "0.9", "-1e3", "1e999", "nan", "acc", "a b", "."]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(PIECES), max_size=12).map("".join),
+        st.text(max_size=60),
+    )
+)
+def test_any_filter_text_is_listed_or_refused_naming_filter_never_a_500(
+    api: Api, text: str
+) -> None:
+    if not api.call("GET", "/workspaces")[:1]:
+        api.workspace("alpha")
+        _log(api, _run(api), "b", [{"name": "acc", "value": 0.95}])
+    response = api.request("GET", RUNS, params={"filter": text})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["error"]["message"].startswith("filter: ")
 
 
 def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None:  # type: ignore[no-untyped-def]
