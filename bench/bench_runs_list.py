@@ -17,7 +17,8 @@ search_runs`` against the SQLite store in this process, which is MLflow's fastes
   * the 50th page of 100 (cursor / page token, followed from the first);
   * trainforge only (MLflow's side is not generated yet): 100 runs with a metric threshold
     (``filter=metrics.accuracy > 0.9``: the last of each run's 3 accuracy points, above
-    0.9 for a tenth of the runs), and the first page with the accuracy column
+    0.9 for a tenth of the runs), one that no run meets (every run probed: the worst
+    case), and the first page with the accuracy column
     (``metric=accuracy``, the studio's chosen column).
 """
 
@@ -203,6 +204,11 @@ def measure_trainforge(n: int, repeats: int) -> dict[str, Any]:
                 ),
                 repeats,
             ),
+            # The worst case: a threshold no run meets probes every run of the experiment.
+            "no-match": _sample(
+                lambda: runs.page(experiment="bench", filter=["metrics.accuracy > 2"], limit=PAGE),
+                repeats,
+            ),
             "column": _sample(
                 lambda: runs.page(experiment="bench", metric=["accuracy"], limit=PAGE), repeats
             ),
@@ -318,6 +324,7 @@ def run(quick: bool = False) -> list[Row]:
         "status": "status filter (Running)",
         "deep": f"page {DEEP_PAGE} by cursor",
         "metric": "metric threshold (accuracy > 0.9)",
+        "no-match": "metric threshold no run meets (accuracy > 2)",
         "column": "first page with a metric column",
     }
     rows = []
@@ -325,7 +332,7 @@ def run(quick: bool = False) -> list[Row]:
         tf_p50, tf_p90 = tf[key]
         note = f"trainforge p90 {tf_p90 * 1e3:.1f} ms"
         peer = None
-        if key in ("metric", "column"):
+        if key in ("metric", "no-match", "column"):
             note += "; MLflow's side not generated yet"
         elif ml is not None:
             peer, ml_p90 = ml[key]
