@@ -333,3 +333,9 @@ def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None: 
     assert [r["run id"] for r in json.loads(recent.stdout)] == [made[-1], made[-2]]
     bad = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--tag", "=x"])
     assert bad.exit_code != 0 and "KEY or KEY=VALUE" in bad.output
+    where = ["--where", "properties.i = 7", "--where", "tags.team = speech", "-o", "json"]
+    picked = CliRunner().invoke(app, ["run", "list", "-w", "alpha", *where])
+    assert picked.exit_code == 0, picked.output
+    assert [r["run id"] for r in json.loads(picked.stdout)] == [made[7]]
+    refused = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--where", "accuracy > 1"])
+    assert refused.exit_code != 0 and "filter: 'accuracy' at character 0" in refused.output
