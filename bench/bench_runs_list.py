@@ -14,7 +14,12 @@ search_runs`` against the SQLite store in this process, which is MLflow's fastes
   * the first page of 100 runs, newest first;
   * 100 runs with a tag filter (``team = vision``: a fifth of the runs);
   * 100 runs with a status filter (Running: a tenth);
-  * the 50th page of 100 (cursor / page token, followed from the first).
+  * the 50th page of 100 (cursor / page token, followed from the first);
+  * trainforge only (MLflow's side is not generated yet): 100 runs with a metric threshold
+    (``filter=metrics.accuracy > 0.9``: the last of each run's 3 accuracy points, above
+    0.9 for a tenth of the runs), one that no run meets (every run probed: the worst
+    case), and the first page with the accuracy column
+    (``metric=accuracy``, the studio's chosen column).
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ def _status(i: int) -> str:
     if i % 10 == 0:
         return "Running"
     return ("Completed", "Completed", "Failed", "Canceled")[i % 4]
+
+
+def _accuracy(i: int) -> float:
+    """Run i's last accuracy: above 0.9 for one run in ten."""
+    return (i % 10) / 10 + 0.05
 
 
 def _start(n: int) -> datetime:
@@ -116,6 +126,24 @@ def generate_trainforge(home: Any, workspace: Any, experiment: Any, n: int) -> f
                     }
                 )
             db.execute(insert(models.Run), rows)
+            db.execute(
+                insert(models.Metric),
+                [
+                    {
+                        "workspace_id": ws_id,
+                        "run_id": row["id"],
+                        "name": "accuracy",
+                        "kind": "scalar",
+                        "step": step,
+                        "value": value,
+                        "description": "",
+                        "time": 0.0,
+                        "attempt": 1,
+                    }
+                    for row in rows
+                    for step, value in enumerate((0.1, 0.2, _accuracy(row["number"] - 1)))
+                ],
+            )
         db.execute(
             update(models.Experiment)
             .where(models.Experiment.id == experiment.id)
@@ -150,6 +178,12 @@ def measure_trainforge(n: int, repeats: int) -> dict[str, Any]:
         expected = [f"bench_{1700000000 + i}_{i:08x}" for i in range(n - 1, -1, -1)]
         if deep_ids != expected[(DEEP_PAGE - 1) * PAGE : DEEP_PAGE * PAGE]:
             raise RuntimeError("trainforge's 50th page is not the 50th hundred runs")
+        above = runs.page(experiment="bench", filter=["metrics.accuracy > 0.9"], limit=PAGE)
+        if len(above.runs) != PAGE or not all(r.number % 10 == 0 for r in above.runs):
+            raise RuntimeError("trainforge's metric filter gave other runs")
+        shown = runs.page(experiment="bench", metric=["accuracy"], limit=PAGE)
+        if shown.metrics[shown.runs[0].run_id] != {"accuracy": _accuracy(n - 1)}:
+            raise RuntimeError("trainforge's metric column is not the last value")
         progress("trainforge: timing the list API")
         return {
             "generate_s": generate_s,
@@ -163,6 +197,20 @@ def measure_trainforge(n: int, repeats: int) -> dict[str, Any]:
             ),
             "deep": _sample(
                 lambda: runs.page(experiment="bench", limit=PAGE, cursor=cursor), repeats
+            ),
+            "metric": _sample(
+                lambda: runs.page(
+                    experiment="bench", filter=["metrics.accuracy > 0.9"], limit=PAGE
+                ),
+                repeats,
+            ),
+            # The worst case: a threshold no run meets probes every run of the experiment.
+            "no-match": _sample(
+                lambda: runs.page(experiment="bench", filter=["metrics.accuracy > 2"], limit=PAGE),
+                repeats,
+            ),
+            "column": _sample(
+                lambda: runs.page(experiment="bench", metric=["accuracy"], limit=PAGE), repeats
             ),
         }
 
@@ -275,13 +323,18 @@ def run(quick: bool = False) -> list[Row]:
         "tag": "tag filter (team = vision)",
         "status": "status filter (Running)",
         "deep": f"page {DEEP_PAGE} by cursor",
+        "metric": "metric threshold (accuracy > 0.9)",
+        "no-match": "metric threshold no run meets (accuracy > 2)",
+        "column": "first page with a metric column",
     }
     rows = []
     for key, label in labels.items():
         tf_p50, tf_p90 = tf[key]
         note = f"trainforge p90 {tf_p90 * 1e3:.1f} ms"
         peer = None
-        if ml is not None:
+        if key in ("metric", "no-match", "column"):
+            note += "; MLflow's side not generated yet"
+        elif ml is not None:
             peer, ml_p90 = ml[key]
             note += f", MLflow search_runs p90 {ml_p90 * 1e3:.1f} ms"
         else:

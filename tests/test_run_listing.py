@@ -10,11 +10,15 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tests.inprocess import Api, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.cli.main import app
+from trainforge.server.store import models
 
 RUNS = "/workspaces/alpha/runs"
 
@@ -84,6 +88,117 @@ def test_created_time_ranges(api: Api, runs: dict[str, str]) -> None:
     ]
 
 
+def _log(api: Api, run_id: str, batch: str, points: list[Any], attempt: int | None = None) -> None:
+    body: dict[str, Any] = {"batch_id": batch, "points": points}
+    if attempt is not None:
+        body["attempt"] = attempt
+    # Sent as text: httpx's JSON refuses NaN, which Python's json (the SDK's) writes.
+    api.call(
+        "POST",
+        f"{RUNS}/{run_id}/metrics:batch",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def _accuracy(*values: Any) -> list[dict[str, Any]]:
+    return [{"name": "accuracy", "value": value, "step": i} for i, value in enumerate(values)]
+
+
+def _filtered(api: Api, *expressions: str, **params: Any) -> list[str]:
+    return _ids(api, filter=list(expressions), **params)
+
+
+@pytest.fixture
+def scored(api: Api) -> dict[str, str]:
+    """Runs with metrics: last, best and worst values differ; one requeued (attempt 2)."""
+    api.workspace("alpha")
+    api.workspace("beta")
+    made = {
+        "rising": _run(api, properties={"stage": "dev"}, tags={"team": "vision"}),
+        "falling": _run(api, properties={"stage": "prod"}, tags={"team": "speech"}),
+        "words": _run(api, properties={"stage": "prod"}),
+        "requeued": _run(api, experiment="other"),
+        "silent": _run(api),
+    }
+    _log(api, made["rising"], "b1", _accuracy(0.5, 0.95))
+    _log(api, made["falling"], "b1", _accuracy(0.97, 0.8))
+    # A string under the name, a NaN, a list and a table: none is a number to compare.
+    _log(api, made["words"], "b1", [{"name": "accuracy", "value": "n/a"}])
+    _log(api, made["words"], "b2", [{"name": "val loss", "value": 0.1}])
+    _log(api, made["words"], "b3", [{"name": "loss", "kind": "list", "value": [0.1, 0.2]}])
+    _log(api, made["requeued"], "b1", _accuracy(0.99), attempt=1)
+    # Requeued as the scheduler does after a lost node (attempt += 1), in the store.
+    with api.plane.store.session() as db:
+        db.execute(update(models.Run).where(models.Run.id == made["requeued"]).values(attempt=2))
+    _log(api, made["requeued"], "b2", _accuracy(float("nan"), 0.3), attempt=2)
+    # Another workspace's run with the best numbers is never listed.
+    other_ws = _run(api, ws="beta")
+    api.call(
+        "POST",
+        f"/workspaces/beta/runs/{other_ws}/metrics:batch",
+        json={"batch_id": "b", "points": _accuracy(1.0)},
+    )
+    return made
+
+
+def test_metric_thresholds_and_property_conditions_in_sql(api: Api, scored: dict[str, str]) -> None:
+    r = scored
+    assert _filtered(api, "metrics.accuracy > 0.9") == [r["rising"]]
+    assert _filtered(api, "metrics.accuracy <= 0.8") == [r["requeued"], r["falling"]]
+    assert _filtered(api, "metrics.accuracy = 0.8") == [r["falling"]]
+    assert _filtered(api, "metrics.accuracy != 0.8") == [r["requeued"], r["rising"]]
+    # The best value: of the newest attempt only (the requeued run's 0.99 is superseded).
+    assert _filtered(api, "max(metrics.accuracy) > 0.9") == [r["falling"], r["rising"]]
+    assert _filtered(api, "MIN(metrics.accuracy) < 0.6") == [r["requeued"], r["rising"]]
+    assert _filtered(api, "metrics.loss > 0") == []  # a list is no scalar
+    assert _filtered(api, "metrics.`val loss` < 1") == [r["words"]]
+    assert _filtered(api, "metrics.nothing > 0") == []
+    # Properties and tags, with and without the key.
+    assert _filtered(api, "properties.stage = prod") == [r["words"], r["falling"]]
+    assert _filtered(api, "properties.stage != prod") == [r["silent"], r["requeued"], r["rising"]]
+    assert _filtered(api, "properties.stage = 'dev'", experiment="exp") == [r["rising"]]
+    assert _filtered(api, 'tags.team = "speech"') == [r["falling"]]
+    # Joined by "and", within one expression or across repeated parameters, and with the
+    # listing's other filters.
+    both = "metrics.accuracy >= 0.8 AND properties.stage = prod"
+    assert _filtered(api, both) == [r["falling"]]
+    assert _filtered(api, "max(metrics.accuracy) > 0.9", "tags.team = vision") == [r["rising"]]
+    assert _filtered(api, "metrics.accuracy > 0", properties="stage") == [
+        r["falling"],
+        r["rising"],
+    ]
+    assert _filtered(api, "metrics.accuracy > 0", status="Completed") == []
+    assert _filtered(api, "", "  ") == _ids(api)  # empty expressions filter nothing
+
+
+def test_a_filtered_listing_pages_by_its_cursor(api: Api) -> None:
+    api.workspace("alpha")
+    made = [_run(api) for _ in range(12)]
+    for i, run_id in enumerate(made):
+        _log(api, run_id, "b", [{"name": "score", "value": i}])
+    wanted = {"filter": "metrics.score >= 3 and metrics.score < 10", "limit": 4}
+    first = api.call("GET", RUNS, params=wanted)
+    second = api.call("GET", RUNS, params={**wanted, "cursor": first["next_cursor"]})
+    assert [x["run_id"] for x in first["runs"] + second["runs"]] == made[3:10][::-1]
+    assert second["next_cursor"] is None
+
+
+def test_a_listing_carries_the_last_values_of_the_metrics_asked_for(
+    api: Api, scored: dict[str, str]
+) -> None:
+    r = scored
+    page = api.call("GET", RUNS, params={"metric": ["accuracy", "val loss", "loss"]})
+    assert page["metrics"] == {
+        r["rising"]: {"accuracy": 0.95},
+        r["falling"]: {"accuracy": 0.8},
+        r["words"]: {"accuracy": "n/a", "val loss": 0.1},  # a list is no column value
+        r["requeued"]: {"accuracy": 0.3},
+        r["silent"]: {},
+    }
+    assert api.call("GET", RUNS)["metrics"] == {}  # none asked for: none read
+
+
 def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
     api.workspace("alpha")
     made = [_run(api, tags={"batch": "b"}) for _ in range(23)]
@@ -126,6 +241,22 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
         ({"properties": "7"}, 400, "properties: give a key"),
         ({"created_after": "yesterday"}, 422, "created_after"),
         ({"order": "sideways"}, 422, "order"),
+        ({"filter": "accuracy > 0.9"}, 400, "filter: 'accuracy' at character 0"),
+        ({"filter": "metrics.accuracy > high"}, 400, "filter: metrics.accuracy compares with"),
+        ({"filter": "metrics.a > 1 or tags.b = c"}, 400, "filter: expected 'and' at character 14"),
+        ({"filter": "tags.team > a"}, 400, "filter: tags.team takes = or !="),
+        ({"filter": "max(metrics.a > 1"}, 400, "filter: expected ')'"),
+        ({"filter": "max(tags.a) > 1"}, 400, "filter: max() takes a metric"),
+        ({"filter": "metrics.a > 1e999"}, 400, "filter: metrics.a compares with a finite"),
+        ({"filter": "metrics.a >"}, 400, "filter: expected a value at the end"),
+        ({"filter": "metrics.`a > 1"}, 400, "filter: unexpected"),
+        ({"filter": "params.lr = 1"}, 400, "filter: 'params' at character 0"),
+        ({"filter": "metrics.a > 1 and " * 21 + "metrics.a > 1"}, 400, "at most 20"),
+        ({"filter": "tags.a = " + "x" * 2100}, 400, "filter: an expression is longer"),
+        ({"metric": ["m"] * 51}, 400, "metric: 51 names; at most 50"),
+        ({"metric": "x" * 300}, 400, "metric: names take 1 to 255"),
+        # NUL (which PostgreSQL cannot store) is refused before any route.
+        ({"filter": "tags.a = b\x00"}, 400, "query: the NUL character is not allowed"),
     ],
 )
 def test_a_bad_filter_is_a_4xx_naming_it(
@@ -136,6 +267,32 @@ def test_a_bad_filter_is_a_4xx_naming_it(
     assert response.status_code == status, response.text
     assert says in response.text
     assert "Traceback" not in response.text and "SELECT" not in response.text
+
+
+PIECES = ["metrics.", "tags.", "properties.", "max(", "min(", ")", "`", "'", '"', " and ", " or "]
+PIECES += [">", ">=", "<", "=", "!=", "==", "0.9", "-1e3", "1e999", "nan", "acc", "a b", "."]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(PIECES), max_size=12).map("".join),
+        st.text(max_size=60),
+    )
+)
+def test_any_filter_text_is_listed_or_refused_naming_filter_never_a_500(
+    api: Api, text: str
+) -> None:
+    if not api.call("GET", "/workspaces")[:1]:
+        api.workspace("alpha")
+        _log(api, _run(api), "b", [{"name": "acc", "value": 0.95}])
+    response = api.request("GET", RUNS, params={"filter": text})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        message = response.json()["error"]["message"]
+        assert message.startswith(("filter: ", "query: the NUL character")), message
 
 
 def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None:  # type: ignore[no-untyped-def]
@@ -176,3 +333,9 @@ def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None: 
     assert [r["run id"] for r in json.loads(recent.stdout)] == [made[-1], made[-2]]
     bad = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--tag", "=x"])
     assert bad.exit_code != 0 and "KEY or KEY=VALUE" in bad.output
+    where = ["--where", "properties.i = 7", "--where", "tags.team = speech", "-o", "json"]
+    picked = CliRunner().invoke(app, ["run", "list", "-w", "alpha", *where])
+    assert picked.exit_code == 0, picked.output
+    assert [r["run id"] for r in json.loads(picked.stdout)] == [made[7]]
+    refused = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--where", "accuracy > 1"])
+    assert refused.exit_code != 0 and "filter: 'accuracy' at character 0" in refused.output

@@ -256,3 +256,125 @@ def test_the_cancel_button_cancels_a_running_script(experiment, project, page) -
     page.get_by_text("Canceled", exact=True).first.wait_for(timeout=60_000)
     assert page.get_by_role("button", name="Cancel run").count() == 0
     assert run.get_status() == "Canceled"
+
+
+def _scored(experiment, accuracy: float, stage: str, end: bool = True, **tags: str):  # type: ignore[no-untyped-def]
+    run = experiment.start_logging(snapshot_directory=None)
+    run.add_properties({"stage": stage})
+    for name, value in tags.items():
+        run.tag(name, value)
+    run.log("accuracy", accuracy / 2)
+    run.log("accuracy", accuracy)  # the last value is the one filtered on and shown
+    if end:
+        run.complete()
+    else:
+        run.flush()
+    return run
+
+
+def test_the_runs_table_filters_by_metric_and_property_and_shows_chosen_columns(  # type: ignore[no-untyped-def]
+    experiment, page, console_errors
+) -> None:
+    low = _scored(experiment, 0.5, "dev")
+    prod = _scored(experiment, 0.95, "prod", team="<b>vision</b>")
+    high = _scored(experiment, 0.97, "dev")
+    workspace = experiment.workspace
+    table_url = workspace.service_context.studio_url(
+        f"workspaces/{workspace.name}/experiments/{experiment.name}"
+    )
+    page.goto(table_url)
+    rows = page.locator("#runs-body table tr").filter(has=page.locator("td"))
+    sync_api.expect(rows).to_have_count(3)
+
+    page.locator("#where-filter").fill("metrics.accuracy > 0.9 and properties.stage = dev")
+    page.get_by_role("button", name="Filter").click()
+    sync_api.expect(rows).to_have_count(1)
+    sync_api.expect(rows.first.locator("td").first).to_have_text(high.id)
+    assert "filter=metrics.accuracy" in page.url  # bookmarkable
+
+    # Chosen columns: a metric's last value, a property, a tag with HTML in it (escaped).
+    for column in ("metrics.accuracy", "properties.stage", "tags.team"):
+        page.locator("#column-add").fill(column)
+        page.get_by_role("button", name="Add column").click()
+        page.locator("#runs-body th", has_text=column).wait_for()
+    cells = rows.first.locator("td")
+    sync_api.expect(cells.nth(8)).to_have_text("0.97")
+    sync_api.expect(cells.nth(9)).to_have_text("dev")
+    page.locator("#column-add").fill("accuracy")
+    page.get_by_role("button", name="Add column").click()
+    sync_api.expect(page.locator("#column-error")).to_contain_text("metrics.NAME, tags.KEY")
+
+    # The columns are the browser's: a new visit without the filter shows them again.
+    page.goto(table_url)
+    sync_api.expect(rows).to_have_count(3)
+    headers = page.locator("#runs-body th")
+    sync_api.expect(headers.nth(8)).to_have_text("metrics.accuracy")
+    by_id = {rows.nth(i).locator("td").first.inner_text(): rows.nth(i) for i in range(3)}
+    sync_api.expect(by_id[low.id].locator("td").nth(8)).to_have_text("0.5")
+    sync_api.expect(by_id[prod.id].locator("td").nth(10)).to_have_text("<b>vision</b>")
+    assert page.locator("#runs-body b").count() == 0
+    page.screenshot(path=str(artifact("studio-runs-columns.png")), full_page=True)
+    page.get_by_role("button", name="remove column properties.stage").click()
+    sync_api.expect(page.locator("#runs-body th", has_text="properties.stage")).to_have_count(0)
+    saved = page.evaluate(f"localStorage.getItem('trainforge.studio.columns.{workspace.name}')")
+    assert saved == '["metrics.accuracy","tags.team"]'
+
+    # A malformed filter: the server's message above the table, the filter kept to fix.
+    page.locator("#where-filter").fill("accuracy > 0.9")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_text("filter: 'accuracy' at character 0").wait_for()
+    sync_api.expect(page.locator("#where-filter")).to_have_value("accuracy > 0.9")
+    refused = "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    console_errors.remove(refused)
+
+
+def test_the_runs_table_and_the_run_page_refresh_themselves_when_asked(  # type: ignore[no-untyped-def]
+    experiment, page
+) -> None:
+    first = _scored(experiment, 0.95, "dev")
+    workspace = experiment.workspace
+    base = f"workspaces/{workspace.name}/experiments/{experiment.name}"
+    page.goto(workspace.service_context.studio_url(base) + "?filter=metrics.accuracy+%3E+0.9")
+    rows = page.locator("#runs-body table tr").filter(has=page.locator("td"))
+    sync_api.expect(rows).to_have_count(1)
+    view = page.locator("#view")
+    sync_api.expect(view).to_have_attribute("data-refresh", "off")  # the table waits to be asked
+    page.get_by_label(f"compare {first.id}").check()
+
+    page.get_by_label("auto-refresh every 3 s").check()
+    sync_api.expect(view).to_have_attribute("data-refresh", "scheduled")
+    passes = int(page.locator("#runs-body").get_attribute("data-passes") or "0")
+    below = _scored(experiment, 0.1, "dev")  # made first, filtered out
+    above = _scored(experiment, 0.99, "dev")
+    # The next pass asks with the same filter: the new run above it shows, the other never.
+    sync_api.expect(rows).to_have_count(2)
+    sync_api.expect(rows.first.locator("td").first).to_have_text(above.id)
+    assert page.locator("#runs-body").get_attribute("data-passes") != str(passes)
+    assert page.get_by_text(below.id).count() == 0
+    sync_api.expect(page.get_by_label(f"compare {first.id}")).to_be_checked()  # picks kept
+    assert "filter=metrics.accuracy" in page.url
+
+    page.reload()  # the toggle is remembered by the browser
+    sync_api.expect(page.get_by_label("auto-refresh every 3 s")).to_be_checked()
+    sync_api.expect(view).to_have_attribute("data-refresh", "scheduled")
+    page.get_by_label("auto-refresh every 3 s").uncheck()
+    sync_api.expect(view).to_have_attribute("data-refresh", "off")
+
+    # A running run's page follows it by default; off, it stops; on again, it catches up.
+    live = _scored(experiment, 0.5, "dev", end=False)
+    page.goto(live.get_portal_url())
+    page.get_by_text("Running", exact=True).first.wait_for()
+    toggle = page.get_by_label("auto-refresh every 3 s")
+    sync_api.expect(toggle).to_be_checked()
+    sync_api.expect(view).to_have_attribute("data-refresh", "scheduled")
+    toggle.uncheck()
+    sync_api.expect(view).to_have_attribute("data-refresh", "off")
+    live.log("later", 1.0)
+    live.log("later", 2.0)
+    live.flush()
+    assert page.locator('.chart[data-metric="later"]').count() == 0  # nothing asked since
+    page.get_by_label("auto-refresh every 3 s").check()
+    page.locator('.chart[data-metric="later"] canvas').wait_for()
+    live.complete()
+    page.get_by_text("Completed", exact=True).first.wait_for()
+    sync_api.expect(view).to_have_attribute("data-refresh", "off")  # an ended run: no more

@@ -355,6 +355,13 @@ def run_list(
     until: Annotated[
         datetime | None, typer.Option(help="Only runs created before this time (UTC)")
     ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Conditions joined by 'and', as the studio's: 'metrics.accuracy > 0.9', "
+            "'max(metrics.acc) >= 0.8', 'properties.stage = prod'; repeatable"
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List runs, newest first; the server filters and pages them."""
@@ -370,6 +377,7 @@ def run_list(
         created_after=_utc(since),
         created_before=_utc(until),
         page_size=min(limit, 1000),
+        **({"filter": where} if where else {}),
     )
     for run in found:
         if len(rows) >= limit:

@@ -169,6 +169,9 @@ class RunInfo(BaseModel):
 class RunList(BaseModel):
     runs: list[RunInfo]
     next_cursor: str | None = None
+    # {run id: {metric: last scalar value}} for the metrics a listing asked for (``metric``):
+    # the studio's chosen metric columns, without a request per run.
+    metrics: dict[str, dict[str, bool | int | float | str | None]] = Field(default_factory=dict)
 
 
 MetricKind = Literal["scalar", "list", "row", "table", "image"]

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from trainforge.schemas.limits import WaitSeconds
 from trainforge.schemas.names import ExperimentName
+from trainforge.schemas.run_filters import MAX_NAME, RunFilter, parse_filter
 from trainforge.schemas.runs import (
     BatchResult,
     ChildrenCreate,
@@ -30,6 +31,8 @@ router = APIRouter(prefix="/workspaces/{ws}")
 # Runs per page of a listing: the SDK's generators and the CLI page through them.
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+# Metric columns one listing may ask for (the studio's chosen columns).
+MAX_METRIC_COLUMNS = 50
 
 
 def _filter(raw: str | None, field: str) -> str | dict[str, Any] | list[str] | None:
@@ -43,6 +46,23 @@ def _filter(raw: str | None, field: str) -> str | dict[str, Any] | list[str] | N
     if not isinstance(value, str | dict | list):
         raise BadRequest(f"{field}: give a key, a list of keys or a key -> value object")
     return value
+
+
+def _conditions(raw: list[str]) -> RunFilter:
+    """``filter`` expressions parsed by the schema; what is wrong is a 400 naming it."""
+    try:
+        return parse_filter(raw)
+    except ValueError as error:
+        raise BadRequest(f"filter: {error}") from None
+
+
+def _metric_names(raw: list[str]) -> list[str]:
+    if len(raw) > MAX_METRIC_COLUMNS:
+        raise BadRequest(f"metric: {len(raw)} names; at most {MAX_METRIC_COLUMNS}")
+    for name in raw:
+        if not 1 <= len(name) <= MAX_NAME:
+            raise BadRequest(f"metric: names take 1 to {MAX_NAME} characters")
+    return list(dict.fromkeys(raw))
 
 
 @router.post("/experiments/{experiment}/runs", response_model=RunInfo, status_code=201)
@@ -81,10 +101,21 @@ def list_runs(
     limit: int = Query(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs per page"),
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     order: Literal["newest", "oldest"] = Query(default="newest", description="By creation"),
+    filter: list[str] = Query(
+        default=[],
+        description="Conditions joined by 'and': metrics.NAME > 0.9, max(metrics.NAME) <= 1, "
+        "tags.KEY = value, properties.KEY != value (docs/monitoring.md)",
+    ),
+    metric: list[str] = Query(
+        default=[], description="Metric names whose last value each listed run carries"
+    ),
     cp: ControlPlane = Depends(plane),
 ) -> RunList:
     """Runs newest first, a page at a time: filters and order in SQL, ``next_cursor`` set
     while more runs follow."""
+    # Checked before the database is touched: a bad filter is a 400, never a 500.
+    wanted = _conditions(filter)
+    columns = _metric_names(metric)
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
         runs, next_cursor = cp.runs.list(
@@ -104,8 +135,14 @@ def list_runs(
             limit=limit,
             cursor=cursor,
             oldest_first=order == "oldest",
+            conditions=wanted.conditions,
         )
-        return RunList(runs=cp.runs.infos(db, row, runs), next_cursor=next_cursor)
+        values = metrics.last_values(db, row.id, [run.id for run in runs], columns)
+        return RunList(
+            runs=cp.runs.infos(db, row, runs),
+            next_cursor=next_cursor,
+            metrics=values if columns else {},
+        )
 
 
 @router.get("/runs/{run_id}", response_model=RunInfo)

@@ -12,12 +12,28 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import operator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
+from trainforge.schemas.run_filters import Condition, KeyCondition, MetricCondition
 from trainforge.server.errors import BadRequest
 from trainforge.server.store import models
 
@@ -103,3 +119,92 @@ def after(cursor: str, oldest_first: bool = False) -> list[ColumnElement[bool]]:
             and_(run.created == created, run.number == number, run.id < run_id),
         ),
     ]
+
+
+def number_of(dialect: str, value: Any) -> ColumnElement[Any]:
+    """A metric's JSON text as a float, NULL when it is no number (a string, a bool, NaN).
+
+    The value column is exact JSON text (``JSONText``); a plain cast would read a string
+    as 0 on SQLite and fail on PostgreSQL, and ``json_type`` fails on the ``NaN`` that
+    Python's ``json.dumps`` writes, hence the checks first (CASE evaluates lazily)."""
+    if dialect == "postgresql":
+        # A literal of its own type: beside the column it would be bound as JSONText, which
+        # would write the pattern as a JSON string.
+        pattern = literal(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$", String)
+        is_number = value.op("~")(pattern)
+        return case((is_number, cast(value, Float)), else_=None)
+    return case(
+        (
+            func.json_valid(value) == 1,
+            case((func.json_type(value).in_(("integer", "real")), cast(value, Float)), else_=None),
+        ),
+        else_=None,
+    )
+
+
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "=": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def metric_value(dialect: str, name: str, aggregate: str) -> Any:
+    """A correlated scalar subquery: each listed run's last (or max, or min) number logged
+    as scalar ``name`` by its newest attempt. Each probe seeks ``ix_metrics_run_name``
+    (workspace, run, name), so a page costs one probe per run it looks at, however many
+    points other runs hold."""
+    metric = models.Metric
+    run = models.Run
+    own = (
+        metric.workspace_id == run.workspace_id,
+        metric.run_id == run.id,
+        metric.name == name,
+        metric.kind == "scalar",
+    )
+    if aggregate == "last":
+        # Ids grow with insertion and a superseded attempt's writes are refused, so the
+        # highest id is the newest attempt's last point (SQLite's index holds the rowid).
+        return (
+            select(number_of(dialect, metric.value))
+            .where(*own)
+            .order_by(metric.id.desc())
+            .limit(1)
+            .correlate(run)
+            .scalar_subquery()
+        )
+    other = models.Metric.__table__.alias("newest")
+    newest = (
+        select(func.max(other.c.attempt))
+        .where(
+            other.c.workspace_id == run.workspace_id,
+            other.c.run_id == run.id,
+            other.c.name == name,
+            other.c.kind == "scalar",
+        )
+        .correlate(run)
+        .scalar_subquery()
+    )
+    best = func.max if aggregate == "max" else func.min
+    return (
+        select(best(number_of(dialect, metric.value)))
+        .where(*own, metric.attempt == newest)
+        .correlate(run)
+        .scalar_subquery()
+    )
+
+
+def condition(dialect: str, wanted: Condition) -> ColumnElement[bool]:
+    """One parsed ``filter`` condition as SQL on the runs table."""
+    if isinstance(wanted, MetricCondition):
+        # NULL (no number logged) compares as unknown: the run is not listed.
+        return _COMPARE[wanted.op](
+            metric_value(dialect, wanted.name, wanted.aggregate), wanted.value
+        )
+    assert isinstance(wanted, KeyCondition)
+    column = models.Run.tags if wanted.field == "tags" else models.Run.properties
+    matches = _has(dialect, column, wanted.key, wanted.value, True)
+    return matches if wanted.op == "=" else not_(matches)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from trainforge.schemas.backend import LaunchContext
 from trainforge.schemas.compute import AssignmentState
 from trainforge.schemas.names import new_script_run_id
+from trainforge.schemas.run_filters import Condition
 from trainforge.schemas.runs import (
     ChildrenCreate,
     ErrorDetail,
@@ -287,6 +288,7 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
         oldest_first: bool = False,
+        conditions: Sequence[Condition] = (),
     ) -> tuple[builtins.list[models.Run], str | None]:
         """Runs newest first (or oldest first), filtered as ``Experiment.get_runs`` and
         ``Run.get_children`` do, all in SQL; a page of at most ``limit`` runs after
@@ -315,6 +317,7 @@ class RunService:
         for condition in (
             *run_filters.key_value(dialect, models.Run.tags, tags, "tags"),
             *run_filters.key_value(dialect, models.Run.properties, properties, "properties"),
+            *(run_filters.condition(dialect, wanted) for wanted in conditions),
         ):
             query = query.where(condition)
         if status is not None:
