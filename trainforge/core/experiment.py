@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ class RunSource:
     Runs are ``trainforge.core.run``'s: it builds Run objects on experiments, so it imports
     this module (not the other way round) and gives its functions with
     ``set_run_source`` when it loads, as HyperDrive gives its run type with
-    ``Run.add_type_provider``. Importing any ``trainforge.core`` module loads it.
+    ``Run.add_type_provider``; ``_runs`` imports it when no one has yet.
     """
 
     start_logging: Callable[..., Run]
@@ -43,8 +44,11 @@ def set_run_source(source: RunSource) -> None:
 
 
 def _runs() -> RunSource:
-    if _run_source is None:  # trainforge/core/__init__.py always loads trainforge.core.run
-        raise RuntimeError("trainforge.core.run is not loaded: import trainforge.core")
+    if _run_source is None:
+        # trainforge.core.run gives its functions when it loads (it imports this module,
+        # so this one imports it only when runs are first asked for).
+        importlib.import_module("trainforge.core.run")
+    assert _run_source is not None
     return _run_source
 
 
