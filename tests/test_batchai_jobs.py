@@ -464,7 +464,9 @@ MPI_SCRIPT = """
 import os, sys
 from mpi4py import MPI
 total = MPI.COMM_WORLD.allreduce(MPI.COMM_WORLD.Get_rank() + 1)
-print("rank", os.environ["OMPI_COMM_WORLD_RANK"], sys.argv[1:], "sum", total, flush=True)
+# One write per line: print's pieces, unbuffered, would interleave with the other rank's.
+sys.stdout.write(f"rank {os.environ['OMPI_COMM_WORLD_RANK']} {sys.argv[1:]} sum {total}\\n")
+sys.stdout.flush()
 """
 
 
