@@ -43,7 +43,8 @@ DDP = """
     if rank == 0:
         run.log("identical", all(torch.equal(gathered[0], g) for g in gathered))
         run.log("world", dist.get_world_size())
-    dist.barrier()  # leave together (see examples/quickstart/train.py)
+    del ddp, optimizer, loss  # before the teardown: see examples/quickstart/train.py
+    dist.barrier()
     dist.destroy_process_group()
 """
 

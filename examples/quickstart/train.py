@@ -56,5 +56,9 @@ if rank == 0:
     with open("outputs/model.json", "w") as f:
         json.dump({"w": w, "b": b}, f)
     print(f"model: y = {w:.3f} * x + {b:.3f}")
+# With torch 2.13 on gloo, a process that still holds its DDP module when it exits aborts
+# ("terminate called without an active exception") in about one run of seven, after its
+# work is done; dropping the module first avoids it (0 aborts in 70 runs here).
+del model, optimizer, loss
 dist.barrier()  # leave together: a rank tearing gloo down while another still works can abort
 dist.destroy_process_group()
