@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import Any
 
+from trainforge.exceptions import UserErrorException
 from trainforge.schemas.datastores import DATASET_TOKEN, DatasetInputSpec
-
-if TYPE_CHECKING:
-    from trainforge.data.abstract_dataset import AbstractDataset
 
 TOKEN_PREFIX = DATASET_TOKEN
 
 
 class DatasetConsumptionConfig:
     """A dataset as a named input of a run: 'direct' (the script gets the dataset), or its
-    files mounted or downloaded (the script gets a local path)."""
+    files mounted or downloaded (the script gets a local path). ``dataset`` may be a
+    PipelineParameter whose default is a dataset: in a pipeline step each submit says which
+    dataset the input is; in a plain run the default is."""
 
     def __init__(
         self,
         name: str,
-        dataset: AbstractDataset,
+        dataset: Any,
         mode: str = "direct",
         path_on_compute: str | None = None,
     ) -> None:
+        # A PipelineParameter (the pipeline layer, above this one) is known by its default.
+        default = getattr(dataset, "default_value", dataset)
+        if not hasattr(default, "_definition"):
+            raise UserErrorException(
+                f"dataset: DatasetConsumptionConfig {name!r} takes a FileDataset or a "
+                f"TabularDataset, or a PipelineParameter whose default is one; got {dataset!r}"
+            )
         self.name = name
         self.dataset = dataset
         self.mode = mode
@@ -41,12 +48,13 @@ class DatasetConsumptionConfig:
         return clone
 
     def _spec(self) -> DatasetInputSpec:
+        dataset = getattr(self.dataset, "default_value", self.dataset)
         return DatasetInputSpec(
             name=self.name,
-            mode=self.mode,  # type: ignore[arg-type]
+            mode=self.mode,
             path_on_compute=self.path_on_compute,
-            dataset_id=self.dataset.id,
-            definition=self.dataset._definition,
+            dataset_id=dataset.id,
+            definition=dataset._definition,
         )
 
     def __str__(self) -> str:

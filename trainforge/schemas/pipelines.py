@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from trainforge.schemas.automl import AutoMLSettings
-from trainforge.schemas.datastores import DataReferenceSpec, DatasetInputSpec
+from trainforge.schemas.datastores import DataReferenceSpec, DatasetDefinition, DatasetInputSpec
 from trainforge.schemas.names import RunId
 from trainforge.schemas.runs import RunDefinition, RunStatus
 from trainforge.schemas.sweeps import SweepSettings
@@ -68,7 +68,39 @@ class DataPathValue(BaseModel):
     path_on_datastore: str | None = None
 
 
-ParameterValue = Scalar | DataPathValue
+class DatasetValue(BaseModel):
+    """A dataset as a parameter's value (``PipelineParameter(name, default_value=dataset)``):
+    what it reads, and its id when it is registered."""
+
+    dataset_id: str | None = None
+    definition: DatasetDefinition
+
+
+ParameterValue = Scalar | DataPathValue | DatasetValue
+
+
+def value_kind(value: ParameterValue) -> str:
+    """The kind of a parameter's value, in the SDK's words: a value of one kind never
+    stands in for another at a submit."""
+    if isinstance(value, DataPathValue):
+        return "DataPath"
+    if isinstance(value, DatasetValue):
+        return "Dataset"
+    return "scalar"
+
+
+def parameter_json(value: ParameterValue) -> Any:
+    """A parameter's value as stored (JSON)."""
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def parameter_from_json(value: Any) -> ParameterValue:
+    """A stored parameter value back: a dict is a dataset's definition or a DataPath."""
+    if not isinstance(value, dict):
+        return value  # type: ignore[no-any-return]
+    if "definition" in value:
+        return DatasetValue.model_validate(value)
+    return DataPathValue.model_validate(value)
 
 
 class PipelineParameterSpec(BaseModel):
@@ -105,11 +137,15 @@ class StepInput(BaseModel):
     - ``pipeline_data``: the PipelineData ``name`` another step of the graph produces;
     - ``data_reference``: a path on a datastore (``reference``);
     - ``datapath_parameter``: the DataPath value of parameter ``parameter``;
-    - ``dataset``: a dataset input (``dataset``).
+    - ``dataset``: a dataset input (``dataset``);
+    - ``dataset_parameter``: the dataset value of parameter ``parameter``, consumed as
+      input ``name`` in ``mode`` (``DatasetConsumptionConfig(name, pipeline_parameter)``).
     """
 
     name: str = Field(min_length=1, max_length=255)
-    kind: Literal["pipeline_data", "data_reference", "datapath_parameter", "dataset"]
+    kind: Literal[
+        "pipeline_data", "data_reference", "datapath_parameter", "dataset", "dataset_parameter"
+    ]
     mode: Literal["mount", "download", "direct"] = "mount"
     path_on_compute: str | None = None
     overwrite: bool = False
@@ -133,6 +169,7 @@ class StepInput(BaseModel):
             "data_reference": "reference",
             "datapath_parameter": "parameter",
             "dataset": "dataset",
+            "dataset_parameter": "parameter",
         }[self.kind]
         if needed is not None and getattr(self, needed) is None:
             raise ValueError(f"{needed}: required for an input of kind {self.kind}")
@@ -404,11 +441,10 @@ def parameter_values(
     values: dict[str, ParameterValue] = {}
     for name, spec in defined.items():
         value = assignments.get(name, spec.default_value)
-        if isinstance(spec.default_value, DataPathValue) != isinstance(value, DataPathValue):
+        if value_kind(spec.default_value) != value_kind(value):
             raise ValueError(
-                f"pipeline_parameters: {name!r} takes a "
-                f"{'DataPath' if isinstance(spec.default_value, DataPathValue) else 'scalar'} "
-                f"as its default does, not {type(value).__name__}"
+                f"pipeline_parameters: {name!r} takes a {value_kind(spec.default_value)} "
+                f"as its default does, not a {value_kind(value)}"
             )
         values[name] = value
     return values

@@ -87,6 +87,22 @@ class DataPathAssignment(BaseModel):
     relative_path: str | None = Field(default=None, alias="RelativePath")
 
 
+class SavedDatasetReference(BaseModel):
+    """``{"Id": <dataset id>}``: a registered dataset, by the id ``dataset.id`` gives."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = Field(alias="Id", min_length=1, max_length=64)
+
+
+class DatasetAssignment(BaseModel):
+    """A dataset in a REST trigger's ``DataSetDefinitionValueAssignments``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    saved_dataset_reference: SavedDatasetReference = Field(alias="SavedDataSetReference")
+
+
 class PublishedPipelineRun(BaseModel):
     """The body of a POST to a published pipeline's (or a pipeline endpoint's) endpoint,
     in the Azure ML REST API's words; the SDK's ``submit`` sends the same."""
@@ -100,6 +116,10 @@ class PublishedPipelineRun(BaseModel):
     data_path_assignments: dict[str, DataPathAssignment] = Field(
         default_factory=dict, alias="DataPathAssignments"
     )
+    # Datasets by id: the server reads each one's definition (``dataset_values``).
+    dataset_assignments: dict[str, DatasetAssignment] = Field(
+        default_factory=dict, alias="DataSetDefinitionValueAssignments"
+    )
     run_source: str | None = Field(default=None, alias="RunSource", max_length=64)
     description: str | None = Field(default=None, alias="Description", max_length=4096)
     display_name: str | None = Field(default=None, alias="DisplayName", max_length=256)
@@ -108,7 +128,7 @@ class PublishedPipelineRun(BaseModel):
     pipeline_version: str | None = Field(default=None, alias="PipelineVersion", max_length=64)
 
     def values(self) -> dict[str, ParameterValue]:
-        """Every assignment as the pipeline's parameter values."""
+        """Every assignment but the datasets' as the pipeline's parameter values."""
         found: dict[str, ParameterValue] = dict(self.parameter_assignments)
         for name, where in self.data_path_assignments.items():
             found[name] = DataPathValue(

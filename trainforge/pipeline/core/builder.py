@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from trainforge.data.abstract_dataset import AbstractDataset
 from trainforge.data.data_reference import DataReference
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
 from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
@@ -407,6 +408,11 @@ def _word(item: Any, context: BuildContext) -> StepArgument:
         if isinstance(item.default_value, DataPath):
             context.parameter(item)
             return f"{REFERENCE_TOKEN}{item.name}"
+        if isinstance(item.default_value, AbstractDataset):
+            raise UserErrorException(
+                f"arguments: PipelineParameter {item.name!r} holds a dataset; it goes in as "
+                f"DatasetConsumptionConfig('<input name>', {item.name})"
+            )
         return context.parameter(item)
     if isinstance(
         item,
@@ -461,6 +467,20 @@ def _input(item: Any, context: BuildContext) -> StepInput:
             name=item.data_reference_name, kind="data_reference", reference=item.to_config()._spec()
         )
     if isinstance(item, DatasetConsumptionConfig):
+        if isinstance(item.dataset, PipelineParameter):
+            if not isinstance(item.dataset.default_value, AbstractDataset):
+                raise UserErrorException(
+                    f"inputs: DatasetConsumptionConfig {item.name!r} wraps PipelineParameter "
+                    f"{item.dataset.name!r}, whose default is not a dataset"
+                )
+            context.parameter(item.dataset)
+            return StepInput(
+                name=item.name,
+                kind="dataset_parameter",
+                parameter=item.dataset.name,
+                mode=item.mode,
+                path_on_compute=item.path_on_compute,
+            )
         return StepInput(name=item.name, kind="dataset", dataset=item._spec())
     param, binding = (item, None) if isinstance(item, PipelineParameter) else item
     if not isinstance(param, PipelineParameter) or not isinstance(param.default_value, DataPath):

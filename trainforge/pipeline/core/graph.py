@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from trainforge.data.abstract_dataset import AbstractDataset
 from trainforge.data.datapath import DataPath
 from trainforge.exceptions import UserErrorException
 from trainforge.schemas.pipelines import (
     DATA_NAME,
     DATA_NAME_RULE,
     DataPathValue,
+    DatasetValue,
     ParameterValue,
     TrainingOutputSpec,
 )
@@ -24,23 +26,28 @@ SCALARS = (bool, int, float, str)
 
 
 def parameter_value(name: str, value: Any) -> ParameterValue:
-    """A parameter's value as the service takes it: a scalar, or a DataPath's location."""
+    """A parameter's value as the service takes it: a scalar, a DataPath's location, or a
+    dataset's definition (with its id when registered)."""
     if isinstance(value, DataPath):
         return DataPathValue(
             datastore_name=value.datastore.name, path_on_datastore=value.path_on_datastore
         )
+    if isinstance(value, AbstractDataset):
+        return DatasetValue(dataset_id=value.id, definition=value._definition)
     if isinstance(value, SCALARS):
         return value
     raise UserErrorException(
-        f"pipeline parameter {name!r}: takes a bool, int, float, str or DataPath, "
+        f"pipeline parameter {name!r}: takes a bool, int, float, str, DataPath or dataset, "
         f"not {type(value).__name__}"
     )
 
 
 class PipelineParameter:
     """``PipelineParameter(name, default_value)``: a value given at submit
-    (``pipeline_parameters={name: value}``); in a step's arguments it becomes the value,
-    and wrapping a DataPath (with a DataPathComputeBinding) it is a data input."""
+    (``pipeline_parameters={name: value}``); in a step's arguments it becomes the value.
+    Wrapping a DataPath (with a DataPathComputeBinding) it is a data input; wrapping a
+    dataset, ``DatasetConsumptionConfig(input_name, parameter)`` makes it one, which the
+    script reads as ``Run.get_context().input_datasets[input_name]``."""
 
     def __init__(self, name: str, default_value: Any) -> None:
         if not isinstance(name, str) or not DATA_NAME.fullmatch(name):

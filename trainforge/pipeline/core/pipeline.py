@@ -209,7 +209,8 @@ class Pipeline:
         """``Experiment.submit(pipeline, ...)``: check the graph, snapshot each step's
         folder, and hand the graph to the control plane."""
         graph, values = self._service_graph(pipeline_parameters)
-        request = PipelineSubmit(
+        request = validated(
+            PipelineSubmit,
             graph=graph,
             pipeline_parameters=values,
             continue_on_step_failure=bool(continue_on_step_failure),

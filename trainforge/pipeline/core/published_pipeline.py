@@ -15,12 +15,14 @@ from trainforge.client.errors import sdk_errors
 from trainforge.core.run import get_run
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import parameter_value
-from trainforge.schemas.pipelines import DataPathValue
+from trainforge.schemas.pipelines import DataPathValue, DatasetValue
 from trainforge.schemas.published_pipelines import (
     DataPathAssignment,
+    DatasetAssignment,
     PipelineRunStarted,
     PublishedPipelineInfo,
     PublishedPipelineRun,
+    SavedDatasetReference,
 )
 
 if TYPE_CHECKING:
@@ -35,9 +37,11 @@ def run_request(
     pipeline_version: str | None = None,
 ) -> PublishedPipelineRun:
     """What ``submit`` sends: scalars as ParameterAssignments, DataPaths as
-    DataPathAssignments (as the REST API takes them)."""
+    DataPathAssignments, registered datasets by id as DataSetDefinitionValueAssignments
+    (as the REST API takes them)."""
     scalars: dict[str, Any] = {}
     paths: dict[str, DataPathAssignment] = {}
+    datasets: dict[str, DatasetAssignment] = {}
     for name, value in (pipeline_parameters or {}).items():
         converted = parameter_value(name, value)
         if isinstance(converted, DataPathValue):
@@ -45,12 +49,22 @@ def run_request(
                 datastore_name=converted.datastore_name,
                 relative_path=converted.path_on_datastore,
             )
+        elif isinstance(converted, DatasetValue):
+            if converted.dataset_id is None:
+                raise UserErrorException(
+                    f"pipeline_parameters: {name!r}: a published pipeline takes a registered "
+                    "dataset (its id); register() this one first"
+                )
+            datasets[name] = DatasetAssignment(
+                saved_dataset_reference=SavedDatasetReference(id=converted.dataset_id)
+            )
         else:
             scalars[name] = converted
     return PublishedPipelineRun(
         experiment_name=experiment_name,
         parameter_assignments=scalars,
         data_path_assignments=paths,
+        dataset_assignments=datasets,
         run_source="SDK",
         continue_on_step_failure=continue_on_step_failure,
         pipeline_version=pipeline_version,

@@ -90,7 +90,7 @@ def _start(
                 row,
                 pipeline,
                 body.experiment_name,
-                body.values(),
+                published.trigger_values(db, row, body),
                 continue_on_step_failure=body.continue_on_step_failure,
                 run_source=body.run_source or "SDK",
                 description=body.description,

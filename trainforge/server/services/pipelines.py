@@ -24,6 +24,7 @@ from trainforge.schemas.pipelines import (
     PIPELINE_RUN_TYPE,
     RUNCONFIG_PARAMS,
     DataPathValue,
+    DatasetValue,
     OutputLocation,
     ParameterRef,
     ParameterValue,
@@ -31,10 +32,13 @@ from trainforge.schemas.pipelines import (
     PipelineRunGraph,
     PipelineSubmit,
     StepArgument,
+    StepInput,
     StepRunInfo,
     StepSpec,
     dependencies,
     order,
+    parameter_from_json,
+    parameter_json,
     parameter_values,
     producers,
 )
@@ -96,14 +100,7 @@ def create(
         values = parameter_values(graph, request.pipeline_parameters)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    for name, value in values.items():
-        if (
-            isinstance(value, DataPathValue)
-            and datastores.find(db, ws, value.datastore_name) is None
-        ):
-            raise NotFound(
-                f"pipeline_parameters: {name!r}: datastore {value.datastore_name!r} not found"
-            )
+    check_datastores(db, ws, values)
     parent = runs.create(
         db,
         ws,
@@ -157,15 +154,25 @@ def create(
     return parent
 
 
+def check_datastores(db: Session, ws: models.Workspace, values: dict[str, ParameterValue]) -> None:
+    """Each datastore a DataPath or a dataset value reads is one of the workspace's (404)."""
+    for name, value in values.items():
+        stores = []
+        if isinstance(value, DataPathValue):
+            stores = [value.datastore_name]
+        elif isinstance(value, DatasetValue):
+            stores = sorted({p.datastore_name for p in value.definition.paths if p.datastore_name})
+        for store in stores:
+            if datastores.find(db, ws, store) is None:
+                raise NotFound(f"pipeline_parameters: {name!r}: datastore {store!r} not found")
+
+
 def _json_value(value: ParameterValue) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, DataPathValue) else value
+    return parameter_json(value)
 
 
 def loaded_parameters(row: PipelineRunRow) -> dict[str, ParameterValue]:
-    return {
-        name: DataPathValue.model_validate(value) if isinstance(value, dict) else value
-        for name, value in row.parameters.items()
-    }
+    return {name: parameter_from_json(value) for name, value in row.parameters.items()}
 
 
 def pipeline_of(db: Session, ws: models.Workspace, run_id: str) -> PipelineRunRow:
@@ -241,6 +248,8 @@ def graph_info(db: Session, ws: models.Workspace, run_id: str) -> PipelineRunGra
 def _literal(value: ParameterValue) -> str:
     if isinstance(value, DataPathValue):
         return value.path_on_datastore or ""
+    if isinstance(value, DatasetValue):
+        return value.dataset_id or ""
     return str(value)
 
 
@@ -326,6 +335,11 @@ def resolved_definition(
                 path_on_compute=item.path_on_compute,
                 overwrite=item.overwrite,
             )
+        elif item.kind == "dataset_parameter":
+            definition.datasets = {
+                **definition.datasets,
+                item.name: _dataset_input(step, item, values),
+            }
         else:
             assert item.dataset is not None
             definition.datasets = {**definition.datasets, item.name: item.dataset}
@@ -340,6 +354,26 @@ def resolved_definition(
         )
     definition.data_references = references
     return definition
+
+
+def _dataset_input(
+    step: StepSpec, item: StepInput, values: dict[str, ParameterValue]
+) -> DatasetInputSpec:
+    """A ``dataset_parameter`` input: the dataset its parameter has at this submit."""
+    assert item.parameter is not None
+    value = values[item.parameter]
+    if not isinstance(value, DatasetValue):
+        raise BadRequest(
+            f"step {step.name!r}: input {item.name!r} takes a dataset; parameter "
+            f"{item.parameter!r} is {value!r}"
+        )
+    return DatasetInputSpec(
+        name=item.name,
+        mode=item.mode,
+        path_on_compute=item.path_on_compute,
+        dataset_id=value.dataset_id,
+        definition=value.definition,
+    )
 
 
 Digest = Callable[[str, str | None], str]
@@ -381,6 +415,9 @@ def fingerprint(
                 assert isinstance(value, DataPathValue)
                 store, path = value.datastore_name, value.path_on_datastore
             identities.append([item.name, item.kind, item.mode, store, path, digest(store, path)])
+        elif item.kind == "dataset_parameter":
+            spec = _dataset_input(step, item, values)
+            identities.append([item.name, "dataset", spec.model_dump(mode="json")])
         else:
             assert item.dataset is not None
             identities.append([item.name, "dataset", item.dataset.model_dump(mode="json")])

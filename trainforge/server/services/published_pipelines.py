@@ -11,7 +11,12 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trainforge.schemas.pipelines import ParameterValue, PipelineGraph, PipelineSubmit
+from trainforge.schemas.pipelines import (
+    DatasetValue,
+    ParameterValue,
+    PipelineGraph,
+    PipelineSubmit,
+)
 from trainforge.schemas.published_pipelines import (
     PIPELINE_ENDPOINT_PROPERTY,
     PIPELINE_ID_PROPERTY,
@@ -22,9 +27,10 @@ from trainforge.schemas.published_pipelines import (
     PipelineEndpointVersion,
     PublishedPipelineCreate,
     PublishedPipelineInfo,
+    PublishedPipelineRun,
 )
 from trainforge.server.errors import BadRequest, Conflict, NotFound
-from trainforge.server.services import pipelines
+from trainforge.server.services import datasets, pipelines
 from trainforge.server.services.runs import RunService
 from trainforge.server.store import models
 from trainforge.server.store.published import (
@@ -110,6 +116,22 @@ def info(ws: models.Workspace, row: PublishedPipelineRow) -> PublishedPipelineIn
         created=row.created,
         endpoint_path=endpoint_path(ws, row.id),
     )
+
+
+def trigger_values(
+    db: Session, ws: models.Workspace, body: PublishedPipelineRun
+) -> dict[str, ParameterValue]:
+    """A REST trigger's assignments as parameter values: each dataset named by its id in
+    ``DataSetDefinitionValueAssignments`` read from the workspace's registry (404)."""
+    values = body.values()
+    for name, assignment in body.dataset_assignments.items():
+        dataset_id = assignment.saved_dataset_reference.id
+        try:
+            info = datasets.get_by_id(db, ws, dataset_id)
+        except NotFound as exc:
+            raise NotFound(f"DataSetDefinitionValueAssignments: {name!r}: {exc}") from None
+        values[name] = DatasetValue(dataset_id=info.id, definition=info.definition)
+    return values
 
 
 def submit(

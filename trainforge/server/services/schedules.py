@@ -26,6 +26,8 @@ from trainforge.schemas.pipelines import (
     DataPathValue,
     ParameterValue,
     PipelineGraph,
+    parameter_from_json,
+    parameter_json,
     parameter_values,
 )
 from trainforge.schemas.schedules import (
@@ -39,6 +41,7 @@ from trainforge.schemas.schedules import (
 from trainforge.server.errors import BadRequest, NotFound
 from trainforge.server.services import datastores
 from trainforge.server.services import published_pipelines as published
+from trainforge.server.services.pipelines import check_datastores
 from trainforge.server.services.recurrence import latest_due, next_slot
 from trainforge.server.services.runs import RunService
 from trainforge.server.services.secrets import Vault
@@ -51,17 +54,11 @@ log = logging.getLogger("trainforge.server")
 
 
 def _json(values: dict[str, ParameterValue]) -> dict[str, object]:
-    return {
-        k: v.model_dump(mode="json") if isinstance(v, DataPathValue) else v
-        for k, v in values.items()
-    }
+    return {k: parameter_json(v) for k, v in values.items()}
 
 
 def _loaded(values: dict[str, object]) -> dict[str, ParameterValue]:
-    return {
-        k: DataPathValue.model_validate(v) if isinstance(v, dict) else v  # type: ignore[misc]
-        for k, v in values.items()
-    }
+    return {k: parameter_from_json(v) for k, v in values.items()}
 
 
 def _pipeline(db: Session, ws: models.Workspace, row: ScheduleRow) -> PublishedPipelineRow:
@@ -91,11 +88,7 @@ def _check(db: Session, ws: models.Workspace, row: ScheduleRow) -> None:
         parameter_values(graph, values)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    for name, value in values.items():
-        if isinstance(value, DataPathValue) and not datastores.find(db, ws, value.datastore_name):
-            raise NotFound(
-                f"pipeline_parameters: {name!r}: datastore {value.datastore_name!r} not found"
-            )
+    check_datastores(db, ws, values)
     if row.datastore_name is not None and datastores.find(db, ws, row.datastore_name) is None:
         raise NotFound(f"datastore: {row.datastore_name!r} not found in workspace {ws.name!r}")
 
