@@ -18,9 +18,10 @@ import pytest
 from tests.helpers import run_file_bytes
 from tests.test_pipelines import write
 from trainforge.core import Dataset, Environment, Experiment, Workspace
+from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 from trainforge.exceptions import ActivityFailedException, UserErrorException
 from trainforge.node import parallel_run
-from trainforge.pipeline.core import Pipeline, PipelineData
+from trainforge.pipeline.core import Pipeline, PipelineData, PipelineParameter
 from trainforge.pipeline.steps import ParallelRunConfig, ParallelRunStep
 from trainforge.schemas.parallel_run import Budget, ParallelRunSettings
 
@@ -343,3 +344,176 @@ def test_mini_batches_and_budgets(tmp_path: Path) -> None:
         Budget(error_threshold=-1, allowed_failed_percent=50).exceeded(6, 6, 10) or ""
     )
     assert Budget(error_threshold=4).exceeded(5, 1, 10) == "5 failed items exceed error_threshold=4"
+
+
+# Squares each file's number; ``--tag`` (a pipeline parameter in the YAML test) ends each line.
+TAGGED_SQUARES = """
+import argparse, os
+
+def init():
+    global tag
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tag", type=str, default="")
+    tag = parser.parse_known_args()[0].tag
+
+def run(mini_batch):
+    out = []
+    for path in mini_batch:
+        with open(path) as f:
+            value = int(f.read())
+        out.append("{}: {}{}".format(os.path.basename(path), value * value, tag))
+    return out
+"""
+
+
+def _results(step_run, output_name: str, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    found = step_run.get_output_data(output_name)
+    target = tmp_path / f"results-{uuid.uuid4().hex[:6]}"
+    found.download(local_path=str(target))
+    return (target / found.path_on_datastore / "parallel_run_step.txt").read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_the_input_dataset_is_a_pipeline_parameter_swapped_at_submit(
+    ws: Workspace,
+    clusters,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    # file-dataset-image-inference-mnist: the input is a PipelineParameter of a dataset,
+    # and a second submit scores another dataset with the same pipeline.
+    compute_target = clusters(min_nodes=0, max_nodes=1)
+    def_data_store = ws.get_default_datastore()
+    first = upload_numbers(ws, tmp_path, 6)
+    mnist_ds = Dataset.File.from_files((def_data_store, first))
+    pipeline_param = PipelineParameter(name="mnist_param", default_value=mnist_ds)
+    input_mnist_ds_consumption = DatasetConsumptionConfig(
+        "minist_param_config", pipeline_param
+    ).as_mount()
+    output_dir = PipelineData(name="inferences", datastore=def_data_store)
+    parallel_run_config = ParallelRunConfig(
+        source_directory=write(tmp_path / "scripts", "digit_identification.py", TAGGED_SQUARES),
+        entry_script="digit_identification.py",
+        mini_batch_size="2",
+        error_threshold=0,
+        output_action="append_row",
+        environment=Environment("batch-env"),
+        compute_target=compute_target,
+        process_count_per_node=2,
+        node_count=1,
+    )
+    parallelrun_step = ParallelRunStep(
+        name="predict-digits-mnist",
+        parallel_run_config=parallel_run_config,
+        inputs=[input_mnist_ds_consumption],
+        output=output_dir,
+        allow_reuse=False,
+    )
+    pipeline = Pipeline(workspace=ws, steps=[parallelrun_step])
+    experiment = Experiment(ws, "digit_identification")
+    pipeline_run = experiment.submit(pipeline)
+    assert pipeline_run.wait_for_completion(show_output=False) == "Completed"
+    step = pipeline_run.find_step_run(parallelrun_step.name)[0]
+    assert _results(step, "inferences", tmp_path) == [
+        f"file_{i:03d}.txt: {i * i}" for i in range(6)
+    ]
+
+    # Another dataset: three files whose numbers are 10 to 12.
+    folder = tmp_path / "b"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"file_{i:03d}.txt").write_text(str(10 + i))
+    second = f"prs-{uuid.uuid4().hex[:8]}/images"
+    def_data_store.upload(str(folder), target_path=second, show_progress=False)
+    mnist_ds_2 = Dataset.File.from_files((def_data_store, second))
+    pipeline_run_2 = experiment.submit(pipeline, pipeline_parameters={"mnist_param": mnist_ds_2})
+    assert pipeline_run_2.wait_for_completion(show_output=False) == "Completed"
+    step_2 = pipeline_run_2.find_step_run(parallelrun_step.name)[0]
+    assert _results(step_2, "inferences", tmp_path) == [
+        f"file_{i:03d}.txt: {(10 + i) ** 2}" for i in range(3)
+    ]
+
+
+PIPELINE_YAML = """
+pipeline:
+    description: SamplePipelineFromYaml
+    default_compute: {compute}
+    data_references:
+        MyMinistInput:
+            dataset_name: {dataset}
+    parameters:
+        PipelineParamTag:
+            type: string
+            default: " (from yaml)"
+    steps:
+        Step1:
+            parallel_run_config: "yaml/parallel_run_config.yml"
+            type: "ParallelRunStep"
+            name: "parallel-run-step-1"
+            allow_reuse: True
+            arguments:
+            - "--tag"
+            - parameter:tag_parameter
+            parameters:
+                tag_parameter:
+                    source: PipelineParamTag
+            inputs:
+                InputData:
+                    source: MyMinistInput
+            outputs:
+                OutputDataStep2:
+                    destination: Output5
+                    datastore: workspaceblobstore
+                    bind_mode: mount
+"""
+
+
+@pytest.mark.slow
+def test_a_parallel_run_step_from_a_pipeline_yaml_and_its_config_file(
+    ws: Workspace,
+    clusters,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    compute_target = clusters(min_nodes=0, max_nodes=1)
+    path = upload_numbers(ws, tmp_path, 4)
+    name = f"mnist-sample-{uuid.uuid4().hex[:6]}"
+    Dataset.File.from_files((ws.get_default_datastore(), path)).register(ws, name)
+    env = Environment("batch-env")
+    env.environment_variables = {"SCORING": "yes"}
+    config = ParallelRunConfig(
+        source_directory=write(tmp_path / "scripts", "mnist_batch_scoring.py", TAGGED_SQUARES),
+        entry_script="mnist_batch_scoring.py",
+        mini_batch_size="2",
+        error_threshold=-1,
+        output_action="append_row",
+        environment=env,
+        compute_target=compute_target,
+        process_count_per_node=1,
+        node_count=1,
+        run_invocation_timeout=30,
+    )
+    (tmp_path / "yaml").mkdir()
+    config.save_to_yaml(str(tmp_path / "yaml" / "parallel_run_config.yml"))
+    loaded = ParallelRunConfig.load_yaml(ws, str(tmp_path / "yaml" / "parallel_run_config.yml"))
+    assert (loaded.entry_script, loaded.mini_batch_size, loaded.run_invocation_timeout) == (
+        "mnist_batch_scoring.py",
+        "2",
+        30,
+    )
+    assert loaded.compute_target.name == compute_target.name
+    assert loaded.environment.environment_variables == {"SCORING": "yes"}
+
+    pipeline_file = tmp_path / "pipeline.yml"
+    pipeline_file.write_text(PIPELINE_YAML.format(compute=compute_target.name, dataset=name))
+    pipeline = Pipeline.load_yaml(ws, str(pipeline_file))
+    run = Experiment(ws, "yaml_parallel_run").submit(pipeline)
+    assert run.wait_for_completion(show_output=False) == "Completed"
+    step = run.find_step_run("parallel-run-step-1")[0]
+    assert _results(step, "Output5", tmp_path) == [
+        f"file_{i:03d}.txt: {i * i} (from yaml)" for i in range(4)
+    ]
+
+    # A config file with a bad key is refused naming it; nothing is built.
+    bad = tmp_path / "yaml" / "bad.yml"
+    bad.write_text("parallel_run_config:\n  entry_script: s.py\n  error_threshold: x\n")
+    with pytest.raises(UserErrorException, match="error_threshold"):
+        ParallelRunConfig.load_yaml(ws, str(bad))

@@ -204,8 +204,17 @@ pipeline:
             "pipeline.steps.S: type: 'AutoMLStep' is not a step type of the pipeline YAML",
         ),
         (
+            "pipeline:\n    steps:\n        S:\n            type: DatabricksStep\n",
+            "pipeline.steps.S: type: DatabricksStep steps are not supported",
+        ),
+        (
             "pipeline:\n    steps:\n        S:\n            type: ParallelRunStep\n",
-            "pipeline.steps.S: type: ParallelRunStep steps are not supported",
+            "pipeline.steps.S: parallel_run_config: a ParallelRunStep needs its config file",
+        ),
+        (
+            "pipeline:\n    steps:\n        S:\n            type: ParallelRunStep\n"
+            "            name: prs\n            parallel_run_config: p.yml\n",
+            "pipeline.steps.S: inputs: a ParallelRunStep needs its input datasets",
         ),
         (
             "pipeline:\n    steps:\n        S:\n            type: PythonScriptStep\n",

@@ -13,10 +13,9 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-YAML_STEP_TYPES = ("PythonScriptStep", "DataTransferStep")
+YAML_STEP_TYPES = ("PythonScriptStep", "DataTransferStep", "ParallelRunStep")
 # Step types of the SDK's YAML that trainforge refuses (the message names them).
 OTHER_YAML_STEP_TYPES = (
-    "ParallelRunStep",
     "AdlaStep",
     "AzureBatchStep",
     "DatabricksStep",
@@ -134,6 +133,9 @@ class YamlStep(_Section):
     destination_data_reference: dict[str, YamlInput] = Field(default_factory=dict)
     source_reference_type: Literal["file", "directory"] | None = None
     destination_reference_type: Literal["file", "directory"] | None = None
+    # A ParallelRunStep: its ParallelRunConfig file and the inputs not split in batches.
+    parallel_run_config: str | None = None
+    side_inputs: dict[str, YamlInput] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _what_its_type_needs(self) -> YamlStep:
@@ -149,6 +151,15 @@ class YamlStep(_Section):
             )
         if self.type == "PythonScriptStep" and not self.script_name:
             raise ValueError("script_name: a PythonScriptStep needs its script")
+        if self.type == "ParallelRunStep":
+            if not self.parallel_run_config:
+                raise ValueError("parallel_run_config: a ParallelRunStep needs its config file")
+            if not self.name:
+                raise ValueError("name: a ParallelRunStep needs its name")
+            if not self.inputs:
+                raise ValueError("inputs: a ParallelRunStep needs its input datasets")
+            if len(self.outputs) > 1:
+                raise ValueError("outputs: a ParallelRunStep has at most one output")
         if self.type == "DataTransferStep":
             for key in ("source_data_reference", "destination_data_reference"):
                 if len(getattr(self, key)) != 1:
@@ -170,6 +181,46 @@ class YamlPipeline(_Section):
 
 class PipelineYaml(_Section):
     pipeline: YamlPipeline
+
+
+class ParallelRunConfigFields(_Section):
+    """``parallel_run_config:`` of a ParallelRunConfig YAML file, the keys the SDK's
+    ``save_to_yaml`` writes: the environment as a saved environment (a mapping, or the path
+    of a file holding one), ``environment_dir_path`` (``save_to_directory``) or
+    ``environment_name`` (registered), and the compute by ``compute_target_name``."""
+
+    entry_script: str = Field(min_length=1)
+    error_threshold: int
+    output_action: str
+    compute_target_name: str = Field(min_length=1)
+    node_count: int = Field(ge=1)
+    process_count_per_node: int | None = Field(default=None, ge=1)
+    mini_batch_size: int | str | None = None
+    source_directory: str | None = None
+    description: str | None = None
+    logging_level: str = "INFO"
+    run_invocation_timeout: int = 60
+    run_max_try: int = 3
+    append_row_file_name: str | None = None
+    allowed_failed_count: int | None = None
+    allowed_failed_percent: float | None = None
+    partition_keys: list[str] | None = None
+    environment_variables: dict[str, str] | None = None
+    environment: dict[str, Any] | str | None = None
+    environment_dir_path: str | None = None
+    environment_name: str | None = None
+
+    @model_validator(mode="after")
+    def _an_environment(self) -> ParallelRunConfigFields:
+        if not (self.environment or self.environment_dir_path or self.environment_name):
+            raise ValueError(
+                "environment: give environment, environment_dir_path or environment_name"
+            )
+        return self
+
+
+class ParallelRunConfigFile(_Section):
+    parallel_run_config: ParallelRunConfigFields
 
 
 class RunConfigPython(_Section):

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from trainforge.core.runconfig import RunConfiguration
 from trainforge.data.data_reference import DataReference
 from trainforge.data.datapath import DataPath, DataPathComputeBinding
-from trainforge.exceptions import RunConfigurationException
+from trainforge.exceptions import RunConfigurationException, UserErrorException
 from trainforge.pipeline.core.builder import PipelineData, PipelineStep
 from trainforge.pipeline.core.graph import PipelineParameter
 from trainforge.schemas.pipeline_yaml import (
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from trainforge.core.workspace import Workspace
 
 DEFAULTS: dict[str, Any] = {"string": "", "int": 0, "float": 0.0, "bool": False}
-ARGUMENT_PREFIXES = ("input:", "output:")
+ARGUMENT_PREFIXES = ("input:", "output:", "side_input:", "parameter:")
 
 
 def load(workspace: Workspace, filename: str) -> tuple[list[PipelineStep], str | None]:
@@ -224,13 +224,34 @@ class _Builder:
                 allow_reuse=step.allow_reuse,
             )
         inputs = self._inputs(key, "inputs", step.inputs)
+        side_inputs = self._inputs(key, "side_inputs", step.side_inputs)
         outputs = self._outputs(step)
+        params = self._parameters(key, "parameters", step.parameters)
+        named = {"input": inputs, "output": outputs, "side_input": side_inputs, "parameter": params}
         arguments: list[Any] = []
         for arg in step.arguments:
             text = str(arg) if not isinstance(arg, str) else arg
             kind, _, name = text.partition(":")
-            found = {"input": inputs, "output": outputs}.get(kind, {})
+            found = named.get(kind, {})
             arguments.append(found.get(name, arg) if text.startswith(ARGUMENT_PREFIXES) else arg)
+        if step.type == "ParallelRunStep":
+            assert step.parallel_run_config is not None and step.name is not None
+            config_file = self._path(step.parallel_run_config) or step.parallel_run_config
+            try:
+                config = step_class._config_from_yaml(self.workspace, config_file)
+            except UserErrorException as exc:
+                raise ValueError(
+                    f"{self._where(key, 'parallel_run_config')}: {exc.message}"
+                ) from None
+            return step_class(  # type: ignore[no-any-return]
+                name=step.name,
+                parallel_run_config=config,
+                inputs=list(inputs.values()),
+                output=next(iter(outputs.values()), None),
+                side_inputs=list(side_inputs.values()) or None,
+                arguments=arguments,
+                allow_reuse=step.allow_reuse,
+            )
         assert step.script_name is not None
         return step_class(  # type: ignore[no-any-return]
             script_name=step.script_name,
@@ -243,7 +264,7 @@ class _Builder:
             ),
             inputs=list(inputs.values()),
             outputs=list(outputs.values()),
-            params=self._parameters(key, "parameters", step.parameters),
+            params=params,
             source_directory=self._path(step.source_directory),
             allow_reuse=step.allow_reuse,
             version=step.version,

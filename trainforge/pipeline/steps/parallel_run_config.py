@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import yaml
 from pydantic import ValidationError
 
 from trainforge.compute import vm_sizes
@@ -12,7 +14,13 @@ from trainforge.core.environment import Environment
 from trainforge.core.runconfig import check_count
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import PipelineParameter
+from trainforge.schemas.environments import EnvironmentDefinition
 from trainforge.schemas.parallel_run import ParallelRunSettings
+from trainforge.schemas.pipeline_yaml import ParallelRunConfigFields, ParallelRunConfigFile
+from trainforge.schemas.problems import rest_problems
+
+if TYPE_CHECKING:
+    from trainforge.core.workspace import Workspace
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -143,9 +151,107 @@ class ParallelRunConfig:
         self.partition_keys = partition_keys
         self.environment_variables = dict(environment_variables or {})
 
+    # -- YAML ---------------------------------------------------------------------------
+    def save_to_yaml(self, path: str) -> None:
+        """Write this configuration as ``{parallel_run_config: {...}}``, the keys the SDK
+        writes, the environment saved whole (what ``load_yaml`` reads back)."""
+        target = self.compute_target
+        fields = ParallelRunConfigFields(
+            entry_script=self.entry_script,
+            error_threshold=self.error_threshold,
+            output_action=self.output_action,
+            compute_target_name=target if isinstance(target, str) else target.name,
+            node_count=self.node_count,
+            process_count_per_node=self.process_count_per_node,
+            mini_batch_size=self.mini_batch_size,
+            source_directory=self.source_directory,
+            description=self.description,
+            logging_level=self.logging_level,
+            run_invocation_timeout=self.run_invocation_timeout,
+            run_max_try=self.run_max_try,
+            append_row_file_name=self.append_row_file_name,
+            allowed_failed_count=self.allowed_failed_count,
+            allowed_failed_percent=self.allowed_failed_percent,
+            partition_keys=self.partition_keys,
+            environment_variables=self.environment_variables or None,
+            environment={
+                "name": self.environment.name,
+                "definition": self.environment._definition().model_dump(mode="json"),
+            },
+        )
+        body = {"parallel_run_config": fields.model_dump(mode="json", exclude_none=True)}
+        Path(path).write_text(yaml.safe_dump(body, sort_keys=False))
+
+    @staticmethod
+    def load_yaml(workspace: Workspace, path: str) -> ParallelRunConfig:
+        """A configuration from a YAML file as ``save_to_yaml`` writes it: its compute
+        target found in ``workspace`` by name, its environment saved in the file (or in
+        the file it names), in ``environment_dir_path`` or registered as
+        ``environment_name``. A bad key raises UserErrorException naming it."""
+        from trainforge.core.compute import ComputeTarget
+
+        file = Path(path)
+        if not file.is_file():
+            raise UserErrorException(f"path: {path} is not a file")
+        try:
+            fields = ParallelRunConfigFile.model_validate(
+                yaml.safe_load(file.read_text())
+            ).parallel_run_config
+        except yaml.YAMLError as exc:
+            raise UserErrorException(f"path: {path} is not valid YAML: {exc}") from None
+        except ValidationError as exc:
+            raise UserErrorException(f"{path}: {rest_problems(exc.errors())}") from None
+        return ParallelRunConfig(
+            environment=_environment(workspace, fields, file.parent),
+            entry_script=fields.entry_script,
+            error_threshold=fields.error_threshold,
+            output_action=fields.output_action,
+            compute_target=ComputeTarget(workspace, fields.compute_target_name),
+            node_count=fields.node_count,
+            process_count_per_node=fields.process_count_per_node,
+            mini_batch_size=fields.mini_batch_size,
+            source_directory=fields.source_directory,
+            description=fields.description,
+            logging_level=fields.logging_level,
+            run_invocation_timeout=fields.run_invocation_timeout,
+            run_max_try=fields.run_max_try,
+            append_row_file_name=fields.append_row_file_name,
+            allowed_failed_count=fields.allowed_failed_count,
+            allowed_failed_percent=fields.allowed_failed_percent,
+            partition_keys=fields.partition_keys,
+            environment_variables=fields.environment_variables,
+        )
+
     def __repr__(self) -> str:
         return (
             f"ParallelRunConfig(entry_script={self.entry_script!r}, "
             f"node_count={self.node_count}, process_count_per_node={self.process_count_per_node}, "
             f"output_action={self.output_action!r})"
         )
+
+
+def _environment(
+    workspace: Workspace, fields: ParallelRunConfigFields, folder: Path
+) -> Environment:
+    """The environment a ParallelRunConfig file names, as the SDK looks for it."""
+    saved = fields.environment
+    if isinstance(saved, str):
+        where = Path(saved) if Path(saved).is_absolute() else folder / saved
+        try:
+            saved = yaml.safe_load(where.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserErrorException(f"environment: cannot read {saved}: {exc}") from None
+    if isinstance(saved, dict):
+        try:
+            definition = EnvironmentDefinition.model_validate(saved.get("definition", {}))
+        except ValidationError as exc:
+            raise UserErrorException(
+                f"environment.definition: {rest_problems(exc.errors())}"
+            ) from None
+        return Environment._from_definition(
+            str(saved.get("name") or "parallel-run"), None, definition
+        )
+    if fields.environment_dir_path:
+        return Environment.load_from_directory(fields.environment_dir_path)
+    assert fields.environment_name is not None  # ParallelRunConfigFields: one of the three
+    return Environment.get(workspace, name=fields.environment_name)

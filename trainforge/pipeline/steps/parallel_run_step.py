@@ -32,7 +32,8 @@ def _input(item: Any, position: int) -> tuple[Any, str, str]:
     if isinstance(item, AbstractDataset):
         item = item.as_named_input(item.name or f"input_ds_{position}")
     if isinstance(item, DatasetConsumptionConfig):
-        kind = item.dataset._dataset_type
+        # A PipelineParameter of a dataset is of its default's kind.
+        kind = getattr(item.dataset, "default_value", item.dataset)._dataset_type
         return (
             (item.as_mount(item.path_on_compute) if item.mode == "direct" else item),
             item.name,
@@ -140,6 +141,11 @@ class ParallelRunStep(ScriptStep):
         self.parallel_run_config = config
         self.output = output
         self.side_inputs = list(side_inputs or [])
+
+    @staticmethod
+    def _config_from_yaml(workspace: Any, path: str) -> ParallelRunConfig:
+        """The ParallelRunConfig file a pipeline YAML's ParallelRunStep names."""
+        return ParallelRunConfig.load_yaml(workspace, path)
 
     def _source(self, context: BuildContext) -> str:
         return self.source_directory or "."
