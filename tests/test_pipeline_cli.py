@@ -60,3 +60,50 @@ def test_publish_list_submit_disable_and_schedule_from_the_shell(
     assert "Disabled" in ok("pipeline", "schedule", "disable", schedule_id, "-w", ws)
     assert json.loads(ok("pipeline", "schedule", "list", "-w", ws, "--output", "json")) == []
     assert json.loads(ok("pipeline", "schedule", "show", schedule_id, "-w", ws))["runs"] == []
+
+
+PIPELINE_YAML = """
+pipeline:
+    name: SamplePipelineFromYaml
+    parameters:
+        PipelineParam1:
+            type: int
+            default: 3
+    default_compute: local
+    steps:
+        Step1:
+            parameters:
+                NUM_ITERATIONS:
+                    source: PipelineParam1
+            type: "PythonScriptStep"
+            name: "MyPythonScriptStep"
+            script_name: "train.py"
+            source_directory: "scripts"
+"""
+
+
+def test_a_pipeline_yaml_is_submitted_from_the_shell(cli_server: Any, tmp_path: Path) -> None:
+    # az ml run submit-pipeline -y pipeline.yml -n exp: the pipeline the file defines.
+    api = cli_server
+    ws = api.workspace("alpha")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "train.py").write_text("print('training')\n")
+    pipeline_file = tmp_path / "pipeline.yml"
+    pipeline_file.write_text(PIPELINE_YAML)
+    said = ok(
+        "pipeline", "submit", "-y", str(pipeline_file), "-w", ws, "-e", "yaml-exp",
+        "-p", "PipelineParam1=7",
+    )  # fmt: skip
+    run_id = flat(said).split("submitted pipeline run ")[1].split(" ")[0]
+    graph = api.call("GET", f"/workspaces/{ws}/runs/{run_id}/graph")
+    assert graph["parameters"] == {"PipelineParam1": 7}
+    assert [s["name"] for s in graph["steps"]] == ["MyPythonScriptStep"]
+
+    pipeline_file.write_text(PIPELINE_YAML.replace("type: int", "type: complex"))
+    assert "pipeline.parameters.PipelineParam1.type" in failed(
+        1, "pipeline", "submit", "-y", str(pipeline_file), "-w", ws, "-e", "yaml-exp"
+    )
+    assert "one of the two" in failed(
+        1, "pipeline", "submit", "some-id", "-y", str(pipeline_file), "-w", ws, "-e", "x"
+    )
+    assert "one of the two" in failed(1, "pipeline", "submit", "-w", ws, "-e", "x")

@@ -5,6 +5,7 @@ schedules from a shell."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -102,16 +103,39 @@ def pipeline_show(pipeline_id: str, workspace: WorkspaceOption = None) -> None:
 
 @pipeline_app.command("submit")
 def pipeline_submit(
-    pipeline_id: str,
     experiment: Annotated[str, typer.Option("--experiment", "-e", help="Experiment name")],
+    pipeline_id: Annotated[
+        str | None, typer.Argument(help="A published pipeline's id (or give --pipeline-yaml)")
+    ] = None,
+    pipeline_yaml: Annotated[
+        Path | None,
+        typer.Option("--pipeline-yaml", "-y", help="A pipeline YAML file (Pipeline.load_yaml)"),
+    ] = None,
     parameter: ParameterOption = None,
     workspace: WorkspaceOption = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends")] = False,
 ) -> None:
-    """Run a published pipeline: trainforge pipeline submit <id> -e exp -p pipeline_arg=45"""
+    """Run a published pipeline, or the pipeline a YAML file defines (as ``az ml run
+    submit-pipeline``): trainforge pipeline submit <id> -e exp -p pipeline_arg=45, or
+    trainforge pipeline submit -y pipeline.yml -e exp"""
+    if (pipeline_id is None) == (pipeline_yaml is None):
+        _fail("give a published pipeline's id or --pipeline-yaml FILE (one of the two)")
     ws = _workspace(workspace)
     values = _parameters(parameter)
-    run = PublishedPipeline.get(ws, pipeline_id).submit(ws, experiment, pipeline_parameters=values)
+    if pipeline_yaml is not None:
+        from trainforge.core import Experiment
+        from trainforge.pipeline.core import Pipeline
+
+        try:
+            pipeline = Pipeline.load_yaml(ws, str(pipeline_yaml))
+        except ValueError as exc:
+            _fail(str(exc))
+        run = Experiment(ws, experiment).submit(pipeline, pipeline_parameters=values)
+    else:
+        assert pipeline_id is not None
+        run = PublishedPipeline.get(ws, pipeline_id).submit(
+            ws, experiment, pipeline_parameters=values
+        )
     console.print(f"submitted pipeline run {run.id} (experiment {experiment})", highlight=False)
     if wait:
         from trainforge.cli.common import _final
