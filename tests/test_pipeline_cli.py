@@ -107,3 +107,27 @@ def test_a_pipeline_yaml_is_submitted_from_the_shell(cli_server: Any, tmp_path: 
         1, "pipeline", "submit", "some-id", "-y", str(pipeline_file), "-w", ws, "-e", "x"
     )
     assert "one of the two" in failed(1, "pipeline", "submit", "-w", ws, "-e", "x")
+
+    # A Python file that builds the pipeline, as a notebook cell would, names it pipeline.
+    script = tmp_path / "make_pipeline.py"
+    script.write_text(
+        "from trainforge.core import Workspace\n"
+        "from trainforge.pipeline.core import Pipeline, PipelineParameter\n"
+        "from trainforge.pipeline.steps import PythonScriptStep\n"
+        f"ws = Workspace.get({ws!r})\n"
+        "arg = PipelineParameter(name='pipeline_arg', default_value=10)\n"
+        "step = PythonScriptStep(name='train', script_name='train.py', arguments=[arg],\n"
+        f"    compute_target='local', source_directory={str(tmp_path / 'scripts')!r})\n"
+        "pipeline = Pipeline(workspace=ws, steps=[step])\n"
+    )
+    said = ok(
+        "pipeline", "submit", "-y", str(script), "-w", ws, "-e", "py-exp", "-p", "pipeline_arg=4"
+    )
+    run_id = flat(said).split("submitted pipeline run ")[1].split(" ")[0]
+    graph = api.call("GET", f"/workspaces/{ws}/runs/{run_id}/graph")
+    assert graph["parameters"] == {"pipeline_arg": 4}
+    assert [s["name"] for s in graph["steps"]] == ["train"]
+    script.write_text("x = 1\n")
+    assert "define the Pipeline to submit as a variable named pipeline" in failed(
+        1, "pipeline", "submit", "-y", str(script), "-w", ws, "-e", "py-exp"
+    )

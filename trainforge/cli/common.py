@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import runpy
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -76,6 +77,15 @@ def _workspace(name: str | None) -> Workspace:
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     errors.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def defined_in(path: Path, variable: str, what: str) -> Any:
+    """Run a user's Python file and return what it names ``variable`` (the one error line
+    when it names nothing so)."""
+    found = runpy.run_path(str(path), run_name="__trainforge_cli__").get(variable)
+    if found is None:
+        _fail(f"{path}: define the {what} to submit as a variable named {variable}")
+    return found
 
 
 def _error_line(error: dict[str, Any] | None) -> str:

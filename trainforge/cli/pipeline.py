@@ -109,15 +109,19 @@ def pipeline_submit(
     ] = None,
     pipeline_yaml: Annotated[
         Path | None,
-        typer.Option("--pipeline-yaml", "-y", help="A pipeline YAML file (Pipeline.load_yaml)"),
+        typer.Option(
+            "--pipeline-yaml",
+            "-y",
+            help="A pipeline YAML file (Pipeline.load_yaml), or a Python file defining pipeline",
+        ),
     ] = None,
     parameter: ParameterOption = None,
     workspace: WorkspaceOption = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends")] = False,
 ) -> None:
     """Run a published pipeline, or the pipeline a YAML file defines (as ``az ml run
-    submit-pipeline``): trainforge pipeline submit <id> -e exp -p pipeline_arg=45, or
-    trainforge pipeline submit -y pipeline.yml -e exp"""
+    submit-pipeline``) or a Python file names ``pipeline``: trainforge pipeline submit <id>
+    -e exp -p pipeline_arg=45, or trainforge pipeline submit -y pipeline.yml -e exp"""
     if (pipeline_id is None) == (pipeline_yaml is None):
         _fail("give a published pipeline's id or --pipeline-yaml FILE (one of the two)")
     ws = _workspace(workspace)
@@ -126,10 +130,17 @@ def pipeline_submit(
         from trainforge.core import Experiment
         from trainforge.pipeline.core import Pipeline
 
-        try:
-            pipeline = Pipeline.load_yaml(ws, str(pipeline_yaml))
-        except ValueError as exc:
-            _fail(str(exc))
+        if pipeline_yaml.suffix == ".py":
+            from trainforge.cli.common import defined_in
+
+            pipeline = defined_in(pipeline_yaml, "pipeline", "Pipeline")
+            if not isinstance(pipeline, Pipeline):
+                _fail(f"{pipeline_yaml}: pipeline is a {type(pipeline).__name__}, not a Pipeline")
+        else:
+            try:
+                pipeline = Pipeline.load_yaml(ws, str(pipeline_yaml))
+            except ValueError as exc:
+                _fail(str(exc))
         run = Experiment(ws, experiment).submit(pipeline, pipeline_parameters=values)
     else:
         assert pipeline_id is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import runpy
 from pathlib import Path
 from typing import Annotated
 
@@ -67,10 +66,9 @@ def sweep_submit(
         _fail(f"{spec}: no such file")
     name = experiment
     if spec.suffix == ".py":
-        found = runpy.run_path(str(spec), run_name="__trainforge_sweep__").get("hd_config")
-        if found is None:
-            _fail(f"{spec}: define the HyperDriveConfig to submit as a variable named hd_config")
-        config = found
+        from trainforge.cli.common import defined_in
+
+        config = defined_in(spec, "hd_config", "HyperDriveConfig")
     else:
         try:
             parsed, config = load(spec)
