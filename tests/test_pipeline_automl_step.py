@@ -446,6 +446,91 @@ def test_an_automlstep_trains_on_the_output_of_the_step_before_it(
         Experiment(ws, "automl-up").submit(wrong)
 
 
+SPLIT = """
+import argparse, os
+from sklearn.datasets import load_iris
+parser = argparse.ArgumentParser()
+parser.add_argument("--train_path")
+parser.add_argument("--valid_path")
+args = parser.parse_args()
+frame = load_iris(as_frame=True).frame
+names = dict(enumerate(load_iris().target_names))
+frame = frame.assign(species=frame.pop("target").map(names))
+for path, part in ((args.train_path, frame.iloc[::2]), (args.valid_path, frame.iloc[1::2])):
+    os.makedirs(path, exist_ok=True)
+    part.to_csv(os.path.join(path, "part.csv"), index=False)
+"""
+
+
+def test_an_automlstep_validates_on_another_steps_output(ws: Workspace, tmp_path: Path) -> None:
+    datastore = ws.get_default_datastore()
+    train_path = OutputFileDatasetConfig(
+        name="train_path", destination=(datastore, "outputdataset/{run-id}/train")
+    )
+    valid_path = OutputFileDatasetConfig(
+        name="valid_path", destination=(datastore, "outputdataset/{run-id}/valid")
+    )
+    split_step = PythonScriptStep(
+        name="split",
+        script_name="split.py",
+        compute_target="local",
+        arguments=["--train_path", train_path, "--valid_path", valid_path],
+        source_directory=write(tmp_path / "split", "split.py", SPLIT),
+    )
+    automl_config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=train_path.read_delimited_files(),
+        validation_data=valid_path.read_delimited_files(),
+        label_column_name="species",
+        compute_target="local",
+        iterations=2,
+        max_concurrent_iterations=2,
+        allowed_models=["LogisticRegression", "KNN"],
+    )
+    train_step = AutoMLStep(name="automl_validated", automl_config=automl_config)
+    run = Experiment(ws, "automl-validation").submit(Pipeline(ws, [split_step, train_step]))
+    assert run.wait_for_completion(show_output=False) == "Completed"
+    (step_run,) = run.find_step_run("automl_validated")
+    children = list(AutoMLStepRun(step_run=step_run).get_children())
+    assert len(children) == 2
+    for child in children:
+        log = "".join(child.get_details_with_logs()["logFiles"].values())
+        assert "Validation: validation_data" in log  # the other step's rows, not a split
+
+    # A validation output without the label column: the step cannot start, the field named.
+    nolabel = OutputFileDatasetConfig(name="nolabel")
+    drop_step = PythonScriptStep(
+        name="drop_label",
+        script_name="drop.py",
+        compute_target="local",
+        arguments=["--out", nolabel],
+        source_directory=write(
+            tmp_path / "drop",
+            "drop.py",
+            "import argparse, os\np = argparse.ArgumentParser(); p.add_argument('--out')\n"
+            "a = p.parse_args(); os.makedirs(a.out, exist_ok=True)\n"
+            "open(os.path.join(a.out, 'x.csv'), 'w').write('a,b\\n1,2\\n')\n",
+        ),
+    )
+    bad_config = AutoMLConfig(
+        task="classification",
+        training_data=train_path.read_delimited_files(),
+        validation_data=nolabel.read_delimited_files(),
+        label_column_name="species",
+        compute_target="local",
+        iterations=2,
+    )
+    failed = Experiment(ws, "automl-validation").submit(
+        Pipeline(
+            ws, [split_step, drop_step, AutoMLStep(name="bad_valid", automl_config=bad_config)]
+        )
+    )
+    assert failed.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
+    error = failed.get_details()["error"]["error"]["message"]
+    assert "validation_data: 'species' is not a column" in error
+
+
 def test_canceling_the_pipeline_stops_the_automl_run_and_its_iterations(ws: Workspace) -> None:
     step = AutoMLStep(name="automl", automl_config=iris_config(iris(), iterations=50))
     run = Pipeline(ws, [step]).submit("automl-cancel")
@@ -478,7 +563,7 @@ def test_an_automlstep_refuses_what_it_cannot_run(ws: Workspace) -> None:
     local = AutoMLConfig(task="classification", training_data=iris(), label_column_name="species")
     with pytest.raises(ConfigException, match="'compute_target' specified: None"):
         AutoMLStep(name="a", automl_config=local)
-    # Another step's output as validation data: not yet (refused, naming it).
+    # Another step's output as validation data outside a pipeline: refused, naming it.
     upstream = OutputFileDatasetConfig(name="prepped").read_delimited_files()
     validating = AutoMLConfig(
         task="classification",
@@ -487,8 +572,8 @@ def test_an_automlstep_refuses_what_it_cannot_run(ws: Workspace) -> None:
         label_column_name="species",
         compute_target="local",
     )
-    with pytest.raises(ConfigException, match="'validation_data' specified: another step's"):
-        Pipeline(ws, [AutoMLStep(name="v", automl_config=validating)]).validate()
+    with pytest.raises(ConfigException, match="'validation_data' specified: another pipeline"):
+        Experiment(ws, "automl-v").submit(validating)
     plain = PipelineData("plain")
     with_file = PipelineData("m", training_output=TrainingOutput("Model", model_file="x.pb"))
     step = AutoMLStep(name="a", automl_config=config, outputs=[plain, with_file])

@@ -40,6 +40,8 @@ class AutoMLSettings(BaseModel):
     columns: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
     label_column_name: str | None = Field(default=None, max_length=255)
     training_input: str | None = Field(default=None, max_length=255)
+    # Its validation data, when that is an upstream output too (read by each iteration).
+    validation_input: str | None = Field(default=None, max_length=255)
     iterations: int = Field(default=100, ge=1, le=MAX_ITERATIONS)
     max_concurrent_iterations: int = Field(default=1, ge=1, le=limits.INT32_MAX)
     experiment_timeout_minutes: float | None = Field(

@@ -18,7 +18,7 @@ from trainforge.data.output_dataset_config import (
 from trainforge.pipeline.core.builder import BuildContext, PipelineStep
 from trainforge.pipeline.core.run import StepRun, StepRunOutput
 from trainforge.schemas.pipelines import StepOutput, StepSpec, TrainingOutputSpec
-from trainforge.train.automl._driver import TRAINING_INPUT
+from trainforge.train.automl._driver import TRAINING_INPUT, VALIDATION_INPUT
 from trainforge.train.automl.automlconfig import AutoMLConfig
 from trainforge.train.automl.exceptions import ConfigException
 from trainforge.train.automl.run import DRIVER, AutoMLRun, prepare_automl
@@ -31,14 +31,15 @@ def _safe(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
-def _training_input(data: Any) -> Any:
-    """Another step's output as the step's dataset input ``training_data`` (a table, read
-    directly), which every iteration reads (``run.input_datasets['training_data']``)."""
+def _step_input(data: Any, name: str) -> Any:
+    """Another step's output as the step's dataset input ``name`` (``training_data`` or
+    ``validation_data``: a table, read directly), which every iteration reads
+    (``run.input_datasets[name]``)."""
     if isinstance(data, OutputDatasetInput):
         data = data.output
     if isinstance(data, OutputTabularDatasetConfig):
-        return data.as_input(TRAINING_INPUT)
-    return data.as_named_input(TRAINING_INPUT)
+        return data.as_input(name)
+    return data.as_named_input(name)
 
 
 class AutoMLStep(PipelineStep):
@@ -62,7 +63,9 @@ class AutoMLStep(PipelineStep):
     a table (``prepped.read_delimited_files()``, ``PipelineData.as_dataset()
     .parse_delimited_files()``) is the step's input ``training_data`` instead: the control
     plane reads its shape and guardrails when the step starts, each iteration reads it as
-    its dataset input, and reuse follows the upstream step's output.
+    its dataset input, and reuse follows the upstream step's output. ``validation_data``
+    may be another step's output the same way (the input ``validation_data``; its label
+    column is checked when the step starts).
     """
 
     KIND = "AutoMLStep"
@@ -103,9 +106,14 @@ class AutoMLStep(PipelineStep):
             log.warning("hash_paths is deprecated: the AutoML step's data and settings are hashed")
         if script_repl_params:
             log.warning("script_repl_params: an AutoMLStep without a data_script replaces nothing")
-        extra = []
-        if is_step_output_table(automl_config.training_data):
-            extra.append(_training_input(automl_config.training_data))
+        extra = [
+            _step_input(data, name)
+            for data, name in (
+                (automl_config.training_data, TRAINING_INPUT),
+                (automl_config.validation_data, VALIDATION_INPUT),
+            )
+            if is_step_output_table(data)
+        ]
         super().__init__(name, [*(inputs or []), *extra], outputs, None, allow_reuse, version)
         self._automl_config = automl_config
         self._enable_default_model_output = bool(enable_default_model_output)

@@ -422,8 +422,37 @@ def _start_search(
     settings = spec.automl
     if settings.rows is None:  # another step's output: read now that it is there
         settings = _read_training_data(step, spec, settings, definition)
+    if settings.validation_input is not None:
+        _check_validation_data(step, spec, settings, definition)
     search = AutoMLCreate(**settings.model_dump(), **common)
     return automl.create(*where, search, parent_run_id=step.parent.id, run_type=STEP_RUN_TYPE)
+
+
+def _upstream_table(
+    step: _Pass, spec: StepSpec, definition: RunDefinition, argument: str, input_name: str | None
+) -> Any:
+    """An AutoMLStep's dataset input ``input_name`` (another step's output), read as a
+    table now that it is there."""
+    wanted = definition.datasets.get(input_name or "")
+    if wanted is None:
+        raise BadRequest(f"{argument}: step {spec.name!r} has no input {input_name!r}")
+    files, filesystems = dataset_files.resolve(
+        wanted.definition, lambda name: datastores.access(step.db, step.ws, name, step.vault)
+    )
+    return dataset_files.read_table(wanted.definition, files, filesystems)
+
+
+def _check_validation_data(
+    step: _Pass, spec: StepSpec, settings: AutoMLSettings, definition: RunDefinition
+) -> None:
+    """Validation data from another step has the label column (else the step cannot start)."""
+    frame = _upstream_table(step, spec, definition, "validation_data", settings.validation_input)
+    label = settings.label_column_name or ""
+    if label not in frame.columns:
+        raise BadRequest(
+            f"validation_data: {label!r} is not a column of step {spec.name!r}'s input "
+            f"validation_data; its columns: {', '.join(map(str, frame.columns))}"
+        )
 
 
 def _read_training_data(
@@ -432,15 +461,7 @@ def _read_training_data(
     """An AutoMLStep on another step's output: the output read when the step starts, for
     what ``experiment.submit`` reads of a DataFrame (the data's shape and guardrails, its
     label checked). A refusal names the field; the step then cannot start."""
-    wanted = definition.datasets.get(settings.training_input or "")
-    if wanted is None:
-        raise BadRequest(
-            f"training_data: step {spec.name!r} has no input {settings.training_input!r}"
-        )
-    files, filesystems = dataset_files.resolve(
-        wanted.definition, lambda name: datastores.access(step.db, step.ws, name, step.vault)
-    )
-    frame = dataset_files.read_table(wanted.definition, files, filesystems)
+    frame = _upstream_table(step, spec, definition, "training_data", settings.training_input)
     try:
         shape = data_settings(frame, settings.label_column_name or "", settings.task)
     except DataProblem as problem:

@@ -5,8 +5,8 @@ SDK's metrics, save the fitted pipeline as ``outputs/model.pkl``.
 Arguments: ``--iteration i --learner <FLAML learner> --config <JSON> --estimator
 <module.Class> --params <JSON>`` (the class and parameters FLAML derives from the config); the settings and
 data come from the snapshot (``automl_settings.json``, ``training_data.pkl``,
-``validation_data.pkl``), or, in an AutoMLStep reading another step's output, from the
-run's dataset input ``training_data``.
+``validation_data.pkl``), or, in an AutoMLStep reading other steps' outputs, from the
+run's dataset inputs ``training_data`` and ``validation_data``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 SETTINGS = "automl_settings.json"
 TRAINING = "training_data.pkl"
 VALIDATION = "validation_data.pkl"
-# In an AutoMLStep on another step's output: the dataset input the data comes from.
+# In an AutoMLStep on other steps' outputs: the dataset inputs the data comes from.
 TRAINING_INPUT = "training_data"
+VALIDATION_INPUT = "validation_data"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> None:
         training = pd.read_pickle(here / TRAINING)
     else:  # an upstream step's output, this run's dataset input
         training = run.input_datasets[TRAINING_INPUT].to_pandas_dataframe()
-    validation = pd.read_pickle(here / VALIDATION) if (here / VALIDATION).exists() else None
+    validation = None
+    if (here / VALIDATION).exists():
+        validation = pd.read_pickle(here / VALIDATION)
+    elif VALIDATION_INPUT in run.input_datasets:
+        validation = run.input_datasets[VALIDATION_INPUT].to_pandas_dataframe()
     config = json.loads(args.config)
     print(f"Iteration {args.iteration}: {args.learner} {json.dumps(config)}", flush=True)
     result = run_iteration(settings, args.estimator, json.loads(args.params), training, validation)

@@ -58,12 +58,8 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
 
     label = config.label_column_name
     assert label is not None
-    if is_step_output_table(config.validation_data):
-        raise ConfigException(
-            "Invalid argument(s) 'validation_data' specified: another step's output. "
-            "Supported value(s): a pandas DataFrame or TabularDataset (or validation_size)."
-        )
     upstream = is_step_output_table(config.training_data)
+    upstream_validation = is_step_output_table(config.validation_data)
     training = None if upstream else _frame(config.training_data)
     # Another step's output: its shape and guardrails are read when the step starts.
     shape: dict[str, Any] = {"rows": None, "columns": None, "guardrails": []}
@@ -75,7 +71,11 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
                 f"Invalid argument(s) '{problem.argument}' specified: {problem.value}. "
                 f"Supported value(s): {problem.supported}."
             ) from None
-    validation = _frame(config.validation_data) if config.validation_data is not None else None
+    validation = (
+        _frame(config.validation_data)
+        if config.validation_data is not None and not upstream_validation
+        else None
+    )
     target = config.compute_target
     target_name = getattr(target, "name", target) or "local"
     shutil.copyfile(_driver.__file__, folder / DRIVER)
@@ -109,6 +109,7 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         columns=shape["columns"],
         label_column_name=label,
         training_input=_driver.TRAINING_INPUT if upstream else None,
+        validation_input=_driver.VALIDATION_INPUT if upstream_validation else None,
         iterations=config.iterations,
         max_concurrent_iterations=config.max_concurrent_iterations,
         experiment_timeout_minutes=config.experiment_timeout_minutes,
@@ -137,12 +138,13 @@ def submit(
     from trainforge.data.output_dataset_config import is_step_output_table
     from trainforge.schemas.automl import AutoMLCreate
 
-    if is_step_output_table(config.training_data):
-        raise ConfigException(
-            "Invalid argument(s) 'training_data' specified: another pipeline step's output. "
-            "Supported value(s): a pandas DataFrame or TabularDataset (another step's output "
-            "is read by an AutoMLStep in that pipeline)."
-        )
+    for argument in ("training_data", "validation_data"):
+        if is_step_output_table(getattr(config, argument)):
+            raise ConfigException(
+                f"Invalid argument(s) '{argument}' specified: another pipeline step's output. "
+                "Supported value(s): a pandas DataFrame or TabularDataset (another step's "
+                "output is read by an AutoMLStep in that pipeline)."
+            )
     with tempfile.TemporaryDirectory(prefix="automl-") as folder:
         settings, target_name = prepare_automl(config, Path(folder))
         run_config = RunConfiguration()
