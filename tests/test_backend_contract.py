@@ -268,3 +268,62 @@ def test_the_nodes_of_a_job_share_its_working_folder(
     logs = run.get_details_with_logs()["logFiles"]
     assert "worker 1 saw" in logs["azureml-logs/70_driver_log_worker_1.txt"]
     assert "outputs/MNIST/complete.txt" in run.get_file_names()
+
+
+PRODUCE = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--out")
+args = parser.parse_args()
+os.makedirs(args.out, exist_ok=True)
+with open(os.path.join(args.out, "numbers.txt"), "w") as f:
+    f.write("1 2 3")
+"""
+
+CONSUME = """
+import argparse, os
+from trainforge.core import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--data")
+args = parser.parse_args()
+with open(os.path.join(args.data, "numbers.txt")) as f:
+    total = sum(int(x) for x in f.read().split())
+Run.get_context().log("total", total)
+"""
+
+
+def test_a_pipelines_steps_run_on_the_cluster_and_pass_their_data(
+    clusters, backend, ws, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from trainforge.core import Experiment
+    from trainforge.pipeline.core import Pipeline, PipelineData
+    from trainforge.pipeline.steps import PythonScriptStep
+
+    cluster = clusters(max_nodes=2, idle=60)
+    folder = tmp_path / "steps"
+    folder.mkdir()
+    (folder / "produce.py").write_text(textwrap.dedent(PRODUCE))
+    (folder / "consume.py").write_text(textwrap.dedent(CONSUME))
+    numbers = PipelineData("numbers", datastore=ws.get_default_datastore())
+    produce = PythonScriptStep(
+        name="produce",
+        script_name="produce.py",
+        arguments=["--out", numbers],
+        outputs=[numbers],
+        compute_target=cluster,
+        source_directory=str(folder),
+    )
+    consume = PythonScriptStep(
+        name="consume",
+        script_name="consume.py",
+        arguments=["--data", numbers],
+        inputs=[numbers],
+        compute_target=cluster,
+        source_directory=str(folder),
+    )
+    run = Experiment(ws, f"pipeline-{backend}").submit(Pipeline(ws, [consume, produce]))
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Completed"
+    steps = {step.name: step for step in run.get_steps()}
+    assert steps["consume"].get_metrics()["total"] == 6
+    for step in steps.values():
+        assert step.get_details()["target"] == cluster.name
