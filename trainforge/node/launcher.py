@@ -55,6 +55,7 @@ from trainforge.node.settings import NodeSettings
 from trainforge.node.shipping import FolderSync, LogShipper
 from trainforge.node.work_root import datastore_cache, snapshot_cache, without_home, work_root
 from trainforge.schemas.backend import LaunchRequest
+from trainforge.schemas.compute import MAX_REPORT_LOG_BYTES, AssignmentReport, LogChunk
 from trainforge.schemas.gang import TaskEndpoint
 from trainforge.schemas.runs import RunDefinition, RunInfo
 from trainforge.schemas.server_state import ADDRESS_FILE, read_state, write_address
@@ -183,11 +184,19 @@ class Launcher:
 
     # -- reporting ----------------------------------------------------------------------
     def report(
-        self, state: str, exit_code: int | None = None, error: dict[str, Any] | None = None
+        self,
+        state: str,
+        exit_code: int | None = None,
+        error: dict[str, Any] | None = None,
+        logs: list[LogChunk] | None = None,
     ) -> None:
         """Report this node's part of the run; the control plane settles the run's state."""
-        body: dict[str, Any] = {"state": state, "exit_code": exit_code, "error": error}
-        self.runs.report_assignment(self.run_id, self.assignment_id, body)
+        body = AssignmentReport.model_validate(
+            {"state": state, "exit_code": exit_code, "error": error, "logs": logs or []}
+        )
+        self.runs.report_assignment(
+            self.run_id, self.assignment_id, body.model_dump(mode="json", exclude_defaults=True)
+        )
 
     def note(self, line: str) -> None:
         """A line of the launcher's own in the first driver log (e.g. that Docker is not used);
@@ -638,17 +647,22 @@ class Launcher:
                 self.data.upload_outputs()
             except Exception as exc:  # the run's own result still counts; say what was lost
                 self.prep_note(f"Uploading as_upload data failed: {exc}")
-        self.logs.ship()
+        # The logs' last bytes go with the end's report, one request, when they are few.
+        tails = self.logs.unshipped(MAX_REPORT_LOG_BYTES)
+        if tails is None:
+            self.logs.ship()
+            tails = []
         if reason == "canceled":
-            self.report("canceled")
+            self.report("canceled", logs=tails)
         elif reason is not None:
-            self.report("failed", error={"code": "UserError", "message": reason})
+            self.report("failed", error={"code": "UserError", "message": reason}, logs=tails)
         elif failed is not None:
             code = self.processes[failed].returncode
             error = self.layout.job_error(code, self.error(failed, code))
-            self.report("failed", exit_code=code, error=error)
+            self.report("failed", exit_code=code, error=error, logs=tails)
         else:
-            self.report("succeeded", exit_code=0)
+            self.report("succeeded", exit_code=0, logs=tails)
+        self.logs.shipped(tails)
         return 0
 
     def error(self, index: int, return_code: int) -> dict[str, Any]:

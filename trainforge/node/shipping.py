@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from pathlib import Path
 
 from trainforge.client.api.files import FilesApi
 from trainforge.client.http import ApiError
+from trainforge.schemas.compute import LogChunk
 
 log = logging.getLogger("trainforge.launcher")
 MAX_APPEND = 4 * 2**20
@@ -43,6 +45,37 @@ class LogShipper:
     def ship(self) -> None:
         for local, name in self._files.items():
             self._ship_one(local, name)
+
+    def unshipped(self, limit: int) -> list[LogChunk] | None:
+        """What each log gained since it was last shipped, as chunks a report can carry;
+        None when that is more than ``limit`` bytes (then ``ship`` them). ``shipped``
+        records them once the report went through."""
+        chunks = []
+        total = 0
+        for local, name in self._files.items():
+            try:
+                size = local.stat().st_size
+            except FileNotFoundError:
+                continue
+            offset = self._offsets[local]
+            if size == offset and (size > 0 or local in self._created):
+                continue
+            total += size - offset
+            if total > limit:
+                return None
+            with open(local, "rb") as f:
+                f.seek(offset)
+                data = f.read(size - offset)
+            # The field takes base64 (its JSON form) and holds the bytes.
+            chunks.append(LogChunk(name=name, offset=offset, data=base64.b64encode(data)))
+        return chunks
+
+    def shipped(self, chunks: list[LogChunk]) -> None:
+        by_name = {name: local for local, name in self._files.items()}
+        for chunk in chunks:
+            local = by_name[chunk.name]
+            self._created.add(local)
+            self._offsets[local] = chunk.offset + len(chunk.data)
 
     def _ship_one(self, local: Path, name: str) -> None:
         try:

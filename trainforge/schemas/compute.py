@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Base64Bytes,
+    BaseModel,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from trainforge.schemas import limits
@@ -228,9 +235,30 @@ class HeartbeatReply(BaseModel):
     acknowledged: bool = False
 
 
+# What a launcher's last report may carry of its logs; more is shipped before it.
+MAX_REPORT_LOG_BYTES = 256 * 1024
+
+
+class LogChunk(BaseModel):
+    """Bytes a log of the run gained at ``offset`` since it was last shipped."""
+
+    name: str = Field(min_length=1, max_length=1024)
+    offset: int = Field(ge=0, le=limits.INT64_MAX)
+    data: Base64Bytes
+
+
 class AssignmentReport(BaseModel):
-    """A launcher's word on its part of a run attempt."""
+    """A launcher's word on its part of a run attempt. Its last report carries what its
+    logs gained since they were last shipped (``logs``), written before the run ends, so
+    a small run's end is one request and a log's follower sees it whole."""
 
     state: AssignmentOutcome
     exit_code: limits.Int32 | None = None
     error: dict[str, object] | None = None
+    logs: list[LogChunk] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _logs_fit(self) -> AssignmentReport:
+        if sum(len(chunk.data) for chunk in self.logs) > MAX_REPORT_LOG_BYTES:
+            raise ValueError(f"logs: at most {MAX_REPORT_LOG_BYTES} bytes in a report")
+        return self

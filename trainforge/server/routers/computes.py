@@ -20,9 +20,11 @@ from trainforge.schemas.compute import (
     VmSize,
 )
 from trainforge.schemas.limits import Count
+from trainforge.schemas.runs import RunStatus
 from trainforge.server.errors import Conflict, NotFound
 from trainforge.server.plane import ControlPlane
 from trainforge.server.routers.deps import IdempotencyKey, plane
+from trainforge.server.routers.files import append_log
 from trainforge.server.services import allocation, heartbeats, request_keys
 from trainforge.server.store import models
 from trainforge.server.store.database import hold
@@ -131,6 +133,12 @@ def report_assignment(
             raise Conflict(
                 f"Assignment {assignment_id} belongs to attempt {assignment.attempt}; the run is on attempt {run.attempt}"
             )
+        if body.logs and not RunStatus(run.status).is_terminal:
+            # Before the run's end is committed: whoever sees it ended sees its logs whole.
+            # (A retried report finds the run ended: its first try wrote them.)
+            store = cp.run_files(ws, run_id, run.attempt).of_attempt(assignment.attempt)
+            for chunk in body.logs:
+                append_log(store, chunk.name, chunk.offset, chunk.data, cp.settings.max_file_bytes)
         allocation.report(db, run, assignment, body)
     if body.state is not AssignmentOutcome.RUNNING:
         cp.scheduler.wake()  # the node is free: its next run can start now

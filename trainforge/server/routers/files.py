@@ -129,6 +129,20 @@ async def put_file(
     return await receive(request, files.files, name, cp.settings.max_file_bytes)
 
 
+def append_log(store: ArtifactStore, name: str, offset: int, data: bytes, limit: int) -> int:
+    """Write ``data`` at ``offset`` of the log ``name`` (the same bytes again are harmless);
+    its size after. Shared by a log append and a launcher's last report, which carries
+    what its logs gained since they were last shipped."""
+    if offset + len(data) > limit:
+        raise _too_large(limit)
+    try:
+        return _checked(name, lambda: store.append(name, offset, data))
+    except ValueError as exc:
+        raise Conflict(
+            f"offset {offset} is beyond the end of {name} ({exc.args[0]} bytes)"
+        ) from exc
+
+
 @router.post("/runs/{run_id}/files/{name:path}", response_model=FileInfo)
 async def append_file(
     ws: str,
@@ -144,14 +158,9 @@ async def append_file(
     files = await run_in_threadpool(_writable, cp, ws, run_id, attempt, f"logs ({name})")
     store = files.of_attempt(attempt or files.attempt)
     data = await request.body()
-    if offset + len(data) > cp.settings.max_file_bytes:
-        raise _too_large(cp.settings.max_file_bytes)
-    try:
-        size = await run_in_threadpool(_checked, name, lambda: store.append(name, offset, data))
-    except ValueError as exc:
-        raise Conflict(
-            f"offset {offset} is beyond the end of {name} ({exc.args[0]} bytes)"
-        ) from exc
+    size = await run_in_threadpool(
+        append_log, store, name, offset, data, cp.settings.max_file_bytes
+    )
     cp.events.notify([await run_in_threadpool(cp.run_key, ws, run_id)])  # wake log followers
     return FileInfo(name=name, size=size)
 
