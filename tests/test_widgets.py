@@ -618,6 +618,8 @@ def test_widget_data_of_a_pipeline_run_shows_its_graph_steps_and_reuse(
     assert graph["module_nodes"]["prep"]["reused_run_id"] == earlier["prep"]
     assert graph["module_nodes"]["train"]["status"] == "Completed"
 
+    # A widget of many runs: it refreshes as a sweep's does (20 s, backing off to 60 s).
+    assert details._data.multirun
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         details.show()
@@ -747,6 +749,9 @@ def test_widget_data_of_an_automl_run_shows_iterations_and_the_best_so_far(
     assert chart["best_so_far"] == pytest.approx([r["best"] for r in rows])
     assert set(chart["series"]) >= {"accuracy", "AUC_weighted"}  # every metric, to pick
     assert data["graph"] == {}
+    # The AutoML run's own log: what the control plane decided, iteration by iteration.
+    assert data["run_properties"]["selected_log"] == "azureml-logs/automl.txt"
+    assert "AutoML run completed" in data["run_logs"]
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -789,6 +794,8 @@ def test_an_automl_widget_in_a_jupyter_kernel_shows_the_iterations_and_metric_ch
     assert any("Primary metric" in h for h in sections)
     images = [s for s in states if s["model_name"] == "ImageModel" and s.get("buffers")]
     assert len(images) >= 1  # the primary metric over iterations
+    log = next(h for h in html if "trainforge-log" in h)
+    assert "AutoML run completed" in log
 
 
 @lab_test

@@ -21,6 +21,7 @@ import ipywidgets as widgets
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from trainforge.widgets._data import WidgetData
 
@@ -204,6 +205,7 @@ def automl_chart(
     axes = figure.add_subplot()
     axes.plot(iterations, values, marker="o", markersize=3, linestyle="none", label=metric)
     axes.plot(iterations, best, drawstyle="steps-post", label="best so far")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(metric, fontsize=10)
     axes.set_xlabel("iteration", fontsize=8)
     axes.tick_params(labelsize=7)
