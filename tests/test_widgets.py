@@ -558,7 +558,9 @@ def _pipeline_code(experiment: Experiment, project: Path, linger: float) -> str:
     """The sample notebook's cell that builds and submits the pipeline (``pipeline_run``)."""
     for name, code in (("prep", PREP), ("train", TRAIN_STEP)):
         (project / name).mkdir(exist_ok=True)
-        (project / name / f"{name}.py").write_text(textwrap.dedent(code))
+        # A step of this test's own: reused from this test's runs, never another test's.
+        mark = f"# {experiment.name}\n"
+        (project / name / f"{name}.py").write_text(textwrap.dedent(code) + mark)
     return f"""\
         from trainforge.core import Datastore, Experiment, Workspace
         from trainforge.pipeline.core import Pipeline, PipelineData
