@@ -63,6 +63,7 @@ def test_a_finished_run_continues_as_a_new_run_that_goes_on_from_its_search(
     experiment: Experiment, iris: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
     automl_run = experiment.submit(_config(iris, iterations=3))
+    assert isinstance(automl_run, AutoMLRun)
     assert automl_run.wait_for_completion()["status"] == "Completed"
     before = _seen(automl_run)
 
@@ -115,12 +116,18 @@ def test_a_finished_run_continues_as_a_new_run_that_goes_on_from_its_search(
     last.wait_for_completion()
     assert [c.id for c in last.get_children()] == [f"{last.id}_5"]
     assert last.get_properties()[CONTINUED] == more.id
+    # The 2019 SDK's X and y as the new training data.
+    xy = last.continue_experiment(X=iris.drop(columns=["species"]), y=iris["species"], iterations=1)
+    xy.wait_for_completion()
+    assert [c.id for c in xy.get_children()] == [f"{xy.id}_6"]
+    assert next(iter(xy.get_children())).get_status() == "Completed"
 
 
 def test_continuing_is_refused_while_the_run_goes_on_and_for_bad_arguments(
     experiment: Experiment, iris: pd.DataFrame
 ) -> None:
     automl_run = experiment.submit(_config(iris, iterations=50))
+    assert isinstance(automl_run, AutoMLRun)
     try:
         with pytest.raises(UserErrorException, match="continue it once it has ended"):
             automl_run.continue_experiment(iterations=2)

@@ -47,6 +47,18 @@ def _frame(data: Any) -> Any:
     return data.to_pandas_dataframe() if hasattr(data, "to_pandas_dataframe") else data
 
 
+def xy_frame(X: Any, y: Any, label: str | None) -> tuple[Any, str]:
+    """The 2019 SDK's X/y as one frame with the label (``label``, else ``y``) as its last
+    column, and the label's name."""
+    import pandas as pd
+
+    frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    frame.columns = [str(c) for c in frame.columns]
+    name = label or "y"
+    frame[name] = list(y.values.ravel() if hasattr(y, "values") else y)
+    return frame, name
+
+
 def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, str]:
     """Write what an AutoML run's iterations read into ``folder`` (the iteration script,
     ``automl_settings.json``, the training and validation data) and check the data; the
@@ -290,7 +302,6 @@ class AutoMLRun(Run):
         from trainforge.automl.guardrails import DataProblem, data_settings
         from trainforge.client.api.snapshots import SnapshotsApi
         from trainforge.core.run import upload_snapshot
-        from trainforge.train.automl.automlconfig import AutoMLConfig
 
         snapshot_id = self.get_details().get("properties", {}).get("ContentSnapshotId")
         if not snapshot_id:
@@ -309,9 +320,9 @@ class AutoMLRun(Run):
                         "Invalid argument(s) 'y' specified: None. Supported value(s): the "
                         "labels of X."
                     )
-                training_data, _ = AutoMLConfig._from_xy(X, y, label)
+                training_data, _ = xy_frame(X, y, label)
             if validation_data is None and X_valid is not None:
-                validation_data, _ = AutoMLConfig._from_xy(X_valid, y_valid, label)
+                validation_data, _ = xy_frame(X_valid, y_valid, label)
             if training_data is None:
                 raise ConfigException(
                     "Invalid argument(s) 'validation_data' specified: new validation data "
