@@ -373,11 +373,13 @@ def _colours(png: Path) -> int:
 
 
 @contextlib.contextmanager
-def _lab_notebook(notebook: Any, root: Path) -> Iterator[tuple[Any, Any, Any]]:
+def _lab_notebook(
+    notebook: Any, root: Path, while_running: Any = None
+) -> Iterator[tuple[Any, Any, Any]]:
     """``notebook`` opened in JupyterLab in headless Chromium with all its cells started;
     yields (the page, the widget once it shows its run Completed, Playwright's ``expect``).
-    Live: the widget's first view shows the run going on, its refreshes bring the end. No
-    console error may name the widgets."""
+    Live: the widget's first view shows the run going on (``while_running(widget, expect)``
+    checks it), its refreshes bring the end. No console error may name the widgets."""
     sync_api = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
     nbformat = pytest.importorskip("nbformat")
@@ -410,6 +412,8 @@ def _lab_notebook(notebook: Any, root: Path) -> Iterator[tuple[Any, Any, Any]]:
                 page.screenshot(path=str(artifact("widget-jupyterlab-failed.png")))
                 raise
             widget = page.locator(".trainforge-run-details")
+            if while_running is not None:
+                while_running(widget, sync_api.expect)
             status = widget.locator(".trainforge-status")
             sync_api.expect(status).to_have_text("Completed", timeout=120_000)
             yield page, widget, sync_api.expect
@@ -671,7 +675,14 @@ def test_a_pipeline_widget_renders_live_in_jupyterlab(
     first = _submit_pipeline(experiment, project)
     assert first.wait_for_completion() == "Completed"
     notebook = _pipeline_notebook(experiment, project)
-    with _lab_notebook(notebook, tmp_path / "lab") as (page, widget, expect):
+
+    def train_runs(widget: Any, expect: Any) -> None:
+        # Live: the graph shows train running (it lingers) after prep was reused.
+        running = widget.locator("g.trainforge-step[data-step='train'][data-status='Running']")
+        expect(running).to_have_count(1, timeout=60_000)
+        expect(widget.locator("g[data-step='prep'][data-reused='true']")).to_have_count(1)
+
+    with _lab_notebook(notebook, tmp_path / "lab", train_runs) as (page, widget, expect):
         graph = widget.locator("svg.trainforge-pipeline-graph")
         expect(graph).to_be_visible()
         steps = graph.locator("g.trainforge-step")
