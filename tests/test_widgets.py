@@ -809,6 +809,11 @@ def test_an_automl_widget_in_a_jupyter_kernel_shows_the_iterations_and_metric_ch
     assert len(images) >= 1  # the primary metric over iterations
     log = next(h for h in html if "trainforge-log" in h)
     assert "AutoML run completed" in log
+    # The chart's metric selector: the primary metric first, then every other one logged.
+    selectors = [s["state"] for s in states if s["model_name"] == "DropdownModel"]
+    metric = next(s for s in selectors if s.get("description") == "Metric")
+    assert metric["_options_labels"][0] == "accuracy" and metric["index"] == 0
+    assert {"log_loss", "AUC_weighted"} <= set(metric["_options_labels"])
 
 
 @lab_test
@@ -822,6 +827,13 @@ def test_an_automl_widget_renders_in_jupyterlab(
         expect(table.locator("tbody tr").filter(has_text="Completed")).to_have_count(3)
         expect(table.locator("tbody tr").filter(has_text="\u2605")).to_have_count(1)
         expect(widget.get_by_text("Primary metric")).to_be_visible()
+        chart = widget.locator("img")
+        expect(chart).to_have_count(1)
+        primary = chart.get_attribute("src")
+        # Another metric from the selector: the chart is drawn again for it.
+        selector = widget.locator(".widget-dropdown").filter(has_text="Metric").locator("select")
+        selector.select_option("log_loss")
+        expect(chart).not_to_have_attribute("src", primary or "")
         drawn = page.evaluate(
             "() => [...document.querySelectorAll('.trainforge-run-details img')]"
             ".map(i => i.complete && i.naturalWidth > 0)"

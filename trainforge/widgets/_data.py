@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from trainforge.automl.names import goal
 from trainforge.client.api import HasWorkspace, api
 from trainforge.client.api.automl import AutoMLApi
 from trainforge.client.api.files import FilesApi
@@ -514,6 +515,35 @@ class WidgetData:
             }
         )
         return result
+
+    @property
+    def automl_metric_names(self) -> list[str]:
+        """The metrics the AutoML chart can show: the primary metric first, then every other
+        number the iterations logged."""
+        if self.automl is None:
+            return []
+        primary = self.automl.primary_metric
+        logged = sorted(set(self.children_metric_series["series"]) - {primary})
+        return [primary, *logged]
+
+    def automl_metric(self, name: str) -> tuple[list[int], list[float], list[float]]:
+        """(iterations, value, best so far) of metric ``name`` over the AutoML run's
+        iterations (the last value each logged), for the chart's metric selector."""
+        if self.automl is not None and name == self.automl.primary_metric:
+            series = self.automl_metric_series
+            return series["iterations"], series["values"], series["best_so_far"]
+        found = {
+            item["run_id"]: item["data"][-1]
+            for item in self.children_metric_series["series"].get(name, [])
+            if item["data"] and item["data"][-1] is not None
+        }
+        points = [
+            (r["iteration"], found[r["run_id"]])
+            for r in self.iteration_rows
+            if r["run_id"] in found
+        ]
+        values = [float(v) for _, v in points]
+        return [i for i, _ in points], values, _best(values, goal(name) == "maximize")
 
     def as_dict(self, widget_settings: dict[str, Any] | None = None) -> dict[str, Any]:
         """``RunDetails.get_widget_data()``: the keys of ``azureml.widgets``."""

@@ -231,6 +231,8 @@ class RunView:
         self.parallel_chart = widgets.Image(format="png", layout={"width": "480px"})
         self.pipeline_graph = widgets.HTML(layout={"overflow": "auto"})
         self.iterations_chart = widgets.Image(format="png", layout={"width": "480px"})
+        self.metric_selector = widgets.Dropdown(description="Metric", layout={"width": "460px"})
+        self.metric_selector.observe(self._on_metric_selected, names="value")
         self._charts: dict[str, tuple[str, widgets.Widget]] = {}
         self._updating = False
         self.log_selector.observe(self._on_log_selected, names="value")
@@ -290,7 +292,7 @@ class RunView:
             if data.child_runs:
                 parts += [_section("Iterations"), self.children_table]
             if self.iterations_chart.value:
-                parts += [_section("Primary metric"), self.iterations_chart]
+                parts += [_section("Primary metric"), self.metric_selector, self.iterations_chart]
         parts += [_section("Output logs"), self.log_selector, self.log]
         if data.kind not in ("hyperdrive", "pipeline", "automl"):
             if self.metrics_box.children:
@@ -454,18 +456,30 @@ class RunView:
         return box
 
     def _update_automl(self) -> None:
-        series = self.data.automl_metric_series
-        if not series["values"]:
+        names = self.data.automl_metric_names
+        if list(self.metric_selector.options) != names:
+            chosen = self.metric_selector.value
+            self.metric_selector.options = names
+            self.metric_selector.value = chosen if chosen in names else names[0]
+        self._draw_automl()
+
+    def _on_metric_selected(self, change: dict[str, Any]) -> None:
+        if self._updating or not change.get("new"):
             return
-        key = json.dumps([series["metricName"], series["iterations"], series["values"]])
+        self._draw_automl()
+
+    def _draw_automl(self) -> None:
+        """The chosen metric (the primary metric at first) over iterations, best so far."""
+        name = self.metric_selector.value
+        if not name:
+            return
+        iterations, values, best = self.data.automl_metric(name)
+        if not values:
+            return
+        key = json.dumps([name, iterations, values])
         cached = self._charts.get("__automl__")
         if cached is None or cached[0] != key:
-            self.iterations_chart.value = automl_chart(
-                str(series["metricName"]),
-                series["iterations"],
-                series["values"],
-                series["best_so_far"],
-            )
+            self.iterations_chart.value = automl_chart(str(name), iterations, values, best)
             self._charts["__automl__"] = (key, self.iterations_chart)
 
     def _update_sweep(self) -> None:
