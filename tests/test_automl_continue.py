@@ -108,6 +108,10 @@ def test_a_finished_run_continues_as_a_new_run_that_goes_on_from_its_search(
     assert old_second.id == f"{automl_run.id}_1"
     assert sum(row["iterations"] for row in more.summary()) == 5
 
+    # Its first iterations are the continued run's: not its to cancel.
+    with pytest.raises(UserErrorException, match="continues; it has ended"):
+        more.cancel_iteration(1)
+
     # The continued run is as it was: no child, metric, property or status written.
     assert _seen(automl_run) == before
 

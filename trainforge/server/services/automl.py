@@ -293,6 +293,12 @@ def cancel_iteration(
     it = db.get(AutoMLIteration, (ws.id, row.run_id, iteration))
     if it is None:
         raise NotFound(f"AutoML run {run_id!r} has no iteration {iteration}")
+    continued_from = row.spec.get("continued_from")
+    if continued_from is not None and iteration < row.spec.get("first_iteration", 0):
+        raise BadRequest(
+            f"iteration: iteration {iteration} is AutoML run {continued_from!r}'s, which "
+            f"AutoML run {run_id!r} continues; it has ended"
+        )
     run = db.get(models.Run, (ws.id, it.run_id))
     assert run is not None
     cancel_child(
