@@ -373,11 +373,13 @@ def _colours(png: Path) -> int:
 
 
 @contextlib.contextmanager
-def _lab_notebook(notebook: Any, root: Path) -> Iterator[tuple[Any, Any, Any]]:
+def _lab_notebook(
+    notebook: Any, root: Path, while_running: Any = None
+) -> Iterator[tuple[Any, Any, Any]]:
     """``notebook`` opened in JupyterLab in headless Chromium with all its cells started;
     yields (the page, the widget once it shows its run Completed, Playwright's ``expect``).
-    Live: the widget's first view shows the run going on, its refreshes bring the end. No
-    console error may name the widgets."""
+    Live: the widget's first view shows the run going on (``while_running(widget, expect)``
+    checks it), its refreshes bring the end. No console error may name the widgets."""
     sync_api = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
     nbformat = pytest.importorskip("nbformat")
@@ -410,6 +412,8 @@ def _lab_notebook(notebook: Any, root: Path) -> Iterator[tuple[Any, Any, Any]]:
                 page.screenshot(path=str(artifact("widget-jupyterlab-failed.png")))
                 raise
             widget = page.locator(".trainforge-run-details")
+            if while_running is not None:
+                while_running(widget, sync_api.expect)
             status = widget.locator(".trainforge-status")
             sync_api.expect(status).to_have_text("Completed", timeout=120_000)
             yield page, widget, sync_api.expect
@@ -526,5 +530,315 @@ def test_a_hyperdrive_widget_renders_in_jupyterlab(
         )
         assert len(drawn) >= 2 and all(drawn), drawn
         picture = artifact("widget-jupyterlab-hyperdrive.png")
+        widget.screenshot(path=str(picture))
+    assert _colours(picture) > 200
+
+
+# -- pipeline runs --------------------------------------------------------------------------
+# The getting-started sample's shape: a prep step (reusable) whose data a train step reads;
+# train lingers so a widget shown at once sees it running.
+PREP = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--output")
+args = parser.parse_args()
+os.makedirs(args.output, exist_ok=True)
+open(os.path.join(args.output, "data.txt"), "w").write("prepared")
+print("prep done")
+"""
+TRAIN_STEP = """
+import argparse, os, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--input")
+parser.add_argument("--linger", type=float, default=0)
+args = parser.parse_args()
+print("train read", open(os.path.join(args.input, "data.txt")).read(), flush=True)
+time.sleep(args.linger)
+print("train done")
+"""
+
+
+def _pipeline_code(experiment: Experiment, project: Path, linger: float) -> str:
+    """The sample notebook's cell that builds and submits the pipeline (``pipeline_run``)."""
+    for name, code in (("prep", PREP), ("train", TRAIN_STEP)):
+        (project / name).mkdir(exist_ok=True)
+        # A step of this test's own: reused from this test's runs, never another test's.
+        mark = f"# {experiment.name}\n"
+        (project / name / f"{name}.py").write_text(textwrap.dedent(code) + mark)
+    return f"""\
+        from trainforge.core import Datastore, Experiment, Workspace
+        from trainforge.pipeline.core import Pipeline, PipelineData
+        from trainforge.pipeline.steps import PythonScriptStep
+
+        ws = Workspace.get({experiment.workspace.name!r})
+        def_blob_store = Datastore(ws, "workspaceblobstore")
+        prepared = PipelineData("prepared", datastore=def_blob_store, is_directory=True)
+        step1 = PythonScriptStep(
+            name="prep", script_name="prep.py", arguments=["--output", prepared],
+            outputs=[prepared], compute_target="local",
+            source_directory={str(project / "prep")!r}, allow_reuse=True,
+        )
+        step2 = PythonScriptStep(
+            name="train", script_name="train.py",
+            arguments=["--input", prepared, "--linger", {linger!r}],
+            inputs=[prepared], compute_target="local",
+            source_directory={str(project / "train")!r}, allow_reuse=False,
+        )
+        pipeline1 = Pipeline(workspace=ws, steps=[step2])
+        pipeline_run = Experiment(ws, {experiment.name!r}).submit(
+            pipeline1, regenerate_outputs=False
+        )"""
+
+
+def _submit_pipeline(experiment: Experiment, project: Path, linger: float = 0.0) -> Any:
+    scope: dict[str, Any] = {}
+    exec(textwrap.dedent(_pipeline_code(experiment, project, linger)), scope)  # noqa: S102
+    return scope["pipeline_run"]
+
+
+def test_widget_data_of_a_pipeline_run_shows_its_graph_steps_and_reuse(
+    experiment: Experiment, project: Path
+) -> None:
+    first = _submit_pipeline(experiment, project)
+    assert first.wait_for_completion() == "Completed"
+    again = _submit_pipeline(experiment, project)
+    assert again.wait_for_completion() == "Completed"
+    details = RunDetails(again)
+    data = details.get_widget_data()
+
+    assert set(data) == WIDGET_DATA_KEYS
+    assert data["status"] == "Completed"
+    assert data["run_properties"]["run_type"] == "azureml.PipelineRun"
+    earlier = {s.name: s.id for s in first.get_steps()}
+    steps = {s["name"]: s for s in data["child_runs"]}
+    assert [s["name"] for s in data["child_runs"]] == ["prep", "train"]  # by depth
+    assert (steps["prep"]["depth"], steps["train"]["depth"]) == (0, 1)
+    assert steps["prep"]["reused"] and steps["prep"]["reused_run_id"] == earlier["prep"]
+    assert not steps["train"]["reused"] and steps["train"]["reused_run_id"] is None
+    assert {s["run_id"] for s in steps.values()} == {s.id for s in again.get_steps()}
+    for step in steps.values():
+        assert step["status"] == "Completed" and step["duration"] is not None
+    graph = data["graph"]
+    assert set(graph) == {"module_nodes", "datasource_nodes", "edges", "child_runs"}
+    assert graph["edges"] == [{"source_node_id": "prep", "target_node_id": "train"}]
+    assert graph["module_nodes"]["prep"]["reused_run_id"] == earlier["prep"]
+    assert graph["module_nodes"]["train"]["status"] == "Completed"
+
+    # A widget of many runs: it refreshes as a sweep's does (20 s, backing off to 60 s).
+    assert details._data.multirun
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        details.show()
+    text = printed.getvalue()
+    assert "Steps (2)" in text and f"reused {earlier['prep']}" in text
+
+
+def _pipeline_notebook(experiment: Experiment, project: Path) -> Any:
+    """The getting-started notebook: submit, ``RunDetails(pipeline_run).show()``, wait."""
+    cells = [
+        _pipeline_code(experiment, project, linger=4.0),
+        "from trainforge.widgets import RunDetails\nRunDetails(pipeline_run).show()",
+        "pipeline_run.wait_for_completion(show_output=True)",
+    ]
+    return _notebook(cells)
+
+
+def test_a_pipeline_widget_in_a_jupyter_kernel_shows_the_step_graph_and_table(
+    experiment: Experiment, project: Path, fast_refresh: None
+) -> None:
+    nbclient = pytest.importorskip("nbclient")
+    first = _submit_pipeline(experiment, project)  # so that prep is reused in the notebook
+    assert first.wait_for_completion() == "Completed"
+    notebook = _pipeline_notebook(experiment, project)
+    nbclient.NotebookClient(
+        notebook, timeout=180, kernel_name="python3", store_widget_state=True
+    ).execute()
+
+    states = _widget_states(notebook)
+    html = [s["state"].get("value", "") for s in states if s["model_name"] == "HTMLModel"]
+    assert any("Pipeline run" in h and ">Completed<" in h for h in html)
+    svg = next(h for h in html if "trainforge-pipeline-graph" in h)
+    assert "data-step='prep' data-status='Completed' data-reused='true'" in svg
+    assert "data-step='train' data-status='Completed' data-reused='false'" in svg
+    assert "data-source='prep' data-target='train'" in svg
+    table = next(h for h in html if "trainforge-steps" in h)
+    assert table.count(">Completed<") == 2
+    assert f"reused {first.find_step_run('prep')[0].id}" in table
+    log = next(h for h in html if "trainforge-log" in h)
+    assert "StepRun( train ) Status: Completed" in log
+
+
+@lab_test
+def test_a_pipeline_widget_renders_live_in_jupyterlab(
+    experiment: Experiment, project: Path, tmp_path: Path, fast_refresh: None
+) -> None:
+    first = _submit_pipeline(experiment, project)
+    assert first.wait_for_completion() == "Completed"
+    notebook = _pipeline_notebook(experiment, project)
+
+    def train_runs(widget: Any, expect: Any) -> None:
+        # Live: the graph shows train running (it lingers) after prep was reused.
+        running = widget.locator("g.trainforge-step[data-step='train'][data-status='Running']")
+        expect(running).to_have_count(1, timeout=60_000)
+        expect(widget.locator("g[data-step='prep'][data-reused='true']")).to_have_count(1)
+
+    with _lab_notebook(notebook, tmp_path / "lab", train_runs) as (page, widget, expect):
+        graph = widget.locator("svg.trainforge-pipeline-graph")
+        expect(graph).to_be_visible()
+        steps = graph.locator("g.trainforge-step")
+        expect(steps).to_have_count(2)
+        expect(graph.locator("g[data-step='train'][data-status='Completed']")).to_have_count(1)
+        expect(graph.locator("g[data-step='prep'][data-reused='true']")).to_have_count(1)
+        expect(graph.locator("path.trainforge-edge")).to_have_count(1)
+        # Laid out by depth: train to the right of prep.
+        prep, train = (
+            graph.locator(f"g[data-step='{n}']").bounding_box() for n in ("prep", "train")
+        )
+        assert prep is not None and train is not None and train["x"] > prep["x"] + prep["width"]
+        table = widget.locator("table.trainforge-steps")
+        expect(table.locator("tbody tr")).to_have_count(2)
+        expect(table.locator("tbody tr").filter(has_text="reused")).to_have_count(1)
+        picture = artifact("widget-jupyterlab-pipeline.png")
+        widget.screenshot(path=str(picture))
+    assert _colours(picture) > 200
+
+
+# -- AutoML runs ----------------------------------------------------------------------------
+def _automl_code(experiment: Experiment, project: Path) -> str:
+    """The AutoML classification sample's cells: config on iris, submit (``automl_run``)."""
+    return f"""\
+        from sklearn.datasets import load_iris
+        from trainforge.core import Experiment, Workspace
+        from trainforge.train.automl import AutoMLConfig
+
+        ws = Workspace.get({experiment.workspace.name!r})
+        frame = load_iris(as_frame=True).frame
+        automl_config = AutoMLConfig(
+            task="classification",
+            primary_metric="accuracy",
+            training_data=frame,
+            label_column_name="target",
+            iterations=3,
+            n_cross_validations=2,
+            enable_voting_ensemble=False,
+            allowed_models=["LogisticRegression", "KNN", "RandomForest"],
+        )
+        experiment = Experiment(ws, {experiment.name!r})
+        automl_run = experiment.submit(automl_config, show_output=False)"""
+
+
+def _submit_automl(experiment: Experiment, project: Path) -> Any:
+    scope: dict[str, Any] = {}
+    exec(textwrap.dedent(_automl_code(experiment, project)), scope)  # noqa: S102
+    return scope["automl_run"]
+
+
+@pytest.mark.slow
+def test_widget_data_of_an_automl_run_shows_iterations_and_the_best_so_far(
+    experiment: Experiment, project: Path
+) -> None:
+    automl_run = _submit_automl(experiment, project)
+    automl_run.wait_for_completion()
+    details = RunDetails(automl_run)
+    data = details.get_widget_data()
+
+    assert set(data) == WIDGET_DATA_KEYS
+    assert data["status"] == "Completed"
+    assert data["run_properties"]["run_type"] == "automl"
+    rows = data["child_runs"]
+    assert [r["iteration"] for r in rows] == [0, 1, 2]
+    assert [r["run_id"] for r in rows] == [f"{automl_run.id}_{i}" for i in range(3)]
+    scores = [automl_run.get_output(iteration=i)[0].get_metrics()["accuracy"] for i in range(3)]
+    for row, score in zip(rows, scores, strict=True):
+        assert row["metric_name"] == "accuracy" and row["status"] == "Completed"
+        assert row["metric"] == pytest.approx(score)
+        assert row["pipeline"].startswith("ColumnTransformer ") and row["duration"]
+    assert [r["best"] for r in rows] == pytest.approx([max(scores[: i + 1]) for i in range(3)])
+    best_run, _ = automl_run.get_output()
+    assert [r["run_id"] for r in rows if r["is_best"]] == [best_run.id]
+    chart = data["children_metrics"]
+    assert chart["metricName"] == "accuracy" and chart["goal"] == "maximize"
+    assert chart["iterations"] == [0, 1, 2]
+    assert chart["best_so_far"] == pytest.approx([r["best"] for r in rows])
+    assert set(chart["series"]) >= {"accuracy", "AUC_weighted"}  # every metric, to pick
+    assert data["graph"] == {}
+    # The AutoML run's own log: what the control plane decided, iteration by iteration.
+    assert data["run_properties"]["selected_log"] == "azureml-logs/automl.txt"
+    assert "AutoML run completed" in data["run_logs"]
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        details.show()
+    text = printed.getvalue()
+    assert "ITERATION" in text and "PIPELINE" in text and "BEST" in text
+    assert f"{max(scores):.4f}" in text
+
+
+def _automl_notebook(experiment: Experiment, project: Path) -> Any:
+    cells = [
+        _automl_code(experiment, project),
+        "from trainforge.widgets import RunDetails\nRunDetails(automl_run).show()",
+        "automl_run.wait_for_completion(show_output=True)",
+    ]
+    return _notebook(cells)
+
+
+@pytest.mark.slow
+def test_an_automl_widget_in_a_jupyter_kernel_shows_the_iterations_and_metric_chart(
+    experiment: Experiment, project: Path, fast_refresh: None
+) -> None:
+    nbclient = pytest.importorskip("nbclient")
+    notebook = _automl_notebook(experiment, project)
+    nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", store_widget_state=True
+    ).execute()
+
+    _, _, waited, _ = notebook.cells
+    assert "ITERATION" in "".join(o.get("text", "") for o in waited.outputs)
+    states = _widget_states(notebook)
+    html = [s["state"].get("value", "") for s in states if s["model_name"] == "HTMLModel"]
+    assert any("AutoML run" in h and ">Completed<" in h for h in html)
+    table = next(h for h in html if "trainforge-iterations" in h)
+    for header in ("ITERATION", "PIPELINE", "DURATION", "METRIC", "BEST"):
+        assert f">{header}<" in table
+    assert table.count(">Completed<") == 3
+    sections = [h for h in html if "font-weight:bold;margin-top:8px" in h]
+    assert any("Iterations" in h for h in sections)
+    assert any("Primary metric" in h for h in sections)
+    images = [s for s in states if s["model_name"] == "ImageModel" and s.get("buffers")]
+    assert len(images) >= 1  # the primary metric over iterations
+    log = next(h for h in html if "trainforge-log" in h)
+    assert "AutoML run completed" in log
+    # The chart's metric selector: the primary metric first, then every other one logged.
+    selectors = [s["state"] for s in states if s["model_name"] == "DropdownModel"]
+    metric = next(s for s in selectors if s.get("description") == "Metric")
+    assert metric["_options_labels"][0] == "accuracy" and metric["index"] == 0
+    assert {"log_loss", "AUC_weighted"} <= set(metric["_options_labels"])
+
+
+@lab_test
+def test_an_automl_widget_renders_in_jupyterlab(
+    experiment: Experiment, project: Path, tmp_path: Path, fast_refresh: None
+) -> None:
+    notebook = _automl_notebook(experiment, project)
+    with _lab_notebook(notebook, tmp_path / "lab") as (page, widget, expect):
+        table = widget.locator("table.trainforge-iterations")
+        expect(table.locator("tbody tr")).to_have_count(3)
+        expect(table.locator("tbody tr").filter(has_text="Completed")).to_have_count(3)
+        expect(table.locator("tbody tr").filter(has_text="\u2605")).to_have_count(1)
+        expect(widget.get_by_text("Primary metric")).to_be_visible()
+        chart = widget.locator("img")
+        expect(chart).to_have_count(1)
+        primary = chart.get_attribute("src")
+        # Another metric from the selector: the chart is drawn again for it.
+        selector = widget.locator(".widget-dropdown").filter(has_text="Metric").locator("select")
+        selector.select_option("log_loss")
+        expect(chart).not_to_have_attribute("src", primary or "")
+        drawn = page.evaluate(
+            "() => [...document.querySelectorAll('.trainforge-run-details img')]"
+            ".map(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert drawn and all(drawn), drawn
+        picture = artifact("widget-jupyterlab-automl.png")
         widget.screenshot(path=str(picture))
     assert _colours(picture) > 200

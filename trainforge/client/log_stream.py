@@ -15,7 +15,7 @@ DRIVER_LOG = "azureml-logs/70_driver_log.txt"
 # A HyperDrive run has no driver log: its own log is azureml-logs/hyperdrive.txt (a
 # pipeline run's: azureml-logs/pipeline.txt).
 LOG_NAME = re.compile(
-    r"^(azureml-logs/\d\d_[^/]*\.txt|azureml-logs/(hyperdrive|pipeline)\.txt|user_logs/std_log[^/]*\.txt)$"
+    r"^(azureml-logs/\d\d_[^/]*\.txt|azureml-logs/(hyperdrive|pipeline|automl)\.txt|user_logs/std_log[^/]*\.txt)$"
 )
 DISTRIBUTED_SUFFIX = re.compile(r"_(\d+|ps_\d+|worker_\d+)\.txt$")
 # Written before the script starts (environment build, job preparation): the run's error

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from trainforge.automl.names import MODELS, PRIMARY_METRICS
 from trainforge.schemas import limits
+from trainforge.schemas.names import RunId
 from trainforge.schemas.runs import ParentRunCreate
 
 MAX_ITERATIONS = 1000
@@ -81,11 +82,44 @@ class AutoMLCreate(AutoMLSettings, ParentRunCreate):
     """An AutoML run: its settings and the iterations' run definition (the iteration script
     of the snapshot; each child gets its learner and config as arguments)."""
 
+    # Set by the control plane for a continued AutoML run (``POST .../automl/{id}/continue``),
+    # refused in a submit: the run it continues, and the number of its first own iteration
+    # (the iterations before it are the continued run's, seeded into its search).
+    continued_from: RunId | None = None
+    first_iteration: int = Field(default=0, ge=0, le=MAX_ITERATIONS)
+
     @model_validator(mode="after")
     def _shape_known(self) -> AutoMLCreate:
         for name in ("rows", "columns"):
             if getattr(self, name) is None:
                 raise ValueError(f"{name}: required (the training data's shape)")
+        return self
+
+
+class AutoMLContinue(BaseModel):
+    """``AutoMLRun.continue_experiment``: more iterations of an AutoML run that has ended,
+    as a new AutoML run in its experiment with its settings and its iterations seeded into
+    the search. Budgets not given are the continued run's; new training data comes as a
+    new snapshot (the continued run's with the data replaced) and the data's shape."""
+
+    iterations: int | None = Field(default=None, ge=1, le=MAX_ITERATIONS)
+    experiment_timeout_minutes: float | None = Field(
+        default=None, gt=0, le=MAX_TIMEOUT_MINUTES, allow_inf_nan=False
+    )
+    experiment_exit_score: float | None = Field(default=None, allow_inf_nan=False)
+    snapshot_id: str | None = Field(default=None, max_length=limits.MAX_HASH)
+    rows: int | None = Field(default=None, ge=1, le=limits.INT64_MAX)
+    columns: int | None = Field(default=None, ge=1, le=limits.INT32_MAX)
+    guardrails: list[Guardrail] | None = Field(default=None, max_length=100)
+    run_id: RunId | None = None
+    tags: dict[str, str | None] = Field(default_factory=dict)
+    submitted_by: str | None = Field(default=None, max_length=limits.MAX_DISPLAY_NAME)
+
+    @model_validator(mode="after")
+    def _data_whole(self) -> AutoMLContinue:
+        given = [self.snapshot_id is not None, self.rows is not None, self.columns is not None]
+        if any(given) and not all(given):
+            raise ValueError("snapshot_id: new training data needs its snapshot, rows and columns")
         return self
 
 
@@ -115,5 +149,8 @@ class AutoMLInfo(BaseModel):
     best_run_id: str | None = None
     best_score: float | None = None
     stop_reason: str | None = None
+    # The AutoML run this one continues (``continue_experiment``); its iterations come first.
+    continued_from: str | None = None
+    first_iteration: int = 0
     guardrails: list[Guardrail] = Field(default_factory=list)
     children: list[IterationInfo] = Field(default_factory=list)

@@ -2,8 +2,10 @@
 
 ``WidgetData.refresh()`` reads the run, its metrics, its logs (each log followed from the
 offset where the last refresh stopped, so a huge log is never read whole), its children
-and, for a HyperDrive run, its sweep; ``as_dict()`` is ``RunDetails.get_widget_data()``'s
-answer, with the keys of ``azureml.widgets``.
+and, for a HyperDrive run, its sweep; for a pipeline run, its step graph
+(``GET .../runs/{id}/graph``); for an AutoML run, its iterations (``GET .../automl/{id}``).
+``as_dict()`` is ``RunDetails.get_widget_data()``'s answer, with the keys of
+``azureml.widgets``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from trainforge.automl.names import goal
 from trainforge.client.api import HasWorkspace, api
+from trainforge.client.api.automl import AutoMLApi
 from trainforge.client.api.files import FilesApi
+from trainforge.client.api.pipelines import PipelinesApi
 from trainforge.client.api.runs import RunsApi
 from trainforge.client.api.sweeps import SweepsApi
 from trainforge.client.log_stream import LOG_NAME, pick_log
+from trainforge.schemas.automl import AutoMLInfo
+from trainforge.schemas.pipelines import PipelineRunGraph
 from trainforge.schemas.runs import RunInfo, RunStatus
 from trainforge.schemas.sweeps import SweepInfo
 
@@ -133,6 +140,26 @@ def _metric_entry(run_id: str, name: str, value: Any) -> dict[str, Any]:
     return {"name": name, "run_id": run_id, "type": "value", "value": value}
 
 
+def step_depths(steps: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Each step's depth in the pipeline's DAG: 0 for a step that waits for none, else one
+    more than the deepest step it waits for (the column the widget draws it in)."""
+    waits: dict[str, list[str]] = {name: [] for name in steps}
+    for source, target in edges:
+        if source in waits and target in waits:
+            waits[target].append(source)
+    depth: dict[str, int] = {}
+
+    def of(name: str, seen: frozenset[str]) -> int:
+        if name not in depth:
+            before = [b for b in waits[name] if b not in seen]  # a cycle never recurses
+            depth[name] = 1 + max((of(b, seen | {name}) for b in before), default=-1)
+        return depth[name]
+
+    for name in steps:
+        of(name, frozenset())
+    return depth
+
+
 def _best(values: list[float], maximize: bool) -> list[float]:
     """The best value so far at each point of a series."""
     best: list[float] = []
@@ -151,6 +178,8 @@ class WidgetData:
         self.runs = api(workspace, RunsApi)
         self.files = api(workspace, FilesApi)
         self.sweeps = api(workspace, SweepsApi)
+        self.pipelines = api(workspace, PipelinesApi)
+        self.automl_api = api(workspace, AutoMLApi)
         self.info: RunInfo | None = None
         self.kind = "script"
         self.logs: dict[str, LogTail] = {}
@@ -161,6 +190,8 @@ class WidgetData:
         self.children: list[RunInfo] = []
         self.children_metrics: dict[str, dict[str, Any]] = {}
         self.sweep: SweepInfo | None = None
+        self.pipeline_graph: PipelineRunGraph | None = None
+        self.automl: AutoMLInfo | None = None
         self.refreshes = 0
 
     # -- reading ------------------------------------------------------------------------
@@ -178,6 +209,10 @@ class WidgetData:
             self.children_metrics = {c.run_id: found.get(c.run_id, {}) for c in self.children}
         if self.kind == "hyperdrive":
             self.sweep = self.sweeps.get(self.run_id)
+        elif self.kind == "pipeline":
+            self.pipeline_graph = self.pipelines.graph(self.run_id)
+        elif self.kind == "automl":
+            self.automl = self.automl_api.get(self.run_id)
         self.refreshes += 1
         return self._fingerprint() != before
 
@@ -191,6 +226,8 @@ class WidgetData:
                 [(c.run_id, c.status.value) for c in self.children],
                 self.children_metrics,
                 self.sweep.model_dump(mode="json") if self.sweep else None,
+                self.pipeline_graph.model_dump(mode="json") if self.pipeline_graph else None,
+                self.automl.model_dump(mode="json") if self.automl else None,
             ],
             sort_keys=True,
             default=str,
@@ -224,6 +261,12 @@ class WidgetData:
                     self.images[file_name] = self.files.read(self.run_id, file_name)
 
     # -- what the widget shows ----------------------------------------------------------
+    @property
+    def multirun(self) -> bool:
+        """Whether the widget shows many runs (a sweep, a pipeline, an AutoML run): it
+        refreshes less often."""
+        return self.kind in ("hyperdrive", "pipeline", "automl")
+
     @property
     def status(self) -> str:
         return self.info.status.value if self.info else RunStatus.NOT_STARTED.value
@@ -286,6 +329,10 @@ class WidgetData:
 
     @property
     def child_runs(self) -> list[dict[str, Any]]:
+        if self.kind == "pipeline" and self.pipeline_graph is not None:
+            return self.step_rows
+        if self.kind == "automl" and self.automl is not None:
+            return self.iteration_rows
         trials = {t.run_id: t for t in self.sweep.trials} if self.sweep else {}
         primary = self.primary_metric
         rows = []
@@ -349,6 +396,155 @@ class WidgetData:
             result["best_so_far"] = _best(finals, primary[1])
         return result
 
+    # -- pipeline runs ------------------------------------------------------------------
+    @property
+    def step_rows(self) -> list[dict[str, Any]]:
+        """The step table of a pipeline run: each step with its state, step run, duration
+        and, for a reused step, the step run whose outputs it reused."""
+        graph = self.pipeline_graph
+        if graph is None:
+            return []
+        runs = {c.run_id: c for c in self.children}
+        depths = step_depths([s.name for s in graph.steps], graph.edges)
+        rows = []
+        for step in graph.steps:
+            run = runs.get(step.run_id) if step.run_id else None
+            rows.append(
+                {
+                    "name": step.name,
+                    "run_id": step.run_id,
+                    "run_number": run.number if run else None,
+                    "status": step.status.value,
+                    "state": step.state,
+                    "kind": step.kind,
+                    "depends_on": list(step.depends_on),
+                    "depth": depths[step.name],
+                    "created_time": _iso(run.created_utc) if run else None,
+                    "start_time": _iso(run.start_time_utc) if run else None,
+                    "end_time": _iso(run.end_time_utc) if run else None,
+                    "duration": duration(run.start_time_utc, run.end_time_utc) if run else None,
+                    "reused": step.reused_run_id is not None,
+                    "reused_run_id": step.reused_run_id,
+                }
+            )
+        return sorted(rows, key=lambda r: (r["depth"], r["name"]))
+
+    @property
+    def graph(self) -> dict[str, Any]:
+        """The pipeline run's graph as ``azureml.widgets`` hands it to its view: module
+        nodes (the steps, by name), data source nodes (none: data passes between steps on
+        the edges), edges and the step runs by node; {} for other runs."""
+        graph = self.pipeline_graph
+        if self.kind != "pipeline" or graph is None:
+            return {}
+        rows = self.step_rows
+        return {
+            "module_nodes": {
+                r["name"]: {
+                    "node_id": r["name"],
+                    "name": r["name"],
+                    "status": r["status"],
+                    "state": r["state"],
+                    "depth": r["depth"],
+                    "run_id": r["run_id"],
+                    "reused_run_id": r["reused_run_id"],
+                }
+                for r in rows
+            },
+            "datasource_nodes": {},
+            "edges": [
+                {"source_node_id": source, "target_node_id": target}
+                for source, target in graph.edges
+            ],
+            "child_runs": {r["name"]: r for r in rows if r["run_id"]},
+        }
+
+    # -- AutoML runs ---------------------------------------------------------------------
+    @property
+    def iteration_rows(self) -> list[dict[str, Any]]:
+        """The iteration table of an AutoML run as the SDK's console shows it: ITERATION,
+        PIPELINE, DURATION, METRIC, BEST (the best score of the iterations up to this one)."""
+        state = self.automl
+        if state is None:
+            return []
+        maximize = state.goal == "maximize"
+        runs = {c.run_id: c for c in self.children}
+        rows = []
+        best: float | None = None
+        for child in sorted(state.children, key=lambda c: c.iteration):
+            if child.score is not None:
+                best = (
+                    child.score if best is None else (max if maximize else min)(best, child.score)
+                )
+            run = runs.get(child.run_id)
+            rows.append(
+                {
+                    "run_id": child.run_id,
+                    "run_number": run.number if run else None,
+                    "iteration": child.iteration,
+                    "pipeline": f"ColumnTransformer {child.run_algorithm}",
+                    "run_algorithm": child.run_algorithm,
+                    "status": child.status,
+                    "start_time": _iso(child.start_time_utc),
+                    "end_time": _iso(child.end_time_utc),
+                    "duration": duration(child.start_time_utc, child.end_time_utc),
+                    "metric_name": state.primary_metric,
+                    "metric": child.score,
+                    "best": best,
+                    "is_best": child.run_id == state.best_run_id,
+                }
+            )
+        return rows
+
+    @property
+    def automl_metric_series(self) -> dict[str, Any]:
+        """Every metric of every iteration (for a metric selector), and the primary metric
+        over iterations with the best so far (the AutoML chart)."""
+        state = self.automl
+        assert state is not None
+        rows = [r for r in self.iteration_rows if r["metric"] is not None]
+        result = self.children_metric_series
+        result.update(
+            {
+                "metricName": state.primary_metric,
+                "goal": state.goal,
+                "iterations": [r["iteration"] for r in rows],
+                "values": [r["metric"] for r in rows],
+                "best_so_far": _best([r["metric"] for r in rows], state.goal == "maximize"),
+                "best_run_id": state.best_run_id,
+            }
+        )
+        return result
+
+    @property
+    def automl_metric_names(self) -> list[str]:
+        """The metrics the AutoML chart can show: the primary metric first, then every other
+        number the iterations logged."""
+        if self.automl is None:
+            return []
+        primary = self.automl.primary_metric
+        logged = sorted(set(self.children_metric_series["series"]) - {primary})
+        return [primary, *logged]
+
+    def automl_metric(self, name: str) -> tuple[list[int], list[float], list[float]]:
+        """(iterations, value, best so far) of metric ``name`` over the AutoML run's
+        iterations (the last value each logged), for the chart's metric selector."""
+        if self.automl is not None and name == self.automl.primary_metric:
+            series = self.automl_metric_series
+            return series["iterations"], series["values"], series["best_so_far"]
+        found = {
+            item["run_id"]: item["data"][-1]
+            for item in self.children_metric_series["series"].get(name, [])
+            if item["data"] and item["data"][-1] is not None
+        }
+        points = [
+            (r["iteration"], found[r["run_id"]])
+            for r in self.iteration_rows
+            if r["run_id"] in found
+        ]
+        values = [float(v) for _, v in points]
+        return [i for i, _ in points], values, _best(values, goal(name) == "maximize")
+
     def as_dict(self, widget_settings: dict[str, Any] | None = None) -> dict[str, Any]:
         """``RunDetails.get_widget_data()``: the keys of ``azureml.widgets``."""
         return {
@@ -357,9 +553,11 @@ class WidgetData:
             "run_id": self.run_id,
             "run_properties": self.run_properties,
             "child_runs": self.child_runs,
-            "children_metrics": self.children_metric_series,
+            "children_metrics": self.automl_metric_series
+            if self.kind == "automl" and self.automl is not None
+            else self.children_metric_series,
             "run_metrics": self.run_metrics,
             "run_logs": self.run_logs,
-            "graph": {},
+            "graph": self.graph,
             "widget_settings": dict(widget_settings or {}),
         }

@@ -4,7 +4,10 @@ Script runs show their properties, the live log of rank 0 with a selector for th
 ranks' (and attempts') logs, and a chart per logged metric (a line for a series, a table
 for rows and tables, the image for ``log_image``); HyperDrive runs show their children
 with hyperparameters, status and best primary metric, and the primary metric over time of
-every child. Every text the run supplies is HTML-escaped.
+every child; pipeline runs their step graph (an SVG, steps laid out by depth, coloured by
+live status, reused steps dashed) and step table; AutoML runs their iteration table and
+the primary metric over iterations with the best so far. Every text the run supplies is
+HTML-escaped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import ipywidgets as widgets
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from trainforge.widgets._data import WidgetData
 
@@ -31,20 +35,27 @@ TABLE_STYLE = "border-collapse:collapse;font-size:12px"
 CELL = "style='text-align:left;padding:2px 8px;border-bottom:1px solid #e1dfdd'"
 CHART_SIZE = (4.2, 2.6)  # inches at 80 dpi: a chart a notebook shows three abreast
 MAX_TABLE_ROWS = 50
+# The pipeline graph: each step a box of this size (px), in a column per depth.
+NODE_W, NODE_H, COLUMN_GAP, ROW_GAP, MARGIN = 180, 46, 56, 14, 8
+NODE_NAME_CHARS = 24
+PENDING_COLOUR = "#8a8886"
 
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
+def _score(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "nan"
+
+
+def _table(headers: list[str], rows: list[list[Any]], css_class: str = "") -> str:
     head = "".join(f"<th {CELL}>{_e(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td {CELL}>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
-    return (
-        f"<table style='{TABLE_STYLE}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
+    css = f" class='{css_class}'" if css_class else ""
+    return f"<table{css} style='{TABLE_STYLE}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _png(figure: Figure) -> bytes:
@@ -118,6 +129,92 @@ def parallel_coordinates(rows: list[dict[str, Any]], metric: str) -> bytes | Non
     return _png(figure)
 
 
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def pipeline_svg(graph: dict[str, Any]) -> str:
+    """The pipeline run's step graph as an SVG: a column per depth (the steps a step waits
+    for lie to its left), an arrow per edge, each step a box coloured by its run's status
+    with its name and status; a reused step's box is dashed and says whose run it reused."""
+    nodes: dict[str, dict[str, Any]] = graph.get("module_nodes", {})
+    if not nodes:
+        return ""
+    columns: dict[int, list[str]] = {}
+    for name, node in sorted(nodes.items(), key=lambda item: (item[1]["depth"], item[0])):
+        columns.setdefault(node["depth"], []).append(name)
+    place: dict[str, tuple[int, int]] = {}
+    for depth, names in columns.items():
+        for row, name in enumerate(names):
+            place[name] = (
+                MARGIN + depth * (NODE_W + COLUMN_GAP),
+                MARGIN + row * (NODE_H + ROW_GAP),
+            )
+    width = MARGIN * 2 + (max(columns) + 1) * (NODE_W + COLUMN_GAP) - COLUMN_GAP
+    height = MARGIN * 2 + max(len(n) for n in columns.values()) * (NODE_H + ROW_GAP) - ROW_GAP
+    parts = [
+        f"<svg class='trainforge-pipeline-graph' xmlns='http://www.w3.org/2000/svg' "
+        f"width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+        "style='font-family:sans-serif'>",
+        "<defs><marker id='trainforge-arrow' viewBox='0 0 10 10' refX='10' refY='5' "
+        "markerWidth='7' markerHeight='7' orient='auto-start-reverse'>"
+        "<path d='M 0 0 L 10 5 L 0 10 z' fill='#605e5c'/></marker></defs>",
+    ]
+    for edge in graph.get("edges", []):
+        source, target = edge["source_node_id"], edge["target_node_id"]
+        if source not in place or target not in place:
+            continue
+        (x1, y1), (x2, y2) = place[source], place[target]
+        x1, y1, y2 = x1 + NODE_W, y1 + NODE_H // 2, y2 + NODE_H // 2
+        bend = (x2 - x1) // 2
+        parts.append(
+            f"<path class='trainforge-edge' data-source='{_e(source)}' "
+            f"data-target='{_e(target)}' d='M {x1} {y1} C {x1 + bend} {y1}, {x2 - bend} {y2}, "
+            f"{x2} {y2}' fill='none' stroke='#605e5c' stroke-width='1.5' "
+            "marker-end='url(#trainforge-arrow)'/>"
+        )
+    for name, node in nodes.items():
+        x, y = place[name]
+        status = node["status"]
+        colour = STATUS_COLOURS.get(status, PENDING_COLOUR)
+        reused = node.get("reused_run_id")
+        dash = " stroke-dasharray='5 3'" if reused else ""
+        label = f"{status} (reused)" if reused else status
+        title = f"{name}: {status}" + (f", reused {reused}" if reused else "")
+        parts.append(
+            f"<g class='trainforge-step' data-step='{_e(name)}' data-status='{_e(status)}' "
+            f"data-reused='{'true' if reused else 'false'}'>"
+            f"<title>{_e(title)}</title>"
+            f"<rect x='{x}' y='{y}' width='{NODE_W}' height='{NODE_H}' rx='6' fill='white' "
+            f"stroke='{colour}' stroke-width='2'{dash}/>"
+            f"<rect x='{x}' y='{y}' width='6' height='{NODE_H}' rx='3' fill='{colour}'/>"
+            f"<text x='{x + 14}' y='{y + 19}' font-size='12' font-weight='bold' "
+            f"fill='#323130'>{_e(_short(name, NODE_NAME_CHARS))}</text>"
+            f"<text x='{x + 14}' y='{y + 36}' font-size='11' fill='{colour}'>"
+            f"{_e(label)}</text></g>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def automl_chart(
+    metric: str, iterations: list[int], values: list[float], best: list[float]
+) -> bytes:
+    """A PNG of the primary metric of each iteration and the best so far over iterations."""
+    figure = Figure(figsize=CHART_SIZE, dpi=80)
+    axes = figure.add_subplot()
+    axes.plot(iterations, values, marker="o", markersize=3, linestyle="none", label=metric)
+    axes.plot(iterations, best, drawstyle="steps-post", label="best so far")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title(metric, fontsize=10)
+    axes.set_xlabel("iteration", fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=6)
+    figure.tight_layout()
+    return _png(figure)
+
+
 class RunView:
     """The widget tree for one run, updated from its WidgetData after each refresh."""
 
@@ -132,6 +229,10 @@ class RunView:
         self.children_table = widgets.HTML()
         self.primary_chart = widgets.Image(format="png", layout={"width": "480px"})
         self.parallel_chart = widgets.Image(format="png", layout={"width": "480px"})
+        self.pipeline_graph = widgets.HTML(layout={"overflow": "auto"})
+        self.iterations_chart = widgets.Image(format="png", layout={"width": "480px"})
+        self.metric_selector = widgets.Dropdown(description="Metric", layout={"width": "460px"})
+        self.metric_selector.observe(self._on_metric_selected, names="value")
         self._charts: dict[str, tuple[str, widgets.Widget]] = {}
         self._updating = False
         self.log_selector.observe(self._on_log_selected, names="value")
@@ -162,6 +263,10 @@ class RunView:
             self.log.value = self._log_html()
             if data.kind == "hyperdrive":
                 self._update_sweep()
+            elif data.kind == "pipeline":
+                self.pipeline_graph.value = pipeline_svg(data.graph)
+            elif data.kind == "automl":
+                self._update_automl()
             else:
                 self._update_metrics()
             self.children_table.value = self._children_html()
@@ -178,8 +283,18 @@ class RunView:
                 parts += [_section("Primary metric"), self.primary_chart]
             if self.parallel_chart.value:
                 parts += [_section("Parallel coordinates"), self.parallel_chart]
+        elif data.kind == "pipeline":
+            if self.pipeline_graph.value:
+                parts += [_section("Pipeline graph"), self.pipeline_graph]
+            if data.children or data.child_runs:
+                parts += [_section("Steps"), self.children_table]
+        elif data.kind == "automl":
+            if data.child_runs:
+                parts += [_section("Iterations"), self.children_table]
+            if self.iterations_chart.value:
+                parts += [_section("Primary metric"), self.metric_selector, self.iterations_chart]
         parts += [_section("Output logs"), self.log_selector, self.log]
-        if data.kind != "hyperdrive":
+        if data.kind not in ("hyperdrive", "pipeline", "automl"):
             if self.metrics_box.children:
                 parts += [_section("Metrics"), self.metrics_box]
             if data.children:
@@ -197,7 +312,11 @@ class RunView:
         data = self.data
         props = data.run_properties
         colour = STATUS_COLOURS.get(data.status, "#605e5c")
-        kind = {"hyperdrive": "HyperDrive run", "pipeline": "Pipeline run"}.get(data.kind, "Run")
+        kind = {
+            "hyperdrive": "HyperDrive run",
+            "pipeline": "Pipeline run",
+            "automl": "AutoML run",
+        }.get(data.kind, "Run")
         return (
             f"<div style='font-size:14px'><b>{kind} {_e(props.get('display_name'))}</b> "
             f"<span class='trainforge-status' style='background:{colour};color:white;"
@@ -233,6 +352,39 @@ class RunView:
         rows = self.data.child_runs
         if not rows:
             return ""
+        if self.data.kind == "pipeline":
+            return _table(
+                ["Step", "Status", "Duration", "Run Id", "Reused"],
+                [
+                    [
+                        r["name"],
+                        r["status"],
+                        r["duration"],
+                        r["run_id"],
+                        f"reused {r['reused_run_id']}" if r["reused"] else "",
+                    ]
+                    for r in rows[:MAX_TABLE_ROWS]
+                ],
+                "trainforge-steps",
+            )
+        if self.data.kind == "automl":
+            return _table(
+                ["ITERATION", "PIPELINE", "DURATION", "METRIC", "BEST", "Status", "Run Id"],
+                [
+                    [
+                        r["iteration"],
+                        r["pipeline"] + (" \u2605" if r["is_best"] else ""),
+                        r["duration"],
+                        _score(r["metric"]),
+                        _score(r["best"]),
+                        r["status"],
+                        r["run_id"],
+                    ]
+                    # The latest iterations when there are many, as the console shows them.
+                    for r in rows[-MAX_TABLE_ROWS:]
+                ],
+                "trainforge-iterations",
+            )
         if self.data.kind == "hyperdrive":
             names = sorted({k for r in rows for k in r.get("hyperparameters", {})})
             metric = rows[0].get("metric_name", "best metric")
@@ -302,6 +454,33 @@ class RunView:
         box = widgets.VBox([label, body], layout={"margin": "4px", "padding": "4px"})
         box.add_class("trainforge-metric-chart")
         return box
+
+    def _update_automl(self) -> None:
+        names = self.data.automl_metric_names
+        if list(self.metric_selector.options) != names:
+            chosen = self.metric_selector.value
+            self.metric_selector.options = names
+            self.metric_selector.value = chosen if chosen in names else names[0]
+        self._draw_automl()
+
+    def _on_metric_selected(self, change: dict[str, Any]) -> None:
+        if self._updating or not change.get("new"):
+            return
+        self._draw_automl()
+
+    def _draw_automl(self) -> None:
+        """The chosen metric (the primary metric at first) over iterations, best so far."""
+        name = self.metric_selector.value
+        if not name:
+            return
+        iterations, values, best = self.data.automl_metric(name)
+        if not values:
+            return
+        key = json.dumps([name, iterations, values])
+        cached = self._charts.get("__automl__")
+        if cached is None or cached[0] != key:
+            self.iterations_chart.value = automl_chart(str(name), iterations, values, best)
+            self._charts["__automl__"] = (key, self.iterations_chart)
 
     def _update_sweep(self) -> None:
         series = self.data.children_metric_series

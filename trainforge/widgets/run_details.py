@@ -59,9 +59,12 @@ class RunDetails:
     """The run's details in a notebook: ``RunDetails(run).show()``.
 
     It picks its view by run type (``run.type``, else the ``azureml.runsource`` property):
-    HyperDrive runs show their child runs, hyperparameters and primary metric; every other
-    run its properties, live log (rank 0 first; a selector shows the other ranks') and a
-    chart per metric. In Jupyter it refreshes until the run ends; elsewhere ``show()``
+    HyperDrive runs show their child runs, hyperparameters and primary metric; pipeline
+    runs their step graph with each step's live state (reused steps marked) and a step
+    table; AutoML runs their iteration table (ITERATION, PIPELINE, DURATION, METRIC, BEST)
+    and the primary metric over iterations with the best so far; every other run (a step
+    run too) its properties, live log (rank 0 first; a selector shows the other ranks')
+    and a chart per metric. In Jupyter it refreshes until the run ends; elsewhere ``show()``
     prints the studio link and a text summary.
     """
 
@@ -118,7 +121,7 @@ class RunDetails:
         changed = True
         while True:
             self.refresh_interval = next_interval(
-                self.refresh_interval, changed, multirun=self._data.kind == "hyperdrive"
+                self.refresh_interval, changed, multirun=self._data.multirun
             )
             if self._stop.wait(self.refresh_interval):
                 return
@@ -174,7 +177,19 @@ class RunDetails:
             for entry in metrics:
                 lines.append(f"  {entry['name']}: {_metric_text(entry)}")
         children = data.child_runs
-        if children:
+        if children and data.kind == "pipeline":
+            lines += ["", f"Steps ({len(children)})"]
+            for step in children:
+                reused = f"  reused {step['reused_run_id']}" if step["reused"] else ""
+                lines.append(
+                    f"  {step['name']}  {step['status']}  {step['duration'] or ''}"
+                    f"  {step['run_id'] or ''}{reused}"
+                )
+        elif children and data.kind == "automl":
+            lines += ["", f"Iterations ({len(children)})", f"  {ITERATION_HEADER}"]
+            for row in children:
+                lines.append(f"  {iteration_line(row)}")
+        elif children:
             lines += ["", f"Child runs ({len(children)})"]
             for child in children:
                 extra = ""
@@ -187,6 +202,26 @@ class RunDetails:
             tail = data.run_logs.rstrip("\n").splitlines()[-SUMMARY_LOG_LINES:]
             lines += ["", f"Log {data.selected_log} (last {len(tail)} lines)", *tail]
         return "\n".join(lines)
+
+
+ITERATION_HEADER = (
+    f"{'ITERATION':>9}   {'PIPELINE':<45}  {'DURATION':>10}  {'METRIC':>10}  {'BEST':>8}"
+)
+
+
+def _score(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "nan"
+
+
+def iteration_line(row: dict[str, Any]) -> str:
+    """One AutoML iteration as the SDK's console table prints it."""
+    pipeline = row["pipeline"]
+    if row["status"] != "Completed":
+        pipeline += f" ({row['status']})"
+    return (
+        f"{row['iteration']:>9}   {pipeline:<45}  {row['duration'] or '':>10}  "
+        f"{_score(row['metric']):>10}  {_score(row['best']):>8}"
+    )
 
 
 def _metric_text(entry: dict[str, Any]) -> str:

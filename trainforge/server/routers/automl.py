@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from trainforge.schemas.automl import AutoMLCreate, AutoMLInfo
+from trainforge.schemas.automl import AutoMLContinue, AutoMLCreate, AutoMLInfo
 from trainforge.schemas.limits import Count
 from trainforge.schemas.names import ExperimentName
 from trainforge.schemas.runs import RunInfo
@@ -42,6 +42,29 @@ def submit_automl(
 def get_automl(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> AutoMLInfo:
     with cp.store.reading() as db:
         return automl.info(db, cp.workspaces.get_row(db, ws), run_id)
+
+
+@router.post("/automl/{run_id}/continue", response_model=RunInfo, status_code=201)
+def continue_automl(
+    ws: str,
+    run_id: str,
+    body: AutoMLContinue,
+    idempotency_key: IdempotencyKey = None,
+    cp: ControlPlane = Depends(plane),
+) -> RunInfo:
+    """A new AutoML run that goes on from ``run_id`` (which has ended and stays as it is)."""
+    with cp.store.session() as db:
+        row = cp.workspaces.get_row(db, ws)
+        parent = cp.runs.create_once(
+            db,
+            row,
+            idempotency_key,
+            f"automl/{run_id}/continue",
+            lambda: automl.continue_run(db, cp.runs, row, run_id, body),
+        )
+        info = cp.runs.info(db, row, parent)
+    cp.automl.wake()
+    return info
 
 
 @router.post("/automl/{run_id}/cancel", response_model=RunInfo)

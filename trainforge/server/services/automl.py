@@ -1,4 +1,4 @@
-"""Automated ML runs: submit (the parent run and its search row), read, cancel."""
+"""Automated ML runs: submit (the parent run and its search row), continue, read, cancel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 
 from trainforge.automl import search
 from trainforge.automl.names import goal, sdk_model_name
-from trainforge.schemas.automl import AutoMLCreate, AutoMLInfo, IterationInfo
+from trainforge.schemas.automl import (
+    MAX_ITERATIONS,
+    AutoMLContinue,
+    AutoMLCreate,
+    AutoMLInfo,
+    IterationInfo,
+)
 from trainforge.schemas.runs import RunCreate, RunStatus
 from trainforge.server.errors import BadRequest, NotFound
 from trainforge.server.services.child_runs import cancel_child
@@ -21,6 +27,8 @@ from trainforge.server.store.automl import AutoMLIteration, AutoMLSearch
 from trainforge.server.store.models import utcnow
 
 RUN_TYPE = "automl"
+# The property of a continued AutoML run that names the run it continues.
+CONTINUED_PROPERTY = "azureml.automl.continued_run_id"
 CANCELED_WITH_PARENT = "The run was canceled because its AutoML run {parent} was canceled"
 
 
@@ -36,18 +44,41 @@ def create(
     """Create the AutoML run (Running at once) and the search the AutoML loop drives; a
     pipeline's AutoMLStep makes it a step run of its pipeline run (``parent_run_id``,
     ``run_type``)."""
+    if request.continued_from is not None:
+        raise BadRequest(
+            "continued_from: set by AutoMLRun.continue_experiment "
+            "(POST .../automl/{run_id}/continue), not by a submit"
+        )
+    return _create(db, runs, ws, experiment_name, request, parent_run_id, run_type)
+
+
+def _create(
+    db: Session,
+    runs: RunService,
+    ws: models.Workspace,
+    experiment_name: str,
+    request: AutoMLCreate,
+    parent_run_id: str | None = None,
+    run_type: str = RUN_TYPE,
+    continued: AutoMLSearch | None = None,
+) -> models.Run:
     definition = request.definition
     if not definition.script:
         raise BadRequest("definition.script: an AutoML run needs its iteration script")
     runs._check_target(db, ws, definition)
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
     assert request.rows is not None and request.columns is not None  # AutoMLCreate's rule
-    try:
-        searcher = search.new_search(
-            request.task, request.learners, request.rows, request.columns, seed
-        )
-    except search.EngineMissing as exc:
-        raise BadRequest(f"task: {exc}") from None
+    if continued is not None:
+        # FLAML's searcher as the continued run left it: it knows every config tried and
+        # its score, so it proposes none of them again.
+        searcher = continued.searcher
+    else:
+        try:
+            searcher = search.new_search(
+                request.task, request.learners, request.rows, request.columns, seed
+            )
+        except search.EngineMissing as exc:
+            raise BadRequest(f"task: {exc}") from None
     settings = {
         "task": request.task,
         "primary_metric": request.primary_metric,
@@ -72,6 +103,7 @@ def create(
                 "ContentSnapshotId": request.snapshot_id,
                 "azureml.runsource": "automl",
                 "runTemplate": "automl_child",
+                **({CONTINUED_PROPERTY: continued.run_id} if continued is not None else {}),
             },
             display_name=request.display_name,
             description=request.description,
@@ -79,20 +111,98 @@ def create(
         ),
     )
     minutes = request.experiment_timeout_minutes
-    db.add(
-        AutoMLSearch(
-            run_id=parent.id,
-            workspace_id=ws.id,
-            spec={**request.model_dump(mode="json"), "seed": seed},
-            state="running",
-            next_index=0,
-            calls=0,
-            searcher=searcher,
-            deadline=utcnow() + timedelta(minutes=minutes) if minutes is not None else None,
-        )
+    row = AutoMLSearch(
+        run_id=parent.id,
+        workspace_id=ws.id,
+        spec={**request.model_dump(mode="json"), "seed": seed},
+        state="running",
+        next_index=0,
+        calls=0,
+        searcher=searcher,
+        deadline=utcnow() + timedelta(minutes=minutes) if minutes is not None else None,
     )
+    if continued is not None:
+        # The continued run's iterations, as they ended: the best so far, the numbering
+        # and the searcher's trial ids go on from them.
+        row.next_index, row.calls = continued.next_index, continued.calls
+        row.best_run_id, row.best_value = continued.best_run_id, continued.best_value
+    db.add(row)
     db.flush()
+    if continued is not None:
+        for it in iterations_of(db, continued):
+            db.add(
+                AutoMLIteration(
+                    workspace_id=ws.id,
+                    automl_run_id=parent.id,
+                    index=it.index,
+                    run_id=it.run_id,
+                    learner=it.learner,
+                    config=dict(it.config),
+                    trial_id=it.trial_id,
+                    score=it.score,
+                    reported=it.reported,
+                )
+            )
+        db.flush()
     return parent
+
+
+def continue_run(
+    db: Session,
+    runs: RunService,
+    ws: models.Workspace,
+    run_id: str,
+    request: AutoMLContinue,
+) -> models.Run:
+    """``AutoMLRun.continue_experiment``: a new AutoML run in the same experiment that goes
+    on from ``run_id`` (which has ended and is not written to): its settings, with the
+    budgets and data given; its iterations seeded into the search (FLAML's searcher as it
+    left it, the iterations' configs and scores, the best so far); its own iterations
+    numbered after them."""
+    old = search_of(db, ws, run_id)
+    parent = db.get(models.Run, (ws.id, old.run_id))
+    assert parent is not None
+    if not RunStatus(parent.status).is_terminal:
+        raise BadRequest(
+            f"run_id: AutoML run {run_id!r} is {parent.status}; continue it once it has "
+            "ended (wait_for_completion)"
+        )
+    experiment = db.get(models.Experiment, parent.experiment_id)
+    assert experiment is not None
+    spec = AutoMLCreate.model_validate(old.spec)
+    more = request.iterations if request.iterations is not None else spec.iterations
+    total = old.next_index + more
+    if total > MAX_ITERATIONS:
+        raise BadRequest(
+            f"iterations: {old.next_index} iterations so far and {more} more exceed "
+            f"{MAX_ITERATIONS} in all"
+        )
+    update: dict[str, object] = {
+        "iterations": total,
+        "continued_from": old.run_id,
+        "first_iteration": old.next_index,
+        "run_id": request.run_id,
+        "tags": dict(request.tags),
+        "properties": {},
+        "display_name": None,
+        "description": None,
+        "submitted_by": request.submitted_by or spec.submitted_by,
+        "seed": old.spec.get("seed"),
+    }
+    if request.experiment_timeout_minutes is not None:
+        update["experiment_timeout_minutes"] = request.experiment_timeout_minutes
+    if request.experiment_exit_score is not None:
+        update["experiment_exit_score"] = request.experiment_exit_score
+    if request.snapshot_id is not None:
+        update |= {
+            "snapshot_id": request.snapshot_id,
+            "rows": request.rows,
+            "columns": request.columns,
+        }
+        if request.guardrails is not None:
+            update["guardrails"] = request.guardrails
+    continued = AutoMLCreate.model_validate({**spec.model_dump(), **update})
+    return _create(db, runs, ws, experiment.name, continued, continued=old)
 
 
 def search_of(db: Session, ws: models.Workspace, run_id: str) -> AutoMLSearch:
@@ -148,6 +258,8 @@ def info(db: Session, ws: models.Workspace, run_id: str) -> AutoMLInfo:
         best_run_id=row.best_run_id,
         best_score=row.best_value,
         stop_reason=row.stop_reason,
+        continued_from=spec.continued_from,
+        first_iteration=spec.first_iteration,
         guardrails=spec.guardrails,
         children=children,
     )
@@ -181,6 +293,12 @@ def cancel_iteration(
     it = db.get(AutoMLIteration, (ws.id, row.run_id, iteration))
     if it is None:
         raise NotFound(f"AutoML run {run_id!r} has no iteration {iteration}")
+    continued_from = row.spec.get("continued_from")
+    if continued_from is not None and iteration < row.spec.get("first_iteration", 0):
+        raise BadRequest(
+            f"iteration: iteration {iteration} is AutoML run {continued_from!r}'s, which "
+            f"AutoML run {run_id!r} continues; it has ended"
+        )
     run = db.get(models.Run, (ws.id, it.run_id))
     assert run is not None
     cancel_child(

@@ -244,7 +244,13 @@ def _check_budgets(step: _Pass, now: datetime) -> None:
         reason = f"experiment_exit_score={spec.experiment_exit_score:g} reached"
     elif spec.enable_early_stopping:
         scores = [it.score for it in step.iterations if it.reported is not None]
-        if len(scores) > EARLY_STOPPING_ITERATIONS:
+        # A continued run stops early on its own iterations, not on the continued run's.
+        own = sum(
+            1
+            for it in step.iterations
+            if it.reported is not None and it.index >= spec.first_iteration
+        )
+        if len(scores) > EARLY_STOPPING_ITERATIONS and own >= EARLY_STOPPING_ITERATIONS:
             before = [s for s in scores[:-EARLY_STOPPING_ITERATIONS] if s is not None]
             recent = [s for s in scores[-EARLY_STOPPING_ITERATIONS:] if s is not None]
             best_before = (max if step.maximize else min)(before) if before else None
@@ -322,7 +328,8 @@ def _launch_ensemble(step: _Pass) -> bool:
     ensemble before it) is over, not after the experiment timeout: the time is up;
     whether it was started."""
     row = step.row
-    done = {it.learner for it in step.iterations}
+    # A continued run ends with ensembles of its own (of the best of all iterations).
+    done = {it.learner for it in step.iterations if it.index >= step.spec.first_iteration}
     kind = next((k for k in step.ensembles if k not in done), None)
     if kind is None or (row.stop_reason or "").startswith("experiment_timeout"):
         return False

@@ -358,13 +358,9 @@ class AutoMLConfig:
 
     @staticmethod
     def _from_xy(X: Any, y: Any, label: str | None) -> tuple[Any, str]:
-        import pandas as pd
+        from trainforge.train.automl.run import xy_frame
 
-        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-        frame.columns = [str(c) for c in frame.columns]
-        name = label or "y"
-        frame[name] = list(y.values.ravel() if hasattr(y, "values") else y)
-        return frame, name
+        return xy_frame(X, y, label)
 
     def _submit(self, experiment: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> Any:
         from trainforge.train.automl.run import submit

@@ -47,6 +47,18 @@ def _frame(data: Any) -> Any:
     return data.to_pandas_dataframe() if hasattr(data, "to_pandas_dataframe") else data
 
 
+def xy_frame(X: Any, y: Any, label: str | None) -> tuple[Any, str]:
+    """The 2019 SDK's X/y as one frame with the label (``label``, else ``y``) as its last
+    column, and the label's name."""
+    import pandas as pd
+
+    frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    frame.columns = [str(c) for c in frame.columns]
+    name = label or "y"
+    frame[name] = list(y.values.ravel() if hasattr(y, "values") else y)
+    return frame, name
+
+
 def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, str]:
     """Write what an AutoML run's iterations read into ``folder`` (the iteration script,
     ``automl_settings.json``, the training and validation data) and check the data; the
@@ -183,6 +195,160 @@ class AutoMLRun(Run):
     def _automl(self) -> Any:
         with sdk_errors():
             return api(self.experiment.workspace, AutoMLApi).get(self.id)
+
+    def continue_experiment(
+        self,
+        X: Any = None,
+        y: Any = None,
+        sample_weight: Any = None,
+        X_valid: Any = None,
+        y_valid: Any = None,
+        sample_weight_valid: Any = None,
+        data: Any = None,
+        label: str | None = None,
+        columns: list[str] | None = None,
+        cv_splits_indices: Any = None,
+        spark_context: Any = None,
+        experiment_timeout_hours: float | None = None,
+        experiment_exit_score: float | None = None,
+        iterations: int | None = None,
+        show_output: bool = False,
+        training_data: Any = None,
+        validation_data: Any = None,
+        **kwargs: Any,
+    ) -> AutoMLRun:
+        """Continue this AutoML experiment with ``iterations`` more iterations (default: as
+        many as it had); the AutoML run that does it comes back.
+
+        The training data (``training_data``, or the older ``X``/``y`` and ``data``/``label``)
+        and the validation data (``validation_data`` or ``X_valid``/``y_valid``) replace this
+        run's when given; ``experiment_timeout_hours`` (or ``experiment_timeout_minutes``)
+        and ``experiment_exit_score`` replace its budgets; every other setting is this run's.
+        With ``show_output`` it waits, printing the iterations as they finish.
+
+        Different from Azure ML, where the same parent run is reopened and goes on: a run
+        that has ended is never written to again here, so the continuation is a new AutoML
+        run in the same experiment. Its property ``azureml.automl.continued_run_id`` names
+        this run; its search starts from this run's (FLAML's searcher as it stopped, so no
+        pipeline is tried twice, and this run's iterations with their scores, so
+        ``get_output()`` returns this run's best while nothing beats it); its own children
+        ``<new id>_<i>`` are numbered after this run's iterations. This run must have ended
+        (wait for it, or cancel it, first); it stays as it was.
+        """
+        from trainforge.schemas.automl import AutoMLContinue
+
+        unsupported = {
+            "sample_weight": sample_weight,
+            "sample_weight_valid": sample_weight_valid,
+            "cv_splits_indices": cv_splits_indices,
+            "spark_context": spark_context,
+        }
+        for name, value in unsupported.items():
+            if value is not None:
+                raise ConfigException(
+                    f"Invalid argument(s) '{name}' specified: continue_experiment keeps the "
+                    f"continued run's setting. Supported value(s): None."
+                )
+        minutes = kwargs.pop("experiment_timeout_minutes", None)
+        if kwargs:
+            raise ConfigException(
+                f"Invalid argument(s) {sorted(kwargs)} specified: not arguments of "
+                "continue_experiment."
+            )
+        if experiment_timeout_hours is not None:
+            minutes = experiment_timeout_hours * 60
+        if iterations is not None and (
+            not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1
+        ):
+            raise ConfigException(
+                f"Invalid argument(s) 'iterations' specified: {iterations!r}. "
+                "Supported value(s): a positive int."
+            )
+        if data is not None and label is not None and X is None:
+            frame = _frame(data)
+            X, y = frame.drop(columns=[label]), frame[label]
+            if columns is not None:
+                X = X[columns]
+        body: dict[str, Any] = {}
+        if any(v is not None for v in (X, training_data, X_valid, validation_data)):
+            body = self._new_data(X, y, X_valid, y_valid, training_data, validation_data)
+        request = AutoMLContinue(
+            iterations=iterations,
+            experiment_timeout_minutes=minutes,
+            experiment_exit_score=experiment_exit_score,
+            submitted_by=submitting_user(),
+            **body,
+        )
+        with sdk_errors():
+            info = api(self.experiment.workspace, AutoMLApi).continue_run(self.id, request)
+        run = run_of(self.experiment, info)
+        assert isinstance(run, AutoMLRun)
+        if show_output:
+            run.wait_for_completion(show_output=True)
+        return run
+
+    def _new_data(
+        self,
+        X: Any,
+        y: Any,
+        X_valid: Any,
+        y_valid: Any,
+        training_data: Any,
+        validation_data: Any,
+    ) -> dict[str, Any]:
+        """A snapshot of this run's with the training (and validation) data replaced, and
+        the new data's shape and guardrails."""
+        import io
+        import zipfile
+
+        from trainforge.automl.guardrails import DataProblem, data_settings
+        from trainforge.client.api.snapshots import SnapshotsApi
+        from trainforge.core.run import upload_snapshot
+
+        snapshot_id = self.get_details().get("properties", {}).get("ContentSnapshotId")
+        if not snapshot_id:
+            raise AutoMLException(f"AutoML run {self.id} has no snapshot to continue from")
+        with sdk_errors():
+            content = b"".join(api(self.experiment.workspace, SnapshotsApi).download(snapshot_id))
+        with tempfile.TemporaryDirectory(prefix="automl-continue-") as folder:
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                archive.extractall(folder)
+            here = Path(folder)
+            settings = json.loads((here / _driver.SETTINGS).read_text())
+            label, task = settings["label_column_name"], settings["task"]
+            if training_data is None and X is not None:
+                if y is None:
+                    raise ConfigException(
+                        "Invalid argument(s) 'y' specified: None. Supported value(s): the "
+                        "labels of X."
+                    )
+                training_data, _ = xy_frame(X, y, label)
+            if validation_data is None and X_valid is not None:
+                validation_data, _ = xy_frame(X_valid, y_valid, label)
+            if training_data is None:
+                raise ConfigException(
+                    "Invalid argument(s) 'validation_data' specified: new validation data "
+                    "needs the training data given again. Supported value(s): "
+                    "training_data (or X and y) with it."
+                )
+            frame = _frame(training_data)
+            try:
+                shape = data_settings(frame, label, task)
+            except DataProblem as problem:
+                raise ConfigException(
+                    f"Invalid argument(s) '{problem.argument}' specified: {problem.value}. "
+                    f"Supported value(s): {problem.supported}."
+                ) from None
+            frame.to_pickle(here / _driver.TRAINING)
+            if validation_data is not None:
+                _frame(validation_data).to_pickle(here / _driver.VALIDATION)
+            snapshot = upload_snapshot(self.experiment.workspace, folder)
+        return {
+            "snapshot_id": snapshot,
+            "rows": shape["rows"],
+            "columns": shape["columns"],
+            "guardrails": shape["guardrails"],
+        }
 
     def cancel(self) -> None:
         """Cancel the AutoML run and every iteration still queued or running."""
