@@ -31,9 +31,18 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import Select
 
-from trainforge.schemas.run_filters import Condition, KeyCondition, MetricCondition
+from trainforge.schemas.run_filters import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Expression,
+    KeyCondition,
+    MetricCondition,
+    RunOrder,
+)
 from trainforge.server.errors import BadRequest
 from trainforge.server.store import models
 
@@ -152,11 +161,10 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 }
 
 
-def metric_value(dialect: str, name: str, aggregate: str) -> Any:
-    """A correlated scalar subquery: each listed run's last (or max, or min) number logged
-    as scalar ``name`` by its newest attempt. Each probe seeks ``ix_metrics_run_name``
-    (workspace, run, name), so a page costs one probe per run it looks at, however many
-    points other runs hold."""
+def _best_value(dialect: str, name: str, aggregate: str) -> Any:
+    """A correlated scalar subquery: each listed run's max (or min) number logged as scalar
+    ``name`` by its newest attempt. Each probe seeks ``ix_metrics_run_name``
+    (workspace, run, name), so a page costs one probe per run it looks at."""
     metric = models.Metric
     run = models.Run
     own = (
@@ -165,17 +173,6 @@ def metric_value(dialect: str, name: str, aggregate: str) -> Any:
         metric.name == name,
         metric.kind == "scalar",
     )
-    if aggregate == "last":
-        # Ids grow with insertion and a superseded attempt's writes are refused, so the
-        # highest id is the newest attempt's last point (SQLite's index holds the rowid).
-        return (
-            select(number_of(dialect, metric.value))
-            .where(*own)
-            .order_by(metric.id.desc())
-            .limit(1)
-            .correlate(run)
-            .scalar_subquery()
-        )
     other = models.Metric.__table__.alias("newest")
     newest = (
         select(func.max(other.c.attempt))
@@ -197,14 +194,167 @@ def metric_value(dialect: str, name: str, aggregate: str) -> Any:
     )
 
 
-def condition(dialect: str, wanted: Condition) -> ColumnElement[bool]:
-    """One parsed ``filter`` condition as SQL on the runs table."""
+def _last_value_condition(workspace_id: str, wanted: MetricCondition) -> ColumnElement[bool]:
+    """The runs whose last value of the metric meets the threshold: the ids that the
+    last-values index (workspace, name, number) yields for the range, so a threshold that
+    few runs meet reads few rows, and one that none meets reads none (no probe per run)."""
+    last = models.MetricLastValue
+    meeting = select(last.run_id).where(
+        last.workspace_id == workspace_id,
+        last.name == wanted.name,
+        _COMPARE[wanted.op](last.number, wanted.value),
+    )
+    return models.Run.id.in_(meeting)
+
+
+def condition(dialect: str, workspace_id: str, wanted: Condition) -> ColumnElement[bool]:
+    """One parsed ``filter`` condition as SQL on the runs table (of ``workspace_id``)."""
     if isinstance(wanted, MetricCondition):
+        if wanted.aggregate == "last":
+            return _last_value_condition(workspace_id, wanted)
         # NULL (no number logged) compares as unknown: the run is not listed.
         return _COMPARE[wanted.op](
-            metric_value(dialect, wanted.name, wanted.aggregate), wanted.value
+            _best_value(dialect, wanted.name, wanted.aggregate), wanted.value
         )
     assert isinstance(wanted, KeyCondition)
     column = models.Run.tags if wanted.field == "tags" else models.Run.properties
     matches = _has(dialect, column, wanted.key, wanted.value, True)
     return matches if wanted.op == "=" else not_(matches)
+
+
+def expression(dialect: str, workspace_id: str, where: Expression) -> ColumnElement[bool]:
+    """A parsed ``filter`` expression (conditions joined by and / or) as SQL."""
+    if isinstance(where, AllOf):
+        return and_(*(expression(dialect, workspace_id, part) for part in where.all_of))
+    if isinstance(where, AnyOf):
+        return or_(*(expression(dialect, workspace_id, part) for part in where.any_of))
+    return condition(dialect, workspace_id, where)
+
+
+# -- order_by ---------------------------------------------------------------------------
+# A sorted listing is read in two parts: the runs with a value, by (value, id), then the
+# runs without one (no such metric or tag, not ended), by id. Each part is a plain keyset
+# on columns that are never NULL, so a cursor (the last run's part, value and id) continues
+# exactly where its page stopped, and a metric's part walks the last-values index in order.
+_TIMES = ("created", "start_time", "end_time")
+
+
+def _duration(dialect: str) -> ColumnElement[Any]:
+    run = models.Run
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", run.ended - run.started), Float)
+    return (func.julianday(run.ended) - func.julianday(run.started)) * 86400.0
+
+
+def _sort_value(dialect: str, order: RunOrder) -> Any:
+    run = models.Run
+    if order.field in ("tags", "properties"):
+        column = run.tags if order.field == "tags" else run.properties
+        entry = _entries(dialect, column)
+        return (
+            select(cast(entry.c.value, String))
+            .select_from(entry)
+            .where(entry.c.key == order.name)
+            .correlate(run)
+            .scalar_subquery()
+        )
+    return {
+        "created": run.created,
+        "start_time": run.started,
+        "end_time": run.ended,
+        "duration": _duration(dialect),
+        "status": run.status,
+        "name": func.coalesce(run.display_name, run.id),
+        "number": run.number,
+        "target": run.target,
+    }[order.field]
+
+
+def _sorted_cursor(order: RunOrder, missing: bool, value: Any, run_id: str) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps(
+        {"order": order.model_dump(), "missing": missing, "value": value, "id": run_id}
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _sorted_after(cursor: str, order: RunOrder) -> tuple[bool, Any, str]:
+    """(in the part without values, the value, the run id) of a sorted listing's cursor."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+            raise ValueError(cursor)
+        given, missing, value = RunOrder.model_validate(raw["order"]), raw["missing"], raw["value"]
+        if not isinstance(missing, bool):
+            raise ValueError(cursor)
+        if not missing and order.field in _TIMES:
+            value = datetime.fromisoformat(value)
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise BadRequest("cursor: not a cursor this server gave (use next_cursor)") from None
+    if given != order:
+        raise BadRequest(
+            f"cursor: it continues a listing ordered by {given.text()}; keep order_by as it was"
+        )
+    return missing, value, raw["id"]
+
+
+def sorted_page(
+    db: Session,
+    query: Select[Any],
+    workspace_id: str,
+    order: RunOrder,
+    limit: int | None,
+    cursor: str | None,
+) -> tuple[list[models.Run], str | None]:
+    """The runs of ``query`` in ``order``: a page of at most ``limit`` after ``cursor``, and
+    the next cursor."""
+    dialect = db.get_bind().dialect.name
+    run = models.Run
+    later = operator.lt if order.descending else operator.gt
+    by_id = run.id.desc() if order.descending else run.id.asc()
+    if order.field == "metrics":
+        last = models.MetricLastValue
+        value: Any = last.number
+        valued = query.join(
+            last,
+            and_(
+                last.workspace_id == run.workspace_id,
+                last.run_id == run.id,
+                last.name == order.name,
+            ),
+        ).where(last.number.is_not(None))
+        unvalued = query.where(
+            run.id.not_in(
+                select(last.run_id).where(
+                    last.workspace_id == workspace_id,
+                    last.name == order.name,
+                    last.number.is_not(None),
+                )
+            )
+        )
+    else:
+        value = _sort_value(dialect, order)
+        valued = query.where(value.is_not(None))
+        unvalued = query.where(value.is_(None))
+    after = _sorted_after(cursor, order) if cursor is not None else None
+    found: list[tuple[models.Run, bool, Any]] = []
+    wanted = None if limit is None else limit + 1
+    if after is None or not after[0]:
+        part = valued.add_columns(value).order_by(
+            value.desc() if order.descending else value.asc(), by_id
+        )
+        if after is not None:
+            _, at, run_id = after
+            part = part.where(or_(later(value, at), and_(value == at, later(run.id, run_id))))
+        found += [(row[0], False, row[1]) for row in db.execute(part.limit(wanted))]
+    if wanted is None or len(found) < wanted:
+        rest = unvalued.order_by(by_id)
+        if after is not None and after[0]:
+            rest = rest.where(later(run.id, after[2]))
+        more = None if wanted is None else wanted - len(found)
+        found += [(row, True, None) for row in db.scalars(rest.limit(more))]
+    if limit is None or len(found) <= limit:
+        return [row for row, _, _ in found], None
+    run_at, missing, at = found[limit - 1]
+    return [row for row, _, _ in found[:limit]], _sorted_cursor(order, missing, at, run_at.id)
