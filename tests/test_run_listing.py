@@ -172,6 +172,36 @@ def test_metric_thresholds_and_property_conditions_in_sql(api: Api, scored: dict
     assert _filtered(api, "", "  ") == _ids(api)  # empty expressions filter nothing
 
 
+def test_the_last_values_follow_each_stored_batch_and_only_those(api: Api) -> None:
+    api.workspace("alpha")
+    run_id = _run(api)
+    column = {"metric": "score"}
+    _log(api, run_id, "b1", [{"name": "score", "value": 1}, {"name": "score", "value": 2}])
+    assert _filtered(api, "metrics.score = 2") == [run_id]
+    # A retried batch id is stored once: its new points change nothing.
+    retried = {"batch_id": "b1", "points": [{"name": "score", "value": 9}]}
+    api.call("POST", f"{RUNS}/{run_id}/metrics:batch", json=retried)
+    assert _filtered(api, "metrics.score = 2") == [run_id]
+    assert api.call("GET", RUNS, params=column)["metrics"] == {run_id: {"score": 2}}
+    # A list point is no scalar; a string is the last value and no number.
+    _log(api, run_id, "b2", [{"name": "score", "kind": "list", "value": [5]}])
+    assert _filtered(api, "metrics.score = 2") == [run_id]
+    _log(api, run_id, "b3", [{"name": "score", "value": "n/a"}])
+    assert _filtered(api, "metrics.score = 2") == [] == _filtered(api, "metrics.score != 2")
+    assert api.call("GET", RUNS, params=column)["metrics"] == {run_id: {"score": "n/a"}}
+    # A superseded attempt's batch is refused, and with it its last value.
+    with api.plane.store.session() as db:
+        db.execute(update(models.Run).where(models.Run.id == run_id).values(attempt=2))
+    stale = {"batch_id": "b4", "attempt": 1, "points": [{"name": "score", "value": 3}]}
+    api.request("POST", f"{RUNS}/{run_id}/metrics:batch", json=stale)
+    assert _filtered(api, "metrics.score = 3") == []
+    # A deleted run takes its last values along: a new run of the same id starts with none.
+    _complete(api, run_id)
+    api.call("DELETE", f"{RUNS}/{run_id}")
+    with api.plane.store.session() as db:
+        assert db.query(models.MetricLastValue).count() == 0
+
+
 def test_or_and_parentheses_with_and_binding_tighter(api: Api, scored: dict[str, str]) -> None:
     r = scored
     assert _filtered(api, "metrics.accuracy > 0.9 or tags.team = speech") == [
@@ -298,7 +328,9 @@ def test_a_sorted_cursor_continues_its_own_order_only(api: Api) -> None:
     plain = api.request("GET", RUNS, params={"limit": 1, "cursor": page["next_cursor"]})
     assert plain.status_code == 400 and "cursor: not a cursor this server gave" in plain.text
     default = api.call("GET", RUNS, params={"limit": 1})
-    sorted_ = api.request("GET", RUNS, params={"order_by": "name", "cursor": default["next_cursor"]})
+    sorted_ = api.request(
+        "GET", RUNS, params={"order_by": "name", "cursor": default["next_cursor"]}
+    )
     assert sorted_.status_code == 400 and "cursor: not a cursor this server gave" in sorted_.text
 
 
@@ -479,3 +511,15 @@ def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None: 
     assert [r["run id"] for r in json.loads(picked.stdout)] == [made[7]]
     refused = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--where", "accuracy > 1"])
     assert refused.exit_code != 0 and "filter: 'accuracy' at character 0" in refused.output
+    # Sorted on the server, through the SDK's generator (all pages) and the CLI.
+    by_i = sorted(made, key=lambda run_id: (str(made.index(run_id)), run_id))
+    assert [r.id for r in experiment.get_runs(order_by="properties.i")] == by_i
+    top = CliRunner().invoke(
+        app,
+        ["run", "list", "-w", "alpha", "--order-by", "properties.i desc", "-o", "json"]
+        + ["--limit", "3", "--where", "tags.team = vision or properties.i = 98"],
+    )
+    assert top.exit_code == 0, top.output
+    assert [r["run id"] for r in json.loads(top.stdout)] == [made[99], made[98], made[96]]
+    unknown = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--order-by", "lr"])
+    assert unknown.exit_code != 0 and "order_by: 'lr' at character 0" in unknown.output
