@@ -260,7 +260,6 @@ def test_sort_by_a_metric_a_tag_or_a_run_column_pages_without_gaps_or_repeats(ap
     scores = {run_id: i // 3 for i, run_id in enumerate(made) if i not in (5, 9, 11)}
     unscored = sorted(set(made) - set(scores))
     ascending = sorted(scores, key=lambda run_id: (scores[run_id], run_id)) + unscored
-    descending = sorted(scores, key=lambda run_id: (-scores[run_id], run_id), reverse=False)
     descending = sorted(scores, key=lambda run_id: (scores[run_id], run_id), reverse=True)
     # Runs without a number come last either way, ties by run id (descending with desc).
     for limit in (1000, 4, 3, 1):
