@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from tests.inprocess import Api, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.cli.main import app
+from trainforge.server.services import run_filters
 from trainforge.server.store import models
 
 RUNS = "/workspaces/alpha/runs"
@@ -142,7 +143,16 @@ def scored(api: Api) -> dict[str, str]:
     return made
 
 
-def test_metric_thresholds_and_property_conditions_in_sql(api: Api, scored: dict[str, str]) -> None:
+# A threshold that few runs meet is read from the last-values index, one that many meet by
+# probing the runs in listing order (run_filters.FEW); both must list the same runs.
+READS = pytest.mark.parametrize("few", [run_filters.FEW, 0], ids=["index", "probe"])
+
+
+@READS
+def test_metric_thresholds_and_property_conditions_in_sql(
+    api: Api, scored: dict[str, str], few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_filters, "FEW", few)
     r = scored
     assert _filtered(api, "metrics.accuracy > 0.9") == [r["rising"]]
     assert _filtered(api, "metrics.accuracy <= 0.8") == [r["requeued"], r["falling"]]
@@ -202,7 +212,11 @@ def test_the_last_values_follow_each_stored_batch_and_only_those(api: Api) -> No
         assert db.query(models.MetricLastValue).count() == 0
 
 
-def test_or_and_parentheses_with_and_binding_tighter(api: Api, scored: dict[str, str]) -> None:
+@READS
+def test_or_and_parentheses_with_and_binding_tighter(
+    api: Api, scored: dict[str, str], few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_filters, "FEW", few)
     r = scored
     assert _filtered(api, "metrics.accuracy > 0.9 or tags.team = speech") == [
         r["falling"],
@@ -333,7 +347,11 @@ def test_a_sorted_cursor_continues_its_own_order_only(api: Api) -> None:
     assert sorted_.status_code == 400 and "cursor: not a cursor this server gave" in sorted_.text
 
 
-def test_a_filtered_listing_pages_by_its_cursor(api: Api) -> None:
+@READS
+def test_a_filtered_listing_pages_by_its_cursor(
+    api: Api, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_filters, "FEW", few)
     api.workspace("alpha")
     made = [_run(api) for _ in range(12)]
     for i, run_id in enumerate(made):

@@ -15,7 +15,7 @@ import json
 import operator
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,8 +30,9 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql import Select
 
 from trainforge.schemas.run_filters import (
@@ -194,24 +195,95 @@ def _best_value(dialect: str, name: str, aggregate: str) -> Any:
     )
 
 
-def _last_value_condition(workspace_id: str, wanted: MetricCondition) -> ColumnElement[bool]:
-    """The runs whose last value of the metric meets the threshold: the ids that the
-    last-values index (workspace, name, number) yields for the range, so a threshold that
-    few runs meet reads few rows, and one that none meets reads none (no probe per run)."""
+def _last_value(name: str) -> Any:
+    """A correlated probe: each listed run's last number of ``name``, one seek of the
+    last values' primary key (workspace, run, name) per run looked at."""
     last = models.MetricLastValue
-    meeting = select(last.run_id).where(
-        last.workspace_id == workspace_id,
-        last.name == wanted.name,
-        _COMPARE[wanted.op](last.number, wanted.value),
+    run = models.Run
+    return (
+        select(last.number)
+        .where(last.workspace_id == run.workspace_id, last.run_id == run.id, last.name == name)
+        .correlate(run)
+        .scalar_subquery()
     )
-    return models.Run.id.in_(meeting)
 
 
-def condition(dialect: str, workspace_id: str, wanted: Condition) -> ColumnElement[bool]:
-    """One parsed ``filter`` condition as SQL on the runs table (of ``workspace_id``)."""
+# A threshold that at most this many runs meet is read from the last-values index (the
+# runs joined to the ids it yields); one that more meet, by probing the runs in listing
+# order until the page is full. Either way a page reads about FEW rows at most: ~2 ms.
+FEW = 2000
+
+
+class Plan(NamedTuple):
+    """How a listing's filter reads: its SQL on the runs, the threshold (if any) whose
+    runs drive the query, and whether a threshold no run meets leaves nothing to list."""
+
+    clause: ColumnElement[bool] | None
+    driver: MetricCondition | None
+    empty: bool
+
+
+def _conjuncts(where: Expression) -> list[Expression]:
+    if isinstance(where, AllOf):
+        return [found for part in where.all_of for found in _conjuncts(part)]
+    return [where]
+
+
+def plan(db: Session, workspace_id: str, where: Expression | None) -> Plan:
+    """The filter as SQL, choosing for each listing how its last-value thresholds read:
+    counting (up to FEW + 1) the runs that each top-level one lets through, on the index."""
+    if where is None:
+        return Plan(None, None, False)
+    last = models.MetricLastValue
+    fewest: tuple[int, MetricCondition] | None = None
+    for part in _conjuncts(where):
+        if not (isinstance(part, MetricCondition) and part.aggregate == "last"):
+            continue
+        meeting = (
+            select(literal(1))
+            .where(
+                last.workspace_id == workspace_id,
+                last.name == part.name,
+                _COMPARE[part.op](last.number, part.value),
+            )
+            .limit(FEW + 1)
+        )
+        count = db.scalar(select(func.count()).select_from(meeting.subquery())) or 0
+        if count == 0:
+            return Plan(None, None, True)
+        if count <= FEW and (fewest is None or count < fewest[0]):
+            fewest = (count, part)
+    driver = None if fewest is None else fewest[1]
+    dialect = db.get_bind().dialect.name
+    return Plan(expression(dialect, where, driver), driver, False)
+
+
+def drive(query: Select[Any], workspace_id: str, driver: MetricCondition) -> Select[Any]:
+    """``query`` joined to the last values that meet ``driver``: the database reads the
+    runs of those ids (the index range) rather than every run of the listing."""
+    last = aliased(models.MetricLastValue, name="driver")
+    run = models.Run
+    return query.join(
+        last,
+        and_(
+            last.workspace_id == workspace_id,
+            last.run_id == run.id,
+            last.name == driver.name,
+            _COMPARE[driver.op](last.number, driver.value),
+        ),
+    )
+
+
+def condition(
+    dialect: str, wanted: Condition, driver: MetricCondition | None = None
+) -> ColumnElement[bool]:
+    """One parsed ``filter`` condition as SQL on the runs table; the ``driver`` is met by
+    the join that ``drive`` adds."""
     if isinstance(wanted, MetricCondition):
+        if wanted is driver:
+            return true()
         if wanted.aggregate == "last":
-            return _last_value_condition(workspace_id, wanted)
+            return _COMPARE[wanted.op](_last_value(wanted.name), wanted.value)
         # NULL (no number logged) compares as unknown: the run is not listed.
         return _COMPARE[wanted.op](
             _best_value(dialect, wanted.name, wanted.aggregate), wanted.value
@@ -222,13 +294,15 @@ def condition(dialect: str, workspace_id: str, wanted: Condition) -> ColumnEleme
     return matches if wanted.op == "=" else not_(matches)
 
 
-def expression(dialect: str, workspace_id: str, where: Expression) -> ColumnElement[bool]:
+def expression(
+    dialect: str, where: Expression, driver: MetricCondition | None = None
+) -> ColumnElement[bool]:
     """A parsed ``filter`` expression (conditions joined by and / or) as SQL."""
     if isinstance(where, AllOf):
-        return and_(*(expression(dialect, workspace_id, part) for part in where.all_of))
+        return and_(*(expression(dialect, part, driver) for part in where.all_of))
     if isinstance(where, AnyOf):
-        return or_(*(expression(dialect, workspace_id, part) for part in where.any_of))
-    return condition(dialect, workspace_id, where)
+        return or_(*(expression(dialect, part, driver) for part in where.any_of))
+    return condition(dialect, where, driver)
 
 
 # -- order_by ---------------------------------------------------------------------------
@@ -312,10 +386,13 @@ def sorted_page(
     dialect = db.get_bind().dialect.name
     run = models.Run
     later = operator.lt if order.descending else operator.gt
-    by_id = run.id.desc() if order.descending else run.id.asc()
+    tie: Any = run.id
     if order.field == "metrics":
         last = models.MetricLastValue
         value: Any = last.number
+        # The same id as the run's; named on the index's side, the index (workspace,
+        # name, number, run_id) yields the whole order and ties need no sort.
+        tie = last.run_id
         valued = query.join(
             last,
             and_(
@@ -338,6 +415,7 @@ def sorted_page(
         valued = query.where(value.is_not(None))
         unvalued = query.where(value.is_(None))
     after = _sorted_after(cursor, order) if cursor is not None else None
+    by_id = tie.desc() if order.descending else tie.asc()
     found: list[tuple[models.Run, bool, Any]] = []
     wanted = None if limit is None else limit + 1
     if after is None or not after[0]:
@@ -346,10 +424,10 @@ def sorted_page(
         )
         if after is not None:
             _, at, run_id = after
-            part = part.where(or_(later(value, at), and_(value == at, later(run.id, run_id))))
+            part = part.where(or_(later(value, at), and_(value == at, later(tie, run_id))))
         found += [(row[0], False, row[1]) for row in db.execute(part.limit(wanted))]
     if wanted is None or len(found) < wanted:
-        rest = unvalued.order_by(by_id)
+        rest = unvalued.order_by(run.id.desc() if order.descending else run.id.asc())
         if after is not None and after[0]:
             rest = rest.where(later(run.id, after[2]))
         more = None if wanted is None else wanted - len(found)

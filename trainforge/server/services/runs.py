@@ -315,10 +315,15 @@ class RunService:
             if not include_children:
                 query = query.where(models.Run.parent_run_id.is_(None))
         dialect = db.get_bind().dialect.name
+        planned = run_filters.plan(db, ws.id, where)
+        if planned.empty:  # a threshold no run meets: nothing to read
+            return [], None
+        if planned.driver is not None:
+            query = run_filters.drive(query, ws.id, planned.driver)
         for condition in (
             *run_filters.key_value(dialect, models.Run.tags, tags, "tags"),
             *run_filters.key_value(dialect, models.Run.properties, properties, "properties"),
-            *([] if where is None else [run_filters.expression(dialect, ws.id, where)]),
+            *([] if planned.clause is None else [planned.clause]),
         ):
             query = query.where(condition)
         if status is not None:
