@@ -6,7 +6,7 @@ through it keeping the SDK's behaviour."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from tests.inprocess import Api, api_fixture  # noqa: F401  (the fixture)
 from tests.postgres_server import postgres_server_fixture  # noqa: F401  (the fixture)
 from trainforge.cli.main import app
+from trainforge.server.services import run_filters
 from trainforge.server.store import models
 
 RUNS = "/workspaces/alpha/runs"
@@ -142,7 +143,16 @@ def scored(api: Api) -> dict[str, str]:
     return made
 
 
-def test_metric_thresholds_and_property_conditions_in_sql(api: Api, scored: dict[str, str]) -> None:
+# A threshold that few runs meet is read from the last-values index, one that many meet by
+# probing the runs in listing order (run_filters.FEW); both must list the same runs.
+READS = pytest.mark.parametrize("few", [run_filters.FEW, 0], ids=["index", "probe"])
+
+
+@READS
+def test_metric_thresholds_and_property_conditions_in_sql(
+    api: Api, scored: dict[str, str], few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_filters, "FEW", few)
     r = scored
     assert _filtered(api, "metrics.accuracy > 0.9") == [r["rising"]]
     assert _filtered(api, "metrics.accuracy <= 0.8") == [r["requeued"], r["falling"]]
@@ -172,7 +182,176 @@ def test_metric_thresholds_and_property_conditions_in_sql(api: Api, scored: dict
     assert _filtered(api, "", "  ") == _ids(api)  # empty expressions filter nothing
 
 
-def test_a_filtered_listing_pages_by_its_cursor(api: Api) -> None:
+def test_the_last_values_follow_each_stored_batch_and_only_those(api: Api) -> None:
+    api.workspace("alpha")
+    run_id = _run(api)
+    column = {"metric": "score"}
+    _log(api, run_id, "b1", [{"name": "score", "value": 1}, {"name": "score", "value": 2}])
+    assert _filtered(api, "metrics.score = 2") == [run_id]
+    # A retried batch id is stored once: its new points change nothing.
+    retried = {"batch_id": "b1", "points": [{"name": "score", "value": 9}]}
+    api.call("POST", f"{RUNS}/{run_id}/metrics:batch", json=retried)
+    assert _filtered(api, "metrics.score = 2") == [run_id]
+    assert api.call("GET", RUNS, params=column)["metrics"] == {run_id: {"score": 2}}
+    # A list point is no scalar; a string is the last value and no number.
+    _log(api, run_id, "b2", [{"name": "score", "kind": "list", "value": [5]}])
+    assert _filtered(api, "metrics.score = 2") == [run_id]
+    _log(api, run_id, "b3", [{"name": "score", "value": "n/a"}])
+    assert _filtered(api, "metrics.score = 2") == [] == _filtered(api, "metrics.score != 2")
+    assert api.call("GET", RUNS, params=column)["metrics"] == {run_id: {"score": "n/a"}}
+    # A superseded attempt's batch is refused, and with it its last value.
+    with api.plane.store.session() as db:
+        db.execute(update(models.Run).where(models.Run.id == run_id).values(attempt=2))
+    stale = {"batch_id": "b4", "attempt": 1, "points": [{"name": "score", "value": 3}]}
+    api.request("POST", f"{RUNS}/{run_id}/metrics:batch", json=stale)
+    assert _filtered(api, "metrics.score = 3") == []
+    # A deleted run takes its last values along: a new run of the same id starts with none.
+    _complete(api, run_id)
+    api.call("DELETE", f"{RUNS}/{run_id}")
+    with api.plane.store.session() as db:
+        assert db.query(models.MetricLastValue).count() == 0
+
+
+@READS
+def test_or_and_parentheses_with_and_binding_tighter(
+    api: Api, scored: dict[str, str], few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_filters, "FEW", few)
+    r = scored
+    assert _filtered(api, "metrics.accuracy > 0.9 or tags.team = speech") == [
+        r["falling"],
+        r["rising"],
+    ]
+    # and before or: (rising) or (words), not rising-or-speech and stage=prod.
+    either = "tags.team = vision or metrics.`val loss` < 1 and properties.stage = prod"
+    assert _filtered(api, either) == [r["words"], r["rising"]]
+    grouped = "(tags.team = vision or tags.team = speech) and properties.stage = prod"
+    assert _filtered(api, grouped) == [r["falling"]]
+    nested = "max(metrics.accuracy) > 0.96 OR (metrics.accuracy < 0.5 and (properties.stage = prod or metrics.accuracy >= 0))"
+    assert _filtered(api, nested) == [r["requeued"], r["falling"]]
+    # Repeated parameters are joined by and around each expression's or.
+    assert _filtered(api, "tags.team = vision or tags.team = speech", "metrics.accuracy < 0.9") == [
+        r["falling"]
+    ]
+    assert _filtered(api, "metrics.nothing > 0 or metrics.nothing <= 0") == []
+
+
+def _ordered(api: Api, order_by: str, limit: int = 1000, **params: Any) -> list[str]:
+    """Every run of the sorted listing, page after page by the cursor."""
+    found: list[str] = []
+    cursor = None
+    while True:
+        asked = {"order_by": order_by, "limit": limit, **params}
+        if cursor:
+            asked["cursor"] = cursor
+        page = api.call("GET", RUNS, params=asked)
+        found += [run["run_id"] for run in page["runs"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def test_sort_by_a_metric_a_tag_or_a_run_column_pages_without_gaps_or_repeats(api: Api) -> None:
+    api.workspace("alpha")
+    api.workspace("beta")
+    made = [_run(api, tags={"team": ["b", "a", "c"][i % 3]} if i % 4 else {}) for i in range(14)]
+    # Scores with ties (i // 3) for most runs; no score for two, a string for one.
+    for i, run_id in enumerate(made):
+        if i in (5, 9):
+            continue
+        _log(api, run_id, "b1", [{"name": "score", "value": 100.0}])
+        _log(api, run_id, "b2", [{"name": "score", "value": "n/a" if i == 11 else i // 3}])
+    for i, run_id in enumerate(made[:6]):
+        api.call("PATCH", f"{RUNS}/{run_id}", json={"display_name": f"run {5 - i}"})
+    # Another workspace's run with the same metric is never listed nor counted.
+    beta = _run(api, ws="beta")
+    api.call(
+        "POST",
+        f"/workspaces/beta/runs/{beta}/metrics:batch",
+        json={"batch_id": "b", "points": [{"name": "score", "value": -1}]},
+    )
+
+    scores = {run_id: i // 3 for i, run_id in enumerate(made) if i not in (5, 9, 11)}
+    unscored = sorted(set(made) - set(scores))
+    ascending = sorted(scores, key=lambda run_id: (scores[run_id], run_id)) + unscored
+    descending = sorted(scores, key=lambda run_id: (scores[run_id], run_id), reverse=True)
+    # Runs without a number come last either way, ties by run id (descending with desc).
+    for limit in (1000, 4, 3, 1):
+        assert _ordered(api, "metrics.score", limit) == ascending
+        assert _ordered(api, "metrics.score asc", limit) == ascending
+        assert _ordered(api, "metrics.score DESC", limit) == descending + unscored[::-1]
+    teams = {run_id: ["b", "a", "c"][i % 3] for i, run_id in enumerate(made) if i % 4}
+    untagged = sorted(set(made) - set(teams))
+    by_team = sorted(teams, key=lambda run_id: (teams[run_id], run_id)) + untagged
+    assert _ordered(api, "tags.team", 5) == by_team
+    assert _ordered(api, "tags.`team` desc", 5) == by_team[: len(teams)][::-1] + untagged[::-1]
+    # A display name, else the run id.
+    names = {run_id: f"run {5 - i}" if i < 6 else run_id for i, run_id in enumerate(made)}
+    assert _ordered(api, "name", 4) == sorted(made, key=lambda run_id: (names[run_id], run_id))
+    assert _ordered(api, "number desc", 4) == made[::-1]
+    assert _ordered(api, "created", 4) == made
+    # With the other filters and a metric filter, sorted in the same SQL.
+    assert _ordered(api, "metrics.score desc", 2, filter="metrics.score >= 2") == [
+        run_id for run_id in descending if scores[run_id] >= 2
+    ]
+    assert _ordered(api, "metrics.score", 2, tags=json.dumps({"team": "a"})) == [
+        run_id for run_id in ascending if teams.get(run_id) == "a"
+    ]
+
+
+def test_sort_by_times_duration_and_status(api: Api) -> None:
+    api.workspace("alpha")
+    made = [_run(api) for _ in range(5)]
+    # Times set in the store, so that each order is known: (started, ended) in seconds.
+    times = [(10, 70), (20, 40), (30, 35), (40, None), (None, None)]
+    statuses = ["Completed", "Failed", "Completed", "Running", "NotStarted"]
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    with api.plane.store.session() as db:
+        for run_id, (began, ended), status in zip(made, times, statuses, strict=True):
+            db.execute(
+                update(models.Run)
+                .where(models.Run.id == run_id)
+                .values(
+                    status=status,
+                    started=None if began is None else base + timedelta(seconds=began),
+                    ended=None if ended is None else base + timedelta(seconds=ended),
+                )
+            )
+    a, b, c, d, e = made
+    assert _ordered(api, "start_time", 2) == [a, b, c, d, e]
+    assert _ordered(api, "start_time desc", 2) == [d, c, b, a, e]
+    assert _ordered(api, "end_time", 2) == [c, b, a, *sorted([d, e])]
+    # Durations 60, 20 and 5 s; runs that have not ended come last.
+    assert _ordered(api, "duration desc", 2) == [a, b, c, *sorted([d, e], reverse=True)]
+    assert _ordered(api, "duration", 1) == [c, b, a, *sorted([d, e])]
+    by_status = sorted(made, key=lambda run_id: (statuses[made.index(run_id)], run_id))
+    assert _ordered(api, "status", 2) == by_status
+
+
+def test_a_sorted_cursor_continues_its_own_order_only(api: Api) -> None:
+    api.workspace("alpha")
+    for _ in range(3):
+        _run(api)
+    page = api.call("GET", RUNS, params={"order_by": "name desc", "limit": 1})
+    other = api.request(
+        "GET", RUNS, params={"order_by": "name", "limit": 1, "cursor": page["next_cursor"]}
+    )
+    assert other.status_code == 400
+    assert "cursor: it continues a listing ordered by name desc; keep order_by" in other.text
+    plain = api.request("GET", RUNS, params={"limit": 1, "cursor": page["next_cursor"]})
+    assert plain.status_code == 400 and "cursor: not a cursor this server gave" in plain.text
+    default = api.call("GET", RUNS, params={"limit": 1})
+    sorted_ = api.request(
+        "GET", RUNS, params={"order_by": "name", "cursor": default["next_cursor"]}
+    )
+    assert sorted_.status_code == 400 and "cursor: not a cursor this server gave" in sorted_.text
+
+
+@READS
+def test_a_filtered_listing_pages_by_its_cursor(
+    api: Api, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_filters, "FEW", few)
     api.workspace("alpha")
     made = [_run(api) for _ in range(12)]
     for i, run_id in enumerate(made):
@@ -243,7 +422,16 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(api: Api) -> None:
         ({"order": "sideways"}, 422, "order"),
         ({"filter": "accuracy > 0.9"}, 400, "filter: 'accuracy' at character 0"),
         ({"filter": "metrics.accuracy > high"}, 400, "filter: metrics.accuracy compares with"),
-        ({"filter": "metrics.a > 1 or tags.b = c"}, 400, "filter: expected 'and' at character 14"),
+        ({"filter": "metrics.a > 1 xor tags.b = c"}, 400, "filter: expected 'and' or 'or' at"),
+        ({"filter": "metrics.a > 1 or"}, 400, "filter: expected metrics., tags. or properties."),
+        ({"filter": "(metrics.a > 1 or tags.b = c"}, 400, "filter: expected ')' at the end"),
+        ({"filter": "metrics.a > 1)"}, 400, "filter: ')' at character 13 closes no '('"),
+        ({"filter": "(" * 11 + "metrics.a > 1" + ")" * 11}, 400, "filter: parentheses nest"),
+        ({"order_by": "accuracy"}, 400, "order_by: 'accuracy' at character 0: order_by is one"),
+        ({"order_by": "params.lr"}, 400, "created, start_time, end_time, duration, status"),
+        ({"order_by": "created sideways"}, 400, "order_by: expected asc or desc at character 8"),
+        ({"order_by": "metrics.a desc x"}, 400, "order_by: unexpected 'x' at character 15"),
+        ({"order_by": ""}, 400, "order_by: it is empty"),
         ({"filter": "tags.team > a"}, 400, "filter: tags.team takes = or !="),
         ({"filter": "max(metrics.a > 1"}, 400, "filter: expected ')'"),
         ({"filter": "max(tags.a) > 1"}, 400, "filter: max() takes a metric"),
@@ -269,7 +457,8 @@ def test_a_bad_filter_is_a_4xx_naming_it(
     assert "Traceback" not in response.text and "SELECT" not in response.text
 
 
-PIECES = ["metrics.", "tags.", "properties.", "max(", "min(", ")", "`", "'", '"', " and ", " or "]
+PIECES = ["metrics.", "tags.", "properties.", "max(", "min(", "(", ")", "`", "'", '"', " and "]
+PIECES += [" or ", " OR "]
 PIECES += [">", ">=", "<", "=", "!=", "==", "0.9", "-1e3", "1e999", "nan", "acc", "a b", "."]
 
 
@@ -339,3 +528,15 @@ def test_the_sdk_and_the_cli_list_through_the_filters(cli_server: Api) -> None: 
     assert [r["run id"] for r in json.loads(picked.stdout)] == [made[7]]
     refused = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--where", "accuracy > 1"])
     assert refused.exit_code != 0 and "filter: 'accuracy' at character 0" in refused.output
+    # Sorted on the server, through the SDK's generator (all pages) and the CLI.
+    by_i = sorted(made, key=lambda run_id: (str(made.index(run_id)), run_id))
+    assert [r.id for r in experiment.get_runs(order_by="properties.i")] == by_i
+    top = CliRunner().invoke(
+        app,
+        ["run", "list", "-w", "alpha", "--order-by", "properties.i desc", "-o", "json"]
+        + ["--limit", "3", "--where", "tags.team = vision or properties.i = 98"],
+    )
+    assert top.exit_code == 0, top.output
+    assert [r["run id"] for r in json.loads(top.stdout)] == [made[99], made[98], made[96]]
+    unknown = CliRunner().invoke(app, ["run", "list", "-w", "alpha", "--order-by", "lr"])
+    assert unknown.exit_code != 0 and "order_by: 'lr' at character 0" in unknown.output

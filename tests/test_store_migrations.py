@@ -137,3 +137,57 @@ def test_a_store_before_run_ids_per_workspace_upgrades_with_its_rows(url: str) -
         runs = connection.execute(text("SELECT workspace_id, id FROM runs ORDER BY id")).all()
         assert runs == [("w1", "hd"), ("w2", "hd_0")]
     engine.dispose()
+
+
+def test_a_store_before_metric_last_values_upgrades_with_them_backfilled(url: str) -> None:
+    command.upgrade(_config(url), "0075")
+    engine = make_engine(url)
+    points = [
+        # (run, name, kind, value, attempt): the highest id of each scalar (run, name) is last.
+        ("r1", "acc", "scalar", "0.5", 1),
+        ("r1", "acc", "scalar", "0.75", 1),
+        ("r1", "acc", "list", "[1, 2]", 1),  # no scalar: never a last value
+        ("r1", "note", "scalar", '"n/a"', 1),  # a string: a value, no number
+        ("r2", "acc", "scalar", "1e-3", 1),
+        ("r2", "acc", "scalar", "NaN", 2),
+        ("r2", "steps", "scalar", "7", 2),
+    ]
+    with engine.begin() as connection:
+        for row in ROWS[:1]:
+            connection.execute(text(row))
+        connection.execute(
+            text(
+                "INSERT INTO experiments (id, workspace_id, name, run_counter, created) VALUES"
+                f" ('e1', 'w1', 'exp', 2, {T0})"
+            )
+        )
+        for number, run_id in enumerate(("r1", "r2"), 1):
+            connection.execute(
+                text(
+                    "INSERT INTO runs (id, workspace_id, experiment_id, number, kind, status,"
+                    " tags, properties, warnings, attempt, priority, created) VALUES"
+                    f" ('{run_id}', 'w1', 'e1', {number}, 'script', 'Running', '{{}}', '{{}}',"
+                    f" '[]', 1, 0, {T0})"
+                )
+            )
+        for run_id, name, kind, value, attempt in points:
+            connection.execute(
+                text(
+                    "INSERT INTO metrics (workspace_id, run_id, name, kind, value, description,"
+                    " time, attempt) VALUES ('w1', :run, :name, :kind, :value, '', 0, :attempt)"
+                ),
+                {"run": run_id, "name": name, "kind": kind, "value": value, "attempt": attempt},
+            )
+    command.upgrade(_config(url), "head")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT run_id, name, value, number FROM metric_last_values ORDER BY run_id, name")
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("r1", "acc", "0.75", 0.75),
+        ("r1", "note", '"n/a"', None),
+        ("r2", "acc", "NaN", None),
+        ("r2", "steps", "7", 7.0),
+    ]
+    command.downgrade(_config(url), "0075")
+    engine.dispose()

@@ -331,6 +331,61 @@ def test_the_runs_table_filters_by_metric_and_property_and_shows_chosen_columns(
     console_errors.remove(refused)
 
 
+def test_the_runs_table_sorts_by_the_header_clicked(experiment, page) -> None:  # type: ignore[no-untyped-def]
+    low = _scored(experiment, 0.5, "dev")
+    high = _scored(experiment, 0.97, "dev")
+    middle = _scored(experiment, 0.8, "prod")
+    silent = experiment.start_logging(snapshot_directory=None)  # no accuracy: last either way
+    silent.complete()
+    workspace = experiment.workspace
+    page.goto(
+        workspace.service_context.studio_url(
+            f"workspaces/{workspace.name}/experiments/{experiment.name}"
+        )
+    )
+    rows = page.locator("#runs-body table tr").filter(has=page.locator("td"))
+    sync_api.expect(rows).to_have_count(4)
+    page.locator("#column-add").fill("metrics.accuracy")
+    page.get_by_role("button", name="Add column").click()
+    header = page.locator("#runs-body th", has_text="metrics.accuracy")
+    sync_api.expect(header).to_have_attribute("aria-sort", "none")
+    # Newest first until asked: the created column says so.
+    created = page.locator("#runs-body th", has_text="created")
+    sync_api.expect(created).to_have_attribute("aria-sort", "descending")
+
+    def shown() -> list[str]:
+        return [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+
+    header.get_by_role("link").click()
+    sync_api.expect(header).to_have_attribute("aria-sort", "ascending")
+    sync_api.expect(header).to_have_text("metrics.accuracy ▲")
+    assert shown() == [low.id, middle.id, high.id, silent.id]
+    assert "order_by=metrics.%60accuracy%60+asc" in page.url  # kept in the address
+    sync_api.expect(created).to_have_attribute("aria-sort", "none")
+    page.locator("#runs-body th", has_text="metrics.accuracy").get_by_role("link").click()
+    sync_api.expect(header).to_have_text("metrics.accuracy ▼")
+    assert shown() == [high.id, middle.id, low.id, silent.id]
+    page.reload()  # the address keeps the order
+    sync_api.expect(header).to_have_attribute("aria-sort", "descending")
+    assert shown() == [high.id, middle.id, low.id, silent.id]
+    page.screenshot(path=str(artifact("studio-runs-sorted.png")), full_page=True)
+    # A filter keeps the sort; another header sorts by its column, within the filter.
+    page.locator("#where-filter").fill("metrics.accuracy > 0.6 or metrics.accuracy < 0")
+    page.get_by_role("button", name="Filter").click()
+    sync_api.expect(rows).to_have_count(2)
+    sync_api.expect(header).to_have_attribute("aria-sort", "descending")
+    assert shown() == [high.id, middle.id]
+    page.locator("#runs-body th", has_text="status").get_by_role("link").click()
+    sync_api.expect(page.locator("#runs-body th", has_text="status")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    assert sorted(shown()) == sorted([high.id, middle.id])
+    assert "filter=metrics.accuracy" in page.url
+    page.get_by_role("link", name="newest first").click()  # back to the listing's own order
+    sync_api.expect(created).to_have_attribute("aria-sort", "descending")
+    assert shown() == [middle.id, high.id]
+
+
 def test_the_runs_table_and_the_run_page_refresh_themselves_when_asked(  # type: ignore[no-untyped-def]
     experiment, page
 ) -> None:

@@ -372,3 +372,47 @@ def test_selected_runs_compare_side_by_side_and_charts_take_log_scale_and_smooth
     sync_api.expect(loss.locator(".u-legend .u-series")).to_have_count(3)
     sync_api.expect(loss.locator(".u-legend")).to_contain_text("loss <x> (smoothed)")
     page.screenshot(path=str(artifact("studio-run-chart-log-smoothed.png")), full_page=True)
+
+
+def test_the_environments_pages_list_them_and_show_a_versions_spec(
+    ws, page, console_errors
+) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from trainforge.core import Environment
+    from trainforge.core.conda_dependencies import CondaDependencies
+
+    name = f"env-{uuid.uuid4().hex[:8]}"
+    env = Environment(name)
+    env.python.conda_dependencies = CondaDependencies.create(
+        conda_packages=["numpy=1.26"], pip_packages=["requests==2.31.0"]
+    )
+    env.environment_variables = {"MODE": "<b>fast</b>"}
+    env.register(ws)
+    env.python.conda_dependencies.add_pip_package("tqdm")
+    env.register(ws)  # a second version, one pip package more
+
+    page.goto(_url(ws, "environments"))
+    page.get_by_role("heading", name=f"Environments of {ws.name}").wait_for()
+    row = page.locator("#environments tr", has_text=name)
+    sync_api.expect(row.locator("td").nth(1)).to_have_text("2")
+    sync_api.expect(row).to_contain_text("pip packages")
+    row.get_by_role("link", name=name).click()
+    page.get_by_role("heading", name=f"Environment {name}").wait_for()
+    sync_api.expect(page.locator("#versions tr").filter(has=page.locator("td"))).to_have_count(2)
+    sync_api.expect(page.locator("#pip-packages li")).to_contain_text(["requests==2.31.0", "tqdm"])
+    sync_api.expect(page.locator("#conda-packages")).to_contain_text("numpy=1.26")
+    sync_api.expect(page.locator("#environment-variables")).to_have_text("MODE=<b>fast</b>")
+    assert page.locator("#view b").count() == 0  # escaped
+    page.screenshot(path=str(artifact("studio-environment.png")), full_page=True)
+    page.get_by_role("link", name="1", exact=True).click()  # the first version
+    page.get_by_role("heading", name="Version 1").wait_for()
+    sync_api.expect(page.locator("#pip-packages li")).to_have_count(1)
+
+    page.goto(_url(ws, "environments/no-such-env"))
+    page.get_by_role("heading", name="Not found").wait_for()
+    sync_api.expect(page.locator("#problem")).to_contain_text("no-such-env")
+    page.goto(_url(ws, f"environments/{name}?version=9"))
+    page.get_by_role("heading", name="Not found").wait_for()
+    while NOT_FOUND in console_errors:
+        console_errors.remove(NOT_FOUND)

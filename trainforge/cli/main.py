@@ -358,13 +358,24 @@ def run_list(
     where: Annotated[
         list[str] | None,
         typer.Option(
-            help="Conditions joined by 'and', as the studio's: 'metrics.accuracy > 0.9', "
-            "'max(metrics.acc) >= 0.8', 'properties.stage = prod'; repeatable"
+            help="Conditions joined by 'and' / 'or' with parentheses, as the studio's: "
+            "'metrics.accuracy > 0.9', 'max(metrics.acc) >= 0.8 or properties.stage = prod'; "
+            "repeatable (joined by 'and')"
+        ),
+    ] = None,
+    order_by: Annotated[
+        str | None,
+        typer.Option(
+            "--order-by",
+            help="Sort instead of newest first: created, start_time, end_time, duration, "
+            "status, name, number, target, metrics.NAME, tags.KEY or properties.KEY, then "
+            "asc (the default) or desc, e.g. 'metrics.accuracy desc'",
         ),
     ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """List runs, newest first; the server filters and pages them."""
+    """List runs, newest first (or as --order-by says); the server filters, sorts and pages
+    them."""
     from trainforge.core.run import info_of, list_runs
 
     rows = []
@@ -378,6 +389,7 @@ def run_list(
         created_before=_utc(until),
         page_size=min(limit, 1000),
         **({"filter": where} if where else {}),
+        **({"order_by": order_by} if order_by else {}),
     )
     for run in found:
         if len(rows) >= limit:

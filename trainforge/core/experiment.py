@@ -105,8 +105,13 @@ class Experiment:
         tags: str | dict[str, str] | None = None,
         properties: str | dict[str, str] | None = None,
         include_children: bool = False,
+        order_by: str | None = None,
     ) -> Iterator[Run]:
-        """The experiment's runs, newest first, filtered by type, tags and properties."""
+        """The experiment's runs, newest first, filtered by type, tags and properties.
+
+        ``order_by`` (trainforge's, not azureml's) sorts them on the server instead:
+        ``"metrics.accuracy desc"``, ``"tags.team"``, ``"duration desc"``, ``"end_time"``, ...
+        (runs without the value last)."""
         yield from _runs().list_runs(
             self._workspace,
             experiment=self._name,
@@ -114,6 +119,7 @@ class Experiment:
             tags=tags,
             properties=properties,
             type=type,
+            **({"order_by": order_by} if order_by is not None else {}),
         )
 
     @staticmethod

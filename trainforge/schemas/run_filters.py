@@ -13,7 +13,8 @@ style of MLflow's ``search_runs`` (which users of its UI already type)::
 - ``tags.KEY`` / ``properties.KEY`` with ``=`` or ``!=`` and a value, bare or quoted with
   ``'`` or ``"``; ``!=`` also matches runs without the key.
 - A name holding spaces, operators or quotes is written in backticks.
-- Conditions are joined by ``and`` (any case); there is no ``or``.
+- Conditions are joined by ``and`` and ``or`` (any case), ``and`` binding tighter, and
+  grouped with parentheses: ``metrics.acc > 0.9 and (tags.team = nlp or tags.team = rl)``.
 
 Parsed here, once, so that a bad expression is a ``ValueError`` that says what is wrong
 and where; the server turns it into a 400 naming ``filter``.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -54,10 +56,43 @@ class KeyCondition(BaseModel):
 
 
 Condition = MetricCondition | KeyCondition
+# Parentheses nested deeper than this are refused: the parser and the SQL it becomes
+# recurse once per level.
+MAX_DEPTH = 10
+
+
+class AllOf(BaseModel):
+    """Every one of the parts holds (``and``)."""
+
+    all_of: list[Expression] = Field(min_length=2)
+
+
+class AnyOf(BaseModel):
+    """At least one of the parts holds (``or``)."""
+
+    any_of: list[Expression] = Field(min_length=2)
+
+
+Expression = Condition | AllOf | AnyOf
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
 
 
 class RunFilter(BaseModel):
-    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
+    """A listing's filter: one expression (None: every run), the repeated ``filter``
+    parameters joined by ``and``."""
+
+    where: Expression | None = None
+
+
+def conditions_of(expression: Expression | None) -> list[Condition]:
+    """The conditions an expression holds, in the order written."""
+    if expression is None:
+        return []
+    if isinstance(expression, AllOf | AnyOf):
+        parts = expression.all_of if isinstance(expression, AllOf) else expression.any_of
+        return [found for part in parts for found in conditions_of(part)]
+    return [expression]
 
 
 # One token at a time: a backticked name, a quoted string, an operator, parentheses, a dot,
@@ -182,25 +217,143 @@ class _Parser:
             raise ValueError(f"expected a value at character {where}, not {raw!r}")
         return KeyCondition(field=field, key=name, op=op, value=raw)
 
-    def parse(self) -> list[Condition]:
-        conditions = [self.condition()]
-        while self.peek() is not None:
-            kind, value, where = self.take("and")
-            if kind != "word" or value.lower() != "and":
-                raise ValueError(f"expected 'and' at character {where}, not {value!r}")
-            conditions.append(self.condition())
-        return conditions
+    def joined(self, word: str, part: Callable[[int], Expression], depth: int) -> Expression:
+        """``part (word part)*``, one part alone as itself."""
+        parts = [part(depth)]
+        while (token := self.peek()) is not None and token[0] == "word":
+            if token[1].lower() != word:
+                break
+            self.at += 1
+            parts.append(part(depth))
+        if len(parts) == 1:
+            return parts[0]
+        return AllOf(all_of=parts) if word == "and" else AnyOf(any_of=parts)
+
+    def either(self, depth: int) -> Expression:
+        # ``or`` of ``and``s: ``and`` binds tighter, as in SQL and MLflow.
+        return self.joined("or", self.every, depth)
+
+    def every(self, depth: int) -> Expression:
+        return self.joined("and", self.factor, depth)
+
+    def factor(self, depth: int) -> Expression:
+        token = self.peek()
+        if token is not None and token[:2] == ("punct", "("):
+            if depth >= MAX_DEPTH:
+                raise ValueError(
+                    f"parentheses nest deeper than {MAX_DEPTH} at character {token[2]}"
+                )
+            self.at += 1
+            inner = self.either(depth + 1)
+            self.expect("punct", ")", "')'")
+            return inner
+        return self.condition()
+
+    def parse(self) -> Expression:
+        expression = self.either(0)
+        token = self.peek()
+        if token is not None:
+            kind, value, where = token
+            if (kind, value) == ("punct", ")"):
+                raise ValueError(f"')' at character {where} closes no '('")
+            raise ValueError(f"expected 'and' or 'or' at character {where}, not {value!r}")
+        return expression
 
 
 def parse_filter(texts: list[str]) -> RunFilter:
-    """The conditions of every expression (each may join several by ``and``); ValueError
-    saying what is wrong, with the character where it is."""
-    conditions: list[Condition] = []
+    """One expression of every text (each may join conditions by ``and``, ``or`` and
+    parentheses), the texts joined by ``and``; ValueError saying what is wrong, with the
+    character where it is."""
+    parts: list[Expression] = []
     for text in texts:
         if len(text) > MAX_FILTER_TEXT:
             raise ValueError(f"an expression is longer than {MAX_FILTER_TEXT} characters")
         if text.strip():
-            conditions += _Parser(text).parse()
-    if len(conditions) > MAX_CONDITIONS:
-        raise ValueError(f"{len(conditions)} conditions; at most {MAX_CONDITIONS}")
-    return RunFilter(conditions=conditions)
+            parts.append(_Parser(text).parse())
+    where: Expression | None = None
+    if len(parts) == 1:
+        where = parts[0]
+    elif parts:
+        where = AllOf.model_construct(all_of=parts)
+    count = len(conditions_of(where))
+    if count > MAX_CONDITIONS:
+        raise ValueError(f"{count} conditions; at most {MAX_CONDITIONS}")
+    return RunFilter(where=where)
+
+
+# -- order ---------------------------------------------------------------------------
+# What a listing sorts by: a run's own columns, or a metric's last value, a tag or a
+# property by name. ``name`` is the run's display name, else its id.
+ORDER_FIELDS = (
+    "created",
+    "start_time",
+    "end_time",
+    "duration",
+    "status",
+    "name",
+    "number",
+    "target",
+)
+ORDER_HELP = (
+    f"order_by is one of {', '.join(ORDER_FIELDS)}, metrics.NAME, tags.KEY or "
+    "properties.KEY, then asc or desc"
+)
+
+
+class RunOrder(BaseModel):
+    """A listing's sort: ascending unless ``descending``; runs without a value (no such
+    metric or tag, not started, not ended) come last either way, ties by run id."""
+
+    field: Literal[
+        "created",
+        "start_time",
+        "end_time",
+        "duration",
+        "status",
+        "name",
+        "number",
+        "target",
+        "metrics",
+        "tags",
+        "properties",
+    ]
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    descending: bool = False
+
+    def text(self) -> str:
+        """The order as ``order_by`` writes it (a cursor names the order it continues)."""
+        what = self.field if self.name is None else f"{self.field}.`{self.name}`"
+        return f"{what} {'desc' if self.descending else 'asc'}"
+
+
+def parse_order(text: str) -> RunOrder:
+    """``FIELD [asc|desc]``: ValueError saying what is wrong and what is allowed."""
+    if len(text) > MAX_FILTER_TEXT:
+        raise ValueError(f"it is longer than {MAX_FILTER_TEXT} characters")
+    parser = _Parser(text)
+    first = parser.peek()
+    if first is None:
+        raise ValueError(f"it is empty; {ORDER_HELP}")
+    kind, value, where = first
+    name: str | None = None
+    if kind == "word" and value.lower() in ORDER_FIELDS:
+        parser.at += 1
+        field = value.lower()
+    else:
+        try:
+            field, name = parser.field_and_name()
+        except ValueError:
+            raise ValueError(f"{value!r} at character {where}: {ORDER_HELP}") from None
+    direction = parser.peek()
+    descending = False
+    if direction is not None:
+        parser.at += 1
+        if direction[0] != "word" or direction[1].lower() not in ("asc", "desc"):
+            raise ValueError(
+                f"expected asc or desc at character {direction[2]}, not {direction[1]!r}"
+            )
+        descending = direction[1].lower() == "desc"
+    rest = parser.peek()
+    if rest is not None:
+        raise ValueError(f"unexpected {rest[1]!r} at character {rest[2]}; {ORDER_HELP}")
+    return RunOrder(field=field, name=name, descending=descending)

@@ -49,8 +49,10 @@ class RunsApi(WorkspaceResource):
         """One page of the workspace's runs, newest first, filtered by the server
         (``tags``/``properties`` as the SDK's filters; ``experiment``, ``parent``,
         ``status``, ``type``, ``target``, ``created_after``, ``created_before``; ``filter``:
-        expressions such as ``"metrics.accuracy > 0.9 and properties.stage = prod"``;
-        ``metric``: names whose last values come back in ``RunList.metrics``)."""
+        expressions such as ``"metrics.accuracy > 0.9 and (tags.team = a or tags.team = b)"``;
+        ``order_by``: a sort instead of newest first, ``"metrics.accuracy desc"``,
+        ``"tags.team"``, ``"duration"``...; ``metric``: names whose last values come back in
+        ``RunList.metrics``)."""
         for name, value in (("tags", tags), ("properties", properties)):
             if value is not None:
                 filters[name] = json.dumps(value)

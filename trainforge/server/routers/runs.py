@@ -12,7 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from trainforge.schemas.limits import WaitSeconds
 from trainforge.schemas.names import ExperimentName
-from trainforge.schemas.run_filters import MAX_NAME, RunFilter, parse_filter
+from trainforge.schemas.run_filters import (
+    MAX_NAME,
+    ORDER_HELP,
+    RunFilter,
+    RunOrder,
+    parse_filter,
+    parse_order,
+)
 from trainforge.schemas.runs import (
     BatchResult,
     ChildrenCreate,
@@ -54,6 +61,16 @@ def _conditions(raw: list[str]) -> RunFilter:
         return parse_filter(raw)
     except ValueError as error:
         raise BadRequest(f"filter: {error}") from None
+
+
+def _order(raw: str | None) -> RunOrder | None:
+    """``order_by`` parsed by the schema; a key it does not know is a 400 saying which are."""
+    if raw is None:
+        return None
+    try:
+        return parse_order(raw)
+    except ValueError as error:
+        raise BadRequest(f"order_by: {error}") from None
 
 
 def _metric_names(raw: list[str]) -> list[str]:
@@ -101,9 +118,14 @@ def list_runs(
     limit: int = Query(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs per page"),
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     order: Literal["newest", "oldest"] = Query(default="newest", description="By creation"),
+    order_by: str | None = Query(
+        default=None,
+        description=f"Sort, instead of order: {ORDER_HELP} (asc unless said); runs without "
+        "the value last, ties by run id",
+    ),
     filter: list[str] = Query(
         default=[],
-        description="Conditions joined by 'and': metrics.NAME > 0.9, max(metrics.NAME) <= 1, "
+        description="Conditions joined by 'and' / 'or' with parentheses: metrics.NAME > 0.9, max(metrics.NAME) <= 1, "
         "tags.KEY = value, properties.KEY != value (docs/monitoring.md)",
     ),
     metric: list[str] = Query(
@@ -115,6 +137,7 @@ def list_runs(
     while more runs follow."""
     # Checked before the database is touched: a bad filter is a 400, never a 500.
     wanted = _conditions(filter)
+    sort = _order(order_by)
     columns = _metric_names(metric)
     with cp.store.reading() as db:
         row = cp.workspaces.get_row(db, ws)
@@ -135,7 +158,8 @@ def list_runs(
             limit=limit,
             cursor=cursor,
             oldest_first=order == "oldest",
-            conditions=wanted.conditions,
+            where=wanted.where,
+            order=sort,
         )
         values = metrics.last_values(db, row.id, [run.id for run in runs], columns)
         return RunList(

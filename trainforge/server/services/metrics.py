@@ -6,10 +6,12 @@ import math
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainforge.schemas.runs import MetricBatch
+from trainforge.server.services.run_filters import number_of
 from trainforge.server.store import models
 
 T = TypeVar("T")
@@ -42,7 +44,55 @@ def add_batch(db: Session, run: models.Run, batch: MetricBatch) -> bool:
                 for p in batch.points
             ],
         )
+        names = sorted({p.name for p in batch.points if p.kind == "scalar"})
+        if names:
+            _keep_last_values(db, run, names)
     return True
+
+
+def _keep_last_values(db: Session, run: models.Run, names: list[str]) -> None:
+    """Point each (run, name) of the batch's scalar names at its newest stored point, in the
+    batch's transaction: a batch stored is in the listings, one refused is not.
+
+    Read back from ``metrics`` (the highest id, as the listing always defined "last")
+    rather than from the batch, so a row never names a point older than one it had: a
+    batch that commits after a newer one (PostgreSQL, two requests at once) leaves the
+    newer point in place."""
+    dialect = db.get_bind().dialect.name
+    metric = models.Metric
+    newest = (
+        select(func.max(metric.id))
+        .where(
+            metric.workspace_id == run.workspace_id,
+            metric.run_id == run.id,
+            metric.name.in_(names),
+            metric.kind == "scalar",
+        )
+        .group_by(metric.name)
+    )
+    points = select(
+        metric.workspace_id,
+        metric.run_id,
+        metric.name,
+        metric.id,
+        metric.value,
+        number_of(dialect, metric.value),
+    ).where(metric.id.in_(newest))
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        models.MetricLastValue
+    ).from_select(["workspace_id", "run_id", "name", "metric_id", "value", "number"], points)
+    last = models.MetricLastValue
+    db.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[last.workspace_id, last.run_id, last.name],
+            set_={
+                "metric_id": upsert.excluded.metric_id,
+                "value": upsert.excluded.value,
+                "number": upsert.excluded.number,
+            },
+            where=upsert.excluded.metric_id > last.metric_id,
+        )
+    )
 
 
 # The SDK's metric types: a row is a one-row table, so rows and tables of a name build one
@@ -134,25 +184,16 @@ def last_values(
     db: Session, workspace_id: str, run_ids: list[str], names: list[str]
 ) -> dict[str, dict[str, Any]]:
     """{run_id: {name: last scalar value}} of a workspace's runs, for the runs table's
-    chosen metric columns: one query whatever the page, each (run, name) reading its
-    newest point (the highest id: the newest attempt's last) through ``ix_metrics_run_name``,
-    never every point of a long series."""
+    chosen metric columns: one query on the last values kept with each batch, one row per
+    (run, name) whatever the length of the series."""
     found: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
     if not run_ids or not names:
         return found
-    metric = models.Metric
-    newest = (
-        select(func.max(metric.id))
-        .where(
-            metric.workspace_id == workspace_id,
-            metric.run_id.in_(run_ids),
-            metric.name.in_(names),
-            metric.kind == "scalar",
-        )
-        .group_by(metric.run_id, metric.name)
-    )
+    last = models.MetricLastValue
     for run_id, name, value in db.execute(
-        select(metric.run_id, metric.name, metric.value).where(metric.id.in_(newest))
+        select(last.run_id, last.name, last.value).where(
+            last.workspace_id == workspace_id, last.run_id.in_(run_ids), last.name.in_(names)
+        )
     ):
         # NaN and infinities have no JSON of their own: a browser's JSON.parse refuses them.
         finite = not isinstance(value, float) or math.isfinite(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from trainforge.schemas.backend import LaunchContext
 from trainforge.schemas.compute import AssignmentState
 from trainforge.schemas.names import new_script_run_id
-from trainforge.schemas.run_filters import Condition
+from trainforge.schemas.run_filters import Expression, RunOrder
 from trainforge.schemas.runs import (
     ChildrenCreate,
     ErrorDetail,
@@ -288,11 +288,12 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
         oldest_first: bool = False,
-        conditions: Sequence[Condition] = (),
+        where: Expression | None = None,
+        order: RunOrder | None = None,
     ) -> tuple[builtins.list[models.Run], str | None]:
-        """Runs newest first (or oldest first), filtered as ``Experiment.get_runs`` and
-        ``Run.get_children`` do, all in SQL; a page of at most ``limit`` runs after
-        ``cursor``, and the next cursor."""
+        """Runs newest first (or oldest first, or in ``order``), filtered as
+        ``Experiment.get_runs`` and ``Run.get_children`` do and by ``where``, all in SQL; a
+        page of at most ``limit`` runs after ``cursor``, and the next cursor."""
         query = select(models.Run).where(models.Run.workspace_id == ws.id)
         if parent_run_id is not None:
             if recursive:
@@ -314,10 +315,15 @@ class RunService:
             if not include_children:
                 query = query.where(models.Run.parent_run_id.is_(None))
         dialect = db.get_bind().dialect.name
+        planned = run_filters.plan(db, ws.id, where)
+        if planned.empty:  # a threshold no run meets: nothing to read
+            return [], None
+        if planned.driver is not None:
+            query = run_filters.drive(query, ws.id, planned.driver)
         for condition in (
             *run_filters.key_value(dialect, models.Run.tags, tags, "tags"),
             *run_filters.key_value(dialect, models.Run.properties, properties, "properties"),
-            *(run_filters.condition(dialect, wanted) for wanted in conditions),
+            *([] if planned.clause is None else [planned.clause]),
         ):
             query = query.where(condition)
         if status is not None:
@@ -330,6 +336,8 @@ class RunService:
             query = query.where(models.Run.created >= created_after)
         if created_before is not None:
             query = query.where(models.Run.created < created_before)
+        if order is not None:
+            return run_filters.sorted_page(db, query, ws.id, order, limit, cursor)
         if cursor is not None:
             query = query.where(*run_filters.after(cursor, oldest_first))
         query = query.order_by(*run_filters.order_by(oldest_first))

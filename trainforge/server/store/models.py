@@ -172,6 +172,29 @@ class Metric(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)
 
 
+class MetricLastValue(Base):
+    """Each run's last scalar point of each metric name (its newest attempt's), kept with
+    every batch in the batch's transaction: what a listing's metric thresholds, columns
+    and sort read, one row per (run, name) however long the series."""
+
+    __tablename__ = "metric_last_values"
+    __table_args__ = (
+        run_reference("metric_last_values"),
+        # A threshold or a sort on a name seeks here, across the workspace's runs, instead
+        # of probing every run's points.
+        Index("ix_metric_last_values_name_number", "workspace_id", "name", "number", "run_id"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The point it is (metrics.id): a batch that commits late never replaces a newer point.
+    metric_id: Mapped[int] = mapped_column(Integer)
+    value: Mapped[Any] = mapped_column(JSONText)
+    # The value as a number; NULL when it is none (a string, a bool, NaN, an infinity).
+    number: Mapped[float | None] = mapped_column(Float)
+
+
 class MetricBatch(Base):
     """Batch ids already stored, so that a client retrying a batch never duplicates it."""
 
