@@ -100,6 +100,10 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         "featurization": config.featurization_settings,
         "model_explainability": config.model_explainability,
         "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
+        "weight_column_name": config.weight_column_name,
+        "cv_split_column_names": config.cv_split_column_names,
+        # A label as JSON holds it (a numpy number from a DataFrame becomes a Python one).
+        "positive_label": getattr(config.positive_label, "item", lambda: config.positive_label)(),
     }
     series = config.forecasting_parameters
     if series is not None:
