@@ -537,3 +537,56 @@ def test_sample_weights_split_columns_and_the_positive_label_reach_every_iterati
     _, model = run.get_output()
     features = data.drop(columns=["target", "importance", "first_half", "second_half"])
     assert set(model.predict(features.head(10))) <= {0, 1}
+
+
+def test_test_data_and_test_size_give_the_best_model_a_test_run(experiment: Experiment) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True).frame
+    train, test = data.iloc[:400], data.iloc[400:]
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=train,
+        test_data=test,
+        label_column_name="target",
+        iterations=2,
+        validation_size=0.3,
+        enable_voting_ensemble=False,
+        enable_stack_ensemble=False,
+        allowed_models=["LogisticRegression", "RandomForest"],
+    )
+    remote_run = experiment.submit(config)
+    remote_run.wait_for_completion()
+    best_run, fitted_model = remote_run.get_output()
+    # The SDK's calls: the best run's child of type automl.model_test.
+    test_run = next(best_run.get_children(type="automl.model_test"))
+    test_run.wait_for_completion()
+    test_run_metrics = test_run.get_metrics()
+    expected = (fitted_model.predict(test.drop(columns=["target"])) == test["target"]).mean()
+    assert test_run_metrics["accuracy"] == pytest.approx(expected)
+    assert "AUC_weighted" in test_run_metrics
+    predictions = test_run.get_file_names()
+    assert "predictions/predictions.csv" in predictions
+
+    # test_size: that fraction of the training data is held out for the test run.
+    held = AutoMLConfig(
+        task="classification",
+        training_data=data,
+        test_size=0.2,
+        label_column_name="target",
+        iterations=1,
+        validation_size=0.3,
+        enable_voting_ensemble=False,
+        enable_stack_ensemble=False,
+        allowed_models=["LogisticRegression"],
+    )
+    run = experiment.submit(held)
+    run.wait_for_completion()
+    best, _ = run.get_output()
+    tested = next(best.get_children(type="automl.model_test"))
+    tested.wait_for_completion()
+    assert 0 < tested.get_metrics()["accuracy"] <= 1
+    with pytest.raises(ConfigException, match="'test_size' specified: give test_data or"):
+        AutoMLConfig(task="classification", training_data=data, label_column_name="target",
+                     test_data=test, test_size=0.2)  # fmt: skip

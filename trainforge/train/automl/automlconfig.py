@@ -72,6 +72,10 @@ class AutoMLConfig:
         features.
     :param positive_label: the positive class of a binary classification, for the
         ``*_binary`` metrics (default: the second class in sorted order).
+    :param test_data: data (a DataFrame or TabularDataset with the label) for a test run of
+        the best model when the search ends: a child of the best run, type
+        ``automl.model_test``, logging the metrics on it and ``predictions/predictions.csv``;
+        or ``test_size``, the fraction of ``training_data`` held out for it (not trained on).
     """
 
     def __init__(
@@ -104,6 +108,8 @@ class AutoMLConfig:
         weight_column_name: str | None = None,
         cv_split_column_names: list[str] | None = None,
         positive_label: Any = None,
+        test_data: Any = None,
+        test_size: float | None = None,
         X: Any = None,
         y: Any = None,
         **kwargs: Any,
@@ -242,6 +248,9 @@ class AutoMLConfig:
             if len(seen) == 2 and positive_label not in seen:
                 raise _refuse("positive_label", positive_label, sorted(map(str, seen)))
         self.positive_label = positive_label
+        self.test_data, self.test_size = self._test(
+            task, test_data, test_size, label_column_name, training_data, columns
+        )
         for name, minutes_value in (("iteration_timeout_minutes", iteration_timeout_minutes),):
             if minutes_value is not None and (
                 not isinstance(minutes_value, (int, float)) or minutes_value <= 0
@@ -284,6 +293,38 @@ class AutoMLConfig:
             self.allowed_models = kept
             self.learners = [MODELS[task][m] for m in kept]
         self.user_settings = dict(kwargs)
+
+    @staticmethod
+    def _test(
+        task: str,
+        test_data: Any,
+        test_size: float | None,
+        label: str,
+        training_data: Any,
+        columns: list[str] | None,
+    ) -> tuple[Any, float | None]:
+        """``test_data`` or ``test_size``, checked as the SDK checks them."""
+        if test_data is None and test_size is None:
+            return None, None
+        if task == "forecasting":
+            name = "test_data" if test_data is not None else "test_size"
+            raise _refuse(name, "a test run of a forecast", "None for task 'forecasting'")
+        if test_data is not None and test_size is not None:
+            raise ConfigException(
+                "Invalid argument(s) 'test_size' specified: give test_data or test_size, not both."
+            )
+        if test_size is not None:
+            if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
+                raise _refuse("test_size", test_size, "a fraction between 0 and 1")
+            if is_step_output_table(training_data):
+                raise _refuse("test_size", test_size, "None when training_data is a step's output")
+            return None, float(test_size)
+        if is_step_output_table(test_data):
+            raise _refuse("test_data", "another step's output", "a DataFrame or TabularDataset")
+        test_columns = AutoMLConfig._columns(test_data)
+        if test_columns is not None and label not in test_columns:
+            raise _refuse("test_data", f"no column {label!r}", test_columns)
+        return test_data, None
 
     @staticmethod
     def _special_columns(
