@@ -22,7 +22,7 @@ from trainforge.schemas.compute import (
 )
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import Conflict
-from trainforge.server.services import run_states
+from trainforge.server.services import datasets, run_states
 from trainforge.server.store import models
 from trainforge.server.store.database import hold, mark_changed
 from trainforge.server.store.models import utcnow
@@ -255,6 +255,7 @@ def settle(db: Session, run: models.Run) -> None:
         if status is not RunStatus.RUNNING:
             run_states.transition(run, RunStatus.RUNNING)
         run_states.transition(run, RunStatus.COMPLETED)
+        datasets.register_run_outputs(db, run)
         stop_assignments(db, run)
         return
     if len(finished) == len(gang):
@@ -264,6 +265,7 @@ def settle(db: Session, run: models.Run) -> None:
             if status is not RunStatus.RUNNING:
                 run_states.transition(run, RunStatus.RUNNING)
             run_states.transition(run, RunStatus.COMPLETED)
+            datasets.register_run_outputs(db, run)
         return
     if status in (RunStatus.PREPARING, RunStatus.STARTING) and any(a.outcome for a in gang):
         run_states.transition(run, RunStatus.RUNNING)
