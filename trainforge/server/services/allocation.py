@@ -8,6 +8,7 @@ a lost node sends its run back to the queue (once, or always when preempted).
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -179,6 +180,10 @@ def lose_node(db: Session, node: models.Node, state: NodeState, reason: str) -> 
         )
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def report(
     db: Session, run: models.Run, assignment: models.Assignment, body: AssignmentReport
 ) -> None:
@@ -187,6 +192,10 @@ def report(
         if assignment.outcome in (None, Out.RUNNING):
             assignment.outcome = body.state.value
     else:
+        if body.started_at is not None and run.started is None and assignment.outcome is None:
+            # It ended before it said it ran: it started then (not before the run existed,
+            # not after now, whatever the node's clock says).
+            run.started = min(max(_utc(body.started_at), _utc(run.created)), utcnow())
         assignment.outcome = body.state.value
         assignment.exit_code = body.exit_code
         if body.error is not None:
