@@ -90,4 +90,6 @@ def test_a_run_that_ended_at_once_reports_when_it_started_with_its_end(
     run = api.call("GET", f"/workspaces/{ws}/runs/{run_id}")
     assert run["status"] == "Completed"
     assert datetime.fromisoformat(run["start_time_utc"]) == started.replace(tzinfo=UTC)
-    assert datetime.fromisoformat(run["end_time_utc"]) >= datetime.fromisoformat(run["start_time_utc"])
+    assert datetime.fromisoformat(run["end_time_utc"]) >= datetime.fromisoformat(
+        run["start_time_utc"]
+    )
