@@ -500,3 +500,93 @@ def test_iterations_run_on_a_cluster_two_at_once(
     assert len(children) == 2
     assert all(child.get_details()["target"] == cluster.name for child in children)
     assert _most_at_once(children) == 2
+
+
+def test_sample_weights_split_columns_and_the_positive_label_reach_every_iteration(
+    experiment: Experiment,
+) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True).frame
+    data = data.assign(
+        importance=[3.0 if i % 3 == 0 else 1.0 for i in range(len(data))],
+        first_half=[1 if i < len(data) // 2 else 0 for i in range(len(data))],
+        second_half=[0 if i < len(data) // 2 else 1 for i in range(len(data))],
+    )
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="AUC_weighted",
+        training_data=data,
+        label_column_name="target",
+        weight_column_name="importance",
+        cv_split_column_names=["first_half", "second_half"],
+        positive_label=0,
+        iterations=2,
+        enable_voting_ensemble=False,
+        enable_stack_ensemble=False,
+        allowed_models=["LogisticRegression", "RandomForest"],
+    )
+    run = experiment.submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    for child in run.get_children():
+        got = child.get_metrics()
+        assert {"AUC_binary", "recall_score_binary", "f1_score_binary"} <= set(got)
+        log = "".join(child.get_details_with_logs()["logFiles"].values())
+        assert "Validation: cross validation on the splits of first_half, second_half" in log
+    _, model = run.get_output()
+    features = data.drop(columns=["target", "importance", "first_half", "second_half"])
+    assert set(model.predict(features.head(10))) <= {0, 1}
+
+
+def test_test_data_and_test_size_give_the_best_model_a_test_run(experiment: Experiment) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True).frame
+    train, test = data.iloc[:400], data.iloc[400:]
+    config = AutoMLConfig(
+        task="classification",
+        primary_metric="accuracy",
+        training_data=train,
+        test_data=test,
+        label_column_name="target",
+        iterations=2,
+        validation_size=0.3,
+        enable_voting_ensemble=False,
+        enable_stack_ensemble=False,
+        allowed_models=["LogisticRegression", "RandomForest"],
+    )
+    remote_run = experiment.submit(config)
+    remote_run.wait_for_completion()
+    best_run, fitted_model = remote_run.get_output()
+    # The SDK's calls: the best run's child of type automl.model_test.
+    test_run = next(best_run.get_children(type="automl.model_test"))
+    test_run.wait_for_completion()
+    test_run_metrics = test_run.get_metrics()
+    expected = (fitted_model.predict(test.drop(columns=["target"])) == test["target"]).mean()
+    assert test_run_metrics["accuracy"] == pytest.approx(expected)
+    assert "AUC_weighted" in test_run_metrics
+    predictions = test_run.get_file_names()
+    assert "predictions/predictions.csv" in predictions
+
+    # test_size: that fraction of the training data is held out for the test run.
+    held = AutoMLConfig(
+        task="classification",
+        training_data=data,
+        test_size=0.2,
+        label_column_name="target",
+        iterations=1,
+        validation_size=0.3,
+        enable_voting_ensemble=False,
+        enable_stack_ensemble=False,
+        allowed_models=["LogisticRegression"],
+    )
+    run = experiment.submit(held)
+    run.wait_for_completion()
+    best, _ = run.get_output()
+    tested = next(best.get_children(type="automl.model_test"))
+    tested.wait_for_completion()
+    assert 0 < tested.get_metrics()["accuracy"] <= 1
+    with pytest.raises(ConfigException, match="'test_size' specified: give test_data or"):
+        AutoMLConfig(task="classification", training_data=data, label_column_name="target",
+                     test_data=test, test_size=0.2)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -440,3 +441,102 @@ def test_onnx_compatible_models_refuse_what_onnx_cannot_express() -> None:
     )  # fmt: skip
     assert config.enable_onnx_compatible_models and not config.enable_stack_ensemble
     assert "KNN" not in config.allowed_models and "kneighbor" not in config.learners
+
+
+def _binary(rows: int = 200) -> pd.DataFrame:
+    """Two classes a line separates, and a weight that makes the first half count most."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=rows)
+    return pd.DataFrame(
+        {
+            "x": x,
+            "noise": rng.normal(size=rows),
+            "label": np.where(x + rng.normal(scale=0.5, size=rows) > 0, "yes", "no"),
+            "w": np.where(np.arange(rows) < rows // 2, 5.0, 0.1),
+            "fold_a": (np.arange(rows) % 2 == 0).astype(int),
+            "fold_b": (np.arange(rows) % 2 == 1).astype(int),
+        }
+    )
+
+
+def test_weights_splits_and_the_positive_label_reach_the_iteration() -> None:
+    import numpy as np
+    from sklearn import metrics
+
+    from trainforge.automl import search, trial
+
+    data = _binary()
+    config = AutoMLConfig(
+        task="classification",
+        training_data=data,
+        label_column_name="label",
+        weight_column_name="w",
+        cv_split_column_names=["fold_a", "fold_b"],
+        positive_label="no",
+    )
+    assert (config.weight_column_name, config.cv_split_column_names) == ("w", ["fold_a", "fold_b"])
+    settings = trial.Settings(
+        task="classification",
+        label_column_name="label",
+        primary_metric="accuracy",
+        weight_column_name="w",
+        cv_split_column_names=["fold_a", "fold_b"],
+        positive_label="no",
+    )
+    estimator, params = search.estimator_of("classification", "lrl2", {"C": 1.0})
+    result = trial.run_iteration(settings, estimator, params, data)
+    assert result.validation == "cross validation on the splits of fold_a, fold_b"
+    # Not features: the fitted model takes the data without them.
+    features = data[["x", "noise"]]
+    assert len(result.model.predict(features)) == len(data)
+    # The split columns are the folds: fit on the even rows, score the odd, and back.
+    even, odd = np.flatnonzero(data["fold_a"] == 1), np.flatnonzero(data["fold_a"] == 0)
+    truth, predicted, weights = [], [], []
+    for train, test in ((even, odd), (odd, even)):
+        fold = trial._fit(
+            trial.pipeline(settings, estimator, params, features),
+            features.iloc[train],
+            data["label"].iloc[train],
+            data["w"].iloc[train],
+        )
+        truth += list(data["label"].iloc[test])
+        predicted += list(fold.predict(features.iloc[test]))
+        weights += list(data["w"].iloc[test])
+    assert result.metrics["accuracy"] == pytest.approx(
+        metrics.accuracy_score(truth, predicted, sample_weight=weights)
+    )
+    # The binary metrics of the positive label "no".
+    assert result.metrics["recall_score_binary"] == pytest.approx(
+        metrics.recall_score(truth, predicted, pos_label="no", sample_weight=weights)
+    )
+    assert {"AUC_binary", "f1_score_binary", "precision_score_binary"} <= set(result.metrics)
+
+    # A holdout with weights: the weights also count in its metrics.
+    held = trial.Settings("classification", "label", "accuracy", validation_size=0.3,
+                          weight_column_name="w")  # fmt: skip
+    unweighted = trial.Settings("classification", "label", "accuracy", validation_size=0.3)
+    plain = data.drop(columns=["fold_a", "fold_b"])
+    with_w = trial.run_iteration(held, estimator, params, plain)
+    without = trial.run_iteration(unweighted, estimator, params, plain.drop(columns=["w"]))
+    assert with_w.metrics["accuracy"] != without.metrics["accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"weight_column_name": "nope"}, "'weight_column_name' specified: 'nope'"),
+        ({"weight_column_name": "label"}, "a column of numbers of at least 0"),
+        ({"cv_split_column_names": ["x"]}, "columns of 1 (train) and 0 (validate)"),
+        ({"cv_split_column_names": ["fold_a"], "n_cross_validations": 3}, "not both"),
+        ({"positive_label": "maybe"}, "'positive_label' specified: 'maybe'"),
+        ({"task": "regression", "label_column_name": "x", "positive_label": 1}, "positive_label"),
+    ],
+)
+def test_bad_weights_splits_and_labels_are_refused_naming_the_field(
+    change: dict[str, Any], named: str
+) -> None:
+    settings = {"task": "classification", "training_data": _binary(), "label_column_name": "label"}
+    with pytest.raises(ConfigException, match=re.escape(named)):
+        AutoMLConfig(**{**settings, **change})

@@ -168,3 +168,27 @@ def test_hyperdrive_best_run_registers_its_model(
         assert answer == pytest.approx(fitted.predict(X[:3]).tolist())
     finally:
         service.delete()
+
+
+def test_a_run_registers_its_model_in_an_interpreter_that_never_imported_model(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # trainforge.core loads its modules on demand: Model is not imported by this code.
+    from tests.helpers import run_python
+
+    model_file = tmp_path / "model.pkl"
+    model_file.write_bytes(b"weights")
+    code = textwrap.dedent(
+        f"""
+        from trainforge.core import Experiment, Workspace
+        ws = Workspace.get({ws.name!r})
+        run = Experiment(ws, "fresh-register").start_logging(snapshot_directory=None)
+        run.upload_file("outputs/model.pkl", {str(model_file)!r})
+        run.complete()
+        model = run.register_model(model_name="fresh-model", model_path="outputs/model.pkl")
+        print("registered", model.name, model.version, model.run_id == run.id)
+        """
+    )
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert "registered fresh-model" in done.stdout and done.stdout.strip().endswith("True")

@@ -13,7 +13,6 @@ import pytest
 
 from trainforge.core import Dataset, Experiment, ScriptRunConfig, Workspace
 from trainforge.data import OutputFileDatasetConfig
-from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core import Pipeline, PipelineData
 from trainforge.pipeline.steps import PythonScriptStep
 
@@ -137,7 +136,31 @@ def test_output_file_dataset_config_in_a_script_run_config(ws: Workspace, tmp_pa
     assert run.wait_for_completion()["status"] == "Completed"
     written = Dataset.File.from_files((ws.get_default_datastore(), f"dataset/{run.id}/prepped"))
     assert [p.endswith("rows.csv") for p in written.to_path()] == [True]
-    registered = OutputFileDatasetConfig(name="x").register_on_complete("not_here")
-    src = ScriptRunConfig(source_directory=str(folder), script="prep.py", arguments=[registered])
-    with pytest.raises(UserErrorException, match="register_on_complete: output 'x'"):
-        Experiment(ws, "ofdc-plain-refused").submit(src)
+
+    # register_on_complete: a new version of the dataset once the run completes.
+    name = f"plain-prepped-{uuid.uuid4().hex[:6]}"
+    registered = (
+        OutputFileDatasetConfig(name="prepped")
+        .read_delimited_files()
+        .register_on_complete(name, description="rows of a plain run")
+    )
+    src = ScriptRunConfig(
+        source_directory=str(folder), script="prep.py", arguments=["--out", registered]
+    )
+    run = Experiment(ws, "ofdc-plain-registered").submit(src)
+    assert run.wait_for_completion()["status"] == "Completed"
+    dataset = Dataset.get_by_name(ws, name)
+    assert (dataset.version, dataset.description) == (1, "rows of a plain run")
+    assert len(dataset.to_pandas_dataframe()) > 0
+    assert f"dataset/{run.id}/prepped" in repr(dataset)
+    again = Experiment(ws, "ofdc-plain-registered").submit(src)
+    assert again.wait_for_completion()["status"] == "Completed"
+    assert Dataset.get_by_name(ws, name).version == 2
+    # A failed run registers nothing.
+    (folder / "fail.py").write_text("import sys; sys.exit(3)\n")
+    failing = ScriptRunConfig(
+        source_directory=str(folder), script="fail.py", arguments=["--out", registered]
+    )
+    failed = Experiment(ws, "ofdc-plain-registered").submit(failing)
+    assert failed.wait_for_completion(raise_on_error=False)["status"] == "Failed"
+    assert Dataset.get_by_name(ws, name).version == 2

@@ -269,3 +269,100 @@ def test_a_schedule_made_after_its_start_time_does_not_run_the_slots_it_missed(
         assert slot > made
     finally:
         late.disable()
+
+
+RECURRENCE_YAML = """
+Schedule:
+    description: "Test create with recurrence"
+    recurrence:
+        frequency: Week # Can be "Minute", "Hour", "Day", "Week", or "Month".
+        interval: 1 # how often fires
+        start_time: 2019-06-07T10:50:00
+        time_zone: UTC
+        hours:
+        - 1
+        minutes:
+        - 0
+        time_of_day: null
+        week_days:
+        - Friday
+    pipeline_parameters: {'pipeline_arg': 1}
+    wait_for_provisioning: True
+    wait_timeout: 3600
+    datastore_name: ~
+    polling_interval: ~
+    data_path_parameter_name: ~
+    continue_on_step_failure: None
+    path_on_datastore: ~
+"""
+
+DATASTORE_YAML = """
+Schedule:
+    description: "Test create with datastore"
+    recurrence: ~
+    pipeline_parameters: {}
+    wait_for_provisioning: True
+    wait_timeout: 3600
+    datastore_name: "workspaceblobstore"
+    polling_interval: 5
+    data_path_parameter_name: ~
+    continue_on_step_failure: None
+    path_on_datastore: "file/path"
+"""
+
+
+def test_schedules_from_the_sdks_schedule_yaml_files(ws: Workspace, tmp_path: Path) -> None:
+    published = _pipeline(ws, tmp_path).publish(name="yaml-scheduled", description="d")
+    (tmp_path / "yaml").mkdir()
+    (tmp_path / "yaml" / "test_schedule_with_recurrence.yaml").write_text(RECURRENCE_YAML)
+    (tmp_path / "yaml" / "test_schedule_with_datastore.yaml").write_text(DATASTORE_YAML)
+
+    # Schedule.load_yaml's docstring examples.
+    schedule_info = Schedule.load_yaml(
+        workspace=ws, filename=str(tmp_path / "yaml" / "test_schedule_with_recurrence.yaml")
+    )
+    schedule = Schedule.create(
+        ws,
+        name="TestSchedule",
+        pipeline_id=published.id,
+        experiment_name="helloworld",
+        recurrence=schedule_info.get("recurrence"),
+        description=schedule_info.get("description"),
+        pipeline_parameters=schedule_info.get("pipeline_parameters"),
+    )
+    fetched = Schedule.get(ws, schedule.id)
+    assert (fetched.description, fetched.recurrence.frequency) == (
+        "Test create with recurrence",
+        "Week",
+    )
+    assert fetched.recurrence.week_days == ["Friday"] and fetched.recurrence.hours == [1]
+    assert schedule_info["continue_on_step_failure"] is None  # the file's word None
+    fetched.disable()
+
+    schedule_info = Schedule.load_yaml(
+        workspace=ws, filename=str(tmp_path / "yaml" / "test_schedule_with_datastore.yaml")
+    )
+    on_data = Schedule.create(
+        ws,
+        name="TestSchedule",
+        pipeline_id=published.id,
+        experiment_name="helloworld",
+        datastore=schedule_info.get("datastore_name"),
+        polling_interval=schedule_info.get("polling_interval"),
+        data_path_parameter_name=schedule_info.get("data_path_parameter_name"),
+        continue_on_step_failure=schedule_info.get("continue_on_step_failure"),
+        path_on_datastore=schedule_info.get("path_on_datastore"),
+    )
+    assert (on_data.datastore_name, on_data.path_on_datastore) == (
+        "workspaceblobstore",
+        "file/path",
+    )
+    on_data.disable()
+
+    bad = tmp_path / "yaml" / "bad.yaml"
+    bad.write_text("Schedule:\n    recurrence:\n        frequency: Week\n        interval: often\n")
+    with pytest.raises(ValueError, match="recurrence.interval"):
+        Schedule.load_yaml(ws, str(bad))
+    bad.write_text("schedule: {}\n")
+    with pytest.raises(ValueError, match='must have a "Schedule:" section'):
+        Schedule.load_yaml(ws, str(bad))

@@ -5,6 +5,7 @@ its log whole, and a small run ends with one request instead of two."""
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.inprocess import Api, error_message
@@ -67,3 +68,28 @@ def test_a_report_whose_logs_are_wrong_changes_nothing(app_api: Api, tmp_path: P
     # Refused whole: the run goes on running, and nothing escaped its folder.
     assert api.call("GET", f"/workspaces/{ws}/runs/{run_id}")["status"] == "Running"
     assert not list(tmp_path.rglob("escape.txt"))
+
+
+def test_a_run_that_ended_at_once_reports_when_it_started_with_its_end(
+    app_api: Api, tmp_path: Path
+) -> None:
+    api = app_api
+    ws = api.workspace("alpha")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("print('hello')\n")
+    body = {"definition": {"script": "train.py"}, "snapshot_id": api.upload(ws, tmp_path / "src")}
+    run_id = api.call("POST", f"/workspaces/{ws}/experiments/exp/runs", json=body)["run_id"]
+    api.tick()
+    (launch,) = api.backend.launches
+    assignment = f"/workspaces/{ws}/runs/{run_id}/assignments/{launch.assignment_id}"
+    created = api.call("GET", f"/workspaces/{ws}/runs/{run_id}")["created_utc"]
+    # No "running" first: the end says when the processes started (a naive time is UTC).
+    started = datetime.fromisoformat(created).replace(tzinfo=None) + timedelta(milliseconds=5)
+    end = {"state": "succeeded", "exit_code": 0, "started_at": started.isoformat()}
+    api.call("PATCH", assignment, json=end)
+    run = api.call("GET", f"/workspaces/{ws}/runs/{run_id}")
+    assert run["status"] == "Completed"
+    assert datetime.fromisoformat(run["start_time_utc"]) == started.replace(tzinfo=UTC)
+    assert datetime.fromisoformat(run["end_time_utc"]) >= datetime.fromisoformat(
+        run["start_time_utc"]
+    )

@@ -45,6 +45,10 @@ class Settings:
     time_column_name: str | None = None
     forecast_horizon: int = 1
     time_series_id_column_names: list[str] = field(default_factory=list)
+    # Sample weights, the user's own CV splits, and the positive class of a binary task.
+    weight_column_name: str | None = None
+    cv_split_column_names: list[str] = field(default_factory=list)
+    positive_label: Any = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Settings:
@@ -72,9 +76,12 @@ class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any) -> LabelEncodedClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LabelEncodedClassifier:
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        self.estimator.fit(X, codes)
+        if sample_weight is None:
+            self.estimator.fit(X, codes)
+        else:
+            self.estimator.fit(X, codes, sample_weight=sample_weight)
         return self
 
     def predict(self, X: Any) -> Any:
@@ -372,9 +379,58 @@ def ensemble(settings: Settings, kind: str, members: list[dict[str, Any]], frame
     return VotingClassifier(parts, voting="soft") if classify else VotingRegressor(parts)
 
 
+def _rows(values: Any, rows: Any) -> Any:
+    return None if values is None else values.iloc[rows]
+
+
+def _fit(template: Any, X: Any, y: Any, weights: Any) -> Any:
+    """A fresh copy of ``template`` fitted, with ``weights`` as its learner's sample
+    weights where the learner takes them (KNN does not: it is fitted without)."""
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import has_fit_parameter
+
+    model = clone(template)
+    if weights is None:
+        return model.fit(X, y)
+    if isinstance(model, Pipeline):
+        name, last = model.steps[-1]
+        wanted = {f"{name}__sample_weight": np.asarray(weights)}
+        return (
+            model.fit(X, y, **wanted)
+            if has_fit_parameter(last, "sample_weight")
+            else model.fit(X, y)
+        )
+    return model.fit(X, y, sample_weight=np.asarray(weights))
+
+
+def _cv_folds(
+    settings: Settings, training: Any, y: Any, classify: bool, method: str, folds: int
+) -> list[tuple[Any, Any]]:
+    """The rows each fold trains and validates on: the user's split columns (1 trains,
+    0 validates, as the SDK's ``cv_split_column_names``), else ``folds`` shuffled folds
+    (stratified where every class has enough rows)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if method == "cv_split_columns":
+        found = []
+        for column in settings.cv_split_column_names:
+            marks = np.asarray(training[column])
+            found.append((np.flatnonzero(marks == 1), np.flatnonzero(marks == 0)))
+        return found
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=settings.seed)
+        if classify and min(y.value_counts()) >= folds
+        else KFold(folds, shuffle=True, random_state=settings.seed)
+    )
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
 def _validation(settings: Settings, rows: int, given: bool) -> tuple[str, float | int]:
     if given:
         return "validation_data", 0
+    if settings.cv_split_column_names:
+        return "cv_split_columns", len(settings.cv_split_column_names)
     if settings.validation_size is not None:
         return "holdout", settings.validation_size
     if settings.n_cross_validations is not None:
@@ -394,14 +450,16 @@ def run_iteration(
     """Fit ``estimator`` with ``params`` on ``training`` and score it as the SDK does;
     ``estimator`` "VotingEnsemble" or "StackEnsemble" with ``params["members"]``: that
     ensemble of those."""
-    from sklearn.base import clone
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
+    from sklearn.model_selection import train_test_split
 
     label = settings.label_column_name
     if settings.enable_onnx_compatible_models:
         training = onnx_frame(training)
         validation = onnx_frame(validation) if validation is not None else None
-    X, y = training.drop(columns=[label]), training[label]
+    # Sample weights and the user's CV splits are columns of the data, never features.
+    aside = [c for c in [settings.weight_column_name, *settings.cv_split_column_names] if c]
+    X, y = training.drop(columns=[label, *aside]), training[label]
+    weights = training[settings.weight_column_name] if settings.weight_column_name else None
     classify = settings.task == "classification"
     method, amount = _validation(settings, len(training), validation is not None)
     template = (
@@ -411,42 +469,66 @@ def run_iteration(
     )
     if settings.task == "forecasting":
         return _forecast_iteration(settings, template, training, validation, estimator)
-    if method == "cv":
-        folds = int(amount)
-        splitter = (
-            StratifiedKFold(folds, shuffle=True, random_state=settings.seed)
-            if classify and min(y.value_counts()) >= folds
-            else KFold(folds, shuffle=True, random_state=settings.seed)
+    # An ensemble refits its members without weights (their pipelines do not route them).
+    fit_weights = None if estimator in ENSEMBLES else weights
+    if method in ("cv", "cv_split_columns"):
+        folds = _cv_folds(settings, training, y, classify, method, int(amount))
+        everyone = list(np.unique(np.asarray(y))) if classify else []
+        parts = []
+        for train, test in folds:
+            fold = _fit(template, X.iloc[train], y.iloc[train], _rows(fit_weights, train))
+            if not classify:
+                parts.append(fold.predict(X.iloc[test]))
+                continue
+            # A fold may lack a class: its probabilities go in that class's column, 0 else.
+            seen = fold.predict_proba(X.iloc[test])
+            full = np.zeros((len(test), len(everyone)))
+            for column, known in enumerate(fold.classes_):
+                full[:, everyone.index(known)] = seen[:, column]
+            parts.append(full)
+        tested = np.concatenate([test for _, test in folds])
+        predicted = np.concatenate(parts)
+        truth, truth_weights = y.iloc[tested], _rows(weights, tested)
+        model = _fit(template, X, y, fit_weights)
+        described = (
+            f"{len(folds)}-fold cross validation"
+            if method == "cv"
+            else f"cross validation on the splits of {', '.join(settings.cv_split_column_names)}"
         )
-        predicted = cross_val_predict(
-            clone(template), X, y, cv=splitter, method="predict_proba" if classify else "predict"
-        )
-        model = clone(template).fit(X, y)
-        truth, described = y, f"{folds}-fold cross validation"
     else:
         if method == "holdout":
             stratify = y if classify and min(y.value_counts()) >= 2 else None
-            X, X_valid, y, truth = train_test_split(
-                X, y, test_size=amount, random_state=settings.seed, stratify=stratify
+            rows = np.arange(len(y))
+            kept, held = train_test_split(
+                rows, test_size=amount, random_state=settings.seed, stratify=stratify
             )
+            X, X_valid, y, truth = X.iloc[kept], X.iloc[held], y.iloc[kept], y.iloc[held]
+            truth_weights = _rows(weights, held)
+            fit_weights = _rows(fit_weights, kept)
             described = f"train/validation split, validation_size={amount}"
         else:
-            X_valid, truth = validation.drop(columns=[label]), validation[label]
+            X_valid = validation.drop(columns=[label, *aside], errors="ignore")
+            truth = validation[label]
+            truth_weights = (
+                validation[settings.weight_column_name] if settings.weight_column_name else None
+            )
             described = "validation_data"
-        model = clone(template).fit(X, y)
+        model = _fit(template, X, y, fit_weights)
         predicted = model.predict_proba(X_valid) if classify else model.predict(X_valid)
     if classify:
-        classes = np.unique(np.asarray(y if method != "cv" else training[label]))
+        classes = np.unique(np.asarray(y if method == "holdout" else training[label]))
         proba = np.asarray(predicted)
         labels = classes[np.argmax(proba, axis=1)]
-        metrics = classification_metrics(truth, labels, proba, classes)
+        metrics = classification_metrics(
+            truth, labels, proba, classes, truth_weights, settings.positive_label
+        )
         files: dict[str, Any] = {"confusion_matrix": _confusion_matrix(truth, labels, classes)}
     else:
-        metrics = regression_metrics(truth, predicted)
+        metrics = regression_metrics(truth, predicted, truth_weights)
         files = {"residuals": _residuals(truth, predicted)}
     metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
     if settings.model_explainability:
-        explained = (X_valid, truth) if method != "cv" else (X, y)
+        explained = (X_valid, truth) if method in ("holdout", "validation_data") else (X, y)
         files["raw_feature_importance"] = raw_feature_importance(settings, model, *explained)
     result = Result(metrics=metrics, model=model, validation=described, files=files)
     if settings.enable_onnx_compatible_models:

@@ -40,8 +40,11 @@ def pick_log(names: list[str], settled: bool = True) -> str | None:
     ]
     if not firsts and not settled:
         return None
-    # MPI runs: rank 0's output, not mpirun's own log (70_mpi_log.txt).
+    # MPI runs: rank 0's output, not mpirun's own log (70_mpi_log.txt), which may appear
+    # first: a run's logs reach the server one file after another.
     drivers = [n for n in firsts if "_mpi_" not in n]
+    if not drivers and not settled:
+        return None
     return max(drivers or firsts or logs)
 
 

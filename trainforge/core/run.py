@@ -537,9 +537,12 @@ class Run:
         """Register the run's file or folder ``model_path`` (``'outputs/model.pkl'``;
         default: ``model_name``) as the next version of ``model_name``, linked to this run
         and its experiment; returns the :class:`~trainforge.core.model.Model`."""
-        # Set when trainforge.core is imported (always before this module is): its
-        # __init__ imports trainforge.core.model.
         registrar = Run._model_registrar
+        if registrar is None:
+            # trainforge.core.model sets it when imported; trainforge.core loads its
+            # modules on demand, so code that never named Model has not imported it.
+            importlib.import_module("trainforge.core.model")
+            registrar = Run._model_registrar
         assert registrar is not None, "trainforge.core.model sets the model registrar"
         return registrar(
             self,

@@ -149,13 +149,6 @@ def _bind_outputs(
     outputs = [a for a in arguments if isinstance(a, OutputDatasetConfig)]
     if not outputs:
         return run_config, create
-    for output in outputs:
-        if output.registration is not None:
-            raise UserErrorException(
-                f"register_on_complete: output {output.name!r} is registered on completion in "
-                "pipeline steps only here, not yet in a ScriptRunConfig; register it from the "
-                "run's output path after the run (Dataset.File.from_files)"
-            )
     run_id = create.get("run_id") or new_script_run_id(experiment.name)
     default = None
     bound = copy.copy(run_config)
@@ -172,6 +165,7 @@ def _bind_outputs(
             path_on_datastore=path.strip("/"),
             path_on_compute=output.source,
             overwrite=output._overwrite,
+            registration=output.registration,
         )
     bound.arguments = [str(a) if isinstance(a, OutputDatasetConfig) else a for a in arguments]
     return bound, {**create, "run_id": run_id}

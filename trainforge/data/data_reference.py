@@ -8,7 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from trainforge.exceptions import UserErrorException
-from trainforge.schemas.datastores import REFERENCE_TOKEN, DataReferenceSpec
+from trainforge.schemas.datastores import REFERENCE_TOKEN, DataReferenceSpec, OutputRegistration
 from trainforge.storage.locations import datastore_path, join
 from trainforge.storage.paths import UnsafePathError
 
@@ -30,12 +30,15 @@ class DataReferenceConfiguration:
         path_on_datastore: str | None = None,
         path_on_compute: str | None = None,
         overwrite: bool = False,
+        registration: OutputRegistration | None = None,
     ) -> None:
         self.data_store_name = datastore_name
         self.mode = mode
         self.path_on_datastore = path_on_datastore
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
+        # An OutputFileDatasetConfig's register_on_complete (an upload's only).
+        self.registration = registration
 
     def _spec(self) -> DataReferenceSpec:
         if not self.data_store_name:
@@ -46,6 +49,7 @@ class DataReferenceConfiguration:
             path_on_datastore=self.path_on_datastore,
             path_on_compute=self.path_on_compute,
             overwrite=self.overwrite,
+            registration=self.registration,
         )
 
 

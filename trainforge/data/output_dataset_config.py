@@ -17,8 +17,13 @@ import uuid
 from typing import Any
 
 from trainforge.exceptions import UserErrorException
-from trainforge.schemas.datastores import DATASET_TOKEN, REFERENCE_TOKEN
-from trainforge.schemas.pipelines import DATA_NAME, DATA_NAME_RULE, DatasetParse, OutputRegistration
+from trainforge.schemas.datastores import (
+    DATASET_TOKEN,
+    REFERENCE_TOKEN,
+    DatasetParse,
+    OutputRegistration,
+)
+from trainforge.schemas.pipelines import DATA_NAME, DATA_NAME_RULE
 
 DEFAULT_DESTINATION = "dataset/{run-id}/{output-name}"
 

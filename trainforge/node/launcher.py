@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ log = logging.getLogger("trainforge.launcher")
 DRIVER_LOG = process_plan.DRIVER_LOG
 JOB_PREP_LOG = "azureml-logs/65_job_prep.txt"
 LOG_SHIP_INTERVAL_S = 0.5
+# A single process that ends this soon after it starts is reported once, at its end.
+QUICK_END_S = 0.05
 STOP_GRACE_S = 5.0
 TRACEBACK_MARK = "Traceback (most recent call last):"
 
@@ -101,6 +104,8 @@ class Launcher:
         self.assignment_id = request.assignment_id
         self.node_rank = request.node_rank
         self.node_count = request.node_count
+        # When the processes started, while "running" has not been reported on its own.
+        self.started_at: datetime | None = None
         self.node_id = request.node_id or "local"
         self.master_addr = request.master_addr
         self.master_port = request.master_port
@@ -192,7 +197,13 @@ class Launcher:
     ) -> None:
         """Report this node's part of the run; the control plane settles the run's state."""
         body = AssignmentReport.model_validate(
-            {"state": state, "exit_code": exit_code, "error": error, "logs": logs or []}
+            {
+                "state": state,
+                "exit_code": exit_code,
+                "error": error,
+                "logs": logs or [],
+                "started_at": self.started_at if state != "running" else None,
+            }
         )
         self.runs.report_assignment(
             self.run_id, self.assignment_id, body.model_dump(mode="json", exclude_defaults=True)
@@ -476,9 +487,24 @@ class Launcher:
             self.inbox.start()
         # A node with only helpers (parameter servers, MPI daemons) does not decide the
         # run's end: it serves until the others are done.
-        self.report("running" if plan.has_main else "serving")
+        self.started_at = datetime.now(UTC)
+        if not self.ended_at_once(plan):
+            self.report("running" if plan.has_main else "serving")
+            self.started_at = None  # said already
         failed, reason = self.supervise(syncs, definition.max_run_duration_seconds)
         return self.finish(failed, reason, syncs)
+
+    def ended_at_once(self, plan: process_plan.Layout) -> bool:
+        """A run of one process on one node that ends within QUICK_END_S: its end's
+        report says when it started, and "running" is not reported on its own (one
+        request instead of two for the many small runs of a sweep)."""
+        if self.node_count != 1 or len(self.processes) != 1 or not plan.has_main:
+            return False
+        try:
+            self.processes[0].wait(QUICK_END_S)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def refuse(self, message: str) -> int:
         """The run cannot start here: say why in the log and in the run's error."""

@@ -43,6 +43,8 @@ class AutoMLSettings(BaseModel):
     training_input: str | None = Field(default=None, max_length=255)
     # Its validation data, when that is an upstream output too (read by each iteration).
     validation_input: str | None = Field(default=None, max_length=255)
+    # Test data is in the snapshot: the best model's test run starts when the search ends.
+    test_run: bool = False
     iterations: int = Field(default=100, ge=1, le=MAX_ITERATIONS)
     max_concurrent_iterations: int = Field(default=1, ge=1, le=limits.INT32_MAX)
     experiment_timeout_minutes: float | None = Field(

@@ -256,6 +256,9 @@ class AssignmentReport(BaseModel):
     exit_code: limits.Int32 | None = None
     error: dict[str, object] | None = None
     logs: list[LogChunk] = Field(default_factory=list, max_length=64)
+    # An end reported without "running" before it (a run that ended at once): when its
+    # processes started.
+    started_at: datetime | None = None
 
     @model_validator(mode="after")
     def _logs_fit(self) -> AssignmentReport:

@@ -189,6 +189,26 @@ class DatasetInfo(BaseModel):
     created: datetime
 
 
+class DatasetParse(BaseModel):
+    """An upstream output read as a dataset: its files (File), or its delimited files
+    parsed as a table (Tabular: ``read_delimited_files``)."""
+
+    dataset_type: Literal["File", "Tabular"] = "File"
+    separator: str = Field(default=",", min_length=1, max_length=8)
+    header: bool = True
+    include_path: bool = False
+
+
+class OutputRegistration(BaseModel):
+    """``register_on_complete(name, description, tags)``: the output registered as a
+    dataset (a new version) when its step (or run) completes."""
+
+    name: str = Field(min_length=1, max_length=250)
+    description: str | None = Field(default=None, max_length=4096)
+    tags: dict[str, str] = Field(default_factory=dict)
+    parse: DatasetParse = Field(default_factory=DatasetParse)
+
+
 class DataReferenceSpec(BaseModel):
     """``DataReferenceConfiguration``: how one data reference reaches a run's processes."""
 
@@ -200,6 +220,8 @@ class DataReferenceSpec(BaseModel):
     # A pipeline step's PipelineData input: the producing step may have written nothing,
     # and its consumer then sees an empty folder (as an empty mount), not an error.
     allow_empty: bool = False
+    # An upload's ``register_on_complete``: a new dataset version when the run completes.
+    registration: OutputRegistration | None = None
 
 
 class DatasetInputSpec(BaseModel):

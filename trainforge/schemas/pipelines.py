@@ -15,7 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from trainforge.schemas.automl import AutoMLSettings
-from trainforge.schemas.datastores import DataReferenceSpec, DatasetDefinition, DatasetInputSpec
+from trainforge.schemas.datastores import (
+    DataReferenceSpec,
+    DatasetDefinition,
+    DatasetInputSpec,
+    DatasetParse,
+    OutputRegistration,
+)
 from trainforge.schemas.names import RunId
 from trainforge.schemas.runs import RunDefinition, RunStatus
 from trainforge.schemas.sweeps import SweepSettings
@@ -108,26 +114,6 @@ class PipelineParameterSpec(BaseModel):
 
     name: ParameterName
     default_value: ParameterValue
-
-
-class DatasetParse(BaseModel):
-    """An upstream output read as a dataset: its files (File), or its delimited files
-    parsed as a table (Tabular: ``read_delimited_files``)."""
-
-    dataset_type: Literal["File", "Tabular"] = "File"
-    separator: str = Field(default=",", min_length=1, max_length=8)
-    header: bool = True
-    include_path: bool = False
-
-
-class OutputRegistration(BaseModel):
-    """``register_on_complete(name, description, tags)``: the output registered as a
-    dataset (a new version) when its step completes."""
-
-    name: str = Field(min_length=1, max_length=250)
-    description: str | None = Field(default=None, max_length=4096)
-    tags: dict[str, str] = Field(default_factory=dict)
-    parse: DatasetParse = Field(default_factory=DatasetParse)
 
 
 class StepInput(BaseModel):

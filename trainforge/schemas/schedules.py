@@ -225,3 +225,52 @@ class ScheduleFiringInfo(BaseModel):
     slot: str
     run_id: str
     created: datetime
+
+
+def _none_word(value: object) -> object:
+    # The SDK's sample files write ``continue_on_step_failure: None``, which YAML reads as
+    # the word, not null.
+    return None if isinstance(value, str) and value.strip().lower() in ("none", "null") else value
+
+
+class ScheduleYamlRecurrence(BaseModel):
+    """``recurrence:`` of a schedule YAML file (``ScheduleRecurrence``'s arguments)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    frequency: str
+    interval: int
+    start_time: datetime | str | None = None
+    time_zone: str | None = None
+    hours: list[int] | None = None
+    minutes: list[int] | None = None
+    week_days: list[str] | None = None
+    time_of_day: str | None = None
+
+    _nones = field_validator("*", mode="before")(lambda value: _none_word(value))
+
+
+class ScheduleYaml(BaseModel):
+    """``Schedule:`` of a schedule YAML file (``Schedule.load_yaml``): the keys the SDK
+    reads, others ignored as the SDK ignores them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    description: str | None = None
+    recurrence: ScheduleYamlRecurrence | None = None
+    pipeline_parameters: dict[str, object] | None = None
+    wait_for_provisioning: bool | None = None
+    wait_timeout: int | None = None
+    datastore_name: str | None = None
+    polling_interval: int | None = None
+    data_path_parameter_name: str | None = None
+    continue_on_step_failure: bool | None = None
+    path_on_datastore: str | None = None
+
+    _nones = field_validator("*", mode="before")(lambda value: _none_word(value))
+
+
+class ScheduleYamlFile(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    schedule: ScheduleYaml = Field(alias="Schedule")

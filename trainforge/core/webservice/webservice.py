@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -85,9 +86,12 @@ class Webservice:
     @property
     def models(self) -> list[Any]:
         """The registered models the service serves (Model objects)."""
-        # Set when trainforge.core is imported (always before this module is): its
-        # __init__ imports trainforge.core.model.
         load = Webservice._model_loader
+        if load is None:
+            # trainforge.core.model sets it when imported, which trainforge.core does on
+            # demand: code that never named Model has not imported it.
+            importlib.import_module("trainforge.core.model")
+            load = Webservice._model_loader
         assert load is not None, "trainforge.core.model sets the model loader"
         return [load(self.workspace, model_id) for model_id in self._info.models]
 

@@ -16,12 +16,15 @@ from trainforge.data.dataset_consumption_config import DatasetConsumptionConfig
 from trainforge.data.output_dataset_config import OutputDatasetConfig, OutputDatasetInput
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import PipelineParameter, TrainingOutput, parameter_value
-from trainforge.schemas.datastores import DATASET_TOKEN, REFERENCE_TOKEN
+from trainforge.schemas.datastores import (
+    DATASET_TOKEN,
+    REFERENCE_TOKEN,
+    DatasetParse,
+    OutputRegistration,
+)
 from trainforge.schemas.pipelines import (
     DATA_NAME,
     DATA_NAME_RULE,
-    DatasetParse,
-    OutputRegistration,
     ParameterRef,
     PipelineParameterSpec,
     StepArgument,

@@ -21,7 +21,7 @@ from trainforge.client.errors import sdk_errors, validated
 from trainforge.exceptions import UserErrorException
 from trainforge.pipeline.core.graph import parameter_value
 from trainforge.pipeline.core.run import PipelineRun
-from trainforge.schemas.problems import sdk_problems
+from trainforge.schemas.problems import rest_problems, sdk_problems
 from trainforge.schemas.schedules import (
     WINDOWS_ZONES,
     Recurrence,
@@ -338,6 +338,52 @@ class Schedule:
 
     def disable(self, wait_for_provisioning: bool = False, wait_timeout: int = 3600) -> None:
         self.update(status="Disabled")
+
+    @staticmethod
+    def load_yaml(
+        workspace: Workspace,
+        filename: str,
+        _workflow_provider: Any = None,
+        _service_endpoint: Any = None,
+    ) -> dict[str, Any]:
+        """The schedule parameters a YAML file's ``Schedule:`` section holds, as
+        ``Schedule.create`` takes them (``recurrence`` a ScheduleRecurrence,
+        ``datastore_name`` a Datastore): the SDK's ``load_yaml``. A file without the
+        section raises ValueError; a bad key raises ValueError naming it."""
+        from pathlib import Path
+
+        import yaml
+
+        from trainforge.data.datastore import Datastore
+        from trainforge.schemas.schedules import ScheduleYamlFile
+
+        try:
+            raw = yaml.safe_load(Path(filename).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"filename: cannot read {filename}: {exc}") from None
+        if not isinstance(raw, dict) or "Schedule" not in raw:
+            raise ValueError('Schedule Yaml file must have a "Schedule:" section')
+        try:
+            section = ScheduleYamlFile.model_validate(raw).schedule
+        except ValidationError as exc:
+            raise ValueError(f"Schedule: {rest_problems(exc.errors())}") from None
+        found: dict[str, Any] = section.model_dump(exclude_unset=True)
+        if section.recurrence is not None:
+            given = section.recurrence
+            zone = given.time_zone
+            found["recurrence"] = ScheduleRecurrence(
+                frequency=given.frequency,
+                interval=given.interval,
+                start_time=given.start_time,
+                time_zone=TimeZone(zone) if zone in TimeZone._value2member_map_ else zone,
+                hours=given.hours,
+                minutes=given.minutes,
+                week_days=given.week_days,
+                time_of_day=given.time_of_day,
+            )
+        if section.datastore_name is not None:
+            found["datastore_name"] = Datastore(workspace, section.datastore_name)
+        return found
 
     def get_pipeline_runs(self) -> builtins.list[PipelineRun]:
         """The pipeline runs this schedule submitted, newest first."""

@@ -8,6 +8,7 @@ a lost node sends its run back to the queue (once, or always when preempted).
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +23,7 @@ from trainforge.schemas.compute import (
 )
 from trainforge.schemas.runs import ErrorDetail, RunStatus
 from trainforge.server.errors import Conflict
-from trainforge.server.services import run_states
+from trainforge.server.services import datasets, run_states
 from trainforge.server.store import models
 from trainforge.server.store.database import hold, mark_changed
 from trainforge.server.store.models import utcnow
@@ -179,6 +180,10 @@ def lose_node(db: Session, node: models.Node, state: NodeState, reason: str) -> 
         )
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def report(
     db: Session, run: models.Run, assignment: models.Assignment, body: AssignmentReport
 ) -> None:
@@ -187,6 +192,10 @@ def report(
         if assignment.outcome in (None, Out.RUNNING):
             assignment.outcome = body.state.value
     else:
+        if body.started_at is not None and run.started is None and assignment.outcome is None:
+            # It ended before it said it ran: it started then (not before the run existed,
+            # not after now, whatever the node's clock says).
+            run.started = min(max(_utc(body.started_at), _utc(run.created)), utcnow())
         assignment.outcome = body.state.value
         assignment.exit_code = body.exit_code
         if body.error is not None:
@@ -255,6 +264,7 @@ def settle(db: Session, run: models.Run) -> None:
         if status is not RunStatus.RUNNING:
             run_states.transition(run, RunStatus.RUNNING)
         run_states.transition(run, RunStatus.COMPLETED)
+        datasets.register_run_outputs(db, run)
         stop_assignments(db, run)
         return
     if len(finished) == len(gang):
@@ -264,6 +274,7 @@ def settle(db: Session, run: models.Run) -> None:
             if status is not RunStatus.RUNNING:
                 run_states.transition(run, RunStatus.RUNNING)
             run_states.transition(run, RunStatus.COMPLETED)
+            datasets.register_run_outputs(db, run)
         return
     if status in (RunStatus.PREPARING, RunStatus.STARTING) and any(a.outcome for a in gang):
         run_states.transition(run, RunStatus.RUNNING)

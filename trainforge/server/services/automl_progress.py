@@ -38,6 +38,8 @@ EARLY_STOPPING_ITERATIONS = 10
 # Proposals asked of the searcher in one pass before waiting for results (FLAML's CFO
 # answers None now and then while its local search thread is being created).
 ASKS_PER_PASS = 3
+# The run type of the best model's test run, as the SDK names it.
+MODEL_TEST_RUN_TYPE = "automl.model_test"
 # The ensemble iterations: of the best this many iterations, when there are this many
 # (a StackEnsemble's meta-learner wants at least three searched members: five in all).
 ENSEMBLE_MEMBERS, ENSEMBLE_MIN_ITERATIONS, STACK_MIN_ITERATIONS = 5, 3, 5
@@ -456,4 +458,37 @@ def _complete(step: _Pass) -> None:
         f"AutoML run completed{why}: {len(step.iterations)} iterations ({counts['Completed']} "
         f"completed, {counts['Failed']} failed, {counts['Canceled']} canceled); {best}"
     )
+    # (A continued run whose best is the earlier run's: that one's test run exists.)
+    tested = f"{row.best_run_id}_test"
+    if step.spec.test_run and row.best_run_id and not step.db.get(models.Run, (step.ws.id, tested)):
+        test = _start_test(step, row.best_run_id, tested)
+        step.out.lines.append(f"Test run {test.id} of the best model started")
     step.finish(RunStatus.COMPLETED)
+
+
+def _start_test(step: _Pass, best_run_id: str, run_id: str) -> models.Run:
+    """The best model's test run (``test_data``/``test_size``): a child of the best run,
+    type ``automl.model_test``, on the AutoML run's compute, from its snapshot."""
+    spec = step.spec
+    definition = spec.definition.model_copy(
+        update={"arguments": [*spec.definition.arguments, "--test", "--model-run", best_run_id]}
+    )
+    return step.runs.create(
+        step.db,
+        step.ws,
+        step.experiment.name,
+        RunCreate(
+            run_id=run_id,
+            kind="script",
+            run_type=MODEL_TEST_RUN_TYPE,
+            parent_run_id=best_run_id,
+            definition=definition,
+            snapshot_id=spec.snapshot_id,
+            properties={
+                "ContentSnapshotId": spec.snapshot_id,
+                "azureml.runsource": "automl",
+                "model_test_of": best_run_id,
+            },
+            submitted_by=step.parent.submitted_by,
+        ),
+    )

@@ -8,8 +8,15 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trainforge.schemas.datastores import DatasetDefinition, DatasetInfo, DatasetRegister
-from trainforge.server.errors import BadRequest, Conflict, NotFound
+from trainforge.schemas.datastores import (
+    DataReferenceSpec,
+    DatasetDefinition,
+    DatasetInfo,
+    DatasetPath,
+    DatasetRegister,
+    OutputRegistration,
+)
+from trainforge.server.errors import BadRequest, Conflict, NotFound, ServiceError
 from trainforge.server.services import datastores
 from trainforge.server.store import models
 
@@ -119,3 +126,50 @@ def unregister_all(db: Session, ws: models.Workspace, name: str) -> None:
     for row in versions:
         db.delete(row)
     db.flush()
+
+
+def registration_request(
+    registration: OutputRegistration, datastore_name: str, path_on_datastore: str | None
+) -> DatasetRegister:
+    """``register_on_complete``'s new dataset version of an output on a datastore."""
+    parse = registration.parse
+    return DatasetRegister(
+        name=registration.name,
+        description=registration.description,
+        tags=registration.tags,
+        create_new_version=True,
+        definition=DatasetDefinition(
+            dataset_type=parse.dataset_type,
+            paths=[DatasetPath(datastore_name=datastore_name, path=path_on_datastore or "")],
+            separator=parse.separator,
+            header=parse.header,
+            include_path=parse.include_path,
+        ),
+    )
+
+
+def register_run_outputs(db: Session, run: models.Run) -> None:
+    """A run completed: each of its uploads with ``register_on_complete`` becomes a new
+    version of its dataset. A refusal (the name is another dataset's) is a warning of the
+    run; the run stays completed."""
+    references = ((run.definition or {}).get("data_references") or {}).items()
+    wanted = [
+        (name, DataReferenceSpec.model_validate(ref))
+        for name, ref in references
+        if isinstance(ref, dict) and ref.get("registration")
+    ]
+    if not wanted:
+        return
+    ws = db.get(models.Workspace, run.workspace_id)
+    assert ws is not None
+    warnings = list(run.warnings or [])
+    for name, ref in wanted:
+        assert ref.registration is not None
+        request = registration_request(ref.registration, ref.datastore_name, ref.path_on_datastore)
+        try:  # its refusals come before it writes anything
+            register(db, ws, request)
+        except ServiceError as exc:
+            warnings.append(
+                f"Output {name} was not registered as dataset {request.name!r}: {exc.message}"
+            )
+    run.warnings = warnings

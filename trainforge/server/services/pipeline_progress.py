@@ -22,7 +22,6 @@ from trainforge.automl.core.shared.constants import MODEL_PATH
 from trainforge.automl.guardrails import DataProblem, data_settings
 from trainforge.automl.names import goal
 from trainforge.schemas.automl import AutoMLCreate, AutoMLSettings, Guardrail
-from trainforge.schemas.datastores import DatasetDefinition, DatasetPath, DatasetRegister
 from trainforge.schemas.pipelines import (
     STEP_RUN_TYPE,
     OutputLocation,
@@ -628,21 +627,8 @@ def _register_outputs(step: _Pass, name: str) -> None:
         if output.registration is None or output.name not in row.outputs:
             continue
         where = OutputLocation.model_validate(row.outputs[output.name])
-        parse = output.registration.parse
-        request = DatasetRegister(
-            name=output.registration.name,
-            description=output.registration.description,
-            tags=output.registration.tags,
-            create_new_version=True,
-            definition=DatasetDefinition(
-                dataset_type=parse.dataset_type,
-                paths=[
-                    DatasetPath(datastore_name=where.datastore_name, path=where.path_on_datastore)
-                ],
-                separator=parse.separator,
-                header=parse.header,
-                include_path=parse.include_path,
-            ),
+        request = datasets.registration_request(
+            output.registration, where.datastore_name, where.path_on_datastore
         )
         try:  # its refusals come before it writes anything
             info = datasets.register(step.db, step.ws, request)

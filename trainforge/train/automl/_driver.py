@@ -21,9 +21,58 @@ from pathlib import Path
 SETTINGS = "automl_settings.json"
 TRAINING = "training_data.pkl"
 VALIDATION = "validation_data.pkl"
+TEST = "test_data.pkl"
+# The test run's predictions, where the SDK's test run puts them.
+PREDICTIONS = "predictions/predictions.csv"
 # In an AutoMLStep on other steps' outputs: the dataset inputs the data comes from.
 TRAINING_INPUT = "training_data"
 VALIDATION_INPUT = "validation_data"
+
+
+def test_model(model_run_id: str) -> None:
+    """The test run of the best model (``test_data``/``test_size``): its predictions on the
+    test rows and the SDK's metrics of them."""
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    from trainforge.automl.metrics import classification_metrics, regression_metrics
+    from trainforge.automl.trial import Settings
+    from trainforge.core.run import Run
+
+    here = Path(__file__).resolve().parent
+    settings = Settings.from_json(json.loads((here / SETTINGS).read_text()))
+    run = Run.get_context()
+    test = pd.read_pickle(here / TEST)
+    label = settings.label_column_name
+    aside = [c for c in [settings.weight_column_name, *settings.cv_split_column_names] if c]
+    X = test.drop(columns=[label, *aside], errors="ignore")
+    truth = test[label]
+    weights = test[settings.weight_column_name] if settings.weight_column_name in test else None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pkl"
+        Run(run.experiment, model_run_id).download_file("outputs/model.pkl", str(path))
+        with open(path, "rb") as f:
+            model = pickle.load(f)  # noqa: S301 - the best iteration's own model
+    print(f"Testing the model of {model_run_id} on {len(test)} rows", flush=True)
+    predicted = model.predict(X)
+    if settings.task == "classification":
+        proba = np.asarray(model.predict_proba(X))
+        metrics = classification_metrics(
+            truth, predicted, proba, model.classes_, weights, settings.positive_label
+        )
+    else:
+        metrics = regression_metrics(truth, predicted, weights)
+    for name, value in sorted(metrics.items()):
+        if value == value:  # NaN (a metric one class cannot have) is not logged
+            run.log(name, value)
+    table = X.assign(**{label: truth, "predicted": predicted})
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "predictions.csv"
+        table.to_csv(out, index=False)
+        run.upload_file(PREDICTIONS, str(out))
+    run.flush()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     from trainforge.automl.trial import Settings, run_iteration
     from trainforge.core.run import Run
 
+    if argv and "--test" in argv:
+        test_model(argv[argv.index("--model-run") + 1])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--iteration", type=int, required=True)
     parser.add_argument("--learner", required=True)

@@ -23,6 +23,12 @@ __all__ = ["MODELS", "PRIMARY_METRICS", "TASKS", "AutoMLConfig"]
 ONNX_UNSUPPORTED = ("XGBoostClassifier", "XGBoostRegressor", "KNN")
 
 
+def is_numeric_dtype(values: Any) -> bool:
+    from pandas.api.types import is_numeric_dtype as numeric
+
+    return bool(numeric(values))
+
+
 def _refuse(argument: str, value: Any, allowed: Any) -> ConfigException:
     return ConfigException(
         f"Invalid argument(s) '{argument}' specified: {value!r}. Supported value(s): {allowed}."
@@ -58,6 +64,18 @@ class AutoMLConfig:
     :param forecasting_parameters: a ``ForecastingParameters`` for task 'forecasting'
         (older code passes ``time_column_name``, ``max_horizon`` and
         ``grain_column_names`` as arguments instead).
+    :param weight_column_name: a column of non-negative sample weights: each row counts as
+        its weight in fitting (learners that take weights; KNN and an ensemble's refits do
+        not) and in every metric but spearman_correlation; not a feature.
+    :param cv_split_column_names: columns that are cross-validation splits, one fold each:
+        1 trains, 0 validates (instead of n_cross_validations or validation data); not
+        features.
+    :param positive_label: the positive class of a binary classification, for the
+        ``*_binary`` metrics (default: the second class in sorted order).
+    :param test_data: data (a DataFrame or TabularDataset with the label) for a test run of
+        the best model when the search ends: a child of the best run, type
+        ``automl.model_test``, logging the metrics on it and ``predictions/predictions.csv``;
+        or ``test_size``, the fraction of ``training_data`` held out for it (not trained on).
     """
 
     def __init__(
@@ -87,6 +105,11 @@ class AutoMLConfig:
         enable_onnx_compatible_models: bool = False,
         featurization: Any = "auto",
         forecasting_parameters: ForecastingParameters | None = None,
+        weight_column_name: str | None = None,
+        cv_split_column_names: list[str] | None = None,
+        positive_label: Any = None,
+        test_data: Any = None,
+        test_size: float | None = None,
         X: Any = None,
         y: Any = None,
         **kwargs: Any,
@@ -214,6 +237,20 @@ class AutoMLConfig:
             if valid_columns is not None and label_column_name not in valid_columns:
                 raise _refuse("validation_data", f"no column {label_column_name!r}", valid_columns)
         self.validation_data = validation_data
+        self.weight_column_name, self.cv_split_column_names = self._special_columns(
+            task, weight_column_name, cv_split_column_names, training_data, columns,
+            n_cross_validations, validation_size, validation_data,
+        )  # fmt: skip
+        if positive_label is not None and task != "classification":
+            raise _refuse("positive_label", positive_label, "None for task " + repr(task))
+        if positive_label is not None and columns is not None:
+            seen = set(training_data[label_column_name].unique())
+            if len(seen) == 2 and positive_label not in seen:
+                raise _refuse("positive_label", positive_label, sorted(map(str, seen)))
+        self.positive_label = positive_label
+        self.test_data, self.test_size = self._test(
+            task, test_data, test_size, label_column_name, training_data, columns
+        )
         for name, minutes_value in (("iteration_timeout_minutes", iteration_timeout_minutes),):
             if minutes_value is not None and (
                 not isinstance(minutes_value, (int, float)) or minutes_value <= 0
@@ -256,6 +293,92 @@ class AutoMLConfig:
             self.allowed_models = kept
             self.learners = [MODELS[task][m] for m in kept]
         self.user_settings = dict(kwargs)
+
+    @staticmethod
+    def _test(
+        task: str,
+        test_data: Any,
+        test_size: float | None,
+        label: str,
+        training_data: Any,
+        columns: list[str] | None,
+    ) -> tuple[Any, float | None]:
+        """``test_data`` or ``test_size``, checked as the SDK checks them."""
+        if test_data is None and test_size is None:
+            return None, None
+        if task == "forecasting":
+            name = "test_data" if test_data is not None else "test_size"
+            raise _refuse(name, "a test run of a forecast", "None for task 'forecasting'")
+        if test_data is not None and test_size is not None:
+            raise ConfigException(
+                "Invalid argument(s) 'test_size' specified: give test_data or test_size, not both."
+            )
+        if test_size is not None:
+            if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
+                raise _refuse("test_size", test_size, "a fraction between 0 and 1")
+            if is_step_output_table(training_data):
+                raise _refuse("test_size", test_size, "None when training_data is a step's output")
+            return None, float(test_size)
+        if is_step_output_table(test_data):
+            raise _refuse("test_data", "another step's output", "a DataFrame or TabularDataset")
+        test_columns = AutoMLConfig._columns(test_data)
+        if test_columns is not None and label not in test_columns:
+            raise _refuse("test_data", f"no column {label!r}", test_columns)
+        return test_data, None
+
+    @staticmethod
+    def _special_columns(
+        task: str,
+        weight: str | None,
+        splits: list[str] | None,
+        data: Any,
+        columns: list[str] | None,
+        n_cross_validations: int | None,
+        validation_size: float | None,
+        validation_data: Any,
+    ) -> tuple[str | None, list[str]]:
+        """``weight_column_name`` and ``cv_split_column_names`` checked as the SDK checks
+        them: columns of the data, weights numbers of at least 0, splits of 0 and 1, and
+        splits instead of (not with) another way to validate."""
+        if (weight is not None or splits) and task == "forecasting":
+            name = "weight_column_name" if weight is not None else "cv_split_column_names"
+            raise _refuse(name, weight if weight is not None else splits, "None for forecasting")
+        if weight is not None:
+            if not isinstance(weight, str) or (columns is not None and weight not in columns):
+                raise _refuse("weight_column_name", weight, columns or "a column of training_data")
+            if columns is not None:
+                values = data[weight]
+                if not is_numeric_dtype(values) or values.isna().any() or (values < 0).any():
+                    raise _refuse("weight_column_name", weight, "a column of numbers of at least 0")
+            valid = AutoMLConfig._columns(validation_data) if validation_data is not None else None
+            if valid is not None and weight not in valid:
+                raise _refuse("weight_column_name", f"{weight} (not in validation_data)", valid)
+        chosen = list(splits or [])
+        if chosen:
+            if (
+                n_cross_validations is not None
+                or validation_size is not None
+                or (validation_data is not None)
+            ):
+                raise ConfigException(
+                    "Invalid argument(s) 'cv_split_column_names' specified: give "
+                    "cv_split_column_names or n_cross_validations, validation_size or "
+                    "validation_data, not both."
+                )
+            for column in chosen:
+                if not isinstance(column, str) or (columns is not None and column not in columns):
+                    raise _refuse(
+                        "cv_split_column_names", column, columns or "columns of training_data"
+                    )
+                if columns is not None:
+                    marks = set(data[column].unique())
+                    if marks != {0, 1}:
+                        raise _refuse(
+                            "cv_split_column_names",
+                            f"{column} holds {sorted(map(str, marks))}",
+                            "columns of 1 (train) and 0 (validate), both present",
+                        )
+        return weight, chosen
 
     @staticmethod
     def _onnx(

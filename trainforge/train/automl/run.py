@@ -47,6 +47,17 @@ def _frame(data: Any) -> Any:
     return data.to_pandas_dataframe() if hasattr(data, "to_pandas_dataframe") else data
 
 
+def _held_out(training: Any, label: str, task: str, fraction: float) -> tuple[Any, Any]:
+    """``test_size``: the rows held out for the test run (stratified by class where each
+    class has two rows), and the rest to train on."""
+    from sklearn.model_selection import train_test_split
+
+    classes = training[label].value_counts()
+    stratify = training[label] if task == "classification" and classes.min() >= 2 else None
+    kept, held = train_test_split(training, test_size=fraction, random_state=0, stratify=stratify)
+    return kept, held
+
+
 def xy_frame(X: Any, y: Any, label: str | None) -> tuple[Any, str]:
     """The 2019 SDK's X/y as one frame with the label (``label``, else ``y``) as its last
     column, and the label's name."""
@@ -73,6 +84,9 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
     upstream = is_step_output_table(config.training_data)
     upstream_validation = is_step_output_table(config.validation_data)
     training = None if upstream else _frame(config.training_data)
+    test = _frame(config.test_data) if config.test_data is not None else None
+    if config.test_size is not None and training is not None:
+        training, test = _held_out(training, label, config.task, config.test_size)
     # Another step's output: its shape and guardrails are read when the step starts.
     shape: dict[str, Any] = {"rows": None, "columns": None, "guardrails": []}
     if training is not None:
@@ -100,6 +114,10 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         "featurization": config.featurization_settings,
         "model_explainability": config.model_explainability,
         "enable_onnx_compatible_models": config.enable_onnx_compatible_models,
+        "weight_column_name": config.weight_column_name,
+        "cv_split_column_names": config.cv_split_column_names,
+        # A label as JSON holds it (a numpy number from a DataFrame becomes a Python one).
+        "positive_label": getattr(config.positive_label, "item", lambda: config.positive_label)(),
     }
     series = config.forecasting_parameters
     if series is not None:
@@ -113,6 +131,8 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         training.to_pickle(folder / _driver.TRAINING)
     if validation is not None:
         validation.to_pickle(folder / _driver.VALIDATION)
+    if test is not None:
+        test.to_pickle(folder / _driver.TEST)
     request = AutoMLSettings(
         task=config.task,
         primary_metric=config.primary_metric,
@@ -122,6 +142,7 @@ def prepare_automl(config: AutoMLConfig, folder: Path) -> tuple[AutoMLSettings, 
         label_column_name=label,
         training_input=_driver.TRAINING_INPUT if upstream else None,
         validation_input=_driver.VALIDATION_INPUT if upstream_validation else None,
+        test_run=test is not None,
         iterations=config.iterations,
         max_concurrent_iterations=config.max_concurrent_iterations,
         experiment_timeout_minutes=config.experiment_timeout_minutes,
