@@ -149,6 +149,17 @@ class Api:
             snap.zip_path.unlink(missing_ok=True)
         return snap.id
 
+    def launched(self, ws: str, folder: Path) -> tuple[str, str]:
+        """A run of a one-line script submitted and placed, its launcher started: the run's
+        id and the path its launcher reports its assignment to."""
+        folder.mkdir(exist_ok=True)
+        (folder / "train.py").write_text("print('hello')\n")
+        body = {"definition": {"script": "train.py"}, "snapshot_id": self.upload(ws, folder)}
+        run_id = self.call("POST", f"/workspaces/{ws}/experiments/exp/runs", json=body)["run_id"]
+        self.tick()
+        (launch,) = [it for it in self.backend.launches if it.run_id == run_id]
+        return run_id, f"/workspaces/{ws}/runs/{run_id}/assignments/{launch.assignment_id}"
+
     def heartbeat(self, node: NodeRequest, **body: Any) -> dict[str, Any]:
         """A beat from the agent the backend was asked to start for ``node``."""
         return self.call(

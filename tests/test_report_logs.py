@@ -16,13 +16,7 @@ LOG = "azureml-logs/70_driver_log.txt"
 
 def _started(api: Api, tmp_path: Path) -> tuple[str, str, str]:
     ws = api.workspace("alpha")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "train.py").write_text("print('hello')\n")
-    body = {"definition": {"script": "train.py"}, "snapshot_id": api.upload(ws, tmp_path / "src")}
-    run_id = api.call("POST", f"/workspaces/{ws}/experiments/exp/runs", json=body)["run_id"]
-    api.tick()
-    (launch,) = api.backend.launches
-    assignment = f"/workspaces/{ws}/runs/{run_id}/assignments/{launch.assignment_id}"
+    run_id, assignment = api.launched(ws, tmp_path / "src")
     api.call("PATCH", assignment, json={"state": "running"})
     return ws, run_id, assignment
 
@@ -75,13 +69,7 @@ def test_a_run_that_ended_at_once_reports_when_it_started_with_its_end(
 ) -> None:
     api = app_api
     ws = api.workspace("alpha")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "train.py").write_text("print('hello')\n")
-    body = {"definition": {"script": "train.py"}, "snapshot_id": api.upload(ws, tmp_path / "src")}
-    run_id = api.call("POST", f"/workspaces/{ws}/experiments/exp/runs", json=body)["run_id"]
-    api.tick()
-    (launch,) = api.backend.launches
-    assignment = f"/workspaces/{ws}/runs/{run_id}/assignments/{launch.assignment_id}"
+    run_id, assignment = api.launched(ws, tmp_path / "src")
     created = api.call("GET", f"/workspaces/{ws}/runs/{run_id}")["created_utc"]
     # No "running" first: the end says when the processes started (a naive time is UTC).
     started = datetime.fromisoformat(created).replace(tzinfo=None) + timedelta(milliseconds=5)

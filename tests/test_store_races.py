@@ -38,13 +38,8 @@ def test_a_report_landing_while_the_scheduler_looks_at_its_launcher_is_kept(
     api: Api, tmp_path: Path
 ) -> None:
     ws = api.workspace(f"ws-{uuid.uuid4().hex[:6]}")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "train.py").write_text("print('hello')\n")
-    body = {"definition": {"script": "train.py"}, "snapshot_id": api.upload(ws, tmp_path / "src")}
-    run_id = api.call("POST", f"/workspaces/{ws}/experiments/exp/runs", json=body)["run_id"]
-    api.tick()
+    run_id, assignment = api.launched(ws, tmp_path / "src")
     (launch,) = api.backend.launches
-    assignment = f"/workspaces/{ws}/runs/{run_id}/assignments/{launch.assignment_id}"
     api.call("PATCH", assignment, json={"state": "running"})
 
     answers: list[int] = []

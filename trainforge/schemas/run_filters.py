@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -284,7 +284,7 @@ def parse_filter(texts: list[str]) -> RunFilter:
 # -- order ---------------------------------------------------------------------------
 # What a listing sorts by: a run's own columns, or a metric's last value, a tag or a
 # property by name. ``name`` is the run's display name, else its id.
-ORDER_FIELDS = (
+OrderField = Literal[
     "created",
     "start_time",
     "end_time",
@@ -293,7 +293,12 @@ ORDER_FIELDS = (
     "name",
     "number",
     "target",
-)
+    "metrics",
+    "tags",
+    "properties",
+]
+# The fields without a name after them (``metrics.NAME`` and the like have one).
+ORDER_FIELDS = tuple(f for f in get_args(OrderField) if f not in ("metrics", "tags", "properties"))
 ORDER_HELP = (
     f"order_by is one of {', '.join(ORDER_FIELDS)}, metrics.NAME, tags.KEY or "
     "properties.KEY, then asc or desc"
@@ -304,19 +309,7 @@ class RunOrder(BaseModel):
     """A listing's sort: ascending unless ``descending``; runs without a value (no such
     metric or tag, not started, not ended) come last either way, ties by run id."""
 
-    field: Literal[
-        "created",
-        "start_time",
-        "end_time",
-        "duration",
-        "status",
-        "name",
-        "number",
-        "target",
-        "metrics",
-        "tags",
-        "properties",
-    ]
+    field: OrderField
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
     descending: bool = False
 

@@ -8,7 +8,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -321,13 +321,7 @@ def resolved_definition(
             assert item.reference is not None
             references[item.name] = item.reference
         elif item.kind == "datapath_parameter":
-            assert item.parameter is not None
-            value = values[item.parameter]
-            if not isinstance(value, DataPathValue):
-                raise BadRequest(
-                    f"step {step.name!r}: input {item.name!r} takes a DataPath; parameter "
-                    f"{item.parameter!r} is {value!r}"
-                )
+            value = _parameter_of(step, item, values, DataPathValue, "DataPath")
             references[item.name] = DataReferenceSpec(
                 datastore_name=value.datastore_name,
                 mode="download" if item.mode == "download" else "mount",
@@ -356,17 +350,32 @@ def resolved_definition(
     return definition
 
 
+Value = TypeVar("Value", DataPathValue, DatasetValue)
+
+
+def _parameter_of(
+    step: StepSpec,
+    item: StepInput,
+    values: dict[str, ParameterValue],
+    kind: type[Value],
+    what: str,
+) -> Value:
+    """The value of an input's parameter at this submit, of the kind the input takes."""
+    assert item.parameter is not None
+    value = values[item.parameter]
+    if not isinstance(value, kind):
+        raise BadRequest(
+            f"step {step.name!r}: input {item.name!r} takes a {what}; parameter "
+            f"{item.parameter!r} is {value!r}"
+        )
+    return value
+
+
 def _dataset_input(
     step: StepSpec, item: StepInput, values: dict[str, ParameterValue]
 ) -> DatasetInputSpec:
     """A ``dataset_parameter`` input: the dataset its parameter has at this submit."""
-    assert item.parameter is not None
-    value = values[item.parameter]
-    if not isinstance(value, DatasetValue):
-        raise BadRequest(
-            f"step {step.name!r}: input {item.name!r} takes a dataset; parameter "
-            f"{item.parameter!r} is {value!r}"
-        )
+    value = _parameter_of(step, item, values, DatasetValue, "dataset")
     return DatasetInputSpec(
         name=item.name,
         mode=item.mode,
