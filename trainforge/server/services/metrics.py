@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import BigInteger, cast, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from trainforge.schemas.runs import MetricBatch
 from trainforge.server.services.run_filters import number_of
@@ -199,3 +200,114 @@ def last_values(
         finite = not isinstance(value, float) or math.isfinite(value)
         found[run_id][name] = value if finite else None
     return found
+
+
+# The most points one chart request may ask for, and what it gets unasked: a chart is a
+# few hundred pixels wide, so more points than this only cost transfer.
+DEFAULT_SERIES_POINTS = 2000
+MAX_SERIES_POINTS = 20000
+
+
+def series_of(
+    db: Session,
+    run: models.Run,
+    name: str,
+    points: int = DEFAULT_SERIES_POINTS,
+    x_min: int | None = None,
+    x_max: int | None = None,
+) -> dict[str, Any]:
+    """One scalar metric of a run as a chart draws it: x, time and value arrays, exact when
+    the range holds at most ``points`` points, else downsampled in SQL to a min and a max
+    per bucket (about points / 2 buckets), so a spike stays visible at any zoom.
+
+    x is the logged step when every point has one, else the point's index in logging
+    order; ``x_min``/``x_max`` bound it (inclusive). Only the newest attempt's points are
+    read (a requeued run logs again from its start). Values that are no number (NaN, an
+    infinity, a string) are null.
+    """
+    dialect = db.get_bind().dialect.name
+    metric = models.Metric
+    scope: tuple[ColumnElement[bool], ...] = (
+        metric.workspace_id == run.workspace_id,
+        metric.run_id == run.id,
+        metric.name == name,
+        metric.kind == "scalar",
+    )
+    attempt = db.execute(select(func.max(metric.attempt)).where(*scope)).scalar()
+    started = run.started.timestamp() if run.started is not None else None
+    empty: dict[str, list[Any]] = {"x": [], "time": [], "value": []}
+    if attempt is None:
+        return {
+            "name": name,
+            "x_axis": "index",
+            "total": 0,
+            "count": 0,
+            "downsampled": False,
+            "started": started,
+            "points": empty,
+        }
+    scope = (*scope, metric.attempt == attempt)
+    total, with_step = db.execute(select(func.count(), func.count(metric.step)).where(*scope)).one()
+    by_step = total == with_step
+    x = metric.step if by_step else func.row_number().over(order_by=metric.id) - 1
+    rows = (
+        select(
+            metric.id.label("id"),
+            x.label("x"),
+            metric.time.label("time"),
+            number_of(dialect, metric.value).label("value"),
+        )
+        .where(*scope)
+        .subquery()
+    )
+    bounds: list[ColumnElement[bool]] = []
+    if x_min is not None:
+        bounds.append(rows.c.x >= x_min)
+    if x_max is not None:
+        bounds.append(rows.c.x <= x_max)
+    count, lo, hi = db.execute(
+        select(func.count(), func.min(rows.c.x), func.max(rows.c.x)).where(*bounds)
+    ).one()
+    found: dict[str, list[Any]] = {"x": [], "time": [], "value": []}
+    downsampled = count > points
+    if not downsampled:
+        query = select(rows.c.x, rows.c.time, rows.c.value).where(*bounds).order_by(rows.c.id)
+        for px, ptime, pvalue in db.execute(query):
+            found["x"].append(px)
+            found["time"].append(ptime)
+            found["value"].append(pvalue)
+    else:
+        buckets = max(1, points // 2)
+        # Integer division on x >= lo (a big integer: a step times the buckets may pass
+        # 2**31): buckets 0 .. buckets - 1 alike on SQLite and PostgreSQL.
+        offset = cast(rows.c.x, BigInteger) - lo
+        bucket = ((offset * buckets) // (hi - lo + 1)).label("bucket")
+        query = (
+            select(
+                func.min(rows.c.x),
+                func.max(rows.c.x),
+                func.min(rows.c.time),
+                func.max(rows.c.time),
+                func.min(rows.c.value),
+                func.max(rows.c.value),
+            )
+            .where(*bounds)
+            .group_by(bucket)
+            .order_by(bucket)
+        )
+        buckets_found: Any = db.execute(query)
+        for first, last, tfirst, tlast, low, high in buckets_found:
+            # Two points a bucket, its first x at its low and its last x at its high: the
+            # line covers the bucket's whole range of values.
+            found["x"] += [first, last] if last != first else [first]
+            found["time"] += [tfirst, tlast] if last != first else [tfirst]
+            found["value"] += [low, high] if last != first else [low]
+    return {
+        "name": name,
+        "x_axis": "step" if by_step else "index",
+        "total": total,
+        "count": count,
+        "downsampled": downsampled,
+        "started": started,
+        "points": found,
+    }
