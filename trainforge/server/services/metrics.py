@@ -233,7 +233,16 @@ def series_of(
         metric.name == name,
         metric.kind == "scalar",
     )
-    attempt = db.execute(select(func.max(metric.attempt)).where(*scope)).scalar()
+    # One pass for the series' size and bounds; a second only when it has several attempts.
+    stats = select(
+        func.max(metric.attempt),
+        func.min(metric.attempt),
+        func.count(),
+        func.count(metric.step),
+        func.min(metric.step),
+        func.max(metric.step),
+    )
+    attempt, oldest, total, with_step, first_step, last_step = db.execute(stats.where(*scope)).one()
     started = run.started.timestamp() if run.started is not None else None
     empty: dict[str, list[Any]] = {"x": [], "time": [], "value": []}
     if attempt is None:
@@ -247,9 +256,19 @@ def series_of(
             "points": empty,
         }
     scope = (*scope, metric.attempt == attempt)
-    total, with_step = db.execute(select(func.count(), func.count(metric.step)).where(*scope)).one()
+    if oldest != attempt:
+        _, _, total, with_step, first_step, last_step = db.execute(stats.where(*scope)).one()
     by_step = total == with_step
-    x = metric.step if by_step else func.row_number().over(order_by=metric.id) - 1
+    if by_step:
+        # The bounds in the WHERE on the step itself: SQL reads only the range's points.
+        within = [*scope]
+        if x_min is not None:
+            within.append(metric.step >= x_min)
+        if x_max is not None:
+            within.append(metric.step <= x_max)
+        x: Any = metric.step
+    else:
+        within, x = [*scope], func.row_number().over(order_by=metric.id) - 1
     rows = (
         select(
             metric.id.label("id"),
@@ -257,17 +276,21 @@ def series_of(
             metric.time.label("time"),
             number_of(dialect, metric.value).label("value"),
         )
-        .where(*scope)
+        .where(*within)
         .subquery()
     )
     bounds: list[ColumnElement[bool]] = []
-    if x_min is not None:
+    if not by_step and x_min is not None:
         bounds.append(rows.c.x >= x_min)
-    if x_max is not None:
+    if not by_step and x_max is not None:
         bounds.append(rows.c.x <= x_max)
-    count, lo, hi = db.execute(
-        select(func.count(), func.min(rows.c.x), func.max(rows.c.x)).where(*bounds)
-    ).one()
+    if x_min is None and x_max is None:
+        count = total
+        lo, hi = (first_step, last_step) if by_step else (0, total - 1)
+    else:
+        count, lo, hi = db.execute(
+            select(func.count(), func.min(rows.c.x), func.max(rows.c.x)).where(*bounds)
+        ).one()
     found: dict[str, list[Any]] = {"x": [], "time": [], "value": []}
     downsampled = count > points
     if not downsampled:
@@ -280,8 +303,10 @@ def series_of(
         buckets = max(1, points // 2)
         # Integer division on x >= lo (a big integer: a step times the buckets may pass
         # 2**31): buckets 0 .. buckets - 1 alike on SQLite and PostgreSQL.
-        offset = cast(rows.c.x, BigInteger) - lo
-        bucket = ((offset * buckets) // (hi - lo + 1)).label("bucket")
+        bounds_x: Any = (lo, hi)  # not None: the range holds points
+        low_x, span = int(bounds_x[0]), int(bounds_x[1]) - int(bounds_x[0]) + 1
+        offset = cast(rows.c.x, BigInteger) - low_x
+        bucket = ((offset * buckets) // span).label("bucket")
         query = (
             select(
                 func.min(rows.c.x),
