@@ -94,9 +94,25 @@ def test_bad_parameters_are_refused_naming_the_field_and_workspaces_are_apart(ap
     assert refused.status_code == 404
 
 
-def test_nan_is_null(api: Api) -> None:
+def test_a_value_that_is_no_number_is_null(api: Api) -> None:
     api.workspace("alpha")
     run_id = _run_with(
         api, "alpha", [{"name": "m", "value": v, "step": s} for s, v in enumerate([1.0, "nan"])]
     )
     assert _series(api, "alpha", run_id, name="m")["points"]["value"] == [1.0, None]
+
+
+def test_summaries_count_each_name_and_keep_the_last_scalar(api: Api) -> None:
+    api.workspace("alpha")
+    run_id = _run_with(
+        api,
+        "alpha",
+        [{"name": "loss", "value": v / 10, "step": v} for v in range(5)]
+        + [{"name": "names", "kind": "list", "value": ["a", "b"]}, {"name": "word", "value": "high"}],
+    )
+    found = api.call("GET", f"/workspaces/alpha/runs/{run_id}/metric_summaries")
+    assert found == {
+        "loss": {"kinds": ["scalar"], "count": 5, "last": 0.4},
+        "names": {"kinds": ["list"], "count": 1, "last": None},
+        "word": {"kinds": ["scalar"], "count": 1, "last": "high"},
+    }

@@ -289,6 +289,16 @@ def post_metrics(
     return result
 
 
+@router.get("/runs/{run_id}/metric_summaries", response_model=dict[str, Any])
+def get_metric_summaries(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> Response:
+    """{name: {kinds, count, last}}: what a page lists of a run's metrics without reading
+    every point (``last`` for a name of scalars only)."""
+    with cp.store.reading() as db:
+        row = cp.workspaces.get_row(db, ws)
+        found = metrics.summaries_of(db, cp.runs.row(db, row, run_id))
+    return Response(json.dumps(found), media_type="application/json")
+
+
 @router.get("/runs/{run_id}/metric_series", response_model=dict[str, Any])
 def get_metric_series(
     ws: str,

@@ -336,3 +336,33 @@ def series_of(
         "started": started,
         "points": found,
     }
+
+
+def summaries_of(db: Session, run: models.Run) -> dict[str, dict[str, Any]]:
+    """{name: {kind, count, last}} of a run's metrics, for a page that lists them without
+    reading every point: the kinds logged under each name, the newest attempt's count of
+    points (from the series index alone) and, for a name of scalars only, its last value
+    (kept with each batch; NaN and infinities as null)."""
+    metric = models.Metric
+    counts: dict[str, dict[str, Any]] = {}
+    query = (
+        select(metric.name, metric.kind, metric.attempt, func.count())
+        .where(metric.workspace_id == run.workspace_id, metric.run_id == run.id)
+        .group_by(metric.name, metric.kind, metric.attempt)
+    )
+    newest: dict[str, int] = {}
+    rows = list(db.execute(query))
+    for name, _, attempt, _ in rows:
+        newest[name] = max(attempt, newest.get(name, attempt))
+    for name, kind, attempt, count in rows:
+        found = counts.setdefault(name, {"kinds": [], "count": 0, "last": None})
+        if kind not in found["kinds"]:
+            found["kinds"].append(kind)
+        if attempt == newest[name]:
+            found["count"] += count
+    last = last_values(db, run.workspace_id, [run.id], sorted(counts))[run.id]
+    for name, found in counts.items():
+        found["kinds"].sort()
+        if found["kinds"] == ["scalar"]:
+            found["last"] = last.get(name)
+    return counts
