@@ -45,7 +45,7 @@ def _value(step: int) -> float:
 
 def generate(home: Path, run: Any, n: int) -> float:
     """Insert ``n`` points of ``METRIC`` into the run's store in bulk; seconds taken."""
-    from sqlalchemy import insert
+    from sqlalchemy import func, insert
 
     from trainforge.server.store import models
     from trainforge.server.store.database import make_engine
@@ -76,6 +76,22 @@ def generate(home: Path, run: Any, n: int) -> float:
                     for step in range(chunk, min(n, chunk + 50_000))
                 ],
             )
+        # The last value, as each batch keeps it (what the run page lists).
+        last_id = db.scalar(
+            models.Metric.__table__.select()
+            .with_only_columns(func.max(models.Metric.id))
+            .where(models.Metric.run_id == run.id)
+        )
+        db.execute(
+            insert(models.MetricLastValue).values(
+                workspace_id=ws_id,
+                run_id=run.id,
+                name=METRIC,
+                metric_id=last_id,
+                value=_value(n - 1),
+                number=_value(n - 1),
+            )
+        )
     engine.dispose()
     return time.perf_counter() - began
 
