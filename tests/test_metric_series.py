@@ -83,6 +83,7 @@ def test_bad_parameters_are_refused_naming_the_field_and_workspaces_are_apart(ap
         ({"name": "loss", "points": 10**6}, "points"),
         ({"name": "loss", "points": "many"}, "points"),
         ({"name": "loss", "x_min": "low"}, "x_min"),
+        ({"name": "loss", "x_max": 2**70}, "x_max"),
         ({"name": "loss", "x_min": 5, "x_max": 1}, "x_max"),
         ({}, "name"),
     ]:
@@ -108,7 +109,10 @@ def test_summaries_count_each_name_and_keep_the_last_scalar(api: Api) -> None:
         api,
         "alpha",
         [{"name": "loss", "value": v / 10, "step": v} for v in range(5)]
-        + [{"name": "names", "kind": "list", "value": ["a", "b"]}, {"name": "word", "value": "high"}],
+        + [
+            {"name": "names", "kind": "list", "value": ["a", "b"]},
+            {"name": "word", "value": "high"},
+        ],
     )
     found = api.call("GET", f"/workspaces/alpha/runs/{run_id}/metric_summaries")
     assert found == {
@@ -116,3 +120,11 @@ def test_summaries_count_each_name_and_keep_the_last_scalar(api: Api) -> None:
         "names": {"kinds": ["list"], "count": 1, "last": None},
         "word": {"kinds": ["scalar"], "count": 1, "last": "high"},
     }
+
+
+def test_bounds_far_outside_the_steps_answer_the_range(api: Api) -> None:
+    api.workspace("alpha")
+    run_id = _run_with(api, "alpha", [{"name": "loss", "value": 1.0, "step": 3}])
+    far = _series(api, "alpha", run_id, name="loss", x_min=-(2**62), x_max=2**62)
+    assert far["points"]["x"] == [3]
+    assert _series(api, "alpha", run_id, name="loss", x_min=2**62)["count"] == 0

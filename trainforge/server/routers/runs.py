@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from trainforge.schemas import limits
 from trainforge.schemas.limits import WaitSeconds
 from trainforge.schemas.names import ExperimentName
 from trainforge.schemas.run_filters import (
@@ -311,8 +312,18 @@ def get_metric_series(
         description="the most points to answer; more in the range are downsampled to a "
         "min and a max per bucket",
     ),
-    x_min: int | None = Query(None, description="the lowest x (step, else index) to answer"),
-    x_max: int | None = Query(None, description="the highest x (step, else index) to answer"),
+    x_min: int | None = Query(
+        None,
+        ge=limits.INT64_MIN,
+        le=limits.INT64_MAX,
+        description="the lowest x (step, else index) to answer",
+    ),
+    x_max: int | None = Query(
+        None,
+        ge=limits.INT64_MIN,
+        le=limits.INT64_MAX,
+        description="the highest x (step, else index) to answer",
+    ),
     cp: ControlPlane = Depends(plane),
 ) -> Response:
     """One scalar metric as a chart draws it: exact in the asked x range when it holds at

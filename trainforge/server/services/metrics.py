@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, cast, func, insert, select
+from sqlalchemy import BigInteger, cast, false, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from trainforge.schemas.limits import INT32_MAX, INT32_MIN
 from trainforge.schemas.runs import MetricBatch
 from trainforge.server.services.run_filters import number_of
 from trainforge.server.store import models
@@ -256,6 +257,12 @@ def series_of(
             "points": empty,
         }
     scope = (*scope, metric.attempt == attempt)
+    # Steps are 32-bit (and so, in practice, is an index): bounds outside that range are
+    # brought to its edge, or match nothing, so no bound overflows the column's type.
+    if (x_min is not None and x_min > INT32_MAX) or (x_max is not None and x_max < INT32_MIN):
+        scope = (*scope, false())
+    x_min = None if x_min is None else max(x_min, INT32_MIN)
+    x_max = None if x_max is None else min(x_max, INT32_MAX)
     if oldest != attempt:
         _, _, total, with_step, first_step, last_step = db.execute(stats.where(*scope)).one()
     by_step = total == with_step
