@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_automl  # noqa: E402
+import bench_charts  # noqa: E402
 import bench_cluster  # noqa: E402
 import bench_datastores  # noqa: E402
 import bench_ddp  # noqa: E402
@@ -51,6 +52,7 @@ BENCHMARKS = [
     ("pipeline", bench_pipeline.run),
     ("ray", bench_ray.run),
     ("runs-list", bench_runs_list.run),
+    ("charts", bench_charts.run),
     ("serving", bench_serving.run),
 ]
 

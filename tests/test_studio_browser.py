@@ -436,3 +436,60 @@ def test_the_runs_table_and_the_run_page_refresh_themselves_when_asked(  # type:
     live.complete()
     page.get_by_text("Completed", exact=True).first.wait_for()
     sync_api.expect(view).to_have_attribute("data-refresh", "off")  # an ended run: no more
+
+
+def _chart_range(chart) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    return float(chart.get_attribute("data-x-min")), float(chart.get_attribute("data-x-max"))
+
+
+def test_the_run_page_charts_switch_their_x_axis_and_zoom_exactly(experiment, page) -> None:  # type: ignore[no-untyped-def]
+    run = experiment.start_logging(snapshot_directory=None)
+    # 3000 points: more than a chart asks for, so the server downsamples the whole series;
+    # a spike at step 2000 stays visible.
+    for step in range(3000):
+        run.log("big", 100.0 if step == 2000 else step / 1000, step=step)
+    run.complete()
+    page.goto(run.get_portal_url())
+    page.get_by_text("Completed", exact=True).first.wait_for()
+    chart = page.locator('.chart[data-metric="big"]')
+    sync_api.expect(chart).to_have_attribute("data-state", "drawn")
+    sync_api.expect(chart).to_have_attribute("data-downsampled", "true")
+    assert chart.get_attribute("data-total") == "3000"
+    assert int(chart.get_attribute("data-drawn") or "0") <= 1000
+    lo, hi = _chart_range(chart)
+    assert (lo, hi) == (0, 2999)
+    assert ":" not in (chart.get_attribute("data-ticks") or "")
+
+    # Drag across the middle half: the range narrows and is read again from the server, exact.
+    over = chart.locator(".u-over")
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    sync_api.expect(chart).to_have_attribute("data-zoomed", "yes")
+    sync_api.expect(chart).to_have_attribute("data-downsampled", "false")
+    zoomed = _chart_range(chart)
+    assert lo < zoomed[0] < zoomed[1] < hi
+    assert 1000 < zoomed[0] < 1500 and 1500 < zoomed[1] < 2000, zoomed
+    page.screenshot(path=str(artifact("studio-chart-zoomed.png")), full_page=True)
+    reset = chart.get_by_role("button", name="reset zoom")
+    reset.click()
+    sync_api.expect(chart).to_have_attribute("data-zoomed", "no")
+    assert _chart_range(chart) == (lo, hi)
+    sync_api.expect(reset).to_be_hidden()
+
+    # Wall time: clock ticks; relative time: seconds since the run started.
+    page.locator("#x-axis").select_option("wall")
+    sync_api.expect(chart).to_have_attribute("data-axis", "wall")
+    assert ":" in (chart.get_attribute("data-ticks") or "")
+    assert _chart_range(chart)[0] > 1e9  # epoch seconds
+    page.screenshot(path=str(artifact("studio-chart-wall-time.png")), full_page=True)
+    page.locator("#x-axis").select_option("relative")
+    sync_api.expect(chart).to_have_attribute("data-axis", "relative")
+    ticks = (chart.get_attribute("data-ticks") or "").split()
+    assert ticks and all(t.endswith("s") for t in ticks), ticks
+    assert 0 <= _chart_range(chart)[0] < 3600
+    page.wait_for_load_state("networkidle")

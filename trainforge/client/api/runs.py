@@ -114,6 +114,22 @@ class RunsApi(WorkspaceResource):
         """{name: value} as the SDK shapes it; {run id: metrics} when ``recursive``."""
         return self.client.get(f"{self.path(run_id)}/metrics", name=name, recursive=recursive)
 
+    def metric_series(
+        self,
+        run_id: str,
+        name: str,
+        points: int | None = None,
+        x_min: int | None = None,
+        x_max: int | None = None,
+    ) -> Any:
+        """One scalar metric as a chart draws it: {x_axis, total, count, downsampled,
+        started, points: {x, time, value}}, exact in [x_min, x_max] (the step, else the
+        index) up to ``points`` points, downsampled by the server (min and max a bucket)
+        above them."""
+        return self.client.get(
+            f"{self.path(run_id)}/metric_series", name=name, points=points, x_min=x_min, x_max=x_max
+        )
+
     def post_metrics(self, run_id: str, batch: bytes) -> BatchResult:
         """One batch (JSON with its batch id): sent until the server takes or refuses it;
         the answer carries a HyperDrive policy's verdict on a trial."""

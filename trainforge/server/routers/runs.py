@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from trainforge.schemas import limits
 from trainforge.schemas.limits import WaitSeconds
 from trainforge.schemas.names import ExperimentName
 from trainforge.schemas.run_filters import (
@@ -287,6 +288,53 @@ def post_metrics(
         result.judged_metric = trial.metric
         result.verdict = cp.sweeper.verdict(trial, {point.name for point in body.points})
     return result
+
+
+@router.get("/runs/{run_id}/metric_summaries", response_model=dict[str, Any])
+def get_metric_summaries(ws: str, run_id: str, cp: ControlPlane = Depends(plane)) -> Response:
+    """{name: {kinds, count, last}}: what a page lists of a run's metrics without reading
+    every point (``last`` for a name of scalars only)."""
+    with cp.store.reading() as db:
+        row = cp.workspaces.get_row(db, ws)
+        found = metrics.summaries_of(db, cp.runs.row(db, row, run_id))
+    return Response(json.dumps(found), media_type="application/json")
+
+
+@router.get("/runs/{run_id}/metric_series", response_model=dict[str, Any])
+def get_metric_series(
+    ws: str,
+    run_id: str,
+    name: str = Query(min_length=1, max_length=255, description="the scalar metric's name"),
+    points: int = Query(
+        metrics.DEFAULT_SERIES_POINTS,
+        ge=2,
+        le=metrics.MAX_SERIES_POINTS,
+        description="the most points to answer; more in the range are downsampled to a "
+        "min and a max per bucket",
+    ),
+    x_min: int | None = Query(
+        None,
+        ge=limits.INT64_MIN,
+        le=limits.INT64_MAX,
+        description="the lowest x (step, else index) to answer",
+    ),
+    x_max: int | None = Query(
+        None,
+        ge=limits.INT64_MIN,
+        le=limits.INT64_MAX,
+        description="the highest x (step, else index) to answer",
+    ),
+    cp: ControlPlane = Depends(plane),
+) -> Response:
+    """One scalar metric as a chart draws it: exact in the asked x range when it holds at
+    most ``points`` points, else downsampled on the server (min and max per bucket)."""
+    if x_min is not None and x_max is not None and x_min > x_max:
+        raise BadRequest("x_max: must be at least x_min")
+    with cp.store.reading() as db:
+        row = cp.workspaces.get_row(db, ws)
+        run = cp.runs.row(db, row, run_id)
+        found = metrics.series_of(db, run, name, points, x_min, x_max)
+    return Response(json.dumps(found), media_type="application/json")
 
 
 @router.get("/runs/{run_id}/metrics", response_model=dict[str, Any])

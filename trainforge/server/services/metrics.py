@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import BigInteger, cast, false, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from trainforge.schemas.limits import INT32_MAX, INT32_MIN
 from trainforge.schemas.runs import MetricBatch
 from trainforge.server.services.run_filters import number_of
 from trainforge.server.store import models
@@ -199,3 +201,175 @@ def last_values(
         finite = not isinstance(value, float) or math.isfinite(value)
         found[run_id][name] = value if finite else None
     return found
+
+
+# The most points one chart request may ask for, and what it gets unasked: a chart is a
+# few hundred pixels wide, so more points than this only cost transfer.
+DEFAULT_SERIES_POINTS = 2000
+MAX_SERIES_POINTS = 20000
+
+
+def series_of(
+    db: Session,
+    run: models.Run,
+    name: str,
+    points: int = DEFAULT_SERIES_POINTS,
+    x_min: int | None = None,
+    x_max: int | None = None,
+) -> dict[str, Any]:
+    """One scalar metric of a run as a chart draws it: x, time and value arrays, exact when
+    the range holds at most ``points`` points, else downsampled in SQL to a min and a max
+    per bucket (about points / 2 buckets), so a spike stays visible at any zoom.
+
+    x is the logged step when every point has one, else the point's index in logging
+    order; ``x_min``/``x_max`` bound it (inclusive). Only the newest attempt's points are
+    read (a requeued run logs again from its start). Values that are no number (NaN, an
+    infinity, a string) are null.
+    """
+    dialect = db.get_bind().dialect.name
+    metric = models.Metric
+    scope: tuple[ColumnElement[bool], ...] = (
+        metric.workspace_id == run.workspace_id,
+        metric.run_id == run.id,
+        metric.name == name,
+        metric.kind == "scalar",
+    )
+    # One pass for the series' size and bounds; a second only when it has several attempts.
+    stats = select(
+        func.max(metric.attempt),
+        func.min(metric.attempt),
+        func.count(),
+        func.count(metric.step),
+        func.min(metric.step),
+        func.max(metric.step),
+    )
+    attempt, oldest, total, with_step, first_step, last_step = db.execute(stats.where(*scope)).one()
+    started = run.started.timestamp() if run.started is not None else None
+    empty: dict[str, list[Any]] = {"x": [], "time": [], "value": []}
+    if attempt is None:
+        return {
+            "name": name,
+            "x_axis": "index",
+            "total": 0,
+            "count": 0,
+            "downsampled": False,
+            "started": started,
+            "points": empty,
+        }
+    scope = (*scope, metric.attempt == attempt)
+    # Steps are 32-bit (and so, in practice, is an index): bounds outside that range are
+    # brought to its edge, or match nothing, so no bound overflows the column's type.
+    if (x_min is not None and x_min > INT32_MAX) or (x_max is not None and x_max < INT32_MIN):
+        scope = (*scope, false())
+    x_min = None if x_min is None else max(x_min, INT32_MIN)
+    x_max = None if x_max is None else min(x_max, INT32_MAX)
+    if oldest != attempt:
+        _, _, total, with_step, first_step, last_step = db.execute(stats.where(*scope)).one()
+    by_step = total == with_step
+    if by_step:
+        # The bounds in the WHERE on the step itself: SQL reads only the range's points.
+        within = [*scope]
+        if x_min is not None:
+            within.append(metric.step >= x_min)
+        if x_max is not None:
+            within.append(metric.step <= x_max)
+        x: Any = metric.step
+    else:
+        within, x = [*scope], func.row_number().over(order_by=metric.id) - 1
+    rows = (
+        select(
+            metric.id.label("id"),
+            x.label("x"),
+            metric.time.label("time"),
+            number_of(dialect, metric.value).label("value"),
+        )
+        .where(*within)
+        .subquery()
+    )
+    bounds: list[ColumnElement[bool]] = []
+    if not by_step and x_min is not None:
+        bounds.append(rows.c.x >= x_min)
+    if not by_step and x_max is not None:
+        bounds.append(rows.c.x <= x_max)
+    if x_min is None and x_max is None:
+        count = total
+        lo, hi = (first_step, last_step) if by_step else (0, total - 1)
+    else:
+        count, lo, hi = db.execute(
+            select(func.count(), func.min(rows.c.x), func.max(rows.c.x)).where(*bounds)
+        ).one()
+    found: dict[str, list[Any]] = {"x": [], "time": [], "value": []}
+    downsampled = count > points
+    if not downsampled:
+        query = select(rows.c.x, rows.c.time, rows.c.value).where(*bounds).order_by(rows.c.id)
+        for px, ptime, pvalue in db.execute(query):
+            found["x"].append(px)
+            found["time"].append(ptime)
+            found["value"].append(pvalue)
+    else:
+        buckets = max(1, points // 2)
+        # Integer division on x >= lo (a big integer: a step times the buckets may pass
+        # 2**31): buckets 0 .. buckets - 1 alike on SQLite and PostgreSQL.
+        bounds_x: Any = (lo, hi)  # not None: the range holds points
+        low_x, span = int(bounds_x[0]), int(bounds_x[1]) - int(bounds_x[0]) + 1
+        offset = cast(rows.c.x, BigInteger) - low_x
+        bucket = ((offset * buckets) // span).label("bucket")
+        query = (
+            select(
+                func.min(rows.c.x),
+                func.max(rows.c.x),
+                func.min(rows.c.time),
+                func.max(rows.c.time),
+                func.min(rows.c.value),
+                func.max(rows.c.value),
+            )
+            .where(*bounds)
+            .group_by(bucket)
+            .order_by(bucket)
+        )
+        buckets_found: Any = db.execute(query)
+        for first, last, tfirst, tlast, low, high in buckets_found:
+            # Two points a bucket, its first x at its low and its last x at its high: the
+            # line covers the bucket's whole range of values.
+            found["x"] += [first, last] if last != first else [first]
+            found["time"] += [tfirst, tlast] if last != first else [tfirst]
+            found["value"] += [low, high] if last != first else [low]
+    return {
+        "name": name,
+        "x_axis": "step" if by_step else "index",
+        "total": total,
+        "count": count,
+        "downsampled": downsampled,
+        "started": started,
+        "points": found,
+    }
+
+
+def summaries_of(db: Session, run: models.Run) -> dict[str, dict[str, Any]]:
+    """{name: {kind, count, last}} of a run's metrics, for a page that lists them without
+    reading every point: the kinds logged under each name, the newest attempt's count of
+    points (from the series index alone) and, for a name of scalars only, its last value
+    (kept with each batch; NaN and infinities as null)."""
+    metric = models.Metric
+    counts: dict[str, dict[str, Any]] = {}
+    query = (
+        select(metric.name, metric.kind, metric.attempt, func.count())
+        .where(metric.workspace_id == run.workspace_id, metric.run_id == run.id)
+        .group_by(metric.name, metric.kind, metric.attempt)
+    )
+    newest: dict[str, int] = {}
+    rows = list(db.execute(query))
+    for name, _, attempt, _ in rows:
+        newest[name] = max(attempt, newest.get(name, attempt))
+    for name, kind, attempt, count in rows:
+        found = counts.setdefault(name, {"kinds": [], "count": 0, "last": None})
+        if kind not in found["kinds"]:
+            found["kinds"].append(kind)
+        if attempt == newest[name]:
+            found["count"] += count
+    last = last_values(db, run.workspace_id, [run.id], sorted(counts))[run.id]
+    for name, found in counts.items():
+        found["kinds"].sort()
+        if found["kinds"] == ["scalar"]:
+            found["last"] = last.get(name)
+    return counts

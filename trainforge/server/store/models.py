@@ -157,6 +157,9 @@ class Metric(Base):
     __table_args__ = (
         run_reference("metrics"),
         Index("ix_metrics_run_name", "workspace_id", "run_id", "name"),
+        # A chart's read of one series: its size and step bounds from the index alone, and
+        # a zoomed step range sought in it (services/metrics.series_of).
+        Index("ix_metrics_series", "workspace_id", "run_id", "name", "kind", "attempt", "step"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
