@@ -125,6 +125,7 @@ say(f"PARAMS_IDENTICAL {'yes' if same else 'NO'} max_abs_diff={diff:.3g} sha256=
 say(f"LOSS first={first:.4f} last={last:.4f}")
 t = time.perf_counter()
 del ddp, opt, loss  # a DDP module alive at exit can abort the process (examples/quickstart/train.py)
+__import__("gc").collect()
 dist.destroy_process_group()
 DESTROY_S = time.perf_counter() - t
 say(

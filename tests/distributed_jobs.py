@@ -17,7 +17,7 @@ from trainforge.train.dnn import ParameterServer, TensorFlow
 from trainforge.train.estimator import Estimator, Mpi
 
 DDP = """
-    import json, os
+    import gc, json, os
     import torch
     import torch.distributed as dist
     from trainforge.core import Run
@@ -44,6 +44,7 @@ DDP = """
         run.log("identical", all(torch.equal(gathered[0], g) for g in gathered))
         run.log("world", dist.get_world_size())
     del ddp, optimizer, loss  # before the teardown: see examples/quickstart/train.py
+    gc.collect()
     dist.barrier()
     dist.destroy_process_group()
 """
