@@ -47,10 +47,6 @@ class Unauthorized(ServiceError):
     code = "Unauthorized"
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _workspace(db: Session, name: str) -> models.Workspace | None:
     return db.scalar(select(models.Workspace).where(models.Workspace.name == name))
 
@@ -68,7 +64,7 @@ def _check_run_alive(
     if ws is None or run is None:
         raise Unauthorized(f"The run token of {principal.run_id!r} names no run of this server")
     if RunStatus(run.status).is_terminal:
-        ended = _utc(run.ended or run.created)
+        ended = models.as_utc(run.ended or run.created)
         if (datetime.now(UTC) - ended).total_seconds() > settings.run_token_grace_s:
             raise Unauthorized(
                 f"The run token of {run.id!r} expired: the run ended at {ended.isoformat()}"

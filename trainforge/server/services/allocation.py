@@ -8,7 +8,6 @@ a lost node sends its run back to the queue (once, or always when preempted).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +25,7 @@ from trainforge.server.errors import Conflict
 from trainforge.server.services import datasets, run_states
 from trainforge.server.store import models
 from trainforge.server.store.database import hold, mark_changed
-from trainforge.server.store.models import utcnow
+from trainforge.server.store.models import as_utc, utcnow
 
 N, A, Out = NodeState, AssignmentState, AssignmentOutcome
 # Plain values: they go into SQL.
@@ -180,10 +179,6 @@ def lose_node(db: Session, node: models.Node, state: NodeState, reason: str) -> 
         )
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def report(
     db: Session, run: models.Run, assignment: models.Assignment, body: AssignmentReport
 ) -> None:
@@ -195,7 +190,7 @@ def report(
         if body.started_at is not None and run.started is None and assignment.outcome is None:
             # It ended before it said it ran: it started then (not before the run existed,
             # not after now, whatever the node's clock says).
-            run.started = min(max(_utc(body.started_at), _utc(run.created)), utcnow())
+            run.started = min(max(as_utc(body.started_at), as_utc(run.created)), utcnow())
         assignment.outcome = body.state.value
         assignment.exit_code = body.exit_code
         if body.error is not None:
